@@ -1,0 +1,1 @@
+namespace Engine.Bench; static class Program { static void Main(string[] a) { } }

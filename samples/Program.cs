@@ -1,0 +1,1 @@
+namespace Engine.Samples; static class Program { static int Main(string[] a) => 0; }

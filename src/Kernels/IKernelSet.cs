@@ -1,0 +1,127 @@
+namespace Engine.Kernels;
+
+/// <summary>
+/// The raw operations one device can run: buffers and shapes in, buffers out, nothing about graphs.
+/// Two implementations exist: <c>CpuKernelSet</c> (hand-written SIMD, split over cores) and
+/// <c>IlgpuKernelSet</c> (ILGPU kernels for CUDA, OpenCL and ILGPU's CPU emulator).
+/// </summary>
+/// <remarks>
+/// Conventions shared by every method:
+/// <list type="bullet">
+/// <item>All data is float32, contiguous and row-major; a shape is an <c>int[]</c> (a scalar has shape <c>[]</c>).</item>
+/// <item>Outputs are overwritten unless the method says it accumulates (<see cref="IndexAdd"/>, <see cref="Axpy"/>, <see cref="Gemm"/> with beta).</item>
+/// <item>Callers (the autodiff layer) validate shapes and values before calling; kernels only assert what is cheap.</item>
+/// <item>Every buffer passed belongs to the device this kernel set serves.</item>
+/// </list>
+/// </remarks>
+public interface IKernelSet
+{
+    /// <summary>A short name: "cpu-simd" or "ilgpu-&lt;accelerator&gt;".</summary>
+    string Name { get; }
+
+    /// <summary>Allocates an uninitialised float buffer.</summary>
+    DeviceBuffer<float> Allocate(long length);
+
+    /// <summary>Allocates an uninitialised int buffer (indices, labels).</summary>
+    DeviceBuffer<int> AllocateInt(long length);
+
+    /// <summary>Waits until all queued work on the device has finished.</summary>
+    void Synchronize();
+
+    /// <summary>dst[i] = value.</summary>
+    void Fill(DeviceBuffer<float> dst, float value);
+
+    /// <summary>dst[dstOffset + i] = src[srcOffset + i] for i &lt; count.</summary>
+    void Copy(DeviceBuffer<float> src, long srcOffset, DeviceBuffer<float> dst, long dstOffset, long count);
+
+    /// <summary>dst[i] = <see cref="CounterRng.Uniform"/>(seed, i, low, high): bitwise identical on every kernel set.</summary>
+    void RandomUniform(DeviceBuffer<float> dst, ulong seed, float low, float high);
+
+    /// <summary>dst[i] = mean + std * <see cref="CounterRng.Normal"/>(seed, i).</summary>
+    void RandomNormal(DeviceBuffer<float> dst, ulong seed, float mean, float std);
+
+    /// <summary>y[i] = op(x[i]) for i &lt; x.Length (y may be x).</summary>
+    void Unary(UnaryOp op, DeviceBuffer<float> x, DeviceBuffer<float> y);
+
+    /// <summary>y[i] = scale * x[i] + shift (y may be x).</summary>
+    void Affine(DeviceBuffer<float> x, DeviceBuffer<float> y, float scale, float shift);
+
+    /// <summary>
+    /// y = op(a, b) with NumPy broadcasting. <paramref name="yShape"/> is the broadcast shape of
+    /// <paramref name="aShape"/> and <paramref name="bShape"/> (the caller computes and checks it);
+    /// shapes of lower rank are aligned to the right.
+    /// </summary>
+    void Binary(BinaryOp op, DeviceBuffer<float> a, int[] aShape, DeviceBuffer<float> b, int[] bShape, DeviceBuffer<float> y, int[] yShape);
+
+    /// <summary>y = x broadcast to <paramref name="yShape"/> (NumPy rules, right-aligned).</summary>
+    void BroadcastTo(DeviceBuffer<float> x, int[] xShape, DeviceBuffer<float> y, int[] yShape);
+
+    /// <summary>
+    /// Reduces <paramref name="x"/> over <paramref name="axes"/> (sorted, distinct, in range). The output's layout is
+    /// <paramref name="xShape"/> with those axes removed (keepdims only changes the shape, not the data).
+    /// Sums accumulate in double precision on the CPU set and in float with pairwise/tree order on ILGPU.
+    /// </summary>
+    void Reduce(ReduceOp op, DeviceBuffer<float> x, int[] xShape, int[] axes, DeviceBuffer<float> y);
+
+    /// <summary>
+    /// Batched GEMM, row-major: for each p &lt; batch, C_p = alpha * op(A_p) op(B_p) + beta * C_p, with op(A_p) m x k,
+    /// op(B_p) k x n, C_p m x n. A_p starts at p * strideA (A_p is m x k, or k x m when <paramref name="transA"/>);
+    /// likewise B and C. A stride of 0 shares one matrix across the batch. When beta is 0, C is not read (NaN in C
+    /// does not leak).
+    /// </summary>
+    void Gemm(int batch, int m, int n, int k, float alpha,
+        DeviceBuffer<float> a, long strideA, bool transA,
+        DeviceBuffer<float> b, long strideB, bool transB,
+        float beta, DeviceBuffer<float> c, long strideC);
+
+    /// <summary>y = x with axes permuted: y.shape[i] = xShape[perm[i]].</summary>
+    void Permute(DeviceBuffer<float> x, int[] xShape, int[] perm, DeviceBuffer<float> y);
+
+    /// <summary>
+    /// Index select along <paramref name="axis"/>: y[..., j, ...] = x[..., index[j], ...] for j &lt; indexLength;
+    /// y has xShape with xShape[axis] replaced by indexLength. Indices are validated by the caller.
+    /// </summary>
+    void IndexSelect(DeviceBuffer<float> x, int[] xShape, int axis, DeviceBuffer<int> index, int indexLength, DeviceBuffer<float> y);
+
+    /// <summary>
+    /// Scatter-add along <paramref name="axis"/>, the adjoint of <see cref="IndexSelect"/>:
+    /// y[..., index[j], ...] += src[..., j, ...]. <paramref name="srcShape"/> has index length at <paramref name="axis"/>;
+    /// y has <paramref name="yShape"/>. Accumulates into y (repeated indices add up).
+    /// </summary>
+    void IndexAdd(DeviceBuffer<float> src, int[] srcShape, int axis, DeviceBuffer<int> index, DeviceBuffer<float> y, int[] yShape);
+
+    /// <summary>
+    /// Softmax (or log-softmax when <paramref name="log"/>) along the middle axis of x viewed as
+    /// [outer, axisLength, inner]; numerically stable (max subtracted).
+    /// </summary>
+    void Softmax(DeviceBuffer<float> x, DeviceBuffer<float> y, int outer, int axisLength, int inner, bool log);
+
+    /// <summary>
+    /// Fused, stable cross-entropy per row: loss[r] = logsumexp(logits[r, :]) - logits[r, labels[r]],
+    /// logits [rows, classes]. Labels are validated by the caller.
+    /// </summary>
+    void CrossEntropy(DeviceBuffer<float> logits, DeviceBuffer<int> labels, int rows, int classes, DeviceBuffer<float> loss);
+
+    /// <summary>y[r, c] = 1 if labels[r] == c else 0, y [rows, classes].</summary>
+    void OneHot(DeviceBuffer<int> labels, int rows, int classes, DeviceBuffer<float> y);
+
+    /// <summary>y[i] += alpha * x[i].</summary>
+    void Axpy(float alpha, DeviceBuffer<float> x, DeviceBuffer<float> y);
+
+    /// <summary>
+    /// One fused SGD step over a parameter buffer (PyTorch semantics):
+    /// g = grad + weightDecay * p; if momentum != 0: v = momentum * v + (1 - dampening) * g (v = g on the first step,
+    /// signalled by <paramref name="firstStep"/>), g = nesterov ? g + momentum * v : v; p -= lr * g.
+    /// <paramref name="velocity"/> may be null when momentum is 0.
+    /// </summary>
+    void SgdStep(DeviceBuffer<float> param, DeviceBuffer<float> grad, DeviceBuffer<float>? velocity,
+        float lr, float momentum, float dampening, float weightDecay, bool nesterov, bool firstStep);
+
+    /// <summary>
+    /// One fused Adam/AdamW step (PyTorch semantics), <paramref name="step"/> counted from 1.
+    /// Adam (decoupled = false): g = grad + weightDecay * p. AdamW (decoupled = true): p *= 1 - lr * weightDecay.
+    /// m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g²; p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
+    /// </summary>
+    void AdamStep(DeviceBuffer<float> param, DeviceBuffer<float> grad, DeviceBuffer<float> m, DeviceBuffer<float> v,
+        float lr, float beta1, float beta2, float eps, float weightDecay, bool decoupled, int step);
+}
