@@ -1,0 +1,77 @@
+using Engine.Kernels;
+
+namespace Engine.Autodiff;
+
+/// <summary>
+/// A 1-D array of int indices (a permutation, a selection, class labels) kept on the host for validation and
+/// uploaded once per device on first use. Immutable.
+/// </summary>
+public sealed class IndexTensor : IDisposable
+{
+    private readonly int[] values;
+    private readonly Dictionary<Device, DeviceBuffer<int>> uploaded = new();
+    private readonly int min, max;
+
+    /// <summary>Wraps a copy of <paramref name="values"/>.</summary>
+    public IndexTensor(ReadOnlySpan<int> values)
+    {
+        this.values = values.ToArray();
+        min = this.values.Length == 0 ? 0 : this.values.Min();
+        max = this.values.Length == 0 ? -1 : this.values.Max();
+    }
+
+    /// <summary>Number of indices.</summary>
+    public int Length => values.Length;
+
+    /// <summary>The indices (a copy).</summary>
+    public int[] ToArray() => (int[])values.Clone();
+
+    /// <summary>Index <paramref name="i"/>.</summary>
+    public int this[int i] => values[i];
+
+    /// <summary>True if the indices are a permutation of 0..Length-1.</summary>
+    public bool IsPermutation()
+    {
+        var seen = new bool[values.Length];
+        foreach (var v in values)
+        {
+            if (v < 0 || v >= values.Length || seen[v]) return false;
+            seen[v] = true;
+        }
+        return true;
+    }
+
+    /// <summary>Throws naming <paramref name="op"/> unless every index lies in [0, <paramref name="extent"/>).</summary>
+    public void CheckRange(string op, int extent)
+    {
+        if (values.Length == 0) return;
+        if (min < 0 || max >= extent)
+        {
+            int bad = Array.FindIndex(values, v => v < 0 || v >= extent);
+            throw new ArgumentOutOfRangeException(nameof(extent),
+                $"{op}: index {values[bad]} at position {bad} is out of range [0, {extent}).");
+        }
+    }
+
+    internal DeviceBuffer<int> On(Device device)
+    {
+        lock (uploaded)
+        {
+            if (uploaded.TryGetValue(device, out var b) && !b.IsDisposed) return b;
+            b = device.Kernels.AllocateInt(values.Length);
+            b.CopyFromHost(values);
+            uploaded[device] = b;
+            return b;
+        }
+    }
+
+    /// <summary>Frees the device copies.</summary>
+    public void Dispose()
+    {
+        lock (uploaded)
+        {
+            foreach (var b in uploaded.Values) b.Dispose();
+            uploaded.Clear();
+        }
+    }
+}

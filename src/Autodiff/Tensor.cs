@@ -1,0 +1,395 @@
+using Engine.Kernels;
+
+namespace Engine.Autodiff;
+
+/// <summary>
+/// A float32 tensor: a shape and contiguous row-major storage on one <see cref="Kernels.Device"/>. Ops on tensors
+/// that require gradients are recorded on a tape; <see cref="Backward"/> walks it in reverse.
+/// Tensors own device memory: dispose them, or let a <see cref="TensorScope"/> do it.
+/// </summary>
+public sealed partial class Tensor : IDisposable
+{
+    private readonly Storage storage;
+    internal readonly int[] shape;
+    private bool requiresGrad;
+    private bool disposed;
+
+    internal Tensor(Storage storage, int[] shape, bool track = true)
+    {
+        this.storage = storage;
+        this.shape = shape;
+        Size = Autodiff.Shape.Size(shape);
+        if (track) TensorScope.Track(this);
+    }
+
+    /// <summary>The device holding the data.</summary>
+    public Device Device => storage.Buffer.Device;
+
+    /// <summary>The shape (a copy; a scalar has shape []).</summary>
+    public int[] Shape => (int[])shape.Clone();
+
+    /// <summary>Number of axes.</summary>
+    public int Rank => shape.Length;
+
+    /// <summary>Number of elements.</summary>
+    public long Size { get; }
+
+    /// <summary>An optional name, used in error messages and by modules.</summary>
+    public string? Name { get; set; }
+
+    /// <summary>The recorded op that produced this tensor; null for leaves.</summary>
+    internal Node? Node { get; private set; }
+
+    /// <summary>True for tensors not produced by a recorded op (inputs, parameters).</summary>
+    public bool IsLeaf => Node == null;
+
+    /// <summary>True if this tensor keeps past <see cref="TensorScope"/>s (parameters, optimizer-owned gradients).</summary>
+    internal bool Persistent { get; set; }
+
+    /// <summary>
+    /// Whether gradients flow to this tensor. Settable on leaves only; results of recorded ops require gradients
+    /// when any input does.
+    /// </summary>
+    public bool RequiresGrad
+    {
+        get => requiresGrad;
+        set
+        {
+            if (!IsLeaf && !value)
+                throw new InvalidOperationException($"RequiresGrad: '{Describe()}' is the result of '{Node!.Op}'; use Detach() instead of clearing RequiresGrad.");
+            requiresGrad = value;
+        }
+    }
+
+    /// <summary>The accumulated gradient after <see cref="Backward"/> (leaves only); null before.</summary>
+    public Tensor? Grad { get; set; }
+
+    /// <summary>True once disposed; any further use throws.</summary>
+    public bool IsDisposed => disposed;
+
+    /// <summary>The device buffer (shared with reshape views).</summary>
+    internal DeviceBuffer<float> Buffer
+    {
+        get
+        {
+            if (disposed) throw new ObjectDisposedException(nameof(Tensor), $"tensor {Describe()} was used after it was disposed.");
+            return storage.Buffer;
+        }
+    }
+
+    internal IKernelSet K => storage.Buffer.Device.Kernels;
+
+    /// <summary>Throws naming <paramref name="op"/> if the tensor was disposed.</summary>
+    internal void CheckAlive(string op)
+    {
+        if (disposed)
+            throw new ObjectDisposedException(nameof(Tensor), $"{op}: tensor {Describe()} was used after it was disposed.");
+    }
+
+    internal string Describe() => (Name != null ? Name + " " : "") + Autodiff.Shape.Format(shape);
+
+    // ---------- creation ----------
+
+    /// <summary>Allocates an uninitialised tensor (internal: ops overwrite it).</summary>
+    internal static Tensor Empty(int[] shape, Device device, bool track = true)
+    {
+        foreach (var d in shape)
+            if (d < 0) throw new ArgumentException($"tensor: negative dimension in shape {Autodiff.Shape.Format(shape)}.");
+        device.ThrowIfDisposed("tensor");
+        var buffer = device.Kernels.Allocate(Autodiff.Shape.Size(shape));
+        return new Tensor(new Storage(buffer), (int[])shape.Clone(), track);
+    }
+
+    /// <summary>A tensor holding a copy of <paramref name="data"/> with the given shape.</summary>
+    /// <exception cref="ArgumentException">The data length differs from the shape's size.</exception>
+    public static Tensor FromArray(float[] data, int[] shape, Device? device = null, bool requiresGrad = false)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(shape);
+        long n = Autodiff.Shape.Size(shape);
+        if (n != data.Length)
+            throw new ArgumentException($"FromArray: shape {Autodiff.Shape.Format(shape)} holds {n} elements but the data has {data.Length}.");
+        var t = Empty(shape, device ?? Device.Default);
+        t.Buffer.CopyFromHost(data);
+        t.RequiresGrad = requiresGrad;
+        return t;
+    }
+
+    /// <summary>A 1-D tensor holding a copy of <paramref name="data"/>.</summary>
+    public static Tensor FromArray(float[] data, Device? device = null) => FromArray(data, [data.Length], device);
+
+    /// <summary>A 2-D tensor holding a copy of <paramref name="data"/>.</summary>
+    public static Tensor FromArray(float[,] data, Device? device = null)
+    {
+        int r = data.GetLength(0), c = data.GetLength(1);
+        var flat = new float[r * c];
+        for (int i = 0; i < r; i++)
+            for (int j = 0; j < c; j++)
+                flat[i * c + j] = data[i, j];
+        return FromArray(flat, [r, c], device);
+    }
+
+    /// <summary>A scalar (shape []) tensor.</summary>
+    public static Tensor Scalar(float value, Device? device = null) => Full([], value, device);
+
+    /// <summary>A tensor filled with <paramref name="value"/>.</summary>
+    public static Tensor Full(int[] shape, float value, Device? device = null)
+    {
+        var t = Empty(shape, device ?? Device.Default);
+        t.K.Fill(t.Buffer, value);
+        return t;
+    }
+
+    /// <summary>A tensor of zeros.</summary>
+    public static Tensor Zeros(int[] shape, Device? device = null) => Full(shape, 0f, device);
+
+    /// <summary>A tensor of ones.</summary>
+    public static Tensor Ones(int[] shape, Device? device = null) => Full(shape, 1f, device);
+
+    /// <summary>Uniform random values in [low, high), reproducible from <paramref name="seed"/> on every device.</summary>
+    public static Tensor Uniform(int[] shape, ulong seed, float low = 0f, float high = 1f, Device? device = null)
+    {
+        var t = Empty(shape, device ?? Device.Default);
+        t.K.RandomUniform(t.Buffer, seed, low, high);
+        return t;
+    }
+
+    /// <summary>Normal random values, reproducible from <paramref name="seed"/> on every device.</summary>
+    public static Tensor Normal(int[] shape, ulong seed, float mean = 0f, float std = 1f, Device? device = null)
+    {
+        var t = Empty(shape, device ?? Device.Default);
+        t.K.RandomNormal(t.Buffer, seed, mean, std);
+        return t;
+    }
+
+    /// <summary>A tensor of zeros with this tensor's shape and device.</summary>
+    public Tensor ZerosLike() => Zeros(shape, Device);
+
+    /// <summary>A tensor of ones with this tensor's shape and device.</summary>
+    public Tensor OnesLike() => Ones(shape, Device);
+
+    // ---------- host transfer ----------
+
+    /// <summary>Copies the data to a new host array (row-major).</summary>
+    public float[] ToArray()
+    {
+        CheckAlive("ToArray");
+        return Buffer.ToArray();
+    }
+
+    /// <summary>The value of a one-element tensor.</summary>
+    public float Item()
+    {
+        if (Size != 1) throw new InvalidOperationException($"Item: tensor {Describe()} has {Size} elements, not 1.");
+        return ToArray()[0];
+    }
+
+    /// <summary>Overwrites the data from a host array of the same size (not recorded on the tape).</summary>
+    public void CopyFrom(ReadOnlySpan<float> data)
+    {
+        CheckAlive("CopyFrom");
+        if (data.Length != Size)
+            throw new ArgumentException($"CopyFrom: tensor {Describe()} holds {Size} elements, the data has {data.Length}.");
+        Buffer.CopyFromHost(data);
+    }
+
+    /// <summary>Overwrites the data with another tensor's (same shape and device; not recorded on the tape).</summary>
+    public void CopyFrom(Tensor source)
+    {
+        Ops.CheckSameDevice("CopyFrom", this, source);
+        if (!Autodiff.Shape.Equal(shape, source.shape))
+            throw new ArgumentException($"CopyFrom: shapes differ: destination {Describe()}, source {source.Describe()}.");
+        K.Copy(source.Buffer, 0, Buffer, 0, Size);
+    }
+
+    // ---------- graph ----------
+
+    /// <summary>Records <paramref name="backward"/> for this result if grad mode is on and any input requires gradients.</summary>
+    internal Tensor Record(string op, Tensor[] inputs, Func<Tensor, Tensor?[]> backward)
+    {
+        if (!GradMode.IsEnabled) return this;
+        foreach (var i in inputs)
+        {
+            if (i.RequiresGrad)
+            {
+                Node = new Node(op, inputs, backward);
+                requiresGrad = true;
+                return this;
+            }
+        }
+        return this;
+    }
+
+    /// <summary>A tensor sharing this one's data but cut from the tape (no gradient flows through it).</summary>
+    public Tensor Detach()
+    {
+        CheckAlive("Detach");
+        storage.AddRef();
+        return new Tensor(storage, (int[])shape.Clone()) { Name = Name };
+    }
+
+    /// <summary>A copy with its own storage, recorded on the tape (gradient passes straight through).</summary>
+    public Tensor Clone()
+    {
+        CheckAlive("Clone");
+        var r = Empty(shape, Device);
+        K.Copy(Buffer, 0, r.Buffer, 0, Size);
+        return r.Record("clone", [this], g => [g]);
+    }
+
+    /// <summary>A view with another shape over the same storage (one dimension may be -1). Recorded on the tape.</summary>
+    public Tensor Reshape(params int[] newShape)
+    {
+        CheckAlive("reshape");
+        var s = (int[])newShape.Clone();
+        int infer = -1;
+        long known = 1;
+        for (int i = 0; i < s.Length; i++)
+        {
+            if (s[i] == -1)
+            {
+                if (infer >= 0) throw new ArgumentException($"reshape: more than one -1 in {Autodiff.Shape.Format(newShape)}.");
+                infer = i;
+            }
+            else if (s[i] < 0) throw new ArgumentException($"reshape: negative dimension in {Autodiff.Shape.Format(newShape)}.");
+            else known *= s[i];
+        }
+        if (infer >= 0)
+        {
+            if (known == 0 || Size % known != 0)
+                throw new ArgumentException($"reshape: cannot reshape {Describe()} ({Size} elements) to {Autodiff.Shape.Format(newShape)}.");
+            s[infer] = (int)(Size / known);
+        }
+        if (Autodiff.Shape.Size(s) != Size)
+            throw new ArgumentException($"reshape: cannot reshape {Describe()} ({Size} elements) to {Autodiff.Shape.Format(newShape)}.");
+        storage.AddRef();
+        var view = new Tensor(storage, s);
+        var inShape = shape;
+        return view.Record("reshape", [this], g => [g.Reshape(inShape)]);
+    }
+
+    /// <summary>
+    /// Reverse-mode differentiation from this tensor. <paramref name="gradient"/> defaults to 1 for a one-element
+    /// tensor. Gradients accumulate into the <see cref="Grad"/> of every leaf that requires them (call
+    /// <see cref="ZeroGrad"/> or let the optimizer clear them between steps). With <paramref name="createGraph"/>,
+    /// the backward pass is itself recorded, so the resulting gradients can be differentiated again.
+    /// </summary>
+    public void Backward(Tensor? gradient = null, bool createGraph = false)
+    {
+        CheckAlive("backward");
+        if (!RequiresGrad)
+            throw new InvalidOperationException($"backward: tensor {Describe()} does not require gradients (no input of its graph has RequiresGrad = true).");
+        if (gradient == null)
+        {
+            if (Size != 1)
+                throw new InvalidOperationException($"backward: a gradient can be implied only for a one-element output; {Describe()} has {Size} elements: pass one.");
+            gradient = Ones(shape, Device);
+        }
+        else
+        {
+            Ops.CheckSameDevice("backward", this, gradient);
+            if (!Autodiff.Shape.Equal(gradient.shape, shape))
+                throw new ArgumentException($"backward: gradient shape {gradient.Describe()} differs from the output's {Describe()}.");
+        }
+
+        var order = TopologicalOrder();
+        var grads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance) { [this] = gradient };
+        using var mode = createGraph ? GradMode.EnableGrad() : GradMode.NoGrad();
+        for (int idx = order.Count - 1; idx >= 0; idx--)
+        {
+            var t = order[idx];
+            if (!grads.Remove(t, out var g)) continue;
+            if (t.Node == null)
+            {
+                t.AccumulateGrad(g, createGraph);
+                continue;
+            }
+            var inputGrads = t.Node.Backward(g);
+            var inputs = t.Node.Inputs;
+            for (int i = 0; i < inputs.Length; i++)
+            {
+                var gi = inputGrads[i];
+                var x = inputs[i];
+                if (gi == null || !x.RequiresGrad) continue;
+                if (!Autodiff.Shape.Equal(gi.shape, x.shape))
+                    throw new InvalidOperationException($"backward of '{t.Node.Op}': gradient {gi.Describe()} does not match input {x.Describe()} (an engine bug).");
+                grads[x] = grads.TryGetValue(x, out var acc) ? acc + gi : gi;
+            }
+        }
+    }
+
+    private void AccumulateGrad(Tensor g, bool createGraph)
+    {
+        if (createGraph)
+        {
+            Grad = Grad == null ? g : Grad + g;
+            return;
+        }
+        if (Grad == null || Grad.IsDisposed)
+        {
+            // Own copy: g may alias another tensor's gradient or an activation.
+            var copy = Empty(shape, Device, track: false);
+            copy.Persistent = true;
+            K.Copy(g.Buffer, 0, copy.Buffer, 0, Size);
+            Grad = copy;
+        }
+        else if (Grad.IsLeaf && Grad.Persistent)
+        {
+            K.Axpy(1f, g.Buffer, Grad.Buffer);
+        }
+        else
+        {
+            Grad = Grad + g;
+        }
+    }
+
+    /// <summary>Tensors reachable from this one through recorded ops, inputs before the ops that use them.</summary>
+    private List<Tensor> TopologicalOrder()
+    {
+        var order = new List<Tensor>();
+        var visited = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        var stack = new Stack<(Tensor t, int next)>();
+        stack.Push((this, 0));
+        visited.Add(this);
+        while (stack.Count > 0)
+        {
+            var (t, next) = stack.Pop();
+            var inputs = t.Node?.Inputs ?? [];
+            if (next < inputs.Length)
+            {
+                stack.Push((t, next + 1));
+                var child = inputs[next];
+                if (child.RequiresGrad && visited.Add(child)) stack.Push((child, 0));
+            }
+            else
+            {
+                order.Add(t);
+            }
+        }
+        return order;
+    }
+
+    /// <summary>Drops the accumulated gradient.</summary>
+    public void ZeroGrad()
+    {
+        if (Grad is { Persistent: true }) Grad.Dispose();
+        Grad = null;
+    }
+
+    /// <inheritdoc />
+    public override string ToString()
+    {
+        if (disposed) return $"Tensor{Autodiff.Shape.Format(shape)} (disposed)";
+        var data = Buffer.ToArray();
+        var head = string.Join(", ", data.Take(8).Select(v => v.ToString("G6", System.Globalization.CultureInfo.InvariantCulture)));
+        return $"Tensor{Autodiff.Shape.Format(shape)} on {Device.Name} [{head}{(data.Length > 8 ? ", ..." : "")}]";
+    }
+
+    /// <summary>Releases this tensor's reference to its storage (freed when no view uses it).</summary>
+    public void Dispose()
+    {
+        if (disposed) return;
+        disposed = true;
+        storage.Release();
+    }
+}
