@@ -1,1 +1,66 @@
-namespace Engine.Samples; static class Program { static int Main(string[] a) => 0; }
+using System.Text.Json;
+using Engine.Kernels;
+
+namespace Engine.Samples;
+
+/// <summary>
+/// The engine's command-line program: the first argument names a task; every task accepts --out DIR and writes its
+/// final metrics to DIR/&lt;task&gt;.json.
+/// </summary>
+public static class Program
+{
+    private static readonly Dictionary<string, (string Help, Func<Options, Device, TextWriter, Dictionary<string, object>> Run)> Tasks = new()
+    {
+        ["mlp"] = ("train an MLP on optdigits (8x8 digits); prints per-epoch loss/accuracy and the test accuracy", MlpTask.Run),
+    };
+
+    /// <summary>Entry point.</summary>
+    public static int Main(string[] args)
+    {
+        try
+        {
+            return Run(args, Console.Out);
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or FileNotFoundException or DirectoryNotFoundException or InvalidOperationException)
+        {
+            Console.Error.WriteLine("error: " + e.Message);
+            return 2;
+        }
+    }
+
+    /// <summary>Runs a task with output to <paramref name="log"/>; returns the exit code.</summary>
+    public static int Run(string[] args, TextWriter log)
+    {
+        if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
+        {
+            PrintHelp(log);
+            return args.Length == 0 ? 2 : 0;
+        }
+        var names = args[0] == "all" ? Tasks.Keys.ToList() : [args[0]];
+        foreach (var n in names)
+            if (!Tasks.ContainsKey(n))
+                throw new ArgumentException($"unknown task '{n}'; tasks: {string.Join(", ", Tasks.Keys)}, all.");
+        var options = new Options(args.Skip(1));
+        var device = options.Has("device") ? Device.Parse(options.Get("device", "cpu")) : Device.Default;
+        var outDir = options.Get("out", "out");
+        Directory.CreateDirectory(outDir);
+        foreach (var name in names)
+        {
+            var metrics = Tasks[name].Run(options, device, log);
+            var path = Path.Combine(outDir, name + ".json");
+            var tmp = path + ".tmp";
+            File.WriteAllText(tmp, JsonSerializer.Serialize(metrics, new JsonSerializerOptions { WriteIndented = true }));
+            File.Move(tmp, path, overwrite: true);
+            log.WriteLine($"{name}: wrote {path}");
+        }
+        return 0;
+    }
+
+    private static void PrintHelp(TextWriter log)
+    {
+        log.WriteLine("usage: Engine.Samples <task> [--out DIR] [--device cpu|ilgpu-cpu|cuda|opencl] [--epochs N] [--batch-size N] [--lr X] [--seed N] [--optimizer sgd|adam|adamw]");
+        log.WriteLine("tasks:");
+        foreach (var (name, t) in Tasks) log.WriteLine($"  {name,-8} {t.Help}");
+        log.WriteLine("  all      every task in turn");
+    }
+}

@@ -1,0 +1,41 @@
+using Engine.Autodiff;
+
+namespace Engine.Nn;
+
+/// <summary>max(x, 0).</summary>
+public sealed class ReLU : Module
+{
+    /// <inheritdoc />
+    public override Tensor Forward(Tensor input) => input.Relu();
+}
+
+/// <summary>GELU: exact (erf) form by default, tanh form when <c>approximate</c>.</summary>
+public sealed class GELU(bool approximate = false) : Module
+{
+    /// <summary>True for the tanh approximation.</summary>
+    public bool Approximate { get; } = approximate;
+
+    /// <inheritdoc />
+    public override Tensor Forward(Tensor input) => input.Gelu(Approximate);
+}
+
+/// <summary>Hyperbolic tangent.</summary>
+public sealed class Tanh : Module
+{
+    /// <inheritdoc />
+    public override Tensor Forward(Tensor input) => input.Tanh();
+}
+
+/// <summary>Logistic sigmoid.</summary>
+public sealed class Sigmoid : Module
+{
+    /// <inheritdoc />
+    public override Tensor Forward(Tensor input) => input.Sigmoid();
+}
+
+/// <summary>Softmax along an axis.</summary>
+public sealed class Softmax(int axis = -1) : Module
+{
+    /// <inheritdoc />
+    public override Tensor Forward(Tensor input) => input.Softmax(axis);
+}

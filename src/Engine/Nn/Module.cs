@@ -1,0 +1,128 @@
+using System.Reflection;
+using Engine.Autodiff;
+
+namespace Engine.Nn;
+
+/// <summary>
+/// A building block with named parameters and named sub-modules, both registered explicitly. Registration is
+/// checked: a <see cref="Tensor"/> field that requires gradients, or a <see cref="Module"/> field, that was not
+/// registered makes <see cref="NamedParameters"/> throw, so a parameter can never silently drop out of the
+/// optimizer or a checkpoint.
+/// </summary>
+public abstract class Module : IDisposable
+{
+    private readonly List<(string Name, Tensor Value)> parameters = new();
+    private readonly List<(string Name, Module Value)> children = new();
+    private bool disposed;
+
+    /// <summary>True in training mode (the default); layers such as dropout read it.</summary>
+    public bool Training { get; private set; } = true;
+
+    /// <summary>Computes the module's output.</summary>
+    public abstract Tensor Forward(Tensor input);
+
+    /// <summary>Registers <paramref name="value"/> as a trainable parameter called <paramref name="name"/>.</summary>
+    protected Tensor RegisterParameter(string name, Tensor value)
+    {
+        CheckName(name);
+        if (!value.IsLeaf)
+            throw new ArgumentException($"{GetType().Name}.RegisterParameter: '{name}' must be a leaf tensor (create it, don't compute it).");
+        value.RequiresGrad = true;
+        value.Persistent = true;
+        value.Name = name;
+        parameters.Add((name, value));
+        return value;
+    }
+
+    /// <summary>Registers <paramref name="module"/> as a sub-module called <paramref name="name"/>.</summary>
+    protected T RegisterModule<T>(string name, T module) where T : Module
+    {
+        CheckName(name);
+        children.Add((name, module));
+        return module;
+    }
+
+    private void CheckName(string name)
+    {
+        if (string.IsNullOrWhiteSpace(name) || name.Contains('.'))
+            throw new ArgumentException($"{GetType().Name}: '{name}' is not a valid name (non-empty, no dots).");
+        if (parameters.Any(p => p.Name == name) || children.Any(c => c.Name == name))
+            throw new ArgumentException($"{GetType().Name}: the name '{name}' is registered twice.");
+    }
+
+    /// <summary>Every parameter with its dotted path ("0.weight"), depth first, in registration order.</summary>
+    /// <exception cref="InvalidOperationException">A field holds an unregistered trainable tensor or module.</exception>
+    public IReadOnlyList<(string Name, Tensor Value)> NamedParameters()
+    {
+        var list = new List<(string, Tensor)>();
+        Collect("", list);
+        var seen = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        foreach (var (n, t) in list)
+            if (!seen.Add(t)) throw new InvalidOperationException($"Module: parameter '{n}' is registered in two places.");
+        return list;
+    }
+
+    /// <summary>Every parameter, in the order of <see cref="NamedParameters"/>.</summary>
+    public IReadOnlyList<Tensor> Parameters() => NamedParameters().Select(p => p.Value).ToList();
+
+    /// <summary>The registered sub-modules with their names.</summary>
+    public IReadOnlyList<(string Name, Module Value)> Children => children;
+
+    /// <summary>Total number of trainable scalars.</summary>
+    public long ParameterCount => Parameters().Sum(p => p.Size);
+
+    private void Collect(string prefix, List<(string, Tensor)> list)
+    {
+        CheckRegistration();
+        foreach (var (n, t) in parameters) list.Add((prefix + n, t));
+        foreach (var (n, m) in children) m.Collect(prefix + n + ".", list);
+    }
+
+    private void CheckRegistration()
+    {
+        for (var type = GetType(); type != null && type != typeof(Module); type = type.BaseType)
+        {
+            foreach (var f in type.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly))
+            {
+                var v = f.GetValue(this);
+                if (v is Tensor t && t.RequiresGrad && t.IsLeaf && !parameters.Any(p => ReferenceEquals(p.Value, t)))
+                    throw new InvalidOperationException(
+                        $"{GetType().Name}: field '{f.Name}' holds a trainable tensor {Shape.Format(t.Shape)} that was never registered; call RegisterParameter so the optimizer and checkpoints see it.");
+                if (v is Module m && !children.Any(c => ReferenceEquals(c.Value, m)))
+                    throw new InvalidOperationException(
+                        $"{GetType().Name}: field '{f.Name}' holds a {m.GetType().Name} module that was never registered; call RegisterModule.");
+            }
+        }
+    }
+
+    /// <summary>Clears the gradients of every parameter.</summary>
+    public void ZeroGrad()
+    {
+        foreach (var p in Parameters()) p.ZeroGrad();
+    }
+
+    /// <summary>Switches this module and its children to training mode.</summary>
+    public Module Train(bool on = true)
+    {
+        Training = on;
+        foreach (var (_, m) in children) m.Train(on);
+        return this;
+    }
+
+    /// <summary>Switches to evaluation mode.</summary>
+    public Module Eval() => Train(false);
+
+    /// <summary>Frees the parameters' device memory.</summary>
+    public void Dispose()
+    {
+        if (disposed) return;
+        disposed = true;
+        foreach (var (_, t) in parameters)
+        {
+            t.ZeroGrad();
+            t.Dispose();
+        }
+        foreach (var (_, m) in children) m.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}

@@ -1,0 +1,82 @@
+using Engine.Autodiff;
+using Engine.Kernels;
+
+namespace Engine.Optim;
+
+/// <summary>
+/// Base of the optimizers: a fixed list of parameters and per-parameter state kept as raw device buffers
+/// (freed by <see cref="Dispose"/>). A parameter whose gradient is null after backward is skipped, as in PyTorch.
+/// </summary>
+public abstract class Optimizer : IDisposable
+{
+    private readonly Dictionary<Tensor, DeviceBuffer<float>[]> state = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Takes the parameters to update (for a module: <c>module.Parameters()</c>).</summary>
+    protected Optimizer(IEnumerable<Tensor> parameters, float learningRate)
+    {
+        Parameters = parameters.ToList();
+        if (Parameters.Count == 0) throw new ArgumentException($"{GetType().Name}: no parameters to optimize.");
+        foreach (var p in Parameters)
+            if (!p.RequiresGrad || !p.IsLeaf)
+                throw new ArgumentException($"{GetType().Name}: parameter {p.Name ?? Shape.Format(p.Shape)} must be a leaf that requires gradients.");
+        if (!(learningRate >= 0)) throw new ArgumentOutOfRangeException(nameof(learningRate), $"{GetType().Name}: learning rate must be >= 0, got {learningRate}.");
+        LearningRate = learningRate;
+    }
+
+    /// <summary>The parameters this optimizer updates.</summary>
+    public IReadOnlyList<Tensor> Parameters { get; }
+
+    /// <summary>The learning rate (may be changed between steps, e.g. by a schedule).</summary>
+    public float LearningRate { get; set; }
+
+    /// <summary>Number of steps taken.</summary>
+    public int StepCount { get; private set; }
+
+    /// <summary>Updates every parameter from its gradient.</summary>
+    public void Step()
+    {
+        StepCount++;
+        using var _ = GradMode.NoGrad();
+        foreach (var p in Parameters)
+        {
+            if (p.Grad == null) continue;
+            if (!Shape.Equal(p.Grad.Shape, p.Shape))
+                throw new InvalidOperationException($"{GetType().Name}: gradient {Shape.Format(p.Grad.Shape)} does not match parameter {p.Name} {Shape.Format(p.Shape)}.");
+            Update(p, p.Grad);
+        }
+    }
+
+    /// <summary>Applies the update rule to one parameter.</summary>
+    protected abstract void Update(Tensor parameter, Tensor gradient);
+
+    /// <summary>Zeroed state buffers for a parameter, created on first use.</summary>
+    protected DeviceBuffer<float>[] State(Tensor parameter, int count, out bool created)
+    {
+        created = false;
+        if (state.TryGetValue(parameter, out var s)) return s;
+        s = new DeviceBuffer<float>[count];
+        for (int i = 0; i < count; i++)
+        {
+            s[i] = parameter.Device.Kernels.Allocate(parameter.Size);
+            parameter.Device.Kernels.Fill(s[i], 0f);
+        }
+        state[parameter] = s;
+        created = true;
+        return s;
+    }
+
+    /// <summary>Clears every parameter's gradient.</summary>
+    public void ZeroGrad()
+    {
+        foreach (var p in Parameters) p.ZeroGrad();
+    }
+
+    /// <summary>Frees the optimizer state.</summary>
+    public void Dispose()
+    {
+        foreach (var s in state.Values)
+            foreach (var b in s) b.Dispose();
+        state.Clear();
+        GC.SuppressFinalize(this);
+    }
+}
