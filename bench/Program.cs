@@ -1,1 +1,13 @@
-namespace Engine.Bench; static class Program { static void Main(string[] a) { } }
+using BenchmarkDotNet.Running;
+
+namespace Engine.Bench;
+
+/// <summary>
+/// Runs the benchmark classes: `dotnet run -c Release --project bench -- --filter '*Gemm*'` (BenchmarkDotNet's
+/// switcher: --list flat, --job short, ...).
+/// </summary>
+public static class Program
+{
+    /// <summary>Entry point.</summary>
+    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+}
