@@ -7,7 +7,7 @@ public sealed class CpuBuffer<T> : DeviceBuffer<T> where T : unmanaged
     {
         if (length > Array.MaxLength)
             throw new ArgumentOutOfRangeException(nameof(length), $"CpuBuffer: {length} elements exceed the largest array ({Array.MaxLength}).");
-        Data = GC.AllocateUninitializedArray<T>((int)length, pinned: true);
+        Data = CpuArrayPool<T>.Rent((int)length);
     }
 
     /// <summary>The backing array (pinned).</summary>
@@ -23,5 +23,10 @@ public sealed class CpuBuffer<T> : DeviceBuffer<T> where T : unmanaged
     protected override void CopyToHostCore(Span<T> destination) => Data.AsSpan().CopyTo(destination);
 
     /// <inheritdoc />
-    protected override void Release() => Data = [];
+    protected override void Release()
+    {
+        var a = Data;
+        Data = [];
+        CpuArrayPool<T>.Return(a);
+    }
 }
