@@ -80,12 +80,15 @@ public sealed class Device : IDisposable
             {
                 if (defaultDevice is { IsDisposed: false }) return defaultDevice;
             }
-            var env = Environment.GetEnvironmentVariable(EnvironmentVariable);
-            var d = string.IsNullOrWhiteSpace(env) ? Auto() : Parse(env);
+            var d = Resolve(Environment.GetEnvironmentVariable(EnvironmentVariable));
             lock (Gate) defaultDevice = d;
             return d;
         }
     }
+
+    /// <summary>The device an <c>ENGINE_DEVICE</c> value selects: <see cref="Parse"/> of it, or <see cref="Auto"/> when empty.</summary>
+    public static Device Resolve(string? environmentValue) =>
+        string.IsNullOrWhiteSpace(environmentValue) ? Auto() : Parse(environmentValue);
 
     /// <summary>The best available device: CUDA, else OpenCL, else the SIMD CPU.</summary>
     public static Device Auto()
