@@ -102,7 +102,7 @@ public class ModuleTests
             {
                 double e = b[o];
                 for (int i = 0; i < 3; i++) e += x[r * 3 + i] * w[o * 3 + i];
-                Assert.Equal(e, y[r * 2 + o], 5);
+                Assert.Equal(e, y[r * 2 + o], 1e-5);
             }
     }
 

@@ -49,7 +49,7 @@ public class OptimizerTests
                 x[i] -= 0.05 * d;
             }
             var got = p.ToArray();
-            for (int i = 0; i < x.Length; i++) Assert.Equal(x[i], got[i], 5);
+            for (int i = 0; i < x.Length; i++) Assert.Equal(x[i], got[i], 1e-5);
         }
     }
 
@@ -80,7 +80,7 @@ public class OptimizerTests
                 x[i] -= lr * mh / (Math.Sqrt(vh) + eps);
             }
             var got = p.ToArray();
-            for (int i = 0; i < x.Length; i++) Assert.Equal(x[i], got[i], 4);
+            for (int i = 0; i < x.Length; i++) Assert.Equal(x[i], got[i], 1e-5);
         }
     }
 
