@@ -35,6 +35,31 @@ internal readonly struct Avx512Kernel8x32 : IMicroKernel
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     public static unsafe void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta)
     {
+        // Start pulling the C tile in now: the k loop hides the misses (C rows are a page apart for wide C).
+        Sse.Prefetch0(c);
+        Sse.Prefetch0(c + 16);
+        Sse.Prefetch0(c + 31);
+        Sse.Prefetch0(c + 1 * ldc);
+        Sse.Prefetch0(c + 1 * ldc + 16);
+        Sse.Prefetch0(c + 1 * ldc + 31);
+        Sse.Prefetch0(c + 2 * ldc);
+        Sse.Prefetch0(c + 2 * ldc + 16);
+        Sse.Prefetch0(c + 2 * ldc + 31);
+        Sse.Prefetch0(c + 3 * ldc);
+        Sse.Prefetch0(c + 3 * ldc + 16);
+        Sse.Prefetch0(c + 3 * ldc + 31);
+        Sse.Prefetch0(c + 4 * ldc);
+        Sse.Prefetch0(c + 4 * ldc + 16);
+        Sse.Prefetch0(c + 4 * ldc + 31);
+        Sse.Prefetch0(c + 5 * ldc);
+        Sse.Prefetch0(c + 5 * ldc + 16);
+        Sse.Prefetch0(c + 5 * ldc + 31);
+        Sse.Prefetch0(c + 6 * ldc);
+        Sse.Prefetch0(c + 6 * ldc + 16);
+        Sse.Prefetch0(c + 6 * ldc + 31);
+        Sse.Prefetch0(c + 7 * ldc);
+        Sse.Prefetch0(c + 7 * ldc + 16);
+        Sse.Prefetch0(c + 7 * ldc + 31);
         Vector512<float> c00 = default; Vector512<float> c01 = default;
         Vector512<float> c10 = default; Vector512<float> c11 = default;
         Vector512<float> c20 = default; Vector512<float> c21 = default;
@@ -144,6 +169,43 @@ internal readonly struct Avx512Kernel12x32 : IMicroKernel
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     public static unsafe void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta)
     {
+        // Start pulling the C tile in now: the k loop hides the misses (C rows are a page apart for wide C).
+        Sse.Prefetch0(c);
+        Sse.Prefetch0(c + 16);
+        Sse.Prefetch0(c + 31);
+        Sse.Prefetch0(c + 1 * ldc);
+        Sse.Prefetch0(c + 1 * ldc + 16);
+        Sse.Prefetch0(c + 1 * ldc + 31);
+        Sse.Prefetch0(c + 2 * ldc);
+        Sse.Prefetch0(c + 2 * ldc + 16);
+        Sse.Prefetch0(c + 2 * ldc + 31);
+        Sse.Prefetch0(c + 3 * ldc);
+        Sse.Prefetch0(c + 3 * ldc + 16);
+        Sse.Prefetch0(c + 3 * ldc + 31);
+        Sse.Prefetch0(c + 4 * ldc);
+        Sse.Prefetch0(c + 4 * ldc + 16);
+        Sse.Prefetch0(c + 4 * ldc + 31);
+        Sse.Prefetch0(c + 5 * ldc);
+        Sse.Prefetch0(c + 5 * ldc + 16);
+        Sse.Prefetch0(c + 5 * ldc + 31);
+        Sse.Prefetch0(c + 6 * ldc);
+        Sse.Prefetch0(c + 6 * ldc + 16);
+        Sse.Prefetch0(c + 6 * ldc + 31);
+        Sse.Prefetch0(c + 7 * ldc);
+        Sse.Prefetch0(c + 7 * ldc + 16);
+        Sse.Prefetch0(c + 7 * ldc + 31);
+        Sse.Prefetch0(c + 8 * ldc);
+        Sse.Prefetch0(c + 8 * ldc + 16);
+        Sse.Prefetch0(c + 8 * ldc + 31);
+        Sse.Prefetch0(c + 9 * ldc);
+        Sse.Prefetch0(c + 9 * ldc + 16);
+        Sse.Prefetch0(c + 9 * ldc + 31);
+        Sse.Prefetch0(c + 10 * ldc);
+        Sse.Prefetch0(c + 10 * ldc + 16);
+        Sse.Prefetch0(c + 10 * ldc + 31);
+        Sse.Prefetch0(c + 11 * ldc);
+        Sse.Prefetch0(c + 11 * ldc + 16);
+        Sse.Prefetch0(c + 11 * ldc + 31);
         Vector512<float> c00 = default; Vector512<float> c01 = default;
         Vector512<float> c10 = default; Vector512<float> c11 = default;
         Vector512<float> c20 = default; Vector512<float> c21 = default;
