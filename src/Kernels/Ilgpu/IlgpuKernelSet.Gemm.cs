@@ -51,7 +51,7 @@ public sealed partial class IlgpuKernelSet
                 new Index3D(g, g, 1));
         }
         var kernel = Kernel(ref kGemm, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>(IlgpuKernels.Gemm));
-        Launch(opName, () => kernel(config, av, bv, cv, p));
+        Launch(opName, () => kernel(config, av, bv, cv, p), a, b, c);
     }
 
     private static int Log2(int powerOfTwo) => System.Numerics.BitOperations.Log2((uint)powerOfTwo);

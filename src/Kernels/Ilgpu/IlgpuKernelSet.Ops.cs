@@ -29,14 +29,14 @@ public sealed partial class IlgpuKernelSet
     public void Fill(DeviceBuffer<float> dst, float value)
     {
         var d = View(dst, 0, "Fill", nameof(dst));
-        FillView(d, value, "Fill");
+        FillView(d, value, "Fill", dst);
     }
 
-    private void FillView(ArrayView<float> d, float value, string op)
+    private void FillView(ArrayView<float> d, float value, string op, object keep)
     {
         if (d.Length == 0) return;
         var k = Kernel(ref kFill, a => a.LoadStreamKernel<ArrayView<float>, float>(IlgpuKernels.Fill));
-        Launch(op, () => k(Config1D(d.Length), d, value));
+        Launch(op, () => k(Config1D(d.Length), d, value), keep);
     }
 
     /// <inheritdoc />
@@ -53,7 +53,7 @@ public sealed partial class IlgpuKernelSet
                        srcOffset < dstOffset + count && dstOffset < srcOffset + count;
         if (!overlap)
         {
-            Launch("Copy", () => from.CopyTo(to));
+            Launch("Copy", () => from.CopyTo(to), src, dst);
             return;
         }
         // Overlapping ranges of one buffer: stage through a temporary so the result is a true move.
@@ -63,7 +63,7 @@ public sealed partial class IlgpuKernelSet
             from.CopyTo(tmp.View);
             tmp.View.CopyTo(to);
             accelerator.Synchronize();
-        });
+        }, src);
     }
 
     /// <inheritdoc />
@@ -72,7 +72,7 @@ public sealed partial class IlgpuKernelSet
         var d = View(dst, 0, "RandomUniform", nameof(dst));
         if (d.Length == 0) return;
         var k = Kernel(ref kUniform, a => a.LoadStreamKernel<ArrayView<float>, ulong, float, float>(IlgpuKernels.RandomUniform));
-        Launch("RandomUniform", () => k(Config1D(d.Length), d, seed, low, high));
+        Launch("RandomUniform", () => k(Config1D(d.Length), d, seed, low, high), dst);
     }
 
     /// <inheritdoc />
@@ -81,7 +81,7 @@ public sealed partial class IlgpuKernelSet
         var d = View(dst, 0, "RandomNormal", nameof(dst));
         if (d.Length == 0) return;
         var k = Kernel(ref kNormal, a => a.LoadStreamKernel<ArrayView<float>, ulong, float, float>(IlgpuKernels.RandomNormal));
-        Launch("RandomNormal", () => k(Config1D(d.Length), d, seed, mean, std));
+        Launch("RandomNormal", () => k(Config1D(d.Length), d, seed, mean, std), dst);
     }
 
     /// <inheritdoc />
@@ -92,7 +92,7 @@ public sealed partial class IlgpuKernelSet
         var yv = View(y, x.Length, "Unary", nameof(y));
         if (xv.Length == 0) return;
         var k = Kernel(ref kUnary, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int>(IlgpuKernels.Unary));
-        Launch("Unary", () => k(Config1D(xv.Length), xv, yv, (int)op));
+        Launch("Unary", () => k(Config1D(xv.Length), xv, yv, (int)op), x, y);
     }
 
     /// <inheritdoc />
@@ -102,7 +102,7 @@ public sealed partial class IlgpuKernelSet
         var yv = View(y, x.Length, "Affine", nameof(y));
         if (xv.Length == 0) return;
         var k = Kernel(ref kAffine, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, float, float>(IlgpuKernels.Affine));
-        Launch("Affine", () => k(Config1D(xv.Length), xv, yv, scale, shift));
+        Launch("Affine", () => k(Config1D(xv.Length), xv, yv, scale, shift), x, y);
     }
 
     /// <inheritdoc />
@@ -122,7 +122,7 @@ public sealed partial class IlgpuKernelSet
         if (count == 0) return;
         var layout = Layout.Coalesce(yShape, sa, sb, $"{Name}.{opName}");
         var k = Kernel(ref kBinary, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, long, StridedLayout, int>(IlgpuKernels.Binary));
-        Launch(opName, () => k(Config1D(count), av, bv, yv, count, layout, (int)op));
+        Launch(opName, () => k(Config1D(count), av, bv, yv, count, layout, (int)op), a, b, y);
     }
 
     /// <inheritdoc />
@@ -136,7 +136,7 @@ public sealed partial class IlgpuKernelSet
         var yv = View(y, count, opName, nameof(y));
         var sx = Layout.BroadcastStrides(xShape, yShape, $"{Name}.{opName}");
         if (count == 0) return;
-        Gather(xv, yv, count, Layout.Coalesce(yShape, sx, null, $"{Name}.{opName}"), opName);
+        Gather(xv, yv, count, Layout.Coalesce(yShape, sx, null, $"{Name}.{opName}"), opName, x, y);
     }
 
     /// <inheritdoc />
@@ -167,13 +167,13 @@ public sealed partial class IlgpuKernelSet
             yShape[i] = xShape[perm[i]];
             st[i] = xs[perm[i]];
         }
-        Gather(xv, yv, count, Layout.Coalesce(yShape, st, null, $"{Name}.{opName}"), opName);
+        Gather(xv, yv, count, Layout.Coalesce(yShape, st, null, $"{Name}.{opName}"), opName, x, y);
     }
 
-    private void Gather(ArrayView<float> x, ArrayView<float> y, long count, StridedLayout layout, string op)
+    private void Gather(ArrayView<float> x, ArrayView<float> y, long count, StridedLayout layout, string op, object xBuffer, object yBuffer)
     {
         var k = Kernel(ref kGather, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, long, StridedLayout>(IlgpuKernels.Gather));
-        Launch(op, () => k(Config1D(count), x, y, count, layout));
+        Launch(op, () => k(Config1D(count), x, y, count, layout), xBuffer, yBuffer);
     }
 
     /// <inheritdoc />
@@ -212,7 +212,7 @@ public sealed partial class IlgpuKernelSet
         if (redCount == 0)
         {
             // Empty reduction: the sum of nothing is 0, its mean 0/0, its max -inf.
-            FillView(yv.SubView(0, outCount), op switch { ReduceOp.Sum => 0f, ReduceOp.Mean => float.NaN, _ => float.NegativeInfinity }, opName);
+            FillView(yv.SubView(0, outCount), op switch { ReduceOp.Sum => 0f, ReduceOp.Mean => float.NaN, _ => float.NegativeInfinity }, opName, y);
             return;
         }
         var outLayout = Layout.Coalesce(keptShape, keptStride, null, $"{Name}.{opName}");
@@ -241,12 +241,12 @@ public sealed partial class IlgpuKernelSet
         if (PreferTree(outCount, redCount))
         {
             var k = Kernel(ref kReduceGroup, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>(IlgpuKernels.ReduceGroup));
-            Launch(opName, () => k(ConfigTree(outCount), xv, yv, outLayout, redOuter, p));
+            Launch(opName, () => k(ConfigTree(outCount), xv, yv, outLayout, redOuter, p), x, y);
         }
         else
         {
             var k = Kernel(ref kReduceThread, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>(IlgpuKernels.ReduceThread));
-            Launch(opName, () => k(Config1D(outCount), xv, yv, outLayout, redOuter, p));
+            Launch(opName, () => k(Config1D(outCount), xv, yv, outLayout, redOuter, p), x, y);
         }
     }
 
@@ -266,7 +266,7 @@ public sealed partial class IlgpuKernelSet
         if (count == 0) return;
         CheckInt(xAxis, inner, opName);
         var k = Kernel(ref kIndexSelect, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, long, int, int, int>(IlgpuKernels.IndexSelect));
-        Launch(opName, () => k(Config1D(count), xv, iv, yv, count, (int)xAxis, indexLength, (int)inner));
+        Launch(opName, () => k(Config1D(count), xv, iv, yv, count, (int)xAxis, indexLength, (int)inner), x, index, y);
     }
 
     /// <inheritdoc />
@@ -288,7 +288,7 @@ public sealed partial class IlgpuKernelSet
         if (lines == 0 || indexLength == 0) return;
         CheckInt(yAxis, inner, opName);
         var k = Kernel(ref kIndexAdd, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, long, int, int, int>(IlgpuKernels.IndexAdd));
-        Launch(opName, () => k(Config1D(lines), sv, iv, yv, lines, (int)yAxis, (int)indexLength, (int)inner));
+        Launch(opName, () => k(Config1D(lines), sv, iv, yv, lines, (int)yAxis, (int)indexLength, (int)inner), src, index, y);
     }
 
     private static (long Outer, long Axis, long Inner) Split(int[] shape, int axis)
@@ -319,12 +319,12 @@ public sealed partial class IlgpuKernelSet
         if (PreferTree(lines, axisLength))
         {
             var k = Kernel(ref kSoftmaxGroup, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, long, int>(IlgpuKernels.SoftmaxGroup));
-            Launch(opName, () => k(ConfigTree(lines), xv, yv, axisLength, inner, lines, log ? 1 : 0));
+            Launch(opName, () => k(ConfigTree(lines), xv, yv, axisLength, inner, lines, log ? 1 : 0), x, y);
         }
         else
         {
             var k = Kernel(ref kSoftmax, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, long, int>(IlgpuKernels.Softmax));
-            Launch(opName, () => k(Config1D(lines), xv, yv, axisLength, inner, lines, log ? 1 : 0));
+            Launch(opName, () => k(Config1D(lines), xv, yv, axisLength, inner, lines, log ? 1 : 0), x, y);
         }
     }
 
@@ -340,12 +340,12 @@ public sealed partial class IlgpuKernelSet
         if (PreferTree(rows, classes))
         {
             var k = Kernel(ref kCrossEntropyGroup, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>(IlgpuKernels.CrossEntropyGroup));
-            Launch(opName, () => k(ConfigTree(rows), lv, labv, outv, rows, classes));
+            Launch(opName, () => k(ConfigTree(rows), lv, labv, outv, rows, classes), logits, labels, loss);
         }
         else
         {
             var k = Kernel(ref kCrossEntropy, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>(IlgpuKernels.CrossEntropy));
-            Launch(opName, () => k(Config1D(rows), lv, labv, outv, rows, classes));
+            Launch(opName, () => k(Config1D(rows), lv, labv, outv, rows, classes), logits, labels, loss);
         }
     }
 
@@ -359,7 +359,7 @@ public sealed partial class IlgpuKernelSet
         var yv = View(y, count, opName, nameof(y));
         if (count == 0) return;
         var k = Kernel(ref kOneHot, a => a.LoadStreamKernel<ArrayView<int>, ArrayView<float>, int, long>(IlgpuKernels.OneHot));
-        Launch(opName, () => k(Config1D(count), labv, yv, classes, count));
+        Launch(opName, () => k(Config1D(count), labv, yv, classes, count), labels, y);
     }
 
     /// <inheritdoc />
@@ -369,7 +369,7 @@ public sealed partial class IlgpuKernelSet
         var yv = View(y, x.Length, "Axpy", nameof(y));
         if (xv.Length == 0) return;
         var k = Kernel(ref kAxpy, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, float>(IlgpuKernels.Axpy));
-        Launch("Axpy", () => k(Config1D(xv.Length), xv, yv, alpha));
+        Launch("Axpy", () => k(Config1D(xv.Length), xv, yv, alpha), x, y);
     }
 
     /// <inheritdoc />
@@ -398,7 +398,7 @@ public sealed partial class IlgpuKernelSet
             UseMomentum = useMomentum ? 1 : 0, Nesterov = nesterov ? 1 : 0, FirstStep = firstStep ? 1 : 0,
         };
         var k = Kernel(ref kSgd, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, SgdParams>(IlgpuKernels.Sgd));
-        Launch(opName, () => k(Config1D(pv.Length), pv, gv, vv, p));
+        Launch(opName, () => k(Config1D(pv.Length), pv, gv, vv, p), param, grad, velocity);
     }
 
     /// <inheritdoc />
@@ -420,6 +420,6 @@ public sealed partial class IlgpuKernelSet
             Decoupled = decoupled ? 1 : 0,
         };
         var k = Kernel(ref kAdam, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParams>(IlgpuKernels.Adam));
-        Launch(opName, () => k(Config1D(pv.Length), pv, gv, mv, vv, p));
+        Launch(opName, () => k(Config1D(pv.Length), pv, gv, mv, vv, p), param, grad, m, v);
     }
 }

@@ -216,14 +216,20 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
         }
     }
 
-    /// <summary>Runs a launch under the lock (the CPU emulator runs one kernel at a time; GPU launches just queue).</summary>
-    private void Launch(string op, Action run)
+    /// <summary>
+    /// Runs a launch under the lock (the CPU emulator runs one kernel at a time; GPU launches just queue), keeping the
+    /// buffer objects in <paramref name="keep"/> reachable until it returns: a kernel holds only views, and a buffer
+    /// its caller no longer references could otherwise be finalised (its memory freed) while the emulator still
+    /// reads it.
+    /// </summary>
+    private void Launch(string op, Action run, params ReadOnlySpan<object?> keep)
     {
         lock (gate)
         {
             ThrowIfDisposed(op);
             run();
         }
+        foreach (var o in keep) GC.KeepAlive(o);
     }
 }
 
