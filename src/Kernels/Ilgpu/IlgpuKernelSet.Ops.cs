@@ -1,43 +1,425 @@
+using ILGPU;
+using ILGPU.Runtime;
+
 namespace Engine.Kernels.Ilgpu;
 
 public sealed partial class IlgpuKernelSet
 {
+    private Action<KernelConfig, ArrayView<float>, float>? kFill;
+    private Action<KernelConfig, ArrayView<float>, ulong, float, float>? kUniform;
+    private Action<KernelConfig, ArrayView<float>, ulong, float, float>? kNormal;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int>? kUnary;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, float, float>? kAffine;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, float>? kAxpy;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, long, StridedLayout, int>? kBinary;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, long, StridedLayout>? kGather;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>? kReduceThread;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>? kReduceGroup;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, long, int>? kSoftmax;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, long, int>? kSoftmaxGroup;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>? kCrossEntropy;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>? kCrossEntropyGroup;
+    private Action<KernelConfig, ArrayView<int>, ArrayView<float>, int, long>? kOneHot;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, long, int, int, int>? kIndexSelect;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, long, int, int, int>? kIndexAdd;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, SgdParams>? kSgd;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParams>? kAdam;
+
     /// <inheritdoc />
-    public void Fill(DeviceBuffer<float> dst, float value) => throw new NotImplementedException();
+    public void Fill(DeviceBuffer<float> dst, float value)
+    {
+        var d = View(dst, 0, "Fill", nameof(dst));
+        FillView(d, value, "Fill", dst);
+    }
+
+    private void FillView(ArrayView<float> d, float value, string op, object keep)
+    {
+        if (d.Length == 0) return;
+        var k = Kernel(ref kFill, a => a.LoadStreamKernel<ArrayView<float>, float>(IlgpuKernels.Fill));
+        Launch(op, () => k(Config1D(d.Length), d, value), keep);
+    }
+
     /// <inheritdoc />
-    public void Copy(DeviceBuffer<float> src, long srcOffset, DeviceBuffer<float> dst, long dstOffset, long count) => throw new NotImplementedException();
+    public void Copy(DeviceBuffer<float> src, long srcOffset, DeviceBuffer<float> dst, long dstOffset, long count)
+    {
+        if (srcOffset < 0 || dstOffset < 0 || count < 0)
+            throw new ArgumentException($"{Name}.Copy: offsets ({srcOffset}, {dstOffset}) and count ({count}) must be non-negative.");
+        var s = View(src, srcOffset + count, "Copy", nameof(src));
+        var d = View(dst, dstOffset + count, "Copy", nameof(dst));
+        if (count == 0) return;
+        var from = s.SubView(srcOffset, count);
+        var to = d.SubView(dstOffset, count);
+        bool overlap = ReferenceEquals(src, dst) && srcOffset != dstOffset &&
+                       srcOffset < dstOffset + count && dstOffset < srcOffset + count;
+        if (!overlap)
+        {
+            Launch("Copy", () => from.CopyTo(to), src, dst);
+            return;
+        }
+        // Overlapping ranges of one buffer: stage through a temporary so the result is a true move.
+        using var tmp = (IlgpuBuffer<float>)Allocate(count);
+        Launch("Copy", () =>
+        {
+            from.CopyTo(tmp.View);
+            tmp.View.CopyTo(to);
+            accelerator.Synchronize();
+        }, src);
+    }
+
     /// <inheritdoc />
-    public void RandomUniform(DeviceBuffer<float> dst, ulong seed, float low, float high) => throw new NotImplementedException();
+    public void RandomUniform(DeviceBuffer<float> dst, ulong seed, float low, float high)
+    {
+        var d = View(dst, 0, "RandomUniform", nameof(dst));
+        if (d.Length == 0) return;
+        var k = Kernel(ref kUniform, a => a.LoadStreamKernel<ArrayView<float>, ulong, float, float>(IlgpuKernels.RandomUniform));
+        Launch("RandomUniform", () => k(Config1D(d.Length), d, seed, low, high), dst);
+    }
+
     /// <inheritdoc />
-    public void RandomNormal(DeviceBuffer<float> dst, ulong seed, float mean, float std) => throw new NotImplementedException();
+    public void RandomNormal(DeviceBuffer<float> dst, ulong seed, float mean, float std)
+    {
+        var d = View(dst, 0, "RandomNormal", nameof(dst));
+        if (d.Length == 0) return;
+        var k = Kernel(ref kNormal, a => a.LoadStreamKernel<ArrayView<float>, ulong, float, float>(IlgpuKernels.RandomNormal));
+        Launch("RandomNormal", () => k(Config1D(d.Length), d, seed, mean, std), dst);
+    }
+
     /// <inheritdoc />
-    public void Unary(UnaryOp op, DeviceBuffer<float> x, DeviceBuffer<float> y) => throw new NotImplementedException();
+    public void Unary(UnaryOp op, DeviceBuffer<float> x, DeviceBuffer<float> y)
+    {
+        if (!Enum.IsDefined(op)) throw new ArgumentOutOfRangeException(nameof(op), op, $"{Name}.Unary: unknown op.");
+        var xv = View(x, 0, "Unary", nameof(x));
+        var yv = View(y, x.Length, "Unary", nameof(y));
+        if (xv.Length == 0) return;
+        var k = Kernel(ref kUnary, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int>(IlgpuKernels.Unary));
+        Launch("Unary", () => k(Config1D(xv.Length), xv, yv, (int)op), x, y);
+    }
+
     /// <inheritdoc />
-    public void Affine(DeviceBuffer<float> x, DeviceBuffer<float> y, float scale, float shift) => throw new NotImplementedException();
+    public void Affine(DeviceBuffer<float> x, DeviceBuffer<float> y, float scale, float shift)
+    {
+        var xv = View(x, 0, "Affine", nameof(x));
+        var yv = View(y, x.Length, "Affine", nameof(y));
+        if (xv.Length == 0) return;
+        var k = Kernel(ref kAffine, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, float, float>(IlgpuKernels.Affine));
+        Launch("Affine", () => k(Config1D(xv.Length), xv, yv, scale, shift), x, y);
+    }
+
     /// <inheritdoc />
-    public void Binary(BinaryOp op, DeviceBuffer<float> a, int[] aShape, DeviceBuffer<float> b, int[] bShape, DeviceBuffer<float> y, int[] yShape) => throw new NotImplementedException();
+    public void Binary(BinaryOp op, DeviceBuffer<float> a, int[] aShape, DeviceBuffer<float> b, int[] bShape, DeviceBuffer<float> y, int[] yShape)
+    {
+        const string opName = "Binary";
+        if (!Enum.IsDefined(op)) throw new ArgumentOutOfRangeException(nameof(op), op, $"{Name}.Binary: unknown op.");
+        CheckShape(aShape, opName, nameof(aShape));
+        CheckShape(bShape, opName, nameof(bShape));
+        CheckShape(yShape, opName, nameof(yShape));
+        long count = Layout.Product(yShape);
+        var av = View(a, Layout.Product(aShape), opName, nameof(a));
+        var bv = View(b, Layout.Product(bShape), opName, nameof(b));
+        var yv = View(y, count, opName, nameof(y));
+        var sa = Layout.BroadcastStrides(aShape, yShape, $"{Name}.{opName}");
+        var sb = Layout.BroadcastStrides(bShape, yShape, $"{Name}.{opName}");
+        if (count == 0) return;
+        var layout = Layout.Coalesce(yShape, sa, sb, $"{Name}.{opName}");
+        var k = Kernel(ref kBinary, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, long, StridedLayout, int>(IlgpuKernels.Binary));
+        Launch(opName, () => k(Config1D(count), av, bv, yv, count, layout, (int)op), a, b, y);
+    }
+
     /// <inheritdoc />
-    public void BroadcastTo(DeviceBuffer<float> x, int[] xShape, DeviceBuffer<float> y, int[] yShape) => throw new NotImplementedException();
+    public void BroadcastTo(DeviceBuffer<float> x, int[] xShape, DeviceBuffer<float> y, int[] yShape)
+    {
+        const string opName = "BroadcastTo";
+        CheckShape(xShape, opName, nameof(xShape));
+        CheckShape(yShape, opName, nameof(yShape));
+        long count = Layout.Product(yShape);
+        var xv = View(x, Layout.Product(xShape), opName, nameof(x));
+        var yv = View(y, count, opName, nameof(y));
+        var sx = Layout.BroadcastStrides(xShape, yShape, $"{Name}.{opName}");
+        if (count == 0) return;
+        Gather(xv, yv, count, Layout.Coalesce(yShape, sx, null, $"{Name}.{opName}"), opName, x, y);
+    }
+
     /// <inheritdoc />
-    public void Reduce(ReduceOp op, DeviceBuffer<float> x, int[] xShape, int[] axes, DeviceBuffer<float> y) => throw new NotImplementedException();
+    public void Permute(DeviceBuffer<float> x, int[] xShape, int[] perm, DeviceBuffer<float> y)
+    {
+        const string opName = "Permute";
+        CheckShape(xShape, opName, nameof(xShape));
+        ArgumentNullException.ThrowIfNull(perm);
+        int rank = xShape.Length;
+        if (perm.Length != rank)
+            throw new ArgumentException($"{Name}.{opName}: permutation of length {perm.Length} for rank {rank}.", nameof(perm));
+        var seen = new bool[rank];
+        foreach (var p in perm)
+        {
+            if ((uint)p >= (uint)rank || seen[p])
+                throw new ArgumentException($"{Name}.{opName}: [{string.Join(", ", perm)}] is not a permutation of 0..{rank - 1}.", nameof(perm));
+            seen[p] = true;
+        }
+        long count = Layout.Product(xShape);
+        var xv = View(x, count, opName, nameof(x));
+        var yv = View(y, count, opName, nameof(y));
+        if (count == 0) return;
+        var xs = Layout.ContiguousStrides(xShape);
+        var yShape = new int[rank];
+        var st = new long[rank];
+        for (int i = 0; i < rank; i++)
+        {
+            yShape[i] = xShape[perm[i]];
+            st[i] = xs[perm[i]];
+        }
+        Gather(xv, yv, count, Layout.Coalesce(yShape, st, null, $"{Name}.{opName}"), opName, x, y);
+    }
+
+    private void Gather(ArrayView<float> x, ArrayView<float> y, long count, StridedLayout layout, string op, object xBuffer, object yBuffer)
+    {
+        var k = Kernel(ref kGather, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, long, StridedLayout>(IlgpuKernels.Gather));
+        Launch(op, () => k(Config1D(count), x, y, count, layout), xBuffer, yBuffer);
+    }
+
     /// <inheritdoc />
-    public void Permute(DeviceBuffer<float> x, int[] xShape, int[] perm, DeviceBuffer<float> y) => throw new NotImplementedException();
+    public void Reduce(ReduceOp op, DeviceBuffer<float> x, int[] xShape, int[] axes, DeviceBuffer<float> y)
+    {
+        const string opName = "Reduce";
+        if (!Enum.IsDefined(op)) throw new ArgumentOutOfRangeException(nameof(op), op, $"{Name}.Reduce: unknown op.");
+        CheckShape(xShape, opName, nameof(xShape));
+        ArgumentNullException.ThrowIfNull(axes);
+        int rank = xShape.Length;
+        var reduced = new bool[rank];
+        int prev = -1;
+        foreach (var ax in axes)
+        {
+            if (ax <= prev || ax >= rank)
+                throw new ArgumentException($"{Name}.{opName}: axes [{string.Join(", ", axes)}] must be sorted, distinct and below rank {rank}.", nameof(axes));
+            reduced[ax] = true;
+            prev = ax;
+        }
+        var xs = Layout.ContiguousStrides(xShape);
+        var keptShape = new List<int>();
+        var keptStride = new List<long>();
+        var redShape = new List<int>();
+        var redStride = new List<long>();
+        for (int d = 0; d < rank; d++)
+        {
+            (reduced[d] ? redShape : keptShape).Add(xShape[d]);
+            (reduced[d] ? redStride : keptStride).Add(xs[d]);
+        }
+        long outCount = 1, redCount = 1;
+        foreach (var s in keptShape) outCount *= s;
+        foreach (var s in redShape) redCount *= s;
+        var xv = View(x, outCount * redCount, opName, nameof(x));
+        var yv = View(y, outCount, opName, nameof(y));
+        if (outCount == 0) return;
+        if (redCount == 0)
+        {
+            // Empty reduction: the sum of nothing is 0, its mean 0/0, its max -inf.
+            FillView(yv.SubView(0, outCount), op switch { ReduceOp.Sum => 0f, ReduceOp.Mean => float.NaN, _ => float.NegativeInfinity }, opName, y);
+            return;
+        }
+        var outLayout = Layout.Coalesce(keptShape, keptStride, null, $"{Name}.{opName}");
+        var (rs, rst, rsb) = Layout.Merge(redShape, redStride, null);
+        var p = new ReduceParams
+        {
+            OutCount = outCount,
+            Op = (int)op,
+            Divisor = op == ReduceOp.Mean ? redCount : 1f,
+        };
+        StridedLayout redOuter;
+        if (rs.Count == 0)
+        {
+            p.InnerCount = 1;
+            p.InnerStride = 0;
+            p.OuterCount = 1;
+            redOuter = default;
+        }
+        else
+        {
+            p.InnerCount = rs[^1];
+            p.InnerStride = rst[^1];
+            p.OuterCount = redCount / p.InnerCount;
+            redOuter = Layout.Pack(rs, rst, rsb, rs.Count - 1, $"{Name}.{opName}", redShape);
+        }
+        if (PreferTree(outCount, redCount))
+        {
+            var k = Kernel(ref kReduceGroup, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>(IlgpuKernels.ReduceGroup));
+            Launch(opName, () => k(ConfigTree(outCount), xv, yv, outLayout, redOuter, p), x, y);
+        }
+        else
+        {
+            var k = Kernel(ref kReduceThread, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>(IlgpuKernels.ReduceThread));
+            Launch(opName, () => k(Config1D(outCount), xv, yv, outLayout, redOuter, p), x, y);
+        }
+    }
+
     /// <inheritdoc />
-    public void IndexSelect(DeviceBuffer<float> x, int[] xShape, int axis, DeviceBuffer<int> index, int indexLength, DeviceBuffer<float> y) => throw new NotImplementedException();
+    public void IndexSelect(DeviceBuffer<float> x, int[] xShape, int axis, DeviceBuffer<int> index, int indexLength, DeviceBuffer<float> y)
+    {
+        const string opName = "IndexSelect";
+        CheckShape(xShape, opName, nameof(xShape));
+        if ((uint)axis >= (uint)xShape.Length)
+            throw new ArgumentOutOfRangeException(nameof(axis), axis, $"{Name}.{opName}: axis out of range for shape {Layout.Fmt(xShape)}.");
+        ArgumentOutOfRangeException.ThrowIfNegative(indexLength);
+        var (outer, xAxis, inner) = Split(xShape, axis);
+        long count = outer * indexLength * inner;
+        var xv = View(x, outer * xAxis * inner, opName, nameof(x));
+        var iv = View(index, indexLength, opName, nameof(index));
+        var yv = View(y, count, opName, nameof(y));
+        if (count == 0) return;
+        CheckInt(xAxis, inner, opName);
+        var k = Kernel(ref kIndexSelect, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, long, int, int, int>(IlgpuKernels.IndexSelect));
+        Launch(opName, () => k(Config1D(count), xv, iv, yv, count, (int)xAxis, indexLength, (int)inner), x, index, y);
+    }
+
     /// <inheritdoc />
-    public void IndexAdd(DeviceBuffer<float> src, int[] srcShape, int axis, DeviceBuffer<int> index, DeviceBuffer<float> y, int[] yShape) => throw new NotImplementedException();
+    public void IndexAdd(DeviceBuffer<float> src, int[] srcShape, int axis, DeviceBuffer<int> index, DeviceBuffer<float> y, int[] yShape)
+    {
+        const string opName = "IndexAdd";
+        CheckShape(srcShape, opName, nameof(srcShape));
+        CheckShape(yShape, opName, nameof(yShape));
+        if ((uint)axis >= (uint)yShape.Length || srcShape.Length != yShape.Length)
+            throw new ArgumentException($"{Name}.{opName}: axis {axis} with shapes {Layout.Fmt(srcShape)} and {Layout.Fmt(yShape)}.", nameof(axis));
+        var (outer, yAxis, inner) = Split(yShape, axis);
+        var (srcOuter, indexLength, srcInner) = Split(srcShape, axis);
+        if (srcOuter != outer || srcInner != inner)
+            throw new ArgumentException($"{Name}.{opName}: shapes {Layout.Fmt(srcShape)} and {Layout.Fmt(yShape)} differ outside axis {axis}.");
+        var sv = View(src, outer * indexLength * inner, opName, nameof(src));
+        var iv = View(index, indexLength, opName, nameof(index));
+        var yv = View(y, outer * yAxis * inner, opName, nameof(y));
+        long lines = outer * inner;
+        if (lines == 0 || indexLength == 0) return;
+        CheckInt(yAxis, inner, opName);
+        var k = Kernel(ref kIndexAdd, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, long, int, int, int>(IlgpuKernels.IndexAdd));
+        Launch(opName, () => k(Config1D(lines), sv, iv, yv, lines, (int)yAxis, (int)indexLength, (int)inner), src, index, y);
+    }
+
+    private static (long Outer, long Axis, long Inner) Split(int[] shape, int axis)
+    {
+        long outer = 1, inner = 1;
+        for (int d = 0; d < axis; d++) outer *= shape[d];
+        for (int d = axis + 1; d < shape.Length; d++) inner *= shape[d];
+        return (outer, shape[axis], inner);
+    }
+
+    private void CheckInt(long axisLength, long inner, string op)
+    {
+        if (inner > int.MaxValue || axisLength > int.MaxValue)
+            throw new ArgumentException($"{Name}.{op}: inner extent {inner} exceeds the kernel's int range.");
+    }
+
     /// <inheritdoc />
-    public void Softmax(DeviceBuffer<float> x, DeviceBuffer<float> y, int outer, int axisLength, int inner, bool log) => throw new NotImplementedException();
+    public void Softmax(DeviceBuffer<float> x, DeviceBuffer<float> y, int outer, int axisLength, int inner, bool log)
+    {
+        const string opName = "Softmax";
+        if (outer < 0 || axisLength < 0 || inner < 0)
+            throw new ArgumentException($"{Name}.{opName}: negative extent in [{outer}, {axisLength}, {inner}].");
+        long count = (long)outer * axisLength * inner;
+        var xv = View(x, count, opName, nameof(x));
+        var yv = View(y, count, opName, nameof(y));
+        long lines = (long)outer * inner;
+        if (count == 0) return;
+        if (PreferTree(lines, axisLength))
+        {
+            var k = Kernel(ref kSoftmaxGroup, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, long, int>(IlgpuKernels.SoftmaxGroup));
+            Launch(opName, () => k(ConfigTree(lines), xv, yv, axisLength, inner, lines, log ? 1 : 0), x, y);
+        }
+        else
+        {
+            var k = Kernel(ref kSoftmax, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, long, int>(IlgpuKernels.Softmax));
+            Launch(opName, () => k(Config1D(lines), xv, yv, axisLength, inner, lines, log ? 1 : 0), x, y);
+        }
+    }
+
     /// <inheritdoc />
-    public void CrossEntropy(DeviceBuffer<float> logits, DeviceBuffer<int> labels, int rows, int classes, DeviceBuffer<float> loss) => throw new NotImplementedException();
+    public void CrossEntropy(DeviceBuffer<float> logits, DeviceBuffer<int> labels, int rows, int classes, DeviceBuffer<float> loss)
+    {
+        const string opName = "CrossEntropy";
+        if (rows < 0 || classes < 0) throw new ArgumentException($"{Name}.{opName}: negative extent [{rows}, {classes}].");
+        var lv = View(logits, (long)rows * classes, opName, nameof(logits));
+        var labv = View(labels, rows, opName, nameof(labels));
+        var outv = View(loss, rows, opName, nameof(loss));
+        if (rows == 0) return;
+        if (PreferTree(rows, classes))
+        {
+            var k = Kernel(ref kCrossEntropyGroup, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>(IlgpuKernels.CrossEntropyGroup));
+            Launch(opName, () => k(ConfigTree(rows), lv, labv, outv, rows, classes), logits, labels, loss);
+        }
+        else
+        {
+            var k = Kernel(ref kCrossEntropy, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>(IlgpuKernels.CrossEntropy));
+            Launch(opName, () => k(Config1D(rows), lv, labv, outv, rows, classes), logits, labels, loss);
+        }
+    }
+
     /// <inheritdoc />
-    public void OneHot(DeviceBuffer<int> labels, int rows, int classes, DeviceBuffer<float> y) => throw new NotImplementedException();
+    public void OneHot(DeviceBuffer<int> labels, int rows, int classes, DeviceBuffer<float> y)
+    {
+        const string opName = "OneHot";
+        if (rows < 0 || classes < 0) throw new ArgumentException($"{Name}.{opName}: negative extent [{rows}, {classes}].");
+        long count = (long)rows * classes;
+        var labv = View(labels, rows, opName, nameof(labels));
+        var yv = View(y, count, opName, nameof(y));
+        if (count == 0) return;
+        var k = Kernel(ref kOneHot, a => a.LoadStreamKernel<ArrayView<int>, ArrayView<float>, int, long>(IlgpuKernels.OneHot));
+        Launch(opName, () => k(Config1D(count), labv, yv, classes, count), labels, y);
+    }
+
     /// <inheritdoc />
-    public void Axpy(float alpha, DeviceBuffer<float> x, DeviceBuffer<float> y) => throw new NotImplementedException();
+    public void Axpy(float alpha, DeviceBuffer<float> x, DeviceBuffer<float> y)
+    {
+        var xv = View(x, 0, "Axpy", nameof(x));
+        var yv = View(y, x.Length, "Axpy", nameof(y));
+        if (xv.Length == 0) return;
+        var k = Kernel(ref kAxpy, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, float>(IlgpuKernels.Axpy));
+        Launch("Axpy", () => k(Config1D(xv.Length), xv, yv, alpha), x, y);
+    }
+
     /// <inheritdoc />
     public void SgdStep(DeviceBuffer<float> param, DeviceBuffer<float> grad, DeviceBuffer<float>? velocity,
-        float lr, float momentum, float dampening, float weightDecay, bool nesterov, bool firstStep) => throw new NotImplementedException();
+        float lr, float momentum, float dampening, float weightDecay, bool nesterov, bool firstStep)
+    {
+        const string opName = "SgdStep";
+        var pv = View(param, 0, opName, nameof(param));
+        var gv = View(grad, param.Length, opName, nameof(grad));
+        bool useMomentum = momentum != 0f;
+        ArrayView<float> vv;
+        if (useMomentum)
+        {
+            if (velocity is null)
+                throw new ArgumentNullException(nameof(velocity), $"{Name}.{opName}: momentum {momentum} needs a velocity buffer.");
+            vv = View(velocity, param.Length, opName, nameof(velocity));
+        }
+        else
+        {
+            vv = pv; // never touched: the kernel reads velocity only with momentum
+        }
+        if (pv.Length == 0) return;
+        var p = new SgdParams
+        {
+            Lr = lr, Momentum = momentum, Dampening = dampening, WeightDecay = weightDecay,
+            UseMomentum = useMomentum ? 1 : 0, Nesterov = nesterov ? 1 : 0, FirstStep = firstStep ? 1 : 0,
+        };
+        var k = Kernel(ref kSgd, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, SgdParams>(IlgpuKernels.Sgd));
+        Launch(opName, () => k(Config1D(pv.Length), pv, gv, vv, p), param, grad, velocity);
+    }
+
     /// <inheritdoc />
     public void AdamStep(DeviceBuffer<float> param, DeviceBuffer<float> grad, DeviceBuffer<float> m, DeviceBuffer<float> v,
-        float lr, float beta1, float beta2, float eps, float weightDecay, bool decoupled, int step) => throw new NotImplementedException();
+        float lr, float beta1, float beta2, float eps, float weightDecay, bool decoupled, int step)
+    {
+        const string opName = "AdamStep";
+        if (step < 1) throw new ArgumentOutOfRangeException(nameof(step), step, $"{Name}.{opName}: steps count from 1.");
+        var pv = View(param, 0, opName, nameof(param));
+        var gv = View(grad, param.Length, opName, nameof(grad));
+        var mv = View(m, param.Length, opName, nameof(m));
+        var vv = View(v, param.Length, opName, nameof(v));
+        if (pv.Length == 0) return;
+        var p = new AdamParams
+        {
+            Lr = lr, Beta1 = beta1, Beta2 = beta2, Eps = eps, WeightDecay = weightDecay,
+            BiasCorrection1 = 1f - MathF.Pow(beta1, step),
+            BiasCorrection2 = 1f - MathF.Pow(beta2, step),
+            Decoupled = decoupled ? 1 : 0,
+        };
+        var k = Kernel(ref kAdam, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParams>(IlgpuKernels.Adam));
+        Launch(opName, () => k(Config1D(pv.Length), pv, gv, mv, vv, p), param, grad, m, v);
+    }
 }

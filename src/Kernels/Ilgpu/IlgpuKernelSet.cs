@@ -1,15 +1,89 @@
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+using ILGPU.Runtime.OpenCL;
+
 namespace Engine.Kernels.Ilgpu;
 
 /// <summary>
-/// The ILGPU kernel set: every op as an ILGPU kernel, compiled once per accelerator and cached.
-/// Runs on CUDA, OpenCL and ILGPU's CPU accelerator (an emulator, used to prove the kernels correct).
+/// The ILGPU kernel set: every op as an ILGPU kernel, compiled once per accelerator (on first use) and cached as a
+/// typed launcher. Runs on CUDA, OpenCL and ILGPU's CPU accelerator (an emulator, used to prove the kernels correct).
 /// </summary>
+/// <remarks>
+/// All kernels are explicitly grouped with grid-stride loops, so the host chooses the launch shape per backend:
+/// on GPUs 256-thread groups and 16 x 16 GEMM tiles; on the CPU emulator, which runs one OS thread per simulated
+/// thread and synchronises every group, a handful of small groups (one per simulated multiprocessor).
+/// Launches and kernel loads are serialised by a lock, so one kernel set may be shared by several threads.
+/// </remarks>
 public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
 {
-    internal IlgpuKernelSet(Device device, DeviceKind kind)
+    private readonly object gate = new();
+    private readonly Context context;
+    private readonly Accelerator accelerator;
+    private bool disposed;
+
+    /// <summary>Threads per group of the 1-D (elementwise, per-line) kernels.</summary>
+    private readonly int groupSize;
+    /// <summary>Upper bound on groups of a 1-D launch (the grid-stride loops cover the rest).</summary>
+    private readonly int maxGroups;
+    /// <summary>Threads per group of the shared-memory tree kernels (a power of two).</summary>
+    private readonly int treeGroupSize;
+    /// <summary>Edge g of the GEMM group (g x g threads computing a 4g x 4g tile of C).</summary>
+    private readonly int gemmGroup;
+    /// <summary>Width of the K slab the GEMM stages in shared memory per step.</summary>
+    private readonly int gemmSlab;
+    /// <summary>Upper bound on groups of a GEMM launch; 0 = one group per tile.</summary>
+    private readonly int gemmMaxGroups;
+
+    internal IlgpuKernelSet(Device device, DeviceKind kind) : this(device, kind, null) { }
+
+    /// <summary>
+    /// Creates a kernel set; for <see cref="DeviceKind.IlgpuCpu"/>, <paramref name="cpuOptions"/> overrides the
+    /// emulator's shape and launch sizes (tests use it to run the GPU launch shapes, e.g. 16 x 16 GEMM groups, on the
+    /// emulator).
+    /// </summary>
+    internal IlgpuKernelSet(Device device, DeviceKind kind, IlgpuCpuOptions? cpuOptions)
     {
         Device = device;
         Kind = kind;
+        switch (kind)
+        {
+            case DeviceKind.IlgpuCpu:
+            {
+                var o = cpuOptions ?? new IlgpuCpuOptions();
+                var cpu = new CPUDevice(o.ThreadsPerWarp, o.WarpsPerMultiprocessor, o.Multiprocessors);
+                context = Context.Create(b => b.CPU(cpu));
+                accelerator = cpu.CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel);
+                groupSize = o.GroupSize;
+                maxGroups = o.Multiprocessors;
+                treeGroupSize = o.TreeGroupSize;
+                gemmGroup = o.GemmGroup;
+                gemmSlab = o.GemmSlab;
+                gemmMaxGroups = o.Multiprocessors;
+                break;
+            }
+            case DeviceKind.Cuda:
+            case DeviceKind.OpenCL:
+            {
+                var type = kind == DeviceKind.Cuda ? AcceleratorType.Cuda : AcceleratorType.OpenCL;
+                // ILGPU.Algorithms supplies GPU implementations of the math functions (tanh, pow, erf's exp, ...).
+                context = Context.Create(b => (kind == DeviceKind.Cuda ? b.Cuda() : b.OpenCL()).EnableAlgorithms());
+                var dev = context.Devices.FirstOrDefault(d => d.AcceleratorType == type)
+                    ?? throw new InvalidOperationException($"ilgpu: no {type} device found.");
+                accelerator = dev.CreateAccelerator(context);
+                groupSize = Math.Min(256, accelerator.MaxNumThreadsPerGroup);
+                maxGroups = Math.Max(1, accelerator.NumMultiprocessors) * 8;
+                treeGroupSize = PowerOfTwoAtMost(Math.Min(256, accelerator.MaxNumThreadsPerGroup));
+                gemmGroup = accelerator.MaxNumThreadsPerGroup >= 256 ? 16 : 8;
+                gemmSlab = IlgpuKernels.MaxGemmSlab;
+                gemmMaxGroups = 0;
+                break;
+            }
+            default:
+                throw new ArgumentException($"IlgpuKernelSet: {kind} is not an ILGPU device kind.", nameof(kind));
+        }
     }
 
     /// <summary>The device this kernel set serves.</summary>
@@ -18,18 +92,166 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
     /// <summary>Which ILGPU backend.</summary>
     public DeviceKind Kind { get; }
 
-    /// <inheritdoc />
-    public string Name => "ilgpu-" + Engine.Kernels.Device.NameOf(Kind);
+    /// <summary>The ILGPU accelerator (for diagnostics and benchmarks).</summary>
+    internal Accelerator Accelerator => accelerator;
 
     /// <inheritdoc />
-    public DeviceBuffer<float> Allocate(long length) => throw new NotImplementedException();
+    public string Name => Kind switch
+    {
+        DeviceKind.IlgpuCpu => "ilgpu-cpu",
+        DeviceKind.Cuda => "ilgpu-cuda",
+        _ => "ilgpu-opencl",
+    };
 
     /// <inheritdoc />
-    public DeviceBuffer<int> AllocateInt(long length) => throw new NotImplementedException();
+    public DeviceBuffer<float> Allocate(long length)
+    {
+        lock (gate)
+        {
+            ThrowIfDisposed("Allocate");
+            return new IlgpuBuffer<float>(this, accelerator, length);
+        }
+    }
 
     /// <inheritdoc />
-    public void Synchronize() => throw new NotImplementedException();
+    public DeviceBuffer<int> AllocateInt(long length)
+    {
+        lock (gate)
+        {
+            ThrowIfDisposed("AllocateInt");
+            return new IlgpuBuffer<int>(this, accelerator, length);
+        }
+    }
 
     /// <inheritdoc />
-    public void Dispose() { }
+    public void Synchronize()
+    {
+        lock (gate)
+        {
+            ThrowIfDisposed("Synchronize");
+            accelerator.Synchronize();
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        lock (gate)
+        {
+            if (disposed) return;
+            disposed = true;
+            accelerator.Synchronize();
+            accelerator.Dispose();
+            context.Dispose();
+        }
+    }
+
+    private void ThrowIfDisposed(string op)
+    {
+        if (disposed) throw new ObjectDisposedException(nameof(IlgpuKernelSet), $"{Name}.{op}: the ILGPU kernel set was disposed.");
+    }
+
+    private static int PowerOfTwoAtMost(int n)
+    {
+        int p = 1;
+        while (p * 2 <= n) p *= 2;
+        return p;
+    }
+
+    // ---- argument checks (cheap, host side: kernels cannot throw) ----
+
+    /// <summary>The view behind a buffer of this accelerator, at least <paramref name="minLength"/> long.</summary>
+    private ArrayView<T> View<T>(DeviceBuffer<T> buffer, long minLength, string op, string name) where T : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(buffer, name);
+        if (buffer is not IlgpuBuffer<T> ib || !ReferenceEquals(ib.Owner, this))
+            throw new ArgumentException(
+                $"{Name}.{op}: buffer '{name}' lives on '{buffer.Device.Name}', not on this ILGPU accelerator ({Name}).", name);
+        ib.ThrowIfDisposed(op);
+        if (buffer.Length < minLength)
+            throw new ArgumentException($"{Name}.{op}: buffer '{name}' holds {buffer.Length} elements, {minLength} are needed.", name);
+        return ib.View;
+    }
+
+    private static void CheckShape(int[] shape, string op, string name)
+    {
+        ArgumentNullException.ThrowIfNull(shape, name);
+        foreach (var s in shape)
+            if (s < 0) throw new ArgumentException($"{op}: shape {Layout.Fmt(shape)} of '{name}' has a negative size.", name);
+    }
+
+    // ---- launch shapes ----
+
+    /// <summary>A 1-D launch covering <paramref name="n"/> work items with grid-stride loops.</summary>
+    private KernelConfig Config1D(long n)
+    {
+        long groups = Math.Clamp((n + groupSize - 1) / groupSize, 1, maxGroups);
+        return new KernelConfig(new Index1D((int)groups), new Index1D(groupSize));
+    }
+
+    /// <summary>A launch of tree groups, one group per line for up to <see cref="maxGroups"/> lines.</summary>
+    private KernelConfig ConfigTree(long lines)
+    {
+        long groups = Math.Clamp(lines, 1, maxGroups);
+        return new KernelConfig(new Index1D((int)groups), new Index1D(treeGroupSize));
+    }
+
+    /// <summary>
+    /// Whether a line-wise op should use one group per line (few long lines) rather than one thread per line.
+    /// </summary>
+    private bool PreferTree(long lines, long lineLength) =>
+        lineLength >= 4L * treeGroupSize && lines < (long)groupSize * maxGroups;
+
+    // ---- kernel cache: each kernel is compiled once per accelerator, on first use ----
+
+    private T Kernel<T>(ref T? slot, Func<Accelerator, T> load) where T : class
+    {
+        var k = Volatile.Read(ref slot);
+        if (k != null) return k;
+        lock (gate)
+        {
+            ThrowIfDisposed("load kernel");
+            k = slot ??= load(accelerator);
+            return k;
+        }
+    }
+
+    /// <summary>
+    /// Runs a launch under the lock (the CPU emulator runs one kernel at a time; GPU launches just queue), keeping the
+    /// buffer objects in <paramref name="keep"/> reachable until it returns: a kernel holds only views, and a buffer
+    /// its caller no longer references could otherwise be finalised (its memory freed) while the emulator still
+    /// reads it.
+    /// </summary>
+    private void Launch(string op, Action run, params ReadOnlySpan<object?> keep)
+    {
+        lock (gate)
+        {
+            ThrowIfDisposed(op);
+            run();
+        }
+        foreach (var o in keep) GC.KeepAlive(o);
+    }
+}
+
+/// <summary>
+/// Shape of ILGPU's CPU emulator and the launch sizes used on it. Defaults: CPUDevice(4, 16, 2). With more than 32
+/// threads per multiprocessor ILGPU starts emulation threads lazily, up to the largest group launched so far, and
+/// every launch wakes every started thread (and every group barrier hands control through all of a group's OS
+/// threads); so the capacity is generous (64 per multiprocessor) while launches keep groups tiny: 1 thread for 1-D
+/// kernels, 2 x 2 for GEMM (8 x 8 tiles, 8-wide K slabs) and 4 for the shared-memory trees. Two multiprocessors
+/// match a two-core machine.
+/// </summary>
+internal sealed record IlgpuCpuOptions
+{
+    public int ThreadsPerWarp { get; init; } = 4;
+    public int WarpsPerMultiprocessor { get; init; } = 16;
+    public int Multiprocessors { get; init; } = 2;
+    /// <summary>Threads per group of the 1-D kernels.</summary>
+    public int GroupSize { get; init; } = 1;
+    /// <summary>Threads per group of the tree kernels (a power of two).</summary>
+    public int TreeGroupSize { get; init; } = 4;
+    /// <summary>GEMM group edge g (a power of two; the tile is 4g, at most 64).</summary>
+    public int GemmGroup { get; init; } = 2;
+    /// <summary>GEMM K-slab width (a power of two, at most 16).</summary>
+    public int GemmSlab { get; init; } = 8;
 }
