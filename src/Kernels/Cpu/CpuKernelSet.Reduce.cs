@@ -1,0 +1,246 @@
+using System.Buffers;
+using static Engine.Kernels.Cpu.CpuParallel;
+
+namespace Engine.Kernels.Cpu;
+
+public sealed partial class CpuKernelSet
+{
+    /// <summary>Block size of the fixed (thread-count independent) partition of a full reduction.</summary>
+    private const long FullReduceBlock = 64 * 1024;
+
+    /// <inheritdoc />
+    public unsafe void Reduce(ReduceOp op, DeviceBuffer<float> x, int[] xShape, int[] axes, DeviceBuffer<float> y)
+    {
+        if (op is not (ReduceOp.Sum or ReduceOp.Mean or ReduceOp.Max))
+            throw new ArgumentOutOfRangeException(nameof(op), op, "Reduce: unknown op.");
+        int rank = xShape.Length;
+        var reduced = new bool[rank];
+        foreach (var ax in axes)
+        {
+            if ((uint)ax >= (uint)rank)
+                throw new ArgumentOutOfRangeException(nameof(axes), $"Reduce: axis {ax} out of range for rank {rank}.");
+            reduced[ax] = true;
+        }
+        long n = Prod(xShape);
+        long outCount = 1, count = 1;
+        for (int i = 0; i < rank; i++)
+        {
+            if (reduced[i]) count *= xShape[i];
+            else outCount *= xShape[i];
+        }
+        var xa = Data(x, n, "Reduce");
+        var ya = Data(y, outCount, "Reduce");
+        if (outCount == 0) return;
+        float* px = Ptr(xa), py = Ptr(ya);
+        if (count == 0)
+        {
+            // Empty reduction: the identity of the op (sum 0, mean 0/0 = NaN, max -inf).
+            float v = op == ReduceOp.Sum ? 0f : op == ReduceOp.Mean ? float.NaN : float.NegativeInfinity;
+            SimdLoops.Fill(py, outCount, v);
+            return;
+        }
+        if (count == 1)
+        {
+            // Only size-1 axes reduced: the data is unchanged.
+            MapPar(new IdentityK(), xa, ya, n, CheapGrain);
+            return;
+        }
+
+        // Collapse: drop size-1 dims, merge neighbours of the same kind. Reduced and kept dims then alternate.
+        var extL = new List<long>(rank);
+        var redL = new List<bool>(rank);
+        for (int i = 0; i < rank; i++)
+        {
+            if (xShape[i] == 1) continue;
+            if (extL.Count > 0 && redL[^1] == reduced[i]) extL[^1] *= xShape[i];
+            else
+            {
+                extL.Add(xShape[i]);
+                redL.Add(reduced[i]);
+            }
+        }
+        int m = extL.Count;
+        var ext = extL.ToArray();
+        var red = redL.ToArray();
+        bool max = op == ReduceOp.Max;
+        double scale = op == ReduceOp.Mean ? 1.0 / count : 1.0;
+        bool mean = op == ReduceOp.Mean;
+
+        if (m == 1)
+        {
+            ReduceAll(px, n, max, mean, count, py);
+            return;
+        }
+        if (m == 2 && red[1])
+        {
+            // [K, R]: each output is one contiguous run.
+            long k = ext[0], r = ext[1];
+            Action<long, long> rowsBody = (k0, k1) =>
+            {
+                for (long i = k0; i < k1; i++)
+                {
+                    float* xr = px + i * r;
+                    py[i] = max ? SimdLoops.Max(xr, r, float.NegativeInfinity)
+                        : mean ? (float)(SimdLoops.Sum(xr, r) / count) : (float)SimdLoops.Sum(xr, r);
+                }
+            };
+            if (n < 2 * CheapGrain) rowsBody(0, k);
+            else For(k, Math.Max(1, CheapGrain / r), rowsBody, 1);
+            return;
+        }
+
+        // General: every input row (all dims but the innermost) either sums a contiguous run into one output
+        // (innermost reduced) or accumulates a run of outputs (innermost kept). Work is split along one kept dim,
+        // so every output is owned by one chunk and the summation order does not depend on the thread count.
+        var istr = new long[m];
+        var ostr = new long[m];
+        long si = 1, so = 1;
+        for (int d = m - 1; d >= 0; d--)
+        {
+            istr[d] = si;
+            si *= ext[d];
+            if (!red[d])
+            {
+                ostr[d] = so;
+                so *= ext[d];
+            }
+        }
+        int split = Array.IndexOf(red, false);
+        if (ext[split] < 4 * Workers && split != m - 1 && !red[m - 1] && ext[m - 1] >= 64) split = m - 1;
+        long perIndex = n / ext[split];
+
+        double[]? accArr = null;
+        try
+        {
+            double* acc = null;
+            if (!max)
+            {
+                accArr = ArrayPool<double>.Shared.Rent(checked((int)outCount));
+                Array.Clear(accArr, 0, (int)outCount);
+            }
+            else
+            {
+                SimdLoops.Fill(py, outCount, float.NegativeInfinity);
+            }
+            fixed (double* pacc = accArr)
+            {
+                acc = pacc;
+                double* accL = acc;
+                Action<long, long> body = (lo, hi) => ReduceRows(max, px, accL, py, m, ext, red, istr, ostr, split, lo, hi);
+                if (n < 2 * CheapGrain) body(0, ext[split]);
+                else For(ext[split], Math.Max(1, CheapGrain / perIndex), body, split == m - 1 ? 16 : 1);
+                if (!max)
+                {
+                    Action<long, long> fin = (s, e) =>
+                    {
+                        if (mean) for (long i = s; i < e; i++) py[i] = (float)(accL[i] * scale);
+                        else for (long i = s; i < e; i++) py[i] = (float)accL[i];
+                    };
+                    if (outCount < 2 * CheapGrain) fin(0, outCount);
+                    else For(outCount, CheapGrain, fin);
+                }
+            }
+        }
+        finally
+        {
+            if (accArr != null) ArrayPool<double>.Shared.Return(accArr);
+        }
+    }
+
+    /// <summary>Reduces all n elements to y[0]: fixed 64K blocks, partial results combined in block order.</summary>
+    private static unsafe void ReduceAll(float* x, long n, bool max, bool mean, long count, float* y)
+    {
+        long blocks = (n + FullReduceBlock - 1) / FullReduceBlock;
+        if (blocks <= 2)
+        {
+            y[0] = max ? SimdLoops.Max(x, n, float.NegativeInfinity)
+                : mean ? (float)(SimdLoops.Sum(x, n) / count) : (float)SimdLoops.Sum(x, n);
+            return;
+        }
+        var partD = new double[blocks];
+        var partF = new float[blocks];
+        For(blocks, 1, (b0, b1) =>
+        {
+            for (long b = b0; b < b1; b++)
+            {
+                long s = b * FullReduceBlock, len = Math.Min(FullReduceBlock, n - s);
+                if (max) partF[b] = SimdLoops.Max(x + s, len, float.NegativeInfinity);
+                else partD[b] = SimdLoops.Sum(x + s, len);
+            }
+        }, 1);
+        if (max)
+        {
+            float m = float.NegativeInfinity;
+            foreach (var v in partF) m = SimdLoops.MaxNaN(m, v);
+            y[0] = m;
+        }
+        else
+        {
+            double s = 0;
+            foreach (var v in partD) s += v;
+            y[0] = mean ? (float)(s / count) : (float)s;
+        }
+    }
+
+    /// <summary>
+    /// Accumulates the rows of x whose index along collapsed dim <paramref name="split"/> lies in [lo, hi) into
+    /// acc (sums, double) or accMax (max, float). Dims are collapsed and alternate between reduced and kept.
+    /// </summary>
+    private static unsafe void ReduceRows(bool max, float* x, double* acc, float* accMax, int m, long[] ext, bool[] red,
+        long[] istr, long[] ostr, int split, long lo, long hi)
+    {
+        int outer = m - 1;
+        long inner = ext[outer];
+        bool innerRed = red[outer];
+        long innerLo = 0, innerHi = inner;
+        if (split == outer)
+        {
+            innerLo = lo;
+            innerHi = hi;
+        }
+        long len = innerHi - innerLo;
+        Span<long> idx = stackalloc long[16];
+        Span<long> start = stackalloc long[16];
+        Span<long> end = stackalloc long[16];
+        if (outer > 16)
+        {
+            idx = new long[outer];
+            start = new long[outer];
+            end = new long[outer];
+        }
+        long rows = 1, ix = innerLo, oo = innerRed ? 0 : innerLo;
+        for (int d = 0; d < outer; d++)
+        {
+            start[d] = d == split ? lo : 0;
+            end[d] = d == split ? hi : ext[d];
+            idx[d] = start[d];
+            rows *= end[d] - start[d];
+            ix += idx[d] * istr[d];
+            oo += idx[d] * ostr[d];
+        }
+        for (long r = 0; r < rows; r++)
+        {
+            float* xr = x + ix;
+            if (innerRed)
+            {
+                if (max) accMax[oo] = SimdLoops.Max(xr, len, accMax[oo]);
+                else acc[oo] += SimdLoops.Sum(xr, len);
+            }
+            else
+            {
+                if (max) SimdLoops.AccumulateMax(accMax + oo, xr, len);
+                else SimdLoops.AccumulateDouble(acc + oo, xr, len);
+            }
+            for (int d = outer - 1; d >= 0; d--)
+            {
+                ix += istr[d];
+                oo += ostr[d];
+                if (++idx[d] < end[d]) break;
+                long span = end[d] - start[d];
+                ix -= istr[d] * span;
+                oo -= ostr[d] * span;
+                idx[d] = start[d];
+            }
+        }
+    }
+}

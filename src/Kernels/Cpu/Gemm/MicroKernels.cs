@@ -1,0 +1,417 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Engine.Kernels.Cpu.Gemm;
+
+// Register-blocked micro-kernels. Each computes one MR x NR tile of C from a packed A micro-panel (kc steps of MR
+// values) and a packed B micro-panel (kc steps of NR values, 64-byte aligned), accumulating in registers only, then
+// writes C = alpha * acc + beta * C (beta == 0: C is not read). Keep these methods free of stackalloc, spans and
+// calls: the accumulators must stay in registers (check with DOTNET_JitDisasm=Run).
+
+/// <summary>A micro-kernel: the tile shape, whether the CPU runs it, and the tile update.</summary>
+internal interface IMicroKernel
+{
+    /// <summary>Rows of the C tile (values per k step in a packed A micro-panel).</summary>
+    static abstract int MR { get; }
+
+    /// <summary>Columns of the C tile (values per k step in a packed B micro-panel).</summary>
+    static abstract int NR { get; }
+
+    /// <summary>True when the CPU has the instructions the kernel uses.</summary>
+    static abstract bool IsSupported { get; }
+
+    /// <summary>C[0..MR, 0..NR] = alpha * sum_p a[p*MR + i] * b[p*NR + j] + beta * C (beta == 0: C not read).</summary>
+    static abstract unsafe void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta);
+}
+
+/// <summary>AVX-512 8x32 micro-kernel: 16 zmm accumulators, A broadcast, 2 B loads per k.</summary>
+internal readonly struct Avx512Kernel8x32 : IMicroKernel
+{
+    public static int MR => 8;
+    public static int NR => 32;
+    public static bool IsSupported => Avx512F.IsSupported;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    public static unsafe void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta)
+    {
+        Vector512<float> c00 = default; Vector512<float> c01 = default;
+        Vector512<float> c10 = default; Vector512<float> c11 = default;
+        Vector512<float> c20 = default; Vector512<float> c21 = default;
+        Vector512<float> c30 = default; Vector512<float> c31 = default;
+        Vector512<float> c40 = default; Vector512<float> c41 = default;
+        Vector512<float> c50 = default; Vector512<float> c51 = default;
+        Vector512<float> c60 = default; Vector512<float> c61 = default;
+        Vector512<float> c70 = default; Vector512<float> c71 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector512<float> b0 = Vector512.Load(b + 0);
+            Vector512<float> b1 = Vector512.Load(b + 16);
+            Vector512<float> a0 = Vector512.Create(a[0]);
+            c00 = Avx512F.FusedMultiplyAdd(a0, b0, c00);
+            c01 = Avx512F.FusedMultiplyAdd(a0, b1, c01);
+            Vector512<float> a1 = Vector512.Create(a[1]);
+            c10 = Avx512F.FusedMultiplyAdd(a1, b0, c10);
+            c11 = Avx512F.FusedMultiplyAdd(a1, b1, c11);
+            Vector512<float> a2 = Vector512.Create(a[2]);
+            c20 = Avx512F.FusedMultiplyAdd(a2, b0, c20);
+            c21 = Avx512F.FusedMultiplyAdd(a2, b1, c21);
+            Vector512<float> a3 = Vector512.Create(a[3]);
+            c30 = Avx512F.FusedMultiplyAdd(a3, b0, c30);
+            c31 = Avx512F.FusedMultiplyAdd(a3, b1, c31);
+            Vector512<float> a4 = Vector512.Create(a[4]);
+            c40 = Avx512F.FusedMultiplyAdd(a4, b0, c40);
+            c41 = Avx512F.FusedMultiplyAdd(a4, b1, c41);
+            Vector512<float> a5 = Vector512.Create(a[5]);
+            c50 = Avx512F.FusedMultiplyAdd(a5, b0, c50);
+            c51 = Avx512F.FusedMultiplyAdd(a5, b1, c51);
+            Vector512<float> a6 = Vector512.Create(a[6]);
+            c60 = Avx512F.FusedMultiplyAdd(a6, b0, c60);
+            c61 = Avx512F.FusedMultiplyAdd(a6, b1, c61);
+            Vector512<float> a7 = Vector512.Create(a[7]);
+            c70 = Avx512F.FusedMultiplyAdd(a7, b0, c70);
+            c71 = Avx512F.FusedMultiplyAdd(a7, b1, c71);
+            a += 8;
+            b += 32;
+        }
+
+        Vector512<float> va = Vector512.Create(alpha);
+        if (beta == 0f)
+        {
+            float* r0 = c;
+            float* r1 = c + 1 * ldc;
+            float* r2 = c + 2 * ldc;
+            float* r3 = c + 3 * ldc;
+            float* r4 = c + 4 * ldc;
+            float* r5 = c + 5 * ldc;
+            float* r6 = c + 6 * ldc;
+            float* r7 = c + 7 * ldc;
+            Vector512.Store(c00 * va, r0 + 0);
+            Vector512.Store(c01 * va, r0 + 16);
+            Vector512.Store(c10 * va, r1 + 0);
+            Vector512.Store(c11 * va, r1 + 16);
+            Vector512.Store(c20 * va, r2 + 0);
+            Vector512.Store(c21 * va, r2 + 16);
+            Vector512.Store(c30 * va, r3 + 0);
+            Vector512.Store(c31 * va, r3 + 16);
+            Vector512.Store(c40 * va, r4 + 0);
+            Vector512.Store(c41 * va, r4 + 16);
+            Vector512.Store(c50 * va, r5 + 0);
+            Vector512.Store(c51 * va, r5 + 16);
+            Vector512.Store(c60 * va, r6 + 0);
+            Vector512.Store(c61 * va, r6 + 16);
+            Vector512.Store(c70 * va, r7 + 0);
+            Vector512.Store(c71 * va, r7 + 16);
+        }
+        else
+        {
+            Vector512<float> vb = Vector512.Create(beta);
+            float* r0 = c;
+            float* r1 = c + 1 * ldc;
+            float* r2 = c + 2 * ldc;
+            float* r3 = c + 3 * ldc;
+            float* r4 = c + 4 * ldc;
+            float* r5 = c + 5 * ldc;
+            float* r6 = c + 6 * ldc;
+            float* r7 = c + 7 * ldc;
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c00, va, Vector512.Load(r0 + 0) * vb), r0 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c01, va, Vector512.Load(r0 + 16) * vb), r0 + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c10, va, Vector512.Load(r1 + 0) * vb), r1 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c11, va, Vector512.Load(r1 + 16) * vb), r1 + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c20, va, Vector512.Load(r2 + 0) * vb), r2 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c21, va, Vector512.Load(r2 + 16) * vb), r2 + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c30, va, Vector512.Load(r3 + 0) * vb), r3 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c31, va, Vector512.Load(r3 + 16) * vb), r3 + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c40, va, Vector512.Load(r4 + 0) * vb), r4 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c41, va, Vector512.Load(r4 + 16) * vb), r4 + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c50, va, Vector512.Load(r5 + 0) * vb), r5 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c51, va, Vector512.Load(r5 + 16) * vb), r5 + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c60, va, Vector512.Load(r6 + 0) * vb), r6 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c61, va, Vector512.Load(r6 + 16) * vb), r6 + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c70, va, Vector512.Load(r7 + 0) * vb), r7 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c71, va, Vector512.Load(r7 + 16) * vb), r7 + 16);
+        }
+    }
+}
+
+/// <summary>AVX-512 12x32 micro-kernel: 24 zmm accumulators, A broadcast, 2 B loads per k.</summary>
+internal readonly struct Avx512Kernel12x32 : IMicroKernel
+{
+    public static int MR => 12;
+    public static int NR => 32;
+    public static bool IsSupported => Avx512F.IsSupported;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    public static unsafe void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta)
+    {
+        Vector512<float> c00 = default; Vector512<float> c01 = default;
+        Vector512<float> c10 = default; Vector512<float> c11 = default;
+        Vector512<float> c20 = default; Vector512<float> c21 = default;
+        Vector512<float> c30 = default; Vector512<float> c31 = default;
+        Vector512<float> c40 = default; Vector512<float> c41 = default;
+        Vector512<float> c50 = default; Vector512<float> c51 = default;
+        Vector512<float> c60 = default; Vector512<float> c61 = default;
+        Vector512<float> c70 = default; Vector512<float> c71 = default;
+        Vector512<float> c80 = default; Vector512<float> c81 = default;
+        Vector512<float> c90 = default; Vector512<float> c91 = default;
+        Vector512<float> c100 = default; Vector512<float> c101 = default;
+        Vector512<float> c110 = default; Vector512<float> c111 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector512<float> b0 = Vector512.Load(b + 0);
+            Vector512<float> b1 = Vector512.Load(b + 16);
+            Vector512<float> a0 = Vector512.Create(a[0]);
+            c00 = Avx512F.FusedMultiplyAdd(a0, b0, c00);
+            c01 = Avx512F.FusedMultiplyAdd(a0, b1, c01);
+            Vector512<float> a1 = Vector512.Create(a[1]);
+            c10 = Avx512F.FusedMultiplyAdd(a1, b0, c10);
+            c11 = Avx512F.FusedMultiplyAdd(a1, b1, c11);
+            Vector512<float> a2 = Vector512.Create(a[2]);
+            c20 = Avx512F.FusedMultiplyAdd(a2, b0, c20);
+            c21 = Avx512F.FusedMultiplyAdd(a2, b1, c21);
+            Vector512<float> a3 = Vector512.Create(a[3]);
+            c30 = Avx512F.FusedMultiplyAdd(a3, b0, c30);
+            c31 = Avx512F.FusedMultiplyAdd(a3, b1, c31);
+            Vector512<float> a4 = Vector512.Create(a[4]);
+            c40 = Avx512F.FusedMultiplyAdd(a4, b0, c40);
+            c41 = Avx512F.FusedMultiplyAdd(a4, b1, c41);
+            Vector512<float> a5 = Vector512.Create(a[5]);
+            c50 = Avx512F.FusedMultiplyAdd(a5, b0, c50);
+            c51 = Avx512F.FusedMultiplyAdd(a5, b1, c51);
+            Vector512<float> a6 = Vector512.Create(a[6]);
+            c60 = Avx512F.FusedMultiplyAdd(a6, b0, c60);
+            c61 = Avx512F.FusedMultiplyAdd(a6, b1, c61);
+            Vector512<float> a7 = Vector512.Create(a[7]);
+            c70 = Avx512F.FusedMultiplyAdd(a7, b0, c70);
+            c71 = Avx512F.FusedMultiplyAdd(a7, b1, c71);
+            Vector512<float> a8 = Vector512.Create(a[8]);
+            c80 = Avx512F.FusedMultiplyAdd(a8, b0, c80);
+            c81 = Avx512F.FusedMultiplyAdd(a8, b1, c81);
+            Vector512<float> a9 = Vector512.Create(a[9]);
+            c90 = Avx512F.FusedMultiplyAdd(a9, b0, c90);
+            c91 = Avx512F.FusedMultiplyAdd(a9, b1, c91);
+            Vector512<float> a10 = Vector512.Create(a[10]);
+            c100 = Avx512F.FusedMultiplyAdd(a10, b0, c100);
+            c101 = Avx512F.FusedMultiplyAdd(a10, b1, c101);
+            Vector512<float> a11 = Vector512.Create(a[11]);
+            c110 = Avx512F.FusedMultiplyAdd(a11, b0, c110);
+            c111 = Avx512F.FusedMultiplyAdd(a11, b1, c111);
+            a += 12;
+            b += 32;
+        }
+
+        Vector512<float> va = Vector512.Create(alpha);
+        if (beta == 0f)
+        {
+            float* r0 = c;
+            float* r1 = c + 1 * ldc;
+            float* r2 = c + 2 * ldc;
+            float* r3 = c + 3 * ldc;
+            float* r4 = c + 4 * ldc;
+            float* r5 = c + 5 * ldc;
+            float* r6 = c + 6 * ldc;
+            float* r7 = c + 7 * ldc;
+            float* r8 = c + 8 * ldc;
+            float* r9 = c + 9 * ldc;
+            float* r10 = c + 10 * ldc;
+            float* r11 = c + 11 * ldc;
+            Vector512.Store(c00 * va, r0 + 0);
+            Vector512.Store(c01 * va, r0 + 16);
+            Vector512.Store(c10 * va, r1 + 0);
+            Vector512.Store(c11 * va, r1 + 16);
+            Vector512.Store(c20 * va, r2 + 0);
+            Vector512.Store(c21 * va, r2 + 16);
+            Vector512.Store(c30 * va, r3 + 0);
+            Vector512.Store(c31 * va, r3 + 16);
+            Vector512.Store(c40 * va, r4 + 0);
+            Vector512.Store(c41 * va, r4 + 16);
+            Vector512.Store(c50 * va, r5 + 0);
+            Vector512.Store(c51 * va, r5 + 16);
+            Vector512.Store(c60 * va, r6 + 0);
+            Vector512.Store(c61 * va, r6 + 16);
+            Vector512.Store(c70 * va, r7 + 0);
+            Vector512.Store(c71 * va, r7 + 16);
+            Vector512.Store(c80 * va, r8 + 0);
+            Vector512.Store(c81 * va, r8 + 16);
+            Vector512.Store(c90 * va, r9 + 0);
+            Vector512.Store(c91 * va, r9 + 16);
+            Vector512.Store(c100 * va, r10 + 0);
+            Vector512.Store(c101 * va, r10 + 16);
+            Vector512.Store(c110 * va, r11 + 0);
+            Vector512.Store(c111 * va, r11 + 16);
+        }
+        else
+        {
+            Vector512<float> vb = Vector512.Create(beta);
+            float* r0 = c;
+            float* r1 = c + 1 * ldc;
+            float* r2 = c + 2 * ldc;
+            float* r3 = c + 3 * ldc;
+            float* r4 = c + 4 * ldc;
+            float* r5 = c + 5 * ldc;
+            float* r6 = c + 6 * ldc;
+            float* r7 = c + 7 * ldc;
+            float* r8 = c + 8 * ldc;
+            float* r9 = c + 9 * ldc;
+            float* r10 = c + 10 * ldc;
+            float* r11 = c + 11 * ldc;
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c00, va, Vector512.Load(r0 + 0) * vb), r0 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c01, va, Vector512.Load(r0 + 16) * vb), r0 + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c10, va, Vector512.Load(r1 + 0) * vb), r1 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c11, va, Vector512.Load(r1 + 16) * vb), r1 + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c20, va, Vector512.Load(r2 + 0) * vb), r2 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c21, va, Vector512.Load(r2 + 16) * vb), r2 + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c30, va, Vector512.Load(r3 + 0) * vb), r3 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c31, va, Vector512.Load(r3 + 16) * vb), r3 + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c40, va, Vector512.Load(r4 + 0) * vb), r4 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c41, va, Vector512.Load(r4 + 16) * vb), r4 + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c50, va, Vector512.Load(r5 + 0) * vb), r5 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c51, va, Vector512.Load(r5 + 16) * vb), r5 + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c60, va, Vector512.Load(r6 + 0) * vb), r6 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c61, va, Vector512.Load(r6 + 16) * vb), r6 + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c70, va, Vector512.Load(r7 + 0) * vb), r7 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c71, va, Vector512.Load(r7 + 16) * vb), r7 + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c80, va, Vector512.Load(r8 + 0) * vb), r8 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c81, va, Vector512.Load(r8 + 16) * vb), r8 + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c90, va, Vector512.Load(r9 + 0) * vb), r9 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c91, va, Vector512.Load(r9 + 16) * vb), r9 + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c100, va, Vector512.Load(r10 + 0) * vb), r10 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c101, va, Vector512.Load(r10 + 16) * vb), r10 + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c110, va, Vector512.Load(r11 + 0) * vb), r11 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c111, va, Vector512.Load(r11 + 16) * vb), r11 + 16);
+        }
+    }
+}
+
+/// <summary>AVX2/FMA 6x16 micro-kernel (the fallback without AVX-512): 12 ymm accumulators.</summary>
+internal readonly struct Avx2Kernel6x16 : IMicroKernel
+{
+    public static int MR => 6;
+    public static int NR => 16;
+    public static bool IsSupported => Avx2.IsSupported && Fma.IsSupported;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    public static unsafe void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta)
+    {
+        Vector256<float> c00 = default; Vector256<float> c01 = default;
+        Vector256<float> c10 = default; Vector256<float> c11 = default;
+        Vector256<float> c20 = default; Vector256<float> c21 = default;
+        Vector256<float> c30 = default; Vector256<float> c31 = default;
+        Vector256<float> c40 = default; Vector256<float> c41 = default;
+        Vector256<float> c50 = default; Vector256<float> c51 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector256<float> b0 = Vector256.Load(b + 0);
+            Vector256<float> b1 = Vector256.Load(b + 8);
+            Vector256<float> a0 = Vector256.Create(a[0]);
+            c00 = Fma.MultiplyAdd(a0, b0, c00);
+            c01 = Fma.MultiplyAdd(a0, b1, c01);
+            Vector256<float> a1 = Vector256.Create(a[1]);
+            c10 = Fma.MultiplyAdd(a1, b0, c10);
+            c11 = Fma.MultiplyAdd(a1, b1, c11);
+            Vector256<float> a2 = Vector256.Create(a[2]);
+            c20 = Fma.MultiplyAdd(a2, b0, c20);
+            c21 = Fma.MultiplyAdd(a2, b1, c21);
+            Vector256<float> a3 = Vector256.Create(a[3]);
+            c30 = Fma.MultiplyAdd(a3, b0, c30);
+            c31 = Fma.MultiplyAdd(a3, b1, c31);
+            Vector256<float> a4 = Vector256.Create(a[4]);
+            c40 = Fma.MultiplyAdd(a4, b0, c40);
+            c41 = Fma.MultiplyAdd(a4, b1, c41);
+            Vector256<float> a5 = Vector256.Create(a[5]);
+            c50 = Fma.MultiplyAdd(a5, b0, c50);
+            c51 = Fma.MultiplyAdd(a5, b1, c51);
+            a += 6;
+            b += 16;
+        }
+
+        Vector256<float> va = Vector256.Create(alpha);
+        if (beta == 0f)
+        {
+            float* r0 = c;
+            float* r1 = c + 1 * ldc;
+            float* r2 = c + 2 * ldc;
+            float* r3 = c + 3 * ldc;
+            float* r4 = c + 4 * ldc;
+            float* r5 = c + 5 * ldc;
+            Vector256.Store(c00 * va, r0 + 0);
+            Vector256.Store(c01 * va, r0 + 8);
+            Vector256.Store(c10 * va, r1 + 0);
+            Vector256.Store(c11 * va, r1 + 8);
+            Vector256.Store(c20 * va, r2 + 0);
+            Vector256.Store(c21 * va, r2 + 8);
+            Vector256.Store(c30 * va, r3 + 0);
+            Vector256.Store(c31 * va, r3 + 8);
+            Vector256.Store(c40 * va, r4 + 0);
+            Vector256.Store(c41 * va, r4 + 8);
+            Vector256.Store(c50 * va, r5 + 0);
+            Vector256.Store(c51 * va, r5 + 8);
+        }
+        else
+        {
+            Vector256<float> vb = Vector256.Create(beta);
+            float* r0 = c;
+            float* r1 = c + 1 * ldc;
+            float* r2 = c + 2 * ldc;
+            float* r3 = c + 3 * ldc;
+            float* r4 = c + 4 * ldc;
+            float* r5 = c + 5 * ldc;
+            Vector256.Store(Fma.MultiplyAdd(c00, va, Vector256.Load(r0 + 0) * vb), r0 + 0);
+            Vector256.Store(Fma.MultiplyAdd(c01, va, Vector256.Load(r0 + 8) * vb), r0 + 8);
+            Vector256.Store(Fma.MultiplyAdd(c10, va, Vector256.Load(r1 + 0) * vb), r1 + 0);
+            Vector256.Store(Fma.MultiplyAdd(c11, va, Vector256.Load(r1 + 8) * vb), r1 + 8);
+            Vector256.Store(Fma.MultiplyAdd(c20, va, Vector256.Load(r2 + 0) * vb), r2 + 0);
+            Vector256.Store(Fma.MultiplyAdd(c21, va, Vector256.Load(r2 + 8) * vb), r2 + 8);
+            Vector256.Store(Fma.MultiplyAdd(c30, va, Vector256.Load(r3 + 0) * vb), r3 + 0);
+            Vector256.Store(Fma.MultiplyAdd(c31, va, Vector256.Load(r3 + 8) * vb), r3 + 8);
+            Vector256.Store(Fma.MultiplyAdd(c40, va, Vector256.Load(r4 + 0) * vb), r4 + 0);
+            Vector256.Store(Fma.MultiplyAdd(c41, va, Vector256.Load(r4 + 8) * vb), r4 + 8);
+            Vector256.Store(Fma.MultiplyAdd(c50, va, Vector256.Load(r5 + 0) * vb), r5 + 0);
+            Vector256.Store(Fma.MultiplyAdd(c51, va, Vector256.Load(r5 + 8) * vb), r5 + 8);
+        }
+    }
+}
+
+/// <summary>Portable scalar 4x4 micro-kernel, used when neither AVX-512 nor AVX2/FMA is present.</summary>
+internal readonly struct ScalarKernel4x4 : IMicroKernel
+{
+    public static int MR => 4;
+    public static int NR => 4;
+    public static bool IsSupported => true;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    public static unsafe void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta)
+    {
+        float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+        float c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+        for (int p = 0; p < kc; p++)
+        {
+            float b0 = b[0], b1 = b[1], b2 = b[2], b3 = b[3];
+            float a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a += 4;
+            b += 4;
+        }
+
+        Store(c, alpha, beta, c00, c01, c02, c03);
+        Store(c + ldc, alpha, beta, c10, c11, c12, c13);
+        Store(c + 2 * ldc, alpha, beta, c20, c21, c22, c23);
+        Store(c + 3 * ldc, alpha, beta, c30, c31, c32, c33);
+    }
+
+    private static unsafe void Store(float* r, float alpha, float beta, float v0, float v1, float v2, float v3)
+    {
+        if (beta == 0f)
+        {
+            r[0] = alpha * v0; r[1] = alpha * v1; r[2] = alpha * v2; r[3] = alpha * v3;
+        }
+        else
+        {
+            r[0] = alpha * v0 + beta * r[0]; r[1] = alpha * v1 + beta * r[1];
+            r[2] = alpha * v2 + beta * r[2]; r[3] = alpha * v3 + beta * r[3];
+        }
+    }
+}

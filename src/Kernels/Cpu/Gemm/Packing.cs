@@ -1,0 +1,184 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Engine.Kernels.Cpu.Gemm;
+
+/// <summary>
+/// Packing of op(A) and op(B) blocks into the micro-panel layouts the micro-kernels read. Packed A: MR-row
+/// micro-panels, each kc steps of MR values (op(A)[i, p] at p * MR + i). Packed B: NR-column micro-panels, each kc
+/// steps of NR values (op(B)[p, j] at p * NR + j). Rows or columns past the matrix edge are zero, so the
+/// micro-kernel always runs full tiles. Transposition is absorbed here: a row-major A (or a transposed B) is an
+/// interleave of rows, a transposed A (or a row-major B) is a strided copy.
+/// </summary>
+internal static unsafe class GemmPacking
+{
+    /// <summary>
+    /// Packs op(A)[i0 .. i0 + mc, p0 .. p0 + kc] into ceil(mc / MR) micro-panels at <paramref name="dst"/>.
+    /// A is m x k (row stride <paramref name="lda"/>) or, when <paramref name="transA"/>, k x m.
+    /// </summary>
+    public static void PackA<TK>(float* a, nint lda, bool transA, int i0, int p0, int mc, int kc, float* dst)
+        where TK : IMicroKernel
+    {
+        int mr = TK.MR;
+        for (int ir = 0; ir < mc; ir += mr, dst += (nint)mr * kc)
+        {
+            int rows = Math.Min(mr, mc - ir);
+            if (transA)
+            {
+                Copy(a + (nint)p0 * lda + i0 + ir, lda, rows, kc, dst, mr);
+            }
+            else
+            {
+                Interleave(a + (nint)(i0 + ir) * lda + p0, lda, rows, kc, dst, mr);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Packs op(B)[p0 .. p0 + kc, j0 .. j0 + nc] into ceil(nc / NR) micro-panels at <paramref name="dst"/>.
+    /// B is k x n (row stride <paramref name="ldb"/>) or, when <paramref name="transB"/>, n x k.
+    /// </summary>
+    public static void PackB<TK>(float* b, nint ldb, bool transB, int p0, int j0, int kc, int nc, float* dst)
+        where TK : IMicroKernel
+    {
+        int nr = TK.NR;
+        for (int jr = 0; jr < nc; jr += nr, dst += (nint)nr * kc)
+        {
+            int cols = Math.Min(nr, nc - jr);
+            if (transB)
+            {
+                Interleave(b + (nint)(j0 + jr) * ldb + p0, ldb, cols, kc, dst, nr);
+            }
+            else
+            {
+                Copy(b + (nint)p0 * ldb + j0 + jr, ldb, cols, kc, dst, nr);
+            }
+        }
+    }
+
+    /// <summary>
+    /// dst[p * width + j] = src[p * stride + j] for p &lt; count, j &lt; cols; zero for cols &lt;= j &lt; width.
+    /// </summary>
+    private static void Copy(float* src, nint stride, int cols, int count, float* dst, int width)
+    {
+        if (cols == width && width == 32 && Vector512.IsHardwareAccelerated)
+        {
+            for (int p = 0; p < count; p++, src += stride, dst += 32)
+            {
+                Vector512.Store(Vector512.Load(src), dst);
+                Vector512.Store(Vector512.Load(src + 16), dst + 16);
+            }
+            return;
+        }
+
+        if (cols == width && (width & 7) == 0 && Vector256.IsHardwareAccelerated)
+        {
+            for (int p = 0; p < count; p++, src += stride, dst += width)
+            {
+                for (int j = 0; j < width; j += 8)
+                {
+                    Vector256.Store(Vector256.Load(src + j), dst + j);
+                }
+            }
+            return;
+        }
+
+        for (int p = 0; p < count; p++, src += stride, dst += width)
+        {
+            int j = 0;
+            for (; j < cols; j++)
+            {
+                dst[j] = src[j];
+            }
+            for (; j < width; j++)
+            {
+                dst[j] = 0f;
+            }
+        }
+    }
+
+    /// <summary>
+    /// dst[p * width + r] = src[r * stride + p] for r &lt; rows, p &lt; count; zero for rows &lt;= r &lt; width.
+    /// </summary>
+    private static void Interleave(float* src, nint stride, int rows, int count, float* dst, int width)
+    {
+        int p0 = 0;
+        if (rows == width && (width & 7) == 0 && Avx.IsSupported)
+        {
+            int full = count & ~7;
+            for (int r = 0; r < width; r += 8)
+            {
+                float* s = src + r * stride;
+                float* d = dst + r;
+                for (int p = 0; p < full; p += 8)
+                {
+                    Transpose8x8(s + p, stride, d + (nint)p * width, width);
+                }
+            }
+            p0 = full;
+        }
+
+        if (p0 == count)
+        {
+            return;
+        }
+
+        for (int r = 0; r < rows; r++)
+        {
+            float* s = src + r * stride;
+            for (int p = p0; p < count; p++)
+            {
+                dst[(nint)p * width + r] = s[p];
+            }
+        }
+        for (int r = rows; r < width; r++)
+        {
+            for (int p = p0; p < count; p++)
+            {
+                dst[(nint)p * width + r] = 0f;
+            }
+        }
+    }
+
+    /// <summary>Transposes an 8x8 block: d[j * dstStride + i] = s[i * srcStride + j].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(float* s, nint srcStride, float* d, nint dstStride)
+    {
+        Vector256<float> r0 = Avx.LoadVector256(s);
+        Vector256<float> r1 = Avx.LoadVector256(s + srcStride);
+        Vector256<float> r2 = Avx.LoadVector256(s + 2 * srcStride);
+        Vector256<float> r3 = Avx.LoadVector256(s + 3 * srcStride);
+        Vector256<float> r4 = Avx.LoadVector256(s + 4 * srcStride);
+        Vector256<float> r5 = Avx.LoadVector256(s + 5 * srcStride);
+        Vector256<float> r6 = Avx.LoadVector256(s + 6 * srcStride);
+        Vector256<float> r7 = Avx.LoadVector256(s + 7 * srcStride);
+
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1);
+        Vector256<float> t1 = Avx.UnpackHigh(r0, r1);
+        Vector256<float> t2 = Avx.UnpackLow(r2, r3);
+        Vector256<float> t3 = Avx.UnpackHigh(r2, r3);
+        Vector256<float> t4 = Avx.UnpackLow(r4, r5);
+        Vector256<float> t5 = Avx.UnpackHigh(r4, r5);
+        Vector256<float> t6 = Avx.UnpackLow(r6, r7);
+        Vector256<float> t7 = Avx.UnpackHigh(r6, r7);
+
+        Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44);
+        Vector256<float> u1 = Avx.Shuffle(t0, t2, 0xEE);
+        Vector256<float> u2 = Avx.Shuffle(t1, t3, 0x44);
+        Vector256<float> u3 = Avx.Shuffle(t1, t3, 0xEE);
+        Vector256<float> u4 = Avx.Shuffle(t4, t6, 0x44);
+        Vector256<float> u5 = Avx.Shuffle(t4, t6, 0xEE);
+        Vector256<float> u6 = Avx.Shuffle(t5, t7, 0x44);
+        Vector256<float> u7 = Avx.Shuffle(t5, t7, 0xEE);
+
+        Avx.Store(d, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(d + dstStride, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(d + 2 * dstStride, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(d + 3 * dstStride, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(d + 4 * dstStride, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(d + 5 * dstStride, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(d + 6 * dstStride, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(d + 7 * dstStride, Avx.Permute2x128(u3, u7, 0x31));
+    }
+}

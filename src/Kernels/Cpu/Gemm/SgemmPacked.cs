@@ -1,0 +1,341 @@
+using System.Runtime.CompilerServices;
+
+namespace Engine.Kernels.Cpu.Gemm;
+
+/// <summary>
+/// Packed, cache-blocked single-precision GEMM (the Goto/BLIS scheme). For each NC-wide column block of C and each
+/// KC-deep slice of k, op(B) is packed into NR-column micro-panels (kept in L3 / L2); for each MC-tall row block,
+/// op(A) is packed into MR-row micro-panels (kept in L2); then the micro-kernel sweeps the block, one packed B
+/// micro-panel (L1) against every A micro-panel. Work is split over cores by a static 2-D partition of C (each thread
+/// packs what it needs, no barriers), or over the batch for batches of small matrices.
+/// </summary>
+internal static unsafe class SgemmPacked
+{
+    /// <summary>Depth of a k slice (packed panels hold KC steps).</summary>
+    internal static int KC = 256;
+
+    /// <summary>Largest row block packed at once (a multiple of every MR).</summary>
+    internal static int MC = 192;
+
+    /// <summary>Largest column block packed at once.</summary>
+    internal static int NC = 4096;
+
+    /// <summary>Below this many flops (2 m n k over the whole batch) a GEMM runs on the calling thread.</summary>
+    internal static long ParallelThreshold = 2L * 48 * 48 * 48;
+
+    /// <summary>Which micro-kernel runs: "avx512-8x32", "avx2-6x16" or "scalar-4x4".</summary>
+    internal static string KernelName => Avx512Kernel8x32.IsSupported ? "avx512-8x32"
+        : Avx2Kernel6x16.IsSupported ? "avx2-6x16" : "scalar-4x4";
+
+    /// <summary>The description of one batched GEMM (row-major, see <see cref="IKernelSet.Gemm"/>).</summary>
+    internal struct Problem
+    {
+        public int Batch, M, N, K;
+        public float Alpha, Beta;
+        public float* A, B, C;
+        public long StrideA, StrideB, StrideC;
+        public bool TransA, TransB;
+
+        public readonly nint Lda => TransA ? M : K;
+        public readonly nint Ldb => TransB ? K : N;
+    }
+
+    /// <summary>
+    /// For each p &lt; batch: C_p = alpha op(A_p) op(B_p) + beta C_p. Pointers must stay valid (pinned) for the call.
+    /// </summary>
+    public static void Gemm(int batch, int m, int n, int k, float alpha,
+        float* a, long strideA, bool transA, float* b, long strideB, bool transB,
+        float beta, float* c, long strideC)
+    {
+        if (batch <= 0 || m <= 0 || n <= 0)
+        {
+            return;
+        }
+
+        var pr = new Problem
+        {
+            Batch = batch, M = m, N = n, K = k, Alpha = alpha, Beta = beta,
+            A = a, B = b, C = c, StrideA = strideA, StrideB = strideB, StrideC = strideC,
+            TransA = transA, TransB = transB,
+        };
+
+        if (k == 0 || alpha == 0f)
+        {
+            ScaleC(ref pr);
+            return;
+        }
+
+        if (Avx512Kernel8x32.IsSupported)
+        {
+            Run<Avx512Kernel8x32>(ref pr);
+        }
+        else if (Avx2Kernel6x16.IsSupported)
+        {
+            Run<Avx2Kernel6x16>(ref pr);
+        }
+        else
+        {
+            Run<ScalarKernel4x4>(ref pr);
+        }
+    }
+
+    /// <summary>C_p = beta C_p (beta == 0: zero, C not read), for k == 0 or alpha == 0.</summary>
+    private static void ScaleC(ref Problem pr)
+    {
+        long mn = (long)pr.M * pr.N;
+        for (int p = 0; p < pr.Batch; p++)
+        {
+            float* c = pr.C + p * pr.StrideC;
+            if (pr.Beta == 0f)
+            {
+                new Span<float>(c, checked((int)mn)).Clear();
+            }
+            else if (pr.Beta != 1f)
+            {
+                for (long i = 0; i < mn; i++)
+                {
+                    c[i] *= pr.Beta;
+                }
+            }
+        }
+    }
+
+    private static void Run<TK>(ref Problem pr) where TK : IMicroKernel
+    {
+        long flopsEach = 2L * pr.M * pr.N * pr.K;
+        long flops = flopsEach * pr.Batch;
+        // C matrices that overlap (stride 0, or shorter than one matrix) must be updated in order, one at a time.
+        bool cOverlaps = pr.Batch > 1 && Math.Abs(pr.StrideC) < (long)pr.M * pr.N;
+
+        if (flops < ParallelThreshold || !GemmWorkers.TryAcquire())
+        {
+            RunSequential<TK>(ref pr);
+            return;
+        }
+
+        try
+        {
+            int threads = GemmWorkers.MaxThreads;
+            int useful = (int)Math.Clamp(flops / ParallelThreshold, 1, threads);
+            bool overBatch = !cOverlaps && pr.Batch > 1 &&
+                (flopsEach < ParallelThreshold || pr.Batch >= 4 * threads ||
+                 (pr.Batch >= threads && pr.Batch % threads == 0));
+
+            PartitionJob<TK> job = PartitionJob<TK>.Instance;
+            job.Problem = pr;
+            if (overBatch)
+            {
+                job.OverBatch = true;
+                job.NextBatch = 0;
+                GemmWorkers.Run(job, Math.Min(useful, pr.Batch));
+            }
+            else
+            {
+                int parts = (int)Math.Clamp(flopsEach / ParallelThreshold, 1, threads);
+                job.OverBatch = false;
+                Partition<TK>(pr.M, pr.N, pr.K, parts, out job.RowParts, out job.ColParts);
+                parts = job.RowParts * job.ColParts;
+                if (cOverlaps)
+                {
+                    // One matrix at a time, each split over the threads.
+                    Problem one = pr;
+                    one.Batch = 1;
+                    for (int p = 0; p < pr.Batch; p++)
+                    {
+                        one.A = pr.A + p * pr.StrideA;
+                        one.B = pr.B + p * pr.StrideB;
+                        one.C = pr.C + p * pr.StrideC;
+                        job.Problem = one;
+                        GemmWorkers.Run(job, parts);
+                    }
+                }
+                else
+                {
+                    GemmWorkers.Run(job, parts);
+                }
+            }
+            job.Problem = default;
+        }
+        finally
+        {
+            GemmWorkers.Release();
+        }
+    }
+
+    private static void RunSequential<TK>(ref Problem pr) where TK : IMicroKernel
+    {
+        GemmWorkspace ws = GemmWorkspace.Current;
+        for (int p = 0; p < pr.Batch; p++)
+        {
+            Block<TK>(ref pr, p, 0, pr.M, 0, pr.N, ws);
+        }
+    }
+
+    /// <summary>
+    /// Splits C into rowParts x colParts blocks (rowParts * colParts &lt;= parts) minimising the largest block's
+    /// compute plus its packing, with rows in whole MR panels and columns in whole NR panels.
+    /// </summary>
+    internal static void Partition<TK>(int m, int n, int k, int parts, out int rowParts, out int colParts)
+        where TK : IMicroKernel
+    {
+        long mPanels = (m + TK.MR - 1) / TK.MR;
+        long nPanels = (n + TK.NR - 1) / TK.NR;
+        rowParts = 1;
+        colParts = 1;
+        double best = double.MaxValue;
+        for (int rp = 1; rp <= parts; rp++)
+        {
+            int cp = parts / rp;
+            if (rp * cp != parts || rp > mPanels || cp > nPanels)
+            {
+                continue;
+            }
+            double rows = (double)((mPanels + rp - 1) / rp) * TK.MR;
+            double cols = (double)((nPanels + cp - 1) / cp) * TK.NR;
+            double cost = rows * cols * k + 4.0 * (rows + cols) * k;
+            if (cost < best)
+            {
+                best = cost;
+                rowParts = rp;
+                colParts = cp;
+            }
+        }
+    }
+
+    /// <summary>One GEMM job for the worker pool: either a 2-D partition of every C_p, or a queue of batch items.</summary>
+    private sealed class PartitionJob<TK> : GemmJob where TK : IMicroKernel
+    {
+        public static readonly PartitionJob<TK> Instance = new();
+
+        public Problem Problem;
+        public bool OverBatch;
+        public int NextBatch;
+        public int RowParts, ColParts;
+
+        public override void Execute(int part, int parts)
+        {
+            GemmWorkspace ws = GemmWorkspace.Current;
+            if (OverBatch)
+            {
+                int p;
+                while ((p = Interlocked.Increment(ref NextBatch) - 1) < Problem.Batch)
+                {
+                    Block<TK>(ref Problem, p, 0, Problem.M, 0, Problem.N, ws);
+                }
+                return;
+            }
+
+            int rp = part / ColParts, cp = part % ColParts;
+            Split(Problem.M, TK.MR, RowParts, rp, out int i0, out int i1);
+            Split(Problem.N, TK.NR, ColParts, cp, out int j0, out int j1);
+            if (i0 >= i1 || j0 >= j1)
+            {
+                return;
+            }
+            for (int p = 0; p < Problem.Batch; p++)
+            {
+                Block<TK>(ref Problem, p, i0, i1, j0, j1, ws);
+            }
+        }
+
+        /// <summary>Range of part <paramref name="index"/> when <paramref name="length"/> is cut in whole units.</summary>
+        private static void Split(int length, int unit, int parts, int index, out int start, out int end)
+        {
+            int units = (length + unit - 1) / unit;
+            int q = units / parts, r = units % parts;
+            int u0 = index * q + Math.Min(index, r);
+            int u1 = u0 + q + (index < r ? 1 : 0);
+            start = Math.Min(u0 * unit, length);
+            end = Math.Min(u1 * unit, length);
+        }
+    }
+
+    /// <summary>C_p[i0..i1, j0..j1] = alpha op(A_p) op(B_p) + beta C_p on the calling thread.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Block<TK>(ref Problem pr, int batchIndex, int i0, int i1, int j0, int j1, GemmWorkspace ws)
+        where TK : IMicroKernel
+    {
+        int mr = TK.MR, nr = TK.NR;
+        int k = pr.K;
+        float* a = pr.A + batchIndex * pr.StrideA;
+        float* b = pr.B + batchIndex * pr.StrideB;
+        float* c = pr.C + batchIndex * pr.StrideC;
+        nint lda = pr.Lda, ldb = pr.Ldb, ldc = pr.N;
+        float alpha = pr.Alpha;
+
+        // Even block sizes: k = 300 runs as 150 + 150 rather than 256 + 44.
+        int kBlocks = (k + KC - 1) / KC;
+        int kcStep = (k + kBlocks - 1) / kBlocks;
+        int mBlocks = (i1 - i0 + MC - 1) / MC;
+        int mcStep = RoundUp((i1 - i0 + mBlocks - 1) / mBlocks, mr);
+        int nBlocks = (j1 - j0 + NC - 1) / NC;
+        int ncStep = RoundUp((j1 - j0 + nBlocks - 1) / nBlocks, nr);
+
+        float* packedA = ws.PackedA((nint)mcStep * kcStep);
+        float* packedB = ws.PackedB((nint)ncStep * kcStep);
+        float* tile = ws.Tile;
+
+        for (int jc = j0; jc < j1; jc += ncStep)
+        {
+            int nc = Math.Min(ncStep, j1 - jc);
+            for (int pc = 0; pc < k; pc += kcStep)
+            {
+                int kc = Math.Min(kcStep, k - pc);
+                float beta = pc == 0 ? pr.Beta : 1f;
+                GemmPacking.PackB<TK>(b, ldb, pr.TransB, pc, jc, kc, nc, packedB);
+
+                for (int ic = i0; ic < i1; ic += mcStep)
+                {
+                    int mc = Math.Min(mcStep, i1 - ic);
+                    GemmPacking.PackA<TK>(a, lda, pr.TransA, ic, pc, mc, kc, packedA);
+
+                    for (int jr = 0; jr < nc; jr += nr)
+                    {
+                        int nrEff = Math.Min(nr, nc - jr);
+                        float* bp = packedB + (nint)jr * kc;
+                        float* cCol = c + (nint)ic * ldc + jc + jr;
+                        for (int ir = 0; ir < mc; ir += mr)
+                        {
+                            int mrEff = Math.Min(mr, mc - ir);
+                            float* ap = packedA + (nint)ir * kc;
+                            float* cp = cCol + ir * ldc;
+                            if (mrEff == mr && nrEff == nr)
+                            {
+                                TK.Run(kc, ap, bp, cp, ldc, alpha, beta);
+                            }
+                            else
+                            {
+                                TK.Run(kc, ap, bp, tile, nr, 1f, 0f);
+                                MergeTile(tile, nr, cp, ldc, mrEff, nrEff, alpha, beta);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>C[0..rows, 0..cols] = alpha * tile + beta * C (beta == 0: C not read).</summary>
+    private static void MergeTile(float* tile, int tileStride, float* c, nint ldc, int rows, int cols, float alpha, float beta)
+    {
+        for (int i = 0; i < rows; i++, tile += tileStride, c += ldc)
+        {
+            if (beta == 0f)
+            {
+                for (int j = 0; j < cols; j++)
+                {
+                    c[j] = alpha * tile[j];
+                }
+            }
+            else
+            {
+                for (int j = 0; j < cols; j++)
+                {
+                    c[j] = alpha * tile[j] + beta * c[j];
+                }
+            }
+        }
+    }
+
+    private static int RoundUp(int x, int unit) => (x + unit - 1) / unit * unit;
+}
