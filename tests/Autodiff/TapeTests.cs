@@ -394,3 +394,81 @@ public sealed class TapeTests
         Close([1], x.Grad);
     }
 }
+
+/// <summary>Gradients at the documented special points: ties, kinks, zero exponents, and engine-owned buffers.</summary>
+public sealed class GradientEdgeTests
+{
+    private static Device Cpu => Device.Get(DeviceKind.Cpu);
+
+    private static float[] GradOf(Func<Tensor, Tensor> f, float[] x0)
+    {
+        var x = Tensor.FromArray(x0, [x0.Length], Cpu, requiresGrad: true);
+        f(x).Sum().Backward();
+        return x.Grad!.ToArray();
+    }
+
+    [Fact]
+    public void Relu_and_abs_have_zero_gradient_at_zero()
+    {
+        Assert.Equal([0f, 1f, 0f], GradOf(x => x.Relu(), [0f, 2f, -2f]));
+        Assert.Equal([0f, 1f, -1f], GradOf(x => x.Abs(), [0f, 2f, -2f]));
+    }
+
+    [Fact]
+    public void Max_reduction_splits_the_gradient_between_ties()
+    {
+        Assert.Equal([0f, 0.5f, 0.5f, 0f], GradOf(x => x.Max(), [1f, 3f, 3f, -4f]));
+        var m = Tensor.FromArray([2f, 2f, 1f, 0f, 5f, 5f], [2, 3], Cpu, requiresGrad: true);
+        m.Max(1).Sum().Backward();
+        Assert.Equal([0.5f, 0.5f, 0f, 0f, 0.5f, 0.5f], m.Grad!.ToArray());
+    }
+
+    [Fact]
+    public void Maximum_and_minimum_split_the_gradient_on_ties()
+    {
+        var a = Tensor.FromArray([1f, 2f, 3f], [3], Cpu, requiresGrad: true);
+        var b = Tensor.FromArray([1f, 5f, 0f], [3], Cpu, requiresGrad: true);
+        (Ops.Maximum(a, b) + 10f * Ops.Minimum(a, b)).Sum().Backward();
+        Assert.Equal([5.5f, 10f, 1f], a.Grad!.ToArray());
+        Assert.Equal([5.5f, 1f, 10f], b.Grad!.ToArray());
+    }
+
+    [Fact]
+    public void Pow_with_constant_exponent_zero_has_zero_gradient_at_zero()
+    {
+        // d/dx x⁰ = 0, including at x = 0 (PyTorch and JAX give 0); 0 · 0⁻¹ must not turn into NaN.
+        Assert.Equal([0f, 0f, 0f], GradOf(x => x.Pow(0f), [0f, 1f, -2f]));
+    }
+
+    [Fact]
+    public void Pow_with_tensor_exponent_zero_has_zero_base_gradient_at_zero()
+    {
+        var x = Tensor.FromArray([0f, 1f], [2], Cpu, requiresGrad: true);
+        var zero = Tensor.FromArray([0f, 0f], [2], Cpu);
+        Ops.Pow(x, zero).Sum().Backward();
+        Assert.Equal([0f, 0f], x.Grad!.ToArray());
+    }
+
+    [Fact]
+    public void Pow_with_exponent_one_and_two_at_zero_is_finite()
+    {
+        Assert.Equal([1f, 1f], GradOf(x => x.Pow(1f), [0f, 3f]));
+        Assert.Equal([0f, 6f], GradOf(x => x.Pow(2f), [0f, 3f]));
+    }
+
+    [Fact]
+    public void Engine_owned_gradient_replaced_by_a_create_graph_pass_is_freed()
+    {
+        var x = Tensor.FromArray([1f, 2f], [2], Cpu, requiresGrad: true);
+        x.Square().Sum().Backward();
+        var owned = x.Grad!; // engine-owned (ZeroGrad would free it)
+        using (new TensorScope())
+        {
+            x.Square().Sum().Backward(createGraph: true);
+            Assert.Equal([4f, 8f], x.Grad!.ToArray());
+            x.ZeroGrad();
+        }
+        // Nothing references the first buffer any more: it must have been freed, not leaked (device memory on a GPU).
+        Assert.True(owned.IsDisposed, "the engine-owned gradient of the first pass leaked");
+    }
+}
