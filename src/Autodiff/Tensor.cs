@@ -322,7 +322,11 @@ public sealed partial class Tensor : IDisposable
     {
         if (createGraph)
         {
-            Grad = Grad == null ? g : Grad + g;
+            var previous = Grad;
+            Grad = previous == null ? g : previous + g;
+            // An engine-owned buffer from an earlier plain pass is referenced by nothing else now (the sum's
+            // backward needs only its shape): free it rather than leak device memory.
+            if (previous is { Persistent: true }) previous.Dispose();
             return;
         }
         if (Grad == null || Grad.IsDisposed)

@@ -51,8 +51,9 @@ public static partial class Ops
     public static Tensor Pow(Tensor a, Tensor b)
     {
         var y = BinaryRaw("pow", BinaryOp.Pow, a, b);
+        // b·a^(b-1) with the exponent nudged to 0 where b = 0, so 0·0^-1 does not turn a zero gradient into NaN.
         return y.Record("pow", [a, b], g =>
-            [a.RequiresGrad ? SumTo(g * b * Pow(a, b - 1f), a.shape) : null,
+            [a.RequiresGrad ? SumTo(g * b * Pow(a, b - 1f + Equal(b, ZeroLike(b))), a.shape) : null,
              b.RequiresGrad ? SumTo(g * y * Log(a), b.shape) : null]);
     }
 
@@ -61,8 +62,11 @@ public static partial class Ops
     {
         using var e = Tensor.Scalar(p, x.Device);
         var y = BinaryRaw("pow", BinaryOp.Pow, x, e);
-        return y.Record("pow", [x], g => [g * Pow(x, p - 1f) * p]);
+        // x^0 is constant: its gradient is 0 everywhere, including 0·0^-1 at x = 0.
+        return y.Record("pow", [x], g => [p == 0f ? g * 0f : g * Pow(x, p - 1f) * p]);
     }
+
+    private static Tensor ZeroLike(Tensor t) => Tensor.Zeros([], t.Device);
 
     /// <summary>1 where a == b, else 0 (no gradient).</summary>
     public static Tensor Equal(Tensor a, Tensor b) => BinaryRaw("equal", BinaryOp.Equal, a, b);

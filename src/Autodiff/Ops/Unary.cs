@@ -6,11 +6,19 @@ public static partial class Ops
 {
     private static Tensor UnaryRaw(UnaryOp op, Tensor x)
     {
-        x.CheckAlive(op.ToString().ToLowerInvariant());
+        x.CheckAlive(OpName(op));
         var y = Tensor.Empty(x.shape, x.Device);
         x.K.Unary(op, x.Buffer, y.Buffer);
         return y;
     }
+
+    /// <summary>The op's name in error messages and on the tape (gelu_tanh, not GeluTanh).</summary>
+    private static string OpName(UnaryOp op) => op switch
+    {
+        UnaryOp.GeluTanh => "gelu_tanh",
+        UnaryOp.GeluErf => "gelu_erf",
+        _ => op.ToString().ToLowerInvariant(),
+    };
 
     /// <summary>-x.</summary>
     public static Tensor Neg(this Tensor x) => UnaryRaw(UnaryOp.Neg, x).Record("neg", [x], g => [-g]);
