@@ -1,0 +1,1 @@
+namespace Engine.Tests; [CollectionDefinition("ilgpu", DisableParallelization = true)] public sealed class IlgpuCollection { }
