@@ -322,7 +322,7 @@ public sealed partial class Tensor : IDisposable
     {
         if (createGraph)
         {
-            var previous = Grad;
+            var previous = Grad is { IsDisposed: false } live ? live : null; // a scope may have freed it
             Grad = previous == null ? g : previous + g;
             // An engine-owned buffer from an earlier plain pass is referenced by nothing else now (the sum's
             // backward needs only its shape): free it rather than leak device memory.
