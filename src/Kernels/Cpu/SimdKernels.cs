@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Engine.Kernels.Cpu;
 
@@ -29,6 +30,37 @@ internal interface IBinaryKernel
     Vector512<float> Apply(Vector512<float> a, Vector512<float> b);
 }
 
+/// <summary>How the drivers store full vectors: plain stores, or aligned non-temporal stores for outputs far larger than the caches.</summary>
+internal unsafe interface IStoreMode
+{
+    /// <summary>True for non-temporal stores (the drivers peel to 64-byte alignment and fence at the end).</summary>
+    static abstract bool NonTemporal { get; }
+    /// <summary>Stores sixteen lanes.</summary>
+    static abstract void Store(Vector512<float> v, float* p);
+    /// <summary>Stores eight lanes.</summary>
+    static abstract void Store(Vector256<float> v, float* p);
+}
+
+/// <summary>Ordinary (cached) stores.</summary>
+internal unsafe struct CachedStore : IStoreMode
+{
+    public static bool NonTemporal => false;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Vector512<float> v, float* p) => Vector512.Store(v, p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Vector256<float> v, float* p) => Vector256.Store(v, p);
+}
+
+/// <summary>Aligned non-temporal stores: no read-for-ownership of the destination, no cache pollution.</summary>
+internal unsafe struct StreamingStore : IStoreMode
+{
+    public static bool NonTemporal => true;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Vector512<float> v, float* p) => Vector512.StoreAlignedNonTemporal(v, p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Vector256<float> v, float* p) => Vector256.StoreAlignedNonTemporal(v, p);
+}
+
 /// <summary>
 /// Loop drivers: Vector512 when hardware-accelerated, else Vector256, else scalar, always with a scalar tail.
 /// Pointers address pinned arrays; the caller guarantees the ranges.
@@ -37,9 +69,16 @@ internal static unsafe class SimdLoops
 {
     /// <summary>y[i] = op(x[i]); y may equal x.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Map<T>(T op, float* x, float* y, long n) where T : struct, IUnaryKernel
+    internal static void Map<T>(T op, float* x, float* y, long n) where T : struct, IUnaryKernel =>
+        Map<T, CachedStore>(op, x, y, n);
+
+    /// <summary>y[i] = op(x[i]) with the given store mode; y may equal x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Map<T, TS>(T op, float* x, float* y, long n) where T : struct, IUnaryKernel where TS : struct, IStoreMode
     {
         long i = 0;
+        if (TS.NonTemporal && T.Vectorized && (Vector512.IsHardwareAccelerated || Vector256.IsHardwareAccelerated))
+            for (; i < n && ((nuint)(y + i) & 63) != 0; i++) y[i] = op.Apply(x[i]);
         if (T.Vectorized && Vector512.IsHardwareAccelerated)
         {
             for (; i <= n - 64; i += 64)
@@ -48,13 +87,13 @@ internal static unsafe class SimdLoops
                 var v1 = Vector512.Load(x + i + 16);
                 var v2 = Vector512.Load(x + i + 32);
                 var v3 = Vector512.Load(x + i + 48);
-                Vector512.Store(op.Apply(v0), y + i);
-                Vector512.Store(op.Apply(v1), y + i + 16);
-                Vector512.Store(op.Apply(v2), y + i + 32);
-                Vector512.Store(op.Apply(v3), y + i + 48);
+                TS.Store(op.Apply(v0), y + i);
+                TS.Store(op.Apply(v1), y + i + 16);
+                TS.Store(op.Apply(v2), y + i + 32);
+                TS.Store(op.Apply(v3), y + i + 48);
             }
             for (; i <= n - 16; i += 16)
-                Vector512.Store(op.Apply(Vector512.Load(x + i)), y + i);
+                TS.Store(op.Apply(Vector512.Load(x + i)), y + i);
         }
         else if (T.Vectorized && Vector256.IsHardwareAccelerated)
         {
@@ -64,22 +103,30 @@ internal static unsafe class SimdLoops
                 var v1 = Vector256.Load(x + i + 8);
                 var v2 = Vector256.Load(x + i + 16);
                 var v3 = Vector256.Load(x + i + 24);
-                Vector256.Store(op.Apply(v0), y + i);
-                Vector256.Store(op.Apply(v1), y + i + 8);
-                Vector256.Store(op.Apply(v2), y + i + 16);
-                Vector256.Store(op.Apply(v3), y + i + 24);
+                TS.Store(op.Apply(v0), y + i);
+                TS.Store(op.Apply(v1), y + i + 8);
+                TS.Store(op.Apply(v2), y + i + 16);
+                TS.Store(op.Apply(v3), y + i + 24);
             }
             for (; i <= n - 8; i += 8)
-                Vector256.Store(op.Apply(Vector256.Load(x + i)), y + i);
+                TS.Store(op.Apply(Vector256.Load(x + i)), y + i);
         }
         for (; i < n; i++) y[i] = op.Apply(x[i]);
+        if (TS.NonTemporal) Sse.StoreFence();
     }
 
     /// <summary>y[i] = op(a[i], b[i]); y may equal a or b.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Zip<T>(T op, float* a, float* b, float* y, long n) where T : struct, IBinaryKernel
+    internal static void Zip<T>(T op, float* a, float* b, float* y, long n) where T : struct, IBinaryKernel =>
+        Zip<T, CachedStore>(op, a, b, y, n);
+
+    /// <summary>y[i] = op(a[i], b[i]) with the given store mode; y may equal a or b.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Zip<T, TS>(T op, float* a, float* b, float* y, long n) where T : struct, IBinaryKernel where TS : struct, IStoreMode
     {
         long i = 0;
+        if (TS.NonTemporal && T.Vectorized && (Vector512.IsHardwareAccelerated || Vector256.IsHardwareAccelerated))
+            for (; i < n && ((nuint)(y + i) & 63) != 0; i++) y[i] = op.Apply(a[i], b[i]);
         if (T.Vectorized && Vector512.IsHardwareAccelerated)
         {
             for (; i <= n - 64; i += 64)
@@ -92,13 +139,13 @@ internal static unsafe class SimdLoops
                 var b1 = Vector512.Load(b + i + 16);
                 var b2 = Vector512.Load(b + i + 32);
                 var b3 = Vector512.Load(b + i + 48);
-                Vector512.Store(op.Apply(a0, b0), y + i);
-                Vector512.Store(op.Apply(a1, b1), y + i + 16);
-                Vector512.Store(op.Apply(a2, b2), y + i + 32);
-                Vector512.Store(op.Apply(a3, b3), y + i + 48);
+                TS.Store(op.Apply(a0, b0), y + i);
+                TS.Store(op.Apply(a1, b1), y + i + 16);
+                TS.Store(op.Apply(a2, b2), y + i + 32);
+                TS.Store(op.Apply(a3, b3), y + i + 48);
             }
             for (; i <= n - 16; i += 16)
-                Vector512.Store(op.Apply(Vector512.Load(a + i), Vector512.Load(b + i)), y + i);
+                TS.Store(op.Apply(Vector512.Load(a + i), Vector512.Load(b + i)), y + i);
         }
         else if (T.Vectorized && Vector256.IsHardwareAccelerated)
         {
@@ -112,15 +159,16 @@ internal static unsafe class SimdLoops
                 var b1 = Vector256.Load(b + i + 8);
                 var b2 = Vector256.Load(b + i + 16);
                 var b3 = Vector256.Load(b + i + 24);
-                Vector256.Store(op.Apply(a0, b0), y + i);
-                Vector256.Store(op.Apply(a1, b1), y + i + 8);
-                Vector256.Store(op.Apply(a2, b2), y + i + 16);
-                Vector256.Store(op.Apply(a3, b3), y + i + 24);
+                TS.Store(op.Apply(a0, b0), y + i);
+                TS.Store(op.Apply(a1, b1), y + i + 8);
+                TS.Store(op.Apply(a2, b2), y + i + 16);
+                TS.Store(op.Apply(a3, b3), y + i + 24);
             }
             for (; i <= n - 8; i += 8)
-                Vector256.Store(op.Apply(Vector256.Load(a + i), Vector256.Load(b + i)), y + i);
+                TS.Store(op.Apply(Vector256.Load(a + i), Vector256.Load(b + i)), y + i);
         }
         for (; i < n; i++) y[i] = op.Apply(a[i], b[i]);
+        if (TS.NonTemporal) Sse.StoreFence();
     }
 
     /// <summary>y[i] = op(a[i], b) with a scalar right operand.</summary>

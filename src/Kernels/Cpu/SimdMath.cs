@@ -40,7 +40,7 @@ internal static class SimdMath
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(P4));
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(P5));
         p = Vector512.FusedMultiplyAdd(p, r * r, r + Vector512<float>.One);
-        var ni = Vector512.ConvertToInt32(n);
+        var ni = Vector512.ConvertToInt32Native(n);
         var n1 = Vector512.ShiftRightArithmetic(ni, 1);
         var n2 = ni - n1;
         var s1 = Vector512.ShiftLeft(n1 + Vector512.Create(127), 23).AsSingle();
@@ -124,7 +124,7 @@ internal static class SimdMath
         p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(P4));
         p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(P5));
         p = Vector256.FusedMultiplyAdd(p, r * r, r + Vector256<float>.One);
-        var ni = Vector256.ConvertToInt32(n);
+        var ni = Vector256.ConvertToInt32Native(n);
         var n1 = Vector256.ShiftRightArithmetic(ni, 1);
         var n2 = ni - n1;
         var s1 = Vector256.ShiftLeft(n1 + Vector256.Create(127), 23).AsSingle();
