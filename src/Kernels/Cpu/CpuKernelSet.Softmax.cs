@@ -132,7 +132,7 @@ public sealed partial class CpuKernelSet
         }
         for (; i < n; i++)
         {
-            float e = MathF.Exp(x[i] - m);
+            float e = SimdMath.Exp(x[i] - m);
             if (y != null) y[i] = e;
             s += e;
         }
@@ -186,7 +186,7 @@ public sealed partial class CpuKernelSet
 internal struct ExpSubK : IBinaryKernel
 {
     public static bool Vectorized => true;
-    public float Apply(float a, float b) => MathF.Exp(a - b);
+    public float Apply(float a, float b) => SimdMath.Exp(a - b);
     public Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => SimdMath.Exp(a - b);
     public Vector512<float> Apply(Vector512<float> a, Vector512<float> b) => SimdMath.Exp(a - b);
 }

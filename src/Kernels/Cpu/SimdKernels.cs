@@ -173,9 +173,16 @@ internal static unsafe class SimdLoops
 
     /// <summary>y[i] = op(a[i], b) with a scalar right operand.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void ZipVS<T>(T op, float* a, float b, float* y, long n) where T : struct, IBinaryKernel
+    internal static void ZipVS<T>(T op, float* a, float b, float* y, long n) where T : struct, IBinaryKernel =>
+        ZipVS<T, CachedStore>(op, a, b, y, n);
+
+    /// <summary>ZipVS with the given store mode.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void ZipVS<T, TS>(T op, float* a, float b, float* y, long n) where T : struct, IBinaryKernel where TS : struct, IStoreMode
     {
         long i = 0;
+        if (TS.NonTemporal && T.Vectorized && (Vector512.IsHardwareAccelerated || Vector256.IsHardwareAccelerated))
+            for (; i < n && ((nuint)(y + i) & 63) != 0; i++) y[i] = op.Apply(a[i], b);
         if (T.Vectorized && Vector512.IsHardwareAccelerated)
         {
             var vb = Vector512.Create(b);
@@ -185,13 +192,13 @@ internal static unsafe class SimdLoops
                 var a1 = Vector512.Load(a + i + 16);
                 var a2 = Vector512.Load(a + i + 32);
                 var a3 = Vector512.Load(a + i + 48);
-                Vector512.Store(op.Apply(a0, vb), y + i);
-                Vector512.Store(op.Apply(a1, vb), y + i + 16);
-                Vector512.Store(op.Apply(a2, vb), y + i + 32);
-                Vector512.Store(op.Apply(a3, vb), y + i + 48);
+                TS.Store(op.Apply(a0, vb), y + i);
+                TS.Store(op.Apply(a1, vb), y + i + 16);
+                TS.Store(op.Apply(a2, vb), y + i + 32);
+                TS.Store(op.Apply(a3, vb), y + i + 48);
             }
             for (; i <= n - 16; i += 16)
-                Vector512.Store(op.Apply(Vector512.Load(a + i), vb), y + i);
+                TS.Store(op.Apply(Vector512.Load(a + i), vb), y + i);
         }
         else if (T.Vectorized && Vector256.IsHardwareAccelerated)
         {
@@ -202,22 +209,30 @@ internal static unsafe class SimdLoops
                 var a1 = Vector256.Load(a + i + 8);
                 var a2 = Vector256.Load(a + i + 16);
                 var a3 = Vector256.Load(a + i + 24);
-                Vector256.Store(op.Apply(a0, vb), y + i);
-                Vector256.Store(op.Apply(a1, vb), y + i + 8);
-                Vector256.Store(op.Apply(a2, vb), y + i + 16);
-                Vector256.Store(op.Apply(a3, vb), y + i + 24);
+                TS.Store(op.Apply(a0, vb), y + i);
+                TS.Store(op.Apply(a1, vb), y + i + 8);
+                TS.Store(op.Apply(a2, vb), y + i + 16);
+                TS.Store(op.Apply(a3, vb), y + i + 24);
             }
             for (; i <= n - 8; i += 8)
-                Vector256.Store(op.Apply(Vector256.Load(a + i), vb), y + i);
+                TS.Store(op.Apply(Vector256.Load(a + i), vb), y + i);
         }
         for (; i < n; i++) y[i] = op.Apply(a[i], b);
+        if (TS.NonTemporal) Sse.StoreFence();
     }
 
     /// <summary>y[i] = op(a, b[i]) with a scalar left operand.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void ZipSV<T>(T op, float a, float* b, float* y, long n) where T : struct, IBinaryKernel
+    internal static void ZipSV<T>(T op, float a, float* b, float* y, long n) where T : struct, IBinaryKernel =>
+        ZipSV<T, CachedStore>(op, a, b, y, n);
+
+    /// <summary>ZipSV with the given store mode.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void ZipSV<T, TS>(T op, float a, float* b, float* y, long n) where T : struct, IBinaryKernel where TS : struct, IStoreMode
     {
         long i = 0;
+        if (TS.NonTemporal && T.Vectorized && (Vector512.IsHardwareAccelerated || Vector256.IsHardwareAccelerated))
+            for (; i < n && ((nuint)(y + i) & 63) != 0; i++) y[i] = op.Apply(a, b[i]);
         if (T.Vectorized && Vector512.IsHardwareAccelerated)
         {
             var va = Vector512.Create(a);
@@ -227,13 +242,13 @@ internal static unsafe class SimdLoops
                 var b1 = Vector512.Load(b + i + 16);
                 var b2 = Vector512.Load(b + i + 32);
                 var b3 = Vector512.Load(b + i + 48);
-                Vector512.Store(op.Apply(va, b0), y + i);
-                Vector512.Store(op.Apply(va, b1), y + i + 16);
-                Vector512.Store(op.Apply(va, b2), y + i + 32);
-                Vector512.Store(op.Apply(va, b3), y + i + 48);
+                TS.Store(op.Apply(va, b0), y + i);
+                TS.Store(op.Apply(va, b1), y + i + 16);
+                TS.Store(op.Apply(va, b2), y + i + 32);
+                TS.Store(op.Apply(va, b3), y + i + 48);
             }
             for (; i <= n - 16; i += 16)
-                Vector512.Store(op.Apply(va, Vector512.Load(b + i)), y + i);
+                TS.Store(op.Apply(va, Vector512.Load(b + i)), y + i);
         }
         else if (T.Vectorized && Vector256.IsHardwareAccelerated)
         {
@@ -244,15 +259,16 @@ internal static unsafe class SimdLoops
                 var b1 = Vector256.Load(b + i + 8);
                 var b2 = Vector256.Load(b + i + 16);
                 var b3 = Vector256.Load(b + i + 24);
-                Vector256.Store(op.Apply(va, b0), y + i);
-                Vector256.Store(op.Apply(va, b1), y + i + 8);
-                Vector256.Store(op.Apply(va, b2), y + i + 16);
-                Vector256.Store(op.Apply(va, b3), y + i + 24);
+                TS.Store(op.Apply(va, b0), y + i);
+                TS.Store(op.Apply(va, b1), y + i + 8);
+                TS.Store(op.Apply(va, b2), y + i + 16);
+                TS.Store(op.Apply(va, b3), y + i + 24);
             }
             for (; i <= n - 8; i += 8)
-                Vector256.Store(op.Apply(va, Vector256.Load(b + i)), y + i);
+                TS.Store(op.Apply(va, Vector256.Load(b + i)), y + i);
         }
         for (; i < n; i++) y[i] = op.Apply(a, b[i]);
+        if (TS.NonTemporal) Sse.StoreFence();
     }
 
     /// <summary>y[i] = value.</summary>
@@ -433,7 +449,7 @@ internal struct NegK : IUnaryKernel
 internal struct ExpK : IUnaryKernel
 {
     public static bool Vectorized => true;
-    public float Apply(float x) => MathF.Exp(x);
+    public float Apply(float x) => SimdMath.Exp(x);
     public Vector256<float> Apply(Vector256<float> x) => SimdMath.Exp(x);
     public Vector512<float> Apply(Vector512<float> x) => SimdMath.Exp(x);
 }
@@ -441,7 +457,7 @@ internal struct ExpK : IUnaryKernel
 internal struct LogK : IUnaryKernel
 {
     public static bool Vectorized => true;
-    public float Apply(float x) => MathF.Log(x);
+    public float Apply(float x) => SimdMath.Log(x);
     public Vector256<float> Apply(Vector256<float> x) => SimdMath.Log(x);
     public Vector512<float> Apply(Vector512<float> x) => SimdMath.Log(x);
 }
@@ -465,7 +481,7 @@ internal struct ReluK : IUnaryKernel
 internal struct GeluTanhK : IUnaryKernel
 {
     public static bool Vectorized => true;
-    public float Apply(float x) => 0.5f * x * (1f + MathF.Tanh(ScalarMath.SqrtTwoOverPi * (x + 0.044715f * x * x * x)));
+    public float Apply(float x) => SimdMath.GeluTanh(x);
     public Vector256<float> Apply(Vector256<float> x) => SimdMath.GeluTanh(x);
     public Vector512<float> Apply(Vector512<float> x) => SimdMath.GeluTanh(x);
 }
@@ -473,7 +489,7 @@ internal struct GeluTanhK : IUnaryKernel
 internal struct GeluErfK : IUnaryKernel
 {
     public static bool Vectorized => true;
-    public float Apply(float x) => 0.5f * x * (1f + ScalarMath.Erf(x * ScalarMath.InvSqrt2));
+    public float Apply(float x) => SimdMath.GeluErf(x);
     public Vector256<float> Apply(Vector256<float> x) => SimdMath.GeluErf(x);
     public Vector512<float> Apply(Vector512<float> x) => SimdMath.GeluErf(x);
 }
@@ -481,7 +497,7 @@ internal struct GeluErfK : IUnaryKernel
 internal struct TanhK : IUnaryKernel
 {
     public static bool Vectorized => true;
-    public float Apply(float x) => MathF.Tanh(x);
+    public float Apply(float x) => SimdMath.Tanh(x);
     public Vector256<float> Apply(Vector256<float> x) => SimdMath.Tanh(x);
     public Vector512<float> Apply(Vector512<float> x) => SimdMath.Tanh(x);
 }
@@ -489,7 +505,7 @@ internal struct TanhK : IUnaryKernel
 internal struct SigmoidK : IUnaryKernel
 {
     public static bool Vectorized => true;
-    public float Apply(float x) => 1f / (1f + MathF.Exp(-x));
+    public float Apply(float x) => SimdMath.Sigmoid(x);
     public Vector256<float> Apply(Vector256<float> x) => SimdMath.Sigmoid(x);
     public Vector512<float> Apply(Vector512<float> x) => SimdMath.Sigmoid(x);
 }
@@ -497,7 +513,7 @@ internal struct SigmoidK : IUnaryKernel
 internal struct ErfK : IUnaryKernel
 {
     public static bool Vectorized => true;
-    public float Apply(float x) => ScalarMath.Erf(x);
+    public float Apply(float x) => SimdMath.Erf(x);
     public Vector256<float> Apply(Vector256<float> x) => SimdMath.Erf(x);
     public Vector512<float> Apply(Vector512<float> x) => SimdMath.Erf(x);
 }
