@@ -112,7 +112,7 @@ internal static unsafe class SimdLoops
                 TS.Store(op.Apply(Vector256.Load(x + i)), y + i);
         }
         for (; i < n; i++) y[i] = op.Apply(x[i]);
-        if (TS.NonTemporal) Sse.StoreFence();
+        if (TS.NonTemporal && Sse.IsSupported) Sse.StoreFence();
     }
 
     /// <summary>y[i] = op(a[i], b[i]); y may equal a or b.</summary>
@@ -168,7 +168,7 @@ internal static unsafe class SimdLoops
                 TS.Store(op.Apply(Vector256.Load(a + i), Vector256.Load(b + i)), y + i);
         }
         for (; i < n; i++) y[i] = op.Apply(a[i], b[i]);
-        if (TS.NonTemporal) Sse.StoreFence();
+        if (TS.NonTemporal && Sse.IsSupported) Sse.StoreFence();
     }
 
     /// <summary>y[i] = op(a[i], b) with a scalar right operand.</summary>
@@ -218,7 +218,7 @@ internal static unsafe class SimdLoops
                 TS.Store(op.Apply(Vector256.Load(a + i), vb), y + i);
         }
         for (; i < n; i++) y[i] = op.Apply(a[i], b);
-        if (TS.NonTemporal) Sse.StoreFence();
+        if (TS.NonTemporal && Sse.IsSupported) Sse.StoreFence();
     }
 
     /// <summary>y[i] = op(a, b[i]) with a scalar left operand.</summary>
@@ -268,7 +268,7 @@ internal static unsafe class SimdLoops
                 TS.Store(op.Apply(va, Vector256.Load(b + i)), y + i);
         }
         for (; i < n; i++) y[i] = op.Apply(a, b[i]);
-        if (TS.NonTemporal) Sse.StoreFence();
+        if (TS.NonTemporal && Sse.IsSupported) Sse.StoreFence();
     }
 
     /// <summary>y[i] = value.</summary>
