@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using static Engine.Kernels.Cpu.CpuParallel;
 
 namespace Engine.Kernels.Cpu;
@@ -171,6 +172,7 @@ public sealed partial class CpuKernelSet
         else For(rows, Math.Max(1, grain / inner), (r0, r1) => BinaryRows<T, CachedStore>(op, pa, pb, py, m, ext, sa, sb, r0, r1), 1);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void BinaryRows<T, TS>(T op, float* a, float* b, float* y, int m, long[] ext, long[] sa, long[] sb, long r0, long r1)
         where T : struct, IBinaryKernel where TS : struct, IStoreMode
     {
@@ -222,6 +224,7 @@ public sealed partial class CpuKernelSet
         else For(rows, Math.Max(1, CheapGrain / inner), (r0, r1) => BroadcastRows(px, py, m, ext, sx, sz, r0, r1), 1);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void BroadcastRows(float* x, float* y, int m, long[] ext, long[] sx, long[] sz, long r0, long r1)
     {
         int outer = m - 1;

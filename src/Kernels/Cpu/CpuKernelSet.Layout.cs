@@ -7,7 +7,7 @@ namespace Engine.Kernels.Cpu;
 public sealed partial class CpuKernelSet
 {
     /// <summary>Tile edge of the blocked transpose inside <see cref="Permute"/>.</summary>
-    private const int TransposeTile = 32;
+    private const int TransposeTile = 64;
 
     /// <inheritdoc />
     public unsafe void Permute(DeviceBuffer<float> x, int[] xShape, int[] perm, DeviceBuffer<float> y)
@@ -143,12 +143,15 @@ public sealed partial class CpuKernelSet
         long batch = 1;
         foreach (var e in be) batch *= e;
         long aTiles = (la + TransposeTile - 1) / TransposeTile;
-        long items = batch * aTiles;
+        long bTiles = (lb + TransposeTile - 1) / TransposeTile;
+        long tiles = aTiles * bTiles;
+        long items = batch * tiles;
         Action<long, long> body = (i0, i1) =>
         {
             for (long it = i0; it < i1; it++)
             {
-                long bIndex = it / aTiles, aTile = it % aTiles;
+                long bIndex = it / tiles, t = it % tiles;
+                long aTile = t / bTiles, bTile = t % bTiles;
                 long xoff = 0, yoff = 0, rem = bIndex;
                 for (int d = be.Length - 1; d >= 0; d--)
                 {
@@ -158,10 +161,11 @@ public sealed partial class CpuKernelSet
                     yoff += q * bo[d];
                 }
                 long a0 = aTile * TransposeTile, a1 = Math.Min(la, a0 + TransposeTile);
-                TransposeBlock(px + xoff, py + yoff, a0, a1, lb, sq, soj);
+                long b0 = bTile * TransposeTile, b1 = Math.Min(lb, b0 + TransposeTile);
+                TransposeBlock(px + xoff, py + yoff, a0, a1, b0, b1, sq, soj);
             }
         };
-        long perItem = TransposeTile * lb;
+        long perItem = (long)TransposeTile * Math.Min(lb, TransposeTile);
         if (n < 2 * CheapGrain) body(0, items);
         else For(items, Math.Max(1, CheapGrain / perItem), body, 1);
     }
@@ -174,18 +178,19 @@ public sealed partial class CpuKernelSet
     }
 
     /// <summary>
-    /// y[a * soj + b] = x[b * sq + a] for a in [a0, a1), b in [0, lb). With AVX: 16x16 super-blocks of four in-register
-    /// 8x8 transposes, so every cache line read or written is used whole; scalar edges.
+    /// y[a * soj + b] = x[b * sq + a] for a in [a0, a1), b in [b0, b1): one cache- and TLB-sized tile. With AVX:
+    /// 16x16 super-blocks of four in-register 8x8 transposes; scalar edges.
     /// </summary>
-    private static unsafe void TransposeBlock(float* x, float* y, long a0, long a1, long lb, long sq, long soj)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void TransposeBlock(float* x, float* y, long a0, long a1, long b0, long b1, long sq, long soj)
     {
         long a = a0;
         if (Avx.IsSupported)
         {
             for (; a + 16 <= a1; a += 16)
             {
-                long b = 0;
-                for (; b + 16 <= lb; b += 16)
+                long b = b0;
+                for (; b + 16 <= b1; b += 16)
                 {
                     float* xs = x + b * sq + a;
                     float* yd = y + a * soj + b;
@@ -198,19 +203,15 @@ public sealed partial class CpuKernelSet
                 {
                     float* yr = y + aa * soj;
                     float* xc = x + aa;
-                    for (long bb = b; bb < lb; bb++) yr[bb] = xc[bb * sq];
+                    for (long bb = b; bb < b1; bb++) yr[bb] = xc[bb * sq];
                 }
             }
         }
-        for (long b0 = 0; b0 < lb; b0 += TransposeTile)
+        for (long aa = a; aa < a1; aa++)
         {
-            long b1 = Math.Min(lb, b0 + TransposeTile);
-            for (long aa = a; aa < a1; aa++)
-            {
-                float* yr = y + aa * soj;
-                float* xc = x + aa;
-                for (long b = b0; b < b1; b++) yr[b] = xc[b * sq];
-            }
+            float* yr = y + aa * soj;
+            float* xc = x + aa;
+            for (long b = b0; b < b1; b++) yr[b] = xc[b * sq];
         }
     }
 

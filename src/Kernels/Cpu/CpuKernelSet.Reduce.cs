@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers;
 using static Engine.Kernels.Cpu.CpuParallel;
 
@@ -218,6 +219,7 @@ public sealed partial class CpuKernelSet
     /// Accumulates the rows of x whose index along collapsed dim <paramref name="split"/> lies in [lo, hi) into
     /// acc (sums, double) or accMax (max, float). Dims are collapsed and alternate between reduced and kept.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void ReduceRows(bool max, float* x, double* acc, float* accMax, int m, long[] ext, bool[] red,
         long[] istr, long[] ostr, int split, long lo, long hi)
     {

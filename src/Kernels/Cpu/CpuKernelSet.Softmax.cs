@@ -67,6 +67,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <summary>Softmax over a strided axis for a tile of w adjacent inner positions (row stride <paramref name="stride"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void SoftmaxStrided(float* x, float* y, long len, long stride, long w, bool log, float* mx, double* sum, float* tmp)
     {
         SimdLoops.Fill(mx, w, float.NegativeInfinity);
