@@ -27,7 +27,7 @@ public sealed partial class CpuKernelSet
         return a;
     }
 
-    /// <summary>Runs a unary kernel over n elements, split over cores above <paramref name="grain"/>.</summary>
+    /// <summary>Runs a unary kernel over n elements, split over cores above <paramref name="grain"/>; streaming stores for huge outputs.</summary>
     private static unsafe void MapPar<T>(T op, float[] x, float[] y, long n, long grain) where T : struct, IUnaryKernel
     {
         if (n <= 0) return;
@@ -41,7 +41,7 @@ public sealed partial class CpuKernelSet
         else For(n, grain, (s, e) => SimdLoops.Map(op, px + s, py + s, e - s));
     }
 
-    /// <summary>Runs a same-shape binary kernel over n elements, split over cores above <see cref="CheapGrain"/>.</summary>
+    /// <summary>Runs a same-shape binary kernel over n elements, split over cores above <paramref name="grain"/>; streaming stores for huge outputs.</summary>
     private static unsafe void ZipPar<T>(T op, float[] a, float[] b, float[] y, long n, long grain) where T : struct, IBinaryKernel
     {
         if (n <= 0) return;

@@ -112,9 +112,11 @@ public sealed partial class CpuKernelSet
         // When the outermost dim is reduced and a split along a kept dim would either stride through memory (the
         // innermost dim) or be too coarse, split the outermost dim into blocks with private accumulators instead.
         // The block count depends on the shape only, so results do not depend on the number of threads.
+        // (A split of a long innermost dim still streams long contiguous runs, so it stays a kept split.)
         int blocks = 1;
-        if (red[0] && n >= 2 * CheapGrain && outCount <= (1L << 22) && (split == m - 1 || ext[split] < 4 * Workers))
-            blocks = (int)Math.Min(Math.Min(8, ext[0]), n / FullReduceBlock);
+        bool stridedSplit = split == m - 1 ? ext[m - 1] < 64 * 1024 : ext[split] < 4 * Workers;
+        if (red[0] && n >= 2 * CheapGrain && stridedSplit)
+            blocks = (int)Math.Min(Math.Min(Math.Min(8, ext[0]), n / FullReduceBlock), (1L << 22) / outCount);
         if (blocks < 1) blocks = 1;
 
         long slots = blocks * outCount;
