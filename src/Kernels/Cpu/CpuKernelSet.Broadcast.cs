@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using static Engine.Kernels.Cpu.CpuParallel;
 
 namespace Engine.Kernels.Cpu;
@@ -148,6 +149,7 @@ public sealed partial class CpuKernelSet
         {
             float s = b[0];
             if (n < 2 * grain) SimdLoops.ZipVS(op, pa, s, py, n);
+            else if (n >= StreamingThreshold) For(n, grain, (s0, e0) => SimdLoops.ZipVS<T, StreamingStore>(op, pa + s0, s, py + s0, e0 - s0));
             else For(n, grain, (s0, e0) => SimdLoops.ZipVS(op, pa + s0, s, py + s0, e0 - s0));
             return;
         }
@@ -155,6 +157,7 @@ public sealed partial class CpuKernelSet
         {
             float s = a[0];
             if (n < 2 * grain) SimdLoops.ZipSV(op, s, pb, py, n);
+            else if (n >= StreamingThreshold) For(n, grain, (s0, e0) => SimdLoops.ZipSV<T, StreamingStore>(op, s, pb + s0, py + s0, e0 - s0));
             else For(n, grain, (s0, e0) => SimdLoops.ZipSV(op, s, pb + s0, py + s0, e0 - s0));
             return;
         }
@@ -163,12 +166,15 @@ public sealed partial class CpuKernelSet
         int m = CollapseBroadcast(yShape, aShape, bShape, out var ext, out var sa, out var sb);
         long inner = ext[m - 1];
         long rows = n / inner;
-        if (n < 2 * grain) BinaryRows(op, pa, pb, py, m, ext, sa, sb, 0, rows);
-        else For(rows, Math.Max(1, grain / inner), (r0, r1) => BinaryRows(op, pa, pb, py, m, ext, sa, sb, r0, r1), 1);
+        if (n < 2 * grain) BinaryRows<T, CachedStore>(op, pa, pb, py, m, ext, sa, sb, 0, rows);
+        else if (n >= StreamingThreshold && inner >= 1024)
+            For(rows, Math.Max(1, grain / inner), (r0, r1) => BinaryRows<T, StreamingStore>(op, pa, pb, py, m, ext, sa, sb, r0, r1), 1);
+        else For(rows, Math.Max(1, grain / inner), (r0, r1) => BinaryRows<T, CachedStore>(op, pa, pb, py, m, ext, sa, sb, r0, r1), 1);
     }
 
-    private static unsafe void BinaryRows<T>(T op, float* a, float* b, float* y, int m, long[] ext, long[] sa, long[] sb, long r0, long r1)
-        where T : struct, IBinaryKernel
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void BinaryRows<T, TS>(T op, float* a, float* b, float* y, int m, long[] ext, long[] sa, long[] sb, long r0, long r1)
+        where T : struct, IBinaryKernel where TS : struct, IStoreMode
     {
         int outer = m - 1;
         Span<long> idx = outer <= 16 ? stackalloc long[16] : new long[outer];
@@ -182,9 +188,9 @@ public sealed partial class CpuKernelSet
             {
                 for (long k = 0; k < inner; k++) yr[k] = op.Apply(ar[k * ia], br[k * ib]);
             }
-            else if (ia != 0 && ib != 0) SimdLoops.Zip(op, ar, br, yr, inner);
-            else if (ib == 0 && ia != 0) SimdLoops.ZipVS(op, ar, *br, yr, inner);
-            else if (ia == 0 && ib != 0) SimdLoops.ZipSV(op, *ar, br, yr, inner);
+            else if (ia != 0 && ib != 0) SimdLoops.Zip<T, TS>(op, ar, br, yr, inner);
+            else if (ib == 0 && ia != 0) SimdLoops.ZipVS<T, TS>(op, ar, *br, yr, inner);
+            else if (ia == 0 && ib != 0) SimdLoops.ZipSV<T, TS>(op, *ar, br, yr, inner);
             else SimdLoops.Fill(yr, inner, op.Apply(*ar, *br));
             RowNext(outer, ext, sa, sb, idx, ref oa, ref ob);
         }
@@ -218,6 +224,7 @@ public sealed partial class CpuKernelSet
         else For(rows, Math.Max(1, CheapGrain / inner), (r0, r1) => BroadcastRows(px, py, m, ext, sx, sz, r0, r1), 1);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void BroadcastRows(float* x, float* y, int m, long[] ext, long[] sx, long[] sz, long r0, long r1)
     {
         int outer = m - 1;

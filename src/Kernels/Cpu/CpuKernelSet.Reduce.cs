@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers;
 using static Engine.Kernels.Cpu.CpuParallel;
 
@@ -63,7 +64,6 @@ public sealed partial class CpuKernelSet
         var ext = extL.ToArray();
         var red = redL.ToArray();
         bool max = op == ReduceOp.Max;
-        double scale = op == ReduceOp.Mean ? 1.0 / count : 1.0;
         bool mean = op == ReduceOp.Mean;
 
         if (m == 1)
@@ -109,41 +109,76 @@ public sealed partial class CpuKernelSet
         if (ext[split] < 4 * Workers && split != m - 1 && !red[m - 1] && ext[m - 1] >= 64) split = m - 1;
         long perIndex = n / ext[split];
 
-        double[]? accArr = null;
+        // When the outermost dim is reduced and a split along a kept dim would either stride through memory (the
+        // innermost dim) or be too coarse, split the outermost dim into blocks with private accumulators instead.
+        // The block count depends on the shape only, so results do not depend on the number of threads.
+        // (A split of a long innermost dim still streams long contiguous runs, so it stays a kept split.)
+        int blocks = 1;
+        bool stridedSplit = split == m - 1 ? ext[m - 1] < 64 * 1024 : ext[split] < 4 * Workers;
+        if (red[0] && n >= 2 * CheapGrain && stridedSplit)
+            blocks = (int)Math.Min(Math.Min(Math.Min(8, ext[0]), n / FullReduceBlock), (1L << 22) / outCount);
+        if (blocks < 1) blocks = 1;
+
+        long slots = blocks * outCount;
+        double[]? accD = max ? null : ArrayPool<double>.Shared.Rent(checked((int)slots));
+        float[]? accF = max && blocks > 1 ? ArrayPool<float>.Shared.Rent(checked((int)slots)) : null;
         try
         {
-            double* acc = null;
-            if (!max)
+            if (accD != null) Array.Clear(accD, 0, (int)slots);
+            if (accF != null) accF.AsSpan(0, (int)slots).Fill(float.NegativeInfinity);
+            if (max && blocks == 1) SimdLoops.Fill(py, outCount, float.NegativeInfinity);
+            fixed (double* pd = accD)
+            fixed (float* pf = accF)
             {
-                accArr = ArrayPool<double>.Shared.Rent(checked((int)outCount));
-                Array.Clear(accArr, 0, (int)outCount);
-            }
-            else
-            {
-                SimdLoops.Fill(py, outCount, float.NegativeInfinity);
-            }
-            fixed (double* pacc = accArr)
-            {
-                acc = pacc;
-                double* accL = acc;
-                Action<long, long> body = (lo, hi) => ReduceRows(max, px, accL, py, m, ext, red, istr, ostr, split, lo, hi);
-                if (n < 2 * CheapGrain) body(0, ext[split]);
-                else For(ext[split], Math.Max(1, CheapGrain / perIndex), body, split == m - 1 ? 16 : 1);
-                if (!max)
+                double* accL = pd;
+                float* accM = blocks > 1 ? pf : py;
+                if (blocks > 1)
                 {
+                    long e0 = ext[0];
+                    int nb = blocks;
+                    For(nb, 1, (b0, b1) =>
+                    {
+                        for (long b = b0; b < b1; b++)
+                            ReduceRows(max, px, accL == null ? null : accL + b * outCount, accM == null ? null : accM + b * outCount,
+                                m, ext, red, istr, ostr, 0, b * e0 / nb, (b + 1) * e0 / nb);
+                    }, 1);
+                }
+                else
+                {
+                    Action<long, long> body = (lo, hi) => ReduceRows(max, px, accL, py, m, ext, red, istr, ostr, split, lo, hi);
+                    if (n < 2 * CheapGrain) body(0, ext[split]);
+                    else For(ext[split], Math.Max(1, CheapGrain / perIndex), body, split == m - 1 ? 16 : 1);
+                }
+                if (!max || blocks > 1)
+                {
+                    int nb = blocks;
                     Action<long, long> fin = (s, e) =>
                     {
-                        if (mean) for (long i = s; i < e; i++) py[i] = (float)(accL[i] * scale);
-                        else for (long i = s; i < e; i++) py[i] = (float)accL[i];
+                        for (long i = s; i < e; i++)
+                        {
+                            if (max)
+                            {
+                                float v = accM[i];
+                                for (long b = 1; b < nb; b++) v = SimdLoops.MaxNaN(v, accM[b * outCount + i]);
+                                py[i] = v;
+                            }
+                            else
+                            {
+                                double v = accL[i];
+                                for (long b = 1; b < nb; b++) v += accL[b * outCount + i];
+                                py[i] = mean ? (float)(v / count) : (float)v;
+                            }
+                        }
                     };
-                    if (outCount < 2 * CheapGrain) fin(0, outCount);
+                    if (outCount * blocks < 2 * CheapGrain) fin(0, outCount);
                     else For(outCount, CheapGrain, fin);
                 }
             }
         }
         finally
         {
-            if (accArr != null) ArrayPool<double>.Shared.Return(accArr);
+            if (accD != null) ArrayPool<double>.Shared.Return(accD);
+            if (accF != null) ArrayPool<float>.Shared.Return(accF);
         }
     }
 
@@ -186,6 +221,7 @@ public sealed partial class CpuKernelSet
     /// Accumulates the rows of x whose index along collapsed dim <paramref name="split"/> lies in [lo, hi) into
     /// acc (sums, double) or accMax (max, float). Dims are collapsed and alternate between reduced and kept.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void ReduceRows(bool max, float* x, double* acc, float* accMax, int m, long[] ext, bool[] red,
         long[] istr, long[] ostr, int split, long lo, long hi)
     {

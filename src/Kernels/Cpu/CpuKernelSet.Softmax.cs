@@ -67,6 +67,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <summary>Softmax over a strided axis for a tile of w adjacent inner positions (row stride <paramref name="stride"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void SoftmaxStrided(float* x, float* y, long len, long stride, long w, bool log, float* mx, double* sum, float* tmp)
     {
         SimdLoops.Fill(mx, w, float.NegativeInfinity);
@@ -132,7 +133,7 @@ public sealed partial class CpuKernelSet
         }
         for (; i < n; i++)
         {
-            float e = MathF.Exp(x[i] - m);
+            float e = SimdMath.Exp(x[i] - m);
             if (y != null) y[i] = e;
             s += e;
         }
@@ -186,7 +187,7 @@ public sealed partial class CpuKernelSet
 internal struct ExpSubK : IBinaryKernel
 {
     public static bool Vectorized => true;
-    public float Apply(float a, float b) => MathF.Exp(a - b);
+    public float Apply(float a, float b) => SimdMath.Exp(a - b);
     public Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => SimdMath.Exp(a - b);
     public Vector512<float> Apply(Vector512<float> a, Vector512<float> b) => SimdMath.Exp(a - b);
 }

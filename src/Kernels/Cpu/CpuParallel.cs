@@ -15,6 +15,12 @@ internal static class CpuParallel
     /// <summary>Elements below which a transcendental elementwise op stays single-threaded.</summary>
     internal const long MathGrain = 8 * 1024;
 
+    /// <summary>
+    /// Output elements from which same-shape elementwise kernels store with non-temporal (streaming) stores: an output
+    /// this large (16 MB) does not stay in cache anyway, and streaming skips the read-for-ownership of every line.
+    /// </summary>
+    internal const long StreamingThreshold = 4L * 1024 * 1024;
+
     /// <summary>Worker count used to size chunks.</summary>
     internal static readonly int Workers = Math.Max(1, Environment.ProcessorCount);
 

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Engine.Kernels.Cpu;
 
@@ -29,6 +30,37 @@ internal interface IBinaryKernel
     Vector512<float> Apply(Vector512<float> a, Vector512<float> b);
 }
 
+/// <summary>How the drivers store full vectors: plain stores, or aligned non-temporal stores for outputs far larger than the caches.</summary>
+internal unsafe interface IStoreMode
+{
+    /// <summary>True for non-temporal stores (the drivers peel to 64-byte alignment and fence at the end).</summary>
+    static abstract bool NonTemporal { get; }
+    /// <summary>Stores sixteen lanes.</summary>
+    static abstract void Store(Vector512<float> v, float* p);
+    /// <summary>Stores eight lanes.</summary>
+    static abstract void Store(Vector256<float> v, float* p);
+}
+
+/// <summary>Ordinary (cached) stores.</summary>
+internal unsafe struct CachedStore : IStoreMode
+{
+    public static bool NonTemporal => false;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Vector512<float> v, float* p) => Vector512.Store(v, p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Vector256<float> v, float* p) => Vector256.Store(v, p);
+}
+
+/// <summary>Aligned non-temporal stores: no read-for-ownership of the destination, no cache pollution.</summary>
+internal unsafe struct StreamingStore : IStoreMode
+{
+    public static bool NonTemporal => true;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Vector512<float> v, float* p) => Vector512.StoreAlignedNonTemporal(v, p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Vector256<float> v, float* p) => Vector256.StoreAlignedNonTemporal(v, p);
+}
+
 /// <summary>
 /// Loop drivers: Vector512 when hardware-accelerated, else Vector256, else scalar, always with a scalar tail.
 /// Pointers address pinned arrays; the caller guarantees the ranges.
@@ -37,9 +69,16 @@ internal static unsafe class SimdLoops
 {
     /// <summary>y[i] = op(x[i]); y may equal x.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Map<T>(T op, float* x, float* y, long n) where T : struct, IUnaryKernel
+    internal static void Map<T>(T op, float* x, float* y, long n) where T : struct, IUnaryKernel =>
+        Map<T, CachedStore>(op, x, y, n);
+
+    /// <summary>y[i] = op(x[i]) with the given store mode; y may equal x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Map<T, TS>(T op, float* x, float* y, long n) where T : struct, IUnaryKernel where TS : struct, IStoreMode
     {
         long i = 0;
+        if (TS.NonTemporal && T.Vectorized && (Vector512.IsHardwareAccelerated || Vector256.IsHardwareAccelerated))
+            for (; i < n && ((nuint)(y + i) & 63) != 0; i++) y[i] = op.Apply(x[i]);
         if (T.Vectorized && Vector512.IsHardwareAccelerated)
         {
             for (; i <= n - 64; i += 64)
@@ -48,13 +87,13 @@ internal static unsafe class SimdLoops
                 var v1 = Vector512.Load(x + i + 16);
                 var v2 = Vector512.Load(x + i + 32);
                 var v3 = Vector512.Load(x + i + 48);
-                Vector512.Store(op.Apply(v0), y + i);
-                Vector512.Store(op.Apply(v1), y + i + 16);
-                Vector512.Store(op.Apply(v2), y + i + 32);
-                Vector512.Store(op.Apply(v3), y + i + 48);
+                TS.Store(op.Apply(v0), y + i);
+                TS.Store(op.Apply(v1), y + i + 16);
+                TS.Store(op.Apply(v2), y + i + 32);
+                TS.Store(op.Apply(v3), y + i + 48);
             }
             for (; i <= n - 16; i += 16)
-                Vector512.Store(op.Apply(Vector512.Load(x + i)), y + i);
+                TS.Store(op.Apply(Vector512.Load(x + i)), y + i);
         }
         else if (T.Vectorized && Vector256.IsHardwareAccelerated)
         {
@@ -64,22 +103,30 @@ internal static unsafe class SimdLoops
                 var v1 = Vector256.Load(x + i + 8);
                 var v2 = Vector256.Load(x + i + 16);
                 var v3 = Vector256.Load(x + i + 24);
-                Vector256.Store(op.Apply(v0), y + i);
-                Vector256.Store(op.Apply(v1), y + i + 8);
-                Vector256.Store(op.Apply(v2), y + i + 16);
-                Vector256.Store(op.Apply(v3), y + i + 24);
+                TS.Store(op.Apply(v0), y + i);
+                TS.Store(op.Apply(v1), y + i + 8);
+                TS.Store(op.Apply(v2), y + i + 16);
+                TS.Store(op.Apply(v3), y + i + 24);
             }
             for (; i <= n - 8; i += 8)
-                Vector256.Store(op.Apply(Vector256.Load(x + i)), y + i);
+                TS.Store(op.Apply(Vector256.Load(x + i)), y + i);
         }
         for (; i < n; i++) y[i] = op.Apply(x[i]);
+        if (TS.NonTemporal && Sse.IsSupported) Sse.StoreFence();
     }
 
     /// <summary>y[i] = op(a[i], b[i]); y may equal a or b.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Zip<T>(T op, float* a, float* b, float* y, long n) where T : struct, IBinaryKernel
+    internal static void Zip<T>(T op, float* a, float* b, float* y, long n) where T : struct, IBinaryKernel =>
+        Zip<T, CachedStore>(op, a, b, y, n);
+
+    /// <summary>y[i] = op(a[i], b[i]) with the given store mode; y may equal a or b.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Zip<T, TS>(T op, float* a, float* b, float* y, long n) where T : struct, IBinaryKernel where TS : struct, IStoreMode
     {
         long i = 0;
+        if (TS.NonTemporal && T.Vectorized && (Vector512.IsHardwareAccelerated || Vector256.IsHardwareAccelerated))
+            for (; i < n && ((nuint)(y + i) & 63) != 0; i++) y[i] = op.Apply(a[i], b[i]);
         if (T.Vectorized && Vector512.IsHardwareAccelerated)
         {
             for (; i <= n - 64; i += 64)
@@ -92,13 +139,13 @@ internal static unsafe class SimdLoops
                 var b1 = Vector512.Load(b + i + 16);
                 var b2 = Vector512.Load(b + i + 32);
                 var b3 = Vector512.Load(b + i + 48);
-                Vector512.Store(op.Apply(a0, b0), y + i);
-                Vector512.Store(op.Apply(a1, b1), y + i + 16);
-                Vector512.Store(op.Apply(a2, b2), y + i + 32);
-                Vector512.Store(op.Apply(a3, b3), y + i + 48);
+                TS.Store(op.Apply(a0, b0), y + i);
+                TS.Store(op.Apply(a1, b1), y + i + 16);
+                TS.Store(op.Apply(a2, b2), y + i + 32);
+                TS.Store(op.Apply(a3, b3), y + i + 48);
             }
             for (; i <= n - 16; i += 16)
-                Vector512.Store(op.Apply(Vector512.Load(a + i), Vector512.Load(b + i)), y + i);
+                TS.Store(op.Apply(Vector512.Load(a + i), Vector512.Load(b + i)), y + i);
         }
         else if (T.Vectorized && Vector256.IsHardwareAccelerated)
         {
@@ -112,22 +159,30 @@ internal static unsafe class SimdLoops
                 var b1 = Vector256.Load(b + i + 8);
                 var b2 = Vector256.Load(b + i + 16);
                 var b3 = Vector256.Load(b + i + 24);
-                Vector256.Store(op.Apply(a0, b0), y + i);
-                Vector256.Store(op.Apply(a1, b1), y + i + 8);
-                Vector256.Store(op.Apply(a2, b2), y + i + 16);
-                Vector256.Store(op.Apply(a3, b3), y + i + 24);
+                TS.Store(op.Apply(a0, b0), y + i);
+                TS.Store(op.Apply(a1, b1), y + i + 8);
+                TS.Store(op.Apply(a2, b2), y + i + 16);
+                TS.Store(op.Apply(a3, b3), y + i + 24);
             }
             for (; i <= n - 8; i += 8)
-                Vector256.Store(op.Apply(Vector256.Load(a + i), Vector256.Load(b + i)), y + i);
+                TS.Store(op.Apply(Vector256.Load(a + i), Vector256.Load(b + i)), y + i);
         }
         for (; i < n; i++) y[i] = op.Apply(a[i], b[i]);
+        if (TS.NonTemporal && Sse.IsSupported) Sse.StoreFence();
     }
 
     /// <summary>y[i] = op(a[i], b) with a scalar right operand.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void ZipVS<T>(T op, float* a, float b, float* y, long n) where T : struct, IBinaryKernel
+    internal static void ZipVS<T>(T op, float* a, float b, float* y, long n) where T : struct, IBinaryKernel =>
+        ZipVS<T, CachedStore>(op, a, b, y, n);
+
+    /// <summary>ZipVS with the given store mode.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void ZipVS<T, TS>(T op, float* a, float b, float* y, long n) where T : struct, IBinaryKernel where TS : struct, IStoreMode
     {
         long i = 0;
+        if (TS.NonTemporal && T.Vectorized && (Vector512.IsHardwareAccelerated || Vector256.IsHardwareAccelerated))
+            for (; i < n && ((nuint)(y + i) & 63) != 0; i++) y[i] = op.Apply(a[i], b);
         if (T.Vectorized && Vector512.IsHardwareAccelerated)
         {
             var vb = Vector512.Create(b);
@@ -137,13 +192,13 @@ internal static unsafe class SimdLoops
                 var a1 = Vector512.Load(a + i + 16);
                 var a2 = Vector512.Load(a + i + 32);
                 var a3 = Vector512.Load(a + i + 48);
-                Vector512.Store(op.Apply(a0, vb), y + i);
-                Vector512.Store(op.Apply(a1, vb), y + i + 16);
-                Vector512.Store(op.Apply(a2, vb), y + i + 32);
-                Vector512.Store(op.Apply(a3, vb), y + i + 48);
+                TS.Store(op.Apply(a0, vb), y + i);
+                TS.Store(op.Apply(a1, vb), y + i + 16);
+                TS.Store(op.Apply(a2, vb), y + i + 32);
+                TS.Store(op.Apply(a3, vb), y + i + 48);
             }
             for (; i <= n - 16; i += 16)
-                Vector512.Store(op.Apply(Vector512.Load(a + i), vb), y + i);
+                TS.Store(op.Apply(Vector512.Load(a + i), vb), y + i);
         }
         else if (T.Vectorized && Vector256.IsHardwareAccelerated)
         {
@@ -154,22 +209,30 @@ internal static unsafe class SimdLoops
                 var a1 = Vector256.Load(a + i + 8);
                 var a2 = Vector256.Load(a + i + 16);
                 var a3 = Vector256.Load(a + i + 24);
-                Vector256.Store(op.Apply(a0, vb), y + i);
-                Vector256.Store(op.Apply(a1, vb), y + i + 8);
-                Vector256.Store(op.Apply(a2, vb), y + i + 16);
-                Vector256.Store(op.Apply(a3, vb), y + i + 24);
+                TS.Store(op.Apply(a0, vb), y + i);
+                TS.Store(op.Apply(a1, vb), y + i + 8);
+                TS.Store(op.Apply(a2, vb), y + i + 16);
+                TS.Store(op.Apply(a3, vb), y + i + 24);
             }
             for (; i <= n - 8; i += 8)
-                Vector256.Store(op.Apply(Vector256.Load(a + i), vb), y + i);
+                TS.Store(op.Apply(Vector256.Load(a + i), vb), y + i);
         }
         for (; i < n; i++) y[i] = op.Apply(a[i], b);
+        if (TS.NonTemporal && Sse.IsSupported) Sse.StoreFence();
     }
 
     /// <summary>y[i] = op(a, b[i]) with a scalar left operand.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void ZipSV<T>(T op, float a, float* b, float* y, long n) where T : struct, IBinaryKernel
+    internal static void ZipSV<T>(T op, float a, float* b, float* y, long n) where T : struct, IBinaryKernel =>
+        ZipSV<T, CachedStore>(op, a, b, y, n);
+
+    /// <summary>ZipSV with the given store mode.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void ZipSV<T, TS>(T op, float a, float* b, float* y, long n) where T : struct, IBinaryKernel where TS : struct, IStoreMode
     {
         long i = 0;
+        if (TS.NonTemporal && T.Vectorized && (Vector512.IsHardwareAccelerated || Vector256.IsHardwareAccelerated))
+            for (; i < n && ((nuint)(y + i) & 63) != 0; i++) y[i] = op.Apply(a, b[i]);
         if (T.Vectorized && Vector512.IsHardwareAccelerated)
         {
             var va = Vector512.Create(a);
@@ -179,13 +242,13 @@ internal static unsafe class SimdLoops
                 var b1 = Vector512.Load(b + i + 16);
                 var b2 = Vector512.Load(b + i + 32);
                 var b3 = Vector512.Load(b + i + 48);
-                Vector512.Store(op.Apply(va, b0), y + i);
-                Vector512.Store(op.Apply(va, b1), y + i + 16);
-                Vector512.Store(op.Apply(va, b2), y + i + 32);
-                Vector512.Store(op.Apply(va, b3), y + i + 48);
+                TS.Store(op.Apply(va, b0), y + i);
+                TS.Store(op.Apply(va, b1), y + i + 16);
+                TS.Store(op.Apply(va, b2), y + i + 32);
+                TS.Store(op.Apply(va, b3), y + i + 48);
             }
             for (; i <= n - 16; i += 16)
-                Vector512.Store(op.Apply(va, Vector512.Load(b + i)), y + i);
+                TS.Store(op.Apply(va, Vector512.Load(b + i)), y + i);
         }
         else if (T.Vectorized && Vector256.IsHardwareAccelerated)
         {
@@ -196,15 +259,16 @@ internal static unsafe class SimdLoops
                 var b1 = Vector256.Load(b + i + 8);
                 var b2 = Vector256.Load(b + i + 16);
                 var b3 = Vector256.Load(b + i + 24);
-                Vector256.Store(op.Apply(va, b0), y + i);
-                Vector256.Store(op.Apply(va, b1), y + i + 8);
-                Vector256.Store(op.Apply(va, b2), y + i + 16);
-                Vector256.Store(op.Apply(va, b3), y + i + 24);
+                TS.Store(op.Apply(va, b0), y + i);
+                TS.Store(op.Apply(va, b1), y + i + 8);
+                TS.Store(op.Apply(va, b2), y + i + 16);
+                TS.Store(op.Apply(va, b3), y + i + 24);
             }
             for (; i <= n - 8; i += 8)
-                Vector256.Store(op.Apply(va, Vector256.Load(b + i)), y + i);
+                TS.Store(op.Apply(va, Vector256.Load(b + i)), y + i);
         }
         for (; i < n; i++) y[i] = op.Apply(a, b[i]);
+        if (TS.NonTemporal && Sse.IsSupported) Sse.StoreFence();
     }
 
     /// <summary>y[i] = value.</summary>
@@ -385,7 +449,7 @@ internal struct NegK : IUnaryKernel
 internal struct ExpK : IUnaryKernel
 {
     public static bool Vectorized => true;
-    public float Apply(float x) => MathF.Exp(x);
+    public float Apply(float x) => SimdMath.Exp(x);
     public Vector256<float> Apply(Vector256<float> x) => SimdMath.Exp(x);
     public Vector512<float> Apply(Vector512<float> x) => SimdMath.Exp(x);
 }
@@ -393,7 +457,7 @@ internal struct ExpK : IUnaryKernel
 internal struct LogK : IUnaryKernel
 {
     public static bool Vectorized => true;
-    public float Apply(float x) => MathF.Log(x);
+    public float Apply(float x) => SimdMath.Log(x);
     public Vector256<float> Apply(Vector256<float> x) => SimdMath.Log(x);
     public Vector512<float> Apply(Vector512<float> x) => SimdMath.Log(x);
 }
@@ -417,7 +481,7 @@ internal struct ReluK : IUnaryKernel
 internal struct GeluTanhK : IUnaryKernel
 {
     public static bool Vectorized => true;
-    public float Apply(float x) => 0.5f * x * (1f + MathF.Tanh(ScalarMath.SqrtTwoOverPi * (x + 0.044715f * x * x * x)));
+    public float Apply(float x) => SimdMath.GeluTanh(x);
     public Vector256<float> Apply(Vector256<float> x) => SimdMath.GeluTanh(x);
     public Vector512<float> Apply(Vector512<float> x) => SimdMath.GeluTanh(x);
 }
@@ -425,7 +489,7 @@ internal struct GeluTanhK : IUnaryKernel
 internal struct GeluErfK : IUnaryKernel
 {
     public static bool Vectorized => true;
-    public float Apply(float x) => 0.5f * x * (1f + ScalarMath.Erf(x * ScalarMath.InvSqrt2));
+    public float Apply(float x) => SimdMath.GeluErf(x);
     public Vector256<float> Apply(Vector256<float> x) => SimdMath.GeluErf(x);
     public Vector512<float> Apply(Vector512<float> x) => SimdMath.GeluErf(x);
 }
@@ -433,7 +497,7 @@ internal struct GeluErfK : IUnaryKernel
 internal struct TanhK : IUnaryKernel
 {
     public static bool Vectorized => true;
-    public float Apply(float x) => MathF.Tanh(x);
+    public float Apply(float x) => SimdMath.Tanh(x);
     public Vector256<float> Apply(Vector256<float> x) => SimdMath.Tanh(x);
     public Vector512<float> Apply(Vector512<float> x) => SimdMath.Tanh(x);
 }
@@ -441,7 +505,7 @@ internal struct TanhK : IUnaryKernel
 internal struct SigmoidK : IUnaryKernel
 {
     public static bool Vectorized => true;
-    public float Apply(float x) => 1f / (1f + MathF.Exp(-x));
+    public float Apply(float x) => SimdMath.Sigmoid(x);
     public Vector256<float> Apply(Vector256<float> x) => SimdMath.Sigmoid(x);
     public Vector512<float> Apply(Vector512<float> x) => SimdMath.Sigmoid(x);
 }
@@ -449,7 +513,7 @@ internal struct SigmoidK : IUnaryKernel
 internal struct ErfK : IUnaryKernel
 {
     public static bool Vectorized => true;
-    public float Apply(float x) => ScalarMath.Erf(x);
+    public float Apply(float x) => SimdMath.Erf(x);
     public Vector256<float> Apply(Vector256<float> x) => SimdMath.Erf(x);
     public Vector512<float> Apply(Vector512<float> x) => SimdMath.Erf(x);
 }

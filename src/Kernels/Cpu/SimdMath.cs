@@ -23,6 +23,39 @@ internal static class SimdMath
     private const float TanhSmall = 0.625f;
     private const float GeluCubic = 0.044715f;
 
+    // ---------------------------------------------------------------- one lane
+    // Scalar tails (and the peeled heads of streaming loops) compute one element through the 8-lane code, so an
+    // element's result never depends on where it sits in the buffer, on the buffer's alignment or on how work was
+    // split over threads. Without SIMD hardware they fall back to the scalar definitions.
+
+    /// <summary>e^x, bitwise equal to a lane of the vector versions.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float Exp(float x) => Vector256.IsHardwareAccelerated ? Exp(Vector256.Create(x)).ToScalar() : MathF.Exp(x);
+
+    /// <summary>ln x, bitwise equal to a lane of the vector versions.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float Log(float x) => Vector256.IsHardwareAccelerated ? Log(Vector256.Create(x)).ToScalar() : MathF.Log(x);
+
+    /// <summary>tanh x, bitwise equal to a lane of the vector versions.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float Tanh(float x) => Vector256.IsHardwareAccelerated ? Tanh(Vector256.Create(x)).ToScalar() : MathF.Tanh(x);
+
+    /// <summary>Sigmoid, bitwise equal to a lane of the vector versions.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float Sigmoid(float x) => Vector256.IsHardwareAccelerated ? Sigmoid(Vector256.Create(x)).ToScalar() : 1f / (1f + MathF.Exp(-x));
+
+    /// <summary>erf x, bitwise equal to a lane of the vector versions.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float Erf(float x) => Vector256.IsHardwareAccelerated ? Erf(Vector256.Create(x)).ToScalar() : ScalarMath.Erf(x);
+
+    /// <summary>GELU (tanh form), bitwise equal to a lane of the vector versions.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float GeluTanh(float x) => Vector256.IsHardwareAccelerated ? GeluTanh(Vector256.Create(x)).ToScalar() : ScalarMath.Apply(UnaryOp.GeluTanh, x);
+
+    /// <summary>GELU (erf form), bitwise equal to a lane of the vector versions.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float GeluErf(float x) => Vector256.IsHardwareAccelerated ? GeluErf(Vector256.Create(x)).ToScalar() : ScalarMath.Apply(UnaryOp.GeluErf, x);
+
     // ---------------------------------------------------------------- Vector512
 
     /// <summary>e^x per lane.</summary>
@@ -40,7 +73,7 @@ internal static class SimdMath
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(P4));
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(P5));
         p = Vector512.FusedMultiplyAdd(p, r * r, r + Vector512<float>.One);
-        var ni = Vector512.ConvertToInt32(n);
+        var ni = Vector512.ConvertToInt32Native(n);
         var n1 = Vector512.ShiftRightArithmetic(ni, 1);
         var n2 = ni - n1;
         var s1 = Vector512.ShiftLeft(n1 + Vector512.Create(127), 23).AsSingle();
@@ -124,7 +157,7 @@ internal static class SimdMath
         p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(P4));
         p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(P5));
         p = Vector256.FusedMultiplyAdd(p, r * r, r + Vector256<float>.One);
-        var ni = Vector256.ConvertToInt32(n);
+        var ni = Vector256.ConvertToInt32Native(n);
         var n1 = Vector256.ShiftRightArithmetic(ni, 1);
         var n2 = ni - n1;
         var s1 = Vector256.ShiftLeft(n1 + Vector256.Create(127), 23).AsSingle();
