@@ -23,6 +23,12 @@ internal static unsafe class SgemmPacked
     /// <summary>Below this many flops (2 m n k over the whole batch) a GEMM runs on the calling thread.</summary>
     internal static long ParallelThreshold = 2L * 48 * 48 * 48;
 
+    /// <summary>Parts per thread for problems of at least <see cref="SplitFinerAbove"/> flops.</summary>
+    internal static int PartsPerThread = 2;
+
+    /// <summary>Flops (2 m n k per matrix) from which a matrix is cut into <see cref="PartsPerThread"/> parts per thread.</summary>
+    internal static long SplitFinerAbove = 2L * 384 * 384 * 384;
+
     /// <summary>Which micro-kernel runs: "avx512-8x32", "avx2-6x16" or "scalar-4x4".</summary>
     internal static string KernelName => Avx512Kernel8x32.IsSupported ? "avx512-8x32"
         : Avx2Kernel6x16.IsSupported ? "avx2-6x16" : "scalar-4x4";
@@ -115,8 +121,7 @@ internal static unsafe class SgemmPacked
 
         try
         {
-            int threads = GemmWorkers.MaxThreads;
-            int useful = (int)Math.Clamp(flops / ParallelThreshold, 1, threads);
+            int threads = (int)Math.Clamp(flops / ParallelThreshold, 1, GemmWorkers.MaxThreads);
             bool overBatch = !cOverlaps && pr.Batch > 1 &&
                 (flopsEach < ParallelThreshold || pr.Batch >= 4 * threads ||
                  (pr.Batch >= threads && pr.Batch % threads == 0));
@@ -126,12 +131,14 @@ internal static unsafe class SgemmPacked
             if (overBatch)
             {
                 job.OverBatch = true;
-                job.NextBatch = 0;
-                GemmWorkers.Run(job, Math.Min(useful, pr.Batch));
+                GemmWorkers.Run(job, pr.Batch, threads);
             }
             else
             {
-                int parts = (int)Math.Clamp(flopsEach / ParallelThreshold, 1, threads);
+                threads = (int)Math.Clamp(flopsEach / ParallelThreshold, 1, threads);
+                // Big problems are cut finer than one part per thread so a thread slowed down by other processes
+                // does not hold the rest back; the 2-D partition keeps the extra packing small.
+                int parts = threads * (flopsEach >= SplitFinerAbove ? PartsPerThread : 1);
                 job.OverBatch = false;
                 Partition<TK>(pr.M, pr.N, pr.K, parts, out job.RowParts, out job.ColParts);
                 parts = job.RowParts * job.ColParts;
@@ -146,12 +153,12 @@ internal static unsafe class SgemmPacked
                         one.B = pr.B + p * pr.StrideB;
                         one.C = pr.C + p * pr.StrideC;
                         job.Problem = one;
-                        GemmWorkers.Run(job, parts);
+                        GemmWorkers.Run(job, parts, threads);
                     }
                 }
                 else
                 {
-                    GemmWorkers.Run(job, parts);
+                    GemmWorkers.Run(job, parts, threads);
                 }
             }
             job.Problem = default;
@@ -172,8 +179,9 @@ internal static unsafe class SgemmPacked
     }
 
     /// <summary>
-    /// Splits C into rowParts x colParts blocks (rowParts * colParts &lt;= parts) minimising the largest block's
-    /// compute plus its packing, with rows in whole MR panels and columns in whole NR panels.
+    /// Splits C into rowParts x colParts blocks, as close to <paramref name="parts"/> blocks as the panel counts allow,
+    /// with rows in whole MR panels and columns in whole NR panels, minimising the largest block's compute plus its
+    /// packing.
     /// </summary>
     internal static void Partition<TK>(int m, int n, int k, int parts, out int rowParts, out int colParts)
         where TK : IMicroKernel
@@ -182,46 +190,51 @@ internal static unsafe class SgemmPacked
         long nPanels = (n + TK.NR - 1) / TK.NR;
         rowParts = 1;
         colParts = 1;
-        double best = double.MaxValue;
-        for (int rp = 1; rp <= parts; rp++)
+        for (int count = parts; count > 1; count--)
         {
-            int cp = parts / rp;
-            if (rp * cp != parts || rp > mPanels || cp > nPanels)
+            double best = double.MaxValue;
+            for (int rp = 1; rp <= count; rp++)
             {
-                continue;
+                int cp = count / rp;
+                if (rp * cp != count || rp > mPanels || cp > nPanels)
+                {
+                    continue;
+                }
+                double rows = (double)((mPanels + rp - 1) / rp) * TK.MR;
+                double cols = (double)((nPanels + cp - 1) / cp) * TK.NR;
+                double cost = rows * cols * k + 4.0 * (rows + cols) * k;
+                if (cost < best)
+                {
+                    best = cost;
+                    rowParts = rp;
+                    colParts = cp;
+                }
             }
-            double rows = (double)((mPanels + rp - 1) / rp) * TK.MR;
-            double cols = (double)((nPanels + cp - 1) / cp) * TK.NR;
-            double cost = rows * cols * k + 4.0 * (rows + cols) * k;
-            if (cost < best)
+            if (best < double.MaxValue)
             {
-                best = cost;
-                rowParts = rp;
-                colParts = cp;
+                return;
             }
         }
     }
 
-    /// <summary>One GEMM job for the worker pool: either a 2-D partition of every C_p, or a queue of batch items.</summary>
+    /// <summary>
+    /// One GEMM job for the worker pool: part p is either batch item p (whole), or block p of a RowParts x ColParts
+    /// partition of every C_p. Only one instance per kernel type exists; the pool runs one job at a time.
+    /// </summary>
     private sealed class PartitionJob<TK> : GemmJob where TK : IMicroKernel
     {
         public static readonly PartitionJob<TK> Instance = new();
 
         public Problem Problem;
         public bool OverBatch;
-        public int NextBatch;
         public int RowParts, ColParts;
 
-        public override void Execute(int part, int parts)
+        protected override void RunPart(int part)
         {
             GemmWorkspace ws = GemmWorkspace.Current;
             if (OverBatch)
             {
-                int p;
-                while ((p = Interlocked.Increment(ref NextBatch) - 1) < Problem.Batch)
-                {
-                    Block<TK>(ref Problem, p, 0, Problem.M, 0, Problem.N, ws);
-                }
+                Block<TK>(ref Problem, part, 0, Problem.M, 0, Problem.N, ws);
                 return;
             }
 
