@@ -42,8 +42,23 @@ internal static unsafe class SgemmPacked
         public long StrideA, StrideB, StrideC;
         public bool TransA, TransB;
 
+        /// <summary>Distance between C[i, j] and C[i + 1, j], and between C[i, j] and C[i, j + 1].</summary>
+        public nint CRowStride, CColStride;
+
         public readonly nint Lda => TransA ? M : K;
         public readonly nint Ldb => TransB ? K : N;
+
+        /// <summary>
+        /// The same product computed as C^T = op(B)^T op(A)^T: roles of A and B swap and C is written through
+        /// transposed strides.
+        /// </summary>
+        public readonly Problem Transposed() => this with
+        {
+            M = N, N = M,
+            A = B, B = A, StrideA = StrideB, StrideB = StrideA,
+            TransA = !TransB, TransB = !TransA,
+            CRowStride = CColStride, CColStride = CRowStride,
+        };
     }
 
     /// <summary>
@@ -63,6 +78,7 @@ internal static unsafe class SgemmPacked
             Batch = batch, M = m, N = n, K = k, Alpha = alpha, Beta = beta,
             A = a, B = b, C = c, StrideA = strideA, StrideB = strideB, StrideC = strideC,
             TransA = transA, TransB = transB,
+            CRowStride = n, CColStride = 1,
         };
 
         if (k == 0 || alpha == 0f)
@@ -108,6 +124,15 @@ internal static unsafe class SgemmPacked
 
     private static void Run<TK>(ref Problem pr) where TK : IMicroKernel
     {
+        // Thin C (n much smaller than NR, e.g. a 10-class output layer): padding n to NR wastes most of the tile, so
+        // compute C^T instead, where n pads only to MR. Edge tiles are written through the scratch tile anyway.
+        long padded = (long)RoundUp(pr.M, TK.MR) * RoundUp(pr.N, TK.NR);
+        long paddedT = (long)RoundUp(pr.N, TK.MR) * RoundUp(pr.M, TK.NR);
+        if (3 * paddedT < 2 * padded)
+        {
+            pr = pr.Transposed();
+        }
+
         long flopsEach = 2L * pr.M * pr.N * pr.K;
         long flops = flopsEach * pr.Batch;
         // C matrices that overlap (stride 0, or shorter than one matrix) must be updated in order, one at a time.
@@ -273,7 +298,7 @@ internal static unsafe class SgemmPacked
         float* a = pr.A + batchIndex * pr.StrideA;
         float* b = pr.B + batchIndex * pr.StrideB;
         float* c = pr.C + batchIndex * pr.StrideC;
-        nint lda = pr.Lda, ldb = pr.Ldb, ldc = pr.N;
+        nint lda = pr.Lda, ldb = pr.Ldb, ldc = pr.CRowStride, cs = pr.CColStride;
         float alpha = pr.Alpha;
 
         // Even block sizes: k = 300 runs as 150 + 150 rather than 256 + 44.
@@ -306,20 +331,20 @@ internal static unsafe class SgemmPacked
                     {
                         int nrEff = Math.Min(nr, nc - jr);
                         float* bp = packedB + (nint)jr * kc;
-                        float* cCol = c + (nint)ic * ldc + jc + jr;
+                        float* cCol = c + ic * ldc + (jc + jr) * cs;
                         for (int ir = 0; ir < mc; ir += mr)
                         {
                             int mrEff = Math.Min(mr, mc - ir);
                             float* ap = packedA + (nint)ir * kc;
                             float* cp = cCol + ir * ldc;
-                            if (mrEff == mr && nrEff == nr)
+                            if (mrEff == mr && nrEff == nr && cs == 1)
                             {
                                 TK.Run(kc, ap, bp, cp, ldc, alpha, beta);
                             }
                             else
                             {
                                 TK.Run(kc, ap, bp, tile, nr, 1f, 0f);
-                                MergeTile(tile, nr, cp, ldc, mrEff, nrEff, alpha, beta);
+                                MergeTile(tile, nr, cp, ldc, cs, mrEff, nrEff, alpha, beta);
                             }
                         }
                     }
@@ -328,8 +353,11 @@ internal static unsafe class SgemmPacked
         }
     }
 
-    /// <summary>C[0..rows, 0..cols] = alpha * tile + beta * C (beta == 0: C not read).</summary>
-    private static void MergeTile(float* tile, int tileStride, float* c, nint ldc, int rows, int cols, float alpha, float beta)
+    /// <summary>
+    /// C[i, j] = alpha * tile[i, j] + beta * C[i, j] for i &lt; rows, j &lt; cols, C[i, j] at c[i * ldc + j * cs]
+    /// (beta == 0: C not read).
+    /// </summary>
+    private static void MergeTile(float* tile, int tileStride, float* c, nint ldc, nint cs, int rows, int cols, float alpha, float beta)
     {
         for (int i = 0; i < rows; i++, tile += tileStride, c += ldc)
         {
@@ -337,14 +365,14 @@ internal static unsafe class SgemmPacked
             {
                 for (int j = 0; j < cols; j++)
                 {
-                    c[j] = alpha * tile[j];
+                    c[j * cs] = alpha * tile[j];
                 }
             }
             else
             {
                 for (int j = 0; j < cols; j++)
                 {
-                    c[j] = alpha * tile[j] + beta * c[j];
+                    c[j * cs] = alpha * tile[j] + beta * c[j * cs];
                 }
             }
         }
