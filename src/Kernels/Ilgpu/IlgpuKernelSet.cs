@@ -39,7 +39,8 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
     /// <summary>Upper bound on groups of a GEMM launch; 0 = one group per tile.</summary>
     private readonly int gemmMaxGroups;
 
-    internal IlgpuKernelSet(Device device, DeviceKind kind) : this(device, kind, null) { }
+    internal IlgpuKernelSet(Device device, DeviceKind kind)
+        : this(device, kind, kind == DeviceKind.IlgpuCpu ? IlgpuCpuOptions.FromEnvironment() : null) { }
 
     /// <summary>
     /// Creates a kernel set; for <see cref="DeviceKind.IlgpuCpu"/>, <paramref name="cpuOptions"/> overrides the
@@ -238,10 +239,12 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
     }
 
     /// <summary>
-    /// Runs a launch under the lock (the CPU emulator runs one kernel at a time; GPU launches just queue), keeping the
-    /// buffer objects in <paramref name="keep"/> reachable until it returns: a kernel holds only views, and a buffer
-    /// its caller no longer references could otherwise be finalised (its memory freed) while the emulator still
-    /// reads it.
+    /// Runs a launch under the lock and keeps the buffer objects in <paramref name="keep"/> reachable until it has
+    /// been issued. On the CPU emulator the launch is also waited for: emulator launches are asynchronous, a kernel
+    /// holds only raw views, and a buffer its caller no longer references (an input used for the last time) could
+    /// otherwise be finalised, its host memory freed, while the emulator still reads it (seen as all-zero results
+    /// under GC pressure). The emulator runs one kernel at a time anyway, so waiting costs nothing but the handoff.
+    /// GPU launches stay asynchronous: freeing device memory synchronises with outstanding work.
     /// </summary>
     private void Launch(string op, Action run, params ReadOnlySpan<object?> keep)
     {
@@ -249,6 +252,7 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
         {
             ThrowIfDisposed(op);
             run();
+            if (Kind == DeviceKind.IlgpuCpu) accelerator.Synchronize();
         }
         foreach (var o in keep) GC.KeepAlive(o);
     }
@@ -278,6 +282,40 @@ internal sealed record IlgpuCpuOptions
     public int GemmGroup { get; init; } = 2;
     /// <summary>GEMM K-slab width (a power of two, at most 16).</summary>
     public int GemmSlab { get; init; } = 16;
+
+    /// <summary>Name of the environment variable that picks a profile: coop (default), fast or gpu.</summary>
+    public const string EnvironmentVariable = "ENGINE_ILGPU_CPU_PROFILE";
+
+    /// <summary>The default profile: single-thread 1-D groups, 2 x 2 GEMM groups, 4-thread trees.</summary>
+    public static IlgpuCpuOptions Cooperative { get; } = new();
+
+    /// <summary>
+    /// Every group a single thread (GEMM 1 x 1 groups computing 4 x 4 tiles, 1-thread trees): the cheapest launches
+    /// (no extra emulation thread is ever woken) but no inter-thread cooperation is exercised.
+    /// </summary>
+    public static IlgpuCpuOptions Fast { get; } = new() { TreeGroupSize = 1, GemmGroup = 1 };
+
+    /// <summary>
+    /// The GPU launch shapes (256-thread 1-D groups and trees, 16 x 16 GEMM groups) on a 256-thread emulated
+    /// multiprocessor: proves exactly what a GPU runs, at a high price per barrier.
+    /// </summary>
+    public static IlgpuCpuOptions GpuShapes { get; } = new()
+    {
+        ThreadsPerWarp = 32, WarpsPerMultiprocessor = 8, GroupSize = 256, TreeGroupSize = 256, GemmGroup = 16,
+    };
+
+    /// <summary>The profile named by <see cref="EnvironmentVariable"/>, else <see cref="Cooperative"/>.</summary>
+    public static IlgpuCpuOptions FromEnvironment()
+    {
+        var v = Environment.GetEnvironmentVariable(EnvironmentVariable);
+        return v?.Trim().ToLowerInvariant() switch
+        {
+            null or "" or "coop" => Cooperative,
+            "fast" => Fast,
+            "gpu" => GpuShapes,
+            _ => throw new ArgumentException($"{EnvironmentVariable}: unknown profile '{v}'; use coop, fast or gpu."),
+        };
+    }
 
     /// <summary>Throws <see cref="ArgumentException"/> for shapes the kernels cannot run.</summary>
     public void Validate()
