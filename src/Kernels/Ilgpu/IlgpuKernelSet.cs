@@ -240,11 +240,10 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
 
     /// <summary>
     /// Runs a launch under the lock and keeps the buffer objects in <paramref name="keep"/> reachable until it has
-    /// been issued. On the CPU emulator the launch is also waited for: emulator launches are asynchronous, a kernel
-    /// holds only raw views, and a buffer its caller no longer references (an input used for the last time) could
-    /// otherwise be finalised, its host memory freed, while the emulator still reads it (seen as all-zero results
-    /// under GC pressure). The emulator runs one kernel at a time anyway, so waiting costs nothing but the handoff.
-    /// GPU launches stay asynchronous: freeing device memory synchronises with outstanding work.
+    /// returned: a kernel holds only raw views, and a buffer whose caller no longer references it (an input used
+    /// for the last time) could otherwise be finalised, its memory freed, while the kernel still reads it. CPU
+    /// emulator launches return only once the kernel has run (measured), so this covers the whole run there; GPU
+    /// launches are asynchronous, and freeing device memory waits for outstanding work.
     /// </summary>
     private void Launch(string op, Action run, params ReadOnlySpan<object?> keep)
     {
@@ -252,7 +251,6 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
         {
             ThrowIfDisposed(op);
             run();
-            if (Kind == DeviceKind.IlgpuCpu) accelerator.Synchronize();
         }
         foreach (var o in keep) GC.KeepAlive(o);
     }
