@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -27,17 +26,30 @@ public sealed class IlgpuBuffer<T> : DeviceBuffer<T> where T : unmanaged
     public ArrayView<T> View { get; private set; }
 
     /// <inheritdoc />
-    protected override void CopyFromHostCore(ReadOnlySpan<T> source)
+    /// <remarks>
+    /// ILGPU copies through the raw address of the host data, so the span is pinned for the copy: an unpinned
+    /// managed array can be moved by a compacting GC mid-copy (seen as all-zero downloads under GC pressure).
+    /// </remarks>
+    protected override unsafe void CopyFromHostCore(ReadOnlySpan<T> source)
     {
         if (source.Length == 0) return;
-        View.CopyFromCPU(ref MemoryMarshal.GetReference(source), source.Length);
+        fixed (T* p = source)
+        {
+            View.CopyFromCPU(ref *p, source.Length);
+        }
+        // Keep the buffer (and its ILGPU memory, freed by a finaliser) alive until the copy has finished.
+        GC.KeepAlive(this);
     }
 
     /// <inheritdoc />
-    protected override void CopyToHostCore(Span<T> destination)
+    protected override unsafe void CopyToHostCore(Span<T> destination)
     {
         if (destination.Length == 0) return;
-        View.CopyToCPU(ref MemoryMarshal.GetReference(destination), destination.Length);
+        fixed (T* p = destination)
+        {
+            View.CopyToCPU(ref *p, destination.Length);
+        }
+        GC.KeepAlive(this);
     }
 
     /// <inheritdoc />

@@ -13,9 +13,11 @@ namespace Engine.Kernels.Ilgpu;
 /// </summary>
 /// <remarks>
 /// All kernels are explicitly grouped with grid-stride loops, so the host chooses the launch shape per backend:
-/// on GPUs 256-thread groups and 16 x 16 GEMM tiles; on the CPU emulator, which runs one OS thread per simulated
-/// thread and synchronises every group, a handful of small groups (one per simulated multiprocessor).
-/// Launches and kernel loads are serialised by a lock, so one kernel set may be shared by several threads.
+/// on GPUs 256-thread groups, 256-thread shared-memory trees and 16 x 16-thread GEMM groups (64 x 64 tiles of C,
+/// 4 x 4 per thread); on the CPU emulator, which runs one OS thread per emulated thread and hands control through
+/// every thread of a group at each barrier, tiny groups on one emulated multiprocessor (see
+/// <see cref="IlgpuCpuOptions"/>). Launches and kernel loads are serialised by a lock, so one kernel set may be
+/// shared by several threads.
 /// </remarks>
 public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
 {
@@ -37,7 +39,8 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
     /// <summary>Upper bound on groups of a GEMM launch; 0 = one group per tile.</summary>
     private readonly int gemmMaxGroups;
 
-    internal IlgpuKernelSet(Device device, DeviceKind kind) : this(device, kind, null) { }
+    internal IlgpuKernelSet(Device device, DeviceKind kind)
+        : this(device, kind, kind == DeviceKind.IlgpuCpu ? IlgpuCpuOptions.FromEnvironment() : null) { }
 
     /// <summary>
     /// Creates a kernel set; for <see cref="DeviceKind.IlgpuCpu"/>, <paramref name="cpuOptions"/> overrides the
@@ -53,9 +56,10 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
             case DeviceKind.IlgpuCpu:
             {
                 var o = cpuOptions ?? new IlgpuCpuOptions();
+                o.Validate();
                 var cpu = new CPUDevice(o.ThreadsPerWarp, o.WarpsPerMultiprocessor, o.Multiprocessors);
                 context = Context.Create(b => b.CPU(cpu));
-                accelerator = cpu.CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel);
+                accelerator = CreateOrDispose(context, c => cpu.CreateCPUAccelerator(c, CPUAcceleratorMode.Parallel));
                 groupSize = o.GroupSize;
                 maxGroups = o.Multiprocessors;
                 treeGroupSize = o.TreeGroupSize;
@@ -70,9 +74,9 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
                 var type = kind == DeviceKind.Cuda ? AcceleratorType.Cuda : AcceleratorType.OpenCL;
                 // ILGPU.Algorithms supplies GPU implementations of the math functions (tanh, pow, erf's exp, ...).
                 context = Context.Create(b => (kind == DeviceKind.Cuda ? b.Cuda() : b.OpenCL()).EnableAlgorithms());
-                var dev = context.Devices.FirstOrDefault(d => d.AcceleratorType == type)
-                    ?? throw new InvalidOperationException($"ilgpu: no {type} device found.");
-                accelerator = dev.CreateAccelerator(context);
+                accelerator = CreateOrDispose(context, c =>
+                    (c.Devices.FirstOrDefault(d => d.AcceleratorType == type)
+                        ?? throw new InvalidOperationException($"ilgpu: no {type} device found.")).CreateAccelerator(c));
                 groupSize = Math.Min(256, accelerator.MaxNumThreadsPerGroup);
                 maxGroups = Math.Max(1, accelerator.NumMultiprocessors) * 8;
                 treeGroupSize = PowerOfTwoAtMost(Math.Min(256, accelerator.MaxNumThreadsPerGroup));
@@ -146,6 +150,20 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
         }
     }
 
+    /// <summary>Creates the accelerator, disposing the context if that fails.</summary>
+    private static Accelerator CreateOrDispose(Context context, Func<Context, Accelerator> create)
+    {
+        try
+        {
+            return create(context);
+        }
+        catch
+        {
+            context.Dispose();
+            throw;
+        }
+    }
+
     private void ThrowIfDisposed(string op)
     {
         if (disposed) throw new ObjectDisposedException(nameof(IlgpuKernelSet), $"{Name}.{op}: the ILGPU kernel set was disposed.");
@@ -199,8 +217,12 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
     /// <summary>
     /// Whether a line-wise op should use one group per line (few long lines) rather than one thread per line.
     /// </summary>
+    /// <remarks>
+    /// On a GPU the tree pays off when there are fewer lines than threads in flight. The emulator has few threads, so
+    /// its bound is a small constant instead: up to 7 long lines take the tree path, which keeps it exercised by tests.
+    /// </remarks>
     private bool PreferTree(long lines, long lineLength) =>
-        lineLength >= 4L * treeGroupSize && lines < (long)groupSize * maxGroups;
+        lineLength >= 4L * treeGroupSize && lines < Math.Max((long)groupSize * maxGroups, 8);
 
     // ---- kernel cache: each kernel is compiled once per accelerator, on first use ----
 
@@ -217,10 +239,11 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
     }
 
     /// <summary>
-    /// Runs a launch under the lock (the CPU emulator runs one kernel at a time; GPU launches just queue), keeping the
-    /// buffer objects in <paramref name="keep"/> reachable until it returns: a kernel holds only views, and a buffer
-    /// its caller no longer references could otherwise be finalised (its memory freed) while the emulator still
-    /// reads it.
+    /// Runs a launch under the lock and keeps the buffer objects in <paramref name="keep"/> reachable until it has
+    /// returned: a kernel holds only raw views, and a buffer whose caller no longer references it (an input used
+    /// for the last time) could otherwise be finalised, its memory freed, while the kernel still reads it. CPU
+    /// emulator launches return only once the kernel has run (measured), so this covers the whole run there; GPU
+    /// launches are asynchronous, and freeing device memory waits for outstanding work.
     /// </summary>
     private void Launch(string op, Action run, params ReadOnlySpan<object?> keep)
     {
@@ -234,18 +257,21 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
 }
 
 /// <summary>
-/// Shape of ILGPU's CPU emulator and the launch sizes used on it. Defaults: CPUDevice(4, 16, 2). With more than 32
-/// threads per multiprocessor ILGPU starts emulation threads lazily, up to the largest group launched so far, and
-/// every launch wakes every started thread (and every group barrier hands control through all of a group's OS
-/// threads); so the capacity is generous (64 per multiprocessor) while launches keep groups tiny: 1 thread for 1-D
-/// kernels, 2 x 2 for GEMM (8 x 8 tiles, 8-wide K slabs) and 4 for the shared-memory trees. Two multiprocessors
-/// match a two-core machine.
+/// Shape of ILGPU's CPU emulator and the launch sizes used on it. Defaults: CPUDevice(4, 16, 1), one emulated
+/// multiprocessor. The emulator runs one OS thread per emulated thread: with more than 32 threads per multiprocessor
+/// ILGPU starts them lazily, up to the largest group launched so far, every launch wakes every started thread, and
+/// every group barrier hands control through all of a group's threads. So the capacity is generous (64) while
+/// launches keep groups tiny: 1 thread for 1-D kernels (grid-stride loops do the rest), 2 x 2 for GEMM (8 x 8
+/// tiles, 16-wide K slabs) and 4 for the shared-memory trees; the 2 x 2 and 4-thread groups still make the
+/// emulator prove the cooperative (shared memory + barrier) code paths. One multiprocessor, because each extra
+/// one adds OS-thread wake-ups to every launch (measured: 20-35 us per launch with one, 0.2-2 ms with two on a
+/// loaded two-core machine), and test shapes are too small to gain from a second core.
 /// </summary>
 internal sealed record IlgpuCpuOptions
 {
     public int ThreadsPerWarp { get; init; } = 4;
     public int WarpsPerMultiprocessor { get; init; } = 16;
-    public int Multiprocessors { get; init; } = 2;
+    public int Multiprocessors { get; init; } = 1;
     /// <summary>Threads per group of the 1-D kernels.</summary>
     public int GroupSize { get; init; } = 1;
     /// <summary>Threads per group of the tree kernels (a power of two).</summary>
@@ -253,5 +279,54 @@ internal sealed record IlgpuCpuOptions
     /// <summary>GEMM group edge g (a power of two; the tile is 4g, at most 64).</summary>
     public int GemmGroup { get; init; } = 2;
     /// <summary>GEMM K-slab width (a power of two, at most 16).</summary>
-    public int GemmSlab { get; init; } = 8;
+    public int GemmSlab { get; init; } = 16;
+
+    /// <summary>Name of the environment variable that picks a profile: coop (default), fast or gpu.</summary>
+    public const string EnvironmentVariable = "ENGINE_ILGPU_CPU_PROFILE";
+
+    /// <summary>The default profile: single-thread 1-D groups, 2 x 2 GEMM groups, 4-thread trees.</summary>
+    public static IlgpuCpuOptions Cooperative { get; } = new();
+
+    /// <summary>
+    /// Every group a single thread (GEMM 1 x 1 groups computing 4 x 4 tiles, 1-thread trees): the cheapest launches
+    /// (no extra emulation thread is ever woken) but no inter-thread cooperation is exercised.
+    /// </summary>
+    public static IlgpuCpuOptions Fast { get; } = new() { TreeGroupSize = 1, GemmGroup = 1 };
+
+    /// <summary>
+    /// The GPU launch shapes (256-thread 1-D groups and trees, 16 x 16 GEMM groups) on a 256-thread emulated
+    /// multiprocessor: proves exactly what a GPU runs, at a high price per barrier.
+    /// </summary>
+    public static IlgpuCpuOptions GpuShapes { get; } = new()
+    {
+        ThreadsPerWarp = 32, WarpsPerMultiprocessor = 8, GroupSize = 256, TreeGroupSize = 256, GemmGroup = 16,
+    };
+
+    /// <summary>The profile named by <see cref="EnvironmentVariable"/>, else <see cref="Cooperative"/>.</summary>
+    public static IlgpuCpuOptions FromEnvironment()
+    {
+        var v = Environment.GetEnvironmentVariable(EnvironmentVariable);
+        return v?.Trim().ToLowerInvariant() switch
+        {
+            null or "" or "coop" => Cooperative,
+            "fast" => Fast,
+            "gpu" => GpuShapes,
+            _ => throw new ArgumentException($"{EnvironmentVariable}: unknown profile '{v}'; use coop, fast or gpu."),
+        };
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> for shapes the kernels cannot run.</summary>
+    public void Validate()
+    {
+        static bool Pow2(int v) => v > 0 && (v & (v - 1)) == 0;
+        int capacity = ThreadsPerWarp * WarpsPerMultiprocessor;
+        if (ThreadsPerWarp < 1 || WarpsPerMultiprocessor < 1 || Multiprocessors < 1 || GroupSize < 1 || GroupSize > capacity)
+            throw new ArgumentException($"IlgpuCpuOptions: invalid device/group shape {this}.");
+        if (!Pow2(TreeGroupSize) || TreeGroupSize > Math.Min(capacity, IlgpuKernels.MaxTreeGroup))
+            throw new ArgumentException($"IlgpuCpuOptions: tree group {TreeGroupSize} must be a power of two within {capacity} threads.");
+        if (!Pow2(GemmGroup) || IlgpuKernels.GemmMicro * GemmGroup > IlgpuKernels.MaxGemmTile || GemmGroup * GemmGroup > capacity)
+            throw new ArgumentException($"IlgpuCpuOptions: GEMM group {GemmGroup} must be a power of two with a tile of at most {IlgpuKernels.MaxGemmTile} and {capacity} threads.");
+        if (!Pow2(GemmSlab) || GemmSlab > IlgpuKernels.MaxGemmSlab)
+            throw new ArgumentException($"IlgpuCpuOptions: GEMM slab {GemmSlab} must be a power of two of at most {IlgpuKernels.MaxGemmSlab}.");
+    }
 }

@@ -3,13 +3,42 @@ using System.Runtime.ExceptionServices;
 
 namespace Engine.Kernels.Cpu.Gemm;
 
-/// <summary>A unit of parallel work: <see cref="Execute"/> runs once per participating thread.</summary>
+/// <summary>
+/// A unit of parallel work cut into independent parts; every participating thread takes parts from a shared counter
+/// until none are left, so a thread that starts late (or not at all) only costs the parts it took.
+/// </summary>
 internal abstract class GemmJob
 {
     private ExceptionDispatchInfo? error;
+    private int parts;
+    private int next;
 
-    /// <summary>Runs part <paramref name="part"/> of <paramref name="parts"/>.</summary>
-    public abstract void Execute(int part, int parts);
+    /// <summary>Runs part <paramref name="part"/>.</summary>
+    protected abstract void RunPart(int part);
+
+    /// <summary>Arms the job for <paramref name="count"/> parts.</summary>
+    internal void Reset(int count)
+    {
+        parts = count;
+        Volatile.Write(ref next, 0);
+    }
+
+    /// <summary>Takes and runs parts until none are left.</summary>
+    internal void Work()
+    {
+        try
+        {
+            int p;
+            while ((p = Interlocked.Increment(ref next) - 1) < parts)
+            {
+                RunPart(p);
+            }
+        }
+        catch (Exception e)
+        {
+            Fail(e);
+        }
+    }
 
     internal void Fail(Exception e) => Interlocked.CompareExchange(ref error, ExceptionDispatchInfo.Capture(e), null);
 
@@ -24,16 +53,16 @@ internal abstract class GemmJob
 /// <summary>
 /// A tiny fork-join pool for GEMM: <see cref="Environment.ProcessorCount"/> - 1 dedicated background threads that
 /// spin briefly after each job (so back-to-back GEMMs dispatch in well under a microsecond) and then sleep on an
-/// event. The calling thread always runs part 0. One job at a time: a caller that finds the pool busy (another thread
-/// is in a GEMM) gets <c>false</c> from <see cref="TryAcquire"/> and runs single-threaded instead.
+/// event. The calling thread works too; when it runs out of parts it revokes the job from workers that have not
+/// picked it up yet (busy machine: they were not scheduled) instead of waiting for them. One job at a time: a caller
+/// that finds the pool busy (another thread is in a GEMM) gets <c>false</c> from <see cref="TryAcquire"/> and runs
+/// single-threaded instead.
 /// </summary>
 internal static class GemmWorkers
 {
     private sealed class Worker
     {
-        public volatile GemmJob? Job;
-        public int Parts;
-        public int Index;
+        public GemmJob? Job;
         public readonly ManualResetEventSlim Wake = new(false, 0);
     }
 
@@ -55,36 +84,37 @@ internal static class GemmWorkers
     public static void Release() => Volatile.Write(ref busy, 0);
 
     /// <summary>
-    /// Runs <paramref name="job"/> on <paramref name="parts"/> threads (the caller is part 0) and waits for all.
-    /// The pool must be held (<see cref="TryAcquire"/>).
+    /// Runs the <paramref name="parts"/> parts of <paramref name="job"/> on up to <paramref name="threads"/> threads
+    /// (the caller included) and returns when all are done. The pool must be held (<see cref="TryAcquire"/>).
     /// </summary>
-    public static void Run(GemmJob job, int parts)
+    public static void Run(GemmJob job, int parts, int threads)
     {
-        parts = Math.Clamp(parts, 1, MaxThreads);
-        if (parts > 1)
+        job.Reset(parts);
+        int helpers = Math.Clamp(Math.Min(threads, parts), 1, MaxThreads) - 1;
+        Worker[]? ws = null;
+        if (helpers > 0)
         {
-            Worker[] ws = workers ?? Start();
-            Volatile.Write(ref pending, parts - 1);
-            for (int t = 1; t < parts; t++)
+            ws = workers ?? Start();
+            Volatile.Write(ref pending, helpers);
+            for (int t = 0; t < helpers; t++)
             {
-                Worker w = ws[t - 1];
-                w.Parts = parts;
-                w.Job = job;
-                w.Wake.Set();
+                Volatile.Write(ref ws[t].Job, job);
+                ws[t].Wake.Set();
             }
         }
 
-        try
-        {
-            job.Execute(0, parts);
-        }
-        catch (Exception e)
-        {
-            job.Fail(e);
-        }
+        job.Work();
 
-        if (parts > 1)
+        if (ws is not null)
         {
+            // Workers that have not claimed the job yet never will: all parts are taken.
+            for (int t = 0; t < helpers; t++)
+            {
+                if (Interlocked.CompareExchange(ref ws[t].Job, null, job) == job)
+                {
+                    Interlocked.Decrement(ref pending);
+                }
+            }
             SpinWait spin = default;
             while (Volatile.Read(ref pending) != 0)
             {
@@ -106,7 +136,7 @@ internal static class GemmWorkers
             var ws = new Worker[MaxThreads - 1];
             for (int i = 0; i < ws.Length; i++)
             {
-                Worker w = ws[i] = new Worker { Index = i + 1 };
+                Worker w = ws[i] = new Worker();
                 var thread = new Thread(() => Loop(w))
                 {
                     IsBackground = true,
@@ -123,16 +153,15 @@ internal static class GemmWorkers
     {
         while (true)
         {
-            GemmJob? job = w.Job;
-            if (job is null)
+            if (Volatile.Read(ref w.Job) is null)
             {
                 long start = Stopwatch.GetTimestamp();
-                while ((job = w.Job) is null && Stopwatch.GetTimestamp() - start < SpinTicks)
+                while (Volatile.Read(ref w.Job) is null && Stopwatch.GetTimestamp() - start < SpinTicks)
                 {
                     Thread.SpinWait(16);
                 }
 
-                if (job is null)
+                if (Volatile.Read(ref w.Job) is null)
                 {
                     // The job slot is re-read after Reset, so a Set that races with Reset is never lost.
                     w.Wake.Wait();
@@ -141,16 +170,13 @@ internal static class GemmWorkers
                 }
             }
 
-            w.Job = null;
-            try
+            // Claim the job; the caller may have revoked it meanwhile (then it did our share and does not wait).
+            GemmJob? job = Interlocked.Exchange(ref w.Job, null);
+            if (job is not null)
             {
-                job.Execute(w.Index, w.Parts);
+                job.Work();
+                Interlocked.Decrement(ref pending);
             }
-            catch (Exception e)
-            {
-                job.Fail(e);
-            }
-            Interlocked.Decrement(ref pending);
         }
     }
 }

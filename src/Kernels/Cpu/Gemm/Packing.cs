@@ -17,6 +17,7 @@ internal static unsafe class GemmPacking
     /// Packs op(A)[i0 .. i0 + mc, p0 .. p0 + kc] into ceil(mc / MR) micro-panels at <paramref name="dst"/>.
     /// A is m x k (row stride <paramref name="lda"/>) or, when <paramref name="transA"/>, k x m.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackA<TK>(float* a, nint lda, bool transA, int i0, int p0, int mc, int kc, float* dst)
         where TK : IMicroKernel
     {
@@ -39,6 +40,7 @@ internal static unsafe class GemmPacking
     /// Packs op(B)[p0 .. p0 + kc, j0 .. j0 + nc] into ceil(nc / NR) micro-panels at <paramref name="dst"/>.
     /// B is k x n (row stride <paramref name="ldb"/>) or, when <paramref name="transB"/>, n x k.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackB<TK>(float* b, nint ldb, bool transB, int p0, int j0, int kc, int nc, float* dst)
         where TK : IMicroKernel
     {
@@ -60,6 +62,7 @@ internal static unsafe class GemmPacking
     /// <summary>
     /// dst[p * width + j] = src[p * stride + j] for p &lt; count, j &lt; cols; zero for cols &lt;= j &lt; width.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Copy(float* src, nint stride, int cols, int count, float* dst, int width)
     {
         if (cols == width && width == 32 && Vector512.IsHardwareAccelerated)
@@ -101,6 +104,7 @@ internal static unsafe class GemmPacking
     /// <summary>
     /// dst[p * width + r] = src[r * stride + p] for r &lt; rows, p &lt; count; zero for rows &lt;= r &lt; width.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Interleave(float* src, nint stride, int rows, int count, float* dst, int width)
     {
         int p0 = 0;

@@ -23,6 +23,12 @@ internal static unsafe class SgemmPacked
     /// <summary>Below this many flops (2 m n k over the whole batch) a GEMM runs on the calling thread.</summary>
     internal static long ParallelThreshold = 2L * 48 * 48 * 48;
 
+    /// <summary>Parts per thread for problems of at least <see cref="SplitFinerAbove"/> flops.</summary>
+    internal static int PartsPerThread = 2;
+
+    /// <summary>Flops (2 m n k per matrix) from which a matrix is cut into <see cref="PartsPerThread"/> parts per thread.</summary>
+    internal static long SplitFinerAbove = 2L * 384 * 384 * 384;
+
     /// <summary>Which micro-kernel runs: "avx512-8x32", "avx2-6x16" or "scalar-4x4".</summary>
     internal static string KernelName => Avx512Kernel8x32.IsSupported ? "avx512-8x32"
         : Avx2Kernel6x16.IsSupported ? "avx2-6x16" : "scalar-4x4";
@@ -36,8 +42,23 @@ internal static unsafe class SgemmPacked
         public long StrideA, StrideB, StrideC;
         public bool TransA, TransB;
 
+        /// <summary>Distance between C[i, j] and C[i + 1, j], and between C[i, j] and C[i, j + 1].</summary>
+        public nint CRowStride, CColStride;
+
         public readonly nint Lda => TransA ? M : K;
         public readonly nint Ldb => TransB ? K : N;
+
+        /// <summary>
+        /// The same product computed as C^T = op(B)^T op(A)^T: roles of A and B swap and C is written through
+        /// transposed strides.
+        /// </summary>
+        public readonly Problem Transposed() => this with
+        {
+            M = N, N = M,
+            A = B, B = A, StrideA = StrideB, StrideB = StrideA,
+            TransA = !TransB, TransB = !TransA,
+            CRowStride = CColStride, CColStride = CRowStride,
+        };
     }
 
     /// <summary>
@@ -57,6 +78,7 @@ internal static unsafe class SgemmPacked
             Batch = batch, M = m, N = n, K = k, Alpha = alpha, Beta = beta,
             A = a, B = b, C = c, StrideA = strideA, StrideB = strideB, StrideC = strideC,
             TransA = transA, TransB = transB,
+            CRowStride = n, CColStride = 1,
         };
 
         if (k == 0 || alpha == 0f)
@@ -102,6 +124,15 @@ internal static unsafe class SgemmPacked
 
     private static void Run<TK>(ref Problem pr) where TK : IMicroKernel
     {
+        // Thin C (n much smaller than NR, e.g. a 10-class output layer): padding n to NR wastes most of the tile, so
+        // compute C^T instead, where n pads only to MR. Edge tiles are written through the scratch tile anyway.
+        long padded = (long)RoundUp(pr.M, TK.MR) * RoundUp(pr.N, TK.NR);
+        long paddedT = (long)RoundUp(pr.N, TK.MR) * RoundUp(pr.M, TK.NR);
+        if (3 * paddedT < 2 * padded)
+        {
+            pr = pr.Transposed();
+        }
+
         long flopsEach = 2L * pr.M * pr.N * pr.K;
         long flops = flopsEach * pr.Batch;
         // C matrices that overlap (stride 0, or shorter than one matrix) must be updated in order, one at a time.
@@ -115,8 +146,7 @@ internal static unsafe class SgemmPacked
 
         try
         {
-            int threads = GemmWorkers.MaxThreads;
-            int useful = (int)Math.Clamp(flops / ParallelThreshold, 1, threads);
+            int threads = (int)Math.Clamp(flops / ParallelThreshold, 1, GemmWorkers.MaxThreads);
             bool overBatch = !cOverlaps && pr.Batch > 1 &&
                 (flopsEach < ParallelThreshold || pr.Batch >= 4 * threads ||
                  (pr.Batch >= threads && pr.Batch % threads == 0));
@@ -126,12 +156,14 @@ internal static unsafe class SgemmPacked
             if (overBatch)
             {
                 job.OverBatch = true;
-                job.NextBatch = 0;
-                GemmWorkers.Run(job, Math.Min(useful, pr.Batch));
+                GemmWorkers.Run(job, pr.Batch, threads);
             }
             else
             {
-                int parts = (int)Math.Clamp(flopsEach / ParallelThreshold, 1, threads);
+                threads = (int)Math.Clamp(flopsEach / ParallelThreshold, 1, threads);
+                // Big problems are cut finer than one part per thread so a thread slowed down by other processes
+                // does not hold the rest back; the 2-D partition keeps the extra packing small.
+                int parts = threads * (flopsEach >= SplitFinerAbove ? PartsPerThread : 1);
                 job.OverBatch = false;
                 Partition<TK>(pr.M, pr.N, pr.K, parts, out job.RowParts, out job.ColParts);
                 parts = job.RowParts * job.ColParts;
@@ -146,12 +178,12 @@ internal static unsafe class SgemmPacked
                         one.B = pr.B + p * pr.StrideB;
                         one.C = pr.C + p * pr.StrideC;
                         job.Problem = one;
-                        GemmWorkers.Run(job, parts);
+                        GemmWorkers.Run(job, parts, threads);
                     }
                 }
                 else
                 {
-                    GemmWorkers.Run(job, parts);
+                    GemmWorkers.Run(job, parts, threads);
                 }
             }
             job.Problem = default;
@@ -172,8 +204,9 @@ internal static unsafe class SgemmPacked
     }
 
     /// <summary>
-    /// Splits C into rowParts x colParts blocks (rowParts * colParts &lt;= parts) minimising the largest block's
-    /// compute plus its packing, with rows in whole MR panels and columns in whole NR panels.
+    /// Splits C into rowParts x colParts blocks, as close to <paramref name="parts"/> blocks as the panel counts allow,
+    /// with rows in whole MR panels and columns in whole NR panels, minimising the largest block's compute plus its
+    /// packing.
     /// </summary>
     internal static void Partition<TK>(int m, int n, int k, int parts, out int rowParts, out int colParts)
         where TK : IMicroKernel
@@ -182,46 +215,51 @@ internal static unsafe class SgemmPacked
         long nPanels = (n + TK.NR - 1) / TK.NR;
         rowParts = 1;
         colParts = 1;
-        double best = double.MaxValue;
-        for (int rp = 1; rp <= parts; rp++)
+        for (int count = parts; count > 1; count--)
         {
-            int cp = parts / rp;
-            if (rp * cp != parts || rp > mPanels || cp > nPanels)
+            double best = double.MaxValue;
+            for (int rp = 1; rp <= count; rp++)
             {
-                continue;
+                int cp = count / rp;
+                if (rp * cp != count || rp > mPanels || cp > nPanels)
+                {
+                    continue;
+                }
+                double rows = (double)((mPanels + rp - 1) / rp) * TK.MR;
+                double cols = (double)((nPanels + cp - 1) / cp) * TK.NR;
+                double cost = rows * cols * k + 4.0 * (rows + cols) * k;
+                if (cost < best)
+                {
+                    best = cost;
+                    rowParts = rp;
+                    colParts = cp;
+                }
             }
-            double rows = (double)((mPanels + rp - 1) / rp) * TK.MR;
-            double cols = (double)((nPanels + cp - 1) / cp) * TK.NR;
-            double cost = rows * cols * k + 4.0 * (rows + cols) * k;
-            if (cost < best)
+            if (best < double.MaxValue)
             {
-                best = cost;
-                rowParts = rp;
-                colParts = cp;
+                return;
             }
         }
     }
 
-    /// <summary>One GEMM job for the worker pool: either a 2-D partition of every C_p, or a queue of batch items.</summary>
+    /// <summary>
+    /// One GEMM job for the worker pool: part p is either batch item p (whole), or block p of a RowParts x ColParts
+    /// partition of every C_p. Only one instance per kernel type exists; the pool runs one job at a time.
+    /// </summary>
     private sealed class PartitionJob<TK> : GemmJob where TK : IMicroKernel
     {
         public static readonly PartitionJob<TK> Instance = new();
 
         public Problem Problem;
         public bool OverBatch;
-        public int NextBatch;
         public int RowParts, ColParts;
 
-        public override void Execute(int part, int parts)
+        protected override void RunPart(int part)
         {
             GemmWorkspace ws = GemmWorkspace.Current;
             if (OverBatch)
             {
-                int p;
-                while ((p = Interlocked.Increment(ref NextBatch) - 1) < Problem.Batch)
-                {
-                    Block<TK>(ref Problem, p, 0, Problem.M, 0, Problem.N, ws);
-                }
+                Block<TK>(ref Problem, part, 0, Problem.M, 0, Problem.N, ws);
                 return;
             }
 
@@ -260,7 +298,7 @@ internal static unsafe class SgemmPacked
         float* a = pr.A + batchIndex * pr.StrideA;
         float* b = pr.B + batchIndex * pr.StrideB;
         float* c = pr.C + batchIndex * pr.StrideC;
-        nint lda = pr.Lda, ldb = pr.Ldb, ldc = pr.N;
+        nint lda = pr.Lda, ldb = pr.Ldb, ldc = pr.CRowStride, cs = pr.CColStride;
         float alpha = pr.Alpha;
 
         // Even block sizes: k = 300 runs as 150 + 150 rather than 256 + 44.
@@ -293,20 +331,20 @@ internal static unsafe class SgemmPacked
                     {
                         int nrEff = Math.Min(nr, nc - jr);
                         float* bp = packedB + (nint)jr * kc;
-                        float* cCol = c + (nint)ic * ldc + jc + jr;
+                        float* cCol = c + ic * ldc + (jc + jr) * cs;
                         for (int ir = 0; ir < mc; ir += mr)
                         {
                             int mrEff = Math.Min(mr, mc - ir);
                             float* ap = packedA + (nint)ir * kc;
                             float* cp = cCol + ir * ldc;
-                            if (mrEff == mr && nrEff == nr)
+                            if (mrEff == mr && nrEff == nr && cs == 1)
                             {
                                 TK.Run(kc, ap, bp, cp, ldc, alpha, beta);
                             }
                             else
                             {
                                 TK.Run(kc, ap, bp, tile, nr, 1f, 0f);
-                                MergeTile(tile, nr, cp, ldc, mrEff, nrEff, alpha, beta);
+                                MergeTile(tile, nr, cp, ldc, cs, mrEff, nrEff, alpha, beta);
                             }
                         }
                     }
@@ -315,8 +353,11 @@ internal static unsafe class SgemmPacked
         }
     }
 
-    /// <summary>C[0..rows, 0..cols] = alpha * tile + beta * C (beta == 0: C not read).</summary>
-    private static void MergeTile(float* tile, int tileStride, float* c, nint ldc, int rows, int cols, float alpha, float beta)
+    /// <summary>
+    /// C[i, j] = alpha * tile[i, j] + beta * C[i, j] for i &lt; rows, j &lt; cols, C[i, j] at c[i * ldc + j * cs]
+    /// (beta == 0: C not read).
+    /// </summary>
+    private static void MergeTile(float* tile, int tileStride, float* c, nint ldc, nint cs, int rows, int cols, float alpha, float beta)
     {
         for (int i = 0; i < rows; i++, tile += tileStride, c += ldc)
         {
@@ -324,14 +365,14 @@ internal static unsafe class SgemmPacked
             {
                 for (int j = 0; j < cols; j++)
                 {
-                    c[j] = alpha * tile[j];
+                    c[j * cs] = alpha * tile[j];
                 }
             }
             else
             {
                 for (int j = 0; j < cols; j++)
                 {
-                    c[j] = alpha * tile[j] + beta * c[j];
+                    c[j * cs] = alpha * tile[j] + beta * c[j * cs];
                 }
             }
         }
