@@ -275,7 +275,9 @@ public static class OpSpecs
         // ----- compositions (chains through several backward rules) -----
         specs.Add(new("mlp: log_softmax(gelu(x W + b) V)",
             [new In([4, 3], Gens.Normal()), new In([3, 5], Gens.Normal()), new In([5], Gens.Normal()), new In([5, 2], Gens.Normal())],
-            xs => (Ops.MatMul(xs[0], xs[1]) + xs[2]).GeluErf().MatMul(xs[3]).LogSoftmax(-1), SecondOrder: true));
+            // Its gradients reach |g| ≈ 8, where float32 rounding alone puts ~2e-4 per ulp into a central difference with
+            // ε = 1e-3 (GradCheck's remarks); ε = 1e-2 brings that noise under the tolerance on both kernel sets.
+            xs => (Ops.MatMul(xs[0], xs[1]) + xs[2]).GeluErf().MatMul(xs[3]).LogSoftmax(-1), Eps: 1e-2, SecondOrder: true));
         specs.Add(new("layer norm over last axis",
             [new In([3, 5], Gens.Normal())],
             xs =>
