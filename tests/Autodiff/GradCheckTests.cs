@@ -1,5 +1,6 @@
 using Engine.Autodiff;
 using Engine.Kernels;
+using Engine.Tests.Kernels;
 
 namespace Engine.Tests.Autodiff;
 
@@ -24,7 +25,7 @@ public sealed record OpSpec(string Name, In[] Inputs, Func<Tensor[], Tensor> F,
         var rng = new Random(seed);
         return Inputs.Select(i =>
         {
-            var data = i.Gen(rng, (int)HostRef.Size(i.Shape));
+            var data = i.Gen(rng, (int)HostReference.Numel(i.Shape));
             return Tensor.FromArray(data, i.Shape, device, i.RequiresGrad);
         }).ToArray();
     }
@@ -73,20 +74,10 @@ public static class OpSpecs
     public static readonly IReadOnlyDictionary<string, OpSpec> ByName = All.ToDictionary(s => s.Name);
 
     /// <summary>Names of all specs (theory data).</summary>
-    public static TheoryData<string> Names()
-    {
-        var d = new TheoryData<string>();
-        foreach (var s in All) d.Add(s.Name);
-        return d;
-    }
+    public static TheoryData<string> Names() => new(All.Select(s => s.Name));
 
     /// <summary>Names of the specs whose gradient is gradchecked again (theory data).</summary>
-    public static TheoryData<string> SecondOrderNames()
-    {
-        var d = new TheoryData<string>();
-        foreach (var s in All.Where(s => s.SecondOrder)) d.Add(s.Name);
-        return d;
-    }
+    public static TheoryData<string> SecondOrderNames() => new(All.Where(s => s.SecondOrder).Select(s => s.Name));
 
     private static string F(int[] s) => Shape.Format(s);
 
@@ -321,7 +312,7 @@ public abstract partial class AutodiffOpTests
         using var scope = new TensorScope();
         var inputs = spec.MakeInputs(Device);
         var r = GradCheck.Check(spec.F, inputs, spec.Eps, spec.Atol, spec.Rtol, MaxEntriesPerInput);
-        Assert.True(r.Passed, $"{name} on {Device.Name}: gradcheck failed ({r.Checked} entries, max |diff| {r.MaxAbsError:G3}):\n{r.Report}");
+        AssertPassed(r, $"{name} on {Device.Name}: gradcheck");
         Assert.True(r.Checked > 0);
         foreach (var x in inputs) Assert.Null(x.Grad); // gradcheck leaves no gradients behind
     }
@@ -348,11 +339,15 @@ public abstract partial class AutodiffOpTests
             if (!grad(inputs).RequiresGrad) continue;
             var r = GradCheck.Check(grad, inputs, spec.Eps, spec.Atol, spec.Rtol,
                 maxEntriesPerInput: Math.Max(4, MaxEntriesPerInput / 2));
-            Assert.True(r.Passed, $"{name} on {Device.Name}: gradcheck of the gradient for input {j} failed ({r.Checked} entries, max |diff| {r.MaxAbsError:G3}):\n{r.Report}");
+            AssertPassed(r, $"{name} on {Device.Name}: gradcheck of the gradient for input {j}");
             checkedRows++;
         }
         Assert.True(checkedRows > 0, $"{name}: no gradient depends on the inputs; the spec should not be flagged SecondOrder.");
     }
+
+    /// <summary>Asserts that a gradcheck passed; the failure message names <paramref name="what"/> and carries the report.</summary>
+    private static void AssertPassed(GradCheck.Result r, string what) =>
+        Assert.True(r.Passed, $"{what} failed ({r.Checked} entries, max |diff| {r.MaxAbsError:G3}):\n{r.Report}");
 
     /// <summary>∂(Σ w ⊙ f(xs))/∂xs[j] with a fixed random w, recorded (createGraph); leaves every Grad as it found it.</summary>
     internal static Tensor GradOf(Func<Tensor[], Tensor> f, Tensor[] xs, int j)

@@ -6,7 +6,9 @@ namespace Engine.Tests.Kernels;
 /// <summary>
 /// Plain-loop reference implementations of every <see cref="IKernelSet"/> op: no SIMD, no threads, no blocking,
 /// math in double precision from the float inputs. Ops that compute return <c>double[]</c> (compared with a tolerance);
-/// ops that only move data return <c>float[]</c> (compared exactly).
+/// ops that only move data return <c>float[]</c> (compared exactly). The kernel tests check each kernel set against
+/// them; the autodiff forward tests check tensor ops against them (through the whole-tensor forms at the end), so that
+/// gradcheck never compares a wrong forward with itself.
 /// </summary>
 public static class HostReference
 {
@@ -416,6 +418,59 @@ public static class HostReference
             loss[r] = (max - logits[row + labels[r]]) + Math.Log(s);
         }
         return loss;
+    }
+
+    // ------------------------------------------------------------------ whole-tensor forms (autodiff forward tests)
+
+    /// <summary>y[i] = f(x[i]) in double precision: for elementwise ops that are no single <see cref="UnaryOp"/>.</summary>
+    public static double[] Map(float[] x, Func<double, double> f)
+    {
+        var y = new double[x.Length];
+        for (int i = 0; i < x.Length; i++) y[i] = f(x[i]);
+        return y;
+    }
+
+    /// <summary><paramref name="shape"/> with <paramref name="axis"/> resized to <paramref name="extent"/> (IndexSelect's output, IndexAdd's target).</summary>
+    public static int[] WithExtent(int[] shape, int axis, int extent)
+    {
+        var y = (int[])shape.Clone();
+        y[axis] = extent;
+        return y;
+    }
+
+    /// <summary>
+    /// <see cref="Reduce(ReduceOp, float[], int[], int[], out double[])"/> as a tensor op takes its axes: null means all,
+    /// a negative axis counts from the end, and <paramref name="keepDim"/> keeps each reduced axis with extent 1.
+    /// </summary>
+    public static double[] Reduce(ReduceOp op, float[] x, int[] xShape, int[]? axes, bool keepDim, out int[] yShape)
+    {
+        var ax = axes == null ? Enumerable.Range(0, xShape.Length).ToArray() : axes.Select(a => a < 0 ? a + xShape.Length : a).ToArray();
+        var y = Reduce(op, x, xShape, ax, out _);
+        yShape = keepDim ? xShape.Select((d, i) => ax.Contains(i) ? 1 : d).ToArray() : ReducedShape(xShape, ax);
+        return y;
+    }
+
+    /// <summary>
+    /// op(A) op(B) over the last two axes, by <see cref="Gemm"/>: operands of equal rank pair batch by batch; a rank-2
+    /// operand is shared across the other's batch (stride 0).
+    /// </summary>
+    public static double[] MatMul(float[] a, int[] aShape, float[] b, int[] bShape, bool transA, bool transB, out int[] yShape)
+    {
+        int m = transA ? aShape[^1] : aShape[^2], k = transA ? aShape[^2] : aShape[^1];
+        int n = transB ? bShape[^2] : bShape[^1], kb = transB ? bShape[^1] : bShape[^2];
+        if (k != kb) throw new ArgumentException($"inner extents {k} and {kb} differ");
+        var batchShape = aShape.Length > 2 ? aShape[..^2] : bShape[..^2];
+        yShape = [.. batchShape, m, n];
+        return Gemm((int)Numel(batchShape), m, n, k, 1f,
+            a, aShape.Length == 2 ? 0 : (long)m * k, transA, b, bShape.Length == 2 ? 0 : (long)k * n, transB,
+            0f, new float[Numel(yShape)], (long)m * n, out _);
+    }
+
+    /// <summary>Softmax or log-softmax of x of <paramref name="shape"/> along <paramref name="axis"/> (negative counts from the end).</summary>
+    public static double[] Softmax(float[] x, int[] shape, int axis, bool log)
+    {
+        var (outer, len, inner) = Split(shape, axis < 0 ? axis + shape.Length : axis);
+        return Softmax(x, (int)outer, len, (int)inner, log);
     }
 
     // ------------------------------------------------------------------ optimizers (in place, float state)
