@@ -337,14 +337,19 @@ internal static unsafe class SgemmPacked
                             int mrEff = Math.Min(mr, mc - ir);
                             float* ap = packedA + (nint)ir * kc;
                             float* cp = cCol + ir * ldc;
-                            if (mrEff == mr && nrEff == nr && cs == 1)
+                            if (cs != 1)
+                            {
+                                // Transposed C: through the scratch tile.
+                                TK.Run(kc, ap, bp, tile, nr, 1f, 0f);
+                                MergeTile(tile, nr, cp, ldc, cs, mrEff, nrEff, alpha, beta);
+                            }
+                            else if (mrEff == mr && nrEff == nr)
                             {
                                 TK.Run(kc, ap, bp, cp, ldc, alpha, beta);
                             }
                             else
                             {
-                                TK.Run(kc, ap, bp, tile, nr, 1f, 0f);
-                                MergeTile(tile, nr, cp, ldc, cs, mrEff, nrEff, alpha, beta);
+                                TK.RunEdge(kc, ap, bp, cp, ldc, alpha, beta, mrEff, nrEff);
                             }
                         }
                     }
