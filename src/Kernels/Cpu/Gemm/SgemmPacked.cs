@@ -23,6 +23,9 @@ internal static unsafe class SgemmPacked
     /// <summary>Below this many flops (2 m n k over the whole batch) a GEMM runs on the calling thread.</summary>
     internal static long ParallelThreshold = 2L * 48 * 48 * 48;
 
+    /// <summary>Whether thin C (see <c>Run</c>) is computed transposed.</summary>
+    internal static bool TransposeThinC = true;
+
     /// <summary>Parts per thread for problems of at least <see cref="SplitFinerAbove"/> flops.</summary>
     internal static int PartsPerThread = 2;
 
@@ -128,7 +131,7 @@ internal static unsafe class SgemmPacked
         // compute C^T instead, where n pads only to MR. Edge tiles are written through the scratch tile anyway.
         long padded = (long)RoundUp(pr.M, TK.MR) * RoundUp(pr.N, TK.NR);
         long paddedT = (long)RoundUp(pr.N, TK.MR) * RoundUp(pr.M, TK.NR);
-        if (3 * paddedT < 2 * padded)
+        if (TransposeThinC && 3 * paddedT < 2 * padded)
         {
             pr = pr.Transposed();
         }
@@ -359,25 +362,27 @@ internal static unsafe class SgemmPacked
     }
 
     /// <summary>
-    /// C[i, j] = alpha * tile[i, j] + beta * C[i, j] for i &lt; rows, j &lt; cols, C[i, j] at c[i * ldc + j * cs]
-    /// (beta == 0: C not read).
+    /// C[i, j] = alpha * tile[i, j] + beta * C[i, j] for i &lt; rows, j &lt; cols, with C[i, j] at c[i * ldc + j * cs]
+    /// (beta == 0: C not read). Used for transposed C (ldc == 1), so the inner loop runs over i.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MergeTile(float* tile, int tileStride, float* c, nint ldc, nint cs, int rows, int cols, float alpha, float beta)
     {
-        for (int i = 0; i < rows; i++, tile += tileStride, c += ldc)
+        for (int j = 0; j < cols; j++, c += cs)
         {
+            float* t = tile + j;
             if (beta == 0f)
             {
-                for (int j = 0; j < cols; j++)
+                for (int i = 0; i < rows; i++)
                 {
-                    c[j * cs] = alpha * tile[j];
+                    c[i * ldc] = alpha * t[i * tileStride];
                 }
             }
             else
             {
-                for (int j = 0; j < cols; j++)
+                for (int i = 0; i < rows; i++)
                 {
-                    c[j * cs] = alpha * tile[j] + beta * c[j * cs];
+                    c[i * ldc] = alpha * t[i * tileStride] + beta * c[i * ldc];
                 }
             }
         }
