@@ -28,37 +28,25 @@ public class GemmBenchmarks
     private DeviceBuffer<float>? da, db, dc;
     private Matrix<float>? ma, mb, mc;
 
-    /// <summary>The problem, "N" for N x N times N x N, or "MxNxK" (C is M x N, inner dimension K).</summary>
-    [Params("128", "256", "512", "1024", "2048", "4096x256x256")]
-    public string Shape { get; set; } = "128";
+    /// <summary>The shapes benchmarked: squares 128 to 2048 and a tall-skinny 4096x256 times 256x256.</summary>
+    public static IEnumerable<GemmShape> Shapes =>
+    [
+        new(128, 128, 128), new(256, 256, 256), new(512, 512, 512), new(1024, 1024, 1024), new(2048, 2048, 2048),
+        new(4096, 256, 256),
+    ];
 
-    /// <summary>Rows of C.</summary>
-    public int M { get; private set; }
+    /// <summary>The problem: C (M x N) = A (M x K) B (K x N).</summary>
+    [ParamsSource(nameof(Shapes))]
+    public GemmShape Shape { get; set; } = new(128, 128, 128);
 
-    /// <summary>Columns of C.</summary>
-    public int N { get; private set; }
-
-    /// <summary>The inner dimension.</summary>
-    public int K { get; private set; }
-
-    /// <summary>Parses <see cref="Shape"/>: "N" or "MxNxK".</summary>
-    public static (int M, int N, int K) ParseShape(string shape)
-    {
-        string[] parts = shape.Split('x');
-        int[] v = parts.Select(p => int.Parse(p, CultureInfo.InvariantCulture)).ToArray();
-        return v.Length switch
-        {
-            1 => (v[0], v[0], v[0]),
-            3 => (v[0], v[1], v[2]),
-            _ => throw new FormatException($"GemmBenchmarks: shape '{shape}' is neither 'N' nor 'MxNxK'."),
-        };
-    }
+    private int M => Shape.M;
+    private int N => Shape.N;
+    private int K => Shape.K;
 
     /// <summary>Allocates and fills the operands for every implementation.</summary>
     [GlobalSetup]
     public void Setup()
     {
-        (M, N, K) = ParseShape(Shape);
         var rng = new Random(12345);
         a = new float[M * K];
         b = new float[K * N];
@@ -108,7 +96,7 @@ public class GemmBenchmarks
     }
 
     /// <summary>OpenBLAS <c>cblas_sgemm</c> (returns at once when the library is missing; see <see cref="OpenBlas.Note"/>).</summary>
-    [Benchmark(Baseline = true, Description = "OpenBLAS")]
+    [Benchmark(Baseline = true)]
     public unsafe void OpenBlasSgemm()
     {
         if (!OpenBlas.IsAvailable)
@@ -121,16 +109,16 @@ public class GemmBenchmarks
     }
 
     /// <summary>The engine's CPU kernel set (packed AVX-512 GEMM, all cores).</summary>
-    [Benchmark(Description = "Engine CPU")]
+    [Benchmark]
     public void EngineCpu() =>
         Device.Cpu.Kernels.Gemm(1, M, N, K, 1f, da!, 0, false, db!, 0, false, 0f, dc!, 0);
 
     /// <summary>MathNet.Numerics <c>Matrix&lt;float&gt;</c> multiply with the managed provider.</summary>
-    [Benchmark(Description = "MathNet managed")]
+    [Benchmark]
     public void MathNetManaged() => ma!.Multiply(mb!, mc!);
 
     /// <summary>Naive i-k-j triple loop (filtered out above <see cref="NaiveMaxSize"/>).</summary>
-    [Benchmark(Description = "Naive loop")]
+    [Benchmark]
     public void NaiveLoop()
     {
         int m = M, n = N, k = K;
@@ -162,13 +150,13 @@ public class GemmBenchmarks
                 {
                     return true;
                 }
-                var (m, n, k) = ParseShape(ShapeOf(bc));
-                return Math.Max(m, Math.Max(n, k)) <= NaiveMaxSize;
+                GemmShape s = ShapeOf(bc);
+                return Math.Max(s.M, Math.Max(s.N, s.K)) <= NaiveMaxSize;
             }));
         }
     }
 
-    private static string ShapeOf(BenchmarkCase bc) => (string)bc.Parameters[nameof(Shape)]!;
+    private static GemmShape ShapeOf(BenchmarkCase bc) => (GemmShape)bc.Parameters[nameof(Shape)]!;
 
     /// <summary>GFLOP/s = 2 m n k / mean time.</summary>
     private sealed class GflopsColumn : IColumn
@@ -197,11 +185,30 @@ public class GemmBenchmarks
             {
                 return "-";
             }
-            var (m, n, k) = ParseShape(ShapeOf(benchmarkCase));
-            double gflops = 2.0 * m * n * k / meanNs.Value; // flops per ns = GFLOP/s
+            double gflops = ShapeOf(benchmarkCase).Flops / meanNs.Value; // flops per ns = GFLOP/s
             return gflops.ToString("F1", CultureInfo.InvariantCulture);
         }
 
         public override string ToString() => ColumnName;
     }
+}
+
+/// <summary>
+/// A GEMM shape, C (M x N) = A (M x K) B (K x N). Shown as "N" when square, else "MxNxK"; ordered by work so
+/// BenchmarkDotNet lists sizes in increasing order.
+/// </summary>
+public sealed record GemmShape(int M, int N, int K) : IComparable<GemmShape>, IComparable
+{
+    /// <summary>Floating-point operations of one product: 2 M N K.</summary>
+    public double Flops => 2.0 * M * N * K;
+
+    /// <inheritdoc />
+    public int CompareTo(GemmShape? other) => other is null ? 1 : Flops.CompareTo(other.Flops);
+
+    /// <inheritdoc />
+    public int CompareTo(object? obj) => CompareTo(obj as GemmShape);
+
+    /// <inheritdoc />
+    public override string ToString() =>
+        M == N && N == K ? M.ToString(CultureInfo.InvariantCulture) : string.Create(CultureInfo.InvariantCulture, $"{M}x{N}x{K}");
 }

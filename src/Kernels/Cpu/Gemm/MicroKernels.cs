@@ -7,7 +7,8 @@ namespace Engine.Kernels.Cpu.Gemm;
 // Register-blocked micro-kernels. Each computes one MR x NR tile of C from a packed A micro-panel (kc steps of MR
 // values) and a packed B micro-panel (kc steps of NR values, 64-byte aligned), accumulating in registers only, then
 // writes C = alpha * acc + beta * C (beta == 0: C is not read). Keep these methods free of stackalloc, spans and
-// calls: the accumulators must stay in registers (check with DOTNET_JitDisasm=Run).
+// calls: the accumulators must stay in registers (check with DOTNET_JitDisasm=Run). The SIMD kernels are generated
+// by a script (unrolled over rows and vectors); edit them all alike.
 
 /// <summary>A micro-kernel: the tile shape, whether the CPU runs it, and the tile update.</summary>
 internal interface IMicroKernel
@@ -23,9 +24,15 @@ internal interface IMicroKernel
 
     /// <summary>C[0..MR, 0..NR] = alpha * sum_p a[p*MR + i] * b[p*NR + j] + beta * C (beta == 0: C not read).</summary>
     static abstract unsafe void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta);
+
+    /// <summary>
+    /// As <see cref="Run"/> for an edge tile: only C[0..rows, 0..cols] is read (when beta != 0) and written
+    /// (1 &lt;= rows &lt;= MR, 1 &lt;= cols &lt;= NR); the packed panels are still full (zero padded).
+    /// </summary>
+    static abstract unsafe void RunEdge(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, int rows, int cols);
 }
 
-/// <summary>AVX-512 8x32 micro-kernel: 16 zmm accumulators, A broadcast, 2 B loads per k.</summary>
+/// <summary>AVX-512 8x32 micro-kernel: 16 zmm accumulators, A broadcast, two B loads per k step.</summary>
 internal readonly struct Avx512Kernel8x32 : IMicroKernel
 {
     public static int MR => 8;
@@ -70,7 +77,7 @@ internal readonly struct Avx512Kernel8x32 : IMicroKernel
         Vector512<float> c70 = default; Vector512<float> c71 = default;
         for (int p = 0; p < kc; p++)
         {
-            Vector512<float> b0 = Vector512.Load(b + 0);
+            Vector512<float> b0 = Vector512.Load(b);
             Vector512<float> b1 = Vector512.Load(b + 16);
             Vector512<float> a0 = Vector512.Create(a[0]);
             c00 = Avx512F.FusedMultiplyAdd(a0, b0, c00);
@@ -101,61 +108,162 @@ internal readonly struct Avx512Kernel8x32 : IMicroKernel
         }
 
         Vector512<float> va = Vector512.Create(alpha);
+        float* r0 = c;
+        float* r1 = c + 1 * ldc;
+        float* r2 = c + 2 * ldc;
+        float* r3 = c + 3 * ldc;
+        float* r4 = c + 4 * ldc;
+        float* r5 = c + 5 * ldc;
+        float* r6 = c + 6 * ldc;
+        float* r7 = c + 7 * ldc;
         if (beta == 0f)
         {
-            float* r0 = c;
-            float* r1 = c + 1 * ldc;
-            float* r2 = c + 2 * ldc;
-            float* r3 = c + 3 * ldc;
-            float* r4 = c + 4 * ldc;
-            float* r5 = c + 5 * ldc;
-            float* r6 = c + 6 * ldc;
-            float* r7 = c + 7 * ldc;
-            Vector512.Store(c00 * va, r0 + 0);
+            Vector512.Store(c00 * va, r0);
             Vector512.Store(c01 * va, r0 + 16);
-            Vector512.Store(c10 * va, r1 + 0);
+            Vector512.Store(c10 * va, r1);
             Vector512.Store(c11 * va, r1 + 16);
-            Vector512.Store(c20 * va, r2 + 0);
+            Vector512.Store(c20 * va, r2);
             Vector512.Store(c21 * va, r2 + 16);
-            Vector512.Store(c30 * va, r3 + 0);
+            Vector512.Store(c30 * va, r3);
             Vector512.Store(c31 * va, r3 + 16);
-            Vector512.Store(c40 * va, r4 + 0);
+            Vector512.Store(c40 * va, r4);
             Vector512.Store(c41 * va, r4 + 16);
-            Vector512.Store(c50 * va, r5 + 0);
+            Vector512.Store(c50 * va, r5);
             Vector512.Store(c51 * va, r5 + 16);
-            Vector512.Store(c60 * va, r6 + 0);
+            Vector512.Store(c60 * va, r6);
             Vector512.Store(c61 * va, r6 + 16);
-            Vector512.Store(c70 * va, r7 + 0);
+            Vector512.Store(c70 * va, r7);
             Vector512.Store(c71 * va, r7 + 16);
         }
         else
         {
             Vector512<float> vb = Vector512.Create(beta);
-            float* r0 = c;
-            float* r1 = c + 1 * ldc;
-            float* r2 = c + 2 * ldc;
-            float* r3 = c + 3 * ldc;
-            float* r4 = c + 4 * ldc;
-            float* r5 = c + 5 * ldc;
-            float* r6 = c + 6 * ldc;
-            float* r7 = c + 7 * ldc;
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c00, va, Vector512.Load(r0 + 0) * vb), r0 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c00, va, Vector512.Load(r0) * vb), r0);
             Vector512.Store(Avx512F.FusedMultiplyAdd(c01, va, Vector512.Load(r0 + 16) * vb), r0 + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c10, va, Vector512.Load(r1 + 0) * vb), r1 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c10, va, Vector512.Load(r1) * vb), r1);
             Vector512.Store(Avx512F.FusedMultiplyAdd(c11, va, Vector512.Load(r1 + 16) * vb), r1 + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c20, va, Vector512.Load(r2 + 0) * vb), r2 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c20, va, Vector512.Load(r2) * vb), r2);
             Vector512.Store(Avx512F.FusedMultiplyAdd(c21, va, Vector512.Load(r2 + 16) * vb), r2 + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c30, va, Vector512.Load(r3 + 0) * vb), r3 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c30, va, Vector512.Load(r3) * vb), r3);
             Vector512.Store(Avx512F.FusedMultiplyAdd(c31, va, Vector512.Load(r3 + 16) * vb), r3 + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c40, va, Vector512.Load(r4 + 0) * vb), r4 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c40, va, Vector512.Load(r4) * vb), r4);
             Vector512.Store(Avx512F.FusedMultiplyAdd(c41, va, Vector512.Load(r4 + 16) * vb), r4 + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c50, va, Vector512.Load(r5 + 0) * vb), r5 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c50, va, Vector512.Load(r5) * vb), r5);
             Vector512.Store(Avx512F.FusedMultiplyAdd(c51, va, Vector512.Load(r5 + 16) * vb), r5 + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c60, va, Vector512.Load(r6 + 0) * vb), r6 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c60, va, Vector512.Load(r6) * vb), r6);
             Vector512.Store(Avx512F.FusedMultiplyAdd(c61, va, Vector512.Load(r6 + 16) * vb), r6 + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(c70, va, Vector512.Load(r7 + 0) * vb), r7 + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c70, va, Vector512.Load(r7) * vb), r7);
             Vector512.Store(Avx512F.FusedMultiplyAdd(c71, va, Vector512.Load(r7 + 16) * vb), r7 + 16);
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    public static unsafe void RunEdge(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, int rows, int cols)
+    {
+        Vector512<float> c00 = default; Vector512<float> c01 = default;
+        Vector512<float> c10 = default; Vector512<float> c11 = default;
+        Vector512<float> c20 = default; Vector512<float> c21 = default;
+        Vector512<float> c30 = default; Vector512<float> c31 = default;
+        Vector512<float> c40 = default; Vector512<float> c41 = default;
+        Vector512<float> c50 = default; Vector512<float> c51 = default;
+        Vector512<float> c60 = default; Vector512<float> c61 = default;
+        Vector512<float> c70 = default; Vector512<float> c71 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector512<float> b0 = Vector512.Load(b);
+            Vector512<float> b1 = Vector512.Load(b + 16);
+            Vector512<float> a0 = Vector512.Create(a[0]);
+            c00 = Avx512F.FusedMultiplyAdd(a0, b0, c00);
+            c01 = Avx512F.FusedMultiplyAdd(a0, b1, c01);
+            Vector512<float> a1 = Vector512.Create(a[1]);
+            c10 = Avx512F.FusedMultiplyAdd(a1, b0, c10);
+            c11 = Avx512F.FusedMultiplyAdd(a1, b1, c11);
+            Vector512<float> a2 = Vector512.Create(a[2]);
+            c20 = Avx512F.FusedMultiplyAdd(a2, b0, c20);
+            c21 = Avx512F.FusedMultiplyAdd(a2, b1, c21);
+            Vector512<float> a3 = Vector512.Create(a[3]);
+            c30 = Avx512F.FusedMultiplyAdd(a3, b0, c30);
+            c31 = Avx512F.FusedMultiplyAdd(a3, b1, c31);
+            Vector512<float> a4 = Vector512.Create(a[4]);
+            c40 = Avx512F.FusedMultiplyAdd(a4, b0, c40);
+            c41 = Avx512F.FusedMultiplyAdd(a4, b1, c41);
+            Vector512<float> a5 = Vector512.Create(a[5]);
+            c50 = Avx512F.FusedMultiplyAdd(a5, b0, c50);
+            c51 = Avx512F.FusedMultiplyAdd(a5, b1, c51);
+            Vector512<float> a6 = Vector512.Create(a[6]);
+            c60 = Avx512F.FusedMultiplyAdd(a6, b0, c60);
+            c61 = Avx512F.FusedMultiplyAdd(a6, b1, c61);
+            Vector512<float> a7 = Vector512.Create(a[7]);
+            c70 = Avx512F.FusedMultiplyAdd(a7, b0, c70);
+            c71 = Avx512F.FusedMultiplyAdd(a7, b1, c71);
+            a += 8;
+            b += 32;
+        }
+
+        Vector512<float> va = Vector512.Create(alpha);
+        Vector512<float> vb = Vector512.Create(beta);
+        Vector512<float> m0 = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(cols)).AsSingle();
+        Vector512<float> m1 = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(cols - 16)).AsSingle();
+        Vector512<float> zero = default;
+        bool readC = beta != 0f;
+        Avx512F.MaskStore(c, m0, readC ? Avx512F.FusedMultiplyAdd(c00, va, Avx512F.MaskLoad(c, m0, zero) * vb) : c00 * va);
+        Avx512F.MaskStore(c + 16, m1, readC ? Avx512F.FusedMultiplyAdd(c01, va, Avx512F.MaskLoad(c + 16, m1, zero) * vb) : c01 * va);
+        if (rows == 1)
+        {
+            return;
+        }
+
+        c += ldc;
+        Avx512F.MaskStore(c, m0, readC ? Avx512F.FusedMultiplyAdd(c10, va, Avx512F.MaskLoad(c, m0, zero) * vb) : c10 * va);
+        Avx512F.MaskStore(c + 16, m1, readC ? Avx512F.FusedMultiplyAdd(c11, va, Avx512F.MaskLoad(c + 16, m1, zero) * vb) : c11 * va);
+        if (rows == 2)
+        {
+            return;
+        }
+
+        c += ldc;
+        Avx512F.MaskStore(c, m0, readC ? Avx512F.FusedMultiplyAdd(c20, va, Avx512F.MaskLoad(c, m0, zero) * vb) : c20 * va);
+        Avx512F.MaskStore(c + 16, m1, readC ? Avx512F.FusedMultiplyAdd(c21, va, Avx512F.MaskLoad(c + 16, m1, zero) * vb) : c21 * va);
+        if (rows == 3)
+        {
+            return;
+        }
+
+        c += ldc;
+        Avx512F.MaskStore(c, m0, readC ? Avx512F.FusedMultiplyAdd(c30, va, Avx512F.MaskLoad(c, m0, zero) * vb) : c30 * va);
+        Avx512F.MaskStore(c + 16, m1, readC ? Avx512F.FusedMultiplyAdd(c31, va, Avx512F.MaskLoad(c + 16, m1, zero) * vb) : c31 * va);
+        if (rows == 4)
+        {
+            return;
+        }
+
+        c += ldc;
+        Avx512F.MaskStore(c, m0, readC ? Avx512F.FusedMultiplyAdd(c40, va, Avx512F.MaskLoad(c, m0, zero) * vb) : c40 * va);
+        Avx512F.MaskStore(c + 16, m1, readC ? Avx512F.FusedMultiplyAdd(c41, va, Avx512F.MaskLoad(c + 16, m1, zero) * vb) : c41 * va);
+        if (rows == 5)
+        {
+            return;
+        }
+
+        c += ldc;
+        Avx512F.MaskStore(c, m0, readC ? Avx512F.FusedMultiplyAdd(c50, va, Avx512F.MaskLoad(c, m0, zero) * vb) : c50 * va);
+        Avx512F.MaskStore(c + 16, m1, readC ? Avx512F.FusedMultiplyAdd(c51, va, Avx512F.MaskLoad(c + 16, m1, zero) * vb) : c51 * va);
+        if (rows == 6)
+        {
+            return;
+        }
+
+        c += ldc;
+        Avx512F.MaskStore(c, m0, readC ? Avx512F.FusedMultiplyAdd(c60, va, Avx512F.MaskLoad(c, m0, zero) * vb) : c60 * va);
+        Avx512F.MaskStore(c + 16, m1, readC ? Avx512F.FusedMultiplyAdd(c61, va, Avx512F.MaskLoad(c + 16, m1, zero) * vb) : c61 * va);
+        if (rows == 7)
+        {
+            return;
+        }
+
+        c += ldc;
+        Avx512F.MaskStore(c, m0, readC ? Avx512F.FusedMultiplyAdd(c70, va, Avx512F.MaskLoad(c, m0, zero) * vb) : c70 * va);
+        Avx512F.MaskStore(c + 16, m1, readC ? Avx512F.FusedMultiplyAdd(c71, va, Avx512F.MaskLoad(c + 16, m1, zero) * vb) : c71 * va);
     }
 }
 
@@ -177,7 +285,7 @@ internal readonly struct Avx2Kernel6x16 : IMicroKernel
         Vector256<float> c50 = default; Vector256<float> c51 = default;
         for (int p = 0; p < kc; p++)
         {
-            Vector256<float> b0 = Vector256.Load(b + 0);
+            Vector256<float> b0 = Vector256.Load(b);
             Vector256<float> b1 = Vector256.Load(b + 8);
             Vector256<float> a0 = Vector256.Create(a[0]);
             c00 = Fma.MultiplyAdd(a0, b0, c00);
@@ -202,49 +310,127 @@ internal readonly struct Avx2Kernel6x16 : IMicroKernel
         }
 
         Vector256<float> va = Vector256.Create(alpha);
+        float* r0 = c;
+        float* r1 = c + 1 * ldc;
+        float* r2 = c + 2 * ldc;
+        float* r3 = c + 3 * ldc;
+        float* r4 = c + 4 * ldc;
+        float* r5 = c + 5 * ldc;
         if (beta == 0f)
         {
-            float* r0 = c;
-            float* r1 = c + 1 * ldc;
-            float* r2 = c + 2 * ldc;
-            float* r3 = c + 3 * ldc;
-            float* r4 = c + 4 * ldc;
-            float* r5 = c + 5 * ldc;
-            Vector256.Store(c00 * va, r0 + 0);
+            Vector256.Store(c00 * va, r0);
             Vector256.Store(c01 * va, r0 + 8);
-            Vector256.Store(c10 * va, r1 + 0);
+            Vector256.Store(c10 * va, r1);
             Vector256.Store(c11 * va, r1 + 8);
-            Vector256.Store(c20 * va, r2 + 0);
+            Vector256.Store(c20 * va, r2);
             Vector256.Store(c21 * va, r2 + 8);
-            Vector256.Store(c30 * va, r3 + 0);
+            Vector256.Store(c30 * va, r3);
             Vector256.Store(c31 * va, r3 + 8);
-            Vector256.Store(c40 * va, r4 + 0);
+            Vector256.Store(c40 * va, r4);
             Vector256.Store(c41 * va, r4 + 8);
-            Vector256.Store(c50 * va, r5 + 0);
+            Vector256.Store(c50 * va, r5);
             Vector256.Store(c51 * va, r5 + 8);
         }
         else
         {
             Vector256<float> vb = Vector256.Create(beta);
-            float* r0 = c;
-            float* r1 = c + 1 * ldc;
-            float* r2 = c + 2 * ldc;
-            float* r3 = c + 3 * ldc;
-            float* r4 = c + 4 * ldc;
-            float* r5 = c + 5 * ldc;
-            Vector256.Store(Fma.MultiplyAdd(c00, va, Vector256.Load(r0 + 0) * vb), r0 + 0);
+            Vector256.Store(Fma.MultiplyAdd(c00, va, Vector256.Load(r0) * vb), r0);
             Vector256.Store(Fma.MultiplyAdd(c01, va, Vector256.Load(r0 + 8) * vb), r0 + 8);
-            Vector256.Store(Fma.MultiplyAdd(c10, va, Vector256.Load(r1 + 0) * vb), r1 + 0);
+            Vector256.Store(Fma.MultiplyAdd(c10, va, Vector256.Load(r1) * vb), r1);
             Vector256.Store(Fma.MultiplyAdd(c11, va, Vector256.Load(r1 + 8) * vb), r1 + 8);
-            Vector256.Store(Fma.MultiplyAdd(c20, va, Vector256.Load(r2 + 0) * vb), r2 + 0);
+            Vector256.Store(Fma.MultiplyAdd(c20, va, Vector256.Load(r2) * vb), r2);
             Vector256.Store(Fma.MultiplyAdd(c21, va, Vector256.Load(r2 + 8) * vb), r2 + 8);
-            Vector256.Store(Fma.MultiplyAdd(c30, va, Vector256.Load(r3 + 0) * vb), r3 + 0);
+            Vector256.Store(Fma.MultiplyAdd(c30, va, Vector256.Load(r3) * vb), r3);
             Vector256.Store(Fma.MultiplyAdd(c31, va, Vector256.Load(r3 + 8) * vb), r3 + 8);
-            Vector256.Store(Fma.MultiplyAdd(c40, va, Vector256.Load(r4 + 0) * vb), r4 + 0);
+            Vector256.Store(Fma.MultiplyAdd(c40, va, Vector256.Load(r4) * vb), r4);
             Vector256.Store(Fma.MultiplyAdd(c41, va, Vector256.Load(r4 + 8) * vb), r4 + 8);
-            Vector256.Store(Fma.MultiplyAdd(c50, va, Vector256.Load(r5 + 0) * vb), r5 + 0);
+            Vector256.Store(Fma.MultiplyAdd(c50, va, Vector256.Load(r5) * vb), r5);
             Vector256.Store(Fma.MultiplyAdd(c51, va, Vector256.Load(r5 + 8) * vb), r5 + 8);
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    public static unsafe void RunEdge(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, int rows, int cols)
+    {
+        Vector256<float> c00 = default; Vector256<float> c01 = default;
+        Vector256<float> c10 = default; Vector256<float> c11 = default;
+        Vector256<float> c20 = default; Vector256<float> c21 = default;
+        Vector256<float> c30 = default; Vector256<float> c31 = default;
+        Vector256<float> c40 = default; Vector256<float> c41 = default;
+        Vector256<float> c50 = default; Vector256<float> c51 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector256<float> b0 = Vector256.Load(b);
+            Vector256<float> b1 = Vector256.Load(b + 8);
+            Vector256<float> a0 = Vector256.Create(a[0]);
+            c00 = Fma.MultiplyAdd(a0, b0, c00);
+            c01 = Fma.MultiplyAdd(a0, b1, c01);
+            Vector256<float> a1 = Vector256.Create(a[1]);
+            c10 = Fma.MultiplyAdd(a1, b0, c10);
+            c11 = Fma.MultiplyAdd(a1, b1, c11);
+            Vector256<float> a2 = Vector256.Create(a[2]);
+            c20 = Fma.MultiplyAdd(a2, b0, c20);
+            c21 = Fma.MultiplyAdd(a2, b1, c21);
+            Vector256<float> a3 = Vector256.Create(a[3]);
+            c30 = Fma.MultiplyAdd(a3, b0, c30);
+            c31 = Fma.MultiplyAdd(a3, b1, c31);
+            Vector256<float> a4 = Vector256.Create(a[4]);
+            c40 = Fma.MultiplyAdd(a4, b0, c40);
+            c41 = Fma.MultiplyAdd(a4, b1, c41);
+            Vector256<float> a5 = Vector256.Create(a[5]);
+            c50 = Fma.MultiplyAdd(a5, b0, c50);
+            c51 = Fma.MultiplyAdd(a5, b1, c51);
+            a += 6;
+            b += 16;
+        }
+
+        Vector256<float> va = Vector256.Create(alpha);
+        Vector256<float> vb = Vector256.Create(beta);
+        Vector256<float> m0 = Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(cols)).AsSingle();
+        Vector256<float> m1 = Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(cols - 8)).AsSingle();
+        bool readC = beta != 0f;
+        Avx.MaskStore(c, m0, readC ? Fma.MultiplyAdd(c00, va, Avx.MaskLoad(c, m0) * vb) : c00 * va);
+        Avx.MaskStore(c + 8, m1, readC ? Fma.MultiplyAdd(c01, va, Avx.MaskLoad(c + 8, m1) * vb) : c01 * va);
+        if (rows == 1)
+        {
+            return;
+        }
+
+        c += ldc;
+        Avx.MaskStore(c, m0, readC ? Fma.MultiplyAdd(c10, va, Avx.MaskLoad(c, m0) * vb) : c10 * va);
+        Avx.MaskStore(c + 8, m1, readC ? Fma.MultiplyAdd(c11, va, Avx.MaskLoad(c + 8, m1) * vb) : c11 * va);
+        if (rows == 2)
+        {
+            return;
+        }
+
+        c += ldc;
+        Avx.MaskStore(c, m0, readC ? Fma.MultiplyAdd(c20, va, Avx.MaskLoad(c, m0) * vb) : c20 * va);
+        Avx.MaskStore(c + 8, m1, readC ? Fma.MultiplyAdd(c21, va, Avx.MaskLoad(c + 8, m1) * vb) : c21 * va);
+        if (rows == 3)
+        {
+            return;
+        }
+
+        c += ldc;
+        Avx.MaskStore(c, m0, readC ? Fma.MultiplyAdd(c30, va, Avx.MaskLoad(c, m0) * vb) : c30 * va);
+        Avx.MaskStore(c + 8, m1, readC ? Fma.MultiplyAdd(c31, va, Avx.MaskLoad(c + 8, m1) * vb) : c31 * va);
+        if (rows == 4)
+        {
+            return;
+        }
+
+        c += ldc;
+        Avx.MaskStore(c, m0, readC ? Fma.MultiplyAdd(c40, va, Avx.MaskLoad(c, m0) * vb) : c40 * va);
+        Avx.MaskStore(c + 8, m1, readC ? Fma.MultiplyAdd(c41, va, Avx.MaskLoad(c + 8, m1) * vb) : c41 * va);
+        if (rows == 5)
+        {
+            return;
+        }
+
+        c += ldc;
+        Avx.MaskStore(c, m0, readC ? Fma.MultiplyAdd(c50, va, Avx.MaskLoad(c, m0) * vb) : c50 * va);
+        Avx.MaskStore(c + 8, m1, readC ? Fma.MultiplyAdd(c51, va, Avx.MaskLoad(c + 8, m1) * vb) : c51 * va);
     }
 }
 
@@ -276,6 +462,19 @@ internal readonly struct ScalarKernel4x4 : IMicroKernel
         Store(c + ldc, alpha, beta, c10, c11, c12, c13);
         Store(c + 2 * ldc, alpha, beta, c20, c21, c22, c23);
         Store(c + 3 * ldc, alpha, beta, c30, c31, c32, c33);
+    }
+
+    public static unsafe void RunEdge(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, int rows, int cols)
+    {
+        float* tile = stackalloc float[16];
+        Run(kc, a, b, tile, 4, 1f, 0f);
+        for (int i = 0; i < rows; i++, c += ldc)
+        {
+            for (int j = 0; j < cols; j++)
+            {
+                c[j] = beta == 0f ? alpha * tile[4 * i + j] : alpha * tile[4 * i + j] + beta * c[j];
+            }
+        }
     }
 
     private static unsafe void Store(float* r, float alpha, float beta, float v0, float v1, float v2, float v3)

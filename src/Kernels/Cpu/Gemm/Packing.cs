@@ -65,23 +65,40 @@ internal static unsafe class GemmPacking
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Copy(float* src, nint stride, int cols, int count, float* dst, int width)
     {
-        if (cols == width && width == 32 && Vector512.IsHardwareAccelerated)
+        if (width == 32 && Avx512F.IsSupported)
         {
-            for (int p = 0; p < count; p++, src += stride, dst += 32)
+            if (cols == 32)
             {
-                Vector512.Store(Vector512.Load(src), dst);
-                Vector512.Store(Vector512.Load(src + 16), dst + 16);
+                for (int p = 0; p < count; p++, src += stride, dst += 32)
+                {
+                    Vector512.Store(Vector512.Load(src), dst);
+                    Vector512.Store(Vector512.Load(src + 16), dst + 16);
+                }
+            }
+            else
+            {
+                // Masked loads read nothing past column cols (no fault at the end of a buffer) and zero the rest.
+                Vector512<float> m0 = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(cols)).AsSingle();
+                Vector512<float> m1 = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(cols - 16)).AsSingle();
+                for (int p = 0; p < count; p++, src += stride, dst += 32)
+                {
+                    Vector512.Store(Avx512F.MaskLoad(src, m0, Vector512<float>.Zero), dst);
+                    Vector512.Store(Avx512F.MaskLoad(src + 16, m1, Vector512<float>.Zero), dst + 16);
+                }
             }
             return;
         }
 
-        if (cols == width && (width & 7) == 0 && Vector256.IsHardwareAccelerated)
+        if ((width & 7) == 0 && Avx.IsSupported)
         {
             for (int p = 0; p < count; p++, src += stride, dst += width)
             {
                 for (int j = 0; j < width; j += 8)
                 {
-                    Vector256.Store(Vector256.Load(src + j), dst + j);
+                    Vector256<float> v = cols >= j + 8
+                        ? Avx.LoadVector256(src + j)
+                        : Avx.MaskLoad(src + j, Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(cols - j)).AsSingle());
+                    Avx.Store(dst + j, v);
                 }
             }
             return;
@@ -107,40 +124,37 @@ internal static unsafe class GemmPacking
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Interleave(float* src, nint stride, int rows, int count, float* dst, int width)
     {
-        int p0 = 0;
-        if (rows == width && (width & 7) == 0 && Avx.IsSupported)
+        // Whole 8 x 8 blocks by register transposes, the rest element by element.
+        int fullRows = 0, fullCount = 0;
+        if ((width & 7) == 0 && Avx.IsSupported)
         {
-            int full = count & ~7;
-            for (int r = 0; r < width; r += 8)
+            fullRows = rows & ~7;
+            fullCount = count & ~7;
+            for (int r = 0; r < fullRows; r += 8)
             {
                 float* s = src + r * stride;
                 float* d = dst + r;
-                for (int p = 0; p < full; p += 8)
+                for (int p = 0; p < fullCount; p += 8)
                 {
                     Transpose8x8(s + p, stride, d + (nint)p * width, width);
                 }
             }
-            p0 = full;
-        }
-
-        if (p0 == count)
-        {
-            return;
         }
 
         for (int r = 0; r < rows; r++)
         {
             float* s = src + r * stride;
-            for (int p = p0; p < count; p++)
+            for (int p = r < fullRows ? fullCount : 0; p < count; p++)
             {
                 dst[(nint)p * width + r] = s[p];
             }
         }
-        for (int r = rows; r < width; r++)
+        for (int p = 0; p < count; p++)
         {
-            for (int p = p0; p < count; p++)
+            float* d = dst + (nint)p * width;
+            for (int r = rows; r < width; r++)
             {
-                dst[(nint)p * width + r] = 0f;
+                d[r] = 0f;
             }
         }
     }

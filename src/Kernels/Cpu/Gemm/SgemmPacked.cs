@@ -4,11 +4,18 @@ namespace Engine.Kernels.Cpu.Gemm;
 
 /// <summary>
 /// Packed, cache-blocked single-precision GEMM (the Goto/BLIS scheme). For each NC-wide column block of C and each
-/// KC-deep slice of k, op(B) is packed into NR-column micro-panels (kept in L3 / L2); for each MC-tall row block,
+/// KC-deep slice of k, op(B) is packed into NR-column micro-panels (kept in L2/L3); for each MC-tall row block,
 /// op(A) is packed into MR-row micro-panels (kept in L2); then the micro-kernel sweeps the block, one packed B
-/// micro-panel (L1) against every A micro-panel. Work is split over cores by a static 2-D partition of C (each thread
-/// packs what it needs, no barriers), or over the batch for batches of small matrices.
+/// micro-panel (L1) against every A micro-panel. Edge tiles use masked loads and stores; very thin C (n well below
+/// NR) is computed as C^T to cut padding.
 /// </summary>
+/// <remarks>
+/// Threads: below <see cref="MinFlopsPerThread"/> per thread everything runs on the calling thread. Otherwise either
+/// the batch is spread over threads (one whole matrix per part), or each matrix is cut into a 2-D grid of C blocks
+/// (whole MR x NR panels; each part packs only the A rows and B columns it needs, so parts share nothing and need no
+/// barrier). Parts are taken dynamically from <see cref="GemmWorkers"/>, so a core busy with another process costs
+/// only what it took. Packing buffers are per thread and reused (<see cref="GemmWorkspace"/>).
+/// </remarks>
 internal static unsafe class SgemmPacked
 {
     /// <summary>Depth of a k slice (packed panels hold KC steps).</summary>
@@ -20,8 +27,18 @@ internal static unsafe class SgemmPacked
     /// <summary>Largest column block packed at once.</summary>
     internal static int NC = 4096;
 
-    /// <summary>Below this many flops (2 m n k over the whole batch) a GEMM runs on the calling thread.</summary>
-    internal static long ParallelThreshold = 2L * 48 * 48 * 48;
+    /// <summary>
+    /// Least work (flops, 2 m n k) worth a thread when one matrix is split: a GEMM of f flops runs on
+    /// min(cores, f / MinFlopsPerThread) threads, so square problems below about 80 stay on the calling thread.
+    /// Dispatch plus the extra packing cost about a microsecond, and a busy machine preempts helpers.
+    /// </summary>
+    internal static long MinFlopsPerThread = 2L * 64 * 64 * 64;
+
+    /// <summary>As <see cref="MinFlopsPerThread"/> when a batch is spread over threads (no extra packing).</summary>
+    internal static long MinFlopsPerThreadBatched = 2L * 48 * 48 * 48;
+
+    /// <summary>Whether thin C (see <c>Run</c>) is computed transposed.</summary>
+    internal static bool TransposeThinC = true;
 
     /// <summary>Parts per thread for problems of at least <see cref="SplitFinerAbove"/> flops.</summary>
     internal static int PartsPerThread = 2;
@@ -128,7 +145,7 @@ internal static unsafe class SgemmPacked
         // compute C^T instead, where n pads only to MR. Edge tiles are written through the scratch tile anyway.
         long padded = (long)RoundUp(pr.M, TK.MR) * RoundUp(pr.N, TK.NR);
         long paddedT = (long)RoundUp(pr.N, TK.MR) * RoundUp(pr.M, TK.NR);
-        if (3 * paddedT < 2 * padded)
+        if (TransposeThinC && 3 * paddedT < 2 * padded)
         {
             pr = pr.Transposed();
         }
@@ -138,7 +155,10 @@ internal static unsafe class SgemmPacked
         // C matrices that overlap (stride 0, or shorter than one matrix) must be updated in order, one at a time.
         bool cOverlaps = pr.Batch > 1 && Math.Abs(pr.StrideC) < (long)pr.M * pr.N;
 
-        if (flops < ParallelThreshold || !GemmWorkers.TryAcquire())
+        int maxThreads = GemmWorkers.MaxThreads;
+        int threadsSplit = (int)Math.Clamp(flopsEach / MinFlopsPerThread, 1, maxThreads);
+        int threadsBatch = cOverlaps ? 1 : (int)Math.Clamp(flops / MinFlopsPerThreadBatched, 1, Math.Min(maxThreads, pr.Batch));
+        if ((threadsSplit == 1 && threadsBatch == 1) || !GemmWorkers.TryAcquire())
         {
             RunSequential<TK>(ref pr);
             return;
@@ -146,10 +166,11 @@ internal static unsafe class SgemmPacked
 
         try
         {
-            int threads = (int)Math.Clamp(flops / ParallelThreshold, 1, GemmWorkers.MaxThreads);
-            bool overBatch = !cOverlaps && pr.Batch > 1 &&
-                (flopsEach < ParallelThreshold || pr.Batch >= 4 * threads ||
-                 (pr.Batch >= threads && pr.Batch % threads == 0));
+            // Spread the batch when its items are too small to split, or when it divides evenly (or nearly so)
+            // over the threads; otherwise split each matrix.
+            bool overBatch = threadsBatch > 1 &&
+                (threadsSplit == 1 || pr.Batch >= 4 * threadsBatch || pr.Batch % threadsBatch == 0);
+            int threads = overBatch ? threadsBatch : threadsSplit;
 
             PartitionJob<TK> job = PartitionJob<TK>.Instance;
             job.Problem = pr;
@@ -160,7 +181,6 @@ internal static unsafe class SgemmPacked
             }
             else
             {
-                threads = (int)Math.Clamp(flopsEach / ParallelThreshold, 1, threads);
                 // Big problems are cut finer than one part per thread so a thread slowed down by other processes
                 // does not hold the rest back; the 2-D partition keeps the extra packing small.
                 int parts = threads * (flopsEach >= SplitFinerAbove ? PartsPerThread : 1);
@@ -337,14 +357,19 @@ internal static unsafe class SgemmPacked
                             int mrEff = Math.Min(mr, mc - ir);
                             float* ap = packedA + (nint)ir * kc;
                             float* cp = cCol + ir * ldc;
-                            if (mrEff == mr && nrEff == nr && cs == 1)
+                            if (cs != 1)
+                            {
+                                // Transposed C: through the scratch tile.
+                                TK.Run(kc, ap, bp, tile, nr, 1f, 0f);
+                                MergeTile(tile, nr, cp, ldc, cs, mrEff, nrEff, alpha, beta);
+                            }
+                            else if (mrEff == mr && nrEff == nr)
                             {
                                 TK.Run(kc, ap, bp, cp, ldc, alpha, beta);
                             }
                             else
                             {
-                                TK.Run(kc, ap, bp, tile, nr, 1f, 0f);
-                                MergeTile(tile, nr, cp, ldc, cs, mrEff, nrEff, alpha, beta);
+                                TK.RunEdge(kc, ap, bp, cp, ldc, alpha, beta, mrEff, nrEff);
                             }
                         }
                     }
@@ -354,25 +379,27 @@ internal static unsafe class SgemmPacked
     }
 
     /// <summary>
-    /// C[i, j] = alpha * tile[i, j] + beta * C[i, j] for i &lt; rows, j &lt; cols, C[i, j] at c[i * ldc + j * cs]
-    /// (beta == 0: C not read).
+    /// C[i, j] = alpha * tile[i, j] + beta * C[i, j] for i &lt; rows, j &lt; cols, with C[i, j] at c[i * ldc + j * cs]
+    /// (beta == 0: C not read). Used for transposed C (ldc == 1), so the inner loop runs over i.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MergeTile(float* tile, int tileStride, float* c, nint ldc, nint cs, int rows, int cols, float alpha, float beta)
     {
-        for (int i = 0; i < rows; i++, tile += tileStride, c += ldc)
+        for (int j = 0; j < cols; j++, c += cs)
         {
+            float* t = tile + j;
             if (beta == 0f)
             {
-                for (int j = 0; j < cols; j++)
+                for (int i = 0; i < rows; i++)
                 {
-                    c[j * cs] = alpha * tile[j];
+                    c[i * ldc] = alpha * t[i * tileStride];
                 }
             }
             else
             {
-                for (int j = 0; j < cols; j++)
+                for (int i = 0; i < rows; i++)
                 {
-                    c[j * cs] = alpha * tile[j] + beta * c[j * cs];
+                    c[i * ldc] = alpha * t[i * tileStride] + beta * c[i * ldc];
                 }
             }
         }
