@@ -124,4 +124,24 @@ public interface IKernelSet
     /// </summary>
     void AdamStep(DeviceBuffer<float> param, DeviceBuffer<float> grad, DeviceBuffer<float> m, DeviceBuffer<float> v,
         float lr, float beta1, float beta2, float eps, float weightDecay, bool decoupled, int step);
+
+    /// <summary>
+    /// Layer normalisation of x viewed as [rows, cols], per row: mean = Σx / cols, rstd = 1 / sqrt(var + eps) with the
+    /// biased variance Σ(x - mean)² / cols, y = (x - mean) · rstd · gamma + beta. gamma and beta are [cols]; the row
+    /// statistics are saved into <paramref name="mean"/> and <paramref name="rstd"/> ([rows]) for the backward pass.
+    /// Statistics accumulate in double on the CPU set (two passes: mean, then squared deviations) and in compensated
+    /// float on ILGPU. When cols is 0, mean and rstd are NaN.
+    /// </summary>
+    void LayerNorm(DeviceBuffer<float> x, DeviceBuffer<float> gamma, DeviceBuffer<float> beta, DeviceBuffer<float> y,
+        DeviceBuffer<float> mean, DeviceBuffer<float> rstd, int rows, int cols, float eps);
+
+    /// <summary>
+    /// Backward of <see cref="LayerNorm"/> from the saved <paramref name="mean"/> and <paramref name="rstd"/>:
+    /// with xhat = (x - mean) · rstd and dxhat = dy · gamma,
+    /// dx = rstd · (dxhat - mean(dxhat) - xhat · mean(dxhat · xhat)) (row means over cols), dgamma = Σ_rows dy · xhat,
+    /// dbeta = Σ_rows dy. All three outputs are overwritten (not accumulated). The column sums are deterministic: the
+    /// CPU set splits rows into a fixed, shape-only set of blocks and adds their double partials in block order.
+    /// </summary>
+    void LayerNormBackward(DeviceBuffer<float> dy, DeviceBuffer<float> x, DeviceBuffer<float> mean, DeviceBuffer<float> rstd,
+        DeviceBuffer<float> gamma, DeviceBuffer<float> dx, DeviceBuffer<float> dgamma, DeviceBuffer<float> dbeta, int rows, int cols);
 }

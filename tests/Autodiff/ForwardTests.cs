@@ -131,6 +131,13 @@ public static class FwdSpecs
             new("mse_loss [3, 4]", [new In([3, 4], wide), new In([3, 4], wide)], xs => xs[0].MseLoss(xs[1]),
                 (v, s) => ([HostReference.Binary(BinaryOp.Sub, v[0], s[0], v[1], s[1], out _).Average(d => d * d)], [])),
             new("clone", [new In([3, 4], wide)], xs => xs[0].Clone(), (v, s) => (D(v[0]), s[0])),
+            new("layer_norm [2, 3, 5]", [new In([2, 3, 5], wide), new In([5], wide), new In([5], wide)], xs => xs[0].LayerNorm(xs[1], xs[2]),
+                (v, s) => (HostReference.LayerNorm(v[0], v[1], v[2], 6, 5, 1e-5f).Y, s[0])),
+            new("layer_norm cols = 1 gives beta", [new In([4, 1], wide), new In([1], wide), new In([1], wide)], xs => xs[0].LayerNorm(xs[1], xs[2]),
+                (v, s) => ([v[2][0], v[2][0], v[2][0], v[2][0]], s[0])),
+            new("layer_norm constant rows (variance 0)", [new In([3, 4], (rng, n) => Enumerable.Repeat(0.3f, n).ToArray()), new In([4], wide), new In([4], wide)],
+                xs => xs[0].LayerNorm(xs[1], xs[2]),
+                (v, s) => (HostReference.LayerNorm(v[0], v[1], v[2], 3, 4, 1e-5f).Y, s[0]), Atol: 1e-4),
         };
         return list;
     }

@@ -277,6 +277,25 @@ public static class OpSpecs
                 var c = x - x.Mean(-1, keepDim: true);
                 return c / (c.Square().Mean(-1, keepDim: true) + 1e-3f).Sqrt();
             }, SecondOrder: true));
+        // ----- layer norm (fused kernels; the createGraph path rebuilds the gradient from differentiable ops) -----
+        specs.Add(new("layer_norm [3, 5]",
+            [new In([3, 5], Gens.Normal()), new In([5], Gens.Normal()), new In([5], Gens.Normal())],
+            xs => xs[0].LayerNorm(xs[1], xs[2]), SecondOrder: true));
+        specs.Add(new("layer_norm [2, 3, 4]",
+            [new In([2, 3, 4], Gens.Normal(2)), new In([4], Gens.Normal()), new In([4], Gens.Normal())],
+            xs => xs[0].LayerNorm(xs[1], xs[2], 1e-3f), SecondOrder: true));
+        specs.Add(new("layer_norm [7] rank 1",
+            [new In([7], Gens.Normal()), new In([7], Gens.Normal()), new In([7], Gens.Normal())],
+            xs => xs[0].LayerNorm(xs[1], xs[2]), SecondOrder: true));
+        specs.Add(new("layer_norm [4, 1] cols = 1",
+            [new In([4, 1], Gens.Normal()), new In([1], Gens.Normal()), new In([1], Gens.Normal())],
+            xs => xs[0].LayerNorm(xs[1], xs[2])));
+        specs.Add(new("layer_norm [3, 6] x without grad",
+            [new In([3, 6], Gens.Normal(), RequiresGrad: false), new In([6], Gens.Normal()), new In([6], Gens.Normal())],
+            xs => xs[0].LayerNorm(xs[1], xs[2]) * xs[0]));
+        specs.Add(new("layer_norm [3, 6] params without grad, then tanh",
+            [new In([3, 6], Gens.Normal()), new In([6], Gens.Normal(), RequiresGrad: false), new In([6], Gens.Normal(), RequiresGrad: false)],
+            xs => xs[0].LayerNorm(xs[1], xs[2]).Tanh(), SecondOrder: true));
         specs.Add(new("cross_entropy of relu mlp",
             [new In([4, 3], Gens.Normal()), new In([3, 6], Gens.Normal()), new In([6, 3], Gens.Normal())],
             xs => xs[0].MatMul(xs[1]).Tanh().MatMul(xs[2]).CrossEntropy(new[] { 0, 2, 1, 2 }), SecondOrder: true));
@@ -367,6 +386,55 @@ public abstract partial class AutodiffOpTests
         {
             for (int i = 0; i < xs.Length; i++) xs[i].Grad = saved[i];
         }
+    }
+}
+
+public abstract partial class AutodiffOpTests
+{
+    /// <summary>The fused LayerNorm backward (plain pass) and the recorded one (createGraph) give the same gradients.</summary>
+    [Fact]
+    public void LayerNorm_fused_and_recorded_backward_agree()
+    {
+        using var scope = new TensorScope();
+        var spec = OpSpecs.ByName["layer_norm [2, 3, 4]"];
+        var inputs = spec.MakeInputs(Device, seed: 7);
+        var w = Tensor.FromArray(Gens.Normal()(new Random(3), 24), [2, 3, 4], Device);
+        (spec.F(inputs) * w).Sum().Backward();
+        var fused = inputs.Select(x => x.Grad!.ToArray()).ToArray();
+        foreach (var x in inputs) x.Grad = null;
+        (spec.F(inputs) * w).Sum().Backward(createGraph: true);
+        for (int k = 0; k < inputs.Length; k++)
+        {
+            var recorded = inputs[k].Grad!.ToArray();
+            for (int i = 0; i < recorded.Length; i++)
+                Assert.True(Math.Abs(recorded[i] - fused[k][i]) <= 1e-4 + 1e-4 * Math.Abs(recorded[i]),
+                    $"input {k}[{i}]: fused {fused[k][i]:G9}, recorded {recorded[i]:G9}");
+        }
+    }
+
+    /// <summary>Constant rows (variance 0): output beta, finite gradients; dbeta counts the rows, dgamma is 0.</summary>
+    [Fact]
+    public void LayerNorm_constant_rows_are_finite()
+    {
+        using var scope = new TensorScope();
+        var x = Tensor.FromArray(Enumerable.Repeat(0.3f, 12).ToArray(), [3, 4], Device, requiresGrad: true);
+        var gamma = Tensor.FromArray([1f, -2f, 0.5f, 3f], [4], Device, requiresGrad: true);
+        var beta = Tensor.FromArray([0.25f, -1f, 2f, 0f], [4], Device, requiresGrad: true);
+        var y = x.LayerNorm(gamma, beta);
+        var yv = y.ToArray();
+        for (int i = 0; i < yv.Length; i++) Assert.True(Math.Abs(yv[i] - beta.ToArray()[i % 4]) < 1e-3, $"y[{i}] = {yv[i]}");
+        y.Sum().Backward();
+        // dx = rstd · (gamma - mean(gamma)) with rstd = 1/sqrt(eps): large but finite.
+        var dx = x.Grad!.ToArray();
+        double rstd = 1 / Math.Sqrt(1e-5);
+        float[] g = [1f, -2f, 0.5f, 3f];
+        for (int i = 0; i < dx.Length; i++)
+        {
+            double expected = rstd * (g[i % 4] - 0.625);
+            Assert.True(float.IsFinite(dx[i]) && Math.Abs(dx[i] - expected) <= 1e-3 * Math.Abs(expected), $"dx[{i}] = {dx[i]}, expected {expected}");
+        }
+        Assert.All(gamma.Grad!.ToArray(), v => Assert.True(float.IsFinite(v) && Math.Abs(v) < 1e-2, $"dgamma {v}"));
+        Assert.All(beta.Grad!.ToArray(), v => Assert.Equal(3f, v));
     }
 }
 

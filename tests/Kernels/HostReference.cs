@@ -420,6 +420,65 @@ public static class HostReference
         return loss;
     }
 
+    // ------------------------------------------------------------------ layer norm
+
+    /// <summary>
+    /// Layer normalisation of x viewed as [rows, cols] in double: per row mean, rstd = 1 / sqrt(biased var + eps),
+    /// y = (x - mean) · rstd · gamma + beta.
+    /// </summary>
+    public static (double[] Y, double[] Mean, double[] Rstd) LayerNorm(float[] x, float[] gamma, float[] beta, int rows, int cols, float eps)
+    {
+        var y = new double[(long)rows * cols];
+        var mean = new double[rows];
+        var rstd = new double[rows];
+        for (int r = 0; r < rows; r++)
+        {
+            long b = (long)r * cols;
+            double s = 0;
+            for (int j = 0; j < cols; j++) s += x[b + j];
+            double m = s / cols;
+            double v = 0;
+            for (int j = 0; j < cols; j++) v += (x[b + j] - m) * (x[b + j] - m);
+            double rs = 1 / Math.Sqrt(v / cols + eps);
+            mean[r] = m;
+            rstd[r] = rs;
+            for (int j = 0; j < cols; j++) y[b + j] = (x[b + j] - m) * rs * gamma[j] + beta[j];
+        }
+        return (y, mean, rstd);
+    }
+
+    /// <summary>
+    /// LayerNorm backward in double from the given (float) row statistics: xhat = (x - mean) · rstd, dxhat = dy · gamma,
+    /// dx = rstd · (dxhat - mean(dxhat) - xhat · mean(dxhat · xhat)), dgamma = Σ_rows dy · xhat, dbeta = Σ_rows dy.
+    /// </summary>
+    public static (double[] Dx, double[] Dgamma, double[] Dbeta) LayerNormBackward(float[] dy, float[] x, float[] mean, float[] rstd,
+        float[] gamma, int rows, int cols)
+    {
+        var dx = new double[(long)rows * cols];
+        var dgamma = new double[cols];
+        var dbeta = new double[cols];
+        for (int r = 0; r < rows; r++)
+        {
+            long b = (long)r * cols;
+            double s1 = 0, s2 = 0;
+            for (int j = 0; j < cols; j++)
+            {
+                double h = (x[b + j] - (double)mean[r]) * rstd[r];
+                double g = (double)dy[b + j] * gamma[j];
+                s1 += g;
+                s2 += g * h;
+                dgamma[j] += (double)dy[b + j] * h;
+                dbeta[j] += dy[b + j];
+            }
+            for (int j = 0; j < cols; j++)
+            {
+                double h = (x[b + j] - (double)mean[r]) * rstd[r];
+                dx[b + j] = rstd[r] * ((double)dy[b + j] * gamma[j] - s1 / cols - h * s2 / cols);
+            }
+        }
+        return (dx, dgamma, dbeta);
+    }
+
     // ------------------------------------------------------------------ whole-tensor forms (autodiff forward tests)
 
     /// <summary>y[i] = f(x[i]) in double precision: for elementwise ops that are no single <see cref="UnaryOp"/>.</summary>

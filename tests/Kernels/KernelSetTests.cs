@@ -705,6 +705,179 @@ public abstract class KernelSetTests
         }, what);
     }
 
+    // ------------------------------------------------------------------ layer norm
+
+    /// <summary>LayerNorm cases: (rows, cols, input offset). The offset makes |mean| ≫ std (two-pass accuracy).</summary>
+    public static IEnumerable<object[]> LayerNormCases(ShapeTier tier)
+    {
+        yield return Row(1, 1, 0f);
+        yield return Row(5, 1, 0f);
+        yield return Row(1, 7, 0f);
+        yield return Row(3, 13, 0f);
+        yield return Row(2, 37, 3f);
+        yield return Row(7, 33, 0f);
+        yield return Row(7, 33, 3f);
+        yield return Row(64, 257, 0f);
+        if (tier == ShapeTier.Full)
+        {
+            yield return Row(1031, 1031, 3f);
+            yield return Row(4099, 64, 0f);
+            yield return Row(3, 100_003, 1f);
+        }
+    }
+
+    private static float[] LayerNormInput(Random rng, int rows, int cols, float offset)
+    {
+        var x = Inputs.Uniform(rng, (long)rows * cols, -2, 2);
+        for (long i = 0; i < x.Length; i++) x[i] += offset;
+        return x;
+    }
+
+    /// <summary>y = (x - mean) · rstd · gamma + beta per row; mean and rstd saved.</summary>
+    [Theory, KernelCases(nameof(LayerNormCases))]
+    public void LayerNorm_MatchesReference(int rows, int cols, float offset)
+    {
+        var rng = new Random(61);
+        var x = LayerNormInput(rng, rows, cols, offset);
+        var gamma = Inputs.Uniform(rng, cols, -1.5, 1.5);
+        var beta = Inputs.Uniform(rng, cols, -1, 1);
+        CheckLayerNorm(x, gamma, beta, rows, cols, 1e-5f, $"LayerNorm {rows}x{cols} offset {offset}");
+    }
+
+    /// <summary>Constant rows (variance 0): finite output equal to beta, rstd = 1/sqrt(eps); mixed with ordinary rows.</summary>
+    [Fact]
+    public void LayerNorm_ConstantRows_GiveBeta()
+    {
+        const int rows = 4, cols = 19;
+        var rng = new Random(67);
+        var x = Inputs.Uniform(rng, rows * cols, -2, 2);
+        for (int j = 0; j < cols; j++)
+        {
+            x[j] = 0.1f;
+            x[2 * cols + j] = -7.25f;
+        }
+        var gamma = Inputs.Uniform(rng, cols, -1.5, 1.5);
+        var beta = Inputs.Uniform(rng, cols, -1, 1);
+        var (y, _, _) = CheckLayerNorm(x, gamma, beta, rows, cols, 1e-5f, "LayerNorm constant rows");
+        foreach (var r in new[] { 0, 2 })
+            for (int j = 0; j < cols; j++)
+                Assert.True(Math.Abs(y[r * cols + j] - beta[j]) < 1e-3, $"constant row {r}: y[{j}] = {y[r * cols + j]}, beta {beta[j]}");
+    }
+
+    private (float[] Y, float[] Mean, float[] Rstd) CheckLayerNorm(float[] x, float[] gamma, float[] beta, int rows, int cols, float eps, string what)
+    {
+        var (ey, em, er) = HostReference.LayerNorm(x, gamma, beta, rows, cols, eps);
+        using var xb = Upload(x);
+        using var gb = Upload(gamma);
+        using var bb = Upload(beta);
+        using var yb = Filled(x.Length, float.NaN);
+        using var mb = Filled(rows, float.NaN);
+        using var rb = Filled(rows, float.NaN);
+        K.LayerNorm(xb, gb, bb, yb, mb, rb, rows, cols, eps);
+        var y = yb.ToArray();
+        var mean = mb.ToArray();
+        var rstd = rb.ToArray();
+        Assert.All(y, v => Assert.True(float.IsFinite(v), $"{what}: non-finite output {v}"));
+        // Float rounding of x - mean costs about ulp(|x|) · rstd in xhat; the rest is a few ulps of each factor.
+        KernelAssert.Close(ey, y, i =>
+        {
+            long r = i / cols, j = i % cols;
+            double xhat = Math.Abs((x[i] - em[r]) * er[r]);
+            return 1e-6 + 1e-5 * (Math.Abs(gamma[j]) * (1 + xhat + Math.Abs(x[i]) * er[r]) + Math.Abs(beta[j]));
+        }, what + " y");
+        KernelAssert.Close(em, mean, r =>
+        {
+            double maxAbs = 0;
+            for (int j = 0; j < cols; j++) maxAbs = Math.Max(maxAbs, Math.Abs(x[r * cols + j]));
+            return 1e-6 + 2e-6 * maxAbs;
+        }, what + " mean");
+        KernelAssert.Close(er, rstd, new Tolerance(2e-5, 0), what + " rstd");
+        return (y, mean, rstd);
+    }
+
+    /// <summary>Backward cases: the forward table.</summary>
+    public static IEnumerable<object[]> LayerNormBackwardCases(ShapeTier tier) => LayerNormCases(tier);
+
+    /// <summary>dx, dgamma, dbeta from the saved statistics; overwritten outputs; the column sums are deterministic.</summary>
+    [Theory, KernelCases(nameof(LayerNormBackwardCases))]
+    public void LayerNormBackward_MatchesReference(int rows, int cols, float offset)
+    {
+        var rng = new Random(73);
+        var x = LayerNormInput(rng, rows, cols, offset);
+        var gamma = Inputs.Uniform(rng, cols, -1.5, 1.5);
+        var dy = Inputs.Uniform(rng, (long)rows * cols, -1, 1);
+        var (_, em, er) = HostReference.LayerNorm(x, gamma, gamma, rows, cols, 1e-5f);
+        var mean = Array.ConvertAll(em, v => (float)v);
+        var rstd = Array.ConvertAll(er, v => (float)v);
+        var (edx, edg, edb) = HostReference.LayerNormBackward(dy, x, mean, rstd, gamma, rows, cols);
+        var what = $"LayerNormBackward {rows}x{cols} offset {offset}";
+
+        using var dyb = Upload(dy);
+        using var xb = Upload(x);
+        using var mb = Upload(mean);
+        using var rb = Upload(rstd);
+        using var gb = Upload(gamma);
+        using var dxb = Filled(x.Length, float.NaN);
+        using var dgb = Filled(cols, float.NaN);
+        using var dbb = Filled(cols, float.NaN);
+        K.LayerNormBackward(dyb, xb, mb, rb, gb, dxb, dgb, dbb, rows, cols);
+        var dx = dxb.ToArray();
+        var dg = dgb.ToArray();
+        var db = dbb.ToArray();
+
+        // Per-row scales of the two row means (|terms|), for the dx tolerance.
+        var s1 = new double[rows];
+        var s2 = new double[rows];
+        var colG = new double[cols];
+        var colB = new double[cols];
+        for (int r = 0; r < rows; r++)
+        {
+            for (int j = 0; j < cols; j++)
+            {
+                long i = (long)r * cols + j;
+                double h = Math.Abs((x[i] - (double)mean[r]) * rstd[r]) + Math.Abs(x[i]) * rstd[r] * 1e-1;
+                double g = Math.Abs((double)dy[i] * gamma[j]);
+                s1[r] += g;
+                s2[r] += g * (1 + h);
+                colG[j] += Math.Abs(dy[i]) * (1 + h);
+                colB[j] += Math.Abs(dy[i]);
+            }
+            s1[r] /= cols;
+            s2[r] /= cols;
+        }
+        KernelAssert.Close(edx, dx, i =>
+        {
+            long r = i / cols, j = i % cols;
+            double h = Math.Abs((x[i] - (double)mean[r]) * rstd[r]) + Math.Abs(x[i]) * rstd[r];
+            return 1e-6 + 2e-5 * rstd[r] * (Math.Abs(dy[i] * gamma[j]) + s1[r] + (1 + h) * s2[r]);
+        }, what + " dx");
+        KernelAssert.Close(edg, dg, j => 1e-6 + 2e-5 * colG[j], what + " dgamma");
+        KernelAssert.Close(edb, db, j => Tolerance.SumAbs + 5 * Tolerance.SumRel * colB[j], what + " dbeta");
+
+        // Same inputs, fresh outputs: bit-identical column sums (and dx).
+        using var dxb2 = Filled(x.Length, 5f);
+        using var dgb2 = Filled(cols, 5f);
+        using var dbb2 = Filled(cols, 5f);
+        K.LayerNormBackward(dyb, xb, mb, rb, gb, dxb2, dgb2, dbb2, rows, cols);
+        KernelAssert.Bitwise(dx, dxb2.ToArray(), what + " dx rerun");
+        KernelAssert.Bitwise(dg, dgb2.ToArray(), what + " dgamma rerun");
+        KernelAssert.Bitwise(db, dbb2.ToArray(), what + " dbeta rerun");
+    }
+
+    /// <summary>No rows: dgamma and dbeta are overwritten with zeros; the forward writes nothing.</summary>
+    [Fact]
+    public void LayerNormBackward_NoRows_ZeroesParameterGradients()
+    {
+        using var empty = K.Allocate(0);
+        using var gb = Filled(5, 1f);
+        using var dgb = Filled(5, float.NaN);
+        using var dbb = Filled(5, float.NaN);
+        K.LayerNormBackward(empty, empty, empty, empty, gb, empty, dgb, dbb, 0, 5);
+        KernelAssert.Exact(new double[5], dgb.ToArray(), "dgamma, 0 rows");
+        KernelAssert.Exact(new double[5], dbb.ToArray(), "dbeta, 0 rows");
+        K.LayerNorm(empty, gb, gb, empty, empty, empty, 0, 5, 1e-5f);
+    }
+
     // ------------------------------------------------------------------ optimizers
 
     /// <summary>SGD cases: (length, lr, momentum, dampening, weight decay, nesterov, steps).</summary>

@@ -49,22 +49,4 @@ public static partial class Ops
         y = y.Reshape([.. lead, m * p]);
         return outputIndex != null ? y.IndexSelect(-1, outputIndex) : y;
     }
-
-    /// <summary>
-    /// Layer normalisation over the last axis: (x - mean) / sqrt(var + eps) · gamma + beta, with the biased variance
-    /// (as PyTorch). <paramref name="gamma"/> and <paramref name="beta"/> have the last axis' length.
-    /// </summary>
-    public static Tensor LayerNorm(this Tensor x, Tensor gamma, Tensor beta, float eps = 1e-5f)
-    {
-        const string op = "layer_norm";
-        CheckSameDevice(op, x, gamma);
-        CheckSameDevice(op, x, beta);
-        if (x.Rank < 1) throw new ArgumentException($"{op}: input {x.Describe()} needs at least one axis.");
-        int d = x.shape[^1];
-        if (gamma.Rank != 1 || gamma.shape[0] != d || beta.Rank != 1 || beta.shape[0] != d)
-            throw new ArgumentException($"{op}: gamma {gamma.Describe()} and beta {beta.Describe()} must be [{d}] for input {x.Describe()}.");
-        var c = x - x.Mean(-1, keepDim: true);
-        var inv = (c.Square().Mean(-1, keepDim: true) + eps).Sqrt().Reciprocal();
-        return c * inv * gamma + beta;
-    }
 }
