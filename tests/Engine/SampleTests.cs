@@ -33,4 +33,56 @@ public class SampleTests
         Assert.Contains("unknown task 'nope'", e.Message);
         Assert.Contains("mlp", e.Message);
     }
+
+    private static JsonDocument RunTask(string task, params string[] extra)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"engine-{task}-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var log = new StringWriter();
+            int rc = Samples.Program.Run([task, "--out", dir, "--device", "cpu", .. extra], log);
+            Assert.Equal(0, rc);
+            Assert.Contains("epoch", log.ToString());
+            var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, task + ".json")));
+            Assert.Equal(task, doc.RootElement.GetProperty("task").GetString());
+            return doc;
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void MixerTaskWritesBothAccuraciesAndParameterCounts()
+    {
+        using var doc = RunTask("mixer", "--epochs", "1", "--patch", "4", "--channels", "8", "--blocks", "1",
+            "--token-hidden", "4", "--channel-hidden", "8");
+        var r = doc.RootElement;
+        foreach (var name in new[] { "test_accuracy", "rp_test_accuracy" })
+        {
+            double acc = r.GetProperty(name).GetDouble();
+            Assert.InRange(acc, 0.0, 1.0);
+        }
+        Assert.True(r.GetProperty("parameters").GetInt64() > 0);
+        Assert.Equal(r.GetProperty("parameters").GetInt64(), r.GetProperty("rp_parameters").GetInt64());
+        Assert.Equal(4, r.GetProperty("tokens").GetInt32());
+    }
+
+    [Fact]
+    public void MixerWidthTaskWritesOneRowPerSplitAndVariant()
+    {
+        using var doc = RunTask("mixer-width", "--epochs", "1", "--patches", "4,2", "--budget", "3000", "--blocks", "1");
+        var rows = doc.RootElement.GetProperty("rows").EnumerateArray().ToList();
+        Assert.Equal(4, rows.Count);
+        foreach (var row in rows)
+        {
+            int s = row.GetProperty("tokens").GetInt32(), c = row.GetProperty("channels").GetInt32();
+            Assert.Equal(s * c, row.GetProperty("effective_width").GetInt32());
+            Assert.InRange(row.GetProperty("parameters").GetInt64(), 1, 3000);
+            Assert.InRange(row.GetProperty("test_accuracy").GetDouble(), 0.0, 1.0);
+            row.GetProperty("random_permutations").GetBoolean();
+        }
+        Assert.Equal([4, 4, 16, 16], rows.Select(r => r.GetProperty("tokens").GetInt32()));
+    }
 }

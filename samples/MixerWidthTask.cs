@@ -1,0 +1,97 @@
+using System.Globalization;
+using Engine.Nn;
+
+namespace Engine.Samples;
+
+/// <summary>
+/// The `mixer-width` task: at a fixed parameter budget, Mixers with different token/channel splits (S tokens from the
+/// patch size, C channels the largest that fits the budget) and their RP twins, trained on optdigits; accuracy
+/// against the effective width S·C of the equivalent sparse wide MLP.
+/// </summary>
+public static class MixerWidthTask
+{
+    /// <summary>The largest channel count whose Mixer fits in <paramref name="budget"/> parameters (0 if none does).</summary>
+    public static int ChannelsForBudget(long budget, int patch, int blocks, Func<int, int> tokenHidden, Func<int, int> channelHidden)
+    {
+        int tokens = (8 / patch) * (8 / patch);
+        int best = 0;
+        for (int c = 1; c <= 4096; c++)
+        {
+            if (Mixer.CountParameters(8, patch, c, blocks, tokenHidden(tokens), channelHidden(c)) > budget) break;
+            best = c;
+        }
+        return best;
+    }
+
+    /// <summary>Runs the task; returns the metrics written to mixer-width.json.</summary>
+    public static Dictionary<string, object> Run(Options o, Kernels.Device device, TextWriter log)
+    {
+        int epochs = o.Int("epochs", 8);
+        int batchSize = o.Int("batch-size", 64);
+        int seed = o.Int("seed", 1);
+        float lr = o.Float("lr", 3e-3f);
+        int blocks = o.Int("blocks", 2);
+        long budget = o.Int("budget", 40000);
+        float tokenExpansion = o.Float("token-expansion", 1f);
+        float channelExpansion = o.Float("channel-expansion", 2f);
+        var patches = o.Get("patches", "4,2,1").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(p => int.TryParse(p, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v is 1 or 2 or 4 or 8
+                ? v : throw new ArgumentException($"mixer-width: --patches takes patch sizes from 1, 2, 4, 8 (comma-separated), got '{p}'."))
+            .ToArray();
+        int Ht(int s) => Math.Max(1, (int)MathF.Round(tokenExpansion * s));
+        int Hc(int c) => Math.Max(1, (int)MathF.Round(channelExpansion * c));
+        var (train, test) = MixerTask.LoadData(o);
+        log.WriteLine($"mixer-width: budget {budget} parameters, {blocks} blocks, hidden = {tokenExpansion}·S / {channelExpansion}·C, "
+            + $"{epochs} epochs, batch {batchSize}, adam lr {lr} (cosine), device {device.Name}");
+
+        var rows = new List<Dictionary<string, object>>();
+        foreach (int patch in patches)
+        {
+            int c = ChannelsForBudget(budget, patch, blocks, Ht, Hc);
+            int s = (8 / patch) * (8 / patch);
+            if (c == 0)
+            {
+                log.WriteLine($"mixer-width: patch {patch} ({s} tokens) does not fit in {budget} parameters even with 1 channel; skipped.");
+                continue;
+            }
+            foreach (bool random in new[] { false, true })
+            {
+                using var m = new Mixer(8, patch, c, blocks, Ht(s), Hc(c), 10, random, seed, device);
+                string label = $"{(random ? "rp-mixer" : "mixer")} S={s} C={c}";
+                log.WriteLine($"{label}: {m.ParameterCount} parameters, effective width S·C = {s * c}");
+                var r = MixerTask.Train(m, train, test, epochs, batchSize, lr, seed, device, log, label);
+                rows.Add(new Dictionary<string, object>
+                {
+                    ["tokens"] = s,
+                    ["channels"] = c,
+                    ["patch"] = patch,
+                    ["token_hidden"] = Ht(s),
+                    ["channel_hidden"] = Hc(c),
+                    ["effective_width"] = s * c,
+                    ["parameters"] = r.Parameters,
+                    ["random_permutations"] = random,
+                    ["test_accuracy"] = r.TestAccuracy,
+                    ["train_seconds"] = r.Seconds,
+                });
+            }
+        }
+        log.WriteLine("mixer-width: tokens  channels  width S·C  parameters  variant   test acc");
+        foreach (var r in rows.OrderBy(r => (int)r["effective_width"]))
+            log.WriteLine($"mixer-width: {r["tokens"],6}  {r["channels"],8}  {r["effective_width"],9}  {r["parameters"],10}  "
+                + $"{((bool)r["random_permutations"] ? "rp-mixer" : "mixer"),-8}  {(double)r["test_accuracy"]:P2}");
+        return new Dictionary<string, object>
+        {
+            ["task"] = "mixer-width",
+            ["rows"] = rows,
+            ["budget"] = budget,
+            ["blocks"] = blocks,
+            ["token_expansion"] = tokenExpansion,
+            ["channel_expansion"] = channelExpansion,
+            ["epochs"] = epochs,
+            ["batch_size"] = batchSize,
+            ["learning_rate"] = lr,
+            ["seed"] = seed,
+            ["device"] = device.Name,
+        };
+    }
+}
