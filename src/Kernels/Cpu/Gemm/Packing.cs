@@ -60,6 +60,101 @@ internal static unsafe class GemmPacking
     }
 
     /// <summary>
+    /// <see cref="PackA{TK}"/> reading A through an index map (<see cref="IKernelSet.GemmIndexed"/>): each stored
+    /// row segment is gathered into <paramref name="scratch"/> (at least MR x kc floats), then interleaved or copied.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackAIndexed<TK>(float* a, nint lda, bool transA, int* idx, int len, int i0, int p0, int mc, int kc,
+        float* dst, float* scratch)
+        where TK : IMicroKernel
+    {
+        int mr = TK.MR;
+        for (int ir = 0; ir < mc; ir += mr, dst += (nint)mr * kc)
+        {
+            int rows = Math.Min(mr, mc - ir);
+            if (transA)
+            {
+                for (int p = 0; p < kc; p++)
+                {
+                    Gather(a, (nint)(p0 + p) * lda + i0 + ir, rows, idx, len, scratch + p * rows);
+                }
+                Copy(scratch, rows, rows, kc, dst, mr);
+            }
+            else
+            {
+                for (int r = 0; r < rows; r++)
+                {
+                    Gather(a, (nint)(i0 + ir + r) * lda + p0, kc, idx, len, scratch + r * kc);
+                }
+                Interleave(scratch, kc, rows, kc, dst, mr);
+            }
+        }
+    }
+
+    /// <summary><see cref="PackB{TK}"/> reading B through an index map (see <see cref="PackAIndexed{TK}"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackBIndexed<TK>(float* b, nint ldb, bool transB, int* idx, int len, int p0, int j0, int kc, int nc,
+        float* dst, float* scratch)
+        where TK : IMicroKernel
+    {
+        int nr = TK.NR;
+        for (int jr = 0; jr < nc; jr += nr, dst += (nint)nr * kc)
+        {
+            int cols = Math.Min(nr, nc - jr);
+            if (transB)
+            {
+                for (int c = 0; c < cols; c++)
+                {
+                    Gather(b, (nint)(j0 + jr + c) * ldb + p0, kc, idx, len, scratch + c * kc);
+                }
+                Interleave(scratch, kc, cols, kc, dst, nr);
+            }
+            else
+            {
+                for (int p = 0; p < kc; p++)
+                {
+                    Gather(b, (nint)(p0 + p) * ldb + j0 + jr, cols, idx, len, scratch + p * cols);
+                }
+                Copy(scratch, cols, cols, kc, dst, nr);
+            }
+        }
+    }
+
+    /// <summary>
+    /// dst[t] = x[(o / len) len + idx[o % len]] with o = <paramref name="offset"/> + t, for t &lt; count: a run of
+    /// consecutive mapped offsets, gathered eight at a time with AVX2 where the run does not wrap.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Gather(float* x, nint offset, int count, int* idx, int len, float* dst)
+    {
+        nint blk = offset / len;
+        int r = (int)(offset - blk * len);
+        float* basePtr = x + blk * len;
+        int t = 0;
+        while (t < count)
+        {
+            int run = Math.Min(count - t, len - r);
+            int* ip = idx + r;
+            float* d = dst + t;
+            int u = 0;
+            if (Avx2.IsSupported)
+            {
+                for (; u + 8 <= run; u += 8)
+                {
+                    Avx.Store(d + u, Avx2.GatherVector256(basePtr, Avx.LoadVector256(ip + u), 4));
+                }
+            }
+            for (; u < run; u++)
+            {
+                d[u] = basePtr[ip[u]];
+            }
+            t += run;
+            r = 0;
+            basePtr += len;
+        }
+    }
+
+    /// <summary>
     /// dst[p * width + j] = src[p * stride + j] for p &lt; count, j &lt; cols; zero for cols &lt;= j &lt; width.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

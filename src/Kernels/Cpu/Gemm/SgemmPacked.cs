@@ -42,6 +42,10 @@ internal static unsafe class SgemmPacked
         public long StrideA, StrideB, StrideC;
         public bool TransA, TransB;
 
+        /// <summary>Optional index maps (see <see cref="IKernelSet.GemmIndexed"/>) and their lengths; null: identity.</summary>
+        public int* AIdx, BIdx, CIdx;
+        public int ALen, BLen, CLen;
+
         /// <summary>Distance between C[i, j] and C[i + 1, j], and between C[i, j] and C[i, j + 1].</summary>
         public nint CRowStride, CColStride;
 
@@ -57,6 +61,7 @@ internal static unsafe class SgemmPacked
             M = N, N = M,
             A = B, B = A, StrideA = StrideB, StrideB = StrideA,
             TransA = !TransB, TransB = !TransA,
+            AIdx = BIdx, BIdx = AIdx, ALen = BLen, BLen = ALen,
             CRowStride = CColStride, CColStride = CRowStride,
         };
     }
@@ -66,7 +71,17 @@ internal static unsafe class SgemmPacked
     /// </summary>
     public static void Gemm(int batch, int m, int n, int k, float alpha,
         float* a, long strideA, bool transA, float* b, long strideB, bool transB,
-        float beta, float* c, long strideC)
+        float beta, float* c, long strideC) =>
+        GemmIndexed(batch, m, n, k, alpha, a, strideA, transA, null, 0, b, strideB, transB, null, 0, beta, c, strideC, null, 0);
+
+    /// <summary>
+    /// <see cref="Gemm"/> with operands read and C written through index maps (<see cref="IKernelSet.GemmIndexed"/>):
+    /// the gathers happen while packing A and B, the scatter while merging C tiles.
+    /// </summary>
+    public static void GemmIndexed(int batch, int m, int n, int k, float alpha,
+        float* a, long strideA, bool transA, int* aIdx, int aLen,
+        float* b, long strideB, bool transB, int* bIdx, int bLen,
+        float beta, float* c, long strideC, int* cIdx, int cLen)
     {
         if (batch <= 0 || m <= 0 || n <= 0)
         {
@@ -79,6 +94,7 @@ internal static unsafe class SgemmPacked
             A = a, B = b, C = c, StrideA = strideA, StrideB = strideB, StrideC = strideC,
             TransA = transA, TransB = transB,
             CRowStride = n, CColStride = 1,
+            AIdx = aIdx, BIdx = bIdx, CIdx = cIdx, ALen = aLen, BLen = bLen, CLen = cLen,
         };
 
         if (k == 0 || alpha == 0f)
@@ -312,6 +328,8 @@ internal static unsafe class SgemmPacked
         float* packedA = ws.PackedA((nint)mcStep * kcStep);
         float* packedB = ws.PackedB((nint)ncStep * kcStep);
         float* tile = ws.Tile;
+        float* scratch = pr.AIdx != null || pr.BIdx != null ? ws.Scratch((nint)Math.Max(mr, nr) * kcStep) : null;
+        int* cIdx = pr.CIdx;
 
         for (int jc = j0; jc < j1; jc += ncStep)
         {
@@ -320,12 +338,26 @@ internal static unsafe class SgemmPacked
             {
                 int kc = Math.Min(kcStep, k - pc);
                 float beta = pc == 0 ? pr.Beta : 1f;
-                GemmPacking.PackB<TK>(b, ldb, pr.TransB, pc, jc, kc, nc, packedB);
+                if (pr.BIdx == null)
+                {
+                    GemmPacking.PackB<TK>(b, ldb, pr.TransB, pc, jc, kc, nc, packedB);
+                }
+                else
+                {
+                    GemmPacking.PackBIndexed<TK>(b, ldb, pr.TransB, pr.BIdx, pr.BLen, pc, jc, kc, nc, packedB, scratch);
+                }
 
                 for (int ic = i0; ic < i1; ic += mcStep)
                 {
                     int mc = Math.Min(mcStep, i1 - ic);
-                    GemmPacking.PackA<TK>(a, lda, pr.TransA, ic, pc, mc, kc, packedA);
+                    if (pr.AIdx == null)
+                    {
+                        GemmPacking.PackA<TK>(a, lda, pr.TransA, ic, pc, mc, kc, packedA);
+                    }
+                    else
+                    {
+                        GemmPacking.PackAIndexed<TK>(a, lda, pr.TransA, pr.AIdx, pr.ALen, ic, pc, mc, kc, packedA, scratch);
+                    }
 
                     for (int jr = 0; jr < nc; jr += nr)
                     {
@@ -337,7 +369,13 @@ internal static unsafe class SgemmPacked
                             int mrEff = Math.Min(mr, mc - ir);
                             float* ap = packedA + (nint)ir * kc;
                             float* cp = cCol + ir * ldc;
-                            if (mrEff == mr && nrEff == nr && cs == 1)
+                            if (cIdx != null)
+                            {
+                                TK.Run(kc, ap, bp, tile, nr, 1f, 0f);
+                                MergeTileIndexed(tile, nr, c, (ic + ir) * ldc + (jc + jr) * cs, ldc, cs, mrEff, nrEff,
+                                    alpha, beta, cIdx, pr.CLen);
+                            }
+                            else if (mrEff == mr && nrEff == nr && cs == 1)
                             {
                                 TK.Run(kc, ap, bp, cp, ldc, alpha, beta);
                             }
@@ -374,6 +412,25 @@ internal static unsafe class SgemmPacked
                 {
                     c[j * cs] = alpha * tile[j] + beta * c[j * cs];
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="MergeTile"/> through a C index map: the element at offset o = <paramref name="offset"/> + i ldc + j cs
+    /// of C lives at c[(o / len) len + idx[o % len]].
+    /// </summary>
+    private static void MergeTileIndexed(float* tile, int tileStride, float* c, nint offset, nint ldc, nint cs,
+        int rows, int cols, float alpha, float beta, int* idx, int len)
+    {
+        for (int i = 0; i < rows; i++, tile += tileStride, offset += ldc)
+        {
+            nint o = offset;
+            for (int j = 0; j < cols; j++, o += cs)
+            {
+                nint blk = o / len;
+                float* dst = c + blk * len + idx[o - blk * len];
+                *dst = beta == 0f ? alpha * tile[j] : alpha * tile[j] + beta * *dst;
             }
         }
     }
