@@ -13,6 +13,7 @@ namespace Engine.Kernels.Cpu.Gemm;
 /// </summary>
 internal static unsafe class GemmPacking
 {
+
     /// <summary>
     /// Packs op(A)[i0 .. i0 + mc, p0 .. p0 + kc] into ceil(mc / MR) micro-panels at <paramref name="dst"/>.
     /// A is m x k (row stride <paramref name="lda"/>) or, when <paramref name="transA"/>, k x m.
@@ -60,8 +61,9 @@ internal static unsafe class GemmPacking
     }
 
     /// <summary>
-    /// <see cref="PackA{TK}"/> reading A through an index map (<see cref="IKernelSet.GemmIndexed"/>): each stored
-    /// row segment is gathered into <paramref name="scratch"/> (at least MR x kc floats), then interleaved or copied.
+    /// <see cref="PackA{TK}"/> reading A through an index map (<see cref="IKernelSet.GemmIndexed"/>): whole stored
+    /// row segments of the block are gathered into <paramref name="scratch"/> (at least kc x max(mc, MR) floats),
+    /// then interleaved or copied into micro-panels as usual.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackAIndexed<TK>(float* a, nint lda, bool transA, int* idx, int len, int i0, int p0, int mc, int kc,
@@ -69,25 +71,28 @@ internal static unsafe class GemmPacking
         where TK : IMicroKernel
     {
         int mr = TK.MR;
+        if (transA)
+        {
+            // op(A)[i, p] at p lda + i: stored row p0 + p, columns i0 .. i0 + mc, gathered once for all panels.
+            for (int p = 0; p < kc; p++)
+            {
+                Gather(a, (nint)(p0 + p) * lda + i0, mc, idx, len, scratch + (nint)p * mc);
+            }
+            for (int ir = 0; ir < mc; ir += mr, dst += (nint)mr * kc)
+            {
+                Copy(scratch + ir, mc, Math.Min(mr, mc - ir), kc, dst, mr);
+            }
+            return;
+        }
+
         for (int ir = 0; ir < mc; ir += mr, dst += (nint)mr * kc)
         {
             int rows = Math.Min(mr, mc - ir);
-            if (transA)
+            for (int r = 0; r < rows; r++)
             {
-                for (int p = 0; p < kc; p++)
-                {
-                    Gather(a, (nint)(p0 + p) * lda + i0 + ir, rows, idx, len, scratch + p * rows);
-                }
-                Copy(scratch, rows, rows, kc, dst, mr);
+                Gather(a, (nint)(i0 + ir + r) * lda + p0, kc, idx, len, scratch + r * kc);
             }
-            else
-            {
-                for (int r = 0; r < rows; r++)
-                {
-                    Gather(a, (nint)(i0 + ir + r) * lda + p0, kc, idx, len, scratch + r * kc);
-                }
-                Interleave(scratch, kc, rows, kc, dst, mr);
-            }
+            Interleave(scratch, kc, rows, kc, dst, mr);
         }
     }
 
@@ -98,25 +103,28 @@ internal static unsafe class GemmPacking
         where TK : IMicroKernel
     {
         int nr = TK.NR;
+        if (!transB)
+        {
+            // op(B)[p, j] at p ldb + j: stored row p0 + p, columns j0 .. j0 + nc, gathered once for all panels.
+            for (int p = 0; p < kc; p++)
+            {
+                Gather(b, (nint)(p0 + p) * ldb + j0, nc, idx, len, scratch + (nint)p * nc);
+            }
+            for (int jr = 0; jr < nc; jr += nr, dst += (nint)nr * kc)
+            {
+                Copy(scratch + jr, nc, Math.Min(nr, nc - jr), kc, dst, nr);
+            }
+            return;
+        }
+
         for (int jr = 0; jr < nc; jr += nr, dst += (nint)nr * kc)
         {
             int cols = Math.Min(nr, nc - jr);
-            if (transB)
+            for (int c = 0; c < cols; c++)
             {
-                for (int c = 0; c < cols; c++)
-                {
-                    Gather(b, (nint)(j0 + jr + c) * ldb + p0, kc, idx, len, scratch + c * kc);
-                }
-                Interleave(scratch, kc, cols, kc, dst, nr);
+                Gather(b, (nint)(j0 + jr + c) * ldb + p0, kc, idx, len, scratch + c * kc);
             }
-            else
-            {
-                for (int p = 0; p < kc; p++)
-                {
-                    Gather(b, (nint)(p0 + p) * ldb + j0 + jr, cols, idx, len, scratch + p * cols);
-                }
-                Copy(scratch, cols, cols, kc, dst, nr);
-            }
+            Interleave(scratch, kc, cols, kc, dst, nr);
         }
     }
 

@@ -29,6 +29,9 @@ internal static unsafe class SgemmPacked
     /// <summary>Flops (2 m n k per matrix) from which a matrix is cut into <see cref="PartsPerThread"/> parts per thread.</summary>
     internal static long SplitFinerAbove = 2L * 384 * 384 * 384;
 
+    /// <summary>Relative packing cost per element of an operand read through an index map (plain: 4).</summary>
+    internal static double MappedPackWeight = 16.0;
+
     /// <summary>Which micro-kernel runs: "avx512-8x32", "avx2-6x16" or "scalar-4x4".</summary>
     internal static string KernelName => Avx512Kernel8x32.IsSupported ? "avx512-8x32"
         : Avx2Kernel6x16.IsSupported ? "avx2-6x16" : "scalar-4x4";
@@ -181,7 +184,10 @@ internal static unsafe class SgemmPacked
                 // does not hold the rest back; the 2-D partition keeps the extra packing small.
                 int parts = threads * (flopsEach >= SplitFinerAbove ? PartsPerThread : 1);
                 job.OverBatch = false;
-                Partition<TK>(pr.M, pr.N, pr.K, parts, out job.RowParts, out job.ColParts);
+                // A mapped operand costs a gather per element each time it is packed (an L2 miss for a random map,
+                // measured: several times a plain copy), so partitions that pack it more than once are penalised.
+                Partition<TK>(pr.M, pr.N, pr.K, parts, out job.RowParts, out job.ColParts,
+                    pr.AIdx != null ? MappedPackWeight : 4.0, pr.BIdx != null ? MappedPackWeight : 4.0);
                 parts = job.RowParts * job.ColParts;
                 if (cOverlaps)
                 {
@@ -224,7 +230,8 @@ internal static unsafe class SgemmPacked
     /// with rows in whole MR panels and columns in whole NR panels, minimising the largest block's compute plus its
     /// packing.
     /// </summary>
-    internal static void Partition<TK>(int m, int n, int k, int parts, out int rowParts, out int colParts)
+    internal static void Partition<TK>(int m, int n, int k, int parts, out int rowParts, out int colParts,
+        double packWeightA = 4.0, double packWeightB = 4.0)
         where TK : IMicroKernel
     {
         long mPanels = (m + TK.MR - 1) / TK.MR;
@@ -243,7 +250,7 @@ internal static unsafe class SgemmPacked
                 }
                 double rows = (double)((mPanels + rp - 1) / rp) * TK.MR;
                 double cols = (double)((nPanels + cp - 1) / cp) * TK.NR;
-                double cost = rows * cols * k + 4.0 * (rows + cols) * k;
+                double cost = rows * cols * k + (packWeightA * rows + packWeightB * cols) * k;
                 if (cost < best)
                 {
                     best = cost;
@@ -328,7 +335,7 @@ internal static unsafe class SgemmPacked
         float* packedA = ws.PackedA((nint)mcStep * kcStep);
         float* packedB = ws.PackedB((nint)ncStep * kcStep);
         float* tile = ws.Tile;
-        float* scratch = pr.AIdx != null || pr.BIdx != null ? ws.Scratch((nint)Math.Max(mr, nr) * kcStep) : null;
+        float* scratch = pr.AIdx != null || pr.BIdx != null ? ws.Scratch((nint)Math.Max(Math.Max(mr, nr), Math.Max(mcStep, ncStep)) * kcStep) : null;
         int* cIdx = pr.CIdx;
 
         for (int jc = j0; jc < j1; jc += ncStep)
@@ -423,14 +430,24 @@ internal static unsafe class SgemmPacked
     private static void MergeTileIndexed(float* tile, int tileStride, float* c, nint offset, nint ldc, nint cs,
         int rows, int cols, float alpha, float beta, int* idx, int len)
     {
+        // One division per row; along the row the (block, remainder) pair is advanced by cs without dividing.
+        nint csDiv = cs / len, csMod = cs - csDiv * len;
         for (int i = 0; i < rows; i++, tile += tileStride, offset += ldc)
         {
-            nint o = offset;
-            for (int j = 0; j < cols; j++, o += cs)
+            nint blk = offset / len;
+            nint rem = offset - blk * len;
+            float* cb = c + blk * len;
+            for (int j = 0; j < cols; j++)
             {
-                nint blk = o / len;
-                float* dst = c + blk * len + idx[o - blk * len];
+                float* dst = cb + idx[rem];
                 *dst = beta == 0f ? alpha * tile[j] : alpha * tile[j] + beta * *dst;
+                rem += csMod;
+                cb += csDiv * len;
+                if (rem >= len)
+                {
+                    rem -= len;
+                    cb += len;
+                }
             }
         }
     }
