@@ -144,4 +144,20 @@ public interface IKernelSet
     /// </summary>
     void LayerNormBackward(DeviceBuffer<float> dy, DeviceBuffer<float> x, DeviceBuffer<float> mean, DeviceBuffer<float> rstd,
         DeviceBuffer<float> gamma, DeviceBuffer<float> dx, DeviceBuffer<float> dgamma, DeviceBuffer<float> dbeta, int rows, int cols);
+
+    /// <summary>
+    /// <see cref="Gemm"/> with each operand read (and C written) through an optional index map, so that a gather or
+    /// scatter by a permutation costs no pass of its own: it is folded into the GEMM's operand loads and C stores.
+    /// For an operand X with map <c>xIndex</c> of length L, the element at (unmapped) offset o of matrix X_p
+    /// (o = row * ld + column of the stored, untransposed matrix) is read from
+    /// <c>X_p[(o / L) * L + xIndex[o % L]]</c>; for C, the element at offset o is written there. Every index must lie
+    /// in [0, L), and L should divide the matrix size; a C map must be a permutation of 0..L-1 (each element is stored
+    /// exactly once). A null map (length ignored) is the identity, so with three null maps this is <see cref="Gemm"/>.
+    /// Used by the Kronecker product y = J_out (A ⊗ B) J_in x: J_in is the map of the operand holding x and
+    /// J_out⁻¹ the map of C.
+    /// </summary>
+    void GemmIndexed(int batch, int m, int n, int k, float alpha,
+        DeviceBuffer<float> a, long strideA, bool transA, DeviceBuffer<int>? aIndex, int aIndexLength,
+        DeviceBuffer<float> b, long strideB, bool transB, DeviceBuffer<int>? bIndex, int bIndexLength,
+        float beta, DeviceBuffer<float> c, long strideC, DeviceBuffer<int>? cIndex, int cIndexLength);
 }

@@ -256,6 +256,42 @@ public static class HostReference
     // ------------------------------------------------------------------ GEMM
 
     /// <summary>
+    /// <see cref="IKernelSet.GemmIndexed"/> by its definition: each operand matrix is unmapped into a plain copy
+    /// (element o read from (o / L) L + map[o % L]), <see cref="Gemm"/> runs on the copies, and each element o of
+    /// every C_p (and its magnitude) is written back to (o / L) L + mapC[o % L]. A null map is the identity.
+    /// </summary>
+    public static double[] GemmIndexed(int batch, int m, int n, int k, float alpha,
+        float[] a, long strideA, bool transA, int[]? mapA, float[] b, long strideB, bool transB, int[]? mapB,
+        float beta, float[] c, long strideC, int[]? mapC, out double[] magnitude)
+    {
+        long sizeA = (long)m * k, sizeB = (long)k * n, sizeC = (long)m * n;
+        static long Map(long o, int[]? map) => map == null ? o : o / map.Length * map.Length + map[o % map.Length];
+        static float[] Unmap(float[] x, int count, long stride, long size, int[]? map)
+        {
+            var y = (float[])x.Clone();
+            for (int p = 0; p < count; p++)
+                for (long o = 0; o < size; o++)
+                    y[p * stride + o] = x[p * stride + Map(o, map)];
+            return y;
+        }
+        var la = Unmap(a, strideA == 0 ? Math.Min(batch, 1) : batch, strideA, sizeA, mapA);
+        var lb = Unmap(b, strideB == 0 ? Math.Min(batch, 1) : batch, strideB, sizeB, mapB);
+        var lc = Unmap(c, batch, strideC, sizeC, mapC);
+        var r = Gemm(batch, m, n, k, alpha, la, strideA, transA, lb, strideB, transB, beta, lc, strideC, out var mag);
+        var result = new double[c.Length];
+        for (int i = 0; i < c.Length; i++) result[i] = c[i];
+        magnitude = new double[c.Length];
+        for (int p = 0; p < batch; p++)
+            for (long o = 0; o < sizeC; o++)
+            {
+                long dst = p * strideC + Map(o, mapC);
+                result[dst] = r[p * strideC + o];
+                magnitude[dst] = mag[p * strideC + o];
+            }
+        return result;
+    }
+
+    /// <summary>
     /// Batched GEMM exactly as <see cref="IKernelSet.Gemm"/> specifies. Returns the whole new C buffer (elements
     /// outside every C_p copied unchanged). <paramref name="magnitude"/> receives, per element of C,
     /// |alpha| * sum_l |op(A)_il op(B)_lj| + |beta C_ij| (0 outside every C_p): the scale of the rounding error.

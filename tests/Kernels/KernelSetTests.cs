@@ -470,6 +470,102 @@ public abstract class KernelSetTests
             $"Gemm m={m} n={n} k={k} transA={transA} transB={transB} {layout} alpha={alpha} beta={beta}");
     }
 
+    /// <summary>
+    /// GemmIndexed cases: (m, n, k, transA, transB, batch layout, which maps, alpha, beta). Maps are random
+    /// permutations over the whole matrix or over blocks of a divisor of its size.
+    /// </summary>
+    public static IEnumerable<object[]> GemmIndexedCases(ShapeTier tier)
+    {
+        var sizes = new List<(int M, int N, int K)> { (1, 1, 1), (1, 7, 13), (13, 1, 7), (6, 10, 15), (31, 67, 5) };
+        if (tier == ShapeTier.Full)
+        {
+            sizes.Add((33, 47, 29));
+            sizes.Add((64, 64, 64));
+        }
+        int row = 0;
+        var layouts = Enum.GetValues<GemmBatch>();
+        foreach (var (m, n, k) in sizes)
+        foreach (var ta in new[] { false, true })
+        foreach (var tb in new[] { false, true })
+        foreach (var maps in Enum.GetValues<GemmMaps>())
+        {
+            row++;
+            yield return row % 2 == 0
+                ? Row(m, n, k, ta, tb, layouts[row % layouts.Length], maps, 1f, 0f)
+                : Row(m, n, k, ta, tb, layouts[row % layouts.Length], maps, 0.5f, 2f);
+        }
+        if (tier == ShapeTier.Full)
+        {
+            // Past the cache blocks and the threading split (maps wrap inside packed panels), ragged edges.
+            foreach (var ta in new[] { false, true })
+            foreach (var tb in new[] { false, true })
+                yield return Row(257, 263, 301, ta, tb, GemmBatch.Single, GemmMaps.AllWhole, 1f, 0f);
+            yield return Row(257, 263, 301, false, true, GemmBatch.SharedB, GemmMaps.Blocks, 0.5f, 2f);
+            yield return Row(257, 263, 301, true, false, GemmBatch.SharedA, GemmMaps.Blocks, 1f, 0f);
+        }
+    }
+
+    /// <summary>
+    /// GemmIndexed = Gemm on the unmapped operands, C scattered through its map; NaN padding between strided
+    /// matrices must not be read, C's padding stays unchanged, with beta = 0 C is not read.
+    /// </summary>
+    [Theory, KernelCases(nameof(GemmIndexedCases))]
+    public void GemmIndexed_MatchesReference(int m, int n, int k, bool transA, bool transB, GemmBatch layout, GemmMaps maps,
+        float alpha, float beta)
+    {
+        var rng = new Random(37);
+        int batch = layout == GemmBatch.Single ? 1 : 3;
+        long sizeA = (long)m * k, sizeB = (long)k * n, sizeC = (long)m * n;
+        long strideA = layout switch { GemmBatch.SharedA => 0, GemmBatch.SharedB => sizeA + 3, _ => sizeA };
+        long strideB = layout switch { GemmBatch.SharedB => 0, GemmBatch.SharedA => sizeB + 3, _ => sizeB };
+        long strideC = layout == GemmBatch.Single ? sizeC : sizeC + 5;
+        var a = Operand(rng, batch, sizeA, strideA);
+        var b = Operand(rng, batch, sizeB, strideB);
+        var c = beta == 0 ? Enumerable.Repeat(float.NaN, (int)((batch - 1) * strideC + sizeC)).ToArray()
+            : Inputs.Uniform(rng, (batch - 1) * strideC + sizeC, -1, 1);
+        int[]? MapFor(long size, int which)
+        {
+            bool whole = maps == GemmMaps.AllWhole;
+            bool block = maps == GemmMaps.Blocks || (int)maps == which + 2;
+            if (!whole && !block) return null;
+            int len = (int)size;
+            if (!whole)
+                for (int d = 2; d < size; d++)
+                    if (size % d == 0) { len = (int)(size / d); break; }
+            return Inputs.Index(IndexPattern.Permutation, len, len, rng);
+        }
+        var ma = MapFor(sizeA, 0);
+        var mb = MapFor(sizeB, 1);
+        var mc = MapFor(sizeC, 2);
+
+        var expected = HostReference.GemmIndexed(batch, m, n, k, alpha, a, strideA, transA, ma, b, strideB, transB, mb,
+            beta, c, strideC, mc, out var magnitude);
+        using var ab = Upload(a);
+        using var bb = Upload(b);
+        using var cb = Upload(c);
+        using var mab = ma == null ? null : Upload(ma);
+        using var mbb = mb == null ? null : Upload(mb);
+        using var mcb = mc == null ? null : Upload(mc);
+        K.GemmIndexed(batch, m, n, k, alpha, ab, strideA, transA, mab, ma?.Length ?? 0, bb, strideB, transB, mbb, mb?.Length ?? 0,
+            beta, cb, strideC, mcb, mc?.Length ?? 0);
+        KernelAssert.Close(expected, cb.ToArray(), i => Tolerance.GemmAbs + Tolerance.GemmRel * magnitude[i],
+            $"GemmIndexed m={m} n={n} k={k} transA={transA} transB={transB} {layout} {maps} alpha={alpha} beta={beta}");
+    }
+
+    /// <summary>A map whose length does not divide the matrix size is rejected, naming the operand.</summary>
+    [Fact]
+    public void GemmIndexed_MapNotDividingMatrix_Throws()
+    {
+        using var ab = Upload(new float[6]);
+        using var bb = Upload(new float[6]);
+        using var cb = Upload(new float[4]);
+        using var mb = Upload(new[] { 1, 0, 3, 2 });
+        var e = Assert.ThrowsAny<ArgumentException>(() =>
+            K.GemmIndexed(1, 2, 2, 3, 1f, ab, 6, false, null, 0, bb, 6, false, mb, 4, 0f, cb, 4, null, 0));
+        Assert.Contains("GemmIndexed", e.Message);
+        Assert.Contains("6", e.Message);
+    }
+
     /// <summary>batch matrices of <paramref name="size"/> at multiples of <paramref name="stride"/>, NaN in between.</summary>
     private static float[] Operand(Random rng, int batch, long size, long stride)
     {

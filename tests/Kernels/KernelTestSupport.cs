@@ -268,6 +268,21 @@ public enum IndexPattern
     AllSame,
 }
 
+/// <summary>Which operands a GemmIndexed test maps, and how.</summary>
+public enum GemmMaps
+{
+    /// <summary>A, B and C each mapped by a permutation of their whole matrix.</summary>
+    AllWhole,
+    /// <summary>A, B and C each mapped blockwise (a divisor of the matrix size, when there is one).</summary>
+    Blocks,
+    /// <summary>Only A, mapped blockwise.</summary>
+    AOnly,
+    /// <summary>Only B, mapped blockwise.</summary>
+    BOnly,
+    /// <summary>Only C, mapped blockwise.</summary>
+    COnly,
+}
+
 /// <summary>How a GEMM test lays out its batch.</summary>
 public enum GemmBatch
 {

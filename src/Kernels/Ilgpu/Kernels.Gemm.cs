@@ -13,6 +13,8 @@ internal struct GemmParams
     public int TileLog2;
     /// <summary>log2 of the K-slab width staged per step.</summary>
     public int SlabLog2;
+    /// <summary>Lengths of the index maps of A, B and C (0: no map, the view is a dummy).</summary>
+    public int ALen, BLen, CLen;
 }
 
 internal static partial class IlgpuKernels
@@ -40,7 +42,13 @@ internal static partial class IlgpuKernels
     /// so M, N, K need not be multiples of anything and K = 0 yields alpha * 0. Tiles (grid x: columns, y: rows)
     /// and batch entries (z) are visited with grid-stride loops, so any grid is correct. With beta = 0, C is never read.
     /// </summary>
-    internal static void Gemm(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmParams p)
+    /// <remarks>
+    /// Index maps (<see cref="IKernelSet.GemmIndexed"/>): with a map of length L > 0, the element at offset o of a
+    /// matrix is read (or, for C, written) at (o / L) L + index[o % L]; the gather happens in the tile loads and the
+    /// scatter in the stores, so a mapped GEMM moves exactly the data of a plain one.
+    /// </remarks>
+    internal static void Gemm(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c,
+        ArrayView<int> aIdx, ArrayView<int> bIdx, ArrayView<int> cIdx, GemmParams p)
     {
         var sA = SharedMemory.Allocate<float>(MaxGemmTile * APitch);
         var sB = SharedMemory.Allocate<float>(MaxGemmSlab * BPitch);
@@ -80,7 +88,7 @@ internal static partial class IlgpuKernels
                             int r = row0 + i, kk = k0 + l;
                             float v = 0f;
                             if (r < p.M && kk < p.K)
-                                v = p.TransA == 0 ? a[aBase + (long)r * p.K + kk] : a[aBase + (long)kk * p.M + r];
+                                v = a[aBase + Map(p.TransA == 0 ? (long)r * p.K + kk : (long)kk * p.M + r, aIdx, p.ALen)];
                             sA[i * APitch + l] = v;
                         }
                         // sB[l, j] = op(B)[k0 + l, col0 + j]
@@ -92,7 +100,7 @@ internal static partial class IlgpuKernels
                             int col = col0 + j, kk = k0 + l;
                             float v = 0f;
                             if (col < p.N && kk < p.K)
-                                v = p.TransB == 0 ? b[bBase + (long)kk * p.N + col] : b[bBase + (long)col * p.K + kk];
+                                v = b[bBase + Map(p.TransB == 0 ? (long)kk * p.N + col : (long)col * p.K + kk, bIdx, p.BLen)];
                             sB[l * BPitch + j] = v;
                         }
                         Group.Barrier();
@@ -113,31 +121,39 @@ internal static partial class IlgpuKernels
                         }
                         Group.Barrier();
                     }
-                    Store(c, p, cBase, row0 + ty, col0, tx, g, c00, c01, c02, c03);
-                    Store(c, p, cBase, row0 + ty + 1 * g, col0, tx, g, c10, c11, c12, c13);
-                    Store(c, p, cBase, row0 + ty + 2 * g, col0, tx, g, c20, c21, c22, c23);
-                    Store(c, p, cBase, row0 + ty + 3 * g, col0, tx, g, c30, c31, c32, c33);
+                    Store(c, cIdx, p, cBase, row0 + ty, col0, tx, g, c00, c01, c02, c03);
+                    Store(c, cIdx, p, cBase, row0 + ty + 1 * g, col0, tx, g, c10, c11, c12, c13);
+                    Store(c, cIdx, p, cBase, row0 + ty + 2 * g, col0, tx, g, c20, c21, c22, c23);
+                    Store(c, cIdx, p, cBase, row0 + ty + 3 * g, col0, tx, g, c30, c31, c32, c33);
                 }
             }
         }
     }
 
     /// <summary>Writes one row of a thread's block: C[row, col0 + tx + c g] = alpha acc_c (+ beta C), in range only.</summary>
-    private static void Store(ArrayView<float> c, GemmParams p, long cBase, int row, int col0, int tx, int g,
+    private static void Store(ArrayView<float> c, ArrayView<int> cIdx, GemmParams p, long cBase, int row, int col0, int tx, int g,
         float v0, float v1, float v2, float v3)
     {
         if (row >= p.M) return;
-        long rowBase = cBase + (long)row * p.N;
-        StoreOne(c, p, rowBase, col0 + tx, v0);
-        StoreOne(c, p, rowBase, col0 + tx + g, v1);
-        StoreOne(c, p, rowBase, col0 + tx + 2 * g, v2);
-        StoreOne(c, p, rowBase, col0 + tx + 3 * g, v3);
+        long rowOffset = (long)row * p.N;
+        StoreOne(c, cIdx, p, cBase, rowOffset, col0 + tx, v0);
+        StoreOne(c, cIdx, p, cBase, rowOffset, col0 + tx + g, v1);
+        StoreOne(c, cIdx, p, cBase, rowOffset, col0 + tx + 2 * g, v2);
+        StoreOne(c, cIdx, p, cBase, rowOffset, col0 + tx + 3 * g, v3);
     }
 
-    private static void StoreOne(ArrayView<float> c, GemmParams p, long rowBase, int col, float acc)
+    /// <summary>The offset where element <paramref name="o"/> of a mapped matrix lives (len 0: o itself).</summary>
+    private static long Map(long o, ArrayView<int> idx, int len)
+    {
+        if (len == 0) return o;
+        long blk = o / len;
+        return blk * len + idx[o - blk * len];
+    }
+
+    private static void StoreOne(ArrayView<float> c, ArrayView<int> cIdx, GemmParams p, long cBase, long rowOffset, int col, float acc)
     {
         if (col >= p.N) return;
-        long ci = rowBase + col;
+        long ci = cBase + Map(rowOffset + col, cIdx, p.CLen);
         float v = p.Alpha * acc;
         if (p.Beta != 0f) v += p.Beta * c[ci];
         c[ci] = v;

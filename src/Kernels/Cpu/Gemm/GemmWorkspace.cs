@@ -16,6 +16,8 @@ internal sealed unsafe class GemmWorkspace
     private nint aLength;
     private float* b;
     private nint bLength;
+    private float* scratch;
+    private nint scratchLength;
 
     private GemmWorkspace()
     {
@@ -26,6 +28,7 @@ internal sealed unsafe class GemmWorkspace
     {
         NativeMemory.AlignedFree(a);
         NativeMemory.AlignedFree(b);
+        NativeMemory.AlignedFree(scratch);
         NativeMemory.AlignedFree(Tile);
     }
 
@@ -56,6 +59,16 @@ internal sealed unsafe class GemmWorkspace
             Grow(ref b, ref bLength, length);
         }
         return b;
+    }
+
+    /// <summary>A staging buffer for gathered operand rows, at least <paramref name="length"/> floats.</summary>
+    public float* Scratch(nint length)
+    {
+        if (length > scratchLength)
+        {
+            Grow(ref scratch, ref scratchLength, length);
+        }
+        return scratch;
     }
 
     private static void Grow(ref float* buffer, ref nint length, nint needed)

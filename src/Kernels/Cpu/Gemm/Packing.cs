@@ -13,6 +13,7 @@ namespace Engine.Kernels.Cpu.Gemm;
 /// </summary>
 internal static unsafe class GemmPacking
 {
+
     /// <summary>
     /// Packs op(A)[i0 .. i0 + mc, p0 .. p0 + kc] into ceil(mc / MR) micro-panels at <paramref name="dst"/>.
     /// A is m x k (row stride <paramref name="lda"/>) or, when <paramref name="transA"/>, k x m.
@@ -56,6 +57,108 @@ internal static unsafe class GemmPacking
             {
                 Copy(b + (nint)p0 * ldb + j0 + jr, ldb, cols, kc, dst, nr);
             }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="PackA{TK}"/> reading A through an index map (<see cref="IKernelSet.GemmIndexed"/>): whole stored
+    /// row segments of the block are gathered into <paramref name="scratch"/> (at least kc x max(mc, MR) floats),
+    /// then interleaved or copied into micro-panels as usual.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackAIndexed<TK>(float* a, nint lda, bool transA, int* idx, int len, int i0, int p0, int mc, int kc,
+        float* dst, float* scratch)
+        where TK : IMicroKernel
+    {
+        int mr = TK.MR;
+        if (transA)
+        {
+            // op(A)[i, p] at p lda + i: stored row p0 + p, columns i0 .. i0 + mc, gathered once for all panels.
+            for (int p = 0; p < kc; p++)
+            {
+                Gather(a, (nint)(p0 + p) * lda + i0, mc, idx, len, scratch + (nint)p * mc);
+            }
+            for (int ir = 0; ir < mc; ir += mr, dst += (nint)mr * kc)
+            {
+                Copy(scratch + ir, mc, Math.Min(mr, mc - ir), kc, dst, mr);
+            }
+            return;
+        }
+
+        for (int ir = 0; ir < mc; ir += mr, dst += (nint)mr * kc)
+        {
+            int rows = Math.Min(mr, mc - ir);
+            for (int r = 0; r < rows; r++)
+            {
+                Gather(a, (nint)(i0 + ir + r) * lda + p0, kc, idx, len, scratch + r * kc);
+            }
+            Interleave(scratch, kc, rows, kc, dst, mr);
+        }
+    }
+
+    /// <summary><see cref="PackB{TK}"/> reading B through an index map (see <see cref="PackAIndexed{TK}"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackBIndexed<TK>(float* b, nint ldb, bool transB, int* idx, int len, int p0, int j0, int kc, int nc,
+        float* dst, float* scratch)
+        where TK : IMicroKernel
+    {
+        int nr = TK.NR;
+        if (!transB)
+        {
+            // op(B)[p, j] at p ldb + j: stored row p0 + p, columns j0 .. j0 + nc, gathered once for all panels.
+            for (int p = 0; p < kc; p++)
+            {
+                Gather(b, (nint)(p0 + p) * ldb + j0, nc, idx, len, scratch + (nint)p * nc);
+            }
+            for (int jr = 0; jr < nc; jr += nr, dst += (nint)nr * kc)
+            {
+                Copy(scratch + jr, nc, Math.Min(nr, nc - jr), kc, dst, nr);
+            }
+            return;
+        }
+
+        for (int jr = 0; jr < nc; jr += nr, dst += (nint)nr * kc)
+        {
+            int cols = Math.Min(nr, nc - jr);
+            for (int c = 0; c < cols; c++)
+            {
+                Gather(b, (nint)(j0 + jr + c) * ldb + p0, kc, idx, len, scratch + c * kc);
+            }
+            Interleave(scratch, kc, cols, kc, dst, nr);
+        }
+    }
+
+    /// <summary>
+    /// dst[t] = x[(o / len) len + idx[o % len]] with o = <paramref name="offset"/> + t, for t &lt; count: a run of
+    /// consecutive mapped offsets, gathered eight at a time with AVX2 where the run does not wrap.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Gather(float* x, nint offset, int count, int* idx, int len, float* dst)
+    {
+        nint blk = offset / len;
+        int r = (int)(offset - blk * len);
+        float* basePtr = x + blk * len;
+        int t = 0;
+        while (t < count)
+        {
+            int run = Math.Min(count - t, len - r);
+            int* ip = idx + r;
+            float* d = dst + t;
+            int u = 0;
+            if (Avx2.IsSupported)
+            {
+                for (; u + 8 <= run; u += 8)
+                {
+                    Avx.Store(d + u, Avx2.GatherVector256(basePtr, Avx.LoadVector256(ip + u), 4));
+                }
+            }
+            for (; u < run; u++)
+            {
+                d[u] = basePtr[ip[u]];
+            }
+            t += run;
+            r = 0;
+            basePtr += len;
         }
     }
 

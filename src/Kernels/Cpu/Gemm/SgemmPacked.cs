@@ -46,6 +46,9 @@ internal static unsafe class SgemmPacked
     /// <summary>Flops (2 m n k per matrix) from which a matrix is cut into <see cref="PartsPerThread"/> parts per thread.</summary>
     internal static long SplitFinerAbove = 2L * 384 * 384 * 384;
 
+    /// <summary>Relative packing cost per element of an operand read through an index map (plain: 4).</summary>
+    internal static double MappedPackWeight = 16.0;
+
     /// <summary>Which micro-kernel runs: "avx512-8x32", "avx2-6x16" or "scalar-4x4".</summary>
     internal static string KernelName => Avx512Kernel8x32.IsSupported ? "avx512-8x32"
         : Avx2Kernel6x16.IsSupported ? "avx2-6x16" : "scalar-4x4";
@@ -58,6 +61,10 @@ internal static unsafe class SgemmPacked
         public float* A, B, C;
         public long StrideA, StrideB, StrideC;
         public bool TransA, TransB;
+
+        /// <summary>Optional index maps (see <see cref="IKernelSet.GemmIndexed"/>) and their lengths; null: identity.</summary>
+        public int* AIdx, BIdx, CIdx;
+        public int ALen, BLen, CLen;
 
         /// <summary>Distance between C[i, j] and C[i + 1, j], and between C[i, j] and C[i, j + 1].</summary>
         public nint CRowStride, CColStride;
@@ -74,6 +81,7 @@ internal static unsafe class SgemmPacked
             M = N, N = M,
             A = B, B = A, StrideA = StrideB, StrideB = StrideA,
             TransA = !TransB, TransB = !TransA,
+            AIdx = BIdx, BIdx = AIdx, ALen = BLen, BLen = ALen,
             CRowStride = CColStride, CColStride = CRowStride,
         };
     }
@@ -83,7 +91,17 @@ internal static unsafe class SgemmPacked
     /// </summary>
     public static void Gemm(int batch, int m, int n, int k, float alpha,
         float* a, long strideA, bool transA, float* b, long strideB, bool transB,
-        float beta, float* c, long strideC)
+        float beta, float* c, long strideC) =>
+        GemmIndexed(batch, m, n, k, alpha, a, strideA, transA, null, 0, b, strideB, transB, null, 0, beta, c, strideC, null, 0);
+
+    /// <summary>
+    /// <see cref="Gemm"/> with operands read and C written through index maps (<see cref="IKernelSet.GemmIndexed"/>):
+    /// the gathers happen while packing A and B, the scatter while merging C tiles.
+    /// </summary>
+    public static void GemmIndexed(int batch, int m, int n, int k, float alpha,
+        float* a, long strideA, bool transA, int* aIdx, int aLen,
+        float* b, long strideB, bool transB, int* bIdx, int bLen,
+        float beta, float* c, long strideC, int* cIdx, int cLen)
     {
         if (batch <= 0 || m <= 0 || n <= 0)
         {
@@ -96,6 +114,7 @@ internal static unsafe class SgemmPacked
             A = a, B = b, C = c, StrideA = strideA, StrideB = strideB, StrideC = strideC,
             TransA = transA, TransB = transB,
             CRowStride = n, CColStride = 1,
+            AIdx = aIdx, BIdx = bIdx, CIdx = cIdx, ALen = aLen, BLen = bLen, CLen = cLen,
         };
 
         if (k == 0 || alpha == 0f)
@@ -185,7 +204,10 @@ internal static unsafe class SgemmPacked
                 // does not hold the rest back; the 2-D partition keeps the extra packing small.
                 int parts = threads * (flopsEach >= SplitFinerAbove ? PartsPerThread : 1);
                 job.OverBatch = false;
-                Partition<TK>(pr.M, pr.N, pr.K, parts, out job.RowParts, out job.ColParts);
+                // A mapped operand costs a gather per element each time it is packed (an L2 miss for a random map,
+                // measured: several times a plain copy), so partitions that pack it more than once are penalised.
+                Partition<TK>(pr.M, pr.N, pr.K, parts, out job.RowParts, out job.ColParts,
+                    pr.AIdx != null ? MappedPackWeight : 4.0, pr.BIdx != null ? MappedPackWeight : 4.0);
                 parts = job.RowParts * job.ColParts;
                 if (cOverlaps)
                 {
@@ -228,7 +250,8 @@ internal static unsafe class SgemmPacked
     /// with rows in whole MR panels and columns in whole NR panels, minimising the largest block's compute plus its
     /// packing.
     /// </summary>
-    internal static void Partition<TK>(int m, int n, int k, int parts, out int rowParts, out int colParts)
+    internal static void Partition<TK>(int m, int n, int k, int parts, out int rowParts, out int colParts,
+        double packWeightA = 4.0, double packWeightB = 4.0)
         where TK : IMicroKernel
     {
         long mPanels = (m + TK.MR - 1) / TK.MR;
@@ -247,7 +270,7 @@ internal static unsafe class SgemmPacked
                 }
                 double rows = (double)((mPanels + rp - 1) / rp) * TK.MR;
                 double cols = (double)((nPanels + cp - 1) / cp) * TK.NR;
-                double cost = rows * cols * k + 4.0 * (rows + cols) * k;
+                double cost = rows * cols * k + (packWeightA * rows + packWeightB * cols) * k;
                 if (cost < best)
                 {
                     best = cost;
@@ -332,6 +355,8 @@ internal static unsafe class SgemmPacked
         float* packedA = ws.PackedA((nint)mcStep * kcStep);
         float* packedB = ws.PackedB((nint)ncStep * kcStep);
         float* tile = ws.Tile;
+        float* scratch = pr.AIdx != null || pr.BIdx != null ? ws.Scratch((nint)Math.Max(Math.Max(mr, nr), Math.Max(mcStep, ncStep)) * kcStep) : null;
+        int* cIdx = pr.CIdx;
 
         for (int jc = j0; jc < j1; jc += ncStep)
         {
@@ -340,12 +365,26 @@ internal static unsafe class SgemmPacked
             {
                 int kc = Math.Min(kcStep, k - pc);
                 float beta = pc == 0 ? pr.Beta : 1f;
-                GemmPacking.PackB<TK>(b, ldb, pr.TransB, pc, jc, kc, nc, packedB);
+                if (pr.BIdx == null)
+                {
+                    GemmPacking.PackB<TK>(b, ldb, pr.TransB, pc, jc, kc, nc, packedB);
+                }
+                else
+                {
+                    GemmPacking.PackBIndexed<TK>(b, ldb, pr.TransB, pr.BIdx, pr.BLen, pc, jc, kc, nc, packedB, scratch);
+                }
 
                 for (int ic = i0; ic < i1; ic += mcStep)
                 {
                     int mc = Math.Min(mcStep, i1 - ic);
-                    GemmPacking.PackA<TK>(a, lda, pr.TransA, ic, pc, mc, kc, packedA);
+                    if (pr.AIdx == null)
+                    {
+                        GemmPacking.PackA<TK>(a, lda, pr.TransA, ic, pc, mc, kc, packedA);
+                    }
+                    else
+                    {
+                        GemmPacking.PackAIndexed<TK>(a, lda, pr.TransA, pr.AIdx, pr.ALen, ic, pc, mc, kc, packedA, scratch);
+                    }
 
                     for (int jr = 0; jr < nc; jr += nr)
                     {
@@ -357,7 +396,13 @@ internal static unsafe class SgemmPacked
                             int mrEff = Math.Min(mr, mc - ir);
                             float* ap = packedA + (nint)ir * kc;
                             float* cp = cCol + ir * ldc;
-                            if (cs != 1)
+                            if (cIdx != null)
+                            {
+                                TK.Run(kc, ap, bp, tile, nr, 1f, 0f);
+                                MergeTileIndexed(tile, nr, c, (ic + ir) * ldc + (jc + jr) * cs, ldc, cs, mrEff, nrEff,
+                                    alpha, beta, cIdx, pr.CLen);
+                            }
+                            else if (cs != 1)
                             {
                                 // Transposed C: through the scratch tile.
                                 TK.Run(kc, ap, bp, tile, nr, 1f, 0f);
@@ -400,6 +445,35 @@ internal static unsafe class SgemmPacked
                 for (int i = 0; i < rows; i++)
                 {
                     c[i * ldc] = alpha * t[i * tileStride] + beta * c[i * ldc];
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="MergeTile"/> through a C index map: the element at offset o = <paramref name="offset"/> + i ldc + j cs
+    /// of C lives at c[(o / len) len + idx[o % len]].
+    /// </summary>
+    private static void MergeTileIndexed(float* tile, int tileStride, float* c, nint offset, nint ldc, nint cs,
+        int rows, int cols, float alpha, float beta, int* idx, int len)
+    {
+        // One division per row; along the row the (block, remainder) pair is advanced by cs without dividing.
+        nint csDiv = cs / len, csMod = cs - csDiv * len;
+        for (int i = 0; i < rows; i++, tile += tileStride, offset += ldc)
+        {
+            nint blk = offset / len;
+            nint rem = offset - blk * len;
+            float* cb = c + blk * len;
+            for (int j = 0; j < cols; j++)
+            {
+                float* dst = cb + idx[rem];
+                *dst = beta == 0f ? alpha * tile[j] : alpha * tile[j] + beta * *dst;
+                rem += csMod;
+                cb += csDiv * len;
+                if (rem >= len)
+                {
+                    rem -= len;
+                    cb += len;
                 }
             }
         }
