@@ -17,32 +17,11 @@ public static partial class Ops
         bool transA = false, bool transB = false)
     {
         const string op = "indexed_matmul";
-        CheckSameDevice(op, a, b);
-        if (a.Rank < 2 || b.Rank < 2)
-            throw new ArgumentException($"{op}: both operands need at least 2 axes; got {a.Describe()} and {b.Describe()}.");
-        int m = transA ? a.shape[^1] : a.shape[^2];
-        int ka = transA ? a.shape[^2] : a.shape[^1];
-        int kb = transB ? b.shape[^1] : b.shape[^2];
-        int n = transB ? b.shape[^2] : b.shape[^1];
-        if (ka != kb)
-            throw new ArgumentException(
-                $"{op}: inner dimensions differ: {a.Describe()}{(transA ? "ᵀ" : "")} has {ka} columns, {b.Describe()}{(transB ? "ᵀ" : "")} has {kb} rows.");
-        var batchA = a.shape[..^2];
-        var batchB = b.shape[..^2];
-        int[] batchShape;
-        if (batchA.Length == 0) batchShape = batchB;
-        else if (batchB.Length == 0 || Shape.Equal(batchA, batchB)) batchShape = batchA;
-        else
-            throw new ArgumentException(
-                $"{op}: batch dimensions differ: {a.Describe()} and {b.Describe()} (they must be equal, or one operand must be a matrix).");
+        var (m, n, ka, outShape, batch, sa, sb) = MatMulShapes(op, a, b, transA, transB);
         CheckMap(op, "A", mapA, (long)m * ka);
         CheckMap(op, "B", mapB, (long)ka * n);
         CheckMap(op, "C", mapC, (long)m * n);
-        int batch = (int)Shape.Size(batchShape);
-        var outShape = batchShape.Concat(new[] { m, n }).ToArray();
         var y = Tensor.Empty(outShape, a.Device);
-        long sa = batchA.Length == 0 ? 0 : (long)m * ka;
-        long sb = batchB.Length == 0 ? 0 : (long)ka * n;
         var dev = a.Device;
         a.K.GemmIndexed(batch, m, n, ka, 1f,
             a.Buffer, sa, transA, mapA?.On(dev), mapA?.Length ?? 0,

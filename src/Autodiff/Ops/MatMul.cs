@@ -9,6 +9,21 @@ public static partial class Ops
     public static Tensor MatMul(this Tensor a, Tensor b, bool transA = false, bool transB = false)
     {
         const string op = "matmul";
+        var (m, n, ka, outShape, batch, sa, sb) = MatMulShapes(op, a, b, transA, transB);
+        var y = Tensor.Empty(outShape, a.Device);
+        a.K.Gemm(batch, m, n, ka, 1f, a.Buffer, sa, transA, b.Buffer, sb, transB, 0f, y.Buffer, (long)m * n);
+        return y.Record(op, [a, b], g => [
+            a.RequiresGrad ? MatMulGradA(a, b, g, transA, transB) : null,
+            b.RequiresGrad ? MatMulGradB(a, b, g, transA, transB) : null]);
+    }
+
+    /// <summary>
+    /// Checks the operands of a (batched) product op(a) op(b) and returns m, n, k, the output shape, the batch count
+    /// and the per-batch strides of a and b (0 for a matrix shared by every batch entry).
+    /// </summary>
+    private static (int M, int N, int K, int[] OutShape, int Batch, long StrideA, long StrideB) MatMulShapes(
+        string op, Tensor a, Tensor b, bool transA, bool transB)
+    {
         CheckSameDevice(op, a, b);
         if (a.Rank < 2 || b.Rank < 2)
             throw new ArgumentException($"{op}: both operands need at least 2 axes; got {a.Describe()} and {b.Describe()}.");
@@ -27,15 +42,10 @@ public static partial class Ops
         else
             throw new ArgumentException(
                 $"{op}: batch dimensions differ: {a.Describe()} and {b.Describe()} (they must be equal, or one operand must be a matrix).");
-        int batch = (int)Shape.Size(batchShape);
         var outShape = batchShape.Concat(new[] { m, n }).ToArray();
-        var y = Tensor.Empty(outShape, a.Device);
         long sa = batchA.Length == 0 ? 0 : (long)m * ka;
         long sb = batchB.Length == 0 ? 0 : (long)ka * n;
-        a.K.Gemm(batch, m, n, ka, 1f, a.Buffer, sa, transA, b.Buffer, sb, transB, 0f, y.Buffer, (long)m * n);
-        return y.Record(op, [a, b], g => [
-            a.RequiresGrad ? MatMulGradA(a, b, g, transA, transB) : null,
-            b.RequiresGrad ? MatMulGradB(a, b, g, transA, transB) : null]);
+        return (m, n, ka, outShape, (int)Shape.Size(batchShape), sa, sb);
     }
 
     private static Tensor MatMulGradA(Tensor a, Tensor b, Tensor g, bool transA, bool transB)
