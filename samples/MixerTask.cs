@@ -36,25 +36,8 @@ public static class MixerTask
         int steps = epochs * loader.BatchCount, step = 0;
         for (int epoch = 1; epoch <= epochs; epoch++)
         {
-            double lossSum = 0;
-            long correct = 0;
-            foreach (var batch in loader.NextEpoch())
-            {
-                using var scope = new TensorScope();
-                using (batch)
-                {
-                    opt.LearningRate = lr * 0.5f * (1 + MathF.Cos(MathF.PI * step++ / steps));
-                    opt.ZeroGrad();
-                    var logits = model.Forward(batch.X);
-                    var loss = Losses.CrossEntropy(logits, batch.LabelIndex!);
-                    loss.Backward();
-                    opt.Step();
-                    lossSum += loss.Item() * batch.Size;
-                    var pred = Evaluation.ArgMaxRows(logits.ToArray(), batch.Size, model.Classes);
-                    for (int i = 0; i < pred.Length; i++) if (pred[i] == batch.Labels![i]) correct++;
-                }
-            }
-            double trainLoss = lossSum / train.Count, trainAcc = (double)correct / train.Count;
+            var (trainLoss, trainAcc) = ClassifierTraining.Epoch(model, loader, opt,
+                () => opt.LearningRate = lr * 0.5f * (1 + MathF.Cos(MathF.PI * step++ / steps)));
             var (testLoss, testAcc) = Evaluation.Classify(model, test, device: device);
             curve.Add(new { epoch, train_loss = trainLoss, train_accuracy = trainAcc, test_loss = testLoss, test_accuracy = testAcc });
             log.WriteLine($"{label} epoch {epoch,3}  loss {trainLoss:F4}  train acc {trainAcc:P2}  test loss {testLoss:F4}  test acc {testAcc:P2}  ({sw.Elapsed.TotalSeconds:F1} s)");

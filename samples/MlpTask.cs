@@ -68,24 +68,7 @@ public static class MlpTask
         var sw = Stopwatch.StartNew();
         for (int epoch = 1; epoch <= epochs; epoch++)
         {
-            double lossSum = 0;
-            long correct = 0;
-            foreach (var batch in loader.NextEpoch())
-            {
-                using var scope = new TensorScope();
-                using (batch)
-                {
-                    opt.ZeroGrad();
-                    var logits = model.Forward(batch.X);
-                    var loss = Losses.CrossEntropy(logits, batch.LabelIndex!);
-                    loss.Backward();
-                    opt.Step();
-                    lossSum += loss.Item() * batch.Size;
-                    var pred = Evaluation.ArgMaxRows(logits.ToArray(), batch.Size, 10);
-                    for (int i = 0; i < pred.Length; i++) if (pred[i] == batch.Labels![i]) correct++;
-                }
-            }
-            double trainLoss = lossSum / train.Count, trainAcc = (double)correct / train.Count;
+            var (trainLoss, trainAcc) = ClassifierTraining.Epoch(model, loader, opt);
             var (testLoss, testAcc) = Evaluation.Classify(model, test, device: device);
             curve.Add(new { epoch, train_loss = trainLoss, train_accuracy = trainAcc, test_loss = testLoss, test_accuracy = testAcc });
             log.WriteLine($"epoch {epoch,3}  loss {trainLoss:F4}  train acc {trainAcc:P2}  test loss {testLoss:F4}  test acc {testAcc:P2}");
