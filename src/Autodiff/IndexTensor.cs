@@ -11,6 +11,7 @@ public sealed class IndexTensor : IDisposable
     private readonly int[] values;
     private readonly Dictionary<Device, DeviceBuffer<int>> uploaded = new();
     private readonly int min, max;
+    private readonly Dictionary<(int, int), bool> transposeChecks = new();
 
     /// <summary>Wraps a copy of <paramref name="values"/>.</summary>
     public IndexTensor(ReadOnlySpan<int> values)
@@ -39,6 +40,25 @@ public sealed class IndexTensor : IDisposable
             seen[v] = true;
         }
         return true;
+    }
+
+    /// <summary>
+    /// True if the indices are the vec-transpose of a row-major [rows, cols] matrix: entry i·rows + j is j·cols + i,
+    /// so gathering by them turns the matrix into its transpose. Memoised per (rows, cols).
+    /// </summary>
+    public bool IsTranspose(int rows, int cols)
+    {
+        if ((long)rows * cols != values.Length) return false;
+        lock (transposeChecks)
+        {
+            if (transposeChecks.TryGetValue((rows, cols), out var known)) return known;
+        }
+        bool r = true;
+        for (int i = 0; i < cols && r; i++)
+            for (int j = 0; j < rows; j++)
+                if (values[i * rows + j] != j * cols + i) { r = false; break; }
+        lock (transposeChecks) transposeChecks[(rows, cols)] = r;
+        return r;
     }
 
     /// <summary>Throws naming <paramref name="op"/> unless every index lies in [0, <paramref name="extent"/>).</summary>

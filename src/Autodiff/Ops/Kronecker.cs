@@ -48,7 +48,19 @@ public static partial class Ops
 
         var lead = x.shape[..^1];
         Tensor y;
-        if (a == null)
+        if (a == null && TransposesOnly(inputIndex, outputIndex, n, p, q, out bool inT, out bool outT))
+        {
+            // The Mixer's vec-transposes (token mixing) need no gather at all: they become transposed GEMM operands.
+            // inT: the input is X [q, n] read as Xᵀ; outT: the output is the transpose of Z [n, p].
+            var xs = inT ? x.Reshape(-1, q, n) : x.Reshape(-1, n, q);
+            y = (inT, outT) switch
+            {
+                (true, false) => MatMul(xs, b, transA: true, transB: true), // Xᵀ Bᵀ      [S, n, p]
+                (false, true) => MatMul(b, xs, transB: true),               // (X Bᵀ)ᵀ    [S, p, n]
+                _ => MatMul(b, xs),                                         // (Xᵀ Bᵀ)ᵀ   [S, p, n]
+            };
+        }
+        else if (a == null)
         {
             // I_n ⊗ B: every q-block times Bᵀ, one GEMM with all blocks of all samples as rows.
             y = IndexedMatMul(x.Reshape(-1, q), inMap, b, null, outMap, transB: true);
@@ -69,5 +81,16 @@ public static partial class Ops
             }
         }
         return y.Reshape([.. lead, m * p]);
+    }
+
+    /// <summary>
+    /// True when every given permutation of an I_n ⊗ B product is a vec-transpose that a transposed GEMM operand can
+    /// absorb (and at least one is given): J_in = transpose of [q, n], J_out = transpose of [n, p].
+    /// </summary>
+    private static bool TransposesOnly(IndexTensor? inputIndex, IndexTensor? outputIndex, int n, int p, int q, out bool inT, out bool outT)
+    {
+        inT = inputIndex != null && inputIndex.IsTranspose(q, n);
+        outT = outputIndex != null && outputIndex.IsTranspose(n, p);
+        return (inT || outT) && (inputIndex == null || inT) && (outputIndex == null || outT);
     }
 }
