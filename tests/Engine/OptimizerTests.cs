@@ -85,6 +85,26 @@ public class OptimizerTests
     }
 
     [Fact]
+    public void AdamCountsStepsPerParameter()
+    {
+        // A parameter without a gradient in the first step is skipped; its first update must use step 1's bias
+        // correction, so it moves by lr·sign(g) (|m̂| / sqrt(v̂) = 1), exactly like a fresh optimizer's first step.
+        var (a, _) = Param(4, 5);
+        var (b, b0) = Param(4, 6);
+        using var opt = new Adam([a, b], 0.01f);
+        SetGrad(a, 0);
+        b.ZeroGrad();
+        opt.Step();
+        var before = b.ToArray();
+        Assert.Equal(b0, before);
+        var g = SetGrad(b, 1);
+        opt.Step();
+        var after = b.ToArray();
+        for (int i = 0; i < 4; i++)
+            Assert.Equal(before[i] - 0.01 * Math.Sign(g[i]), after[i], 1e-5);
+    }
+
+    [Fact]
     public void BadHyperparametersAreRejected()
     {
         var (p, _) = Param(3, 3);

@@ -34,12 +34,18 @@ public class Adam : Optimizer
     /// <summary>True for AdamW's decoupled weight decay.</summary>
     public bool Decoupled { get; }
 
+    private readonly Dictionary<Tensor, int> steps = new(ReferenceEqualityComparer.Instance);
+
     /// <inheritdoc />
     protected override void Update(Tensor parameter, Tensor gradient)
     {
         var s = State(parameter, 2, out _);
+        // Bias correction counts this parameter's own updates (as PyTorch): one skipped for lack of a gradient
+        // does not advance it.
+        int t = steps.TryGetValue(parameter, out var n) ? n + 1 : 1;
+        steps[parameter] = t;
         parameter.Device.Kernels.AdamStep(parameter.Buffer, gradient.Buffer, s[0], s[1], LearningRate, Beta1, Beta2, Eps,
-            WeightDecay, Decoupled, StepCount);
+            WeightDecay, Decoupled, t);
     }
 }
 
