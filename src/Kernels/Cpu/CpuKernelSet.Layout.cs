@@ -194,10 +194,11 @@ public sealed partial class CpuKernelSet
                 {
                     float* xs = x + b * sq + a;
                     float* yd = y + a * soj + b;
-                    Transpose8x8(xs, sq, yd, soj);
-                    Transpose8x8(xs + 8, sq, yd + 8 * soj, soj);
-                    Transpose8x8(xs + 8 * sq, sq, yd + 8, soj);
-                    Transpose8x8(xs + 8 * sq + 8, sq, yd + 8 * soj + 8, soj);
+                    nint ss = (nint)sq, ds = (nint)soj;
+                    SimdTranspose.Transpose8x8(xs, ss, yd, ds);
+                    SimdTranspose.Transpose8x8(xs + 8, ss, yd + 8 * ds, ds);
+                    SimdTranspose.Transpose8x8(xs + 8 * ss, ss, yd + 8, ds);
+                    SimdTranspose.Transpose8x8(xs + 8 * ss + 8, ss, yd + 8 * ds + 8, ds);
                 }
                 for (long aa = a; aa < a + 16; aa++)
                 {
@@ -213,44 +214,6 @@ public sealed partial class CpuKernelSet
             float* xc = x + aa;
             for (long b = b0; b < b1; b++) yr[b] = xc[b * sq];
         }
-    }
-
-    /// <summary>d[c * ds + r] = s[r * ss + c] for r, c &lt; 8, in registers.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Transpose8x8(float* s, long ss, float* d, long ds)
-    {
-        var r0 = Avx.LoadVector256(s);
-        var r1 = Avx.LoadVector256(s + ss);
-        var r2 = Avx.LoadVector256(s + 2 * ss);
-        var r3 = Avx.LoadVector256(s + 3 * ss);
-        var r4 = Avx.LoadVector256(s + 4 * ss);
-        var r5 = Avx.LoadVector256(s + 5 * ss);
-        var r6 = Avx.LoadVector256(s + 6 * ss);
-        var r7 = Avx.LoadVector256(s + 7 * ss);
-        var t0 = Avx.UnpackLow(r0, r1);
-        var t1 = Avx.UnpackHigh(r0, r1);
-        var t2 = Avx.UnpackLow(r2, r3);
-        var t3 = Avx.UnpackHigh(r2, r3);
-        var t4 = Avx.UnpackLow(r4, r5);
-        var t5 = Avx.UnpackHigh(r4, r5);
-        var t6 = Avx.UnpackLow(r6, r7);
-        var t7 = Avx.UnpackHigh(r6, r7);
-        var u0 = Avx.Shuffle(t0, t2, 0x44);
-        var u1 = Avx.Shuffle(t0, t2, 0xEE);
-        var u2 = Avx.Shuffle(t1, t3, 0x44);
-        var u3 = Avx.Shuffle(t1, t3, 0xEE);
-        var u4 = Avx.Shuffle(t4, t6, 0x44);
-        var u5 = Avx.Shuffle(t4, t6, 0xEE);
-        var u6 = Avx.Shuffle(t5, t7, 0x44);
-        var u7 = Avx.Shuffle(t5, t7, 0xEE);
-        Avx.Store(d, Avx.Permute2x128(u0, u4, 0x20));
-        Avx.Store(d + ds, Avx.Permute2x128(u1, u5, 0x20));
-        Avx.Store(d + 2 * ds, Avx.Permute2x128(u2, u6, 0x20));
-        Avx.Store(d + 3 * ds, Avx.Permute2x128(u3, u7, 0x20));
-        Avx.Store(d + 4 * ds, Avx.Permute2x128(u0, u4, 0x31));
-        Avx.Store(d + 5 * ds, Avx.Permute2x128(u1, u5, 0x31));
-        Avx.Store(d + 6 * ds, Avx.Permute2x128(u2, u6, 0x31));
-        Avx.Store(d + 7 * ds, Avx.Permute2x128(u3, u7, 0x31));
     }
 
     /// <summary>Splits a shape at <paramref name="axis"/> into (outer, axis extent, inner).</summary>
