@@ -714,6 +714,9 @@ public abstract class KernelSetTests
                 for (int axis = 0; axis < 3; axis++)
                     yield return Row(new[] { 3, 5, 7 }, axis, log, magnitude);
             yield return Row(new[] { 4, 1, 3 }, 1, log, 3f);
+            // Few long lines: the ILGPU set's one-group-per-line tree path.
+            yield return Row(new[] { 2, 40 }, 1, log, 3f);
+            yield return Row(new[] { 37, 3 }, 0, log, 3f);
             if (tier == ShapeTier.Full)
             {
                 yield return Row(new[] { 64, 1031 }, 1, log, 5f);

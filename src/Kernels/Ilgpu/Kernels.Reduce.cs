@@ -141,28 +141,7 @@ internal static partial class IlgpuKernels
         {
             long o = l / inner;
             long baseOff = o * axisLength * inner + (l - o * inner);
-            float m = float.NegativeInfinity;
-            for (int j = tid; j < axisLength; j += groupSize) m = MaxNaN(m, x[baseOff + (long)j * inner]);
-            shared[tid] = m;
-            Group.Barrier();
-            for (int s = groupSize / 2; s > 0; s >>= 1)
-            {
-                if (tid < s) shared[tid] = MaxNaN(shared[tid], shared[tid + s]);
-                Group.Barrier();
-            }
-            m = shared[0];
-            Group.Barrier();
-            float sum = 0f;
-            for (int j = tid; j < axisLength; j += groupSize) sum += MathF.Exp(x[baseOff + (long)j * inner] - m);
-            shared[tid] = sum;
-            Group.Barrier();
-            for (int s = groupSize / 2; s > 0; s >>= 1)
-            {
-                if (tid < s) shared[tid] += shared[tid + s];
-                Group.Barrier();
-            }
-            sum = shared[0];
-            Group.Barrier();
+            var (m, sum) = GroupMaxExpSum(x, baseOff, inner, axisLength, shared, tid, groupSize);
             float lse = m + MathF.Log(sum);
             float inv = 1f / sum;
             for (int j = tid; j < axisLength; j += groupSize)
@@ -196,28 +175,41 @@ internal static partial class IlgpuKernels
         for (long r = Grid.IdxX; r < rows; r += Grid.DimX)
         {
             long baseOff = r * classes;
-            float m = float.NegativeInfinity;
-            for (int c = tid; c < classes; c += groupSize) m = MaxNaN(m, logits[baseOff + c]);
-            shared[tid] = m;
-            Group.Barrier();
-            for (int s = groupSize / 2; s > 0; s >>= 1)
-            {
-                if (tid < s) shared[tid] = MaxNaN(shared[tid], shared[tid + s]);
-                Group.Barrier();
-            }
-            m = shared[0];
-            Group.Barrier();
-            float sum = 0f;
-            for (int c = tid; c < classes; c += groupSize) sum += MathF.Exp(logits[baseOff + c] - m);
-            shared[tid] = sum;
-            Group.Barrier();
-            for (int s = groupSize / 2; s > 0; s >>= 1)
-            {
-                if (tid < s) shared[tid] += shared[tid + s];
-                Group.Barrier();
-            }
-            if (tid == 0) loss[r] = m + MathF.Log(shared[0]) - logits[baseOff + labels[r]];
+            var (m, sum) = GroupMaxExpSum(logits, baseOff, 1, classes, shared, tid, groupSize);
+            if (tid == 0) loss[r] = m + MathF.Log(sum) - logits[baseOff + labels[r]];
+        }
+    }
+
+    /// <summary>
+    /// The max and Σ exp(v - max) of the strided line v[j] = x[baseOff + j·stride], j &lt; length, computed by the
+    /// whole group with shared-memory trees (group size a power of two); every thread gets both. Ends with a barrier,
+    /// so the caller may reuse <paramref name="shared"/> right away.
+    /// </summary>
+    private static (float Max, float Sum) GroupMaxExpSum(ArrayView<float> x, long baseOff, long stride, int length,
+        ArrayView<float> shared, int tid, int groupSize)
+    {
+        float m = float.NegativeInfinity;
+        for (int j = tid; j < length; j += groupSize) m = MaxNaN(m, x[baseOff + j * stride]);
+        shared[tid] = m;
+        Group.Barrier();
+        for (int s = groupSize / 2; s > 0; s >>= 1)
+        {
+            if (tid < s) shared[tid] = MaxNaN(shared[tid], shared[tid + s]);
             Group.Barrier();
         }
+        m = shared[0];
+        Group.Barrier();
+        float sum = 0f;
+        for (int j = tid; j < length; j += groupSize) sum += MathF.Exp(x[baseOff + j * stride] - m);
+        shared[tid] = sum;
+        Group.Barrier();
+        for (int s = groupSize / 2; s > 0; s >>= 1)
+        {
+            if (tid < s) shared[tid] += shared[tid + s];
+            Group.Barrier();
+        }
+        sum = shared[0];
+        Group.Barrier();
+        return (m, sum);
     }
 }
