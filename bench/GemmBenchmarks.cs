@@ -1,10 +1,8 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Filters;
-using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using Engine.Kernels;
 using MathNet.Numerics;
@@ -143,7 +141,9 @@ public class GemmBenchmarks
     {
         public GemmConfig()
         {
-            AddColumn(new GflopsColumn());
+            // GFLOP/s = 2 m n k / mean time; "n/a" for the OpenBLAS rows when the library is absent.
+            AddColumn(new RateColumn("GFLOP/s", bc =>
+                bc.Descriptor.WorkloadMethod.Name == nameof(OpenBlasSgemm) && !OpenBlas.IsAvailable ? double.NaN : ShapeOf(bc).Flops, 1e9));
             AddFilter(new SimpleFilter(bc =>
             {
                 if (bc.Descriptor.WorkloadMethod.Name != nameof(NaiveLoop))
@@ -157,40 +157,6 @@ public class GemmBenchmarks
     }
 
     private static GemmShape ShapeOf(BenchmarkCase bc) => (GemmShape)bc.Parameters[nameof(Shape)]!;
-
-    /// <summary>GFLOP/s = 2 m n k / mean time.</summary>
-    private sealed class GflopsColumn : IColumn
-    {
-        public string Id => nameof(GflopsColumn);
-        public string ColumnName => "GFLOP/s";
-        public bool AlwaysShow => true;
-        public ColumnCategory Category => ColumnCategory.Custom;
-        public int PriorityInCategory => 0;
-        public bool IsNumeric => true;
-        public UnitType UnitType => UnitType.Dimensionless;
-        public string Legend => "Throughput: 2 m n k floating-point operations divided by the mean time";
-
-        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-        public bool IsAvailable(Summary summary) => true;
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, summary.Style);
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
-        {
-            if (benchmarkCase.Descriptor.WorkloadMethod.Name == nameof(OpenBlasSgemm) && !OpenBlas.IsAvailable)
-            {
-                return "n/a (no OpenBLAS)";
-            }
-            double? meanNs = summary[benchmarkCase]?.ResultStatistics?.Mean;
-            if (meanNs is not > 0)
-            {
-                return "-";
-            }
-            double gflops = ShapeOf(benchmarkCase).Flops / meanNs.Value; // flops per ns = GFLOP/s
-            return gflops.ToString("F1", CultureInfo.InvariantCulture);
-        }
-
-        public override string ToString() => ColumnName;
-    }
 }
 
 /// <summary>

@@ -6,7 +6,7 @@ namespace Engine.Bench;
 
 /// <summary>
 /// A summary column turning the mean time per operation into a rate: work-per-op (bytes, flops, samples) divided by
-/// time, scaled (1e9 for GB/s or GFLOP/s, 1 for samples/s).
+/// time, scaled (1e9 for GB/s or GFLOP/s, 1 for samples/s). A work of NaN shows "n/a" (a baseline that could not run).
 /// </summary>
 public sealed class RateColumn(string name, Func<BenchmarkCase, double> workPerOp, double scale) : IColumn
 {
@@ -37,8 +37,10 @@ public sealed class RateColumn(string name, Func<BenchmarkCase, double> workPerO
         var report = summary[benchmarkCase];
         var stats = report?.ResultStatistics;
         if (stats == null || stats.Mean <= 0) return "-";
+        double work = workPerOp(benchmarkCase);
+        if (double.IsNaN(work)) return "n/a";
         double seconds = stats.Mean * 1e-9;
-        return (workPerOp(benchmarkCase) / seconds / scale).ToString("F1", System.Globalization.CultureInfo.InvariantCulture);
+        return (work / seconds / scale).ToString("F1", System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <inheritdoc />
