@@ -20,19 +20,7 @@ public class LearningTests
             new Linear(hidden, 2, seed: s + 3, device: d));
         using var opt = new Adam(model.Parameters(), lr);
         var loader = new DataLoader(data, batch, shuffle: true, seed: seed, device: d);
-        for (int e = 0; e < epochs; e++)
-        {
-            foreach (var b in loader.NextEpoch())
-            {
-                using var scope = new TensorScope();
-                using (b)
-                {
-                    opt.ZeroGrad();
-                    Losses.CrossEntropy(model.Forward(b.X), b.LabelIndex!).Backward();
-                    opt.Step();
-                }
-            }
-        }
+        for (int e = 0; e < epochs; e++) ClassifierTraining.Epoch(model, loader, opt);
         var acc = Evaluation.Classify(model, data, device: d).Accuracy;
         var weights = model.Parameters().SelectMany(p => p.ToArray()).ToArray();
         return (model, acc, weights);
