@@ -29,9 +29,10 @@ namespace Engine.Bench;
 /// <para>
 /// Rows: <c>Kronecker</c> (y = (A ⊗ B) x + b), <c>KroneckerPermuted</c> (random J_in, J_out), <c>BlockDiagonal</c>
 /// (the PK layer, A = I, identity permutations) and <c>BlockDiagonalPermuted</c> (random J_in, J_out, the RP-Mixer
-/// layer); the permutation overhead is a permuted row's time over its unpermuted row's, minus one. The
-/// <c>...Composite</c> rows run the same layers the way <c>Ops.KroneckerMatMul</c> did before the fused kernel:
-/// IndexSelect gathers around plain GEMMs (a separate pass over x and y, and IndexAdd scatters in the backward).
+/// layer); the permutation overhead is a permuted row's time over its unpermuted row's, minus one. Permuted rows run
+/// the default <see cref="PermutationStrategy.GatherPasses"/>; the <c>...Fused</c> rows run the same layers with
+/// <see cref="PermutationStrategy.FusedIntoGemm"/> (gathers folded into the GEMMs' loads and stores), the comparison
+/// behind the default.
 /// </para>
 /// </summary>
 [Config(typeof(Cfg))]
@@ -43,9 +44,8 @@ public class KroneckerBenchmarks
     private Linear dense = null!;
     private Tensor denseX = null!, denseG = null!;
     private KroneckerLinear kron = null!, bd = null!;
-    private PermutedKroneckerLinear kronP = null!, bdP = null!;
+    private PermutedKroneckerLinear kronP = null!, bdP = null!, kronPF = null!, bdPF = null!;
     private Tensor x = null!, gKron = null!, gBd = null!;
-    private (IndexTensor In, IndexTensor Out) kronPIdx, bdPIdx;
 
     /// <summary>"S·C": A is S x S... see <see cref="Dims"/>.</summary>
     [Params("256x256", "64x512")]
@@ -139,8 +139,12 @@ public class KroneckerBenchmarks
         kronP = new PermutedKroneckerLinear(m, n, p, q, Permutation.Random(n * q, 5), Permutation.Random(m * p, 6), seed: 4, device: d);
         bd = PermutedKroneckerLinear.BlockDiagonal(n, p, q, Permutation.Identity(n * q), Permutation.Identity(n * p), seed: 7, device: d);
         bdP = PermutedKroneckerLinear.BlockDiagonal(n, p, q, Permutation.Random(n * q, 8), Permutation.Random(n * p, 9), seed: 7, device: d);
-        kronPIdx = (kronP.InputPermutation.ToIndexTensor(), kronP.OutputPermutation.ToIndexTensor());
-        bdPIdx = (bdP.InputPermutation.ToIndexTensor(), bdP.OutputPermutation.ToIndexTensor());
+        kronPF = new PermutedKroneckerLinear(m, n, p, q, kronP.InputPermutation, kronP.OutputPermutation, seed: 4, device: d)
+        {
+            Strategy = PermutationStrategy.FusedIntoGemm,
+        };
+        bdPF = PermutedKroneckerLinear.BlockDiagonal(n, p, q, bdP.InputPermutation, bdP.OutputPermutation, seed: 7, device: d);
+        bdPF.Strategy = PermutationStrategy.FusedIntoGemm;
         x = Tensor.Uniform([Batch, n * q], 10, -1, 1, d);
         x.RequiresGrad = true;
         gKron = Tensor.Uniform([Batch, m * p], 11, -1, 1, d);
@@ -156,6 +160,8 @@ public class KroneckerBenchmarks
         kronP.Dispose();
         bd.Dispose();
         bdP.Dispose();
+        kronPF.Dispose();
+        bdPF.Dispose();
     }
 
     private static void Step(Module layer, Tensor input, Tensor grad, Func<Tensor, Tensor> forward)
@@ -170,48 +176,27 @@ public class KroneckerBenchmarks
     [Benchmark(Baseline = true)]
     public void DenseLinear() => Step(dense, denseX, denseG, dense.Forward);
 
-    /// <summary>(A ⊗ B) x + b, fused kernel path.</summary>
+    /// <summary>(A ⊗ B) x + b, no permutations.</summary>
     [Benchmark]
     public void Kronecker() => Step(kron, x, gKron, kron.Forward);
 
-    /// <summary>J_out (A ⊗ B) J_in x + b with random permutations, gathers fused into the GEMMs.</summary>
+    /// <summary>J_out (A ⊗ B) J_in x + b with random permutations (gather passes, the default).</summary>
     [Benchmark]
     public void KroneckerPermuted() => Step(kronP, x, gKron, kronP.Forward);
 
-    /// <summary>The permuted layer as before: IndexSelect, plain GEMMs, IndexSelect.</summary>
+    /// <summary>The permuted layer with the gathers folded into the GEMMs.</summary>
     [Benchmark]
-    public void KroneckerPermutedComposite() => Step(kronP, x, gKron, v => Composite(kronP, kronPIdx, v));
+    public void KroneckerPermutedFused() => Step(kronPF, x, gKron, kronPF.Forward);
 
     /// <summary>(I ⊗ W) x + b (PK layer, identity permutations).</summary>
     [Benchmark]
     public void BlockDiagonal() => Step(bd, x, gBd, bd.Forward);
 
-    /// <summary>J_out (I ⊗ W) J_in x + b with random permutations (RP-Mixer layer), fused.</summary>
+    /// <summary>J_out (I ⊗ W) J_in x + b with random permutations (RP-Mixer layer; gather passes, the default).</summary>
     [Benchmark]
     public void BlockDiagonalPermuted() => Step(bdP, x, gBd, bdP.Forward);
 
-    /// <summary>The permuted PK layer as before: IndexSelect, one GEMM, IndexSelect.</summary>
+    /// <summary>The permuted PK layer with the gathers folded into the GEMM.</summary>
     [Benchmark]
-    public void BlockDiagonalPermutedComposite() => Step(bdP, x, gBd, v => Composite(bdP, bdPIdx, v));
-
-    /// <summary>The pre-fusion <c>Ops.KroneckerMatMul</c> (gathers as separate passes) plus the bias.</summary>
-    private static Tensor Composite(PermutedKroneckerLinear layer, (IndexTensor In, IndexTensor Out) idx, Tensor input)
-    {
-        int n = layer.N, q = layer.Q, m = layer.M, p = layer.P;
-        var v = input.IndexSelect(-1, idx.In);
-        Tensor y;
-        if (layer.A == null) y = v.Reshape(-1, q).MatMul(layer.B, transB: true);
-        else
-        {
-            var xs = v.Reshape(-1, n, q);
-            double aFirst = (double)m * n * q + (double)m * q * p;
-            double bFirst = (double)n * q * p + (double)m * n * p;
-            y = aFirst <= bFirst
-                ? layer.A.MatMul(xs).MatMul(layer.B, transB: true)
-                : layer.A.MatMul(xs.Reshape(-1, q).MatMul(layer.B, transB: true).Reshape(xs.Shape[0], n, p));
-        }
-        y = y.Reshape(-1, m * p);
-        y = y.IndexSelect(-1, idx.Out);
-        return layer.Bias != null ? y + layer.Bias : y;
-    }
+    public void BlockDiagonalPermutedFused() => Step(bdPF, x, gBd, bdPF.Forward);
 }

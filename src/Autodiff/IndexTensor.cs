@@ -12,6 +12,7 @@ public sealed class IndexTensor : IDisposable
     private readonly Dictionary<Device, DeviceBuffer<int>> uploaded = new();
     private readonly int min, max;
     private readonly Dictionary<(int, int), bool> transposeChecks = new();
+    private readonly Lazy<bool> isPermutation;
 
     /// <summary>Wraps a copy of <paramref name="values"/>.</summary>
     public IndexTensor(ReadOnlySpan<int> values)
@@ -19,6 +20,7 @@ public sealed class IndexTensor : IDisposable
         this.values = values.ToArray();
         min = this.values.Length == 0 ? 0 : this.values.Min();
         max = this.values.Length == 0 ? -1 : this.values.Max();
+        isPermutation = new Lazy<bool>(CheckPermutation);
     }
 
     /// <summary>Number of indices.</summary>
@@ -30,8 +32,10 @@ public sealed class IndexTensor : IDisposable
     /// <summary>Index <paramref name="i"/>.</summary>
     public int this[int i] => values[i];
 
-    /// <summary>True if the indices are a permutation of 0..Length-1.</summary>
-    public bool IsPermutation()
+    /// <summary>True if the indices are a permutation of 0..Length-1 (memoised).</summary>
+    public bool IsPermutation() => isPermutation.Value;
+
+    private bool CheckPermutation()
     {
         var seen = new bool[values.Length];
         foreach (var v in values)

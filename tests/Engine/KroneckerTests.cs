@@ -71,9 +71,15 @@ public abstract class KroneckerTests
         }
     }
 
-    protected void CheckAgainstDense(Kind kind, int m, int n, int p, int q, int batch, Perm pin, Perm pout, bool bias)
+    /// <summary>The permuted cases whose permutations are gathers (not GEMM-absorbable transposes): the ones where the strategy matters.</summary>
+    protected static IEnumerable<object[]> FusedSubset(IEnumerable<object[]> cases) =>
+        cases.Where(c => (Kind)c[0] != Kind.Kronecker && ((Perm)c[6] is Perm.Random or Perm.User || (Perm)c[7] is Perm.Random or Perm.User));
+
+    protected void CheckAgainstDense(Kind kind, int m, int n, int p, int q, int batch, Perm pin, Perm pout, bool bias,
+        PermutationStrategy strategy = PermutationStrategy.GatherPasses)
     {
         using var layer = Make(kind, m, n, p, q, pin, pout, bias, seed: (ulong)(m * 31 + n * 7 + p * 3 + q));
+        if (layer is PermutedKroneckerLinear pk0) pk0.Strategy = strategy;
         m = layer.M;
         int inF = layer.InFeatures, outF = layer.OutFeatures;
         var x = Tensor.Normal([batch, inF], 11, device: Device);
@@ -105,7 +111,7 @@ public abstract class KroneckerTests
                 yRef[s * outF + o] = acc;
                 scale = Math.Max(scale, Math.Abs(acc));
             }
-        string what = $"{kind} A {m}x{n} B {p}x{q} batch {batch} J_in {pin} J_out {pout}";
+        string what = $"{kind} A {m}x{n} B {p}x{q} batch {batch} J_in {pin} J_out {pout} {strategy}";
         Close(yRef, y.ToArray(), 1e-4 * Math.Sqrt(inF), what + " output");
         Close(dx, x.Grad!.ToArray(), 1e-4 * Math.Sqrt(outF), what + " dx");
 
@@ -151,9 +157,10 @@ public abstract class KroneckerTests
                 Assert.Fail($"{what}: element {i} is {actual[i]}, expected {expected[i]} (tolerance {tol}).");
     }
 
-    protected void GradCheckLayer(Kind kind)
+    protected void GradCheckLayer(Kind kind, PermutationStrategy strategy)
     {
         using var layer = Make(kind, 2, 3, 3, 2, Perm.Random, kind == Kind.Kronecker ? Perm.Identity : Perm.Transpose, true, 5);
+        if (layer is PermutedKroneckerLinear pk) pk.Strategy = strategy;
         var x = Tensor.Normal([2, layer.InFeatures], 21, device: Device);
         x.RequiresGrad = true;
         var inputs = layer.Parameters().Prepend(x).ToArray();
@@ -161,10 +168,12 @@ public abstract class KroneckerTests
     }
 
     [Theory]
-    [InlineData(Kind.Kronecker)]
-    [InlineData(Kind.Permuted)]
-    [InlineData(Kind.BlockDiagonal)]
-    public void GradCheckPasses(Kind kind) => GradCheckLayer(kind);
+    [InlineData(Kind.Kronecker, PermutationStrategy.GatherPasses)]
+    [InlineData(Kind.Permuted, PermutationStrategy.GatherPasses)]
+    [InlineData(Kind.BlockDiagonal, PermutationStrategy.GatherPasses)]
+    [InlineData(Kind.Permuted, PermutationStrategy.FusedIntoGemm)]
+    [InlineData(Kind.BlockDiagonal, PermutationStrategy.FusedIntoGemm)]
+    public void GradCheckPasses(Kind kind, PermutationStrategy strategy) => GradCheckLayer(kind, strategy);
 
     [Fact]
     public void InputWithWrongFeatureCount_NamesOpAndShapes()
@@ -231,6 +240,12 @@ public sealed class CpuKroneckerTests : KroneckerTests
     [Theory, MemberData(nameof(CpuCases))]
     public void MatchesDense(Kind kind, int m, int n, int p, int q, int batch, Perm pin, Perm pout, bool bias) =>
         CheckAgainstDense(kind, m, n, p, q, batch, pin, pout, bias);
+
+    public static IEnumerable<object[]> FusedCases() => FusedSubset(Cases(true));
+
+    [Theory, MemberData(nameof(FusedCases))]
+    public void MatchesDense_FusedIntoGemm(Kind kind, int m, int n, int p, int q, int batch, Perm pin, Perm pout, bool bias) =>
+        CheckAgainstDense(kind, m, n, p, q, batch, pin, pout, bias, PermutationStrategy.FusedIntoGemm);
 }
 
 [Collection("ilgpu")]
@@ -244,4 +259,10 @@ public sealed class IlgpuKroneckerTests : KroneckerTests
     [Theory, MemberData(nameof(IlgpuCases))]
     public void MatchesDense(Kind kind, int m, int n, int p, int q, int batch, Perm pin, Perm pout, bool bias) =>
         CheckAgainstDense(kind, m, n, p, q, batch, pin, pout, bias);
+
+    public static IEnumerable<object[]> FusedCases() => FusedSubset(Cases(false)).Where((_, i) => i % 3 == 0);
+
+    [Theory, MemberData(nameof(FusedCases))]
+    public void MatchesDense_FusedIntoGemm(Kind kind, int m, int n, int p, int q, int batch, Perm pin, Perm pout, bool bias) =>
+        CheckAgainstDense(kind, m, n, p, q, batch, pin, pout, bias, PermutationStrategy.FusedIntoGemm);
 }

@@ -644,6 +644,8 @@ public abstract class KernelSetTests
             yield return Row(new[] { 1000, 257 }, 0, 2049, IndexPattern.Repeated);
             yield return Row(new[] { 64, 1000, 3 }, 1, 500, IndexPattern.Repeated);
             yield return Row(new[] { 64, 100 }, 1, 3001, IndexPattern.AllSame);
+            // A wide permuted layer: last-axis gathers split over cores mid-row (40009 is prime).
+            yield return Row(new[] { 3, 40009 }, 1, 40009, IndexPattern.Permutation);
         }
     }
 

@@ -7,11 +7,12 @@ public static partial class Ops
     /// A ⊗ B. With row-major flattening, x viewed as X [n, q] gives Y = A X Bᵀ [m, p], two small GEMMs per sample;
     /// the order (A first or Bᵀ first) is chosen for fewer FLOPs. <paramref name="a"/> null means A = I_n (the PK
     /// layer's shared block): one GEMM over all blocks. The optional index tensors are gathers, (J v)[i] = v[J[i]],
-    /// and must be permutations. They cost no pass of their own: J_in is folded into the loads of the first GEMM's
-    /// x operand and J_out (as the scatter by J_out⁻¹) into the stores of the last GEMM (<c>IKernelSet.GemmIndexed</c>);
-    /// the backward products carry the same maps (see <see cref="IndexedMatMul"/>).
+    /// and must be permutations. Vec-transposes around I_n ⊗ B (the Mixer's token mixing) become transposed GEMM
+    /// operands and cost nothing; other permutations are applied as <paramref name="strategy"/> says (see
+    /// <see cref="PermutationStrategy"/> for why gather passes are the default).
     /// </summary>
-    public static Tensor KroneckerMatMul(this Tensor x, Tensor? a, Tensor b, int n, IndexTensor? inputIndex = null, IndexTensor? outputIndex = null)
+    public static Tensor KroneckerMatMul(this Tensor x, Tensor? a, Tensor b, int n, IndexTensor? inputIndex = null, IndexTensor? outputIndex = null,
+        PermutationStrategy strategy = PermutationStrategy.GatherPasses)
     {
         const string op = "kronecker";
         x.CheckAlive(op);
@@ -35,16 +36,14 @@ public static partial class Ops
         if (x.Size == 0)
             throw new ArgumentException($"{op}: input {x.Describe()} is empty.");
 
-        // Maps as IndexedMatMul reads them: the input is read through J_in itself; the output, y = J_out y', holds
-        // y'[h] at position J_out⁻¹[h], so C is written through J_out⁻¹.
-        IndexTensor? inMap = null, outMap = null;
+        // Validates both permutations (and caches the inverses that the backward gathers use).
+        IndexTensor? outInverse = null;
         if (inputIndex != null)
-        {
             InversePermutation(op, $"input permutation ({inputIndex.Length} entries)", inputIndex);
-            inMap = inputIndex;
-        }
         if (outputIndex != null)
-            outMap = InversePermutation(op, $"output permutation ({outputIndex.Length} entries)", outputIndex);
+            outInverse = InversePermutation(op, $"output permutation ({outputIndex.Length} entries)", outputIndex);
+        if (strategy is not (PermutationStrategy.GatherPasses or PermutationStrategy.FusedIntoGemm))
+            throw new ArgumentOutOfRangeException(nameof(strategy), $"{op}: unknown permutation strategy {strategy}.");
 
         var lead = x.shape[..^1];
         Tensor y;
@@ -60,10 +59,20 @@ public static partial class Ops
                 _ => MatMul(b, xs),                                         // (Xᵀ Bᵀ)ᵀ   [S, p, n]
             };
         }
+        else if (strategy == PermutationStrategy.GatherPasses && (inputIndex != null || outputIndex != null))
+        {
+            // One gather pass each way; the gathered input is what the GEMMs save for the factor gradients, and the
+            // backward gathers by the inverses (IndexSelect's adjoint for a permutation), so no scatter runs.
+            var xp = inputIndex != null ? x.IndexSelect(-1, inputIndex) : x;
+            var yp = KroneckerMatMul(xp, a, b, n, strategy: strategy);
+            y = outputIndex != null ? yp.IndexSelect(-1, outputIndex) : yp;
+        }
         else if (a == null)
         {
-            // I_n ⊗ B: every q-block times Bᵀ, one GEMM with all blocks of all samples as rows.
-            y = IndexedMatMul(x.Reshape(-1, q), inMap, b, null, outMap, transB: true);
+            // I_n ⊗ B: every q-block times Bᵀ, one GEMM with all blocks of all samples as rows. With fused maps the
+            // input is read through J_in itself; the output, y = J_out y', holds y'[h] at position J_out⁻¹[h], so C
+            // is written through J_out⁻¹ (IndexedMatMul carries the maps into the backward products too).
+            y = IndexedMatMul(x.Reshape(-1, q), inputIndex, b, null, outInverse, transB: true);
         }
         else
         {
@@ -71,13 +80,13 @@ public static partial class Ops
             double bFirst = (double)n * q * p + (double)m * n * p;
             if (aFirst <= bFirst)
             {
-                var t = IndexedMatMul(a, null, x.Reshape(-1, n, q), inMap, null);              // [S, m, q]
-                y = IndexedMatMul(t.Reshape(-1, q), null, b, null, outMap, transB: true);      // [S·m, p]
+                var t = IndexedMatMul(a, null, x.Reshape(-1, n, q), inputIndex, null);          // [S, m, q]
+                y = IndexedMatMul(t.Reshape(-1, q), null, b, null, outInverse, transB: true);   // [S·m, p]
             }
             else
             {
-                var u = IndexedMatMul(x.Reshape(-1, q), inMap, b, null, null, transB: true);   // [S·n, p]
-                y = IndexedMatMul(a, null, u.Reshape(-1, n, p), null, outMap);                 // [S, m, p]
+                var u = IndexedMatMul(x.Reshape(-1, q), inputIndex, b, null, null, transB: true); // [S·n, p]
+                y = IndexedMatMul(a, null, u.Reshape(-1, n, p), null, outInverse);                // [S, m, p]
             }
         }
         return y.Reshape([.. lead, m * p]);
@@ -93,4 +102,23 @@ public static partial class Ops
         outT = outputIndex != null && outputIndex.IsTranspose(n, p);
         return (inT || outT) && (inputIndex == null || inT) && (outputIndex == null || outT);
     }
+}
+
+/// <summary>How <see cref="Ops.KroneckerMatMul"/> applies permutations that are not GEMM-absorbable transposes.</summary>
+/// <remarks>
+/// A random permutation of a wide layer makes every access a cache miss of its own, whatever does it. With fused maps
+/// each of the three products of a forward + backward reads its permuted operands through the map, six mapped operand
+/// reads in all (x twice, the output gradient twice, and the stores of y and dx). Gather passes touch each permuted
+/// tensor once: x and y in the forward, the output gradient and dx in the backward; the gathered x is what the GEMMs
+/// save, so the factor gradient reads it contiguously. On the CPU set at width 256·256, batch 128 (see
+/// <c>KroneckerBenchmarks</c>), the gather passes were the faster of the two, for the general and the block-diagonal
+/// layer alike, so they are the default.
+/// </remarks>
+public enum PermutationStrategy
+{
+    /// <summary>Gather x by J_in and y by J_out in passes of their own (hardware gathers); plain GEMMs in between.</summary>
+    GatherPasses,
+
+    /// <summary>Fold the gathers into the GEMMs' operand loads and C stores (<c>IKernelSet.GemmIndexed</c>).</summary>
+    FusedIntoGemm,
 }

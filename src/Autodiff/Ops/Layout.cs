@@ -42,6 +42,12 @@ public static partial class Ops
         var y = Tensor.Empty(outShape, x.Device);
         x.K.IndexSelect(x.Buffer, x.shape, ax, index.On(x.Device), index.Length, y.Buffer);
         int extent = x.shape[ax];
+        // A permutation's adjoint is the gather by its inverse: no zero fill, no scatter of its own.
+        if (index.Length == extent && index.IsPermutation())
+        {
+            var inverse = InversePermutation(op, "index", index);
+            return y.Record(op, [x], g => [IndexSelect(g, ax, inverse)]);
+        }
         return y.Record(op, [x], g => [IndexAdd(g, ax, index, extent)]);
     }
 

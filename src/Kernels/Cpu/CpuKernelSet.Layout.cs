@@ -247,6 +247,11 @@ public sealed partial class CpuKernelSet
         float* px = Ptr(xa), py = Ptr(ya);
         int* pi = Ptr(ia);
         long jl = indexLength;
+        if (inner == 1)
+        {
+            GatherLastAxis(px, len, pi, jl, py, outer);
+            return;
+        }
         Action<long, long> body = (r0, r1) =>
         {
             for (long r = r0; r < r1; r++)
@@ -260,6 +265,43 @@ public sealed partial class CpuKernelSet
         };
         if (rows * inner < 2 * CheapGrain) body(0, rows);
         else For(rows, Math.Max(1, CheapGrain / inner), body, 1);
+    }
+
+    /// <summary>
+    /// IndexSelect along the last axis: y[r, j] = x[r, index[j]] for <paramref name="rows"/> rows. A random index
+    /// (a permutation of a layer's features) makes every load a cache miss of its own, so the loads are issued eight at
+    /// a time by hardware gathers, two gathers in flight, and the flat output is split over cores at any row boundary.
+    /// </summary>
+    private static unsafe void GatherLastAxis(float* x, long len, int* index, long jl, float* y, long rows)
+    {
+        long total = rows * jl;
+        Action<long, long> body = (e0, e1) =>
+        {
+            long r = e0 / jl, j = e0 - r * jl;
+            for (long e = e0; e < e1;)
+            {
+                float* src = x + r * len;
+                float* dst = y + e;
+                int* ip = index + j;
+                long run = Math.Min(jl - j, e1 - e), u = 0;
+                if (Avx2.IsSupported)
+                {
+                    for (; u + 16 <= run; u += 16)
+                    {
+                        var g0 = Avx2.GatherVector256(src, Avx.LoadVector256(ip + u), 4);
+                        var g1 = Avx2.GatherVector256(src, Avx.LoadVector256(ip + u + 8), 4);
+                        Avx.Store(dst + u, g0);
+                        Avx.Store(dst + u + 8, g1);
+                    }
+                }
+                for (; u < run; u++) dst[u] = src[ip[u]];
+                e += run;
+                r++;
+                j = 0;
+            }
+        };
+        if (total < 2 * CheapGrain) body(0, total);
+        else For(total, CheapGrain, body);
     }
 
     /// <inheritdoc />
