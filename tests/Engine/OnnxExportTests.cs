@@ -50,7 +50,7 @@ public class OnnxExportTests
         }
     }
 
-    private static void CheckAgainstOrt(Module m, int features, int opset, params int[] batches)
+    private static byte[] CheckAgainstOrt(Module m, int features, int opset, params int[] batches)
     {
         var bytes = OnnxExporter.Export(m, [-1, features], new OnnxExportOptions { Opset = opset });
         foreach (var batch in batches)
@@ -60,6 +60,7 @@ public class OnnxExportTests
             using (GradMode.NoGrad()) ours = m.Forward(x).ToArray();
             AssertClose(ours, RunOrt(bytes, x.ToArray(), [batch, features]));
         }
+        return bytes;
     }
 
     [Theory]
@@ -87,7 +88,10 @@ public class OnnxExportTests
     {
         using var m = new Mixer(8, patch, 6, 2, 5, 10, 10, randomPermutations, seed: 3, device: Cpu);
         Train(m, 64, 10, 20);
-        CheckAgainstOrt(m, 64, opset, 1, 5);
+        var bytes = CheckAgainstOrt(m, 64, opset, 1, 5);
+        // Random permutations need Gather; the textbook Mixer's transposes are exported as Transpose (op_type strings
+        // appear verbatim in the protobuf bytes).
+        Assert.Equal(randomPermutations, System.Text.Encoding.ASCII.GetString(bytes).Contains("Gather", StringComparison.Ordinal));
     }
 
     [Fact]

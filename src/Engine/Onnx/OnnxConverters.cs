@@ -90,15 +90,29 @@ internal static class OnnxConverters
             throw new NotSupportedException($"ONNX export: {b.Scope} ({k.GetType().Name}) is exported for inputs [batch, {k.InFeatures}], got {Shape.Format(s)}.");
         int batch = s[0];
         var pk = k as PermutedKroneckerLinear;
-        if (pk != null && !pk.InputPermutation.IsIdentity) x = Gather(b, x, pk.InputPermutation, "input_permutation");
+        if (pk != null && !pk.InputPermutation.IsIdentity) x = Permute(b, x, pk.InputPermutation, k.Q, k.N, "input_permutation");
         x = b.Reshape(x, batch, k.N, k.Q);
         var bt = b.AddInitializer("b_t", Transpose(k.B.ToArray(), k.P, k.Q), k.Q, k.P);
         var y = b.Node("MatMul", [x, bt], [batch, k.N, k.P]);
         if (k.A != null)
             y = b.Node("MatMul", [b.AddInitializer("a", k.A.ToArray(), k.M, k.N), y], [batch, k.M, k.P]);
         y = b.Reshape(y, batch, k.OutFeatures);
-        if (pk != null && !pk.OutputPermutation.IsIdentity) y = Gather(b, y, pk.OutputPermutation, "output_permutation");
+        if (pk != null && !pk.OutputPermutation.IsIdentity) y = Permute(b, y, pk.OutputPermutation, k.M, k.P, "output_permutation");
         return k.Bias != null ? b.Elementwise("Add", y, b.AddInitializer("bias", k.Bias.ToArray(), k.OutFeatures)) : y;
+    }
+
+    /// <summary>
+    /// Applies a feature permutation to [batch, features]: the vec-transpose of [rows, cols] (the Mixer's token mixing)
+    /// as Reshape + Transpose + Reshape, which runtimes execute as a plain copy; any other permutation as a Gather.
+    /// </summary>
+    private static string Permute(OnnxGraphBuilder b, string x, Permutation p, int rows, int cols, string hint)
+    {
+        if (rows > 1 && cols > 1 && p.Indices.SequenceEqual(Permutation.Transpose(rows, cols).Indices))
+        {
+            int batch = b.ShapeOf(x)[0];
+            return b.Reshape(b.Transpose(b.Reshape(x, batch, rows, cols), 0, 2, 1), batch, rows * cols);
+        }
+        return Gather(b, x, p, hint);
     }
 
     private static string Gather(OnnxGraphBuilder b, string x, Permutation p, string hint)
