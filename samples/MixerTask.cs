@@ -14,7 +14,8 @@ namespace Engine.Samples;
 public static class MixerTask
 {
     /// <summary>Outcome of one training run.</summary>
-    public sealed record RunResult(double TestAccuracy, double TestLoss, long Parameters, int Tokens, int Channels, double Seconds, List<object> Curve);
+    public sealed record RunResult(double TestAccuracy, double TestLoss, long Parameters, int Tokens, int Channels, double Seconds, List<object> Curve,
+        Dictionary<string, List<double>> Curves);
 
     /// <summary>Loads optdigits (standardised per pixel with the training statistics).</summary>
     public static (Dataset Train, Dataset Test) LoadData(Options o)
@@ -25,39 +26,49 @@ public static class MixerTask
         return MlpTask.Standardize(train, test);
     }
 
-    /// <summary>Trains <paramref name="model"/> with Adam and a cosine-decayed learning rate; prints one line per epoch.</summary>
+    /// <summary>
+    /// Trains <paramref name="model"/> with Adam and a cosine-decayed learning rate; prints one line per epoch and
+    /// reports every step to <paramref name="progress"/> (a new piece of work named <paramref name="label"/>).
+    /// </summary>
     public static RunResult Train(Mixer model, Dataset train, Dataset test, int epochs, int batchSize, float lr, int seed,
-        Kernels.Device device, TextWriter log, string label)
+        Kernels.Device device, TextWriter log, string label, ProgressReporter? progress = null)
     {
         using var opt = new Adam(model.Parameters(), lr);
         var loader = new DataLoader(train, batchSize, shuffle: true, seed: seed, device: device);
         var curve = new List<object>();
+        var curves = MlpTask.NewCurves();
         var sw = Stopwatch.StartNew();
         int steps = epochs * loader.BatchCount, step = 0;
+        progress?.Start(label, steps);
         for (int epoch = 1; epoch <= epochs; epoch++)
         {
-            var (trainLoss, trainAcc) = ClassifierTraining.Epoch(model, loader, opt,
-                () => opt.LearningRate = lr * 0.5f * (1 + MathF.Cos(MathF.PI * step++ / steps)));
+            var (trainLoss, trainAcc) = ClassifierTraining.Epoch(model, loader, opt, () =>
+            {
+                opt.LearningRate = lr * 0.5f * (1 + MathF.Cos(MathF.PI * step++ / steps));
+                progress?.Advance();
+            });
             var (testLoss, testAcc) = Evaluation.Classify(model, test, device: device);
             curve.Add(new { epoch, train_loss = trainLoss, train_accuracy = trainAcc, test_loss = testLoss, test_accuracy = testAcc });
+            MlpTask.AddEpoch(curves, trainLoss, trainAcc, testLoss, testAcc);
             log.WriteLine($"{label} epoch {epoch,3}  loss {trainLoss:F4}  train acc {trainAcc:P2}  test loss {testLoss:F4}  test acc {testAcc:P2}  ({sw.Elapsed.TotalSeconds:F1} s)");
         }
         var final = Evaluation.Classify(model, test, device: device);
-        return new RunResult(final.Accuracy, final.Loss, model.ParameterCount, model.Tokens, model.Channels, sw.Elapsed.TotalSeconds, curve);
+        return new RunResult(final.Accuracy, final.Loss, model.ParameterCount, model.Tokens, model.Channels, sw.Elapsed.TotalSeconds, curve, curves);
     }
 
     /// <summary>Runs the task; returns the metrics written to mixer.json.</summary>
     public static Dictionary<string, object> Run(Options o, Kernels.Device device, TextWriter log)
     {
-        int epochs = o.Int("epochs", 15);
+        bool quick = o.Quick;
+        int epochs = o.Int("epochs", quick ? 2 : 15);
         int batchSize = o.Int("batch-size", 64);
         int seed = o.Int("seed", 1);
         float lr = o.Float("lr", 3e-3f);
         int patch = o.Int("patch", 2);
-        int channels = o.Int("channels", 32);
-        int blocks = o.Int("blocks", 2);
-        int tokenHidden = o.Int("token-hidden", 32);
-        int channelHidden = o.Int("channel-hidden", 64);
+        int channels = o.Int("channels", quick ? 16 : 32);
+        int blocks = o.Int("blocks", quick ? 1 : 2);
+        int tokenHidden = o.Int("token-hidden", quick ? 16 : 32);
+        int channelHidden = o.Int("channel-hidden", quick ? 32 : 64);
         if (patch is not (1 or 2 or 4 or 8))
             throw new ArgumentException($"mixer: --patch must divide the 8x8 image (1, 2, 4 or 8), got {patch}.");
         var (train, test) = LoadData(o);
@@ -65,12 +76,13 @@ public static class MixerTask
         log.WriteLine($"mixer: optdigits {train.Count} train / {test.Count} test, device {device.Name}, patch {patch}x{patch} -> {tokens} tokens x {channels} channels, "
             + $"{blocks} blocks, hidden {tokenHidden}/{channelHidden}, {epochs} epochs, batch {batchSize}, adam lr {lr} (cosine)");
 
+        using var progress = ProgressReporter.Create(log);
         RunResult One(bool random)
         {
             using var m = new Mixer(8, patch, channels, blocks, tokenHidden, channelHidden, 10, random, seed, device);
             string label = random ? "rp-mixer" : "mixer";
             log.WriteLine($"{label}: {m.ParameterCount} parameters, effective width S·C = {m.EffectiveWidth}");
-            var r = Train(m, train, test, epochs, batchSize, lr, seed, device, log, label);
+            var r = Train(m, train, test, epochs, batchSize, lr, seed, device, log, label, progress);
             log.WriteLine($"{label}: final test accuracy {r.TestAccuracy:P2} ({r.Parameters} parameters, {r.Seconds:F1} s)");
             return r;
         }
@@ -101,6 +113,7 @@ public static class MixerTask
             ["rp_train_seconds"] = rp.Seconds,
             ["curve"] = mixer.Curve,
             ["rp_curve"] = rp.Curve,
+            ["curves"] = MlpTask.ToArrays(mixer.Curves).Concat(MlpTask.ToArrays(rp.Curves, "rp_")).ToDictionary(),
         };
     }
 }

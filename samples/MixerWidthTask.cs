@@ -26,15 +26,16 @@ public static class MixerWidthTask
     /// <summary>Runs the task; returns the metrics written to mixer-width.json.</summary>
     public static Dictionary<string, object> Run(Options o, Kernels.Device device, TextWriter log)
     {
-        int epochs = o.Int("epochs", 8);
+        bool quick = o.Quick;
+        int epochs = o.Int("epochs", quick ? 1 : 8);
         int batchSize = o.Int("batch-size", 64);
         int seed = o.Int("seed", 1);
         float lr = o.Float("lr", 3e-3f);
-        int blocks = o.Int("blocks", 2);
-        long budget = o.Int("budget", 40000);
+        int blocks = o.Int("blocks", quick ? 1 : 2);
+        long budget = o.Int("budget", quick ? 5000 : 40000);
         float tokenExpansion = o.Float("token-expansion", 1f);
         float channelExpansion = o.Float("channel-expansion", 2f);
-        var patches = o.Get("patches", "4,2,1").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        var patches = o.Get("patches", quick ? "4,2" : "4,2,1").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(p => int.TryParse(p, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v is 1 or 2 or 4 or 8
                 ? v : throw new ArgumentException($"mixer-width: --patches takes patch sizes from 1, 2, 4, 8 (comma-separated), got '{p}'."))
             .ToArray();
@@ -45,6 +46,8 @@ public static class MixerWidthTask
             + $"{epochs} epochs, batch {batchSize}, adam lr {lr} (cosine), device {device.Name}");
 
         var rows = new List<Dictionary<string, object>>();
+        var curves = new Dictionary<string, double[]>();
+        using var progress = ProgressReporter.Create(log);
         foreach (int patch in patches)
         {
             int c = ChannelsForBudget(budget, patch, blocks, Ht, Hc);
@@ -59,7 +62,10 @@ public static class MixerWidthTask
                 using var m = new Mixer(8, patch, c, blocks, Ht(s), Hc(c), 10, random, seed, device);
                 string label = $"{(random ? "rp-mixer" : "mixer")} S={s} C={c}";
                 log.WriteLine($"{label}: {m.ParameterCount} parameters, effective width S·C = {s * c}");
-                var r = MixerTask.Train(m, train, test, epochs, batchSize, lr, seed, device, log, label);
+                var r = MixerTask.Train(m, train, test, epochs, batchSize, lr, seed, device, log, label, progress);
+                string key = $"{(random ? "rp-mixer" : "mixer")}_S{s}_C{c}_";
+                curves[key + "test_accuracy"] = r.Curves["test_accuracy"].ToArray();
+                curves[key + "train_loss"] = r.Curves["train_loss"].ToArray();
                 rows.Add(new Dictionary<string, object>
                 {
                     ["tokens"] = s,
@@ -92,6 +98,7 @@ public static class MixerWidthTask
             ["learning_rate"] = lr,
             ["seed"] = seed,
             ["device"] = device.Name,
+            ["curves"] = curves,
         };
     }
 }

@@ -39,7 +39,7 @@ public static class MlpTask
     /// <summary>Runs the task (inputs standardised unless --standardize false); returns the metrics written to mlp.json.</summary>
     public static Dictionary<string, object> Run(Options o, Kernels.Device device, TextWriter log)
     {
-        int epochs = o.Int("epochs", 20);
+        int epochs = o.Int("epochs", o.Quick ? 3 : 20);
         int batchSize = o.Int("batch-size", 64);
         int seed = o.Int("seed", 1);
         float lr = o.Float("lr", 1e-3f);
@@ -65,12 +65,16 @@ public static class MlpTask
         };
         var loader = new DataLoader(train, batchSize, shuffle: true, seed: seed, device: device);
         var curve = new List<object>();
+        var curves = NewCurves();
+        using var progress = ProgressReporter.Create(log);
+        progress.Start("mlp", (long)epochs * loader.BatchCount);
         var sw = Stopwatch.StartNew();
         for (int epoch = 1; epoch <= epochs; epoch++)
         {
-            var (trainLoss, trainAcc) = ClassifierTraining.Epoch(model, loader, opt);
+            var (trainLoss, trainAcc) = ClassifierTraining.Epoch(model, loader, opt, () => progress.Advance());
             var (testLoss, testAcc) = Evaluation.Classify(model, test, device: device);
             curve.Add(new { epoch, train_loss = trainLoss, train_accuracy = trainAcc, test_loss = testLoss, test_accuracy = testAcc });
+            AddEpoch(curves, trainLoss, trainAcc, testLoss, testAcc);
             log.WriteLine($"epoch {epoch,3}  loss {trainLoss:F4}  train acc {trainAcc:P2}  test loss {testLoss:F4}  test acc {testAcc:P2}");
         }
         var final = Evaluation.Classify(model, test, device: device);
@@ -90,6 +94,26 @@ public static class MlpTask
             ["device"] = device.Name,
             ["train_seconds"] = seconds,
             ["curve"] = curve,
+            ["curves"] = ToArrays(curves),
         };
     }
+
+    /// <summary>Empty per-epoch series: train_loss, train_accuracy, test_loss, test_accuracy.</summary>
+    public static Dictionary<string, List<double>> NewCurves() => new()
+    {
+        ["train_loss"] = [], ["train_accuracy"] = [], ["test_loss"] = [], ["test_accuracy"] = [],
+    };
+
+    /// <summary>Appends one epoch's numbers to <see cref="NewCurves"/>' series.</summary>
+    public static void AddEpoch(Dictionary<string, List<double>> curves, double trainLoss, double trainAcc, double testLoss, double testAcc)
+    {
+        curves["train_loss"].Add(trainLoss);
+        curves["train_accuracy"].Add(trainAcc);
+        curves["test_loss"].Add(testLoss);
+        curves["test_accuracy"].Add(testAcc);
+    }
+
+    /// <summary>The series as the "curves" metric (<c>Dictionary&lt;string, double[]&gt;</c>), names prefixed by <paramref name="prefix"/>.</summary>
+    public static Dictionary<string, double[]> ToArrays(Dictionary<string, List<double>> curves, string prefix = "") =>
+        curves.ToDictionary(kv => prefix + kv.Key, kv => kv.Value.ToArray());
 }

@@ -30,6 +30,12 @@ public sealed class Options
     /// <summary>True if the option was given.</summary>
     public bool Has(string name) => values.ContainsKey(name);
 
+    /// <summary>True if the flag was given (as --name, or --name with any value but "false").</summary>
+    public bool Flag(string name) => values.TryGetValue(name, out var v) && !v.Equals("false", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>True under --quick: each task's tiny settings (explicit options still win).</summary>
+    public bool Quick => Flag("quick");
+
     /// <summary>An integer option.</summary>
     public int Int(string name, int fallback) => values.TryGetValue(name, out var v)
         ? int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var r) ? r : throw new ArgumentException($"--{name}: '{v}' is not an integer.")

@@ -21,7 +21,9 @@ public static class Program
     {
         try
         {
-            return Run(args, Console.Out);
+            // On a terminal, log lines go through Spectre.Console so live progress bars stay intact; redirected
+            // output (CI, files) gets plain lines.
+            return Run(args, ConsoleLog.IsInteractive ? new ConsoleLog() : Console.Out);
         }
         catch (Exception e) when (e is ArgumentException or FormatException or FileNotFoundException or DirectoryNotFoundException or InvalidOperationException)
         {
@@ -42,7 +44,11 @@ public static class Program
         foreach (var n in names)
             if (!Tasks.ContainsKey(n))
                 throw new ArgumentException($"unknown task '{n}'; tasks: {string.Join(", ", Tasks.Keys)}, all.");
-        var options = new Options(args.Skip(1));
+        // `all` runs every task with its tiny --quick settings (the README's smoke run); pass --quick false for full runs.
+        var optionArgs = args.Skip(1).ToList();
+        if (args[0] == "all" && !optionArgs.Contains("--quick") && !optionArgs.Any(a => a.StartsWith("--quick=", StringComparison.Ordinal)))
+            optionArgs.Add("--quick");
+        var options = new Options(optionArgs);
         var device = options.Has("device") ? Device.Parse(options.Get("device", "cpu")) : Device.Default;
         var outDir = options.Get("out", "out");
         Directory.CreateDirectory(outDir);
@@ -54,13 +60,16 @@ public static class Program
             File.WriteAllText(tmp, JsonSerializer.Serialize(metrics, new JsonSerializerOptions { WriteIndented = true }));
             File.Move(tmp, path, overwrite: true);
             log.WriteLine($"{name}: wrote {path}");
+            foreach (var png in TaskReport.PlotCurves(name, metrics, outDir)) log.WriteLine($"{name}: wrote {png}");
+            TaskReport.PrintSummary(name, metrics, log);
         }
         return 0;
     }
 
     private static void PrintHelp(TextWriter log)
     {
-        log.WriteLine("usage: Engine.Samples <task> [--out DIR] [--device cpu|ilgpu-cpu|cuda|opencl] [--epochs N] [--batch-size N] [--lr X] [--seed N] [--optimizer sgd|adam|adamw]");
+        log.WriteLine("usage: Engine.Samples <task> [--out DIR] [--quick] [--device cpu|ilgpu-cpu|cuda|opencl] [--epochs N] [--batch-size N] [--lr X] [--seed N] [--optimizer sgd|adam|adamw]");
+        log.WriteLine("  writes DIR/<task>.json, DIR/<task>-<curve>.png per-epoch plots and prints a summary; --quick: tiny settings (all uses them)");
         log.WriteLine("  mixer:       [--patch 1|2|4|8] [--channels C] [--blocks N] [--token-hidden H] [--channel-hidden H]");
         log.WriteLine("  mixer-width: [--budget P] [--patches 4,2,1] [--blocks N] [--token-expansion X] [--channel-expansion X]");
         log.WriteLine("tasks:");

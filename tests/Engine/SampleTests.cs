@@ -85,4 +85,82 @@ public class SampleTests
         }
         Assert.Equal([4, 4, 16, 16], rows.Select(r => r.GetProperty("tokens").GetInt32()));
     }
+
+    [Fact]
+    public void AllRunsEveryTaskQuickWithCurvesPlotsAndSummaries()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "engine-all-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var log = new StringWriter();
+            int rc = Samples.Program.Run(["all", "--out", dir, "--device", "cpu"], log);
+            Assert.Equal(0, rc);
+            foreach (var task in new[] { "mlp", "mixer", "mixer-width" })
+            {
+                using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, task + ".json")));
+                var curves = doc.RootElement.GetProperty("curves").EnumerateObject().ToList();
+                Assert.NotEmpty(curves);
+                int epochs = doc.RootElement.GetProperty("epochs").GetInt32();
+                Assert.InRange(epochs, 1, 3); // the quick settings
+                foreach (var c in curves)
+                {
+                    Assert.Equal(epochs, c.Value.GetArrayLength());
+                    var png = Path.Combine(dir, $"{task}-{c.Name}.png");
+                    Assert.True(File.Exists(png), $"no plot {png}");
+                    var head = File.ReadAllBytes(png).Take(8).ToArray();
+                    Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }, head);
+                }
+                Assert.Contains($"{task}: summary", log.ToString());
+            }
+            Assert.Empty(Directory.GetFiles(dir, ".*"));
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void QuickFlagShrinksTheDefaultsButExplicitOptionsWin()
+    {
+        using var doc = RunTask("mixer", "--quick", "--epochs", "1", "--patch", "4");
+        var r = doc.RootElement;
+        Assert.Equal(1, r.GetProperty("epochs").GetInt32());
+        Assert.Equal(16, r.GetProperty("channels").GetInt32());
+        Assert.Equal(1, r.GetProperty("blocks").GetInt32());
+        Assert.Equal(1, r.GetProperty("curves").GetProperty("rp_test_accuracy").GetArrayLength());
+    }
+
+    [Fact]
+    public void ProgressWritesPlainLinesWhenNotATerminal()
+    {
+        var log = new StringWriter();
+        using (var p = Samples.ProgressReporter.Create(log, TimeSpan.Zero))
+        {
+            p.Start("work", 20);
+            for (int i = 0; i < 20; i++) p.Advance();
+            p.Start("more", 3);
+            p.Advance(3);
+        }
+        var lines = log.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(10, lines.Count(l => l.StartsWith("[progress] work:", StringComparison.Ordinal)));
+        Assert.Contains(lines, l => l.Contains("work: 20/20 steps (100%", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains("more: 3/3 steps (100%", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void SummaryListsScalarMetricsOnly()
+    {
+        var log = new StringWriter();
+        Samples.TaskReport.PrintSummary("t", new Dictionary<string, object>
+        {
+            ["test_accuracy"] = 0.5, ["parameters"] = 12L, ["device"] = "cpu",
+            ["curves"] = new Dictionary<string, double[]> { ["x"] = [1.0] }, ["rows"] = new List<object>(),
+        }, log);
+        var text = log.ToString();
+        Assert.Contains("test_accuracy  0.5", text);
+        Assert.Contains("parameters", text);
+        Assert.DoesNotContain("curves", text);
+        Assert.DoesNotContain("rows", text);
+    }
 }

@@ -36,6 +36,9 @@ public sealed class Sigmoid : Module
 /// <summary>Softmax along an axis.</summary>
 public sealed class Softmax(int axis = -1) : Module
 {
+    /// <summary>The axis normalised over.</summary>
+    public int Axis { get; } = axis;
+
     /// <inheritdoc />
-    public override Tensor Forward(Tensor input) => input.Softmax(axis);
+    public override Tensor Forward(Tensor input) => input.Softmax(Axis);
 }

@@ -111,7 +111,7 @@ public class KroneckerLinear : Module
 /// </summary>
 public sealed class PermutedKroneckerLinear : KroneckerLinear
 {
-    private readonly IndexTensor? inputIndex, outputIndex;
+    private IndexTensor? inputIndex, outputIndex;
 
     /// <summary>A general permuted Kronecker layer.</summary>
     public PermutedKroneckerLinear(int m, int n, int p, int q, Permutation inputPermutation, Permutation outputPermutation,
@@ -130,6 +130,28 @@ public sealed class PermutedKroneckerLinear : KroneckerLinear
         OutputPermutation = outputPermutation;
         inputIndex = inputPermutation.IsIdentity ? null : inputPermutation.ToIndexTensor();
         outputIndex = outputPermutation.IsIdentity ? null : outputPermutation.ToIndexTensor();
+        // The permutations are part of the layer's state (a random one cannot be rebuilt without its seed), so
+        // checkpoints save and restore them; a loaded array must be a permutation of the right length.
+        RegisterBuffer("input_permutation", new IndexBuffer(n * q, () => InputPermutation.Indices.ToArray(),
+            v => Permutation.FromArray(v, n * q), v => SetInputPermutation(Permutation.FromArray(v, n * q))));
+        RegisterBuffer("output_permutation", new IndexBuffer(m * p, () => OutputPermutation.Indices.ToArray(),
+            v => Permutation.FromArray(v, m * p), v => SetOutputPermutation(Permutation.FromArray(v, m * p))));
+    }
+
+    private void SetInputPermutation(Permutation value)
+    {
+        if (value.Indices.SequenceEqual(InputPermutation.Indices)) return; // keep the original kind (transpose, ...)
+        inputIndex?.Dispose();
+        InputPermutation = value;
+        inputIndex = value.IsIdentity ? null : value.ToIndexTensor();
+    }
+
+    private void SetOutputPermutation(Permutation value)
+    {
+        if (value.Indices.SequenceEqual(OutputPermutation.Indices)) return;
+        outputIndex?.Dispose();
+        OutputPermutation = value;
+        outputIndex = value.IsIdentity ? null : value.ToIndexTensor();
     }
 
     /// <summary>The PK layer J_out (I_n ⊗ W) J_in with the shared block W [p, q].</summary>
@@ -137,10 +159,10 @@ public sealed class PermutedKroneckerLinear : KroneckerLinear
         bool bias = true, ulong seed = 0, Device? device = null) =>
         new(n, n, p, q, inputPermutation, outputPermutation, bias, seed, device, identityA: true);
 
-    /// <summary>J_in.</summary>
-    public Permutation InputPermutation { get; }
-    /// <summary>J_out.</summary>
-    public Permutation OutputPermutation { get; }
+    /// <summary>J_in (replaced when a checkpoint is loaded).</summary>
+    public Permutation InputPermutation { get; private set; }
+    /// <summary>J_out (replaced when a checkpoint is loaded).</summary>
+    public Permutation OutputPermutation { get; private set; }
 
     /// <summary>
     /// How the permutations run: gather passes (the default, measured faster on the CPU set) or folded into the GEMMs'

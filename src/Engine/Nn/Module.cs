@@ -13,6 +13,7 @@ public abstract class Module : IDisposable
 {
     private readonly List<(string Name, Tensor Value)> parameters = new();
     private readonly List<(string Name, Module Value)> children = new();
+    private readonly List<(string Name, IndexBuffer Value)> buffers = new();
     private bool disposed;
 
     /// <summary>True in training mode (the default); layers such as dropout read it.</summary>
@@ -42,11 +43,22 @@ public abstract class Module : IDisposable
         return module;
     }
 
+    /// <summary>
+    /// Registers an integer state array (e.g. a permutation) called <paramref name="name"/>: not trained, but saved
+    /// and restored by checkpoints.
+    /// </summary>
+    protected IndexBuffer RegisterBuffer(string name, IndexBuffer buffer)
+    {
+        CheckName(name);
+        buffers.Add((name, buffer));
+        return buffer;
+    }
+
     private void CheckName(string name)
     {
         if (string.IsNullOrWhiteSpace(name) || name.Contains('.'))
             throw new ArgumentException($"{GetType().Name}: '{name}' is not a valid name (non-empty, no dots).");
-        if (parameters.Any(p => p.Name == name) || children.Any(c => c.Name == name))
+        if (parameters.Any(p => p.Name == name) || children.Any(c => c.Name == name) || buffers.Any(b => b.Name == name))
             throw new ArgumentException($"{GetType().Name}: the name '{name}' is registered twice.");
     }
 
@@ -60,6 +72,20 @@ public abstract class Module : IDisposable
         foreach (var (n, t) in list)
             if (!seen.Add(t)) throw new InvalidOperationException($"Module: parameter '{n}' is registered in two places.");
         return list;
+    }
+
+    /// <summary>Every registered index buffer with its dotted path ("blocks.0.token1.input_permutation"), depth first.</summary>
+    public IReadOnlyList<(string Name, IndexBuffer Value)> NamedBuffers()
+    {
+        var list = new List<(string, IndexBuffer)>();
+        CollectBuffers("", list);
+        return list;
+    }
+
+    private void CollectBuffers(string prefix, List<(string, IndexBuffer)> list)
+    {
+        foreach (var (n, b) in buffers) list.Add((prefix + n, b));
+        foreach (var (n, m) in children) m.CollectBuffers(prefix + n + ".", list);
     }
 
     /// <summary>Every parameter, in the order of <see cref="NamedParameters"/>.</summary>

@@ -37,6 +37,19 @@ public class Adam : Optimizer
     private readonly Dictionary<Tensor, int> steps = new(ReferenceEqualityComparer.Instance);
 
     /// <inheritdoc />
+    protected override IReadOnlyList<string> StateNames => ["exp_avg", "exp_avg_sq"];
+
+    internal override bool HasParameterSteps => true;
+
+    internal override int GetParameterStep(Tensor parameter) => steps.TryGetValue(parameter, out var n) ? n : 0;
+
+    internal override void SetParameterStep(Tensor parameter, int step)
+    {
+        if (step <= 0) steps.Remove(parameter);
+        else steps[parameter] = step;
+    }
+
+    /// <inheritdoc />
     protected override void Update(Tensor parameter, Tensor gradient)
     {
         var s = State(parameter, 2, out _);

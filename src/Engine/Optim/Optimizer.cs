@@ -65,6 +65,42 @@ public abstract class Optimizer : IDisposable
         return s;
     }
 
+    // ---------- checkpoint access (Engine.Checkpoints) ----------
+
+    /// <summary>
+    /// Names of the per-parameter state buffers in the order <see cref="State"/> creates them (checkpoint keys
+    /// "optimizer.&lt;parameter&gt;.&lt;name&gt;"); empty for a stateless optimizer.
+    /// </summary>
+    protected virtual IReadOnlyList<string> StateNames => [];
+
+    /// <summary>See <see cref="StateNames"/>.</summary>
+    internal IReadOnlyList<string> CheckpointStateNames => StateNames;
+
+    /// <summary>The state buffers of <paramref name="parameter"/>, or null if it has none yet.</summary>
+    internal DeviceBuffer<float>[]? PeekState(Tensor parameter) => state.TryGetValue(parameter, out var s) ? s : null;
+
+    /// <summary>The state buffers of <paramref name="parameter"/>, created (zeroed) if missing.</summary>
+    internal DeviceBuffer<float>[] GetOrCreateState(Tensor parameter) => State(parameter, StateNames.Count, out _);
+
+    /// <summary>Forgets the state of <paramref name="parameter"/> (as if it was never updated).</summary>
+    internal void ClearState(Tensor parameter)
+    {
+        if (state.Remove(parameter, out var s))
+            foreach (var b in s) b.Dispose();
+    }
+
+    /// <summary>True if the optimizer counts updates per parameter (<see cref="GetParameterStep"/>).</summary>
+    internal virtual bool HasParameterSteps => false;
+
+    /// <summary>The number of updates <paramref name="parameter"/> received (0 if none), where counted.</summary>
+    internal virtual int GetParameterStep(Tensor parameter) => 0;
+
+    /// <summary>Sets the update count of <paramref name="parameter"/> (0 forgets it), where counted.</summary>
+    internal virtual void SetParameterStep(Tensor parameter, int step) { }
+
+    /// <summary>Restores <see cref="StepCount"/> from a checkpoint.</summary>
+    internal void SetStepCount(int steps) => StepCount = steps;
+
     /// <summary>Clears every parameter's gradient.</summary>
     public void ZeroGrad()
     {

@@ -32,6 +32,9 @@ public sealed class Sgd : Optimizer
     public bool Nesterov { get; }
 
     /// <inheritdoc />
+    protected override IReadOnlyList<string> StateNames => Momentum != 0 ? ["momentum_buffer"] : [];
+
+    /// <inheritdoc />
     protected override void Update(Tensor parameter, Tensor gradient)
     {
         bool first = false;

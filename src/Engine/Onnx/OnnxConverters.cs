@@ -1,0 +1,162 @@
+using Engine.Autodiff;
+using Engine.Nn;
+
+namespace Engine.Onnx;
+
+/// <summary>The built-in module converters (see <see cref="OnnxExporter"/>).</summary>
+internal static class OnnxConverters
+{
+    public static void RegisterBuiltIns()
+    {
+        OnnxExporter.Register<Sequential>(ConvertSequential);
+        OnnxExporter.Register<Linear>(ConvertLinear);
+        OnnxExporter.Register<ReLU>((b, _, x) => b.Elementwise("Relu", x));
+        OnnxExporter.Register<Tanh>((b, _, x) => b.Elementwise("Tanh", x));
+        OnnxExporter.Register<Sigmoid>((b, _, x) => b.Elementwise("Sigmoid", x));
+        OnnxExporter.Register<GELU>((b, m, x) => Gelu(b, x, m.Approximate));
+        OnnxExporter.Register<Softmax>(ConvertSoftmax);
+        OnnxExporter.Register<LayerNorm>(ConvertLayerNorm);
+        OnnxExporter.Register<KroneckerLinear>(ConvertKronecker);
+        OnnxExporter.Register<MixerBlock>(ConvertMixerBlock);
+        OnnxExporter.Register<Mixer>(ConvertMixer);
+    }
+
+    private static string ConvertSequential(OnnxGraphBuilder b, Sequential s, string x)
+    {
+        foreach (var (name, m) in s.Children) x = b.Convert(m, x, name);
+        return x;
+    }
+
+    private static string ConvertLinear(OnnxGraphBuilder b, Linear l, string x)
+    {
+        var s = b.ShapeOf(x);
+        if (s[^1] != l.InFeatures)
+            throw new ArgumentException($"ONNX export: {b.Scope} (Linear) expects [..., {l.InFeatures}], got {Shape.Format(s)}.");
+        var outShape = (int[])s.Clone();
+        outShape[^1] = l.OutFeatures;
+        if (s.Length == 2)
+        {
+            // Gemm computes x Wᵀ + b in one node with W kept in its [out, in] layout.
+            var w = b.AddInitializer("weight", l.Weight.ToArray(), l.OutFeatures, l.InFeatures);
+            string[] inputs = l.Bias != null ? [x, w, b.AddInitializer("bias", l.Bias.ToArray(), l.OutFeatures)] : [x, w];
+            return b.Node("Gemm", inputs, outShape, OnnxAttribute.Int("transB", 1));
+        }
+        // Other ranks: MatMul (which broadcasts over leading axes) with Wᵀ stored [in, out], then the bias.
+        var wt = b.AddInitializer("weight_t", Transpose(l.Weight.ToArray(), l.OutFeatures, l.InFeatures), l.InFeatures, l.OutFeatures);
+        var y = b.Node("MatMul", [x, wt], outShape);
+        return l.Bias != null ? b.Node("Add", [y, b.AddInitializer("bias", l.Bias.ToArray(), l.OutFeatures)], outShape) : y;
+    }
+
+    /// <summary>GELU: the Gelu op from opset 20; before that x·½(1 + erf(x/√2)) or the tanh form, as our kernels.</summary>
+    public static string Gelu(OnnxGraphBuilder b, string x, bool approximate)
+    {
+        if (b.Opset >= 20)
+            return b.Node("Gelu", [x], b.ShapeOf(x), OnnxAttribute.String("approximate", approximate ? "tanh" : "none"));
+        string scaled;
+        if (approximate)
+        {
+            // ½ x (1 + tanh(√(2/π) (x + 0.044715 x³)))
+            var x3 = b.Elementwise("Mul", b.Elementwise("Mul", x, x), x);
+            var inner = b.Elementwise("Add", x, b.Elementwise("Mul", x3, b.Constant("c", 0.044715f)));
+            scaled = b.Elementwise("Tanh", b.Elementwise("Mul", inner, b.Constant("c", MathF.Sqrt(2f / MathF.PI))));
+        }
+        else
+        {
+            scaled = b.Elementwise("Erf", b.Elementwise("Mul", x, b.Constant("c", 1f / MathF.Sqrt(2f))));
+        }
+        var onePlus = b.Elementwise("Add", scaled, b.Constant("one", 1f));
+        return b.Elementwise("Mul", b.Elementwise("Mul", x, onePlus), b.Constant("half", 0.5f));
+    }
+
+    private static string ConvertSoftmax(OnnxGraphBuilder b, Softmax s, string x) =>
+        b.Node("Softmax", [x], b.ShapeOf(x), OnnxAttribute.Int("axis", s.Axis));
+
+    private static string ConvertLayerNorm(OnnxGraphBuilder b, LayerNorm ln, string x)
+    {
+        var gamma = b.AddInitializer("weight", ln.Gamma.ToArray(), ln.Gamma.Size);
+        var beta = b.AddInitializer("bias", ln.Beta.ToArray(), ln.Beta.Size);
+        return b.Node("LayerNormalization", [x, gamma, beta], b.ShapeOf(x),
+            OnnxAttribute.Int("axis", -1), OnnxAttribute.Float("epsilon", ln.Eps));
+    }
+
+    /// <summary>
+    /// y = J_out (A ⊗ B) J_in x + b on [batch, n·q]: Gather by J_in, view as [batch, n, q], MatMul by Bᵀ [q, p], MatMul
+    /// by A [m, n] from the left (skipped for A = I), view as [batch, m·p], Gather by J_out, add the bias.
+    /// </summary>
+    private static string ConvertKronecker(OnnxGraphBuilder b, KroneckerLinear k, string x)
+    {
+        var s = b.ShapeOf(x);
+        if (s.Length != 2 || s[1] != k.InFeatures)
+            throw new NotSupportedException($"ONNX export: {b.Scope} ({k.GetType().Name}) is exported for inputs [batch, {k.InFeatures}], got {Shape.Format(s)}.");
+        int batch = s[0];
+        var pk = k as PermutedKroneckerLinear;
+        if (pk != null && !pk.InputPermutation.IsIdentity) x = Permute(b, x, pk.InputPermutation, k.Q, k.N, "input_permutation");
+        x = b.Reshape(x, batch, k.N, k.Q);
+        var bt = b.AddInitializer("b_t", Transpose(k.B.ToArray(), k.P, k.Q), k.Q, k.P);
+        var y = b.Node("MatMul", [x, bt], [batch, k.N, k.P]);
+        if (k.A != null)
+            y = b.Node("MatMul", [b.AddInitializer("a", k.A.ToArray(), k.M, k.N), y], [batch, k.M, k.P]);
+        y = b.Reshape(y, batch, k.OutFeatures);
+        if (pk != null && !pk.OutputPermutation.IsIdentity) y = Permute(b, y, pk.OutputPermutation, k.M, k.P, "output_permutation");
+        return k.Bias != null ? b.Elementwise("Add", y, b.AddInitializer("bias", k.Bias.ToArray(), k.OutFeatures)) : y;
+    }
+
+    /// <summary>
+    /// Applies a feature permutation to [batch, features]: the vec-transpose of [rows, cols] (the Mixer's token mixing)
+    /// as Reshape + Transpose + Reshape, which runtimes execute as a plain copy; any other permutation as a Gather.
+    /// </summary>
+    private static string Permute(OnnxGraphBuilder b, string x, Permutation p, int rows, int cols, string hint)
+    {
+        if (rows > 1 && cols > 1 && p.Indices.SequenceEqual(Permutation.Transpose(rows, cols).Indices))
+        {
+            int batch = b.ShapeOf(x)[0];
+            return b.Reshape(b.Transpose(b.Reshape(x, batch, rows, cols), 0, 2, 1), batch, rows * cols);
+        }
+        return Gather(b, x, p, hint);
+    }
+
+    private static string Gather(OnnxGraphBuilder b, string x, Permutation p, string hint)
+    {
+        var idx = b.AddInt64Initializer(hint, p.Indices.Select(i => (long)i).ToArray(), p.Length);
+        return b.Node("Gather", [x, idx], b.ShapeOf(x), OnnxAttribute.Int("axis", 1));
+    }
+
+    private static string ConvertMixerBlock(OnnxGraphBuilder b, MixerBlock m, string x)
+    {
+        int batch = b.ShapeOf(x)[0], s = m.Tokens, c = m.Channels;
+        string Norm(LayerNorm ln, string name, string v) => b.Reshape(b.Convert(ln, b.Reshape(v, batch, s, c), name), batch, s * c);
+        var h = b.Convert(m.Token2, Gelu(b, b.Convert(m.Token1, Norm(m.Norm1, "norm1", x), "token1"), false), "token2");
+        x = b.Elementwise("Add", x, h);
+        h = b.Convert(m.Channel2, Gelu(b, b.Convert(m.Channel1, Norm(m.Norm2, "norm2", x), "channel1"), false), "channel2");
+        return b.Elementwise("Add", x, h);
+    }
+
+    private static string ConvertMixer(OnnxGraphBuilder b, Mixer m, string x)
+    {
+        var s = b.ShapeOf(x);
+        int pixels = m.ImageSize * m.ImageSize;
+        if (s.Length != 2 || s[1] != pixels)
+            throw new ArgumentException($"ONNX export: Mixer expects images [batch, {pixels}], got {Shape.Format(s)}.");
+        int batch = s[0], g = m.Grid, p = m.Patch;
+        // Patches: [B, G·P·G·P] → [B, G, P, G, P] → [B, G, G, P, P] → [B, S, P²], as Mixer.Patches.
+        x = p == m.ImageSize
+            ? b.Reshape(x, batch, 1, pixels)
+            : b.Reshape(b.Transpose(b.Reshape(x, batch, g, p, g, p), 0, 1, 3, 2, 4), batch, m.Tokens, p * p);
+        x = b.Reshape(b.Convert(m.Embed, x, "embed"), batch, m.Tokens * m.Channels);
+        x = b.Convert(m.Blocks, x, "blocks");
+        var h = b.Convert(m.FinalNorm, b.Reshape(x, batch, m.Tokens, m.Channels), "norm");
+        h = b.Opset >= 18
+            ? b.Node("ReduceMean", [h, b.AddInt64Initializer("axes", [1L], 1)], [batch, m.Channels], OnnxAttribute.Int("keepdims", 0))
+            : b.Node("ReduceMean", [h], [batch, m.Channels], OnnxAttribute.Ints("axes", 1), OnnxAttribute.Int("keepdims", 0));
+        return b.Convert(m.Head, h, "head");
+    }
+
+    private static float[] Transpose(float[] a, int rows, int cols)
+    {
+        var t = new float[a.Length];
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++)
+                t[j * rows + i] = a[i * cols + j];
+        return t;
+    }
+}
