@@ -1,0 +1,359 @@
+using System.Runtime.Intrinsics;
+using System.Collections.Concurrent;
+using Engine.Kernels.Cpu.Fft;
+using static Engine.Kernels.Cpu.CpuParallel;
+using V = System.Runtime.Intrinsics.Vector512<float>;
+
+namespace Engine.Kernels.Cpu;
+
+/// <summary>
+/// The FFTs on the CPU. Rows are processed 16 at a time, one per lane of AVX-512 vectors (see <see cref="LanePlan"/>
+/// for the algorithms per length and <see cref="LaneIo"/> for the transposes); groups of 16 rows are split over cores.
+/// Real transforms of even length n use real-input packing: x as n/2 complex values z_j = x_2j + i x_2j+1, one
+/// n/2-point complex FFT, then X_k = ½(Z_k + conj Z_{m-k}) - ½ i W_n^k (Z_k - conj Z_{m-k}); the inverse undoes that
+/// step before one n/2-point inverse FFT. Odd real lengths run a complex FFT of length n with zero imaginary parts
+/// (forward) or the Hermitian-extended spectrum (inverse).
+/// </summary>
+public sealed partial class CpuKernelSet
+{
+    private unsafe delegate void LaneGroup(long group, V* scratch);
+
+    /// <summary>(cos θ, -sin θ) with θ = 2πk/n for k ≤ n/2, per even n: the real-input packing step's twiddles.</summary>
+    private static readonly ConcurrentDictionary<int, float[]> PackTwiddles = new();
+
+    private static float[] PackTwiddlesFor(int n) => PackTwiddles.GetOrAdd(n, len =>
+    {
+        var t = GC.AllocateUninitializedArray<float>(2 * (len / 2 + 1), pinned: true);
+        for (int k = 0; k <= len / 2; k++)
+        {
+            double a = 2 * Math.PI * k / len;
+            t[2 * k] = (float)Math.Cos(a);
+            t[2 * k + 1] = (float)-Math.Sin(a);
+        }
+        return t;
+    });
+
+    private static void CheckFft(string op, int batch, params int[] lengths)
+    {
+        if (batch < 0) throw new ArgumentOutOfRangeException(nameof(batch), $"{op}: batch {batch} must be non-negative.");
+        foreach (var n in lengths)
+            if (n < 1) throw new ArgumentOutOfRangeException(nameof(lengths), $"{op}: transform length {n} must be at least 1.");
+    }
+
+    /// <inheritdoc />
+    public unsafe void Fft(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int n, bool inverse, float scale)
+    {
+        const string op = "Fft";
+        CheckFft(op, batch, n);
+        long count = (long)batch * n * 2;
+        var xa = Data(x, count, op);
+        var ya = Data(y, count, op);
+        if (batch == 0) return;
+        FftRows(Ptr(xa), Ptr(ya), batch, n, inverse, scale);
+    }
+
+    /// <inheritdoc />
+    public unsafe void Rfft(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int n)
+    {
+        const string op = "Rfft";
+        CheckFft(op, batch, n);
+        var xa = Data(x, (long)batch * n, op);
+        var ya = Data(y, (long)batch * (n / 2 + 1) * 2, op);
+        if (batch == 0) return;
+        RfftRows(Ptr(xa), Ptr(ya), batch, n);
+    }
+
+    /// <inheritdoc />
+    public unsafe void Irfft(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int n)
+    {
+        const string op = "Irfft";
+        CheckFft(op, batch, n);
+        var xa = Data(x, (long)batch * (n / 2 + 1) * 2, op);
+        var ya = Data(y, (long)batch * n, op);
+        if (batch == 0) return;
+        IrfftRows(Ptr(xa), Ptr(ya), batch, n);
+    }
+
+    /// <inheritdoc />
+    public unsafe void Rfft2(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int h, int w)
+    {
+        const string op = "Rfft2";
+        CheckFft(op, batch, h, w);
+        int m = w / 2 + 1;
+        var xa = Data(x, (long)batch * h * w, op);
+        var ya = Data(y, (long)batch * h * m * 2, op);
+        if (batch == 0) return;
+        RfftRows(Ptr(xa), Ptr(ya), (long)batch * h, w);
+        ColumnFft(Ptr(ya), Ptr(ya), batch, h, m, inverse: false, 1f);
+    }
+
+    /// <inheritdoc />
+    public unsafe void Irfft2(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int h, int w)
+    {
+        const string op = "Irfft2";
+        CheckFft(op, batch, h, w);
+        int m = w / 2 + 1;
+        long spectrum = (long)batch * h * m * 2;
+        var xa = Data(x, spectrum, op);
+        var ya = Data(y, (long)batch * h * w, op);
+        if (batch == 0) return;
+        // The column pass must not overwrite the input spectrum: it goes to a scratch spectrum first.
+        var tmp = CpuArrayPool<float>.Rent(checked((int)spectrum));
+        try
+        {
+            ColumnFft(Ptr(xa), Ptr(tmp), batch, h, m, inverse: true, 1f / h);
+            IrfftRows(Ptr(tmp), Ptr(ya), (long)batch * h, w);
+        }
+        finally
+        {
+            CpuArrayPool<float>.Return(tmp);
+        }
+    }
+
+    /// <summary>Runs <paramref name="body"/> for each group, split over cores, with <paramref name="vectors"/> lane vectors of scratch per worker.</summary>
+    private static unsafe void ForGroups(long groups, long elementsPerGroup, long vectors, LaneGroup body)
+    {
+        long grain = Math.Max(1, CheapGrain / Math.Max(1, elementsPerGroup));
+        For(groups, grain, (g0, g1) =>
+        {
+            var buf = GC.AllocateUninitializedArray<float>(checked((int)(vectors * LaneIo.Lanes + LaneIo.Lanes)), pinned: true);
+            // 64-byte aligned, so every lane vector is one cache line.
+            var v = (V*)(((nint)Ptr(buf) + 63) & ~(nint)63);
+            for (long g = g0; g < g1; g++) body(g, v);
+            GC.KeepAlive(buf);
+        }, 1);
+    }
+
+    /// <summary>A pinned int array (its pointer stays valid while the array is referenced).</summary>
+    private static int[] PinnedInts(int length) => GC.AllocateArray<int>(length, pinned: true);
+
+    private static unsafe void FftRows(float* x, float* y, long rows, int n, bool inverse, float scale)
+    {
+        var plan = LanePlan.Get(n);
+        int bl = plan.BufferLength, sw = inverse ? 1 : 0;
+        var pos = plan.Position;
+        var dest = PinnedInts(2 * n);
+        for (int j = 0; j < n; j++)
+        {
+            dest[2 * j] = 2 * pos[j] + sw;
+            dest[2 * j + 1] = 2 * pos[j] + 1 - sw;
+        }
+        // The inverse comes out with real and imaginary parts swapped: swap them back on the way out.
+        var source = inverse ? PinnedInts(2 * n) : null;
+        if (source != null)
+            for (int c = 0; c < 2 * n; c++) source[c] = c ^ 1;
+        int* pd = Ptr(dest);
+        int* ps = source == null ? null : Ptr(source);
+        long stride = 2L * n;
+        ForGroups((rows + 15) / 16, 16 * stride, 4L * bl, (g, s) =>
+        {
+            long r0 = g * LaneIo.Lanes;
+            int count = (int)Math.Min(LaneIo.Lanes, rows - r0);
+            V* a = s, b = s + 2 * bl;
+            LaneIo.Gather(x + r0 * stride, stride, count, 2 * n, pd, a);
+            V* r = plan.Execute(a, b);
+            LaneIo.Scatter(r, ps, 2 * n, y + r0 * stride, stride, count, scale);
+        });
+        GC.KeepAlive(dest);
+        GC.KeepAlive(source);
+    }
+
+    private static unsafe void RfftRows(float* x, float* y, long rows, int n)
+    {
+        int bins = n / 2 + 1;
+        long outStride = 2L * bins;
+        if ((n & 1) == 1)
+        {
+            // Odd n: a complex FFT of length n with zero imaginary parts; keep the first n/2 + 1 bins.
+            var plan = LanePlan.Get(n);
+            int bl = plan.BufferLength;
+            var pos = plan.Position;
+            var dest = PinnedInts(n);
+            for (int j = 0; j < n; j++) dest[j] = 2 * pos[j];
+            int* pd = Ptr(dest);
+            ForGroups((rows + 15) / 16, 16L * n, 4L * bl, (g, s) =>
+            {
+                long r0 = g * LaneIo.Lanes;
+                int count = (int)Math.Min(LaneIo.Lanes, rows - r0);
+                V* a = s, b = s + 2 * bl;
+                for (int j = 0; j < n; j++) a[pd[j] + 1] = V.Zero;
+                LaneIo.Gather(x + r0 * n, n, count, n, pd, a);
+                V* z = plan.Execute(a, b);
+                z[1] = V.Zero;
+                LaneIo.Scatter(z, null, 2 * bins, y + r0 * outStride, outStride, count, 1f);
+            });
+            GC.KeepAlive(dest);
+            return;
+        }
+        {
+            int m = n / 2;
+            var plan = LanePlan.Get(m);
+            int bl = plan.BufferLength;
+            var pos = plan.Position;
+            var dest = PinnedInts(n);
+            for (int j = 0; j < m; j++)
+            {
+                dest[2 * j] = 2 * pos[j];
+                dest[2 * j + 1] = 2 * pos[j] + 1;
+            }
+            int* pd = Ptr(dest);
+            var twArr = PackTwiddlesFor(n);
+            float* tw = Ptr(twArr);
+            ForGroups((rows + 15) / 16, 16L * n, 4L * bl + 2L * bins, (g, s) =>
+            {
+                long r0 = g * LaneIo.Lanes;
+                int count = (int)Math.Min(LaneIo.Lanes, rows - r0);
+                V* a = s, b = s + 2 * bl, o = s + 4 * bl;
+                LaneIo.Gather(x + r0 * n, n, count, n, pd, a);
+                V* z = plan.Execute(a, b);
+                var half = Vector512.Create(0.5f);
+                for (int k = 0; k <= m; k++)
+                {
+                    int i1 = k == m ? 0 : k, i2 = k == 0 ? 0 : m - k;
+                    var zr = z[2 * i1]; var zi = z[2 * i1 + 1];
+                    var wr = z[2 * i2]; var wi = z[2 * i2 + 1];
+                    // A = Z_k + conj Z_{m-k}, B = Z_k - conj Z_{m-k}; X_k = ½ (A - i W^k B).
+                    var ar = (zr + wr) * half; var ai = (zi - wi) * half;
+                    var br = (zr - wr) * half; var bi = (zi + wi) * half;
+                    var c = Vector512.Create(tw[2 * k]);
+                    var sn = Vector512.Create(tw[2 * k + 1]);
+                    o[2 * k] = Vector512.FusedMultiplyAdd(c, bi, Vector512.FusedMultiplyAdd(sn, br, ar));
+                    o[2 * k + 1] = Vector512.FusedMultiplyAdd(sn, bi, ai - c * br);
+                }
+                o[1] = V.Zero;
+                o[2 * m + 1] = V.Zero;
+                LaneIo.Scatter(o, null, 2 * bins, y + r0 * outStride, outStride, count, 1f);
+            });
+            GC.KeepAlive(dest);
+            GC.KeepAlive(twArr);
+        }
+    }
+
+    private static unsafe void IrfftRows(float* x, float* y, long rows, int n)
+    {
+        int bins = n / 2 + 1;
+        long inStride = 2L * bins;
+        var identity = PinnedInts(2 * bins);
+        for (int c = 0; c < identity.Length; c++) identity[c] = c;
+        int* pid = Ptr(identity);
+        float inv = 1f / n;
+        if ((n & 1) == 1)
+        {
+            // Odd n: the Hermitian-extended spectrum through an inverse complex FFT of length n; keep the real parts.
+            var plan = LanePlan.Get(n);
+            int bl = plan.BufferLength;
+            var pos = plan.Position;
+            var pinnedPos = PinnedInts(n);
+            pos.CopyTo(pinnedPos, 0);
+            int* pp = Ptr(pinnedPos);
+            var source = PinnedInts(n);
+            for (int j = 0; j < n; j++) source[j] = 2 * j + 1;
+            int* ps = Ptr(source);
+            ForGroups((rows + 15) / 16, 16L * n, 4L * bl + inStride, (g, s) =>
+            {
+                long r0 = g * LaneIo.Lanes;
+                int count = (int)Math.Min(LaneIo.Lanes, rows - r0);
+                V* a = s, b = s + 2 * bl, xs = s + 4 * bl;
+                LaneIo.Gather(x + r0 * inStride, inStride, count, 2 * bins, pid, xs);
+                xs[1] = V.Zero;
+                var vi = Vector512.Create(inv);
+                for (int k = 0; k < n; k++)
+                {
+                    V re, im;
+                    if (k < bins)
+                    {
+                        re = xs[2 * k];
+                        im = xs[2 * k + 1];
+                    }
+                    else
+                    {
+                        re = xs[2 * (n - k)];
+                        im = -xs[2 * (n - k) + 1];
+                    }
+                    long at = 2L * pp[k];
+                    a[at] = im * vi;
+                    a[at + 1] = re * vi;
+                }
+                V* r = plan.Execute(a, b);
+                LaneIo.Scatter(r, ps, n, y + r0 * n, n, count, 1f);
+            });
+            GC.KeepAlive(identity);
+            GC.KeepAlive(pinnedPos);
+            GC.KeepAlive(source);
+            return;
+        }
+        {
+            int m = n / 2;
+            var plan = LanePlan.Get(m);
+            int bl = plan.BufferLength;
+            var pinnedPos = PinnedInts(m);
+            plan.Position.CopyTo(pinnedPos, 0);
+            int* pp = Ptr(pinnedPos);
+            var source = PinnedInts(n);
+            for (int c = 0; c < n; c++) source[c] = c ^ 1;
+            int* ps = Ptr(source);
+            var twArr = PackTwiddlesFor(n);
+            float* tw = Ptr(twArr);
+            ForGroups((rows + 15) / 16, 16L * n, 4L * bl + inStride, (g, s) =>
+            {
+                long r0 = g * LaneIo.Lanes;
+                int count = (int)Math.Min(LaneIo.Lanes, rows - r0);
+                V* a = s, b = s + 2 * bl, xs = s + 4 * bl;
+                LaneIo.Gather(x + r0 * inStride, inStride, count, 2 * bins, pid, xs);
+                // NumPy ignores the imaginary parts of the DC and Nyquist bins.
+                xs[1] = V.Zero;
+                xs[2 * m + 1] = V.Zero;
+                var vi = Vector512.Create(inv);
+                for (int k = 0; k < m; k++)
+                {
+                    int c2 = m - k;
+                    var xr = xs[2 * k]; var xi = xs[2 * k + 1];
+                    var yr = xs[2 * c2]; var yi = xs[2 * c2 + 1];
+                    // A = X_k + conj X_{m-k}, B = X_k - conj X_{m-k}; Z'_k = A + i W^{-k} B (z = IDFT(Z') / n).
+                    var ar = xr + yr; var ai = xi - yi;
+                    var br = xr - yr; var bi = xi + yi;
+                    var c = Vector512.Create(tw[2 * k]);
+                    var sn = Vector512.Create(tw[2 * k + 1]);
+                    var zr = ar - (c * bi - sn * br);
+                    var zi = ai + Vector512.FusedMultiplyAdd(c, br, sn * bi);
+                    long at = 2L * pp[k];
+                    a[at] = zi * vi;
+                    a[at + 1] = zr * vi;
+                }
+                V* r = plan.Execute(a, b);
+                LaneIo.Scatter(r, ps, n, y + r0 * n, n, count, 1f);
+            });
+            GC.KeepAlive(identity);
+            GC.KeepAlive(pinnedPos);
+            GC.KeepAlive(source);
+            GC.KeepAlive(twArr);
+        }
+    }
+
+    /// <summary>
+    /// Complex FFT along the h axis of [batch, h, m] complex data (src to dst, which may be the same): 16 adjacent
+    /// columns per lane group, so no transposes are needed, only the (re, im) split per 16 values.
+    /// </summary>
+    private static unsafe void ColumnFft(float* src, float* dst, long batch, int h, int m, bool inverse, float scale)
+    {
+        var plan = LanePlan.Get(h);
+        int bl = plan.BufferLength;
+        var pinnedPos = PinnedInts(h);
+        plan.Position.CopyTo(pinnedPos, 0);
+        int* pp = Ptr(pinnedPos);
+        long perBatch = (m + 15) / 16;
+        long stride = 2L * m;
+        ForGroups(batch * perBatch, 16L * h, 4L * bl, (g, s) =>
+        {
+            long b = g / perBatch;
+            int c0 = (int)(g % perBatch) * LaneIo.Lanes;
+            int lanes = Math.Min(LaneIo.Lanes, m - c0);
+            long at = (b * h * m + c0) * 2;
+            V* va = s, vb = s + 2 * bl;
+            LaneIo.GatherInterleaved(src + at, stride, h, lanes, pp, inverse, va);
+            V* r = plan.Execute(va, vb);
+            LaneIo.ScatterInterleaved(r, inverse, scale, dst + at, stride, h, lanes);
+        });
+        GC.KeepAlive(pinnedPos);
+    }
+}
