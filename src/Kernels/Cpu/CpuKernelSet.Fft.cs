@@ -331,8 +331,10 @@ public sealed partial class CpuKernelSet
     }
 
     /// <summary>
-    /// Complex FFT along the h axis of [batch, h, m] complex data (src to dst, which may be the same): 16 adjacent
-    /// columns per lane group, so no transposes are needed, only the (re, im) split per 16 values.
+    /// Complex FFT along the h axis of [batch, h, m] complex data (src to dst, which may be the same). Full groups are
+    /// 16 adjacent columns of one batch item (no transposes, only the (re, im) split per 16 values). The m mod 16
+    /// leftover columns of every batch item (for w a power of two: the Nyquist column alone) are pooled across batch
+    /// items into groups of 16 lanes, each lane with its own column, instead of one mostly empty group per item.
     /// </summary>
     private static unsafe void ColumnFft(float* src, float* dst, long batch, int h, int m, bool inverse, float scale)
     {
@@ -341,18 +343,37 @@ public sealed partial class CpuKernelSet
         var pinnedPos = PinnedInts(h);
         plan.Position.CopyTo(pinnedPos, 0);
         int* pp = Ptr(pinnedPos);
-        long perBatch = (m + 15) / 16;
+        long full = m / LaneIo.Lanes;
+        int tail = m - (int)full * LaneIo.Lanes;
         long stride = 2L * m;
-        ForGroups(batch * perBatch, 16L * h, 4L * bl, (g, s) =>
+        long fullGroups = batch * full;
+        long tailColumns = batch * tail;
+        long groups = fullGroups + (tailColumns + LaneIo.Lanes - 1) / LaneIo.Lanes;
+        ForGroups(groups, 16L * h, 4L * bl, (g, s) =>
         {
-            long b = g / perBatch;
-            int c0 = (int)(g % perBatch) * LaneIo.Lanes;
-            int lanes = Math.Min(LaneIo.Lanes, m - c0);
-            long at = (b * h * m + c0) * 2;
             V* va = s, vb = s + 2 * bl;
-            LaneIo.GatherInterleaved(src + at, stride, h, lanes, pp, inverse, va);
-            V* r = plan.Execute(va, vb);
-            LaneIo.ScatterInterleaved(r, inverse, scale, dst + at, stride, h, lanes);
+            if (g < fullGroups)
+            {
+                long b = g / full;
+                int c0 = (int)(g % full) * LaneIo.Lanes;
+                long at = (b * h * m + c0) * 2;
+                LaneIo.GatherInterleaved(src + at, stride, h, LaneIo.Lanes, pp, inverse, va);
+                V* r = plan.Execute(va, vb);
+                LaneIo.ScatterInterleaved(r, inverse, scale, dst + at, stride, h, LaneIo.Lanes);
+                return;
+            }
+            // Pooled leftover columns: lane l is flat leftover column t = t0 + l (batch item t / tail, column t % tail).
+            long t0 = (g - fullGroups) * LaneIo.Lanes;
+            int lanes = (int)Math.Min(LaneIo.Lanes, tailColumns - t0);
+            long* offsets = stackalloc long[LaneIo.Lanes];
+            for (int l = 0; l < lanes; l++)
+            {
+                long t = t0 + l;
+                offsets[l] = ((t / tail) * h * m + full * LaneIo.Lanes + t % tail) * 2;
+            }
+            LaneIo.GatherColumns(src, offsets, lanes, stride, h, pp, inverse, va);
+            V* res = plan.Execute(va, vb);
+            LaneIo.ScatterColumns(res, inverse, scale, dst, offsets, lanes, stride, h);
         });
         GC.KeepAlive(pinnedPos);
     }

@@ -160,4 +160,52 @@ internal static unsafe class LaneIo
             }
         }
     }
+
+    /// <summary>
+    /// Like <see cref="GatherInterleaved"/>, but lane l reads its own column: complex value i of lane l is at
+    /// src + offsets[l] + i·<paramref name="stride"/> (lanes ≥ <paramref name="lanes"/> read as zero).
+    /// </summary>
+    public static void GatherColumns(float* src, long* offsets, int lanes, long stride, int count, int* pos, bool swap, V* dst)
+    {
+        int sr = swap ? 1 : 0, si = 1 - sr;
+        float* re = stackalloc float[Lanes];
+        float* im = stackalloc float[Lanes];
+        for (int l = lanes; l < Lanes; l++)
+        {
+            re[l] = 0f;
+            im[l] = 0f;
+        }
+        for (int i = 0; i < count; i++)
+        {
+            for (int l = 0; l < lanes; l++)
+            {
+                float* p = src + offsets[l] + i * stride;
+                re[l] = p[0];
+                im[l] = p[1];
+            }
+            long d = 2L * pos[i];
+            dst[d + sr] = Vector512.Load(re);
+            dst[d + si] = Vector512.Load(im);
+        }
+    }
+
+    /// <summary>The inverse of <see cref="GatherColumns"/> from natural order, times <paramref name="scale"/>.</summary>
+    public static void ScatterColumns(V* src, bool swap, float scale, float* dst, long* offsets, int lanes, long stride, int count)
+    {
+        int sr = swap ? 1 : 0, si = 1 - sr;
+        var vs = Vector512.Create(scale);
+        float* tr = stackalloc float[Lanes];
+        float* ti = stackalloc float[Lanes];
+        for (int i = 0; i < count; i++)
+        {
+            (src[2 * i + sr] * vs).Store(tr);
+            (src[2 * i + si] * vs).Store(ti);
+            for (int l = 0; l < lanes; l++)
+            {
+                float* p = dst + offsets[l] + i * stride;
+                p[0] = tr[l];
+                p[1] = ti[l];
+            }
+        }
+    }
 }
