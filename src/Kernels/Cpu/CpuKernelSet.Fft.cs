@@ -110,10 +110,16 @@ public sealed partial class CpuKernelSet
         }
     }
 
+    /// <summary>
+    /// When 1, the FFT kernels run on the calling thread only (benchmarks compare single-threaded against FFTW with
+    /// this); 0 (the default) splits lane groups over all cores.
+    /// </summary>
+    internal static int FftThreadLimit { get; set; }
+
     /// <summary>Runs <paramref name="body"/> for each group, split over cores, with <paramref name="vectors"/> lane vectors of scratch per worker.</summary>
     private static unsafe void ForGroups(long groups, long elementsPerGroup, long vectors, LaneGroup body)
     {
-        long grain = Math.Max(1, CheapGrain / Math.Max(1, elementsPerGroup));
+        long grain = FftThreadLimit == 1 ? Math.Max(1, groups) : Math.Max(1, CheapGrain / Math.Max(1, elementsPerGroup));
         For(groups, grain, (g0, g1) =>
         {
             var buf = GC.AllocateUninitializedArray<float>(checked((int)(vectors * LaneIo.Lanes + LaneIo.Lanes)), pinned: true);
