@@ -116,13 +116,20 @@ public sealed partial class CpuKernelSet
     /// </summary>
     internal static int FftThreadLimit { get; set; }
 
+    /// <summary>This thread's lane scratch (grown on demand, never shrunk; lane groups never nest, so one per thread).</summary>
+    [ThreadStatic] private static float[]? fftScratch;
+
     /// <summary>Runs <paramref name="body"/> for each group, split over cores, with <paramref name="vectors"/> lane vectors of scratch per worker.</summary>
     private static unsafe void ForGroups(long groups, long elementsPerGroup, long vectors, LaneGroup body)
     {
         long grain = FftThreadLimit == 1 ? Math.Max(1, groups) : Math.Max(1, CheapGrain / Math.Max(1, elementsPerGroup));
         For(groups, grain, (g0, g1) =>
         {
-            var buf = GC.AllocateUninitializedArray<float>(checked((int)(vectors * LaneIo.Lanes + LaneIo.Lanes)), pinned: true);
+            // Scratch is kept per thread and reused: a fresh pinned array per chunk and call (hundreds of KB for long
+            // lengths) would churn the pinned heap, which only a gen-2 collection reclaims.
+            int need = checked((int)(vectors * LaneIo.Lanes + LaneIo.Lanes));
+            var buf = fftScratch;
+            if (buf == null || buf.Length < need) fftScratch = buf = GC.AllocateUninitializedArray<float>(need, pinned: true);
             // 64-byte aligned, so every lane vector is one cache line.
             var v = (V*)(((nint)Ptr(buf) + 63) & ~(nint)63);
             for (long g = g0; g < g1; g++) body(g, v);
@@ -130,24 +137,64 @@ public sealed partial class CpuKernelSet
         }, 1);
     }
 
-    /// <summary>A pinned int array (its pointer stays valid while the array is referenced).</summary>
-    private static int[] PinnedInts(int length) => GC.AllocateArray<int>(length, pinned: true);
+    /// <summary>The index maps the lane transposes use; see <see cref="Map"/>.</summary>
+    private enum MapKind
+    {
+        /// <summary>Float column 2j / 2j + 1 of interleaved complex rows to lane vector 2·pos[j] / 2·pos[j] + 1 (plan n).</summary>
+        ComplexDest,
+        /// <summary>As <see cref="ComplexDest"/> with real and imaginary parts swapped (inverse transforms).</summary>
+        ComplexDestSwapped,
+        /// <summary>Float column j of real rows to lane vector 2·pos[j] (the real part; plan n).</summary>
+        RealDest,
+        /// <summary>c to c ^ 1 for c &lt; n: swaps each (re, im) pair back.</summary>
+        SwapPairs,
+        /// <summary>c to c for c &lt; n.</summary>
+        Identity,
+        /// <summary>j to 2j + 1 for j &lt; n: the imaginary parts, which hold the real results of a swapped inverse.</summary>
+        OddColumns,
+        /// <summary>A pinned copy of plan n's <see cref="LanePlan.Position"/>.</summary>
+        Position,
+    }
+
+    private static readonly ConcurrentDictionary<(MapKind Kind, int N), int[]> Maps = new();
+
+    /// <summary>
+    /// A cached, pinned, read-only index map (built once per kind and length: per-call pinned arrays would churn the
+    /// pinned heap).
+    /// </summary>
+    private static int[] Map(MapKind kind, int n) => Maps.GetOrAdd((kind, n), key =>
+    {
+        int len = key.Kind is MapKind.ComplexDest or MapKind.ComplexDestSwapped ? 2 * key.N : key.N;
+        var map = GC.AllocateArray<int>(len, pinned: true);
+        int[]? pos = key.Kind is MapKind.ComplexDest or MapKind.ComplexDestSwapped or MapKind.RealDest or MapKind.Position
+            ? LanePlan.Get(key.N).Position : null;
+        for (int j = 0; j < key.N; j++)
+        {
+            switch (key.Kind)
+            {
+                case MapKind.ComplexDest:
+                case MapKind.ComplexDestSwapped:
+                    int sw = key.Kind == MapKind.ComplexDestSwapped ? 1 : 0;
+                    map[2 * j] = 2 * pos![j] + sw;
+                    map[2 * j + 1] = 2 * pos[j] + 1 - sw;
+                    break;
+                case MapKind.RealDest: map[j] = 2 * pos![j]; break;
+                case MapKind.SwapPairs: map[j] = j ^ 1; break;
+                case MapKind.Identity: map[j] = j; break;
+                case MapKind.OddColumns: map[j] = 2 * j + 1; break;
+                default: map[j] = pos![j]; break;
+            }
+        }
+        return map;
+    });
 
     private static unsafe void FftRows(float* x, float* y, long rows, int n, bool inverse, float scale)
     {
         var plan = LanePlan.Get(n);
-        int bl = plan.BufferLength, sw = inverse ? 1 : 0;
-        var pos = plan.Position;
-        var dest = PinnedInts(2 * n);
-        for (int j = 0; j < n; j++)
-        {
-            dest[2 * j] = 2 * pos[j] + sw;
-            dest[2 * j + 1] = 2 * pos[j] + 1 - sw;
-        }
+        int bl = plan.BufferLength;
+        var dest = Map(inverse ? MapKind.ComplexDestSwapped : MapKind.ComplexDest, n);
         // The inverse comes out with real and imaginary parts swapped: swap them back on the way out.
-        var source = inverse ? PinnedInts(2 * n) : null;
-        if (source != null)
-            for (int c = 0; c < 2 * n; c++) source[c] = c ^ 1;
+        var source = inverse ? Map(MapKind.SwapPairs, 2 * n) : null;
         int* pd = Ptr(dest);
         int* ps = source == null ? null : Ptr(source);
         long stride = 2L * n;
@@ -173,9 +220,7 @@ public sealed partial class CpuKernelSet
             // Odd n: a complex FFT of length n with zero imaginary parts; keep the first n/2 + 1 bins.
             var plan = LanePlan.Get(n);
             int bl = plan.BufferLength;
-            var pos = plan.Position;
-            var dest = PinnedInts(n);
-            for (int j = 0; j < n; j++) dest[j] = 2 * pos[j];
+            var dest = Map(MapKind.RealDest, n);
             int* pd = Ptr(dest);
             ForGroups((rows + 15) / 16, 16L * n, 4L * bl, (g, s) =>
             {
@@ -195,13 +240,7 @@ public sealed partial class CpuKernelSet
             int m = n / 2;
             var plan = LanePlan.Get(m);
             int bl = plan.BufferLength;
-            var pos = plan.Position;
-            var dest = PinnedInts(n);
-            for (int j = 0; j < m; j++)
-            {
-                dest[2 * j] = 2 * pos[j];
-                dest[2 * j + 1] = 2 * pos[j] + 1;
-            }
+            var dest = Map(MapKind.ComplexDest, m);
             int* pd = Ptr(dest);
             var twArr = PackTwiddlesFor(n);
             float* tw = Ptr(twArr);
@@ -239,8 +278,7 @@ public sealed partial class CpuKernelSet
     {
         int bins = n / 2 + 1;
         long inStride = 2L * bins;
-        var identity = PinnedInts(2 * bins);
-        for (int c = 0; c < identity.Length; c++) identity[c] = c;
+        var identity = Map(MapKind.Identity, 2 * bins);
         int* pid = Ptr(identity);
         float inv = 1f / n;
         if ((n & 1) == 1)
@@ -248,12 +286,9 @@ public sealed partial class CpuKernelSet
             // Odd n: the Hermitian-extended spectrum through an inverse complex FFT of length n; keep the real parts.
             var plan = LanePlan.Get(n);
             int bl = plan.BufferLength;
-            var pos = plan.Position;
-            var pinnedPos = PinnedInts(n);
-            pos.CopyTo(pinnedPos, 0);
+            var pinnedPos = Map(MapKind.Position, n);
             int* pp = Ptr(pinnedPos);
-            var source = PinnedInts(n);
-            for (int j = 0; j < n; j++) source[j] = 2 * j + 1;
+            var source = Map(MapKind.OddColumns, n);
             int* ps = Ptr(source);
             ForGroups((rows + 15) / 16, 16L * n, 4L * bl + inStride, (g, s) =>
             {
@@ -292,11 +327,9 @@ public sealed partial class CpuKernelSet
             int m = n / 2;
             var plan = LanePlan.Get(m);
             int bl = plan.BufferLength;
-            var pinnedPos = PinnedInts(m);
-            plan.Position.CopyTo(pinnedPos, 0);
+            var pinnedPos = Map(MapKind.Position, m);
             int* pp = Ptr(pinnedPos);
-            var source = PinnedInts(n);
-            for (int c = 0; c < n; c++) source[c] = c ^ 1;
+            var source = Map(MapKind.SwapPairs, n);
             int* ps = Ptr(source);
             var twArr = PackTwiddlesFor(n);
             float* tw = Ptr(twArr);
@@ -346,8 +379,7 @@ public sealed partial class CpuKernelSet
     {
         var plan = LanePlan.Get(h);
         int bl = plan.BufferLength;
-        var pinnedPos = PinnedInts(h);
-        plan.Position.CopyTo(pinnedPos, 0);
+        var pinnedPos = Map(MapKind.Position, h);
         int* pp = Ptr(pinnedPos);
         long full = m / LaneIo.Lanes;
         int tail = m - (int)full * LaneIo.Lanes;
