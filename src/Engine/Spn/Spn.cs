@@ -1,0 +1,228 @@
+using Engine.Autodiff;
+using Engine.Kernels;
+using Engine.Nn;
+
+namespace Engine.Spn;
+
+/// <summary>The distribution of an SPN's leaves (one per variable, factorised over a leaf region's variables).</summary>
+public enum SpnLeafType
+{
+    /// <summary>Binary variables (values 0/1); one logit per leaf and variable.</summary>
+    Bernoulli,
+    /// <summary>Variables with values 0..categories-1; one logit vector per leaf and variable.</summary>
+    Categorical,
+    /// <summary>Real variables; a mean and a log standard deviation per leaf and variable.</summary>
+    Gaussian,
+}
+
+/// <summary>
+/// A tensorised sum-product network (RAT-SPN / Einsum-network style) over a <see cref="RegionGraph"/>: every leaf
+/// region holds I leaf distributions, every inner region S sums (weights normalised by a softmax over free
+/// parameters), every partition the I·I (or S·S) products of its two children, and one root sum mixes all products of
+/// the repetitions' top regions. Everything is evaluated in log space, batched: leaf layer [batch, regions, I], then per
+/// level a product layer [batch, R, K²] and a sum layer [batch, R, S].
+/// </summary>
+/// <remarks>
+/// Data is a [batch, variables] tensor; NaN marks a missing value, which the leaves integrate out exactly (they
+/// contribute log 1), so <see cref="LogLikelihood"/> of partly missing data is the exact marginal. Double
+/// backpropagation through the layers is supported (their gradients are recorded when createGraph is on), except
+/// through the max-product pass of <see cref="Mpe(float[])"/>, which is inference only.
+/// </remarks>
+public sealed partial class Spn : Module
+{
+    private readonly SpnLeafLayout leafLayout;
+    private readonly SpnProductLayout[] products;
+    private readonly Tensor?[] sumLogits;     // per level 1..Depth-1: [R_l, S, K_l²]; index 0 unused
+    private readonly Tensor rootLogits;       // [1, 1, top inputs]
+    private readonly Tensor? leafLogits;      // Bernoulli [E, I]; categorical [E, I, C]
+    private readonly Tensor? leafMean, leafLogStd; // Gaussian [E, I]
+    private static readonly IndexTensor SecondSlot = new([1]);
+
+    /// <summary>
+    /// Builds the network and initialises its parameters from <paramref name="seed"/>: leaf logits and means
+    /// uniform in [-1, 1), log standard deviations 0, sum logits normal with standard deviation 0.5.
+    /// </summary>
+    /// <param name="graph">The region graph (variables, depth, repetitions).</param>
+    /// <param name="leafComponents">I, leaf distributions per leaf region.</param>
+    /// <param name="sumsPerRegion">S, sum nodes per inner region.</param>
+    /// <param name="leaf">The leaf distribution.</param>
+    /// <param name="categories">Values per variable for categorical leaves (2 for Bernoulli; ignored for Gaussian).</param>
+    /// <param name="seed">Initialisation seed.</param>
+    /// <param name="device">Where the parameters live (default: <see cref="Device.Default"/>).</param>
+    public Spn(RegionGraph graph, int leafComponents = 10, int sumsPerRegion = 10, SpnLeafType leaf = SpnLeafType.Bernoulli,
+        int categories = 2, int seed = 1, Device? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        if (leafComponents < 1) throw new ArgumentOutOfRangeException(nameof(leafComponents), $"Spn: leaf components I must be >= 1, got {leafComponents}.");
+        if (sumsPerRegion < 1) throw new ArgumentOutOfRangeException(nameof(sumsPerRegion), $"Spn: sums per region S must be >= 1, got {sumsPerRegion}.");
+        if (leaf == SpnLeafType.Bernoulli) categories = 2;
+        if (leaf == SpnLeafType.Categorical && categories < 2)
+            throw new ArgumentOutOfRangeException(nameof(categories), $"Spn: categorical leaves need at least 2 categories, got {categories}.");
+        Graph = graph;
+        LeafComponents = leafComponents;
+        SumsPerRegion = sumsPerRegion;
+        LeafType = leaf;
+        Categories = leaf == SpnLeafType.Gaussian ? 0 : categories;
+        Device = device ?? Device.Default;
+        ulong s = (ulong)seed * 7919;
+
+        leafLayout = new SpnLeafLayout(graph.LeafRegions, graph.Variables);
+        int e = leafLayout.Entries, I = leafComponents;
+        switch (leaf)
+        {
+            case SpnLeafType.Bernoulli:
+                leafLogits = RegisterParameter("leaf_logits", Tensor.Uniform([e, I], s + 1, -1f, 1f, Device));
+                break;
+            case SpnLeafType.Categorical:
+                leafLogits = RegisterParameter("leaf_logits", Tensor.Uniform([e, I, categories], s + 1, -1f, 1f, Device));
+                break;
+            default:
+                leafMean = RegisterParameter("leaf_mean", Tensor.Uniform([e, I], s + 1, -1f, 1f, Device));
+                leafLogStd = RegisterParameter("leaf_log_std", Tensor.Zeros([e, I], Device));
+                break;
+        }
+
+        products = new SpnProductLayout[graph.Depth];
+        sumLogits = new Tensor?[Math.Max(graph.Depth, 1)];
+        for (int l = graph.Depth - 1; l >= 0; l--)
+        {
+            var (left, right) = graph.Partitions(l);
+            int below = graph.RegionsAt(l + 1);
+            products[l] = new SpnProductLayout(left, below, right, below);
+            int k = ComponentsBelow(l);
+            if (l > 0) sumLogits[l] = RegisterParameter($"sum{l}_logits", Tensor.Normal([graph.RegionsAt(l), sumsPerRegion, k * k], s + 10 + (ulong)l, 0f, 0.5f, Device));
+        }
+        int top = graph.Depth == 0 ? graph.Repetitions * I : graph.Repetitions * ComponentsBelow(0) * ComponentsBelow(0);
+        rootLogits = RegisterParameter("root_logits", Tensor.Normal([1, 1, top], s + 2, 0f, 0.5f, Device));
+    }
+
+    /// <summary>The region graph.</summary>
+    public RegionGraph Graph { get; }
+    /// <summary>I: leaf distributions per leaf region.</summary>
+    public int LeafComponents { get; }
+    /// <summary>S: sums per inner region.</summary>
+    public int SumsPerRegion { get; }
+    /// <summary>The leaf distribution.</summary>
+    public SpnLeafType LeafType { get; }
+    /// <summary>Values per variable (2 for Bernoulli, 0 for Gaussian leaves).</summary>
+    public int Categories { get; }
+    /// <summary>Number of variables.</summary>
+    public int Variables => Graph.Variables;
+    /// <summary>The parameters' device.</summary>
+    public Device Device { get; }
+    /// <summary>The leaf regions' index lists.</summary>
+    public SpnLeafLayout LeafLayout => leafLayout;
+
+    /// <summary>Components of each child region feeding the product layer of level <paramref name="level"/>.</summary>
+    private int ComponentsBelow(int level) => level == Graph.Depth - 1 ? LeafComponents : SumsPerRegion;
+
+    /// <summary>Log-likelihood per sample, [batch] (same as <see cref="LogLikelihood"/>).</summary>
+    public override Tensor Forward(Tensor input) => LogLikelihood(input);
+
+    /// <summary>
+    /// log p(x) per sample: x [batch, variables]; NaN entries are missing and integrated out exactly (so this is also
+    /// the marginal of the observed entries). Returns [batch], differentiable in every parameter.
+    /// </summary>
+    /// <exception cref="ArgumentException">x has the wrong shape or a value outside the leaves' support.</exception>
+    public Tensor LogLikelihood(Tensor x)
+    {
+        CheckData("LogLikelihood", x);
+        return Evaluate(x, LeafForward(x), LogWeights(), max: false, trace: null);
+    }
+
+    /// <summary>
+    /// log p(x_O) of the entries marked observed by <paramref name="observed"/> ([batch, variables], nonzero = observed);
+    /// the others are integrated out whatever their value.
+    /// </summary>
+    public Tensor LogMarginal(Tensor x, Tensor observed)
+    {
+        CheckData("LogMarginal", x);
+        return LogLikelihood(WithMissing("LogMarginal", x, observed, keepWhereNonzero: true));
+    }
+
+    /// <summary>
+    /// log p(x_Q | x_E): the query entries Q are those where <paramref name="query"/> is nonzero, the evidence E every
+    /// other non-missing entry; = log p(x_Q, x_E) - log p(x_E), [batch].
+    /// </summary>
+    public Tensor LogConditional(Tensor x, Tensor query)
+    {
+        CheckData("LogConditional", x);
+        var joint = LogLikelihood(x);
+        var evidence = LogLikelihood(WithMissing("LogConditional", x, query, keepWhereNonzero: false));
+        return joint - evidence;
+    }
+
+    private void CheckData(string op, Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (x.Rank != 2 || x.Shape[1] != Variables)
+            throw new ArgumentException($"Spn.{op}: data {Shape.Format(x.Shape)} must be [batch, {Variables}]: the network was built for {Variables} variables, the data has {(x.Rank == 2 ? x.Shape[1] : -1)} columns.");
+        if (!ReferenceEquals(x.Device, Device))
+            throw new ArgumentException($"Spn.{op}: data lives on '{x.Device.Name}', the network on '{Device.Name}'.");
+    }
+
+    /// <summary>A copy of x with NaN where the mask says missing (nonzero = keep, or nonzero = drop).</summary>
+    private static Tensor WithMissing(string op, Tensor x, Tensor mask, bool keepWhereNonzero)
+    {
+        if (!Shape.Equal(x.Shape, mask.Shape))
+            throw new ArgumentException($"Spn.{op}: mask {Shape.Format(mask.Shape)} must have the data's shape {Shape.Format(x.Shape)}.");
+        var d = x.ToArray();
+        var m = mask.ToArray();
+        for (int i = 0; i < d.Length; i++)
+            if ((m[i] != 0) != keepWhereNonzero) d[i] = float.NaN;
+        return Tensor.FromArray(d, x.Shape, x.Device);
+    }
+
+    /// <summary>The leaves' log-probability table [entries, I, C] (categorical and Bernoulli leaves).</summary>
+    internal Tensor LeafLogTable()
+    {
+        if (LeafType == SpnLeafType.Bernoulli)
+        {
+            // [0, θ] along a new last axis, then log-softmax: [log(1 - p), log p] with p = sigmoid(θ), stable.
+            int e = leafLayout.Entries;
+            return leafLogits!.Reshape(e, LeafComponents, 1).IndexAdd(2, SecondSlot, 2).LogSoftmax(-1);
+        }
+        return leafLogits!.LogSoftmax(-1);
+    }
+
+    /// <summary>The leaf layer's output [batch, leaf regions, I].</summary>
+    private Tensor LeafForward(Tensor x) => LeafType == SpnLeafType.Gaussian
+        ? Ops.SpnLeafGaussian(x, leafMean!, leafLogStd!, leafLayout)
+        : Ops.SpnLeafCategorical(x, LeafLogTable(), leafLayout);
+
+    /// <summary>Normalised log weights of every sum layer (index 0: the root; index l: level l).</summary>
+    internal Tensor[] LogWeights()
+    {
+        var w = new Tensor[Math.Max(Graph.Depth, 1)];
+        w[0] = rootLogits.LogSoftmax(-1);
+        for (int l = 1; l < Graph.Depth; l++) w[l] = sumLogits[l]!.LogSoftmax(-1);
+        return w;
+    }
+
+    /// <summary>
+    /// Products and sums above the leaf layer. <paramref name="logW"/> as from <see cref="LogWeights"/>. With a
+    /// <paramref name="trace"/>, appends each level's product output (level Depth-1 first) and the root input.
+    /// </summary>
+    internal Tensor Evaluate(Tensor x, Tensor leafOut, Tensor[] logW, bool max, List<Tensor>? trace)
+    {
+        int batch = x.Shape[0];
+        var h = leafOut;
+        for (int l = Graph.Depth - 1; l >= 0; l--)
+        {
+            var p = Ops.SpnProduct(h, h, products[l]);
+            trace?.Add(p);
+            h = l > 0 ? Ops.SpnSum(p, logW[l], max) : p;
+        }
+        var rootIn = h.Reshape(batch, 1, -1);
+        trace?.Add(rootIn);
+        return Ops.SpnSum(rootIn, logW[0], max).Reshape(batch);
+    }
+
+    /// <summary>Frees the parameters and the layouts' index lists.</summary>
+    public new void Dispose()
+    {
+        leafLayout.Dispose();
+        foreach (var p in products) p.Dispose();
+        base.Dispose();
+    }
+}
