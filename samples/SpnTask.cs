@@ -21,10 +21,10 @@ public static class SpnTask
         int reps = o.Int("repetitions", quick ? 4 : 10);
         int leaves = o.Int("leaves", quick ? 4 : 10);
         int sums = o.Int("sums", quick ? 4 : 10);
-        int epochs = o.Int("epochs", quick ? 2 : 40);
+        int epochs = o.Int("epochs", quick ? 2 : 10);
         int batchSize = o.Int("batch-size", 100);
         float lr = o.Float("lr", 0.02f);
-        int patience = o.Int("patience", 5);
+        int patience = o.Int("patience", 3);
         int seed = o.Int("seed", 1);
         string method = o.Get("optimizer", "adam");
         if (quick)
