@@ -64,7 +64,7 @@ public static class Program
         log.WriteLine("usage: Engine.Samples <task> [--out DIR] [--device cpu|ilgpu-cpu|cuda|opencl] [--epochs N] [--batch-size N] [--lr X] [--seed N] [--optimizer sgd|adam|adamw]");
         log.WriteLine("  mixer:       [--patch 1|2|4|8] [--channels C] [--blocks N] [--token-hidden H] [--channel-hidden H]");
         log.WriteLine("  mixer-width: [--budget P] [--patches 4,2,1] [--blocks N] [--token-expansion X] [--channel-expansion X]");
-        log.WriteLine("  spn:         [--dataset nltcs] [--depth D] [--repetitions R] [--leaves I] [--sums S] [--optimizer adam|em] [--patience N] [--em-step X] [--quick]");
+        log.WriteLine("  spn:         [--dataset nltcs] [--depth D] [--repetitions R] [--leaves I] [--sums S] [--optimizer adam|em] [--init data|random] [--patience N] [--em-step X] [--quick]");
         log.WriteLine("tasks:");
         foreach (var (name, t) in Tasks) log.WriteLine($"  {name,-11} {t.Help}");
         log.WriteLine("  all         every task in turn");

@@ -21,7 +21,7 @@ public static class SpnTask
         int reps = o.Int("repetitions", quick ? 4 : 10);
         int leaves = o.Int("leaves", quick ? 4 : 10);
         int sums = o.Int("sums", quick ? 4 : 10);
-        int epochs = o.Int("epochs", quick ? 2 : 10);
+        int epochs = o.Int("epochs", quick ? 2 : 30);
         int batchSize = o.Int("batch-size", 100);
         float lr = o.Float("lr", 0.02f);
         int patience = o.Int("patience", 3);
@@ -37,8 +37,11 @@ public static class SpnTask
 
         var graph = RegionGraph.RandomBinary(train.Columns, depth, reps, seed);
         using var spn = new Spn.Spn(graph, leaves, sums, SpnLeafType.Bernoulli, seed: seed, device: device);
+        string init = o.Get("init", "data");
+        if (init == "data") spn.InitializeLeavesFromData(train.Values, seed: seed);
+        else if (init != "random") throw new ArgumentException($"spn: unknown --init '{init}' (data, random).");
         log.WriteLine($"spn: {dataset} ({train.Columns} variables; {train.Rows} train / {valid.Rows} valid / {test.Rows} test), device {device.Name}");
-        log.WriteLine($"spn: depth {depth}, {reps} repetitions, I = {leaves}, S = {sums}: {spn.ParameterCount} parameters; {method}, batch {batchSize}, up to {epochs} epochs, patience {patience}");
+        log.WriteLine($"spn: depth {depth}, {reps} repetitions, I = {leaves}, S = {sums}: {spn.ParameterCount} parameters; leaves from {init}; {method}, batch {batchSize}, up to {epochs} epochs, patience {patience}");
         var options = new SpnTrainingOptions
         {
             Epochs = epochs, BatchSize = batchSize, LearningRate = lr, Patience = patience, Seed = seed, Log = log,
@@ -68,6 +71,7 @@ public static class SpnTask
             ["leaves"] = leaves,
             ["sums"] = sums,
             ["optimizer"] = method,
+            ["init"] = init,
             ["learning_rate"] = lr,
             ["batch_size"] = batchSize,
             ["epochs_run"] = result.EpochsRun,

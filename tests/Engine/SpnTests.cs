@@ -308,6 +308,30 @@ public class SpnTests
         Assert.True(previous > SpnTraining.MeanLogLikelihood(Small(8, 2, 2, 3, 3, leaf, 3, seed: 6), data) + 0.05, "EM did not improve the likelihood");
     }
 
+    [Theory, MemberData(nameof(LeafTypes))]
+    public void LeavesFromDataRaiseTheLikelihoodAndKeepNormalisation(SpnLeafType leaf)
+    {
+        using var spn = Small(5, 1, 2, 3, 2, leaf, 3, seed: 9);
+        // Skewed data: variable v is mostly the value v % 2 (categorical: v % 3; Gaussian: around v).
+        var rng = new Random(3);
+        var x = new float[400 * 5];
+        for (int r = 0; r < 400; r++)
+            for (int v = 0; v < 5; v++)
+                x[r * 5 + v] = leaf == SpnLeafType.Gaussian ? (float)(v + 0.3 * (rng.NextDouble() - 0.5))
+                    : rng.NextDouble() < 0.9 ? v % (leaf == SpnLeafType.Bernoulli ? 2 : 3) : 0;
+        var data = new DensityData(x, 5, "skewed");
+        double before = SpnTraining.MeanLogLikelihood(spn, data);
+        spn.InitializeLeavesFromData(x, seed: 2);
+        double after = SpnTraining.MeanLogLikelihood(spn, data);
+        Assert.True(after > before + 0.5, $"{leaf}: mean LL {before:F3} -> {after:F3}");
+        if (leaf != SpnLeafType.Gaussian)
+        {
+            int c = leaf == SpnLeafType.Bernoulli ? 2 : 3;
+            double total = Ll(spn, AllInputs(5, c)).Sum(Math.Exp);
+            Assert.True(Math.Abs(total - 1) < 1e-5, $"Σ p = {total}");
+        }
+    }
+
     [Fact]
     public void BadInputGivesClearErrors()
     {

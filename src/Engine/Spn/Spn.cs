@@ -116,6 +116,81 @@ public sealed partial class Spn : Module
     /// <summary>Components of each child region feeding the product layer of level <paramref name="level"/>.</summary>
     private int ComponentsBelow(int level) => level == Graph.Depth - 1 ? LeafComponents : SumsPerRegion;
 
+    /// <summary>
+    /// Data-driven start for the leaves: every categorical or Bernoulli leaf gets the data's marginal distribution of
+    /// its variable (Laplace-smoothed) with uniform noise in [-noise, noise) added to each logit, so the leaves of one
+    /// region still differ; Gaussian leaves get the variable's mean plus noise times its standard deviation, and its
+    /// standard deviation. Starting from the marginals instead of random leaves saves the first epochs of training.
+    /// </summary>
+    /// <param name="data">Row-major [rows, variables] values (NaN = missing, skipped).</param>
+    /// <param name="noise">Half-width of the logit (or mean) perturbation.</param>
+    /// <param name="seed">Noise seed.</param>
+    public void InitializeLeavesFromData(float[] data, float noise = 0.5f, int seed = 1)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (data.Length == 0 || data.Length % Variables != 0)
+            throw new ArgumentException($"Spn.InitializeLeavesFromData: {data.Length} values are not whole rows of {Variables} variables.");
+        int rows = data.Length / Variables, C = Math.Max(Categories, 1);
+        var rng = new Random(seed);
+        var entryVar = leafLayout.EntryVariable.ToArray();
+        int e = leafLayout.Entries, I = LeafComponents;
+        using var _ = GradMode.NoGrad();
+        if (LeafType == SpnLeafType.Gaussian)
+        {
+            var sum = new double[Variables];
+            var sq = new double[Variables];
+            var n = new double[Variables];
+            for (int r = 0; r < rows; r++)
+                for (int v = 0; v < Variables; v++)
+                {
+                    float x = data[r * Variables + v];
+                    if (float.IsNaN(x)) continue;
+                    sum[v] += x; sq[v] += (double)x * x; n[v]++;
+                }
+            var mean = new float[e * I];
+            var logStd = new float[e * I];
+            for (int k = 0; k < e; k++)
+            {
+                int v = entryVar[k];
+                double mu = n[v] > 0 ? sum[v] / n[v] : 0, sd = n[v] > 0 ? Math.Sqrt(Math.Max(sq[v] / n[v] - mu * mu, MinStd * MinStd)) : 1;
+                for (int i = 0; i < I; i++)
+                {
+                    mean[k * I + i] = (float)(mu + sd * noise * (2 * rng.NextDouble() - 1));
+                    logStd[k * I + i] = (float)Math.Log(sd);
+                }
+            }
+            leafMean!.CopyFrom(mean);
+            leafLogStd!.CopyFrom(logStd);
+            return;
+        }
+        var counts = new double[Variables * C];
+        for (int r = 0; r < rows; r++)
+            for (int v = 0; v < Variables; v++)
+            {
+                float x = data[r * Variables + v];
+                if (float.IsNaN(x)) continue;
+                if (x < 0 || x >= C || x != MathF.Floor(x))
+                    throw new ArgumentException($"Spn.InitializeLeavesFromData: value {x} at row {r}, variable {v} is outside the leaves' support {{0, ..., {C - 1}}}.");
+                counts[v * C + (int)x]++;
+            }
+        var logits = new float[LeafType == SpnLeafType.Bernoulli ? e * I : e * I * C];
+        for (int k = 0; k < e; k++)
+        {
+            int v = entryVar[k];
+            double tot = 0;
+            for (int c = 0; c < C; c++) tot += counts[v * C + c] + 1;
+            for (int i = 0; i < I; i++)
+            {
+                if (LeafType == SpnLeafType.Bernoulli)
+                    logits[k * I + i] = (float)(Math.Log((counts[v * 2 + 1] + 1) / (counts[v * 2] + 1)) + noise * (2 * rng.NextDouble() - 1));
+                else
+                    for (int c = 0; c < C; c++)
+                        logits[(k * I + i) * C + c] = (float)(Math.Log((counts[v * C + c] + 1) / tot) + noise * (2 * rng.NextDouble() - 1));
+            }
+        }
+        leafLogits!.CopyFrom(logits);
+    }
+
     /// <summary>Log-likelihood per sample, [batch] (same as <see cref="LogLikelihood"/>).</summary>
     public override Tensor Forward(Tensor input) => LogLikelihood(input);
 
