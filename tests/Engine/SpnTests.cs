@@ -353,6 +353,8 @@ public class SpnTests
         var train = new DensityData(new float[20], 5, "five");
         var e = Assert.Throws<ArgumentException>(() => SpnTraining.TrainAdam(spn, train, train));
         Assert.Contains("5 columns", e.Message);
+        var maxSum = Assert.Throws<InvalidOperationException>(() => Ops.SpnSum(Tensor.Zeros([1, 1, 2], Cpu), Tensor.Zeros([1, 1, 2], Cpu).LogSoftmax(-1) + Tensor.FromArray([0f, 0f], [1, 1, 2], Cpu, requiresGrad: true), max: true));
+        Assert.Contains("not differentiable", maxSum.Message);
         using var gauss = Small(3, 1, 1, 2, 2, SpnLeafType.Gaussian);
         Assert.Throws<ArgumentException>(() => gauss.LogLikelihood(Tensor.FromArray([0f, float.PositiveInfinity, 1f], [1, 3], Cpu)));
     }

@@ -171,7 +171,7 @@ public static partial class Ops
     /// m + log Σ_k exp(x + logW - m) with m the maximum term. x [batch, regions, kIn], logWeights [regions, kOut, kIn]
     /// (normalised log weights, e.g. <see cref="LogSoftmax"/> of free parameters over the last axis); returns
     /// [batch, regions, kOut]. With <paramref name="max"/> the result is the max-product value max_k (x + logW),
-    /// which is not differentiable and is never recorded (for MPE inference).
+    /// which is not differentiable (for MPE inference; it throws when an input requires gradients and grad mode is on).
     /// </summary>
     public static Tensor SpnSum(Tensor x, Tensor logWeights, bool max = false)
     {
@@ -180,6 +180,8 @@ public static partial class Ops
         if (x.Rank != 3 || logWeights.Rank != 3 || logWeights.shape[0] != x.shape[1] || logWeights.shape[2] != x.shape[2])
             throw new ArgumentException(
                 $"{op}: input {x.Describe()} must be [batch, regions, kIn] and weights {logWeights.Describe()} [regions, kOut, kIn] with the same regions and kIn.");
+        if (max && GradMode.IsEnabled && (x.RequiresGrad || logWeights.RequiresGrad))
+            throw new InvalidOperationException($"{op}: the max-product form is not differentiable; evaluate it under GradMode.NoGrad() (MPE inference).");
         int batch = x.shape[0], regions = x.shape[1], kIn = x.shape[2], kOut = logWeights.shape[1];
         var device = x.Device;
         var y = Tensor.Empty([batch, regions, kOut], device);

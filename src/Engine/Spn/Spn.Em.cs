@@ -16,7 +16,6 @@ public sealed partial class Spn
     internal double EmStep(Tensor x, float stepSize, float pseudoCount)
     {
         CheckData("EmStep", x);
-        int batch = x.Shape[0];
         var logW = LogWeights().Select(w =>
         {
             var leaf = w.Detach();
@@ -121,7 +120,6 @@ public sealed partial class Spn
                 leafLogStd.ZeroGrad();
             }
         }
-        _ = batch;
         return total;
     }
 }
