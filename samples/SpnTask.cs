@@ -45,7 +45,7 @@ public static class SpnTask
         var options = new SpnTrainingOptions
         {
             Epochs = epochs, BatchSize = batchSize, LearningRate = lr, Patience = patience, Seed = seed, Log = log,
-            EmStepSize = o.Float("em-step", 0.1f), EmPseudoCount = o.Float("em-pseudo-count", 0.1f),
+            EmStepSize = o.Float("em-step", 0.3f), EmPseudoCount = o.Float("em-pseudo-count", 1e-3f),
         };
         var result = method switch
         {

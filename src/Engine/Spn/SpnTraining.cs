@@ -15,9 +15,9 @@ public sealed record SpnTrainingOptions
     /// <summary>Adam's learning rate.</summary>
     public float LearningRate { get; init; } = 0.02f;
     /// <summary>Online EM: new parameters = (1 - η) · old + η · (this batch's M-step); η in (0, 1].</summary>
-    public float EmStepSize { get; init; } = 0.1f;
+    public float EmStepSize { get; init; } = 0.3f;
     /// <summary>EM: pseudo-count added to every leaf value count (Laplace smoothing) and, scaled by 1e-3, to every sum weight count.</summary>
-    public float EmPseudoCount { get; init; } = 0.1f;
+    public float EmPseudoCount { get; init; } = 1e-3f;
     /// <summary>Early stopping: stop after this many epochs without a better validation log-likelihood (0: never stop early).</summary>
     public int Patience { get; init; } = 5;
     /// <summary>Shuffling seed.</summary>
