@@ -14,6 +14,7 @@ public static class Program
         ["mlp"] = ("train an MLP on optdigits (8x8 digits); prints per-epoch loss/accuracy and the test accuracy", MlpTask.Run),
         ["mixer"] = ("train an MLP-Mixer and its random-permuted twin (RP-Mixer) on optdigits; prints per-epoch progress, both test accuracies and parameter counts", MixerTask.Run),
         ["mixer-width"] = ("Mixers of several token/channel splits at one parameter budget (and RP twins) on optdigits; accuracy against effective width S·C", MixerWidthTask.Run),
+        ["spn"] = ("train a sum-product network (RAT-SPN style) on a binary density set (--dataset nltcs|plants|jester|baudio); prints train/valid/test mean log-likelihoods", SpnTask.Run),
     };
 
     /// <summary>Entry point.</summary>
@@ -72,6 +73,7 @@ public static class Program
         log.WriteLine("  writes DIR/<task>.json, DIR/<task>-<curve>.png per-epoch plots and prints a summary; --quick: tiny settings (all uses them)");
         log.WriteLine("  mixer:       [--patch 1|2|4|8] [--channels C] [--blocks N] [--token-hidden H] [--channel-hidden H]");
         log.WriteLine("  mixer-width: [--budget P] [--patches 4,2,1] [--blocks N] [--token-expansion X] [--channel-expansion X]");
+        log.WriteLine("  spn:         [--dataset nltcs] [--depth D] [--repetitions R] [--leaves I] [--sums S] [--optimizer adam|em] [--init data|random] [--patience N] [--em-step X] [--quick]");
         log.WriteLine("tasks:");
         foreach (var (name, t) in Tasks) log.WriteLine($"  {name,-11} {t.Help}");
         log.WriteLine("  all         every task in turn");

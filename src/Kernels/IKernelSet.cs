@@ -14,7 +14,7 @@ namespace Engine.Kernels;
 /// <item>Every buffer passed belongs to the device this kernel set serves.</item>
 /// </list>
 /// </remarks>
-public interface IKernelSet
+public partial interface IKernelSet
 {
     /// <summary>A short name: "cpu-simd" or "ilgpu-&lt;accelerator&gt;".</summary>
     string Name { get; }

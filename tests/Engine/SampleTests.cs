@@ -54,6 +54,24 @@ public class SampleTests
     }
 
     [Fact]
+    public void SpnTaskQuickWritesLogLikelihoodsAndCurves()
+    {
+        using var doc = RunTask("spn", "--quick");
+        var r = doc.RootElement;
+        Assert.Equal("nltcs", r.GetProperty("dataset").GetString());
+        foreach (var name in new[] { "train_loglik", "valid_loglik", "test_loglik" })
+        {
+            double ll = r.GetProperty(name).GetDouble();
+            // Uniform over 16 binary variables is 16 ln 0.5 = -11.09; a trained SPN must beat it clearly and stay below 0.
+            Assert.InRange(ll, -9.0, 0.0);
+        }
+        Assert.True(r.GetProperty("parameters").GetInt64() > 0);
+        var curves = r.GetProperty("curves");
+        Assert.Equal(r.GetProperty("epochs_run").GetInt32(), curves.GetProperty("valid_loglik").GetArrayLength());
+        Assert.Equal(r.GetProperty("epochs_run").GetInt32(), curves.GetProperty("train_loglik").GetArrayLength());
+    }
+
+    [Fact]
     public void MixerTaskWritesBothAccuraciesAndParameterCounts()
     {
         using var doc = RunTask("mixer", "--epochs", "1", "--patch", "4", "--channels", "8", "--blocks", "1",

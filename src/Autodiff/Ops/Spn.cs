@@ -1,0 +1,205 @@
+namespace Engine.Autodiff;
+
+// Sum-product network layers (issue 5), all in log space. Forward and plain backward passes are fused kernels
+// (IKernelSet.Spn*). When the backward pass is itself recorded (createGraph), the gradients are built so they can be
+// differentiated again: the categorical leaf is linear in its table, so its backward is its adjoint kernel, recorded
+// with the forward kernel as its own backward; the other layers rebuild their gradient from differentiable ops.
+public static partial class Ops
+{
+    private static void CheckSpnData(string op, Tensor x, SpnLeafLayout layout)
+    {
+        x.CheckAlive(op);
+        if (x.Rank != 2 || x.shape[1] != layout.Variables)
+            throw new ArgumentException($"{op}: data {x.Describe()} must be [batch, {layout.Variables}] (one column per variable of the leaf layout).");
+    }
+
+    /// <summary>
+    /// Categorical leaf layer: x [batch, vars] holds category indices as floats (NaN = missing), logTable
+    /// [entries, components, categories] the leaves' log-probabilities (normalise them, e.g. with
+    /// <see cref="LogSoftmax"/>, before the call). Returns [batch, regions, components]:
+    /// y[b, r, i] = Σ over region r's present variables of logTable[e, i, x[b, var(e)]]. Missing values contribute 0,
+    /// so the result is the exact marginal. x is data: no gradient flows to it.
+    /// </summary>
+    /// <exception cref="ArgumentException">Shapes disagree with the layout, or a value is not NaN or an integer in [0, categories).</exception>
+    public static Tensor SpnLeafCategorical(Tensor x, Tensor logTable, SpnLeafLayout layout)
+    {
+        const string op = "spn_leaf_categorical";
+        ArgumentNullException.ThrowIfNull(layout);
+        CheckSpnData(op, x, layout);
+        CheckSameDevice(op, x, logTable);
+        if (logTable.Rank != 3 || logTable.shape[0] != layout.Entries)
+            throw new ArgumentException($"{op}: table {logTable.Describe()} must be [{layout.Entries}, components, categories] (one row per leaf entry).");
+        int categories = logTable.shape[2];
+        var data = x.ToArray();
+        for (int k = 0; k < data.Length; k++)
+        {
+            float v = data[k];
+            if (float.IsNaN(v)) continue;
+            if (v < 0 || v >= categories || v != MathF.Floor(v))
+                throw new ArgumentException(
+                    $"{op}: value {v} at row {k / layout.Variables}, variable {k % layout.Variables} is outside the leaves' support {{0, ..., {categories - 1}}} (use NaN for a missing value).");
+        }
+        return LeafCategoricalForward(x, logTable, layout);
+    }
+
+    private static Tensor LeafCategoricalForward(Tensor x, Tensor logTable, SpnLeafLayout layout)
+    {
+        int batch = x.shape[0], components = logTable.shape[1], categories = logTable.shape[2];
+        var device = x.Device;
+        var y = Tensor.Empty([batch, layout.Regions, components], device);
+        x.K.SpnLeafCategorical(x.Buffer, batch, layout.Variables, logTable.Buffer, components, categories,
+            layout.RegionStart.On(device), layout.EntryVariable.On(device), layout.Regions, y.Buffer);
+        return y.Record("spn_leaf_categorical", [logTable], g => [LeafCategoricalAdjoint(x, g, layout, categories)]);
+    }
+
+    /// <summary>The adjoint of the (linear) categorical leaf layer: table gradient from a [batch, regions, components] gradient.</summary>
+    private static Tensor LeafCategoricalAdjoint(Tensor x, Tensor g, SpnLeafLayout layout, int categories)
+    {
+        int batch = x.shape[0], components = g.shape[2];
+        var device = x.Device;
+        var d = Tensor.Empty([layout.Entries, components, categories], device);
+        x.K.SpnLeafCategoricalBackward(x.Buffer, batch, layout.Variables, g.Buffer, components, categories,
+            layout.EntryRegion.On(device), layout.EntryVariable.On(device), layout.Entries, layout.Regions, d.Buffer);
+        return d.Record("spn_leaf_categorical_adjoint", [g], h => [LeafCategoricalForward(x, h, layout)]);
+    }
+
+    /// <summary>
+    /// Gaussian leaf layer: x [batch, vars] (NaN = missing), mean and logStd [entries, components]. Returns
+    /// [batch, regions, components] with y[b, r, i] = Σ over region r's present variables of log N(x; mean, exp(logStd)²).
+    /// x is data: no gradient flows to it.
+    /// </summary>
+    /// <exception cref="ArgumentException">Shapes disagree with the layout, or a value is infinite.</exception>
+    public static Tensor SpnLeafGaussian(Tensor x, Tensor mean, Tensor logStd, SpnLeafLayout layout)
+    {
+        const string op = "spn_leaf_gaussian";
+        ArgumentNullException.ThrowIfNull(layout);
+        CheckSpnData(op, x, layout);
+        CheckSameDevice(op, x, mean);
+        CheckSameDevice(op, x, logStd);
+        if (mean.Rank != 2 || mean.shape[0] != layout.Entries || !Shape.Equal(mean.shape, logStd.shape))
+            throw new ArgumentException($"{op}: mean {mean.Describe()} and log-std {logStd.Describe()} must both be [{layout.Entries}, components].");
+        var data = x.ToArray();
+        for (int k = 0; k < data.Length; k++)
+            if (float.IsInfinity(data[k]))
+                throw new ArgumentException($"{op}: value {data[k]} at row {k / layout.Variables}, variable {k % layout.Variables} is not finite (use NaN for a missing value).");
+        int batch = x.shape[0], components = mean.shape[1];
+        var device = x.Device;
+        var y = Tensor.Empty([batch, layout.Regions, components], device);
+        x.K.SpnLeafGaussian(x.Buffer, batch, layout.Variables, mean.Buffer, logStd.Buffer, components,
+            layout.RegionStart.On(device), layout.EntryVariable.On(device), layout.Regions, y.Buffer);
+        return y.Record(op, [mean, logStd], g =>
+        {
+            if (!GradMode.IsEnabled)
+            {
+                var dm = Tensor.Empty(mean.shape, device);
+                var ds = Tensor.Empty(mean.shape, device);
+                x.K.SpnLeafGaussianBackward(x.Buffer, batch, layout.Variables, mean.Buffer, logStd.Buffer, g.Buffer, components,
+                    layout.EntryRegion.On(device), layout.EntryVariable.On(device), layout.Entries, layout.Regions, dm.Buffer, ds.Buffer);
+                return [KeepIf(dm, mean.RequiresGrad), KeepIf(ds, logStd.RequiresGrad)];
+            }
+            return LeafGaussianBackwardRecorded(data, batch, layout, mean, logStd, g);
+        });
+    }
+
+    /// <summary>The Gaussian leaf gradient in differentiable ops (for createGraph).</summary>
+    private static Tensor?[] LeafGaussianBackwardRecorded(float[] data, int batch, SpnLeafLayout layout, Tensor mean, Tensor logStd, Tensor g)
+    {
+        int e = layout.Entries;
+        var xe = new float[batch * e];
+        var present = new float[batch * e];
+        for (int n = 0; n < batch; n++)
+            for (int k = 0; k < e; k++)
+            {
+                float v = data[n * layout.Variables + layout.EntryVariable[k]];
+                bool ok = !float.IsNaN(v);
+                xe[n * e + k] = ok ? v : 0f;
+                present[n * e + k] = ok ? 1f : 0f;
+            }
+        var device = mean.Device;
+        var xt = Tensor.FromArray(xe, [batch, e, 1], device);
+        var mt = Tensor.FromArray(present, [batch, e, 1], device);
+        var ge = g.IndexSelect(1, layout.EntryRegion) * mt;         // [batch, entries, components], 0 where missing
+        var inv = Exp(-logStd);
+        var z = (xt - mean) * inv;
+        Tensor? dm = mean.RequiresGrad ? (ge * z * inv).Sum(0) : null;
+        Tensor? ds = logStd.RequiresGrad ? (ge * (z.Square() - 1f)).Sum(0) : null;
+        return [dm, ds];
+    }
+
+    /// <summary>
+    /// Product layer: the outer sum of two children's log-densities. a [batch, leftRegions, k1], b [batch, rightRegions, k2]
+    /// (may be the same tensor); returns [batch, regions, k1·k2] with y[n, r, i·k2 + j] = a[n, left[r], i] + b[n, right[r], j].
+    /// </summary>
+    public static Tensor SpnProduct(Tensor a, Tensor b, SpnProductLayout layout)
+    {
+        const string op = "spn_product";
+        ArgumentNullException.ThrowIfNull(layout);
+        CheckSameDevice(op, a, b);
+        if (a.Rank != 3 || b.Rank != 3 || a.shape[0] != b.shape[0] || a.shape[1] != layout.LeftRegions || b.shape[1] != layout.RightRegions)
+            throw new ArgumentException(
+                $"{op}: children {a.Describe()} and {b.Describe()} must be [batch, {layout.LeftRegions}, k1] and [batch, {layout.RightRegions}, k2].");
+        int batch = a.shape[0], k1 = a.shape[2], k2 = b.shape[2], regions = layout.Regions;
+        var device = a.Device;
+        var y = Tensor.Empty([batch, regions, k1 * k2], device);
+        a.K.SpnProduct(a.Buffer, layout.LeftRegions, k1, b.Buffer, layout.RightRegions, k2,
+            layout.Left.On(device), layout.Right.On(device), batch, regions, y.Buffer);
+        return y.Record(op, [a, b], g =>
+        {
+            if (!GradMode.IsEnabled)
+            {
+                Tensor? da = null, db = null;
+                if (a.RequiresGrad)
+                {
+                    da = Tensor.Empty(a.shape, device);
+                    a.K.SpnProductBackward(g.Buffer, batch, regions, k1, k2, 0, layout.LeftParentStart.On(device), layout.LeftParents.On(device), layout.LeftRegions, da.Buffer);
+                }
+                if (b.RequiresGrad)
+                {
+                    db = Tensor.Empty(b.shape, device);
+                    a.K.SpnProductBackward(g.Buffer, batch, regions, k1, k2, 1, layout.RightParentStart.On(device), layout.RightParents.On(device), layout.RightRegions, db.Buffer);
+                }
+                return [da, db];
+            }
+            var g4 = g.Reshape(batch, regions, k1, k2);
+            return [a.RequiresGrad ? g4.Sum(3).IndexAdd(1, layout.Left, layout.LeftRegions) : null,
+                    b.RequiresGrad ? g4.Sum(2).IndexAdd(1, layout.Right, layout.RightRegions) : null];
+        });
+    }
+
+    /// <summary>
+    /// Sum layer: y[n, r, o] = log Σ_k w[r, o, k] · exp(x[n, r, k]) computed stably as
+    /// m + log Σ_k exp(x + logW - m) with m the maximum term. x [batch, regions, kIn], logWeights [regions, kOut, kIn]
+    /// (normalised log weights, e.g. <see cref="LogSoftmax"/> of free parameters over the last axis); returns
+    /// [batch, regions, kOut]. With <paramref name="max"/> the result is the max-product value max_k (x + logW),
+    /// which is not differentiable (for MPE inference; it throws when an input requires gradients and grad mode is on).
+    /// </summary>
+    public static Tensor SpnSum(Tensor x, Tensor logWeights, bool max = false)
+    {
+        const string op = "spn_sum";
+        CheckSameDevice(op, x, logWeights);
+        if (x.Rank != 3 || logWeights.Rank != 3 || logWeights.shape[0] != x.shape[1] || logWeights.shape[2] != x.shape[2])
+            throw new ArgumentException(
+                $"{op}: input {x.Describe()} must be [batch, regions, kIn] and weights {logWeights.Describe()} [regions, kOut, kIn] with the same regions and kIn.");
+        if (max && GradMode.IsEnabled && (x.RequiresGrad || logWeights.RequiresGrad))
+            throw new InvalidOperationException($"{op}: the max-product form is not differentiable; evaluate it under GradMode.NoGrad() (MPE inference).");
+        int batch = x.shape[0], regions = x.shape[1], kIn = x.shape[2], kOut = logWeights.shape[1];
+        var device = x.Device;
+        var y = Tensor.Empty([batch, regions, kOut], device);
+        x.K.SpnSum(x.Buffer, logWeights.Buffer, batch, regions, kIn, kOut, max, y.Buffer);
+        if (max) return y;
+        return y.Record(op, [x, logWeights], g =>
+        {
+            if (!GradMode.IsEnabled)
+            {
+                var dx = Tensor.Empty(x.shape, device);
+                var dw = Tensor.Empty(logWeights.shape, device);
+                x.K.SpnSumBackward(x.Buffer, logWeights.Buffer, y.Buffer, g.Buffer, batch, regions, kIn, kOut, dx.Buffer, dw.Buffer);
+                return [KeepIf(dx, x.RequiresGrad), KeepIf(dw, logWeights.RequiresGrad)];
+            }
+            // Recorded: the posterior p = exp(x + logW - y) from differentiable ops (y is this op's recorded output).
+            var p = Exp(x.Reshape(batch, regions, 1, kIn) + logWeights.Reshape(1, regions, kOut, kIn) - y.Reshape(batch, regions, kOut, 1));
+            var gp = g.Reshape(batch, regions, kOut, 1) * p;
+            return [x.RequiresGrad ? gp.Sum(2) : null, logWeights.RequiresGrad ? gp.Sum(0) : null];
+        });
+    }
+}

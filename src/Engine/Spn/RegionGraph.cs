@@ -1,0 +1,96 @@
+namespace Engine.Spn;
+
+/// <summary>
+/// A random binary region graph in the RAT-SPN style (Peharz et al. 2019): for each of R repetitions the variables
+/// are shuffled and split in halves recursively, <see cref="Depth"/> times, so every repetition is a complete binary
+/// tree of regions whose 2^depth leaves partition the variables. Level l (0 = the repetitions' top regions) has
+/// R·2^l regions, numbered repetition-major: region <c>rep·2^l + j</c> of level l splits into regions
+/// <c>rep·2^(l+1) + 2j</c> (left) and <c>+ 2j + 1</c> (right) of level l + 1. The root sums over the R top regions.
+/// </summary>
+public sealed class RegionGraph
+{
+    private readonly int[][] leafRegions;
+
+    private RegionGraph(int variables, int depth, int repetitions, int[][] leafRegions)
+    {
+        Variables = variables;
+        Depth = depth;
+        Repetitions = repetitions;
+        this.leafRegions = leafRegions;
+    }
+
+    /// <summary>Number of variables.</summary>
+    public int Variables { get; }
+
+    /// <summary>Number of splits from a top region down to a leaf region.</summary>
+    public int Depth { get; }
+
+    /// <summary>Number of independent random trees.</summary>
+    public int Repetitions { get; }
+
+    /// <summary>Leaf regions (level <see cref="Depth"/>), repetition-major: each the sorted variables it covers.</summary>
+    public IReadOnlyList<int[]> LeafRegions => leafRegions;
+
+    /// <summary>Regions of level <paramref name="level"/> (0 ≤ level ≤ Depth): Repetitions · 2^level.</summary>
+    public int RegionsAt(int level) => Repetitions << level;
+
+    /// <summary>
+    /// Builds the graph. Each split cuts a region's (shuffled) variables into halves of sizes ⌈n/2⌉ and ⌊n/2⌋.
+    /// </summary>
+    /// <exception cref="ArgumentException">Fewer than 2^depth variables (some leaf region would be empty), or a
+    /// non-positive variable or repetition count, or a negative depth.</exception>
+    public static RegionGraph RandomBinary(int variables, int depth, int repetitions, int seed)
+    {
+        if (variables < 1) throw new ArgumentOutOfRangeException(nameof(variables), $"RegionGraph: needs at least one variable, got {variables}.");
+        if (repetitions < 1) throw new ArgumentOutOfRangeException(nameof(repetitions), $"RegionGraph: needs at least one repetition, got {repetitions}.");
+        if (depth < 0) throw new ArgumentOutOfRangeException(nameof(depth), $"RegionGraph: depth must be >= 0, got {depth}.");
+        if (depth > 30 || (1L << depth) > variables)
+        {
+            int maxDepth = (int)Math.Floor(Math.Log2(variables));
+            throw new ArgumentException(
+                $"RegionGraph: depth {depth} needs {(depth > 30 ? "more than 2^30" : (1L << depth).ToString())} leaf regions per repetition, but there are only {variables} variables (the deepest graph allowed is depth {maxDepth}).",
+                nameof(depth));
+        }
+        var rng = new Random(seed);
+        var leaves = new List<int[]>();
+        for (int rep = 0; rep < repetitions; rep++)
+        {
+            var perm = Enumerable.Range(0, variables).ToArray();
+            rng.Shuffle(perm);
+            var level = new List<int[]> { perm };
+            for (int l = 0; l < depth; l++)
+            {
+                var next = new List<int[]>(level.Count * 2);
+                foreach (var region in level)
+                {
+                    int half = (region.Length + 1) / 2;
+                    next.Add(region[..half]);
+                    next.Add(region[half..]);
+                }
+                level = next;
+            }
+            foreach (var region in level)
+            {
+                var sorted = (int[])region.Clone();
+                Array.Sort(sorted);
+                leaves.Add(sorted);
+            }
+        }
+        return new RegionGraph(variables, depth, repetitions, leaves.ToArray());
+    }
+
+    /// <summary>Left and right child (indices into level + 1) of each region of <paramref name="level"/> (0 ≤ level &lt; Depth).</summary>
+    public (int[] Left, int[] Right) Partitions(int level)
+    {
+        if (level < 0 || level >= Depth) throw new ArgumentOutOfRangeException(nameof(level), $"RegionGraph: level {level} has no partitions (depth {Depth}).");
+        int n = RegionsAt(level);
+        var left = new int[n];
+        var right = new int[n];
+        for (int r = 0; r < n; r++)
+        {
+            left[r] = 2 * r;
+            right[r] = 2 * r + 1;
+        }
+        return (left, right);
+    }
+}

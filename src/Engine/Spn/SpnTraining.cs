@@ -1,0 +1,161 @@
+using System.Diagnostics;
+using Engine.Autodiff;
+using Engine.Data;
+using Engine.Optim;
+
+namespace Engine.Spn;
+
+/// <summary>Settings of <see cref="SpnTraining"/>.</summary>
+public sealed record SpnTrainingOptions
+{
+    /// <summary>Upper bound on passes over the training set.</summary>
+    public int Epochs { get; init; } = 30;
+    /// <summary>Samples per step (set it to the training set size, with <see cref="EmStepSize"/> 1, for classic full-batch EM).</summary>
+    public int BatchSize { get; init; } = 100;
+    /// <summary>Adam's learning rate.</summary>
+    public float LearningRate { get; init; } = 0.02f;
+    /// <summary>Online EM: new parameters = (1 - η) · old + η · (this batch's M-step); η in (0, 1].</summary>
+    public float EmStepSize { get; init; } = 0.3f;
+    /// <summary>EM: pseudo-count added to every leaf value count (Laplace smoothing) and, scaled by 1e-3, to every sum weight count.</summary>
+    public float EmPseudoCount { get; init; } = 1e-3f;
+    /// <summary>Early stopping: stop after this many epochs without a better validation log-likelihood (0: never stop early).</summary>
+    public int Patience { get; init; } = 5;
+    /// <summary>Shuffling seed.</summary>
+    public int Seed { get; init; } = 1;
+    /// <summary>Where to print one line per epoch (null: silent).</summary>
+    public TextWriter? Log { get; init; }
+}
+
+/// <summary>Outcome of a training run; the network holds the parameters of <see cref="BestEpoch"/> afterwards.</summary>
+/// <param name="BestValidLogLikelihood">Best mean validation log-likelihood seen (natural log, per sample).</param>
+/// <param name="BestEpoch">The epoch (from 1) that reached it.</param>
+/// <param name="EpochsRun">Epochs actually run (fewer than asked when early stopping triggered).</param>
+/// <param name="TrainCurve">Mean training log-likelihood per epoch (over that epoch's batches, as trained).</param>
+/// <param name="ValidCurve">Mean validation log-likelihood after each epoch.</param>
+/// <param name="Seconds">Wall time.</param>
+public sealed record SpnTrainingResult(double BestValidLogLikelihood, int BestEpoch, int EpochsRun, double[] TrainCurve, double[] ValidCurve, double Seconds);
+
+/// <summary>
+/// Training of an <see cref="Spn"/> by maximum likelihood: gradient descent (Adam on the mean negative
+/// log-likelihood) or expectation-maximisation, both minibatched, with early stopping on a validation split (the best
+/// epoch's parameters are restored at the end).
+/// </summary>
+/// <remarks>
+/// EM uses the gradients of the log-likelihood: for a sum node with normalised weights w, the expected counts of its
+/// children are w ⊙ ∂LL/∂w = ∂LL/∂(log w), and for a leaf table of log-probabilities the gradient with respect to
+/// the table is the posterior-weighted count of each observed value. So one backward pass from Σ log p(x) through
+/// the network with the log weights and the leaf tables as leaves yields every sufficient statistic; the M-step
+/// normalises them (Gaussian leaves: posterior-weighted mean and variance, recovered from the gradients with respect
+/// to mean and log-std plus the posterior mass). Online EM blends each batch's M-step into the parameters with step
+/// size η.
+/// </remarks>
+public static class SpnTraining
+{
+    /// <summary>Mean log-likelihood per sample of <paramref name="data"/> (natural log), evaluated in batches without gradients.</summary>
+    public static double MeanLogLikelihood(Spn spn, DensityData data, int batchSize = 1024)
+    {
+        ArgumentNullException.ThrowIfNull(spn);
+        ArgumentNullException.ThrowIfNull(data);
+        CheckColumns(spn, data, "MeanLogLikelihood");
+        using var _ = GradMode.NoGrad();
+        double total = 0;
+        for (int start = 0; start < data.Rows; start += batchSize)
+        {
+            using var scope = new TensorScope();
+            int n = Math.Min(batchSize, data.Rows - start);
+            var x = Batch(spn, data, start, n, null);
+            foreach (var v in spn.LogLikelihood(x).ToArray()) total += v;
+        }
+        return total / Math.Max(1, data.Rows);
+    }
+
+    /// <summary>Adam on the mean negative log-likelihood, with early stopping on <paramref name="valid"/>.</summary>
+    public static SpnTrainingResult TrainAdam(Spn spn, DensityData train, DensityData valid, SpnTrainingOptions? options = null)
+    {
+        options ??= new SpnTrainingOptions();
+        using var opt = new Adam(spn.Parameters(), options.LearningRate);
+        return Run(spn, train, valid, options, "adam", x =>
+        {
+            var ll = spn.LogLikelihood(x);
+            var loss = -ll.Mean();
+            opt.ZeroGrad();
+            loss.Backward();
+            opt.Step();
+            return ll.ToArray().Sum(v => (double)v);
+        });
+    }
+
+    /// <summary>Online (minibatch) EM with step size <see cref="SpnTrainingOptions.EmStepSize"/>, with early stopping on <paramref name="valid"/>.</summary>
+    public static SpnTrainingResult TrainEm(Spn spn, DensityData train, DensityData valid, SpnTrainingOptions? options = null)
+    {
+        options ??= new SpnTrainingOptions();
+        if (!(options.EmStepSize > 0 && options.EmStepSize <= 1))
+            throw new ArgumentOutOfRangeException(nameof(options), $"SpnTraining.TrainEm: step size must be in (0, 1], got {options.EmStepSize}.");
+        return Run(spn, train, valid, options, "em", x => spn.EmStep(x, options.EmStepSize, options.EmPseudoCount));
+    }
+
+    private static SpnTrainingResult Run(Spn spn, DensityData train, DensityData valid, SpnTrainingOptions o, string method, Func<Tensor, double> step)
+    {
+        ArgumentNullException.ThrowIfNull(spn);
+        CheckColumns(spn, train, "train");
+        CheckColumns(spn, valid, "train (validation split)");
+        if (o.Epochs < 1) throw new ArgumentOutOfRangeException(nameof(o), $"SpnTraining: epochs must be >= 1, got {o.Epochs}.");
+        if (o.BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(o), $"SpnTraining: batch size must be >= 1, got {o.BatchSize}.");
+        var sw = Stopwatch.StartNew();
+        var rng = new Random(o.Seed);
+        var order = Enumerable.Range(0, train.Rows).ToArray();
+        var trainCurve = new List<double>();
+        var validCurve = new List<double>();
+        double best = double.NegativeInfinity;
+        int bestEpoch = 0;
+        float[][]? snapshot = null;
+        var parameters = spn.Parameters();
+        for (int epoch = 1; epoch <= o.Epochs; epoch++)
+        {
+            rng.Shuffle(order);
+            double sum = 0;
+            for (int start = 0; start < train.Rows; start += o.BatchSize)
+            {
+                using var scope = new TensorScope();
+                int n = Math.Min(o.BatchSize, train.Rows - start);
+                sum += step(Batch(spn, train, start, n, order));
+            }
+            double tr = sum / train.Rows;
+            double va = MeanLogLikelihood(spn, valid);
+            trainCurve.Add(tr);
+            validCurve.Add(va);
+            bool improved = va > best;
+            if (improved)
+            {
+                best = va;
+                bestEpoch = epoch;
+                snapshot = parameters.Select(p => p.ToArray()).ToArray();
+            }
+            o.Log?.WriteLine($"epoch {epoch,3}  {method}  train LL {tr:F4}  valid LL {va:F4}{(improved ? "  *" : "")}  ({sw.Elapsed.TotalSeconds:F1} s)");
+            if (o.Patience > 0 && epoch - bestEpoch >= o.Patience) break;
+        }
+        if (snapshot != null)
+            for (int i = 0; i < parameters.Count; i++) parameters[i].CopyFrom(snapshot[i]);
+        return new SpnTrainingResult(best, bestEpoch, trainCurve.Count, trainCurve.ToArray(), validCurve.ToArray(), sw.Elapsed.TotalSeconds);
+    }
+
+    private static void CheckColumns(Spn spn, DensityData data, string op)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (data.Columns != spn.Variables)
+            throw new ArgumentException($"SpnTraining.{op}: data '{data.Name}' has {data.Columns} columns, the network was built for {spn.Variables} variables.");
+    }
+
+    /// <summary>Rows start .. start + n of the data (through <paramref name="order"/> when given) as a device tensor.</summary>
+    private static Tensor Batch(Spn spn, DensityData data, int start, int n, int[]? order)
+    {
+        int d = data.Columns;
+        var buf = new float[n * d];
+        for (int i = 0; i < n; i++)
+        {
+            int row = order == null ? start + i : order[start + i];
+            Array.Copy(data.Values, (long)row * d, buf, (long)i * d, d);
+        }
+        return Tensor.FromArray(buf, [n, d], spn.Device);
+    }
+}

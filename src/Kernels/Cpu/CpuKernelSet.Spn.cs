@@ -1,0 +1,482 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using static Engine.Kernels.Cpu.CpuParallel;
+
+namespace Engine.Kernels.Cpu;
+
+// Sum-product network layers (issue 5). Every layer is a gather plus a small reduction per output element, so the
+// work is split over the batch (forward) or over the parameters' rows (backward, so that every parameter gradient is
+// owned by one thread and summed over the batch in a fixed order: deterministic, no atomics).
+public sealed partial class CpuKernelSet
+{
+    private const float HalfLog2Pi = 0.918938533204672742f;
+
+    /// <summary>Work items (elements touched) below which an SPN kernel stays on the calling thread.</summary>
+    private const long SpnGrain = 16 * 1024;
+
+    private static void CheckSpnExtents(string op, params int[] extents)
+    {
+        foreach (var e in extents)
+            if (e < 0) throw new ArgumentOutOfRangeException(nameof(extents), $"{op}: extents [{string.Join(", ", extents)}] must be non-negative.");
+    }
+
+    /// <inheritdoc />
+    public unsafe void SpnLeafCategorical(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> logTable, int components, int categories,
+        DeviceBuffer<int> regionStart, DeviceBuffer<int> entryVar, int regions, DeviceBuffer<float> y)
+    {
+        const string op = "SpnLeafCategorical";
+        CheckSpnExtents(op, batch, vars, components, categories, regions);
+        var starts = Data(regionStart, regions + 1L, op);
+        int entries = starts[regions];
+        var xa = Data(x, (long)batch * vars, op);
+        var ta = Data(logTable, (long)entries * components * categories, op);
+        var va = Data(entryVar, entries, op);
+        var ya = Data(y, (long)batch * regions * components, op);
+        float* px = Ptr(xa), pt = Ptr(ta), py = Ptr(ya);
+        int* ps = Ptr(starts), pv = Ptr(va);
+        int I = components, C = categories;
+        Action<long, long> body = (n0, n1) =>
+        {
+            for (long n = n0; n < n1; n++)
+            {
+                float* xr = px + n * vars;
+                float* yr = py + n * regions * I;
+                for (int r = 0; r < regions; r++)
+                {
+                    float* yo = yr + (long)r * I;
+                    for (int i = 0; i < I; i++) yo[i] = 0f;
+                    for (int e = ps[r]; e < ps[r + 1]; e++)
+                    {
+                        float v = xr[pv[e]];
+                        if (float.IsNaN(v)) continue;
+                        float* row = pt + (long)e * I * C + (int)v;
+                        for (int i = 0; i < I; i++) yo[i] += row[(long)i * C];
+                    }
+                }
+            }
+        };
+        long work = (long)batch * entries * I;
+        if (work < 2 * SpnGrain) body(0, batch);
+        else For(batch, Math.Max(1, SpnGrain / Math.Max(1, (long)entries * I)), body, 1);
+    }
+
+    /// <inheritdoc />
+    public unsafe void SpnLeafCategoricalBackward(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> dy, int components, int categories,
+        DeviceBuffer<int> entryRegion, DeviceBuffer<int> entryVar, int entries, int regions, DeviceBuffer<float> dTable)
+    {
+        const string op = "SpnLeafCategoricalBackward";
+        CheckSpnExtents(op, batch, vars, components, categories, entries, regions);
+        var xa = Data(x, (long)batch * vars, op);
+        var ga = Data(dy, (long)batch * regions * components, op);
+        var ra = Data(entryRegion, entries, op);
+        var va = Data(entryVar, entries, op);
+        var da = Data(dTable, (long)entries * components * categories, op);
+        float* px = Ptr(xa), pg = Ptr(ga), pd = Ptr(da);
+        int* pr = Ptr(ra), pv = Ptr(va);
+        int I = components, C = categories;
+        Action<long, long> body = (e0, e1) =>
+        {
+            var acc = new double[I * C];
+            for (long e = e0; e < e1; e++)
+            {
+                Array.Clear(acc);
+                int v = pv[e];
+                long r = pr[e];
+                for (long n = 0; n < batch; n++)
+                {
+                    float xv = px[n * vars + v];
+                    if (float.IsNaN(xv)) continue;
+                    int c = (int)xv;
+                    float* g = pg + (n * regions + r) * I;
+                    for (int i = 0; i < I; i++) acc[i * C + c] += g[i];
+                }
+                float* d = pd + e * I * C;
+                for (int k = 0; k < I * C; k++) d[k] = (float)acc[k];
+            }
+        };
+        long work = (long)batch * entries * I;
+        if (work < 2 * SpnGrain) body(0, entries);
+        else For(entries, Math.Max(1, SpnGrain / Math.Max(1, (long)batch * I)), body, 1);
+    }
+
+    /// <inheritdoc />
+    public unsafe void SpnLeafGaussian(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> mean, DeviceBuffer<float> logStd, int components,
+        DeviceBuffer<int> regionStart, DeviceBuffer<int> entryVar, int regions, DeviceBuffer<float> y)
+    {
+        const string op = "SpnLeafGaussian";
+        CheckSpnExtents(op, batch, vars, components, regions);
+        var starts = Data(regionStart, regions + 1L, op);
+        int entries = starts[regions];
+        var xa = Data(x, (long)batch * vars, op);
+        var ma = Data(mean, (long)entries * components, op);
+        var sa = Data(logStd, (long)entries * components, op);
+        var va = Data(entryVar, entries, op);
+        var ya = Data(y, (long)batch * regions * components, op);
+        // exp(-logStd) once per call, not once per sample.
+        var inv = new float[(long)entries * components];
+        for (long k = 0; k < inv.LongLength; k++) inv[k] = MathF.Exp(-sa[k]);
+        float* px = Ptr(xa), pm = Ptr(ma), psd = Ptr(sa), py = Ptr(ya);
+        int* ps = Ptr(starts), pv = Ptr(va);
+        int I = components;
+        Action<long, long> body = (n0, n1) =>
+        {
+            for (long n = n0; n < n1; n++)
+            {
+                float* xr = px + n * vars;
+                float* yr = py + n * regions * I;
+                for (int r = 0; r < regions; r++)
+                {
+                    float* yo = yr + (long)r * I;
+                    for (int i = 0; i < I; i++) yo[i] = 0f;
+                    for (int e = ps[r]; e < ps[r + 1]; e++)
+                    {
+                        float v = xr[pv[e]];
+                        if (float.IsNaN(v)) continue;
+                        long o = (long)e * I;
+                        for (int i = 0; i < I; i++)
+                        {
+                            float z = (v - pm[o + i]) * inv[o + i];
+                            yo[i] += -0.5f * z * z - psd[o + i] - HalfLog2Pi;
+                        }
+                    }
+                }
+            }
+        };
+        long work = (long)batch * entries * I;
+        if (work < 2 * SpnGrain) body(0, batch);
+        else For(batch, Math.Max(1, SpnGrain / Math.Max(1, (long)entries * I)), body, 1);
+        GC.KeepAlive(inv);
+    }
+
+    /// <inheritdoc />
+    public unsafe void SpnLeafGaussianBackward(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> mean, DeviceBuffer<float> logStd,
+        DeviceBuffer<float> dy, int components, DeviceBuffer<int> entryRegion, DeviceBuffer<int> entryVar, int entries, int regions,
+        DeviceBuffer<float> dMean, DeviceBuffer<float> dLogStd)
+    {
+        const string op = "SpnLeafGaussianBackward";
+        CheckSpnExtents(op, batch, vars, components, entries, regions);
+        var xa = Data(x, (long)batch * vars, op);
+        var ma = Data(mean, (long)entries * components, op);
+        var sa = Data(logStd, (long)entries * components, op);
+        var ga = Data(dy, (long)batch * regions * components, op);
+        var ra = Data(entryRegion, entries, op);
+        var va = Data(entryVar, entries, op);
+        var dma = Data(dMean, (long)entries * components, op);
+        var dsa = Data(dLogStd, (long)entries * components, op);
+        float* px = Ptr(xa), pm = Ptr(ma), psd = Ptr(sa), pg = Ptr(ga), pdm = Ptr(dma), pds = Ptr(dsa);
+        int* pr = Ptr(ra), pv = Ptr(va);
+        int I = components;
+        Action<long, long> body = (e0, e1) =>
+        {
+            var am = new double[I];
+            var asd = new double[I];
+            var inv = new float[I];
+            for (long e = e0; e < e1; e++)
+            {
+                Array.Clear(am);
+                Array.Clear(asd);
+                long o = e * I;
+                for (int i = 0; i < I; i++) inv[i] = MathF.Exp(-psd[o + i]);
+                int v = pv[e];
+                long r = pr[e];
+                for (long n = 0; n < batch; n++)
+                {
+                    float xv = px[n * vars + v];
+                    if (float.IsNaN(xv)) continue;
+                    float* g = pg + (n * regions + r) * I;
+                    for (int i = 0; i < I; i++)
+                    {
+                        float z = (xv - pm[o + i]) * inv[i];
+                        am[i] += (double)g[i] * z * inv[i];
+                        asd[i] += (double)g[i] * (z * z - 1f);
+                    }
+                }
+                for (int i = 0; i < I; i++)
+                {
+                    pdm[o + i] = (float)am[i];
+                    pds[o + i] = (float)asd[i];
+                }
+            }
+        };
+        long work = (long)batch * entries * I;
+        if (work < 2 * SpnGrain) body(0, entries);
+        else For(entries, Math.Max(1, SpnGrain / Math.Max(1, (long)batch * I)), body, 1);
+    }
+
+    /// <inheritdoc />
+    public unsafe void SpnProduct(DeviceBuffer<float> a, int aRegions, int k1, DeviceBuffer<float> b, int bRegions, int k2,
+        DeviceBuffer<int> left, DeviceBuffer<int> right, int batch, int regions, DeviceBuffer<float> y)
+    {
+        const string op = "SpnProduct";
+        CheckSpnExtents(op, aRegions, k1, bRegions, k2, batch, regions);
+        var aa = Data(a, (long)batch * aRegions * k1, op);
+        var ba = Data(b, (long)batch * bRegions * k2, op);
+        var la = Data(left, regions, op);
+        var ra = Data(right, regions, op);
+        long kk = (long)k1 * k2;
+        var ya = Data(y, batch * regions * kk, op);
+        float* pa = Ptr(aa), pb = Ptr(ba), py = Ptr(ya);
+        int* pl = Ptr(la), pr = Ptr(ra);
+        Action<long, long> body = (q0, q1) =>
+        {
+            for (long q = q0; q < q1; q++)
+            {
+                long n = q / regions;
+                int r = (int)(q % regions);
+                float* ar = pa + (n * aRegions + pl[r]) * k1;
+                float* br = pb + (n * bRegions + pr[r]) * k2;
+                float* yr = py + q * kk;
+                for (int i = 0; i < k1; i++) AddScalarRow(br, ar[i], yr + (long)i * k2, k2);
+            }
+        };
+        long rows = (long)batch * regions;
+        if (rows * kk < 2 * CheapGrain) body(0, rows);
+        else For(rows, Math.Max(1, CheapGrain / Math.Max(1, kk)), body, 1);
+    }
+
+    /// <summary>y[j] = x[j] + s for j &lt; n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void AddScalarRow(float* x, float s, float* y, int n)
+    {
+        int j = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var vs = Vector512.Create(s);
+            for (; j <= n - 16; j += 16) Vector512.Store(Vector512.Load(x + j) + vs, y + j);
+        }
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var vs = Vector256.Create(s);
+            for (; j <= n - 8; j += 8) Vector256.Store(Vector256.Load(x + j) + vs, y + j);
+        }
+        for (; j < n; j++) y[j] = x[j] + s;
+    }
+
+    /// <inheritdoc />
+    public unsafe void SpnProductBackward(DeviceBuffer<float> dy, int batch, int regions, int k1, int k2, int side,
+        DeviceBuffer<int> parentStart, DeviceBuffer<int> parents, int childRegions, DeviceBuffer<float> dChild)
+    {
+        const string op = "SpnProductBackward";
+        CheckSpnExtents(op, batch, regions, k1, k2, childRegions);
+        if (side is not (0 or 1)) throw new ArgumentOutOfRangeException(nameof(side), $"{op}: side must be 0 (left) or 1 (right), got {side}.");
+        long kk = (long)k1 * k2;
+        var ga = Data(dy, batch * regions * kk, op);
+        var sa = Data(parentStart, childRegions + 1L, op);
+        var pa = Data(parents, sa[childRegions], op);
+        int kc = side == 0 ? k1 : k2;
+        var da = Data(dChild, (long)batch * childRegions * kc, op);
+        float* pg = Ptr(ga), pd = Ptr(da);
+        int* ps = Ptr(sa), pp = Ptr(pa);
+        Action<long, long> body = (q0, q1) =>
+        {
+            for (long q = q0; q < q1; q++)
+            {
+                long n = q / childRegions;
+                int c = (int)(q % childRegions);
+                float* d = pd + q * kc;
+                for (int t = 0; t < kc; t++) d[t] = 0f;
+                for (int p = ps[c]; p < ps[c + 1]; p++)
+                {
+                    float* g = pg + (n * regions + pp[p]) * kk;
+                    if (side == 0)
+                    {
+                        for (int i = 0; i < k1; i++)
+                        {
+                            float s = 0f;
+                            float* gi = g + (long)i * k2;
+                            for (int j = 0; j < k2; j++) s += gi[j];
+                            d[i] += s;
+                        }
+                    }
+                    else
+                    {
+                        for (int i = 0; i < k1; i++)
+                        {
+                            float* gi = g + (long)i * k2;
+                            for (int j = 0; j < k2; j++) d[j] += gi[j];
+                        }
+                    }
+                }
+            }
+        };
+        long rows = (long)batch * childRegions;
+        if (batch * regions * kk < 2 * CheapGrain) body(0, rows);
+        else For(rows, Math.Max(1, CheapGrain / Math.Max(1, kk)), body, 1);
+    }
+
+    /// <inheritdoc />
+    public unsafe void SpnSum(DeviceBuffer<float> x, DeviceBuffer<float> logW, int batch, int regions, int kIn, int kOut, bool max, DeviceBuffer<float> y)
+    {
+        const string op = "SpnSum";
+        CheckSpnExtents(op, batch, regions, kIn, kOut);
+        var xa = Data(x, (long)batch * regions * kIn, op);
+        var wa = Data(logW, (long)regions * kOut * kIn, op);
+        var ya = Data(y, (long)batch * regions * kOut, op);
+        float* px = Ptr(xa), pw = Ptr(wa), py = Ptr(ya);
+        Action<long, long> body = (q0, q1) =>
+        {
+            for (long q = q0; q < q1; q++)
+            {
+                long r = q % regions;
+                float* xr = px + q * kIn;
+                float* yr = py + q * kOut;
+                for (int o = 0; o < kOut; o++)
+                {
+                    float* wr = pw + (r * kOut + o) * kIn;
+                    float m = MaxOfSum(xr, wr, kIn);
+                    if (max || float.IsNegativeInfinity(m) || float.IsNaN(m)) yr[o] = m;
+                    else yr[o] = m + MathF.Log(SumExpOfSum(xr, wr, m, kIn));
+                }
+            }
+        };
+        long rows = (long)batch * regions;
+        long work = rows * kOut * kIn;
+        if (work < 2 * MathGrain) body(0, rows);
+        else For(rows, Math.Max(1, MathGrain / Math.Max(1, (long)kOut * kIn)), body, 1);
+    }
+
+    /// <summary>max_k (x[k] + w[k]); -∞ for n = 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe float MaxOfSum(float* x, float* w, int n)
+    {
+        int k = 0;
+        float m = float.NegativeInfinity;
+        if (Vector512.IsHardwareAccelerated && n >= 16)
+        {
+            var vm = Vector512.Create(float.NegativeInfinity);
+            for (; k <= n - 16; k += 16) vm = Vector512.Max(vm, Vector512.Load(x + k) + Vector512.Load(w + k));
+            m = MaxLanes(Vector256.Max(vm.GetLower(), vm.GetUpper()));
+        }
+        else if (Vector256.IsHardwareAccelerated && n >= 8)
+        {
+            var vm = Vector256.Create(float.NegativeInfinity);
+            for (; k <= n - 8; k += 8) vm = Vector256.Max(vm, Vector256.Load(x + k) + Vector256.Load(w + k));
+            m = MaxLanes(vm);
+        }
+        for (; k < n; k++)
+        {
+            float t = x[k] + w[k];
+            if (t > m || float.IsNaN(t)) m = t;
+        }
+        return m;
+    }
+
+    private static float MaxLanes(Vector256<float> v)
+    {
+        float m = v.GetElement(0);
+        for (int i = 1; i < 8; i++) m = MathF.Max(m, v.GetElement(i));
+        return m;
+    }
+
+    /// <summary>Σ_k exp(x[k] + w[k] - m) (terms of -∞ add 0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe float SumExpOfSum(float* x, float* w, float m, int n)
+    {
+        int k = 0;
+        float s = 0f;
+        if (Vector512.IsHardwareAccelerated && n >= 16)
+        {
+            var vm = Vector512.Create(m);
+            var acc = Vector512<float>.Zero;
+            for (; k <= n - 16; k += 16) acc += SimdMath.Exp(Vector512.Load(x + k) + Vector512.Load(w + k) - vm);
+            s = Vector512.Sum(acc);
+        }
+        else if (Vector256.IsHardwareAccelerated && n >= 8)
+        {
+            var vm = Vector256.Create(m);
+            var acc = Vector256<float>.Zero;
+            for (; k <= n - 8; k += 8) acc += SimdMath.Exp(Vector256.Load(x + k) + Vector256.Load(w + k) - vm);
+            s = Vector256.Sum(acc);
+        }
+        for (; k < n; k++) s += SimdMath.Exp(x[k] + w[k] - m);
+        return s;
+    }
+
+    /// <inheritdoc />
+    public unsafe void SpnSumBackward(DeviceBuffer<float> x, DeviceBuffer<float> logW, DeviceBuffer<float> y, DeviceBuffer<float> dy,
+        int batch, int regions, int kIn, int kOut, DeviceBuffer<float> dx, DeviceBuffer<float> dLogW)
+    {
+        const string op = "SpnSumBackward";
+        CheckSpnExtents(op, batch, regions, kIn, kOut);
+        long nx = (long)batch * regions * kIn, nw = (long)regions * kOut * kIn, ny = (long)batch * regions * kOut;
+        var xa = Data(x, nx, op);
+        var wa = Data(logW, nw, op);
+        var ya = Data(y, ny, op);
+        var ga = Data(dy, ny, op);
+        var dxa = Data(dx, nx, op);
+        var dwa = Data(dLogW, nw, op);
+        float* px = Ptr(xa), pw = Ptr(wa), py = Ptr(ya), pg = Ptr(ga), pdx = Ptr(dxa), pdw = Ptr(dwa);
+        // One task per region: it owns dLogW[r] (summed over the batch in order, in double) and dx[:, r, :].
+        Action<long, long> body = (r0, r1) =>
+        {
+            var acc = GC.AllocateArray<double>(kOut * kIn, pinned: true);
+            var p = GC.AllocateUninitializedArray<float>(kIn, pinned: true);
+            double* pacc = Ptr(acc);
+            float* pp = Ptr(p);
+            for (long r = r0; r < r1; r++)
+            {
+                Array.Clear(acc);
+                float* wr0 = pw + r * kOut * kIn;
+                for (long n = 0; n < batch; n++)
+                {
+                    long q = n * regions + r;
+                    float* xr = px + q * kIn;
+                    float* dxr = pdx + q * kIn;
+                    for (int k = 0; k < kIn; k++) dxr[k] = 0f;
+                    for (int o = 0; o < kOut; o++)
+                    {
+                        float g = pg[q * kOut + o];
+                        float yo = py[q * kOut + o];
+                        if (g == 0f || float.IsNegativeInfinity(yo)) continue;
+                        PosteriorRow(xr, wr0 + (long)o * kIn, yo, g, pp, dxr, pacc + (long)o * kIn, kIn);
+                    }
+                }
+                float* dw = pdw + r * kOut * kIn;
+                for (long k = 0; k < (long)kOut * kIn; k++) dw[k] = (float)pacc[k];
+            }
+            GC.KeepAlive(acc);
+            GC.KeepAlive(p);
+        };
+        if (nx * kOut < 2 * MathGrain || regions == 1) body(0, regions);
+        else For(regions, 1, body, 1);
+    }
+
+    /// <summary>p[k] = g · exp(x[k] + w[k] - y); dx[k] += p[k]; acc[k] += p[k] (double).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void PosteriorRow(float* x, float* w, float y, float g, float* p, float* dx, double* acc, int n)
+    {
+        int k = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var vy = Vector512.Create(y);
+            var vg = Vector512.Create(g);
+            for (; k <= n - 16; k += 16)
+            {
+                var t = SimdMath.Exp(Vector512.Load(x + k) + Vector512.Load(w + k) - vy) * vg;
+                Vector512.Store(Vector512.Load(dx + k) + t, dx + k);
+                var (lo, hi) = Vector512.Widen(t);
+                Vector512.Store(Vector512.Load(acc + k) + lo, acc + k);
+                Vector512.Store(Vector512.Load(acc + k + 8) + hi, acc + k + 8);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var vy = Vector256.Create(y);
+            var vg = Vector256.Create(g);
+            for (; k <= n - 8; k += 8)
+            {
+                var t = SimdMath.Exp(Vector256.Load(x + k) + Vector256.Load(w + k) - vy) * vg;
+                Vector256.Store(Vector256.Load(dx + k) + t, dx + k);
+                var (lo, hi) = Vector256.Widen(t);
+                Vector256.Store(Vector256.Load(acc + k) + lo, acc + k);
+                Vector256.Store(Vector256.Load(acc + k + 4) + hi, acc + k + 4);
+            }
+        }
+        for (; k < n; k++)
+        {
+            float t = SimdMath.Exp(x[k] + w[k] - y) * g;
+            dx[k] += t;
+            acc[k] += t;
+        }
+    }
+}

@@ -1,0 +1,188 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Engine.Kernels.Ilgpu;
+
+// Sum-product network layers (issue 5): host-side checks, then one launch per layer (two for the sum backward).
+public sealed partial class IlgpuKernelSet
+{
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, SpnDims>? kSpnLeafCat;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, SpnDims>? kSpnLeafCatBack;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, SpnDims>? kSpnLeafGauss;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SpnDims>? kSpnLeafGaussBack;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, SpnDims>? kSpnProduct;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, SpnDims>? kSpnProductBack;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, SpnDims>? kSpnSum;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, SpnDims>? kSpnSumBackX;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, SpnDims>? kSpnSumBackW;
+
+    private void CheckSpnExtents(string op, params int[] extents)
+    {
+        foreach (var e in extents)
+            if (e < 0) throw new ArgumentException($"{Name}.{op}: extents [{string.Join(", ", extents)}] must be non-negative.");
+    }
+
+    /// <summary>The int at <paramref name="index"/> of a small int buffer (CSR end), read through the host.</summary>
+    private int ReadInt(DeviceBuffer<int> buffer, long index, string op, string name)
+    {
+        View(buffer, index + 1, op, name);
+        return buffer.ToArray()[index];
+    }
+
+    /// <inheritdoc />
+    public void SpnLeafCategorical(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> logTable, int components, int categories,
+        DeviceBuffer<int> regionStart, DeviceBuffer<int> entryVar, int regions, DeviceBuffer<float> y)
+    {
+        const string op = "SpnLeafCategorical";
+        CheckSpnExtents(op, batch, vars, components, categories, regions);
+        int entries = ReadInt(regionStart, regions, op, nameof(regionStart));
+        var xv = View(x, (long)batch * vars, op, nameof(x));
+        var tv = View(logTable, (long)entries * components * categories, op, nameof(logTable));
+        var sv = View(regionStart, regions + 1L, op, nameof(regionStart));
+        var vv = View(entryVar, entries, op, nameof(entryVar));
+        long total = (long)batch * regions * components;
+        var yv = View(y, total, op, nameof(y));
+        if (total == 0) return;
+        var d = new SpnDims { Batch = batch, Vars = vars, Components = components, Categories = categories, Regions = regions, Entries = entries };
+        var k = Kernel(ref kSpnLeafCat, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, SpnDims>(IlgpuKernels.SpnLeafCategorical));
+        Launch(op, () => k(Config1D(total), xv, tv, sv, vv, yv, d), x, logTable, regionStart, entryVar, y);
+    }
+
+    /// <inheritdoc />
+    public void SpnLeafCategoricalBackward(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> dy, int components, int categories,
+        DeviceBuffer<int> entryRegion, DeviceBuffer<int> entryVar, int entries, int regions, DeviceBuffer<float> dTable)
+    {
+        const string op = "SpnLeafCategoricalBackward";
+        CheckSpnExtents(op, batch, vars, components, categories, entries, regions);
+        var xv = View(x, (long)batch * vars, op, nameof(x));
+        var gv = View(dy, (long)batch * regions * components, op, nameof(dy));
+        var rv = View(entryRegion, entries, op, nameof(entryRegion));
+        var vv = View(entryVar, entries, op, nameof(entryVar));
+        long total = (long)entries * components * categories;
+        var dv = View(dTable, total, op, nameof(dTable));
+        if (total == 0) return;
+        var d = new SpnDims { Batch = batch, Vars = vars, Components = components, Categories = categories, Regions = regions, Entries = entries };
+        var k = Kernel(ref kSpnLeafCatBack, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, SpnDims>(IlgpuKernels.SpnLeafCategoricalBackward));
+        Launch(op, () => k(Config1D(total), xv, gv, rv, vv, dv, d), x, dy, entryRegion, entryVar, dTable);
+    }
+
+    /// <inheritdoc />
+    public void SpnLeafGaussian(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> mean, DeviceBuffer<float> logStd, int components,
+        DeviceBuffer<int> regionStart, DeviceBuffer<int> entryVar, int regions, DeviceBuffer<float> y)
+    {
+        const string op = "SpnLeafGaussian";
+        CheckSpnExtents(op, batch, vars, components, regions);
+        int entries = ReadInt(regionStart, regions, op, nameof(regionStart));
+        var xv = View(x, (long)batch * vars, op, nameof(x));
+        var mv = View(mean, (long)entries * components, op, nameof(mean));
+        var lv = View(logStd, (long)entries * components, op, nameof(logStd));
+        var sv = View(regionStart, regions + 1L, op, nameof(regionStart));
+        var vv = View(entryVar, entries, op, nameof(entryVar));
+        long total = (long)batch * regions * components;
+        var yv = View(y, total, op, nameof(y));
+        if (total == 0) return;
+        var d = new SpnDims { Batch = batch, Vars = vars, Components = components, Regions = regions, Entries = entries };
+        var k = Kernel(ref kSpnLeafGauss, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, SpnDims>(IlgpuKernels.SpnLeafGaussian));
+        Launch(op, () => k(Config1D(total), xv, mv, lv, sv, vv, yv, d), x, mean, logStd, regionStart, entryVar, y);
+    }
+
+    /// <inheritdoc />
+    public void SpnLeafGaussianBackward(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> mean, DeviceBuffer<float> logStd,
+        DeviceBuffer<float> dy, int components, DeviceBuffer<int> entryRegion, DeviceBuffer<int> entryVar, int entries, int regions,
+        DeviceBuffer<float> dMean, DeviceBuffer<float> dLogStd)
+    {
+        const string op = "SpnLeafGaussianBackward";
+        CheckSpnExtents(op, batch, vars, components, entries, regions);
+        long total = (long)entries * components;
+        var xv = View(x, (long)batch * vars, op, nameof(x));
+        var mv = View(mean, total, op, nameof(mean));
+        var lv = View(logStd, total, op, nameof(logStd));
+        var gv = View(dy, (long)batch * regions * components, op, nameof(dy));
+        var rv = View(entryRegion, entries, op, nameof(entryRegion));
+        var vv = View(entryVar, entries, op, nameof(entryVar));
+        var dmv = View(dMean, total, op, nameof(dMean));
+        var dsv = View(dLogStd, total, op, nameof(dLogStd));
+        if (total == 0) return;
+        var d = new SpnDims { Batch = batch, Vars = vars, Components = components, Regions = regions, Entries = entries };
+        var k = Kernel(ref kSpnLeafGaussBack, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SpnDims>(IlgpuKernels.SpnLeafGaussianBackward));
+        Launch(op, () => k(Config1D(total), xv, mv, lv, gv, rv, vv, dmv, dsv, d), x, mean, logStd, dy, entryRegion, entryVar, dMean, dLogStd);
+    }
+
+    /// <inheritdoc />
+    public void SpnProduct(DeviceBuffer<float> a, int aRegions, int k1, DeviceBuffer<float> b, int bRegions, int k2,
+        DeviceBuffer<int> left, DeviceBuffer<int> right, int batch, int regions, DeviceBuffer<float> y)
+    {
+        const string op = "SpnProduct";
+        CheckSpnExtents(op, aRegions, k1, bRegions, k2, batch, regions);
+        var av = View(a, (long)batch * aRegions * k1, op, nameof(a));
+        var bv = View(b, (long)batch * bRegions * k2, op, nameof(b));
+        var lv = View(left, regions, op, nameof(left));
+        var rv = View(right, regions, op, nameof(right));
+        long total = (long)batch * regions * k1 * k2;
+        var yv = View(y, total, op, nameof(y));
+        if (total == 0) return;
+        var d = new SpnDims { Batch = batch, Regions = regions, ARegions = aRegions, K1 = k1, BRegions = bRegions, K2 = k2 };
+        var k = Kernel(ref kSpnProduct, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, SpnDims>(IlgpuKernels.SpnProduct));
+        Launch(op, () => k(Config1D(total), av, bv, lv, rv, yv, d), a, b, left, right, y);
+    }
+
+    /// <inheritdoc />
+    public void SpnProductBackward(DeviceBuffer<float> dy, int batch, int regions, int k1, int k2, int side,
+        DeviceBuffer<int> parentStart, DeviceBuffer<int> parents, int childRegions, DeviceBuffer<float> dChild)
+    {
+        const string op = "SpnProductBackward";
+        CheckSpnExtents(op, batch, regions, k1, k2, childRegions);
+        if (side is not (0 or 1)) throw new ArgumentException($"{Name}.{op}: side must be 0 (left) or 1 (right), got {side}.");
+        int links = ReadInt(parentStart, childRegions, op, nameof(parentStart));
+        var gv = View(dy, (long)batch * regions * k1 * k2, op, nameof(dy));
+        var sv = View(parentStart, childRegions + 1L, op, nameof(parentStart));
+        var pv = View(parents, links, op, nameof(parents));
+        long total = (long)batch * childRegions * (side == 0 ? k1 : k2);
+        var dv = View(dChild, total, op, nameof(dChild));
+        if (total == 0) return;
+        var d = new SpnDims { Batch = batch, Regions = regions, K1 = k1, K2 = k2, Side = side, ChildRegions = childRegions };
+        var k = Kernel(ref kSpnProductBack, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, SpnDims>(IlgpuKernels.SpnProductBackward));
+        Launch(op, () => k(Config1D(total), gv, sv, pv, dv, d), dy, parentStart, parents, dChild);
+    }
+
+    /// <inheritdoc />
+    public void SpnSum(DeviceBuffer<float> x, DeviceBuffer<float> logW, int batch, int regions, int kIn, int kOut, bool max, DeviceBuffer<float> y)
+    {
+        const string op = "SpnSum";
+        CheckSpnExtents(op, batch, regions, kIn, kOut);
+        var xv = View(x, (long)batch * regions * kIn, op, nameof(x));
+        var wv = View(logW, (long)regions * kOut * kIn, op, nameof(logW));
+        long total = (long)batch * regions * kOut;
+        var yv = View(y, total, op, nameof(y));
+        if (total == 0) return;
+        var d = new SpnDims { Batch = batch, Regions = regions, KIn = kIn, KOut = kOut, Max = max ? 1 : 0 };
+        var k = Kernel(ref kSpnSum, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, SpnDims>(IlgpuKernels.SpnSum));
+        Launch(op, () => k(Config1D(total), xv, wv, yv, d), x, logW, y);
+    }
+
+    /// <inheritdoc />
+    public void SpnSumBackward(DeviceBuffer<float> x, DeviceBuffer<float> logW, DeviceBuffer<float> y, DeviceBuffer<float> dy,
+        int batch, int regions, int kIn, int kOut, DeviceBuffer<float> dx, DeviceBuffer<float> dLogW)
+    {
+        const string op = "SpnSumBackward";
+        CheckSpnExtents(op, batch, regions, kIn, kOut);
+        long nx = (long)batch * regions * kIn, nw = (long)regions * kOut * kIn, ny = (long)batch * regions * kOut;
+        var xv = View(x, nx, op, nameof(x));
+        var wv = View(logW, nw, op, nameof(logW));
+        var yv = View(y, ny, op, nameof(y));
+        var gv = View(dy, ny, op, nameof(dy));
+        var dxv = View(dx, nx, op, nameof(dx));
+        var dwv = View(dLogW, nw, op, nameof(dLogW));
+        var d = new SpnDims { Batch = batch, Regions = regions, KIn = kIn, KOut = kOut };
+        if (nx > 0)
+        {
+            var k = Kernel(ref kSpnSumBackX, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, SpnDims>(IlgpuKernels.SpnSumBackwardInput));
+            Launch(op, () => k(Config1D(nx), xv, wv, yv, gv, dxv, d), x, logW, y, dy, dx);
+        }
+        if (nw > 0)
+        {
+            var k = Kernel(ref kSpnSumBackW, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, SpnDims>(IlgpuKernels.SpnSumBackwardWeights));
+            Launch(op, () => k(Config1D(nw), xv, wv, yv, gv, dwv, d), x, logW, y, dy, dLogW);
+        }
+    }
+}
