@@ -138,17 +138,27 @@ public abstract class Module : IDisposable
     /// <summary>Switches to evaluation mode.</summary>
     public Module Eval() => Train(false);
 
-    /// <summary>Frees the parameters' device memory.</summary>
+    /// <summary>Frees the parameters' device memory (and whatever a subclass holds, through <see cref="Dispose(bool)"/>).</summary>
     public void Dispose()
     {
         if (disposed) return;
         disposed = true;
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>
+    /// Frees the parameters and the child modules; a subclass holding device memory of its own overrides this, frees
+    /// it, and calls the base. Runs once, however often <see cref="Dispose()"/> is called.
+    /// </summary>
+    protected virtual void Dispose(bool disposing)
+    {
+        if (!disposing) return;
         foreach (var (_, t) in parameters)
         {
             t.ZeroGrad();
             t.Dispose();
         }
         foreach (var (_, m) in children) m.Dispose();
-        GC.SuppressFinalize(this);
     }
 }

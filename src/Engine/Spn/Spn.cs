@@ -294,10 +294,13 @@ public sealed partial class Spn : Module
     }
 
     /// <summary>Frees the parameters and the layouts' index lists.</summary>
-    public new void Dispose()
+    protected override void Dispose(bool disposing)
     {
-        leafLayout.Dispose();
-        foreach (var p in products) p.Dispose();
-        base.Dispose();
+        if (disposing)
+        {
+            leafLayout.Dispose();
+            foreach (var p in products) p.Dispose();
+        }
+        base.Dispose(disposing);
     }
 }
