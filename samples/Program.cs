@@ -13,6 +13,7 @@ public static class Program
     {
         ["mlp"] = ("train an MLP on optdigits (8x8 digits); prints per-epoch loss/accuracy and the test accuracy", MlpTask.Run),
         ["mixer"] = ("train an MLP-Mixer and its random-permuted twin (RP-Mixer) on optdigits; prints per-epoch progress, both test accuracies and parameter counts", MixerTask.Run),
+        ["gr-diagonal"] = ("diagonal linear network w = u*u - v*v on sparse regression trained by GD, SAM, forward F-GR at several ascent steps and backward F-GR; test error and l1 norm of each solution", GrDiagonalTask.Run),
         ["mixer-width"] = ("Mixers of several token/channel splits at one parameter budget (and RP twins) on optdigits; accuracy against effective width S·C", MixerWidthTask.Run),
     };
 
