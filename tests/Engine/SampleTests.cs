@@ -85,4 +85,32 @@ public class SampleTests
         }
         Assert.Equal([4, 4, 16, 16], rows.Select(r => r.GetProperty("tokens").GetInt32()));
     }
+
+    [Fact]
+    public void GrDiagonalQuickWritesEveryRunWithTestErrorAndL1()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "engine-grd-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var log = new StringWriter();
+            int rc = Samples.Program.Run(["gr-diagonal", "--out", dir, "--device", "cpu", "--quick"], log);
+            Assert.Equal(0, rc);
+            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "gr-diagonal.json")));
+            var root = doc.RootElement;
+            Assert.Equal("gr-diagonal", root.GetProperty("task").GetString());
+            var runs = root.GetProperty("runs");
+            foreach (var name in new[] { "gd", "sam", "fgr-eps0.1", "fgr-eps0.5", "fgr-eps2", "bgr-eps2" })
+            {
+                var r = runs.GetProperty(name);
+                Assert.True(r.GetProperty("test_error").GetDouble() is >= 0 and < 10, name);
+                Assert.True(r.GetProperty("l1").GetDouble() > 0, name);
+                Assert.True(r.GetProperty("train_loss").GetDouble() < 1e-3, $"{name} did not fit the training data\n{log}");
+            }
+            Assert.Equal(40, root.GetProperty("curves").GetProperty("gd/test_error").GetArrayLength()); // CurvePoints
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
 }
