@@ -241,13 +241,14 @@ public class MultiGradientOptimizerTests
         }
     }
 
-    [Fact]
-    public void ParametersAreRestoredWhenTheSecondClosureCallThrows()
+    [Theory]
+    [MemberData(nameof(Wrappers))]
+    public void ParametersAreRestoredWhenTheSecondClosureCallThrows(string which)
     {
         using var m = new Mlp();
         using var scope = new TensorScope();
         var before = m.Values();
-        using var opt = new Sam(new Sgd(m.Parameters, 0.1f), 0.5f);
+        using var opt = Make(which, new Sgd(m.Parameters, 0.1f));
         int calls = 0;
         Assert.Throws<InvalidOperationException>(() => opt.Step(() =>
         {

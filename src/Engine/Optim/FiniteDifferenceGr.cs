@@ -58,6 +58,16 @@ public sealed class FiniteDifferenceGr : MultiGradientOptimizer
         {
             EvaluateAgain(closure);
         }
+        catch
+        {
+            // Leave the parameters as they were before the step, with their gradients at θ.
+            for (int i = 0; i < ps.Count; i++)
+            {
+                ps[i].ZeroGrad();
+                ps[i].Grad = first[i];
+            }
+            throw;
+        }
         finally
         {
             RestoreAll(ps);
