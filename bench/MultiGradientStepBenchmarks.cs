@@ -89,6 +89,8 @@ public class MultiGradientStepBenchmarks
     public void Cleanup()
     {
         foreach (var o in new[] { sgd, sam, fgrForward, fgrBackward, dbgr }) o.Dispose();
+        foreach (var buffer in (scratch ?? []).SelectMany(b => b)) buffer.Dispose();
+        scratch = null;
         model.Dispose();
         x.Dispose();
     }
@@ -128,6 +130,29 @@ public class MultiGradientStepBenchmarks
     [Benchmark]
     public float DoubleBackpropGrStep() => Run(dbgr, LossOnly);
 
+    private DeviceBuffer<float>[][]? scratch;
+
+    /// <summary>
+    /// SAM's extra work besides the second forward and backward pass, on buffers shaped like the model's parameters
+    /// (value, gradient, backup each): the global gradient norm, save-and-move and restore.
+    /// </summary>
+    public float SamKernelsOnly()
+    {
+        var k = Device.Cpu.Kernels;
+        scratch ??= model.Parameters().Select(p =>
+        {
+            var bufs = new[] { k.Allocate(p.Size), k.Allocate(p.Size), k.Allocate(p.Size) };
+            k.RandomUniform(bufs[0], 1, -1, 1);
+            k.RandomUniform(bufs[1], 2, -1, 1);
+            return bufs;
+        }).ToArray();
+        double sq = k.SumOfSquares(scratch.Select(b => b[1]).ToList());
+        float scale = (float)(0.05 / (Math.Sqrt(sq) + 1e-12));
+        foreach (var b in scratch) k.Perturb(b[0], b[1], b[2], scale, false);
+        foreach (var b in scratch) k.Restore(b[2], b[0]);
+        return (float)sq;
+    }
+
     /// <summary>
     /// Round-robin timing for a loaded machine: every round times one step of each optimizer in turn, so load
     /// changes hit all of them alike; prints the median per optimizer and its ratio to SGD's median. Run with
@@ -144,7 +169,7 @@ public class MultiGradientStepBenchmarks
                 var steps = new (string Name, Func<float> Run)[]
                 {
                     ("sgd", b.SgdStep), ("sam", b.SamStep), ("fgr-forward", b.ForwardFgrStep),
-                    ("fgr-backward", b.BackwardFgrStep), ("dbgr", b.DoubleBackpropGrStep),
+                    ("fgr-backward", b.BackwardFgrStep), ("dbgr", b.DoubleBackpropGrStep), ("sam-kernels", b.SamKernelsOnly),
                 };
                 foreach (var (_, run) in steps) { run(); run(); } // warm-up: JIT, pools, optimizer state
                 var times = steps.Select(_ => new List<double>()).ToArray();
