@@ -99,7 +99,7 @@ public class SampleTests
             var root = doc.RootElement;
             Assert.Equal("gr-diagonal", root.GetProperty("task").GetString());
             var runs = root.GetProperty("runs");
-            foreach (var name in new[] { "gd", "sam", "fgr-eps0.1", "fgr-eps0.5", "fgr-eps2", "bgr-eps2" })
+            foreach (var name in new[] { "gd", "sgd", "sam", "fgr-eps0.05", "fgr-eps0.2", "fgr-eps0.5", "bgr-eps0.2" })
             {
                 var r = runs.GetProperty(name);
                 Assert.True(r.GetProperty("test_error").GetDouble() is >= 0 and < 10, name);
