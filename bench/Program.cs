@@ -9,5 +9,13 @@ namespace Engine.Bench;
 public static class Program
 {
     /// <summary>Entry point.</summary>
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    public static void Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "multigrad-interleaved")
+        {
+            MultiGradientStepBenchmarks.Interleaved(args.Length > 1 ? int.Parse(args[1]) : 20, Console.Out);
+            return;
+        }
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    }
 }

@@ -13,6 +13,7 @@ public static class Program
     {
         ["mlp"] = ("train an MLP on optdigits (8x8 digits); prints per-epoch loss/accuracy and the test accuracy", MlpTask.Run),
         ["mixer"] = ("train an MLP-Mixer and its random-permuted twin (RP-Mixer) on optdigits; prints per-epoch progress, both test accuracies and parameter counts", MixerTask.Run),
+        ["gr-diagonal"] = ("diagonal linear network w = u*u - v*v on sparse regression trained by GD, and SGD, SAM, forward F-GR at several ascent steps and backward F-GR on the same mini-batches; test error and l1 norm of each solution", GrDiagonalTask.Run),
         ["mixer-width"] = ("Mixers of several token/channel splits at one parameter budget (and RP twins) on optdigits; accuracy against effective width S·C", MixerWidthTask.Run),
         ["spn"] = ("train a sum-product network (RAT-SPN style) on a binary density set (--dataset nltcs|plants|jester|baudio); prints train/valid/test mean log-likelihoods", SpnTask.Run),
     };
@@ -74,6 +75,7 @@ public static class Program
         log.WriteLine("  mixer:       [--patch 1|2|4|8] [--channels C] [--blocks N] [--token-hidden H] [--channel-hidden H]");
         log.WriteLine("  mixer-width: [--budget P] [--patches 4,2,1] [--blocks N] [--token-expansion X] [--channel-expansion X]");
         log.WriteLine("  spn:         [--dataset nltcs] [--depth D] [--repetitions R] [--leaves I] [--sums S] [--optimizer adam|em] [--init data|random] [--patience N] [--em-step X] [--quick]");
+        log.WriteLine("  gr-diagonal: [--quick] [--n N] [--d D] [--k K] [--alpha A] [--lr X] [--steps N] [--gamma G] [--eps E1,E2,...] [--beps E] [--batch B] [--rho R] [--noise S]");
         log.WriteLine("tasks:");
         foreach (var (name, t) in Tasks) log.WriteLine($"  {name,-11} {t.Help}");
         log.WriteLine("  all         every task in turn");

@@ -292,14 +292,33 @@ public sealed partial class Tensor : IDisposable
                 throw new ArgumentException($"backward: gradient shape {gradient.Describe()} differs from the output's {Describe()}.");
         }
 
-        var order = TopologicalOrder();
-        var grads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance) { [this] = gradient };
+        RunBackward([this], [gradient], createGraph, null);
+    }
+
+    /// <summary>
+    /// The reverse walk shared by <see cref="Backward"/> and <see cref="Autograd"/>: seeds each root with its
+    /// gradient and propagates through the recorded backward rules (recorded themselves when
+    /// <paramref name="createGraph"/>). Without <paramref name="capture"/>, leaf gradients accumulate into
+    /// <see cref="Grad"/>; with it, the total gradient of every tensor in the dictionary's keys is stored as its value
+    /// instead and no <see cref="Grad"/> is touched.
+    /// </summary>
+    internal static void RunBackward(Tensor[] roots, Tensor[] seeds, bool createGraph, Dictionary<Tensor, Tensor?>? capture)
+    {
+        var order = TopologicalOrder(roots);
+        var grads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
+        for (int r = 0; r < roots.Length; r++)
+            grads[roots[r]] = grads.TryGetValue(roots[r], out var acc0) ? acc0 + seeds[r] : seeds[r];
         using var mode = createGraph ? GradMode.EnableGrad() : GradMode.NoGrad();
         for (int idx = order.Count - 1; idx >= 0; idx--)
         {
             var t = order[idx];
             if (!grads.Remove(t, out var g)) continue;
-            if (t.Node == null)
+            if (capture != null)
+            {
+                if (capture.ContainsKey(t)) capture[t] = g;
+                if (t.Node == null) continue;
+            }
+            else if (t.Node == null)
             {
                 t.AccumulateGrad(g, createGraph);
                 continue;
@@ -347,14 +366,24 @@ public sealed partial class Tensor : IDisposable
         }
     }
 
-    /// <summary>Tensors reachable from this one through recorded ops, inputs before the ops that use them.</summary>
-    private List<Tensor> TopologicalOrder()
+    /// <summary>Tensors reachable from the roots through recorded ops, inputs before the ops that use them.</summary>
+    private static List<Tensor> TopologicalOrder(Tensor[] roots)
     {
         var order = new List<Tensor>();
         var visited = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
         var stack = new Stack<(Tensor t, int next)>();
-        stack.Push((this, 0));
-        visited.Add(this);
+        foreach (var root in roots)
+        {
+            if (!visited.Add(root)) continue;
+            stack.Push((root, 0));
+            DepthFirst(stack, visited, order);
+        }
+        return order;
+    }
+
+    /// <summary>Post-order depth-first walk from the tensors on <paramref name="stack"/>, appending to <paramref name="order"/>.</summary>
+    private static void DepthFirst(Stack<(Tensor t, int next)> stack, HashSet<Tensor> visited, List<Tensor> order)
+    {
         while (stack.Count > 0)
         {
             var (t, next) = stack.Pop();
@@ -370,7 +399,6 @@ public sealed partial class Tensor : IDisposable
                 order.Add(t);
             }
         }
-        return order;
     }
 
     /// <summary>Drops the accumulated gradient.</summary>

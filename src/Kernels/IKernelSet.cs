@@ -200,4 +200,29 @@ public partial interface IKernelSet
     /// an inverse complex DFT along h, then <see cref="Irfft"/> along w; normalised by 1/(h·w).
     /// </summary>
     void Irfft2(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int h, int w);
+
+    // ---- Multi-gradient optimizers (issue 6) ----
+    // SAM, finite-difference and double-backprop gradient regularization evaluate the gradient at perturbed
+    // parameters: save θ, move it, take the second gradient, restore θ exactly, then combine the two gradients.
+
+    /// <summary>
+    /// Saves and moves a parameter: backup[i] = param[i]; then param[i] += scale · s_i · grad[i] with s_i = param[i]²
+    /// when <paramref name="squareParam"/> (adaptive SAM's |θ|² scaling) and 1 otherwise. The product is one fused
+    /// multiply-add on every kernel set, so the moved values agree bitwise between them.
+    /// </summary>
+    void Perturb(DeviceBuffer<float> param, DeviceBuffer<float> grad, DeviceBuffer<float> backup, float scale, bool squareParam);
+
+    /// <summary>param[i] = backup[i]: copies the saved values back (bit-exact, never an inverse step).</summary>
+    void Restore(DeviceBuffer<float> backup, DeviceBuffer<float> param);
+
+    /// <summary>grad[i] = a · grad[i] + b · grad2[i] (one fused multiply-add on b · grad2).</summary>
+    void CombineGradients(DeviceBuffer<float> grad, DeviceBuffer<float> grad2, float a, float b);
+
+    /// <summary>
+    /// Σ over every buffer k and element i of (w_k[i] · x_k[i])², or of x_k[i]² where <paramref name="weights"/> is
+    /// null or its k-th entry is null: the squared global norm of a list of gradients (weights: adaptive SAM's
+    /// || |θ| ⊙ g ||²). Accumulates in double on the CPU set; on ILGPU each group folds a float partial with a
+    /// shared-memory tree and the host adds the partials in double. Weight buffers must be as long as their x.
+    /// </summary>
+    double SumOfSquares(IReadOnlyList<DeviceBuffer<float>> buffers, IReadOnlyList<DeviceBuffer<float>?>? weights = null);
 }

@@ -181,4 +181,32 @@ public class SampleTests
         Assert.DoesNotContain("curves", text);
         Assert.DoesNotContain("rows", text);
     }
+
+    [Fact]
+    public void GrDiagonalQuickWritesEveryRunWithTestErrorAndL1()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "engine-grd-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var log = new StringWriter();
+            int rc = Samples.Program.Run(["gr-diagonal", "--out", dir, "--device", "cpu", "--quick"], log);
+            Assert.Equal(0, rc);
+            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "gr-diagonal.json")));
+            var root = doc.RootElement;
+            Assert.Equal("gr-diagonal", root.GetProperty("task").GetString());
+            var runs = root.GetProperty("runs");
+            foreach (var name in new[] { "gd", "sgd", "sam", "fgr-eps0.05", "fgr-eps0.2", "fgr-eps0.5", "bgr-eps0.2" })
+            {
+                var r = runs.GetProperty(name);
+                Assert.True(r.GetProperty("test_error").GetDouble() is >= 0 and < 10, name);
+                Assert.True(r.GetProperty("l1").GetDouble() > 0, name);
+                Assert.True(r.GetProperty("train_loss").GetDouble() < 1e-3, $"{name} did not fit the training data\n{log}");
+            }
+            Assert.Equal(40, root.GetProperty("curves").GetProperty("gd/test_error").GetArrayLength()); // CurvePoints
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
 }

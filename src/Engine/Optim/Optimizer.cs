@@ -5,11 +5,17 @@ namespace Engine.Optim;
 
 /// <summary>
 /// Base of the optimizers: a fixed list of parameters and per-parameter state kept as raw device buffers
-/// (freed by <see cref="Dispose"/>). A parameter whose gradient is null after backward is skipped, as in PyTorch.
+/// (freed by <see cref="Dispose()"/>). A parameter whose gradient is null after backward is skipped, as in PyTorch.
 /// </summary>
+/// <remarks>
+/// Two ways to step: <see cref="Step()"/> after the caller's own zero-grad, forward and backward; or
+/// <see cref="Step(Func{Tensor})"/> with a closure that runs forward and backward and returns the loss, which
+/// optimizers needing several gradients per step (<see cref="Sam"/>, <see cref="FiniteDifferenceGr"/>) call more than once.
+/// </remarks>
 public abstract class Optimizer : IDisposable
 {
     private readonly Dictionary<Tensor, DeviceBuffer<float>[]> state = new(ReferenceEqualityComparer.Instance);
+    private float learningRate;
 
     /// <summary>Takes the parameters to update (for a module: <c>module.Parameters()</c>).</summary>
     protected Optimizer(IEnumerable<Tensor> parameters, float learningRate)
@@ -20,20 +26,56 @@ public abstract class Optimizer : IDisposable
             if (!p.RequiresGrad || !p.IsLeaf)
                 throw new ArgumentException($"{GetType().Name}: parameter {p.Name ?? Shape.Format(p.Shape)} must be a leaf that requires gradients.");
         if (!(learningRate >= 0)) throw new ArgumentOutOfRangeException(nameof(learningRate), $"{GetType().Name}: learning rate must be >= 0, got {learningRate}.");
-        LearningRate = learningRate;
+        this.learningRate = learningRate;
     }
 
     /// <summary>The parameters this optimizer updates.</summary>
     public IReadOnlyList<Tensor> Parameters { get; }
 
     /// <summary>The learning rate (may be changed between steps, e.g. by a schedule).</summary>
-    public float LearningRate { get; set; }
+    public virtual float LearningRate
+    {
+        get => learningRate;
+        set => learningRate = value;
+    }
 
     /// <summary>Number of steps taken.</summary>
     public int StepCount { get; private set; }
 
     /// <summary>Updates every parameter from its gradient.</summary>
-    public void Step()
+    public virtual void Step() => ApplyGradients();
+
+    /// <summary>
+    /// Closure step: clears the gradients, calls <paramref name="closure"/>, which must run the forward pass, call
+    /// <c>Backward()</c> on the loss and return the loss (calling <see cref="ZeroGrad"/> itself first is allowed
+    /// and harmless), then updates the parameters. Returns the closure's loss. Optimizers that need gradients at
+    /// several points override this and call the closure more than once.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The closure returned null or left no parameter with a gradient.</exception>
+    public virtual Tensor Step(Func<Tensor?> closure)
+    {
+        var loss = EvaluateClosure(closure);
+        ApplyGradients();
+        return loss;
+    }
+
+    /// <summary>
+    /// Clears the gradients and runs <paramref name="closure"/>; throws a clear error when it returns no loss or
+    /// leaves no parameter with a gradient.
+    /// </summary>
+    protected Tensor EvaluateClosure(Func<Tensor?> closure)
+    {
+        ArgumentNullException.ThrowIfNull(closure);
+        ZeroGrad();
+        var loss = closure()
+            ?? throw new InvalidOperationException($"{GetType().Name}: the closure returned no loss (null); it must run the forward pass, call loss.Backward() and return the loss.");
+        if (!Parameters.Any(p => p.Grad != null))
+            throw new InvalidOperationException($"{GetType().Name}: the closure left no gradient on any of the {Parameters.Count} parameters; it must call loss.Backward() on a loss that depends on them.");
+        return loss;
+    }
+
+    /// <summary>Applies <see cref="Update"/> to every parameter that has a gradient and counts the step.</summary>
+    protected void ApplyGradients()
     {
         StepCount++;
         using var _ = GradMode.NoGrad();
@@ -48,6 +90,9 @@ public abstract class Optimizer : IDisposable
 
     /// <summary>Applies the update rule to one parameter.</summary>
     protected abstract void Update(Tensor parameter, Tensor gradient);
+
+    /// <summary>Runs this optimizer's update rule on one parameter (for wrappers that compute the gradient themselves).</summary>
+    internal void UpdateParameter(Tensor parameter, Tensor gradient) => Update(parameter, gradient);
 
     /// <summary>Zeroed state buffers for a parameter, created on first use.</summary>
     protected DeviceBuffer<float>[] State(Tensor parameter, int count, out bool created)
@@ -110,9 +155,16 @@ public abstract class Optimizer : IDisposable
     /// <summary>Frees the optimizer state.</summary>
     public void Dispose()
     {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Frees the state buffers; subclasses holding more (a wrapped optimizer) extend this.</summary>
+    protected virtual void Dispose(bool disposing)
+    {
+        if (!disposing) return;
         foreach (var s in state.Values)
             foreach (var b in s) b.Dispose();
         state.Clear();
-        GC.SuppressFinalize(this);
     }
 }

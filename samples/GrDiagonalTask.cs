@@ -1,0 +1,251 @@
+using System.Diagnostics;
+using Engine.Autodiff;
+using Engine.Optim;
+
+namespace Engine.Samples;
+
+/// <summary>
+/// The `gr-diagonal` task: the solvable model behind the implicit bias of finite-difference gradient regularization
+/// (Karakida et al. 2023). A diagonal linear network w = u ⊙ u - v ⊙ v (u = v = α·1 at the start, so w = 0) fits
+/// noiseless sparse regression y = X w* with more features than samples (d &gt; n, w* k-sparse with entries ±1), so
+/// infinitely many w interpolate the data and the optimizer's implicit bias picks one: the interpolator of minimal
+/// "hyperbolic entropy" potential at the effective scales α_i = sqrt(u_i·v_i) (Woodworth et al. 2020; gradient flow
+/// keeps them at α). Small α_i is ℓ1-like (sparse), large α_i ℓ2-like. Gradient regularization multiplies u_i·v_i by
+/// exp(-8γ∫r_i² - 32γε∫r_i (A D r)_i) (r the gradient in w of the loss being stepped on, A = XᵀX/n of its samples,
+/// D = diag(u² + v²); forward difference +ε, backward -ε). Every optimizer but the full-batch "gd" baseline steps on
+/// the same random mini-batches (default 2 samples): there r_i² and r_i (A D r)_i are spread over all coordinates
+/// (for one sample both are ∝ x_i²), so F-GR shrinks every scale, more with a larger ε, and picks sparser, better
+/// minima. The task prints the test error (mean squared error on fresh samples), the ℓ1 norm of the solution and the
+/// mean scales α_i / α on and off the support of w*, for GD, SGD, SAM, forward F-GR at several ε and backward F-GR.
+/// </summary>
+/// <remarks>
+/// With full batches for every optimizer (`--batch 0`) the ordering reverses: r = A(w - w*) is concentrated on the
+/// support of w*, so GR shrinks the support's scales far more than the rest, which makes the support costlier under
+/// the potential and the solution denser (the same GD/SGD split Even et al. 2023 find for large step sizes); see
+/// notes/opt.md for the numbers.
+/// </remarks>
+public static class GrDiagonalTask
+{
+    /// <summary>Settings of one experiment.</summary>
+    /// <param name="Batch">Mini-batch size of every optimizer except the full-batch "gd" baseline (0: full batch for all).</param>
+    /// <param name="BackwardEpsilon">Descent step of the backward F-GR run.</param>
+    public sealed record Config(int N = 40, int D = 100, int K = 3, float Alpha = 0.1f, float Lr = 0.02f, int Steps = 4000,
+        float Gamma = 0.05f, float[]? Epsilons = null, float Rho = 0.05f, int Seed = 1, int TestSamples = 2000, int CurvePoints = 40, float Noise = 0f,
+        int Batch = 2, float BackwardEpsilon = 0.2f)
+    {
+        /// <summary>The forward F-GR ascent steps (default 0.05, 0.2, 0.5).</summary>
+        public float[] Eps => Epsilons ?? [0.05f, 0.2f, 0.5f];
+    }
+
+    /// <summary>Result of one training run.</summary>
+    /// <param name="TestError">Mean squared error on the test samples.</param>
+    /// <param name="L1">‖w‖₁ of the solution.</param>
+    /// <param name="TrainLoss">Final training loss on all training samples (½ mean squared error).</param>
+    /// <param name="TestCurve">Test error at evenly spaced steps.</param>
+    /// <param name="LossCurve">Full training loss at the same steps.</param>
+    /// <param name="AlphaEffSupport">Mean effective initialisation scale sqrt(u_i v_i) / α over the support of w*.</param>
+    /// <param name="AlphaEffOffSupport">The same over the other coordinates.</param>
+    public sealed record RunResult(double TestError, double L1, double TrainLoss, double[] TestCurve, double[] LossCurve,
+        double AlphaEffSupport, double AlphaEffOffSupport);
+
+    /// <summary>The sparse-regression data: train X [n, d], y [n]; test X, y; and w*.</summary>
+    public sealed record Problem(float[] X, float[] Y, float[] TestX, float[] TestY, float[] WStar, int N, int D);
+
+    /// <summary>Draws the data from <paramref name="c"/>.Seed: Gaussian features, w* with k entries ±1 at random places.</summary>
+    public static Problem MakeProblem(Config c)
+    {
+        var rng = new Random(c.Seed);
+        double Normal()
+        {
+            double u1 = 1 - rng.NextDouble(), u2 = rng.NextDouble();
+            return Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
+        }
+        var w = new float[c.D];
+        foreach (var j in Enumerable.Range(0, c.D).OrderBy(_ => rng.Next()).Take(c.K)) w[j] = rng.Next(2) == 0 ? -1f : 1f;
+        float[] Features(int rows) => Enumerable.Range(0, rows * c.D).Select(_ => (float)Normal()).ToArray();
+        float[] Targets(float[] x, int rows)
+        {
+            var y = new float[rows];
+            for (int i = 0; i < rows; i++)
+            {
+                double s = 0;
+                for (int j = 0; j < c.D; j++) s += (double)x[i * c.D + j] * w[j];
+                y[i] = (float)s;
+            }
+            return y;
+        }
+        var x = Features(c.N);
+        var tx = Features(c.TestSamples);
+        var y = Targets(x, c.N);
+        for (int i = 0; i < y.Length; i++) y[i] += (float)(c.Noise * Normal()); // label noise (train only)
+        return new Problem(x, y, tx, Targets(tx, c.TestSamples), w, c.N, c.D);
+    }
+
+    /// <summary>
+    /// Trains u, v by steps of <paramref name="makeOptimizer"/> (given the two parameters, returns the optimizer; its
+    /// Step(closure) is used) on mini-batches of <paramref name="batch"/> rows drawn with replacement (0: full batch;
+    /// the draws depend only on the seed, so every optimizer sees the same batches, and both gradients of one step use
+    /// the same batch) and returns the test error and ℓ1 norm of w = u⊙u - v⊙v.
+    /// </summary>
+    public static RunResult Train(Problem pr, Config c, Kernels.Device device, Func<Tensor[], Optimizer> makeOptimizer, int batch = 0)
+    {
+        using var u = Tensor.Full([pr.D, 1], c.Alpha, device);
+        using var v = Tensor.Full([pr.D, 1], c.Alpha, device);
+        u.RequiresGrad = true;
+        v.RequiresGrad = true;
+        u.Name = "u";
+        v.Name = "v";
+        using var x = Tensor.FromArray(pr.X, [pr.N, pr.D], device);
+        using var y = Tensor.FromArray(pr.Y, [pr.N, 1], device);
+        using var opt = makeOptimizer([u, v]);
+        Tensor Loss(Tensor xb, Tensor yb)
+        {
+            var w = u * u - v * v;
+            var r = xb.MatMul(w) - yb;
+            return r.Square().Mean() * 0.5f;
+        }
+        var batchRng = new Random(c.Seed + 1000);
+        var bx = new float[Math.Max(batch, 0) * pr.D];
+        var by = new float[Math.Max(batch, 0)];
+        int every = Math.Max(1, c.Steps / Math.Max(1, c.CurvePoints));
+        var testCurve = new List<double>();
+        var lossCurve = new List<double>();
+        double lastLoss = double.NaN;
+        for (int step = 0; step < c.Steps; step++)
+        {
+            using var scope = new TensorScope();
+            Tensor xb = x, yb = y;
+            if (batch > 0)
+            {
+                for (int b = 0; b < batch; b++)
+                {
+                    int row = batchRng.Next(pr.N);
+                    Array.Copy(pr.X, row * pr.D, bx, b * pr.D, pr.D);
+                    by[b] = pr.Y[row];
+                }
+                xb = Tensor.FromArray(bx, [batch, pr.D], device);
+                yb = Tensor.FromArray(by, [batch, 1], device);
+            }
+            opt.Step(() =>
+            {
+                var l = Loss(xb, yb);
+                if (opt is not DoubleBackpropGr) l.Backward();
+                return l;
+            });
+            if ((step + 1) % every == 0 || step == c.Steps - 1)
+            {
+                using (GradMode.NoGrad()) lastLoss = Loss(x, y).Item();
+                if (!double.IsFinite(lastLoss)) throw new InvalidOperationException($"gr-diagonal: training diverged at step {step + 1} (loss {lastLoss}); lower --lr.");
+                lossCurve.Add(lastLoss);
+                testCurve.Add(TestError(pr, Weights(u, v)));
+            }
+        }
+        var wFinal = Weights(u, v);
+        // Gradient flow conserves u_i·v_i (= α² at the start); what an optimizer changes it to is the effective
+        // initialisation scale α_i = sqrt(u_i·v_i) that fixes which interpolating w it picks (smaller: closer to min ℓ1).
+        var ua = u.ToArray();
+        var va = v.ToArray();
+        double Scale(bool onSupport) => Enumerable.Range(0, pr.D).Where(j => (pr.WStar[j] != 0) == onSupport)
+            .Select(j => Math.Sqrt(Math.Max(0, (double)ua[j] * va[j])) / c.Alpha).DefaultIfEmpty(double.NaN).Average();
+        return new RunResult(TestError(pr, wFinal), wFinal.Sum(a => Math.Abs((double)a)), lastLoss, testCurve.ToArray(), lossCurve.ToArray(),
+            Scale(true), Scale(false));
+    }
+
+    private static float[] Weights(Tensor u, Tensor v)
+    {
+        var ua = u.ToArray();
+        var va = v.ToArray();
+        return Enumerable.Range(0, ua.Length).Select(i => ua[i] * ua[i] - va[i] * va[i]).ToArray();
+    }
+
+    /// <summary>Mean squared error of w on the test samples.</summary>
+    public static double TestError(Problem pr, float[] w)
+    {
+        int rows = pr.TestY.Length;
+        double s = 0;
+        for (int i = 0; i < rows; i++)
+        {
+            double p = 0;
+            for (int j = 0; j < pr.D; j++) p += (double)pr.TestX[i * pr.D + j] * w[j];
+            s += (p - pr.TestY[i]) * (p - pr.TestY[i]);
+        }
+        return s / rows;
+    }
+
+    /// <summary>
+    /// Runs every optimizer of the experiment; keys: gd (full batch), sgd (plain steps on the mini-batches, only when
+    /// <see cref="Config.Batch"/> &gt; 0), sam, fgr-eps&lt;ε&gt;..., bgr-eps&lt;ε&gt;; all but gd on the mini-batches.
+    /// </summary>
+    public static Dictionary<string, RunResult> RunAll(Config c, Kernels.Device device, TextWriter? log = null)
+    {
+        var pr = MakeProblem(c);
+        var runs = new Dictionary<string, (Func<Tensor[], Optimizer> Make, int Batch)> { ["gd"] = (ps => new Sgd(ps, c.Lr), 0) };
+        if (c.Batch > 0) runs["sgd"] = (ps => new Sgd(ps, c.Lr), c.Batch);
+        runs["sam"] = (ps => new Sam(new Sgd(ps, c.Lr), c.Rho), c.Batch);
+        foreach (var e in c.Eps) runs[$"fgr-eps{Fmt(e)}"] = (ps => new FiniteDifferenceGr(new Sgd(ps, c.Lr), c.Gamma, e, FdDirection.Forward), c.Batch);
+        var eb = c.BackwardEpsilon;
+        runs[$"bgr-eps{Fmt(eb)}"] = (ps => new FiniteDifferenceGr(new Sgd(ps, c.Lr), c.Gamma, eb, FdDirection.Backward), c.Batch);
+        var results = new Dictionary<string, RunResult>();
+        foreach (var (name, (make, batch)) in runs)
+        {
+            var sw = Stopwatch.StartNew();
+            var r = Train(pr, c, device, make, batch);
+            results[name] = r;
+            log?.WriteLine($"  {name,-14} test error {r.TestError,8:F4}   l1 {r.L1,7:F4}   train loss {r.TrainLoss,8:G3}   alpha_eff/alpha support {r.AlphaEffSupport:F3} off {r.AlphaEffOffSupport:F3}   ({sw.Elapsed.TotalSeconds:F1} s)");
+        }
+        return results;
+    }
+
+    private static string Fmt(float e) => e.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>Runs the task; returns the metrics written to gr-diagonal.json.</summary>
+    public static Dictionary<string, object> Run(Options o, Kernels.Device device, TextWriter log)
+    {
+        bool quick = o.Has("quick");
+        var d = new Config();
+        var eps = o.Has("eps")
+            ? o.Get("eps", "").Split(',', StringSplitOptions.RemoveEmptyEntries)
+                .Select(s => float.Parse(s, System.Globalization.CultureInfo.InvariantCulture)).ToArray()
+            : null;
+        var c = new Config(
+            N: o.Int("n", d.N), D: o.Int("d", d.D), K: o.Int("k", d.K), Alpha: o.Float("alpha", d.Alpha),
+            Lr: o.Float("lr", d.Lr), Steps: o.Int("steps", quick ? d.Steps / 2 : d.Steps), Gamma: o.Float("gamma", d.Gamma),
+            Epsilons: eps, Rho: o.Float("rho", d.Rho), Seed: o.Int("seed", d.Seed), Noise: o.Float("noise", d.Noise),
+            Batch: o.Int("batch", d.Batch), BackwardEpsilon: o.Float("beps", d.BackwardEpsilon));
+        log.WriteLine($"gr-diagonal: w = u*u - v*v, n {c.N}, d {c.D}, {c.K}-sparse truth, alpha {c.Alpha}, lr {c.Lr}, {c.Steps} steps on mini-batches of {(c.Batch > 0 ? c.Batch.ToString() : "all")} (gd: full batch), gamma {c.Gamma}, eps {string.Join(",", c.Eps.Select(Fmt))}, backward eps {Fmt(c.BackwardEpsilon)}, rho {c.Rho}, seed {c.Seed}, device {device.Name}");
+        var results = RunAll(c, device, log);
+        var runs = results.ToDictionary(kv => kv.Key, kv => (object)new Dictionary<string, object>
+        {
+            ["test_error"] = kv.Value.TestError,
+            ["l1"] = kv.Value.L1,
+            ["train_loss"] = kv.Value.TrainLoss,
+            ["alpha_eff_support"] = kv.Value.AlphaEffSupport,
+            ["alpha_eff_off_support"] = kv.Value.AlphaEffOffSupport,
+        });
+        var curves = new Dictionary<string, double[]>();
+        foreach (var (name, r) in results)
+        {
+            curves[name + "/test_error"] = r.TestCurve;
+            curves[name + "/train_loss"] = r.LossCurve;
+        }
+        return new Dictionary<string, object>
+        {
+            ["task"] = "gr-diagonal",
+            ["device"] = device.Name,
+            ["n"] = c.N,
+            ["d"] = c.D,
+            ["k"] = c.K,
+            ["alpha"] = c.Alpha,
+            ["lr"] = c.Lr,
+            ["steps"] = c.Steps,
+            ["gamma"] = c.Gamma,
+            ["epsilons"] = c.Eps,
+            ["backward_epsilon"] = c.BackwardEpsilon,
+            ["batch"] = c.Batch,
+            ["rho"] = c.Rho,
+            ["seed"] = c.Seed,
+            ["runs"] = runs,
+            ["curves"] = curves,
+        };
+    }
+}

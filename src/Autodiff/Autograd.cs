@@ -1,0 +1,106 @@
+namespace Engine.Autodiff;
+
+/// <summary>
+/// Functional reverse mode, as <c>torch.autograd.grad</c>: gradients of outputs with respect to chosen inputs, returned
+/// as tensors instead of accumulated into <see cref="Tensor.Grad"/>, and Hessian-vector products built on it.
+/// </summary>
+public static class Autograd
+{
+    /// <summary>
+    /// d(Σ_k ⟨gradOutputs[k], outputs[k]⟩)/d inputs[j] for every j, without touching any <see cref="Tensor.Grad"/>.
+    /// <paramref name="gradOutputs"/> defaults to ones for one-element outputs. With <paramref name="createGraph"/> the
+    /// backward pass is recorded, so the returned gradients can be differentiated again (double backpropagation).
+    /// An input the outputs do not depend on gets null. Inputs may be leaves or intermediate results.
+    /// </summary>
+    /// <exception cref="ArgumentException">Empty lists, mismatched shapes or devices, an input that does not require gradients.</exception>
+    /// <exception cref="InvalidOperationException">No output requires gradients, or a gradient must be implied for a non-scalar.</exception>
+    public static Tensor?[] Grad(IReadOnlyList<Tensor> outputs, IReadOnlyList<Tensor> inputs, IReadOnlyList<Tensor>? gradOutputs = null,
+        bool createGraph = false)
+    {
+        ArgumentNullException.ThrowIfNull(outputs);
+        ArgumentNullException.ThrowIfNull(inputs);
+        if (outputs.Count == 0) throw new ArgumentException("grad: no outputs.", nameof(outputs));
+        if (inputs.Count == 0) throw new ArgumentException("grad: no inputs.", nameof(inputs));
+        if (gradOutputs != null && gradOutputs.Count != outputs.Count)
+            throw new ArgumentException($"grad: {gradOutputs.Count} output gradients for {outputs.Count} outputs.", nameof(gradOutputs));
+        foreach (var x in inputs)
+        {
+            x.CheckAlive("grad");
+            if (!x.RequiresGrad)
+                throw new ArgumentException($"grad: input {x.Describe()} does not require gradients.", nameof(inputs));
+        }
+        var roots = new List<Tensor>();
+        var seeds = new List<Tensor>();
+        for (int k = 0; k < outputs.Count; k++)
+        {
+            var y = outputs[k];
+            y.CheckAlive("grad");
+            if (!y.RequiresGrad) continue; // contributes nothing
+            Tensor seed;
+            if (gradOutputs == null)
+            {
+                if (y.Size != 1)
+                    throw new InvalidOperationException($"grad: a gradient can be implied only for a one-element output; output {k} {y.Describe()} has {y.Size} elements: pass gradOutputs.");
+                seed = y.OnesLike();
+            }
+            else
+            {
+                seed = gradOutputs[k];
+                Ops.CheckSameDevice("grad", y, seed);
+                if (!Shape.Equal(seed.shape, y.shape))
+                    throw new ArgumentException($"grad: output gradient {seed.Describe()} differs from output {k} {y.Describe()}.", nameof(gradOutputs));
+            }
+            roots.Add(y);
+            seeds.Add(seed);
+        }
+        if (roots.Count == 0)
+            throw new InvalidOperationException("grad: no output requires gradients (none depends on an input with RequiresGrad = true).");
+        var capture = new Dictionary<Tensor, Tensor?>(ReferenceEqualityComparer.Instance);
+        foreach (var x in inputs) capture[x] = null;
+        Tensor.RunBackward(roots.ToArray(), seeds.ToArray(), createGraph, capture);
+        return inputs.Select(x => capture[x]).ToArray();
+    }
+
+    /// <summary>The gradient of a scalar <paramref name="output"/> with respect to <paramref name="inputs"/> (see the list overload).</summary>
+    public static Tensor?[] Grad(Tensor output, IReadOnlyList<Tensor> inputs, bool createGraph = false) =>
+        Grad([output], inputs, null, createGraph);
+
+    /// <summary>
+    /// Hessian-vector product H v of a scalar <paramref name="loss"/> with respect to <paramref name="inputs"/>, with
+    /// <paramref name="vectors"/> shaped like the inputs: the gradient g is taken with a recorded backward pass, then
+    /// ⟨g, v⟩ is differentiated once more (Pearlmutter's trick: two backward passes, no Hessian formed). The loss's
+    /// graph must still be alive. Inputs the gradient does not depend on get zeros. With
+    /// <paramref name="createGraph"/> the result is itself differentiable.
+    /// </summary>
+    public static Tensor[] Hvp(Tensor loss, IReadOnlyList<Tensor> inputs, IReadOnlyList<Tensor> vectors, bool createGraph = false)
+    {
+        ArgumentNullException.ThrowIfNull(loss);
+        ArgumentNullException.ThrowIfNull(inputs);
+        ArgumentNullException.ThrowIfNull(vectors);
+        if (vectors.Count != inputs.Count)
+            throw new ArgumentException($"hvp: {vectors.Count} vectors for {inputs.Count} inputs.", nameof(vectors));
+        if (loss.Size != 1)
+            throw new ArgumentException($"hvp: the loss must have one element, got {loss.Describe()}.", nameof(loss));
+        for (int i = 0; i < inputs.Count; i++)
+        {
+            Ops.CheckSameDevice("hvp", inputs[i], vectors[i]);
+            if (!Shape.Equal(inputs[i].shape, vectors[i].shape))
+                throw new ArgumentException($"hvp: vector {i} {vectors[i].Describe()} differs from input {inputs[i].Describe()}.", nameof(vectors));
+        }
+        var g = Grad([loss], inputs, null, createGraph: true);
+        Tensor? dot = null;
+        using (GradMode.EnableGrad()) // ⟨g, v⟩ must be recorded even when the caller runs under NoGrad
+        {
+            for (int i = 0; i < g.Length; i++)
+            {
+                if (g[i] is not { RequiresGrad: true } gi) continue; // a gradient constant in the inputs: H v gets nothing from it
+                var term = (gi * vectors[i]).Sum();
+                dot = dot == null ? term : dot + term;
+            }
+        }
+        var result = new Tensor[inputs.Count];
+        Tensor?[] hv = dot == null ? new Tensor?[inputs.Count] : Grad([dot], inputs, null, createGraph);
+        for (int i = 0; i < result.Length; i++) result[i] = hv[i] ?? inputs[i].ZerosLike();
+        return result;
+    }
+}
