@@ -342,6 +342,8 @@ public class SpectralTests
             double f = z * z * phiCdf * phiCdf * pdf;
             s += (i == 0 || i == n ? 1 : i % 2 == 1 ? 4 : 2) * f;
         }
-        Assert.Equal(FnoInit.GeluSecondMoment, s * h / 3, 1e-6);
+        Assert.Equal(FnoInit.GeluSecondMoment(1.0), s * h / 3, 1e-6);
+        Assert.Equal(0.25, FnoInit.GeluSecondMoment(1e-6), 1e-3);
+        Assert.Equal(0.5, FnoInit.GeluSecondMoment(1e6), 1e-3);
     }
 }

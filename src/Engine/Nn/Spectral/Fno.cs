@@ -99,8 +99,12 @@ public sealed class Fno1d : FnoBase
     {
         Modes = modes;
         Init = init;
-        if (init == SpectralInit.He)
-            for (int i = 0; i < blocks; i++) FnoInit.He(Spectral[i], Pointwise[i], seed * 64 + 32 + (ulong)i);
+        // He: the value is assumed to have unit second moment (normalised data), a linspace(0, 1) coordinate has 1/3.
+        if (init is SpectralInit.He or SpectralInit.HeGaussian)
+            FnoInit.HeLift(Lift, seed * 64 + 31, [1.0, 1.0 / 3]);
+        if (init is SpectralInit.He or SpectralInit.HeGaussian)
+            for (int i = 0; i < blocks; i++)
+                FnoInit.He(Spectral[i], Pointwise[i], seed * 64 + 32 + (ulong)i, orthogonal: init == SpectralInit.He);
     }
 
     /// <summary>Modes kept by each spectral layer.</summary>
@@ -161,8 +165,11 @@ public sealed class Fno2d : FnoBase
         Modes1 = modes1;
         Modes2 = modes2;
         Init = init;
-        if (init == SpectralInit.He)
-            for (int i = 0; i < blocks; i++) FnoInit.He(Spectral[i], Pointwise[i], seed * 64 + 32 + (ulong)i);
+        if (init is SpectralInit.He or SpectralInit.HeGaussian)
+            FnoInit.HeLift(Lift, seed * 64 + 31, [1.0, 1.0 / 3, 1.0 / 3]);
+        if (init is SpectralInit.He or SpectralInit.HeGaussian)
+            for (int i = 0; i < blocks; i++)
+                FnoInit.He(Spectral[i], Pointwise[i], seed * 64 + 32 + (ulong)i, orthogonal: init == SpectralInit.He);
     }
 
     /// <summary>Row frequencies kept per sign.</summary>

@@ -12,8 +12,14 @@ public enum SpectralInit
     /// </summary>
     ScaledUniform,
 
-    /// <summary>The FNO-specific He initialisation of <c>FnoInit.He</c> (variance-preserving in depth).</summary>
+    /// <summary>
+    /// The FNO-specific He initialisation of <c>FnoInit.He</c> with scaled orthogonal (unitary) draws: pre-activation
+    /// variance preserved through depth (needs Cin = Cout, true inside an FNO).
+    /// </summary>
     He,
+
+    /// <summary>The same He variances with Gaussian draws: variance preserved on average over initialisations only.</summary>
+    HeGaussian,
 }
 
 /// <summary>
