@@ -23,8 +23,8 @@ public static class FnoBurgersTask
         int modes = o.Int("modes", quick ? 8 : 16);
         int width = o.Int("width", quick ? 16 : 64);
         int blocks = o.Int("blocks", 4);
-        int epochs = o.Int("epochs", quick ? 3 : 60);
-        int halveEvery = o.Int("halve-every", quick ? 50 : 10);
+        int epochs = o.Int("epochs", quick ? 3 : 20);
+        int halveEvery = o.Int("halve-every", quick ? 50 : 5);
         int batch = o.Int("batch-size", 20);
         float lr = o.Float("lr", 1e-3f);
         float wd = o.Float("weight-decay", 1e-4f);

@@ -14,7 +14,7 @@ public static class FnoInit
 
     /// <summary>
     /// μ₂(v) - μ₁(v)²: the variance of GELU(z) over v for z ~ N(0, v), with μ₁(v) = E[GELU(z)]/√v
-    /// (0.28209 at v = 1, 1/√(2π) = 0.39894 as v → ∞).
+    /// (0.28209 at v = 1, 1/√(2π) = 0.39894 as v → ∞); c(v) peaks at 0.356 near v = 3.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">v is not positive and finite.</exception>
     public static double GeluVarianceFactor(double variance)
@@ -95,13 +95,14 @@ public static class FnoInit
     /// anywhere from 1e-5 to 20 times the first block). So U_0 = 0: K + W annihilates each channel's mean (M_0 = 0),
     /// and the recursion runs on the variance of GELU's output, (μ₂(v) - μ₁(v)²)·v, not on its second moment.</para>
     /// <para>GELU's factor: for z ~ N(0, v), Var[GELU(z)] = c(v)·v with c = μ₂ - μ₁² (<see cref="GeluVarianceFactor"/>;
-    /// μ₂ = <see cref="GeluSecondMoment"/>), and unlike ReLU's constant, c grows with v (GELU is z/2 near 0, ReLU far
-    /// out). So σ² = 1/(C c(v*)) makes v* a fixed point of v ↦ C σ² c(v) v, but an unstable one: a block multiplies a
-    /// deviation of log v by 1 + d log c / d log v, which is small only where GELU is nearly linear or nearly ReLU.
-    /// The default v* = <see cref="DefaultPreActivationVariance"/> is in the ReLU-like range; <see cref="Fno1d"/> and
+    /// μ₂ = <see cref="GeluSecondMoment"/>). Unlike ReLU's constant, c depends on v (GELU is z/2 near 0, ReLU far out):
+    /// 1/4 at v → 0, 0.3456 at 1, a maximum 0.356 near v = 3, 0.3501 at 10, 1/2 - 1/(2π) = 0.3408 as v → ∞.
+    /// σ² = 1/(C c(v*)) makes v* a fixed point of v ↦ C σ² c(v) v; a block multiplies a deviation of log v by
+    /// 1 + d log c / d log v, which is 1.06 at v* = 1 (unstable: 1% becomes 6% in 32 blocks) and 0.983 at v* = 10
+    /// (stable). Hence the default v* = <see cref="DefaultPreActivationVariance"/>; <see cref="Fno1d"/> and
     /// <see cref="Fno2d"/> built with <see cref="SpectralInit.He"/> also scale their lifting layer
-    /// (<see cref="HeLift"/>) so that unit second-moment inputs start there.</para>
-    /// <para>Result: <c>σ² = 1 / (C · c(v*))</c>, c(10) = 0.336; pointwise bias 0; spectral weights Re R_j = Re U_j - Wᵀ,
+    /// (<see cref="HeLift"/>) so that unit second-moment inputs start near it.</para>
+    /// <para>Result: <c>σ² = 1 / (C · c(v*))</c>, c(10) = 0.3501; pointwise bias 0; spectral weights Re R_j = Re U_j - Wᵀ,
     /// Im R_j = Im U_j (variances σ²/2 + σ² and σ²/2; Re R_0 = -Wᵀ, Im R_0 = 0).</para>
     /// <para>Exceptions: a Nyquist mode (k = N/2 + 1) keeps only Re(M), so its gain is σ²/2 (one mode of N/2).
     /// In 2-D the column-0 modes (r, 0) and (-r, 0) are one conjugate pair, so their U gets twice the variance (its
