@@ -16,6 +16,8 @@ public static class Program
         ["gr-diagonal"] = ("diagonal linear network w = u*u - v*v on sparse regression trained by GD, and SGD, SAM, forward F-GR at several ascent steps and backward F-GR on the same mini-batches; test error and l1 norm of each solution", GrDiagonalTask.Run),
         ["mixer-width"] = ("Mixers of several token/channel splits at one parameter budget (and RP twins) on optdigits; accuracy against effective width S·C", MixerWidthTask.Run),
         ["spn"] = ("train a sum-product network (RAT-SPN style) on a binary density set (--dataset nltcs|plants|jester|baudio); prints train/valid/test mean log-likelihoods", SpnTask.Run),
+        ["fno-burgers"] = ("1-D FNO on generated viscous Burgers data (u0 -> u(1), cached in --out); test relative L2 vs the paper's 1.60%", FnoBurgersTask.Run),
+        ["fno-darcy"] = ("2-D FNO on generated Darcy flow data (a -> u, cached in --out); test relative L2 vs the paper's 1.08%", FnoDarcyTask.Run),
     };
 
     /// <summary>Entry point.</summary>
@@ -76,6 +78,8 @@ public static class Program
         log.WriteLine("  mixer-width: [--budget P] [--patches 4,2,1] [--blocks N] [--token-expansion X] [--channel-expansion X]");
         log.WriteLine("  spn:         [--dataset nltcs] [--depth D] [--repetitions R] [--leaves I] [--sums S] [--optimizer adam|em] [--init data|random] [--patience N] [--em-step X] [--quick]");
         log.WriteLine("  gr-diagonal: [--quick] [--n N] [--d D] [--k K] [--alpha A] [--lr X] [--steps N] [--gamma G] [--eps E1,E2,...] [--beps E] [--batch B] [--rho R] [--noise S]");
+        log.WriteLine("  fno-burgers, fno-darcy: [--quick] [--train N] [--test N] [--resolution S] [--modes K] [--width W] [--blocks L] [--halve-every E] [--weight-decay X]");
+        log.WriteLine("  fno-burgers: [--init scaled-uniform|he|he-gaussian] [--solver-grid N] [--steps N]");
         log.WriteLine("tasks:");
         foreach (var (name, t) in Tasks) log.WriteLine($"  {name,-11} {t.Help}");
         log.WriteLine("  all         every task in turn");

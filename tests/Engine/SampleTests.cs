@@ -209,4 +209,21 @@ public class SampleTests
             if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Theory]
+    [InlineData("fno-burgers")]
+    [InlineData("fno-darcy")]
+    public void FnoTasksWriteRelativeErrorTimeAndCurves(string task)
+    {
+        using var doc = RunTask(task, "--quick", "--epochs", "2");
+        var r = doc.RootElement;
+        double err = r.GetProperty("test_relative_l2").GetDouble();
+        Assert.True(err > 0 && err < 1.5, $"relative L2 {err}");
+        Assert.True(r.GetProperty("train_seconds").GetDouble() > 0);
+        Assert.Equal(2, r.GetProperty("epochs").GetInt32());
+        var curves = r.GetProperty("curves");
+        Assert.Equal(2, curves.GetProperty("train_loss").GetArrayLength());
+        Assert.Equal(2, curves.GetProperty("test_error").GetArrayLength());
+        Assert.True(r.GetProperty("parameters").GetInt64() > 0);
+    }
 }
