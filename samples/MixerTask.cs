@@ -27,13 +27,18 @@ public static class MixerTask
     }
 
     /// <summary>
-    /// Trains <paramref name="model"/> with Adam and a cosine-decayed learning rate; prints one line per epoch and
-    /// reports every step to <paramref name="progress"/> (a new piece of work named <paramref name="label"/>).
+    /// Trains <paramref name="model"/> with the optimizer <paramref name="optimizer"/> describes (see
+    /// <see cref="OptimizerChoice"/>; flooded loss when it says so) and a learning rate cosine-decayed from its
+    /// learning rate; prints one line per epoch and reports every step to <paramref name="progress"/> (a new piece of
+    /// work named <paramref name="label"/>).
     /// </summary>
-    public static RunResult Train(Mixer model, Dataset train, Dataset test, int epochs, int batchSize, float lr, int seed,
+    public static RunResult Train(Mixer model, Dataset train, Dataset test, int epochs, int batchSize, OptimizerSettings optimizer, int seed,
         Kernels.Device device, TextWriter log, string label, ProgressReporter? progress = null)
     {
-        using var opt = new Adam(model.Parameters(), lr);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        float lr = optimizer.LearningRate;
+        using var opt = OptimizerChoice.Create(optimizer, model.Parameters());
+        var flooding = OptimizerChoice.CreateFlooding(optimizer);
         var loader = new DataLoader(train, batchSize, shuffle: true, seed: seed, device: device);
         var curve = new List<object>();
         var curves = MlpTask.NewCurves();
@@ -46,7 +51,7 @@ public static class MixerTask
             {
                 opt.LearningRate = lr * 0.5f * (1 + MathF.Cos(MathF.PI * step++ / steps));
                 progress?.Advance();
-            });
+            }, flooding);
             var (testLoss, testAcc) = Evaluation.Classify(model, test, device: device);
             curve.Add(new { epoch, train_loss = trainLoss, train_accuracy = trainAcc, test_loss = testLoss, test_accuracy = testAcc });
             MlpTask.AddEpoch(curves, trainLoss, trainAcc, testLoss, testAcc);
@@ -63,7 +68,8 @@ public static class MixerTask
         int epochs = o.Int("epochs", quick ? 2 : 15);
         int batchSize = o.Int("batch-size", 64);
         int seed = o.Int("seed", 1);
-        float lr = o.Float("lr", 3e-3f);
+        var optimizer = OptimizerChoice.Parse(o, 3e-3f, "mixer");
+        float lr = optimizer.LearningRate;
         int patch = o.Int("patch", 2);
         int channels = o.Int("channels", quick ? 16 : 32);
         int blocks = o.Int("blocks", quick ? 1 : 2);
@@ -74,7 +80,7 @@ public static class MixerTask
         var (train, test) = LoadData(o);
         int tokens = (8 / patch) * (8 / patch);
         log.WriteLine($"mixer: optdigits {train.Count} train / {test.Count} test, device {device.Name}, patch {patch}x{patch} -> {tokens} tokens x {channels} channels, "
-            + $"{blocks} blocks, hidden {tokenHidden}/{channelHidden}, {epochs} epochs, batch {batchSize}, adam lr {lr} (cosine)");
+            + $"{blocks} blocks, hidden {tokenHidden}/{channelHidden}, {epochs} epochs, batch {batchSize}, {OptimizerChoice.Describe(optimizer)} (cosine lr)");
 
         using var progress = ProgressReporter.Create(log);
         RunResult One(bool random)
@@ -82,7 +88,7 @@ public static class MixerTask
             using var m = new Mixer(8, patch, channels, blocks, tokenHidden, channelHidden, 10, random, seed, device);
             string label = random ? "rp-mixer" : "mixer";
             log.WriteLine($"{label}: {m.ParameterCount} parameters, effective width S·C = {m.EffectiveWidth}");
-            var r = Train(m, train, test, epochs, batchSize, lr, seed, device, log, label, progress);
+            var r = Train(m, train, test, epochs, batchSize, optimizer, seed, device, log, label, progress);
             log.WriteLine($"{label}: final test accuracy {r.TestAccuracy:P2} ({r.Parameters} parameters, {r.Seconds:F1} s)");
             return r;
         }
@@ -106,6 +112,7 @@ public static class MixerTask
             ["channel_hidden"] = channelHidden,
             ["epochs"] = epochs,
             ["batch_size"] = batchSize,
+            ["optimizer"] = OptimizerChoice.Describe(optimizer),
             ["learning_rate"] = lr,
             ["seed"] = seed,
             ["device"] = device.Name,

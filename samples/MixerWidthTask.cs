@@ -30,7 +30,8 @@ public static class MixerWidthTask
         int epochs = o.Int("epochs", quick ? 1 : 8);
         int batchSize = o.Int("batch-size", 64);
         int seed = o.Int("seed", 1);
-        float lr = o.Float("lr", 3e-3f);
+        var optimizer = OptimizerChoice.Parse(o, 3e-3f, "mixer-width");
+        float lr = optimizer.LearningRate;
         int blocks = o.Int("blocks", quick ? 1 : 2);
         long budget = o.Int("budget", quick ? 5000 : 40000);
         float tokenExpansion = o.Float("token-expansion", 1f);
@@ -43,7 +44,7 @@ public static class MixerWidthTask
         int Hc(int c) => Math.Max(1, (int)MathF.Round(channelExpansion * c));
         var (train, test) = MixerTask.LoadData(o);
         log.WriteLine($"mixer-width: budget {budget} parameters, {blocks} blocks, hidden = {tokenExpansion}·S / {channelExpansion}·C, "
-            + $"{epochs} epochs, batch {batchSize}, adam lr {lr} (cosine), device {device.Name}");
+            + $"{epochs} epochs, batch {batchSize}, {OptimizerChoice.Describe(optimizer)} (cosine lr), device {device.Name}");
 
         var rows = new List<Dictionary<string, object>>();
         var curves = new Dictionary<string, double[]>();
@@ -62,7 +63,7 @@ public static class MixerWidthTask
                 using var m = new Mixer(8, patch, c, blocks, Ht(s), Hc(c), 10, random, seed, device);
                 string label = $"{(random ? "rp-mixer" : "mixer")} S={s} C={c}";
                 log.WriteLine($"{label}: {m.ParameterCount} parameters, effective width S·C = {s * c}");
-                var r = MixerTask.Train(m, train, test, epochs, batchSize, lr, seed, device, log, label, progress);
+                var r = MixerTask.Train(m, train, test, epochs, batchSize, optimizer, seed, device, log, label, progress);
                 string key = $"{(random ? "rp-mixer" : "mixer")}_S{s}_C{c}_";
                 curves[key + "test_accuracy"] = r.Curves["test_accuracy"].ToArray();
                 curves[key + "train_loss"] = r.Curves["train_loss"].ToArray();
@@ -95,6 +96,7 @@ public static class MixerWidthTask
             ["channel_expansion"] = channelExpansion,
             ["epochs"] = epochs,
             ["batch_size"] = batchSize,
+            ["optimizer"] = OptimizerChoice.Describe(optimizer),
             ["learning_rate"] = lr,
             ["seed"] = seed,
             ["device"] = device.Name,

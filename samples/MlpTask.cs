@@ -42,27 +42,23 @@ public static class MlpTask
         int epochs = o.Int("epochs", o.Quick ? 3 : 20);
         int batchSize = o.Int("batch-size", 64);
         int seed = o.Int("seed", 1);
-        float lr = o.Float("lr", 1e-3f);
         int hidden = o.Int("hidden", 256);
-        string optName = o.Get("optimizer", "adam");
+        var optSettings = OptimizerChoice.Parse(o, 1e-3f, "mlp");
+        float lr = optSettings.LearningRate;
+        string optName = OptimizerChoice.Describe(optSettings);
         var folder = Optdigits.Locate(o.Has("data") ? o.Get("data", "") : null);
         var train = Optdigits.Load(Path.Combine(folder, "optdigits.tra"));
         var test = Optdigits.Load(Path.Combine(folder, "optdigits.tes"));
         if (o.Get("standardize", "true") == "true") (train, test) = Standardize(train, test);
-        log.WriteLine($"mlp: optdigits {train.Count} train / {test.Count} test, device {device.Name}, {epochs} epochs, batch {batchSize}, {optName} lr {lr}");
+        log.WriteLine($"mlp: optdigits {train.Count} train / {test.Count} test, device {device.Name}, {epochs} epochs, batch {batchSize}, {optName}");
 
         ulong s = (ulong)seed * 1000;
         using var model = new Sequential(
             new Linear(64, hidden, seed: s + 1, device: device), new ReLU(),
             new Linear(hidden, hidden / 2, seed: s + 2, device: device), new ReLU(),
             new Linear(hidden / 2, 10, seed: s + 3, device: device));
-        using Optimizer opt = optName switch
-        {
-            "adam" => new Adam(model.Parameters(), lr),
-            "adamw" => new AdamW(model.Parameters(), lr),
-            "sgd" => new Sgd(model.Parameters(), lr, momentum: 0.9f, nesterov: true),
-            _ => throw new ArgumentException($"mlp: unknown optimizer '{optName}' (sgd, adam, adamw)."),
-        };
+        using var opt = OptimizerChoice.Create(optSettings, model.Parameters());
+        var flooding = OptimizerChoice.CreateFlooding(optSettings);
         var loader = new DataLoader(train, batchSize, shuffle: true, seed: seed, device: device);
         var curve = new List<object>();
         var curves = NewCurves();
@@ -71,7 +67,7 @@ public static class MlpTask
         var sw = Stopwatch.StartNew();
         for (int epoch = 1; epoch <= epochs; epoch++)
         {
-            var (trainLoss, trainAcc) = ClassifierTraining.Epoch(model, loader, opt, () => progress.Advance());
+            var (trainLoss, trainAcc) = ClassifierTraining.Epoch(model, loader, opt, () => progress.Advance(), flooding);
             var (testLoss, testAcc) = Evaluation.Classify(model, test, device: device);
             curve.Add(new { epoch, train_loss = trainLoss, train_accuracy = trainAcc, test_loss = testLoss, test_accuracy = testAcc });
             AddEpoch(curves, trainLoss, trainAcc, testLoss, testAcc);

@@ -72,8 +72,16 @@ public static class Program
 
     private static void PrintHelp(TextWriter log)
     {
-        log.WriteLine("usage: Engine.Samples <task> [--out DIR] [--quick] [--device cpu|ilgpu-cpu|cuda|opencl] [--epochs N] [--batch-size N] [--lr X] [--seed N] [--optimizer sgd|adam|adamw]");
+        log.WriteLine("usage: Engine.Samples <task> [--out DIR] [--quick] [--device cpu|ilgpu-cpu|cuda|opencl] [--epochs N] [--batch-size N] [--lr X] [--seed N] [optimizer options]");
         log.WriteLine("  writes DIR/<task>.json, DIR/<task>-<curve>.png per-epoch plots and prints a summary; --quick: tiny settings (all uses them)");
+        log.WriteLine("  optimizer options (mlp, mixer, mixer-width; the JSON's \"optimizer\" describes the choice):");
+        log.WriteLine("    --optimizer sgd|adam|adamw|sam|fgr|dbgr   (default adam)");
+        log.WriteLine("      sam: sharpness-aware minimisation, --rho R (0.05) [--adaptive: ASAM, rho default 2]");
+        log.WriteLine("      fgr: finite-difference gradient regularization, --gamma G (0.05) --fd-eps E (0.05) --fd-direction forward|backward (forward)");
+        log.WriteLine("      dbgr: exact gradient regularization by double backprop, --gamma G (0.05)");
+        log.WriteLine("      sam/fgr/dbgr wrap --base sgd|adam|adamw (default adam) and cost 2 (dbgr ~3) gradient passes per step");
+        log.WriteLine("    --momentum M (sgd: 0.9, Nesterov) --weight-decay W (sgd/adam L2: 0; adamw decoupled: 0.01)");
+        log.WriteLine("    --flood B: flooding, train on |loss - B| + B (default: off)");
         log.WriteLine("  mixer:       [--patch 1|2|4|8] [--channels C] [--blocks N] [--token-hidden H] [--channel-hidden H]");
         log.WriteLine("  mixer-width: [--budget P] [--patches 4,2,1] [--blocks N] [--token-expansion X] [--channel-expansion X]");
         log.WriteLine("  spn:         [--dataset nltcs] [--depth D] [--repetitions R] [--leaves I] [--sums S] [--optimizer adam|em] [--init data|random] [--patience N] [--em-step X] [--quick]");

@@ -29,6 +29,9 @@ public sealed class DoubleBackpropGr : MultiGradientOptimizer
     /// <summary>‖∇L‖² at θ in the last step (the penalty is γ/2 times this).</summary>
     public double LastGradientNormSquared { get; private set; }
 
+    /// <summary>False: the closure need only run the forward pass (this optimizer runs its own backward passes).</summary>
+    public override bool ClosureRunsBackward => false;
+
     /// <inheritdoc />
     public override Tensor Step(Func<Tensor?> closure)
     {

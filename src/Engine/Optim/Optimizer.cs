@@ -60,6 +60,35 @@ public abstract class Optimizer : IDisposable
     }
 
     /// <summary>
+    /// True (the default) if the closure given to <see cref="Step(Func{Tensor})"/> must run the backward pass itself;
+    /// false for optimizers that take the gradients from the returned loss on their own
+    /// (<see cref="DoubleBackpropGr"/>), whose closure should run only the forward pass. Training loops that want to
+    /// work with every optimizer call <see cref="StepOnLoss"/>, which reads this.
+    /// </summary>
+    public virtual bool ClosureRunsBackward => true;
+
+    /// <summary>
+    /// One step on the loss that <paramref name="computeLoss"/> computes (the forward pass, returning a scalar loss):
+    /// builds the closure this optimizer expects (forward, then <c>Backward()</c> unless
+    /// <see cref="ClosureRunsBackward"/> is false) and calls <see cref="Step(Func{Tensor})"/> with it, so one training
+    /// loop serves plain optimizers (one forward and backward per step, the same work as zero-grad, backward,
+    /// <see cref="Step()"/>) and the multi-gradient ones (which call <paramref name="computeLoss"/> again at moved
+    /// parameters). Returns the loss of the first call, at the unperturbed parameters.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The loss is null or leaves no gradient.</exception>
+    public Tensor StepOnLoss(Func<Tensor> computeLoss)
+    {
+        ArgumentNullException.ThrowIfNull(computeLoss);
+        bool backward = ClosureRunsBackward;
+        return Step(() =>
+        {
+            var loss = computeLoss();
+            if (backward && loss != null) loss.Backward();
+            return loss;
+        });
+    }
+
+    /// <summary>
     /// Clears the gradients and runs <paramref name="closure"/>; throws a clear error when it returns no loss or
     /// leaves no parameter with a gradient.
     /// </summary>

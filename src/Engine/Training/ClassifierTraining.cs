@@ -9,13 +9,21 @@ namespace Engine.Training;
 public static class ClassifierTraining
 {
     /// <summary>
-    /// One pass over <paramref name="loader"/>: for every batch, zero gradients, cross-entropy of the model's logits,
-    /// backward, optimizer step, with the batch's temporaries freed by a <see cref="TensorScope"/>.
-    /// <paramref name="beforeStep"/> runs before each step (a learning-rate schedule, say). Returns the mean training
-    /// loss and accuracy (a fraction) over the epoch.
+    /// One pass over <paramref name="loader"/>: for every batch, one optimizer step on the cross-entropy of the model's
+    /// logits (flooded by <paramref name="flooding"/> when given), through <see cref="Optimizer.StepOnLoss"/>, so any
+    /// optimizer works: plain ones (SGD, Adam: zero-grad, one forward and backward, update), the closure-based
+    /// <see cref="Sam"/> and <see cref="FiniteDifferenceGr"/> (which run the forward and backward pass again at moved
+    /// parameters) and <see cref="DoubleBackpropGr"/> (forward only; it takes the gradients itself). The batch's
+    /// temporaries are freed by a <see cref="TensorScope"/>. <paramref name="beforeStep"/> runs before each step (a
+    /// learning-rate schedule, say). Returns the mean training loss (the plain cross-entropy, not the flooded one, at
+    /// the parameters before each step: the first forward pass of the step) and accuracy (a fraction) over the epoch.
     /// </summary>
-    public static (double Loss, double Accuracy) Epoch(Module model, DataLoader loader, Optimizer optimizer, Action? beforeStep = null)
+    public static (double Loss, double Accuracy) Epoch(Module model, DataLoader loader, Optimizer optimizer, Action? beforeStep = null,
+        Flooding? flooding = null)
     {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(loader);
+        ArgumentNullException.ThrowIfNull(optimizer);
         double lossSum = 0;
         long correct = 0, seen = 0;
         foreach (var batch in loader.NextEpoch())
@@ -25,13 +33,24 @@ public static class ClassifierTraining
             {
                 if (batch.LabelIndex == null) throw new ArgumentException("train: the data set has no labels.");
                 beforeStep?.Invoke();
-                optimizer.ZeroGrad();
-                var logits = model.Forward(batch.X);
-                var loss = Losses.CrossEntropy(logits, batch.LabelIndex);
-                loss.Backward();
-                optimizer.Step();
-                lossSum += loss.Item() * batch.Size;
-                var pred = Evaluation.ArgMaxRows(logits.ToArray(), batch.Size, logits.Shape[^1]);
+                // The optimizer may evaluate the loss more than once per step; the first call is at the unperturbed
+                // parameters, and its logits and loss are what the epoch reports (later calls' tensors are freed by
+                // the optimizer's own scope, so only the first ones are kept).
+                Tensor? firstLogits = null, firstLoss = null;
+                var labels = batch.LabelIndex;
+                optimizer.StepOnLoss(() =>
+                {
+                    var logits = model.Forward(batch.X);
+                    var loss = Losses.CrossEntropy(logits, labels);
+                    if (firstLogits == null)
+                    {
+                        firstLogits = logits;
+                        firstLoss = loss;
+                    }
+                    return flooding == null ? loss : flooding.Apply(loss);
+                });
+                lossSum += firstLoss!.Item() * batch.Size;
+                var pred = Evaluation.ArgMaxRows(firstLogits!.ToArray(), batch.Size, firstLogits.Shape[^1]);
                 for (int i = 0; i < pred.Length; i++)
                     if (pred[i] == batch.Labels![i]) correct++;
                 seen += batch.Size;
