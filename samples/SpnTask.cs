@@ -26,7 +26,8 @@ public static class SpnTask
         float lr = o.Float("lr", 0.02f);
         int patience = o.Int("patience", 3);
         int seed = o.Int("seed", 1);
-        string method = o.Get("optimizer", "adam");
+        // Its own option, not --optimizer: `all --optimizer sam` passes that to every task, and an SPN trains by Adam or EM.
+        string method = o.Get("method", "adam");
         if (quick)
         {
             // A slice of the data keeps --quick well under a minute on any of the sets.
@@ -51,7 +52,7 @@ public static class SpnTask
         {
             "adam" => SpnTraining.TrainAdam(spn, train, valid, options),
             "em" => SpnTraining.TrainEm(spn, train, valid, options),
-            _ => throw new ArgumentException($"spn: unknown optimizer '{method}' (adam, em)."),
+            _ => throw new ArgumentException($"spn: unknown training method '{method}' (--method adam|em)."),
         };
         double trainLl = SpnTraining.MeanLogLikelihood(spn, train);
         double validLl = SpnTraining.MeanLogLikelihood(spn, valid);
@@ -70,7 +71,7 @@ public static class SpnTask
             ["repetitions"] = reps,
             ["leaves"] = leaves,
             ["sums"] = sums,
-            ["optimizer"] = method,
+            ["method"] = method,
             ["init"] = init,
             ["learning_rate"] = lr,
             ["batch_size"] = batchSize,
