@@ -1,32 +1,52 @@
 using Engine.Autodiff;
+using Engine.Checkpoints;
 using Engine.Kernels;
 using Engine.Nn;
+using Engine.Onnx;
 using Engine.Optim;
 
 namespace Engine.Tests.EngineTests;
 
-/// <summary>The README's library example, kept compiling and learning.</summary>
+/// <summary>The README's library example, kept compiling, learning, saving and exporting.</summary>
 public class ReadmeExampleTests
 {
     [Fact]
-    public void ReadmeExampleRunsAndLowersTheLoss()
+    public void ReadmeExampleRunsLowersTheLossAndWritesItsFiles()
     {
-        var device = Device.Cpu;
-        using var model = new Sequential(new Linear(64, 128, seed: 1, device: device), new ReLU(), new Linear(128, 10, seed: 2, device: device));
-        using var opt = new Adam(model.Parameters(), 1e-3f);
-        var x = Tensor.Uniform([32, 64], seed: 7, device: device);
-        int[] labels = Enumerable.Range(0, 32).Select(i => i % 10).ToArray();
-        float first = 0, last = 0;
-        for (int step = 0; step < 100; step++)
+        var dir = Path.Combine(Path.GetTempPath(), "engine-readme-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
         {
-            using var scope = new TensorScope();
-            opt.ZeroGrad();
-            var loss = Losses.CrossEntropy(model.Forward(x), labels);
-            loss.Backward();
-            opt.Step();
-            if (step == 0) first = loss.Item();
-            last = loss.Item();
+            var device = Device.Cpu;
+            using var model = new Sequential(new Linear(64, 128, seed: 1, device: device), new ReLU(), new Linear(128, 10, seed: 2, device: device));
+            using var opt = new Sam(new Adam(model.Parameters(), 1e-3f), rho: 0.05f);
+            var x = Tensor.Uniform([32, 64], seed: 7, device: device);
+            int[] labels = Enumerable.Range(0, 32).Select(i => i % 10).ToArray();
+            float first = 0, last = 0;
+            for (int step = 0; step < 100; step++)
+            {
+                using var scope = new TensorScope();
+                var loss = opt.Step(() =>
+                {
+                    var l = Losses.CrossEntropy(model.Forward(x), labels);
+                    l.Backward();
+                    return l;
+                });
+                if (step == 0) first = loss.Item();
+                last = loss.Item();
+            }
+            Assert.True(last < first * 0.2f, $"loss {first} -> {last}");
+            Checkpoint.Save(model, Path.Combine(dir, "model.safetensors"), opt.Inner);
+            OnnxExporter.Save(model, Path.Combine(dir, "model.onnx"), [-1, 64]);
+
+            using var restored = new Sequential(new Linear(64, 128, seed: 3, device: device), new ReLU(), new Linear(128, 10, seed: 4, device: device));
+            Checkpoint.Load(restored, Path.Combine(dir, "model.safetensors"));
+            Assert.Equal(model.Forward(x).ToArray(), restored.Forward(x).ToArray());
+            Assert.True(new FileInfo(Path.Combine(dir, "model.onnx")).Length > 64 * 128 * 4);
         }
-        Assert.True(last < first * 0.2f, $"loss {first} -> {last}");
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 }
