@@ -338,6 +338,13 @@ public static class SpectralTransform
         return t;
     }
 
+    /// <summary>
+    /// The GEMM route's constant matrices for length <paramref name="n"/> and <paramref name="modes"/> modes, row-major on
+    /// the host: forward [2k, N] (split layout rows) and inverse [N, 2k]; the ONNX exporter writes them as initializers.
+    /// </summary>
+    internal static (float[] Forward, float[] Inverse) DftMatrices(int n, int modes) =>
+        (ForwardMatrix(n, modes).Item1, InverseMatrix(n, modes).Item1);
+
     /// <summary>cos(2π j t / n) and sin, with j·t reduced mod n so large products keep full accuracy.</summary>
     private static (double Cos, double Sin) Twiddle(long j, long t, int n)
     {
