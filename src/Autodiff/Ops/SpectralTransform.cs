@@ -164,7 +164,7 @@ public static class SpectralTransform
     /// The route <see cref="SpectralRoute.Auto"/> takes for a 2-D transform of an <paramref name="h"/> x
     /// <paramref name="w"/> field keeping 2·<paramref name="modes1"/> rows and <paramref name="modes2"/> columns on
     /// <paramref name="device"/>: the FFT ops only on the CPU kernel set and only when both axes pass the 1-D rule
-    /// (2·modes1 ≥ 10·log2 H and modes2 ≥ 10·log2 W, so W ≥ 140 at least); the GEMMs otherwise, which includes every
+    /// (2·modes1 ≥ 10·log2 H and modes2 ≥ 10·log2 W, so W of about 140 or more); the GEMMs otherwise, which includes every
     /// FNO shape measured (see the class remarks).
     /// </summary>
     public static SpectralRoute Choose2d(Device device, int h, int w, int modes1, int modes2) =>
