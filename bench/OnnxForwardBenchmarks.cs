@@ -12,7 +12,9 @@ namespace Engine.Bench;
 /// Inference (forward only, no tape) of the samples' models at batch 256 on the CPU kernel set against ONNX Runtime
 /// (default CPU execution provider, all optimizations) running the same model exported by <see cref="OnnxExporter"/>:
 /// the `mlp` task's 64-256-128-10 ReLU MLP and the `mixer` task's Mixer (8x8 images, patch 2: 16 tokens x 32
-/// channels, 2 blocks, hidden 32/64). ONNX Runtime is the baseline; samples/s for both.
+/// channels, 2 blocks, hidden 32/64), plus `fno1d`: the `fno-burgers` network (16 modes, width 64, 4 blocks, projection
+/// 128) on batch 256 of n = 64 points (exported with its truncated-DFT matrices as MatMuls; batch 256 as the others, so
+/// n is small to keep the activations cache-sized). ONNX Runtime is the baseline; samples/s for both.
 /// </summary>
 [Config(typeof(Cfg))]
 public class OnnxForwardBenchmarks
@@ -26,7 +28,7 @@ public class OnnxForwardBenchmarks
     private string[] inputNames = null!, outputNames = null!;
 
     /// <summary>Which model.</summary>
-    [Params("mlp", "mixer")]
+    [Params("mlp", "mixer", "fno1d")]
     public string Model { get; set; } = "mlp";
 
     private sealed class Cfg : ManualConfig
@@ -39,10 +41,13 @@ public class OnnxForwardBenchmarks
     public void Setup()
     {
         var d = Device.Cpu;
-        model = Model == "mlp"
-            ? new Sequential(new Linear(Pixels, 256, seed: 1, device: d), new ReLU(), new Linear(256, 128, seed: 2, device: d), new ReLU(),
-                new Linear(128, 10, seed: 3, device: d))
-            : new Mixer(8, 2, 32, 2, 32, 64, 10, seed: 1, device: d);
+        model = Model switch
+        {
+            "mlp" => new Sequential(new Linear(Pixels, 256, seed: 1, device: d), new ReLU(), new Linear(256, 128, seed: 2, device: d), new ReLU(),
+                new Linear(128, 10, seed: 3, device: d)),
+            "fno1d" => new Fno1d(16, 64, 4, init: SpectralInit.He, seed: 1, device: d),
+            _ => new Mixer(8, 2, 32, 2, 32, 64, 10, seed: 1, device: d),
+        };
         var data = Enumerable.Range(0, Batch * Pixels).Select(i => (float)Math.Sin(i * 0.37)).ToArray();
         x = Tensor.FromArray(data, [Batch, Pixels], d);
         session = new InferenceSession(OnnxExporter.Export(model, [-1, Pixels]));

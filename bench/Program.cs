@@ -16,6 +16,11 @@ public static class Program
             MultiGradientStepBenchmarks.Interleaved(args.Length > 1 ? int.Parse(args[1]) : 20, Console.Out);
             return;
         }
+        if (args.Length > 0 && args[0] == "fno-route")
+        {
+            FnoRouteHarness.Run(args[1..], Console.Out);
+            return;
+        }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }

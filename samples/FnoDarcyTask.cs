@@ -22,8 +22,8 @@ public static class FnoDarcyTask
         int modes = o.Int("modes", quick ? 6 : 12);
         int width = o.Int("width", quick ? 8 : 32);
         int blocks = o.Int("blocks", 4);
-        int epochs = o.Int("epochs", quick ? 3 : 10);
-        int halveEvery = o.Int("halve-every", quick ? 50 : 4);
+        int epochs = o.Int("epochs", quick ? 3 : 30);
+        int halveEvery = o.Int("halve-every", quick ? 50 : 6);
         int batch = o.Int("batch-size", 20);
         float lr = o.Float("lr", 1e-3f);
         float wd = o.Float("weight-decay", 1e-4f);

@@ -104,6 +104,27 @@ public class OnnxExportTests
         CheckAgainstOrt(m, 20, 17, 3);
     }
 
+    [Theory]
+    [InlineData(64, 8, 16, 2, SpectralInit.He, 17)]
+    [InlineData(64, 8, 16, 2, SpectralInit.ScaledUniform, 20)]
+    [InlineData(37, 19, 6, 3, SpectralInit.HeGaussian, 18)] // odd n, every mode (n/2 + 1) kept
+    public void TrainedFno1dMatchesOnnxRuntime(int n, int modes, int width, int blocks, SpectralInit init, int opset)
+    {
+        using var m = new Fno1d(modes, width, blocks, projectionHidden: 32, init: init, seed: 5, device: Cpu);
+        Train(m, n, n, 40);
+        var bytes = CheckAgainstOrt(m, n, opset, 1, 5);
+        // Portable form: the spectral convolution is MatMuls with constant DFT matrices, no DFT op.
+        Assert.DoesNotContain("DFT", System.Text.Encoding.ASCII.GetString(bytes), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Fno1dExportRejectsTooFewPoints()
+    {
+        using var m = new Fno1d(8, 4, 1, projectionHidden: 4, device: Cpu);
+        var e = Assert.Throws<ArgumentException>(() => OnnxExporter.Export(m, [-1, 12]));
+        Assert.Contains("n/2 + 1 = 7", e.Message);
+    }
+
     private sealed class Unknown : Module
     {
         public override Tensor Forward(Tensor input) => input;

@@ -5,20 +5,33 @@ using Engine.Kernels;
 namespace Engine.Autodiff;
 
 /// <summary>
-/// Truncated real discrete Fourier transforms for spectral (FNO) layers, computed as products with constant DFT
-/// matrices (truncated DFT as GEMM): cost O(N·k) per transformed row instead of O(N log N), with no kernel of its own,
-/// differentiable to any order because every step is a <see cref="Ops.MatMul"/> with a constant. Chosen when the
-/// number of kept modes k is small relative to N (FNO keeps 12-16 of 85-8192); a hand-written FFT wins when k
-/// approaches N / log N, and this class is the one place to route such cases to it.
+/// Truncated real discrete Fourier transforms for spectral (FNO) layers, by one of two routes (<see cref="SpectralRoute"/>):
+/// products with constant truncated-DFT matrices (GEMM, O(N·k) per transformed row, no kernel of its own), or the FFT
+/// ops (<see cref="Ops.Rfft"/>, <see cref="Ops.Rfft2"/> and their inverses, O(N log N)) followed by a gather of the kept
+/// bins. Both are differentiable to any order and give the same values to float rounding.
 /// </summary>
 /// <remarks>
+/// <para>Route rule (<see cref="SpectralRoute.Auto"/>, chosen per shape by <see cref="Choose1d"/> and
+/// <see cref="Choose2d"/>): on the CPU kernel set, the FFT route for a 1-D transform when modes ≥ 10·log2 N, and for
+/// a 2-D transform only when both axes pass that test (2·modes1 ≥ 10·log2 H and modes2 ≥ 10·log2 W); the GEMM route
+/// otherwise, and always on other devices (the ILGPU FFT is a direct DFT, O(N²) per row). So every FNO configuration
+/// in use (Burgers: N = 1024, 16 modes; Darcy: 85 x 85, 12 x 12 modes) runs the GEMMs. The rule is measured, not
+/// derived: forward plus inverse transform, forward and backward, channels-last, batch 20, 2-core shared machine
+/// (bench `fno-route t1d|t2d`). 1-D, width 64, GEMM / FFT ms: N = 256: k = 16 2.1 / 5.1, k = 64 4.0 / 6.8,
+/// k = 129 6.8 / 6.3; N = 1024: k = 16 7.1 / 18.1, k = 64 14.2 / 20.7, k = 128 31.4 / 22.0; N = 4096: k = 16 23.5 / 62.5,
+/// k = 64 57.2 / 75.5, k = 128 99.6 / 81.6, k = 256 118.5 / 48.1. The crossover sits near k ≈ 100 (10·log2 N puts it at
+/// 80, 100, 120). 2-D, width 32: 85², 12 modes 18.3 / 97.6; 85², 32 modes 81.7 / 221.7; 64², 32 modes (all rows)
+/// 41.9 / 101.3; 128², 12 modes 74.8 / 274.6; 256², 16 modes 1580 / 2731 (best of 3: 1431 / 1002). The FFT route pays
+/// for channels-last data: a permute to put the axis last, the full transform of every channel, a gather of the kept
+/// bins and a permute back (and the adjoints in backward), while the GEMMs read the input once; 85 = 5·17 also takes
+/// the Bluestein path of the CPU FFT. The FFT route also needs 1.5-2.4x the peak memory.</para>
 /// <para>Spectrum layout ("split"): a transformed axis of length 2k holds Re X_0 .. Re X_{k-1}, then Im X_0 .. Im X_{k-1},
 /// with X_j = Σ_t x_t e^{-2πi j t / N} (no scaling forward, numpy's "backward" norm).</para>
 /// <para>The inverse is the real inverse of a Hermitian spectrum of which modes 0..k-1 are given and the rest are zero:
 /// x_t = (1/N) Σ_j w_j (Re X_j cos(2π j t / N) - Im X_j sin(2π j t / N)), w_0 = 1, w_{N/2} = 1 (N even), other w_j = 2.
 /// As numpy's <c>irfft</c>, the imaginary parts of the DC and Nyquist bins are ignored.</para>
 /// <para>The matrices are built in double, stored as float32 and cached per (kind, sizes, device); they are never
-/// freed before their device (a few hundred KB for FNO sizes).</para>
+/// freed before their device (a few hundred KB for FNO sizes). The FFT route's bin indices are cached per size.</para>
 /// </remarks>
 public static class SpectralTransform
 {
@@ -34,13 +47,15 @@ public static class SpectralTransform
     /// that axis becomes 2·modes long in the split layout (real parts, then imaginary parts).
     /// </summary>
     /// <exception cref="ArgumentException">The axis is empty or modes is outside 1..N/2+1.</exception>
-    public static Tensor RfftModes(Tensor x, int modes, int axis = -1)
+    public static Tensor RfftModes(Tensor x, int modes, int axis = -1, SpectralRoute route = SpectralRoute.Auto)
     {
         const string op = "rfft_modes";
         x.CheckAlive(op);
         int ax = Shape.Axis(op, axis, x.Rank);
         int n = x.shape[ax];
         CheckModes(op, x, n, modes, ax);
+        if (Resolve(route, x.Device, n, modes) == SpectralRoute.Fft)
+            return RfftModesFft(x, modes, ax);
         var f = Matrix(Kind.Forward, n, modes, x.Device); // [2k, N]
         return ApplyAlongAxis(x, ax, f, 2 * modes);
     }
@@ -51,7 +66,7 @@ public static class SpectralTransform
     /// <see cref="RfftModes"/> after zero padding.
     /// </summary>
     /// <exception cref="ArgumentException">The axis length is odd, or k exceeds n/2 + 1, or n is not positive.</exception>
-    public static Tensor IrfftModes(Tensor xhat, int n, int axis = -1)
+    public static Tensor IrfftModes(Tensor xhat, int n, int axis = -1, SpectralRoute route = SpectralRoute.Auto)
     {
         const string op = "irfft_modes";
         xhat.CheckAlive(op);
@@ -64,6 +79,8 @@ public static class SpectralTransform
         int modes = len / 2;
         if (modes > MaxModes(n))
             throw new ArgumentException($"{op}: spectrum {xhat.Describe()} holds {modes} modes along axis {ax}, more than n/2 + 1 = {MaxModes(n)} for n = {n}.");
+        if (Resolve(route, xhat.Device, n, modes) == SpectralRoute.Fft)
+            return IrfftModesFft(xhat, n, modes, ax);
         var g = Matrix(Kind.Inverse, n, modes, xhat.Device); // [N, 2k]
         return ApplyAlongAxis(xhat, ax, g, n);
     }
@@ -75,7 +92,7 @@ public static class SpectralTransform
     /// row mode (non-negative ones first), re/im, column mode, channel.
     /// </summary>
     /// <exception cref="ArgumentException">x has fewer than 3 axes, H &lt; 2·modes1, or modes2 &gt; W/2 + 1.</exception>
-    public static Tensor Rfft2Modes(Tensor x, int modes1, int modes2)
+    public static Tensor Rfft2Modes(Tensor x, int modes1, int modes2, SpectralRoute route = SpectralRoute.Auto)
     {
         const string op = "rfft2_modes";
         x.CheckAlive(op);
@@ -84,6 +101,8 @@ public static class SpectralTransform
         int h = x.shape[^3], w = x.shape[^2], c = x.shape[^1];
         CheckModes(op, x, w, modes2, x.Rank - 2);
         CheckRowModes(op, x, h, modes1);
+        if (Resolve2(route, x.Device, h, w, modes1, modes2) == SpectralRoute.Fft)
+            return Rfft2ModesFft(x, modes1, modes2);
         var lead = x.shape[..^3];
         long l = Shape.Size(lead);
         // Along W: [L·H, W, C] -> [L·H, 2·m2, C], viewed as [L, H·2, m2·C] (each row h holds re and im blocks).
@@ -100,7 +119,7 @@ public static class SpectralTransform
     /// a real field [..., <paramref name="h"/>, <paramref name="w"/>, C] (scaled by 1/(H·W), Hermitian weights along W).
     /// </summary>
     /// <exception cref="ArgumentException">The spectrum's shape does not fit h and w.</exception>
-    public static Tensor Irfft2Modes(Tensor xhat, int h, int w)
+    public static Tensor Irfft2Modes(Tensor xhat, int h, int w, SpectralRoute route = SpectralRoute.Auto)
     {
         const string op = "irfft2_modes";
         xhat.CheckAlive(op);
@@ -112,6 +131,8 @@ public static class SpectralTransform
         CheckRowModes(op, xhat, h, modes1);
         if (modes2 == 0 || modes2 > MaxModes(w))
             throw new ArgumentException($"{op}: spectrum {xhat.Describe()} holds {modes2} column modes, outside 1..w/2+1 = {MaxModes(w)} for w = {w}.");
+        if (Resolve2(route, xhat.Device, h, w, modes1, modes2) == SpectralRoute.Fft)
+            return Irfft2ModesFft(xhat, h, w);
         var lead = xhat.shape[..^4];
         long l = Shape.Size(lead);
         var gh = Matrix(Kind.Inverse2Rows, h, modes1, xhat.Device); // [2H, 2K1]
@@ -119,6 +140,153 @@ public static class SpectralTransform
         var gw = Matrix(Kind.Inverse, w, modes2, xhat.Device); // [W, 2·m2]
         var y = gw.MatMul(yh.Reshape(-1, 2 * modes2, c)); // [L·H, W, C]
         return y.Reshape([.. lead, h, w, c]);
+    }
+
+    /// <summary>
+    /// Replaces <see cref="SpectralRoute.Auto"/> by <paramref name="route"/> for every transform started in the calling
+    /// async flow until the returned scope is disposed (benchmarks and comparisons of whole models; an explicit route
+    /// argument still wins). Scopes nest; disposing restores the previous setting.
+    /// </summary>
+    public static IDisposable Force(SpectralRoute route) => new RouteScope(route);
+
+    /// <summary>
+    /// The route <see cref="SpectralRoute.Auto"/> takes for a 1-D transform of length <paramref name="n"/> keeping
+    /// <paramref name="modes"/> modes on <paramref name="device"/>: the FFT ops on the CPU kernel set when
+    /// modes ≥ 10·log2 N, the GEMMs otherwise (and always on other devices). See the class remarks.
+    /// </summary>
+    public static SpectralRoute Choose1d(Device device, int n, int modes)
+    {
+        if (device.Kind != DeviceKind.Cpu) return SpectralRoute.Gemm; // the ILGPU FFT is a direct DFT: O(N²) per row
+        return modes >= FftModesFactor * Math.Log2(Math.Max(n, 2)) ? SpectralRoute.Fft : SpectralRoute.Gemm;
+    }
+
+    /// <summary>
+    /// The route <see cref="SpectralRoute.Auto"/> takes for a 2-D transform of an <paramref name="h"/> x
+    /// <paramref name="w"/> field keeping 2·<paramref name="modes1"/> rows and <paramref name="modes2"/> columns on
+    /// <paramref name="device"/>: the FFT ops only on the CPU kernel set and only when both axes pass the 1-D rule
+    /// (2·modes1 ≥ 10·log2 H and modes2 ≥ 10·log2 W, so W of about 140 or more); the GEMMs otherwise, which includes every
+    /// FNO shape measured (see the class remarks).
+    /// </summary>
+    public static SpectralRoute Choose2d(Device device, int h, int w, int modes1, int modes2) =>
+        Choose1d(device, h, 2 * modes1) == SpectralRoute.Fft && Choose1d(device, w, modes2) == SpectralRoute.Fft
+            ? SpectralRoute.Fft : SpectralRoute.Gemm;
+
+    /// <summary>1-D rule: the FFT route when modes ≥ this factor · log2 N (measured crossover, see the remarks).</summary>
+    private const double FftModesFactor = 10.0;
+
+    private static readonly AsyncLocal<SpectralRoute?> Forced = new();
+
+    private sealed class RouteScope : IDisposable
+    {
+        private readonly SpectralRoute? previous;
+        private bool disposed;
+
+        public RouteScope(SpectralRoute route)
+        {
+            previous = Forced.Value;
+            Forced.Value = route;
+        }
+
+        public void Dispose()
+        {
+            if (disposed) return;
+            disposed = true;
+            Forced.Value = previous;
+        }
+    }
+
+    private static SpectralRoute Resolve(SpectralRoute route, Device device, int n, int modes)
+    {
+        if (route == SpectralRoute.Auto) route = Forced.Value ?? SpectralRoute.Auto;
+        return route != SpectralRoute.Auto ? route : Choose1d(device, n, modes);
+    }
+
+    private static SpectralRoute Resolve2(SpectralRoute route, Device device, int h, int w, int modes1, int modes2)
+    {
+        if (route == SpectralRoute.Auto) route = Forced.Value ?? SpectralRoute.Auto;
+        return route != SpectralRoute.Auto ? route : Choose2d(device, h, w, modes1, modes2);
+    }
+
+    // ---- FFT route: the FFT ops on the last axis, then a gather of the kept bins into the split layout ----
+
+    private static readonly ConcurrentDictionary<(int, int, bool), IndexTensor> Indices = new();
+
+    /// <summary>Bins 0..k-1 (rows = false), or 0..k-1 then n-k..n-1 (rows = true: both signs along a complex axis).</summary>
+    private static IndexTensor KeptBins(int n, int k, bool rows) =>
+        Indices.GetOrAdd((n, k, rows), key =>
+        {
+            var (len, m, twoSided) = key;
+            var v = twoSided
+                ? Enumerable.Range(0, m).Concat(Enumerable.Range(len - m, m)).ToArray()
+                : Enumerable.Range(0, m).ToArray();
+            return new IndexTensor(v);
+        });
+
+    /// <summary>Axes of a rank-r tensor with <paramref name="ax"/> moved last.</summary>
+    private static int[] AxisLast(int rank, int ax) =>
+        [.. Enumerable.Range(0, rank).Where(a => a != ax), ax];
+
+    private static Tensor RfftModesFft(Tensor x, int modes, int ax)
+    {
+        int rank = x.Rank, n = x.shape[ax];
+        var moved = ax == rank - 1 ? x : x.Permute(AxisLast(rank, ax));   // [pre, post, N]
+        var spec = moved.Rfft();                                            // [pre, post, N/2+1, 2]
+        if (modes < MaxModes(n)) spec = spec.IndexSelect(rank - 1, KeptBins(n / 2 + 1, modes, rows: false));
+        // [pre, post, k, 2] -> [pre, 2, k, post]: re/im becomes the outer half of the split axis.
+        var perm = new List<int>();
+        for (int a = 0; a < ax; a++) perm.Add(a);
+        perm.Add(rank); perm.Add(rank - 1);
+        for (int a = ax; a < rank - 1; a++) perm.Add(a);
+        var outShape = (int[])x.shape.Clone();
+        outShape[ax] = 2 * modes;
+        return spec.Permute([.. perm]).Reshape(outShape);
+    }
+
+    private static Tensor IrfftModesFft(Tensor xhat, int n, int modes, int ax)
+    {
+        int rank = xhat.Rank;
+        // [pre, 2k, post] -> [pre, 2, k, post] -> [pre, post, k, 2]
+        var split = xhat.Reshape([.. xhat.shape[..ax], 2, modes, .. xhat.shape[(ax + 1)..]]);
+        var perm = new List<int>();
+        for (int a = 0; a < ax; a++) perm.Add(a);
+        for (int a = ax + 2; a < rank + 1; a++) perm.Add(a);
+        perm.Add(ax + 1); perm.Add(ax);
+        var spec = split.Permute([.. perm]);
+        int bins = n / 2 + 1;
+        if (modes < bins) spec = spec.IndexAdd(rank - 1, KeptBins(bins, modes, rows: false), bins); // zero padding
+        var y = spec.Irfft(n);                                              // [pre, post, N]
+        if (ax == rank - 1) return y;
+        var back = new int[rank];                                           // inverse of AxisLast
+        var fwd = AxisLast(rank, ax);
+        for (int i = 0; i < rank; i++) back[fwd[i]] = i;
+        return y.Permute(back);
+    }
+
+    private static Tensor Rfft2ModesFft(Tensor x, int modes1, int modes2)
+    {
+        int r = x.Rank, h = x.shape[^3], w = x.shape[^2];
+        // [L, H, W, C] -> [L, C, H, W] -> rfft2 [L, C, H, W/2+1, 2] -> kept rows and columns [L, C, 2m1, m2, 2].
+        var perm = Enumerable.Range(0, r - 3).Concat([r - 1, r - 3, r - 2]).ToArray();
+        var spec = x.Permute(perm).Rfft2();
+        if (2 * modes1 < h) spec = spec.IndexSelect(r - 2, KeptBins(h, modes1, rows: true));
+        if (modes2 < MaxModes(w)) spec = spec.IndexSelect(r - 1, KeptBins(w / 2 + 1, modes2, rows: false));
+        // -> [L, 2m1, 2, m2, C]
+        var outPerm = Enumerable.Range(0, r - 3).Concat([r - 2, r, r - 1, r - 3]).ToArray();
+        return spec.Permute(outPerm);
+    }
+
+    private static Tensor Irfft2ModesFft(Tensor xhat, int h, int w)
+    {
+        int r = xhat.Rank, modes1 = xhat.shape[^4] / 2, modes2 = xhat.shape[^2]; // r = lead + 4
+        // [L, 2m1, 2, m2, C] -> [L, C, 2m1, m2, 2]
+        var perm = Enumerable.Range(0, r - 4).Concat([r - 1, r - 4, r - 2, r - 3]).ToArray();
+        var spec = xhat.Permute(perm);
+        int bins = w / 2 + 1;
+        if (modes2 < bins) spec = spec.IndexAdd(r - 2, KeptBins(bins, modes2, rows: false), bins);
+        if (2 * modes1 < h) spec = spec.IndexAdd(r - 3, KeptBins(h, modes1, rows: true), h);
+        var y = spec.Irfft2(h, w);                                          // [L, C, H, W]
+        var back = Enumerable.Range(0, r - 4).Concat([r - 3, r - 2, r - 4]).ToArray();
+        return y.Permute(back);                                             // [L, H, W, C]
     }
 
     private static void CheckModes(string op, Tensor x, int n, int modes, int axis)
@@ -169,6 +337,13 @@ public static class SpectralTransform
         perDevice[key] = t;
         return t;
     }
+
+    /// <summary>
+    /// The GEMM route's constant matrices for length <paramref name="n"/> and <paramref name="modes"/> modes, row-major on
+    /// the host: forward [2k, N] (split layout rows) and inverse [N, 2k]; the ONNX exporter writes them as initializers.
+    /// </summary>
+    internal static (float[] Forward, float[] Inverse) DftMatrices(int n, int modes) =>
+        (ForwardMatrix(n, modes).Item1, InverseMatrix(n, modes).Item1);
 
     /// <summary>cos(2π j t / n) and sin, with j·t reduced mod n so large products keep full accuracy.</summary>
     private static (double Cos, double Sin) Twiddle(long j, long t, int n)
@@ -244,4 +419,15 @@ public static class SpectralTransform
         }
         return inverse ? (a, [2 * h, 2 * kk]) : (a, [2 * kk, 2 * h]);
     }
+}
+
+/// <summary>Which implementation a <see cref="SpectralTransform"/> call uses.</summary>
+public enum SpectralRoute
+{
+    /// <summary>Chosen per device and shape (<see cref="SpectralTransform.Choose1d"/>, <see cref="SpectralTransform.Choose2d"/>).</summary>
+    Auto,
+    /// <summary>Products with cached truncated-DFT matrices, O(N·k) per row.</summary>
+    Gemm,
+    /// <summary>The FFT ops (<see cref="Ops.Rfft"/>, <see cref="Ops.Rfft2"/> and inverses) plus a gather of the kept bins.</summary>
+    Fft,
 }

@@ -19,6 +19,7 @@ internal static class OnnxConverters
         OnnxExporter.Register<KroneckerLinear>(ConvertKronecker);
         OnnxExporter.Register<MixerBlock>(ConvertMixerBlock);
         OnnxExporter.Register<Mixer>(ConvertMixer);
+        OnnxExporter.Register<Fno1d>(OnnxFnoConverter.Convert);
     }
 
     private static string ConvertSequential(OnnxGraphBuilder b, Sequential s, string x)
