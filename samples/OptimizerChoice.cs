@@ -58,10 +58,12 @@ public static class OptimizerChoice
 
     /// <summary>
     /// Reads and validates the optimizer options; <paramref name="defaultLr"/> is the task's learning rate when
-    /// <c>--lr</c> is absent, and <paramref name="task"/> names the task in error messages.
+    /// <c>--lr</c> is absent, <paramref name="defaultWeightDecay"/> the SGD/Adam weight decay when
+    /// <c>--weight-decay</c> is absent (AdamW keeps its own default), and <paramref name="task"/> names the task in
+    /// error messages.
     /// </summary>
     /// <exception cref="ArgumentException">An unknown optimizer, base or direction, or an option that does not apply.</exception>
-    public static OptimizerSettings Parse(Options o, float defaultLr, string task)
+    public static OptimizerSettings Parse(Options o, float defaultLr, string task, float defaultWeightDecay = 0f)
     {
         ArgumentNullException.ThrowIfNull(o);
         string name = o.Get("optimizer", "adam").ToLowerInvariant();
@@ -79,7 +81,7 @@ public static class OptimizerChoice
         float momentum = o.Float("momentum", inner == "sgd" ? DefaultMomentum : 0f);
         if (inner != "sgd" && o.Has("momentum"))
             throw new ArgumentException($"{task}: --momentum applies only to sgd (the optimizer here is {inner}; Adam's betas are fixed at 0.9/0.999).");
-        float weightDecay = o.Float("weight-decay", inner == "adamw" ? DefaultAdamWDecay : 0f);
+        float weightDecay = o.Float("weight-decay", inner == "adamw" ? DefaultAdamWDecay : defaultWeightDecay);
         bool adaptive = o.Flag("adaptive");
         float rho = o.Float("rho", adaptive ? DefaultAdaptiveRho : DefaultRho);
         float gamma = o.Float("gamma", DefaultGamma);

@@ -226,4 +226,15 @@ public class SampleTests
         Assert.Equal(2, curves.GetProperty("test_error").GetArrayLength());
         Assert.True(r.GetProperty("parameters").GetInt64() > 0);
     }
+
+    [Fact]
+    public void FnoBurgersTrainsWithTheSamOptimizerOption()
+    {
+        using var doc = RunTask("fno-burgers", "--quick", "--epochs", "2", "--optimizer", "sam");
+        var r = doc.RootElement;
+        Assert.StartsWith("sam(", r.GetProperty("optimizer").GetString());
+        Assert.Contains("weight_decay=0.0001", r.GetProperty("optimizer").GetString());
+        double err = r.GetProperty("test_relative_l2").GetDouble();
+        Assert.True(err > 0 && err < 1.5, $"relative L2 {err}");
+    }
 }

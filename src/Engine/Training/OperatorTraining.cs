@@ -38,7 +38,7 @@ public static class OperatorTraining
         return sum / data.Count;
     }
 
-    /// <summary>Per-epoch record of <see cref="Fit"/>.</summary>
+    /// <summary>Per-epoch record of <c>Fit</c>.</summary>
     /// <param name="TrainLoss">Mean training relative L2 over the epoch's batches.</param>
     /// <param name="TestError">Test relative L2 after the epoch.</param>
     /// <param name="LearningRate">Learning rate used in the epoch.</param>
@@ -54,12 +54,25 @@ public static class OperatorTraining
         float weightDecay, int halveEvery, int seed, Kernels.Device device, Action<int, EpochRecord>? onEpoch = null)
     {
         using var opt = new Adam(model.Parameters(), learningRate, weightDecay: weightDecay);
+        return Fit(model, opt, train, test, epochs, batchSize, halveEvery, seed, device, onEpoch);
+    }
+
+    /// <summary>
+    /// <see cref="Fit(Module, Dataset, Dataset, int, int, float, float, int, int, Kernels.Device, Action{int, EpochRecord}?)"/>
+    /// with any optimizer over the model's parameters, SAM and gradient regularization included (each step goes through
+    /// <see cref="Optimizer.StepOnLoss"/>; the loss recorded is the first evaluation's, at the unperturbed parameters).
+    /// The optimizer's learning rate at the call is the schedule's start.
+    /// </summary>
+    public static List<EpochRecord> Fit(Module model, Optimizer optimizer, Dataset train, Dataset test, int epochs, int batchSize,
+        int halveEvery, int seed, Kernels.Device device, Action<int, EpochRecord>? onEpoch = null)
+    {
+        float learningRate = optimizer.LearningRate;
         var loader = new DataLoader(train, batchSize, shuffle: true, seed: seed, device: device);
         var records = new List<EpochRecord>();
         var sw = new Stopwatch();
         for (int epoch = 1; epoch <= epochs; epoch++)
         {
-            opt.LearningRate = learningRate * MathF.Pow(0.5f, (epoch - 1) / Math.Max(1, halveEvery));
+            optimizer.LearningRate = learningRate * MathF.Pow(0.5f, (epoch - 1) / Math.Max(1, halveEvery));
             sw.Start();
             double sum = 0;
             int count = 0;
@@ -68,16 +81,13 @@ public static class OperatorTraining
                 using var scope = new TensorScope();
                 using (batch)
                 {
-                    opt.ZeroGrad();
-                    var loss = RelativeL2(model.Forward(batch.X), batch.Targets!);
-                    loss.Backward();
-                    opt.Step();
+                    var loss = optimizer.StepOnLoss(() => RelativeL2(model.Forward(batch.X), batch.Targets!));
                     sum += loss.Item() * batch.Size;
                     count += batch.Size;
                 }
             }
             sw.Stop();
-            var rec = new EpochRecord(sum / count, Evaluate(model, test, device: device), opt.LearningRate, sw.Elapsed.TotalSeconds);
+            var rec = new EpochRecord(sum / count, Evaluate(model, test, device: device), optimizer.LearningRate, sw.Elapsed.TotalSeconds);
             records.Add(rec);
             onEpoch?.Invoke(epoch, rec);
         }
