@@ -30,6 +30,10 @@ public static class MixerWidthTask
         int epochs = o.Int("epochs", quick ? 1 : 8);
         int batchSize = o.Int("batch-size", 64);
         int seed = o.Int("seed", 1);
+        // Each configuration trains with seeds seed, seed + 1, ...: one seed cannot tell configurations a few tenths of a
+        // percent apart, so the rows report the mean and the sample standard deviation over the seeds.
+        int seeds = o.Int("seeds", 1);
+        if (seeds < 1) throw new ArgumentException($"mixer-width: --seeds must be at least 1, got {seeds}.");
         var optimizer = OptimizerChoice.Parse(o, 3e-3f, "mixer-width");
         float lr = optimizer.LearningRate;
         int blocks = o.Int("blocks", quick ? 1 : 2);
@@ -60,13 +64,28 @@ public static class MixerWidthTask
             }
             foreach (bool random in new[] { false, true })
             {
-                using var m = new Mixer(8, patch, c, blocks, Ht(s), Hc(c), 10, random, seed, device);
                 string label = $"{(random ? "rp-mixer" : "mixer")} S={s} C={c}";
-                log.WriteLine($"{label}: {m.ParameterCount} parameters, effective width S·C = {s * c}");
-                var r = MixerTask.Train(m, train, test, epochs, batchSize, optimizer, seed, device, log, label, progress);
-                string key = $"{(random ? "rp-mixer" : "mixer")}_S{s}_C{c}_";
-                curves[key + "test_accuracy"] = r.Curves["test_accuracy"].ToArray();
-                curves[key + "train_loss"] = r.Curves["train_loss"].ToArray();
+                var accuracies = new List<double>();
+                double seconds = 0;
+                long parameters = 0;
+                for (int k = 0; k < seeds; k++)
+                {
+                    using var m = new Mixer(8, patch, c, blocks, Ht(s), Hc(c), 10, random, seed + k, device);
+                    string runLabel = seeds == 1 ? label : $"{label} seed {seed + k}";
+                    log.WriteLine($"{runLabel}: {m.ParameterCount} parameters, effective width S·C = {s * c}");
+                    var r = MixerTask.Train(m, train, test, epochs, batchSize, optimizer, seed + k, device, log, runLabel, progress);
+                    accuracies.Add(r.TestAccuracy);
+                    seconds += r.Seconds;
+                    parameters = r.Parameters;
+                    if (k == 0)
+                    {
+                        string key = $"{(random ? "rp-mixer" : "mixer")}_S{s}_C{c}_";
+                        curves[key + "test_accuracy"] = r.Curves["test_accuracy"].ToArray();
+                        curves[key + "train_loss"] = r.Curves["train_loss"].ToArray();
+                    }
+                }
+                double mean = accuracies.Average();
+                double std = seeds == 1 ? 0 : Math.Sqrt(accuracies.Sum(a => (a - mean) * (a - mean)) / (seeds - 1));
                 rows.Add(new Dictionary<string, object>
                 {
                     ["tokens"] = s,
@@ -75,17 +94,19 @@ public static class MixerWidthTask
                     ["token_hidden"] = Ht(s),
                     ["channel_hidden"] = Hc(c),
                     ["effective_width"] = s * c,
-                    ["parameters"] = r.Parameters,
+                    ["parameters"] = parameters,
                     ["random_permutations"] = random,
-                    ["test_accuracy"] = r.TestAccuracy,
-                    ["train_seconds"] = r.Seconds,
+                    ["test_accuracy"] = mean,
+                    ["test_accuracy_std"] = std,
+                    ["test_accuracies"] = accuracies.ToArray(),
+                    ["train_seconds"] = seconds,
                 });
             }
         }
-        log.WriteLine("mixer-width: tokens  channels  width S·C  parameters  variant   test acc");
+        log.WriteLine($"mixer-width: tokens  channels  width S·C  parameters  variant   test acc (mean ± std over {seeds} seed{(seeds == 1 ? "" : "s")})");
         foreach (var r in rows.OrderBy(r => (int)r["effective_width"]))
             log.WriteLine($"mixer-width: {r["tokens"],6}  {r["channels"],8}  {r["effective_width"],9}  {r["parameters"],10}  "
-                + $"{((bool)r["random_permutations"] ? "rp-mixer" : "mixer"),-8}  {(double)r["test_accuracy"]:P2}");
+                + $"{((bool)r["random_permutations"] ? "rp-mixer" : "mixer"),-8}  {(double)r["test_accuracy"]:P2} ± {(double)r["test_accuracy_std"]:P2}");
         return new Dictionary<string, object>
         {
             ["task"] = "mixer-width",
@@ -99,6 +120,7 @@ public static class MixerWidthTask
             ["optimizer"] = OptimizerChoice.Describe(optimizer),
             ["learning_rate"] = lr,
             ["seed"] = seed,
+            ["seeds"] = seeds,
             ["device"] = device.Name,
             ["curves"] = curves,
         };

@@ -105,6 +105,23 @@ public class SampleTests
     }
 
     [Fact]
+    public void MixerWidthSeedsReportTheMeanAndSpreadOfEverySeed()
+    {
+        using var doc = RunTask("mixer-width", "--epochs", "1", "--patches", "4", "--budget", "3000", "--blocks", "1", "--seeds", "2");
+        Assert.Equal(2, doc.RootElement.GetProperty("seeds").GetInt32());
+        foreach (var row in doc.RootElement.GetProperty("rows").EnumerateArray())
+        {
+            var accs = row.GetProperty("test_accuracies").EnumerateArray().Select(a => a.GetDouble()).ToArray();
+            Assert.Equal(2, accs.Length);
+            Assert.NotEqual(accs[0], accs[1]); // different seeds, different models
+            Assert.Equal(accs.Average(), row.GetProperty("test_accuracy").GetDouble(), 12);
+            double std = Math.Sqrt(((accs[0] - accs.Average()) * (accs[0] - accs.Average()) + (accs[1] - accs.Average()) * (accs[1] - accs.Average())) / 1);
+            Assert.Equal(std, row.GetProperty("test_accuracy_std").GetDouble(), 12);
+        }
+        Assert.Throws<ArgumentException>(() => RunTask("mixer-width", "--seeds", "0"));
+    }
+
+    [Fact]
     public void AllRunsEveryTaskQuickWithCurvesPlotsAndSummaries()
     {
         var dir = Path.Combine(Path.GetTempPath(), "engine-all-" + Guid.NewGuid().ToString("N"));
