@@ -14,7 +14,7 @@ public static class FnoBurgersTask
     /// <summary>Runs the task; returns the metrics written to fno-burgers.json.</summary>
     public static Dictionary<string, object> Run(Options o, Kernels.Device device, TextWriter log)
     {
-        bool quick = o.Has("quick");
+        bool quick = o.Quick;
         var s = OperatorTask.Parse(o, "fno-burgers",
             full: new OperatorDefaults(Train: 1000, Test: 100, Resolution: 1024, Modes: 16, Width: 64, Epochs: 20, HalveEvery: 5),
             quick: new OperatorDefaults(Train: 100, Test: 20, Resolution: 128, Modes: 8, Width: 16, Epochs: 3, HalveEvery: 50));

@@ -201,7 +201,7 @@ public static class GrDiagonalTask
     /// <summary>Runs the task; returns the metrics written to gr-diagonal.json.</summary>
     public static Dictionary<string, object> Run(Options o, Kernels.Device device, TextWriter log)
     {
-        bool quick = o.Has("quick");
+        bool quick = o.Quick;
         var d = new Config();
         var eps = o.Has("eps")
             ? o.Get("eps", "").Split(',', StringSplitOptions.RemoveEmptyEntries)

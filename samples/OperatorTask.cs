@@ -22,7 +22,7 @@ public static class OperatorTask
     /// <summary>Reads the shared options over <paramref name="full"/> (or <paramref name="quick"/> with --quick).</summary>
     public static OperatorSettings Parse(Options o, string task, OperatorDefaults full, OperatorDefaults quick)
     {
-        var d = o.Has("quick") ? quick : full;
+        var d = o.Quick ? quick : full;
         // Adam with L2 weight decay 1e-4 as the FNO paper, unless --optimizer / --weight-decay say otherwise.
         var opt = OptimizerChoice.Parse(o, 1e-3f, task, defaultWeightDecay: 1e-4f);
         if (opt.Flood != null)

@@ -13,7 +13,7 @@ public static class SpnTask
     /// <summary>Runs the task; returns the metrics written to spn.json.</summary>
     public static Dictionary<string, object> Run(Options o, Kernels.Device device, TextWriter log)
     {
-        bool quick = o.Has("quick");
+        bool quick = o.Quick;
         string dataset = o.Get("dataset", "nltcs");
         var (train, valid, test) = DensityData.LoadSplits(dataset, o.Has("data") ? o.Get("data", "") : null);
         int maxDepth = (int)Math.Floor(Math.Log2(train.Columns));

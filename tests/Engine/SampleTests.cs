@@ -254,4 +254,14 @@ public class SampleTests
         double err = r.GetProperty("test_relative_l2").GetDouble();
         Assert.True(err > 0 && err < 1.5, $"relative L2 {err}");
     }
+
+    [Fact]
+    public void QuickFalseKeepsTheOperatorTasksFullDefaults()
+    {
+        var full = new Samples.OperatorDefaults(1000, 100, 85, 12, 32, 30, 6);
+        var quick = new Samples.OperatorDefaults(60, 20, 29, 6, 8, 3, 50);
+        Assert.Equal(85, Samples.OperatorTask.Parse(new Samples.Options(["--quick", "false"]), "t", full, quick).Resolution);
+        Assert.Equal(29, Samples.OperatorTask.Parse(new Samples.Options(["--quick"]), "t", full, quick).Resolution);
+        Assert.Equal(85, Samples.OperatorTask.Parse(new Samples.Options([]), "t", full, quick).Resolution);
+    }
 }
