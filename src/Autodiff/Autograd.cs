@@ -57,7 +57,7 @@ public static class Autograd
             throw new InvalidOperationException("grad: no output requires gradients (none depends on an input with RequiresGrad = true).");
         var capture = new Dictionary<Tensor, Tensor?>(ReferenceEqualityComparer.Instance);
         foreach (var x in inputs) capture[x] = null;
-        Tensor.RunBackward(roots.ToArray(), seeds.ToArray(), createGraph, capture);
+        RunBackward(roots.ToArray(), seeds.ToArray(), createGraph, capture);
         return inputs.Select(x => capture[x]).ToArray();
     }
 
@@ -102,5 +102,82 @@ public static class Autograd
         Tensor?[] hv = dot == null ? new Tensor?[inputs.Count] : Grad([dot], inputs, null, createGraph);
         for (int i = 0; i < result.Length; i++) result[i] = hv[i] ?? inputs[i].ZerosLike();
         return result;
+    }
+
+    /// <summary>
+    /// The reverse walk shared by <see cref="Tensor.Backward"/> and <see cref="Grad(IReadOnlyList{Tensor}, IReadOnlyList{Tensor}, IReadOnlyList{Tensor}?, bool)"/>: seeds each root with its
+    /// gradient and propagates through the recorded backward rules (recorded themselves when
+    /// <paramref name="createGraph"/>). Without <paramref name="capture"/>, leaf gradients accumulate into
+    /// <see cref="Tensor.Grad"/>; with it, the total gradient of every tensor in the dictionary's keys is stored as its value
+    /// instead and no <see cref="Tensor.Grad"/> is touched.
+    /// </summary>
+    internal static void RunBackward(Tensor[] roots, Tensor[] seeds, bool createGraph, Dictionary<Tensor, Tensor?>? capture)
+    {
+        var order = TopologicalOrder(roots);
+        var grads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
+        for (int r = 0; r < roots.Length; r++)
+            grads[roots[r]] = grads.TryGetValue(roots[r], out var acc0) ? acc0 + seeds[r] : seeds[r];
+        using var mode = createGraph ? GradMode.EnableGrad() : GradMode.NoGrad();
+        for (int idx = order.Count - 1; idx >= 0; idx--)
+        {
+            var t = order[idx];
+            if (!grads.Remove(t, out var g)) continue;
+            if (capture != null)
+            {
+                if (capture.ContainsKey(t)) capture[t] = g;
+                if (t.Node == null) continue;
+            }
+            else if (t.Node == null)
+            {
+                t.AccumulateGrad(g, createGraph);
+                continue;
+            }
+            var inputGrads = t.Node.Backward(g);
+            var inputs = t.Node.Inputs;
+            for (int i = 0; i < inputs.Length; i++)
+            {
+                var gi = inputGrads[i];
+                var x = inputs[i];
+                if (gi == null || !x.RequiresGrad) continue;
+                if (!Shape.Equal(gi.shape, x.shape))
+                    throw new InvalidOperationException($"backward of '{t.Node.Op}': gradient {gi.Describe()} does not match input {x.Describe()} (an engine bug).");
+                grads[x] = grads.TryGetValue(x, out var acc) ? acc + gi : gi;
+            }
+        }
+    }
+
+    /// <summary>Tensors reachable from the roots through recorded ops, inputs before the ops that use them.</summary>
+    private static List<Tensor> TopologicalOrder(Tensor[] roots)
+    {
+        var order = new List<Tensor>();
+        var visited = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        var stack = new Stack<(Tensor t, int next)>();
+        foreach (var root in roots)
+        {
+            if (!visited.Add(root)) continue;
+            stack.Push((root, 0));
+            DepthFirst(stack, visited, order);
+        }
+        return order;
+    }
+
+    /// <summary>Post-order depth-first walk from the tensors on <paramref name="stack"/>, appending to <paramref name="order"/>.</summary>
+    private static void DepthFirst(Stack<(Tensor t, int next)> stack, HashSet<Tensor> visited, List<Tensor> order)
+    {
+        while (stack.Count > 0)
+        {
+            var (t, next) = stack.Pop();
+            var inputs = t.Node?.Inputs ?? [];
+            if (next < inputs.Length)
+            {
+                stack.Push((t, next + 1));
+                var child = inputs[next];
+                if (child.RequiresGrad && visited.Add(child)) stack.Push((child, 0));
+            }
+            else
+            {
+                order.Add(t);
+            }
+        }
     }
 }
