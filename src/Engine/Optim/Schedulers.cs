@@ -140,7 +140,8 @@ public sealed class WarmupCosineLr : LrScheduler
 /// The one-cycle policy (Smith and Topin 2018), as PyTorch's <c>OneCycleLR</c> without momentum cycling: from
 /// max/divFactor up to max over the first pctStart of <c>totalSteps</c> steps, then down to
 /// max/(divFactor·finalDivFactor); with <c>threePhase</c>, up, back down to max/divFactor, then to the minimum.
-/// Annealed by cosine (or linearly). Step it once per optimizer step; more than totalSteps steps throw.
+/// Annealed by cosine (or linearly). Step it once per optimizer step; more than totalSteps steps throw. Step
+/// totalSteps itself (the call after the last batch, which PyTorch allows and extrapolates) keeps the final rate.
 /// </summary>
 public sealed class OneCycleLr : LrScheduler
 {
@@ -220,6 +221,7 @@ public sealed class OneCycleLr : LrScheduler
             }
             : [(PctStart * TotalSteps - 1, initial, max), (TotalSteps - 1, max, min)];
         double start = 0;
+        epoch = Math.Min(epoch, TotalSteps - 1);
         for (int i = 0; ; i++)
         {
             var (end, from, to) = phases[i];
