@@ -67,7 +67,7 @@ public static class InPlace
     /// <summary>x = min(x, bound), with <paramref name="bound"/> broadcast to x's shape.</summary>
     public static void Minimum(Tensor x, Tensor bound) => Broadcasting("InPlace.Minimum", BinaryOp.Minimum, x, bound);
 
-    /// <summary>x[i] = min(max(x[i], min), max) (NaN stays NaN).</summary>
+    /// <summary>x[i] = min(max(x[i], min), max).</summary>
     /// <exception cref="ArgumentException">min is greater than max, or either is NaN.</exception>
     public static void Clamp(Tensor x, float min, float max)
     {

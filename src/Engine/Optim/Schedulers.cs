@@ -12,7 +12,7 @@ public sealed class StepLr : LrScheduler
     /// <exception cref="ArgumentOutOfRangeException">stepSize not positive, or γ negative or not finite.</exception>
     public StepLr(Optimizer optimizer, int stepSize, float gamma = 0.1f) : base(optimizer)
     {
-        if (stepSize <= 0) throw new ArgumentOutOfRangeException(nameof(stepSize), stepSize, $"StepLr: stepSize must be positive, got {stepSize}.");
+        Schedules.Check(stepSize > 0, "StepLr", nameof(stepSize), stepSize, "positive");
         Schedules.CheckFactor(gamma, nameof(gamma), "StepLr");
         StepSize = stepSize;
         Gamma = gamma;
@@ -92,10 +92,8 @@ public sealed class WarmupCosineLr : LrScheduler
     {
         if (warmupSteps < 0 || totalSteps <= warmupSteps)
             throw new ArgumentOutOfRangeException(nameof(totalSteps), $"WarmupCosineLr: need 0 <= warmupSteps < totalSteps, got warm-up {warmupSteps}, total {totalSteps}.");
-        if (!(float.IsFinite(minLearningRate) && minLearningRate >= 0))
-            throw new ArgumentOutOfRangeException(nameof(minLearningRate), minLearningRate, $"WarmupCosineLr: minLearningRate must be a finite number >= 0, got {minLearningRate}.");
-        if (!(warmupStartFactor >= 0 && warmupStartFactor <= 1))
-            throw new ArgumentOutOfRangeException(nameof(warmupStartFactor), warmupStartFactor, $"WarmupCosineLr: warmupStartFactor must be in [0, 1], got {warmupStartFactor}.");
+        Schedules.CheckFactor(minLearningRate, nameof(minLearningRate), "WarmupCosineLr");
+        Schedules.Check(warmupStartFactor >= 0 && warmupStartFactor <= 1, "WarmupCosineLr", nameof(warmupStartFactor), warmupStartFactor, "in [0, 1]");
         WarmupSteps = warmupSteps;
         TotalSteps = totalSteps;
         MinLearningRate = minLearningRate;
@@ -164,10 +162,10 @@ public sealed class OneCycleLr : LrScheduler
         if (maxLearningRates.Length != optimizer.ParamGroups.Count)
             throw new ArgumentException($"OneCycleLr: {maxLearningRates.Length} maximum rate(s) for {optimizer.ParamGroups.Count} parameter group(s).", nameof(maxLearningRates));
         foreach (var m in maxLearningRates) Schedules.CheckFactor(m, nameof(maxLearningRates), "OneCycleLr");
-        if (totalSteps <= 0) throw new ArgumentOutOfRangeException(nameof(totalSteps), totalSteps, $"OneCycleLr: totalSteps must be positive, got {totalSteps}.");
-        if (!(pctStart > 0 && pctStart < 1)) throw new ArgumentOutOfRangeException(nameof(pctStart), pctStart, $"OneCycleLr: pctStart must be in (0, 1), got {pctStart}.");
-        if (!(float.IsFinite(divFactor) && divFactor > 0)) throw new ArgumentOutOfRangeException(nameof(divFactor), divFactor, $"OneCycleLr: divFactor must be a finite number > 0, got {divFactor}.");
-        if (!(float.IsFinite(finalDivFactor) && finalDivFactor > 0)) throw new ArgumentOutOfRangeException(nameof(finalDivFactor), finalDivFactor, $"OneCycleLr: finalDivFactor must be a finite number > 0, got {finalDivFactor}.");
+        Schedules.Check(totalSteps > 0, "OneCycleLr", nameof(totalSteps), totalSteps, "positive");
+        Schedules.Check(pctStart > 0 && pctStart < 1, "OneCycleLr", nameof(pctStart), pctStart, "in (0, 1)");
+        Schedules.Check(float.IsFinite(divFactor) && divFactor > 0, "OneCycleLr", nameof(divFactor), divFactor, "a finite number > 0");
+        Schedules.Check(float.IsFinite(finalDivFactor) && finalDivFactor > 0, "OneCycleLr", nameof(finalDivFactor), finalDivFactor, "a finite number > 0");
         maxRates = (float[])maxLearningRates.Clone();
         TotalSteps = totalSteps;
         PctStart = pctStart;
@@ -284,11 +282,11 @@ public sealed class ReduceLrOnPlateau : LrScheduler
         double threshold = 1e-4, ThresholdMode thresholdMode = ThresholdMode.Relative, int cooldown = 0, float minLearningRate = 0f,
         double eps = 1e-8) : base(optimizer)
     {
-        if (!(factor >= 0 && factor < 1)) throw new ArgumentOutOfRangeException(nameof(factor), factor, $"ReduceLrOnPlateau: factor must be in [0, 1), got {factor}.");
-        if (patience < 0) throw new ArgumentOutOfRangeException(nameof(patience), patience, $"ReduceLrOnPlateau: patience must be >= 0, got {patience}.");
-        if (cooldown < 0) throw new ArgumentOutOfRangeException(nameof(cooldown), cooldown, $"ReduceLrOnPlateau: cooldown must be >= 0, got {cooldown}.");
-        if (!(double.IsFinite(threshold) && threshold >= 0)) throw new ArgumentOutOfRangeException(nameof(threshold), threshold, $"ReduceLrOnPlateau: threshold must be a finite number >= 0, got {threshold}.");
-        if (!(double.IsFinite(eps) && eps >= 0)) throw new ArgumentOutOfRangeException(nameof(eps), eps, $"ReduceLrOnPlateau: eps must be a finite number >= 0, got {eps}.");
+        Schedules.Check(factor >= 0 && factor < 1, "ReduceLrOnPlateau", nameof(factor), factor, "in [0, 1)");
+        Schedules.Check(patience >= 0, "ReduceLrOnPlateau", nameof(patience), patience, ">= 0");
+        Schedules.Check(cooldown >= 0, "ReduceLrOnPlateau", nameof(cooldown), cooldown, ">= 0");
+        Schedules.Check(double.IsFinite(threshold) && threshold >= 0, "ReduceLrOnPlateau", nameof(threshold), threshold, "a finite number >= 0");
+        Schedules.Check(double.IsFinite(eps) && eps >= 0, "ReduceLrOnPlateau", nameof(eps), eps, "a finite number >= 0");
         if (!Enum.IsDefined(mode)) throw new ArgumentOutOfRangeException(nameof(mode), mode, "ReduceLrOnPlateau: unknown mode.");
         if (!Enum.IsDefined(thresholdMode)) throw new ArgumentOutOfRangeException(nameof(thresholdMode), thresholdMode, "ReduceLrOnPlateau: unknown threshold mode.");
         Schedules.CheckFactor(minLearningRate, nameof(minLearningRate), "ReduceLrOnPlateau");
@@ -422,9 +420,12 @@ public sealed class ReduceLrOnPlateau : LrScheduler
 internal static class Schedules
 {
     /// <summary>Throws unless <paramref name="value"/> is a finite number >= 0.</summary>
-    public static void CheckFactor(float value, string name, string owner)
+    public static void CheckFactor(float value, string name, string owner) =>
+        Check(float.IsFinite(value) && value >= 0, owner, name, value, "a finite number >= 0");
+
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> "owner: name must be rule, got value" unless <paramref name="ok"/>.</summary>
+    public static void Check(bool ok, string owner, string name, object value, string rule)
     {
-        if (!(float.IsFinite(value) && value >= 0))
-            throw new ArgumentOutOfRangeException(name, value, $"{owner}: {name} must be a finite number >= 0, got {value}.");
+        if (!ok) throw new ArgumentOutOfRangeException(name, value, $"{owner}: {name} must be {rule}, got {value}.");
     }
 }
