@@ -204,6 +204,24 @@ public class OptimizerStateTests
     }
 
     [Fact]
+    public void ACheckpointWrittenOnOneDeviceLoadsOnAnother()
+    {
+        using var cpu = Model(1);
+        var (optCpu, _) = Build("sam/adam-groups", cpu);
+        using var _c = optCpu;
+        Train(cpu, optCpu, null, 0, 2);
+        var file = Write(cpu, optCpu);
+        // This collection runs alone, so the ILGPU emulator is not shared with another test here.
+        var ilgpu = Device.Get(DeviceKind.IlgpuCpu);
+        using var other = new Sequential(new Linear(5, 7, seed: 8, device: ilgpu), new Tanh(), new Linear(7, 3, seed: 9, device: ilgpu));
+        using var optOther = new Sam(new Adam([new ParamGroup(other.Parameters().Take(2)),
+            new ParamGroup(other.Parameters().Skip(2), learningRate: 0.03f, weightDecay: 0.05f)], 1e-2f, weightDecay: 1e-3f), 0.05f);
+        Checkpoint.Read(other, file, optOther);
+        Assert.Same(ilgpu, optOther.StateDict()["state.0.exp_avg"].Tensor.Device);
+        Assert.Equal(Fingerprint(cpu, optCpu), Fingerprint(other, optOther));
+    }
+
+    [Fact]
     public void LoadingForgetsStateOfParametersTheSavedRunNeverUpdated()
     {
         using var a = Model(1);

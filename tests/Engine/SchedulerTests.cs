@@ -172,6 +172,11 @@ public class SchedulerTests
         Assert.Equal(0.2f, inner.LearningRate);
         Assert.Equal(0.2f, sam.LearningRate);
         Assert.Contains("already attached", Assert.Throws<InvalidOperationException>(() => new StepLr(inner, 2)).Message);
+        s.Detach();
+        Assert.Null(sam.Scheduler);
+        var next = new MultiStepLr(sam, [1]);
+        Assert.Same(next, inner.Scheduler);
+        Assert.Equal(0.2f, next.BaseLearningRates[0]);
     }
 
     [Fact]

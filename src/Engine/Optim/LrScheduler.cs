@@ -58,6 +58,12 @@ public abstract class LrScheduler
         ApplyRates();
     }
 
+    /// <summary>
+    /// Detaches the scheduler from its optimizer (to switch to another schedule): the rates stay as they are and the
+    /// optimizer's state dictionary no longer holds this scheduler's state.
+    /// </summary>
+    public void Detach() => Optimizer.Detach(this);
+
     /// <summary>Sets every group's rate to <see cref="RateAt"/> of <see cref="LastEpoch"/>.</summary>
     protected void ApplyRates()
     {

@@ -49,6 +49,13 @@ public abstract class Optimizer : IDisposable
     /// <summary>The optimizer whose state dictionary holds the scheduler (the wrapped one, for a wrapper).</summary>
     private protected virtual Optimizer SchedulerHolder => this;
 
+    /// <summary>Detaches <paramref name="scheduler"/> if it is the one attached.</summary>
+    internal void Detach(LrScheduler scheduler)
+    {
+        var holder = SchedulerHolder;
+        if (ReferenceEquals(holder.attached, scheduler)) holder.attached = null;
+    }
+
     /// <summary>Attaches <paramref name="scheduler"/> (called by <see cref="LrScheduler"/>'s constructor).</summary>
     internal void Attach(LrScheduler scheduler)
     {
