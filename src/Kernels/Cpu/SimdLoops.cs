@@ -243,7 +243,7 @@ internal static unsafe class SimdLoops<TV, TD>
 
     /// <summary>NaN-propagating max: x where x &gt; m or x is NaN, else m (a NaN in m stays).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TV MaxNaN(TV m, TV x) => TV.ConditionalSelect(TV.GreaterThan(x, m) | ~TV.Equal(x, x), x, m);
+    private static TV MaxNaN(TV m, TV x) => TV.Select(TV.GreaterThan(x, m) | ~TV.Equal(x, x), x, m);
 
     /// <summary>max(m, x[0..n)), NaN-propagating.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -44,7 +44,7 @@ internal readonly struct MaximumOp : IBinaryOp
     public static int Cost => 1;
     public float Scalar(float a, float b) => a >= b ? a : b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public TV Vector<TV>(TV a, TV b) where TV : unmanaged, IFloatVector<TV> => TV.ConditionalSelect(TV.GreaterThanOrEqual(a, b), a, b);
+    public TV Vector<TV>(TV a, TV b) where TV : unmanaged, IFloatVector<TV> => TV.Select(TV.GreaterThanOrEqual(a, b), a, b);
 }
 
 /// <summary>a &lt;= b ? a : b.</summary>
@@ -53,7 +53,7 @@ internal readonly struct MinimumOp : IBinaryOp
     public static int Cost => 1;
     public float Scalar(float a, float b) => a <= b ? a : b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public TV Vector<TV>(TV a, TV b) where TV : unmanaged, IFloatVector<TV> => TV.ConditionalSelect(TV.LessThanOrEqual(a, b), a, b);
+    public TV Vector<TV>(TV a, TV b) where TV : unmanaged, IFloatVector<TV> => TV.Select(TV.LessThanOrEqual(a, b), a, b);
 }
 
 /// <summary>a^b with <see cref="MathF.Pow"/> semantics (lane by lane on the CPU set).</summary>

@@ -13,7 +13,7 @@ namespace Engine.Kernels.Vectors;
 /// The operations are lane-wise and give the same bits at every width (the scalar lane included): a kernel's scalar
 /// tail computes one element through the same generic code as its vector body. Two exceptions, both documented where
 /// they are: <see cref="Sum"/> adds the lanes in a width-dependent order, and masks (the results of comparisons) are
-/// all-ones or all-zeros bit patterns, meant for <see cref="ConditionalSelect"/> and the bitwise operators only.
+/// all-ones or all-zeros bit patterns, meant for <see cref="Select"/> and the bitwise operators only.
 /// </remarks>
 internal interface IFloatVector<TSelf> where TSelf : unmanaged, IFloatVector<TSelf>
 {
@@ -108,8 +108,13 @@ internal interface IFloatVector<TSelf> where TSelf : unmanaged, IFloatVector<TSe
     /// <summary>Mask of the lanes where left &lt;= right.</summary>
     static abstract TSelf LessThanOrEqual(TSelf left, TSelf right);
 
-    /// <summary>Bitwise select: <paramref name="ifTrue"/> where <paramref name="mask"/> is set, else <paramref name="ifFalse"/>.</summary>
-    static abstract TSelf ConditionalSelect(TSelf mask, TSelf ifTrue, TSelf ifFalse);
+    /// <summary>
+    /// <paramref name="ifTrue"/> where <paramref name="mask"/> is set, else <paramref name="ifFalse"/>, for a mask whose
+    /// lanes are all ones or all zeros (comparisons and their bitwise combinations). One blend instruction where the CPU
+    /// has it: the JIT cannot see through the wrapper that a mask came from a comparison, so a plain
+    /// ConditionalSelect would cost an and, an andnot and an or.
+    /// </summary>
+    static abstract TSelf Select(TSelf mask, TSelf ifTrue, TSelf ifFalse);
 
     /// <summary>
     /// p · 2^n for integral n in [-252, 254], as two scalings by normal powers of two (exact unless the result is

@@ -51,7 +51,7 @@ internal readonly struct Vec1(float value) : IFloatVector<Vec1, Vec1D>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1 LessThan(Vec1 left, Vec1 right) => Mask(left.Value < right.Value);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1 LessThanOrEqual(Vec1 left, Vec1 right) => Mask(left.Value <= right.Value);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vec1 ConditionalSelect(Vec1 mask, Vec1 ifTrue, Vec1 ifFalse) => FromBits((Bits(ifTrue) & Bits(mask)) | (Bits(ifFalse) & ~Bits(mask)));
+    public static Vec1 Select(Vec1 mask, Vec1 ifTrue, Vec1 ifFalse) => FromBits((Bits(ifTrue) & Bits(mask)) | (Bits(ifFalse) & ~Bits(mask)));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec1 ScaleByPowerOfTwo(Vec1 p, Vec1 n)

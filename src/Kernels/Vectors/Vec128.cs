@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Intr = System.Runtime.Intrinsics.Vector128;
 
 namespace Engine.Kernels.Vectors;
@@ -44,7 +45,8 @@ internal readonly struct Vec128(Vector128<float> value) : IFloatVector<Vec128, V
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec128 LessThanOrEqual(Vec128 left, Vec128 right) => new(Intr.LessThanOrEqual(left.Value, right.Value));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vec128 ConditionalSelect(Vec128 mask, Vec128 ifTrue, Vec128 ifFalse) => new(Intr.ConditionalSelect(mask.Value, ifTrue.Value, ifFalse.Value));
+    public static Vec128 Select(Vec128 mask, Vec128 ifTrue, Vec128 ifFalse) =>
+        new(Sse41.IsSupported ? Sse41.BlendVariable(ifFalse.Value, ifTrue.Value, mask.Value) : Intr.ConditionalSelect(mask.Value, ifTrue.Value, ifFalse.Value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec128 ScaleByPowerOfTwo(Vec128 p, Vec128 n)

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Intr = System.Runtime.Intrinsics.Vector256;
 
 namespace Engine.Kernels.Vectors;
@@ -44,7 +45,8 @@ internal readonly struct Vec256(Vector256<float> value) : IFloatVector<Vec256, V
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec256 LessThanOrEqual(Vec256 left, Vec256 right) => new(Intr.LessThanOrEqual(left.Value, right.Value));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vec256 ConditionalSelect(Vec256 mask, Vec256 ifTrue, Vec256 ifFalse) => new(Intr.ConditionalSelect(mask.Value, ifTrue.Value, ifFalse.Value));
+    public static Vec256 Select(Vec256 mask, Vec256 ifTrue, Vec256 ifFalse) =>
+        new(Avx.IsSupported ? Avx.BlendVariable(ifFalse.Value, ifTrue.Value, mask.Value) : Intr.ConditionalSelect(mask.Value, ifTrue.Value, ifFalse.Value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec256 ScaleByPowerOfTwo(Vec256 p, Vec256 n)

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Intr = System.Runtime.Intrinsics.Vector512;
 
 namespace Engine.Kernels.Vectors;
@@ -44,7 +45,8 @@ internal readonly struct Vec512(Vector512<float> value) : IFloatVector<Vec512, V
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec512 LessThanOrEqual(Vec512 left, Vec512 right) => new(Intr.LessThanOrEqual(left.Value, right.Value));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vec512 ConditionalSelect(Vec512 mask, Vec512 ifTrue, Vec512 ifFalse) => new(Intr.ConditionalSelect(mask.Value, ifTrue.Value, ifFalse.Value));
+    public static Vec512 Select(Vec512 mask, Vec512 ifTrue, Vec512 ifFalse) =>
+        new(Avx512F.IsSupported ? Avx512F.BlendVariable(ifFalse.Value, ifTrue.Value, mask.Value) : Intr.ConditionalSelect(mask.Value, ifTrue.Value, ifFalse.Value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec512 ScaleByPowerOfTwo(Vec512 p, Vec512 n)

@@ -8,6 +8,12 @@ namespace Engine.Kernels.Vectors;
 /// denormal and overflow ranges handled) and the runtime's vector log, so results match the scalar definitions to a
 /// few ulp, and a <see cref="Vec1"/> lane gives the same bits as a lane of any wider vector.
 /// </summary>
+/// <remarks>
+/// The long functions (tanh, erf and the GELUs) are not inlined: each vector operation is an inlined call into the
+/// width's wrapper struct, and inlining such a body into an unrolled loop exhausts the JIT's inline budget, which then
+/// leaves the wrappers themselves as calls with every vector spilled around them. As their own methods they compile
+/// to straight-line intrinsics, called once per vector. Exp and the sigmoid stay inlined (their loops stay clean).
+/// </remarks>
 internal static class VecMath
 {
     private const float Log2E = 1.44269504088896341f;
@@ -42,7 +48,7 @@ internal static class VecMath
     }
 
     /// <summary>tanh per lane (Cephes: odd polynomial below 0.625, 1 - 2/(e^{2|x|} + 1) above).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static TV Tanh<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
     {
         var ax = TV.Abs(x);
@@ -55,7 +61,7 @@ internal static class VecMath
         var e = Exp(ax + ax);
         var big = TV.One - TV.Create(2f) / (e + TV.One);
         big = TV.CopySign(big, x);
-        return TV.ConditionalSelect(TV.LessThan(ax, TV.Create(TanhSmall)), small, big);
+        return TV.Select(TV.LessThan(ax, TV.Create(TanhSmall)), small, big);
     }
 
     /// <summary>1 / (1 + e^-x) per lane.</summary>
@@ -63,7 +69,7 @@ internal static class VecMath
     public static TV Sigmoid<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => TV.One / (TV.One + Exp(-x));
 
     /// <summary><see cref="ScalarMath.Erf"/> per lane (same fit and operation order).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static TV Erf<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
     {
         var z = TV.Abs(x);
@@ -79,11 +85,11 @@ internal static class VecMath
         var arg = -z * z - TV.Create(1.26551223f) + t * q;
         var r = t * Exp(arg);
         var erf = TV.One - r;
-        return TV.ConditionalSelect(TV.GreaterThanOrEqual(x, TV.Zero), erf, -erf);
+        return TV.Select(TV.GreaterThanOrEqual(x, TV.Zero), erf, -erf);
     }
 
     /// <summary>GELU, tanh form, per lane.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static TV GeluTanh<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
     {
         var inner = x + TV.Create(GeluCubic) * x * x * x;
@@ -92,7 +98,7 @@ internal static class VecMath
     }
 
     /// <summary>GELU, erf form, per lane.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static TV GeluErf<TV>(TV x) where TV : unmanaged, IFloatVector<TV> =>
         TV.Create(0.5f) * x * (TV.One + Erf(x * TV.Create(ScalarMath.InvSqrt2)));
 
