@@ -114,14 +114,15 @@ public sealed partial class CpuKernelSet
 
     /// <summary>
     /// y[i] = <see cref="CounterRng.Uniform"/>(seed, i, low, high) for i in [start, end): the same integer mixing in
-    /// 64-bit lanes (AVX-512DQ multiplies), the same exact conversion and the same unfused multiply-add, so the bits
-    /// equal the scalar definition.
+    /// 64-bit lanes, the same exact conversion and the same unfused multiply-add, so the bits equal the scalar
+    /// definition. Only a 512-bit body: narrower vectors have no 64-bit lane multiply, which is what this loop is made of
+    /// (hardware Vector512 implies AVX-512DQ's). A width forced to 512 on other machines runs it emulated (tests).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void UniformLoop(float* y, long start, long end, ulong seed, float low, float high)
     {
         long i = start;
-        if (Vector512.IsHardwareAccelerated && Avx512DQ.IsSupported)
+        if (Simd.Width == SimdWidth.V512)
         {
             var c2 = Vector512.Create(0xD1B54A32D192ED03UL);
             var m1 = Vector512.Create(0xBF58476D1CE4E5B9UL);

@@ -130,6 +130,15 @@ internal interface IFloatVector<TSelf> where TSelf : unmanaged, IFloatVector<TSe
 
     /// <summary>The sum of the lanes, in the width's own order.</summary>
     static abstract float Sum(TSelf value);
+
+    /// <summary>
+    /// Splits 2·Count interleaved (re, im) pairs, the first Count floats in <paramref name="low"/>, the rest in
+    /// <paramref name="high"/>, into their real parts and their imaginary parts.
+    /// </summary>
+    static abstract void Deinterleave(TSelf low, TSelf high, out TSelf re, out TSelf im);
+
+    /// <summary>The inverse of <see cref="Deinterleave"/>.</summary>
+    static abstract void Interleave(TSelf re, TSelf im, out TSelf low, out TSelf high);
 }
 
 /// <summary>A float vector with its double twin of the same width: reductions widen floats and accumulate in double.</summary>

@@ -70,6 +70,22 @@ internal readonly struct Vec1(float value) : IFloatVector<Vec1, Vec1D>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1 Pow(Vec1 x, Vec1 y) => new(MathF.Pow(x.Value, y.Value));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vec1 value) => value.Value;
 
+    /// <summary>One (re, im) pair is one lane of each.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Deinterleave(Vec1 low, Vec1 high, out Vec1 re, out Vec1 im)
+    {
+        re = low;
+        im = high;
+    }
+
+    /// <summary>One (re, im) pair is one lane of each.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Interleave(Vec1 re, Vec1 im, out Vec1 low, out Vec1 high)
+    {
+        low = re;
+        high = im;
+    }
+
     /// <summary>The lane as one double; the upper half is empty (kernels run their widening loops only for wider vectors).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Widen(Vec1 value, out Vec1D lower, out Vec1D upper)

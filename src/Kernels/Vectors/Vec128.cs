@@ -71,6 +71,32 @@ internal readonly struct Vec128(Vector128<float> value) : IFloatVector<Vec128, V
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vec128 value) => Intr.Sum(value.Value);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Deinterleave(Vec128 low, Vec128 high, out Vec128 re, out Vec128 im)
+    {
+        if (Sse.IsSupported)
+        {
+            re = new(Sse.Shuffle(low.Value, high.Value, 0b10_00_10_00));
+            im = new(Sse.Shuffle(low.Value, high.Value, 0b11_01_11_01));
+            return;
+        }
+        re = new(Vector128.Create(low.Value[0], low.Value[2], high.Value[0], high.Value[2]));
+        im = new(Vector128.Create(low.Value[1], low.Value[3], high.Value[1], high.Value[3]));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Interleave(Vec128 re, Vec128 im, out Vec128 low, out Vec128 high)
+    {
+        if (Sse.IsSupported)
+        {
+            low = new(Sse.UnpackLow(re.Value, im.Value));
+            high = new(Sse.UnpackHigh(re.Value, im.Value));
+            return;
+        }
+        low = new(Vector128.Create(re.Value[0], im.Value[0], re.Value[1], im.Value[1]));
+        high = new(Vector128.Create(re.Value[2], im.Value[2], re.Value[3], im.Value[3]));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Widen(Vec128 value, out Vec128D lower, out Vec128D upper)
     {
         var (l, u) = Intr.Widen(value.Value);

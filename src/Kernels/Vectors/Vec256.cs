@@ -71,6 +71,41 @@ internal readonly struct Vec256(Vector256<float> value) : IFloatVector<Vec256, V
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vec256 value) => Intr.Sum(value.Value);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Deinterleave(Vec256 low, Vec256 high, out Vec256 re, out Vec256 im)
+    {
+        if (Avx2.IsSupported)
+        {
+            // Per 128-bit half: (re0 re1 | re4 re5) and (re2 re3 | re6 re7); then the 64-bit pairs back in order.
+            var r = Avx.Shuffle(low.Value, high.Value, 0b10_00_10_00);
+            var i = Avx.Shuffle(low.Value, high.Value, 0b11_01_11_01);
+            re = new(Avx2.Permute4x64(r.AsDouble(), 0b11_01_10_00).AsSingle());
+            im = new(Avx2.Permute4x64(i.AsDouble(), 0b11_01_10_00).AsSingle());
+            return;
+        }
+        Vec128.Deinterleave(new(low.Value.GetLower()), new(low.Value.GetUpper()), out var r0, out var i0);
+        Vec128.Deinterleave(new(high.Value.GetLower()), new(high.Value.GetUpper()), out var r1, out var i1);
+        re = new(Vector256.Create(r0.Value, r1.Value));
+        im = new(Vector256.Create(i0.Value, i1.Value));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Interleave(Vec256 re, Vec256 im, out Vec256 low, out Vec256 high)
+    {
+        if (Avx.IsSupported)
+        {
+            var a = Avx.UnpackLow(re.Value, im.Value);
+            var b = Avx.UnpackHigh(re.Value, im.Value);
+            low = new(Avx.Permute2x128(a, b, 0x20));
+            high = new(Avx.Permute2x128(a, b, 0x31));
+            return;
+        }
+        Vec128.Interleave(new(re.Value.GetLower()), new(im.Value.GetLower()), out var l0, out var h0);
+        Vec128.Interleave(new(re.Value.GetUpper()), new(im.Value.GetUpper()), out var l1, out var h1);
+        low = new(Vector256.Create(l0.Value, h0.Value));
+        high = new(Vector256.Create(l1.Value, h1.Value));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Widen(Vec256 value, out Vec256D lower, out Vec256D upper)
     {
         var (l, u) = Intr.Widen(value.Value);

@@ -70,6 +70,41 @@ internal readonly struct Vec512(Vector512<float> value) : IFloatVector<Vec512, V
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vec512 value) => Intr.Sum(value.Value);
 
+    private static readonly Vector512<int> EvenIdx = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    private static readonly Vector512<int> OddIdx = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    private static readonly Vector512<int> LowIdx = Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    private static readonly Vector512<int> HighIdx = Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Deinterleave(Vec512 low, Vec512 high, out Vec512 re, out Vec512 im)
+    {
+        if (Avx512F.IsSupported)
+        {
+            re = new(Avx512F.PermuteVar16x32x2(low.Value, EvenIdx, high.Value));
+            im = new(Avx512F.PermuteVar16x32x2(low.Value, OddIdx, high.Value));
+            return;
+        }
+        Vec256.Deinterleave(new(low.Value.GetLower()), new(low.Value.GetUpper()), out var r0, out var i0);
+        Vec256.Deinterleave(new(high.Value.GetLower()), new(high.Value.GetUpper()), out var r1, out var i1);
+        re = new(Vector512.Create(r0.Value, r1.Value));
+        im = new(Vector512.Create(i0.Value, i1.Value));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Interleave(Vec512 re, Vec512 im, out Vec512 low, out Vec512 high)
+    {
+        if (Avx512F.IsSupported)
+        {
+            low = new(Avx512F.PermuteVar16x32x2(re.Value, LowIdx, im.Value));
+            high = new(Avx512F.PermuteVar16x32x2(re.Value, HighIdx, im.Value));
+            return;
+        }
+        Vec256.Interleave(new(re.Value.GetLower()), new(im.Value.GetLower()), out var l0, out var h0);
+        Vec256.Interleave(new(re.Value.GetUpper()), new(im.Value.GetUpper()), out var l1, out var h1);
+        low = new(Vector512.Create(l0.Value, h0.Value));
+        high = new(Vector512.Create(l1.Value, h1.Value));
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Widen(Vec512 value, out Vec512D lower, out Vec512D upper)
     {
