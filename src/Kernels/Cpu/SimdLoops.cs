@@ -157,36 +157,12 @@ internal static unsafe class SimdLoops<TV, TD>
     /// <summary>y[i] = op(a, b[i]) with a scalar left operand.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void ZipSV<TOp>(TOp op, float a, float* b, float* y, long n) where TOp : unmanaged, IBinaryOp =>
-        ZipSV<TOp, CachedStore>(op, a, b, y, n);
+        ZipVS<Flip<TOp>, CachedStore>(new(op), b, a, y, n);
 
     /// <summary>ZipSV with the given store mode.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void ZipSV<TOp, TS>(TOp op, float a, float* b, float* y, long n) where TOp : unmanaged, IBinaryOp where TS : struct, IStoreMode
-    {
-        long i = 0;
-        if (Vectorized)
-        {
-            int w = TV.Count;
-            if (TS.NonTemporal)
-                for (; i < n && ((nuint)(y + i) & 63) != 0; i++) y[i] = op.Vector<Vec1>(a, b[i]);
-            var va = TV.Create(a);
-            for (; i <= n - 4 * w; i += 4 * w)
-            {
-                var b0 = TV.Load(b + i);
-                var b1 = TV.Load(b + i + w);
-                var b2 = TV.Load(b + i + 2 * w);
-                var b3 = TV.Load(b + i + 3 * w);
-                TS.Store(op.Vector(va, b0), y + i);
-                TS.Store(op.Vector(va, b1), y + i + w);
-                TS.Store(op.Vector(va, b2), y + i + 2 * w);
-                TS.Store(op.Vector(va, b3), y + i + 3 * w);
-            }
-            for (; i <= n - w; i += w)
-                TS.Store(op.Vector(va, TV.Load(b + i)), y + i);
-        }
-        for (; i < n; i++) y[i] = op.Vector<Vec1>(a, b[i]);
-        if (TS.NonTemporal && Vectorized && Sse.IsSupported) Sse.StoreFence();
-    }
+    internal static void ZipSV<TOp, TS>(TOp op, float a, float* b, float* y, long n) where TOp : unmanaged, IBinaryOp where TS : struct, IStoreMode =>
+        ZipVS<Flip<TOp>, TS>(new(op), b, a, y, n);
 
     /// <summary>Sum of x[0..n) accumulated in double (four independent vector accumulators).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

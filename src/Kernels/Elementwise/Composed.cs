@@ -27,3 +27,12 @@ internal readonly struct Then<TBinary, TUnary>(TBinary binary, TUnary unary) : I
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Vector<TV>(TV a, TV b) where TV : unmanaged, IFloatVector<TV> => unary.Vector(binary.Vector(a, b));
 }
+
+/// <summary>op(b, a): the operands swapped (a scalar-vector loop runs as a vector-scalar one).</summary>
+internal readonly struct Flip<TBinary>(TBinary binary) : IBinaryOp where TBinary : unmanaged, IBinaryOp
+{
+    public static int Cost => TBinary.Cost;
+    public float Scalar(float a, float b) => binary.Scalar(b, a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TV Vector<TV>(TV a, TV b) where TV : unmanaged, IFloatVector<TV> => binary.Vector(b, a);
+}
