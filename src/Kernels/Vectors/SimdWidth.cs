@@ -41,13 +41,17 @@ internal static class Simd
     /// <summary>Environment variable that overrides the detected width: 512, 256, 128 or scalar.</summary>
     public const string EnvironmentVariable = "ENGINE_SIMD_WIDTH";
 
+    // Lazy rather than a static initializer, so a bad environment value throws its own ArgumentException (on every use)
+    // instead of a TypeInitializationException.
+    private static readonly Lazy<SimdWidth> DefaultWidth = new(() => FromEnvironment() ?? Widest());
+
     /// <summary>The width chosen at start-up: the environment's, else the widest the hardware accelerates.</summary>
-    public static SimdWidth Default { get; } = FromEnvironment() ?? Widest();
+    public static SimdWidth Default => DefaultWidth.Value;
 
     private static SimdWidth? forced;
 
     /// <summary>The width kernels run at now.</summary>
-    public static SimdWidth Width => forced ?? Default;
+    public static SimdWidth Width => forced ?? DefaultWidth.Value;
 
     /// <summary>The widest width the hardware accelerates.</summary>
     public static SimdWidth Widest() =>
