@@ -304,7 +304,7 @@ public sealed class IlgpuBackendCompileTests
         using var context = Context.Create(b => b.Cuda().OpenCL().EnableAlgorithms());
         Backend[] backends =
         [
-            new PTXBackend(context, CudaArchitecture.SM_70, CudaInstructionSet.ISA_70, null),
+            new PTXBackend(context, CudaArchitecture.SM_70, CudaInstructionSet.ISA_70, nvvmAPI: null!),
             new CLBackend(context, new CLCapabilityContext(true, true, true, true, true), CLDeviceVendor.Nvidia, CLCVersion.CL20),
         ];
         var kernels = typeof(IlgpuKernelSet).Assembly.GetType("Engine.Kernels.Ilgpu.IlgpuKernels", throwOnError: true)!;
