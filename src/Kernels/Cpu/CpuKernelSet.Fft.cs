@@ -140,7 +140,8 @@ public sealed partial class CpuKernelSet
     [ThreadStatic] private static float[]? fftScratch;
 
     /// <summary>Runs <paramref name="body"/> for each group, split over cores, with <paramref name="vectors"/> lane vectors of scratch per worker.</summary>
-    private static unsafe void ForGroups<TV>(long groups, long elementsPerGroup, long vectors, LaneGroup<TV> body) where TV : unmanaged, IFloatVector<TV>
+    private static unsafe void ForGroups<TV>(long groups, long elementsPerGroup, long vectors, LaneGroup<TV> body)
+        where TV : unmanaged, IFloatVector<TV>
     {
         long grain = FftThreadLimit == 1 ? Math.Max(1, groups) : Math.Max(1, CheapGrain / Math.Max(1, elementsPerGroup));
         For(groups, grain, (g0, g1) =>
@@ -398,7 +399,8 @@ public sealed partial class CpuKernelSet
     /// leftover columns of every batch item (for w a power of two: the Nyquist column alone) are pooled across batch
     /// items into full lane groups, each lane with its own column, instead of one mostly empty group per item.
     /// </summary>
-    private static unsafe void ColumnFft<TV>(float* src, float* dst, long batch, int h, int m, bool inverse, float scale) where TV : unmanaged, IFloatVector<TV>
+    private static unsafe void ColumnFft<TV>(float* src, float* dst, long batch, int h, int m, bool inverse, float scale)
+        where TV : unmanaged, IFloatVector<TV>
     {
         var plan = LanePlan.Get(h);
         int bl = plan.BufferLength;

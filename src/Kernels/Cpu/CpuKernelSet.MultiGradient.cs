@@ -32,14 +32,16 @@ public sealed partial class CpuKernelSet
         void IWidthAction.Run<TV, TD>() => PerturbPar<TV>(p, g, backup, scale, square, n);
     }
 
-    private static unsafe void PerturbPar<TV>(float* p, float* g, float* backup, float scale, bool square, long n) where TV : unmanaged, IFloatVector<TV>
+    private static unsafe void PerturbPar<TV>(float* p, float* g, float* backup, float scale, bool square, long n)
+        where TV : unmanaged, IFloatVector<TV>
     {
         if (n < 2 * CheapGrain) PerturbLoop<TV>(p, g, backup, scale, square, n);
         else For(n, CheapGrain, (s, e) => PerturbLoop<TV>(p + s, g + s, backup + s, scale, square, e - s));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void PerturbLoop<TV>(float* p, float* g, float* backup, float scale, bool square, long n) where TV : unmanaged, IFloatVector<TV>
+    private static unsafe void PerturbLoop<TV>(float* p, float* g, float* backup, float scale, bool square, long n)
+        where TV : unmanaged, IFloatVector<TV>
     {
         long i = 0;
         if (TV.Count > 1)

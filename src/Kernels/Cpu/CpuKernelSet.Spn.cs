@@ -219,12 +219,14 @@ public sealed partial class CpuKernelSet
         Simd.Run(new SpnProductKernel(Ptr(aa), aRegions, k1, Ptr(ba), bRegions, k2, Ptr(la), Ptr(ra), batch, regions, Ptr(ya)));
     }
 
-    private readonly unsafe struct SpnProductKernel(float* pa, int aRegions, int k1, float* pb, int bRegions, int k2, int* pl, int* pr, int batch, int regions, float* py) : IWidthAction
+    private readonly unsafe struct SpnProductKernel(float* pa, int aRegions, int k1, float* pb, int bRegions, int k2, int* pl, int* pr,
+        int batch, int regions, float* py) : IWidthAction
     {
         void IWidthAction.Run<TV, TD>() => SpnProductCore<TV, TD>(pa, aRegions, k1, pb, bRegions, k2, pl, pr, batch, regions, py);
     }
 
-    private static unsafe void SpnProductCore<TV, TD>(float* pa, int aRegions, int k1, float* pb, int bRegions, int k2, int* pl, int* pr, int batch, int regions, float* py)
+    private static unsafe void SpnProductCore<TV, TD>(float* pa, int aRegions, int k1, float* pb, int bRegions, int k2, int* pl, int* pr,
+        int batch, int regions, float* py)
         where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
     {
         long kk = (long)k1 * k2;
@@ -392,12 +394,14 @@ public sealed partial class CpuKernelSet
         Simd.Run(new SpnSumBackwardKernel(Ptr(xa), Ptr(wa), Ptr(ya), Ptr(ga), batch, regions, kIn, kOut, Ptr(dxa), Ptr(dwa), nx));
     }
 
-    private readonly unsafe struct SpnSumBackwardKernel(float* px, float* pw, float* py, float* pg, int batch, int regions, int kIn, int kOut, float* pdx, float* pdw, long nx) : IWidthAction
+    private readonly unsafe struct SpnSumBackwardKernel(float* px, float* pw, float* py, float* pg, int batch, int regions, int kIn, int kOut,
+        float* pdx, float* pdw, long nx) : IWidthAction
     {
         void IWidthAction.Run<TV, TD>() => SpnSumBackwardCore<TV, TD>(px, pw, py, pg, batch, regions, kIn, kOut, pdx, pdw, nx);
     }
 
-    private static unsafe void SpnSumBackwardCore<TV, TD>(float* px, float* pw, float* py, float* pg, int batch, int regions, int kIn, int kOut, float* pdx, float* pdw, long nx)
+    private static unsafe void SpnSumBackwardCore<TV, TD>(float* px, float* pw, float* py, float* pg, int batch, int regions, int kIn, int kOut,
+        float* pdx, float* pdw, long nx)
         where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
     {
         // One task per region: it owns dLogW[r] (summed over the batch in order, in double) and dx[:, r, :].

@@ -145,7 +145,8 @@ public sealed partial class IlgpuKernelSet
     }
 
     /// <summary>y[i] = op(a[i], b[i]) over same-shape buffers of a.Length elements (y may be a or b).</summary>
-    internal void Zip<TOp>(TOp op, DeviceBuffer<float> a, DeviceBuffer<float> b, DeviceBuffer<float> y, string opName) where TOp : unmanaged, IBinaryOp
+    internal void Zip<TOp>(TOp op, DeviceBuffer<float> a, DeviceBuffer<float> b, DeviceBuffer<float> y, string opName)
+        where TOp : unmanaged, IBinaryOp
     {
         var av = View(a, 0, opName, nameof(a));
         var bv = View(b, a.Length, opName, nameof(b));

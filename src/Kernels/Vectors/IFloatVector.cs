@@ -6,8 +6,12 @@ namespace Engine.Kernels.Vectors;
 /// A SIMD vector of float lanes at one width, so that a CPU kernel is written once as a generic method over the
 /// vector type and compiled per width (<see cref="Vec512"/>, <see cref="Vec256"/>, <see cref="Vec128"/>, and
 /// <see cref="Vec1"/>, the scalar lane). Every member is an aggressively inlined static over the matching
-/// <c>System.Runtime.Intrinsics</c> operation, so the JIT emits the same instructions as hand-written code for that
-/// width; a width without hardware support still runs (in software), which is how every width is tested everywhere.
+/// <c>System.Runtime.Intrinsics</c> operation, so the JIT emits the instructions of hand-written code for that width;
+/// a width without hardware support still runs (in software), which is how every width is tested everywhere.
+/// Two things the JIT cannot see through a wrapper struct, so the interface states them itself: that an operand is a
+/// constant (a clamp uses <see cref="MaxNative"/> and <see cref="MinNative"/>, one instruction each, where
+/// <c>Max(x, constant)</c> would compile to the full NaN- and sign-aware sequence), and that a mask came from a
+/// comparison (<see cref="Select"/>).
 /// </summary>
 /// <remarks>
 /// The operations are lane-wise and give the same bits at every width (the scalar lane included): a kernel's scalar

@@ -27,7 +27,8 @@ internal readonly struct Vec1(float value) : IFloatVector<Vec1, Vec1D>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1 Create(float value) => new(value);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe Vec1 Load(float* source) => new(*source);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe void Store(Vec1 value, float* destination) => *destination = value.Value;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe void StoreAlignedNonTemporal(Vec1 value, float* destination) => *destination = value.Value;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void StoreAlignedNonTemporal(Vec1 value, float* destination) => *destination = value.Value;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float GetElement(Vec1 value, int index) => value.Value;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1 operator +(Vec1 left, Vec1 right) => new(left.Value + right.Value);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1 operator -(Vec1 left, Vec1 right) => new(left.Value - right.Value);
@@ -37,7 +38,8 @@ internal readonly struct Vec1(float value) : IFloatVector<Vec1, Vec1D>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1 operator &(Vec1 left, Vec1 right) => FromBits(Bits(left) & Bits(right));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1 operator |(Vec1 left, Vec1 right) => FromBits(Bits(left) | Bits(right));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1 operator ~(Vec1 value) => FromBits(~Bits(value));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1 FusedMultiplyAdd(Vec1 a, Vec1 b, Vec1 c) => new(MathF.FusedMultiplyAdd(a.Value, b.Value, c.Value));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec1 FusedMultiplyAdd(Vec1 a, Vec1 b, Vec1 c) => new(MathF.FusedMultiplyAdd(a.Value, b.Value, c.Value));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1 Sqrt(Vec1 value) => new(MathF.Sqrt(value.Value));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1 Abs(Vec1 value) => new(MathF.Abs(value.Value));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1 CopySign(Vec1 value, Vec1 sign) => new(MathF.CopySign(value.Value, sign.Value));
@@ -110,6 +112,7 @@ internal readonly struct Vec1D(double value) : IDoubleVector<Vec1D>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe Vec1D Load(double* source) => new(*source);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe void Store(Vec1D value, double* destination) => *destination = value.Value;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1D operator +(Vec1D left, Vec1D right) => new(left.Value + right.Value);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1D FusedMultiplyAdd(Vec1D a, Vec1D b, Vec1D c) => new(Math.FusedMultiplyAdd(a.Value, b.Value, c.Value));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec1D FusedMultiplyAdd(Vec1D a, Vec1D b, Vec1D c) => new(Math.FusedMultiplyAdd(a.Value, b.Value, c.Value));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static double Sum(Vec1D value) => value.Value;
 }

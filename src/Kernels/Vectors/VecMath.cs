@@ -12,7 +12,8 @@ namespace Engine.Kernels.Vectors;
 /// The long functions (tanh, erf and the GELUs) are not inlined: each vector operation is an inlined call into the
 /// width's wrapper struct, and inlining such a body into an unrolled loop exhausts the JIT's inline budget, which then
 /// leaves the wrappers themselves as calls with every vector spilled around them. As their own methods they compile
-/// to straight-line intrinsics, called once per vector. Exp and the sigmoid stay inlined (their loops stay clean).
+/// to straight-line intrinsics, called once per vector (a GELU inlines its tanh or erf body into its own method, so it
+/// is one call too). Exp and the sigmoid stay inlined (their loops stay clean).
 /// </remarks>
 internal static class VecMath
 {
@@ -49,7 +50,10 @@ internal static class VecMath
 
     /// <summary>tanh per lane (Cephes: odd polynomial below 0.625, 1 - 2/(e^{2|x|} + 1) above).</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    public static TV Tanh<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
+    public static TV Tanh<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => TanhBody(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV TanhBody<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
     {
         var ax = TV.Abs(x);
         var z = x * x;
@@ -70,7 +74,10 @@ internal static class VecMath
 
     /// <summary><see cref="ScalarMath.Erf"/> per lane (same fit and operation order).</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    public static TV Erf<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
+    public static TV Erf<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => ErfBody(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV ErfBody<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
     {
         var z = TV.Abs(x);
         var t = TV.One / (TV.One + TV.Create(0.5f) * z);
@@ -93,14 +100,14 @@ internal static class VecMath
     public static TV GeluTanh<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
     {
         var inner = x + TV.Create(GeluCubic) * x * x * x;
-        var t = Tanh(TV.Create(ScalarMath.SqrtTwoOverPi) * inner);
+        var t = TanhBody(TV.Create(ScalarMath.SqrtTwoOverPi) * inner);
         return TV.Create(0.5f) * x * (TV.One + t);
     }
 
     /// <summary>GELU, erf form, per lane.</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static TV GeluErf<TV>(TV x) where TV : unmanaged, IFloatVector<TV> =>
-        TV.Create(0.5f) * x * (TV.One + Erf(x * TV.Create(ScalarMath.InvSqrt2)));
+        TV.Create(0.5f) * x * (TV.One + ErfBody(x * TV.Create(ScalarMath.InvSqrt2)));
 
     /// <summary>e^x on one value, bitwise equal to a lane of <see cref="Exp{TV}"/> at any width.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -37,7 +37,8 @@ internal static unsafe class LaneIo
     /// Writes float column c &lt; <paramref name="cols"/> of <paramref name="rows"/> rows from the lane vector
     /// src[<paramref name="source"/>[c]] (src[c] when <paramref name="source"/> is null), times <paramref name="scale"/>.
     /// </summary>
-    public static void Scatter<TV>(TV* src, int* source, int cols, float* dst, long rowStride, int rows, float scale) where TV : unmanaged, IFloatVector<TV>
+    public static void Scatter<TV>(TV* src, int* source, int cols, float* dst, long rowStride, int rows, float scale)
+        where TV : unmanaged, IFloatVector<TV>
     {
         int lanes = TV.Count;
         float* tmp = stackalloc float[8 * lanes];
