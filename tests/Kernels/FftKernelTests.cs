@@ -7,7 +7,7 @@ namespace Engine.Tests.Kernels;
 /// The FFT kernels (<see cref="IKernelSet.Fft"/>, Rfft, Irfft, Rfft2, Irfft2) against naive O(n²) DFTs in double
 /// precision. Error measure: ||actual - reference||₂ / ||reference||₂ over the whole output, below 1e-5. Lengths cover
 /// every path of the CPU set (powers of two, mixed radix 2/3/5/7, Bluestein for larger prime factors, length 1) and
-/// batches that fill a 16-row lane group, leave a partial one, or are a single row. Outputs are pre-filled with NaN.
+/// batches that fill a lane group (8 or 16 rows), leave a partial one, or are a single row. Outputs are pre-filled with NaN.
 /// </summary>
 public abstract class FftKernelTests
 {
@@ -32,6 +32,9 @@ public abstract class FftKernelTests
         foreach (var n in lengths)
             foreach (var b in batches)
                 yield return [b, n];
+        // Full lane groups at 8 and 16 lanes (the transposed loads and stores), then a partial one.
+        yield return [16, 16];
+        yield return [33, 8];
         if (tier == ShapeTier.Full)
         {
             // Two full lane groups, every mixed-radix factor, and a long Bluestein length.

@@ -284,6 +284,10 @@ public abstract class KernelSetTests
         yield return ([3, 1, 5], [3, 4, 5]);
         yield return ([6, 5], [6, 1]);
         yield return ([1, 1], [3]);
+        // Rows of 37: the vector-vector, vector-scalar and scalar-vector row loops with a tail.
+        yield return ([3, 37], [37]);
+        yield return ([3, 1], [3, 37]);
+        yield return ([3, 37], [3, 1]);
     }
 
     /// <summary>

@@ -164,6 +164,7 @@ public abstract class SpnKernelTests
         [3, 4, 2, 4, 3, 2],
         [5, 7, 5, 3, 2, 11],
         [2, 16, 10, 16, 10, 8],
+        [2, 3, 4, 3, 37, 2],
     ];
 
     /// <summary>Product forward (outer sum) and both sides' backward (with children shared by several parents, and unused ones).</summary>

@@ -1,3 +1,4 @@
+using Engine.Kernels.Elementwise;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -8,10 +9,6 @@ public sealed partial class IlgpuKernelSet
     private Action<KernelConfig, ArrayView<float>, float>? kFill;
     private Action<KernelConfig, ArrayView<float>, ulong, float, float>? kUniform;
     private Action<KernelConfig, ArrayView<float>, ulong, float, float>? kNormal;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int>? kUnary;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, float, float>? kAffine;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, float>? kAxpy;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, long, StridedLayout, int>? kBinary;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, long, StridedLayout>? kGather;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>? kReduceThread;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>? kReduceGroup;
@@ -85,31 +82,41 @@ public sealed partial class IlgpuKernelSet
     }
 
     /// <inheritdoc />
-    public void Unary(UnaryOp op, DeviceBuffer<float> x, DeviceBuffer<float> y)
+    public void Unary(UnaryOp op, DeviceBuffer<float> x, DeviceBuffer<float> y) =>
+        ElementwiseOps.Visit<UnaryVisitor, bool>(op, new UnaryVisitor(this, x, y));
+
+    /// <summary>y[i] = op(x[i]) for any op struct (composed ones included), as one kernel.</summary>
+    internal void Unary<TOp>(TOp op, DeviceBuffer<float> x, DeviceBuffer<float> y) where TOp : unmanaged, IUnaryOp
     {
-        if (!Enum.IsDefined(op)) throw new ArgumentOutOfRangeException(nameof(op), op, $"{Name}.Unary: unknown op.");
         var xv = View(x, 0, "Unary", nameof(x));
         var yv = View(y, x.Length, "Unary", nameof(y));
         if (xv.Length == 0) return;
-        var k = Kernel(ref kUnary, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int>(IlgpuKernels.Unary));
-        Launch("Unary", () => k(Config1D(xv.Length), xv, yv, (int)op), x, y);
+        var k = Specialised<TOp, Action<KernelConfig, ArrayView<float>, ArrayView<float>, TOp>>(ElementwiseKernel.Unary,
+            a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, TOp>(IlgpuKernels.Unary));
+        Launch("Unary", () => k(Config1D(xv.Length), xv, yv, op), x, y);
     }
 
-    /// <inheritdoc />
-    public void Affine(DeviceBuffer<float> x, DeviceBuffer<float> y, float scale, float shift)
+    private readonly struct UnaryVisitor(IlgpuKernelSet set, DeviceBuffer<float> x, DeviceBuffer<float> y) : IUnaryOpVisitor<bool>
     {
-        var xv = View(x, 0, "Affine", nameof(x));
-        var yv = View(y, x.Length, "Affine", nameof(y));
-        if (xv.Length == 0) return;
-        var k = Kernel(ref kAffine, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, float, float>(IlgpuKernels.Affine));
-        Launch("Affine", () => k(Config1D(xv.Length), xv, yv, scale, shift), x, y);
+        bool IUnaryOpVisitor<bool>.Visit<TOp>(TOp op)
+        {
+            set.Unary(op, x, y);
+            return true;
+        }
     }
 
     /// <inheritdoc />
-    public void Binary(BinaryOp op, DeviceBuffer<float> a, int[] aShape, DeviceBuffer<float> b, int[] bShape, DeviceBuffer<float> y, int[] yShape)
+    public void Affine(DeviceBuffer<float> x, DeviceBuffer<float> y, float scale, float shift) => Unary(new AffineOp(scale, shift), x, y);
+
+    /// <inheritdoc />
+    public void Binary(BinaryOp op, DeviceBuffer<float> a, int[] aShape, DeviceBuffer<float> b, int[] bShape, DeviceBuffer<float> y, int[] yShape) =>
+        ElementwiseOps.Visit<BinaryVisitor, bool>(op, new BinaryVisitor(this, a, aShape, b, bShape, y, yShape));
+
+    /// <summary>y = op(a, b) with NumPy broadcasting for any op struct (composed ones included), as one kernel.</summary>
+    internal void Binary<TOp>(TOp op, DeviceBuffer<float> a, int[] aShape, DeviceBuffer<float> b, int[] bShape, DeviceBuffer<float> y, int[] yShape)
+        where TOp : unmanaged, IBinaryOp
     {
         const string opName = "Binary";
-        if (!Enum.IsDefined(op)) throw new ArgumentOutOfRangeException(nameof(op), op, $"{Name}.Binary: unknown op.");
         CheckShape(aShape, opName, nameof(aShape));
         CheckShape(bShape, opName, nameof(bShape));
         CheckShape(yShape, opName, nameof(yShape));
@@ -121,8 +128,33 @@ public sealed partial class IlgpuKernelSet
         var sb = Layout.BroadcastStrides(bShape, yShape, $"{Name}.{opName}");
         if (count == 0) return;
         var layout = Layout.Coalesce(yShape, sa, sb, $"{Name}.{opName}");
-        var k = Kernel(ref kBinary, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, long, StridedLayout, int>(IlgpuKernels.Binary));
-        Launch(opName, () => k(Config1D(count), av, bv, yv, count, layout, (int)op), a, b, y);
+        var k = Specialised<TOp, Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, long, StridedLayout, TOp>>(
+            ElementwiseKernel.Binary,
+            acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, long, StridedLayout, TOp>(IlgpuKernels.Binary));
+        Launch(opName, () => k(Config1D(count), av, bv, yv, count, layout, op), a, b, y);
+    }
+
+    private readonly struct BinaryVisitor(IlgpuKernelSet set, DeviceBuffer<float> a, int[] aShape, DeviceBuffer<float> b, int[] bShape,
+        DeviceBuffer<float> y, int[] yShape) : IBinaryOpVisitor<bool>
+    {
+        bool IBinaryOpVisitor<bool>.Visit<TOp>(TOp op)
+        {
+            set.Binary(op, a, aShape, b, bShape, y, yShape);
+            return true;
+        }
+    }
+
+    /// <summary>y[i] = op(a[i], b[i]) over same-shape buffers of a.Length elements (y may be a or b).</summary>
+    internal void Zip<TOp>(TOp op, DeviceBuffer<float> a, DeviceBuffer<float> b, DeviceBuffer<float> y, string opName)
+        where TOp : unmanaged, IBinaryOp
+    {
+        var av = View(a, 0, opName, nameof(a));
+        var bv = View(b, a.Length, opName, nameof(b));
+        var yv = View(y, a.Length, opName, nameof(y));
+        if (av.Length == 0) return;
+        var k = Specialised<TOp, Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, TOp>>(ElementwiseKernel.Zip,
+            acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, TOp>(IlgpuKernels.Zip));
+        Launch(opName, () => k(Config1D(av.Length), av, bv, yv, op), a, b, y);
     }
 
     /// <inheritdoc />
@@ -363,14 +395,7 @@ public sealed partial class IlgpuKernelSet
     }
 
     /// <inheritdoc />
-    public void Axpy(float alpha, DeviceBuffer<float> x, DeviceBuffer<float> y)
-    {
-        var xv = View(x, 0, "Axpy", nameof(x));
-        var yv = View(y, x.Length, "Axpy", nameof(y));
-        if (xv.Length == 0) return;
-        var k = Kernel(ref kAxpy, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, float>(IlgpuKernels.Axpy));
-        Launch("Axpy", () => k(Config1D(xv.Length), xv, yv, alpha), x, y);
-    }
+    public void Axpy(float alpha, DeviceBuffer<float> x, DeviceBuffer<float> y) => Zip(new AxpyOp(alpha), x, y, y, "Axpy");
 
     /// <inheritdoc />
     public void SgdStep(DeviceBuffer<float> param, DeviceBuffer<float> grad, DeviceBuffer<float>? velocity,

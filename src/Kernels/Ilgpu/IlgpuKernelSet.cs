@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using ILGPU;
 using ILGPU.Algorithms;
 using ILGPU.Runtime;
@@ -237,6 +238,40 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
             return k;
         }
     }
+
+    /// <summary>The generic elementwise kernels, compiled once per accelerator and op struct type.</summary>
+    private enum ElementwiseKernel
+    {
+        /// <summary><see cref="IlgpuKernels.Unary{TOp}"/>.</summary>
+        Unary,
+        /// <summary><see cref="IlgpuKernels.Zip{TOp}"/>.</summary>
+        Zip,
+        /// <summary><see cref="IlgpuKernels.Binary{TOp}"/>.</summary>
+        Binary,
+    }
+
+    /// <summary>Loaded specialisations of the generic kernels, by kernel and op struct type.</summary>
+    private readonly ConcurrentDictionary<(ElementwiseKernel Kernel, Type Op), Delegate> specialised = new();
+
+    /// <summary>
+    /// The launcher of <paramref name="kernel"/> specialised for <typeparamref name="TOp"/>: compiled on first use (ILGPU
+    /// compiles one kernel per struct type argument) and cached for the life of the accelerator.
+    /// </summary>
+    private TLauncher Specialised<TOp, TLauncher>(ElementwiseKernel kernel, Func<Accelerator, TLauncher> load) where TLauncher : Delegate
+    {
+        var key = (kernel, typeof(TOp));
+        if (specialised.TryGetValue(key, out var k)) return (TLauncher)k;
+        lock (gate)
+        {
+            ThrowIfDisposed("load kernel");
+            if (!specialised.TryGetValue(key, out k)) specialised[key] = k = load(accelerator);
+            return (TLauncher)k;
+        }
+    }
+
+    /// <summary>Op struct types with a loaded specialisation of the generic kernel of that name ("Unary", "Zip", "Binary").</summary>
+    internal IEnumerable<Type> SpecialisedOps(string kernel) =>
+        specialised.Keys.Where(k => k.Kernel.ToString() == kernel).Select(k => k.Op);
 
     /// <summary>
     /// Runs a launch under the lock and keeps the buffer objects in <paramref name="keep"/> reachable until it has
