@@ -1,4 +1,5 @@
 using Engine.Autodiff;
+using Engine.Kernels;
 
 namespace Engine.Optim;
 
@@ -36,6 +37,10 @@ public class Adam : Optimizer
 
     private readonly Dictionary<Tensor, int> steps = new(ReferenceEqualityComparer.Instance);
 
+    // The kernels count each parameter's steps on the device (a step needs no host round trip); `steps` mirrors them
+    // on the host, advanced in lockstep without reading them back, for checkpoints.
+    private readonly Dictionary<Tensor, DeviceScalar> deviceSteps = new(ReferenceEqualityComparer.Instance);
+
     /// <inheritdoc />
     protected override IReadOnlyList<string> StateNames => ["exp_avg", "exp_avg_sq"];
 
@@ -47,6 +52,16 @@ public class Adam : Optimizer
     {
         if (step <= 0) steps.Remove(parameter);
         else steps[parameter] = step;
+        if (deviceSteps.TryGetValue(parameter, out var onDevice)) onDevice.Write(Math.Max(step, 0));
+    }
+
+    /// <summary>The device copy of a parameter's step count, created from the host count on first use.</summary>
+    private DeviceScalar DeviceStep(Tensor parameter)
+    {
+        if (deviceSteps.TryGetValue(parameter, out var s)) return s;
+        s = new DeviceScalar(parameter.Device, GetParameterStep(parameter));
+        deviceSteps[parameter] = s;
+        return s;
     }
 
     /// <inheritdoc />
@@ -56,9 +71,18 @@ public class Adam : Optimizer
         // Bias correction counts this parameter's own updates (as PyTorch): one skipped for lack of a gradient
         // does not advance it.
         int t = steps.TryGetValue(parameter, out var n) ? n + 1 : 1;
+        parameter.Device.Kernels.OptimizerKernels().AdamStep(new AdamBuffers(parameter.Buffer, gradient.Buffer, s[0], s[1]),
+            new AdamHyper(Beta1, Beta2, Eps, WeightDecay, Decoupled), LearningRateOn(parameter.Device), DeviceStep(parameter));
         steps[parameter] = t;
-        parameter.Device.Kernels.AdamStep(parameter.Buffer, gradient.Buffer, s[0], s[1], LearningRate, Beta1, Beta2, Eps,
-            WeightDecay, Decoupled, t);
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (!disposing) return;
+        foreach (var s in deviceSteps.Values) s.Dispose();
+        deviceSteps.Clear();
     }
 }
 

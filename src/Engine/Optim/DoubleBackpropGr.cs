@@ -1,4 +1,5 @@
 using Engine.Autodiff;
+using Engine.Kernels;
 
 namespace Engine.Optim;
 
@@ -69,7 +70,7 @@ public sealed class DoubleBackpropGr : MultiGradientOptimizer
             {
                 var p = ps[live[j]];
                 var own = OwnedCopy(g[live[j]]!);
-                if (hg[j] != null) p.Device.Kernels.CombineGradients(own.Buffer, hg[j]!.Buffer, 1f, 0.5f * Gamma);
+                if (hg[j] != null) p.Device.Kernels.OptimizerKernels().CombineGradients(own.Buffer, hg[j]!.Buffer, 1f, 0.5f * Gamma);
                 p.Grad = own;
             }
         }

@@ -1,4 +1,5 @@
 using Engine.Autodiff;
+using Engine.Kernels;
 
 namespace Engine.Optim;
 
@@ -46,7 +47,8 @@ public sealed class FiniteDifferenceGr : MultiGradientOptimizer
         var loss = EvaluateClosure(closure);
         var ps = WithGradients();
         bool forward = Direction == FdDirection.Forward;
-        PerturbAll(ps, forward ? Epsilon : -Epsilon, squareParam: false);
+        SetPerturbationScale(ps, forward ? Epsilon : -Epsilon);
+        PerturbAll(ps, squareParam: false);
         // Keep g(θ) aside: detach it from its parameter so the second evaluation's zero-grad does not free it.
         var first = new Tensor[ps.Count];
         for (int i = 0; i < ps.Count; i++)
@@ -83,11 +85,11 @@ public sealed class FiniteDifferenceGr : MultiGradientOptimizer
             {
                 // No gradient at the moved point: that term is zero.
                 var own = g1.IsLeaf && g1.Persistent ? g1 : OwnedCopy(g1);
-                p.Device.Kernels.CombineGradients(own.Buffer, own.Buffer, a, 0f);
+                p.Device.Kernels.OptimizerKernels().CombineGradients(own.Buffer, own.Buffer, a, 0f);
                 p.Grad = own;
                 continue;
             }
-            p.Device.Kernels.CombineGradients(OwnedGradient(p).Buffer, g1.Buffer, b, a);
+            p.Device.Kernels.OptimizerKernels().CombineGradients(OwnedGradient(p).Buffer, g1.Buffer, b, a);
             if (g1.Persistent) g1.Dispose();
         }
         ApplyGradients();

@@ -58,31 +58,94 @@ public abstract class MultiGradientOptimizer : Optimizer
         EvaluateClosure(closure);
     }
 
-    /// <summary>The squared global norm Σ‖g‖² of the parameters' gradients, or Σ‖|θ| ⊙ g‖² when <paramref name="weighted"/>.</summary>
-    protected static double SquaredGradientNorm(IReadOnlyList<Tensor> parameters, bool weighted)
+    /// <summary>
+    /// Writes the squared global norm Σ‖g‖² of the parameters' gradients (Σ‖|θ| ⊙ g‖² when <paramref name="weighted"/>)
+    /// into each of their devices' <see cref="SquaredNormOn"/> scalar, on the device. A model spread over several
+    /// devices needs each device's part on the host to form the global sum (one read per device); one device needs none.
+    /// </summary>
+    protected void ComputeSquaredGradientNorm(IReadOnlyList<Tensor> parameters, bool weighted)
     {
-        double total = 0;
-        foreach (var group in parameters.GroupBy(p => p.Device))
+        var groups = parameters.GroupBy(p => p.Device).ToList();
+        foreach (var group in groups)
         {
             var ps = group.ToList();
             var grads = ps.Select(p => p.Grad!.Buffer).ToList();
             var weights = weighted ? ps.Select(p => (DeviceBuffer<float>?)p.Buffer).ToList() : null;
-            total += group.Key.Kernels.SumOfSquares(grads, weights);
+            group.Key.Kernels.OptimizerKernels().SumOfSquares(grads, weights, Scalars(group.Key).SquaredNorm);
         }
-        return total;
+        if (groups.Count < 2) return;
+        double total = 0;
+        foreach (var group in groups) total += Scalars(group.Key).SquaredNorm.Read();
+        foreach (var group in groups) Scalars(group.Key).SquaredNorm.Write(total);
     }
 
-    /// <summary>Saves each parameter and moves it by scale · g (scale · θ² ⊙ g when <paramref name="squareParam"/>).</summary>
-    protected void PerturbAll(IReadOnlyList<Tensor> parameters, float scale, bool squareParam)
+    /// <summary>SAM's scale ρ / (‖g‖ + 1e-12) from <see cref="ComputeSquaredGradientNorm"/>'s result, on each device.</summary>
+    protected void ScaleFromGradientNorm(IReadOnlyList<Tensor> parameters, float radius)
+    {
+        foreach (var device in parameters.Select(p => p.Device).Distinct())
+        {
+            var s = Scalars(device);
+            device.Kernels.OptimizerKernels().PerturbationScale(s.SquaredNorm, radius, s.Scale);
+            s.ConstantScale = null;
+        }
+    }
+
+    /// <summary>Sets the perturbation scale to a constant on each device (uploaded only when it changes).</summary>
+    protected void SetPerturbationScale(IReadOnlyList<Tensor> parameters, float scale)
+    {
+        foreach (var device in parameters.Select(p => p.Device).Distinct())
+        {
+            var s = Scalars(device);
+            if (s.ConstantScale is { } held && BitConverter.SingleToInt32Bits(held) == BitConverter.SingleToInt32Bits(scale)) continue;
+            s.Scale.Write(scale);
+            s.ConstantScale = scale;
+        }
+    }
+
+    /// <summary>
+    /// Saves each parameter and moves it by s · g (s · θ² ⊙ g when <paramref name="squareParam"/>), s the device's
+    /// perturbation scale (<see cref="ScaleFromGradientNorm"/> or <see cref="SetPerturbationScale"/>).
+    /// </summary>
+    protected void PerturbAll(IReadOnlyList<Tensor> parameters, bool squareParam)
     {
         foreach (var p in parameters)
-            p.Device.Kernels.Perturb(p.Buffer, p.Grad!.Buffer, Backup(p), scale, squareParam);
+            p.Device.Kernels.OptimizerKernels().Perturb(p.Buffer, p.Grad!.Buffer, Backup(p), Scalars(p.Device).Scale, squareParam);
     }
 
     /// <summary>Copies the saved values back into the parameters.</summary>
     protected void RestoreAll(IReadOnlyList<Tensor> parameters)
     {
-        foreach (var p in parameters) p.Device.Kernels.Restore(Backup(p), p.Buffer);
+        foreach (var p in parameters) p.Device.Kernels.OptimizerKernels().Restore(Backup(p), p.Buffer);
+    }
+
+    /// <summary>The device scalar holding the last squared gradient norm on <paramref name="device"/>, or null before any.</summary>
+    protected DeviceScalar? SquaredNormOn(Device device) => stepScalars.TryGetValue(device, out var s) ? s.SquaredNorm : null;
+
+    private readonly Dictionary<Device, StepScalars> stepScalars = new();
+
+    private StepScalars Scalars(Device device)
+    {
+        if (!stepScalars.TryGetValue(device, out var s))
+        {
+            s = new StepScalars(device);
+            stepScalars[device] = s;
+        }
+        return s;
+    }
+
+    /// <summary>The device scalars of one step on one device: the squared gradient norm and the perturbation scale.</summary>
+    private sealed class StepScalars(Device device) : IDisposable
+    {
+        public DeviceScalar SquaredNorm { get; } = new(device);
+        public DeviceScalar Scale { get; } = new(device);
+        /// <summary>The constant last uploaded into <see cref="Scale"/>, null when a kernel wrote it.</summary>
+        public float? ConstantScale { get; set; }
+
+        public void Dispose()
+        {
+            SquaredNorm.Dispose();
+            Scale.Dispose();
+        }
     }
 
     /// <summary>The buffer holding a parameter's saved values (allocated once, kept as optimizer state).</summary>
@@ -113,7 +176,10 @@ public abstract class MultiGradientOptimizer : Optimizer
     protected override void Dispose(bool disposing)
     {
         base.Dispose(disposing);
-        if (disposing) Inner.Dispose();
+        if (!disposing) return;
+        Inner.Dispose();
+        foreach (var s in stepScalars.Values) s.Dispose();
+        stepScalars.Clear();
     }
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the optimizer unless <paramref name="value"/> is finite and at least <paramref name="min"/> (above it when <paramref name="strict"/>).</summary>

@@ -15,6 +15,7 @@ namespace Engine.Optim;
 public abstract class Optimizer : IDisposable
 {
     private readonly Dictionary<Tensor, DeviceBuffer<float>[]> state = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<Device, (DeviceScalar Scalar, float Value)> learningRates = new();
     private float learningRate;
 
     /// <summary>Takes the parameters to update (for a module: <c>module.Parameters()</c>).</summary>
@@ -139,6 +140,25 @@ public abstract class Optimizer : IDisposable
         return s;
     }
 
+    /// <summary>
+    /// <see cref="LearningRate"/> as a device scalar on <paramref name="device"/>, for the fused kernels: uploaded when
+    /// first needed and again only when the rate changed since (a host-to-device copy, never a read back).
+    /// </summary>
+    protected DeviceScalar LearningRateOn(Device device)
+    {
+        float lr = LearningRate;
+        if (learningRates.TryGetValue(device, out var held))
+        {
+            if (BitConverter.SingleToInt32Bits(held.Value) == BitConverter.SingleToInt32Bits(lr)) return held.Scalar;
+            held.Scalar.Write(lr);
+            learningRates[device] = (held.Scalar, lr);
+            return held.Scalar;
+        }
+        var scalar = new DeviceScalar(device, lr);
+        learningRates[device] = (scalar, lr);
+        return scalar;
+    }
+
     // ---------- checkpoint access (Engine.Checkpoints) ----------
 
     /// <summary>
@@ -195,5 +215,7 @@ public abstract class Optimizer : IDisposable
         foreach (var s in state.Values)
             foreach (var b in s) b.Dispose();
         state.Clear();
+        foreach (var (scalar, _) in learningRates.Values) scalar.Dispose();
+        learningRates.Clear();
     }
 }

@@ -1,4 +1,5 @@
 using Engine.Autodiff;
+using Engine.Kernels;
 
 namespace Engine.Optim;
 
@@ -39,7 +40,7 @@ public sealed class Sgd : Optimizer
     {
         bool first = false;
         var velocity = Momentum != 0 ? State(parameter, 1, out first)[0] : null;
-        parameter.Device.Kernels.SgdStep(parameter.Buffer, gradient.Buffer, velocity, LearningRate, Momentum, Dampening,
-            WeightDecay, Nesterov, first);
+        parameter.Device.Kernels.OptimizerKernels().SgdStep(parameter.Buffer, gradient.Buffer, velocity,
+            new SgdHyper(Momentum, Dampening, WeightDecay, Nesterov), LearningRateOn(parameter.Device), first);
     }
 }

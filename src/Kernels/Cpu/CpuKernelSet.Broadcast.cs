@@ -112,7 +112,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public void Binary(BinaryOp op, DeviceBuffer<float> a, int[] aShape, DeviceBuffer<float> b, int[] bShape, DeviceBuffer<float> y, int[] yShape)
+    internal void Binary(BinaryOp op, DeviceBuffer<float> a, int[] aShape, DeviceBuffer<float> b, int[] bShape, DeviceBuffer<float> y, int[] yShape)
     {
         long n = Prod(yShape);
         var aa = Data(a, Prod(aShape), "Binary");
@@ -197,7 +197,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void BroadcastTo(DeviceBuffer<float> x, int[] xShape, DeviceBuffer<float> y, int[] yShape)
+    internal unsafe void BroadcastTo(DeviceBuffer<float> x, int[] xShape, DeviceBuffer<float> y, int[] yShape)
     {
         long n = Prod(yShape);
         long nx = Prod(xShape);
