@@ -8,14 +8,21 @@ namespace Engine.Tests.Kernels;
 /// device with <see cref="Device.UseKernels"/>, it makes every op of a test take its fallback; it also records the
 /// calls it forwards.
 /// </summary>
-public sealed class CoreOnlyKernelSet(IKernelSet inner) : IKernelSet
+public sealed class CoreOnlyKernelSet(IKernelSet inner, bool record = true) : IKernelSet
 {
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IKernelSet, CoreOnlyKernelSet> Shared = new();
     private readonly List<string> calls = [];
+
+    /// <summary>
+    /// One non-recording core-only set per kernel set, so that the composites it hands out (and their cached DFT
+    /// matrices) are made once per test run.
+    /// </summary>
+    public static CoreOnlyKernelSet Of(IKernelSet inner) => Shared.GetValue(inner, k => new CoreOnlyKernelSet(k, record: false));
 
     /// <summary>The kernel set the calls go to.</summary>
     public IKernelSet Inner { get; } = inner;
 
-    /// <summary>The core calls forwarded so far, by method name (allocations and synchronisation excluded).</summary>
+    /// <summary>The core calls forwarded so far, by method name (allocations and synchronisation excluded; empty when not recording).</summary>
     public IReadOnlyList<string> Calls
     {
         get { lock (calls) return calls.ToList(); }
@@ -23,7 +30,8 @@ public sealed class CoreOnlyKernelSet(IKernelSet inner) : IKernelSet
 
     private IKernelSet Next([System.Runtime.CompilerServices.CallerMemberName] string op = "")
     {
-        lock (calls) calls.Add(op);
+        if (record)
+            lock (calls) calls.Add(op);
         return Inner;
     }
 

@@ -417,15 +417,18 @@ public sealed class IlgpuFftKernelTests : FftKernelTests
     protected override Device Device => Device.Get(DeviceKind.IlgpuCpu);
 }
 
-/// <summary>The composite FFTs (dense DFTs as GEMMs) over the CPU set's core ops, on every length.</summary>
-[ShapeTier(ShapeTier.Full)]
+/// <summary>
+/// The composite FFTs (dense DFTs as GEMMs) over the CPU set's core ops, on the small lengths (the composite's
+/// arithmetic is the same at every length; the CPU GEMM's own paths are tested by the kernel-set tests).
+/// </summary>
+[ShapeTier(ShapeTier.Small)]
 public sealed class CpuCompositeFftKernelTests : FftKernelTests
 {
     /// <inheritdoc />
     protected override Device Device => Device.Get(DeviceKind.Cpu);
 
     /// <inheritdoc />
-    protected override IFftKernels F => new CoreOnlyKernelSet(Device.Kernels).FftKernels();
+    protected override IFftKernels F => CoreOnlyKernelSet.Of(Device.Kernels).FftKernels();
 }
 
 /// <summary>The composite FFTs over the ILGPU set's core ops on the CPU emulator, small lengths.</summary>
@@ -437,5 +440,5 @@ public sealed class IlgpuCompositeFftKernelTests : FftKernelTests
     protected override Device Device => Device.Get(DeviceKind.IlgpuCpu);
 
     /// <inheritdoc />
-    protected override IFftKernels F => new CoreOnlyKernelSet(Device.Kernels).FftKernels();
+    protected override IFftKernels F => CoreOnlyKernelSet.Of(Device.Kernels).FftKernels();
 }

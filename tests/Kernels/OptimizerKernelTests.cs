@@ -266,15 +266,15 @@ public sealed class CpuOptimizerKernelTests : OptimizerKernelTests
     protected override bool Fused => true;
 }
 
-/// <summary>The composite optimizer kernels over the CPU set's core ops, on the full lengths.</summary>
-[ShapeTier(ShapeTier.Full)]
+/// <summary>The composite optimizer kernels over the CPU set's core ops (small lengths: the core ops' large paths have their own tests).</summary>
+[ShapeTier(ShapeTier.Small)]
 public sealed class CpuCompositeOptimizerKernelTests : OptimizerKernelTests
 {
     /// <inheritdoc />
     protected override Device Device => Device.Get(DeviceKind.Cpu);
 
     /// <inheritdoc />
-    protected override IOptimizerKernels O => new CoreOnlyKernelSet(Device.Kernels).OptimizerKernels();
+    protected override IOptimizerKernels O => CoreOnlyKernelSet.Of(Device.Kernels).OptimizerKernels();
 
     /// <inheritdoc />
     protected override bool Fused => false;
@@ -304,7 +304,7 @@ public sealed class IlgpuCompositeOptimizerKernelTests : OptimizerKernelTests
     protected override Device Device => Device.Get(DeviceKind.IlgpuCpu);
 
     /// <inheritdoc />
-    protected override IOptimizerKernels O => new CoreOnlyKernelSet(Device.Kernels).OptimizerKernels();
+    protected override IOptimizerKernels O => CoreOnlyKernelSet.Of(Device.Kernels).OptimizerKernels();
 
     /// <inheritdoc />
     protected override bool Fused => false;

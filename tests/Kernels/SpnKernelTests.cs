@@ -325,7 +325,7 @@ public sealed class CpuCompositeSpnKernelTests : SpnKernelTests
     protected override Device Device => Device.Get(DeviceKind.Cpu);
 
     /// <inheritdoc />
-    protected override ISpnKernels S => new CoreOnlyKernelSet(Device.Kernels).SpnKernels();
+    protected override ISpnKernels S => CoreOnlyKernelSet.Of(Device.Kernels).SpnKernels();
 }
 
 /// <summary>The composite SPN layers over the ILGPU set's core ops (CPU emulator; tiny shapes).</summary>
@@ -336,5 +336,5 @@ public sealed class IlgpuCompositeSpnKernelTests : SpnKernelTests
     protected override Device Device => Device.Get(DeviceKind.IlgpuCpu);
 
     /// <inheritdoc />
-    protected override ISpnKernels S => new CoreOnlyKernelSet(Device.Kernels).SpnKernels();
+    protected override ISpnKernels S => CoreOnlyKernelSet.Of(Device.Kernels).SpnKernels();
 }

@@ -7,12 +7,13 @@ public static partial class Ops
 {
     /// <summary>
     /// <see cref="MatMul"/> with its operands read, and its result written, through index maps (the autodiff face of
-    /// <c>IKernelSet.Gemm</c> with index maps in its operand descriptors). A map J of length L applied to a tensor T (flattened) is the tensor T' with
-    /// T'[o] = T[(o / L) L + J[o % L]]: a gather by J inside every block of L elements. The result r satisfies
-    /// map_c(r) = op(map_a(a)) op(map_b(b)), i.e. C is scattered by <paramref name="mapC"/>. Every map must be a
-    /// permutation of 0..L-1 whose length divides its operand's matrix size (callers check this once; the kernels
-    /// check the range). The backward products are again mapped products: G is read through map_c, and each operand
-    /// gradient is written through that operand's map, so no gather or scatter ever gets a pass of its own.
+    /// the index maps of <c>IKernelSet.Gemm</c>'s operand descriptors). A map J of length L applied to a tensor T
+    /// (flattened) is the tensor T' with T'[o] = T[(o / L) L + J[o % L]]: a gather by J inside every block of L
+    /// elements. The result r satisfies map_c(r) = op(map_a(a)) op(map_b(b)), i.e. C is scattered by
+    /// <paramref name="mapC"/>. Every map must be a permutation of 0..L-1 whose length divides its operand's matrix size
+    /// (callers check this once; the kernels check the range). The backward products are again mapped products: G is
+    /// read through map_c, and each operand gradient is written through that operand's map, so no gather or scatter
+    /// ever gets a pass of its own.
     /// </summary>
     internal static Tensor IndexedMatMul(Tensor a, IndexTensor? mapA, Tensor b, IndexTensor? mapB, IndexTensor? mapC,
         bool transA = false, bool transB = false)

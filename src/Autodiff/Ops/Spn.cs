@@ -2,10 +2,11 @@ using Engine.Kernels;
 
 namespace Engine.Autodiff;
 
-// Sum-product network layers, all in log space. Forward and plain backward passes are fused kernels
-// (ISpnKernels, or their composite fallback). When the backward pass is itself recorded (createGraph), the gradients are built so they can be
-// differentiated again: the categorical leaf is linear in its table, so its backward is its adjoint kernel, recorded
-// with the forward kernel as its own backward; the other layers rebuild their gradient from differentiable ops.
+// Sum-product network layers, all in log space. Forward and plain backward passes are fused kernels (ISpnKernels, or
+// their composite fallback). When the backward pass is itself recorded (createGraph), the gradients are built so they
+// can be differentiated again: the categorical leaf is linear in its table, so its backward is its adjoint kernel,
+// recorded with the forward kernel as its own backward; the other layers rebuild their gradient from differentiable
+// ops.
 public static partial class Ops
 {
     private static void CheckSpnData(string op, Tensor x, SpnLeafLayout layout)

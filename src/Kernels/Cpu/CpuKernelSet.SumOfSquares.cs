@@ -9,8 +9,11 @@ namespace Engine.Kernels.Cpu;
 // partials combined by doubling strides.
 public sealed partial class CpuKernelSet
 {
-    /// <summary>Blocks per parallel chunk (64K elements: below that, waking a worker costs more than the work).</summary>
-    private const long SquaresBlocksPerChunk = 16;
+    /// <summary>
+    /// Blocks per parallel chunk (256K elements): a memory-bound pass gains from a second core only on long inputs,
+    /// and below that, waking a worker costs more than the work (a Mixer's many small gradients stay on one thread).
+    /// </summary>
+    private const long SquaresBlocksPerChunk = 64;
 
     /// <summary><see cref="IOptimizerKernels.SumOfSquares"/>.</summary>
     internal unsafe void SumOfSquares(IReadOnlyList<DeviceBuffer<float>> buffers, IReadOnlyList<DeviceBuffer<float>?>? weights, DeviceScalar result)
