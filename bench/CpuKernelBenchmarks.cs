@@ -21,6 +21,7 @@ public class CpuKernelBenchmarks
     private DeviceBuffer<float> x = null!, x2 = null!, y = null!, row = null!, col = null!, mean = null!, rstd = null!,
         gamma = null!, beta = null!, dx = null!, dgamma = null!, dbeta = null!, m = null!, v = null!, loss = null!;
     private DeviceBuffer<int> labels = null!;
+    private DeviceScalar lr = null!, step = null!, sum = null!;
 
     private sealed class Cfg : ManualConfig
     {
@@ -51,7 +52,10 @@ public class CpuKernelBenchmarks
         loss = k.Allocate(Rows);
         labels = k.AllocateInt(Rows);
         labels.CopyFromHost(Enumerable.Range(0, Rows).Select(i => i * 7 % Cols).ToArray());
-        k.LayerNorm(x, gamma, beta, y, mean, rstd, Rows, Cols, 1e-5f);
+        k.LayerNormKernels().LayerNorm(x, gamma, beta, y, new LayerNormStats(mean, rstd), new LayerNormSize(Rows, Cols), 1e-5f);
+        lr = new DeviceScalar(Device.Cpu, 1e-3);
+        step = new DeviceScalar(Device.Cpu, 10);
+        sum = new DeviceScalar(Device.Cpu);
     }
 
     private DeviceBuffer<float> Up(float[] data)
@@ -67,6 +71,9 @@ public class CpuKernelBenchmarks
     {
         foreach (var b in new[] { x, x2, y, row, col, mean, rstd, gamma, beta, dx, dgamma, dbeta, m, v, loss }) b.Dispose();
         labels.Dispose();
+        lr.Dispose();
+        step.Dispose();
+        sum.Dispose();
     }
 
     /// <summary>The baseline: a copy of one operand.</summary>
@@ -111,23 +118,23 @@ public class CpuKernelBenchmarks
 
     /// <summary>LayerNorm forward over rows of 1024.</summary>
     [Benchmark]
-    public void LayerNorm() => k.LayerNorm(x, gamma, beta, y, mean, rstd, Rows, Cols, 1e-5f);
+    public void LayerNorm() => k.LayerNormKernels().LayerNorm(x, gamma, beta, y, new LayerNormStats(mean, rstd), new LayerNormSize(Rows, Cols), 1e-5f);
 
     /// <summary>LayerNorm backward over rows of 1024.</summary>
     [Benchmark]
-    public void LayerNormBackward() => k.LayerNormBackward(x2, x, mean, rstd, gamma, dx, dgamma, dbeta, Rows, Cols);
+    public void LayerNormBackward() => k.LayerNormKernels().LayerNormBackward(x2, x, new LayerNormStats(mean, rstd), gamma, new LayerNormGradients(dx, dgamma, dbeta), new LayerNormSize(Rows, Cols));
 
     /// <summary>One fused Adam step.</summary>
     [Benchmark]
-    public void Adam() => k.AdamStep(y, x2, m, v, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, true, 10);
+    public void Adam() => k.OptimizerKernels().AdamStep(new AdamBuffers(y, x2, m, v), new AdamHyper(0.9f, 0.999f, 1e-8f, 0.01f, true), lr, step);
 
     /// <summary>One fused SGD step with Nesterov momentum and weight decay.</summary>
     [Benchmark]
-    public void Sgd() => k.SgdStep(y, x2, m, 0.01f, 0.9f, 0f, 1e-4f, true, false);
+    public void Sgd() => k.OptimizerKernels().SgdStep(y, x2, m, new SgdHyper(0.9f, 0f, 1e-4f, true), lr, false);
 
     /// <summary>Σ x² in double.</summary>
     [Benchmark]
-    public double SumOfSquares() => k.SumOfSquares([x]);
+    public void SumOfSquares() => k.OptimizerKernels().SumOfSquares([x], null, sum);
 
     /// <summary>Sum over the first axis (accumulating rows).</summary>
     [Benchmark]

@@ -33,16 +33,20 @@ public sealed class Device : IDisposable
     private static IReadOnlyList<DeviceKind>? available;
     private static Device? defaultDevice;
 
+    private readonly IKernelSet kernels;
+    private readonly AsyncLocal<IKernelSet?> decorated = new();
+
     private Device(DeviceKind kind)
     {
         Kind = kind;
         if (kind == DeviceKind.Cpu)
         {
-            Kernels = new CpuKernelSet(this);
+            kernels = new CpuKernelSet(this);
+            Counters.UseCachedBytesSource(() => CpuArrayPool<float>.PooledBytes + CpuArrayPool<int>.PooledBytes);
         }
         else
         {
-            Kernels = new IlgpuKernelSet(this, kind);
+            kernels = new IlgpuKernelSet(this, kind);
         }
         Name = kind switch
         {
@@ -59,8 +63,46 @@ public sealed class Device : IDisposable
     /// <summary>The name used by <see cref="Parse"/> and in error messages.</summary>
     public string Name { get; }
 
-    /// <summary>The kernel set that runs ops on this device.</summary>
-    public IKernelSet Kernels { get; }
+    /// <summary>
+    /// The kernel set that runs ops on this device: its own, or the decorator that <see cref="UseKernels"/> installed
+    /// for the current execution flow.
+    /// </summary>
+    public IKernelSet Kernels => decorated.Value ?? kernels;
+
+    /// <summary>What this device has done: allocations, bytes in use, kernel launches, host copies.</summary>
+    public DeviceCounters Counters { get; } = new();
+
+    /// <summary>
+    /// Routes this device's kernel calls made from the current execution flow (this thread, and the threads and tasks
+    /// it starts while the scope is open) through a decorator of its kernel set until the returned scope is disposed;
+    /// other threads keep the device's own set. <paramref name="decorate"/> receives the set in force (the device's own, or an outer
+    /// decorator) and returns the one to use. Uses: recording every kernel call of a step, counting calls, or
+    /// exposing only the core contract so that every op takes its composite fallback (see
+    /// <see cref="KernelCapabilities"/>). Buffers still come from, and belong to, the device's own set.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="decorate"/> is null or returns null.</exception>
+    public IDisposable UseKernels(Func<IKernelSet, IKernelSet> decorate)
+    {
+        ArgumentNullException.ThrowIfNull(decorate);
+        var previous = decorated.Value;
+        var next = decorate(previous ?? kernels)
+                   ?? throw new ArgumentNullException(nameof(decorate), $"UseKernels: the decorator returned no kernel set for device '{Name}'.");
+        decorated.Value = next;
+        return new KernelScope(this, previous);
+    }
+
+    /// <summary>Puts the kernel set that was in force before a <see cref="UseKernels"/> call back.</summary>
+    private sealed class KernelScope(Device device, IKernelSet? previous) : IDisposable
+    {
+        private bool done;
+
+        public void Dispose()
+        {
+            if (done) return;
+            done = true;
+            device.decorated.Value = previous;
+        }
+    }
 
     /// <summary>True once disposed.</summary>
     public bool IsDisposed { get; private set; }
@@ -181,6 +223,6 @@ public sealed class Device : IDisposable
     {
         if (IsDisposed) return;
         IsDisposed = true;
-        (Kernels as IDisposable)?.Dispose();
+        (kernels as IDisposable)?.Dispose();
     }
 }

@@ -226,7 +226,7 @@ public static class HostReference
     // ------------------------------------------------------------------ GEMM
 
     /// <summary>
-    /// <see cref="IKernelSet.GemmIndexed"/> by its definition: each operand matrix is unmapped into a plain copy
+    /// <see cref="IKernelSet.Gemm"/> with index maps, by their definition: each operand matrix is unmapped into a plain copy
     /// (element o read from (o / L) L + map[o % L]), <see cref="Gemm"/> runs on the copies, and each element o of
     /// every C_p (and its magnitude) is written back to (o / L) L + mapC[o % L]. A null map is the identity.
     /// </summary>

@@ -32,8 +32,8 @@ public abstract class CpuKernelSetWidthTests : KernelSetTests, IDisposable
     public void Dispose() => width.Dispose();
 }
 
-/// <summary>The CPU set's multi-gradient kernels at one forced width.</summary>
-public abstract class CpuMultiGradientWidthTests : MultiGradientKernelTests, IDisposable
+/// <summary>The CPU set's fused optimizer kernels at one forced width.</summary>
+public abstract class CpuMultiGradientWidthTests : OptimizerKernelTests, IDisposable
 {
     private readonly IDisposable width;
 
@@ -41,6 +41,12 @@ public abstract class CpuMultiGradientWidthTests : MultiGradientKernelTests, IDi
 
     /// <inheritdoc />
     protected override Device Device => Device.Get(DeviceKind.Cpu);
+
+    /// <inheritdoc />
+    protected override IOptimizerKernels O => Device.Kernels.OptimizerKernels();
+
+    /// <inheritdoc />
+    protected override bool Fused => true;
 
     /// <summary>Restores the width.</summary>
     public void Dispose() => width.Dispose();

@@ -1,9 +1,12 @@
+using Engine.Kernels;
+
 namespace Engine.Autodiff;
 
-// Sum-product network layers (issue 5), all in log space. Forward and plain backward passes are fused kernels
-// (IKernelSet.Spn*). When the backward pass is itself recorded (createGraph), the gradients are built so they can be
-// differentiated again: the categorical leaf is linear in its table, so its backward is its adjoint kernel, recorded
-// with the forward kernel as its own backward; the other layers rebuild their gradient from differentiable ops.
+// Sum-product network layers, all in log space. Forward and plain backward passes are fused kernels (ISpnKernels, or
+// their composite fallback). When the backward pass is itself recorded (createGraph), the gradients are built so they
+// can be differentiated again: the categorical leaf is linear in its table, so its backward is its adjoint kernel,
+// recorded with the forward kernel as its own backward; the other layers rebuild their gradient from differentiable
+// ops.
 public static partial class Ops
 {
     private static void CheckSpnData(string op, Tensor x, SpnLeafLayout layout)
@@ -47,8 +50,7 @@ public static partial class Ops
         int batch = x.shape[0], components = logTable.shape[1], categories = logTable.shape[2];
         var device = x.Device;
         var y = Tensor.Empty([batch, layout.Regions, components], device);
-        x.K.SpnLeafCategorical(x.Buffer, batch, layout.Variables, logTable.Buffer, components, categories,
-            layout.RegionStart.On(device), layout.EntryVariable.On(device), layout.Regions, y.Buffer);
+        x.K.SpnKernels().SpnLeafCategorical(x.Buffer, batch, layout.Map(device), logTable.Buffer, components, categories, y.Buffer);
         return y.Record("spn_leaf_categorical", [logTable], g => [LeafCategoricalAdjoint(x, g, layout, categories)]);
     }
 
@@ -58,8 +60,7 @@ public static partial class Ops
         int batch = x.shape[0], components = g.shape[2];
         var device = x.Device;
         var d = Tensor.Empty([layout.Entries, components, categories], device);
-        x.K.SpnLeafCategoricalBackward(x.Buffer, batch, layout.Variables, g.Buffer, components, categories,
-            layout.EntryRegion.On(device), layout.EntryVariable.On(device), layout.Entries, layout.Regions, d.Buffer);
+        x.K.SpnKernels().SpnLeafCategoricalBackward(x.Buffer, batch, layout.Map(device), g.Buffer, components, categories, d.Buffer);
         return d.Record("spn_leaf_categorical_adjoint", [g], h => [LeafCategoricalForward(x, h, layout)]);
     }
 
@@ -85,16 +86,16 @@ public static partial class Ops
         int batch = x.shape[0], components = mean.shape[1];
         var device = x.Device;
         var y = Tensor.Empty([batch, layout.Regions, components], device);
-        x.K.SpnLeafGaussian(x.Buffer, batch, layout.Variables, mean.Buffer, logStd.Buffer, components,
-            layout.RegionStart.On(device), layout.EntryVariable.On(device), layout.Regions, y.Buffer);
+        x.K.SpnKernels().SpnLeafGaussian(x.Buffer, batch, layout.Map(device), new SpnGaussianLeaves(mean.Buffer, logStd.Buffer), components,
+            y.Buffer);
         return y.Record(op, [mean, logStd], g =>
         {
             if (!GradMode.IsEnabled)
             {
                 var dm = Tensor.Empty(mean.shape, device);
                 var ds = Tensor.Empty(mean.shape, device);
-                x.K.SpnLeafGaussianBackward(x.Buffer, batch, layout.Variables, mean.Buffer, logStd.Buffer, g.Buffer, components,
-                    layout.EntryRegion.On(device), layout.EntryVariable.On(device), layout.Entries, layout.Regions, dm.Buffer, ds.Buffer);
+                x.K.SpnKernels().SpnLeafGaussianBackward(x.Buffer, batch, layout.Map(device), new SpnGaussianLeaves(mean.Buffer, logStd.Buffer),
+                    components, g.Buffer, new SpnGaussianLeaves(dm.Buffer, ds.Buffer));
                 return [KeepIf(dm, mean.RequiresGrad), KeepIf(ds, logStd.RequiresGrad)];
             }
             return LeafGaussianBackwardRecorded(data, batch, layout, mean, logStd, g);
@@ -141,8 +142,7 @@ public static partial class Ops
         int batch = a.shape[0], k1 = a.shape[2], k2 = b.shape[2], regions = layout.Regions;
         var device = a.Device;
         var y = Tensor.Empty([batch, regions, k1 * k2], device);
-        a.K.SpnProduct(a.Buffer, layout.LeftRegions, k1, b.Buffer, layout.RightRegions, k2,
-            layout.Left.On(device), layout.Right.On(device), batch, regions, y.Buffer);
+        a.K.SpnKernels().SpnProduct(a.Buffer, k1, b.Buffer, k2, batch, layout.Map(device), y.Buffer);
         return y.Record(op, [a, b], g =>
         {
             if (!GradMode.IsEnabled)
@@ -151,12 +151,12 @@ public static partial class Ops
                 if (a.RequiresGrad)
                 {
                     da = Tensor.Empty(a.shape, device);
-                    a.K.SpnProductBackward(g.Buffer, batch, regions, k1, k2, 0, layout.LeftParentStart.On(device), layout.LeftParents.On(device), layout.LeftRegions, da.Buffer);
+                    a.K.SpnKernels().SpnProductBackward(g.Buffer, batch, layout.Map(device), k1, k2, SpnSide.Left, da.Buffer);
                 }
                 if (b.RequiresGrad)
                 {
                     db = Tensor.Empty(b.shape, device);
-                    a.K.SpnProductBackward(g.Buffer, batch, regions, k1, k2, 1, layout.RightParentStart.On(device), layout.RightParents.On(device), layout.RightRegions, db.Buffer);
+                    a.K.SpnKernels().SpnProductBackward(g.Buffer, batch, layout.Map(device), k1, k2, SpnSide.Right, db.Buffer);
                 }
                 return [da, db];
             }
@@ -185,7 +185,8 @@ public static partial class Ops
         int batch = x.shape[0], regions = x.shape[1], kIn = x.shape[2], kOut = logWeights.shape[1];
         var device = x.Device;
         var y = Tensor.Empty([batch, regions, kOut], device);
-        x.K.SpnSum(x.Buffer, logWeights.Buffer, batch, regions, kIn, kOut, max, y.Buffer);
+        var size = new SpnSumSize(batch, regions, kIn, kOut);
+        x.K.SpnKernels().SpnSum(x.Buffer, logWeights.Buffer, size, max, y.Buffer);
         if (max) return y;
         return y.Record(op, [x, logWeights], g =>
         {
@@ -193,7 +194,7 @@ public static partial class Ops
             {
                 var dx = Tensor.Empty(x.shape, device);
                 var dw = Tensor.Empty(logWeights.shape, device);
-                x.K.SpnSumBackward(x.Buffer, logWeights.Buffer, y.Buffer, g.Buffer, batch, regions, kIn, kOut, dx.Buffer, dw.Buffer);
+                x.K.SpnKernels().SpnSumBackward(x.Buffer, logWeights.Buffer, y.Buffer, g.Buffer, size, dx.Buffer, dw.Buffer);
                 return [KeepIf(dx, x.RequiresGrad), KeepIf(dw, logWeights.RequiresGrad)];
             }
             // Recorded: the posterior p = exp(x + logW - y) from differentiable ops (y is this op's recorded output).

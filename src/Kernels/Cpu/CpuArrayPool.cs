@@ -24,11 +24,16 @@ internal static class CpuArrayPool<T> where T : unmanaged
     private static readonly ConcurrentDictionary<int, ConcurrentBag<T[]>> Free = new();
     private static long pooledBytes;
 
-    public static unsafe T[] Rent(int length)
+    /// <summary>Bytes the pool holds for reuse now (the CPU device's <see cref="DeviceCounters.CachedBytes"/>).</summary>
+    public static long PooledBytes => Interlocked.Read(ref pooledBytes);
+
+    public static unsafe T[] Rent(int length, out bool poolHit)
     {
+        poolHit = false;
         if (length >= MinPooledLength && Free.TryGetValue(length, out var bag) && bag.TryTake(out var a))
         {
             Interlocked.Add(ref pooledBytes, -(long)length * sizeof(T));
+            poolHit = true;
             return a;
         }
         return GC.AllocateUninitializedArray<T>(length, pinned: true);

@@ -114,7 +114,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public void Binary(BinaryOp op, DeviceBuffer<float> a, int[] aShape, DeviceBuffer<float> b, int[] bShape, DeviceBuffer<float> y, int[] yShape) =>
+    internal void Binary(BinaryOp op, DeviceBuffer<float> a, int[] aShape, DeviceBuffer<float> b, int[] bShape, DeviceBuffer<float> y, int[] yShape) =>
         ElementwiseOps.Visit<BinaryVisitor, bool>(op, new BinaryVisitor(this, a, aShape, b, bShape, y, yShape));
 
     /// <summary>y = op(a, b) with NumPy broadcasting for any op struct (composed ones included), as one kernel.</summary>
@@ -210,7 +210,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void BroadcastTo(DeviceBuffer<float> x, int[] xShape, DeviceBuffer<float> y, int[] yShape)
+    internal unsafe void BroadcastTo(DeviceBuffer<float> x, int[] xShape, DeviceBuffer<float> y, int[] yShape)
     {
         long n = Prod(yShape);
         long nx = Prod(xShape);

@@ -73,7 +73,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void Fill(DeviceBuffer<float> dst, float value)
+    internal unsafe void Fill(DeviceBuffer<float> dst, float value)
     {
         var y = Data(dst, 0, "Fill");
         long n = y.LongLength;
@@ -87,7 +87,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void Copy(DeviceBuffer<float> src, long srcOffset, DeviceBuffer<float> dst, long dstOffset, long count)
+    internal unsafe void Copy(DeviceBuffer<float> src, long srcOffset, DeviceBuffer<float> dst, long dstOffset, long count)
     {
         if (count < 0 || srcOffset < 0 || dstOffset < 0)
             throw new ArgumentOutOfRangeException(nameof(count), "Copy: offsets and count must be non-negative.");
@@ -105,7 +105,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void RandomUniform(DeviceBuffer<float> dst, ulong seed, float low, float high)
+    internal unsafe void RandomUniform(DeviceBuffer<float> dst, ulong seed, float low, float high)
     {
         var y = Data(dst, 0, "RandomUniform");
         float* py = Ptr(y);
@@ -153,7 +153,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void RandomNormal(DeviceBuffer<float> dst, ulong seed, float mean, float std)
+    internal unsafe void RandomNormal(DeviceBuffer<float> dst, ulong seed, float mean, float std)
     {
         var y = Data(dst, 0, "RandomNormal");
         float* py = Ptr(y);
@@ -164,7 +164,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public void Unary(UnaryOp op, DeviceBuffer<float> x, DeviceBuffer<float> y) =>
+    internal void Unary(UnaryOp op, DeviceBuffer<float> x, DeviceBuffer<float> y) =>
         ElementwiseOps.Visit<UnaryVisitor, bool>(op, new UnaryVisitor(this, x, y));
 
     /// <summary>y[i] = op(x[i]) for any op struct (composed ones included), as one kernel.</summary>
@@ -185,7 +185,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public void Affine(DeviceBuffer<float> x, DeviceBuffer<float> y, float scale, float shift)
+    internal void Affine(DeviceBuffer<float> x, DeviceBuffer<float> y, float scale, float shift)
     {
         var xa = Data(x, 0, "Affine");
         long n = xa.LongLength;
@@ -193,7 +193,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public void Axpy(float alpha, DeviceBuffer<float> x, DeviceBuffer<float> y)
+    internal void Axpy(float alpha, DeviceBuffer<float> x, DeviceBuffer<float> y)
     {
         var xa = Data(x, 0, "Axpy");
         long n = xa.LongLength;

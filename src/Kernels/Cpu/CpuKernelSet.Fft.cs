@@ -41,7 +41,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void Fft(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int n, bool inverse, float scale)
+    internal unsafe void Fft(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int n, bool inverse, float scale)
     {
         const string op = "Fft";
         CheckFft(op, batch, n);
@@ -53,7 +53,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void Rfft(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int n)
+    internal unsafe void Rfft(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int n)
     {
         const string op = "Rfft";
         CheckFft(op, batch, n);
@@ -64,7 +64,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void Irfft(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int n)
+    internal unsafe void Irfft(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int n)
     {
         const string op = "Irfft";
         CheckFft(op, batch, n);
@@ -75,7 +75,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void Rfft2(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int h, int w)
+    internal unsafe void Rfft2(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int h, int w)
     {
         const string op = "Rfft2";
         CheckFft(op, batch, h, w);
@@ -88,7 +88,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void Irfft2(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int h, int w)
+    internal unsafe void Irfft2(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int h, int w)
     {
         const string op = "Irfft2";
         CheckFft(op, batch, h, w);
@@ -98,7 +98,7 @@ public sealed partial class CpuKernelSet
         var ya = Data(y, (long)batch * h * w, op);
         if (batch == 0) return;
         // The column pass must not overwrite the input spectrum: it goes to a scratch spectrum first.
-        var tmp = CpuArrayPool<float>.Rent(checked((int)spectrum));
+        var tmp = CpuArrayPool<float>.Rent(checked((int)spectrum), out _);
         try
         {
             Simd.Run(new ColumnFftKernel(Ptr(xa), Ptr(tmp), batch, h, m, true, 1f / h));

@@ -13,7 +13,7 @@ public sealed partial class CpuKernelSet
     private const long LayerNormBlock = 16 * 1024;
 
     /// <inheritdoc />
-    public unsafe void LayerNorm(DeviceBuffer<float> x, DeviceBuffer<float> gamma, DeviceBuffer<float> beta, DeviceBuffer<float> y,
+    internal unsafe void LayerNorm(DeviceBuffer<float> x, DeviceBuffer<float> gamma, DeviceBuffer<float> beta, DeviceBuffer<float> y,
         DeviceBuffer<float> mean, DeviceBuffer<float> rstd, int rows, int cols, float eps)
     {
         const string op = "LayerNorm";
@@ -65,7 +65,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void LayerNormBackward(DeviceBuffer<float> dy, DeviceBuffer<float> x, DeviceBuffer<float> mean, DeviceBuffer<float> rstd,
+    internal unsafe void LayerNormBackward(DeviceBuffer<float> dy, DeviceBuffer<float> x, DeviceBuffer<float> mean, DeviceBuffer<float> rstd,
         DeviceBuffer<float> gamma, DeviceBuffer<float> dx, DeviceBuffer<float> dgamma, DeviceBuffer<float> dbeta, int rows, int cols)
     {
         const string op = "LayerNormBackward";

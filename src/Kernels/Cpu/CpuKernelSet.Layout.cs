@@ -12,7 +12,7 @@ public sealed partial class CpuKernelSet
     private const int TransposeTile = 64;
 
     /// <inheritdoc />
-    public unsafe void Permute(DeviceBuffer<float> x, int[] xShape, int[] perm, DeviceBuffer<float> y)
+    internal unsafe void Permute(DeviceBuffer<float> x, int[] xShape, int[] perm, DeviceBuffer<float> y)
     {
         int r = xShape.Length;
         if (perm.Length != r) throw new ArgumentException($"Permute: perm has {perm.Length} entries for rank {r}.");
@@ -237,7 +237,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void IndexSelect(DeviceBuffer<float> x, int[] xShape, int axis, DeviceBuffer<int> index, int indexLength, DeviceBuffer<float> y)
+    internal unsafe void IndexSelect(DeviceBuffer<float> x, int[] xShape, int axis, DeviceBuffer<int> index, int indexLength, DeviceBuffer<float> y)
     {
         var (outer, len, inner) = SplitAt(xShape, axis, "IndexSelect");
         var xa = Data(x, outer * len * inner, "IndexSelect");
@@ -307,7 +307,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void IndexAdd(DeviceBuffer<float> src, int[] srcShape, int axis, DeviceBuffer<int> index, DeviceBuffer<float> y, int[] yShape)
+    internal unsafe void IndexAdd(DeviceBuffer<float> src, int[] srcShape, int axis, DeviceBuffer<int> index, DeviceBuffer<float> y, int[] yShape)
     {
         var (outer, jl, inner) = SplitAt(srcShape, axis, "IndexAdd");
         var (youter, len, yinner) = SplitAt(yShape, axis, "IndexAdd");

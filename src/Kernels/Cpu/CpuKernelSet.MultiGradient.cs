@@ -5,17 +5,11 @@ using static Engine.Kernels.Cpu.CpuParallel;
 namespace Engine.Kernels.Cpu;
 
 // Kernels of the multi-gradient optimizers (SAM, finite-difference and double-backprop gradient regularization):
-// perturb-and-save, exact restore, gradient combination and the global squared gradient norm.
+// perturb-and-save, exact restore and gradient combination (the global squared norm: CpuKernelSet.SumOfSquares.cs).
 public sealed partial class CpuKernelSet
 {
-    /// <summary>
-    /// Elements per block of <see cref="SumOfSquares"/>. Blocks depend on the length only (never on the core count), and
-    /// their double partials are added in block order, so the norm is bit-identical on every machine and every run.
-    /// </summary>
-    private const long SumOfSquaresBlock = 64 * 1024;
-
     /// <inheritdoc />
-    public unsafe void Perturb(DeviceBuffer<float> param, DeviceBuffer<float> grad, DeviceBuffer<float> backup, float scale, bool squareParam)
+    internal unsafe void Perturb(DeviceBuffer<float> param, DeviceBuffer<float> grad, DeviceBuffer<float> backup, float scale, bool squareParam)
     {
         const string op = "Perturb";
         var pa = Data(param, 0, op);
@@ -65,7 +59,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public void Restore(DeviceBuffer<float> backup, DeviceBuffer<float> param)
+    internal void Restore(DeviceBuffer<float> backup, DeviceBuffer<float> param)
     {
         const string op = "Restore";
         var pa = Data(param, 0, op);
@@ -75,7 +69,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void CombineGradients(DeviceBuffer<float> grad, DeviceBuffer<float> grad2, float a, float b)
+    internal unsafe void CombineGradients(DeviceBuffer<float> grad, DeviceBuffer<float> grad2, float a, float b)
     {
         const string op = "CombineGradients";
         var ga = Data(grad, 0, op);
@@ -108,88 +102,5 @@ public sealed partial class CpuKernelSet
                 TV.Store(TV.FusedMultiplyAdd(vb, TV.Load(g2 + i), va * TV.Load(g + i)), g + i);
         }
         for (; i < n; i++) g[i] = MathF.FusedMultiplyAdd(b, g2[i], a * g[i]);
-    }
-
-    /// <inheritdoc />
-    public unsafe double SumOfSquares(IReadOnlyList<DeviceBuffer<float>> buffers, IReadOnlyList<DeviceBuffer<float>?>? weights = null)
-    {
-        const string op = "SumOfSquares";
-        ArgumentNullException.ThrowIfNull(buffers);
-        if (weights != null && weights.Count != buffers.Count)
-            throw new ArgumentException($"{op}: {weights.Count} weight entries for {buffers.Count} buffers.", nameof(weights));
-        // Validate everything before any work.
-        var xs = new float[buffers.Count][];
-        var ws = new float[]?[buffers.Count];
-        for (int k = 0; k < buffers.Count; k++)
-        {
-            xs[k] = Data(buffers[k], 0, op);
-            var w = weights?[k];
-            ws[k] = w == null ? null : Data(w, xs[k].LongLength, op);
-        }
-        double total = 0;
-        for (int k = 0; k < xs.Length; k++)
-        {
-            var xa = xs[k];
-            var wa = ws[k];
-            long n = xa.LongLength;
-            if (n == 0) continue;
-            float* px = Ptr(xa), pw = wa == null ? null : Ptr(wa);
-            long blocks = (n + SumOfSquaresBlock - 1) / SumOfSquaresBlock;
-            if (blocks == 1)
-            {
-                total += SquaresLoop(px, pw, n);
-                continue;
-            }
-            var partials = new double[blocks];
-            For(blocks, 1, (b0, b1) =>
-            {
-                for (long b = b0; b < b1; b++)
-                {
-                    long s = b * SumOfSquaresBlock, len = Math.Min(SumOfSquaresBlock, n - s);
-                    partials[b] = SquaresLoop(px + s, pw == null ? null : pw + s, len);
-                }
-            }, 1);
-            foreach (var v in partials) total += v;
-            GC.KeepAlive(xa);
-            GC.KeepAlive(wa);
-        }
-        return total;
-    }
-
-    /// <summary>Σ (w[i]·x[i])² (or Σ x[i]² when w is null) at the current width; see <see cref="SquaresLoop{TV, TD}"/>.</summary>
-    private static unsafe double SquaresLoop(float* x, float* w, long n) => Simd.Run<SquaresKernel, double>(new SquaresKernel(x, w, n));
-
-    private readonly unsafe struct SquaresKernel(float* x, float* w, long n) : IWidthFunc<double>
-    {
-        double IWidthFunc<double>.Run<TV, TD>() => SquaresLoop<TV, TD>(x, w, n);
-    }
-
-    /// <summary>Σ (w[i]·x[i])² (or Σ x[i]² when w is null): the product formed in float, squared and summed in double.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe double SquaresLoop<TV, TD>(float* x, float* w, long n)
-        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
-    {
-        long i = 0;
-        double s = 0;
-        if (TV.Count > 1)
-        {
-            var s0 = TD.Zero;
-            var s1 = TD.Zero;
-            for (; i <= n - TV.Count; i += TV.Count)
-            {
-                var v = TV.Load(x + i);
-                if (w != null) v *= TV.Load(w + i);
-                TV.Widen(v, out var l, out var h);
-                s0 = TD.FusedMultiplyAdd(l, l, s0);
-                s1 = TD.FusedMultiplyAdd(h, h, s1);
-            }
-            s = TD.Sum(s0 + s1);
-        }
-        for (; i < n; i++)
-        {
-            double v = w == null ? x[i] : x[i] * w[i];
-            s += v * v;
-        }
-        return s;
     }
 }

@@ -7,7 +7,7 @@ namespace Engine.Kernels.Cpu;
 public sealed partial class CpuKernelSet
 {
     /// <inheritdoc />
-    public unsafe void SgdStep(DeviceBuffer<float> param, DeviceBuffer<float> grad, DeviceBuffer<float>? velocity,
+    internal unsafe void SgdStep(DeviceBuffer<float> param, DeviceBuffer<float> grad, DeviceBuffer<float>? velocity,
         float lr, float momentum, float dampening, float weightDecay, bool nesterov, bool firstStep)
     {
         var pa = Data(param, 0, "SgdStep");
@@ -78,7 +78,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void AdamStep(DeviceBuffer<float> param, DeviceBuffer<float> grad, DeviceBuffer<float> m, DeviceBuffer<float> v,
+    internal unsafe void AdamStep(DeviceBuffer<float> param, DeviceBuffer<float> grad, DeviceBuffer<float> m, DeviceBuffer<float> v,
         float lr, float beta1, float beta2, float eps, float weightDecay, bool decoupled, int step)
     {
         if (step < 1) throw new ArgumentOutOfRangeException(nameof(step), step, "AdamStep: step counts from 1.");

@@ -12,7 +12,7 @@ public sealed partial class CpuKernelSet
     private const long FullReduceBlock = 64 * 1024;
 
     /// <inheritdoc />
-    public unsafe void Reduce(ReduceOp op, DeviceBuffer<float> x, int[] xShape, int[] axes, DeviceBuffer<float> y)
+    internal unsafe void Reduce(ReduceOp op, DeviceBuffer<float> x, int[] xShape, int[] axes, DeviceBuffer<float> y)
     {
         if (op is not (ReduceOp.Sum or ReduceOp.Mean or ReduceOp.Max))
             throw new ArgumentOutOfRangeException(nameof(op), op, "Reduce: unknown op.");

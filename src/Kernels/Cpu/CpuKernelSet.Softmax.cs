@@ -11,7 +11,7 @@ public sealed partial class CpuKernelSet
     private const int SoftmaxTile = 256;
 
     /// <inheritdoc />
-    public unsafe void Softmax(DeviceBuffer<float> x, DeviceBuffer<float> y, int outer, int axisLength, int inner, bool log)
+    internal unsafe void Softmax(DeviceBuffer<float> x, DeviceBuffer<float> y, int outer, int axisLength, int inner, bool log)
     {
         if (outer < 0 || axisLength < 0 || inner < 0)
             throw new ArgumentOutOfRangeException(nameof(outer), "Softmax: extents must be non-negative.");
@@ -141,7 +141,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void CrossEntropy(DeviceBuffer<float> logits, DeviceBuffer<int> labels, int rows, int classes, DeviceBuffer<float> loss)
+    internal unsafe void CrossEntropy(DeviceBuffer<float> logits, DeviceBuffer<int> labels, int rows, int classes, DeviceBuffer<float> loss)
     {
         if (rows < 0 || classes < 0) throw new ArgumentOutOfRangeException(nameof(rows), "CrossEntropy: extents must be non-negative.");
         long n = (long)rows * classes;
@@ -178,7 +178,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void OneHot(DeviceBuffer<int> labels, int rows, int classes, DeviceBuffer<float> y)
+    internal unsafe void OneHot(DeviceBuffer<int> labels, int rows, int classes, DeviceBuffer<float> y)
     {
         if (rows < 0 || classes < 0) throw new ArgumentOutOfRangeException(nameof(rows), "OneHot: extents must be non-negative.");
         long n = (long)rows * classes;

@@ -22,7 +22,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void SpnLeafCategorical(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> logTable, int components, int categories,
+    internal unsafe void SpnLeafCategorical(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> logTable, int components, int categories,
         DeviceBuffer<int> regionStart, DeviceBuffer<int> entryVar, int regions, DeviceBuffer<float> y)
     {
         const string op = "SpnLeafCategorical";
@@ -62,7 +62,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void SpnLeafCategoricalBackward(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> dy, int components, int categories,
+    internal unsafe void SpnLeafCategoricalBackward(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> dy, int components, int categories,
         DeviceBuffer<int> entryRegion, DeviceBuffer<int> entryVar, int entries, int regions, DeviceBuffer<float> dTable)
     {
         const string op = "SpnLeafCategoricalBackward";
@@ -101,7 +101,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void SpnLeafGaussian(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> mean, DeviceBuffer<float> logStd, int components,
+    internal unsafe void SpnLeafGaussian(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> mean, DeviceBuffer<float> logStd, int components,
         DeviceBuffer<int> regionStart, DeviceBuffer<int> entryVar, int regions, DeviceBuffer<float> y)
     {
         const string op = "SpnLeafGaussian";
@@ -150,7 +150,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void SpnLeafGaussianBackward(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> mean, DeviceBuffer<float> logStd,
+    internal unsafe void SpnLeafGaussianBackward(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> mean, DeviceBuffer<float> logStd,
         DeviceBuffer<float> dy, int components, DeviceBuffer<int> entryRegion, DeviceBuffer<int> entryVar, int entries, int regions,
         DeviceBuffer<float> dMean, DeviceBuffer<float> dLogStd)
     {
@@ -205,7 +205,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void SpnProduct(DeviceBuffer<float> a, int aRegions, int k1, DeviceBuffer<float> b, int bRegions, int k2,
+    internal unsafe void SpnProduct(DeviceBuffer<float> a, int aRegions, int k1, DeviceBuffer<float> b, int bRegions, int k2,
         DeviceBuffer<int> left, DeviceBuffer<int> right, int batch, int regions, DeviceBuffer<float> y)
     {
         const string op = "SpnProduct";
@@ -248,7 +248,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void SpnProductBackward(DeviceBuffer<float> dy, int batch, int regions, int k1, int k2, int side,
+    internal unsafe void SpnProductBackward(DeviceBuffer<float> dy, int batch, int regions, int k1, int k2, int side,
         DeviceBuffer<int> parentStart, DeviceBuffer<int> parents, int childRegions, DeviceBuffer<float> dChild)
     {
         const string op = "SpnProductBackward";
@@ -300,7 +300,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void SpnSum(DeviceBuffer<float> x, DeviceBuffer<float> logW, int batch, int regions, int kIn, int kOut, bool max, DeviceBuffer<float> y)
+    internal unsafe void SpnSum(DeviceBuffer<float> x, DeviceBuffer<float> logW, int batch, int regions, int kIn, int kOut, bool max, DeviceBuffer<float> y)
     {
         const string op = "SpnSum";
         CheckSpnExtents(op, batch, regions, kIn, kOut);
@@ -379,7 +379,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void SpnSumBackward(DeviceBuffer<float> x, DeviceBuffer<float> logW, DeviceBuffer<float> y, DeviceBuffer<float> dy,
+    internal unsafe void SpnSumBackward(DeviceBuffer<float> x, DeviceBuffer<float> logW, DeviceBuffer<float> y, DeviceBuffer<float> dy,
         int batch, int regions, int kIn, int kOut, DeviceBuffer<float> dx, DeviceBuffer<float> dLogW)
     {
         const string op = "SpnSumBackward";

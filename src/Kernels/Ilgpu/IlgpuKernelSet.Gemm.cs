@@ -10,37 +10,29 @@ public sealed partial class IlgpuKernelSet
     private DeviceBuffer<int>? noIndex;
 
     /// <inheritdoc />
-    public void Gemm(int batch, int m, int n, int k, float alpha,
-        DeviceBuffer<float> a, long strideA, bool transA,
-        DeviceBuffer<float> b, long strideB, bool transB,
-        float beta, DeviceBuffer<float> c, long strideC) =>
-        GemmCore("Gemm", batch, m, n, k, alpha, a, strideA, transA, null, 0, b, strideB, transB, null, 0, beta, c, strideC, null, 0);
+    /// <remarks>The tiled GEMM kernel, with index maps applied in its tile loads and stores.</remarks>
+    void IKernelSet.Gemm(GemmSize size, in GemmOperand a, in GemmOperand b, in GemmOutput c) => GemmCore(size, a, b, c);
 
-    /// <inheritdoc />
-    /// <remarks>The tiled GEMM kernel with the maps applied in its tile loads and stores.</remarks>
-    public void GemmIndexed(int batch, int m, int n, int k, float alpha,
-        DeviceBuffer<float> a, long strideA, bool transA, DeviceBuffer<int>? aIndex, int aIndexLength,
-        DeviceBuffer<float> b, long strideB, bool transB, DeviceBuffer<int>? bIndex, int bIndexLength,
-        float beta, DeviceBuffer<float> c, long strideC, DeviceBuffer<int>? cIndex, int cIndexLength) =>
-        GemmCore("GemmIndexed", batch, m, n, k, alpha, a, strideA, transA, aIndex, aIndexLength,
-            b, strideB, transB, bIndex, bIndexLength, beta, c, strideC, cIndex, cIndexLength);
-
-    private void GemmCore(string opName, int batch, int m, int n, int k, float alpha,
-        DeviceBuffer<float> a, long strideA, bool transA, DeviceBuffer<int>? aIndex, int aLen,
-        DeviceBuffer<float> b, long strideB, bool transB, DeviceBuffer<int>? bIndex, int bLen,
-        float beta, DeviceBuffer<float> c, long strideC, DeviceBuffer<int>? cIndex, int cLen)
+    private void GemmCore(GemmSize size, in GemmOperand a, in GemmOperand b, in GemmOutput c)
     {
-        if (batch < 0 || m < 0 || n < 0 || k < 0)
-            throw new ArgumentException($"{Name}.{opName}: negative extent (batch {batch}, m {m}, n {n}, k {k}).");
-        if (strideA < 0 || strideB < 0 || strideC < 0)
-            throw new ArgumentException($"{Name}.{opName}: negative stride ({strideA}, {strideB}, {strideC}).");
-        var av = View(a, Extent(batch, strideA, (long)m * k), opName, nameof(a));
-        var bv = View(b, Extent(batch, strideB, (long)k * n), opName, nameof(b));
-        var cv = View(c, Extent(batch, strideC, (long)m * n), opName, nameof(c));
-        var ai = IndexView(aIndex, aLen, (long)m * k, opName, nameof(aIndex));
-        var bi = IndexView(bIndex, bLen, (long)k * n, opName, nameof(bIndex));
-        var ci = IndexView(cIndex, cLen, (long)m * n, opName, nameof(cIndex));
+        const string opName = "Gemm";
+        size.Check($"{Name}.{opName}");
+        a.Check($"{Name}.{opName}", nameof(a));
+        b.Check($"{Name}.{opName}", nameof(b));
+        c.Check($"{Name}.{opName}");
+        var (batch, m, n, k) = size;
+        var av = View(a.Buffer, a.Offset + Extent(batch, a.BatchStride, (long)m * k), opName, nameof(a)).SubView(a.Offset);
+        var bv = View(b.Buffer, b.Offset + Extent(batch, b.BatchStride, (long)k * n), opName, nameof(b)).SubView(b.Offset);
+        var cv = View(c.Buffer, c.Offset + Extent(batch, c.BatchStride, (long)m * n), opName, nameof(c)).SubView(c.Offset);
+        var ai = IndexView(a.Index, a.IndexLength, (long)m * k, opName, "aIndex");
+        var bi = IndexView(b.Index, b.IndexLength, (long)k * n, opName, "bIndex");
+        var ci = IndexView(c.Index, c.IndexLength, (long)m * n, opName, "cIndex");
         if (batch == 0 || m == 0 || n == 0) return;
+        long strideA = a.BatchStride, strideB = b.BatchStride, strideC = c.BatchStride;
+        bool transA = a.Transposed, transB = b.Transposed;
+        float alpha = c.Alpha, beta = c.Beta;
+        int aLen = a.IndexLength, bLen = b.IndexLength, cLen = c.IndexLength;
+        DeviceBuffer<int>? aIndex = a.Index, bIndex = b.Index, cIndex = c.Index;
 
         var p = new GemmParams
         {
@@ -72,7 +64,7 @@ public sealed partial class IlgpuKernelSet
         }
         var kernel = Kernel(ref kGemm, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<int>, ArrayView<int>, ArrayView<int>, GemmParams>(IlgpuKernels.Gemm));
-        Launch(opName, () => kernel(config, av, bv, cv, ai, bi, ci, p), a, b, c, aIndex, bIndex, cIndex);
+        Launch(opName, () => kernel(config, av, bv, cv, ai, bi, ci, p), a.Buffer, b.Buffer, c.Buffer, aIndex, bIndex, cIndex);
     }
 
     /// <summary>The view of an index map (a one-element dummy when null); checks its length divides the matrix.</summary>

@@ -12,7 +12,7 @@ public sealed partial class IlgpuKernelSet
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>? kLayerNormBackParams;
 
     /// <inheritdoc />
-    public void LayerNorm(DeviceBuffer<float> x, DeviceBuffer<float> gamma, DeviceBuffer<float> beta, DeviceBuffer<float> y,
+    internal void LayerNorm(DeviceBuffer<float> x, DeviceBuffer<float> gamma, DeviceBuffer<float> beta, DeviceBuffer<float> y,
         DeviceBuffer<float> mean, DeviceBuffer<float> rstd, int rows, int cols, float eps)
     {
         const string opName = "LayerNorm";
@@ -44,7 +44,7 @@ public sealed partial class IlgpuKernelSet
     }
 
     /// <inheritdoc />
-    public void LayerNormBackward(DeviceBuffer<float> dy, DeviceBuffer<float> x, DeviceBuffer<float> mean, DeviceBuffer<float> rstd,
+    internal void LayerNormBackward(DeviceBuffer<float> dy, DeviceBuffer<float> x, DeviceBuffer<float> mean, DeviceBuffer<float> rstd,
         DeviceBuffer<float> gamma, DeviceBuffer<float> dx, DeviceBuffer<float> dgamma, DeviceBuffer<float> dbeta, int rows, int cols)
     {
         const string opName = "LayerNormBackward";

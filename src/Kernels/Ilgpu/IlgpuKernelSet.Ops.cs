@@ -19,8 +19,6 @@ public sealed partial class IlgpuKernelSet
     private Action<KernelConfig, ArrayView<int>, ArrayView<float>, int, long>? kOneHot;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, long, int, int, int>? kIndexSelect;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, long, int, int, int>? kIndexAdd;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, SgdParams>? kSgd;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParams>? kAdam;
 
     /// <inheritdoc />
     public void Fill(DeviceBuffer<float> dst, float value)
@@ -396,55 +394,4 @@ public sealed partial class IlgpuKernelSet
 
     /// <inheritdoc />
     public void Axpy(float alpha, DeviceBuffer<float> x, DeviceBuffer<float> y) => Zip(new AxpyOp(alpha), x, y, y, "Axpy");
-
-    /// <inheritdoc />
-    public void SgdStep(DeviceBuffer<float> param, DeviceBuffer<float> grad, DeviceBuffer<float>? velocity,
-        float lr, float momentum, float dampening, float weightDecay, bool nesterov, bool firstStep)
-    {
-        const string opName = "SgdStep";
-        var pv = View(param, 0, opName, nameof(param));
-        var gv = View(grad, param.Length, opName, nameof(grad));
-        bool useMomentum = momentum != 0f;
-        ArrayView<float> vv;
-        if (useMomentum)
-        {
-            if (velocity is null)
-                throw new ArgumentNullException(nameof(velocity), $"{Name}.{opName}: momentum {momentum} needs a velocity buffer.");
-            vv = View(velocity, param.Length, opName, nameof(velocity));
-        }
-        else
-        {
-            vv = pv; // never touched: the kernel reads velocity only with momentum
-        }
-        if (pv.Length == 0) return;
-        var p = new SgdParams
-        {
-            Lr = lr, Momentum = momentum, Dampening = dampening, WeightDecay = weightDecay,
-            UseMomentum = useMomentum ? 1 : 0, Nesterov = nesterov ? 1 : 0, FirstStep = firstStep ? 1 : 0,
-        };
-        var k = Kernel(ref kSgd, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, SgdParams>(IlgpuKernels.Sgd));
-        Launch(opName, () => k(Config1D(pv.Length), pv, gv, vv, p), param, grad, velocity);
-    }
-
-    /// <inheritdoc />
-    public void AdamStep(DeviceBuffer<float> param, DeviceBuffer<float> grad, DeviceBuffer<float> m, DeviceBuffer<float> v,
-        float lr, float beta1, float beta2, float eps, float weightDecay, bool decoupled, int step)
-    {
-        const string opName = "AdamStep";
-        if (step < 1) throw new ArgumentOutOfRangeException(nameof(step), step, $"{Name}.{opName}: steps count from 1.");
-        var pv = View(param, 0, opName, nameof(param));
-        var gv = View(grad, param.Length, opName, nameof(grad));
-        var mv = View(m, param.Length, opName, nameof(m));
-        var vv = View(v, param.Length, opName, nameof(v));
-        if (pv.Length == 0) return;
-        var p = new AdamParams
-        {
-            Lr = lr, Beta1 = beta1, Beta2 = beta2, Eps = eps, WeightDecay = weightDecay,
-            BiasCorrection1 = 1f - MathF.Pow(beta1, step),
-            BiasCorrection2 = 1f - MathF.Pow(beta2, step),
-            Decoupled = decoupled ? 1 : 0,
-        };
-        var k = Kernel(ref kAdam, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParams>(IlgpuKernels.Adam));
-        Launch(opName, () => k(Config1D(pv.Length), pv, gv, mv, vv, p), param, grad, m, v);
-    }
 }

@@ -278,7 +278,8 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
     /// returned: a kernel holds only raw views, and a buffer whose caller no longer references it (an input used
     /// for the last time) could otherwise be finalised, its memory freed, while the kernel still reads it. CPU
     /// emulator launches return only once the kernel has run (measured), so this covers the whole run there; GPU
-    /// launches are asynchronous, and freeing device memory waits for outstanding work.
+    /// launches are asynchronous, and freeing device memory waits for outstanding work. Each call counts one launch
+    /// on the device's counters.
     /// </summary>
     private void Launch(string op, Action run, params ReadOnlySpan<object?> keep)
     {
@@ -287,6 +288,7 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
             ThrowIfDisposed(op);
             run();
         }
+        Device.Counters.RecordLaunch();
         foreach (var o in keep) GC.KeepAlive(o);
     }
 }

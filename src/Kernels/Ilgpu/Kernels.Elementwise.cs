@@ -3,23 +3,6 @@ using ILGPU;
 
 namespace Engine.Kernels.Ilgpu;
 
-/// <summary>Scalars of one fused SGD step.</summary>
-internal struct SgdParams
-{
-    public float Lr, Momentum, Dampening, WeightDecay;
-    /// <summary>1 when momentum is used (a velocity buffer is passed).</summary>
-    public int UseMomentum;
-    public int Nesterov;
-    public int FirstStep;
-}
-
-/// <summary>Scalars of one fused Adam/AdamW step; bias corrections precomputed on the host.</summary>
-internal struct AdamParams
-{
-    public float Lr, Beta1, Beta2, Eps, WeightDecay, BiasCorrection1, BiasCorrection2;
-    public int Decoupled;
-}
-
 internal static partial class IlgpuKernels
 {
     internal static void Fill(ArrayView<float> dst, float value)
@@ -67,38 +50,6 @@ internal static partial class IlgpuKernels
     {
         for (long i = GlobalStart; i < count; i += GlobalStride)
             y[i] = x[Offsets(i, layout).A];
-    }
-
-    internal static void Sgd(ArrayView<float> param, ArrayView<float> grad, ArrayView<float> velocity, SgdParams p)
-    {
-        for (long i = GlobalStart; i < param.Length; i += GlobalStride)
-        {
-            float w = param[i];
-            float g = grad[i] + p.WeightDecay * w;
-            if (p.UseMomentum != 0)
-            {
-                float v = p.FirstStep != 0 ? g : p.Momentum * velocity[i] + (1f - p.Dampening) * g;
-                velocity[i] = v;
-                g = p.Nesterov != 0 ? g + p.Momentum * v : v;
-            }
-            param[i] = w - p.Lr * g;
-        }
-    }
-
-    internal static void Adam(ArrayView<float> param, ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v, AdamParams p)
-    {
-        for (long i = GlobalStart; i < param.Length; i += GlobalStride)
-        {
-            float w = param[i];
-            float g = grad[i];
-            if (p.Decoupled != 0) w *= 1f - p.Lr * p.WeightDecay;
-            else g += p.WeightDecay * w;
-            float mi = p.Beta1 * m[i] + (1f - p.Beta1) * g;
-            float vi = p.Beta2 * v[i] + (1f - p.Beta2) * g * g;
-            m[i] = mi;
-            v[i] = vi;
-            param[i] = w - p.Lr * (mi / p.BiasCorrection1) / (MathF.Sqrt(vi / p.BiasCorrection2) + p.Eps);
-        }
     }
 
     /// <summary>y[r, c] = labels[r] == c, over rows * classes outputs.</summary>
