@@ -39,6 +39,8 @@ public static class Checkpoint
     /// <param name="metadata">Extra string metadata (keys must not start with "engine.").</param>
     /// <exception cref="ArgumentException">The optimizer updates a tensor that is not a parameter of the module, or a
     /// metadata key is reserved.</exception>
+    /// <exception cref="IOException">The path cannot be written (empty, a directory, a missing folder, a folder that is
+    /// a file); the message quotes the path as given.</exception>
     public static void Save(Module module, string path, Optimizer? optimizer = null, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var (entries, meta) = Describe(module, optimizer, metadata);
@@ -111,6 +113,9 @@ public static class Checkpoint
     /// <returns>The file's metadata.</returns>
     /// <exception cref="InvalidDataException">The file is invalid or does not match the module/optimizer; the message
     /// names the tensor and what was expected.</exception>
+    /// <exception cref="FileNotFoundException">No file at <paramref name="path"/>.</exception>
+    /// <exception cref="IOException">The path is empty, a directory, a device, a named pipe or unreadable; the message
+    /// quotes it. Nothing is opened that is not a regular file.</exception>
     public static IReadOnlyDictionary<string, string> Load(Module module, string path, Optimizer? optimizer = null, bool allowNonFinite = false)
     {
         var file = Safetensors.ReadFile(path);
@@ -120,7 +125,7 @@ public static class Checkpoint
         }
         catch (InvalidDataException e)
         {
-            throw new InvalidDataException($"{e.Message} (file '{path}')", e);
+            throw new InvalidDataException($"{e.Message} (file '{CheckpointFiles.Clip(path)}')", e);
         }
         return file.Metadata;
     }
@@ -174,7 +179,7 @@ public static class Checkpoint
         var unknown = file.Tensors.Where(t => !used.Contains(t.Name)).Select(t => t.Name).ToList();
         if (unknown.Count > 0)
             throw new InvalidDataException(
-                $"checkpoint: {unknown.Count} tensor(s) are not parameters, buffers or optimizer state of the {owner}: {string.Join(", ", unknown.Take(5).Select(n => $"'{n}'"))}{(unknown.Count > 5 ? ", ..." : "")}.");
+                $"checkpoint: {unknown.Count} tensor(s) are not parameters, buffers or optimizer state of the {owner}: {string.Join(", ", unknown.Take(5).Select(n => $"'{CheckpointFiles.Clip(n)}'"))}{(unknown.Count > 5 ? ", ..." : "")}.");
 
         foreach (var a in apply) a();
     }
@@ -186,7 +191,7 @@ public static class Checkpoint
         if (!file.Metadata.TryGetValue(OptimizerKey, out var savedType))
             throw new InvalidDataException($"checkpoint: no optimizer state was saved (metadata '{OptimizerKey}' missing), but a {type} was given to load into.");
         if (savedType != type)
-            throw new InvalidDataException($"checkpoint: the optimizer state is for a {savedType}, the optimizer given is a {type}.");
+            throw new InvalidDataException($"checkpoint: the optimizer state is for a {CheckpointFiles.Clip(savedType)}, the optimizer given is a {type}.");
         int stepCount = ParseMeta(file, StepCountKey, s => int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : (int?)null, "a non-negative integer");
         float lr = ParseMeta(file, LearningRateKey,
             s => float.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && float.IsFinite(v) && v >= 0 ? v : (float?)null, "a finite number >= 0");
@@ -238,7 +243,7 @@ public static class Checkpoint
     {
         if (!file.Metadata.TryGetValue(key, out var s))
             throw new InvalidDataException($"checkpoint: metadata '{key}' is missing.");
-        return parse(s) ?? throw new InvalidDataException($"checkpoint: metadata '{key}' is '{s}', expected {what}.");
+        return parse(s) ?? throw new InvalidDataException($"checkpoint: metadata '{key}' is '{CheckpointFiles.Clip(s)}', expected {what}.");
     }
 
     private static SafetensorsTensor Require(SafetensorsFile file, string name, string what) =>
@@ -261,7 +266,7 @@ public static class Checkpoint
         if (t.DType != dtype)
             throw new InvalidDataException($"checkpoint: {what} is {t.DType} in the file, expected {dtype}.");
         if (!t.Shape.SequenceEqual(shape))
-            throw new InvalidDataException($"checkpoint: {what} has shape [{string.Join(", ", t.Shape)}] in the file, expected [{string.Join(", ", shape)}].");
+            throw new InvalidDataException($"checkpoint: {what} has shape {CheckpointFiles.FormatShape(t.Shape)} in the file, expected {CheckpointFiles.FormatShape(shape)}.");
     }
 
     private static long[] Long(int[] shape) => shape.Select(d => (long)d).ToArray();
