@@ -25,21 +25,28 @@ public abstract class Optimizer : IDisposable
         foreach (var p in Parameters)
             if (!p.RequiresGrad || !p.IsLeaf)
                 throw new ArgumentException($"{GetType().Name}: parameter {p.Name ?? Shape.Format(p.Shape)} must be a leaf that requires gradients.");
-        if (!(learningRate >= 0)) throw new ArgumentOutOfRangeException(nameof(learningRate), $"{GetType().Name}: learning rate must be >= 0, got {learningRate}.");
-        this.learningRate = learningRate;
+        this.learningRate = CheckLearningRate(learningRate);
     }
+
+    private float CheckLearningRate(float value) => float.IsFinite(value) && value >= 0
+        ? value
+        : throw new ArgumentOutOfRangeException(nameof(LearningRate), value, $"{GetType().Name}: learning rate must be a finite number >= 0, got {value}.");
 
     /// <summary>The parameters this optimizer updates.</summary>
     public IReadOnlyList<Tensor> Parameters { get; }
 
     /// <summary>The learning rate (may be changed between steps, e.g. by a schedule).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">NaN, infinite or negative.</exception>
     public virtual float LearningRate
     {
         get => learningRate;
-        set => learningRate = value;
+        set => learningRate = CheckLearningRate(value);
     }
 
-    /// <summary>Number of steps taken.</summary>
+    /// <summary>
+    /// Number of steps taken: steps that updated at least one parameter. A <see cref="Step()"/> when no parameter has
+    /// a gradient changes nothing and is not counted (PyTorch's optimizers skip parameters whose grad is None too).
+    /// </summary>
     public int StepCount { get; private set; }
 
     /// <summary>Updates every parameter from its gradient.</summary>
@@ -103,9 +110,13 @@ public abstract class Optimizer : IDisposable
         return loss;
     }
 
-    /// <summary>Applies <see cref="Update"/> to every parameter that has a gradient and counts the step.</summary>
+    /// <summary>
+    /// Applies <see cref="Update"/> to every parameter that has a gradient and counts the step; with no gradient at
+    /// all it does nothing (no update, no count).
+    /// </summary>
     protected void ApplyGradients()
     {
+        if (!Parameters.Any(p => p.Grad != null)) return;
         StepCount++;
         using var _ = GradMode.NoGrad();
         foreach (var p in Parameters)

@@ -12,8 +12,9 @@ public sealed class Sgd : Optimizer
     public Sgd(IEnumerable<Tensor> parameters, float learningRate, float momentum = 0f, float dampening = 0f,
         float weightDecay = 0f, bool nesterov = false) : base(parameters, learningRate)
     {
-        if (momentum < 0) throw new ArgumentOutOfRangeException(nameof(momentum), $"SGD: momentum must be >= 0, got {momentum}.");
-        if (weightDecay < 0) throw new ArgumentOutOfRangeException(nameof(weightDecay), $"SGD: weight decay must be >= 0, got {weightDecay}.");
+        if (!(float.IsFinite(momentum) && momentum >= 0)) throw new ArgumentOutOfRangeException(nameof(momentum), $"SGD: momentum must be a finite number >= 0, got {momentum}.");
+        if (!(float.IsFinite(dampening) && dampening >= 0)) throw new ArgumentOutOfRangeException(nameof(dampening), $"SGD: dampening must be a finite number >= 0, got {dampening}.");
+        if (!(float.IsFinite(weightDecay) && weightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(weightDecay), $"SGD: weight decay must be a finite number >= 0, got {weightDecay}.");
         if (nesterov && (momentum <= 0 || dampening != 0))
             throw new ArgumentException($"SGD: Nesterov momentum needs momentum > 0 and dampening = 0 (got momentum {momentum}, dampening {dampening}).");
         Momentum = momentum;
