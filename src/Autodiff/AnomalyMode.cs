@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
-using System.Text;
 
 namespace Engine.Autodiff;
 
@@ -99,23 +98,33 @@ public static class AnomalyMode
 
     private static string DescribeAll(Tensor[] inputs) => string.Join(", ", inputs.Select(t => t.Describe()));
 
-    /// <summary>The innermost frames outside the autodiff and kernel layers: where the user's code called the op.</summary>
-    private static string CallerFrames()
+    /// <summary>
+    /// Where the caller's code called the op: the innermost frame outside the autodiff and kernel layers (often a
+    /// module's Forward) and, when that is engine code, the innermost frame outside the engine too.
+    /// </summary>
+    internal static string CallerFrames()
     {
-        var engine = typeof(AnomalyMode).Assembly;
+        var autodiff = typeof(AnomalyMode).Assembly;
         var kernels = typeof(Kernels.Device).Assembly;
-        var text = new StringBuilder();
-        int shown = 0;
+        string? first = null;
         foreach (var frame in new StackTrace(2, fNeedFileInfo: true).GetFrames())
         {
             var method = frame.GetMethod();
             var assembly = method?.DeclaringType?.Assembly;
-            if (method == null || assembly == engine || assembly == kernels || assembly == typeof(object).Assembly) continue;
-            text.Append(shown == 0 ? "at " : " <- ").Append(method.DeclaringType?.Name).Append('.').Append(method.Name);
-            if (frame.GetFileName() is { } file) text.Append($" ({Path.GetFileName(file)}:{frame.GetFileLineNumber()})");
-            if (++shown == 3) break;
+            if (method == null || assembly == null || assembly == autodiff || assembly == kernels || assembly == typeof(object).Assembly) continue;
+            string text = Describe(frame, method);
+            if (assembly.GetName().Name != "Engine") return first == null ? "at " + text : $"at {first} <- ... <- {text}";
+            first ??= text;
         }
-        return shown == 0 ? "(no caller frame outside the engine)" : text.ToString();
+        return first == null ? "(no caller frame outside the engine)" : "at " + first;
+    }
+
+    private static string Describe(StackFrame frame, System.Reflection.MethodBase method)
+    {
+        var type = method.DeclaringType;
+        while (type is { DeclaringType: not null } && type.Name.StartsWith('<')) type = type.DeclaringType; // lambdas' closure classes
+        var file = frame.GetFileName();
+        return $"{type?.Name}.{method.Name}{(file == null ? "" : $" ({Path.GetFileName(file)}:{frame.GetFileLineNumber()})")}";
     }
 }
 

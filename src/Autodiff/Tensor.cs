@@ -20,6 +20,7 @@ public sealed partial class Tensor : IDisposable
         this.shape = shape;
         Size = Autodiff.Shape.Size(shape);
         if (track) TensorScope.Track(this);
+        if (LeakDetector.Sampling) LeakDetector.OnCreate(this);
     }
 
     /// <summary>The device holding the data.</summary>

@@ -36,6 +36,7 @@ public sealed class Device : IDisposable
     private Device(DeviceKind kind)
     {
         Kind = kind;
+        Counters = new DeviceCounters(kind == DeviceKind.Cpu ? () => CpuArrayPools.PooledBytes : () => 0L);
         if (kind == DeviceKind.Cpu)
         {
             Kernels = new CpuKernelSet(this);
@@ -61,6 +62,16 @@ public sealed class Device : IDisposable
 
     /// <summary>The kernel set that runs ops on this device.</summary>
     public IKernelSet Kernels { get; }
+
+    /// <summary>Memory and work counters of this device (bytes in use, peak, cached, allocations, ...).</summary>
+    public DeviceCounters Counters { get; }
+
+    /// <summary>
+    /// Gives the memory the device keeps for reuse (freed buffers cached to make the next step's allocations cheap)
+    /// back to the system; returns the bytes released. The CPU device also does this by itself after
+    /// 10 s without allocations. Buffers in use are not touched.
+    /// </summary>
+    public long TrimCache() => Kind == DeviceKind.Cpu ? CpuArrayPools.Trim() : 0;
 
     /// <summary>True once disposed.</summary>
     public bool IsDisposed { get; private set; }

@@ -12,7 +12,10 @@ public abstract class DeviceBuffer<T> : IDisposable where T : unmanaged
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         Device = device;
         Length = length;
+        device.Counters.OnAllocate(Bytes);
     }
+
+    private long Bytes => Length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
 
     /// <summary>The device whose memory holds the data.</summary>
     public Device Device { get; }
@@ -71,6 +74,7 @@ public abstract class DeviceBuffer<T> : IDisposable where T : unmanaged
         if (IsDisposed) return;
         IsDisposed = true;
         Release();
+        Device.Counters.OnFree(Bytes);
         GC.SuppressFinalize(this);
     }
 }

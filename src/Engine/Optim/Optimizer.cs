@@ -118,14 +118,15 @@ public abstract class Optimizer : IDisposable
     {
         if (!Parameters.Any(p => p.Grad != null)) return;
         StepCount++;
-        using var _ = GradMode.NoGrad();
-        foreach (var p in Parameters)
-        {
-            if (p.Grad == null) continue;
-            if (!Shape.Equal(p.Grad.Shape, p.Shape))
-                throw new InvalidOperationException($"{GetType().Name}: gradient {Shape.Format(p.Grad.Shape)} does not match parameter {p.Name} {Shape.Format(p.Shape)}.");
-            Update(p, p.Grad);
-        }
+        using (GradMode.NoGrad())
+            foreach (var p in Parameters)
+            {
+                if (p.Grad == null) continue;
+                if (!Shape.Equal(p.Grad.Shape, p.Shape))
+                    throw new InvalidOperationException($"{GetType().Name}: gradient {Shape.Format(p.Grad.Shape)} does not match parameter {p.Name} {Shape.Format(p.Shape)}.");
+                Update(p, p.Grad);
+            }
+        LeakDetector.OnStep(Parameters[0].Device);
     }
 
     /// <summary>Applies the update rule to one parameter.</summary>
