@@ -86,15 +86,7 @@ public class CheckpointCorpusTests(ITestOutputHelper output)
         return Join(header.ToJsonString(), data.ToArray());
     }
 
-    private static byte[] Join(string headerText, byte[] data)
-    {
-        var h = Encoding.UTF8.GetBytes(headerText);
-        var file = new byte[8 + h.Length + data.Length];
-        BinaryPrimitives.WriteUInt64LittleEndian(file, (ulong)h.Length);
-        h.CopyTo(file, 8);
-        data.CopyTo(file, 8 + h.Length);
-        return file;
-    }
+    private static byte[] Join(string headerText, byte[] data) => SafetensorsBytes.Join(headerText, data);
 
     private static byte[] HeaderEdit(byte[] file, Func<string, string> edit)
     {

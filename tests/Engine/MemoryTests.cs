@@ -83,6 +83,24 @@ public class MemoryTests(ITestOutputHelper output)
 
     public static TheoryData<string> Models => new() { "mlp", "mixer", "fno1d" };
 
+    /// <summary>Runs <paramref name="train"/> with the leak detector fresh and its warnings collected.</summary>
+    private static List<string> LeakWarnings(Action train)
+    {
+        var warnings = new List<string>();
+        var warn = LeakDetector.Warn;
+        LeakDetector.Warn = warnings.Add;
+        LeakDetector.Reset();
+        try
+        {
+            train();
+        }
+        finally
+        {
+            LeakDetector.Warn = warn;
+        }
+        return warnings;
+    }
+
     /// <summary>A small model of each family, its input and its loss.</summary>
     private static (Module Model, Tensor Input, Func<Tensor, Tensor> Loss) Build(string kind) => kind switch
     {
@@ -102,11 +120,7 @@ public class MemoryTests(ITestOutputHelper output)
         using var _ = model;
         using var __ = x;
         using var opt = new Adam(model.Parameters(), 1e-3f);
-        var warnings = new List<string>();
-        var warn = LeakDetector.Warn;
-        LeakDetector.Warn = warnings.Add;
-        LeakDetector.Reset();
-        try
+        var warnings = LeakWarnings(() =>
         {
             // 1,000 steps by default: the check is exact (the same byte count after step 1 and after the last), so a
             // buffer leaked per step shows at step 2 and one leaked every few hundred steps within 1,000, in 1-6 s per
@@ -123,12 +137,8 @@ public class MemoryTests(ITestOutputHelper output)
             long last = Cpu.Counters.BytesInUse;
             output.WriteLine($"{kind}: {steps} steps in {watch.Elapsed.TotalSeconds:F1} s; bytes in use after step 1: {first}, after step {steps}: {last}");
             Assert.Equal(first, last);
-            Assert.Empty(warnings);
-        }
-        finally
-        {
-            LeakDetector.Warn = warn;
-        }
+        });
+        Assert.Empty(warnings);
     }
 
     [Theory]
@@ -140,22 +150,14 @@ public class MemoryTests(ITestOutputHelper output)
         using var _ = model;
         using var __ = x;
         using var opt = new Sgd(model.Parameters(), 1e-3f);
-        var warnings = new List<string>();
-        var warn = LeakDetector.Warn;
-        LeakDetector.Warn = warnings.Add;
-        LeakDetector.Reset();
-        try
+        var warnings = LeakWarnings(() =>
         {
             var outer = oneScopeAroundTheLoop ? new TensorScope() : null;
             for (int step = 0; step < 400; step++)
                 opt.StepOnLoss(() => loss(model.Forward(x)));
             outer?.Dispose();
-        }
-        finally
-        {
-            LeakDetector.Warn = warn;
-            GC.Collect();
-        }
+        });
+        GC.Collect();
         var w = Assert.Single(warnings);
         output.WriteLine(w);
         Assert.Contains("device memory in use on cpu grew at every check for the last 128 optimizer steps", w);
