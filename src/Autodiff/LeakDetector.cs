@@ -7,7 +7,7 @@ namespace Engine.Autodiff;
 /// Warns, once per device, when the device memory held by live tensors grows steadily across training steps: the
 /// sign of a loop without a <see cref="TensorScope"/> per step (every step's temporaries are left to the garbage
 /// collector, which never sees device memory) or of one scope around the whole loop (nothing is freed until it
-/// ends). Cheap: the bytes in use are read every <see cref="CheckEvery"/> optimizer steps; only while they keep
+/// ends). Cheap: the bytes in use are read every <see cref="CheckEvery"/> optimizer steps (<see cref="StepCompleted"/>); only while they keep
 /// growing is one tensor in <see cref="SampleEvery"/> stamped with where it was created, so the warning can name the
 /// code that made the tensors still alive.
 /// </summary>
@@ -48,9 +48,13 @@ public static class LeakDetector
     /// <summary>True while creation sites are being sampled (read on every tensor creation, so kept cheap).</summary>
     internal static bool Sampling => sampling;
 
-    /// <summary>Called by the optimizers after each step that updated parameters on <paramref name="device"/>.</summary>
-    internal static void OnStep(Device device)
+    /// <summary>
+    /// Notes the end of a training step on <paramref name="device"/>: the optimizers call it after each step that
+    /// updated parameters; a hand-written update loop may call it once per step too.
+    /// </summary>
+    public static void StepCompleted(Device device)
     {
+        ArgumentNullException.ThrowIfNull(device);
         if (!Enabled) return;
         var s = States.GetOrCreateValue(device);
         if (s.Warned || ++s.Steps % CheckEvery != 0) return;

@@ -44,8 +44,12 @@ public sealed partial class Tensor : IDisposable
     /// <summary>True for tensors not produced by a recorded op (inputs, parameters).</summary>
     public bool IsLeaf => Node == null;
 
-    /// <summary>True if this tensor keeps past <see cref="TensorScope"/>s (parameters, optimizer-owned gradients).</summary>
-    internal bool Persistent { get; set; }
+    /// <summary>
+    /// True if this tensor outlives every <see cref="TensorScope"/> (parameters, optimizer state, engine-owned
+    /// gradients): a scope never disposes it, so its owner must. Set it on a tensor created inside a scope that has to
+    /// live on, such as state a custom module or optimizer allocates lazily.
+    /// </summary>
+    public bool Persistent { get; set; }
 
     /// <summary>
     /// Whether gradients flow to this tensor. Settable on leaves only; results of recorded ops require gradients
@@ -91,7 +95,21 @@ public sealed partial class Tensor : IDisposable
 
     // ---------- creation ----------
 
-    /// <summary>Allocates an uninitialised tensor (internal: ops overwrite it).</summary>
+    /// <summary>
+    /// An uninitialised tensor (like <c>torch.empty</c>): its values are whatever the memory held, so overwrite it
+    /// (for example with <see cref="CopyFrom(Tensor)"/> or an <see cref="InPlace"/> operation) before reading it.
+    /// </summary>
+    /// <exception cref="ArgumentException">A dimension is negative, or the shape has more elements than a 64-bit count holds.</exception>
+    public static Tensor Empty(int[] shape, Device? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        return Empty(shape, device ?? Device.Default, track: true, op: "Empty");
+    }
+
+    /// <summary>
+    /// Allocates an uninitialised tensor, tracked by the current scope when <paramref name="track"/>; errors name
+    /// <paramref name="op"/> and the shape.
+    /// </summary>
     internal static Tensor Empty(int[] shape, Device device, bool track = true, string op = "tensor")
     {
         long size = CheckedSize(op, shape);
@@ -173,19 +191,25 @@ public sealed partial class Tensor : IDisposable
         return t;
     }
 
-    /// <summary>Uniform random values in [low, high), reproducible from <paramref name="seed"/> on every device.</summary>
-    public static Tensor Uniform(int[] shape, ulong seed, float low = 0f, float high = 1f, Device? device = null)
+    /// <summary>
+    /// Uniform random values in [low, high), reproducible from <paramref name="seed"/> on every device; without a seed,
+    /// one is drawn from the global generator (<see cref="Engine.Random"/>).
+    /// </summary>
+    public static Tensor Uniform(int[] shape, ulong? seed = null, float low = 0f, float high = 1f, Device? device = null)
     {
         var t = Empty(shape, device ?? Device.Default);
-        t.K.RandomUniform(t.Buffer, seed, low, high);
+        t.K.RandomUniform(t.Buffer, seed ?? Engine.Random.NextSeed(), low, high);
         return t;
     }
 
-    /// <summary>Normal random values, reproducible from <paramref name="seed"/> on every device.</summary>
-    public static Tensor Normal(int[] shape, ulong seed, float mean = 0f, float std = 1f, Device? device = null)
+    /// <summary>
+    /// Normal random values, reproducible from <paramref name="seed"/> on every device; without a seed, one is drawn
+    /// from the global generator (<see cref="Engine.Random"/>).
+    /// </summary>
+    public static Tensor Normal(int[] shape, ulong? seed = null, float mean = 0f, float std = 1f, Device? device = null)
     {
         var t = Empty(shape, device ?? Device.Default);
-        t.K.RandomNormal(t.Buffer, seed, mean, std);
+        t.K.RandomNormal(t.Buffer, seed ?? Engine.Random.NextSeed(), mean, std);
         return t;
     }
 

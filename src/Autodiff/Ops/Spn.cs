@@ -63,17 +63,28 @@ public static partial class Ops
         for (int k = 0; k < data.Length; k++)
             if (float.IsInfinity(data[k]))
                 throw new ArgumentException($"{op}: value {data[k]} at row {k / layout.Variables}, variable {k % layout.Variables} is not finite (use NaN for a missing value).");
-        MarkSpnGaussianData(x);
+        CheckedGaussianData.AddOrUpdate(x.Buffer, CheckedGaussianData);
     }
 
-    /// <summary>Records that x holds no infinite value, checked where the data entered.</summary>
-    internal static void MarkSpnGaussianData(Tensor x) => CheckedGaussianData.AddOrUpdate(x.Buffer, CheckedGaussianData);
+    /// <summary>Records that x holds no infinite value, as checked on the host where the data entered (see <see cref="MarkSpnCategoricalDataChecked"/>).</summary>
+    public static void MarkSpnGaussianDataChecked(Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        x.CheckAlive("MarkSpnGaussianDataChecked");
+        CheckedGaussianData.AddOrUpdate(x.Buffer, CheckedGaussianData);
+    }
 
     /// <summary>
-    /// Records that x holds NaN or integers in [0, <paramref name="maxValue"/>], checked where the data entered (e.g.
-    /// a data set validated when it was built), so the leaf layer need not copy it back to the host.
+    /// Records that x holds only NaN or integers in [0, <paramref name="maxValue"/>], as checked on the host where the
+    /// data entered (a data set validated when it was built, an indicator built by the caller), so the leaf layer
+    /// need not copy x back to check it. The caller vouches for the values: the kernels index the leaf table with them.
     /// </summary>
-    internal static void MarkSpnCategoricalData(Tensor x, int maxValue) => CheckedSpnData.AddOrUpdate(x.Buffer, new StrongBox<int>(maxValue));
+    public static void MarkSpnCategoricalDataChecked(Tensor x, int maxValue)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        x.CheckAlive("MarkSpnCategoricalDataChecked");
+        CheckedSpnData.AddOrUpdate(x.Buffer, new StrongBox<int>(maxValue));
+    }
 
     /// <summary>Drops what was recorded about x's values (it is being overwritten).</summary>
     internal static void ForgetDataChecks(Tensor x)

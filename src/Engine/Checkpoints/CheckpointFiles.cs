@@ -211,6 +211,13 @@ public static partial class CheckpointFiles
         return text.Length <= MaxQuotedLength ? text : $"{text[..MaxQuotedLength]}... ({text.Length} characters)";
     }
 
+    /// <summary>A whole message cut to 1,000 characters (for messages built elsewhere from what a file holds).</summary>
+    internal static string ClipMessage(string message)
+    {
+        const int max = 1000;
+        return message.Length <= max ? message : $"{message[..max]}... (message of {message.Length} characters cut)";
+    }
+
     /// <summary>A shape for a message: every dimension up to 8, else the first 8 and the count.</summary>
     internal static string FormatShape(IReadOnlyList<long> shape)
     {

@@ -34,7 +34,7 @@ public sealed partial class Spn
             mass = Tensor.Zeros([leafLayout.Entries, LeafComponents, 1], Device);
             mass.RequiresGrad = true;
             var indicator = Tensor.FromArray(data, x.Shape, Device);
-            Ops.MarkSpnCategoricalData(indicator, 0); // 0 or NaN by construction
+            Ops.MarkSpnCategoricalDataChecked(indicator, 0); // 0 or NaN by construction
             leafOut = Ops.SpnLeafGaussian(x, leafMean!, leafLogStd!, leafLayout) + Ops.SpnLeafCategorical(indicator, mass, leafLayout);
         }
         else

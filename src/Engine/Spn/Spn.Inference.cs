@@ -83,7 +83,7 @@ public sealed partial class Spn
         else
             best = LeafLogTable().Max(-1, keepDim: true);
         var indicator = Tensor.FromArray(ind, [n, Variables], Device);
-        Ops.MarkSpnCategoricalData(indicator, 0); // 0 or NaN by construction
+        Ops.MarkSpnCategoricalDataChecked(indicator, 0); // 0 or NaN by construction
         return Ops.SpnLeafCategorical(indicator, best, leafLayout);
     }
 

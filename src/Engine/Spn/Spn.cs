@@ -48,10 +48,10 @@ public sealed partial class Spn : Module
     /// <param name="sumsPerRegion">S, sum nodes per inner region.</param>
     /// <param name="leaf">The leaf distribution.</param>
     /// <param name="categories">Values per variable for categorical leaves (2 for Bernoulli; ignored for Gaussian).</param>
-    /// <param name="seed">Initialisation seed.</param>
+    /// <param name="seed">Initialisation seed (unseeded: one drawn from the global generator, <see cref="Engine.Random"/>).</param>
     /// <param name="device">Where the parameters live (default: <see cref="Device.Default"/>).</param>
     public Spn(RegionGraph graph, int leafComponents = 10, int sumsPerRegion = 10, SpnLeafType leaf = SpnLeafType.Bernoulli,
-        int categories = 2, int seed = 1, Device? device = null)
+        int categories = 2, int? seed = null, Device? device = null)
     {
         ArgumentNullException.ThrowIfNull(graph);
         if (leafComponents < 1) throw new ArgumentOutOfRangeException(nameof(leafComponents), $"Spn: leaf components I must be >= 1, got {leafComponents}.");
@@ -65,7 +65,7 @@ public sealed partial class Spn : Module
         LeafType = leaf;
         Categories = leaf == SpnLeafType.Gaussian ? 0 : categories;
         Device = device ?? Device.Default;
-        ulong s = (ulong)seed * 7919;
+        ulong s = (ulong)(seed ?? Random.NextIntSeed()) * 7919;
 
         leafLayout = new SpnLeafLayout(graph.LeafRegions, graph.Variables);
         int e = leafLayout.Entries, I = leafComponents;

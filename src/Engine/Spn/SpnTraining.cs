@@ -165,8 +165,8 @@ public static class SpnTraining
         }
         var x = Tensor.FromArray(buf, [n, d], spn.Device);
         // Checked as a whole by CheckData: the leaf layer need not copy the batch back to the host.
-        if (spn.LeafType == SpnLeafType.Gaussian) Ops.MarkSpnGaussianData(x);
-        else Ops.MarkSpnCategoricalData(x, maxCategory);
+        if (spn.LeafType == SpnLeafType.Gaussian) Ops.MarkSpnGaussianDataChecked(x);
+        else Ops.MarkSpnCategoricalDataChecked(x, maxCategory);
         return x;
     }
 }

@@ -25,7 +25,9 @@ internal static class CpuArrayPool<T> where T : unmanaged
         CpuArrayPools.Touch();
         if (length >= MinPooledLength && Free.TryGetValue(length, out var bag) && bag.TryTake(out var a))
         {
-            Interlocked.Add(ref pooledBytes, -(long)length * sizeof(T));
+            long bytes = (long)length * sizeof(T);
+            Interlocked.Add(ref pooledBytes, -bytes);
+            CpuArrayPools.Unreserve(bytes);
             fromPool = true;
             return a;
         }

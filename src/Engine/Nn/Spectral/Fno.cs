@@ -96,11 +96,14 @@ public sealed class Fno1d : FnoBase
     /// <param name="blocks">Fourier blocks (the reference uses 4).</param>
     /// <param name="projectionHidden">Hidden width of the projection head (128 in the reference).</param>
     /// <param name="init">Spectral initialisation; <see cref="SpectralInit.He"/> also re-initialises the pointwise maps.</param>
-    /// <param name="seed">Seed of every initialiser.</param>
+    /// <param name="seed">Seed of every initialiser (unseeded: one drawn from <see cref="Engine.Random"/>).</param>
     /// <param name="device">Device of the parameters.</param>
     /// <exception cref="ArgumentOutOfRangeException">A size is not positive.</exception>
     public Fno1d(int modes, int width, int blocks = 4, int projectionHidden = 128, SpectralInit init = SpectralInit.ScaledUniform,
-        ulong seed = 0, Device? device = null)
+        ulong? seed = null, Device? device = null)
+        : this(modes, width, blocks, projectionHidden, init, device, seed ?? Random.NextSeed()) { }
+
+    private Fno1d(int modes, int width, int blocks, int projectionHidden, SpectralInit init, Device? device, ulong seed)
         : base("Fno1d", 1, width, blocks, projectionHidden, seed, device,
             i => new SpectralConv1d(width, width, modes, seed * 64 + 32 + (ulong)i, device))
     {
@@ -154,18 +157,21 @@ public sealed class Fno1d : FnoBase
 /// </summary>
 public sealed class Fno2d : FnoBase
 {
-    /// <summary>Creates the network (see <see cref="Fno1d(int, int, int, int, SpectralInit, ulong, Device?)"/>).</summary>
+    /// <summary>Creates the network (see <see cref="Fno1d(int, int, int, int, SpectralInit, ulong?, Device?)"/>).</summary>
     /// <param name="modes1">Row frequencies kept per sign (2·modes1 rows, needs h &gt;= 2·modes1).</param>
     /// <param name="modes2">Column frequencies kept (at most w/2 + 1).</param>
     /// <param name="width">Hidden channels.</param>
     /// <param name="blocks">Fourier blocks.</param>
     /// <param name="projectionHidden">Hidden width of the projection head.</param>
     /// <param name="init">Spectral initialisation.</param>
-    /// <param name="seed">Seed of every initialiser.</param>
+    /// <param name="seed">Seed of every initialiser (unseeded: one drawn from <see cref="Engine.Random"/>).</param>
     /// <param name="device">Device of the parameters.</param>
     /// <exception cref="ArgumentOutOfRangeException">A size is not positive.</exception>
     public Fno2d(int modes1, int modes2, int width, int blocks = 4, int projectionHidden = 128,
-        SpectralInit init = SpectralInit.ScaledUniform, ulong seed = 0, Device? device = null)
+        SpectralInit init = SpectralInit.ScaledUniform, ulong? seed = null, Device? device = null)
+        : this(modes1, modes2, width, blocks, projectionHidden, init, device, seed ?? Random.NextSeed()) { }
+
+    private Fno2d(int modes1, int modes2, int width, int blocks, int projectionHidden, SpectralInit init, Device? device, ulong seed)
         : base("Fno2d", 2, width, blocks, projectionHidden, seed, device,
             i => new SpectralConv2d(width, width, modes1, modes2, seed * 64 + 32 + (ulong)i, device))
     {
