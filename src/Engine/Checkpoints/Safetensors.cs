@@ -313,6 +313,9 @@ public static class Safetensors
     /// </summary>
     private static byte[] ReadBounded(string full, string path, long length)
     {
+        // Too short to be a checkpoint: Read says so from the length alone. Not opening it also keeps a device or a
+        // pipe (size 0) shut where the file type could not be checked.
+        if (length < 8) return new byte[length];
         FileStream fs;
         try
         {
@@ -324,10 +327,8 @@ public static class Safetensors
         }
         using (fs)
         {
-            int prefix = (int)Math.Min(length, 8);
-            var head = new byte[prefix];
+            var head = new byte[8];
             fs.ReadExactly(head);
-            if (prefix < 8) return head; // Read reports the short file.
             ulong n = BinaryPrimitives.ReadUInt64LittleEndian(head);
             CheckHeaderLength(n, length);
             var file = new byte[length];
