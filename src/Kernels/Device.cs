@@ -42,7 +42,7 @@ public sealed class Device : IDisposable
         if (kind == DeviceKind.Cpu)
         {
             kernels = new CpuKernelSet(this);
-            Counters.UseCachedBytesSource(() => CpuArrayPool<float>.PooledBytes + CpuArrayPool<int>.PooledBytes);
+            Counters.UseCachedBytesSource(() => CpuArrayPools.PooledBytes);
         }
         else
         {
@@ -103,6 +103,13 @@ public sealed class Device : IDisposable
             device.decorated.Value = previous;
         }
     }
+
+    /// <summary>
+    /// Gives the memory the device keeps for reuse (freed buffers cached to make the next step's allocations cheap)
+    /// back to the system; returns the bytes released. The CPU device also does this by itself after
+    /// 10 s without allocations. Buffers in use are not touched.
+    /// </summary>
+    public long TrimCache() => Kind == DeviceKind.Cpu ? CpuArrayPools.Trim() : 0;
 
     /// <summary>True once disposed.</summary>
     public bool IsDisposed { get; private set; }
