@@ -97,7 +97,7 @@ public sealed partial class CpuKernelSet
 
     /// <summary>
     /// y[i] = <see cref="CounterRng.Uniform"/>(seed, i, low, high) for i in [start, end): the same integer mixing in
-    /// 64-bit lanes (AVX-512DQ multiplies), the same exact conversion and the same unfused multiply-add, so the bits
+    /// 64-bit lanes (AVX-512DQ multiplies), the same exact conversion and the same fused multiply-add, so the bits
     /// equal the scalar definition.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -128,7 +128,7 @@ public sealed partial class CpuKernelSet
                 z0 = (z0 ^ (z0 >> 31)) >> 40;
                 z1 = (z1 ^ (z1 >> 31)) >> 40;
                 var u = Vector512.ConvertToSingle(Vector512.Narrow(z0, z1).AsInt32()) * scale;
-                Vector512.Store(vlow + vrange * u, y + i);
+                Vector512.Store(Vector512.FusedMultiplyAdd(vrange, u, vlow), y + i);
             }
         }
         for (; i < end; i++) y[i] = CounterRng.Uniform(seed, (ulong)i, low, high);
@@ -141,7 +141,7 @@ public sealed partial class CpuKernelSet
         float* py = Ptr(y);
         For(y.LongLength, MathGrain / 4, (s, e) =>
         {
-            for (long i = s; i < e; i++) py[i] = mean + std * CounterRng.Normal(seed, (ulong)i);
+            for (long i = s; i < e; i++) py[i] = CounterRng.Normal(seed, (ulong)i, mean, std);
         });
     }
 

@@ -58,7 +58,7 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
                 var o = cpuOptions ?? new IlgpuCpuOptions();
                 o.Validate();
                 var cpu = new CPUDevice(o.ThreadsPerWarp, o.WarpsPerMultiprocessor, o.Multiprocessors);
-                context = Context.Create(b => b.CPU(cpu));
+                context = Context.Create(b => IlgpuContextSetup.Configure(b.CPU(cpu)));
                 accelerator = CreateOrDispose(context, c => cpu.CreateCPUAccelerator(c, CPUAcceleratorMode.Parallel));
                 groupSize = o.GroupSize;
                 maxGroups = o.Multiprocessors;
@@ -72,8 +72,7 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
             case DeviceKind.OpenCL:
             {
                 var type = kind == DeviceKind.Cuda ? AcceleratorType.Cuda : AcceleratorType.OpenCL;
-                // ILGPU.Algorithms supplies GPU implementations of the math functions (tanh, pow, erf's exp, ...).
-                context = Context.Create(b => (kind == DeviceKind.Cuda ? b.Cuda() : b.OpenCL()).EnableAlgorithms());
+                context = Context.Create(b => IlgpuContextSetup.Configure(kind == DeviceKind.Cuda ? b.Cuda() : b.OpenCL()));
                 accelerator = CreateOrDispose(context, c =>
                     (c.Devices.FirstOrDefault(d => d.AcceleratorType == type)
                         ?? throw new InvalidOperationException($"ilgpu: no {type} device found.")).CreateAccelerator(c));

@@ -78,7 +78,7 @@ internal static partial class IlgpuKernels
     internal static void RandomNormal(ArrayView<float> dst, ulong seed, float mean, float std)
     {
         for (long i = GlobalStart; i < dst.Length; i += GlobalStride)
-            dst[i] = mean + std * CounterRng.Normal(seed, (ulong)i);
+            dst[i] = CounterRng.Normal(seed, (ulong)i, mean, std);
     }
 
     internal static void Unary(ArrayView<float> x, ArrayView<float> y, int op)
