@@ -54,6 +54,9 @@ public static class Program
             optionArgs.Add("--quick");
         var options = new Options(optionArgs);
         var device = options.Has("device") ? Device.Parse(options.Get("device", "cpu")) : Device.Default;
+        log.WriteLine(options.Has("device")
+            ? new DeviceSelection(device.Kind, $"--device {options.Get("device", "cpu")}", Device.Probe().FindingFor(device.Kind)).ToString()
+            : Device.DescribeSelection());
         var outDir = options.Get("out", "out");
         Directory.CreateDirectory(outDir);
         foreach (var name in names)
