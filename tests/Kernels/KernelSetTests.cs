@@ -417,7 +417,8 @@ public abstract class KernelSetTests
     /// <summary>GEMM cases: (m, n, k, transA, transB, batch layout, alpha, beta).</summary>
     public static IEnumerable<object[]> GemmCases(ShapeTier tier)
     {
-        var sizes = new List<(int M, int N, int K)> { (1, 1, 1), (1, 7, 13), (13, 1, 7), (31, 67, 5), (33, 47, 29) };
+        // Multiples of 4 (12, 20, 36; 40, 8, 12) take the ILGPU set's 16-byte-vector GEMM when the layout is packed.
+        var sizes = new List<(int M, int N, int K)> { (1, 1, 1), (1, 7, 13), (13, 1, 7), (31, 67, 5), (33, 47, 29), (12, 20, 36), (40, 8, 12) };
         if (tier == ShapeTier.Full) sizes.Add((64, 64, 64));
         foreach (var (m, n, k) in sizes)
         foreach (var ta in new[] { false, true })

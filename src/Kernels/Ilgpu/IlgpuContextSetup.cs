@@ -12,6 +12,9 @@ namespace Engine.Kernels.Ilgpu;
 /// tests, which compile the same kernels to PTX and OpenCL C without a GPU), so the precision the kernel tests
 /// promise holds on the hardware:
 /// <list type="bullet">
+/// <item><see cref="OptimizationLevel.O2"/>: at ILGPU's default level (Release) every global load and store is emitted
+/// in the generic address space (<c>ld.f32</c>, no <c>cvta.to.global</c>) and never vectorised; O2 infers the
+/// address spaces (<c>ld.global.v4</c>) and schedules blocks for PTX.</item>
 /// <item><see cref="MathMode.Default"/>: no <c>.ftz</c>, correctly rounded <c>div.rn</c>, <c>rcp.rn</c> and
 /// <c>sqrt.rn</c> (<see cref="MathMode.Fast"/> flushes denormals and uses approximate division).</item>
 /// <item>ILGPU.Algorithms for the transcendental functions. On PTX, exp and log become <c>ex2.approx.f32</c> and
@@ -28,6 +31,7 @@ internal static class IlgpuContextSetup
     public static Context.Builder Configure(Context.Builder builder)
     {
         builder.EnableAlgorithms();
+        builder.Optimize(OptimizationLevel.O2);
         builder.Math(MathMode.Default);
         var manager = builder.GetIntrinsicManager();
         var fma = typeof(KernelMath).GetMethod(nameof(KernelMath.Fma))

@@ -7,17 +7,95 @@ public sealed partial class IlgpuKernelSet
 {
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         ArrayView<int>, ArrayView<int>, ArrayView<int>, GemmParams>? kGemm;
+    /// <summary>The tiled GEMM per (transA, transB, vector) instantiation, index 4 transA + 2 transB + vector.</summary>
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmTiledParams>?[] kGemmTiled =
+        new Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmTiledParams>?[8];
     private DeviceBuffer<int>? noIndex;
 
     /// <inheritdoc />
+    /// <remarks>
+    /// The tiled kernel (<see cref="IlgpuKernels.GemmTiled"/>: 8 x 8 per thread, 16 x 16 groups on GPUs) for matrices
+    /// below 2^31 elements, its 16-byte-vector form when every extent and stride is a multiple of 4; larger matrices
+    /// take the mapped kernel with 64-bit indices.
+    /// </remarks>
     public void Gemm(int batch, int m, int n, int k, float alpha,
         DeviceBuffer<float> a, long strideA, bool transA,
         DeviceBuffer<float> b, long strideB, bool transB,
-        float beta, DeviceBuffer<float> c, long strideC) =>
-        GemmCore("Gemm", batch, m, n, k, alpha, a, strideA, transA, null, 0, b, strideB, transB, null, 0, beta, c, strideC, null, 0);
+        float beta, DeviceBuffer<float> c, long strideC)
+    {
+        const string opName = "Gemm";
+        if ((long)m * k >= int.MaxValue || (long)k * n >= int.MaxValue || (long)m * n >= int.MaxValue)
+        {
+            GemmCore(opName, batch, m, n, k, alpha, a, strideA, transA, null, 0, b, strideB, transB, null, 0, beta, c, strideC, null, 0);
+            return;
+        }
+        CheckGemm(opName, batch, m, n, k, strideA, strideB, strideC);
+        var av = View(a, Extent(batch, strideA, (long)m * k), opName, nameof(a));
+        var bv = View(b, Extent(batch, strideB, (long)k * n), opName, nameof(b));
+        var cv = View(c, Extent(batch, strideC, (long)m * n), opName, nameof(c));
+        if (batch == 0 || m == 0 || n == 0) return;
+        var p = new GemmTiledParams
+        {
+            Batch = batch, M = m, N = n, K = k,
+            StrideA = strideA, StrideB = strideB, StrideC = strideC,
+            Alpha = alpha, Beta = beta,
+        };
+        bool vector = m % 4 == 0 && n % 4 == 0 && k % 4 == 0 && strideA % 4 == 0 && strideB % 4 == 0 && strideC % 4 == 0;
+        int variant = (transA ? 4 : 0) + (transB ? 2 : 0) + (vector ? 1 : 0);
+        var kernel = Kernel(ref kGemmTiled[variant], acc => acc.LoadStreamKernel(GemmTiledKernel(gemmGroup, transA, transB, vector)));
+        var config = GemmConfig(batch, m, n, IlgpuKernels.GemmSlab * gemmGroup, gemmGroup);
+        Launch(opName, () => kernel(config, av, bv, cv, p), a, b, c);
+    }
+
+    /// <summary>The instantiation of <see cref="IlgpuKernels.GemmTiled"/> for a group edge and switches.</summary>
+    internal static Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmTiledParams> GemmTiledKernel(int group, bool transA, bool transB, bool vector)
+    {
+        var g = group switch
+        {
+            16 => typeof(GemmGroup16),
+            8 => typeof(GemmGroup8),
+            4 => typeof(GemmGroup4),
+            2 => typeof(GemmGroup2),
+            1 => typeof(GemmGroup1),
+            _ => throw new ArgumentOutOfRangeException(nameof(group), group, "GEMM group edge must be 1, 2, 4, 8 or 16."),
+        };
+        static Type Switch(bool on) => on ? typeof(SwitchOn) : typeof(SwitchOff);
+        var method = typeof(IlgpuKernels).GetMethod(nameof(IlgpuKernels.GemmTiled), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
+            .MakeGenericMethod(g, Switch(transA), Switch(transB), Switch(vector));
+        return method.CreateDelegate<Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmTiledParams>>();
+    }
+
+    /// <summary>
+    /// The launch of a tiled GEMM: on GPUs one group per tile (grid-stride loops cover grids beyond the hardware
+    /// limits); on the CPU emulator a few groups walk all tiles (per-group setup and barriers dominate there).
+    /// </summary>
+    private KernelConfig GemmConfig(int batch, int m, int n, int tile, int g)
+    {
+        long tilesN = (n + tile - 1) / tile, tilesM = (m + tile - 1) / tile;
+        if (gemmMaxGroups > 0)
+        {
+            int gx = (int)Math.Min(tilesN, gemmMaxGroups);
+            int gy = (int)Math.Min(tilesM, Math.Max(1, gemmMaxGroups / gx));
+            int gz = (int)Math.Min(batch, Math.Max(1, gemmMaxGroups / (gx * gy)));
+            return new KernelConfig(new Index3D(gx, gy, gz), new Index3D(g, g, 1));
+        }
+        return new KernelConfig(
+            new Index3D((int)Math.Min(tilesN, 65535), (int)Math.Min(tilesM, 65535), Math.Min(batch, 65535)),
+            new Index3D(g, g, 1));
+    }
+
+    private void CheckGemm(string opName, int batch, int m, int n, int k, long strideA, long strideB, long strideC)
+    {
+        if (batch < 0 || m < 0 || n < 0 || k < 0)
+            throw new ArgumentException($"{Name}.{opName}: negative extent (batch {batch}, m {m}, n {n}, k {k}).");
+        if (strideA < 0 || strideB < 0 || strideC < 0)
+            throw new ArgumentException($"{Name}.{opName}: negative stride ({strideA}, {strideB}, {strideC}).");
+    }
 
     /// <inheritdoc />
-    /// <remarks>The tiled GEMM kernel with the maps applied in its tile loads and stores.</remarks>
+    /// <remarks>
+    /// A simpler tiled kernel (4 x 4 per thread, 64-bit indices) with the maps applied in its tile loads and stores.
+    /// </remarks>
     public void GemmIndexed(int batch, int m, int n, int k, float alpha,
         DeviceBuffer<float> a, long strideA, bool transA, DeviceBuffer<int>? aIndex, int aIndexLength,
         DeviceBuffer<float> b, long strideB, bool transB, DeviceBuffer<int>? bIndex, int bIndexLength,
@@ -30,10 +108,7 @@ public sealed partial class IlgpuKernelSet
         DeviceBuffer<float> b, long strideB, bool transB, DeviceBuffer<int>? bIndex, int bLen,
         float beta, DeviceBuffer<float> c, long strideC, DeviceBuffer<int>? cIndex, int cLen)
     {
-        if (batch < 0 || m < 0 || n < 0 || k < 0)
-            throw new ArgumentException($"{Name}.{opName}: negative extent (batch {batch}, m {m}, n {n}, k {k}).");
-        if (strideA < 0 || strideB < 0 || strideC < 0)
-            throw new ArgumentException($"{Name}.{opName}: negative stride ({strideA}, {strideB}, {strideC}).");
+        CheckGemm(opName, batch, m, n, k, strideA, strideB, strideC);
         var av = View(a, Extent(batch, strideA, (long)m * k), opName, nameof(a));
         var bv = View(b, Extent(batch, strideB, (long)k * n), opName, nameof(b));
         var cv = View(c, Extent(batch, strideC, (long)m * n), opName, nameof(c));
@@ -52,24 +127,7 @@ public sealed partial class IlgpuKernelSet
             SlabLog2 = Log2(gemmSlab),
             ALen = aIndex == null ? 0 : aLen, BLen = bIndex == null ? 0 : bLen, CLen = cIndex == null ? 0 : cLen,
         };
-        int t = IlgpuKernels.GemmMicro * gemmGroup, g = gemmGroup;
-        long tilesN = (n + t - 1) / t, tilesM = (m + t - 1) / t;
-        KernelConfig config;
-        if (gemmMaxGroups > 0)
-        {
-            // CPU emulator: a few groups walk all tiles (per-group setup and barriers dominate there).
-            int gx = (int)Math.Min(tilesN, gemmMaxGroups);
-            int gy = (int)Math.Min(tilesM, Math.Max(1, gemmMaxGroups / gx));
-            int gz = (int)Math.Min(batch, Math.Max(1, gemmMaxGroups / (gx * gy)));
-            config = new KernelConfig(new Index3D(gx, gy, gz), new Index3D(g, g, 1));
-        }
-        else
-        {
-            // GPU: one group per tile (grid-stride loops cover grids beyond the hardware limits).
-            config = new KernelConfig(
-                new Index3D((int)Math.Min(tilesN, 65535), (int)Math.Min(tilesM, 65535), Math.Min(batch, 65535)),
-                new Index3D(g, g, 1));
-        }
+        var config = GemmConfig(batch, m, n, IlgpuKernels.GemmMicro * gemmGroup, gemmGroup);
         var kernel = Kernel(ref kGemm, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<int>, ArrayView<int>, ArrayView<int>, GemmParams>(IlgpuKernels.Gemm));
         Launch(opName, () => kernel(config, av, bv, cv, ai, bi, ci, p), a, b, c, aIndex, bIndex, cIndex);
