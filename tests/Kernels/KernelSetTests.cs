@@ -1132,7 +1132,7 @@ public sealed class CpuKernelSetTests : KernelSetTests
 public sealed class IlgpuKernelSetTests : KernelSetTests
 {
     /// <inheritdoc />
-    protected override Device Device => Device.Get(DeviceKind.IlgpuCpu);
+    protected override Device Device => TestDevices.Ilgpu;
 
     /// <summary>Cases run on both kernel sets.</summary>
     public enum CrossCase

@@ -143,5 +143,5 @@ public sealed class CpuMultiGradientKernelTests : MultiGradientKernelTests
 public sealed class IlgpuMultiGradientKernelTests : MultiGradientKernelTests
 {
     /// <inheritdoc />
-    protected override Device Device => Device.Get(DeviceKind.IlgpuCpu);
+    protected override Device Device => TestDevices.Ilgpu;
 }

@@ -308,5 +308,5 @@ public sealed class CpuSpnKernelTests : SpnKernelTests
 public sealed class IlgpuSpnKernelTests : SpnKernelTests
 {
     /// <inheritdoc />
-    protected override Device Device => Device.Get(DeviceKind.IlgpuCpu);
+    protected override Device Device => TestDevices.Ilgpu;
 }

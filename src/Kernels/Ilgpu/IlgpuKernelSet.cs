@@ -38,6 +38,8 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
     private readonly int gemmSlab;
     /// <summary>Upper bound on groups of a GEMM launch; 0 = one group per tile.</summary>
     private readonly int gemmMaxGroups;
+    /// <summary>Longest power-of-two complex FFT done in shared memory; longer ones run pass by pass over global memory.</summary>
+    private readonly int fftSharedMax;
 
     internal IlgpuKernelSet(Device device, DeviceKind kind)
         : this(device, kind, kind == DeviceKind.IlgpuCpu ? IlgpuCpuOptions.FromEnvironment() : null) { }
@@ -66,6 +68,7 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
                 gemmGroup = o.GemmGroup;
                 gemmSlab = o.GemmSlab;
                 gemmMaxGroups = o.Multiprocessors;
+                fftSharedMax = o.FftSharedMax;
                 break;
             }
             case DeviceKind.Cuda:
@@ -82,6 +85,7 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
                 gemmGroup = accelerator.MaxNumThreadsPerGroup >= 256 ? 16 : 8;
                 gemmSlab = IlgpuKernels.MaxGemmSlab;
                 gemmMaxGroups = 0;
+                fftSharedMax = IlgpuKernels.MaxFftShared;
                 break;
             }
             default:
@@ -277,8 +281,13 @@ internal sealed record IlgpuCpuOptions
     public int TreeGroupSize { get; init; } = 4;
     /// <summary>GEMM group edge g (a power of two; the tile is 4g, at most 64).</summary>
     public int GemmGroup { get; init; } = 2;
-    /// <summary>GEMM K-slab width (a power of two, at most 16).</summary>
+    /// <summary>K-slab width of the mapped GEMM (a power of two, at most 16).</summary>
     public int GemmSlab { get; init; } = 16;
+    /// <summary>
+    /// Longest complex FFT done in shared memory (a power of two, at most <see cref="IlgpuKernels.MaxFftShared"/>); tests
+    /// lower it to reach the pass-by-pass path with small lengths.
+    /// </summary>
+    public int FftSharedMax { get; init; } = IlgpuKernels.MaxFftShared;
 
     /// <summary>Name of the environment variable that picks a profile: coop (default), fast or gpu.</summary>
     public const string EnvironmentVariable = "ENGINE_ILGPU_CPU_PROFILE";
@@ -325,6 +334,8 @@ internal sealed record IlgpuCpuOptions
             throw new ArgumentException($"IlgpuCpuOptions: tree group {TreeGroupSize} must be a power of two within {capacity} threads.");
         if (!Pow2(GemmGroup) || IlgpuKernels.GemmMicro * GemmGroup > IlgpuKernels.MaxGemmTile || GemmGroup * GemmGroup > capacity)
             throw new ArgumentException($"IlgpuCpuOptions: GEMM group {GemmGroup} must be a power of two with a tile of at most {IlgpuKernels.MaxGemmTile} and {capacity} threads.");
+        if (!Pow2(FftSharedMax) || FftSharedMax > IlgpuKernels.MaxFftShared)
+            throw new ArgumentException($"IlgpuCpuOptions: FFT shared length {FftSharedMax} must be a power of two of at most {IlgpuKernels.MaxFftShared}.");
         if (!Pow2(GemmSlab) || GemmSlab > IlgpuKernels.MaxGemmSlab)
             throw new ArgumentException($"IlgpuCpuOptions: GEMM slab {GemmSlab} must be a power of two of at most {IlgpuKernels.MaxGemmSlab}.");
     }

@@ -188,7 +188,7 @@ public class SpectralRouteCpuTests : SpectralRouteTestsBase
 public class SpectralRouteIlgpuTests : SpectralRouteTestsBase
 {
     /// <inheritdoc />
-    protected override Device D => Device.Get(DeviceKind.IlgpuCpu);
+    protected override Device D => TestDevices.Ilgpu;
 
     [Fact]
     public void AutoRouteIsGemmOffTheCpuKernelSet() =>
