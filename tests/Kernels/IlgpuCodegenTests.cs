@@ -25,12 +25,12 @@ public sealed class IlgpuCodegenTests : IClassFixture<IlgpuCodegenTests.Compiler
         /// <summary>The code generator.</summary>
         internal IlgpuCodegen Codegen { get; } = new();
 
-        /// <summary>The PTX of a kernel, compiled once.</summary>
+        /// <summary>The PTX of a kernel (a name from <see cref="Kernels"/>), compiled once.</summary>
         public string Ptx(string kernel)
         {
             lock (ptx)
             {
-                if (!ptx.TryGetValue(kernel, out var code)) ptx[kernel] = code = Codegen.Ptx(KernelMethod(kernel));
+                if (!ptx.TryGetValue(kernel, out var code)) ptx[kernel] = code = Codegen.Ptx(KernelMethod(kernel, openCL: false));
                 return code;
             }
         }
@@ -50,20 +50,49 @@ public sealed class IlgpuCodegenTests : IClassFixture<IlgpuCodegenTests.Compiler
     private static readonly Regex Forbidden = new(
         @"\b(tanh|sin|cos|rsqrt|rcp|sqrt|div)\.(approx|full)\.[a-z0-9.]+|\.ftz\b", RegexOptions.Compiled);
 
-    /// <summary>Every explicitly grouped kernel of the ILGPU kernel set (static, void, taking array views).</summary>
+    private static readonly Type KernelsType = typeof(IlgpuKernelSet).Assembly.GetType("Engine.Kernels.Ilgpu.IlgpuKernels")!;
+
+    /// <summary>
+    /// Every explicitly grouped kernel of the ILGPU kernel set (static, void, taking array views), by name; generic
+    /// kernels once per value of their compile-time switches (the GEMM with 16 x 16 groups), e.g.
+    /// "GemmTiled&lt;GemmGroup16,SwitchOn,SwitchOff,SwitchOn&gt;". Compile-time switches that name a backend feature
+    /// (warp shuffles) are set as each backend's kernel set sets them.
+    /// </summary>
     public static IEnumerable<object[]> Kernels() =>
-        typeof(IlgpuKernelSet).Assembly.GetType("Engine.Kernels.Ilgpu.IlgpuKernels")!
-            .GetMethods(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic)
-            .Where(m => m.ReturnType == typeof(void) && !m.IsGenericMethodDefinition &&
+        KernelsType.GetMethods(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic)
+            .Where(m => m.ReturnType == typeof(void) &&
                         m.GetParameters().Any(p => p.ParameterType.Name.StartsWith("ArrayView", StringComparison.Ordinal)))
-            .Select(m => m.Name).Distinct().Order().Select(n => new object[] { n });
+            .SelectMany(m => m.IsGenericMethodDefinition ? TypeArgumentNames(m) : [m.Name])
+            .Distinct().Order().Select(n => new object[] { n });
 
     /// <summary>The bitwise kernels.</summary>
     public static IEnumerable<object[]> Bitwise() => BitwiseKernels.Select(n => new object[] { n });
 
-    private static MethodInfo KernelMethod(string name) =>
-        typeof(IlgpuKernelSet).Assembly.GetType("Engine.Kernels.Ilgpu.IlgpuKernels")!
-            .GetMethod(name, BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic)!;
+    /// <summary>The names of a generic kernel's instantiations: GEMM groups of 16, every switch both ways.</summary>
+    private static IEnumerable<string> TypeArgumentNames(MethodInfo m)
+    {
+        IEnumerable<string> prefixes = [""];
+        foreach (var arg in m.GetGenericArguments())
+        {
+            var choices = arg.GetGenericParameterConstraints().Any(c => c.Name == "IGemmGroup") ? ["GemmGroup16"]
+                : arg.Name == "TShuffle" ? ["Backend"]
+                : new[] { "SwitchOff", "SwitchOn" };
+            prefixes = prefixes.SelectMany(p => choices.Select(c => p.Length == 0 ? c : p + "," + c)).ToList();
+        }
+        return prefixes.Select(p => $"{m.Name}<{p}>");
+    }
+
+    /// <summary>The method a name from <see cref="Kernels"/> stands for ("Backend": shuffles on PTX, off on OpenCL).</summary>
+    private static MethodInfo KernelMethod(string name, bool openCL)
+    {
+        int lt = name.IndexOf('<');
+        if (lt < 0) return KernelsType.GetMethod(name, BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic)!;
+        var definition = KernelsType.GetMethod(name[..lt], BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic)!;
+        var args = name[(lt + 1)..^1].Split(',')
+            .Select(a => a == "Backend" ? (openCL ? "SwitchOff" : "SwitchOn") : a)
+            .Select(a => KernelsType.Assembly.GetType("Engine.Kernels.Ilgpu." + a)!).ToArray();
+        return definition.MakeGenericMethod(args);
+    }
 
     /// <summary>
     /// Every kernel compiles to PTX with no call left unresolved (an <c>.extern .func</c> fails at module load: ILGPU
@@ -83,7 +112,7 @@ public sealed class IlgpuCodegenTests : IClassFixture<IlgpuCodegenTests.Compiler
     [Theory, MemberData(nameof(Kernels))]
     public void OpenCL_CompilesWithoutFp64(string kernel)
     {
-        var source = compiler.Codegen.OpenCL(KernelMethod(kernel));
+        var source = compiler.Codegen.OpenCL(KernelMethod(kernel, openCL: true));
         Assert.DoesNotMatch(@"\bdouble\b", source);
     }
 
@@ -100,6 +129,39 @@ public sealed class IlgpuCodegenTests : IClassFixture<IlgpuCodegenTests.Compiler
         var pairs = Ptx.ContractiblePairs(ptx);
         Assert.True(pairs.Count == 0, $"{kernel}: contractible mul/add pairs:\n  {string.Join("\n  ", pairs)}");
         Assert.Contains("fma.rn.f32", ptx);
+    }
+
+    /// <summary>
+    /// The tiled GEMM as a GPU runs it (16 x 16 groups): per slab 8 unrolled k steps, each four <c>ld.shared.v4</c> and
+    /// 64 fused multiply-adds (512 per slab; the beta epilogue adds 64); no local memory; every global access in the
+    /// global address space, 16-byte wide in the vector form; two barriers (after the first slab, then one per slab).
+    /// </summary>
+    [Theory]
+    [InlineData(false, false, false)]
+    [InlineData(true, false, false)]
+    [InlineData(false, true, false)]
+    [InlineData(true, true, false)]
+    [InlineData(false, false, true)]
+    [InlineData(true, true, true)]
+    public void Ptx_GemmInnerLoop(bool transA, bool transB, bool vector)
+    {
+        var kernel = IlgpuKernelSet.GemmTiledKernel(16, transA, transB, vector).Method;
+        var facts = IlgpuCodegen.Facts(compiler.Codegen.Ptx(kernel));
+        Assert.Equal(512 + 64, facts.Fma);
+        Assert.Equal(32, facts.SharedLoadV4);
+        Assert.Equal(32, facts.SharedLoads);
+        Assert.Equal(0, facts.LocalDeclarations);
+        Assert.Equal(0, facts.GenericAccesses);
+        Assert.Equal(2, facts.Barriers);
+        if (vector)
+        {
+            Assert.Equal(facts.GlobalLoads, facts.GlobalLoadV4);
+            Assert.Equal(16, facts.GlobalStoreV4);
+        }
+        else
+        {
+            Assert.Equal(0, facts.GlobalLoadV4);
+        }
     }
 
     /// <summary>The contraction check itself finds a plain multiply feeding an add, also through a move.</summary>

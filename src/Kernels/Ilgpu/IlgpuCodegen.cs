@@ -46,6 +46,9 @@ internal sealed class IlgpuCodegen : IDisposable
             return ((CLCompiledKernel)openCL.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), KernelSpecialization.Empty)).Source;
     }
 
+    /// <summary>Counts of what matters in a kernel's PTX (see <see cref="PtxFacts"/>).</summary>
+    public static PtxFacts Facts(string ptx) => PtxFacts.Of(ptx);
+
     /// <inheritdoc />
     public void Dispose()
     {
@@ -53,4 +56,48 @@ internal sealed class IlgpuCodegen : IDisposable
         ptx.Dispose();
         context.Dispose();
     }
+}
+
+/// <summary>
+/// Instruction counts of one kernel's PTX: fused multiply-adds, 16-byte shared and global accesses, scalar generic
+/// (address-space-less) accesses, barriers, local memory (spill or stack frames: <c>.local</c>) and the virtual
+/// registers declared. What ptxas makes of it (physical registers, spills) is only known on the GPU.
+/// </summary>
+internal sealed record PtxFacts(int Fma, int SharedLoadV4, int SharedLoads, int GlobalLoadV4, int GlobalLoads, int GlobalStoreV4,
+    int GenericAccesses, int Barriers, int LocalDeclarations, int F32Registers, int B32Registers, int B64Registers)
+{
+    private static int Count(string ptx, string pattern) =>
+        System.Text.RegularExpressions.Regex.Matches(ptx, pattern, System.Text.RegularExpressions.RegexOptions.Multiline).Count;
+
+    private static int Declared(string ptx, string kind)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(ptx, @"\.reg \." + kind + @"\s+%\w+<(\d+)>");
+        return m.Success ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
+    }
+
+    /// <summary>Reads the facts from PTX text (the entry function's, when one file holds helpers too).</summary>
+    public static PtxFacts Of(string ptx)
+    {
+        int entry = ptx.IndexOf(".entry", StringComparison.Ordinal);
+        string body = entry >= 0 ? ptx[entry..] : ptx;
+        return new PtxFacts(
+            Fma: Count(body, @"^\s*fma\.rn\.f32"),
+            SharedLoadV4: Count(body, @"^\s*ld\.shared\.v4\."),
+            SharedLoads: Count(body, @"^\s*ld\.shared\."),
+            GlobalLoadV4: Count(body, @"^\s*ld\.global\.(nc\.)?v4\."),
+            GlobalLoads: Count(body, @"^\s*ld\.global\."),
+            GlobalStoreV4: Count(body, @"^\s*st\.global\.v4\."),
+            GenericAccesses: Count(body, @"^\s*(ld|st)\.(v[24]\.)?[fbsu]\d+\s"),
+            Barriers: Count(body, @"^\s*bar\.sync"),
+            LocalDeclarations: Count(body, @"\.local\b"),
+            F32Registers: Declared(body, "f32"),
+            B32Registers: Declared(body, "b32"),
+            B64Registers: Declared(body, "b64"));
+    }
+
+    /// <inheritdoc />
+    public override string ToString() =>
+        $"{Fma} fma.rn.f32, {SharedLoadV4} ld.shared.v4 of {SharedLoads} shared loads, {GlobalLoadV4} ld.global.v4 of {GlobalLoads} global loads, " +
+        $"{GlobalStoreV4} st.global.v4, {GenericAccesses} generic accesses, {Barriers} barriers, {LocalDeclarations} .local, " +
+        $"virtual registers f32 {F32Registers} b32 {B32Registers} b64 {B64Registers}";
 }

@@ -210,22 +210,34 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
         return new KernelConfig(new Index1D((int)groups), new Index1D(groupSize));
     }
 
-    /// <summary>A launch of tree groups, one group per line for up to <see cref="maxGroups"/> lines.</summary>
-    private KernelConfig ConfigTree(long lines)
+    /// <summary>
+    /// A launch of tree groups, one group per line for up to <see cref="maxGroups"/> lines. Group size: the tree group
+    /// size on the emulator; on GPUs about a quarter of the line, a power of two from one warp to the tree group size.
+    /// </summary>
+    private KernelConfig ConfigTree(long lines, long lineLength)
     {
         long groups = Math.Clamp(lines, 1, maxGroups);
-        return new KernelConfig(new Index1D((int)groups), new Index1D(treeGroupSize));
+        int size = Kind == DeviceKind.IlgpuCpu
+            ? treeGroupSize
+            : Math.Clamp(PowerOfTwoAtMost((int)Math.Clamp(lineLength / 4, 1, int.MaxValue)), Math.Min(accelerator.WarpSize, treeGroupSize), treeGroupSize);
+        return new KernelConfig(new Index1D((int)groups), new Index1D(size));
     }
 
     /// <summary>
     /// Whether a line-wise op should use one group per line (few long lines) rather than one thread per line.
     /// </summary>
     /// <remarks>
-    /// On a GPU the tree pays off when there are fewer lines than threads in flight. The emulator has few threads, so
-    /// its bound is a small constant instead: up to 7 long lines take the tree path, which keeps it exercised by tests.
+    /// On a GPU a group per line pays off from a few warps' worth of elements (128) while there are fewer lines than
+    /// threads in flight: its loads are coalesced, where a thread per line strides through memory. The emulator has few
+    /// threads, so its bound is a small constant instead: up to 7 long lines take the tree path, which keeps it
+    /// exercised by tests.
     /// </remarks>
-    private bool PreferTree(long lines, long lineLength) =>
-        lineLength >= 4L * treeGroupSize && lines < Math.Max((long)groupSize * maxGroups, 8);
+    private bool PreferTree(long lines, long lineLength) => Kind == DeviceKind.IlgpuCpu
+        ? lineLength >= 4L * treeGroupSize && lines < Math.Max((long)groupSize * maxGroups, 8)
+        : lineLength >= 4L * accelerator.WarpSize && lines < (long)groupSize * maxGroups;
+
+    /// <summary>Whether the group reductions use warp shuffles (not on OpenCL, where they need subgroup support).</summary>
+    private bool shuffles => Kind != DeviceKind.OpenCL;
 
     // ---- kernel cache: each kernel is compiled once per accelerator, on first use ----
 
