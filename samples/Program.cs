@@ -79,6 +79,9 @@ public static class Program
         {
             return Usage(errors, [$"--device: {e.Message}"]);
         }
+        log.WriteLine(first.Has("device")
+            ? new DeviceSelection(device.Kind, $"--device {first.Get("device", "cpu")}", Device.Probe().FindingFor(device.Kind)).ToString()
+            : Device.DescribeSelection());
 
         var failed = new List<string>();
         int code = Success;
