@@ -144,6 +144,7 @@ public static class SpnTraining
         ArgumentNullException.ThrowIfNull(data);
         if (data.Columns != spn.Variables)
             throw new ArgumentException($"SpnTraining.{op}: data '{data.Name}' has {data.Columns} columns, the network was built for {spn.Variables} variables.");
+        spn.RequireSingleRoot("SpnTraining." + op);
     }
 
     /// <summary>Rows start .. start + n of the data (through <paramref name="order"/> when given) as a device tensor.</summary>
