@@ -17,7 +17,8 @@ public static class FnoBurgersTask
         bool quick = o.Quick;
         var s = OperatorTask.Parse(o, "fno-burgers",
             full: new OperatorDefaults(Train: 1000, Test: 100, Resolution: 1024, Modes: 16, Width: 64, Epochs: 20, HalveEvery: 5),
-            quick: new OperatorDefaults(Train: 100, Test: 20, Resolution: 128, Modes: 8, Width: 16, Epochs: 3, HalveEvery: 50));
+            // Quick: 30 short epochs (150 steps) bring the test error to about 1.6 %; 3 epochs had left it at 97 %.
+            quick: new OperatorDefaults(Train: 100, Test: 20, Resolution: 128, Modes: 8, Width: 16, Epochs: 30, HalveEvery: 10));
         int solverGrid = o.Int("solver-grid", quick ? 256 : 512);
         int steps = o.Int("steps", quick ? 200 : 250);
         var init = o.Get("init", "scaled-uniform") switch

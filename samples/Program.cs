@@ -56,16 +56,29 @@ public static class Program
         var device = options.Has("device") ? Device.Parse(options.Get("device", "cpu")) : Device.Default;
         var outDir = options.Get("out", "out");
         Directory.CreateDirectory(outDir);
+        var results = new List<TaskResult>();
+        var total = System.Diagnostics.Stopwatch.StartNew();
         foreach (var name in names)
         {
+            var watch = System.Diagnostics.Stopwatch.StartNew();
             var metrics = Tasks[name].Run(options, device, log);
             var path = Path.Combine(outDir, name + ".json");
             var tmp = path + ".tmp";
             File.WriteAllText(tmp, JsonSerializer.Serialize(metrics, new JsonSerializerOptions { WriteIndented = true }));
             File.Move(tmp, path, overwrite: true);
             log.WriteLine($"{name}: wrote {path}");
-            foreach (var png in TaskReport.PlotCurves(name, metrics, outDir)) log.WriteLine($"{name}: wrote {png}");
+            var figures = TaskReport.Plot(name, metrics, outDir);
+            foreach (var (_, png) in figures) log.WriteLine($"{name}: wrote {png}");
             TaskReport.PrintSummary(name, metrics, log);
+            log.WriteLine(Headlines.Line(name, metrics, options.Quick));
+            results.Add(new TaskResult(name, metrics, figures, watch.Elapsed.TotalSeconds));
+        }
+        if (args[0] == "all")
+        {
+            var page = HtmlReport.Write(outDir, results, "Engine: the main command's results",
+                $"{(options.Quick ? "quick settings" : "full settings")}, device {device.Name}, {DateTime.Now.ToString("yyyy-MM-dd HH:mm", System.Globalization.CultureInfo.InvariantCulture)}",
+                total.Elapsed.TotalSeconds);
+            log.WriteLine($"all: {results.Count} tasks in {total.Elapsed.TotalSeconds:F1} s; wrote {page}");
         }
         return 0;
     }
@@ -73,7 +86,7 @@ public static class Program
     private static void PrintHelp(TextWriter log)
     {
         log.WriteLine("usage: Engine.Samples <task> [--out DIR] [--quick] [--device cpu|ilgpu-cpu|cuda|opencl] [--epochs N] [--batch-size N] [--lr X] [--seed N] [optimizer options]");
-        log.WriteLine("  writes DIR/<task>.json, DIR/<task>-<curve>.png per-epoch plots and prints a summary; --quick: tiny settings (all uses them)");
+        log.WriteLine("  writes DIR/<task>.json, DIR/<task>-<figure>.png plots and prints a summary; --quick: small settings (all uses them and writes DIR/index.html)");
         log.WriteLine("  optimizer options (mlp, mixer, mixer-width; the JSON's \"optimizer\" describes the choice):");
         log.WriteLine("    --optimizer sgd|adam|adamw|sam|fgr|dbgr   (default adam)");
         log.WriteLine("      sam: sharpness-aware minimisation, --rho R (0.05) [--adaptive: ASAM, rho default 2]");
