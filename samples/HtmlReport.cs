@@ -44,7 +44,7 @@ public static class HtmlReport
             h.Append("<div class=\"figures\">\n");
             foreach (var (figure, path) in r.Figures)
                 h.Append("<figure><img src=\"").Append(E(Path.GetFileName(path))).Append("\" alt=\"").Append(E(figure.Title))
-                    .Append("\" width=\"640\" height=\"400\"/><figcaption>").Append(E(figure.Title)).Append("</figcaption></figure>\n");
+                    .Append("\" width=\"").Append(TaskReport.Width).Append("\" height=\"").Append(TaskReport.Height).Append("\"/></figure>\n");
             h.Append("</div>\n");
             h.Append("<table class=\"summary\">\n<thead><tr><th>metric</th><th>value</th></tr></thead>\n<tbody>\n");
             foreach (var (k, v) in TaskReport.Scalars(r.Metrics))
@@ -52,7 +52,7 @@ public static class HtmlReport
             h.Append("</tbody>\n</table>\n");
             foreach (var (name, columns, rows) in TaskReport.Tables(r.Metrics))
             {
-                h.Append("<table class=\"runs\">\n<caption>").Append(E(name)).Append("</caption>\n<thead><tr>");
+                h.Append("<div class=\"wide\"><table class=\"runs\">\n<caption>").Append(E(name)).Append("</caption>\n<thead><tr>");
                 foreach (var c in columns) h.Append("<th>").Append(E(c)).Append("</th>");
                 h.Append("</tr></thead>\n<tbody>\n");
                 foreach (var row in rows)
@@ -61,7 +61,7 @@ public static class HtmlReport
                     foreach (var cell in row) h.Append("<td>").Append(E(cell)).Append("</td>");
                     h.Append("</tr>\n");
                 }
-                h.Append("</tbody>\n</table>\n");
+                h.Append("</tbody>\n</table></div>\n");
             }
             h.Append("</section>\n");
         }
@@ -98,7 +98,7 @@ public static class HtmlReport
         .headline { font-size: 1.1rem; font-weight: 600; }
         .figures { display: flex; flex-wrap: wrap; gap: 0.8rem; }
         figure { margin: 0; }
-        figcaption { font-size: 0.85rem; color: #555; }
+        .wide { overflow-x: auto; }
         img { max-width: 100%; height: auto; border: 1px solid #eee; }
 
         """;

@@ -117,7 +117,7 @@ public static class TaskReport
             var tmp = Path.Combine(outDir, $".{task}-{Safe(figure.Name)}.{Guid.NewGuid():N}.png");
             try
             {
-                Render(figure).SavePng(tmp, 640, 400);
+                Render(figure).SavePng(tmp, Width, Height);
                 File.Move(tmp, path, overwrite: true);
             }
             finally
@@ -128,6 +128,9 @@ public static class TaskReport
         }
         return written;
     }
+
+    /// <summary>Size of every figure in pixels.</summary>
+    public const int Width = 640, Height = 400;
 
     private static ScottPlot.Plot Render(Figure figure)
     {
@@ -140,7 +143,7 @@ public static class TaskReport
             var line = plot.Add.Scatter(s.X, ys);
             line.LegendText = s.Label;
             line.MarkerSize = s.X.Length <= 12 ? 6 : 0;
-            if (s.YError != null)
+            if (s.YError != null && s.YError.Any(e => e > 0))
             {
                 var bars = plot.Add.ErrorBar(s.X, ys, s.YError);
                 bars.Color = line.Color;
@@ -156,10 +159,13 @@ public static class TaskReport
             };
             plot.Axes.Left.TickGenerator = ticks;
         }
+        if (figure.XLabel == "epoch") plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
         plot.Title(figure.Title);
         plot.XLabel(figure.XLabel);
         plot.YLabel(log ? figure.YLabel + " (log scale)" : figure.YLabel);
-        if (figure.Series.Count > 1) plot.ShowLegend();
+        // Many series: the legend goes beside the plot, where it hides no curve.
+        if (figure.Series.Count > 3) plot.ShowLegend(ScottPlot.Edge.Right);
+        else if (figure.Series.Count > 1) plot.ShowLegend();
         return plot;
     }
 

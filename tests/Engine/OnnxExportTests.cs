@@ -147,7 +147,7 @@ public class OnnxExportTests
     {
         using var conv = new Sequential(
             new Conv2d(3, 4, (3, 2), stride: (2, 1), padding: 1, seed: 1, device: Cpu), new ReLU(), new Dropout(0.3f),
-            new Conv2d(4, 6, 3, padding: 2, dilation: 2, groups: 2, seed: 2, device: Cpu));
+            new Conv2d(4, 6, 3, padding: 2, dilation: 2, groups: 2, seed: 2, device: Cpu), new Flatten(), new Linear(6 * 4 * 6, 3, seed: 7, device: Cpu));
         CheckShapedAgainstOrt(conv, [3, 7, 5], opset);
         using var conv1 = new Sequential(new Conv1d(2, 3, 3, stride: 2, padding: 1, seed: 3, device: Cpu), new GELU(),
             new Conv1d(3, 3, 2, groups: 3, bias: false, seed: 4, device: Cpu));

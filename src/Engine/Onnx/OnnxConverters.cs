@@ -24,6 +24,18 @@ internal static class OnnxConverters
         OnnxExporter.Register<Conv1d>(ConvertConv1d);
         OnnxExporter.Register<Dropout>((_, _, x) => x); // an exported model is run for inference: dropout is the identity
         OnnxExporter.Register<Embedding>(ConvertEmbedding);
+        OnnxExporter.Register<Flatten>(ConvertFlatten);
+    }
+
+    private static string ConvertFlatten(OnnxGraphBuilder b, Flatten f, string x)
+    {
+        var s = b.ShapeOf(x);
+        int start = f.StartAxis < 0 ? f.StartAxis + s.Length : f.StartAxis;
+        if (start < 1 || start >= s.Length)
+            throw new ArgumentException($"ONNX export: {b.Scope} (Flatten) from axis {f.StartAxis} on {Shape.Format(s)} must keep the batch axis.");
+        int rest = 1;
+        for (int i = start; i < s.Length; i++) rest *= s[i];
+        return b.Reshape(x, [.. s[..start], rest]);
     }
 
     private static string ConvertConv2d(OnnxGraphBuilder b, Conv2d c, string x)
