@@ -35,23 +35,17 @@ public static partial class Ops
     }
 
     /// <summary>The first position of the maximum along <paramref name="axis"/> (float32 holding integers; no gradient).</summary>
-    public static Tensor ArgMax(this Tensor x, int axis, bool keepDim = false)
-    {
-        using var _ = GradMode.NoGrad();
-        var values = Max(x, [axis], keepDim);
-        var r = ExtremePositions("argmax", x, axis, keepDim, values);
-        values.Dispose();
-        return r;
-    }
+    public static Tensor ArgMax(this Tensor x, int axis, bool keepDim = false) => Positions("argmax", x, axis, keepDim, Max);
 
     /// <summary>The first position of the minimum along <paramref name="axis"/> (float32 holding integers; no gradient).</summary>
-    public static Tensor ArgMin(this Tensor x, int axis, bool keepDim = false)
+    public static Tensor ArgMin(this Tensor x, int axis, bool keepDim = false) => Positions("argmin", x, axis, keepDim, Min);
+
+    /// <summary>Positions of the extremes that <paramref name="reduce"/> finds, without recording anything.</summary>
+    private static Tensor Positions(string op, Tensor x, int axis, bool keepDim, Func<Tensor, int[]?, bool, Tensor> reduce)
     {
         using var _ = GradMode.NoGrad();
-        var values = Min(x, [axis], keepDim);
-        var r = ExtremePositions("argmin", x, axis, keepDim, values);
-        values.Dispose();
-        return r;
+        using var values = reduce(x, [axis], keepDim);
+        return ExtremePositions(op, x, axis, keepDim, values);
     }
 
     /// <summary>The flat (row-major) position of the maximum over all entries, as a host int.</summary>

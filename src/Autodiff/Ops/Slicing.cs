@@ -174,10 +174,7 @@ public static partial class Ops
     public static Tensor Cat(IReadOnlyList<Tensor> tensors, int axis = 0)
     {
         const string op = "cat";
-        ArgumentNullException.ThrowIfNull(tensors);
-        if (tensors.Count == 0) throw new ArgumentException($"{op}: no tensors to concatenate.", nameof(tensors));
-        var first = tensors[0];
-        first.CheckAlive(op);
+        var first = FirstOf(op, tensors);
         if (first.Rank == 0) throw new ArgumentException($"{op}: cannot concatenate scalars ({first.Describe()}); use Stack.", nameof(tensors));
         int ax = AxisIn(op, axis, first, first.Rank);
         var offsets = new int[tensors.Count];
@@ -211,10 +208,7 @@ public static partial class Ops
     public static Tensor Stack(IReadOnlyList<Tensor> tensors, int axis = 0)
     {
         const string op = "stack";
-        ArgumentNullException.ThrowIfNull(tensors);
-        if (tensors.Count == 0) throw new ArgumentException($"{op}: no tensors to stack.", nameof(tensors));
-        var first = tensors[0];
-        first.CheckAlive(op);
+        var first = FirstOf(op, tensors);
         for (int i = 1; i < tensors.Count; i++)
         {
             CheckSameDevice(op, first, tensors[i]);
@@ -223,6 +217,15 @@ public static partial class Ops
         }
         int ax = AxisIn(op, axis, first, first.Rank + 1);
         return Cat(tensors.Select(t => t.Unsqueeze(ax)).ToArray(), ax);
+    }
+
+    /// <summary>The first of a non-empty list of tensors (alive), or an exception naming <paramref name="op"/>.</summary>
+    private static Tensor FirstOf(string op, IReadOnlyList<Tensor> tensors)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
+        if (tensors.Count == 0) throw new ArgumentException($"{op}: no tensors given.", nameof(tensors));
+        tensors[0].CheckAlive(op);
+        return tensors[0];
     }
 
     /// <summary>Splits <paramref name="axis"/> into pieces of <paramref name="size"/> entries (the last may be smaller).</summary>
