@@ -43,8 +43,12 @@ public sealed partial class Tensor : IDisposable
     /// <summary>True for tensors not produced by a recorded op (inputs, parameters).</summary>
     public bool IsLeaf => Node == null;
 
-    /// <summary>True if this tensor keeps past <see cref="TensorScope"/>s (parameters, optimizer-owned gradients).</summary>
-    internal bool Persistent { get; set; }
+    /// <summary>
+    /// True if this tensor outlives every <see cref="TensorScope"/> (parameters, optimizer state, engine-owned
+    /// gradients): a scope never disposes it, so its owner must. Set it on a tensor created inside a scope that has to
+    /// live on, such as state a custom module or optimizer allocates lazily.
+    /// </summary>
+    public bool Persistent { get; set; }
 
     /// <summary>
     /// Whether gradients flow to this tensor. Settable on leaves only; results of recorded ops require gradients
@@ -90,8 +94,19 @@ public sealed partial class Tensor : IDisposable
 
     // ---------- creation ----------
 
-    /// <summary>Allocates an uninitialised tensor (internal: ops overwrite it).</summary>
-    internal static Tensor Empty(int[] shape, Device device, bool track = true)
+    /// <summary>
+    /// An uninitialised tensor (like <c>torch.empty</c>): its values are whatever the memory held, so overwrite it
+    /// (for example with <see cref="CopyFrom(Tensor)"/> or an <see cref="InPlace"/> operation) before reading it.
+    /// </summary>
+    /// <exception cref="ArgumentException">A dimension is negative.</exception>
+    public static Tensor Empty(int[] shape, Device? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        return Empty(shape, device ?? Device.Default, track: true);
+    }
+
+    /// <summary>Allocates an uninitialised tensor, tracked by the current scope when <paramref name="track"/>.</summary>
+    internal static Tensor Empty(int[] shape, Device device, bool track)
     {
         foreach (var d in shape)
             if (d < 0) throw new ArgumentException($"tensor: negative dimension in shape {Autodiff.Shape.Format(shape)}.");
@@ -146,19 +161,25 @@ public sealed partial class Tensor : IDisposable
     /// <summary>A tensor of ones.</summary>
     public static Tensor Ones(int[] shape, Device? device = null) => Full(shape, 1f, device);
 
-    /// <summary>Uniform random values in [low, high), reproducible from <paramref name="seed"/> on every device.</summary>
-    public static Tensor Uniform(int[] shape, ulong seed, float low = 0f, float high = 1f, Device? device = null)
+    /// <summary>
+    /// Uniform random values in [low, high), reproducible from <paramref name="seed"/> on every device; without a seed,
+    /// one is drawn from the global generator (<see cref="Engine.Random"/>).
+    /// </summary>
+    public static Tensor Uniform(int[] shape, ulong? seed = null, float low = 0f, float high = 1f, Device? device = null)
     {
         var t = Empty(shape, device ?? Device.Default);
-        t.K.RandomUniform(t.Buffer, seed, low, high);
+        t.K.RandomUniform(t.Buffer, seed ?? Engine.Random.NextSeed(), low, high);
         return t;
     }
 
-    /// <summary>Normal random values, reproducible from <paramref name="seed"/> on every device.</summary>
-    public static Tensor Normal(int[] shape, ulong seed, float mean = 0f, float std = 1f, Device? device = null)
+    /// <summary>
+    /// Normal random values, reproducible from <paramref name="seed"/> on every device; without a seed, one is drawn
+    /// from the global generator (<see cref="Engine.Random"/>).
+    /// </summary>
+    public static Tensor Normal(int[] shape, ulong? seed = null, float mean = 0f, float std = 1f, Device? device = null)
     {
         var t = Empty(shape, device ?? Device.Default);
-        t.K.RandomNormal(t.Buffer, seed, mean, std);
+        t.K.RandomNormal(t.Buffer, seed ?? Engine.Random.NextSeed(), mean, std);
         return t;
     }
 

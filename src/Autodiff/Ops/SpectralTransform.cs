@@ -342,8 +342,13 @@ public static class SpectralTransform
     /// The GEMM route's constant matrices for length <paramref name="n"/> and <paramref name="modes"/> modes, row-major on
     /// the host: forward [2k, N] (split layout rows) and inverse [N, 2k]; the ONNX exporter writes them as initializers.
     /// </summary>
-    internal static (float[] Forward, float[] Inverse) DftMatrices(int n, int modes) =>
-        (ForwardMatrix(n, modes).Item1, InverseMatrix(n, modes).Item1);
+    /// <exception cref="ArgumentOutOfRangeException">n or modes is not positive, or modes exceeds n/2 + 1.</exception>
+    public static (float[] Forward, float[] Inverse) DftMatrices(int n, int modes)
+    {
+        if (n <= 0 || modes <= 0 || modes > MaxModes(n))
+            throw new ArgumentOutOfRangeException(nameof(modes), $"SpectralTransform.DftMatrices: need n > 0 and 0 < modes <= n/2 + 1, got n = {n}, modes = {modes}.");
+        return (ForwardMatrix(n, modes).Item1, InverseMatrix(n, modes).Item1);
+    }
 
     /// <summary>cos(2π j t / n) and sin, with j·t reduced mod n so large products keep full accuracy.</summary>
     private static (double Cos, double Sin) Twiddle(long j, long t, int n)

@@ -7,14 +7,14 @@ namespace Engine.Nn;
 /// 2-D convolution layer (PyTorch's <c>nn.Conv2d</c>): input [batch, inChannels, h, w], output
 /// [batch, outChannels, oh, ow]; weight [outChannels, inChannels / groups, kh, kw], bias [outChannels]. Runs
 /// <see cref="Ops.Conv2d"/> (an im2col gather and one batched GEMM). Initialised as PyTorch: weight and bias uniform
-/// in ±1/√fan_in with fan_in = inChannels / groups · kh · kw.
+/// in ±1/√fan_in with fan_in = inChannels / groups · kh · kw, from the seed (or one drawn from <see cref="Engine.Random"/>).
 /// </summary>
 public sealed class Conv2d : Module
 {
     /// <summary>Creates the layer.</summary>
     /// <exception cref="ArgumentException">A size is not positive, or groups do not divide the channels.</exception>
     public Conv2d(int inChannels, int outChannels, Int2 kernelSize, Int2? stride = null, Int2? padding = null, Int2? dilation = null,
-        int groups = 1, bool bias = true, ulong seed = 0, Device? device = null)
+        int groups = 1, bool bias = true, ulong? seed = null, Device? device = null)
     {
         ConvChecks.Check(nameof(Conv2d), inChannels, outChannels, groups, kernelSize.H, kernelSize.W);
         InChannels = inChannels;
@@ -25,9 +25,10 @@ public sealed class Conv2d : Module
         Dilation = dilation ?? 1;
         Groups = groups;
         var d = device ?? Device.Default;
+        ulong s = seed ?? Random.NextSeed();
         float bound = 1f / MathF.Sqrt(inChannels / groups * kernelSize.H * kernelSize.W);
-        Weight = RegisterParameter("weight", Tensor.Uniform([outChannels, inChannels / groups, kernelSize.H, kernelSize.W], seed * 2 + 1, -bound, bound, d));
-        if (bias) Bias = RegisterParameter("bias", Tensor.Uniform([outChannels], seed * 2 + 2, -bound, bound, d));
+        Weight = RegisterParameter("weight", Tensor.Uniform([outChannels, inChannels / groups, kernelSize.H, kernelSize.W], s * 2 + 1, -bound, bound, d));
+        if (bias) Bias = RegisterParameter("bias", Tensor.Uniform([outChannels], s * 2 + 2, -bound, bound, d));
     }
 
     /// <summary>Input channels.</summary>
@@ -67,7 +68,7 @@ public sealed class Conv1d : Module
     /// <summary>Creates the layer.</summary>
     /// <exception cref="ArgumentException">A size is not positive, or groups do not divide the channels.</exception>
     public Conv1d(int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0, int dilation = 1, int groups = 1,
-        bool bias = true, ulong seed = 0, Device? device = null)
+        bool bias = true, ulong? seed = null, Device? device = null)
     {
         ConvChecks.Check(nameof(Conv1d), inChannels, outChannels, groups, 1, kernelSize);
         InChannels = inChannels;
@@ -78,9 +79,10 @@ public sealed class Conv1d : Module
         Dilation = dilation;
         Groups = groups;
         var d = device ?? Device.Default;
+        ulong s = seed ?? Random.NextSeed();
         float bound = 1f / MathF.Sqrt(inChannels / groups * kernelSize);
-        Weight = RegisterParameter("weight", Tensor.Uniform([outChannels, inChannels / groups, kernelSize], seed * 2 + 1, -bound, bound, d));
-        if (bias) Bias = RegisterParameter("bias", Tensor.Uniform([outChannels], seed * 2 + 2, -bound, bound, d));
+        Weight = RegisterParameter("weight", Tensor.Uniform([outChannels, inChannels / groups, kernelSize], s * 2 + 1, -bound, bound, d));
+        if (bias) Bias = RegisterParameter("bias", Tensor.Uniform([outChannels], s * 2 + 2, -bound, bound, d));
     }
 
     /// <summary>Input channels.</summary>

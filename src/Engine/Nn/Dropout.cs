@@ -11,14 +11,14 @@ namespace Engine.Nn;
 /// </summary>
 public sealed class Dropout : Module
 {
-    /// <summary>Creates the layer.</summary>
+    /// <summary>Creates the layer; unseeded, its seed is drawn from the global generator (<see cref="Engine.Random"/>).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="p"/> is outside [0, 1].</exception>
-    public Dropout(float p = 0.5f, ulong seed = 0)
+    public Dropout(float p = 0.5f, ulong? seed = null)
     {
         if (!(p >= 0f && p <= 1f))
             throw new ArgumentOutOfRangeException(nameof(p), $"Dropout: the drop probability must lie in [0, 1], got {p}.");
         P = p;
-        Seed = seed;
+        Seed = seed ?? Random.NextSeed();
     }
 
     /// <summary>Probability that an entry is dropped.</summary>

@@ -12,13 +12,14 @@ public sealed class Embedding : Module
 {
     /// <summary>Creates the table.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A size is not positive.</exception>
-    public Embedding(int count, int dimension, ulong seed = 0, Device? device = null)
+    /// <remarks>Unseeded, the seed is drawn from the global generator (<see cref="Engine.Random"/>).</remarks>
+    public Embedding(int count, int dimension, ulong? seed = null, Device? device = null)
     {
         if (count <= 0 || dimension <= 0)
             throw new ArgumentOutOfRangeException(nameof(count), $"Embedding: count and dimension must be positive; got {count} x {dimension}.");
         Count = count;
         Dimension = dimension;
-        Weight = RegisterParameter("weight", Tensor.Normal([count, dimension], seed * 2 + 1, device: device ?? Device.Default));
+        Weight = RegisterParameter("weight", Tensor.Normal([count, dimension], (seed ?? Random.NextSeed()) * 2 + 1, device: device ?? Device.Default));
     }
 
     /// <summary>Number of rows (valid indices are 0..Count-1).</summary>

@@ -24,10 +24,10 @@ public sealed record LayerInfo(string Name, long Parameters, int EffectiveWidth,
 /// </remarks>
 public sealed class MixerBlock : Module
 {
-    /// <summary>Creates the block.</summary>
+    /// <summary>Creates the block (unseeded: its seed is drawn from <see cref="Engine.Random"/>).</summary>
     /// <exception cref="ArgumentOutOfRangeException">A size is not positive.</exception>
     public MixerBlock(int tokens, int channels, int tokenHidden, int channelHidden, bool randomPermutations = false,
-        int seed = 0, Device? device = null)
+        int? seed = null, Device? device = null)
     {
         if (tokens <= 0 || channels <= 0 || tokenHidden <= 0 || channelHidden <= 0)
             throw new ArgumentOutOfRangeException(nameof(tokens),
@@ -38,9 +38,10 @@ public sealed class MixerBlock : Module
         ChannelHidden = channelHidden;
         RandomPermutations = randomPermutations;
         int s = tokens, c = channels, width = s * c;
-        ulong us = (ulong)(uint)seed * 16;
-        var jIn = randomPermutations ? Permutation.Random(width, seed * 2 + 1) : Permutation.Transpose(s, c);
-        var jOut = randomPermutations ? Permutation.Random(width, seed * 2 + 2) : Permutation.Transpose(c, s);
+        int seedValue = seed ?? Random.NextIntSeed();
+        ulong us = (ulong)(uint)seedValue * 16;
+        var jIn = randomPermutations ? Permutation.Random(width, seedValue * 2 + 1) : Permutation.Transpose(s, c);
+        var jOut = randomPermutations ? Permutation.Random(width, seedValue * 2 + 2) : Permutation.Transpose(c, s);
         Norm1 = RegisterModule("norm1", new LayerNorm(c, device: device));
         // [S, C] --J_in--> [C, S] --(I_C ⊗ W1)--> [C, Ht] --(I_C ⊗ W2)--> [C, S] --J_out--> [S, C]
         Token1 = RegisterModule("token1", PermutedKroneckerLinear.BlockDiagonal(c, tokenHidden, s, jIn,
@@ -144,19 +145,25 @@ public sealed class Mixer : Module
 {
     private readonly List<MixerBlock> blocks = new();
 
-    /// <summary>Creates the model for square single-channel images of <paramref name="imageSize"/>² pixels and square patches.</summary>
+    /// <summary>
+    /// Creates the model for square single-channel images of <paramref name="imageSize"/>² pixels and square patches
+    /// (unseeded: its seed is drawn from <see cref="Engine.Random"/>).
+    /// </summary>
     /// <exception cref="ArgumentException">The patch does not tile the image, or a size is not positive.</exception>
     public Mixer(int imageSize, int patch, int channels, int blocks, int tokenHidden, int channelHidden, int classes = 10,
-        bool randomPermutations = false, int seed = 0, Device? device = null)
+        bool randomPermutations = false, int? seed = null, Device? device = null)
         : this(new Int2(imageSize, imageSize), new Int2(patch, patch), channels, blocks, tokenHidden, channelHidden, classes,
             randomPermutations, seed, device)
     {
     }
 
-    /// <summary>Creates the model for <paramref name="image"/> = (h, w) pixels with <paramref name="inputChannels"/> channels and (ph, pw) patches.</summary>
+    /// <summary>
+    /// Creates the model for <paramref name="image"/> = (h, w) pixels with <paramref name="inputChannels"/> channels and
+    /// (ph, pw) patches (unseeded: its seed is drawn from <see cref="Engine.Random"/>).
+    /// </summary>
     /// <exception cref="ArgumentException">The patch does not tile the image, or a size is not positive.</exception>
     public Mixer(Int2 image, Int2 patch, int channels, int blocks, int tokenHidden, int channelHidden, int classes = 10,
-        bool randomPermutations = false, int seed = 0, Device? device = null, int inputChannels = 1)
+        bool randomPermutations = false, int? seed = null, Device? device = null, int inputChannels = 1)
     {
         if (image.H <= 0 || image.W <= 0 || patch.H <= 0 || patch.W <= 0 || image.H % patch.H != 0 || image.W % patch.W != 0)
             throw new ArgumentException($"Mixer: the patch size {patch} must tile the image {image.H}x{image.W} (all sizes positive).");
@@ -174,12 +181,13 @@ public sealed class Mixer : Module
         GridHeight = image.H / patch.H;
         GridWidth = image.W / patch.W;
         Tokens = GridHeight * GridWidth;
-        ulong us = (ulong)(uint)seed * 1000;
+        int seedValue = seed ?? Random.NextIntSeed();
+        ulong us = (ulong)(uint)seedValue * 1000;
         Embed = RegisterModule("embed", new Linear(inputChannels * patch.H * patch.W, channels, seed: us + 1, device: device));
         var list = RegisterModule("blocks", new Sequential());
         for (int i = 0; i < blocks; i++)
         {
-            var b = new MixerBlock(Tokens, channels, tokenHidden, channelHidden, randomPermutations, seed * 100 + i + 1, device);
+            var b = new MixerBlock(Tokens, channels, tokenHidden, channelHidden, randomPermutations, seedValue * 100 + i + 1, device);
             list.Add(b);
             this.blocks.Add(b);
         }

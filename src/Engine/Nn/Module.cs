@@ -121,6 +121,61 @@ public abstract class Module : IDisposable
         }
     }
 
+    /// <summary>
+    /// The module's state, as PyTorch's <c>state_dict()</c>: every parameter under its dotted path ("0.weight", a
+    /// live tensor reference) and every index buffer under its path (an integer array read from the device).
+    /// </summary>
+    public StateDict StateDict()
+    {
+        var state = new StateDict();
+        foreach (var (name, p) in NamedParameters()) state.Add(name, p);
+        foreach (var (name, b) in NamedBuffers()) state.Add(name, b.Read());
+        return state;
+    }
+
+    /// <summary>
+    /// Checks <paramref name="state"/> completely against this module (every parameter present with its shape and
+    /// finite unless <paramref name="allowNonFinite"/>, every buffer present with its length and valid, no unknown
+    /// entries) and returns the action that copies it in; nothing changes until the action runs.
+    /// </summary>
+    /// <exception cref="ArgumentException">The state does not fit; the message names the entry and what was expected.</exception>
+    public Action PrepareLoadStateDict(StateDict state, bool allowNonFinite = false)
+    {
+        string owner = GetType().Name;
+        var r = new StateReader(state, $"{owner}.LoadStateDict");
+        var apply = new List<Action>();
+        foreach (var (name, p) in NamedParameters())
+        {
+            var source = r.Tensor(name, p.Shape, allowNonFinite, $"parameter '{name}'");
+            apply.Add(() => StateReader.CopyInto(source, p));
+        }
+        foreach (var (name, b) in NamedBuffers())
+        {
+            var values = r.Int32s(name);
+            if (values.Length != b.Length)
+                throw r.Error($"buffer '{name}' has {values.Length} elements, expected {b.Length}.");
+            try
+            {
+                b.Validate(values);
+            }
+            catch (ArgumentException e)
+            {
+                throw r.Error($"buffer '{name}' is not valid: {e.Message}");
+            }
+            apply.Add(() => b.Write(values));
+        }
+        r.RejectUnread($"parameters or buffers of the {owner}");
+        return () =>
+        {
+            using var _ = GradMode.NoGrad();
+            foreach (var a in apply) a();
+        };
+    }
+
+    /// <summary>Loads <paramref name="state"/> all or nothing (see <see cref="PrepareLoadStateDict"/>).</summary>
+    /// <exception cref="ArgumentException">The state does not fit; nothing was changed.</exception>
+    public void LoadStateDict(StateDict state, bool allowNonFinite = false) => PrepareLoadStateDict(state, allowNonFinite)();
+
     /// <summary>Clears the gradients of every parameter.</summary>
     public void ZeroGrad()
     {

@@ -48,14 +48,14 @@ public sealed partial class Spn : Module
     /// <param name="sumsPerRegion">S, sum nodes per inner region.</param>
     /// <param name="leaf">The leaf distribution.</param>
     /// <param name="categories">Values per variable for categorical leaves (2 for Bernoulli; ignored for Gaussian).</param>
-    /// <param name="seed">Initialisation seed.</param>
+    /// <param name="seed">Initialisation seed (unseeded: one drawn from the global generator, <see cref="Engine.Random"/>).</param>
     /// <param name="device">Where the parameters live (default: <see cref="Device.Default"/>).</param>
     /// <param name="rootSums">
     /// Sums at the root: 1 for one density (the default), K for K densities sharing every layer below the root (for
     /// instance one per class: <see cref="LogLikelihood"/> then returns [batch, K]).
     /// </param>
     public Spn(RegionGraph graph, int leafComponents = 10, int sumsPerRegion = 10, SpnLeafType leaf = SpnLeafType.Bernoulli,
-        int categories = 2, int seed = 1, Device? device = null, int rootSums = 1)
+        int categories = 2, int? seed = null, Device? device = null, int rootSums = 1)
     {
         if (rootSums < 1) throw new ArgumentOutOfRangeException(nameof(rootSums), $"Spn: the root needs at least one sum, got {rootSums}.");
         RootSums = rootSums;
@@ -71,7 +71,7 @@ public sealed partial class Spn : Module
         LeafType = leaf;
         Categories = leaf == SpnLeafType.Gaussian ? 0 : categories;
         Device = device ?? Device.Default;
-        ulong s = (ulong)seed * 7919;
+        ulong s = (ulong)(seed ?? Random.NextIntSeed()) * 7919;
 
         leafLayout = new SpnLeafLayout(graph.LeafRegions, graph.Variables);
         int e = leafLayout.Entries, I = leafComponents;

@@ -108,9 +108,8 @@ public abstract class FnoBase : Module
                     }
                 }
             int[] shape = GridDims == 1 ? [w, c] : [h, w, c];
-            var grid = Tensor.Empty(shape, device, track: false);
-            grid.Persistent = true;
-            grid.CopyFrom(data);
+            var grid = Tensor.FromArray(data, shape, device);
+            grid.Persistent = true; // no TensorScope frees it
             grids[(device, h, w)] = grid;
             return grid;
         }
@@ -167,13 +166,16 @@ public sealed class Fno1d : FnoBase
     /// <param name="blocks">Fourier blocks (the reference uses 4).</param>
     /// <param name="projectionHidden">Hidden width of the projection head (128 in the reference).</param>
     /// <param name="init">Spectral initialisation; <see cref="SpectralInit.He"/> also re-initialises the pointwise maps.</param>
-    /// <param name="seed">Seed of every initialiser.</param>
+    /// <param name="seed">Seed of every initialiser (unseeded: one drawn from <see cref="Engine.Random"/>).</param>
     /// <param name="device">Device of the parameters.</param>
     /// <param name="inChannels">Channels of the input field.</param>
     /// <param name="outChannels">Channels of the output field.</param>
     /// <exception cref="ArgumentOutOfRangeException">A size is not positive.</exception>
     public Fno1d(int modes, int width, int blocks = 4, int projectionHidden = 128, SpectralInit init = SpectralInit.ScaledUniform,
-        ulong seed = 0, Device? device = null, int inChannels = 1, int outChannels = 1)
+        ulong? seed = null, Device? device = null, int inChannels = 1, int outChannels = 1)
+        : this(modes, width, blocks, projectionHidden, init, device, seed ?? Random.NextSeed(), inChannels, outChannels) { }
+
+    private Fno1d(int modes, int width, int blocks, int projectionHidden, SpectralInit init, Device? device, ulong seed, int inChannels, int outChannels)
         : base("Fno1d", 1, width, blocks, projectionHidden, seed, device,
             i => new SpectralConv1d(width, width, modes, seed * 64 + 32 + (ulong)i, device), inChannels, outChannels)
     {
@@ -224,20 +226,24 @@ public sealed class Fno1d : FnoBase
 /// </summary>
 public sealed class Fno2d : FnoBase
 {
-    /// <summary>Creates the network (see <see cref="Fno1d(int, int, int, int, SpectralInit, ulong, Device?, int, int)"/>).</summary>
+    /// <summary>Creates the network (see <see cref="Fno1d(int, int, int, int, SpectralInit, ulong?, Device?, int, int)"/>).</summary>
     /// <param name="modes1">Row frequencies kept per sign (2·modes1 rows, needs h &gt;= 2·modes1).</param>
     /// <param name="modes2">Column frequencies kept (at most w/2 + 1).</param>
     /// <param name="width">Hidden channels.</param>
     /// <param name="blocks">Fourier blocks.</param>
     /// <param name="projectionHidden">Hidden width of the projection head.</param>
     /// <param name="init">Spectral initialisation.</param>
-    /// <param name="seed">Seed of every initialiser.</param>
+    /// <param name="seed">Seed of every initialiser (unseeded: one drawn from <see cref="Engine.Random"/>).</param>
     /// <param name="device">Device of the parameters.</param>
     /// <param name="inChannels">Channels of the input field.</param>
     /// <param name="outChannels">Channels of the output field.</param>
     /// <exception cref="ArgumentOutOfRangeException">A size is not positive.</exception>
     public Fno2d(int modes1, int modes2, int width, int blocks = 4, int projectionHidden = 128,
-        SpectralInit init = SpectralInit.ScaledUniform, ulong seed = 0, Device? device = null, int inChannels = 1, int outChannels = 1)
+        SpectralInit init = SpectralInit.ScaledUniform, ulong? seed = null, Device? device = null, int inChannels = 1, int outChannels = 1)
+        : this(modes1, modes2, width, blocks, projectionHidden, init, device, seed ?? Random.NextSeed(), inChannels, outChannels) { }
+
+    private Fno2d(int modes1, int modes2, int width, int blocks, int projectionHidden, SpectralInit init, Device? device, ulong seed,
+        int inChannels, int outChannels)
         : base("Fno2d", 2, width, blocks, projectionHidden, seed, device,
             i => new SpectralConv2d(width, width, modes1, modes2, seed * 64 + 32 + (ulong)i, device), inChannels, outChannels)
     {

@@ -34,9 +34,12 @@ public enum SpectralInit
 /// </remarks>
 public sealed class SpectralConv1d : Module
 {
-    /// <summary>Creates the layer with <see cref="SpectralInit.ScaledUniform"/> weights from <paramref name="seed"/>.</summary>
+    /// <summary>
+    /// Creates the layer with <see cref="SpectralInit.ScaledUniform"/> weights from <paramref name="seed"/> (unseeded: a
+    /// seed drawn from <see cref="Engine.Random"/>).
+    /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">A size is not positive.</exception>
-    public SpectralConv1d(int inChannels, int outChannels, int modes, ulong seed = 0, Device? device = null)
+    public SpectralConv1d(int inChannels, int outChannels, int modes, ulong? seed = null, Device? device = null)
     {
         if (inChannels <= 0 || outChannels <= 0 || modes <= 0)
             throw new ArgumentOutOfRangeException(nameof(modes),
@@ -46,8 +49,9 @@ public sealed class SpectralConv1d : Module
         Modes = modes;
         var d = device ?? Device.Default;
         float scale = 1f / (inChannels * outChannels);
-        WeightRe = RegisterParameter("weight_re", Tensor.Uniform([modes, inChannels, outChannels], seed * 2 + 1, 0f, scale, d));
-        WeightIm = RegisterParameter("weight_im", Tensor.Uniform([modes, inChannels, outChannels], seed * 2 + 2, 0f, scale, d));
+        ulong s = seed ?? Random.NextSeed();
+        WeightRe = RegisterParameter("weight_re", Tensor.Uniform([modes, inChannels, outChannels], s * 2 + 1, 0f, scale, d));
+        WeightIm = RegisterParameter("weight_im", Tensor.Uniform([modes, inChannels, outChannels], s * 2 + 2, 0f, scale, d));
     }
 
     /// <summary>Input channels.</summary>

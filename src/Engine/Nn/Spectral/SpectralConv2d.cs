@@ -14,9 +14,12 @@ namespace Engine.Nn;
 /// </remarks>
 public sealed class SpectralConv2d : Module
 {
-    /// <summary>Creates the layer with <see cref="SpectralInit.ScaledUniform"/> weights from <paramref name="seed"/>.</summary>
+    /// <summary>
+    /// Creates the layer with <see cref="SpectralInit.ScaledUniform"/> weights from <paramref name="seed"/> (unseeded: a
+    /// seed drawn from <see cref="Engine.Random"/>).
+    /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">A size is not positive.</exception>
-    public SpectralConv2d(int inChannels, int outChannels, int modes1, int modes2, ulong seed = 0, Device? device = null)
+    public SpectralConv2d(int inChannels, int outChannels, int modes1, int modes2, ulong? seed = null, Device? device = null)
     {
         if (inChannels <= 0 || outChannels <= 0 || modes1 <= 0 || modes2 <= 0)
             throw new ArgumentOutOfRangeException(nameof(modes1),
@@ -27,9 +30,10 @@ public sealed class SpectralConv2d : Module
         Modes2 = modes2;
         var d = device ?? Device.Default;
         float scale = 1f / (inChannels * outChannels);
+        ulong s = seed ?? Random.NextSeed();
         int m = 2 * modes1 * modes2;
-        WeightRe = RegisterParameter("weight_re", Tensor.Uniform([m, inChannels, outChannels], seed * 2 + 1, 0f, scale, d));
-        WeightIm = RegisterParameter("weight_im", Tensor.Uniform([m, inChannels, outChannels], seed * 2 + 2, 0f, scale, d));
+        WeightRe = RegisterParameter("weight_re", Tensor.Uniform([m, inChannels, outChannels], s * 2 + 1, 0f, scale, d));
+        WeightIm = RegisterParameter("weight_im", Tensor.Uniform([m, inChannels, outChannels], s * 2 + 2, 0f, scale, d));
     }
 
     /// <summary>Input channels.</summary>
