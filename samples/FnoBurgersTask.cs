@@ -12,7 +12,8 @@ namespace Engine.Samples;
 public static class FnoBurgersTask
 {
     private static readonly OperatorDefaults Full = new(Train: 1000, Test: 100, Resolution: 1024, Modes: 16, Width: 64, Epochs: 20, HalveEvery: 5);
-    private static readonly OperatorDefaults QuickDefaults = new(Train: 100, Test: 20, Resolution: 128, Modes: 8, Width: 16, Epochs: 3, HalveEvery: 50);
+    // Quick: 30 short epochs (150 steps) bring the test error to about 1.6 %; 3 epochs had left it at 97 %.
+    private static readonly OperatorDefaults QuickDefaults = new(Train: 100, Test: 20, Resolution: 128, Modes: 8, Width: 16, Epochs: 30, HalveEvery: 10);
 
     /// <summary>Every option the task reads besides the global ones (see <see cref="CommonOptions"/>).</summary>
     public static readonly IReadOnlyList<OptionSpec> OwnOptions =

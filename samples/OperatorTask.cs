@@ -11,7 +11,8 @@ public sealed record OperatorSettings(int Train, int Test, int Resolution, int M
     int HalveEvery, int BatchSize, OptimizerSettings Optimizer, int Seed, string OutDir);
 
 /// <summary>A task's defaults for <see cref="OperatorSettings"/> (one set for full runs, one for --quick).</summary>
-public readonly record struct OperatorDefaults(int Train, int Test, int Resolution, int Modes, int Width, int Epochs, int HalveEvery);
+public readonly record struct OperatorDefaults(int Train, int Test, int Resolution, int Modes, int Width, int Epochs, int HalveEvery,
+    float LearningRate = 1e-3f);
 
 /// <summary>
 /// What the FNO tasks share: option parsing, data scaling, the training run through <see cref="OperatorTraining"/> with
@@ -39,7 +40,7 @@ public static class OperatorTask
     {
         var d = o.Quick ? quick : full;
         // Adam with L2 weight decay 1e-4 as the FNO paper, unless --optimizer / --weight-decay say otherwise.
-        var opt = OptimizerChoice.Parse(o, 1e-3f, task, defaultWeightDecay: 1e-4f);
+        var opt = OptimizerChoice.Parse(o, d.LearningRate, task, defaultWeightDecay: 1e-4f);
         if (opt.Flood != null)
             throw new ArgumentException($"{task}: --flood applies to the classifier tasks only (the operator loss is a relative L2 error).");
         return new OperatorSettings(o.Int("train", d.Train), o.Int("test", d.Test), o.Int("resolution", d.Resolution),

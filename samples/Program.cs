@@ -84,13 +84,23 @@ public static class Program
             : Device.DescribeSelection());
 
         var failed = new List<string>();
+        var results = new List<TaskResult>();
+        var total = System.Diagnostics.Stopwatch.StartNew();
         int code = Success;
         foreach (var (task, options) in parsed.Runs)
         {
-            int taskCode = RunOne(task, options, device, outDir, log, errors);
+            int taskCode = RunOne(task, options, device, outDir, log, errors, results);
             if (taskCode == Success) continue;
             failed.Add(task.Name);
             code = parsed.Runs.Count == 1 ? taskCode : TaskFailed;
+        }
+        if (parsed.Command == CommandLine.All && results.Count > 0)
+        {
+            var page = HtmlReport.Write(outDir, results, "Engine: the main command's results",
+                $"{(first.Quick ? "quick settings" : "full settings")}, device {device.Name}, "
+                + DateTime.Now.ToString("yyyy-MM-dd HH:mm", System.Globalization.CultureInfo.InvariantCulture),
+                total.Elapsed.TotalSeconds);
+            log.WriteLine($"all: {results.Count} tasks in {total.Elapsed.TotalSeconds:F1} s; wrote {page}");
         }
         if (parsed.Runs.Count > 1)
             log.WriteLine(failed.Count == 0
@@ -102,13 +112,15 @@ public static class Program
     }
 
     /// <summary>
-    /// Runs one task and writes its JSON, plots and summary; returns its exit code. A usage error found by the task
+    /// Runs one task and writes its JSON, plots, summary and headline (and adds it to <paramref name="results"/>); returns its exit code. A usage error found by the task
     /// itself (an option combination it refuses, missing data) is <see cref="UsageError"/>; any other exception, or
     /// metrics with NaN or infinite values, is <see cref="TaskFailed"/>. Nothing is thrown.
     /// </summary>
-    private static int RunOne(SampleTask task, Options options, Device device, string outDir, TextWriter log, TextWriter errors)
+    private static int RunOne(SampleTask task, Options options, Device device, string outDir, TextWriter log, TextWriter errors,
+        List<TaskResult> results)
     {
         Dictionary<string, object> metrics;
+        var watch = System.Diagnostics.Stopwatch.StartNew();
         try
         {
             metrics = task.Run(options, device, log);
@@ -128,8 +140,11 @@ public static class Program
             var path = Path.Combine(outDir, task.Name + ".json");
             var nonFinite = TaskReport.WriteJson(path, metrics);
             log.WriteLine($"{task.Name}: wrote {path}");
-            foreach (var png in TaskReport.PlotCurves(task.Name, metrics, outDir)) log.WriteLine($"{task.Name}: wrote {png}");
+            var figures = TaskReport.Plot(task.Name, metrics, outDir);
+            foreach (var (_, png) in figures) log.WriteLine($"{task.Name}: wrote {png}");
             TaskReport.PrintSummary(task.Name, metrics, log);
+            log.WriteLine(Headlines.Line(task.Name, metrics, options.Quick));
+            results.Add(new TaskResult(task.Name, metrics, figures, watch.Elapsed.TotalSeconds));
             if (nonFinite.Count == 0) return Success;
             errors.WriteLine($"error: {task.Name} diverged: {nonFinite.Count} non-finite value(s), first at {string.Join(", ", nonFinite.Take(5))}; "
                 + $"{path} has \"diverged\": true and writes them as the strings \"NaN\", \"Infinity\", \"-Infinity\".");

@@ -38,7 +38,7 @@ public static class SpnTask
         int reps = o.Int("repetitions", quick ? 4 : 10);
         int leaves = o.Int("leaves", quick ? 4 : 10);
         int sums = o.Int("sums", quick ? 4 : 10);
-        int epochs = o.Int("epochs", quick ? 2 : 30);
+        int epochs = o.Int("epochs", quick ? 8 : 30); // quick: 8 epochs on the slices reach about -6.4 nats on nltcs (2 had left -7.4)
         int batchSize = o.Int("batch-size", 100);
         float lr = o.Float("lr", 0.02f);
         int patience = o.Int("patience", 3);

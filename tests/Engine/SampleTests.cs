@@ -125,7 +125,7 @@ public class SampleTests
     }
 
     [Fact]
-    public void AllRunsEveryTaskQuickWithCurvesPlotsAndSummaries()
+    public void AllRunsEveryTaskQuickWithCurvesPlotsSummariesAndTheReportPage()
     {
         var dir = Path.Combine(Path.GetTempPath(), "engine-all-" + Guid.NewGuid().ToString("N"));
         try
@@ -140,16 +140,27 @@ public class SampleTests
                 Assert.NotEmpty(curves);
                 int epochs = doc.RootElement.GetProperty("epochs").GetInt32();
                 Assert.InRange(epochs, 1, 3); // the quick settings
-                foreach (var c in curves)
-                {
-                    Assert.Equal(epochs, c.Value.GetArrayLength());
-                    var png = Path.Combine(dir, $"{task}-{c.Name}.png");
-                    Assert.True(File.Exists(png), $"no plot {png}");
-                    var head = File.ReadAllBytes(png).Take(8).ToArray();
-                    Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }, head);
-                }
+                foreach (var c in curves) Assert.Equal(epochs, c.Value.GetArrayLength());
                 Assert.Contains($"{task}: summary", log.ToString());
+                Assert.Contains($"{task}: ", log.ToString());
             }
+            // Every task's figures are PNGs, and the page shows them all with every task's summary.
+            var page = File.ReadAllText(Path.Combine(dir, "index.html"));
+            var pngs = Directory.GetFiles(dir, "*.png").Select(Path.GetFileName).ToList();
+            foreach (var png in pngs)
+            {
+                Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }, File.ReadAllBytes(Path.Combine(dir, png!)).Take(8).ToArray());
+                Assert.Contains($"src=\"{png}\"", page);
+            }
+            foreach (var task in new[] { "mlp", "mixer", "mixer-width", "gr-diagonal", "spn", "fno-burgers", "fno-darcy" })
+            {
+                Assert.Contains($"id=\"task-{task}\"", page);
+                Assert.Contains(pngs, p => p!.StartsWith(task + "-", StringComparison.Ordinal));
+            }
+            Assert.Contains("gr-diagonal-test-error.png", pngs);
+            Assert.Contains("mixer-accuracy.png", pngs);
+            Assert.Contains("mixer-width-accuracy-vs-width.png", pngs);
+            Assert.Contains("README, default settings", log.ToString());
             Assert.Empty(Directory.GetFiles(dir, ".*"));
         }
         finally
@@ -161,10 +172,11 @@ public class SampleTests
     [Fact]
     public void QuickFlagShrinksTheDefaultsButExplicitOptionsWin()
     {
-        using var doc = RunTask("mixer", "--quick", "--epochs", "1", "--patch", "4");
+        using var doc = RunTask("mixer", "--quick", "--epochs", "1", "--patch", "2");
         var r = doc.RootElement;
         Assert.Equal(1, r.GetProperty("epochs").GetInt32());
-        Assert.Equal(16, r.GetProperty("channels").GetInt32());
+        Assert.Equal(2, r.GetProperty("patch").GetInt32());
+        Assert.Equal(8, r.GetProperty("token_hidden").GetInt32());
         Assert.Equal(1, r.GetProperty("blocks").GetInt32());
         Assert.Equal(1, r.GetProperty("curves").GetProperty("rp_test_accuracy").GetArrayLength());
     }

@@ -150,6 +150,7 @@ public static class SpnTraining
             throw new ArgumentException($"SpnTraining.{op}: {Spn.DescribeData(data)} has {data.Columns} columns, the network was built for {spn.Variables} variables.");
         if (data.Rows == 0)
             throw new ArgumentException($"SpnTraining.{op}: {Spn.DescribeData(data)} has no rows.");
+        spn.RequireSingleRoot("SpnTraining." + op);
         return spn.CheckValues(data, $"SpnTraining.{op}");
     }
 
