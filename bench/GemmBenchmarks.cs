@@ -5,6 +5,7 @@ using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Filters;
 using BenchmarkDotNet.Running;
 using Engine.Kernels;
+using Engine.Kernels.Cpu;
 using MathNet.Numerics;
 using MathNet.Numerics.LinearAlgebra;
 
@@ -103,7 +104,7 @@ public class GemmBenchmarks
             0f, (float*)cHandle.AddrOfPinnedObject(), N);
     }
 
-    /// <summary>The engine's CPU kernel set (packed GEMM at the machine's vector width, <see cref="Engine.Kernels.Cpu.CpuThreads.Count"/> threads).</summary>
+    /// <summary>The engine's CPU kernel set (packed GEMM at the machine's vector width, <see cref="CpuThreads.Count"/> threads).</summary>
     [Benchmark]
     public void EngineCpu() =>
         Device.Cpu.Kernels.Gemm(GemmSize.Single(M, N, K), new GemmOperand(da!), new GemmOperand(db!), new GemmOutput(dc!));
