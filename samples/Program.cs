@@ -18,6 +18,7 @@ public static class Program
         ["spn"] = ("train a sum-product network (RAT-SPN style) on a binary density set (--dataset nltcs|plants|jester|baudio); prints train/valid/test mean log-likelihoods", SpnTask.Run),
         ["fno-burgers"] = ("1-D FNO on generated viscous Burgers data (u0 -> u(1), cached in --out); test relative L2 vs the paper's 1.60%", FnoBurgersTask.Run),
         ["fno-darcy"] = ("2-D FNO on generated Darcy flow data (a -> u, cached in --out); test relative L2 vs the paper's 1.08%", FnoDarcyTask.Run),
+        ["fno-depth"] = ("FNOs of 4-32 blocks with the default and the edge-of-chaos initialisation on Burgers (script-v1000 preset); test error against depth", FnoDepthTask.Run),
     };
 
     /// <summary>Entry point.</summary>
@@ -87,7 +88,9 @@ public static class Program
         log.WriteLine("  spn:         [--dataset nltcs] [--depth D] [--repetitions R] [--leaves I] [--sums S] [--method adam|em] [--init data|random] [--patience N] [--em-step X] [--quick]");
         log.WriteLine("  gr-diagonal: [--quick] [--n N] [--d D] [--k K] [--alpha A] [--lr X] [--steps N] [--gamma G] [--eps E1,E2,...] [--beps E] [--batch B] [--rho R] [--noise S]");
         log.WriteLine("  fno-burgers, fno-darcy: [--quick] [--train N] [--test N] [--resolution S] [--modes K] [--width W] [--blocks L] [--halve-every E] [--weight-decay X]");
-        log.WriteLine("  fno-burgers: [--init scaled-uniform|he|he-gaussian] [--solver-grid N] [--steps N]");
+        log.WriteLine("  fno-burgers, fno-darcy: [--init default|edge-of-chaos|he|he-gaussian] [--activation gelu|relu] [--minutes M: as many epochs as fit in M minutes]");
+        log.WriteLine("  fno-burgers: [--preset paper-text|script-v1000] [--solver-grid N] [--steps N]");
+        log.WriteLine("  fno-depth:   [--quick] [--depths 4,8,16,32] [--inits default,edge-of-chaos] [--seeds N] [--epochs N] [--width W] [--resolution S] [--modes K] [--train N] [--test N] [--preset P] [--activation relu|gelu]");
         log.WriteLine("tasks:");
         foreach (var (name, t) in Tasks) log.WriteLine($"  {name,-11} {t.Help}");
         log.WriteLine("  all         every task in turn");

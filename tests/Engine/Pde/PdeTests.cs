@@ -77,9 +77,9 @@ public class PdeTests(ITestOutputHelper output)
     [Fact]
     public void BurgersGenerationIsSeededAndShaped()
     {
-        var a = Burgers.Generate(3, 64, seed: 5, solverGrid: 128, steps: 200);
-        var b = Burgers.Generate(3, 64, seed: 5, solverGrid: 128, steps: 200);
-        var c = Burgers.Generate(3, 64, seed: 6, solverGrid: 128, steps: 200);
+        var a = Burgers.Generate(3, 64, seed: 5, preset: BurgersPreset.PaperText.WithSolver(128, 200));
+        var b = Burgers.Generate(3, 64, seed: 5, preset: BurgersPreset.PaperText.WithSolver(128, 200));
+        var c = Burgers.Generate(3, 64, seed: 6, preset: BurgersPreset.PaperText.WithSolver(128, 200));
         Assert.Equal([64], a.SampleShape);
         Assert.Equal(a.Inputs, b.Inputs);
         Assert.Equal(a.Targets, b.Targets);
@@ -90,7 +90,7 @@ public class PdeTests(ITestOutputHelper output)
         Assert.InRange(sd0, 0.2, 1.5);
         Assert.True(sd1 < sd0);
         // Subsampled output: a 64-point set is every other point of the 128-point one of the same seed.
-        var fine = Burgers.Generate(1, 128, seed: 5, solverGrid: 128, steps: 200);
+        var fine = Burgers.Generate(1, 128, seed: 5, preset: BurgersPreset.PaperText.WithSolver(128, 200));
         for (int j = 0; j < 64; j++)
         {
             Assert.Equal(fine.Inputs[2 * j], a.Inputs[j], 1e-6);
@@ -102,8 +102,8 @@ public class PdeTests(ITestOutputHelper output)
     public void BurgersDefaultsAreConverged()
     {
         // The defaults (512-point solver, 250 steps) against a 4x finer solve in space and time.
-        var a = Burgers.Generate(2, 256, seed: 9, solverGrid: 512, steps: 250);
-        var b = Burgers.Generate(2, 256, seed: 9, solverGrid: 2048, steps: 1000);
+        var a = Burgers.Generate(2, 256, seed: 9, preset: BurgersPreset.PaperText.WithSolver(512, 250));
+        var b = Burgers.Generate(2, 256, seed: 9, preset: BurgersPreset.PaperText.WithSolver(2048, 1000));
         Assert.Equal(a.Inputs, b.Inputs);
         double diff = a.Targets.Zip(b.Targets).Max(p => Math.Abs(p.First - p.Second));
         double scale = a.Targets.Max(v => Math.Abs(v));
@@ -159,10 +159,10 @@ public class PdeTests(ITestOutputHelper output)
         {
             var path = Path.Combine(dir, "burgers.bin");
             var log = new StringWriter();
-            var a = Burgers.Generate(2, 32, seed: 7, solverGrid: 64, steps: 100, cachePath: path, log: log);
+            var a = Burgers.Generate(2, 32, seed: 7, preset: BurgersPreset.PaperText.WithSolver(64, 100), cachePath: path, log: log);
             Assert.True(File.Exists(path));
             Assert.Empty(Directory.GetFiles(dir, "*.tmp"));
-            var b = Burgers.Generate(2, 32, seed: 7, solverGrid: 64, steps: 100, cachePath: path, log: log);
+            var b = Burgers.Generate(2, 32, seed: 7, preset: BurgersPreset.PaperText.WithSolver(64, 100), cachePath: path, log: log);
             Assert.Equal(a.Inputs, b.Inputs);
             Assert.Equal(a.Targets, b.Targets);
             Assert.Contains("loaded 2 pairs from cache", log.ToString());
@@ -176,7 +176,7 @@ public class PdeTests(ITestOutputHelper output)
             File.WriteAllBytes(path, bytes[..(bytes.Length - 9)]);
             Assert.Null(PdeCache.TryRead(path, header with { Seed = 7 }, out why));
             Assert.Contains("truncated", why);
-            var c = Burgers.Generate(2, 32, seed: 7, solverGrid: 64, steps: 100, cachePath: path, log: log);
+            var c = Burgers.Generate(2, 32, seed: 7, preset: BurgersPreset.PaperText.WithSolver(64, 100), cachePath: path, log: log);
             Assert.Equal(a.Inputs, c.Inputs);
             Assert.Equal(bytes.Length, new FileInfo(path).Length);
         }
