@@ -245,6 +245,59 @@ public class SampleTests
     }
 
     [Fact]
+    public void FnoBurgersNamesItsPresetAndReportsTheHeatBaseline()
+    {
+        using var doc = RunTask("fno-burgers", "--quick", "--epochs", "1", "--init", "edge-of-chaos", "--activation", "relu");
+        var r = doc.RootElement;
+        Assert.Equal("paper-text", r.GetProperty("preset").GetString());
+        Assert.Equal("heat equation", r.GetProperty("baseline").GetString());
+        double heat = r.GetProperty("baseline_test_relative_l2").GetDouble();
+        Assert.InRange(heat, 0.001, 0.5);
+        Assert.Equal("edge-of-chaos", r.GetProperty("init").GetString());
+        Assert.Equal("relu", r.GetProperty("activation").GetString());
+        // The quick setting is not the paper's, so no published figure is set beside it.
+        Assert.False(r.TryGetProperty("paper_test_relative_l2", out _));
+        Assert.Contains("differs", r.GetProperty("paper_comparison").GetString());
+
+        using var hard = RunTask("fno-burgers", "--quick", "--epochs", "1", "--preset", "script-v1000", "--solver-grid", "256",
+            "--steps", "400", "--train", "16", "--test", "8", "--resolution", "64");
+        Assert.Equal(0.001, hard.RootElement.GetProperty("viscosity").GetDouble());
+        Assert.Equal(256, hard.RootElement.GetProperty("solver_grid").GetInt32());
+    }
+
+    [Fact]
+    public void FnoTasksRunForATimeBudget()
+    {
+        using var doc = RunTask("fno-darcy", "--quick", "--minutes", "0.02");
+        var r = doc.RootElement;
+        Assert.Equal(0.02, r.GetProperty("time_budget_minutes").GetDouble(), 6);
+        int planned = r.GetProperty("planned_epochs").GetInt32(), ran = r.GetProperty("epochs").GetInt32();
+        Assert.InRange(ran, 1, planned);
+        Assert.Equal("mean training field", r.GetProperty("baseline").GetString());
+        Assert.Throws<ArgumentException>(() => RunTask("fno-darcy", "--quick", "--minutes", "-1"));
+        Assert.Throws<ArgumentException>(() => RunTask("fno-darcy", "--quick", "--init", "xavier"));
+    }
+
+    [Fact]
+    public void FnoDepthReportsErrorAgainstDepthAndInitialGradients()
+    {
+        using var doc = RunTask("fno-depth", "--quick", "--depths", "2,3", "--train", "20", "--test", "10", "--epochs", "1");
+        var r = doc.RootElement;
+        var rows = r.GetProperty("rows").EnumerateArray().ToList();
+        Assert.Equal(4, rows.Count); // 2 depths x 2 inits x 1 seed
+        foreach (var row in rows)
+        {
+            int depth = row.GetProperty("depth").GetInt32();
+            Assert.Equal(depth, row.GetProperty("initial_gradient_norm").GetArrayLength());
+            Assert.Equal(depth, row.GetProperty("initial_preactivation_variance").GetArrayLength());
+            Assert.True(row.GetProperty("test_relative_l2").GetDouble() > 0);
+        }
+        Assert.Equal("script-v1000", r.GetProperty("preset").GetString());
+        Assert.True(r.GetProperty("heat_baseline_test_relative_l2").GetDouble() > 0);
+        Assert.Equal(2, r.GetProperty("figures").GetArrayLength());
+    }
+
+    [Fact]
     public void FnoBurgersTrainsWithTheSamOptimizerOption()
     {
         using var doc = RunTask("fno-burgers", "--quick", "--epochs", "2", "--optimizer", "sam");

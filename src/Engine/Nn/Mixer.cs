@@ -19,15 +19,16 @@ public sealed record LayerInfo(string Name, long Parameters, int EffectiveWidth,
 /// random permutations (the RP-Mixer) at the same parameter count.
 /// </summary>
 /// <remarks>
-/// The PK layers carry one bias per output unit (S·tokenHidden, S·C, S·channelHidden, S·C), as the wide MLP they
-/// stand for; the textbook Mixer ties its biases across the other axis. Everything else matches the textbook block.
+/// By default the PK layers carry one bias per output unit (S·tokenHidden, S·C, S·channelHidden, S·C), as the wide
+/// MLP they stand for; with <c>tiedBiases</c> they carry the textbook Mixer's biases, tied across the other axis
+/// (tokenHidden, S, channelHidden, C). Everything else matches the textbook block.
 /// </remarks>
 public sealed class MixerBlock : Module
 {
     /// <summary>Creates the block.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A size is not positive.</exception>
     public MixerBlock(int tokens, int channels, int tokenHidden, int channelHidden, bool randomPermutations = false,
-        int seed = 0, Device? device = null)
+        int seed = 0, Device? device = null, bool tiedBiases = false)
     {
         if (tokens <= 0 || channels <= 0 || tokenHidden <= 0 || channelHidden <= 0)
             throw new ArgumentOutOfRangeException(nameof(tokens),
@@ -37,6 +38,7 @@ public sealed class MixerBlock : Module
         TokenHidden = tokenHidden;
         ChannelHidden = channelHidden;
         RandomPermutations = randomPermutations;
+        TiedBiases = tiedBiases;
         int s = tokens, c = channels, width = s * c;
         ulong us = (ulong)(uint)seed * 16;
         var jIn = randomPermutations ? Permutation.Random(width, seed * 2 + 1) : Permutation.Transpose(s, c);
@@ -44,14 +46,14 @@ public sealed class MixerBlock : Module
         Norm1 = RegisterModule("norm1", new LayerNorm(c, device: device));
         // [S, C] --J_in--> [C, S] --(I_C ⊗ W1)--> [C, Ht] --(I_C ⊗ W2)--> [C, S] --J_out--> [S, C]
         Token1 = RegisterModule("token1", PermutedKroneckerLinear.BlockDiagonal(c, tokenHidden, s, jIn,
-            Permutation.Identity(c * tokenHidden), seed: us + 1, device: device));
+            Permutation.Identity(c * tokenHidden), seed: us + 1, device: device, tiedBias: tiedBiases));
         Token2 = RegisterModule("token2", PermutedKroneckerLinear.BlockDiagonal(c, s, tokenHidden,
-            Permutation.Identity(c * tokenHidden), jOut, seed: us + 2, device: device));
+            Permutation.Identity(c * tokenHidden), jOut, seed: us + 2, device: device, tiedBias: tiedBiases));
         Norm2 = RegisterModule("norm2", new LayerNorm(c, device: device));
         Channel1 = RegisterModule("channel1", PermutedKroneckerLinear.BlockDiagonal(s, channelHidden, c,
-            Permutation.Identity(width), Permutation.Identity(s * channelHidden), seed: us + 3, device: device));
+            Permutation.Identity(width), Permutation.Identity(s * channelHidden), seed: us + 3, device: device, tiedBias: tiedBiases));
         Channel2 = RegisterModule("channel2", PermutedKroneckerLinear.BlockDiagonal(s, c, channelHidden,
-            Permutation.Identity(s * channelHidden), Permutation.Identity(width), seed: us + 4, device: device));
+            Permutation.Identity(s * channelHidden), Permutation.Identity(width), seed: us + 4, device: device, tiedBias: tiedBiases));
     }
 
     /// <summary>Tokens S.</summary>
@@ -64,6 +66,8 @@ public sealed class MixerBlock : Module
     public int ChannelHidden { get; }
     /// <summary>True for the RP-Mixer block (random permutations instead of transposes).</summary>
     public bool RandomPermutations { get; }
+    /// <summary>True when the mixing layers' biases are tied as in the textbook Mixer.</summary>
+    public bool TiedBiases { get; }
     /// <summary>Width S·C of the equivalent dense MLP.</summary>
     public int EffectiveWidth => Tokens * Channels;
     /// <summary>LayerNorm before token mixing.</summary>
@@ -80,13 +84,18 @@ public sealed class MixerBlock : Module
     public PermutedKroneckerLinear Channel2 { get; }
 
     /// <summary>Parameters of a block with these sizes (without building it).</summary>
-    public static long CountParameters(int tokens, int channels, int tokenHidden, int channelHidden)
+    public static long CountParameters(int tokens, int channels, int tokenHidden, int channelHidden, bool tiedBiases = false)
     {
         long s = tokens, c = channels;
-        return 2 * s * tokenHidden + c * tokenHidden + s * c   // token mixing: two blocks, untied biases
-            + 2 * c * channelHidden + s * channelHidden + s * c // channel mixing
-            + 4 * c;                                            // two LayerNorms
+        long biases = tiedBiases
+            ? tokenHidden + s + channelHidden + c                        // one per row of each shared block
+            : c * tokenHidden + s * c + s * channelHidden + s * c;       // one per output unit
+        return CountWeights(tokens, channels, tokenHidden, channelHidden) + biases + 4 * c; // + two LayerNorms
     }
+
+    /// <summary>Weights of a block's four mixing matrices (no biases, no LayerNorm): 2·S·tokenHidden + 2·C·channelHidden.</summary>
+    public static long CountWeights(int tokens, int channels, int tokenHidden, int channelHidden) =>
+        2L * tokens * tokenHidden + 2L * channels * channelHidden;
 
     /// <summary>Width S·C of the equivalent dense MLP for S tokens and C channels.</summary>
     public static int EffectiveWidthOf(int tokens, int channels) => tokens * channels;
@@ -134,7 +143,7 @@ public sealed class Mixer : Module
     /// <summary>Creates the model.</summary>
     /// <exception cref="ArgumentException">The patch does not tile the image, or a size is not positive.</exception>
     public Mixer(int imageSize, int patch, int channels, int blocks, int tokenHidden, int channelHidden, int classes = 10,
-        bool randomPermutations = false, int seed = 0, Device? device = null)
+        bool randomPermutations = false, int seed = 0, Device? device = null, bool tiedBiases = false)
     {
         if (imageSize <= 0 || patch <= 0 || imageSize % patch != 0)
             throw new ArgumentException($"Mixer: the patch size {patch} must divide the image size {imageSize} (both positive).");
@@ -152,7 +161,7 @@ public sealed class Mixer : Module
         var list = RegisterModule("blocks", new Sequential());
         for (int i = 0; i < blocks; i++)
         {
-            var b = new MixerBlock(Tokens, channels, tokenHidden, channelHidden, randomPermutations, seed * 100 + i + 1, device);
+            var b = new MixerBlock(Tokens, channels, tokenHidden, channelHidden, randomPermutations, seed * 100 + i + 1, device, tiedBiases);
             list.Add(b);
             this.blocks.Add(b);
         }
@@ -187,12 +196,24 @@ public sealed class Mixer : Module
     public Linear Head { get; }
 
     /// <summary>Parameters of a Mixer with these sizes (without building it).</summary>
-    public static long CountParameters(int imageSize, int patch, int channels, int blocks, int tokenHidden, int channelHidden, int classes = 10)
+    public static long CountParameters(int imageSize, int patch, int channels, int blocks, int tokenHidden, int channelHidden, int classes = 10,
+        bool tiedBiases = false)
     {
         int tokens = (imageSize / patch) * (imageSize / patch);
         return (long)(patch * patch + 1) * channels
-            + blocks * MixerBlock.CountParameters(tokens, channels, tokenHidden, channelHidden)
+            + blocks * MixerBlock.CountParameters(tokens, channels, tokenHidden, channelHidden, tiedBiases)
             + 2L * channels + (long)(channels + 1) * classes;
+    }
+
+    /// <summary>
+    /// Weights of a Mixer with these sizes, biases and LayerNorm gains excluded: patch embedding patch²·C, the blocks'
+    /// mixing matrices, and the head C·classes (the budget of a width study that does not let biases decide C).
+    /// </summary>
+    public static long CountWeights(int imageSize, int patch, int channels, int blocks, int tokenHidden, int channelHidden, int classes = 10)
+    {
+        int tokens = (imageSize / patch) * (imageSize / patch);
+        return (long)patch * patch * channels + blocks * MixerBlock.CountWeights(tokens, channels, tokenHidden, channelHidden)
+            + (long)channels * classes;
     }
 
     /// <summary>Every layer's parameter count and effective width: embedding, the blocks' mixing layers, head.</summary>

@@ -72,8 +72,10 @@ public static class FnoInit
     /// Mean-field ("edge of chaos") initialisation of one FNO block z = K h + W h + b of width C after Koshizuka,
     /// Fujisawa, Tanaka and Sato, "Initialization Bias of Fourier Neural Operator: Revisiting the Edge of Chaos"
     /// (arXiv 2310.06379): every weight i.i.d. zero-mean Gaussian, W_oi ~ N(0, σ²/(2C)), the real and the imaginary part
-    /// of each spectral weight R_{k,io} ~ N(0, σ²/(4C)) (so E|R_k|² = σ²/(2C)), b = 0; σ² =
-    /// <see cref="EdgeOfChaosVariance"/> = 2 is the edge of chaos for ReLU, the FNO form of He initialisation.
+    /// of each spectral weight R_{k,io} ~ N(0, σ²/(4C)) (so E|R_k|² = σ²/(2C)) except the mean's, Re R_{0,io} ~
+    /// N(0, σ²/(2C)) and Im R_0 = 0 (the mean has a real coefficient, so only Re R_0 acts on it), b = 0; σ² =
+    /// <see cref="EdgeOfChaosVariance"/> = 2 is the edge of chaos of ReLU blocks without mode truncation, the FNO form
+    /// of He initialisation.
     /// </summary>
     /// <remarks>
     /// <para><b>Where this differs from, or could not be checked against, the paper.</b> The search tools available
@@ -86,13 +88,16 @@ public static class FnoInit
     /// <para><b>Derivation</b> (infinite width, Gaussian weights; the pre-activations are then Gaussian and stationary
     /// along x with covariance Σ(Δ), spectrum S(k) = Σ_Δ Σ(Δ) e^{-2πikΔ/N}). For this engine's layer
     /// (unnormalised forward DFT, 1/N inverse, k = 1 .. K-1 counted twice by the Hermitian inverse, only Re R_0 acting on
-    /// the mean) the next block's covariance is
-    /// Σ_z(Δ) = σ_w² Σ_φ(Δ) + σ_θ² (1/N) [S_φ(0)/2 + 2 Σ_{k=1}^{K-1} S_φ(k) cos(2πkΔ/N)],
-    /// σ_w² = C·Var W = σ²/2, σ_θ² = C·E|R|² = σ²/2, Σ_φ(Δ) = E[φ(z(x)) φ(z(x+Δ))]. Without truncation (K = N/2 + 1,
-    /// ignoring the halved mean) the bracket is Σ_φ itself and Σ_z = σ² Σ_φ: the dense-network map, whose ReLU edge of
-    /// chaos is σ² = 2 (q is preserved and χ₁ = σ² E[φ'²] = 1). The truncation keeps only the low modes of the spectral
-    /// path, which is the FNO-specific part of the forward and backward maps; <see cref="FnoMeanField"/> iterates both
-    /// and the tests compare them with measured blocks.</para>
+    /// the mean, hence its doubled variance) the next block's covariance is
+    /// Σ_z(Δ) = σ_w² Σ_φ(Δ) + σ_θ² (1/N) [S_φ(0) + 2 Σ_{k=1}^{K-1} S_φ(k) cos(2πkΔ/N)],
+    /// σ_w² = C·Var W = σ²/2, σ_θ² = C·E|R|² = σ²/2, Σ_φ(Δ) = E[φ(z(x)) φ(z(x+Δ))]. Without truncation (K = N/2 + 1;
+    /// the Nyquist mode, like the mean, meets only Re R, at half gain here) the bracket is Σ_φ itself and
+    /// Σ_z = σ² Σ_φ: the dense-network map, whose ReLU edge of chaos is σ² = 2 (q is preserved and
+    /// χ₁ = σ² E[φ'²] = 1). The truncation keeps only the low modes of the spectral path, which is the FNO-specific
+    /// part of the forward and backward maps: it moves the edge above σ² = 2 (the measured and predicted factor per
+    /// block at σ² = 2 is below 1). <see cref="FnoMeanField"/> iterates both maps and the tests compare them with
+    /// measured blocks. Without the doubled Re R_0 the mean, about a third of a ReLU output's second moment, would pass
+    /// the spectral path at half gain and the blocks would shrink even without truncation.</para>
     /// </remarks>
     /// <param name="spectral">The block's spectral layer (weights overwritten).</param>
     /// <param name="pointwise">The block's pointwise layer (weight overwritten, bias zeroed).</param>
@@ -123,8 +128,18 @@ public static class FnoInit
         float wStd = (float)Math.Sqrt(sigma2 / (2.0 * cin)), partStd = (float)Math.Sqrt(sigma2 / (4.0 * cin));
         Overwrite(pointwise.Weight, Tensor.Normal(pointwise.Weight.Shape, seed * 4 + 1, 0f, wStd, pointwise.Weight.Device));
         if (pointwise.Bias != null) pointwise.Bias.CopyFrom(new float[cout]);
-        Overwrite(wRe, Tensor.Normal(s, seed * 4 + 2, 0f, partStd, wRe.Device));
-        Overwrite(wIm, Tensor.Normal(s, seed * 4 + 3, 0f, partStd, wIm.Device));
+        float[] re, im;
+        using (var t = Tensor.Normal(s, seed * 4 + 2, 0f, partStd, wRe.Device)) re = t.ToArray();
+        using (var t = Tensor.Normal(s, seed * 4 + 3, 0f, partStd, wIm.Device)) im = t.ToArray();
+        // Mode 0 (the mean; in 2-D the first row-and-column mode) meets a real coefficient, so only Re R_0 acts: it gets
+        // the whole variance σ²/(2C), and Im R_0, which the inverse transform ignores, is 0.
+        for (int i = 0; i < cin * cout; i++)
+        {
+            re[i] *= MathF.Sqrt(2f);
+            im[i] = 0f;
+        }
+        wRe.CopyFrom(re);
+        wIm.CopyFrom(im);
     }
 
     /// <summary>

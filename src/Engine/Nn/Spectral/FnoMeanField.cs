@@ -14,8 +14,8 @@ public sealed record FnoMeanFieldPrediction(double[] ForwardVariance, double[] B
 /// <remarks>
 /// <para>Forward: Σ_z(Δ) = σ_w² Σ_h(Δ) + T[Σ_h](Δ), Σ_h = E[φ(z(x)) φ(z(x+Δ))] for the previous block (the raw input's
 /// covariance for the first), with the truncated spectral gain
-/// T[Σ](Δ) = σ_θ² (1/N) Σ_{k=0}^{K-1} c_k S(k) cos(2πkΔ/N), S(k) = Σ_Δ Σ(Δ) cos(2πkΔ/N), c_k = 2 except c_0 = 1/2
-/// (and 1/2 at the Nyquist mode), σ_w² = σ_θ² = σ²/2. For ReLU, with q = Σ_z(0) and ρ = Σ_z(Δ)/q,
+/// T[Σ](Δ) = σ_θ² (1/N) Σ_{k=0}^{K-1} c_k S(k) cos(2πkΔ/N), S(k) = Σ_Δ Σ(Δ) cos(2πkΔ/N), c_k = 2 except c_0 = 1
+/// (the mean, with its doubled Re R_0) and 1/2 at a kept Nyquist mode, σ_w² = σ_θ² = σ²/2. For ReLU, with q = Σ_z(0) and ρ = Σ_z(Δ)/q,
 /// E[φφ] = q (√(1 - ρ²) + (π - arccos ρ) ρ) / (2π) and E[φ'φ'] = (π - arccos ρ) / (2π).</para>
 /// <para>Backward (gradient independence, as usual in mean-field theory): the gradient at block ℓ's output h_ℓ has
 /// covariance σ_w² Σ_δ,ℓ+1 + T[Σ_δ,ℓ+1] (the transposed spectral layer has the same per-mode gains), and
@@ -87,7 +87,7 @@ public static class FnoMeanField
         {
             double v = 0;
             for (int k = 0; k < modes; k++)
-                v += (k == 0 || 2 * k == n ? 0.5 : 2) * spectrum[k] * Math.Cos(2 * Math.PI * k * t / n);
+                v += (k == 0 ? 1 : 2 * k == n ? 0.5 : 2) * spectrum[k] * Math.Cos(2 * Math.PI * k * t / n);
             result[t] = gain * v / n;
         }
         return result;
