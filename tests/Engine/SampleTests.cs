@@ -97,11 +97,18 @@ public class SampleTests
         {
             int s = row.GetProperty("tokens").GetInt32(), c = row.GetProperty("channels").GetInt32();
             Assert.Equal(s * c, row.GetProperty("effective_width").GetInt32());
-            Assert.InRange(row.GetProperty("parameters").GetInt64(), 1, 3000);
+            // The default budget counts weights only; biases and LayerNorm gains come on top.
+            Assert.InRange(row.GetProperty("weights").GetInt64(), 1, 3000);
+            Assert.True(row.GetProperty("parameters").GetInt64() > row.GetProperty("weights").GetInt64());
             Assert.InRange(row.GetProperty("test_accuracy").GetDouble(), 0.0, 1.0);
             row.GetProperty("random_permutations").GetBoolean();
         }
         Assert.Equal([4, 4, 16, 16], rows.Select(r => r.GetProperty("tokens").GetInt32()));
+        // Counting every parameter with untied biases reproduces the older budget rule.
+        using var all = RunTask("mixer-width", "--epochs", "1", "--patches", "4", "--budget", "3000", "--blocks", "1",
+            "--budget-counts", "parameters", "--tied-biases", "false");
+        foreach (var row in all.RootElement.GetProperty("rows").EnumerateArray())
+            Assert.InRange(row.GetProperty("parameters").GetInt64(), 1, 3000);
     }
 
     [Fact]
@@ -220,6 +227,17 @@ public class SampleTests
                 Assert.True(r.GetProperty("train_loss").GetDouble() < 1e-3, $"{name} did not fit the training data\n{log}");
             }
             Assert.Equal(40, root.GetProperty("curves").GetProperty("gd/test_error").GetArrayLength()); // CurvePoints
+            // Flooding (b = 0.001) keeps the training loss near its level; the F-GR run it is compared with (ε = γ = η).
+            Assert.InRange(runs.GetProperty("flood-b0.001").GetProperty("train_loss").GetDouble(), 1e-4, 1e-2);
+            Assert.True(runs.TryGetProperty("fgr-flood-eps0.02", out _));
+            // The batch-size sweep: 1, 2, 4, 8 and full batches, each with plain steps and F-GR at every ε.
+            var sweep = root.GetProperty("batch_sweep").EnumerateArray().ToList();
+            Assert.Equal([1, 2, 4, 8, 0], sweep.Select(r => r.GetProperty("batch").GetInt32()));
+            foreach (var row in sweep)
+            {
+                Assert.Equal(4, row.GetProperty("test_error").EnumerateObject().Count());
+                Assert.True(row.TryGetProperty("larger_eps_better", out _));
+            }
         }
         finally
         {
@@ -242,6 +260,47 @@ public class SampleTests
         Assert.Equal(2, curves.GetProperty("train_loss").GetArrayLength());
         Assert.Equal(2, curves.GetProperty("test_error").GetArrayLength());
         Assert.True(r.GetProperty("parameters").GetInt64() > 0);
+    }
+
+    [Fact]
+    public void SpnSearchTriesTheGridAndKeepsTheBestValidationStructure()
+    {
+        using var doc = RunTask("spn", "--search", "--quick", "--dataset", "nltcs");
+        var r = doc.RootElement;
+        Assert.True(r.GetProperty("search").GetBoolean());
+        var rows = r.GetProperty("structures").EnumerateArray().ToList();
+        Assert.True(rows.Count >= 2);
+        double best = rows.Max(x => x.GetProperty("valid_loglik").GetDouble());
+        Assert.Equal(best, r.GetProperty("chosen").GetProperty("valid_loglik").GetDouble());
+        Assert.Equal(r.GetProperty("chosen").GetProperty("test_loglik").GetDouble(), r.GetProperty("test_loglik").GetDouble());
+        Assert.Equal(-6.01, r.GetProperty("published_rat_spn_test_loglik").GetDouble());
+        Assert.Contains("run_rat_spn_generative.py", r.GetProperty("protocol").GetString());
+    }
+
+    [Fact]
+    public void MixerWidthRunsOnFashionMnistFilesWithAWeightsOnlyBudget()
+    {
+        var data = Path.Combine(Path.GetTempPath(), "engine-fmnist-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            IdxTests.WriteTinyFashionMnist(data, train: 64, test: 32, side: 28, gzip: true);
+            using var doc = RunTask("mixer-width", "--dataset", "fashion-mnist", "--data", data, "--epochs", "1", "--patches", "14,7",
+                "--budget", "4000", "--blocks", "1");
+            var r = doc.RootElement;
+            Assert.Equal("fashion-mnist", r.GetProperty("dataset").GetString());
+            Assert.Equal(28, r.GetProperty("image_size").GetInt32());
+            Assert.Equal("weights", r.GetProperty("budget_counts").GetString());
+            Assert.True(r.GetProperty("tied_biases").GetBoolean());
+            var rows = r.GetProperty("rows").EnumerateArray().ToList();
+            Assert.Equal([4, 4, 16, 16], rows.Select(x => x.GetProperty("tokens").GetInt32()));
+            foreach (var row in rows) Assert.InRange(row.GetProperty("weights").GetInt64(), 1, 4000);
+        }
+        finally
+        {
+            if (Directory.Exists(data)) Directory.Delete(data, recursive: true);
+        }
+        var e = Assert.Throws<FileNotFoundException>(() => RunTask("mixer-width", "--dataset", "fashion-mnist", "--data", "/nonexistent-folder"));
+        Assert.Contains("dataset-fashion-mnist", e.Message);
     }
 
     [Fact]
