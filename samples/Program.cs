@@ -14,8 +14,8 @@ public static class Program
         ["mlp"] = ("train an MLP on optdigits (8x8 digits); prints per-epoch loss/accuracy and the test accuracy", MlpTask.Run),
         ["mixer"] = ("train an MLP-Mixer and its random-permuted twin (RP-Mixer) on optdigits; prints per-epoch progress, both test accuracies and parameter counts", MixerTask.Run),
         ["gr-diagonal"] = ("diagonal linear network w = u*u - v*v on sparse regression trained by GD, and SGD, SAM, forward F-GR at several ascent steps and backward F-GR on the same mini-batches; test error and l1 norm of each solution", GrDiagonalTask.Run),
-        ["mixer-width"] = ("Mixers of several token/channel splits at one parameter budget (and RP twins) on optdigits; accuracy against effective width S·C", MixerWidthTask.Run),
-        ["spn"] = ("train a sum-product network (RAT-SPN style) on a binary density set (--dataset nltcs|plants|jester|baudio); prints train/valid/test mean log-likelihoods", SpnTask.Run),
+        ["mixer-width"] = ("Mixers of several token/channel splits at one weight budget (and RP twins) on optdigits or Fashion-MNIST; accuracy against effective width S·C", MixerWidthTask.Run),
+        ["spn"] = ("train a sum-product network (RAT-SPN style) on a binary density set (--dataset nltcs|plants|...; --search: RAT-SPN's structure grid); prints train/valid/test mean log-likelihoods", SpnTask.Run),
         ["fno-burgers"] = ("1-D FNO on generated viscous Burgers data (u0 -> u(1), cached in --out); test relative L2 vs the paper's 1.60%", FnoBurgersTask.Run),
         ["fno-darcy"] = ("2-D FNO on generated Darcy flow data (a -> u, cached in --out); test relative L2 vs the paper's 1.08%", FnoDarcyTask.Run),
         ["fno-depth"] = ("FNOs of 4-32 blocks with the default and the edge-of-chaos initialisation on Burgers (script-v1000 preset); test error against depth", FnoDepthTask.Run),
@@ -84,9 +84,12 @@ public static class Program
         log.WriteLine("    --momentum M (sgd: 0.9, Nesterov) --weight-decay W (sgd/adam L2: 0; adamw decoupled: 0.01)");
         log.WriteLine("    --flood B: flooding, train on |loss - B| + B (default: off)");
         log.WriteLine("  mixer:       [--patch 1|2|4|8] [--channels C] [--blocks N] [--token-hidden H] [--channel-hidden H]");
-        log.WriteLine("  mixer-width: [--budget P] [--patches 4,2,1] [--blocks N] [--token-expansion X] [--channel-expansion X] [--seeds N]");
+        log.WriteLine("  mixer-width: [--dataset optdigits|fashion-mnist] [--data DIR] [--budget P] [--budget-counts weights|parameters] [--tied-biases true|false]");
+        log.WriteLine("               [--patches 4,2,1 (fashion-mnist: 14,7,4)] [--blocks N] [--token-expansion X] [--channel-expansion X] [--seeds N]");
         log.WriteLine("  spn:         [--dataset nltcs] [--depth D] [--repetitions R] [--leaves I] [--sums S] [--method adam|em] [--init data|random] [--patience N] [--em-step X] [--quick]");
+        log.WriteLine("               [--search [--search-seconds T]]: RAT-SPN's structure grid, best validation log-likelihood, at most T s per structure");
         log.WriteLine("  gr-diagonal: [--quick] [--n N] [--d D] [--k K] [--alpha A] [--lr X] [--steps N] [--gamma G] [--eps E1,E2,...] [--beps E] [--batch B] [--rho R] [--noise S]");
+        log.WriteLine("               [--batches 1,2,4,8,0 (0: full batch)] [--flood-level B (0: no flooding run)]");
         log.WriteLine("  fno-burgers, fno-darcy: [--quick] [--train N] [--test N] [--resolution S] [--modes K] [--width W] [--blocks L] [--halve-every E] [--weight-decay X]");
         log.WriteLine("  fno-burgers, fno-darcy: [--init default|edge-of-chaos|he|he-gaussian] [--activation gelu|relu] [--minutes M: as many epochs as fit in M minutes]");
         log.WriteLine("  fno-burgers: [--preset paper-text|script-v1000] [--solver-grid N] [--steps N]");

@@ -118,6 +118,15 @@ public class OnnxExportTests
     }
 
     [Fact]
+    public void TrainedReluFno1dWithTheEdgeOfChaosInitMatchesOnnxRuntime()
+    {
+        using var m = new Fno1d(8, 16, 3, projectionHidden: 32, init: SpectralInit.EdgeOfChaos, seed: 6, device: Cpu, activation: FnoActivation.Relu);
+        Train(m, 64, 64, 40);
+        var bytes = CheckAgainstOrt(m, 64, 17, 1, 4);
+        Assert.Contains("Relu", System.Text.Encoding.ASCII.GetString(bytes), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Fno1dExportRejectsTooFewPoints()
     {
         using var m = new Fno1d(8, 4, 1, projectionHidden: 4, device: Cpu);
