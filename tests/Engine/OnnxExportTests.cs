@@ -94,6 +94,16 @@ public class OnnxExportTests
         Assert.Equal(randomPermutations, System.Text.Encoding.ASCII.GetString(bytes).Contains("Gather", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TrainedMixerWithTiedBiasesMatchesOnnxRuntime(bool randomPermutations)
+    {
+        using var m = new Mixer(8, 2, 6, 2, 5, 10, 10, randomPermutations, seed: 4, device: Cpu, tiedBiases: true);
+        Train(m, 64, 10, 20);
+        CheckAgainstOrt(m, 64, 17, 1, 5);
+    }
+
     [Fact]
     public void GeneralKroneckerWithPermutationsMatchesOnnxRuntime()
     {

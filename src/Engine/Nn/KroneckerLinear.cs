@@ -74,6 +74,14 @@ public class KroneckerLinear : Module
         return BiasIndex != null ? y + Bias.IndexSelect(0, BiasIndex) : y + Bias;
     }
 
+    /// <summary>The bias of every output unit (m·p values; a tied bias expanded through the output permutation), or null.</summary>
+    public float[]? UnitBias()
+    {
+        if (Bias == null) return null;
+        var b = Bias.ToArray();
+        return BiasIndex == null ? b : BiasIndex.ToArray().Select(i => b[i]).ToArray();
+    }
+
     /// <summary>The equivalent dense weight W (m·p x n·q) including the permutations, for tests and inspection.</summary>
     public float[] DenseWeight()
     {
