@@ -17,13 +17,33 @@ namespace Engine.Samples;
 /// </summary>
 public static class FnoDepthTask
 {
+    /// <summary>Every option the task reads besides the global ones (see <see cref="CommonOptions"/>).</summary>
+    public static readonly IReadOnlyList<OptionSpec> OwnOptions =
+    [
+        Opt.Text("depths", "comma-separated numbers of FNO blocks", "4,8,16,32; --quick 2,4"),
+        Opt.Text("inits", $"comma-separated initialisations from {string.Join(", ", OperatorTask.InitNames)}", "default,edge-of-chaos"),
+        Opt.Int("seeds", "seeds per configuration (seed, seed + 1, ...)", 1, @default: "2; --quick 1"),
+        CommonOptions.Seed,
+        Opt.Int("width", "channels of the FNO blocks", 1, @default: "32; --quick 8"),
+        Opt.Int("resolution", "grid points", 2, @default: "256; --quick 64"),
+        Opt.Int("modes", "Fourier modes kept", 1, @default: "16; --quick 8"),
+        Opt.Int("train", "training pairs", 1, @default: "200; --quick 40"),
+        Opt.Int("test", "test pairs", 1, @default: "100; --quick 20"),
+        CommonOptions.Epochs("100; --quick 2"),
+        CommonOptions.BatchSize("20"),
+        Opt.Int("halve-every", "halve the learning rate every N epochs", 1, @default: "epochs / 10"),
+        OperatorTask.ActivationOption("relu"),
+        FnoBurgersTask.PresetOption(BurgersPreset.ScriptV1000),
+        .. OptimizerChoice.Declare("1e-3", "1e-4"),
+    ];
+
     /// <summary>Runs the task; returns the metrics written to fno-depth.json.</summary>
     public static Dictionary<string, object> Run(Options o, Kernels.Device device, TextWriter log)
     {
         bool quick = o.Quick;
         int[] depths = IntList(o.Get("depths", quick ? "2,4" : "4,8,16,32"), "depths");
         var inits = o.Get("inits", "default,edge-of-chaos").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(v => OperatorTask.ParseInit(new Options(["--init", v]), "fno-depth")).ToArray();
+            .Select(v => OperatorTask.ParseInit(v, "fno-depth")).ToArray();
         int seeds = o.Int("seeds", quick ? 1 : 2);
         int seed0 = o.Int("seed", 1);
         int width = o.Int("width", quick ? 8 : 32);
@@ -33,8 +53,10 @@ public static class FnoDepthTask
         int epochs = o.Int("epochs", quick ? 2 : 100);
         int batch = o.Int("batch-size", 20);
         int halveEvery = o.Int("halve-every", Math.Max(1, epochs / 10));
-        var activation = OperatorTask.ParseActivation(new Options(["--activation", o.Get("activation", "relu")]), "fno-depth");
+        var activation = OperatorTask.ParseActivation(o.Get("activation", "relu"), "fno-depth");
         var optimizer = OptimizerChoice.Parse(o, 1e-3f, "fno-depth", defaultWeightDecay: 1e-4f);
+        if (optimizer.Flood != null)
+            throw new ArgumentException("fno-depth: --flood applies to the classifier tasks only (the operator loss is a relative L2 error).");
         var preset = BurgersPreset.Parse(o.Get("preset", BurgersPreset.ScriptV1000.Name));
         // --quick (a smoke run) solves on at most 512 points with half the steps: cheap, not converged for script-v1000.
         if (quick) preset = preset.WithSolver(Math.Min(preset.SolverGrid, 512), preset.Steps / 2);
@@ -93,7 +115,6 @@ public static class FnoDepthTask
         log.WriteLine("fno-depth: depth  init            test rel L2 (mean over seeds)   each seed");
         foreach (var s in summary)
             log.WriteLine($"fno-depth: {s["depth"],5}  {s["init"],-14}  {Show((double)s["test_relative_l2_mean"]),12}   {string.Join(" ", ((double[])s["test_relative_l2_seeds"]).Select(Show))}");
-        var figures = Plot(outDir, depths, inits.Select(OperatorTask.InitName).ToArray(), rows, log);
         var metrics = new Dictionary<string, object>
         {
             ["task"] = "fno-depth",
@@ -120,7 +141,6 @@ public static class FnoDepthTask
             ["device"] = device.Name,
             ["rows"] = rows,
             ["summary"] = summary,
-            ["figures"] = figures,
             ["curves"] = curves,
         };
         FnoBurgersTask.AddPreset(metrics, preset);
@@ -157,32 +177,6 @@ public static class FnoDepthTask
             ["test_relative_l2_seeds"] = errors,
             ["diverged_runs"] = errors.Length - finite.Length,
         };
-    }
-
-    private static List<string> Plot(string outDir, int[] depths, string[] inits, List<Dictionary<string, object>> rows, TextWriter log)
-    {
-        var series = new List<PlotSeries>();
-        foreach (var init in inits)
-        {
-            var pts = depths.Select(d => (d, e: rows.Where(r => (int)r["depth"] == d && (string)r["init"] == init)
-                .Select(r => r["test_relative_l2"] is double v ? v : double.NaN).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Average()))
-                .Where(p => double.IsFinite(p.e)).ToArray();
-            series.Add(new PlotSeries($"{init} (mean)", pts.Select(p => (double)p.d).ToArray(), pts.Select(p => p.e).ToArray()));
-            var each = rows.Where(r => (string)r["init"] == init && r["test_relative_l2"] is double v && double.IsFinite(v)).ToArray();
-            series.Add(new PlotSeries($"{init} (each seed)", each.Select(r => (double)(int)r["depth"]).ToArray(),
-                each.Select(r => (double)r["test_relative_l2"]).ToArray(), Markers: true));
-        }
-        var paths = new List<string> { FigurePlot.Save(Path.Combine(outDir, "fno-depth-test-error.png"), "fno-depth: test error against depth", "blocks",
-            "test relative L2", series, log10Y: true) };
-        int deepest = depths.Max();
-        var grad = inits.Select(init => rows.FirstOrDefault(r => (int)r["depth"] == deepest && (string)r["init"] == init))
-            .Where(r => r != null).Select(r => new PlotSeries((string)r!["init"],
-                Enumerable.Range(1, deepest).Select(i => (double)i).ToArray(),
-                ((object[])r["initial_gradient_norm"]).Select(v => v is double d ? d : double.NaN).ToArray())).ToList();
-        paths.Add(FigurePlot.Save(Path.Combine(outDir, "fno-depth-initial-gradients.png"), $"fno-depth: gradient norm per block at init ({deepest} blocks)",
-            "block", "||dL/dz||", grad, log10Y: true));
-        foreach (var p in paths) log.WriteLine($"fno-depth: wrote {p}");
-        return paths;
     }
 
     /// <summary>The value, or the string "NaN"/"Infinity" (JSON has no non-finite numbers).</summary>

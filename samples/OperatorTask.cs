@@ -20,7 +20,8 @@ public sealed record OperatorSettings(int Train, int Test, int Resolution, int M
 public sealed record OperatorBaseline(string Name, double TestRelativeL2);
 
 /// <summary>A task's defaults for <see cref="OperatorSettings"/> (one set for full runs, one for --quick).</summary>
-public readonly record struct OperatorDefaults(int Train, int Test, int Resolution, int Modes, int Width, int Epochs, int HalveEvery);
+public readonly record struct OperatorDefaults(int Train, int Test, int Resolution, int Modes, int Width, int Epochs, int HalveEvery,
+    float LearningRate = 1e-3f);
 
 /// <summary>
 /// What the FNO tasks share: option parsing, data scaling, the training run through <see cref="OperatorTraining"/> with
@@ -28,33 +29,61 @@ public readonly record struct OperatorDefaults(int Train, int Test, int Resoluti
 /// </summary>
 public static class OperatorTask
 {
+    /// <summary>The options <see cref="Parse"/> reads; <paramref name="full"/> and <paramref name="quick"/> give the help's defaults.</summary>
+    public static IReadOnlyList<OptionSpec> Declare(OperatorDefaults full, OperatorDefaults quick) =>
+    [
+        Opt.Int("train", "training pairs", 1, @default: $"{full.Train}; --quick {quick.Train}"),
+        Opt.Int("test", "test pairs", 1, @default: $"{full.Test}; --quick {quick.Test}"),
+        Opt.Int("resolution", "grid points per axis", 2, @default: $"{full.Resolution}; --quick {quick.Resolution}"),
+        Opt.Int("modes", "Fourier modes kept per axis", 1, @default: $"{full.Modes}; --quick {quick.Modes}"),
+        Opt.Int("width", "channels of the FNO blocks", 1, @default: $"{full.Width}; --quick {quick.Width}"),
+        Opt.Int("blocks", "FNO blocks", 1, @default: "4"),
+        CommonOptions.Epochs($"{full.Epochs}; --quick {quick.Epochs}"),
+        Opt.Int("halve-every", "halve the learning rate every N epochs", 1, @default: $"{full.HalveEvery}; --quick {quick.HalveEvery}"),
+        CommonOptions.BatchSize("20"), CommonOptions.Seed,
+        .. OptimizerChoice.Declare("1e-3", "1e-4"),
+        InitOption, ActivationOption("gelu"),
+        Opt.Float("minutes", "train as many epochs as fit in this many minutes (lr halved 10 times over them); 0: --epochs", 0, @default: "0"),
+    ];
+
+    /// <summary>The command-line names of the initialisations (<see cref="ParseInit"/>).</summary>
+    public static readonly IReadOnlyList<string> InitNames = ["default", "edge-of-chaos", "he", "he-gaussian"];
+
+    /// <summary><c>--init</c>: the FNO blocks' initialisation.</summary>
+    public static readonly OptionSpec InitOption = Opt.Choice("init",
+        "block initialisation: default (the reference code's scaled-uniform rule), edge-of-chaos (mean-field), he, he-gaussian", InitNames, "default");
+
+    /// <summary><c>--activation</c> with the task's default.</summary>
+    public static OptionSpec ActivationOption(string @default) =>
+        Opt.Choice("activation", "nonlinearity between the FNO blocks and in the head", ["gelu", "relu"], @default);
+
     /// <summary>Reads the shared options over <paramref name="full"/> (or <paramref name="quick"/> with --quick).</summary>
     public static OperatorSettings Parse(Options o, string task, OperatorDefaults full, OperatorDefaults quick)
     {
         var d = o.Quick ? quick : full;
         // Adam with L2 weight decay 1e-4 as the FNO paper, unless --optimizer / --weight-decay say otherwise.
-        var opt = OptimizerChoice.Parse(o, 1e-3f, task, defaultWeightDecay: 1e-4f);
+        var opt = OptimizerChoice.Parse(o, d.LearningRate, task, defaultWeightDecay: 1e-4f);
         if (opt.Flood != null)
             throw new ArgumentException($"{task}: --flood applies to the classifier tasks only (the operator loss is a relative L2 error).");
         double minutes = o.Float("minutes", 0f);
-        if (!(minutes >= 0)) throw new ArgumentException($"{task}: --minutes must be >= 0, got {minutes}.");
         return new OperatorSettings(o.Int("train", d.Train), o.Int("test", d.Test), o.Int("resolution", d.Resolution),
             o.Int("modes", d.Modes), o.Int("width", d.Width), o.Int("blocks", 4), o.Int("epochs", d.Epochs),
             o.Int("halve-every", d.HalveEvery), o.Int("batch-size", 20), opt, o.Int("seed", 1), o.Get("out", "out"),
-            ParseInit(o, task), ParseActivation(o, task), minutes);
+            ParseInit(o.Get("init", "default"), task), ParseActivation(o.Get("activation", "gelu"), task), minutes);
     }
 
     /// <summary>
-    /// --init default|scaled-uniform|edge-of-chaos|he|he-gaussian (default: the reference code's scaled-uniform rule;
-    /// edge-of-chaos: <see cref="FnoInit.EdgeOfChaos(SpectralConv1d, Linear, ulong, double)"/>).
+    /// An --init value: default|edge-of-chaos|he|he-gaussian (default: the reference code's scaled-uniform rule, also
+    /// accepted as scaled-uniform; edge-of-chaos: <see cref="FnoInit.EdgeOfChaos(SpectralConv1d, Linear, ulong?, double)"/>).
     /// </summary>
-    public static SpectralInit ParseInit(Options o, string task) => o.Get("init", "default") switch
+    /// <exception cref="ArgumentException">An unknown name.</exception>
+    public static SpectralInit ParseInit(string value, string task) => value.ToLowerInvariant() switch
     {
         "default" or "scaled-uniform" => SpectralInit.ScaledUniform,
         "edge-of-chaos" => SpectralInit.EdgeOfChaos,
         "he" => SpectralInit.He,
         "he-gaussian" => SpectralInit.HeGaussian,
-        var v => throw new ArgumentException($"{task}: --init must be default (scaled-uniform), edge-of-chaos, he or he-gaussian; got '{v}'."),
+        var v => throw new ArgumentException($"{task}: --init must be default, edge-of-chaos, he or he-gaussian; got '{v}'."),
     };
 
     /// <summary>The command-line name of an initialisation.</summary>
@@ -66,8 +95,9 @@ public static class OperatorTask
         _ => "he-gaussian",
     };
 
-    /// <summary>--activation gelu|relu (default gelu, as the reference FNO).</summary>
-    public static FnoActivation ParseActivation(Options o, string task) => o.Get("activation", "gelu") switch
+    /// <summary>An --activation value: gelu|relu.</summary>
+    /// <exception cref="ArgumentException">An unknown name.</exception>
+    public static FnoActivation ParseActivation(string value, string task) => value.ToLowerInvariant() switch
     {
         "gelu" => FnoActivation.Gelu,
         "relu" => FnoActivation.Relu,

@@ -50,8 +50,7 @@ public static class SpnStructureSearch
         float lr = o.Float("lr", 0.02f);
         int patience = o.Int("patience", 3);
         int seed = o.Int("seed", 1);
-        string method = o.Get("method", "adam");
-        if (method is not ("adam" or "em")) throw new ArgumentException($"spn --search: --method must be adam or em, got '{method}'.");
+        string method = o.Get("method", "adam").ToLowerInvariant();
         log.WriteLine($"spn search: {dataset} ({train.Columns} variables; {train.Rows}/{valid.Rows}/{test.Rows}), {grid.Count} structures of RAT-SPN's grid, "
             + $"{method}, at most {epochs} epochs and {seconds} s each, patience {patience}, batch {batchSize}, device {device.Name}");
 

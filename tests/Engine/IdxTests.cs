@@ -26,7 +26,7 @@ public sealed class IdxTests : IDisposable
     }
 
     /// <summary>Writes the four Fashion-MNIST files of a tiny set (images count x side x side) into <paramref name="folder"/>.</summary>
-    public static void WriteTinyFashionMnist(string folder, int train, int test, int side, bool gzip, int seed = 1)
+    internal static void WriteTinyFashionMnist(string folder, int train, int test, int side, bool gzip, int seed = 1)
     {
         Directory.CreateDirectory(folder);
         var rng = new Random(seed);

@@ -11,8 +11,9 @@ public class KroneckerLinear : Module
 {
     /// <summary>Creates the layer. Factors are uniform with bounds chosen so that A ⊗ B has the variance of a dense
     /// <see cref="Linear"/> with fan-in n·q (product of two U(±3^¼/√k) entries: variance 1/(3 n q)).</summary>
-    public KroneckerLinear(int m, int n, int p, int q, bool bias = true, ulong seed = 0, Device? device = null)
-        : this(m, n, p, q, bias, seed, device, identityA: false) { }
+    /// <remarks>Without a seed, one is drawn from the global generator (<see cref="Engine.Random"/>).</remarks>
+    public KroneckerLinear(int m, int n, int p, int q, bool bias = true, ulong? seed = null, Device? device = null)
+        : this(m, n, p, q, bias, seed ?? Random.NextSeed(), device, identityA: false) { }
 
     private protected KroneckerLinear(int m, int n, int p, int q, bool bias, ulong seed, Device? device, bool identityA, bool tiedBias = false)
     {
@@ -82,6 +83,9 @@ public class KroneckerLinear : Module
         return BiasIndex == null ? b : BiasIndex.ToArray().Select(i => b[i]).ToArray();
     }
 
+    /// <inheritdoc />
+    protected override string ExtraRepr() => $"{InFeatures} → {OutFeatures}, A {(A == null ? "I" : "")}{M}x{N} ⊗ B {P}x{Q}";
+
     /// <summary>The equivalent dense weight W (m·p x n·q) including the permutations, for tests and inspection.</summary>
     public float[] DenseWeight()
     {
@@ -125,10 +129,10 @@ public sealed class PermutedKroneckerLinear : KroneckerLinear
 {
     private IndexTensor? inputIndex, outputIndex, biasIndex;
 
-    /// <summary>A general permuted Kronecker layer.</summary>
+    /// <summary>A general permuted Kronecker layer (unseeded: a seed is drawn from <see cref="Engine.Random"/>).</summary>
     public PermutedKroneckerLinear(int m, int n, int p, int q, Permutation inputPermutation, Permutation outputPermutation,
-        bool bias = true, ulong seed = 0, Device? device = null)
-        : this(m, n, p, q, inputPermutation, outputPermutation, bias, seed, device, identityA: false) { }
+        bool bias = true, ulong? seed = null, Device? device = null)
+        : this(m, n, p, q, inputPermutation, outputPermutation, bias, seed ?? Random.NextSeed(), device, identityA: false) { }
 
     private PermutedKroneckerLinear(int m, int n, int p, int q, Permutation inputPermutation, Permutation outputPermutation,
         bool bias, ulong seed, Device? device, bool identityA, bool tiedBias = false)
@@ -183,11 +187,12 @@ public sealed class PermutedKroneckerLinear : KroneckerLinear
     /// <summary>
     /// The PK layer J_out ((I_n ⊗ W) J_in x + b) with the shared block W [p, q]. The bias has one entry per output
     /// unit (n·p, the wide MLP's bias) or, with <paramref name="tiedBias"/>, one per row of W shared by the n blocks
-    /// (p entries, added before J_out): the textbook Mixer's per-channel (or per-token) bias.
+    /// (p entries, added before J_out): the textbook Mixer's per-channel (or per-token) bias. Unseeded, a seed is drawn
+    /// from <see cref="Engine.Random"/>.
     /// </summary>
     public static PermutedKroneckerLinear BlockDiagonal(int n, int p, int q, Permutation inputPermutation, Permutation outputPermutation,
-        bool bias = true, ulong seed = 0, Device? device = null, bool tiedBias = false) =>
-        new(n, n, p, q, inputPermutation, outputPermutation, bias, seed, device, identityA: true, tiedBias);
+        bool bias = true, ulong? seed = null, Device? device = null, bool tiedBias = false) =>
+        new(n, n, p, q, inputPermutation, outputPermutation, bias, seed ?? Random.NextSeed(), device, identityA: true, tiedBias);
 
     /// <summary>True when the bias is tied across the blocks (p entries instead of n·p).</summary>
     public bool TiedBias { get; }

@@ -6,7 +6,7 @@ using Xunit.Abstractions;
 namespace Engine.Tests.EngineTests;
 
 /// <summary>
-/// The edge-of-chaos initialisation (<see cref="FnoInit.EdgeOfChaos(SpectralConv1d, Linear, ulong, double)"/>) against
+/// The edge-of-chaos initialisation (<see cref="FnoInit.EdgeOfChaos(SpectralConv1d, Linear, ulong?, double)"/>) against
 /// the mean-field recursions of <see cref="FnoMeanField"/>: every block's pre-activation variance (forward) and the
 /// variance of the gradient reaching it (backward), measured on random ReLU blocks and averaged over seeds.
 /// </summary>

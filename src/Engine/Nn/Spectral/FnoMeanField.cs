@@ -7,7 +7,7 @@ public sealed record FnoMeanFieldPrediction(double[] ForwardVariance, double[] B
 
 /// <summary>
 /// The mean-field (infinite-width) recursions of a stack of 1-D FNO blocks z_ℓ = K_ℓ h_{ℓ-1} + W_ℓ h_{ℓ-1},
-/// h_ℓ = ReLU(z_ℓ), with the Gaussian weights of <see cref="FnoInit.EdgeOfChaos(SpectralConv1d, Linear, ulong, double)"/>:
+/// h_ℓ = ReLU(z_ℓ), with the Gaussian weights of <see cref="FnoInit.EdgeOfChaos(SpectralConv1d, Linear, ulong?, double)"/>:
 /// the forward map of the pre-activations' covariance along x and the backward map of the gradients' covariance
 /// (the edge-of-chaos analysis of Koshizuka et al., arXiv 2310.06379, written out for this engine's layer).
 /// </summary>
