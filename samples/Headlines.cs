@@ -19,6 +19,7 @@ public static class Headlines
         ["spn"] = "nltcs test log-likelihood −6.027 (RAT-SPN −6.01)",
         ["fno-burgers"] = "test relative L2 0.306 % (1000 pairs, s = 1024, 20 epochs)",
         ["fno-darcy"] = "test relative L2 2.10 % (1000 pairs, s = 85, 30 epochs)",
+        ["fno-depth"] = "32 blocks: default 100 / 100 %, edge-of-chaos 12.7 / 17.2 % (2 seeds, script-v1000, 30 epochs)",
     };
 
     /// <summary>This run's headline figure of <paramref name="task"/>, from its metrics.</summary>
@@ -44,6 +45,10 @@ public static class Headlines
                 return $"{metrics.GetValueOrDefault("dataset")} test log-likelihood {(metrics.TryGetValue("test_loglik", out var ll) ? N(ll, "F3") : "?")}";
             case "fno-burgers" or "fno-darcy":
                 return "test relative L2 " + P("test_relative_l2");
+            case "fno-depth" when metrics.TryGetValue("summary", out var sm) && sm is List<Dictionary<string, object>> summary && summary.Count > 0:
+                int deepest = summary.Max(x => (int)x["depth"]);
+                return $"{deepest} blocks: " + string.Join(", ", summary.Where(x => (int)x["depth"] == deepest)
+                    .Select(x => $"{x["init"]} {string.Join(" / ", ((double[])x["test_relative_l2_seeds"]).Select(e => double.IsFinite(e) ? N(e * 100, "F1") : "diverged"))} %"));
             default:
                 return "";
         }

@@ -27,10 +27,11 @@ public static class Program
         new("mlp", "train an MLP on optdigits (8x8 digits); prints per-epoch loss/accuracy and the test accuracy", MlpTask.OwnOptions, MlpTask.Run),
         new("mixer", "train an MLP-Mixer and its random-permuted twin (RP-Mixer) on optdigits; prints per-epoch progress, both test accuracies and parameter counts", MixerTask.OwnOptions, MixerTask.Run),
         new("gr-diagonal", "diagonal linear network w = u*u - v*v on sparse regression trained by GD, and SGD, SAM, forward F-GR at several ascent steps and backward F-GR on the same mini-batches; test error and l1 norm of each solution", GrDiagonalTask.OwnOptions, GrDiagonalTask.Run),
-        new("mixer-width", "Mixers of several token/channel splits at one parameter budget (and RP twins) on optdigits; accuracy against effective width S·C", MixerWidthTask.OwnOptions, MixerWidthTask.Run),
-        new("spn", "train a sum-product network (RAT-SPN style) on a binary density set (--dataset nltcs|plants|jester|baudio); prints train/valid/test mean log-likelihoods", SpnTask.OwnOptions, SpnTask.Run),
-        new("fno-burgers", "1-D FNO on generated viscous Burgers data (u0 -> u(1), cached in --out); test relative L2 vs the paper's 1.60%", FnoBurgersTask.OwnOptions, FnoBurgersTask.Run),
+        new("mixer-width", "Mixers of several token/channel splits at one weight budget (and RP twins) on optdigits or Fashion-MNIST; accuracy against effective width S·C", MixerWidthTask.OwnOptions, MixerWidthTask.Run),
+        new("spn", "train a sum-product network (RAT-SPN style) on a binary density set (--dataset nltcs|plants|...; --search: RAT-SPN's structure grid); prints train/valid/test mean log-likelihoods", SpnTask.OwnOptions, SpnTask.Run),
+        new("fno-burgers", "1-D FNO on generated viscous Burgers data (u0 -> u(1), cached in --out); test relative L2 beside the heat-equation baseline (and the paper's 1.60% in its setting, --preset paper-text)", FnoBurgersTask.OwnOptions, FnoBurgersTask.Run),
         new("fno-darcy", "2-D FNO on generated Darcy flow data (a -> u, cached in --out); test relative L2 vs the paper's 1.08%", FnoDarcyTask.OwnOptions, FnoDarcyTask.Run),
+        new("fno-depth", "FNOs of 4-32 blocks with the default and the edge-of-chaos initialisation on Burgers (script-v1000 preset); test error against depth", FnoDepthTask.OwnOptions, FnoDepthTask.Run),
     }.Select(t => t with { OptionSpecs = [.. CommonOptions.Global, .. t.OptionSpecs] }).ToArray();
 
     private static readonly Lazy<CommandLine> Parser = new(() => new CommandLine(Tasks,

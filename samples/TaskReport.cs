@@ -69,7 +69,9 @@ public static class TaskReport
                         return new Series(label, pick.Select(row => Convert.ToDouble(row["effective_width"], CultureInfo.InvariantCulture)).ToArray(),
                             pick.Select(row => 100 * (double)row["test_accuracy"]).ToArray(), pick.Select(row => 100 * (double)row["test_accuracy_std"]).ToArray());
                     }
-                    Add("accuracy-vs-width", "mixer-width: accuracy against effective width S·C at one budget", "effective width S·C", "test accuracy (%)", false,
+                    string setting = metrics.TryGetValue("dataset", out var data) && metrics.TryGetValue("budget", out var budget)
+                        ? $" ({data}, {budget} {metrics.GetValueOrDefault("budget_counts", "parameters")})" : "";
+                    Add("accuracy-vs-width", $"mixer-width: accuracy against effective width S·C at one budget{setting}", "effective width S·C", "test accuracy (%)", false,
                         Width(false, "Mixer"), Width(true, "RP-Mixer"));
                 }
                 Add("test-accuracy", "mixer-width: test accuracy of every configuration", "epoch", "test accuracy (%)", false,
@@ -96,6 +98,22 @@ public static class TaskReport
                     Curve("test_error", "test", 100), Curve("train_loss", "train", 100));
                 Add("learning-rate", $"{task}: learning rate", "epoch", "learning rate", false, Curve("learning_rate", "Adam"));
                 break;
+            case "fno-depth":
+                if (metrics.TryGetValue("rows", out var dr) && dr is List<Dictionary<string, object>> depthRows && depthRows.Count > 0)
+                {
+                    var inits = depthRows.Select(row => (string)row["init"]).Distinct().ToList();
+                    Add("test-error", "fno-depth: test error against depth (mean over seeds; diverged runs left out)", "blocks", "test relative L2 (%)", true,
+                        inits.Select(init => ErrorAgainstDepth(depthRows, init)).ToArray());
+                    int deepest = depthRows.Max(row => (int)row["depth"]);
+                    Add("initial-gradients", $"fno-depth: gradient norm per block at initialisation ({deepest} blocks, first seed)", "block", "||dL/dz||", true,
+                        inits.Select(init => depthRows.FirstOrDefault(row => (int)row["depth"] == deepest && (string)row["init"] == init))
+                            .OfType<Dictionary<string, object>>()
+                            .Select(row => new Series((string)row["init"], Epochs(deepest), ((object[])row["initial_gradient_norm"]).Select(AsDouble).ToArray()))
+                            .ToArray());
+                }
+                Add("test-error-curves", "fno-depth: test error of every configuration (first seed)", "epoch", "test relative L2 (%)", true,
+                    curves.Keys.Where(k => k.EndsWith("_test_error", StringComparison.Ordinal)).Select(k => Curve(k, k[..^"_test_error".Length], 100)).ToArray());
+                break;
             case "spn":
                 Add("log-likelihood", "spn: mean log-likelihood per sample", "epoch", "log-likelihood (nats)", false,
                     Curve("valid_loglik", "valid"), Curve("train_loglik", "train"));
@@ -106,6 +124,25 @@ public static class TaskReport
                 figures.Add(new Figure(Safe(name), $"{task}: {name}", "epoch", name, [new Series(name, Epochs(values.Length), values)]));
         return figures;
     }
+
+    /// <summary>Mean test error (%) over the finite seeds of each depth for one initialisation of fno-depth's rows.</summary>
+    private static Series ErrorAgainstDepth(List<Dictionary<string, object>> rows, string init)
+    {
+        var points = rows.Where(row => (string)row["init"] == init).GroupBy(row => (int)row["depth"]).OrderBy(g => g.Key)
+            .Select(g => (Depth: (double)g.Key, Errors: g.Select(row => AsDouble(row["test_relative_l2"])).Where(double.IsFinite).ToArray()))
+            .Where(p => p.Errors.Length > 0).ToArray();
+        return new Series(init, points.Select(p => p.Depth).ToArray(), points.Select(p => 100 * p.Errors.Average()).ToArray());
+    }
+
+    /// <summary>A number of a task's metrics, or NaN for a non-finite value the task stored as its string ("NaN").</summary>
+    private static double AsDouble(object? v) => v switch
+    {
+        double d => d,
+        float f => f,
+        int i => i,
+        long l => l,
+        _ => double.NaN,
+    };
 
     private static double[] Epochs(int n) => Enumerable.Range(1, n).Select(i => (double)i).ToArray();
 

@@ -94,6 +94,16 @@ public class OnnxExportTests
         Assert.Equal(randomPermutations, System.Text.Encoding.ASCII.GetString(bytes).Contains("Gather", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TrainedMixerWithTiedBiasesMatchesOnnxRuntime(bool randomPermutations)
+    {
+        using var m = new Mixer(8, 2, 6, 2, 5, 10, 10, randomPermutations, seed: 4, device: Cpu, tiedBiases: true);
+        Train(m, 64, 10, 20);
+        CheckAgainstOrt(m, 64, 17, 1, 5);
+    }
+
     [Fact]
     public void GeneralKroneckerWithPermutationsMatchesOnnxRuntime()
     {
@@ -115,6 +125,15 @@ public class OnnxExportTests
         var bytes = CheckAgainstOrt(m, n, opset, 1, 5);
         // Portable form: the spectral convolution is MatMuls with constant DFT matrices, no DFT op.
         Assert.DoesNotContain("DFT", System.Text.Encoding.ASCII.GetString(bytes), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TrainedReluFno1dWithTheEdgeOfChaosInitMatchesOnnxRuntime()
+    {
+        using var m = new Fno1d(8, 16, 3, projectionHidden: 32, init: SpectralInit.EdgeOfChaos, seed: 6, device: Cpu, activation: FnoActivation.Relu);
+        Train(m, 64, 64, 40);
+        var bytes = CheckAgainstOrt(m, 64, 17, 1, 4);
+        Assert.Contains("Relu", System.Text.Encoding.ASCII.GetString(bytes), StringComparison.Ordinal);
     }
 
     [Fact]

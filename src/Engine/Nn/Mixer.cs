@@ -19,15 +19,16 @@ public sealed record LayerInfo(string Name, long Parameters, int EffectiveWidth,
 /// random permutations (the RP-Mixer) at the same parameter count.
 /// </summary>
 /// <remarks>
-/// The PK layers carry one bias per output unit (S·tokenHidden, S·C, S·channelHidden, S·C), as the wide MLP they
-/// stand for; the textbook Mixer ties its biases across the other axis. Everything else matches the textbook block.
+/// By default the PK layers carry one bias per output unit (S·tokenHidden, S·C, S·channelHidden, S·C), as the wide
+/// MLP they stand for; with <c>tiedBiases</c> they carry the textbook Mixer's biases, tied across the other axis
+/// (tokenHidden, S, channelHidden, C). Everything else matches the textbook block.
 /// </remarks>
 public sealed class MixerBlock : Module
 {
     /// <summary>Creates the block (unseeded: its seed is drawn from <see cref="Engine.Random"/>).</summary>
     /// <exception cref="ArgumentOutOfRangeException">A size is not positive.</exception>
     public MixerBlock(int tokens, int channels, int tokenHidden, int channelHidden, bool randomPermutations = false,
-        int? seed = null, Device? device = null)
+        int? seed = null, Device? device = null, bool tiedBiases = false)
     {
         if (tokens <= 0 || channels <= 0 || tokenHidden <= 0 || channelHidden <= 0)
             throw new ArgumentOutOfRangeException(nameof(tokens),
@@ -37,6 +38,7 @@ public sealed class MixerBlock : Module
         TokenHidden = tokenHidden;
         ChannelHidden = channelHidden;
         RandomPermutations = randomPermutations;
+        TiedBiases = tiedBiases;
         int s = tokens, c = channels, width = s * c;
         int seedValue = seed ?? Random.NextIntSeed();
         ulong us = (ulong)(uint)seedValue * 16;
@@ -45,14 +47,14 @@ public sealed class MixerBlock : Module
         Norm1 = RegisterModule("norm1", new LayerNorm(c, device: device));
         // [S, C] --J_in--> [C, S] --(I_C ⊗ W1)--> [C, Ht] --(I_C ⊗ W2)--> [C, S] --J_out--> [S, C]
         Token1 = RegisterModule("token1", PermutedKroneckerLinear.BlockDiagonal(c, tokenHidden, s, jIn,
-            Permutation.Identity(c * tokenHidden), seed: us + 1, device: device));
+            Permutation.Identity(c * tokenHidden), seed: us + 1, device: device, tiedBias: tiedBiases));
         Token2 = RegisterModule("token2", PermutedKroneckerLinear.BlockDiagonal(c, s, tokenHidden,
-            Permutation.Identity(c * tokenHidden), jOut, seed: us + 2, device: device));
+            Permutation.Identity(c * tokenHidden), jOut, seed: us + 2, device: device, tiedBias: tiedBiases));
         Norm2 = RegisterModule("norm2", new LayerNorm(c, device: device));
         Channel1 = RegisterModule("channel1", PermutedKroneckerLinear.BlockDiagonal(s, channelHidden, c,
-            Permutation.Identity(width), Permutation.Identity(s * channelHidden), seed: us + 3, device: device));
+            Permutation.Identity(width), Permutation.Identity(s * channelHidden), seed: us + 3, device: device, tiedBias: tiedBiases));
         Channel2 = RegisterModule("channel2", PermutedKroneckerLinear.BlockDiagonal(s, c, channelHidden,
-            Permutation.Identity(s * channelHidden), Permutation.Identity(width), seed: us + 4, device: device));
+            Permutation.Identity(s * channelHidden), Permutation.Identity(width), seed: us + 4, device: device, tiedBias: tiedBiases));
     }
 
     /// <summary>Tokens S.</summary>
@@ -65,6 +67,8 @@ public sealed class MixerBlock : Module
     public int ChannelHidden { get; }
     /// <summary>True for the RP-Mixer block (random permutations instead of transposes).</summary>
     public bool RandomPermutations { get; }
+    /// <summary>True when the mixing layers' biases are tied as in the textbook Mixer.</summary>
+    public bool TiedBiases { get; }
     /// <summary>Width S·C of the equivalent dense MLP.</summary>
     public int EffectiveWidth => Tokens * Channels;
     /// <summary>LayerNorm before token mixing.</summary>
@@ -81,13 +85,18 @@ public sealed class MixerBlock : Module
     public PermutedKroneckerLinear Channel2 { get; }
 
     /// <summary>Parameters of a block with these sizes (without building it).</summary>
-    public static long CountParameters(int tokens, int channels, int tokenHidden, int channelHidden)
+    public static long CountParameters(int tokens, int channels, int tokenHidden, int channelHidden, bool tiedBiases = false)
     {
         long s = tokens, c = channels;
-        return 2 * s * tokenHidden + c * tokenHidden + s * c   // token mixing: two blocks, untied biases
-            + 2 * c * channelHidden + s * channelHidden + s * c // channel mixing
-            + 4 * c;                                            // two LayerNorms
+        long biases = tiedBiases
+            ? tokenHidden + s + channelHidden + c                        // one per row of each shared block
+            : c * tokenHidden + s * c + s * channelHidden + s * c;       // one per output unit
+        return CountWeights(tokens, channels, tokenHidden, channelHidden) + biases + 4 * c; // + two LayerNorms
     }
+
+    /// <summary>Weights of a block's four mixing matrices (no biases, no LayerNorm): 2·S·tokenHidden + 2·C·channelHidden.</summary>
+    public static long CountWeights(int tokens, int channels, int tokenHidden, int channelHidden) =>
+        2L * tokens * tokenHidden + 2L * channels * channelHidden;
 
     /// <summary>Width S·C of the equivalent dense MLP for S tokens and C channels.</summary>
     public static int EffectiveWidthOf(int tokens, int channels) => tokens * channels;
@@ -131,7 +140,7 @@ public sealed class MixerBlock : Module
 
     /// <inheritdoc />
     protected override string ExtraRepr() =>
-        $"{Tokens} tokens x {Channels} channels, hidden {TokenHidden}/{ChannelHidden}{(RandomPermutations ? ", random permutations" : "")}";
+        $"{Tokens} tokens x {Channels} channels, hidden {TokenHidden}/{ChannelHidden}{(RandomPermutations ? ", random permutations" : "")}{(TiedBiases ? ", tied biases" : "")}";
 }
 
 /// <summary>
@@ -151,9 +160,9 @@ public sealed class Mixer : Module
     /// </summary>
     /// <exception cref="ArgumentException">The patch does not tile the image, or a size is not positive.</exception>
     public Mixer(int imageSize, int patch, int channels, int blocks, int tokenHidden, int channelHidden, int classes = 10,
-        bool randomPermutations = false, int? seed = null, Device? device = null)
+        bool randomPermutations = false, int? seed = null, Device? device = null, bool tiedBiases = false)
         : this(new Int2(imageSize, imageSize), new Int2(patch, patch), channels, blocks, tokenHidden, channelHidden, classes,
-            randomPermutations, seed, device)
+            randomPermutations, seed, device, tiedBiases: tiedBiases)
     {
     }
 
@@ -163,7 +172,7 @@ public sealed class Mixer : Module
     /// </summary>
     /// <exception cref="ArgumentException">The patch does not tile the image, or a size is not positive.</exception>
     public Mixer(Int2 image, Int2 patch, int channels, int blocks, int tokenHidden, int channelHidden, int classes = 10,
-        bool randomPermutations = false, int? seed = null, Device? device = null, int inputChannels = 1)
+        bool randomPermutations = false, int? seed = null, Device? device = null, int inputChannels = 1, bool tiedBiases = false)
     {
         if (image.H <= 0 || image.W <= 0 || patch.H <= 0 || patch.W <= 0 || image.H % patch.H != 0 || image.W % patch.W != 0)
             throw new ArgumentException($"Mixer: the patch size {patch} must tile the image {image.H}x{image.W} (all sizes positive).");
@@ -187,7 +196,7 @@ public sealed class Mixer : Module
         var list = RegisterModule("blocks", new Sequential());
         for (int i = 0; i < blocks; i++)
         {
-            var b = new MixerBlock(Tokens, channels, tokenHidden, channelHidden, randomPermutations, seedValue * 100 + i + 1, device);
+            var b = new MixerBlock(Tokens, channels, tokenHidden, channelHidden, randomPermutations, seedValue * 100 + i + 1, device, tiedBiases);
             list.Add(b);
             this.blocks.Add(b);
         }
@@ -238,17 +247,36 @@ public sealed class Mixer : Module
     public Linear Head { get; }
 
     /// <summary>Parameters of a Mixer for square single-channel images with these sizes (without building it).</summary>
-    public static long CountParameters(int imageSize, int patch, int channels, int blocks, int tokenHidden, int channelHidden, int classes = 10) =>
-        CountParameters(new Int2(imageSize, imageSize), new Int2(patch, patch), channels, blocks, tokenHidden, channelHidden, classes);
+    public static long CountParameters(int imageSize, int patch, int channels, int blocks, int tokenHidden, int channelHidden, int classes = 10,
+        bool tiedBiases = false) =>
+        CountParameters(new Int2(imageSize, imageSize), new Int2(patch, patch), channels, blocks, tokenHidden, channelHidden, classes,
+            tiedBiases: tiedBiases);
 
     /// <summary>Parameters of a Mixer with these sizes (without building it).</summary>
     public static long CountParameters(Int2 image, Int2 patch, int channels, int blocks, int tokenHidden, int channelHidden, int classes = 10,
-        int inputChannels = 1)
+        int inputChannels = 1, bool tiedBiases = false)
     {
         int tokens = (image.H / patch.H) * (image.W / patch.W);
         return ((long)inputChannels * patch.H * patch.W + 1) * channels
-            + blocks * MixerBlock.CountParameters(tokens, channels, tokenHidden, channelHidden)
+            + blocks * MixerBlock.CountParameters(tokens, channels, tokenHidden, channelHidden, tiedBiases)
             + 2L * channels + (long)(channels + 1) * classes;
+    }
+
+    /// <summary>Weights of a Mixer for square single-channel images with these sizes (see the general overload).</summary>
+    public static long CountWeights(int imageSize, int patch, int channels, int blocks, int tokenHidden, int channelHidden, int classes = 10) =>
+        CountWeights(new Int2(imageSize, imageSize), new Int2(patch, patch), channels, blocks, tokenHidden, channelHidden, classes);
+
+    /// <summary>
+    /// Weights of a Mixer with these sizes, biases and LayerNorm gains excluded: patch embedding c·ph·pw·C, the blocks'
+    /// mixing matrices, and the head C·classes (the budget of a width study that does not let biases decide C).
+    /// </summary>
+    public static long CountWeights(Int2 image, Int2 patch, int channels, int blocks, int tokenHidden, int channelHidden, int classes = 10,
+        int inputChannels = 1)
+    {
+        int tokens = (image.H / patch.H) * (image.W / patch.W);
+        return (long)inputChannels * patch.H * patch.W * channels
+            + blocks * MixerBlock.CountWeights(tokens, channels, tokenHidden, channelHidden)
+            + (long)channels * classes;
     }
 
     /// <summary>Every layer's parameter count and effective width: embedding, the blocks' mixing layers, head.</summary>

@@ -154,7 +154,8 @@ internal static class OnnxConverters
             y = b.Node("MatMul", [b.AddInitializer("a", k.A.ToArray(), k.M, k.N), y], [batch, k.M, k.P]);
         y = b.Reshape(y, batch, k.OutFeatures);
         if (pk != null && !pk.OutputPermutation.IsIdentity) y = Permute(b, y, pk.OutputPermutation, k.M, k.P, "output_permutation");
-        return k.Bias != null ? b.Elementwise("Add", y, b.AddInitializer("bias", k.Bias.ToArray(), k.OutFeatures)) : y;
+        var bias = k.UnitBias();
+        return bias != null ? b.Elementwise("Add", y, b.AddInitializer("bias", bias, k.OutFeatures)) : y;
     }
 
     /// <summary>

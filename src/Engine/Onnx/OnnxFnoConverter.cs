@@ -45,12 +45,15 @@ internal static class OnnxFnoConverter
         {
             var spectral = Spectral(b, m.Spectral[i], h, f, g, $"spectral{i}");
             var z = b.Elementwise("Add", spectral, b.Convert(m.Pointwise[i], h, $"pointwise{i}"));
-            h = i < m.Blocks - 1 ? OnnxConverters.Gelu(b, z, false) : z;
+            h = i < m.Blocks - 1 ? Activate(b, m, z) : z;
         }
-        var p = OnnxConverters.Gelu(b, b.Convert(m.Projection1, h, "proj1"), false);
+        var p = Activate(b, m, b.Convert(m.Projection1, h, "proj1"));
         var y = b.Convert(m.Projection2, p, "proj2");
         return m.OutChannels == 1 ? b.Reshape(y, batch, n) : y;
     }
+
+    private static string Activate(OnnxGraphBuilder b, Fno1d m, string x) =>
+        m.Activation == FnoActivation.Relu ? b.Elementwise("Relu", x) : OnnxConverters.Gelu(b, x, false);
 
     private static string Name(OnnxGraphBuilder b) => b.Scope.Length > 0 ? b.Scope : "the model";
 

@@ -3,11 +3,22 @@ using Engine.Kernels;
 
 namespace Engine.Nn;
 
+/// <summary>The nonlinearity of an FNO's blocks and projection head.</summary>
+public enum FnoActivation
+{
+    /// <summary>GELU (exact, erf form), as the reference FNO code.</summary>
+    Gelu,
+
+    /// <summary>ReLU, the activation of the FNO initialisation paper's mean-field analysis and deep-FNO experiments.</summary>
+    Relu,
+}
+
 /// <summary>
 /// The shared body of <see cref="Fno1d"/> and <see cref="Fno2d"/>: a pointwise lifting layer on (input channels, grid
-/// coordinates), L Fourier blocks h ← GELU(K h + W h + b) (no GELU after the last block, as the reference code), and a
-/// two-layer pointwise projection width → hidden → output channels with GELU between. Activations are channels-last.
-/// The grid coordinates are built once per input size and device and kept (a persistent tensor freed with the module).
+/// coordinates), L Fourier blocks h ← σ(K h + W h + b) (no σ after the last block, as the reference code), and a
+/// two-layer pointwise projection width → hidden → output channels with σ between; σ is GELU or ReLU
+/// (<see cref="FnoActivation"/>). Activations are channels-last. The grid coordinates are built once per input size and
+/// device and kept (a persistent tensor freed with the module).
 /// </summary>
 public abstract class FnoBase : Module
 {
@@ -18,12 +29,13 @@ public abstract class FnoBase : Module
 
     /// <summary>Builds lifting, blocks and projection; <paramref name="makeSpectral"/> creates block i's spectral layer.</summary>
     private protected FnoBase(string name, int gridDims, int width, int blocks, int projectionHidden, ulong seed, Device? device,
-        Func<int, Module> makeSpectral, int inChannels = 1, int outChannels = 1)
+        Func<int, Module> makeSpectral, int inChannels, int outChannels, FnoActivation activation)
     {
         if (width <= 0 || blocks <= 0 || projectionHidden <= 0 || inChannels <= 0 || outChannels <= 0)
             throw new ArgumentOutOfRangeException(nameof(width),
                 $"{name}: width, blocks, projection width and channels must be positive; got width = {width}, blocks = {blocks}, projection = {projectionHidden}, in = {inChannels}, out = {outChannels}.");
         Name = name;
+        Activation = activation;
         Width = width;
         Blocks = blocks;
         GridDims = gridDims;
@@ -46,6 +58,8 @@ public abstract class FnoBase : Module
     private protected int GridDims { get; }
     /// <summary>Channels of the hidden representation.</summary>
     public int Width { get; }
+    /// <summary>The nonlinearity between blocks and in the projection head.</summary>
+    public FnoActivation Activation { get; }
     /// <summary>Number of Fourier blocks.</summary>
     public int Blocks { get; }
     /// <summary>Channels of the input field (1 for a scalar field).</summary>
@@ -76,9 +90,30 @@ public abstract class FnoBase : Module
         {
             var z = spectral[i].Forward(h) + pointwise[i].Forward(h);
             preActivations?.Add(z);
-            h = i < Blocks - 1 ? z.Gelu() : z;
+            h = i < Blocks - 1 ? Activate(z) : z;
         }
-        return Projection2.Forward(Projection1.Forward(h).Gelu());
+        return Projection2.Forward(Activate(Projection1.Forward(h)));
+    }
+
+    private Tensor Activate(Tensor x) => Activation == FnoActivation.Relu ? x.Relu() : x.Gelu();
+
+    /// <summary>
+    /// Applies the spectral initialisation <paramref name="init"/> to every block (the constructors call this):
+    /// <see cref="SpectralInit.ScaledUniform"/> keeps the layers' own draws; <see cref="SpectralInit.EdgeOfChaos"/>
+    /// draws each block by <see cref="FnoInit.EdgeOfChaos(SpectralConv1d, Linear, ulong?, double)"/> at σ² =
+    /// <see cref="FnoInit.EdgeOfChaosVariance"/>; <see cref="SpectralInit.He"/> and <see cref="SpectralInit.HeGaussian"/>
+    /// re-draw the lifting layer and every block by <see cref="FnoInit.HeLift"/> and <c>FnoInit.He</c>.
+    /// </summary>
+    private protected void ApplyInit(SpectralInit init, ulong seed, Action<int, ulong> edgeOfChaos, Action<int, ulong, bool> he, double[] liftMoments)
+    {
+        if (init == SpectralInit.EdgeOfChaos)
+            for (int i = 0; i < Blocks; i++) edgeOfChaos(i, seed * 64 + 32 + (ulong)i);
+        if (init is SpectralInit.He or SpectralInit.HeGaussian)
+        {
+            // He: each input channel is assumed to have unit second moment (normalised data), a linspace(0, 1) coordinate has 1/3.
+            FnoInit.HeLift(Lift, seed * 64 + 31, liftMoments);
+            for (int i = 0; i < Blocks; i++) he(i, seed * 64 + 32 + (ulong)i, init == SpectralInit.He);
+        }
     }
 
     /// <summary>Grid coordinates linspace(0, 1, n) (0 for n = 1), as the reference code.</summary>
@@ -155,7 +190,7 @@ public abstract class FnoBase : Module
 /// <summary>
 /// 1-D Fourier Neural Operator: input [B, n, inChannels] (or [B, n] for one channel) sampled on linspace(0, 1, n),
 /// output [B, n, outChannels] (or [B, n] for one). Lifts (u, x) to <see cref="FnoBase.Width"/> channels, applies the
-/// Fourier blocks (<see cref="SpectralConv1d"/> plus a pointwise <see cref="Linear"/>, GELU between blocks) and projects
+/// Fourier blocks (<see cref="SpectralConv1d"/> plus a pointwise <see cref="Linear"/>, GELU or ReLU between blocks) and projects
 /// width → 128 → outChannels.
 /// </summary>
 public sealed class Fno1d : FnoBase
@@ -165,28 +200,26 @@ public sealed class Fno1d : FnoBase
     /// <param name="width">Hidden channels.</param>
     /// <param name="blocks">Fourier blocks (the reference uses 4).</param>
     /// <param name="projectionHidden">Hidden width of the projection head (128 in the reference).</param>
-    /// <param name="init">Spectral initialisation; <see cref="SpectralInit.He"/> also re-initialises the pointwise maps.</param>
+    /// <param name="init">Block initialisation; every choice but <see cref="SpectralInit.ScaledUniform"/> also re-draws the pointwise maps.</param>
     /// <param name="seed">Seed of every initialiser (unseeded: one drawn from <see cref="Engine.Random"/>).</param>
     /// <param name="device">Device of the parameters.</param>
     /// <param name="inChannels">Channels of the input field.</param>
     /// <param name="outChannels">Channels of the output field.</param>
+    /// <param name="activation">Nonlinearity between blocks and in the head (GELU as the reference code).</param>
     /// <exception cref="ArgumentOutOfRangeException">A size is not positive.</exception>
     public Fno1d(int modes, int width, int blocks = 4, int projectionHidden = 128, SpectralInit init = SpectralInit.ScaledUniform,
-        ulong? seed = null, Device? device = null, int inChannels = 1, int outChannels = 1)
-        : this(modes, width, blocks, projectionHidden, init, device, seed ?? Random.NextSeed(), inChannels, outChannels) { }
+        ulong? seed = null, Device? device = null, int inChannels = 1, int outChannels = 1, FnoActivation activation = FnoActivation.Gelu)
+        : this(modes, width, blocks, projectionHidden, init, device, seed ?? Random.NextSeed(), inChannels, outChannels, activation) { }
 
-    private Fno1d(int modes, int width, int blocks, int projectionHidden, SpectralInit init, Device? device, ulong seed, int inChannels, int outChannels)
+    private Fno1d(int modes, int width, int blocks, int projectionHidden, SpectralInit init, Device? device, ulong seed, int inChannels, int outChannels,
+        FnoActivation activation)
         : base("Fno1d", 1, width, blocks, projectionHidden, seed, device,
-            i => new SpectralConv1d(width, width, modes, seed * 64 + 32 + (ulong)i, device), inChannels, outChannels)
+            i => new SpectralConv1d(width, width, modes, seed * 64 + 32 + (ulong)i, device), inChannels, outChannels, activation)
     {
         Modes = modes;
         Init = init;
-        // He: the value is assumed to have unit second moment (normalised data), a linspace(0, 1) coordinate has 1/3.
-        if (init is SpectralInit.He or SpectralInit.HeGaussian)
-            FnoInit.HeLift(Lift, seed * 64 + 31, [.. Enumerable.Repeat(1.0, inChannels), 1.0 / 3]);
-        if (init is SpectralInit.He or SpectralInit.HeGaussian)
-            for (int i = 0; i < blocks; i++)
-                FnoInit.He(Spectral[i], Pointwise[i], seed * 64 + 32 + (ulong)i, orthogonal: init == SpectralInit.He);
+        ApplyInit(init, seed, (i, sd) => FnoInit.EdgeOfChaos(Spectral[i], Pointwise[i], sd),
+            (i, sd, orthogonal) => FnoInit.He(Spectral[i], Pointwise[i], sd, orthogonal), [.. Enumerable.Repeat(1.0, inChannels), 1.0 / 3]);
     }
 
     /// <summary>Modes kept by each spectral layer.</summary>
@@ -226,7 +259,7 @@ public sealed class Fno1d : FnoBase
 /// </summary>
 public sealed class Fno2d : FnoBase
 {
-    /// <summary>Creates the network (see <see cref="Fno1d(int, int, int, int, SpectralInit, ulong?, Device?, int, int)"/>).</summary>
+    /// <summary>Creates the network (see <see cref="Fno1d(int, int, int, int, SpectralInit, ulong?, Device?, int, int, FnoActivation)"/>).</summary>
     /// <param name="modes1">Row frequencies kept per sign (2·modes1 rows, needs h &gt;= 2·modes1).</param>
     /// <param name="modes2">Column frequencies kept (at most w/2 + 1).</param>
     /// <param name="width">Hidden channels.</param>
@@ -237,24 +270,23 @@ public sealed class Fno2d : FnoBase
     /// <param name="device">Device of the parameters.</param>
     /// <param name="inChannels">Channels of the input field.</param>
     /// <param name="outChannels">Channels of the output field.</param>
+    /// <param name="activation">Nonlinearity between blocks and in the head (GELU as the reference code).</param>
     /// <exception cref="ArgumentOutOfRangeException">A size is not positive.</exception>
     public Fno2d(int modes1, int modes2, int width, int blocks = 4, int projectionHidden = 128,
-        SpectralInit init = SpectralInit.ScaledUniform, ulong? seed = null, Device? device = null, int inChannels = 1, int outChannels = 1)
-        : this(modes1, modes2, width, blocks, projectionHidden, init, device, seed ?? Random.NextSeed(), inChannels, outChannels) { }
+        SpectralInit init = SpectralInit.ScaledUniform, ulong? seed = null, Device? device = null, int inChannels = 1, int outChannels = 1,
+        FnoActivation activation = FnoActivation.Gelu)
+        : this(modes1, modes2, width, blocks, projectionHidden, init, device, seed ?? Random.NextSeed(), inChannels, outChannels, activation) { }
 
     private Fno2d(int modes1, int modes2, int width, int blocks, int projectionHidden, SpectralInit init, Device? device, ulong seed,
-        int inChannels, int outChannels)
+        int inChannels, int outChannels, FnoActivation activation)
         : base("Fno2d", 2, width, blocks, projectionHidden, seed, device,
-            i => new SpectralConv2d(width, width, modes1, modes2, seed * 64 + 32 + (ulong)i, device), inChannels, outChannels)
+            i => new SpectralConv2d(width, width, modes1, modes2, seed * 64 + 32 + (ulong)i, device), inChannels, outChannels, activation)
     {
         Modes1 = modes1;
         Modes2 = modes2;
         Init = init;
-        if (init is SpectralInit.He or SpectralInit.HeGaussian)
-            FnoInit.HeLift(Lift, seed * 64 + 31, [.. Enumerable.Repeat(1.0, inChannels), 1.0 / 3, 1.0 / 3]);
-        if (init is SpectralInit.He or SpectralInit.HeGaussian)
-            for (int i = 0; i < blocks; i++)
-                FnoInit.He(Spectral[i], Pointwise[i], seed * 64 + 32 + (ulong)i, orthogonal: init == SpectralInit.He);
+        ApplyInit(init, seed, (i, sd) => FnoInit.EdgeOfChaos(Spectral[i], Pointwise[i], sd),
+            (i, sd, orthogonal) => FnoInit.He(Spectral[i], Pointwise[i], sd, orthogonal), [.. Enumerable.Repeat(1.0, inChannels), 1.0 / 3, 1.0 / 3]);
     }
 
     /// <summary>Row frequencies kept per sign.</summary>
