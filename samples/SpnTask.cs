@@ -13,6 +13,7 @@ public static class SpnTask
     /// <summary>Runs the task; returns the metrics written to spn.json.</summary>
     public static Dictionary<string, object> Run(Options o, Kernels.Device device, TextWriter log)
     {
+        if (SpnBayesTask.Handles(o.Get("method", "adam"))) return SpnBayesTask.Run(o, device, log);
         bool quick = o.Quick;
         string dataset = o.Get("dataset", "nltcs");
         var (train, valid, test) = DensityData.LoadSplits(dataset, o.Has("data") ? o.Get("data", "") : null);
@@ -85,7 +86,8 @@ public static class SpnTask
         };
     }
 
-    private static DensityData Head(DensityData d, int rows)
+    /// <summary>The first <paramref name="rows"/> rows of <paramref name="d"/> (all of it when shorter).</summary>
+    internal static DensityData Head(DensityData d, int rows)
     {
         if (d.Rows <= rows) return d;
         var v = new float[rows * d.Columns];

@@ -28,21 +28,47 @@ public static class TaskReport
             plot.Title($"{task}: {series}");
             plot.XLabel("epoch");
             plot.YLabel(series);
-            var path = Path.Combine(outDir, $"{task}-{Safe(series)}.png");
-            // Written beside the target and renamed, as the JSON, so a reader never sees half a file.
-            var tmp = Path.Combine(outDir, $".{task}-{Safe(series)}.{Guid.NewGuid():N}.png");
-            try
-            {
-                plot.SavePng(tmp, 640, 400);
-                File.Move(tmp, path, overwrite: true);
-            }
-            finally
-            {
-                if (File.Exists(tmp)) File.Delete(tmp);
-            }
-            paths.Add(path);
+            paths.Add(Save(plot, Path.Combine(outDir, $"{task}-{Safe(series)}.png")));
         }
         return paths;
+    }
+
+    /// <summary>
+    /// Writes one PNG with several (x, y) series, each a line with markers (a single point is drawn as a large
+    /// marker) and a legend entry; returns <paramref name="path"/>.
+    /// </summary>
+    public static string PlotSeries(string path, string title, string xLabel, string yLabel, IEnumerable<(string Label, double[] X, double[] Y)> series)
+    {
+        var plot = new ScottPlot.Plot();
+        foreach (var (label, xs, ys) in series)
+        {
+            if (xs.Length == 0) continue;
+            var scatter = plot.Add.Scatter(xs, ys);
+            scatter.LegendText = label;
+            if (xs.Length == 1) scatter.MarkerSize = 12;
+        }
+        plot.ShowLegend();
+        plot.Title(title);
+        plot.XLabel(xLabel);
+        plot.YLabel(yLabel);
+        return Save(plot, path);
+    }
+
+    private static string Save(ScottPlot.Plot plot, string path)
+    {
+        // Written beside the target and renamed, as the JSON, so a reader never sees half a file.
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        var tmp = Path.Combine(dir, $".{Path.GetFileNameWithoutExtension(path)}.{Guid.NewGuid():N}.png");
+        try
+        {
+            plot.SavePng(tmp, 640, 400);
+            File.Move(tmp, path, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(tmp)) File.Delete(tmp);
+        }
+        return path;
     }
 
     private static string Safe(string name) =>
