@@ -38,24 +38,38 @@ public static class SpnBayesTask
         int leaves = o.Int("leaves", quick ? 4 : 10);
         int sums = o.Int("sums", quick ? 4 : 10);
         int seed = o.Int("seed", 1);
-        var run = new BayesianSpnRunOptions
+        var empiricalBayes = new EmpiricalBayesOptions { Iterations = o.Int("eb-iterations", 5), LeavesPerVariable = o.Int("eb-leaves", 16) };
+        // The top-down sampler's sweeps are cheap, so by default it runs more of them; --burn-in etc. set both
+        // samplers, --bayes-burn-in / --gibbs-burn-in etc. one of them.
+        int Setting(string method, string name, int bayes, int gibbs, int quickValue) =>
+            o.Int($"{method}-{name}", o.Int(name, quick ? quickValue : method == "bayes" ? bayes : gibbs));
+        BayesianSpnRunOptions RunOptions(string method) => new()
         {
-            BurnIn = o.Int("burn-in", quick ? 10 : 100),
-            Thinning = o.Int("thinning", quick ? 2 : 5),
-            Samples = o.Int("samples", quick ? 5 : 20),
+            BurnIn = Setting(method, "burn-in", 300, 100, 10),
+            Thinning = Setting(method, "thinning", 5, 5, 2),
+            Samples = Setting(method, "samples", 40, 20, 5),
+            EvaluateEvery = Setting(method, "eval-every", 10, 10, 2),
             EmpiricalBayes = Bool(o, "empirical-bayes", true),
             EmpiricalBayesEvery = o.Int("eb-every", 1),
-            EmpiricalBayesOptions = new EmpiricalBayesOptions
-            {
-                Iterations = o.Int("eb-iterations", 5),
-                LeavesPerVariable = o.Int("eb-leaves", 16),
-            },
-            EvaluateEvery = o.Int("eval-every", quick ? 2 : 5),
+            EmpiricalBayesOptions = empiricalBayes,
             Seed = seed,
             Log = log,
         };
         double alpha = o.Float("alpha", 1f), leafPrior = o.Float("leaf-prior", 0.5f);
-        int mhSteps = o.Int("mh-steps", 1), threads = o.Int("threads", 1), gibbsBatch = o.Int("gibbs-batch", 1024);
+        int passes = o.Int("passes", 1), threads = o.Int("threads", 1), gibbsBatch = o.Int("gibbs-batch", 1024);
+        // Every setting is checked here, before any model is built or any sweep runs.
+        foreach (var method in methods.Where(m => m is "bayes" or "gibbs")) RunOptions(method).Validate();
+        if (!(alpha > 0) || double.IsInfinity(alpha)) throw new ArgumentOutOfRangeException("alpha", $"spn: --alpha must be a positive finite number, got {alpha}.");
+        if (!(leafPrior > 0) || double.IsInfinity(leafPrior)) throw new ArgumentOutOfRangeException("leaf-prior", $"spn: --leaf-prior must be a positive finite number, got {leafPrior}.");
+        if (passes < 1) throw new ArgumentOutOfRangeException("passes", $"spn: --passes must be >= 1, got {passes}.");
+        var moves = o.Get("moves", "every-subtree") switch
+        {
+            "every-subtree" => TopDownMoves.EverySubtree,
+            "whole-tree" => TopDownMoves.WholeTree,
+            var other => throw new ArgumentException($"spn: unknown --moves '{other}' (every-subtree, whole-tree)."),
+        };
+        if (threads < 1 || threads > train.Rows) throw new ArgumentOutOfRangeException("threads", $"spn: --threads must be in [1, {train.Rows}], got {threads}.");
+        if (gibbsBatch < 1) throw new ArgumentOutOfRangeException("gibbs-batch", $"spn: --gibbs-batch must be >= 1, got {gibbsBatch}.");
 
         var graph = RegionGraph.RandomBinary(train.Columns, depth, reps, seed);
         log.WriteLine($"spn: {dataset} ({train.Columns} variables; {train.Rows} train / {valid.Rows} valid / {test.Rows} test), device {device.Name}");
@@ -70,8 +84,9 @@ public static class SpnBayesTask
             {
                 var model = new BayesianSpn(network, train.Values, alpha, leafPrior, seed);
                 SpnPosteriorSampler sampler = method == "bayes"
-                    ? new TopDownSampler(model, seed, mhSteps, threads)
+                    ? new TopDownSampler(model, seed, passes, threads, moves)
                     : new BottomUpGibbsSampler(model, seed, gibbsBatch);
+                var run = RunOptions(method);
                 log.WriteLine($"spn: {method}: {sampler.Name} sampler, burn-in {run.BurnIn}, thinning {run.Thinning}, {run.Samples} samples, α = {alpha}, leaf prior {leafPrior}, empirical Bayes {(run.EmpiricalBayes ? "on" : "off")}");
                 var r = BayesianSpnTraining.Run(sampler, valid, test, run);
                 result = Describe(r);

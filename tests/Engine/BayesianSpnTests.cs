@@ -116,7 +116,8 @@ public class BayesianSpnTests
     private static SpnPosteriorSampler MakeSampler(string kind, BayesianSpn m) => kind switch
     {
         "top-down" => new TopDownSampler(m, seed: 11),
-        "top-down-3-proposals" => new TopDownSampler(m, seed: 11, proposalsPerDatum: 3),
+        "top-down-whole-tree" => new TopDownSampler(m, seed: 11, moves: TopDownMoves.WholeTree),
+        "top-down-3-passes" => new TopDownSampler(m, seed: 11, passes: 3),
         "top-down-2-threads" => new TopDownSampler(m, seed: 11, threads: 2),
         "gibbs" => new BottomUpGibbsSampler(m, seed: 11),
         _ => throw new ArgumentException(kind),
@@ -143,7 +144,9 @@ public class BayesianSpnTests
     [Theory]
     [InlineData("top-down", "depth1", 50_000)]
     [InlineData("top-down", "depth2", 50_000)]
-    [InlineData("top-down-3-proposals", "depth2", 20_000)]
+    [InlineData("top-down-whole-tree", "depth1", 50_000)]
+    [InlineData("top-down-whole-tree", "depth2", 50_000)]
+    [InlineData("top-down-3-passes", "depth2", 20_000)]
     [InlineData("gibbs", "depth1", 10_000)]
     [InlineData("gibbs", "depth2", 10_000)]
     public void SamplerMatchesTheEnumeratedJointPosterior(string kind, string modelName, int sweeps)
@@ -190,7 +193,8 @@ public class BayesianSpnTests
 
     [Theory]
     [InlineData("top-down")]
-    [InlineData("top-down-3-proposals")]
+    [InlineData("top-down-whole-tree")]
+    [InlineData("top-down-3-passes")]
     [InlineData("top-down-2-threads")]
     [InlineData("gibbs")]
     public void CountsEqualCountsRecomputedFromTheTrees(string kind)
@@ -446,7 +450,7 @@ public class BayesianSpnTests
         range = Assert.Throws<ArgumentOutOfRangeException>(() => m.SetLeafConcentration(0, 1, double.PositiveInfinity));
         Assert.Contains("got ∞", range.Message.Replace("Infinity", "∞"));
         Assert.Throws<ArgumentOutOfRangeException>(() => m.SetSumConcentration(5, 1));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new TopDownSampler(m, proposalsPerDatum: 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new TopDownSampler(m, passes: 0));
         Assert.Throws<ArgumentOutOfRangeException>(() => new TopDownSampler(m, threads: 2));
         Assert.Throws<ArgumentOutOfRangeException>(() => SpnEmpiricalBayes.Update(m, new EmpiricalBayesOptions { Min = 0 }));
         e = Assert.Throws<ArgumentException>(() => m.SetTrees(new int[m.TreeSlots + 1]));
@@ -567,4 +571,77 @@ public sealed class IlgpuBayesianSpnPredictiveTests : BayesianSpnPredictiveTests
 {
     /// <inheritdoc />
     protected override Device Device => Device.Get(DeviceKind.IlgpuCpu);
+}
+
+/// <summary>`spn --method bayes,gibbs` end to end on a slice of nltcs, and its option errors.</summary>
+public class SpnBayesTaskTests
+{
+    private static (System.Text.Json.JsonDocument Doc, string Log) Run(string dir, params string[] extra)
+    {
+        var log = new StringWriter();
+        int rc = Samples.Program.Run(["spn", "--out", dir, "--device", "cpu", .. extra], log);
+        Assert.Equal(0, rc);
+        return (System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "spn.json"))), log.ToString());
+    }
+
+    [Fact]
+    public void BayesAndGibbsRunOnOneStructureAndReportSpeedAndPlot()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "engine-spn-bayes-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var (doc, log) = Run(dir, "--quick", "--method", "bayes,gibbs", "--burn-in", "2", "--thinning", "1", "--samples", "2", "--eval-every", "1");
+            using var _ = doc;
+            var r = doc.RootElement;
+            Assert.Equal("bayes,gibbs", r.GetProperty("method").GetString());
+            foreach (var method in new[] { "bayes", "gibbs" })
+            {
+                var run = r.GetProperty("runs").GetProperty(method);
+                // Uniform over 16 binary variables is -11.09 nats; a few sweeps already beat it clearly.
+                Assert.InRange(run.GetProperty("test_loglik").GetDouble(), -9.0, 0.0);
+                Assert.Equal(4, run.GetProperty("sweeps").GetInt32());
+                Assert.Equal(2, run.GetProperty("retained_samples").GetInt32());
+                Assert.Equal(4, run.GetProperty("curve_seconds").GetArrayLength());
+                Assert.True(run.GetProperty("node_visits_per_datum").GetDouble() > 0);
+            }
+            Assert.Equal(r.GetProperty("runs").GetProperty("bayes").GetProperty("test_loglik").GetDouble(), r.GetProperty("test_loglik").GetDouble());
+            Assert.True(r.GetProperty("node_visit_ratio").GetDouble() > 1, "the bottom-up sampler visits more nodes per datum");
+            Assert.True(r.GetProperty("speedup_per_sweep").GetDouble() > 0);
+            Assert.True(File.Exists(Path.Combine(dir, "spn-nltcs-loglik-vs-time.png")));
+            Assert.Contains("sweep", log);
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("--method", "bayes,sgd", "unknown method 'sgd'")]
+    [InlineData("--method", "bayes,bayes", "names a method twice")]
+    [InlineData("--burn-in", "-1", "burn-in must be >= 0, got -1")]
+    [InlineData("--thinning", "0", "thinning must be >= 1, got 0")]
+    [InlineData("--samples", "0", "retained samples must be >= 1, got 0")]
+    [InlineData("--alpha", "0", "--alpha must be a positive finite number, got 0")]
+    [InlineData("--leaf-prior", "-2", "--leaf-prior must be a positive finite number, got -2")]
+    [InlineData("--passes", "0", "--passes must be >= 1, got 0")]
+    [InlineData("--moves", "some", "unknown --moves 'some'")]
+    [InlineData("--threads", "0", "--threads must be in [1, 2000], got 0")]
+    [InlineData("--empirical-bayes", "maybe", "--empirical-bayes: 'maybe' is not true or false")]
+    [InlineData("--eb-leaves", "0", "leaves per variable must be >= 1, got 0")]
+    public void BadOptionsAreClearErrors(string option, string value, string message)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "engine-spn-bayes-bad-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            string[] args = option == "--method" ? ["--quick", option, value] : ["--quick", "--method", "bayes", option, value];
+            var e = Assert.ThrowsAny<ArgumentException>(() => Samples.Program.Run(["spn", "--out", dir, "--device", "cpu", .. args], new StringWriter()));
+            Assert.Contains(message, e.Message);
+            Assert.False(File.Exists(Path.Combine(dir, "spn.json")));
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
 }

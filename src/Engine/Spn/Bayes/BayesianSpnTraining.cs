@@ -20,11 +20,22 @@ public sealed record BayesianSpnRunOptions
     /// <summary>Settings of each empirical-Bayes update.</summary>
     public EmpiricalBayesOptions EmpiricalBayesOptions { get; init; } = new();
     /// <summary>Burn-in sweeps between evaluations of the current sample's test log-likelihood (for the curve).</summary>
-    public int EvaluateEvery { get; init; } = 5;
+    public int EvaluateEvery { get; init; } = 10;
     /// <summary>Seed of the empirical-Bayes subsampling.</summary>
     public int Seed { get; init; } = 1;
     /// <summary>Where to print progress (null: silent).</summary>
     public TextWriter? Log { get; init; }
+
+    /// <summary>Throws if a setting is out of range (burn-in &lt; 0, or thinning, samples or a period &lt; 1).</summary>
+    public void Validate()
+    {
+        if (BurnIn < 0) throw new ArgumentOutOfRangeException(nameof(BurnIn), $"BayesianSpnTraining: burn-in must be >= 0, got {BurnIn}.");
+        if (Thinning < 1) throw new ArgumentOutOfRangeException(nameof(Thinning), $"BayesianSpnTraining: thinning must be >= 1, got {Thinning}.");
+        if (Samples < 1) throw new ArgumentOutOfRangeException(nameof(Samples), $"BayesianSpnTraining: retained samples must be >= 1, got {Samples}.");
+        if (EmpiricalBayesEvery < 1) throw new ArgumentOutOfRangeException(nameof(EmpiricalBayesEvery), $"BayesianSpnTraining: empirical-Bayes period must be >= 1, got {EmpiricalBayesEvery}.");
+        if (EvaluateEvery < 1) throw new ArgumentOutOfRangeException(nameof(EvaluateEvery), $"BayesianSpnTraining: evaluation period must be >= 1, got {EvaluateEvery}.");
+        SpnEmpiricalBayes.Validate(EmpiricalBayesOptions);
+    }
 }
 
 /// <summary>Outcome of <see cref="BayesianSpnTraining.Run"/>; log-likelihoods are means per datum in nats.</summary>
@@ -68,7 +79,7 @@ public static class BayesianSpnTraining
     {
         ArgumentNullException.ThrowIfNull(sampler);
         var o = options ?? new BayesianSpnRunOptions();
-        Check(o);
+        o.Validate();
         var model = sampler.Model;
         foreach (var d in new[] { valid, test })
         {
@@ -169,15 +180,6 @@ public static class BayesianSpnTraining
         if (double.IsNegativeInfinity(b)) return a;
         double m = Math.Max(a, b);
         return m + Math.Log(Math.Exp(a - m) + Math.Exp(b - m));
-    }
-
-    private static void Check(BayesianSpnRunOptions o)
-    {
-        if (o.BurnIn < 0) throw new ArgumentOutOfRangeException(nameof(o), $"BayesianSpnTraining: burn-in must be >= 0, got {o.BurnIn}.");
-        if (o.Thinning < 1) throw new ArgumentOutOfRangeException(nameof(o), $"BayesianSpnTraining: thinning must be >= 1, got {o.Thinning}.");
-        if (o.Samples < 1) throw new ArgumentOutOfRangeException(nameof(o), $"BayesianSpnTraining: retained samples must be >= 1, got {o.Samples}.");
-        if (o.EmpiricalBayesEvery < 1) throw new ArgumentOutOfRangeException(nameof(o), $"BayesianSpnTraining: empirical-Bayes period must be >= 1, got {o.EmpiricalBayesEvery}.");
-        if (o.EvaluateEvery < 1) throw new ArgumentOutOfRangeException(nameof(o), $"BayesianSpnTraining: evaluation period must be >= 1, got {o.EvaluateEvery}.");
     }
 
     /// <summary>Running mean of the retained samples' posterior-mean probabilities (for marginals, MPE and sampling).</summary>

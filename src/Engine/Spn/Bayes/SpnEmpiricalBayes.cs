@@ -34,7 +34,7 @@ public static class SpnEmpiricalBayes
     {
         ArgumentNullException.ThrowIfNull(model);
         var o = options ?? new EmpiricalBayesOptions();
-        Check(o);
+        Validate(o);
         var shape = model.Shape;
         for (int layer = 0; layer < shape.Layers; layer++)
             model.SetSumConcentration(layer, FitSymmetric(model, layer, model.SumConcentration(layer), o));
@@ -128,8 +128,10 @@ public static class SpnEmpiricalBayes
         }
     }
 
-    private static void Check(EmpiricalBayesOptions o)
+    /// <summary>Throws if <paramref name="o"/> is out of range (iterations or leaves per variable &lt; 1, bounds not 0 &lt; Min ≤ Max &lt; ∞).</summary>
+    public static void Validate(EmpiricalBayesOptions o)
     {
+        ArgumentNullException.ThrowIfNull(o);
         if (o.Iterations < 1) throw new ArgumentOutOfRangeException(nameof(o), $"SpnEmpiricalBayes: iterations must be >= 1, got {o.Iterations}.");
         if (o.LeavesPerVariable < 1) throw new ArgumentOutOfRangeException(nameof(o), $"SpnEmpiricalBayes: leaves per variable must be >= 1, got {o.LeavesPerVariable}.");
         if (!(o.Min > 0) || !(o.Max >= o.Min) || double.IsInfinity(o.Max))
