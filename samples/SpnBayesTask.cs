@@ -82,7 +82,7 @@ public static class SpnBayesTask
             Dictionary<string, object> result;
             if (method is "bayes" or "gibbs")
             {
-                var model = new BayesianSpn(network, train.Values, alpha, leafPrior, seed);
+                var model = new BayesianSpn(network, train, alpha, leafPrior, seed);
                 SpnPosteriorSampler sampler = method == "bayes"
                     ? new TopDownSampler(model, seed, passes, threads, moves)
                     : new BottomUpGibbsSampler(model, seed, gibbsBatch);

@@ -424,6 +424,11 @@ public class BayesianSpnTests
         var ll = new double[test.Rows];
         BayesianSpnTraining.LogLikelihoods(m.Network, test, ll);
         Assert.Equal(result.TestLogLikelihoodAveragedParameters, ll.Average(), 9);
+        // ... and is an ordinary network: sampling and MPE work on it.
+        Assert.All(m.Network.Sample(5, seed: 2), v => Assert.True(v is 0 or 1));
+        var partial = test.Values[..9].ToArray();
+        partial[3] = float.NaN;
+        Assert.True(m.Network.Mpe(partial)[3] is 0 or 1);
     }
 
     [Fact]
@@ -432,7 +437,9 @@ public class BayesianSpnTests
         var graph = RegionGraph.RandomBinary(4, 1, 2, 1);
         using var network = new Spn.Spn(graph, 2, 2, device: Cpu);
         var good = new float[] { 0, 1, 1, 0 };
-        var e = Assert.Throws<ArgumentException>(() => new BayesianSpn(network, [0, 1, 1]));
+        var e = Assert.Throws<ArgumentException>(() => new BayesianSpn(network, new DensityData([0, 1, 1, 0, 1, 0], 3, "three columns")));
+        Assert.Contains("'three columns' has 3 variables, the network was built for 4", e.Message);
+        e = Assert.Throws<ArgumentException>(() => new BayesianSpn(network, [0, 1, 1]));
         Assert.Contains("whole rows of the network's 4 variables", e.Message);
         e = Assert.Throws<ArgumentException>(() => new BayesianSpn(network, [0, 1, 2, 0]));
         Assert.Contains("value 2 at row 0, variable 2", e.Message);

@@ -1,3 +1,5 @@
+using Engine.Data;
+
 namespace Engine.Spn;
 
 /// <summary>
@@ -46,6 +48,8 @@ public sealed class BayesianSpn
         CheckConcentration("sumConcentration", sumConcentration);
         CheckConcentration("leafConcentration", leafConcentration);
         int d = network.Variables, C = network.Categories;
+        if (C > Missing)
+            throw new ArgumentException($"BayesianSpn: at most {Missing} categories per variable are supported (values are stored as bytes), the network has {C}.", nameof(network));
         if (data.Length == 0 || data.Length % d != 0)
             throw new ArgumentException($"BayesianSpn: data of {data.Length} values is not a positive number of whole rows of the network's {d} variables.", nameof(data));
         x = Encode(data, d, C);
@@ -59,6 +63,23 @@ public sealed class BayesianSpn
         leafConcentrationTotal = Enumerable.Repeat(leafConcentration * C, d).ToArray();
         Counts = new SpnCounts(Shape);
         DrawFirstTrees(seed);
+    }
+
+    /// <summary>Builds the model over a loaded data set (see the other constructor).</summary>
+    /// <exception cref="ArgumentException">The data has another number of columns than the network has variables, or
+    /// any of the other constructor's conditions.</exception>
+    public BayesianSpn(Spn network, DensityData data, double sumConcentration = 1.0, double leafConcentration = 0.5, int seed = 1)
+        : this(network, CheckColumns(network, data), sumConcentration, leafConcentration, seed)
+    {
+    }
+
+    private static float[] CheckColumns(Spn network, DensityData data)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(data);
+        if (data.Columns != network.Variables)
+            throw new ArgumentException($"BayesianSpn: data '{data.Name}' has {data.Columns} variables, the network was built for {network.Variables}.", nameof(data));
+        return data.Values;
     }
 
     /// <summary>The network whose structure the model uses and whose parameters exports overwrite.</summary>

@@ -8,11 +8,11 @@ namespace Engine.Spn;
 public sealed record BayesianSpnRunOptions
 {
     /// <summary>Sweeps before the first retained sample.</summary>
-    public int BurnIn { get; init; } = 100;
+    public int BurnIn { get; init; } = 300;
     /// <summary>Sweeps between retained samples.</summary>
     public int Thinning { get; init; } = 5;
     /// <summary>Retained samples M (the posterior predictive averages M densities).</summary>
-    public int Samples { get; init; } = 20;
+    public int Samples { get; init; } = 40;
     /// <summary>Tune the concentrations by empirical Bayes during burn-in.</summary>
     public bool EmpiricalBayes { get; init; } = true;
     /// <summary>Burn-in sweeps between empirical-Bayes updates.</summary>

@@ -21,20 +21,18 @@ public enum TopDownMoves
 /// exact full conditional p(z_n | Z_-n, X), with no upward pass: the work per datum is one tree, not the network.
 /// </summary>
 /// <remarks>
-/// With <see cref="TopDownMoves.EverySubtree"/> (the default) a datum gets one move per sum node of its tree, root
+/// <para>With <see cref="TopDownMoves.EverySubtree"/> (the default) a datum gets one move per sum node of its tree, root
 /// first: the node keeps its place (the choices above it stay), its child and every choice below are redrawn from
 /// the counts, and since that proposal is the prior conditional of the subtree given the path above, the acceptance
 /// ratio is the leaf likelihood ratio under the node alone. A whole-tree proposal alone (<see cref="TopDownMoves.WholeTree"/>)
 /// must beat the likelihood of every variable at once and is rarely accepted on wide data (2 % on mushrooms'
-/// 112 variables); moves at deeper nodes change few variables and are accepted far more often.
-/// </remarks>
-/// <remarks>
-/// Collapsed sampling is sequential over data: datum n's proposal depends on the counts every earlier move left.
+/// 112 variables); moves at deeper nodes change few variables and are accepted far more often.</para>
+/// <para>Collapsed sampling is sequential over data: datum n's proposal depends on the counts every earlier move left.
 /// With <see cref="Threads"/> = 1 (the default) the chain is exact. With T &gt; 1 the data are split into T blocks
 /// sampled at once, each worker against its own copy of the counts taken at the start of the sweep plus its own
 /// moves; the workers' count changes are merged after the sweep (the approximate distributed collapsed Gibbs of
 /// Newman et al., "AD-LDA"). That chain ignores, within one sweep, the moves of other workers, so it does not
-/// target the posterior exactly; the counts still equal the counts of the trees after every sweep.
+/// target the posterior exactly; the counts still equal the counts of the trees after every sweep.</para>
 /// </remarks>
 public sealed class TopDownSampler : SpnPosteriorSampler
 {
