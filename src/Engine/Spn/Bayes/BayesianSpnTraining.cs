@@ -51,7 +51,8 @@ public sealed record BayesianSpnRunOptions
 /// <param name="TestLogLikelihood">The same on the test data.</param>
 /// <param name="TestLogLikelihoodAveragedParameters">Test log-likelihood of the single network with the retained samples' posterior means averaged (what the network holds afterwards).</param>
 /// <param name="CurveSweeps">Sweep index of each curve point.</param>
-/// <param name="CurveSeconds">Sampler seconds at each curve point.</param>
+/// <param name="CurveSeconds">Sampler seconds (wall) at each curve point.</param>
+/// <param name="CurveCpuSeconds">Sampler processor seconds (all threads) at each curve point.</param>
 /// <param name="CurveTestLogLikelihood">Test log-likelihood at each curve point: the current sample's during burn-in, the running posterior predictive after.</param>
 /// <param name="CurveLogJoint">Collapsed ln p(X, Z | α, γ) per datum at each curve point.</param>
 /// <param name="SumConcentrations">Final concentration per sum layer.</param>
@@ -59,7 +60,7 @@ public sealed record BayesianSpnRunOptions
 public sealed record BayesianSpnRunResult(
     string Sampler, int Sweeps, int Retained, double SamplerSeconds, double SecondsPerSweep, double CpuSecondsPerSweep, double NodeVisitsPerDatum, double AcceptanceRate,
     double ValidLogLikelihood, double TestLogLikelihood, double TestLogLikelihoodAveragedParameters,
-    double[] CurveSweeps, double[] CurveSeconds, double[] CurveTestLogLikelihood, double[] CurveLogJoint,
+    double[] CurveSweeps, double[] CurveSeconds, double[] CurveCpuSeconds, double[] CurveTestLogLikelihood, double[] CurveLogJoint,
     double[] SumConcentrations, double MeanLeafConcentration);
 
 /// <summary>
@@ -94,15 +95,17 @@ public static class BayesianSpnTraining
         var average = new PosteriorAverage(model);
         var curveSweeps = new List<double>();
         var curveSeconds = new List<double>();
+        var curveCpu = new List<double>();
         var curveTest = new List<double>();
         var curveJoint = new List<double>();
-        double samplerSeconds = 0, sweepSeconds = 0, cpuSeconds = 0, visits = 0, acceptance = 0;
+        double samplerSeconds = 0, samplerCpu = 0, sweepSeconds = 0, cpuSeconds = 0, visits = 0, acceptance = 0;
         int sweeps = o.BurnIn + o.Thinning * o.Samples, retained = 0;
         var wall = Stopwatch.StartNew();
         for (int sweep = 1; sweep <= sweeps; sweep++)
         {
             var stats = sampler.Sweep();
             samplerSeconds += stats.Seconds;
+            samplerCpu += stats.CpuSeconds;
             sweepSeconds += stats.Seconds;
             cpuSeconds += stats.CpuSeconds;
             visits += stats.NodeVisitsPerDatum;
@@ -111,8 +114,10 @@ public static class BayesianSpnTraining
             if (burning && o.EmpiricalBayes && sweep % o.EmpiricalBayesEvery == 0)
             {
                 var eb = Stopwatch.StartNew();
+                var ebCpu = ProcessCpuSeconds();
                 SpnEmpiricalBayes.Update(model, o.EmpiricalBayesOptions, o.Seed + sweep);
                 samplerSeconds += eb.Elapsed.TotalSeconds;
+                samplerCpu += ProcessCpuSeconds() - ebCpu;
             }
             double testLl;
             if (burning)
@@ -138,6 +143,7 @@ public static class BayesianSpnTraining
             double joint = model.LogJoint() / model.Rows;
             curveSweeps.Add(sweep);
             curveSeconds.Add(samplerSeconds);
+            curveCpu.Add(samplerCpu);
             curveTest.Add(testLl);
             curveJoint.Add(joint);
             o.Log?.WriteLine($"sweep {sweep,4}  {sampler.Name}{(burning ? " burn-in" : $" sample {retained}/{o.Samples}")}  test LL {testLl:F4}  ln p(X,Z)/N {joint:F4}  "
@@ -150,7 +156,7 @@ public static class BayesianSpnTraining
         var alphas = Enumerable.Range(0, model.SumLayers).Select(model.SumConcentration).ToArray();
         double meanGamma = model.LeafConcentrations.Average();
         return new BayesianSpnRunResult(sampler.Name, sweeps, retained, samplerSeconds, sweepSeconds / sweeps, cpuSeconds / sweeps, visits / sweeps, acceptance / sweeps,
-            finalLl[0], finalLl[1], averagedTest, curveSweeps.ToArray(), curveSeconds.ToArray(), curveTest.ToArray(), curveJoint.ToArray(),
+            finalLl[0], finalLl[1], averagedTest, curveSweeps.ToArray(), curveSeconds.ToArray(), curveCpu.ToArray(), curveTest.ToArray(), curveJoint.ToArray(),
             alphas, meanGamma);
     }
 
@@ -173,6 +179,9 @@ public static class BayesianSpnTraining
             for (int i = 0; i < n; i++) result[start + i] = ll[i];
         }
     }
+
+    /// <summary>Processor time of the whole process so far (all threads).</summary>
+    public static double ProcessCpuSeconds() => Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
 
     private static double LogAddExp(double a, double b)
     {

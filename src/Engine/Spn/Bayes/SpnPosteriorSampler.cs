@@ -40,14 +40,12 @@ public abstract class SpnPosteriorSampler
     /// <summary>Resamples every datum's tree once; the model's counts match its trees afterwards.</summary>
     public SweepStatistics Sweep()
     {
-        var process = Process.GetCurrentProcess();
-        var cpu = process.TotalProcessorTime;
+        double cpu = BayesianSpnTraining.ProcessCpuSeconds();
         var wall = Stopwatch.StartNew();
         var (visits, acceptance) = RunSweep(SweepsDone);
         double seconds = wall.Elapsed.TotalSeconds;
-        process.Refresh();
         SweepsDone++;
-        return new SweepStatistics(seconds, (process.TotalProcessorTime - cpu).TotalSeconds, visits, acceptance);
+        return new SweepStatistics(seconds, BayesianSpnTraining.ProcessCpuSeconds() - cpu, visits, acceptance);
     }
 
     /// <summary>
