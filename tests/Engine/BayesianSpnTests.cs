@@ -420,6 +420,8 @@ public class BayesianSpnTests
         Assert.Equal(new double[] { 2, 4, 6, 8, 10 }, result.CurveSweeps);
         Assert.Equal(result.TestLogLikelihood, result.CurveTestLogLikelihood[^1], 9);
         Assert.True(result.CurveSeconds.Zip(result.CurveSeconds.Skip(1), (a, b) => b >= a).All(x => x));
+        Assert.True(result.CurveCpuSeconds.Zip(result.CurveCpuSeconds.Skip(1), (a, b) => b >= a).All(x => x));
+        Assert.True(result.CurveCpuSeconds[^1] > 0);
         // The network now holds the averaged posterior means; its test log-likelihood is the reported one.
         var ll = new double[test.Rows];
         BayesianSpnTraining.LogLikelihoods(m.Network, test, ll);
@@ -609,12 +611,14 @@ public class SpnBayesTaskTests
                 Assert.Equal(4, run.GetProperty("sweeps").GetInt32());
                 Assert.Equal(2, run.GetProperty("retained_samples").GetInt32());
                 Assert.Equal(4, run.GetProperty("curve_seconds").GetArrayLength());
+                Assert.Equal(4, run.GetProperty("curve_cpu_seconds").GetArrayLength());
                 Assert.True(run.GetProperty("node_visits_per_datum").GetDouble() > 0);
             }
             Assert.Equal(r.GetProperty("runs").GetProperty("bayes").GetProperty("test_loglik").GetDouble(), r.GetProperty("test_loglik").GetDouble());
             Assert.True(r.GetProperty("node_visit_ratio").GetDouble() > 1, "the bottom-up sampler visits more nodes per datum");
             Assert.True(r.GetProperty("speedup_per_sweep").GetDouble() > 0);
             Assert.True(File.Exists(Path.Combine(dir, "spn-nltcs-loglik-vs-time.png")));
+            Assert.True(File.Exists(Path.Combine(dir, "spn-nltcs-loglik-vs-cpu.png")));
             Assert.Contains("sweep", log);
         }
         finally
