@@ -6,24 +6,53 @@ namespace Engine.Samples;
 /// <summary>
 /// `spn --method bayes` (the top-down sampler of Yokoi and Sato), `--method gibbs` (the bottom-up Gibbs baseline in
 /// the style of Trapp et al.), or a comma list of them and of adam / em: every method runs on the same region
-/// graph and data, so speed and log-likelihood compare within one run. Writes per-method results, the per-sweep
-/// speed ratio, and one plot of test log-likelihood against sampler (or training) time.
+/// graph and data, so speed and log-likelihood compare within one run. Returns per-method results and the per-sweep
+/// speed ratio; <see cref="Figures"/> plots test log-likelihood against sampler (or training) time.
 /// </summary>
 public static class SpnBayesTask
 {
-    private static readonly string[] Methods = ["bayes", "gibbs", "adam", "em"];
+    /// <summary>
+    /// The sampler settings: each of --burn-in, --thinning, --samples, --eval-every sets both samplers, and its
+    /// --bayes- or --gibbs- twin one of them (the top-down sampler's sweeps are cheap, so by default it runs more).
+    /// </summary>
+    private static readonly (string Name, string Help, int Min, int Bayes, int Gibbs, int Quick)[] SweepSettings =
+    [
+        ("burn-in", "sweeps before the first retained sample", 0, 300, 100, 10),
+        ("thinning", "sweeps between retained samples", 1, 5, 5, 2),
+        ("samples", "retained posterior samples M, whose densities the prediction averages", 1, 40, 20, 5),
+        ("eval-every", "sweeps between points of the log-likelihood curve", 1, 10, 10, 2),
+    ];
 
-    /// <summary>True when <paramref name="method"/> (a comma list) names a Bayesian sampler.</summary>
-    public static bool Handles(string method) => method.Split(',').Any(m => m.Trim() is "bayes" or "gibbs");
+    /// <summary>The options of the Bayesian methods (the `spn` task declares them beside its own).</summary>
+    public static readonly IReadOnlyList<OptionSpec> OwnOptions =
+    [
+        .. SweepSettings.SelectMany(s => new[]
+        {
+            Opt.Int(s.Name, $"{s.Help}, both samplers", s.Min, @default: $"bayes {s.Bayes}, gibbs {s.Gibbs}; --quick {s.Quick}"),
+            Opt.Int($"bayes-{s.Name}", $"{s.Help}, top-down sampler", s.Min, @default: $"--{s.Name}"),
+            Opt.Int($"gibbs-{s.Name}", $"{s.Help}, bottom-up Gibbs sampler", s.Min, @default: $"--{s.Name}"),
+        }),
+        Opt.Float("sum-prior", "Dirichlet concentration α of every sum node's weights (starting value under empirical Bayes)", 0, minExclusive: true, @default: "1"),
+        Opt.Float("leaf-prior", "Beta (Dirichlet) concentration of every leaf (starting value under empirical Bayes)", 0, minExclusive: true, @default: "0.5"),
+        Opt.Flag("empirical-bayes", "tune the concentrations by empirical Bayes during burn-in", "true"),
+        Opt.Int("eb-every", "sweeps between empirical-Bayes updates", 1, @default: "1"),
+        Opt.Int("eb-iterations", "fixed-point iterations per empirical-Bayes update", 1, @default: "5"),
+        Opt.Int("eb-leaves", "leaves subsampled per variable for the leaf concentrations", 1, @default: "16"),
+        Opt.Choice("moves", "top-down moves: one per sum node of the tree, or the whole tree at once", ["every-subtree", "whole-tree"], "every-subtree"),
+        Opt.Int("passes", "top-down passes over each datum's moves per sweep", 1, @default: "1"),
+        Opt.Int("threads", "top-down sampler threads (data split into blocks; at most the training rows)", 1, @default: "1"),
+        Opt.Int("gibbs-batch", "data per batched upward pass of the bottom-up sampler", 1, @default: "1024"),
+    ];
+
+    /// <summary>True when <paramref name="method"/> names a Bayesian sampler or several methods (a comma list).</summary>
+    public static bool Handles(string method) =>
+        method.Contains(',') || method.Trim().ToLowerInvariant() is "bayes" or "gibbs";
 
     /// <summary>Runs the methods; returns the metrics written to spn.json.</summary>
     public static Dictionary<string, object> Run(Options o, Kernels.Device device, TextWriter log)
     {
         bool quick = o.Quick;
-        var methods = o.Get("method", "bayes").Split(',').Select(m => m.Trim()).ToArray();
-        foreach (var m in methods)
-            if (!Methods.Contains(m)) throw new ArgumentException($"spn: unknown method '{m}' in --method (bayes, gibbs, adam, em, or a comma list of them).");
-        if (methods.Distinct().Count() != methods.Length) throw new ArgumentException($"spn: --method '{o.Get("method", "")}' names a method twice.");
+        var methods = o.Get("method", "bayes").Split(',').Select(m => m.Trim().ToLowerInvariant()).ToArray();
         string dataset = o.Get("dataset", "nltcs");
         var (train, valid, test) = DensityData.LoadSplits(dataset, o.Has("data") ? o.Get("data", "") : null);
         if (quick)
@@ -39,44 +68,35 @@ public static class SpnBayesTask
         int sums = o.Int("sums", quick ? 4 : 10);
         int seed = o.Int("seed", 1);
         var empiricalBayes = new EmpiricalBayesOptions { Iterations = o.Int("eb-iterations", 5), LeavesPerVariable = o.Int("eb-leaves", 16) };
-        // The top-down sampler's sweeps are cheap, so by default it runs more of them; --burn-in etc. set both
-        // samplers, --bayes-burn-in / --gibbs-burn-in etc. one of them.
-        int Setting(string method, string name, int bayes, int gibbs, int quickValue) =>
-            o.Int($"{method}-{name}", o.Int(name, quick ? quickValue : method == "bayes" ? bayes : gibbs));
+        int Setting(string method, string name)
+        {
+            var setting = SweepSettings.Single(x => x.Name == name);
+            return o.Int($"{method}-{name}", o.Int(name, quick ? setting.Quick : method == "bayes" ? setting.Bayes : setting.Gibbs));
+        }
         BayesianSpnRunOptions RunOptions(string method) => new()
         {
-            BurnIn = Setting(method, "burn-in", 300, 100, 10),
-            Thinning = Setting(method, "thinning", 5, 5, 2),
-            Samples = Setting(method, "samples", 40, 20, 5),
-            EvaluateEvery = Setting(method, "eval-every", 10, 10, 2),
-            EmpiricalBayes = Bool(o, "empirical-bayes", true),
+            BurnIn = Setting(method, "burn-in"),
+            Thinning = Setting(method, "thinning"),
+            Samples = Setting(method, "samples"),
+            EvaluateEvery = Setting(method, "eval-every"),
+            EmpiricalBayes = !o.Has("empirical-bayes") || o.Flag("empirical-bayes"),
             EmpiricalBayesEvery = o.Int("eb-every", 1),
             EmpiricalBayesOptions = empiricalBayes,
             Seed = seed,
             Log = log,
         };
-        double alpha = o.Float("alpha", 1f), leafPrior = o.Float("leaf-prior", 0.5f);
+        // The declarations range-check each value when parsing; what depends on the data is checked here, before any
+        // model is built or any sweep runs.
+        double alpha = o.Float("sum-prior", 1f), leafPrior = o.Float("leaf-prior", 0.5f);
         int passes = o.Int("passes", 1), threads = o.Int("threads", 1), gibbsBatch = o.Int("gibbs-batch", 1024);
-        // Every setting is checked here, before any model is built or any sweep runs.
         foreach (var method in methods.Where(m => m is "bayes" or "gibbs")) RunOptions(method).Validate();
-        if (!(alpha > 0) || double.IsInfinity(alpha)) throw new ArgumentOutOfRangeException("alpha", $"spn: --alpha must be a positive finite number, got {alpha}.");
-        if (!(leafPrior > 0) || double.IsInfinity(leafPrior)) throw new ArgumentOutOfRangeException("leaf-prior", $"spn: --leaf-prior must be a positive finite number, got {leafPrior}.");
-        if (passes < 1) throw new ArgumentOutOfRangeException("passes", $"spn: --passes must be >= 1, got {passes}.");
-        var moves = o.Get("moves", "every-subtree") switch
-        {
-            "every-subtree" => TopDownMoves.EverySubtree,
-            "whole-tree" => TopDownMoves.WholeTree,
-            var other => throw new ArgumentException($"spn: unknown --moves '{other}' (every-subtree, whole-tree)."),
-        };
-        if (threads < 1 || threads > train.Rows) throw new ArgumentOutOfRangeException("threads", $"spn: --threads must be in [1, {train.Rows}], got {threads}.");
-        if (gibbsBatch < 1) throw new ArgumentOutOfRangeException("gibbs-batch", $"spn: --gibbs-batch must be >= 1, got {gibbsBatch}.");
+        var moves = o.Get("moves", "every-subtree").ToLowerInvariant() == "whole-tree" ? TopDownMoves.WholeTree : TopDownMoves.EverySubtree;
+        if (threads > train.Rows) throw new ArgumentOutOfRangeException("threads", $"spn: --threads must be in [1, {train.Rows}] (the training rows), got {threads}.");
 
         var graph = RegionGraph.RandomBinary(train.Columns, depth, reps, seed);
         log.WriteLine($"spn: {dataset} ({train.Columns} variables; {train.Rows} train / {valid.Rows} valid / {test.Rows} test), device {device.Name}");
         log.WriteLine($"spn: depth {depth}, {reps} repetitions, I = {leaves}, S = {sums}; methods {string.Join(", ", methods)}");
         var runs = new Dictionary<string, object>();
-        var wallSeries = new List<(string, double[], double[])>();
-        var cpuSeries = new List<(string, double[], double[])>();
         foreach (var method in methods)
         {
             using var network = new Spn.Spn(graph, leaves, sums, SpnLeafType.Bernoulli, seed: seed, device: device);
@@ -91,14 +111,10 @@ public static class SpnBayesTask
                 log.WriteLine($"spn: {method}: {sampler.Name} sampler, burn-in {run.BurnIn}, thinning {run.Thinning}, {run.Samples} samples, α = {alpha}, leaf prior {leafPrior}, empirical Bayes {(run.EmpiricalBayes ? "on" : "off")}");
                 var r = BayesianSpnTraining.Run(sampler, valid, test, run);
                 result = Describe(r);
-                wallSeries.Add(($"{method} ({sampler.Name})", r.CurveSeconds.Select(Math.Log10).ToArray(), r.CurveTestLogLikelihood));
-                cpuSeries.Add(($"{method} ({sampler.Name})", r.CurveCpuSeconds.Select(Math.Log10).ToArray(), r.CurveTestLogLikelihood));
             }
             else
             {
-                result = TrainMaximumLikelihood(method, network, train, valid, test, o, quick, seed, log);
-                wallSeries.Add(($"{method} (final)", [Math.Log10((double)result["train_seconds"])], [(double)result["test_loglik"]]));
-                cpuSeries.Add(($"{method} (final)", [Math.Log10((double)result["train_cpu_seconds"])], [(double)result["test_loglik"]]));
+                result = TrainMaximumLikelihood(method, network, train, valid, test, o, seed, log);
             }
             log.WriteLine($"spn: {dataset} {method}: test {result["test_loglik"]:F4}  valid {result["valid_loglik"]:F4}");
             runs[method] = result;
@@ -130,17 +146,30 @@ public static class SpnBayesTask
         metrics["quick"] = quick;
         metrics["device"] = device.Name;
         metrics["runs"] = runs;
-        var outDir = o.Get("out", "out");
-        // Wall time is what a user waits; processor time is what the work costs, and it stays comparable when other
-        // jobs share the machine (the top-down sampler uses one thread, the kernels and the baseline's draws all cores).
-        string plot = Path.Combine(outDir, $"spn-{dataset}-loglik-vs-time.png");
-        TaskReport.PlotSeries(plot, $"{dataset}: test log-likelihood against wall time", "log10 wall seconds (sampling or training)", "test log-likelihood per datum (nats)", wallSeries);
-        string cpuPlot = Path.Combine(outDir, $"spn-{dataset}-loglik-vs-cpu.png");
-        TaskReport.PlotSeries(cpuPlot, $"{dataset}: test log-likelihood against processor time", "log10 processor seconds, all threads (sampling or training)", "test log-likelihood per datum (nats)", cpuSeries);
-        log.WriteLine($"spn: wrote {plot} and {cpuPlot}");
-        metrics["plot"] = plot;
-        metrics["cpu_plot"] = cpuPlot;
         return metrics;
+    }
+
+    /// <summary>
+    /// The figures of a run of the Bayesian methods (none for a maximum-likelihood run): test log-likelihood against
+    /// wall time and against processor time, a curve per sampler and the final point of Adam or EM. Wall time is
+    /// what a user waits; processor time is what the work costs, and it stays comparable when other jobs share the
+    /// machine (the top-down sampler uses one thread, the kernels and the baseline's draws all cores).
+    /// </summary>
+    public static IEnumerable<Figure> Figures(Dictionary<string, object> metrics)
+    {
+        if (!metrics.TryGetValue("runs", out var r) || r is not Dictionary<string, object> runs) yield break;
+        var dataset = metrics.GetValueOrDefault("dataset") as string ?? "spn";
+        Series Against(string method, Dictionary<string, object> run, string curveKey, string finalKey) =>
+            run.TryGetValue(curveKey, out var t) && t is double[] seconds
+                ? new Series($"{method} ({run["sampler"]})", seconds.Select(Math.Log10).ToArray(), (double[])run["curve_test_loglik"])
+                : new Series($"{method} (final)", [Math.Log10((double)run[finalKey])], [(double)run["test_loglik"]]);
+        List<Series> All(string curveKey, string finalKey) =>
+            runs.Select(kv => Against(kv.Key, (Dictionary<string, object>)kv.Value, curveKey, finalKey)).ToList();
+        const string y = "test log-likelihood per datum (nats)";
+        yield return new Figure($"{dataset}-loglik-vs-time", $"{dataset}: test log-likelihood against wall time",
+            "log10 wall seconds (sampling or training)", y, All("curve_seconds", "train_seconds"));
+        yield return new Figure($"{dataset}-loglik-vs-cpu", $"{dataset}: test log-likelihood against processor time",
+            "log10 processor seconds, all threads (sampling or training)", y, All("curve_cpu_seconds", "train_cpu_seconds"));
     }
 
     private static Dictionary<string, object> Describe(BayesianSpnRunResult r) => new()
@@ -167,12 +196,12 @@ public static class SpnBayesTask
 
     /// <summary>Adam or EM on the same structure, with the `spn` task's options and defaults.</summary>
     private static Dictionary<string, object> TrainMaximumLikelihood(string method, Spn.Spn network, DensityData train, DensityData valid,
-        DensityData test, Options o, bool quick, int seed, TextWriter log)
+        DensityData test, Options o, int seed, TextWriter log)
     {
         network.InitializeLeavesFromData(train.Values, seed: seed);
         var options = new SpnTrainingOptions
         {
-            Epochs = o.Int("epochs", quick ? 2 : 30), BatchSize = o.Int("batch-size", 100), LearningRate = o.Float("lr", 0.02f),
+            Epochs = SpnTask.Epochs(o), BatchSize = o.Int("batch-size", 100), LearningRate = o.Float("lr", 0.02f),
             Patience = o.Int("patience", 3), Seed = seed, Log = log,
             EmStepSize = o.Float("em-step", 0.3f), EmPseudoCount = o.Float("em-pseudo-count", 1e-3f),
         };
@@ -188,17 +217,6 @@ public static class SpnBayesTask
             ["train_cpu_seconds"] = cpu,
             ["epochs_run"] = r.EpochsRun,
             ["best_epoch"] = r.BestEpoch,
-        };
-    }
-
-    private static bool Bool(Options o, string name, bool fallback)
-    {
-        var v = o.Get(name, fallback ? "true" : "false");
-        return v.ToLowerInvariant() switch
-        {
-            "true" => true,
-            "false" => false,
-            _ => throw new ArgumentException($"--{name}: '{v}' is not true or false."),
         };
     }
 }

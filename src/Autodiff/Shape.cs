@@ -61,5 +61,6 @@ public static class Shape
         return set.ToArray();
     }
 
-    internal static bool Equal(int[] a, int[] b) => a.AsSpan().SequenceEqual(b);
+    /// <summary>True when two shapes have the same rank and dimensions.</summary>
+    public static bool Equal(ReadOnlySpan<int> a, ReadOnlySpan<int> b) => a.SequenceEqual(b);
 }

@@ -473,6 +473,9 @@ public class BayesianSpnTests
         using var gaussian = new Spn.Spn(graph, 2, 2, SpnLeafType.Gaussian, device: Cpu);
         e = Assert.Throws<ArgumentException>(() => new BayesianSpn(gaussian, good));
         Assert.Contains("Gaussian leaves", e.Message);
+        using var twoRoots = new Spn.Spn(graph, 2, 2, device: Cpu, rootSums: 2);
+        var roots = Assert.Throws<InvalidOperationException>(() => new BayesianSpn(twoRoots, good));
+        Assert.Contains("BayesianSpn: needs a network with one root sum", roots.Message);
         using var other = new Spn.Spn(RegionGraph.RandomBinary(4, 1, 2, 1), 2, 2, device: Cpu);
         e = Assert.Throws<ArgumentException>(() => m.ExportPosteriorMean(other));
         Assert.Contains("must share the model's region graph", e.Message);
@@ -627,27 +630,63 @@ public class SpnBayesTaskTests
         }
     }
 
+    [Fact]
+    public void FiguresPlotEverySamplerCurveAndTheMaximumLikelihoodPointsAgainstLogTime()
+    {
+        var metrics = new Dictionary<string, object>
+        {
+            ["dataset"] = "toy",
+            ["runs"] = new Dictionary<string, object>
+            {
+                ["bayes"] = new Dictionary<string, object>
+                {
+                    ["sampler"] = "top-down", ["test_loglik"] = -6.0, ["curve_seconds"] = new[] { 0.1, 1.0, 10.0 },
+                    ["curve_cpu_seconds"] = new[] { 0.01, 0.1, 1.0 }, ["curve_test_loglik"] = new[] { -8.0, -7.0, -6.0 },
+                },
+                ["adam"] = new Dictionary<string, object> { ["test_loglik"] = -6.5, ["train_seconds"] = 100.0, ["train_cpu_seconds"] = 1000.0 },
+            },
+        };
+        var figures = Samples.TaskReport.Figures("spn", metrics);
+        Assert.Equal(new[] { "toy-loglik-vs-time", "toy-loglik-vs-cpu" }, figures.Select(f => f.Name));
+        var wall = figures[0].Series;
+        Assert.Equal(new[] { "bayes (top-down)", "adam (final)" }, wall.Select(s => s.Label));
+        Assert.Equal(new[] { -1.0, 0.0, 1.0 }, wall[0].X.Select(x => Math.Round(x, 12)));
+        Assert.Equal(new[] { -8.0, -7.0, -6.0 }, wall[0].Y);
+        Assert.Equal(new[] { 2.0 }, wall[1].X.Select(x => Math.Round(x, 12)));
+        Assert.Equal(new[] { -6.5 }, wall[1].Y);
+        var cpu = figures[1].Series;
+        Assert.Equal(new[] { -2.0, -1.0, 0.0 }, cpu[0].X.Select(x => Math.Round(x, 12)));
+        Assert.Equal(new[] { 3.0 }, cpu[1].X.Select(x => Math.Round(x, 12)));
+        // A maximum-likelihood run has no runs table and keeps only its epoch curves.
+        Assert.Empty(Samples.SpnBayesTask.Figures(new Dictionary<string, object> { ["dataset"] = "toy" }));
+    }
+
     [Theory]
-    [InlineData("--method", "bayes,sgd", "unknown method 'sgd'")]
-    [InlineData("--method", "bayes,bayes", "names a method twice")]
-    [InlineData("--burn-in", "-1", "burn-in must be >= 0, got -1")]
-    [InlineData("--thinning", "0", "thinning must be >= 1, got 0")]
-    [InlineData("--samples", "0", "retained samples must be >= 1, got 0")]
-    [InlineData("--alpha", "0", "--alpha must be a positive finite number, got 0")]
-    [InlineData("--leaf-prior", "-2", "--leaf-prior must be a positive finite number, got -2")]
-    [InlineData("--passes", "0", "--passes must be >= 1, got 0")]
-    [InlineData("--moves", "some", "unknown --moves 'some'")]
-    [InlineData("--threads", "0", "--threads must be in [1, 2000], got 0")]
-    [InlineData("--empirical-bayes", "maybe", "--empirical-bayes: 'maybe' is not true or false")]
-    [InlineData("--eb-leaves", "0", "leaves per variable must be >= 1, got 0")]
-    public void BadOptionsAreClearErrors(string option, string value, string message)
+    [InlineData("--method", "bayes,sgd", "spn: unknown --method 'sgd' in 'bayes,sgd'; choices: adam, em, bayes, gibbs, or a comma list of them.")]
+    [InlineData("--method", "bayes,Bayes", "spn: --method 'bayes,Bayes' names a value twice.")]
+    [InlineData("--burn-in", "-1", "spn: --burn-in must be an integer >= 0, got -1.")]
+    [InlineData("--gibbs-burn-in", "-1", "spn: --gibbs-burn-in must be an integer >= 0, got -1.")]
+    [InlineData("--thinning", "0", "spn: --thinning must be an integer >= 1, got 0.")]
+    [InlineData("--bayes-samples", "0", "spn: --bayes-samples must be an integer >= 1, got 0.")]
+    [InlineData("--sum-prior", "0", "spn: --sum-prior must be a finite number > 0, got '0'.")]
+    [InlineData("--leaf-prior", "-2", "spn: --leaf-prior must be a finite number > 0, got '-2'.")]
+    [InlineData("--passes", "0", "spn: --passes must be an integer >= 1, got 0.")]
+    [InlineData("--moves", "some", "spn: unknown --moves 'some'; choices: every-subtree, whole-tree.")]
+    [InlineData("--threads", "2001", "spn: --threads must be in [1, 2000] (the training rows), got 2001.")]
+    [InlineData("--empirical-bayes", "maybe", "'maybe'")]
+    [InlineData("--eb-leaves", "0", "spn: --eb-leaves must be an integer >= 1, got 0.")]
+    public void BadOptionsAreUsageErrorsBeforeAnySweep(string option, string value, string message)
     {
         var dir = Path.Combine(Path.GetTempPath(), "engine-spn-bayes-bad-" + Guid.NewGuid().ToString("N"));
         try
         {
             string[] args = option == "--method" ? ["--quick", option, value] : ["--quick", "--method", "bayes", option, value];
-            var e = Assert.ThrowsAny<ArgumentException>(() => Samples.Program.Run(["spn", "--out", dir, "--device", "cpu", .. args], new StringWriter()));
-            Assert.Contains(message, e.Message);
+            var log = new StringWriter();
+            var errors = new StringWriter();
+            int rc = Samples.Program.Run(["spn", "--out", dir, "--device", "cpu", .. args], log, errors);
+            Assert.Equal(Samples.Program.UsageError, rc);
+            Assert.Contains(message, errors.ToString());
+            Assert.DoesNotContain("sweep", log.ToString());
             Assert.False(File.Exists(Path.Combine(dir, "spn.json")));
         }
         finally

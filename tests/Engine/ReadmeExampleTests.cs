@@ -7,7 +7,9 @@ using Engine.Optim;
 
 namespace Engine.Tests.EngineTests;
 
-/// <summary>The README's library example, kept compiling, learning, saving and exporting.</summary>
+/// <summary>The README's library example, kept compiling, learning, saving, resuming and exporting.</summary>
+/// <remarks>In the <see cref="GlobalRandomCollection"/>: it seeds the global generator, as the README does.</remarks>
+[Collection(GlobalRandomCollection.Name)]
 public class ReadmeExampleTests
 {
     [Fact]
@@ -18,11 +20,14 @@ public class ReadmeExampleTests
         try
         {
             var device = Device.Cpu;
-            using var model = new Sequential(new Linear(64, 128, seed: 1, device: device), new ReLU(), new Linear(128, 10, seed: 2, device: device));
-            using var opt = new Sam(new Adam(model.Parameters(), 1e-3f), rho: 0.05f);
+            Engine.Random.Seed(1);
+            using var model = new Sequential(new Linear(64, 128, device: device), new ReLU(), new Linear(128, 10, device: device));
+            using var opt = new Sam(new Adam(model.Parameters(), 3e-3f), rho: 0.05f);
+            var schedule = new WarmupCosineLr(opt, warmupSteps: 10, totalSteps: 100);
             var x = Tensor.Uniform([32, 64], seed: 7, device: device);
             int[] labels = Enumerable.Range(0, 32).Select(i => i % 10).ToArray();
             float first = 0, last = 0;
+            var console = new StringWriter();
             for (int step = 0; step < 100; step++)
             {
                 using var scope = new TensorScope();
@@ -30,18 +35,40 @@ public class ReadmeExampleTests
                 {
                     var l = Losses.CrossEntropy(model.Forward(x), labels);
                     l.Backward();
+                    GradientClipping.ClipGradNorm(model.Parameters(), maxNorm: 5f);
                     return l;
                 });
+                schedule.Step();
                 if (step == 0) first = loss.Item();
                 last = loss.Item();
+                if (step % 25 == 0 || step == 99)
+                {
+                    int[] predicted = model.Forward(x).ArgMax(1).ToInt32Array();
+                    double accuracy = predicted.Where((p, i) => p == labels[i]).Count() / (double)labels.Length;
+                    console.WriteLine($"step {step,3}  loss {loss.Item():F4}  train accuracy {accuracy:P0}");
+                }
             }
             Assert.True(last < first * 0.2f, $"loss {first} -> {last}");
-            Checkpoint.Save(model, Path.Combine(dir, "model.safetensors"), opt.Inner);
+            // The printout shows five lines, the loss falling and the training accuracy reaching 100 %.
+            var lines = console.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal(5, lines.Length);
+            Assert.StartsWith("step  99", lines[^1]);
+            Assert.EndsWith($"train accuracy {1.0:P0}", lines[^1].TrimEnd('\r'));
+            string path = Path.Combine(dir, "model.safetensors");
+            Checkpoint.Save(model, path, opt);
+            Checkpoint.Load(model, path, opt);
             OnnxExporter.Save(model, Path.Combine(dir, "model.onnx"), [-1, 64]);
 
-            using var restored = new Sequential(new Linear(64, 128, seed: 3, device: device), new ReLU(), new Linear(128, 10, seed: 4, device: device));
-            Checkpoint.Load(restored, Path.Combine(dir, "model.safetensors"));
+            // A fresh process resumes the same run: another initialisation, the same objects, the state from the file.
+            Engine.Random.Seed(2);
+            using var restored = new Sequential(new Linear(64, 128, device: device), new ReLU(), new Linear(128, 10, device: device));
+            using var opt2 = new Sam(new Adam(restored.Parameters(), 3e-3f), rho: 0.05f);
+            var schedule2 = new WarmupCosineLr(opt2, warmupSteps: 10, totalSteps: 100);
+            Checkpoint.Load(restored, path, opt2);
             Assert.Equal(model.Forward(x).ToArray(), restored.Forward(x).ToArray());
+            Assert.Equal(100, opt2.StepCount);
+            Assert.Equal(100, schedule2.LastEpoch);
+            Assert.Equal(opt.LearningRate, opt2.LearningRate);
             Assert.True(new FileInfo(Path.Combine(dir, "model.onnx")).Length > 64 * 128 * 4);
         }
         finally

@@ -4,7 +4,8 @@ namespace Engine.Nn;
 
 /// <summary>
 /// Weight initialisers. Each overwrites a parameter in place (outside the tape) from a seed; fan-in and fan-out are
-/// read from the shape as in PyTorch: for [out, in, ...] fan_in = in·receptive, fan_out = out·receptive.
+/// read from the shape as in PyTorch: for [out, in, ...] fan_in = in·receptive, fan_out = out·receptive. Without a
+/// seed, the random ones draw theirs from the global generator (<see cref="Engine.Random"/>).
 /// </summary>
 public static class Init
 {
@@ -18,18 +19,18 @@ public static class Init
     }
 
     /// <summary>He/Kaiming uniform: U(-b, b), b = gain·sqrt(3 / fan_in), gain = sqrt(2) for ReLU.</summary>
-    public static void KaimingUniform(Tensor w, ulong seed, float gain = 1.41421356f)
+    public static void KaimingUniform(Tensor w, ulong? seed = null, float gain = 1.41421356f)
     {
         float b = gain * MathF.Sqrt(3f / Fans(w.Shape).FanIn);
         Overwrite(w, Tensor.Uniform(w.Shape, seed, -b, b, w.Device));
     }
 
     /// <summary>He/Kaiming normal: N(0, gain² / fan_in).</summary>
-    public static void KaimingNormal(Tensor w, ulong seed, float gain = 1.41421356f) =>
+    public static void KaimingNormal(Tensor w, ulong? seed = null, float gain = 1.41421356f) =>
         Overwrite(w, Tensor.Normal(w.Shape, seed, 0f, gain / MathF.Sqrt(Fans(w.Shape).FanIn), w.Device));
 
     /// <summary>Xavier/Glorot uniform: U(-b, b), b = gain·sqrt(6 / (fan_in + fan_out)).</summary>
-    public static void XavierUniform(Tensor w, ulong seed, float gain = 1f)
+    public static void XavierUniform(Tensor w, ulong? seed = null, float gain = 1f)
     {
         var (fi, fo) = Fans(w.Shape);
         float b = gain * MathF.Sqrt(6f / (fi + fo));
@@ -37,7 +38,7 @@ public static class Init
     }
 
     /// <summary>Xavier/Glorot normal: N(0, gain²·2 / (fan_in + fan_out)).</summary>
-    public static void XavierNormal(Tensor w, ulong seed, float gain = 1f)
+    public static void XavierNormal(Tensor w, ulong? seed = null, float gain = 1f)
     {
         var (fi, fo) = Fans(w.Shape);
         Overwrite(w, Tensor.Normal(w.Shape, seed, 0f, gain * MathF.Sqrt(2f / (fi + fo)), w.Device));

@@ -11,8 +11,9 @@ public class KroneckerLinear : Module
 {
     /// <summary>Creates the layer. Factors are uniform with bounds chosen so that A ⊗ B has the variance of a dense
     /// <see cref="Linear"/> with fan-in n·q (product of two U(±3^¼/√k) entries: variance 1/(3 n q)).</summary>
-    public KroneckerLinear(int m, int n, int p, int q, bool bias = true, ulong seed = 0, Device? device = null)
-        : this(m, n, p, q, bias, seed, device, identityA: false) { }
+    /// <remarks>Without a seed, one is drawn from the global generator (<see cref="Engine.Random"/>).</remarks>
+    public KroneckerLinear(int m, int n, int p, int q, bool bias = true, ulong? seed = null, Device? device = null)
+        : this(m, n, p, q, bias, seed ?? Random.NextSeed(), device, identityA: false) { }
 
     private protected KroneckerLinear(int m, int n, int p, int q, bool bias, ulong seed, Device? device, bool identityA)
     {
@@ -70,6 +71,9 @@ public class KroneckerLinear : Module
         return Bias != null ? y + Bias : y;
     }
 
+    /// <inheritdoc />
+    protected override string ExtraRepr() => $"{InFeatures} → {OutFeatures}, A {(A == null ? "I" : "")}{M}x{N} ⊗ B {P}x{Q}";
+
     /// <summary>The equivalent dense weight W (m·p x n·q) including the permutations, for tests and inspection.</summary>
     public float[] DenseWeight()
     {
@@ -113,10 +117,10 @@ public sealed class PermutedKroneckerLinear : KroneckerLinear
 {
     private IndexTensor? inputIndex, outputIndex;
 
-    /// <summary>A general permuted Kronecker layer.</summary>
+    /// <summary>A general permuted Kronecker layer (unseeded: a seed is drawn from <see cref="Engine.Random"/>).</summary>
     public PermutedKroneckerLinear(int m, int n, int p, int q, Permutation inputPermutation, Permutation outputPermutation,
-        bool bias = true, ulong seed = 0, Device? device = null)
-        : this(m, n, p, q, inputPermutation, outputPermutation, bias, seed, device, identityA: false) { }
+        bool bias = true, ulong? seed = null, Device? device = null)
+        : this(m, n, p, q, inputPermutation, outputPermutation, bias, seed ?? Random.NextSeed(), device, identityA: false) { }
 
     private PermutedKroneckerLinear(int m, int n, int p, int q, Permutation inputPermutation, Permutation outputPermutation,
         bool bias, ulong seed, Device? device, bool identityA)
@@ -154,10 +158,10 @@ public sealed class PermutedKroneckerLinear : KroneckerLinear
         outputIndex = value.IsIdentity ? null : value.ToIndexTensor();
     }
 
-    /// <summary>The PK layer J_out (I_n ⊗ W) J_in with the shared block W [p, q].</summary>
+    /// <summary>The PK layer J_out (I_n ⊗ W) J_in with the shared block W [p, q] (unseeded: a seed is drawn from <see cref="Engine.Random"/>).</summary>
     public static PermutedKroneckerLinear BlockDiagonal(int n, int p, int q, Permutation inputPermutation, Permutation outputPermutation,
-        bool bias = true, ulong seed = 0, Device? device = null) =>
-        new(n, n, p, q, inputPermutation, outputPermutation, bias, seed, device, identityA: true);
+        bool bias = true, ulong? seed = null, Device? device = null) =>
+        new(n, n, p, q, inputPermutation, outputPermutation, bias, seed ?? Random.NextSeed(), device, identityA: true);
 
     /// <summary>J_in (replaced when a checkpoint is loaded).</summary>
     public Permutation InputPermutation { get; private set; }

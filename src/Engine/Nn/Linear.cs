@@ -6,18 +6,22 @@ namespace Engine.Nn;
 /// <summary>A dense layer y = x Wᵀ + b with W [out, in]; x may have any leading axes.</summary>
 public sealed class Linear : Module
 {
-    /// <summary>Creates the layer with Kaiming-uniform weights (as PyTorch) from <paramref name="seed"/>.</summary>
-    public Linear(int inFeatures, int outFeatures, bool bias = true, ulong seed = 0, Device? device = null)
+    /// <summary>
+    /// Creates the layer with Kaiming-uniform weights (as PyTorch) from <paramref name="seed"/>, or from a seed drawn
+    /// from the global generator (<see cref="Engine.Random"/>) when none is given.
+    /// </summary>
+    public Linear(int inFeatures, int outFeatures, bool bias = true, ulong? seed = null, Device? device = null)
     {
         if (inFeatures <= 0 || outFeatures <= 0)
             throw new ArgumentOutOfRangeException(nameof(inFeatures), $"Linear: features must be positive; got in = {inFeatures}, out = {outFeatures}.");
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
         var d = device ?? Device.Default;
+        ulong s = seed ?? Random.NextSeed();
         // PyTorch's default: U(-1/sqrt(in), 1/sqrt(in)) for both weight and bias.
         float bound = 1f / MathF.Sqrt(inFeatures);
-        Weight = RegisterParameter("weight", Tensor.Uniform([outFeatures, inFeatures], seed * 2 + 1, -bound, bound, d));
-        if (bias) Bias = RegisterParameter("bias", Tensor.Uniform([outFeatures], seed * 2 + 2, -bound, bound, d));
+        Weight = RegisterParameter("weight", Tensor.Uniform([outFeatures, inFeatures], s * 2 + 1, -bound, bound, d));
+        if (bias) Bias = RegisterParameter("bias", Tensor.Uniform([outFeatures], s * 2 + 2, -bound, bound, d));
     }
 
     /// <summary>Input width.</summary>
@@ -44,4 +48,7 @@ public sealed class Linear : Module
         outShape[^1] = OutFeatures;
         return Shape.Equal(y.Shape, outShape) ? y : y.Reshape(outShape);
     }
+
+    /// <inheritdoc />
+    protected override string ExtraRepr() => $"{InFeatures} → {OutFeatures}{(Bias == null ? ", no bias" : "")}";
 }

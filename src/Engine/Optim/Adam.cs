@@ -4,21 +4,30 @@ namespace Engine.Optim;
 
 /// <summary>
 /// Adam (L2 weight decay added to the gradient) or, with <c>decoupledWeightDecay</c>, AdamW (decay applied to the
-/// weights directly), as PyTorch's <c>torch.optim.Adam</c>/<c>AdamW</c>; one fused kernel per parameter.
+/// weights directly), as PyTorch's <c>torch.optim.Adam</c>/<c>AdamW</c>; one fused kernel per parameter. State per
+/// parameter: "exp_avg", "exp_avg_sq" and "step" (bias correction counts the parameter's own updates, as PyTorch).
 /// </summary>
-public class Adam : Optimizer
+public class Adam : BaseOptimizer
 {
-    /// <summary>Creates the optimizer.</summary>
+    /// <summary>Creates the optimizer over one group of parameters.</summary>
     public Adam(IEnumerable<Tensor> parameters, float learningRate = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f,
-        float eps = 1e-8f, float weightDecay = 0f, bool decoupledWeightDecay = false) : base(parameters, learningRate)
+        float eps = 1e-8f, float weightDecay = 0f, bool decoupledWeightDecay = false)
+        : base(parameters, learningRate, CheckDecay(weightDecay))
     {
-        if (!(beta1 >= 0 && beta1 < 1)) throw new ArgumentOutOfRangeException(nameof(beta1), $"{GetType().Name}: beta1 must be in [0, 1), got {beta1}.");
-        if (!(beta2 >= 0 && beta2 < 1)) throw new ArgumentOutOfRangeException(nameof(beta2), $"{GetType().Name}: beta2 must be in [0, 1), got {beta2}.");
-        if (!(eps >= 0)) throw new ArgumentOutOfRangeException(nameof(eps), $"{GetType().Name}: eps must be >= 0, got {eps}.");
-        if (!(weightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(weightDecay), $"{GetType().Name}: weight decay must be >= 0, got {weightDecay}.");
-        Beta1 = beta1;
-        Beta2 = beta2;
-        Eps = eps;
+        (Beta1, Beta2, Eps) = Check(beta1, beta2, eps);
+        WeightDecay = weightDecay;
+        Decoupled = decoupledWeightDecay;
+    }
+
+    /// <summary>
+    /// Creates the optimizer over parameter groups; <paramref name="learningRate"/> and <paramref name="weightDecay"/>
+    /// are the defaults of groups that set none.
+    /// </summary>
+    public Adam(IEnumerable<ParamGroup> groups, float learningRate = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f,
+        float eps = 1e-8f, float weightDecay = 0f, bool decoupledWeightDecay = false)
+        : base(groups, learningRate, CheckDecay(weightDecay))
+    {
+        (Beta1, Beta2, Eps) = Check(beta1, beta2, eps);
         WeightDecay = weightDecay;
         Decoupled = decoupledWeightDecay;
     }
@@ -29,40 +38,50 @@ public class Adam : Optimizer
     public float Beta2 { get; }
     /// <summary>Denominator epsilon.</summary>
     public float Eps { get; }
-    /// <summary>Weight decay coefficient.</summary>
+    /// <summary>The default weight decay coefficient (each group's own is <see cref="ParamGroup.WeightDecay"/>).</summary>
     public float WeightDecay { get; }
     /// <summary>True for AdamW's decoupled weight decay.</summary>
     public bool Decoupled { get; }
 
-    private readonly Dictionary<Tensor, int> steps = new(ReferenceEqualityComparer.Instance);
-
     /// <inheritdoc />
     protected override IReadOnlyList<string> StateNames => ["exp_avg", "exp_avg_sq"];
 
-    internal override bool HasParameterSteps => true;
-
-    internal override int GetParameterStep(Tensor parameter) => steps.TryGetValue(parameter, out var n) ? n : 0;
-
-    internal override void SetParameterStep(Tensor parameter, int step)
+    /// <inheritdoc />
+    protected override void DescribeConfig(StateDict config)
     {
-        if (step <= 0) steps.Remove(parameter);
-        else steps[parameter] = step;
+        config.Add("beta1", (double)Beta1);
+        config.Add("beta2", (double)Beta2);
+        config.Add("eps", (double)Eps);
+        config.Add("decoupled", Decoupled);
     }
 
     /// <inheritdoc />
-    protected override void Update(Tensor parameter, Tensor gradient)
+    protected override void Update(Tensor parameter, Tensor gradient, ParamGroup group, IReadOnlyList<Tensor> state, long step) =>
+        InPlace.AdamStep(parameter, gradient, state[0], state[1],
+            new AdamHyperParameters(group.LearningRate, Beta1, Beta2, Eps, group.WeightDecay, Decoupled), step);
+
+    private static float CheckDecay(float weightDecay) =>
+        float.IsFinite(weightDecay) && weightDecay >= 0 ? weightDecay : throw new ArgumentOutOfRangeException(nameof(weightDecay), $"Adam: weight decay must be a finite number >= 0, got {weightDecay}.");
+
+    private static (float, float, float) Check(float beta1, float beta2, float eps)
     {
-        var s = State(parameter, 2, out _);
-        // Bias correction counts this parameter's own updates (as PyTorch): one skipped for lack of a gradient
-        // does not advance it.
-        int t = steps.TryGetValue(parameter, out var n) ? n + 1 : 1;
-        steps[parameter] = t;
-        parameter.Device.Kernels.AdamStep(parameter.Buffer, gradient.Buffer, s[0], s[1], LearningRate, Beta1, Beta2, Eps,
-            WeightDecay, Decoupled, t);
+        if (!(beta1 >= 0 && beta1 < 1)) throw new ArgumentOutOfRangeException(nameof(beta1), $"Adam: beta1 must be in [0, 1), got {beta1}.");
+        if (!(beta2 >= 0 && beta2 < 1)) throw new ArgumentOutOfRangeException(nameof(beta2), $"Adam: beta2 must be in [0, 1), got {beta2}.");
+        if (!(float.IsFinite(eps) && eps >= 0)) throw new ArgumentOutOfRangeException(nameof(eps), $"Adam: eps must be a finite number >= 0, got {eps}.");
+        return (beta1, beta2, eps);
     }
 }
 
 /// <summary>AdamW: Adam with decoupled weight decay (default 0.01, as PyTorch).</summary>
-public sealed class AdamW(IEnumerable<Tensor> parameters, float learningRate = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f,
-    float eps = 1e-8f, float weightDecay = 0.01f)
-    : Adam(parameters, learningRate, beta1, beta2, eps, weightDecay, decoupledWeightDecay: true);
+public sealed class AdamW : Adam
+{
+    /// <summary>Creates the optimizer over one group of parameters.</summary>
+    public AdamW(IEnumerable<Tensor> parameters, float learningRate = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f,
+        float eps = 1e-8f, float weightDecay = 0.01f)
+        : base(parameters, learningRate, beta1, beta2, eps, weightDecay, decoupledWeightDecay: true) { }
+
+    /// <summary>Creates the optimizer over parameter groups (defaults as for one group).</summary>
+    public AdamW(IEnumerable<ParamGroup> groups, float learningRate = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f,
+        float eps = 1e-8f, float weightDecay = 0.01f)
+        : base(groups, learningRate, beta1, beta2, eps, weightDecay, decoupledWeightDecay: true) { }
+}

@@ -26,6 +26,9 @@ public sealed class DoubleBackpropGr : MultiGradientOptimizer
     /// <summary>Strength γ of the gradient penalty (γ/2)‖∇L‖².</summary>
     public float Gamma { get; }
 
+    /// <inheritdoc />
+    protected override void DescribeConfig(StateDict config) => config.Add("gamma", (double)Gamma);
+
     /// <summary>‖∇L‖² at θ in the last step (the penalty is γ/2 times this).</summary>
     public double LastGradientNormSquared { get; private set; }
 
@@ -69,7 +72,7 @@ public sealed class DoubleBackpropGr : MultiGradientOptimizer
             {
                 var p = ps[live[j]];
                 var own = OwnedCopy(g[live[j]]!);
-                if (hg[j] != null) p.Device.Kernels.CombineGradients(own.Buffer, hg[j]!.Buffer, 1f, 0.5f * Gamma);
+                if (hg[j] != null) InPlace.CombineGradients(own, hg[j]!, 1f, 0.5f * Gamma);
                 p.Grad = own;
             }
         }

@@ -41,6 +41,14 @@ public sealed class FiniteDifferenceGr : MultiGradientOptimizer
     public FdDirection Direction { get; }
 
     /// <inheritdoc />
+    protected override void DescribeConfig(StateDict config)
+    {
+        config.Add("gamma", (double)Gamma);
+        config.Add("epsilon", (double)Epsilon);
+        config.Add("direction", Direction == FdDirection.Forward ? "forward" : "backward");
+    }
+
+    /// <inheritdoc />
     public override Tensor Step(Func<Tensor?> closure)
     {
         var loss = EvaluateClosure(closure);
@@ -83,11 +91,11 @@ public sealed class FiniteDifferenceGr : MultiGradientOptimizer
             {
                 // No gradient at the moved point: that term is zero.
                 var own = g1.IsLeaf && g1.Persistent ? g1 : OwnedCopy(g1);
-                p.Device.Kernels.CombineGradients(own.Buffer, own.Buffer, a, 0f);
+                InPlace.CombineGradients(own, own, a, 0f);
                 p.Grad = own;
                 continue;
             }
-            p.Device.Kernels.CombineGradients(OwnedGradient(p).Buffer, g1.Buffer, b, a);
+            InPlace.CombineGradients(OwnedGradient(p), g1, b, a);
             if (g1.Persistent) g1.Dispose();
         }
         ApplyGradients();

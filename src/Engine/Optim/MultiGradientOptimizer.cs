@@ -1,5 +1,4 @@
 using Engine.Autodiff;
-using Engine.Kernels;
 
 namespace Engine.Optim;
 
@@ -18,10 +17,12 @@ namespace Engine.Optim;
 /// </remarks>
 public abstract class MultiGradientOptimizer : Optimizer
 {
-    /// <summary>Wraps <paramref name="inner"/> (its parameters and learning rate become this optimizer's).</summary>
+    private readonly Dictionary<Tensor, Tensor> backups = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Wraps <paramref name="inner"/>, whose parameters, groups, learning rates and state become this optimizer's.</summary>
     protected MultiGradientOptimizer(Optimizer inner)
-        : base((inner ?? throw new ArgumentNullException(nameof(inner))).Parameters, inner.LearningRate)
     {
+        ArgumentNullException.ThrowIfNull(inner);
         if (inner is MultiGradientOptimizer)
             throw new ArgumentException($"{GetType().Name}: the base optimizer must take plain gradients (SGD, Adam, ...), not another {inner.GetType().Name}.", nameof(inner));
         Inner = inner;
@@ -30,20 +31,75 @@ public abstract class MultiGradientOptimizer : Optimizer
     /// <summary>The base optimizer whose update rule is applied to the combined gradient.</summary>
     public Optimizer Inner { get; }
 
-    /// <summary>The base optimizer's learning rate (setting it sets the base's).</summary>
-    public override float LearningRate
-    {
-        get => Inner.LearningRate;
-        set => Inner.LearningRate = value;
-    }
+    /// <summary>The base optimizer's parameters.</summary>
+    public override IReadOnlyList<Tensor> Parameters => Inner.Parameters;
+
+    /// <summary>The base optimizer's groups: setting a group's rate (or <see cref="Optimizer.LearningRate"/>) sets the base's.</summary>
+    public override IReadOnlyList<ParamGroup> ParamGroups => Inner.ParamGroups;
+
+    /// <summary>The base optimizer's step count (each step of this optimizer is one step of the base).</summary>
+    public override int StepCount => Inner.StepCount;
+
+    private protected override Optimizer SchedulerHolder => Inner;
 
     /// <summary>Throws: these optimizers need the closure to re-evaluate the loss.</summary>
     /// <exception cref="InvalidOperationException">Always.</exception>
     public override void Step() =>
         throw new InvalidOperationException($"{GetType().Name}: this optimizer evaluates the gradient at more than one point per step; call Step(closure) with a closure that runs forward and backward and returns the loss.");
 
-    /// <inheritdoc />
-    protected override void Update(Tensor parameter, Tensor gradient) => Inner.UpdateParameter(parameter, gradient);
+    /// <summary>Lets the base optimizer step with the gradients this optimizer left on the parameters.</summary>
+    protected void ApplyGradients() => Inner.Step();
+
+    /// <summary>
+    /// Adds the hyper-parameters fixed at construction (ρ, γ, ε, ...) to <paramref name="config"/>; the state
+    /// dictionary records them under "wrapper." and loads only into a wrapper with the same values.
+    /// </summary>
+    protected abstract void DescribeConfig(StateDict config);
+
+    private const string TypeKey = "type";
+    private const string WrapperPrefix = "wrapper.";
+
+    private string TypeName(string innerType) => $"{GetType().Name}({innerType})";
+
+    /// <summary>
+    /// The base optimizer's state dictionary (all the state there is: the saved copies of the parameters are
+    /// scratch), with "type" naming both ("Sam(Adam)") and this wrapper's hyper-parameters under "wrapper.".
+    /// </summary>
+    public override StateDict StateDict()
+    {
+        var inner = Inner.StateDict();
+        var s = new StateDict();
+        foreach (var (key, value) in inner)
+            s.Add(key, key == TypeKey ? StateValue.Of(TypeName(value.Text)) : value);
+        var config = new StateDict();
+        DescribeConfig(config);
+        s.AddAll(WrapperPrefix, config);
+        return s;
+    }
+
+    /// <summary>
+    /// Checks the type (this wrapper around the same base optimizer) and this wrapper's hyper-parameters, then lets
+    /// the base optimizer check and load the rest.
+    /// </summary>
+    public override Action PrepareLoadStateDict(StateDict state, bool allowNonFinite = false)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var innerType = Inner.StateDict()[TypeKey].Text;
+        var r = new StateReader(state, $"{GetType().Name}.LoadStateDict");
+        string saved = r.Text(TypeKey), expected = TypeName(innerType);
+        if (saved != expected)
+            throw r.Error($"the state was saved from {saved}; this optimizer is {expected}.");
+        var config = new StateDict();
+        DescribeConfig(config);
+        r.Matching(WrapperPrefix, config, "hyper-parameter");
+        var inner = new StateDict();
+        foreach (var (key, value) in state)
+        {
+            if (key.StartsWith(WrapperPrefix, StringComparison.Ordinal)) continue;
+            inner.Add(key, key == TypeKey ? StateValue.Of(innerType) : value);
+        }
+        return Inner.PrepareLoadStateDict(inner, allowNonFinite);
+    }
 
     /// <summary>The parameters that currently have a gradient.</summary>
     protected List<Tensor> WithGradients() => Parameters.Where(p => p.Grad != null).ToList();
@@ -59,37 +115,35 @@ public abstract class MultiGradientOptimizer : Optimizer
     }
 
     /// <summary>The squared global norm Σ‖g‖² of the parameters' gradients, or Σ‖|θ| ⊙ g‖² when <paramref name="weighted"/>.</summary>
-    protected static double SquaredGradientNorm(IReadOnlyList<Tensor> parameters, bool weighted)
-    {
-        double total = 0;
-        foreach (var group in parameters.GroupBy(p => p.Device))
-        {
-            var ps = group.ToList();
-            var grads = ps.Select(p => p.Grad!.Buffer).ToList();
-            var weights = weighted ? ps.Select(p => (DeviceBuffer<float>?)p.Buffer).ToList() : null;
-            total += group.Key.Kernels.SumOfSquares(grads, weights);
-        }
-        return total;
-    }
+    protected static double SquaredGradientNorm(IReadOnlyList<Tensor> parameters, bool weighted) =>
+        InPlace.SumOfSquares(parameters.Select(p => p.Grad!).ToList(), weighted ? parameters.Select(p => (Tensor?)p).ToList() : null);
 
     /// <summary>Saves each parameter and moves it by scale · g (scale · θ² ⊙ g when <paramref name="squareParam"/>).</summary>
     protected void PerturbAll(IReadOnlyList<Tensor> parameters, float scale, bool squareParam)
     {
-        foreach (var p in parameters)
-            p.Device.Kernels.Perturb(p.Buffer, p.Grad!.Buffer, Backup(p), scale, squareParam);
+        foreach (var p in parameters) InPlace.Perturb(p, p.Grad!, Backup(p), scale, squareParam);
     }
 
     /// <summary>Copies the saved values back into the parameters.</summary>
     protected void RestoreAll(IReadOnlyList<Tensor> parameters)
     {
-        foreach (var p in parameters) p.Device.Kernels.Restore(Backup(p), p.Buffer);
+        foreach (var p in parameters) InPlace.Restore(Backup(p), p);
     }
 
-    /// <summary>The buffer holding a parameter's saved values (allocated once, kept as optimizer state).</summary>
-    private DeviceBuffer<float> Backup(Tensor p) => State(p, 1, out _)[0];
+    /// <summary>The scratch tensor holding a parameter's saved values (allocated once; not part of the state).</summary>
+    private Tensor Backup(Tensor p)
+    {
+        if (!backups.TryGetValue(p, out var b))
+        {
+            b = Tensor.Empty(p.Shape, p.Device);
+            b.Persistent = true;
+            backups[p] = b;
+        }
+        return b;
+    }
 
     /// <summary>
-    /// Makes <paramref name="p"/>'s gradient a buffer the optimizer may overwrite: the engine-owned buffer a plain
+    /// Makes <paramref name="p"/>'s gradient a tensor the optimizer may overwrite: the engine-owned tensor a plain
     /// backward pass leaves, or else (a gradient that is part of a recorded graph) a fresh copy of it.
     /// </summary>
     protected static Tensor OwnedGradient(Tensor p)
@@ -103,17 +157,19 @@ public abstract class MultiGradientOptimizer : Optimizer
     /// <summary>An engine-owned (persistent, untracked) copy of <paramref name="g"/>, suitable as a parameter's Grad.</summary>
     protected static Tensor OwnedCopy(Tensor g)
     {
-        var copy = Tensor.Empty(g.Shape, g.Device, track: false);
+        var copy = Tensor.Empty(g.Shape, g.Device);
         copy.Persistent = true;
-        g.Device.Kernels.Copy(g.Buffer, 0, copy.Buffer, 0, g.Size);
+        InPlace.Copy(g, copy);
         return copy;
     }
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
     {
-        base.Dispose(disposing);
-        if (disposing) Inner.Dispose();
+        if (!disposing) return;
+        foreach (var b in backups.Values) b.Dispose();
+        backups.Clear();
+        Inner.Dispose();
     }
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the optimizer unless <paramref name="value"/> is finite and at least <paramref name="min"/> (above it when <paramref name="strict"/>).</summary>

@@ -1,49 +1,72 @@
 using Engine.Autodiff;
-using Engine.Kernels;
 
 namespace Engine.Optim;
 
 /// <summary>
-/// Base of the optimizers: a fixed list of parameters and per-parameter state kept as raw device buffers
-/// (freed by <see cref="Dispose()"/>). A parameter whose gradient is null after backward is skipped, as in PyTorch.
+/// What every optimizer offers: its parameters in groups (<see cref="ParamGroups"/>, each with its own learning rate
+/// and weight decay), a step, and its state as a <see cref="Autodiff.StateDict"/> (step count, hyper-parameters,
+/// per-parameter tensors, an attached scheduler's state) that <see cref="LoadStateDict"/> restores all or nothing.
+/// <see cref="BaseOptimizer"/> holds the update rules (<see cref="Sgd"/>, <see cref="Adam"/>, <see cref="AdamW"/>);
+/// <see cref="MultiGradientOptimizer"/> wraps one of them and delegates its groups and state to it.
 /// </summary>
 /// <remarks>
 /// Two ways to step: <see cref="Step()"/> after the caller's own zero-grad, forward and backward; or
 /// <see cref="Step(Func{Tensor})"/> with a closure that runs forward and backward and returns the loss, which
-/// optimizers needing several gradients per step (<see cref="Sam"/>, <see cref="FiniteDifferenceGr"/>) call more than once.
+/// optimizers needing several gradients per step (<see cref="Sam"/>, <see cref="FiniteDifferenceGr"/>) call more than
+/// once. A parameter whose gradient is null after backward is skipped, as in PyTorch.
 /// </remarks>
 public abstract class Optimizer : IDisposable
 {
-    private readonly Dictionary<Tensor, DeviceBuffer<float>[]> state = new(ReferenceEqualityComparer.Instance);
-    private float learningRate;
+    private bool disposed;
 
-    /// <summary>Takes the parameters to update (for a module: <c>module.Parameters()</c>).</summary>
-    protected Optimizer(IEnumerable<Tensor> parameters, float learningRate)
+    /// <summary>Every parameter this optimizer updates, group after group.</summary>
+    public abstract IReadOnlyList<Tensor> Parameters { get; }
+
+    /// <summary>The parameter groups (one unless the optimizer was built from <see cref="ParamGroup"/>s).</summary>
+    public abstract IReadOnlyList<ParamGroup> ParamGroups { get; }
+
+    /// <summary>
+    /// The learning rate of the first group; setting it sets every group's (as a hand-written schedule would). With
+    /// several groups at different rates, use <see cref="ParamGroups"/> or a scheduler, which keep their ratios.
+    /// </summary>
+    public float LearningRate
     {
-        Parameters = parameters.ToList();
-        if (Parameters.Count == 0) throw new ArgumentException($"{GetType().Name}: no parameters to optimize.");
-        foreach (var p in Parameters)
-            if (!p.RequiresGrad || !p.IsLeaf)
-                throw new ArgumentException($"{GetType().Name}: parameter {p.Name ?? Shape.Format(p.Shape)} must be a leaf that requires gradients.");
-        if (!(learningRate >= 0)) throw new ArgumentOutOfRangeException(nameof(learningRate), $"{GetType().Name}: learning rate must be >= 0, got {learningRate}.");
-        this.learningRate = learningRate;
-    }
-
-    /// <summary>The parameters this optimizer updates.</summary>
-    public IReadOnlyList<Tensor> Parameters { get; }
-
-    /// <summary>The learning rate (may be changed between steps, e.g. by a schedule).</summary>
-    public virtual float LearningRate
-    {
-        get => learningRate;
-        set => learningRate = value;
+        get => ParamGroups[0].LearningRate;
+        set
+        {
+            foreach (var g in ParamGroups) g.LearningRate = value;
+        }
     }
 
     /// <summary>Number of steps taken.</summary>
-    public int StepCount { get; private set; }
+    public abstract int StepCount { get; }
+
+    /// <summary>The learning-rate scheduler attached to this optimizer (its state is saved with the optimizer's), or null.</summary>
+    public LrScheduler? Scheduler => SchedulerHolder.attached;
+
+    private LrScheduler? attached;
+
+    /// <summary>The optimizer whose state dictionary holds the scheduler (the wrapped one, for a wrapper).</summary>
+    private protected virtual Optimizer SchedulerHolder => this;
+
+    /// <summary>Detaches <paramref name="scheduler"/> if it is the one attached.</summary>
+    internal void Detach(LrScheduler scheduler)
+    {
+        var holder = SchedulerHolder;
+        if (ReferenceEquals(holder.attached, scheduler)) holder.attached = null;
+    }
+
+    /// <summary>Attaches <paramref name="scheduler"/> (called by <see cref="LrScheduler"/>'s constructor).</summary>
+    internal void Attach(LrScheduler scheduler)
+    {
+        var holder = SchedulerHolder;
+        if (holder.attached != null)
+            throw new InvalidOperationException($"{GetType().Name}: a {holder.attached.GetType().Name} is already attached; one scheduler per optimizer.");
+        holder.attached = scheduler;
+    }
 
     /// <summary>Updates every parameter from its gradient.</summary>
-    public virtual void Step() => ApplyGradients();
+    public abstract void Step();
 
     /// <summary>
     /// Closure step: clears the gradients, calls <paramref name="closure"/>, which must run the forward pass, call
@@ -55,7 +78,7 @@ public abstract class Optimizer : IDisposable
     public virtual Tensor Step(Func<Tensor?> closure)
     {
         var loss = EvaluateClosure(closure);
-        ApplyGradients();
+        Step();
         return loss;
     }
 
@@ -103,97 +126,46 @@ public abstract class Optimizer : IDisposable
         return loss;
     }
 
-    /// <summary>Applies <see cref="Update"/> to every parameter that has a gradient and counts the step.</summary>
-    protected void ApplyGradients()
-    {
-        StepCount++;
-        using var _ = GradMode.NoGrad();
-        foreach (var p in Parameters)
-        {
-            if (p.Grad == null) continue;
-            if (!Shape.Equal(p.Grad.Shape, p.Shape))
-                throw new InvalidOperationException($"{GetType().Name}: gradient {Shape.Format(p.Grad.Shape)} does not match parameter {p.Name} {Shape.Format(p.Shape)}.");
-            Update(p, p.Grad);
-        }
-    }
-
-    /// <summary>Applies the update rule to one parameter.</summary>
-    protected abstract void Update(Tensor parameter, Tensor gradient);
-
-    /// <summary>Runs this optimizer's update rule on one parameter (for wrappers that compute the gradient themselves).</summary>
-    internal void UpdateParameter(Tensor parameter, Tensor gradient) => Update(parameter, gradient);
-
-    /// <summary>Zeroed state buffers for a parameter, created on first use.</summary>
-    protected DeviceBuffer<float>[] State(Tensor parameter, int count, out bool created)
-    {
-        created = false;
-        if (state.TryGetValue(parameter, out var s)) return s;
-        s = new DeviceBuffer<float>[count];
-        for (int i = 0; i < count; i++)
-        {
-            s[i] = parameter.Device.Kernels.Allocate(parameter.Size);
-            parameter.Device.Kernels.Fill(s[i], 0f);
-        }
-        state[parameter] = s;
-        created = true;
-        return s;
-    }
-
-    // ---------- checkpoint access (Engine.Checkpoints) ----------
-
-    /// <summary>
-    /// Names of the per-parameter state buffers in the order <see cref="State"/> creates them (checkpoint keys
-    /// "optimizer.&lt;parameter&gt;.&lt;name&gt;"); empty for a stateless optimizer.
-    /// </summary>
-    protected virtual IReadOnlyList<string> StateNames => [];
-
-    /// <summary>See <see cref="StateNames"/>.</summary>
-    internal IReadOnlyList<string> CheckpointStateNames => StateNames;
-
-    /// <summary>The state buffers of <paramref name="parameter"/>, or null if it has none yet.</summary>
-    internal DeviceBuffer<float>[]? PeekState(Tensor parameter) => state.TryGetValue(parameter, out var s) ? s : null;
-
-    /// <summary>The state buffers of <paramref name="parameter"/>, created (zeroed) if missing.</summary>
-    internal DeviceBuffer<float>[] GetOrCreateState(Tensor parameter) => State(parameter, StateNames.Count, out _);
-
-    /// <summary>Forgets the state of <paramref name="parameter"/> (as if it was never updated).</summary>
-    internal void ClearState(Tensor parameter)
-    {
-        if (state.Remove(parameter, out var s))
-            foreach (var b in s) b.Dispose();
-    }
-
-    /// <summary>True if the optimizer counts updates per parameter (<see cref="GetParameterStep"/>).</summary>
-    internal virtual bool HasParameterSteps => false;
-
-    /// <summary>The number of updates <paramref name="parameter"/> received (0 if none), where counted.</summary>
-    internal virtual int GetParameterStep(Tensor parameter) => 0;
-
-    /// <summary>Sets the update count of <paramref name="parameter"/> (0 forgets it), where counted.</summary>
-    internal virtual void SetParameterStep(Tensor parameter, int step) { }
-
-    /// <summary>Restores <see cref="StepCount"/> from a checkpoint.</summary>
-    internal void SetStepCount(int steps) => StepCount = steps;
-
     /// <summary>Clears every parameter's gradient.</summary>
     public void ZeroGrad()
     {
         foreach (var p in Parameters) p.ZeroGrad();
     }
 
+    /// <summary>
+    /// The optimizer's state, as PyTorch's <c>optimizer.state_dict()</c>: its type, step count, the hyper-parameters
+    /// fixed at construction ("config.*"), each group's parameter indices, learning rate and weight decay
+    /// ("param_groups.*"), each updated parameter's tensors and step ("state.*", keyed by the parameter's index in
+    /// <see cref="Parameters"/>) and an attached scheduler's state ("scheduler.*"). Tensors are live references.
+    /// </summary>
+    public abstract StateDict StateDict();
+
+    /// <summary>
+    /// Checks <paramref name="state"/> completely against this optimizer (type, fixed hyper-parameters, groups, every
+    /// per-parameter entry present with the parameter's shape, finite unless <paramref name="allowNonFinite"/>, an
+    /// attached scheduler's state, no unknown entries) and returns the action that loads it. Nothing changes until
+    /// the action runs, so a caller can check several dictionaries before applying any.
+    /// </summary>
+    /// <exception cref="ArgumentException">The state does not fit this optimizer; the message names the entry.</exception>
+    public abstract Action PrepareLoadStateDict(StateDict state, bool allowNonFinite = false);
+
+    /// <summary>
+    /// Loads <paramref name="state"/> (as <see cref="StateDict"/> writes it), all or nothing: the learning rates and
+    /// weight decays of the groups, the step counts and per-parameter tensors, and an attached scheduler's state.
+    /// Hyper-parameters fixed at construction (betas, momentum, SAM's ρ, ...) must match this optimizer's.
+    /// </summary>
+    /// <exception cref="ArgumentException">The state does not fit; nothing was changed.</exception>
+    public void LoadStateDict(StateDict state, bool allowNonFinite = false) => PrepareLoadStateDict(state, allowNonFinite)();
+
     /// <summary>Frees the optimizer state.</summary>
     public void Dispose()
     {
+        if (disposed) return;
+        disposed = true;
         Dispose(true);
         GC.SuppressFinalize(this);
     }
 
-    /// <summary>Frees the state buffers; subclasses holding more (a wrapped optimizer) extend this.</summary>
-    protected virtual void Dispose(bool disposing)
-    {
-        if (!disposing) return;
-        foreach (var s in state.Values)
-            foreach (var b in s) b.Dispose();
-        state.Clear();
-    }
+    /// <summary>Frees what the optimizer holds on the device; subclasses extend this.</summary>
+    protected virtual void Dispose(bool disposing) { }
 }

@@ -26,6 +26,13 @@ public sealed class Sam : MultiGradientOptimizer
     /// <summary>True for adaptive SAM (perturbation scaled by θ²).</summary>
     public bool Adaptive { get; }
 
+    /// <inheritdoc />
+    protected override void DescribeConfig(StateDict config)
+    {
+        config.Add("rho", (double)Rho);
+        config.Add("adaptive", Adaptive);
+    }
+
     /// <summary>The global gradient norm (‖g‖, or ‖ |θ| ⊙ g ‖ for ASAM) at θ in the last step.</summary>
     public double LastGradientNorm { get; private set; }
 

@@ -51,18 +51,19 @@ public static class FnoInit
         return x >= 0 ? r : 2 - r;
     }
 
-    /// <summary>Default pre-activation variance v* the He rule is built for (see <see cref="He(SpectralConv1d, Linear, ulong, bool, double)"/>).</summary>
+    /// <summary>Default pre-activation variance v* the He rule is built for (see <see cref="He(SpectralConv1d, Linear, ulong?, bool, double)"/>).</summary>
     public const double DefaultPreActivationVariance = 10.0;
 
     /// <summary>
     /// The reference FNO rule for a spectral layer: real and imaginary parts scale·U[0, 1), scale = 1/(Cin·Cout).
     /// </summary>
-    public static void ScaledUniform(Tensor weightRe, Tensor weightIm, ulong seed)
+    public static void ScaledUniform(Tensor weightRe, Tensor weightIm, ulong? seed = null)
     {
         var s = weightRe.Shape;
         float scale = 1f / (s[^2] * s[^1]);
-        Overwrite(weightRe, Tensor.Uniform(s, seed * 2 + 1, 0f, scale, weightRe.Device));
-        Overwrite(weightIm, Tensor.Uniform(s, seed * 2 + 2, 0f, scale, weightIm.Device));
+        ulong seedValue = seed ?? Random.NextSeed();
+        Overwrite(weightRe, Tensor.Uniform(s, seedValue * 2 + 1, 0f, scale, weightRe.Device));
+        Overwrite(weightIm, Tensor.Uniform(s, seedValue * 2 + 2, 0f, scale, weightIm.Device));
     }
 
     /// <summary>
@@ -111,25 +112,25 @@ public static class FnoInit
     /// <exception cref="ArgumentException">The pointwise layer's shape does not match the spectral layer's channels.</exception>
     /// <param name="spectral">The block's spectral layer (weights overwritten).</param>
     /// <param name="pointwise">The block's pointwise layer (weight overwritten, bias zeroed).</param>
-    /// <param name="seed">Seed of the draws.</param>
+    /// <param name="seed">Seed of the draws (unseeded: one drawn from <see cref="Engine.Random"/>).</param>
     /// <param name="orthogonal">Draw W and every U_j as scaled orthogonal (unitary) matrices instead of Gaussian ones:
     /// same entry variances, but each mode's gain is then exactly C σ² for every input instead of only on average,
     /// which removes the finite-width random walk of the signal's log-variance through depth. Needs Cin = Cout.</param>
     /// <param name="preActivationVariance">The pre-activation variance v* to preserve.</param>
-    public static void He(SpectralConv1d spectral, Linear pointwise, ulong seed, bool orthogonal = true,
+    public static void He(SpectralConv1d spectral, Linear pointwise, ulong? seed = null, bool orthogonal = true,
         double preActivationVariance = DefaultPreActivationVariance) =>
-        HeCore("FnoInit.He", spectral.WeightRe, spectral.WeightIm, pointwise, seed, modes2: 0, orthogonal, preActivationVariance);
+        HeCore("FnoInit.He", spectral.WeightRe, spectral.WeightIm, pointwise, seed ?? Random.NextSeed(), modes2: 0, orthogonal, preActivationVariance);
 
-    /// <summary>The 2-D form of <see cref="He(SpectralConv1d, Linear, ulong, bool, double)"/> (see its remarks for the column-0 pairs).</summary>
+    /// <summary>The 2-D form of <see cref="He(SpectralConv1d, Linear, ulong?, bool, double)"/> (see its remarks for the column-0 pairs).</summary>
     /// <exception cref="ArgumentException">The pointwise layer's shape does not match the spectral layer's channels.</exception>
     /// <param name="spectral">The block's spectral layer (weights overwritten).</param>
     /// <param name="pointwise">The block's pointwise layer (weight overwritten, bias zeroed).</param>
-    /// <param name="seed">Seed of the draws.</param>
+    /// <param name="seed">Seed of the draws (unseeded: one drawn from <see cref="Engine.Random"/>).</param>
     /// <param name="orthogonal">Scaled orthogonal (unitary) draws, see the 1-D overload.</param>
     /// <param name="preActivationVariance">The pre-activation variance v* to preserve.</param>
-    public static void He(SpectralConv2d spectral, Linear pointwise, ulong seed, bool orthogonal = true,
+    public static void He(SpectralConv2d spectral, Linear pointwise, ulong? seed = null, bool orthogonal = true,
         double preActivationVariance = DefaultPreActivationVariance) =>
-        HeCore("FnoInit.He", spectral.WeightRe, spectral.WeightIm, pointwise, seed, modes2: spectral.Modes2, orthogonal, preActivationVariance);
+        HeCore("FnoInit.He", spectral.WeightRe, spectral.WeightIm, pointwise, seed ?? Random.NextSeed(), modes2: spectral.Modes2, orthogonal, preActivationVariance);
 
     private static void HeCore(string op, Tensor wRe, Tensor wIm, Linear pointwise, ulong seed, int modes2, bool orthogonal, double vStar)
     {

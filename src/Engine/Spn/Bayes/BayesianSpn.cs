@@ -37,12 +37,14 @@ public sealed class BayesianSpn
     /// <param name="sumConcentration">Dirichlet pseudo-count per child of every sum node (all layers), &gt; 0.</param>
     /// <param name="leafConcentration">Dirichlet (Beta) pseudo-count per value of every leaf, &gt; 0.</param>
     /// <param name="seed">Seed of the first trees.</param>
+    /// <exception cref="InvalidOperationException">The network has more than one root sum.</exception>
     /// <exception cref="ArgumentException">Gaussian leaves, data that is not whole rows of the network's variables or
     /// has a value outside the leaves' support, or a concentration that is not a positive finite number.</exception>
     public BayesianSpn(Spn network, float[] data, double sumConcentration = 1.0, double leafConcentration = 0.5, int seed = 1)
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(data);
+        network.RequireSingleRoot("BayesianSpn");
         if (network.LeafType == SpnLeafType.Gaussian)
             throw new ArgumentException("BayesianSpn: only Bernoulli and categorical leaves have the conjugate (Dirichlet) prior this model integrates out; the network has Gaussian leaves.", nameof(network));
         CheckConcentration("sumConcentration", sumConcentration);
@@ -78,7 +80,7 @@ public sealed class BayesianSpn
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(data);
         if (data.Columns != network.Variables)
-            throw new ArgumentException($"BayesianSpn: data '{data.Name}' has {data.Columns} variables, the network was built for {network.Variables}.", nameof(data));
+            throw new ArgumentException($"BayesianSpn: {Spn.DescribeData(data)} has {data.Columns} variables, the network was built for {network.Variables}.", nameof(data));
         return data.Values;
     }
 
