@@ -83,8 +83,12 @@ public sealed class DataLoader
     private readonly Dataset data;
     private int epoch;
 
-    /// <summary>Creates the loader.</summary>
-    public DataLoader(Dataset data, int batchSize, bool shuffle = true, int seed = 0, bool dropLast = false, Kernels.Device? device = null)
+    /// <summary>
+    /// Creates the loader. With a <paramref name="sampler"/> (data-parallel training), <paramref name="batchSize"/> is
+    /// the global batch, and each batch the loader yields is this rank's share of it.
+    /// </summary>
+    public DataLoader(Dataset data, int batchSize, bool shuffle = true, int seed = 0, bool dropLast = false, Kernels.Device? device = null,
+        DistributedSampler? sampler = null)
     {
         if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), $"DataLoader: batch size must be positive, got {batchSize}.");
         this.data = data;
@@ -93,7 +97,11 @@ public sealed class DataLoader
         Seed = seed;
         DropLast = dropLast;
         Device = device ?? Kernels.Device.Default;
+        Sampler = sampler;
     }
+
+    /// <summary>This rank's share of every global batch, or null for a single process.</summary>
+    public DistributedSampler? Sampler { get; }
 
     /// <summary>Samples per batch.</summary>
     public int BatchSize { get; }
@@ -106,8 +114,10 @@ public sealed class DataLoader
     /// <summary>Where batches are placed.</summary>
     public Kernels.Device Device { get; }
 
-    /// <summary>Number of batches per epoch.</summary>
-    public int BatchCount => DropLast ? data.Count / BatchSize : (data.Count + BatchSize - 1) / BatchSize;
+    /// <summary>Number of batches per epoch (global batches with a sampler; a last one smaller than the rank count is skipped).</summary>
+    public int BatchCount => DropLast || (Sampler != null && data.Count % BatchSize < Sampler.Ranks)
+        ? data.Count / BatchSize
+        : (data.Count + BatchSize - 1) / BatchSize;
 
     /// <summary>The batches of the next epoch (the caller disposes each batch, or a <see cref="TensorScope"/> does).</summary>
     public IEnumerable<Batch> NextEpoch()
@@ -126,12 +136,19 @@ public sealed class DataLoader
         {
             int n = Math.Min(BatchSize, order.Length - start);
             if (n < BatchSize && DropLast) yield break;
+            int first = start;
+            if (Sampler != null)
+            {
+                (int offset, n) = Sampler.Share(n);
+                if (n == 0) yield break;
+                first += offset;
+            }
             var x = new float[n * ss];
             int[]? labels = data.Labels == null ? null : new int[n];
             float[]? targets = data.Targets == null ? null : new float[n * ts];
             for (int i = 0; i < n; i++)
             {
-                int s = order[start + i];
+                int s = order[first + i];
                 Array.Copy(data.Features, (long)s * ss, x, (long)i * ss, ss);
                 if (labels != null) labels[i] = data.Labels![s];
                 if (targets != null) Array.Copy(data.Targets!, (long)s * ts, targets, (long)i * ts, ts);

@@ -94,6 +94,7 @@ public abstract class BaseOptimizer : Optimizer
     /// <summary>Updates every parameter that has a gradient, group by group, and counts the step.</summary>
     public override void Step()
     {
+        RunStepPreHooks();
         stepCount++;
         using var _ = GradMode.NoGrad();
         foreach (var g in groups)
