@@ -28,6 +28,8 @@ public sealed class MpiCommunicator : Communicator
 {
     private const int ControlTag = 0x7e01;
     private const int AckTag = 0x7e02;
+    private const int PingTag = 0x7e03;
+    private const int PongTag = 0x7e04;
     private const int ControlBytes = 1024;
     private static readonly TimeSpan AbortGrace = TimeSpan.FromSeconds(2);
     private static readonly object WorldGate = new();
@@ -42,7 +44,12 @@ public sealed class MpiCommunicator : Communicator
     private readonly byte[] controlBuffer = GC.AllocateArray<byte>(ControlBytes, pinned: true);
     private readonly byte[] ackBuffer = GC.AllocateArray<byte>(4, pinned: true);
     private nint comm;
+    private readonly long[] pingBuffer = GC.AllocateArray<long>(1, pinned: true);
+    private readonly long[] queryBuffer = GC.AllocateArray<long>(1, pinned: true);
+    private readonly List<(nint Request, long[] Buffer)> pongsInFlight = new();
     private nint controlRequest;
+    private nint pingRequest;
+    private long started;
     private volatile bool stopping;
     private (int Rank, string Reason)? failure;
     private bool aborted;
@@ -73,6 +80,7 @@ public sealed class MpiCommunicator : Communicator
         maxOp = Global("ompi_mpi_op_max");
         minOp = Global("ompi_mpi_op_min");
         Check(MPI_Irecv(Address(controlBuffer), ControlBytes, byteType, AnySource, ControlTag, comm, out controlRequest), "MPI_Irecv");
+        Check(MPI_Irecv(Address(pingBuffer), 8, byteType, AnySource, PingTag, comm, out pingRequest), "MPI_Irecv");
         if (progressThread)
         {
             progress = new Thread(ProgressLoop) { IsBackground = true, Name = $"mpi-progress-{Rank}" };
@@ -163,6 +171,7 @@ public sealed class MpiCommunicator : Communicator
         {
             operation.Request = post(datatype, (int)count);
             inFlight.Add(operation);
+            started++;
         }
         wake.Set();
         return new CommRequest(this, count == 0 ? kind : $"{kind} of {count} {type}", count * SizeOf(type),
@@ -194,9 +203,70 @@ public sealed class MpiCommunicator : Communicator
         if (failure is { } f) throw new RankFailedException(Rank, f.Rank, f.Reason);
     }
 
+    /// <summary>
+    /// Asks every other rank, on the control channel, how many collectives it has started (their progress threads
+    /// answer even while their training thread is stuck), and says which ranks are behind or silent.
+    /// </summary>
+    protected internal override string DescribeStall(CommRequest request)
+    {
+        var answers = GC.AllocateArray<long>(Size, pinned: true);
+        var receives = new nint[Size];
+        long mine;
+        lock (gate)
+        {
+            mine = started;
+            for (int r = 0; r < Size; r++)
+            {
+                if (r == Rank) continue;
+                if (MPI_Isend(Address(queryBuffer), 8, byteType, r, PingTag, comm, out var send) == Success) MPI_Request_free(ref send);
+                if (MPI_Irecv(Address(answers) + 8 * r, 8, byteType, r, PongTag, comm, out receives[r]) != Success) receives[r] = 0;
+            }
+        }
+        var answered = new bool[Size];
+        long start = Stopwatch.GetTimestamp();
+        while (Stopwatch.GetElapsedTime(start) < TimeSpan.FromSeconds(1) && Enumerable.Range(0, Size).Any(r => r != Rank && receives[r] != 0 && !answered[r]))
+        {
+            lock (gate)
+            {
+                for (int r = 0; r < Size; r++)
+                    if (r != Rank && receives[r] != 0 && !answered[r] && MPI_Test(ref receives[r], out int flag, out _) == Success && flag != 0)
+                        answered[r] = true;
+            }
+            Pause.Short();
+        }
+        var parts = new List<string>();
+        for (int r = 0; r < Size; r++)
+        {
+            if (r == Rank) continue;
+            if (!answered[r]) parts.Add($"rank {r} does not answer (dead, or stuck inside MPI)");
+            else if (answers[r] < mine) parts.Add($"rank {r} is alive but has started {answers[r]} collectives to this rank's {mine} (hung or slow in its own work, or out of step)");
+        }
+        GC.KeepAlive(answers);
+        return string.Join("; ", parts);
+    }
+
+    /// <summary>Answers a peer's query about how many collectives this rank has started.</summary>
+    private void AnswerPingLocked()
+    {
+        for (int i = pongsInFlight.Count - 1; i >= 0; i--)
+        {
+            var (request, buffer) = pongsInFlight[i];
+            if (MPI_Test(ref request, out int done, out _) != Success || done != 0) pongsInFlight.RemoveAt(i);
+            else pongsInFlight[i] = (request, buffer);
+        }
+        if (pingRequest == 0) return;
+        Check(MPI_Test(ref pingRequest, out int flag, out var status), "MPI_Test");
+        if (flag == 0) return;
+        var reply = GC.AllocateArray<long>(1, pinned: true);
+        reply[0] = started;
+        if (MPI_Isend(Address(reply), 8, byteType, status.Source, PongTag, comm, out var send) == Success) pongsInFlight.Add((send, reply));
+        Check(MPI_Irecv(Address(pingBuffer), 8, byteType, AnySource, PingTag, comm, out pingRequest), "MPI_Irecv");
+    }
+
     /// <summary>Looks for an abort notice; on one, records it and acknowledges it to its sender.</summary>
     private void CheckControlLocked()
     {
+        AnswerPingLocked();
         if (controlRequest == 0 || failure != null) return;
         Check(MPI_Test(ref controlRequest, out int flag, out var status), "MPI_Test");
         if (flag == 0) return;
@@ -287,13 +357,8 @@ public sealed class MpiCommunicator : Communicator
         progress?.Join();
         lock (gate)
         {
-            if (controlRequest != 0)
-            {
-                MPI_Cancel(ref controlRequest);
-                long start = Stopwatch.GetTimestamp();
-                while (controlRequest != 0 && Stopwatch.GetElapsedTime(start) < TimeSpan.FromSeconds(1))
-                    if (MPI_Test(ref controlRequest, out int flag, out _) != Success || flag != 0) controlRequest = 0;
-            }
+            CancelLocked(ref controlRequest);
+            CancelLocked(ref pingRequest);
             MPI_Comm_free(ref comm);
             lock (WorldGate)
             {
@@ -303,6 +368,15 @@ public sealed class MpiCommunicator : Communicator
             MPI_Finalize();
         }
         wake.Dispose();
+    }
+
+    private static void CancelLocked(ref nint request)
+    {
+        if (request == 0) return;
+        MPI_Cancel(ref request);
+        long start = Stopwatch.GetTimestamp();
+        while (request != 0 && Stopwatch.GetElapsedTime(start) < TimeSpan.FromSeconds(1))
+            if (MPI_Test(ref request, out int flag, out _) != Success || flag != 0) request = 0;
     }
 
     private void Check(int code, string call)
