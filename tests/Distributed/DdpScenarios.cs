@@ -46,11 +46,8 @@ public static class DdpScenarios
         new DdpScenario("dbgr", Mlp, ps => new DoubleBackpropGr(new Adam(ps, 1e-2f), gamma: 0.05f), () => Classification(16), LossKind.Classify),
     }.ToDictionary(s => s.Name);
 
-    private static Module Mlp(int seed)
-    {
-        Engine.Random.Seed((ulong)seed);
-        return new Sequential(new Linear(16, 24, device: Cpu), new ReLU(), new Linear(24, 4, device: Cpu));
-    }
+    private static Module Mlp(int seed) =>
+        new Sequential(new Linear(16, 24, seed: 10 * (ulong)seed, device: Cpu), new ReLU(), new Linear(24, 4, seed: 10 * (ulong)seed + 1, device: Cpu));
 
     /// <summary>96 samples of 16 features, 4 classes decided by which quarter holds the largest feature sum.</summary>
     private static Dataset Classification(int features)

@@ -11,12 +11,15 @@ namespace Engine.Distributed;
 public sealed class CommRequest
 {
     private readonly Communicator owner;
-    private readonly Func<bool> poll;
+    private readonly Func<long> poll;
     private readonly List<Action> onComplete = new();
     private long completedAt;
 
-    /// <summary>Creates a request whose <paramref name="poll"/> returns true once the operation has finished (and may throw).</summary>
-    internal CommRequest(Communicator owner, string operation, long bytes, Func<bool> poll)
+    /// <summary>
+    /// Creates a request whose <paramref name="poll"/> returns 0 while the operation runs and, once it has finished,
+    /// the <see cref="Stopwatch"/> timestamp at which it did (it may throw).
+    /// </summary>
+    internal CommRequest(Communicator owner, string operation, long bytes, Func<long> poll)
     {
         this.owner = owner;
         this.poll = poll;
@@ -34,13 +37,13 @@ public sealed class CommRequest
     /// <summary>When the request was started (<see cref="Stopwatch.GetTimestamp"/> ticks).</summary>
     public long StartedAt { get; }
 
-    /// <summary>When a test or wait first saw it finished (<see cref="Stopwatch.GetTimestamp"/> ticks); 0 before.</summary>
+    /// <summary>When it finished, as far as the backend knows (<see cref="Stopwatch.GetTimestamp"/> ticks); 0 before.</summary>
     public long CompletedAt => completedAt;
 
     /// <summary>True once the operation has finished and its results are in place.</summary>
     public bool IsCompleted => completedAt != 0;
 
-    /// <summary>Time from start to the first test that saw it finished; null while in flight.</summary>
+    /// <summary>Time from start to completion; null while in flight.</summary>
     public TimeSpan? Duration => IsCompleted ? Stopwatch.GetElapsedTime(StartedAt, completedAt) : null;
 
     /// <summary>
@@ -52,9 +55,10 @@ public sealed class CommRequest
     {
         if (IsCompleted) return true;
         owner.Poll();
-        if (!poll()) return false;
+        long finished = poll();
+        if (finished == 0) return false;
         foreach (var action in onComplete) action();
-        completedAt = Stopwatch.GetTimestamp();
+        completedAt = finished;
         return true;
     }
 

@@ -32,9 +32,15 @@ public sealed record DistributedDataParallelOptions
 /// <param name="Synchronizations">Backward passes (and step-time synchronisations) whose gradients were all-reduced.</param>
 /// <param name="Buckets">Bucket all-reduces run.</param>
 /// <param name="Bytes">Gradient bytes this rank contributed.</param>
-/// <param name="AllReduce">Sum over buckets of the time from starting its all-reduce to seeing it complete.</param>
+/// <param name="AllReduce">Sum over buckets of the time from starting its all-reduce to its completion.</param>
+/// <param name="Hidden">The part of <paramref name="AllReduce"/> that ran while the backward pass was still computing.</param>
 /// <param name="ExposedWait">Time the training thread was blocked waiting for all-reduces after the backward pass had finished.</param>
-public readonly record struct GradientSyncStatistics(int Synchronizations, int Buckets, long Bytes, TimeSpan AllReduce, TimeSpan ExposedWait);
+public readonly record struct GradientSyncStatistics(int Synchronizations, int Buckets, long Bytes, TimeSpan AllReduce, TimeSpan Hidden,
+    TimeSpan ExposedWait)
+{
+    /// <summary>Hidden / AllReduce: the fraction of the bucket all-reduce time overlapped with the backward pass.</summary>
+    public double HiddenFraction => AllReduce > TimeSpan.Zero ? Hidden / AllReduce : 0;
+}
 
 /// <summary>
 /// Data-parallel training of a module over the ranks of a <see cref="Communicator"/>, in the style of PyTorch's
@@ -366,6 +372,7 @@ public sealed class DistributedDataParallel : Module
     /// <summary>Ends a synchronisation: starts what is left, waits, averages and writes the gradients back.</summary>
     private void FinishPass()
     {
+        long backwardEnd = Stopwatch.GetTimestamp();
         for (int i = 0; i < parameters.Length; i++)
         {
             var slot = slots[i];
@@ -391,15 +398,17 @@ public sealed class DistributedDataParallel : Module
         for (int i = 0; i < parameters.Length; i++)
             if (ranksWithGradient[i] > 0) Unpack(i);
 
-        var reduce = TimeSpan.Zero;
+        TimeSpan reduce = TimeSpan.Zero, hidden = TimeSpan.Zero;
         long bytes = 0;
         foreach (var b in buckets)
         {
-            reduce += b.Request!.Duration ?? TimeSpan.Zero;
-            bytes += b.Request.Bytes;
+            var r = b.Request!;
+            reduce += r.Duration ?? TimeSpan.Zero;
+            if (r.StartedAt < backwardEnd) hidden += Stopwatch.GetElapsedTime(r.StartedAt, Math.Min(r.CompletedAt, backwardEnd));
+            bytes += r.Bytes;
         }
         statistics = new GradientSyncStatistics(statistics.Synchronizations + 1, statistics.Buckets + buckets.Length,
-            statistics.Bytes + bytes, statistics.AllReduce + reduce, statistics.ExposedWait + exposed);
+            statistics.Bytes + bytes, statistics.AllReduce + reduce, statistics.Hidden + hidden, statistics.ExposedWait + exposed);
         passActive = false;
         brokenPass = false;
     }

@@ -6,9 +6,10 @@ namespace Engine.Distributed;
 /// <summary>
 /// Threads of one process as the ranks of a group, for tests: <see cref="CreateGroup"/> returns one communicator per
 /// rank, each to be used by its own thread. Collectives are matched by their order on each rank, reduced in rank
-/// order (rank 0's values, plus rank 1's, plus rank 2's, ... in float for float data), and complete no earlier than a
-/// simulated network time after the last rank joined: <c>latency + bytes / bandwidth</c>, times the ring factor
-/// 2(N−1)/N for all-reduce, so that tests can show communication hidden behind computation.
+/// order (rank 0's values, plus rank 1's, plus rank 2's, ... in float for float data), and complete after a simulated
+/// network time: <c>latency + bytes / bandwidth</c> (the bytes times the ring factor 2(N−1)/N for all-reduce), counted
+/// from when the last rank joined or the previous collective finished, whichever is later (one link, one message at a
+/// time), so that tests can show communication hidden behind computation.
 /// </summary>
 /// <remarks>
 /// A rank that disposes its communicator has left the group: the others' waits for it throw
@@ -129,7 +130,9 @@ public sealed class InProcessCommunicator : Communicator
                 double bytes = signature.Count * (double)SizeOf(signature.Type);
                 double factor = ring ? 2.0 * (Size - 1) / Size : 1.0;
                 double seconds = group.Latency.TotalSeconds + factor * bytes / group.BytesPerSecond;
-                slot.ReadyAt = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
+                long begin = Math.Max(Stopwatch.GetTimestamp(), group.LinkFreeAt);
+                slot.ReadyAt = begin + (long)(seconds * Stopwatch.Frequency);
+                group.LinkFreeAt = slot.ReadyAt;
                 slot.Done = true;
             }
         }
@@ -139,7 +142,7 @@ public sealed class InProcessCommunicator : Communicator
         return request.Then(() => pending.Remove(request));
     }
 
-    private bool Finished(long seq)
+    private long Finished(long seq)
     {
         lock (group.Gate)
         {
@@ -148,11 +151,11 @@ public sealed class InProcessCommunicator : Communicator
             {
                 if (group.Departed.FirstOrDefault(r => !slot.Joined[r], -1) is var gone and >= 0)
                     throw new RankFailedException(rank, gone, $"rank {gone} left the group (its communicator was disposed) before joining collective #{seq}");
-                return false;
+                return 0;
             }
-            if (Stopwatch.GetTimestamp() < slot.ReadyAt) return false;
+            if (Stopwatch.GetTimestamp() < slot.ReadyAt) return 0;
             if (++slot.Collected == Size) group.Slots.Remove(seq);
-            return true;
+            return slot.ReadyAt;
         }
     }
 
@@ -239,6 +242,7 @@ public sealed class InProcessCommunicator : Communicator
         public TimeSpan Latency { get; } = latency;
         public double BytesPerSecond { get; } = bytesPerSecond;
         public Dictionary<long, Slot> Slots { get; } = new();
+        public long LinkFreeAt { get; set; }
         public List<int> Departed { get; } = new();
         public (int Rank, string Reason)? Failure { get; set; }
     }

@@ -175,15 +175,15 @@ public sealed class MpiCommunicator : Communicator
         }
         wake.Set();
         return new CommRequest(this, count == 0 ? kind : $"{kind} of {count} {type}", count * SizeOf(type),
-            () => operation.Done || TestNow(operation));
+            () => operation.Done ? operation.CompletedAt : TestNow(operation));
     }
 
-    private bool TestNow(Operation operation)
+    private long TestNow(Operation operation)
     {
         lock (gate)
         {
             TestLocked(operation);
-            return operation.Done;
+            return operation.Done ? operation.CompletedAt : 0;
         }
     }
 
@@ -192,6 +192,7 @@ public sealed class MpiCommunicator : Communicator
         if (operation.Done) return;
         Check(MPI_Test(ref operation.Request, out int flag, out _), "MPI_Test");
         if (flag == 0) return;
+        operation.CompletedAt = Stopwatch.GetTimestamp();
         operation.Done = true;
         inFlight.Remove(operation);
     }
@@ -390,6 +391,7 @@ public sealed class MpiCommunicator : Communicator
     private sealed class Operation
     {
         public nint Request;
+        public long CompletedAt;
         public volatile bool Done;
     }
 }

@@ -111,10 +111,10 @@ public sealed class NcclCommunicator : Communicator
         return new CommRequest(this, operation, bytes, () =>
         {
             int status = NcclNative.cuEventQuery(cudaEvent);
-            if (status == NcclNative.CudaNotReady) return false;
+            if (status == NcclNative.CudaNotReady) return 0L;
             NcclNative.cuEventDestroy_v2(cudaEvent);
             NcclNative.CheckCuda(status, "cuEventQuery");
-            return true;
+            return System.Diagnostics.Stopwatch.GetTimestamp();
         });
     }
 
