@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Engine.Autodiff;
 using Engine.Data;
+using Engine.Distributed;
 using Engine.Nn;
 using Engine.Optim;
 
@@ -61,13 +62,17 @@ public static class OperatorTraining
     /// <see cref="Fit(Module, Dataset, Dataset, int, int, float, float, int, int, Kernels.Device, Action{int, EpochRecord}?)"/>
     /// with any optimizer over the model's parameters, SAM and gradient regularization included (each step goes through
     /// <see cref="Optimizer.StepOnLoss"/>; the loss recorded is the first evaluation's, at the unperturbed parameters).
-    /// The optimizer's learning rate at the call is the schedule's start.
+    /// The optimizer's learning rate at the call is the schedule's start. For data-parallel training pass the
+    /// <see cref="DistributedDataParallel"/> as the model: each rank then trains on its share of every batch
+    /// (<see cref="DistributedSampler"/>) and the training loss is totalled over the ranks.
     /// </summary>
     public static List<EpochRecord> Fit(Module model, Optimizer optimizer, Dataset train, Dataset test, int epochs, int batchSize,
         int halveEvery, int seed, Kernels.Device device, Action<int, EpochRecord>? onEpoch = null)
     {
         float learningRate = optimizer.LearningRate;
-        var loader = new DataLoader(train, batchSize, shuffle: true, seed: seed, device: device);
+        var communicator = (model as DistributedDataParallel)?.Communicator;
+        var loader = new DataLoader(train, batchSize, shuffle: true, seed: seed, device: device,
+            sampler: communicator == null ? null : new DistributedSampler(communicator));
         var records = new List<EpochRecord>();
         var sw = new Stopwatch();
         for (int epoch = 1; epoch <= epochs; epoch++)
@@ -87,6 +92,12 @@ public static class OperatorTraining
                 }
             }
             sw.Stop();
+            if (communicator != null)
+            {
+                var totals = new[] { sum, count };
+                communicator.AllReduce<double>(totals);
+                (sum, count) = (totals[0], (int)totals[1]);
+            }
             var rec = new EpochRecord(sum / count, Evaluate(model, test, device: device), optimizer.LearningRate, sw.Elapsed.TotalSeconds);
             records.Add(rec);
             onEpoch?.Invoke(epoch, rec);
