@@ -112,7 +112,7 @@ public class FftBenchmarks
     private void RunEngine()
     {
         var c = Case;
-        var k = Device.Cpu.Kernels;
+        var k = Device.Cpu.Kernels.FftKernels();
         if (c.H == 1) k.Rfft(dx!, dy!, c.Batch, c.W);
         else k.Rfft2(dx!, dy!, c.Batch, c.H, c.W);
     }

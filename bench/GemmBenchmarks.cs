@@ -109,7 +109,7 @@ public class GemmBenchmarks
     /// <summary>The engine's CPU kernel set (packed AVX-512 GEMM, all cores).</summary>
     [Benchmark]
     public void EngineCpu() =>
-        Device.Cpu.Kernels.Gemm(1, M, N, K, 1f, da!, 0, false, db!, 0, false, 0f, dc!, 0);
+        Device.Cpu.Kernels.Gemm(GemmSize.Single(M, N, K), new GemmOperand(da!), new GemmOperand(db!), new GemmOutput(dc!));
 
     /// <summary>MathNet.Numerics <c>Matrix&lt;float&gt;</c> multiply with the managed provider.</summary>
     [Benchmark]

@@ -91,6 +91,9 @@ public class MultiGradientStepBenchmarks
         foreach (var o in new[] { sgd, sam, fgrForward, fgrBackward, dbgr }) o.Dispose();
         foreach (var buffer in (scratch ?? []).SelectMany(b => b)) buffer.Dispose();
         scratch = null;
+        squaredNorm?.Dispose();
+        scale?.Dispose();
+        squaredNorm = scale = null;
         model.Dispose();
         x.Dispose();
     }
@@ -131,14 +134,18 @@ public class MultiGradientStepBenchmarks
     public float DoubleBackpropGrStep() => Run(dbgr, LossOnly);
 
     private DeviceBuffer<float>[][]? scratch;
+    private DeviceScalar? squaredNorm, scale;
 
     /// <summary>
     /// SAM's extra work besides the second forward and backward pass, on buffers shaped like the model's parameters
-    /// (value, gradient, backup each): the global gradient norm, save-and-move and restore.
+    /// (value, gradient, backup each): the global gradient norm, the scale, save-and-move and restore, all on the device.
     /// </summary>
     public float SamKernelsOnly()
     {
         var k = Device.Cpu.Kernels;
+        var o = k.OptimizerKernels();
+        squaredNorm ??= new DeviceScalar(Device.Cpu);
+        scale ??= new DeviceScalar(Device.Cpu);
         scratch ??= model.Parameters().Select(p =>
         {
             var bufs = new[] { k.Allocate(p.Size), k.Allocate(p.Size), k.Allocate(p.Size) };
@@ -146,11 +153,11 @@ public class MultiGradientStepBenchmarks
             k.RandomUniform(bufs[1], 2, -1, 1);
             return bufs;
         }).ToArray();
-        double sq = k.SumOfSquares(scratch.Select(b => b[1]).ToList());
-        float scale = (float)(0.05 / (Math.Sqrt(sq) + 1e-12));
-        foreach (var b in scratch) k.Perturb(b[0], b[1], b[2], scale, false);
-        foreach (var b in scratch) k.Restore(b[2], b[0]);
-        return (float)sq;
+        o.SumOfSquares(scratch.Select(b => b[1]).ToList(), null, squaredNorm);
+        o.PerturbationScale(squaredNorm, 0.05f, scale);
+        foreach (var b in scratch) o.Perturb(b[0], b[1], b[2], scale, false);
+        foreach (var b in scratch) o.Restore(b[2], b[0]);
+        return scratch.Length;
     }
 
     /// <summary>

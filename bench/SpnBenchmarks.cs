@@ -75,7 +75,8 @@ public class SpnSumLayerBenchmarks
     private const int Batch = 512, Regions = 80, KIn = 100, KOut = 10;
     private float[] hx = null!, hw = null!, hy = null!;
     private DeviceBuffer<float> bx = null!, bw = null!, by = null!, bg = null!, bdx = null!, bdw = null!;
-    private IKernelSet k = null!;
+    private ISpnKernels k = null!;
+    private static readonly SpnSumSize Size = new(Batch, Regions, KIn, KOut);
 
     private sealed class Cfg : ManualConfig
     {
@@ -90,14 +91,15 @@ public class SpnSumLayerBenchmarks
         hx = Enumerable.Range(0, Batch * Regions * KIn).Select(_ => (float)(-20 * rng.NextDouble())).ToArray();
         hw = Enumerable.Range(0, Regions * KOut * KIn).Select(_ => (float)(-Math.Log(KIn) + rng.NextDouble() - 0.5)).ToArray();
         hy = new float[Batch * Regions * KOut];
-        k = Device.Cpu.Kernels;
-        bx = k.Allocate(hx.Length); bx.CopyFromHost(hx);
-        bw = k.Allocate(hw.Length); bw.CopyFromHost(hw);
-        by = k.Allocate(hy.Length);
-        bg = k.Allocate(hy.Length); k.Fill(bg, 1f);
-        bdx = k.Allocate(hx.Length);
-        bdw = k.Allocate(hw.Length);
-        k.SpnSum(bx, bw, Batch, Regions, KIn, KOut, false, by); // the backward benchmark reads the forward's output
+        var core = Device.Cpu.Kernels;
+        k = core.SpnKernels();
+        bx = core.Allocate(hx.Length); bx.CopyFromHost(hx);
+        bw = core.Allocate(hw.Length); bw.CopyFromHost(hw);
+        by = core.Allocate(hy.Length);
+        bg = core.Allocate(hy.Length); core.Fill(bg, 1f);
+        bdx = core.Allocate(hx.Length);
+        bdw = core.Allocate(hw.Length);
+        k.SpnSum(bx, bw, Size, false, by); // the backward benchmark reads the forward's output
     }
 
     /// <summary>Frees the buffers.</summary>
@@ -127,9 +129,9 @@ public class SpnSumLayerBenchmarks
 
     /// <summary>The CPU kernel set's SpnSum (SIMD exp, split over cores).</summary>
     [Benchmark]
-    public void KernelSum() => k.SpnSum(bx, bw, Batch, Regions, KIn, KOut, false, by);
+    public void KernelSum() => k.SpnSum(bx, bw, Size, false, by);
 
     /// <summary>The CPU kernel set's SpnSumBackward (posteriors, input and weight gradients).</summary>
     [Benchmark]
-    public void KernelSumBackward() => k.SpnSumBackward(bx, bw, by, bg, Batch, Regions, KIn, KOut, bdx, bdw);
+    public void KernelSumBackward() => k.SpnSumBackward(bx, bw, by, bg, Size, bdx, bdw);
 }

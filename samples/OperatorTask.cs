@@ -11,7 +11,8 @@ public sealed record OperatorSettings(int Train, int Test, int Resolution, int M
     int HalveEvery, int BatchSize, OptimizerSettings Optimizer, int Seed, string OutDir);
 
 /// <summary>A task's defaults for <see cref="OperatorSettings"/> (one set for full runs, one for --quick).</summary>
-public readonly record struct OperatorDefaults(int Train, int Test, int Resolution, int Modes, int Width, int Epochs, int HalveEvery);
+public readonly record struct OperatorDefaults(int Train, int Test, int Resolution, int Modes, int Width, int Epochs, int HalveEvery,
+    float LearningRate = 1e-3f);
 
 /// <summary>
 /// What the FNO tasks share: option parsing, data scaling, the training run through <see cref="OperatorTraining"/> with
@@ -19,12 +20,27 @@ public readonly record struct OperatorDefaults(int Train, int Test, int Resoluti
 /// </summary>
 public static class OperatorTask
 {
+    /// <summary>The options <see cref="Parse"/> reads; <paramref name="full"/> and <paramref name="quick"/> give the help's defaults.</summary>
+    public static IReadOnlyList<OptionSpec> Declare(OperatorDefaults full, OperatorDefaults quick) =>
+    [
+        Opt.Int("train", "training pairs", 1, @default: $"{full.Train}; --quick {quick.Train}"),
+        Opt.Int("test", "test pairs", 1, @default: $"{full.Test}; --quick {quick.Test}"),
+        Opt.Int("resolution", "grid points per axis", 2, @default: $"{full.Resolution}; --quick {quick.Resolution}"),
+        Opt.Int("modes", "Fourier modes kept per axis", 1, @default: $"{full.Modes}; --quick {quick.Modes}"),
+        Opt.Int("width", "channels of the FNO blocks", 1, @default: $"{full.Width}; --quick {quick.Width}"),
+        Opt.Int("blocks", "FNO blocks", 1, @default: "4"),
+        CommonOptions.Epochs($"{full.Epochs}; --quick {quick.Epochs}"),
+        Opt.Int("halve-every", "halve the learning rate every N epochs", 1, @default: $"{full.HalveEvery}; --quick {quick.HalveEvery}"),
+        CommonOptions.BatchSize("20"), CommonOptions.Seed,
+        .. OptimizerChoice.Declare("1e-3", "1e-4"),
+    ];
+
     /// <summary>Reads the shared options over <paramref name="full"/> (or <paramref name="quick"/> with --quick).</summary>
     public static OperatorSettings Parse(Options o, string task, OperatorDefaults full, OperatorDefaults quick)
     {
         var d = o.Quick ? quick : full;
         // Adam with L2 weight decay 1e-4 as the FNO paper, unless --optimizer / --weight-decay say otherwise.
-        var opt = OptimizerChoice.Parse(o, 1e-3f, task, defaultWeightDecay: 1e-4f);
+        var opt = OptimizerChoice.Parse(o, d.LearningRate, task, defaultWeightDecay: 1e-4f);
         if (opt.Flood != null)
             throw new ArgumentException($"{task}: --flood applies to the classifier tasks only (the operator loss is a relative L2 error).");
         return new OperatorSettings(o.Int("train", d.Train), o.Int("test", d.Test), o.Int("resolution", d.Resolution),

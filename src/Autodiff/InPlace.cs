@@ -93,8 +93,9 @@ public static class InPlace
         if (velocity != null) Same(op, velocity, parameter);
         else if (hyper.Momentum != 0)
             throw new ArgumentException($"{op}: momentum {hyper.Momentum} needs a velocity tensor.");
-        parameter.K.SgdStep(parameter.Buffer, gradient.Buffer, velocity?.Buffer, hyper.LearningRate, hyper.Momentum,
-            hyper.Dampening, hyper.WeightDecay, hyper.Nesterov, firstStep);
+        using var lr = new DeviceScalar(parameter.Device, hyper.LearningRate);
+        parameter.K.OptimizerKernels().SgdStep(parameter.Buffer, gradient.Buffer, velocity?.Buffer,
+            new SgdHyper(hyper.Momentum, hyper.Dampening, hyper.WeightDecay, hyper.Nesterov), lr, firstStep);
     }
 
     /// <summary>
@@ -110,8 +111,11 @@ public static class InPlace
         Same(op, expAvgSq, parameter);
         if (step < 1 || step > int.MaxValue)
             throw new ArgumentOutOfRangeException(nameof(step), step, $"{op}: the step must be in [1, {int.MaxValue}], got {step}.");
-        parameter.K.AdamStep(parameter.Buffer, gradient.Buffer, expAvg.Buffer, expAvgSq.Buffer, hyper.LearningRate,
-            hyper.Beta1, hyper.Beta2, hyper.Eps, hyper.WeightDecay, hyper.Decoupled, (int)step);
+        using var lr = new DeviceScalar(parameter.Device, hyper.LearningRate);
+        // The kernel advances the count it is given (the updates before this one) to this step's.
+        using var count = new DeviceScalar(parameter.Device, step - 1);
+        parameter.K.OptimizerKernels().AdamStep(new AdamBuffers(parameter.Buffer, gradient.Buffer, expAvg.Buffer, expAvgSq.Buffer),
+            new AdamHyper(hyper.Beta1, hyper.Beta2, hyper.Eps, hyper.WeightDecay, hyper.Decoupled), lr, count);
     }
 
     /// <summary>
@@ -124,27 +128,29 @@ public static class InPlace
         const string op = "InPlace.Perturb";
         Same(op, gradient, parameter);
         Same(op, backup, parameter);
-        parameter.K.Perturb(parameter.Buffer, gradient.Buffer, backup.Buffer, scale, squareParameter);
+        using var scaleOnDevice = new DeviceScalar(parameter.Device, scale);
+        parameter.K.OptimizerKernels().Perturb(parameter.Buffer, gradient.Buffer, backup.Buffer, scaleOnDevice, squareParameter);
     }
 
     /// <summary>parameter = backup: puts saved values back, bit for bit (never an inverse step).</summary>
     public static void Restore(Tensor backup, Tensor parameter)
     {
         Same("InPlace.Restore", backup, parameter);
-        parameter.K.Restore(backup.Buffer, parameter.Buffer);
+        parameter.K.OptimizerKernels().Restore(backup.Buffer, parameter.Buffer);
     }
 
     /// <summary>gradient = a · gradient + b · other (one fused multiply-add on b · other).</summary>
     public static void CombineGradients(Tensor gradient, Tensor other, float a, float b)
     {
         Same("InPlace.CombineGradients", other, gradient);
-        gradient.K.CombineGradients(gradient.Buffer, other.Buffer, a, b);
+        gradient.K.OptimizerKernels().CombineGradients(gradient.Buffer, other.Buffer, a, b);
     }
 
     /// <summary>
     /// Reads (does not change) the tensors and returns Σₖ Σᵢ (wₖ[i] · xₖ[i])², or Σ xₖ[i]² where
     /// <paramref name="weights"/> is null or its k-th entry is: the squared global norm of a list of gradients
-    /// (weights: adaptive SAM's ‖ |θ| ⊙ g ‖²). Accumulates in double on the CPU set. Tensors on several devices are
+    /// (weights: adaptive SAM's ‖ |θ| ⊙ g ‖²), summed in double in one order fixed by the lengths (the same bits on both
+    /// kernel sets). Tensors on several devices are
     /// summed per device, then on the host. The result is read back to the host (the device waits for it).
     /// </summary>
     public static double SumOfSquares(IReadOnlyList<Tensor> tensors, IReadOnlyList<Tensor?>? weights = null)
@@ -164,7 +170,9 @@ public static class InPlace
             var ids = group.ToList();
             var buffers = ids.Select(i => tensors[i].Buffer).ToList();
             var weightBuffers = weights == null ? null : ids.Select(i => weights[i]?.Buffer).ToList();
-            total += group.Key.Kernels.SumOfSquares(buffers, weightBuffers);
+            using var sum = new DeviceScalar(group.Key);
+            group.Key.Kernels.OptimizerKernels().SumOfSquares(buffers, weightBuffers, sum);
+            total += sum.Read();
         }
         return total;
     }

@@ -1,3 +1,5 @@
+using Engine.Kernels;
+
 namespace Engine.Autodiff;
 
 /// <summary>
@@ -53,6 +55,10 @@ public sealed class SpnLeafLayout : IDisposable
     public IndexTensor EntryVariable { get; }
     /// <summary>Region owning each entry.</summary>
     public IndexTensor EntryRegion { get; }
+
+    /// <summary>The index lists on <paramref name="device"/> (uploaded on first use), as the SPN kernels take them.</summary>
+    public SpnLeafMap Map(Device device) =>
+        new(RegionStart.On(device), EntryVariable.On(device), EntryRegion.On(device), Variables, Regions, Entries);
 
     /// <summary>Frees the device copies.</summary>
     public void Dispose()
@@ -116,6 +122,12 @@ public sealed class SpnProductLayout : IDisposable
     public IndexTensor RightParentStart { get; }
     /// <summary>Output regions grouped by right child.</summary>
     public IndexTensor RightParents { get; }
+
+    /// <summary>The index lists on <paramref name="device"/> (uploaded on first use), as the SPN kernels take them.</summary>
+    public SpnProductMap Map(Device device) => new(
+        new SpnChildMap(Left.On(device), LeftParentStart.On(device), LeftParents.On(device), LeftRegions),
+        new SpnChildMap(Right.On(device), RightParentStart.On(device), RightParents.On(device), RightRegions),
+        Regions);
 
     /// <summary>Frees the device copies.</summary>
     public void Dispose()

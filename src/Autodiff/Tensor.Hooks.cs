@@ -12,7 +12,7 @@ public sealed partial class Tensor
     /// inputs) is still to run. That is what lets data-parallel training start reducing a layer's gradients while the
     /// backward pass of the layers below it goes on. Hooks run on the thread of the backward pass, in registration
     /// order, once per pass in which the leaf receives a gradient (never for a leaf the pass does not reach);
-    /// <see cref="Autograd.Grad(IReadOnlyList{Tensor}, IReadOnlyList{Tensor}, IReadOnlyList{Tensor}?, bool)"/> does not
+    /// <see cref="Autograd.Grad(IReadOnlyList{Tensor}, IReadOnlyList{Tensor}, IReadOnlyList{Tensor}?, bool, bool?)"/> does not
     /// accumulate into <see cref="Grad"/> and fires none. A hook may read or update <see cref="Grad"/> in place; an
     /// exception it throws ends the backward pass and propagates to the caller. Dispose the returned handle to remove
     /// the hook.

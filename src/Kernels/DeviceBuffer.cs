@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Engine.Kernels;
 
 /// <summary>
@@ -23,12 +25,31 @@ public abstract class DeviceBuffer<T> : IDisposable where T : unmanaged
     /// <summary>True once <see cref="Dispose()"/> ran.</summary>
     public bool IsDisposed { get; private set; }
 
+    /// <summary>True once the derived constructor reported the allocation to the device's counters.</summary>
+    private bool tracked;
+
+    /// <summary>Bytes the buffer holds for <see cref="DeviceCounters.BytesInUse"/>: length times element size.</summary>
+    private long Bytes => Length * Unsafe.SizeOf<T>();
+
+    /// <summary>
+    /// Reports the allocation to <see cref="Device"/>'s <see cref="DeviceCounters"/>: called by a derived constructor
+    /// once its memory exists (<paramref name="poolHit"/>: the memory came from a pool), so a failed allocation
+    /// counts nothing; <see cref="Dispose()"/> reports the release.
+    /// </summary>
+    protected void TrackAllocation(bool poolHit)
+    {
+        if (tracked) return;
+        tracked = true;
+        Device.Counters.RecordAllocation(Bytes, poolHit);
+    }
+
     /// <summary>Copies <paramref name="source"/> (exactly <see cref="Length"/> elements) to the device.</summary>
     public void CopyFromHost(ReadOnlySpan<T> source)
     {
         ThrowIfDisposed("CopyFromHost");
         if (source.Length != Length)
             throw new ArgumentException($"CopyFromHost: buffer holds {Length} elements, source has {source.Length}.");
+        Device.Counters.RecordHostToDevice();
         CopyFromHostCore(source);
     }
 
@@ -38,6 +59,7 @@ public abstract class DeviceBuffer<T> : IDisposable where T : unmanaged
         ThrowIfDisposed("CopyToHost");
         if (destination.Length != Length)
             throw new ArgumentException($"CopyToHost: buffer holds {Length} elements, destination has {destination.Length}.");
+        Device.Counters.RecordDeviceToHost();
         CopyToHostCore(destination);
     }
 
@@ -71,6 +93,7 @@ public abstract class DeviceBuffer<T> : IDisposable where T : unmanaged
         if (IsDisposed) return;
         IsDisposed = true;
         Release();
+        if (tracked) Device.Counters.RecordRelease(Bytes);
         GC.SuppressFinalize(this);
     }
 }

@@ -107,23 +107,11 @@ public static class OpSpecs
 
     private static IReadOnlyList<OpSpec> Build()
     {
-        var specs = new List<OpSpec>
+        var specs = OpTable.Unary.Select(r => Unary(r.Name, r.Forward, r.GradInputs, second: r.SecondOrder)).ToList();
+        specs.AddRange(new List<OpSpec>
         {
-            // ----- unary -----
-            Unary("neg", x => x.Neg(), Gens.Normal()),
-            Unary("exp", x => x.Exp(), Gens.Normal(), second: true),
-            Unary("log", x => x.Log(), Gens.Uniform(0.3, 3), second: true),
-            Unary("sqrt", x => x.Sqrt(), Gens.Uniform(0.3, 3), second: true),
-            Unary("relu", x => x.Relu(), Gens.Distinct),
-            Unary("gelu_tanh", x => x.GeluTanh(), Gens.Normal(2), second: true),
-            Unary("gelu_erf", x => x.GeluErf(), Gens.Normal(2), second: true),
+            // ----- unary: the op table's rows, then variants -----
             Unary("gelu(approximate)", x => x.Gelu(approximate: true), Gens.Normal(2)),
-            Unary("tanh", x => x.Tanh(), Gens.Normal(), second: true),
-            Unary("sigmoid", x => x.Sigmoid(), Gens.Normal(2), second: true),
-            Unary("erf", x => x.Erf(), Gens.Normal(), second: true),
-            Unary("abs", x => x.Abs(), Gens.AwayFromZero()),
-            Unary("square", x => x.Square(), Gens.Normal(), second: true),
-            Unary("reciprocal", x => x.Reciprocal(), Gens.AwayFromZero(0.5, 2), second: true),
             Unary("affine(-1.5, 0.5)", x => x.Affine(-1.5f, 0.5f), Gens.Normal()),
             Unary("unary on scalar []", x => x.Tanh(), Gens.Normal(), shape: [], second: true),
             Unary("unary on prime [7, 1, 3]", x => x.Sigmoid(), Gens.Normal(), shape: [7, 1, 3]),
@@ -144,19 +132,12 @@ public static class OpSpecs
             Unary("pow x^2.5", x => x.Pow(2.5f), Gens.Uniform(0.5, 2), second: true),
             Unary("pow x^-1.5", x => x.Pow(-1.5f), Gens.Uniform(0.5, 2), second: true),
             Unary("pow x^0.5", x => x.Pow(0.5f), Gens.Uniform(0.5, 2), second: true),
-        };
+        });
 
-        // ----- binary ops, every broadcasting pattern -----
+        // ----- binary ops (the op table's rows), every broadcasting pattern -----
         foreach (var (a, b) in Patterns)
-        {
-            specs.Add(Binary("add", a, b, (x, y) => x + y, Gens.Normal(), Gens.Normal()));
-            specs.Add(Binary("sub", a, b, (x, y) => x - y, Gens.Normal(), Gens.Normal()));
-            specs.Add(Binary("mul", a, b, (x, y) => x * y, Gens.Normal(), Gens.Normal(), second: true));
-            specs.Add(Binary("div", a, b, (x, y) => x / y, Gens.Normal(), Gens.AwayFromZero(0.5, 2), second: true));
-            specs.Add(Binary("maximum", a, b, Ops.Maximum, Gens.Grid(0.3, 0), Gens.Grid(0.3, 0.15)));
-            specs.Add(Binary("minimum", a, b, Ops.Minimum, Gens.Grid(0.3, 0), Gens.Grid(0.3, 0.15)));
-            specs.Add(Binary("pow", a, b, Ops.Pow, Gens.Uniform(0.5, 2), Gens.Uniform(-1.5, 1.5), second: true));
-        }
+        foreach (var r in OpTable.Binary)
+            specs.Add(Binary(r.Name, a, b, r.Forward, r.GradA, r.GradB, r.SecondOrder));
         specs.Add(Binary("add (same tensor twice)", [3, 4], [3, 4], (x, _) => x + x, Gens.Normal(), Gens.Normal()));
         specs.Add(new("mul (one constant input)", [new In([3, 4], Gens.Normal()), new In([4], Gens.Normal(), RequiresGrad: false)],
             xs => xs[0] * xs[1], SecondOrder: false));
@@ -302,6 +283,7 @@ public static class OpSpecs
         specs.Add(new("attention-like batched",
             [new In([2, 3, 4], Gens.Normal()), new In([2, 3, 4], Gens.Normal()), new In([2, 3, 4], Gens.Normal())],
             xs => Ops.MatMul(Ops.MatMul(xs[0], xs[1], false, true).Softmax(-1), xs[2]), SecondOrder: true));
+        specs.AddRange(TensorOpSpecs.GradSpecs());
         return specs;
     }
 }
@@ -450,7 +432,7 @@ public sealed class CpuAutodiffTests : AutodiffOpTests
 public sealed class IlgpuAutodiffTests : AutodiffOpTests
 {
     /// <inheritdoc />
-    protected override Device Device => Device.Get(DeviceKind.IlgpuCpu);
+    protected override Device Device => TestDevices.Ilgpu;
 
     /// <inheritdoc />
     protected override int MaxEntriesPerInput => 12;

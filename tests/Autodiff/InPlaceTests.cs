@@ -87,14 +87,17 @@ public abstract class InPlaceTests
         gb.CopyFromHost(g);
         k.Fill(mb, 0f);
         k.Fill(vb, 0f);
-        k.AdamStep(pb, gb, mb, vb, 0.1f, 0.9f, 0.99f, 1e-8f, 0.01f, true, 1);
+        using var lr = new DeviceScalar(Device, 0.1f);
+        using var count = new DeviceScalar(Device, 0);
+        k.OptimizerKernels().AdamStep(new AdamBuffers(pb, gb, mb, vb), new AdamHyper(0.9f, 0.99f, 1e-8f, 0.01f, true), lr, count);
+        Assert.Equal(1.0, count.Read());
         Assert.Equal(pb.ToArray(), pt.ToArray());
         Assert.Equal(mb.ToArray(), m.ToArray());
 
         using var vel = Tensor.Zeros([13], Device);
         InPlace.SgdStep(pt, gt, vel, new SgdHyperParameters(0.1f, 0.9f, 0f, 0f, true), firstStep: true);
         using var velb = k.Allocate(13);
-        k.SgdStep(pb, gb, velb, 0.1f, 0.9f, 0f, 0f, true, true);
+        k.OptimizerKernels().SgdStep(pb, gb, velb, new SgdHyper(0.9f, 0f, 0f, true), lr, true);
         Assert.Equal(pb.ToArray(), pt.ToArray());
 
         using var backup = Tensor.Full([13], float.NaN, Device);

@@ -29,9 +29,10 @@ public class SampleTests
     [Fact]
     public void UnknownTaskIsAClearError()
     {
-        var e = Assert.Throws<ArgumentException>(() => Samples.Program.Run(["nope"], new StringWriter()));
-        Assert.Contains("unknown task 'nope'", e.Message);
-        Assert.Contains("mlp", e.Message);
+        var errors = new StringWriter();
+        Assert.Equal(Samples.Program.UsageError, Samples.Program.Run(["nope"], new StringWriter(), errors));
+        Assert.Contains("unknown task 'nope'", errors.ToString());
+        Assert.Contains("mlp", errors.ToString());
     }
 
     private static JsonDocument RunTask(string task, params string[] extra)
@@ -118,11 +119,13 @@ public class SampleTests
             double std = Math.Sqrt(((accs[0] - accs.Average()) * (accs[0] - accs.Average()) + (accs[1] - accs.Average()) * (accs[1] - accs.Average())) / 1);
             Assert.Equal(std, row.GetProperty("test_accuracy_std").GetDouble(), 12);
         }
-        Assert.Throws<ArgumentException>(() => RunTask("mixer-width", "--seeds", "0"));
+        var errors = new StringWriter();
+        Assert.Equal(Samples.Program.UsageError, Samples.Program.Run(["mixer-width", "--seeds", "0"], new StringWriter(), errors));
+        Assert.Contains("mixer-width: --seeds must be an integer >= 1, got 0", errors.ToString());
     }
 
     [Fact]
-    public void AllRunsEveryTaskQuickWithCurvesPlotsAndSummaries()
+    public void AllRunsEveryTaskQuickWithCurvesPlotsSummariesAndTheReportPage()
     {
         var dir = Path.Combine(Path.GetTempPath(), "engine-all-" + Guid.NewGuid().ToString("N"));
         try
@@ -137,16 +140,27 @@ public class SampleTests
                 Assert.NotEmpty(curves);
                 int epochs = doc.RootElement.GetProperty("epochs").GetInt32();
                 Assert.InRange(epochs, 1, 3); // the quick settings
-                foreach (var c in curves)
-                {
-                    Assert.Equal(epochs, c.Value.GetArrayLength());
-                    var png = Path.Combine(dir, $"{task}-{c.Name}.png");
-                    Assert.True(File.Exists(png), $"no plot {png}");
-                    var head = File.ReadAllBytes(png).Take(8).ToArray();
-                    Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }, head);
-                }
+                foreach (var c in curves) Assert.Equal(epochs, c.Value.GetArrayLength());
                 Assert.Contains($"{task}: summary", log.ToString());
+                Assert.Contains($"{task}: ", log.ToString());
             }
+            // Every task's figures are PNGs, and the page shows them all with every task's summary.
+            var page = File.ReadAllText(Path.Combine(dir, "index.html"));
+            var pngs = Directory.GetFiles(dir, "*.png").Select(Path.GetFileName).ToList();
+            foreach (var png in pngs)
+            {
+                Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }, File.ReadAllBytes(Path.Combine(dir, png!)).Take(8).ToArray());
+                Assert.Contains($"src=\"{png}\"", page);
+            }
+            foreach (var task in new[] { "mlp", "mixer", "mixer-width", "gr-diagonal", "spn", "fno-burgers", "fno-darcy" })
+            {
+                Assert.Contains($"id=\"task-{task}\"", page);
+                Assert.Contains(pngs, p => p!.StartsWith(task + "-", StringComparison.Ordinal));
+            }
+            Assert.Contains("gr-diagonal-test-error.png", pngs);
+            Assert.Contains("mixer-accuracy.png", pngs);
+            Assert.Contains("mixer-width-accuracy-vs-width.png", pngs);
+            Assert.Contains("README, default settings", log.ToString());
             Assert.Empty(Directory.GetFiles(dir, ".*"));
         }
         finally
@@ -158,10 +172,11 @@ public class SampleTests
     [Fact]
     public void QuickFlagShrinksTheDefaultsButExplicitOptionsWin()
     {
-        using var doc = RunTask("mixer", "--quick", "--epochs", "1", "--patch", "4");
+        using var doc = RunTask("mixer", "--quick", "--epochs", "1", "--patch", "2");
         var r = doc.RootElement;
         Assert.Equal(1, r.GetProperty("epochs").GetInt32());
-        Assert.Equal(16, r.GetProperty("channels").GetInt32());
+        Assert.Equal(2, r.GetProperty("patch").GetInt32());
+        Assert.Equal(8, r.GetProperty("token_hidden").GetInt32());
         Assert.Equal(1, r.GetProperty("blocks").GetInt32());
         Assert.Equal(1, r.GetProperty("curves").GetProperty("rp_test_accuracy").GetArrayLength());
     }
@@ -260,8 +275,10 @@ public class SampleTests
     {
         var full = new Samples.OperatorDefaults(1000, 100, 85, 12, 32, 30, 6);
         var quick = new Samples.OperatorDefaults(60, 20, 29, 6, 8, 3, 50);
-        Assert.Equal(85, Samples.OperatorTask.Parse(new Samples.Options(["--quick", "false"]), "t", full, quick).Resolution);
-        Assert.Equal(29, Samples.OperatorTask.Parse(new Samples.Options(["--quick"]), "t", full, quick).Resolution);
-        Assert.Equal(85, Samples.OperatorTask.Parse(new Samples.Options([]), "t", full, quick).Resolution);
+        Samples.Options Opts(params string[] args) =>
+            Samples.CommandLine.ParseOptions("t", [.. Samples.CommonOptions.Global, .. Samples.OperatorTask.Declare(full, quick)], args);
+        Assert.Equal(85, Samples.OperatorTask.Parse(Opts("--quick", "false"), "t", full, quick).Resolution);
+        Assert.Equal(29, Samples.OperatorTask.Parse(Opts("--quick"), "t", full, quick).Resolution);
+        Assert.Equal(85, Samples.OperatorTask.Parse(Opts(), "t", full, quick).Resolution);
     }
 }

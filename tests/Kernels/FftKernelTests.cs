@@ -4,10 +4,10 @@ using Engine.Kernels.Cpu.Fft;
 namespace Engine.Tests.Kernels;
 
 /// <summary>
-/// The FFT kernels (<see cref="IKernelSet.Fft"/>, Rfft, Irfft, Rfft2, Irfft2) against naive O(n²) DFTs in double
-/// precision. Error measure: ||actual - reference||₂ / ||reference||₂ over the whole output, below 1e-5. Lengths cover
+/// The FFT kernels (<see cref="IFftKernels.Fft"/>, Rfft, Irfft, Rfft2, Irfft2) against naive O(n²) DFTs in double
+/// precision, per kernel set, on the set's own FFTs and on the composite fallback (dense DFTs as core GEMMs). Error measure: ||actual - reference||₂ / ||reference||₂ over the whole output, below 1e-5. Lengths cover
 /// every path of the CPU set (powers of two, mixed radix 2/3/5/7, Bluestein for larger prime factors, length 1) and
-/// batches that fill a 16-row lane group, leave a partial one, or are a single row. Outputs are pre-filled with NaN.
+/// batches that fill a lane group (8 or 16 rows), leave a partial one, or are a single row. Outputs are pre-filled with NaN.
 /// </summary>
 public abstract class FftKernelTests
 {
@@ -15,6 +15,9 @@ public abstract class FftKernelTests
     protected abstract Device Device { get; }
 
     private IKernelSet K => Device.Kernels;
+
+    /// <summary>The transforms under test: the set's own, or (composite subclasses) the fallback over its core.</summary>
+    protected virtual IFftKernels F => K.FftKernels();
 
     private const double RelTol = 1e-5;
 
@@ -32,6 +35,9 @@ public abstract class FftKernelTests
         foreach (var n in lengths)
             foreach (var b in batches)
                 yield return [b, n];
+        // Full lane groups at 8 and 16 lanes (the transposed loads and stores), then a partial one.
+        yield return [16, 16];
+        yield return [33, 8];
         if (tier == ShapeTier.Full)
         {
             // Two full lane groups, every mixed-radix factor, and a long Bluestein length.
@@ -241,9 +247,9 @@ public abstract class FftKernelTests
         var x = Random(n * 31 + batch, (long)batch * n * 2);
         using var xb = Upload(x);
         using var yb = Nans((long)batch * n * 2);
-        K.Fft(xb, yb, batch, n, inverse: false, 1f);
+        F.Fft(xb, yb, batch, n, inverse: false, 1f);
         AssertClose(NaiveDft(x, batch, n, -1, 1), yb.ToArray(), $"fft batch {batch} n {n}");
-        K.Fft(xb, yb, batch, n, inverse: true, 1f / n);
+        F.Fft(xb, yb, batch, n, inverse: true, 1f / n);
         AssertClose(NaiveDft(x, batch, n, +1, 1.0 / n), yb.ToArray(), $"ifft batch {batch} n {n}");
     }
 
@@ -255,7 +261,7 @@ public abstract class FftKernelTests
         int bins = n / 2 + 1;
         using var xb = Upload(x);
         using var yb = Nans((long)batch * bins * 2);
-        K.Rfft(xb, yb, batch, n);
+        F.Rfft(xb, yb, batch, n);
         var y = yb.ToArray();
         AssertClose(NaiveRfft(x, batch, n), y, $"rfft batch {batch} n {n}");
         for (int b = 0; b < batch; b++)
@@ -273,7 +279,7 @@ public abstract class FftKernelTests
         var x = Random(n * 13 + batch, (long)batch * bins * 2);
         using var xb = Upload(x);
         using var yb = Nans((long)batch * n);
-        K.Irfft(xb, yb, batch, n);
+        F.Irfft(xb, yb, batch, n);
         AssertClose(NaiveIrfft(x, batch, n), yb.ToArray(), $"irfft batch {batch} n {n}");
     }
 
@@ -286,8 +292,8 @@ public abstract class FftKernelTests
         using var xb = Upload(x);
         using var fb = Nans((long)batch * bins * 2);
         using var yb = Nans((long)batch * n);
-        K.Rfft(xb, fb, batch, n);
-        K.Irfft(fb, yb, batch, n);
+        F.Rfft(xb, fb, batch, n);
+        F.Irfft(fb, yb, batch, n);
         AssertClose(Array.ConvertAll(x, v => (double)v), yb.ToArray(), $"irfft(rfft) batch {batch} n {n}");
         var f = fb.ToArray();
         for (int b = 0; b < batch; b++)
@@ -313,8 +319,8 @@ public abstract class FftKernelTests
         using var xb = Upload(x);
         using var fb = Nans((long)batch * n * 2);
         using var yb = Nans((long)batch * n * 2);
-        K.Fft(xb, fb, batch, n, false, 1f);
-        K.Fft(fb, yb, batch, n, true, 1f / n);
+        F.Fft(xb, fb, batch, n, false, 1f);
+        F.Fft(fb, yb, batch, n, true, 1f / n);
         AssertClose(Array.ConvertAll(x, v => (double)v), yb.ToArray(), $"ifft(fft) batch {batch} n {n}");
     }
 
@@ -327,14 +333,14 @@ public abstract class FftKernelTests
         using var xb = Upload(x);
         using var fb = Nans((long)batch * h * m * 2);
         using var yb = Nans((long)batch * h * w);
-        K.Rfft2(xb, fb, batch, h, w);
+        F.Rfft2(xb, fb, batch, h, w);
         AssertClose(NaiveRfft2(x, batch, h, w), fb.ToArray(), $"rfft2 [{batch},{h},{w}]");
-        K.Irfft2(fb, yb, batch, h, w);
+        F.Irfft2(fb, yb, batch, h, w);
         AssertClose(Array.ConvertAll(x, v => (double)v), yb.ToArray(), $"irfft2(rfft2) [{batch},{h},{w}]");
         // An arbitrary (non-Hermitian) spectrum: irfft2 as NumPy defines it. The input must stay untouched.
         var s = Random(h * 7 + w, (long)batch * h * m * 2);
         using var sb = Upload(s);
-        K.Irfft2(sb, yb, batch, h, w);
+        F.Irfft2(sb, yb, batch, h, w);
         AssertClose(NaiveIrfft2(s, batch, h, w), yb.ToArray(), $"irfft2 [{batch},{h},{w}]");
         KernelAssert.Bitwise(s, sb.ToArray()[..s.Length], "irfft2 leaves its input unchanged");
     }
@@ -345,9 +351,9 @@ public abstract class FftKernelTests
     {
         using var xb = Upload(new float[4]);
         using var yb = Upload(new float[4]);
-        Assert.Contains("Rfft", Assert.ThrowsAny<ArgumentException>(() => K.Rfft(xb, yb, 1, 0)).Message);
-        Assert.Contains("Fft", Assert.ThrowsAny<ArgumentException>(() => K.Fft(xb, yb, 1, 0, false, 1f)).Message);
-        Assert.Contains("Irfft2", Assert.ThrowsAny<ArgumentException>(() => K.Irfft2(xb, yb, 1, 0, 2)).Message);
+        Assert.Contains("Rfft", Assert.ThrowsAny<ArgumentException>(() => F.Rfft(xb, yb, 1, 0)).Message);
+        Assert.Contains("Fft", Assert.ThrowsAny<ArgumentException>(() => F.Fft(xb, yb, 1, 0, false, 1f)).Message);
+        Assert.Contains("Irfft2", Assert.ThrowsAny<ArgumentException>(() => F.Irfft2(xb, yb, 1, 0, 2)).Message);
     }
 
     /// <summary>An output buffer too short for the shapes is an error.</summary>
@@ -356,7 +362,7 @@ public abstract class FftKernelTests
     {
         using var xb = Upload(new float[16]);
         using var yb = Upload(new float[8]);
-        Assert.ThrowsAny<ArgumentException>(() => K.Rfft(xb, yb, 1, 16));
+        Assert.ThrowsAny<ArgumentException>(() => F.Rfft(xb, yb, 1, 16));
     }
 }
 
@@ -385,20 +391,21 @@ public sealed class CpuFftKernelTests : FftKernelTests
     {
         const int batch = 200, n = 256;
         var k = Device.Kernels;
+        var f = k.FftKernels();
         var x = new float[batch * n];
         var rng = new Random(3);
         for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
         using var xb = k.Allocate(x.Length);
         xb.CopyFromHost(x);
         using var yb = k.Allocate(batch * (n / 2 + 1) * 2);
-        k.Rfft(xb, yb, batch, n);
+        f.Rfft(xb, yb, batch, n);
         var all = yb.ToArray();
         using var one = k.Allocate(n);
         using var oy = k.Allocate((n / 2 + 1) * 2);
         foreach (int r in new[] { 0, 15, 16, 199 })
         {
             one.CopyFromHost(x.AsSpan(r * n, n));
-            k.Rfft(one, oy, 1, n);
+            f.Rfft(one, oy, 1, n);
             KernelAssert.Bitwise(oy.ToArray(), all[(r * (n / 2 + 1) * 2)..((r + 1) * (n / 2 + 1) * 2)], $"row {r}");
         }
     }
@@ -410,5 +417,31 @@ public sealed class CpuFftKernelTests : FftKernelTests
 public sealed class IlgpuFftKernelTests : FftKernelTests
 {
     /// <inheritdoc />
+    protected override Device Device => TestDevices.Ilgpu;
+}
+
+/// <summary>
+/// The composite FFTs (dense DFTs as GEMMs) over the CPU set's core ops, on the small lengths (the composite's
+/// arithmetic is the same at every length; the CPU GEMM's own paths are tested by the kernel-set tests).
+/// </summary>
+[ShapeTier(ShapeTier.Small)]
+public sealed class CpuCompositeFftKernelTests : FftKernelTests
+{
+    /// <inheritdoc />
+    protected override Device Device => Device.Get(DeviceKind.Cpu);
+
+    /// <inheritdoc />
+    protected override IFftKernels F => CoreOnlyKernelSet.Of(Device.Kernels).FftKernels();
+}
+
+/// <summary>The composite FFTs over the ILGPU set's core ops on the CPU emulator, small lengths.</summary>
+[Collection("ilgpu")]
+[ShapeTier(ShapeTier.Small)]
+public sealed class IlgpuCompositeFftKernelTests : FftKernelTests
+{
+    /// <inheritdoc />
     protected override Device Device => Device.Get(DeviceKind.IlgpuCpu);
+
+    /// <inheritdoc />
+    protected override IFftKernels F => CoreOnlyKernelSet.Of(Device.Kernels).FftKernels();
 }

@@ -116,41 +116,11 @@ public static class HostReference
         return x < 0 ? -erf : erf;
     }
 
-    /// <summary>A unary op in double precision (the mathematical definition, not <see cref="ScalarMath"/>'s fit).</summary>
-    public static double Apply(UnaryOp op, double x) => op switch
-    {
-        UnaryOp.Neg => -x,
-        UnaryOp.Exp => Math.Exp(x),
-        UnaryOp.Log => Math.Log(x),
-        UnaryOp.Sqrt => Math.Sqrt(x),
-        UnaryOp.Relu => x > 0 ? x : 0,
-        UnaryOp.GeluTanh => 0.5 * x * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x))),
-        UnaryOp.GeluErf => 0.5 * x * (1 + Erf(x / Math.Sqrt(2))),
-        UnaryOp.Tanh => Math.Tanh(x),
-        UnaryOp.Sigmoid => 1 / (1 + Math.Exp(-x)),
-        UnaryOp.Erf => Erf(x),
-        UnaryOp.Abs => Math.Abs(x),
-        UnaryOp.Sign => x > 0 ? 1 : x < 0 ? -1 : 0,
-        UnaryOp.Step => x > 0 ? 1 : 0,
-        UnaryOp.Square => x * x,
-        UnaryOp.Reciprocal => 1 / x,
-        _ => throw new ArgumentOutOfRangeException(nameof(op), op, null),
-    };
+    /// <summary>A unary op in double precision (the mathematical definition of its <see cref="OpTable"/> row, not <see cref="ScalarMath"/>'s fit).</summary>
+    public static double Apply(UnaryOp op, double x) => OpTable.Of(op).Reference(x);
 
     /// <summary>A binary op in double precision on float operands (comparisons compare the floats).</summary>
-    public static double Apply(BinaryOp op, float a, float b) => op switch
-    {
-        BinaryOp.Add => (double)a + b,
-        BinaryOp.Sub => (double)a - b,
-        BinaryOp.Mul => (double)a * b,
-        BinaryOp.Div => (double)a / b,
-        BinaryOp.Maximum => a >= b ? a : b,
-        BinaryOp.Minimum => a <= b ? a : b,
-        BinaryOp.Pow => Math.Pow(a, b),
-        BinaryOp.Equal => a == b ? 1 : 0,
-        BinaryOp.Greater => a > b ? 1 : 0,
-        _ => throw new ArgumentOutOfRangeException(nameof(op), op, null),
-    };
+    public static double Apply(BinaryOp op, float a, float b) => OpTable.Of(op).Reference(a, b);
 
     /// <summary>y[i] = op(x[i]).</summary>
     public static double[] Unary(UnaryOp op, float[] x)
@@ -256,7 +226,7 @@ public static class HostReference
     // ------------------------------------------------------------------ GEMM
 
     /// <summary>
-    /// <see cref="IKernelSet.GemmIndexed"/> by its definition: each operand matrix is unmapped into a plain copy
+    /// <see cref="IKernelSet.Gemm"/> with index maps, by their definition: each operand matrix is unmapped into a plain copy
     /// (element o read from (o / L) L + map[o % L]), <see cref="Gemm"/> runs on the copies, and each element o of
     /// every C_p (and its magnitude) is written back to (o / L) L + mapC[o % L]. A null map is the identity.
     /// </summary>
@@ -617,11 +587,11 @@ public static class HostReference
         return y;
     }
 
-    /// <summary>dst[i] = mean + std * CounterRng.Normal(seed, i), in float as the contract writes it.</summary>
+    /// <summary>dst[i] = fma(std, CounterRng.Normal(seed, i), mean), in float as the contract writes it.</summary>
     public static float[] RandomNormal(long length, ulong seed, float mean, float std)
     {
         var y = new float[length];
-        for (long i = 0; i < length; i++) y[i] = mean + std * CounterRng.Normal(seed, (ulong)i);
+        for (long i = 0; i < length; i++) y[i] = CounterRng.Normal(seed, (ulong)i, mean, std);
         return y;
     }
 }

@@ -62,25 +62,17 @@ public readonly record struct Tolerance(double Rel, double Abs)
     /// </summary>
     public const double ShiftUlps = 2.4e-7;
 
-    /// <summary>Random normals on a kernel set that need not match <see cref="CounterRng"/> bitwise.</summary>
-    public static readonly Tolerance Rng = new(1e-6, 1e-6);
-
     /// <summary>Both tolerances doubled: two implementations each within the tolerance of the reference.</summary>
     public Tolerance Twice => new(2 * Rel, 2 * Abs);
 
     /// <summary>The bound for one expected value.</summary>
     public double For(double expected) => Abs + Rel * Math.Abs(expected);
 
-    /// <summary>Tolerance of a unary op.</summary>
-    public static Tolerance Of(UnaryOp op) => op switch
-    {
-        UnaryOp.Exp or UnaryOp.Log or UnaryOp.GeluTanh or UnaryOp.GeluErf or UnaryOp.Tanh or UnaryOp.Sigmoid
-            or UnaryOp.Erf => Transcendental,
-        _ => Arithmetic,
-    };
+    /// <summary>Tolerance of a unary op (its <see cref="OpTable"/> row's).</summary>
+    public static Tolerance Of(UnaryOp op) => OpTable.Of(op).Tolerance;
 
-    /// <summary>Tolerance of a binary op.</summary>
-    public static Tolerance Of(BinaryOp op) => op == BinaryOp.Pow ? Transcendental : Arithmetic;
+    /// <summary>Tolerance of a binary op (its <see cref="OpTable"/> row's).</summary>
+    public static Tolerance Of(BinaryOp op) => OpTable.Of(op).Tolerance;
 }
 
 /// <summary>Array comparisons that report the first mismatches with their indices.</summary>
@@ -157,54 +149,11 @@ public static class Inputs
         return x;
     }
 
-    /// <summary>Inputs inside the op's domain; ops defined at 0 also get +0 and -0.</summary>
-    public static float[] ForUnary(UnaryOp op, long n, Random rng)
-    {
-        switch (op)
-        {
-            case UnaryOp.Log: return Uniform(rng, n, 0.01, 10);
-            case UnaryOp.Sqrt: return WithZeros(Uniform(rng, n, 0, 10), negativeZero: false);
-            case UnaryOp.Exp: return Uniform(rng, n, -15, 15);
-            case UnaryOp.Reciprocal:
-            {
-                var x = Uniform(rng, n, 0.25, 4);
-                for (long i = 0; i < n; i++) if (rng.Next(2) == 0) x[i] = -x[i];
-                return x;
-            }
-            default: return WithZeros(Uniform(rng, n, -6, 6), negativeZero: true);
-        }
-    }
+    /// <summary>Inputs inside the op's domain (its <see cref="OpTable"/> row's); ops defined at 0 also get +0 and -0.</summary>
+    public static float[] ForUnary(UnaryOp op, long n, Random rng) => OpTable.Of(op).Inputs(rng, n);
 
     /// <summary>One operand of a binary op inside its domain (<paramref name="second"/>: the b operand).</summary>
-    public static float[] ForBinary(BinaryOp op, long n, Random rng, bool second)
-    {
-        switch (op)
-        {
-            case BinaryOp.Div when second:
-            {
-                var x = Uniform(rng, n, 0.5, 2);
-                for (long i = 0; i < n; i++) if (rng.Next(2) == 0) x[i] = -x[i];
-                return x;
-            }
-            case BinaryOp.Pow: return second ? Uniform(rng, n, -2, 2) : Uniform(rng, n, 0.1, 3);
-            case BinaryOp.Equal or BinaryOp.Greater: return SmallInts(rng, n, -2, 2);
-            case BinaryOp.Maximum or BinaryOp.Minimum:
-            {
-                // Half small integers (ties), half arbitrary floats.
-                var x = Uniform(rng, n, -3, 3);
-                for (long i = 0; i < n; i++) if (rng.Next(2) == 0) x[i] = rng.Next(-2, 3);
-                return x;
-            }
-            default: return Uniform(rng, n, -3, 3);
-        }
-    }
-
-    private static float[] WithZeros(float[] x, bool negativeZero)
-    {
-        if (x.Length > 0) x[0] = 0f;
-        if (negativeZero && x.Length > 2) x[x.Length / 2] = -0f;
-        return x;
-    }
+    public static float[] ForBinary(BinaryOp op, long n, Random rng, bool second) => OpTable.Of(op).Inputs(rng, n, second);
 
     /// <summary>Indices into an axis of <paramref name="extent"/> following <paramref name="pattern"/>.</summary>
     public static int[] Index(IndexPattern pattern, int extent, int length, Random rng)

@@ -4,7 +4,8 @@ namespace Engine.Tests.Kernels;
 
 /// <summary>
 /// The sum-product network kernels (leaf, product, sum layers and their backward passes) against plain host loops in
-/// double, on awkward shapes (1, primes), with missing values and -∞ inputs; one subclass per kernel set.
+/// double, on awkward shapes (1, primes), with missing values and -∞ inputs; one subclass per kernel set, on the set's
+/// own kernels and on the composite fallback of core ops (same tolerances).
 /// </summary>
 public abstract class SpnKernelTests
 {
@@ -12,6 +13,9 @@ public abstract class SpnKernelTests
     protected abstract Device Device { get; }
 
     private IKernelSet K => Device.Kernels;
+
+    /// <summary>The SPN kernels under test: the set's own, or (composite subclasses) the fallback over its core.</summary>
+    protected virtual ISpnKernels S => K.SpnKernels();
 
     private DeviceBuffer<float> Up(float[] d)
     {
@@ -102,8 +106,9 @@ public abstract class SpnKernelTests
         using var gb = Up(g);
         using var yb = Nan(ey.Length);
         using var db = Nan(ed.Length);
-        K.SpnLeafCategorical(xb, batch, vars, tb, I, C, sb, vb, regions, yb);
-        K.SpnLeafCategoricalBackward(xb, batch, vars, gb, I, C, rb, vb, E, regions, db);
+        var leaves = new SpnLeafMap(sb, vb, rb, vars, regions, E);
+        S.SpnLeafCategorical(xb, batch, leaves, tb, I, C, yb);
+        S.SpnLeafCategoricalBackward(xb, batch, leaves, gb, I, C, db);
         KernelAssert.Close(ey, Slice(yb.ToArray(), ey.Length), new Tolerance(1e-5, 1e-5), $"SpnLeafCategorical {batch}x{vars} I={I} C={C}");
         KernelAssert.Close(ed, Slice(db.ToArray(), ed.Length), new Tolerance(1e-5, 1e-5), "SpnLeafCategoricalBackward");
     }
@@ -149,8 +154,9 @@ public abstract class SpnKernelTests
         using var yb = Nan(ey.Length);
         using var dmb = Nan(edm.Length);
         using var dsb = Nan(eds.Length);
-        K.SpnLeafGaussian(xb, batch, vars, mb, lb, I, sb, vb, regions, yb);
-        K.SpnLeafGaussianBackward(xb, batch, vars, mb, lb, gb, I, rb, vb, E, regions, dmb, dsb);
+        var leaves = new SpnLeafMap(sb, vb, rb, vars, regions, E);
+        S.SpnLeafGaussian(xb, batch, leaves, new SpnGaussianLeaves(mb, lb), I, yb);
+        S.SpnLeafGaussianBackward(xb, batch, leaves, new SpnGaussianLeaves(mb, lb), I, gb, new SpnGaussianLeaves(dmb, dsb));
         var tol = new Tolerance(1e-4, 1e-4);
         KernelAssert.Close(ey, Slice(yb.ToArray(), ey.Length), tol, "SpnLeafGaussian");
         KernelAssert.Close(edm, Slice(dmb.ToArray(), edm.Length), tol, "SpnLeafGaussianBackward dMean");
@@ -164,6 +170,7 @@ public abstract class SpnKernelTests
         [3, 4, 2, 4, 3, 2],
         [5, 7, 5, 3, 2, 11],
         [2, 16, 10, 16, 10, 8],
+        [2, 3, 4, 3, 37, 2],
     ];
 
     /// <summary>Product forward (outer sum) and both sides' backward (with children shared by several parents, and unused ones).</summary>
@@ -214,9 +221,10 @@ public abstract class SpnKernelTests
         using var yb = Nan(ey.Length);
         using var dab = Nan(eda.Length);
         using var dbb = Nan(edb.Length);
-        K.SpnProduct(ab, ra, k1, bb, rb, k2, lb, rbuf, batch, regions, yb);
-        K.SpnProductBackward(gb, batch, regions, k1, k2, 0, lsb, lpb, ra, dab);
-        K.SpnProductBackward(gb, batch, regions, k1, k2, 1, rsb, rpb, rb, dbb);
+        var map = new SpnProductMap(new SpnChildMap(lb, lsb, lpb, ra), new SpnChildMap(rbuf, rsb, rpb, rb), regions);
+        S.SpnProduct(ab, k1, bb, k2, batch, map, yb);
+        S.SpnProductBackward(gb, batch, map, k1, k2, SpnSide.Left, dab);
+        S.SpnProductBackward(gb, batch, map, k1, k2, SpnSide.Right, dbb);
         KernelAssert.Close(ey, Slice(yb.ToArray(), ey.Length), new Tolerance(1e-6, 1e-6), "SpnProduct");
         var tol = new Tolerance(1e-5, 1e-5);
         KernelAssert.Close(eda, Slice(dab.ToArray(), eda.Length), tol, "SpnProductBackward left");
@@ -278,14 +286,14 @@ public abstract class SpnKernelTests
         {
             var (ey, edx, edw) = SumReference(x, w, g, batch, regions, kIn, kOut, max);
             using var yb = Nan(ey.Length);
-            K.SpnSum(xb, wb, batch, regions, kIn, kOut, max, yb);
+            S.SpnSum(xb, wb, new SpnSumSize(batch, regions, kIn, kOut), max, yb);
             var y = Slice(yb.ToArray(), ey.Length);
             KernelAssert.Close(ey, y, i => 1e-5 * Math.Abs(ey[i]) + 2e-5 * Math.Max(1, Math.Log(kIn)), $"SpnSum max={max} {batch}x{regions}x{kIn}->{kOut} scale {scale}");
             Assert.DoesNotContain(y, float.IsNaN);
             if (max) continue;
             using var dxb = Nan(edx.Length);
             using var dwb = Nan(edw.Length);
-            K.SpnSumBackward(xb, wb, yb, gb, batch, regions, kIn, kOut, dxb, dwb);
+            S.SpnSumBackward(xb, wb, yb, gb, new SpnSumSize(batch, regions, kIn, kOut), dxb, dwb);
             // Posteriors are in [0, 1]: the error scale is a few ulps of the largest |x + w| (through exp of a difference).
             double tol = 1e-6 * Math.Max(1, scale) * 4 + 1e-5;
             var dx = Slice(dxb.ToArray(), edx.Length);
@@ -308,5 +316,26 @@ public sealed class CpuSpnKernelTests : SpnKernelTests
 public sealed class IlgpuSpnKernelTests : SpnKernelTests
 {
     /// <inheritdoc />
+    protected override Device Device => TestDevices.Ilgpu;
+}
+
+/// <summary>The composite SPN layers over the CPU set's core ops.</summary>
+public sealed class CpuCompositeSpnKernelTests : SpnKernelTests
+{
+    /// <inheritdoc />
+    protected override Device Device => Device.Get(DeviceKind.Cpu);
+
+    /// <inheritdoc />
+    protected override ISpnKernels S => CoreOnlyKernelSet.Of(Device.Kernels).SpnKernels();
+}
+
+/// <summary>The composite SPN layers over the ILGPU set's core ops (CPU emulator; tiny shapes).</summary>
+[Collection("ilgpu")]
+public sealed class IlgpuCompositeSpnKernelTests : SpnKernelTests
+{
+    /// <inheritdoc />
     protected override Device Device => Device.Get(DeviceKind.IlgpuCpu);
+
+    /// <inheritdoc />
+    protected override ISpnKernels S => CoreOnlyKernelSet.Of(Device.Kernels).SpnKernels();
 }

@@ -1,3 +1,5 @@
+using Engine.Kernels;
+
 namespace Engine.Autodiff;
 
 public static partial class Ops
@@ -18,7 +20,7 @@ public static partial class Ops
 
     /// <summary>
     /// Real-input FFT along the last axis (NumPy's rfft, unnormalised): [..., n] to [..., n/2 + 1, 2], the non-negative
-    /// frequencies y_k = Σ_j x_j e^{-2πi jk/n} as (re, im). Any n ≥ 1 (see <c>IKernelSet.Rfft</c> for the algorithms).
+    /// frequencies y_k = Σ_j x_j e^{-2πi jk/n} as (re, im). Any n ≥ 1 (see <c>IFftKernels</c> for the algorithms).
     /// </summary>
     public static Tensor Rfft(this Tensor x)
     {
@@ -29,7 +31,7 @@ public static partial class Ops
         if (n == 0) throw new ArgumentException($"{op}: input {x.Describe()} has length 0 along the transformed (last) axis; it must be at least 1.");
         int batch = checked((int)Shape.Size(x.shape.AsSpan(0, x.Rank - 1)));
         var y = Tensor.Empty([.. x.shape[..^1], n / 2 + 1, 2], x.Device);
-        x.K.Rfft(x.Buffer, y.Buffer, batch, n);
+        x.K.FftKernels().Rfft(x.Buffer, y.Buffer, batch, n);
         return y.Record(op, [x], g => [Irfft(g * HalfSpectrumWeights(n, 0.5f, 1f, keepEdgeImag: true, g.Device), n) * (float)n]);
     }
 
@@ -48,7 +50,7 @@ public static partial class Ops
             throw new ArgumentException($"{op}: input {xhat.Describe()} has {bins} frequency bins, but output length n = {n} needs n/2 + 1 = {n / 2 + 1}.");
         int batch = checked((int)Shape.Size(xhat.shape.AsSpan(0, xhat.Rank - 2)));
         var y = Tensor.Empty([.. xhat.shape[..^2], n], xhat.Device);
-        xhat.K.Irfft(xhat.Buffer, y.Buffer, batch, n);
+        xhat.K.FftKernels().Irfft(xhat.Buffer, y.Buffer, batch, n);
         return y.Record(op, [xhat], g => [Rfft(g) * HalfSpectrumWeights(n, 2f / n, 1f / n, keepEdgeImag: false, g.Device)]);
     }
 
@@ -65,7 +67,7 @@ public static partial class Ops
         if (h == 0 || w == 0) throw new ArgumentException($"{op}: input {x.Describe()} has a transformed axis of length 0 (h = {h}, w = {w}); both must be at least 1.");
         int batch = checked((int)Shape.Size(x.shape.AsSpan(0, x.Rank - 2)));
         var y = Tensor.Empty([.. x.shape[..^1], w / 2 + 1, 2], x.Device);
-        x.K.Rfft2(x.Buffer, y.Buffer, batch, h, w);
+        x.K.FftKernels().Rfft2(x.Buffer, y.Buffer, batch, h, w);
         return y.Record(op, [x], g => [Irfft2(g * HalfSpectrumWeights(w, 0.5f, 1f, keepEdgeImag: true, g.Device), h, w) * ((float)h * w)]);
     }
 
@@ -83,7 +85,7 @@ public static partial class Ops
             throw new ArgumentException($"{op}: input {xhat.Describe()} has [{rows}, {bins}] frequencies, but output [h, w] = [{h}, {w}] needs [h, w/2 + 1] = [{h}, {w / 2 + 1}].");
         int batch = checked((int)Shape.Size(xhat.shape.AsSpan(0, xhat.Rank - 3)));
         var y = Tensor.Empty([.. xhat.shape[..^3], h, w], xhat.Device);
-        xhat.K.Irfft2(xhat.Buffer, y.Buffer, batch, h, w);
+        xhat.K.FftKernels().Irfft2(xhat.Buffer, y.Buffer, batch, h, w);
         return y.Record(op, [xhat], g => [Rfft2(g) * HalfSpectrumWeights(w, 2f / ((float)h * w), 1f / ((float)h * w), keepEdgeImag: true, g.Device)]);
     }
 
@@ -107,7 +109,7 @@ public static partial class Ops
         int n = z.shape[^2];
         int batch = checked((int)Shape.Size(z.shape.AsSpan(0, z.Rank - 2)));
         var y = Tensor.Empty(z.shape, z.Device);
-        z.K.Fft(z.Buffer, y.Buffer, batch, n, inverse, scale);
+        z.K.FftKernels().Fft(z.Buffer, y.Buffer, batch, n, inverse, scale);
         return y.Record(inverse ? "ifft" : "fft", [z], g => [FftScaled(g, !inverse, scale)]);
     }
 

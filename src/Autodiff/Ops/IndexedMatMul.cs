@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Engine.Kernels;
 
 namespace Engine.Autodiff;
 
@@ -6,12 +7,13 @@ public static partial class Ops
 {
     /// <summary>
     /// <see cref="MatMul"/> with its operands read, and its result written, through index maps (the autodiff face of
-    /// <c>IKernelSet.GemmIndexed</c>). A map J of length L applied to a tensor T (flattened) is the tensor T' with
-    /// T'[o] = T[(o / L) L + J[o % L]]: a gather by J inside every block of L elements. The result r satisfies
-    /// map_c(r) = op(map_a(a)) op(map_b(b)), i.e. C is scattered by <paramref name="mapC"/>. Every map must be a
-    /// permutation of 0..L-1 whose length divides its operand's matrix size (callers check this once; the kernels
-    /// check the range). The backward products are again mapped products: G is read through map_c, and each operand
-    /// gradient is written through that operand's map, so no gather or scatter ever gets a pass of its own.
+    /// the index maps of <c>IKernelSet.Gemm</c>'s operand descriptors). A map J of length L applied to a tensor T
+    /// (flattened) is the tensor T' with T'[o] = T[(o / L) L + J[o % L]]: a gather by J inside every block of L
+    /// elements. The result r satisfies map_c(r) = op(map_a(a)) op(map_b(b)), i.e. C is scattered by
+    /// <paramref name="mapC"/>. Every map must be a permutation of 0..L-1 whose length divides its operand's matrix size
+    /// (callers check this once; the kernels check the range). The backward products are again mapped products: G is
+    /// read through map_c, and each operand gradient is written through that operand's map, so no gather or scatter
+    /// ever gets a pass of its own.
     /// </summary>
     internal static Tensor IndexedMatMul(Tensor a, IndexTensor? mapA, Tensor b, IndexTensor? mapB, IndexTensor? mapC,
         bool transA = false, bool transB = false)
@@ -23,10 +25,10 @@ public static partial class Ops
         CheckMap(op, "C", mapC, (long)m * n);
         var y = Tensor.Empty(outShape, a.Device);
         var dev = a.Device;
-        a.K.GemmIndexed(batch, m, n, ka, 1f,
-            a.Buffer, sa, transA, mapA?.On(dev), mapA?.Length ?? 0,
-            b.Buffer, sb, transB, mapB?.On(dev), mapB?.Length ?? 0,
-            0f, y.Buffer, (long)m * n, mapC?.On(dev), mapC?.Length ?? 0);
+        a.K.Gemm(new GemmSize(batch, m, n, ka),
+            new GemmOperand(a.Buffer, transA, sa).WithIndex(mapA?.On(dev), mapA?.Length ?? 0),
+            new GemmOperand(b.Buffer, transB, sb).WithIndex(mapB?.On(dev), mapB?.Length ?? 0),
+            new GemmOutput(y.Buffer, (long)m * n).WithIndex(mapC?.On(dev), mapC?.Length ?? 0));
         return y.Record(op, [a, b], g => [
             a.RequiresGrad ? IndexedMatMulGradA(a, mapA, b, mapB, g, mapC, transA, transB) : null,
             b.RequiresGrad ? IndexedMatMulGradB(a, mapA, b, mapB, g, mapC, transA, transB) : null]);

@@ -119,6 +119,6 @@ public enum PermutationStrategy
     /// <summary>Gather x by J_in and y by J_out in passes of their own (hardware gathers); plain GEMMs in between.</summary>
     GatherPasses,
 
-    /// <summary>Fold the gathers into the GEMMs' operand loads and C stores (<c>IKernelSet.GemmIndexed</c>).</summary>
+    /// <summary>Fold the gathers into the GEMMs' operand loads and C stores (GEMM operand index maps, <c>GemmOperand.Index</c>).</summary>
     FusedIntoGemm,
 }

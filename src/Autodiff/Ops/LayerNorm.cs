@@ -1,3 +1,5 @@
+using Engine.Kernels;
+
 namespace Engine.Autodiff;
 
 public static partial class Ops
@@ -5,9 +7,9 @@ public static partial class Ops
     /// <summary>
     /// Layer normalisation over the last axis: (x - mean) / sqrt(var + eps) · gamma + beta, with the biased variance
     /// (as PyTorch). <paramref name="gamma"/> and <paramref name="beta"/> have the last axis' length; x may have any
-    /// rank ≥ 1 (the leading axes are rows). Forward and backward are fused kernels (<c>IKernelSet.LayerNorm</c>,
-    /// <c>LayerNormBackward</c>); when the backward pass is itself recorded (createGraph), the same gradient is built
-    /// from differentiable ops instead, so it can be differentiated again.
+    /// rank ≥ 1 (the leading axes are rows). Forward and backward are fused kernels (<c>ILayerNormKernels</c>, or their
+    /// composite fallback on a kernel set without them); when the backward pass is itself recorded (createGraph), the
+    /// same gradient is built from differentiable ops instead, so it can be differentiated again.
     /// </summary>
     public static Tensor LayerNorm(this Tensor x, Tensor gamma, Tensor beta, float eps = 1e-5f)
     {
@@ -23,7 +25,9 @@ public static partial class Ops
         var y = Tensor.Empty(x.shape, device);
         var mean = Tensor.Empty([rows], device);
         var rstd = Tensor.Empty([rows], device);
-        x.K.LayerNorm(x.Buffer, gamma.Buffer, beta.Buffer, y.Buffer, mean.Buffer, rstd.Buffer, rows, d, eps);
+        var size = new LayerNormSize(rows, d);
+        var stats = new LayerNormStats(mean.Buffer, rstd.Buffer);
+        x.K.LayerNormKernels().LayerNorm(x.Buffer, gamma.Buffer, beta.Buffer, y.Buffer, stats, size, eps);
         return y.Record(op, [x, gamma, beta], g =>
         {
             if (!GradMode.IsEnabled)
@@ -32,7 +36,8 @@ public static partial class Ops
                 var dx = Tensor.Empty(x.shape, device);
                 var dgamma = Tensor.Empty([d], device);
                 var dbeta = Tensor.Empty([d], device);
-                x.K.LayerNormBackward(g.Buffer, x.Buffer, mean.Buffer, rstd.Buffer, gamma.Buffer, dx.Buffer, dgamma.Buffer, dbeta.Buffer, rows, d);
+                x.K.LayerNormKernels().LayerNormBackward(g.Buffer, x.Buffer, new LayerNormStats(mean.Buffer, rstd.Buffer), gamma.Buffer,
+                    new LayerNormGradients(dx.Buffer, dgamma.Buffer, dbeta.Buffer), size);
                 return [KeepIf(dx, x.RequiresGrad), KeepIf(dgamma, gamma.RequiresGrad), KeepIf(dbeta, beta.RequiresGrad)];
             }
             return LayerNormBackwardRecorded(x, gamma, beta, g, eps);

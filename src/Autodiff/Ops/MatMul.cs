@@ -1,3 +1,5 @@
+using Engine.Kernels;
+
 namespace Engine.Autodiff;
 
 public static partial class Ops
@@ -11,7 +13,8 @@ public static partial class Ops
         const string op = "matmul";
         var (m, n, ka, outShape, batch, sa, sb) = MatMulShapes(op, a, b, transA, transB);
         var y = Tensor.Empty(outShape, a.Device);
-        a.K.Gemm(batch, m, n, ka, 1f, a.Buffer, sa, transA, b.Buffer, sb, transB, 0f, y.Buffer, (long)m * n);
+        a.K.Gemm(new GemmSize(batch, m, n, ka), new GemmOperand(a.Buffer, transA, sa), new GemmOperand(b.Buffer, transB, sb),
+            new GemmOutput(y.Buffer, (long)m * n));
         return y.Record(op, [a, b], g => [
             a.RequiresGrad ? MatMulGradA(a, b, g, transA, transB) : null,
             b.RequiresGrad ? MatMulGradB(a, b, g, transA, transB) : null]);

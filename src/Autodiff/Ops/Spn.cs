@@ -1,9 +1,13 @@
+using System.Runtime.CompilerServices;
+using Engine.Kernels;
+
 namespace Engine.Autodiff;
 
-// Sum-product network layers (issue 5), all in log space. Forward and plain backward passes are fused kernels
-// (IKernelSet.Spn*). When the backward pass is itself recorded (createGraph), the gradients are built so they can be
-// differentiated again: the categorical leaf is linear in its table, so its backward is its adjoint kernel, recorded
-// with the forward kernel as its own backward; the other layers rebuild their gradient from differentiable ops.
+// Sum-product network layers, all in log space. Forward and plain backward passes are fused kernels (ISpnKernels, or
+// their composite fallback). When the backward pass is itself recorded (createGraph), the gradients are built so they
+// can be differentiated again: the categorical leaf is linear in its table, so its backward is its adjoint kernel,
+// recorded with the forward kernel as its own backward; the other layers rebuild their gradient from differentiable
+// ops.
 public static partial class Ops
 {
     private static void CheckSpnData(string op, Tensor x, SpnLeafLayout layout)
@@ -13,6 +17,83 @@ public static partial class Ops
             throw new ArgumentException($"{op}: data {x.Describe()} must be [batch, {layout.Variables}] (one column per variable of the leaf layout).");
     }
 
+    // Data tensors whose values were checked for the categorical leaves (keyed by their buffer, so reshape views
+    // share the mark), with the largest category seen: later forwards on the same data need no host copy. Writing
+    // into a tensor (CopyFrom) drops its mark.
+    private static readonly ConditionalWeakTable<DeviceBuffer<float>, StrongBox<int>> CheckedSpnData = new();
+
+    /// <summary>
+    /// Checks, on the host and before any kernel, that x [batch, vars] is data for categorical leaves of
+    /// <paramref name="categories"/> categories: every value NaN (missing) or an integer in [0, categories). The
+    /// check copies x to the host once; later calls (and the leaf layer) on the same tensor only look up the result,
+    /// until the tensor is written with CopyFrom.
+    /// </summary>
+    /// <exception cref="ArgumentException">The shape disagrees with the layout, or a value is outside the support.</exception>
+    public static void CheckSpnCategoricalData(Tensor x, SpnLeafLayout layout, int categories, string op = "spn_leaf_categorical")
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        CheckSpnData(op, x, layout);
+        if (CheckedSpnData.TryGetValue(x.Buffer, out var seen) && seen.Value < categories) return;
+        var data = x.ToArray();
+        int max = -1;
+        for (int k = 0; k < data.Length; k++)
+        {
+            float v = data[k];
+            if (float.IsNaN(v)) continue;
+            if (v < 0 || v >= categories || v != MathF.Floor(v))
+                throw new ArgumentException(
+                    $"{op}: value {v} at row {k / layout.Variables}, variable {k % layout.Variables} is outside the leaves' support {{0, ..., {categories - 1}}} (use NaN for a missing value).");
+            max = Math.Max(max, (int)v);
+        }
+        CheckedSpnData.AddOrUpdate(x.Buffer, new StrongBox<int>(max));
+    }
+
+    private static readonly ConditionalWeakTable<DeviceBuffer<float>, object> CheckedGaussianData = new();
+
+    /// <summary>
+    /// Checks, on the host and before any kernel, that x [batch, vars] is data for Gaussian leaves: no value is
+    /// infinite (NaN = missing). Copies x to the host once; later calls on the same tensor only look up the result.
+    /// </summary>
+    /// <exception cref="ArgumentException">The shape disagrees with the layout, or a value is infinite.</exception>
+    public static void CheckSpnGaussianData(Tensor x, SpnLeafLayout layout, string op = "spn_leaf_gaussian")
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        CheckSpnData(op, x, layout);
+        if (CheckedGaussianData.TryGetValue(x.Buffer, out _)) return;
+        var data = x.ToArray();
+        for (int k = 0; k < data.Length; k++)
+            if (float.IsInfinity(data[k]))
+                throw new ArgumentException($"{op}: value {data[k]} at row {k / layout.Variables}, variable {k % layout.Variables} is not finite (use NaN for a missing value).");
+        CheckedGaussianData.AddOrUpdate(x.Buffer, CheckedGaussianData);
+    }
+
+    /// <summary>Records that x holds no infinite value, as checked on the host where the data entered (see <see cref="MarkSpnCategoricalDataChecked"/>).</summary>
+    public static void MarkSpnGaussianDataChecked(Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        x.CheckAlive("MarkSpnGaussianDataChecked");
+        CheckedGaussianData.AddOrUpdate(x.Buffer, CheckedGaussianData);
+    }
+
+    /// <summary>
+    /// Records that x holds only NaN or integers in [0, <paramref name="maxValue"/>], as checked on the host where the
+    /// data entered (a data set validated when it was built, an indicator built by the caller), so the leaf layer
+    /// need not copy x back to check it. The caller vouches for the values: the kernels index the leaf table with them.
+    /// </summary>
+    public static void MarkSpnCategoricalDataChecked(Tensor x, int maxValue)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        x.CheckAlive("MarkSpnCategoricalDataChecked");
+        CheckedSpnData.AddOrUpdate(x.Buffer, new StrongBox<int>(maxValue));
+    }
+
+    /// <summary>Drops what was recorded about x's values (it is being overwritten).</summary>
+    internal static void ForgetDataChecks(Tensor x)
+    {
+        CheckedSpnData.Remove(x.Buffer);
+        CheckedGaussianData.Remove(x.Buffer);
+    }
+
     /// <summary>
     /// Categorical leaf layer: x [batch, vars] holds category indices as floats (NaN = missing), logTable
     /// [entries, components, categories] the leaves' log-probabilities (normalise them, e.g. with
@@ -20,6 +101,7 @@ public static partial class Ops
     /// y[b, r, i] = Σ over region r's present variables of logTable[e, i, x[b, var(e)]]. Missing values contribute 0,
     /// so the result is the exact marginal. x is data: no gradient flows to it.
     /// </summary>
+    /// <remarks>The values are checked by <see cref="CheckSpnCategoricalData"/>: once per data tensor, not per call.</remarks>
     /// <exception cref="ArgumentException">Shapes disagree with the layout, or a value is not NaN or an integer in [0, categories).</exception>
     public static Tensor SpnLeafCategorical(Tensor x, Tensor logTable, SpnLeafLayout layout)
     {
@@ -29,16 +111,7 @@ public static partial class Ops
         CheckSameDevice(op, x, logTable);
         if (logTable.Rank != 3 || logTable.shape[0] != layout.Entries)
             throw new ArgumentException($"{op}: table {logTable.Describe()} must be [{layout.Entries}, components, categories] (one row per leaf entry).");
-        int categories = logTable.shape[2];
-        var data = x.ToArray();
-        for (int k = 0; k < data.Length; k++)
-        {
-            float v = data[k];
-            if (float.IsNaN(v)) continue;
-            if (v < 0 || v >= categories || v != MathF.Floor(v))
-                throw new ArgumentException(
-                    $"{op}: value {v} at row {k / layout.Variables}, variable {k % layout.Variables} is outside the leaves' support {{0, ..., {categories - 1}}} (use NaN for a missing value).");
-        }
+        CheckSpnCategoricalData(x, layout, logTable.shape[2], op);
         return LeafCategoricalForward(x, logTable, layout);
     }
 
@@ -47,8 +120,7 @@ public static partial class Ops
         int batch = x.shape[0], components = logTable.shape[1], categories = logTable.shape[2];
         var device = x.Device;
         var y = Tensor.Empty([batch, layout.Regions, components], device);
-        x.K.SpnLeafCategorical(x.Buffer, batch, layout.Variables, logTable.Buffer, components, categories,
-            layout.RegionStart.On(device), layout.EntryVariable.On(device), layout.Regions, y.Buffer);
+        x.K.SpnKernels().SpnLeafCategorical(x.Buffer, batch, layout.Map(device), logTable.Buffer, components, categories, y.Buffer);
         return y.Record("spn_leaf_categorical", [logTable], g => [LeafCategoricalAdjoint(x, g, layout, categories)]);
     }
 
@@ -58,8 +130,7 @@ public static partial class Ops
         int batch = x.shape[0], components = g.shape[2];
         var device = x.Device;
         var d = Tensor.Empty([layout.Entries, components, categories], device);
-        x.K.SpnLeafCategoricalBackward(x.Buffer, batch, layout.Variables, g.Buffer, components, categories,
-            layout.EntryRegion.On(device), layout.EntryVariable.On(device), layout.Entries, layout.Regions, d.Buffer);
+        x.K.SpnKernels().SpnLeafCategoricalBackward(x.Buffer, batch, layout.Map(device), g.Buffer, components, categories, d.Buffer);
         return d.Record("spn_leaf_categorical_adjoint", [g], h => [LeafCategoricalForward(x, h, layout)]);
     }
 
@@ -78,26 +149,23 @@ public static partial class Ops
         CheckSameDevice(op, x, logStd);
         if (mean.Rank != 2 || mean.shape[0] != layout.Entries || !Shape.Equal(mean.shape, logStd.shape))
             throw new ArgumentException($"{op}: mean {mean.Describe()} and log-std {logStd.Describe()} must both be [{layout.Entries}, components].");
-        var data = x.ToArray();
-        for (int k = 0; k < data.Length; k++)
-            if (float.IsInfinity(data[k]))
-                throw new ArgumentException($"{op}: value {data[k]} at row {k / layout.Variables}, variable {k % layout.Variables} is not finite (use NaN for a missing value).");
+        CheckSpnGaussianData(x, layout, op);
         int batch = x.shape[0], components = mean.shape[1];
         var device = x.Device;
         var y = Tensor.Empty([batch, layout.Regions, components], device);
-        x.K.SpnLeafGaussian(x.Buffer, batch, layout.Variables, mean.Buffer, logStd.Buffer, components,
-            layout.RegionStart.On(device), layout.EntryVariable.On(device), layout.Regions, y.Buffer);
+        x.K.SpnKernels().SpnLeafGaussian(x.Buffer, batch, layout.Map(device), new SpnGaussianLeaves(mean.Buffer, logStd.Buffer), components,
+            y.Buffer);
         return y.Record(op, [mean, logStd], g =>
         {
             if (!GradMode.IsEnabled)
             {
                 var dm = Tensor.Empty(mean.shape, device);
                 var ds = Tensor.Empty(mean.shape, device);
-                x.K.SpnLeafGaussianBackward(x.Buffer, batch, layout.Variables, mean.Buffer, logStd.Buffer, g.Buffer, components,
-                    layout.EntryRegion.On(device), layout.EntryVariable.On(device), layout.Entries, layout.Regions, dm.Buffer, ds.Buffer);
+                x.K.SpnKernels().SpnLeafGaussianBackward(x.Buffer, batch, layout.Map(device), new SpnGaussianLeaves(mean.Buffer, logStd.Buffer),
+                    components, g.Buffer, new SpnGaussianLeaves(dm.Buffer, ds.Buffer));
                 return [KeepIf(dm, mean.RequiresGrad), KeepIf(ds, logStd.RequiresGrad)];
             }
-            return LeafGaussianBackwardRecorded(data, batch, layout, mean, logStd, g);
+            return LeafGaussianBackwardRecorded(x.ToArray(), batch, layout, mean, logStd, g);
         });
     }
 
@@ -141,8 +209,7 @@ public static partial class Ops
         int batch = a.shape[0], k1 = a.shape[2], k2 = b.shape[2], regions = layout.Regions;
         var device = a.Device;
         var y = Tensor.Empty([batch, regions, k1 * k2], device);
-        a.K.SpnProduct(a.Buffer, layout.LeftRegions, k1, b.Buffer, layout.RightRegions, k2,
-            layout.Left.On(device), layout.Right.On(device), batch, regions, y.Buffer);
+        a.K.SpnKernels().SpnProduct(a.Buffer, k1, b.Buffer, k2, batch, layout.Map(device), y.Buffer);
         return y.Record(op, [a, b], g =>
         {
             if (!GradMode.IsEnabled)
@@ -151,12 +218,12 @@ public static partial class Ops
                 if (a.RequiresGrad)
                 {
                     da = Tensor.Empty(a.shape, device);
-                    a.K.SpnProductBackward(g.Buffer, batch, regions, k1, k2, 0, layout.LeftParentStart.On(device), layout.LeftParents.On(device), layout.LeftRegions, da.Buffer);
+                    a.K.SpnKernels().SpnProductBackward(g.Buffer, batch, layout.Map(device), k1, k2, SpnSide.Left, da.Buffer);
                 }
                 if (b.RequiresGrad)
                 {
                     db = Tensor.Empty(b.shape, device);
-                    a.K.SpnProductBackward(g.Buffer, batch, regions, k1, k2, 1, layout.RightParentStart.On(device), layout.RightParents.On(device), layout.RightRegions, db.Buffer);
+                    a.K.SpnKernels().SpnProductBackward(g.Buffer, batch, layout.Map(device), k1, k2, SpnSide.Right, db.Buffer);
                 }
                 return [da, db];
             }
@@ -185,7 +252,8 @@ public static partial class Ops
         int batch = x.shape[0], regions = x.shape[1], kIn = x.shape[2], kOut = logWeights.shape[1];
         var device = x.Device;
         var y = Tensor.Empty([batch, regions, kOut], device);
-        x.K.SpnSum(x.Buffer, logWeights.Buffer, batch, regions, kIn, kOut, max, y.Buffer);
+        var size = new SpnSumSize(batch, regions, kIn, kOut);
+        x.K.SpnKernels().SpnSum(x.Buffer, logWeights.Buffer, size, max, y.Buffer);
         if (max) return y;
         return y.Record(op, [x, logWeights], g =>
         {
@@ -193,7 +261,7 @@ public static partial class Ops
             {
                 var dx = Tensor.Empty(x.shape, device);
                 var dw = Tensor.Empty(logWeights.shape, device);
-                x.K.SpnSumBackward(x.Buffer, logWeights.Buffer, y.Buffer, g.Buffer, batch, regions, kIn, kOut, dx.Buffer, dw.Buffer);
+                x.K.SpnKernels().SpnSumBackward(x.Buffer, logWeights.Buffer, y.Buffer, g.Buffer, size, dx.Buffer, dw.Buffer);
                 return [KeepIf(dx, x.RequiresGrad), KeepIf(dw, logWeights.RequiresGrad)];
             }
             // Recorded: the posterior p = exp(x + logW - y) from differentiable ops (y is this op's recorded output).

@@ -63,7 +63,7 @@ public readonly record struct GradientSyncStatistics(int Synchronizations, int B
 /// <para>Optimizers work unchanged: every backward pass is synchronised, so <see cref="Sam"/>'s and
 /// <see cref="FiniteDifferenceGr"/>'s two gradient evaluations are each averaged (the perturbation uses the global
 /// gradient) and the step is the same on every rank. <see cref="DoubleBackpropGr"/> takes its gradients with
-/// <see cref="Autograd.Grad(Tensor, IReadOnlyList{Tensor}, bool)"/>, which fires no hooks: after
+/// <see cref="Autograd.Grad(Tensor, IReadOnlyList{Tensor}, bool, bool?)"/>, which fires no hooks: after
 /// <see cref="RegisterOptimizer"/> the wrapper all-reduces, just before the update, every gradient no hook saw, so
 /// DoubleBackpropGr steps with the average of the ranks' combined gradients g_r + γ H_r g_r, the gradient of the
 /// mean of the per-rank penalised losses L_r + (γ/2)‖∇L_r‖² (not of the penalty of the global gradient).</para>
@@ -168,7 +168,7 @@ public sealed class DistributedDataParallel : Module
     /// <summary>
     /// Registers a step pre-hook on <paramref name="optimizer"/> (<see cref="Optimizer.RegisterStepPreHook"/>) that runs
     /// <see cref="SynchronizeGradients"/> before every update, so gradients that no backward hook saw (taken with
-    /// <see cref="Autograd.Grad(Tensor, IReadOnlyList{Tensor}, bool)"/>, as <see cref="DoubleBackpropGr"/> does, or
+    /// <see cref="Autograd.Grad(Tensor, IReadOnlyList{Tensor}, bool, bool?)"/>, as <see cref="DoubleBackpropGr"/> does, or
     /// set by hand) are averaged too. Costless when every gradient came from a synchronised backward pass. Dispose
     /// the returned handle to remove the hook.
     /// </summary>

@@ -71,6 +71,9 @@ public class KroneckerLinear : Module
         return Bias != null ? y + Bias : y;
     }
 
+    /// <inheritdoc />
+    protected override string ExtraRepr() => $"{InFeatures} → {OutFeatures}, A {(A == null ? "I" : "")}{M}x{N} ⊗ B {P}x{Q}";
+
     /// <summary>The equivalent dense weight W (m·p x n·q) including the permutations, for tests and inspection.</summary>
     public float[] DenseWeight()
     {

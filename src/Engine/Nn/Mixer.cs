@@ -104,14 +104,21 @@ public sealed class MixerBlock : Module
     private static LayerInfo Info(string name, KroneckerLinear l, int blocks) =>
         new(name, l.ParameterCount, l.OutFeatures, 1.0 / blocks);
 
-    /// <inheritdoc />
-    /// <exception cref="ArgumentException">The input is not [B, S·C].</exception>
+    /// <summary>
+    /// Runs the block on token-major features [B, S·C] (the wide-MLP view), or on [B, S, C] (the usual Mixer view); the
+    /// output has the input's shape.
+    /// </summary>
+    /// <exception cref="ArgumentException">The input is neither [B, S·C] nor [B, S, C].</exception>
     public override Tensor Forward(Tensor input)
     {
+        ArgumentNullException.ThrowIfNull(input);
         int width = Tokens * Channels;
-        if (input.Rank != 2 || input.Shape[1] != width)
+        var s = input.Shape;
+        if (s.Length == 3 && s[1] == Tokens && s[2] == Channels)
+            return Forward(input.Reshape(-1, width)).Reshape(s);
+        if (s.Length != 2 || s[1] != width)
             throw new ArgumentException(
-                $"MixerBlock: expected input [B, tokens·channels] = [B, {Tokens}·{Channels} = {width}] (token-major), got {Shape.Format(input.Shape)}.");
+                $"MixerBlock: expected input [B, tokens·channels] = [B, {Tokens}·{Channels} = {width}] (token-major) or [B, {Tokens}, {Channels}], got {Shape.Format(s)}.");
         var x = input;
         var h = Token2.Forward(Token1.Forward(Norm(Norm1, x)).Gelu());
         x = x + h;
@@ -121,36 +128,62 @@ public sealed class MixerBlock : Module
 
     private Tensor Norm(LayerNorm ln, Tensor x) =>
         ln.Forward(x.Reshape(-1, Tokens, Channels)).Reshape(-1, Tokens * Channels);
+
+    /// <inheritdoc />
+    protected override string ExtraRepr() =>
+        $"{Tokens} tokens x {Channels} channels, hidden {TokenHidden}/{ChannelHidden}{(RandomPermutations ? ", random permutations" : "")}";
 }
 
 /// <summary>
-/// MLP-Mixer for square images given as flat row-major pixels [B, imageSize²]: non-overlapping patch×patch patches
-/// (S = (imageSize/patch)² tokens, row-major over the patch grid) embedded by one shared Linear(patch², C), then
-/// N <see cref="MixerBlock"/>s, a final LayerNorm over channels, the mean over tokens and a Linear head.
+/// MLP-Mixer for images of h x w pixels with c input channels: non-overlapping ph x pw patches (S = (h/ph)·(w/pw)
+/// tokens, row-major over the patch grid), each flattened channel-major (c, ph, pw) and embedded by one shared
+/// Linear(c·ph·pw, C), then N <see cref="MixerBlock"/>s, a final LayerNorm over channels, the mean over tokens and a
+/// Linear head. Images come as [B, c, h, w] (PyTorch's layout), [B, h, w] when c = 1, or flat [B, c·h·w] in the same
+/// order.
 /// </summary>
 public sealed class Mixer : Module
 {
     private readonly List<MixerBlock> blocks = new();
 
-    /// <summary>Creates the model (unseeded: its seed is drawn from <see cref="Engine.Random"/>).</summary>
+    /// <summary>
+    /// Creates the model for square single-channel images of <paramref name="imageSize"/>² pixels and square patches
+    /// (unseeded: its seed is drawn from <see cref="Engine.Random"/>).
+    /// </summary>
     /// <exception cref="ArgumentException">The patch does not tile the image, or a size is not positive.</exception>
     public Mixer(int imageSize, int patch, int channels, int blocks, int tokenHidden, int channelHidden, int classes = 10,
         bool randomPermutations = false, int? seed = null, Device? device = null)
+        : this(new Int2(imageSize, imageSize), new Int2(patch, patch), channels, blocks, tokenHidden, channelHidden, classes,
+            randomPermutations, seed, device)
     {
-        if (imageSize <= 0 || patch <= 0 || imageSize % patch != 0)
-            throw new ArgumentException($"Mixer: the patch size {patch} must divide the image size {imageSize} (both positive).");
-        if (channels <= 0 || blocks < 0 || classes <= 0)
-            throw new ArgumentException($"Mixer: channels ({channels}) and classes ({classes}) must be positive, blocks ({blocks}) non-negative.");
-        ImageSize = imageSize;
-        Patch = patch;
+    }
+
+    /// <summary>
+    /// Creates the model for <paramref name="image"/> = (h, w) pixels with <paramref name="inputChannels"/> channels and
+    /// (ph, pw) patches (unseeded: its seed is drawn from <see cref="Engine.Random"/>).
+    /// </summary>
+    /// <exception cref="ArgumentException">The patch does not tile the image, or a size is not positive.</exception>
+    public Mixer(Int2 image, Int2 patch, int channels, int blocks, int tokenHidden, int channelHidden, int classes = 10,
+        bool randomPermutations = false, int? seed = null, Device? device = null, int inputChannels = 1)
+    {
+        if (image.H <= 0 || image.W <= 0 || patch.H <= 0 || patch.W <= 0 || image.H % patch.H != 0 || image.W % patch.W != 0)
+            throw new ArgumentException($"Mixer: the patch size {patch} must tile the image {image.H}x{image.W} (all sizes positive).");
+        if (channels <= 0 || blocks < 0 || classes <= 0 || inputChannels <= 0)
+            throw new ArgumentException(
+                $"Mixer: channels ({channels}), classes ({classes}) and input channels ({inputChannels}) must be positive, blocks ({blocks}) non-negative.");
+        ImageHeight = image.H;
+        ImageWidth = image.W;
+        PatchHeight = patch.H;
+        PatchWidth = patch.W;
+        InputChannels = inputChannels;
         Channels = channels;
         Classes = classes;
         RandomPermutations = randomPermutations;
-        Grid = imageSize / patch;
-        Tokens = Grid * Grid;
+        GridHeight = image.H / patch.H;
+        GridWidth = image.W / patch.W;
+        Tokens = GridHeight * GridWidth;
         int seedValue = seed ?? Random.NextIntSeed();
         ulong us = (ulong)(uint)seedValue * 1000;
-        Embed = RegisterModule("embed", new Linear(patch * patch, channels, seed: us + 1, device: device));
+        Embed = RegisterModule("embed", new Linear(inputChannels * patch.H * patch.W, channels, seed: us + 1, device: device));
         var list = RegisterModule("blocks", new Sequential());
         for (int i = 0; i < blocks; i++)
         {
@@ -163,13 +196,27 @@ public sealed class Mixer : Module
         Head = RegisterModule("head", new Linear(channels, classes, seed: us + 2, device: device));
     }
 
-    /// <summary>Image side length.</summary>
-    public int ImageSize { get; }
-    /// <summary>Patch side length.</summary>
-    public int Patch { get; }
-    /// <summary>Patches per image side.</summary>
-    public int Grid { get; }
-    /// <summary>Tokens S = Grid².</summary>
+    /// <summary>Image height in pixels.</summary>
+    public int ImageHeight { get; }
+    /// <summary>Image width in pixels.</summary>
+    public int ImageWidth { get; }
+    /// <summary>Channels of the input image (1 for grey levels).</summary>
+    public int InputChannels { get; }
+    /// <summary>Patch height.</summary>
+    public int PatchHeight { get; }
+    /// <summary>Patch width.</summary>
+    public int PatchWidth { get; }
+    /// <summary>Patches per image column (image height / patch height).</summary>
+    public int GridHeight { get; }
+    /// <summary>Patches per image row (image width / patch width).</summary>
+    public int GridWidth { get; }
+    /// <summary>Image side length of a square image (its height otherwise; see <see cref="ImageWidth"/>).</summary>
+    public int ImageSize => ImageHeight;
+    /// <summary>Patch side length of a square patch (its height otherwise; see <see cref="PatchWidth"/>).</summary>
+    public int Patch => PatchHeight;
+    /// <summary>Patches per side of a square grid (per column otherwise; see <see cref="GridWidth"/>).</summary>
+    public int Grid => GridHeight;
+    /// <summary>Tokens S = GridHeight · GridWidth.</summary>
     public int Tokens { get; }
     /// <summary>Channels C.</summary>
     public int Channels { get; }
@@ -179,6 +226,8 @@ public sealed class Mixer : Module
     public bool RandomPermutations { get; }
     /// <summary>Width S·C of the blocks' equivalent dense MLP.</summary>
     public int EffectiveWidth => Tokens * Channels;
+    /// <summary>Values per image (input channels · height · width).</summary>
+    public int Pixels => InputChannels * ImageHeight * ImageWidth;
     /// <summary>Patch embedding.</summary>
     public Linear Embed { get; }
     /// <summary>The mixer blocks (a <see cref="Sequential"/>).</summary>
@@ -188,11 +237,16 @@ public sealed class Mixer : Module
     /// <summary>Classifier head.</summary>
     public Linear Head { get; }
 
+    /// <summary>Parameters of a Mixer for square single-channel images with these sizes (without building it).</summary>
+    public static long CountParameters(int imageSize, int patch, int channels, int blocks, int tokenHidden, int channelHidden, int classes = 10) =>
+        CountParameters(new Int2(imageSize, imageSize), new Int2(patch, patch), channels, blocks, tokenHidden, channelHidden, classes);
+
     /// <summary>Parameters of a Mixer with these sizes (without building it).</summary>
-    public static long CountParameters(int imageSize, int patch, int channels, int blocks, int tokenHidden, int channelHidden, int classes = 10)
+    public static long CountParameters(Int2 image, Int2 patch, int channels, int blocks, int tokenHidden, int channelHidden, int classes = 10,
+        int inputChannels = 1)
     {
-        int tokens = (imageSize / patch) * (imageSize / patch);
-        return (long)(patch * patch + 1) * channels
+        int tokens = (image.H / patch.H) * (image.W / patch.W);
+        return ((long)inputChannels * patch.H * patch.W + 1) * channels
             + blocks * MixerBlock.CountParameters(tokens, channels, tokenHidden, channelHidden)
             + 2L * channels + (long)(channels + 1) * classes;
     }
@@ -206,19 +260,30 @@ public sealed class Mixer : Module
         return r;
     }
 
-    /// <summary>[B, imageSize²] pixels to [B, S, patch²] patches, token s = (row, column) of the patch grid.</summary>
+    /// <summary>
+    /// Images ([B, c, h, w], [B, h, w] for one channel, or flat [B, c·h·w]) to patches [B, S, c·ph·pw]: token s = (row,
+    /// column) of the patch grid, each patch flattened channel-major.
+    /// </summary>
+    /// <exception cref="ArgumentException">The input has none of the accepted shapes.</exception>
     public Tensor Patches(Tensor images)
     {
-        int pixels = ImageSize * ImageSize;
-        if (images.Rank != 2 || images.Shape[1] != pixels)
+        ArgumentNullException.ThrowIfNull(images);
+        var s = images.Shape;
+        bool flat = s.Length == 2 && s[1] == Pixels;
+        bool planes = s.Length == 3 && InputChannels == 1 && s[1] == ImageHeight && s[2] == ImageWidth;
+        bool full = s.Length == 4 && s[1] == InputChannels && s[2] == ImageHeight && s[3] == ImageWidth;
+        if (!flat && !planes && !full)
             throw new ArgumentException(
-                $"Mixer: expected images [B, {pixels}] ({ImageSize}x{ImageSize} pixels, row-major), got {Shape.Format(images.Shape)}.");
-        if (Patch == ImageSize) return images.Reshape(-1, 1, pixels);
-        return images.Reshape(-1, Grid, Patch, Grid, Patch).Permute(0, 1, 3, 2, 4).Reshape(-1, Tokens, Patch * Patch);
+                $"Mixer: expected images [B, {InputChannels}, {ImageHeight}, {ImageWidth}]{(InputChannels == 1 ? $", [B, {ImageHeight}, {ImageWidth}]" : "")} or flat [B, {Pixels}] ({InputChannels}x{ImageHeight}x{ImageWidth}, row-major), got {Shape.Format(s)}.");
+        int patchSize = InputChannels * PatchHeight * PatchWidth;
+        if (Tokens == 1) return images.Reshape(-1, 1, patchSize);
+        // [B, c, Gh, ph, Gw, pw] → [B, Gh, Gw, c, ph, pw] → [B, S, c·ph·pw].
+        return images.Reshape(-1, InputChannels, GridHeight, PatchHeight, GridWidth, PatchWidth).Permute(0, 2, 4, 1, 3, 5)
+            .Reshape(-1, Tokens, patchSize);
     }
 
     /// <inheritdoc />
-    /// <exception cref="ArgumentException">The input is not [B, imageSize²].</exception>
+    /// <exception cref="ArgumentException">The input has none of the shapes <see cref="Patches"/> accepts.</exception>
     public override Tensor Forward(Tensor input)
     {
         var x = Embed.Forward(Patches(input)).Reshape(-1, Tokens * Channels);
@@ -226,4 +291,8 @@ public sealed class Mixer : Module
         var h = FinalNorm.Forward(x.Reshape(-1, Tokens, Channels)).Mean(1);
         return Head.Forward(h);
     }
+
+    /// <inheritdoc />
+    protected override string ExtraRepr() =>
+        $"{InputChannels}x{ImageHeight}x{ImageWidth} images, {PatchHeight}x{PatchWidth} patches: {Tokens} tokens x {Channels} channels, {blocks.Count} blocks, {Classes} classes{(RandomPermutations ? ", random permutations" : "")}";
 }

@@ -91,22 +91,27 @@ public abstract class BaseOptimizer : Optimizer
     /// </summary>
     protected virtual void DescribeConfig(StateDict config) { }
 
-    /// <summary>Updates every parameter that has a gradient, group by group, and counts the step.</summary>
+    /// <summary>
+    /// Updates every parameter that has a gradient, group by group, and counts the step. With no gradient on any
+    /// parameter it does nothing: no update and no count (PyTorch skips parameters whose grad is None the same way).
+    /// </summary>
     public override void Step()
     {
         RunStepPreHooks();
+        if (!groups.Any(g => g.Parameters.Any(p => p.Grad != null))) return;
         stepCount++;
-        using var _ = GradMode.NoGrad();
-        foreach (var g in groups)
-            foreach (var p in g.Parameters)
-            {
-                if (p.Grad == null) continue;
-                if (!Shape.Equal(p.Grad.Shape, p.Shape))
-                    throw new InvalidOperationException($"{GetType().Name}: gradient {Shape.Format(p.Grad.Shape)} does not match parameter {p.Name} {Shape.Format(p.Shape)}.");
-                var s = StateOf(p);
-                s.Step++;
-                Update(p, p.Grad, g, s.Tensors, s.Step);
-            }
+        using (GradMode.NoGrad())
+            foreach (var g in groups)
+                foreach (var p in g.Parameters)
+                {
+                    if (p.Grad == null) continue;
+                    if (!Shape.Equal(p.Grad.Shape, p.Shape))
+                        throw new InvalidOperationException($"{GetType().Name}: gradient {Shape.Format(p.Grad.Shape)} does not match parameter {p.Name} {Shape.Format(p.Shape)}.");
+                    var s = StateOf(p);
+                    s.Step++;
+                    Update(p, p.Grad, g, s.Tensors, s.Step);
+                }
+        LeakDetector.StepCompleted(Parameters[0].Device);
     }
 
     private ParameterState StateOf(Tensor p)

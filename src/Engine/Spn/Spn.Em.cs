@@ -16,6 +16,7 @@ public sealed partial class Spn
     internal double EmStep(Tensor x, float stepSize, float pseudoCount)
     {
         CheckData("EmStep", x);
+        RequireSingleRoot("Spn.EmStep");
         var logW = LogWeights().Select(w =>
         {
             var leaf = w.Detach();
@@ -33,8 +34,9 @@ public sealed partial class Spn
             for (int i = 0; i < data.Length; i++) data[i] = float.IsNaN(data[i]) ? float.NaN : 0f;
             mass = Tensor.Zeros([leafLayout.Entries, LeafComponents, 1], Device);
             mass.RequiresGrad = true;
-            leafOut = Ops.SpnLeafGaussian(x, leafMean!, leafLogStd!, leafLayout)
-                + Ops.SpnLeafCategorical(Tensor.FromArray(data, x.Shape, Device), mass, leafLayout);
+            var indicator = Tensor.FromArray(data, x.Shape, Device);
+            Ops.MarkSpnCategoricalDataChecked(indicator, 0); // 0 or NaN by construction
+            leafOut = Ops.SpnLeafGaussian(x, leafMean!, leafLogStd!, leafLayout) + Ops.SpnLeafCategorical(indicator, mass, leafLayout);
         }
         else
         {

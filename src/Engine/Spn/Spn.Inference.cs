@@ -42,6 +42,7 @@ public sealed partial class Spn
     {
         ArgumentNullException.ThrowIfNull(x);
         string op = sample ? "Sample" : "Mpe";
+        RequireSingleRoot("Spn." + op);
         if (x.Length % Variables != 0)
             throw new ArgumentException($"Spn.{op}: {x.Length} values are not whole rows of {Variables} variables.");
         var result = (float[])x.Clone();
@@ -82,7 +83,9 @@ public sealed partial class Spn
             best = (-leafLogStd! - 0.918938533204672742f).Reshape(leafLayout.Entries, LeafComponents, 1);
         else
             best = LeafLogTable().Max(-1, keepDim: true);
-        return Ops.SpnLeafCategorical(Tensor.FromArray(ind, [n, Variables], Device), best, leafLayout);
+        var indicator = Tensor.FromArray(ind, [n, Variables], Device);
+        Ops.MarkSpnCategoricalDataChecked(indicator, 0); // 0 or NaN by construction
+        return Ops.SpnLeafCategorical(indicator, best, leafLayout);
     }
 
     /// <summary>Host copies of the normalised weights and leaf parameters for the top-down walk.</summary>

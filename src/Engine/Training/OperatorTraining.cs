@@ -10,23 +10,12 @@ namespace Engine.Training;
 /// <summary>Training and evaluation of neural operators (field in, field out) with the relative L2 error.</summary>
 public static class OperatorTraining
 {
-    /// <summary>
-    /// Mean over the batch of ||pred_b - y_b|| / ||y_b|| (norms over every non-batch axis), differentiable: the FNO
-    /// papers' metric and training loss (they sum over the batch; the mean only rescales Adam's step inputs).
-    /// </summary>
+    /// <summary>The relative L2 error (<see cref="Losses.RelativeL2"/>): the FNO papers' metric and training loss.</summary>
     /// <exception cref="ArgumentException">Shapes differ or there is no batch axis.</exception>
-    public static Tensor RelativeL2(Tensor prediction, Tensor target)
-    {
-        if (!Shape.Equal(prediction.Shape, target.Shape) || prediction.Rank < 2)
-            throw new ArgumentException($"relative_l2: prediction {Shape.Format(prediction.Shape)} and target {Shape.Format(target.Shape)} must have one shape [batch, ...].");
-        var axes = Enumerable.Range(1, prediction.Rank - 1).ToArray();
-        var err = (prediction - target).Square().Sum(axes).Sqrt();
-        var norm = target.Detach().Square().Sum(axes).Sqrt();
-        return (err / norm).Mean();
-    }
+    public static Tensor RelativeL2(Tensor prediction, Tensor target) => Losses.RelativeL2(prediction, target);
 
     /// <summary>Mean relative L2 error of <paramref name="model"/> on <paramref name="data"/> without recording gradients.</summary>
-    public static double Evaluate(Module model, Dataset data, int batchSize = 50, Kernels.Device? device = null)
+    public static double Evaluate(Module model, IDataset data, int batchSize = 50, Kernels.Device? device = null)
     {
         var loader = new DataLoader(data, batchSize, shuffle: false, device: device);
         double sum = 0;
@@ -51,7 +40,7 @@ public static class OperatorTraining
     /// <paramref name="halveEvery"/> epochs (step schedule, γ = 0.5); evaluates on <paramref name="test"/> after each
     /// epoch. <paramref name="onEpoch"/> receives (epoch, record).
     /// </summary>
-    public static List<EpochRecord> Fit(Module model, Dataset train, Dataset test, int epochs, int batchSize, float learningRate,
+    public static List<EpochRecord> Fit(Module model, IDataset train, IDataset test, int epochs, int batchSize, float learningRate,
         float weightDecay, int halveEvery, int seed, Kernels.Device device, Action<int, EpochRecord>? onEpoch = null)
     {
         using var opt = new Adam(model.Parameters(), learningRate, weightDecay: weightDecay);
@@ -59,14 +48,14 @@ public static class OperatorTraining
     }
 
     /// <summary>
-    /// <see cref="Fit(Module, Dataset, Dataset, int, int, float, float, int, int, Kernels.Device, Action{int, EpochRecord}?)"/>
+    /// <see cref="Fit(Module, IDataset, IDataset, int, int, float, float, int, int, Kernels.Device, Action{int, EpochRecord}?)"/>
     /// with any optimizer over the model's parameters, SAM and gradient regularization included (each step goes through
     /// <see cref="Optimizer.StepOnLoss"/>; the loss recorded is the first evaluation's, at the unperturbed parameters).
     /// The optimizer's learning rate at the call is the schedule's start. For data-parallel training pass the
     /// <see cref="DistributedDataParallel"/> as the model: each rank then trains on its share of every batch
     /// (<see cref="DistributedSampler"/>) and the training loss is totalled over the ranks.
     /// </summary>
-    public static List<EpochRecord> Fit(Module model, Optimizer optimizer, Dataset train, Dataset test, int epochs, int batchSize,
+    public static List<EpochRecord> Fit(Module model, Optimizer optimizer, IDataset train, IDataset test, int epochs, int batchSize,
         int halveEvery, int seed, Kernels.Device device, Action<int, EpochRecord>? onEpoch = null)
     {
         float learningRate = optimizer.LearningRate;

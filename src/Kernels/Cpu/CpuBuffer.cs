@@ -7,7 +7,8 @@ public sealed class CpuBuffer<T> : DeviceBuffer<T> where T : unmanaged
     {
         if (length > Array.MaxLength)
             throw new ArgumentOutOfRangeException(nameof(length), $"CpuBuffer: {length} elements exceed the largest array ({Array.MaxLength}).");
-        Data = CpuArrayPool<T>.Rent((int)length);
+        Data = CpuArrayPool<T>.Rent((int)length, out bool poolHit);
+        TrackAllocation(poolHit);
     }
 
     /// <summary>The backing array (pinned).</summary>

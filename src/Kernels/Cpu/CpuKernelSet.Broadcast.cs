@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using Engine.Kernels.Elementwise;
+using Engine.Kernels.Vectors;
 using static Engine.Kernels.Cpu.CpuParallel;
 
 namespace Engine.Kernels.Cpu;
@@ -112,53 +114,63 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public void Binary(BinaryOp op, DeviceBuffer<float> a, int[] aShape, DeviceBuffer<float> b, int[] bShape, DeviceBuffer<float> y, int[] yShape)
+    internal void Binary(BinaryOp op, DeviceBuffer<float> a, int[] aShape, DeviceBuffer<float> b, int[] bShape, DeviceBuffer<float> y, int[] yShape) =>
+        ElementwiseOps.Visit<BinaryVisitor, bool>(op, new BinaryVisitor(this, a, aShape, b, bShape, y, yShape));
+
+    /// <summary>y = op(a, b) with NumPy broadcasting for any op struct (composed ones included), as one kernel.</summary>
+    internal void Binary<TOp>(TOp op, DeviceBuffer<float> a, int[] aShape, DeviceBuffer<float> b, int[] bShape, DeviceBuffer<float> y, int[] yShape)
+        where TOp : unmanaged, IBinaryOp
     {
         long n = Prod(yShape);
         var aa = Data(a, Prod(aShape), "Binary");
         var ba = Data(b, Prod(bShape), "Binary");
         var ya = Data(y, n, "Binary");
         if (n == 0) return;
-        switch (op)
+        Simd.Run(new BinaryKernel<TOp>(op, aa, aShape, ba, bShape, ya, yShape, n));
+    }
+
+    private readonly struct BinaryVisitor(CpuKernelSet set, DeviceBuffer<float> a, int[] aShape, DeviceBuffer<float> b, int[] bShape,
+        DeviceBuffer<float> y, int[] yShape) : IBinaryOpVisitor<bool>
+    {
+        bool IBinaryOpVisitor<bool>.Visit<TOp>(TOp op)
         {
-            case BinaryOp.Add: BinaryCore(new AddK(), aa, aShape, ba, bShape, ya, yShape, n, CheapGrain); break;
-            case BinaryOp.Sub: BinaryCore(new SubK(), aa, aShape, ba, bShape, ya, yShape, n, CheapGrain); break;
-            case BinaryOp.Mul: BinaryCore(new MulK(), aa, aShape, ba, bShape, ya, yShape, n, CheapGrain); break;
-            case BinaryOp.Div: BinaryCore(new DivK(), aa, aShape, ba, bShape, ya, yShape, n, CheapGrain); break;
-            case BinaryOp.Maximum: BinaryCore(new MaximumK(), aa, aShape, ba, bShape, ya, yShape, n, CheapGrain); break;
-            case BinaryOp.Minimum: BinaryCore(new MinimumK(), aa, aShape, ba, bShape, ya, yShape, n, CheapGrain); break;
-            case BinaryOp.Pow: BinaryCore(new PowK(), aa, aShape, ba, bShape, ya, yShape, n, MathGrain / 4); break;
-            case BinaryOp.Equal: BinaryCore(new EqualK(), aa, aShape, ba, bShape, ya, yShape, n, CheapGrain); break;
-            case BinaryOp.Greater: BinaryCore(new GreaterK(), aa, aShape, ba, bShape, ya, yShape, n, CheapGrain); break;
-            default: throw new ArgumentOutOfRangeException(nameof(op), op, "Binary: unknown op.");
+            set.Binary(op, a, aShape, b, bShape, y, yShape);
+            return true;
         }
     }
 
-    private static unsafe void BinaryCore<T>(T op, float[] a, int[] aShape, float[] b, int[] bShape, float[] y, int[] yShape, long n, long grain)
-        where T : struct, IBinaryKernel
+    private readonly struct BinaryKernel<TOp>(TOp op, float[] a, int[] aShape, float[] b, int[] bShape, float[] y, int[] yShape, long n)
+        : IWidthAction where TOp : unmanaged, IBinaryOp
     {
+        void IWidthAction.Run<TV, TD>() => BinaryCore<TOp, TV, TD>(op, a, aShape, b, bShape, y, yShape, n);
+    }
+
+    private static unsafe void BinaryCore<TOp, TV, TD>(TOp op, float[] a, int[] aShape, float[] b, int[] bShape, float[] y, int[] yShape, long n)
+        where TOp : unmanaged, IBinaryOp where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
+    {
+        long grain = CheapGrain / TOp.Cost;
         long na = Prod(aShape), nb = Prod(bShape);
         float* pa = Ptr(a), pb = Ptr(b), py = Ptr(y);
         // Fast paths: same shape, one operand a scalar.
         if (na == n && nb == n)
         {
-            ZipPar(op, a, b, y, n, grain);
+            ZipPar<TOp, TV, TD>(op, a, b, y, n);
             return;
         }
         if (nb == 1 && na == n)
         {
             float s = b[0];
-            if (n < 2 * grain) SimdLoops.ZipVS(op, pa, s, py, n);
-            else if (n >= StreamingThreshold) For(n, grain, (s0, e0) => SimdLoops.ZipVS<T, StreamingStore>(op, pa + s0, s, py + s0, e0 - s0));
-            else For(n, grain, (s0, e0) => SimdLoops.ZipVS(op, pa + s0, s, py + s0, e0 - s0));
+            if (n < 2 * grain) SimdLoops<TV, TD>.ZipVS(op, pa, s, py, n);
+            else if (n >= StreamingThreshold) For(n, grain, (s0, e0) => SimdLoops<TV, TD>.ZipVS<TOp, StreamingStore>(op, pa + s0, s, py + s0, e0 - s0));
+            else For(n, grain, (s0, e0) => SimdLoops<TV, TD>.ZipVS(op, pa + s0, s, py + s0, e0 - s0));
             return;
         }
         if (na == 1 && nb == n)
         {
             float s = a[0];
-            if (n < 2 * grain) SimdLoops.ZipSV(op, s, pb, py, n);
-            else if (n >= StreamingThreshold) For(n, grain, (s0, e0) => SimdLoops.ZipSV<T, StreamingStore>(op, s, pb + s0, py + s0, e0 - s0));
-            else For(n, grain, (s0, e0) => SimdLoops.ZipSV(op, s, pb + s0, py + s0, e0 - s0));
+            if (n < 2 * grain) SimdLoops<TV, TD>.ZipSV(op, s, pb, py, n);
+            else if (n >= StreamingThreshold) For(n, grain, (s0, e0) => SimdLoops<TV, TD>.ZipSV<TOp, StreamingStore>(op, s, pb + s0, py + s0, e0 - s0));
+            else For(n, grain, (s0, e0) => SimdLoops<TV, TD>.ZipSV(op, s, pb + s0, py + s0, e0 - s0));
             return;
         }
         // General: collapsed strides; rows of the innermost dim run as same-shape, scalar-vector or vector-scalar
@@ -166,15 +178,16 @@ public sealed partial class CpuKernelSet
         int m = CollapseBroadcast(yShape, aShape, bShape, out var ext, out var sa, out var sb);
         long inner = ext[m - 1];
         long rows = n / inner;
-        if (n < 2 * grain) BinaryRows<T, CachedStore>(op, pa, pb, py, m, ext, sa, sb, 0, rows);
+        if (n < 2 * grain) BinaryRows<TOp, CachedStore, TV, TD>(op, pa, pb, py, m, ext, sa, sb, 0, rows);
         else if (n >= StreamingThreshold && inner >= 1024)
-            For(rows, Math.Max(1, grain / inner), (r0, r1) => BinaryRows<T, StreamingStore>(op, pa, pb, py, m, ext, sa, sb, r0, r1), 1);
-        else For(rows, Math.Max(1, grain / inner), (r0, r1) => BinaryRows<T, CachedStore>(op, pa, pb, py, m, ext, sa, sb, r0, r1), 1);
+            For(rows, Math.Max(1, grain / inner), (r0, r1) => BinaryRows<TOp, StreamingStore, TV, TD>(op, pa, pb, py, m, ext, sa, sb, r0, r1), 1);
+        else For(rows, Math.Max(1, grain / inner), (r0, r1) => BinaryRows<TOp, CachedStore, TV, TD>(op, pa, pb, py, m, ext, sa, sb, r0, r1), 1);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void BinaryRows<T, TS>(T op, float* a, float* b, float* y, int m, long[] ext, long[] sa, long[] sb, long r0, long r1)
-        where T : struct, IBinaryKernel where TS : struct, IStoreMode
+    private static unsafe void BinaryRows<TOp, TS, TV, TD>(TOp op, float* a, float* b, float* y, int m, long[] ext, long[] sa, long[] sb, long r0, long r1)
+        where TOp : unmanaged, IBinaryOp where TS : struct, IStoreMode
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
     {
         int outer = m - 1;
         Span<long> idx = outer <= 16 ? stackalloc long[16] : new long[outer];
@@ -186,18 +199,18 @@ public sealed partial class CpuKernelSet
             float* ar = a + oa, br = b + ob;
             if (inner < 16)
             {
-                for (long k = 0; k < inner; k++) yr[k] = op.Apply(ar[k * ia], br[k * ib]);
+                for (long k = 0; k < inner; k++) yr[k] = op.Vector<Vec1>(ar[k * ia], br[k * ib]);
             }
-            else if (ia != 0 && ib != 0) SimdLoops.Zip<T, TS>(op, ar, br, yr, inner);
-            else if (ib == 0 && ia != 0) SimdLoops.ZipVS<T, TS>(op, ar, *br, yr, inner);
-            else if (ia == 0 && ib != 0) SimdLoops.ZipSV<T, TS>(op, *ar, br, yr, inner);
-            else SimdLoops.Fill(yr, inner, op.Apply(*ar, *br));
+            else if (ia != 0 && ib != 0) SimdLoops<TV, TD>.Zip<TOp, TS>(op, ar, br, yr, inner);
+            else if (ib == 0 && ia != 0) SimdLoops<TV, TD>.ZipVS<TOp, TS>(op, ar, *br, yr, inner);
+            else if (ia == 0 && ib != 0) SimdLoops<TV, TD>.ZipSV<TOp, TS>(op, *ar, br, yr, inner);
+            else SimdLoops.Fill(yr, inner, op.Vector<Vec1>(*ar, *br));
             RowNext(outer, ext, sa, sb, idx, ref oa, ref ob);
         }
     }
 
     /// <inheritdoc />
-    public unsafe void BroadcastTo(DeviceBuffer<float> x, int[] xShape, DeviceBuffer<float> y, int[] yShape)
+    internal unsafe void BroadcastTo(DeviceBuffer<float> x, int[] xShape, DeviceBuffer<float> y, int[] yShape)
     {
         long n = Prod(yShape);
         long nx = Prod(xShape);
@@ -207,7 +220,7 @@ public sealed partial class CpuKernelSet
         float* px = Ptr(xa), py = Ptr(ya);
         if (nx == n)
         {
-            MapPar(new IdentityK(), xa, ya, n, CheapGrain);
+            MapPar(new IdentityOp(), xa, ya, n);
             return;
         }
         if (nx == 1)

@@ -1,6 +1,8 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Engine.Kernels.Elementwise;
+using Engine.Kernels.Vectors;
 using static Engine.Kernels.Cpu.CpuParallel;
 
 namespace Engine.Kernels.Cpu;
@@ -27,36 +29,51 @@ public sealed partial class CpuKernelSet
         return a;
     }
 
-    /// <summary>Runs a unary kernel over n elements, split over cores above <paramref name="grain"/>; streaming stores for huge outputs.</summary>
-    private static unsafe void MapPar<T>(T op, float[] x, float[] y, long n, long grain) where T : struct, IUnaryKernel
+    /// <summary>
+    /// Runs a unary op over n elements at the current vector width, split over cores from <c>CheapGrain / Cost</c>
+    /// elements; streaming stores for huge outputs.
+    /// </summary>
+    private static void MapPar<TOp>(TOp op, float[] x, float[] y, long n) where TOp : unmanaged, IUnaryOp =>
+        Simd.Run(new MapParKernel<TOp>(op, x, y, n));
+
+    /// <summary>Runs a same-shape binary op over n elements; see <see cref="MapPar{TOp}"/>.</summary>
+    private static void ZipPar<TOp>(TOp op, float[] a, float[] b, float[] y, long n) where TOp : unmanaged, IBinaryOp =>
+        Simd.Run(new ZipParKernel<TOp>(op, a, b, y, n));
+
+    private readonly struct MapParKernel<TOp>(TOp op, float[] x, float[] y, long n) : IWidthAction where TOp : unmanaged, IUnaryOp
     {
-        if (n <= 0) return;
-        float* px = Ptr(x), py = Ptr(y);
-        if (n < 2 * grain)
-        {
-            SimdLoops.Map(op, px, py, n);
-            return;
-        }
-        if (n >= StreamingThreshold) For(n, grain, (s, e) => SimdLoops.Map<T, StreamingStore>(op, px + s, py + s, e - s));
-        else For(n, grain, (s, e) => SimdLoops.Map(op, px + s, py + s, e - s));
+        void IWidthAction.Run<TV, TD>() => MapPar<TOp, TV, TD>(op, x, y, n);
     }
 
-    /// <summary>Runs a same-shape binary kernel over n elements, split over cores above <paramref name="grain"/>; streaming stores for huge outputs.</summary>
-    private static unsafe void ZipPar<T>(T op, float[] a, float[] b, float[] y, long n, long grain) where T : struct, IBinaryKernel
+    private readonly struct ZipParKernel<TOp>(TOp op, float[] a, float[] b, float[] y, long n) : IWidthAction where TOp : unmanaged, IBinaryOp
+    {
+        void IWidthAction.Run<TV, TD>() => ZipPar<TOp, TV, TD>(op, a, b, y, n);
+    }
+
+    private static unsafe void MapPar<TOp, TV, TD>(TOp op, float[] x, float[] y, long n)
+        where TOp : unmanaged, IUnaryOp where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
     {
         if (n <= 0) return;
+        long grain = CheapGrain / TOp.Cost;
+        float* px = Ptr(x), py = Ptr(y);
+        if (n < 2 * grain) SimdLoops<TV, TD>.Map(op, px, py, n);
+        else if (n >= StreamingThreshold) For(n, grain, (s, e) => SimdLoops<TV, TD>.Map<TOp, StreamingStore>(op, px + s, py + s, e - s));
+        else For(n, grain, (s, e) => SimdLoops<TV, TD>.Map(op, px + s, py + s, e - s));
+    }
+
+    private static unsafe void ZipPar<TOp, TV, TD>(TOp op, float[] a, float[] b, float[] y, long n)
+        where TOp : unmanaged, IBinaryOp where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
+    {
+        if (n <= 0) return;
+        long grain = CheapGrain / TOp.Cost;
         float* pa = Ptr(a), pb = Ptr(b), py = Ptr(y);
-        if (n < 2 * grain)
-        {
-            SimdLoops.Zip(op, pa, pb, py, n);
-            return;
-        }
-        if (n >= StreamingThreshold) For(n, grain, (s, e) => SimdLoops.Zip<T, StreamingStore>(op, pa + s, pb + s, py + s, e - s));
-        else For(n, grain, (s, e) => SimdLoops.Zip(op, pa + s, pb + s, py + s, e - s));
+        if (n < 2 * grain) SimdLoops<TV, TD>.Zip(op, pa, pb, py, n);
+        else if (n >= StreamingThreshold) For(n, grain, (s, e) => SimdLoops<TV, TD>.Zip<TOp, StreamingStore>(op, pa + s, pb + s, py + s, e - s));
+        else For(n, grain, (s, e) => SimdLoops<TV, TD>.Zip(op, pa + s, pb + s, py + s, e - s));
     }
 
     /// <inheritdoc />
-    public unsafe void Fill(DeviceBuffer<float> dst, float value)
+    internal unsafe void Fill(DeviceBuffer<float> dst, float value)
     {
         var y = Data(dst, 0, "Fill");
         long n = y.LongLength;
@@ -70,7 +87,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void Copy(DeviceBuffer<float> src, long srcOffset, DeviceBuffer<float> dst, long dstOffset, long count)
+    internal unsafe void Copy(DeviceBuffer<float> src, long srcOffset, DeviceBuffer<float> dst, long dstOffset, long count)
     {
         if (count < 0 || srcOffset < 0 || dstOffset < 0)
             throw new ArgumentOutOfRangeException(nameof(count), "Copy: offsets and count must be non-negative.");
@@ -88,7 +105,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void RandomUniform(DeviceBuffer<float> dst, ulong seed, float low, float high)
+    internal unsafe void RandomUniform(DeviceBuffer<float> dst, ulong seed, float low, float high)
     {
         var y = Data(dst, 0, "RandomUniform");
         float* py = Ptr(y);
@@ -97,14 +114,15 @@ public sealed partial class CpuKernelSet
 
     /// <summary>
     /// y[i] = <see cref="CounterRng.Uniform"/>(seed, i, low, high) for i in [start, end): the same integer mixing in
-    /// 64-bit lanes (AVX-512DQ multiplies), the same exact conversion and the same unfused multiply-add, so the bits
-    /// equal the scalar definition.
+    /// 64-bit lanes, the same exact conversion and the same fused multiply-add, so the bits equal the scalar
+    /// definition. Only a 512-bit body: narrower vectors have no 64-bit lane multiply, which is what this loop is made of
+    /// (hardware Vector512 implies AVX-512DQ's). A width forced to 512 on other machines runs it emulated (tests).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void UniformLoop(float* y, long start, long end, ulong seed, float low, float high)
     {
         long i = start;
-        if (Vector512.IsHardwareAccelerated && Avx512DQ.IsSupported)
+        if (Simd.Width == SimdWidth.V512)
         {
             var c2 = Vector512.Create(0xD1B54A32D192ED03UL);
             var m1 = Vector512.Create(0xBF58476D1CE4E5B9UL);
@@ -128,65 +146,58 @@ public sealed partial class CpuKernelSet
                 z0 = (z0 ^ (z0 >> 31)) >> 40;
                 z1 = (z1 ^ (z1 >> 31)) >> 40;
                 var u = Vector512.ConvertToSingle(Vector512.Narrow(z0, z1).AsInt32()) * scale;
-                Vector512.Store(vlow + vrange * u, y + i);
+                Vector512.Store(Vector512.FusedMultiplyAdd(vrange, u, vlow), y + i);
             }
         }
         for (; i < end; i++) y[i] = CounterRng.Uniform(seed, (ulong)i, low, high);
     }
 
     /// <inheritdoc />
-    public unsafe void RandomNormal(DeviceBuffer<float> dst, ulong seed, float mean, float std)
+    internal unsafe void RandomNormal(DeviceBuffer<float> dst, ulong seed, float mean, float std)
     {
         var y = Data(dst, 0, "RandomNormal");
         float* py = Ptr(y);
         For(y.LongLength, MathGrain / 4, (s, e) =>
         {
-            for (long i = s; i < e; i++) py[i] = mean + std * CounterRng.Normal(seed, (ulong)i);
+            for (long i = s; i < e; i++) py[i] = CounterRng.Normal(seed, (ulong)i, mean, std);
         });
     }
 
     /// <inheritdoc />
-    public void Unary(UnaryOp op, DeviceBuffer<float> x, DeviceBuffer<float> y)
+    internal void Unary(UnaryOp op, DeviceBuffer<float> x, DeviceBuffer<float> y) =>
+        ElementwiseOps.Visit<UnaryVisitor, bool>(op, new UnaryVisitor(this, x, y));
+
+    /// <summary>y[i] = op(x[i]) for any op struct (composed ones included), as one kernel.</summary>
+    internal void Unary<TOp>(TOp op, DeviceBuffer<float> x, DeviceBuffer<float> y) where TOp : unmanaged, IUnaryOp
     {
         var xa = Data(x, 0, "Unary");
         long n = xa.LongLength;
-        var ya = Data(y, n, "Unary");
-        const long G = CheapGrain, M = MathGrain;
-        switch (op)
+        MapPar(op, xa, Data(y, n, "Unary"), n);
+    }
+
+    private readonly struct UnaryVisitor(CpuKernelSet set, DeviceBuffer<float> x, DeviceBuffer<float> y) : IUnaryOpVisitor<bool>
+    {
+        bool IUnaryOpVisitor<bool>.Visit<TOp>(TOp op)
         {
-            case UnaryOp.Neg: MapPar(new NegK(), xa, ya, n, G); break;
-            case UnaryOp.Exp: MapPar(new ExpK(), xa, ya, n, M); break;
-            case UnaryOp.Log: MapPar(new LogK(), xa, ya, n, M); break;
-            case UnaryOp.Sqrt: MapPar(new SqrtK(), xa, ya, n, G); break;
-            case UnaryOp.Relu: MapPar(new ReluK(), xa, ya, n, G); break;
-            case UnaryOp.GeluTanh: MapPar(new GeluTanhK(), xa, ya, n, M); break;
-            case UnaryOp.GeluErf: MapPar(new GeluErfK(), xa, ya, n, M); break;
-            case UnaryOp.Tanh: MapPar(new TanhK(), xa, ya, n, M); break;
-            case UnaryOp.Sigmoid: MapPar(new SigmoidK(), xa, ya, n, M); break;
-            case UnaryOp.Erf: MapPar(new ErfK(), xa, ya, n, M); break;
-            case UnaryOp.Abs: MapPar(new AbsK(), xa, ya, n, G); break;
-            case UnaryOp.Sign: MapPar(new SignK(), xa, ya, n, G); break;
-            case UnaryOp.Step: MapPar(new StepK(), xa, ya, n, G); break;
-            case UnaryOp.Square: MapPar(new SquareK(), xa, ya, n, G); break;
-            case UnaryOp.Reciprocal: MapPar(new ReciprocalK(), xa, ya, n, G); break;
-            default: throw new ArgumentOutOfRangeException(nameof(op), op, "Unary: unknown op.");
+            set.Unary(op, x, y);
+            return true;
         }
     }
 
     /// <inheritdoc />
-    public void Affine(DeviceBuffer<float> x, DeviceBuffer<float> y, float scale, float shift)
+    internal void Affine(DeviceBuffer<float> x, DeviceBuffer<float> y, float scale, float shift)
     {
         var xa = Data(x, 0, "Affine");
         long n = xa.LongLength;
-        MapPar(new AffineK(scale, shift), xa, Data(y, n, "Affine"), n, CheapGrain);
+        MapPar(new AffineOp(scale, shift), xa, Data(y, n, "Affine"), n);
     }
 
     /// <inheritdoc />
-    public void Axpy(float alpha, DeviceBuffer<float> x, DeviceBuffer<float> y)
+    internal void Axpy(float alpha, DeviceBuffer<float> x, DeviceBuffer<float> y)
     {
         var xa = Data(x, 0, "Axpy");
         long n = xa.LongLength;
         var ya = Data(y, n, "Axpy");
-        ZipPar(new AxpyK(alpha), xa, ya, ya, n, CheapGrain);
+        ZipPar(new AxpyOp(alpha), xa, ya, ya, n);
     }
 }

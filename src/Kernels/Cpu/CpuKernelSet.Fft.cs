@@ -1,14 +1,14 @@
-using System.Runtime.Intrinsics;
 using System.Collections.Concurrent;
 using Engine.Kernels.Cpu.Fft;
+using Engine.Kernels.Vectors;
 using static Engine.Kernels.Cpu.CpuParallel;
-using V = System.Runtime.Intrinsics.Vector512<float>;
 
 namespace Engine.Kernels.Cpu;
 
 /// <summary>
-/// The FFTs on the CPU. Rows are processed 16 at a time, one per lane of AVX-512 vectors (see <see cref="LanePlan"/>
-/// for the algorithms per length and <see cref="LaneIo"/> for the transposes); groups of 16 rows are split over cores.
+/// The FFTs on the CPU. Rows are processed as many at a time as a vector of the current width has lanes, one per lane
+/// (see <see cref="LanePlan"/> for the algorithms per length and <see cref="LaneIo"/> for the transposes); lane groups
+/// are split over cores. Every lane runs the same operations, so the results do not depend on the width.
 /// Real transforms of even length n use real-input packing: x as n/2 complex values z_j = x_2j + i x_2j+1, one
 /// n/2-point complex FFT, then X_k = ½(Z_k + conj Z_{m-k}) - ½ i W_n^k (Z_k - conj Z_{m-k}); the inverse undoes that
 /// step before one n/2-point inverse FFT. Odd real lengths run a complex FFT of length n with zero imaginary parts
@@ -16,7 +16,7 @@ namespace Engine.Kernels.Cpu;
 /// </summary>
 public sealed partial class CpuKernelSet
 {
-    private unsafe delegate void LaneGroup(long group, V* scratch);
+    private unsafe delegate void LaneGroup<TV>(long group, TV* scratch) where TV : unmanaged;
 
     /// <summary>(cos θ, -sin θ) with θ = 2πk/n for k ≤ n/2, per even n: the real-input packing step's twiddles.</summary>
     private static readonly ConcurrentDictionary<int, float[]> PackTwiddles = new();
@@ -41,7 +41,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void Fft(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int n, bool inverse, float scale)
+    internal unsafe void Fft(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int n, bool inverse, float scale)
     {
         const string op = "Fft";
         CheckFft(op, batch, n);
@@ -49,33 +49,33 @@ public sealed partial class CpuKernelSet
         var xa = Data(x, count, op);
         var ya = Data(y, count, op);
         if (batch == 0) return;
-        FftRows(Ptr(xa), Ptr(ya), batch, n, inverse, scale);
+        Simd.Run(new FftRowsKernel(Ptr(xa), Ptr(ya), batch, n, inverse, scale));
     }
 
     /// <inheritdoc />
-    public unsafe void Rfft(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int n)
+    internal unsafe void Rfft(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int n)
     {
         const string op = "Rfft";
         CheckFft(op, batch, n);
         var xa = Data(x, (long)batch * n, op);
         var ya = Data(y, (long)batch * (n / 2 + 1) * 2, op);
         if (batch == 0) return;
-        RfftRows(Ptr(xa), Ptr(ya), batch, n);
+        Simd.Run(new RfftRowsKernel(Ptr(xa), Ptr(ya), batch, n));
     }
 
     /// <inheritdoc />
-    public unsafe void Irfft(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int n)
+    internal unsafe void Irfft(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int n)
     {
         const string op = "Irfft";
         CheckFft(op, batch, n);
         var xa = Data(x, (long)batch * (n / 2 + 1) * 2, op);
         var ya = Data(y, (long)batch * n, op);
         if (batch == 0) return;
-        IrfftRows(Ptr(xa), Ptr(ya), batch, n);
+        Simd.Run(new IrfftRowsKernel(Ptr(xa), Ptr(ya), batch, n));
     }
 
     /// <inheritdoc />
-    public unsafe void Rfft2(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int h, int w)
+    internal unsafe void Rfft2(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int h, int w)
     {
         const string op = "Rfft2";
         CheckFft(op, batch, h, w);
@@ -83,12 +83,12 @@ public sealed partial class CpuKernelSet
         var xa = Data(x, (long)batch * h * w, op);
         var ya = Data(y, (long)batch * h * m * 2, op);
         if (batch == 0) return;
-        RfftRows(Ptr(xa), Ptr(ya), (long)batch * h, w);
-        ColumnFft(Ptr(ya), Ptr(ya), batch, h, m, inverse: false, 1f);
+        Simd.Run(new RfftRowsKernel(Ptr(xa), Ptr(ya), (long)batch * h, w));
+        Simd.Run(new ColumnFftKernel(Ptr(ya), Ptr(ya), batch, h, m, false, 1f));
     }
 
     /// <inheritdoc />
-    public unsafe void Irfft2(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int h, int w)
+    internal unsafe void Irfft2(DeviceBuffer<float> x, DeviceBuffer<float> y, int batch, int h, int w)
     {
         const string op = "Irfft2";
         CheckFft(op, batch, h, w);
@@ -98,16 +98,36 @@ public sealed partial class CpuKernelSet
         var ya = Data(y, (long)batch * h * w, op);
         if (batch == 0) return;
         // The column pass must not overwrite the input spectrum: it goes to a scratch spectrum first.
-        var tmp = CpuArrayPool<float>.Rent(checked((int)spectrum));
+        var tmp = CpuArrayPool<float>.Rent(checked((int)spectrum), out _);
         try
         {
-            ColumnFft(Ptr(xa), Ptr(tmp), batch, h, m, inverse: true, 1f / h);
-            IrfftRows(Ptr(tmp), Ptr(ya), (long)batch * h, w);
+            Simd.Run(new ColumnFftKernel(Ptr(xa), Ptr(tmp), batch, h, m, true, 1f / h));
+            Simd.Run(new IrfftRowsKernel(Ptr(tmp), Ptr(ya), (long)batch * h, w));
         }
         finally
         {
             CpuArrayPool<float>.Return(tmp);
         }
+    }
+
+    private readonly unsafe struct FftRowsKernel(float* x, float* y, long rows, int n, bool inverse, float scale) : IWidthAction
+    {
+        void IWidthAction.Run<TV, TD>() => FftRows<TV>(x, y, rows, n, inverse, scale);
+    }
+
+    private readonly unsafe struct RfftRowsKernel(float* x, float* y, long rows, int n) : IWidthAction
+    {
+        void IWidthAction.Run<TV, TD>() => RfftRows<TV>(x, y, rows, n);
+    }
+
+    private readonly unsafe struct IrfftRowsKernel(float* x, float* y, long rows, int n) : IWidthAction
+    {
+        void IWidthAction.Run<TV, TD>() => IrfftRows<TV>(x, y, rows, n);
+    }
+
+    private readonly unsafe struct ColumnFftKernel(float* src, float* dst, long batch, int h, int m, bool inverse, float scale) : IWidthAction
+    {
+        void IWidthAction.Run<TV, TD>() => ColumnFft<TV>(src, dst, batch, h, m, inverse, scale);
     }
 
     /// <summary>
@@ -120,18 +140,19 @@ public sealed partial class CpuKernelSet
     [ThreadStatic] private static float[]? fftScratch;
 
     /// <summary>Runs <paramref name="body"/> for each group, split over cores, with <paramref name="vectors"/> lane vectors of scratch per worker.</summary>
-    private static unsafe void ForGroups(long groups, long elementsPerGroup, long vectors, LaneGroup body)
+    private static unsafe void ForGroups<TV>(long groups, long elementsPerGroup, long vectors, LaneGroup<TV> body)
+        where TV : unmanaged, IFloatVector<TV>
     {
         long grain = FftThreadLimit == 1 ? Math.Max(1, groups) : Math.Max(1, CheapGrain / Math.Max(1, elementsPerGroup));
         For(groups, grain, (g0, g1) =>
         {
             // Scratch is kept per thread and reused: a fresh pinned array per chunk and call (hundreds of KB for long
             // lengths) would churn the pinned heap, which only a gen-2 collection reclaims.
-            int need = checked((int)(vectors * LaneIo.Lanes + LaneIo.Lanes));
+            int need = checked((int)(vectors * TV.Count + 16));
             var buf = fftScratch;
             if (buf == null || buf.Length < need) fftScratch = buf = GC.AllocateUninitializedArray<float>(need, pinned: true);
-            // 64-byte aligned, so every lane vector is one cache line.
-            var v = (V*)(((nint)Ptr(buf) + 63) & ~(nint)63);
+            // 64-byte aligned, so no lane vector straddles a cache line.
+            var v = (TV*)(((nint)Ptr(buf) + 63) & ~(nint)63);
             for (long g = g0; g < g1; g++) body(g, v);
             GC.KeepAlive(buf);
         }, 1);
@@ -188,8 +209,9 @@ public sealed partial class CpuKernelSet
         return map;
     });
 
-    private static unsafe void FftRows(float* x, float* y, long rows, int n, bool inverse, float scale)
+    private static unsafe void FftRows<TV>(float* x, float* y, long rows, int n, bool inverse, float scale) where TV : unmanaged, IFloatVector<TV>
     {
+        int lanes = TV.Count;
         var plan = LanePlan.Get(n);
         int bl = plan.BufferLength;
         var dest = Map(inverse ? MapKind.ComplexDestSwapped : MapKind.ComplexDest, n);
@@ -198,21 +220,22 @@ public sealed partial class CpuKernelSet
         int* pd = Ptr(dest);
         int* ps = source == null ? null : Ptr(source);
         long stride = 2L * n;
-        ForGroups((rows + 15) / 16, 16 * stride, 4L * bl, (g, s) =>
+        ForGroups<TV>((rows + lanes - 1) / lanes, lanes * stride, 4L * bl, (g, s) =>
         {
-            long r0 = g * LaneIo.Lanes;
-            int count = (int)Math.Min(LaneIo.Lanes, rows - r0);
-            V* a = s, b = s + 2 * bl;
+            long r0 = g * lanes;
+            int count = (int)Math.Min(lanes, rows - r0);
+            TV* a = s, b = s + 2 * bl;
             LaneIo.Gather(x + r0 * stride, stride, count, 2 * n, pd, a);
-            V* r = plan.Execute(a, b);
+            TV* r = plan.Execute(a, b);
             LaneIo.Scatter(r, ps, 2 * n, y + r0 * stride, stride, count, scale);
         });
         GC.KeepAlive(dest);
         GC.KeepAlive(source);
     }
 
-    private static unsafe void RfftRows(float* x, float* y, long rows, int n)
+    private static unsafe void RfftRows<TV>(float* x, float* y, long rows, int n) where TV : unmanaged, IFloatVector<TV>
     {
+        int lanes = TV.Count;
         int bins = n / 2 + 1;
         long outStride = 2L * bins;
         if ((n & 1) == 1)
@@ -222,15 +245,15 @@ public sealed partial class CpuKernelSet
             int bl = plan.BufferLength;
             var dest = Map(MapKind.RealDest, n);
             int* pd = Ptr(dest);
-            ForGroups((rows + 15) / 16, 16L * n, 4L * bl, (g, s) =>
+            ForGroups<TV>((rows + lanes - 1) / lanes, lanes * n, 4L * bl, (g, s) =>
             {
-                long r0 = g * LaneIo.Lanes;
-                int count = (int)Math.Min(LaneIo.Lanes, rows - r0);
-                V* a = s, b = s + 2 * bl;
-                for (int j = 0; j < n; j++) a[pd[j] + 1] = V.Zero;
+                long r0 = g * lanes;
+                int count = (int)Math.Min(lanes, rows - r0);
+                TV* a = s, b = s + 2 * bl;
+                for (int j = 0; j < n; j++) a[pd[j] + 1] = TV.Zero;
                 LaneIo.Gather(x + r0 * n, n, count, n, pd, a);
-                V* z = plan.Execute(a, b);
-                z[1] = V.Zero;
+                TV* z = plan.Execute(a, b);
+                z[1] = TV.Zero;
                 LaneIo.Scatter(z, null, 2 * bins, y + r0 * outStride, outStride, count, 1f);
             });
             GC.KeepAlive(dest);
@@ -244,14 +267,14 @@ public sealed partial class CpuKernelSet
             int* pd = Ptr(dest);
             var twArr = PackTwiddlesFor(n);
             float* tw = Ptr(twArr);
-            ForGroups((rows + 15) / 16, 16L * n, 4L * bl + 2L * bins, (g, s) =>
+            ForGroups<TV>((rows + lanes - 1) / lanes, lanes * n, 4L * bl + 2L * bins, (g, s) =>
             {
-                long r0 = g * LaneIo.Lanes;
-                int count = (int)Math.Min(LaneIo.Lanes, rows - r0);
-                V* a = s, b = s + 2 * bl, o = s + 4 * bl;
+                long r0 = g * lanes;
+                int count = (int)Math.Min(lanes, rows - r0);
+                TV* a = s, b = s + 2 * bl, o = s + 4 * bl;
                 LaneIo.Gather(x + r0 * n, n, count, n, pd, a);
-                V* z = plan.Execute(a, b);
-                var half = Vector512.Create(0.5f);
+                TV* z = plan.Execute(a, b);
+                var half = TV.Create(0.5f);
                 for (int k = 0; k <= m; k++)
                 {
                     int i1 = k == m ? 0 : k, i2 = k == 0 ? 0 : m - k;
@@ -260,13 +283,13 @@ public sealed partial class CpuKernelSet
                     // A = Z_k + conj Z_{m-k}, B = Z_k - conj Z_{m-k}; X_k = ½ (A - i W^k B).
                     var ar = (zr + wr) * half; var ai = (zi - wi) * half;
                     var br = (zr - wr) * half; var bi = (zi + wi) * half;
-                    var c = Vector512.Create(tw[2 * k]);
-                    var sn = Vector512.Create(tw[2 * k + 1]);
-                    o[2 * k] = Vector512.FusedMultiplyAdd(c, bi, Vector512.FusedMultiplyAdd(sn, br, ar));
-                    o[2 * k + 1] = Vector512.FusedMultiplyAdd(sn, bi, ai - c * br);
+                    var c = TV.Create(tw[2 * k]);
+                    var sn = TV.Create(tw[2 * k + 1]);
+                    o[2 * k] = TV.FusedMultiplyAdd(c, bi, TV.FusedMultiplyAdd(sn, br, ar));
+                    o[2 * k + 1] = TV.FusedMultiplyAdd(sn, bi, ai - c * br);
                 }
-                o[1] = V.Zero;
-                o[2 * m + 1] = V.Zero;
+                o[1] = TV.Zero;
+                o[2 * m + 1] = TV.Zero;
                 LaneIo.Scatter(o, null, 2 * bins, y + r0 * outStride, outStride, count, 1f);
             });
             GC.KeepAlive(dest);
@@ -274,8 +297,9 @@ public sealed partial class CpuKernelSet
         }
     }
 
-    private static unsafe void IrfftRows(float* x, float* y, long rows, int n)
+    private static unsafe void IrfftRows<TV>(float* x, float* y, long rows, int n) where TV : unmanaged, IFloatVector<TV>
     {
+        int lanes = TV.Count;
         int bins = n / 2 + 1;
         long inStride = 2L * bins;
         var identity = Map(MapKind.Identity, 2 * bins);
@@ -290,17 +314,17 @@ public sealed partial class CpuKernelSet
             int* pp = Ptr(pinnedPos);
             var source = Map(MapKind.OddColumns, n);
             int* ps = Ptr(source);
-            ForGroups((rows + 15) / 16, 16L * n, 4L * bl + inStride, (g, s) =>
+            ForGroups<TV>((rows + lanes - 1) / lanes, lanes * n, 4L * bl + inStride, (g, s) =>
             {
-                long r0 = g * LaneIo.Lanes;
-                int count = (int)Math.Min(LaneIo.Lanes, rows - r0);
-                V* a = s, b = s + 2 * bl, xs = s + 4 * bl;
+                long r0 = g * lanes;
+                int count = (int)Math.Min(lanes, rows - r0);
+                TV* a = s, b = s + 2 * bl, xs = s + 4 * bl;
                 LaneIo.Gather(x + r0 * inStride, inStride, count, 2 * bins, pid, xs);
-                xs[1] = V.Zero;
-                var vi = Vector512.Create(inv);
+                xs[1] = TV.Zero;
+                var vi = TV.Create(inv);
                 for (int k = 0; k < n; k++)
                 {
-                    V re, im;
+                    TV re, im;
                     if (k < bins)
                     {
                         re = xs[2 * k];
@@ -315,7 +339,7 @@ public sealed partial class CpuKernelSet
                     a[at] = im * vi;
                     a[at + 1] = re * vi;
                 }
-                V* r = plan.Execute(a, b);
+                TV* r = plan.Execute(a, b);
                 LaneIo.Scatter(r, ps, n, y + r0 * n, n, count, 1f);
             });
             GC.KeepAlive(identity);
@@ -333,16 +357,16 @@ public sealed partial class CpuKernelSet
             int* ps = Ptr(source);
             var twArr = PackTwiddlesFor(n);
             float* tw = Ptr(twArr);
-            ForGroups((rows + 15) / 16, 16L * n, 4L * bl + inStride, (g, s) =>
+            ForGroups<TV>((rows + lanes - 1) / lanes, lanes * n, 4L * bl + inStride, (g, s) =>
             {
-                long r0 = g * LaneIo.Lanes;
-                int count = (int)Math.Min(LaneIo.Lanes, rows - r0);
-                V* a = s, b = s + 2 * bl, xs = s + 4 * bl;
+                long r0 = g * lanes;
+                int count = (int)Math.Min(lanes, rows - r0);
+                TV* a = s, b = s + 2 * bl, xs = s + 4 * bl;
                 LaneIo.Gather(x + r0 * inStride, inStride, count, 2 * bins, pid, xs);
                 // NumPy ignores the imaginary parts of the DC and Nyquist bins.
-                xs[1] = V.Zero;
-                xs[2 * m + 1] = V.Zero;
-                var vi = Vector512.Create(inv);
+                xs[1] = TV.Zero;
+                xs[2 * m + 1] = TV.Zero;
+                var vi = TV.Create(inv);
                 for (int k = 0; k < m; k++)
                 {
                     int c2 = m - k;
@@ -351,15 +375,15 @@ public sealed partial class CpuKernelSet
                     // A = X_k + conj X_{m-k}, B = X_k - conj X_{m-k}; Z'_k = A + i W^{-k} B (z = IDFT(Z') / n).
                     var ar = xr + yr; var ai = xi - yi;
                     var br = xr - yr; var bi = xi + yi;
-                    var c = Vector512.Create(tw[2 * k]);
-                    var sn = Vector512.Create(tw[2 * k + 1]);
+                    var c = TV.Create(tw[2 * k]);
+                    var sn = TV.Create(tw[2 * k + 1]);
                     var zr = ar - (c * bi - sn * br);
-                    var zi = ai + Vector512.FusedMultiplyAdd(c, br, sn * bi);
+                    var zi = ai + TV.FusedMultiplyAdd(c, br, sn * bi);
                     long at = 2L * pp[k];
                     a[at] = zi * vi;
                     a[at + 1] = zr * vi;
                 }
-                V* r = plan.Execute(a, b);
+                TV* r = plan.Execute(a, b);
                 LaneIo.Scatter(r, ps, n, y + r0 * n, n, count, 1f);
             });
             GC.KeepAlive(identity);
@@ -371,47 +395,49 @@ public sealed partial class CpuKernelSet
 
     /// <summary>
     /// Complex FFT along the h axis of [batch, h, m] complex data (src to dst, which may be the same). Full groups are
-    /// 16 adjacent columns of one batch item (no transposes, only the (re, im) split per 16 values). The m mod 16
+    /// as many adjacent columns of one batch item as a vector has lanes (no transposes, only the (re, im) split). The
     /// leftover columns of every batch item (for w a power of two: the Nyquist column alone) are pooled across batch
-    /// items into groups of 16 lanes, each lane with its own column, instead of one mostly empty group per item.
+    /// items into full lane groups, each lane with its own column, instead of one mostly empty group per item.
     /// </summary>
-    private static unsafe void ColumnFft(float* src, float* dst, long batch, int h, int m, bool inverse, float scale)
+    private static unsafe void ColumnFft<TV>(float* src, float* dst, long batch, int h, int m, bool inverse, float scale)
+        where TV : unmanaged, IFloatVector<TV>
     {
         var plan = LanePlan.Get(h);
         int bl = plan.BufferLength;
         var pinnedPos = Map(MapKind.Position, h);
         int* pp = Ptr(pinnedPos);
-        long full = m / LaneIo.Lanes;
-        int tail = m - (int)full * LaneIo.Lanes;
+        int lanes = TV.Count;
+        long full = m / lanes;
+        int tail = m - (int)full * lanes;
         long stride = 2L * m;
         long fullGroups = batch * full;
         long tailColumns = batch * tail;
-        long groups = fullGroups + (tailColumns + LaneIo.Lanes - 1) / LaneIo.Lanes;
-        ForGroups(groups, 16L * h, 4L * bl, (g, s) =>
+        long groups = fullGroups + (tailColumns + lanes - 1) / lanes;
+        ForGroups<TV>(groups, lanes * h, 4L * bl, (g, s) =>
         {
-            V* va = s, vb = s + 2 * bl;
+            TV* va = s, vb = s + 2 * bl;
             if (g < fullGroups)
             {
                 long b = g / full;
-                int c0 = (int)(g % full) * LaneIo.Lanes;
+                int c0 = (int)(g % full) * lanes;
                 long at = (b * h * m + c0) * 2;
-                LaneIo.GatherInterleaved(src + at, stride, h, LaneIo.Lanes, pp, inverse, va);
-                V* r = plan.Execute(va, vb);
-                LaneIo.ScatterInterleaved(r, inverse, scale, dst + at, stride, h, LaneIo.Lanes);
+                LaneIo.GatherInterleaved(src + at, stride, h, lanes, pp, inverse, va);
+                TV* r = plan.Execute(va, vb);
+                LaneIo.ScatterInterleaved(r, inverse, scale, dst + at, stride, h, lanes);
                 return;
             }
             // Pooled leftover columns: lane l is flat leftover column t = t0 + l (batch item t / tail, column t % tail).
-            long t0 = (g - fullGroups) * LaneIo.Lanes;
-            int lanes = (int)Math.Min(LaneIo.Lanes, tailColumns - t0);
-            long* offsets = stackalloc long[LaneIo.Lanes];
-            for (int l = 0; l < lanes; l++)
+            long t0 = (g - fullGroups) * lanes;
+            int used = (int)Math.Min(lanes, tailColumns - t0);
+            long* offsets = stackalloc long[lanes];
+            for (int l = 0; l < used; l++)
             {
                 long t = t0 + l;
-                offsets[l] = ((t / tail) * h * m + full * LaneIo.Lanes + t % tail) * 2;
+                offsets[l] = ((t / tail) * h * m + full * lanes + t % tail) * 2;
             }
-            LaneIo.GatherColumns(src, offsets, lanes, stride, h, pp, inverse, va);
-            V* res = plan.Execute(va, vb);
-            LaneIo.ScatterColumns(res, inverse, scale, dst, offsets, lanes, stride, h);
+            LaneIo.GatherColumns(src, offsets, used, stride, h, pp, inverse, va);
+            TV* res = plan.Execute(va, vb);
+            LaneIo.ScatterColumns(res, inverse, scale, dst, offsets, used, stride, h);
         });
         GC.KeepAlive(pinnedPos);
     }

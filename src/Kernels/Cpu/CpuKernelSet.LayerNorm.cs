@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
+using Engine.Kernels.Vectors;
 using static Engine.Kernels.Cpu.CpuParallel;
 
 namespace Engine.Kernels.Cpu;
@@ -13,7 +13,7 @@ public sealed partial class CpuKernelSet
     private const long LayerNormBlock = 16 * 1024;
 
     /// <inheritdoc />
-    public unsafe void LayerNorm(DeviceBuffer<float> x, DeviceBuffer<float> gamma, DeviceBuffer<float> beta, DeviceBuffer<float> y,
+    internal unsafe void LayerNorm(DeviceBuffer<float> x, DeviceBuffer<float> gamma, DeviceBuffer<float> beta, DeviceBuffer<float> y,
         DeviceBuffer<float> mean, DeviceBuffer<float> rstd, int rows, int cols, float eps)
     {
         const string op = "LayerNorm";
@@ -32,20 +32,32 @@ public sealed partial class CpuKernelSet
             Array.Fill(ra, float.NaN, 0, rows);
             return;
         }
-        float* px = Ptr(xa), pg = Ptr(ga), pb = Ptr(ba), py = Ptr(ya), pm = Ptr(ma), pr = Ptr(ra);
+        Simd.Run(new LayerNormKernel(Ptr(xa), Ptr(ga), Ptr(ba), Ptr(ya), Ptr(ma), Ptr(ra), rows, cols, eps));
+    }
+
+    private readonly unsafe struct LayerNormKernel(float* x, float* gamma, float* beta, float* y, float* mean, float* rstd, int rows, int cols, float eps)
+        : IWidthAction
+    {
+        void IWidthAction.Run<TV, TD>() => LayerNormCore<TV, TD>(x, gamma, beta, y, mean, rstd, rows, cols, eps);
+    }
+
+    private static unsafe void LayerNormCore<TV, TD>(float* px, float* pg, float* pb, float* py, float* pm, float* pr, int rows, int cols, float eps)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
+    {
+        long n = (long)rows * cols;
         long c = cols;
         Action<long, long> body = (r0, r1) =>
         {
             for (long r = r0; r < r1; r++)
             {
                 float* xr = px + r * c;
-                double mu = SimdLoops.Sum(xr, c) / c;
+                double mu = SimdLoops<TV, TD>.Sum(xr, c) / c;
                 float m = (float)mu;
-                double var = SquaredDeviationSum(xr, m, c) / c;
+                double var = SquaredDeviationSum<TV, TD>(xr, m, c) / c;
                 float rs = (float)(1.0 / Math.Sqrt(var + eps));
                 pm[r] = m;
                 pr[r] = rs;
-                LayerNormRow(xr, pg, pb, py + r * c, m, rs, c);
+                LayerNormRow<TV>(xr, pg, pb, py + r * c, m, rs, c);
             }
         };
         if (n < 2 * CheapGrain) body(0, rows);
@@ -53,7 +65,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void LayerNormBackward(DeviceBuffer<float> dy, DeviceBuffer<float> x, DeviceBuffer<float> mean, DeviceBuffer<float> rstd,
+    internal unsafe void LayerNormBackward(DeviceBuffer<float> dy, DeviceBuffer<float> x, DeviceBuffer<float> mean, DeviceBuffer<float> rstd,
         DeviceBuffer<float> gamma, DeviceBuffer<float> dx, DeviceBuffer<float> dgamma, DeviceBuffer<float> dbeta, int rows, int cols)
     {
         const string op = "LayerNormBackward";
@@ -74,7 +86,20 @@ public sealed partial class CpuKernelSet
             Array.Fill(dba, 0f, 0, cols);
             return;
         }
-        float* pdy = Ptr(dya), px = Ptr(xa), pm = Ptr(ma), pr = Ptr(ra), pg = Ptr(ga), pdx = Ptr(dxa), pdg = Ptr(dga), pdb = Ptr(dba);
+        Simd.Run(new LayerNormBackwardKernel(Ptr(dya), Ptr(xa), Ptr(ma), Ptr(ra), Ptr(ga), Ptr(dxa), Ptr(dga), Ptr(dba), rows, cols));
+    }
+
+    private readonly unsafe struct LayerNormBackwardKernel(float* dy, float* x, float* mean, float* rstd, float* gamma, float* dx,
+        float* dgamma, float* dbeta, int rows, int cols) : IWidthAction
+    {
+        void IWidthAction.Run<TV, TD>() => LayerNormBackwardCore<TV, TD>(dy, x, mean, rstd, gamma, dx, dgamma, dbeta, rows, cols);
+    }
+
+    private static unsafe void LayerNormBackwardCore<TV, TD>(float* pdy, float* px, float* pm, float* pr, float* pg, float* pdx,
+        float* pdg, float* pdb, int rows, int cols)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
+    {
+        long n = (long)rows * cols;
         long c = cols;
         long rowsPerBlock = Math.Max(1, LayerNormBlock / c);
         long blocks = (rows + rowsPerBlock - 1) / rowsPerBlock;
@@ -92,7 +117,7 @@ public sealed partial class CpuKernelSet
                 for (long r = b * rowsPerBlock; r < r1; r++)
                 {
                     long o = r * c;
-                    LayerNormBackwardRow(pdy + o, px + o, pm[r], pr[r], pg, pdx + o, ph, accG, accB, c);
+                    LayerNormBackwardRow<TV, TD>(pdy + o, px + o, pm[r], pr[r], pg, pdx + o, ph, accG, accB, c);
                 }
             }
             GC.KeepAlive(xhat);
@@ -115,35 +140,23 @@ public sealed partial class CpuKernelSet
 
     /// <summary>Σ (x[i] - m)² accumulated in double (the deviations are formed in float, squared in double).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe double SquaredDeviationSum(float* x, float m, long n)
+    private static unsafe double SquaredDeviationSum<TV, TD>(float* x, float m, long n)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
     {
         long i = 0;
         double s = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (TV.Count > 1)
         {
-            var vm = Vector512.Create(m);
-            var s0 = Vector512<double>.Zero;
-            var s1 = Vector512<double>.Zero;
-            for (; i <= n - 16; i += 16)
+            var vm = TV.Create(m);
+            var s0 = TD.Zero;
+            var s1 = TD.Zero;
+            for (; i <= n - TV.Count; i += TV.Count)
             {
-                var (l, h) = Vector512.Widen(Vector512.Load(x + i) - vm);
-                s0 = Vector512.FusedMultiplyAdd(l, l, s0);
-                s1 = Vector512.FusedMultiplyAdd(h, h, s1);
+                TV.Widen(TV.Load(x + i) - vm, out var l, out var h);
+                s0 = TD.FusedMultiplyAdd(l, l, s0);
+                s1 = TD.FusedMultiplyAdd(h, h, s1);
             }
-            s = Vector512.Sum(s0 + s1);
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            var vm = Vector256.Create(m);
-            var s0 = Vector256<double>.Zero;
-            var s1 = Vector256<double>.Zero;
-            for (; i <= n - 8; i += 8)
-            {
-                var (l, h) = Vector256.Widen(Vector256.Load(x + i) - vm);
-                s0 = Vector256.FusedMultiplyAdd(l, l, s0);
-                s1 = Vector256.FusedMultiplyAdd(h, h, s1);
-            }
-            s = Vector256.Sum(s0 + s1);
+            s = TD.Sum(s0 + s1);
         }
         for (; i < n; i++)
         {
@@ -155,27 +168,18 @@ public sealed partial class CpuKernelSet
 
     /// <summary>y[i] = (x[i] - m) · rs · gamma[i] + beta[i] over one row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void LayerNormRow(float* x, float* gamma, float* beta, float* y, float m, float rs, long n)
+    private static unsafe void LayerNormRow<TV>(float* x, float* gamma, float* beta, float* y, float m, float rs, long n)
+        where TV : unmanaged, IFloatVector<TV>
     {
         long i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (TV.Count > 1)
         {
-            var vm = Vector512.Create(m);
-            var vr = Vector512.Create(rs);
-            for (; i <= n - 16; i += 16)
+            var vm = TV.Create(m);
+            var vr = TV.Create(rs);
+            for (; i <= n - TV.Count; i += TV.Count)
             {
-                var h = (Vector512.Load(x + i) - vm) * vr;
-                Vector512.Store(Vector512.FusedMultiplyAdd(h, Vector512.Load(gamma + i), Vector512.Load(beta + i)), y + i);
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            var vm = Vector256.Create(m);
-            var vr = Vector256.Create(rs);
-            for (; i <= n - 8; i += 8)
-            {
-                var h = (Vector256.Load(x + i) - vm) * vr;
-                Vector256.Store(Vector256.FusedMultiplyAdd(h, Vector256.Load(gamma + i), Vector256.Load(beta + i)), y + i);
+                var h = (TV.Load(x + i) - vm) * vr;
+                TV.Store(TV.FusedMultiplyAdd(h, TV.Load(gamma + i), TV.Load(beta + i)), y + i);
             }
         }
         for (; i < n; i++) y[i] = MathF.FusedMultiplyAdd((x[i] - m) * rs, gamma[i], beta[i]);
@@ -186,62 +190,38 @@ public sealed partial class CpuKernelSet
     /// contributions dy · xhat and dy added into the double column partials. <paramref name="xhat"/> is scratch.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void LayerNormBackwardRow(float* dy, float* x, float m, float rs, float* gamma, float* dx, float* xhat,
+    private static unsafe void LayerNormBackwardRow<TV, TD>(float* dy, float* x, float m, float rs, float* gamma, float* dx, float* xhat,
         double* accG, double* accB, long n)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
     {
         long i = 0;
         double s1 = 0, s2 = 0;
-        if (Vector512.IsHardwareAccelerated)
+        int w = TV.Count, h2 = TD.Count;
+        if (w > 1)
         {
-            var vm = Vector512.Create(m);
-            var vr = Vector512.Create(rs);
-            Vector512<double> a0 = default, a1 = default, b0 = default, b1 = default;
-            for (; i <= n - 16; i += 16)
+            var vm = TV.Create(m);
+            var vr = TV.Create(rs);
+            TD a0 = TD.Zero, a1 = TD.Zero, b0 = TD.Zero, b1 = TD.Zero;
+            for (; i <= n - w; i += w)
             {
-                var d = Vector512.Load(dy + i);
-                var h = (Vector512.Load(x + i) - vm) * vr;
-                Vector512.Store(h, xhat + i);
-                var g = d * Vector512.Load(gamma + i);
-                var (gl, gh) = Vector512.Widen(g);
-                var (hl, hh) = Vector512.Widen(h);
-                var (dl, dh) = Vector512.Widen(d);
+                var d = TV.Load(dy + i);
+                var h = (TV.Load(x + i) - vm) * vr;
+                TV.Store(h, xhat + i);
+                var g = d * TV.Load(gamma + i);
+                TV.Widen(g, out var gl, out var gh);
+                TV.Widen(h, out var hl, out var hh);
+                TV.Widen(d, out var dl, out var dh);
                 a0 += gl;
                 a1 += gh;
-                b0 = Vector512.FusedMultiplyAdd(gl, hl, b0);
-                b1 = Vector512.FusedMultiplyAdd(gh, hh, b1);
-                Vector512.Store(Vector512.FusedMultiplyAdd(dl, hl, Vector512.Load(accG + i)), accG + i);
-                Vector512.Store(Vector512.FusedMultiplyAdd(dh, hh, Vector512.Load(accG + i + 8)), accG + i + 8);
-                Vector512.Store(Vector512.Load(accB + i) + dl, accB + i);
-                Vector512.Store(Vector512.Load(accB + i + 8) + dh, accB + i + 8);
+                b0 = TD.FusedMultiplyAdd(gl, hl, b0);
+                b1 = TD.FusedMultiplyAdd(gh, hh, b1);
+                TD.Store(TD.FusedMultiplyAdd(dl, hl, TD.Load(accG + i)), accG + i);
+                TD.Store(TD.FusedMultiplyAdd(dh, hh, TD.Load(accG + i + h2)), accG + i + h2);
+                TD.Store(TD.Load(accB + i) + dl, accB + i);
+                TD.Store(TD.Load(accB + i + h2) + dh, accB + i + h2);
             }
-            s1 = Vector512.Sum(a0 + a1);
-            s2 = Vector512.Sum(b0 + b1);
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            var vm = Vector256.Create(m);
-            var vr = Vector256.Create(rs);
-            Vector256<double> a0 = default, a1 = default, b0 = default, b1 = default;
-            for (; i <= n - 8; i += 8)
-            {
-                var d = Vector256.Load(dy + i);
-                var h = (Vector256.Load(x + i) - vm) * vr;
-                Vector256.Store(h, xhat + i);
-                var g = d * Vector256.Load(gamma + i);
-                var (gl, gh) = Vector256.Widen(g);
-                var (hl, hh) = Vector256.Widen(h);
-                var (dl, dh) = Vector256.Widen(d);
-                a0 += gl;
-                a1 += gh;
-                b0 = Vector256.FusedMultiplyAdd(gl, hl, b0);
-                b1 = Vector256.FusedMultiplyAdd(gh, hh, b1);
-                Vector256.Store(Vector256.FusedMultiplyAdd(dl, hl, Vector256.Load(accG + i)), accG + i);
-                Vector256.Store(Vector256.FusedMultiplyAdd(dh, hh, Vector256.Load(accG + i + 4)), accG + i + 4);
-                Vector256.Store(Vector256.Load(accB + i) + dl, accB + i);
-                Vector256.Store(Vector256.Load(accB + i + 4) + dh, accB + i + 4);
-            }
-            s1 = Vector256.Sum(a0 + a1);
-            s2 = Vector256.Sum(b0 + b1);
+            s1 = TD.Sum(a0 + a1);
+            s2 = TD.Sum(b0 + b1);
         }
         for (; i < n; i++)
         {
@@ -256,28 +236,16 @@ public sealed partial class CpuKernelSet
         }
         float c1 = (float)(s1 / n), c2 = (float)(s2 / n);
         i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (w > 1)
         {
-            var v1 = Vector512.Create(c1);
-            var v2 = Vector512.Create(c2);
-            var vr = Vector512.Create(rs);
-            for (; i <= n - 16; i += 16)
+            var v1 = TV.Create(c1);
+            var v2 = TV.Create(c2);
+            var vr = TV.Create(rs);
+            for (; i <= n - w; i += w)
             {
-                var g = Vector512.Load(dy + i) * Vector512.Load(gamma + i);
-                var t = Vector512.FusedMultiplyAdd(-Vector512.Load(xhat + i), v2, g - v1);
-                Vector512.Store(t * vr, dx + i);
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            var v1 = Vector256.Create(c1);
-            var v2 = Vector256.Create(c2);
-            var vr = Vector256.Create(rs);
-            for (; i <= n - 8; i += 8)
-            {
-                var g = Vector256.Load(dy + i) * Vector256.Load(gamma + i);
-                var t = Vector256.FusedMultiplyAdd(-Vector256.Load(xhat + i), v2, g - v1);
-                Vector256.Store(t * vr, dx + i);
+                var g = TV.Load(dy + i) * TV.Load(gamma + i);
+                var t = TV.FusedMultiplyAdd(-TV.Load(xhat + i), v2, g - v1);
+                TV.Store(t * vr, dx + i);
             }
         }
         for (; i < n; i++) dx[i] = rs * MathF.FusedMultiplyAdd(-xhat[i], c2, dy[i] * gamma[i] - c1);

@@ -1,5 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics.X86;
+using Engine.Kernels.Elementwise;
+using Engine.Kernels.Vectors;
 using static Engine.Kernels.Cpu.CpuParallel;
 
 namespace Engine.Kernels.Cpu;
@@ -10,7 +12,7 @@ public sealed partial class CpuKernelSet
     private const int TransposeTile = 64;
 
     /// <inheritdoc />
-    public unsafe void Permute(DeviceBuffer<float> x, int[] xShape, int[] perm, DeviceBuffer<float> y)
+    internal unsafe void Permute(DeviceBuffer<float> x, int[] xShape, int[] perm, DeviceBuffer<float> y)
     {
         int r = xShape.Length;
         if (perm.Length != r) throw new ArgumentException($"Permute: perm has {perm.Length} entries for rank {r}.");
@@ -46,7 +48,7 @@ public sealed partial class CpuKernelSet
         int k = groupsOut.Count;
         if (k <= 1 || IsIdentityOrder(groupsOut))
         {
-            MapPar(new IdentityK(), xa, ya, n, CheapGrain);
+            MapPar(new IdentityOp(), xa, ya, n);
             return;
         }
         // Collapsed input dims are the groups ordered by their first input dim.
@@ -235,7 +237,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void IndexSelect(DeviceBuffer<float> x, int[] xShape, int axis, DeviceBuffer<int> index, int indexLength, DeviceBuffer<float> y)
+    internal unsafe void IndexSelect(DeviceBuffer<float> x, int[] xShape, int axis, DeviceBuffer<int> index, int indexLength, DeviceBuffer<float> y)
     {
         var (outer, len, inner) = SplitAt(xShape, axis, "IndexSelect");
         var xa = Data(x, outer * len * inner, "IndexSelect");
@@ -305,7 +307,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void IndexAdd(DeviceBuffer<float> src, int[] srcShape, int axis, DeviceBuffer<int> index, DeviceBuffer<float> y, int[] yShape)
+    internal unsafe void IndexAdd(DeviceBuffer<float> src, int[] srcShape, int axis, DeviceBuffer<int> index, DeviceBuffer<float> y, int[] yShape)
     {
         var (outer, jl, inner) = SplitAt(srcShape, axis, "IndexAdd");
         var (youter, len, yinner) = SplitAt(yShape, axis, "IndexAdd");
@@ -319,6 +321,19 @@ public sealed partial class CpuKernelSet
         CheckIndices(ia, jl, len, "IndexAdd");
         float* ps = Ptr(sa), py = Ptr(ya);
         int* pi = Ptr(ia);
+        Simd.Run(new IndexAddKernel(ps, pi, py, outer, jl, len, inner));
+    }
+
+    private readonly unsafe struct IndexAddKernel(float* src, int* index, float* y, long outer, long jl, long len, long inner) : IWidthAction
+    {
+        void IWidthAction.Run<TV, TD>() => IndexAddCore<TV, TD>(src, index, y, outer, jl, len, inner);
+    }
+
+    /// <summary>y[o, index[j], c] += src[o, j, c] over [outer, jl, inner] (y is [outer, len, inner]).</summary>
+    private static unsafe void IndexAddCore<TV, TD>(float* ps, int* pi, float* py, long outer, long jl, long len, long inner)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
+    {
+        long n = outer * jl * inner;
         // Repeated indices hit the same output row, so chunks own disjoint outer slices or disjoint column ranges.
         if (outer >= 2 * Workers || inner < 256 || n < 2 * CheapGrain)
         {
@@ -337,7 +352,7 @@ public sealed partial class CpuKernelSet
                         for (long j = 0; j < jl; j++)
                         {
                             float* yr = yo + pi[j] * inner;
-                            SimdLoops.Zip(new AddK(), yr, so + j * inner, yr, inner);
+                            SimdLoops<TV, TD>.Zip(new AddOp(), yr, so + j * inner, yr, inner);
                         }
                     }
                 }
@@ -356,7 +371,7 @@ public sealed partial class CpuKernelSet
                     for (long j = 0; j < jl; j++)
                     {
                         float* yr = yo + pi[j] * inner;
-                        SimdLoops.Zip(new AddK(), yr, so + j * inner, yr, c1 - c0);
+                        SimdLoops<TV, TD>.Zip(new AddOp(), yr, so + j * inner, yr, c1 - c0);
                     }
                 }
             });

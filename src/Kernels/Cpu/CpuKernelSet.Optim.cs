@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
+using Engine.Kernels.Vectors;
 using static Engine.Kernels.Cpu.CpuParallel;
 
 namespace Engine.Kernels.Cpu;
@@ -7,7 +7,7 @@ namespace Engine.Kernels.Cpu;
 public sealed partial class CpuKernelSet
 {
     /// <inheritdoc />
-    public unsafe void SgdStep(DeviceBuffer<float> param, DeviceBuffer<float> grad, DeviceBuffer<float>? velocity,
+    internal unsafe void SgdStep(DeviceBuffer<float> param, DeviceBuffer<float> grad, DeviceBuffer<float>? velocity,
         float lr, float momentum, float dampening, float weightDecay, bool nesterov, bool firstStep)
     {
         var pa = Data(param, 0, "SgdStep");
@@ -21,57 +21,46 @@ public sealed partial class CpuKernelSet
         }
         if (n == 0) return;
         var k = new SgdParams(lr, momentum, dampening, weightDecay, nesterov, firstStep);
-        float* pp = Ptr(pa), pg = Ptr(ga), pv = va == null ? null : Ptr(va);
-        if (n < 2 * CheapGrain) SgdLoop(k, pp, pg, pv, n);
-        else For(n, CheapGrain, (s, e) => SgdLoop(k, pp + s, pg + s, pv == null ? null : pv + s, e - s));
+        Simd.Run(new SgdKernel(k, Ptr(pa), Ptr(ga), va == null ? null : Ptr(va), n));
+    }
+
+    private readonly unsafe struct SgdKernel(SgdParams k, float* p, float* g, float* v, long n) : IWidthAction
+    {
+        void IWidthAction.Run<TV, TD>() => SgdPar<TV>(k, p, g, v, n);
+    }
+
+    private static unsafe void SgdPar<TV>(SgdParams k, float* p, float* g, float* v, long n) where TV : unmanaged, IFloatVector<TV>
+    {
+        if (n < 2 * CheapGrain) SgdLoop<TV>(k, p, g, v, n);
+        else For(n, CheapGrain, (s, e) => SgdLoop<TV>(k, p + s, g + s, v == null ? null : v + s, e - s));
     }
 
     private readonly record struct SgdParams(float Lr, float Momentum, float Dampening, float WeightDecay, bool Nesterov, bool FirstStep);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void SgdLoop(SgdParams k, float* p, float* gr, float* vel, long n)
+    private static unsafe void SgdLoop<TV>(SgdParams k, float* p, float* gr, float* vel, long n) where TV : unmanaged, IFloatVector<TV>
     {
         long i = 0;
         bool decay = k.WeightDecay != 0f, mom = k.Momentum != 0f && vel != null;
         float damp = 1f - k.Dampening;
-        if (Vector512.IsHardwareAccelerated)
+        if (TV.Count > 1)
         {
-            var wd = Vector512.Create(k.WeightDecay);
-            var mu = Vector512.Create(k.Momentum);
-            var dm = Vector512.Create(damp);
-            var nlr = Vector512.Create(-k.Lr);
-            for (; i <= n - 16; i += 16)
+            var wd = TV.Create(k.WeightDecay);
+            var mu = TV.Create(k.Momentum);
+            var dm = TV.Create(damp);
+            var nlr = TV.Create(-k.Lr);
+            for (; i <= n - TV.Count; i += TV.Count)
             {
-                var pv = Vector512.Load(p + i);
-                var g = Vector512.Load(gr + i);
-                if (decay) g = Vector512.FusedMultiplyAdd(wd, pv, g);
+                var pv = TV.Load(p + i);
+                var g = TV.Load(gr + i);
+                if (decay) g = TV.FusedMultiplyAdd(wd, pv, g);
                 if (mom)
                 {
-                    var v = k.FirstStep ? g : Vector512.FusedMultiplyAdd(mu, Vector512.Load(vel + i), dm * g);
-                    Vector512.Store(v, vel + i);
-                    g = k.Nesterov ? Vector512.FusedMultiplyAdd(mu, v, g) : v;
+                    var v = k.FirstStep ? g : TV.FusedMultiplyAdd(mu, TV.Load(vel + i), dm * g);
+                    TV.Store(v, vel + i);
+                    g = k.Nesterov ? TV.FusedMultiplyAdd(mu, v, g) : v;
                 }
-                Vector512.Store(Vector512.FusedMultiplyAdd(nlr, g, pv), p + i);
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            var wd = Vector256.Create(k.WeightDecay);
-            var mu = Vector256.Create(k.Momentum);
-            var dm = Vector256.Create(damp);
-            var nlr = Vector256.Create(-k.Lr);
-            for (; i <= n - 8; i += 8)
-            {
-                var pv = Vector256.Load(p + i);
-                var g = Vector256.Load(gr + i);
-                if (decay) g = Vector256.FusedMultiplyAdd(wd, pv, g);
-                if (mom)
-                {
-                    var v = k.FirstStep ? g : Vector256.FusedMultiplyAdd(mu, Vector256.Load(vel + i), dm * g);
-                    Vector256.Store(v, vel + i);
-                    g = k.Nesterov ? Vector256.FusedMultiplyAdd(mu, v, g) : v;
-                }
-                Vector256.Store(Vector256.FusedMultiplyAdd(nlr, g, pv), p + i);
+                TV.Store(TV.FusedMultiplyAdd(nlr, g, pv), p + i);
             }
         }
         for (; i < n; i++)
@@ -89,7 +78,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void AdamStep(DeviceBuffer<float> param, DeviceBuffer<float> grad, DeviceBuffer<float> m, DeviceBuffer<float> v,
+    internal unsafe void AdamStep(DeviceBuffer<float> param, DeviceBuffer<float> grad, DeviceBuffer<float> m, DeviceBuffer<float> v,
         float lr, float beta1, float beta2, float eps, float weightDecay, bool decoupled, int step)
     {
         if (step < 1) throw new ArgumentOutOfRangeException(nameof(step), step, "AdamStep: step counts from 1.");
@@ -113,66 +102,50 @@ public sealed partial class CpuKernelSet
             Coupled: !decoupled && weightDecay != 0f,
             Shrink: decoupled && weightDecay != 0f,
             ShrinkFactor: 1f - lr * weightDecay);
-        float* pp = Ptr(pa), pg = Ptr(ga), pm = Ptr(ma), pv = Ptr(va);
-        if (n < 2 * CheapGrain) AdamLoop(k, pp, pg, pm, pv, n);
-        else For(n, CheapGrain, (s, e) => AdamLoop(k, pp + s, pg + s, pm + s, pv + s, e - s));
+        Simd.Run(new AdamKernel(k, Ptr(pa), Ptr(ga), Ptr(ma), Ptr(va), n));
+    }
+
+    private readonly unsafe struct AdamKernel(AdamParams k, float* p, float* g, float* m, float* v, long n) : IWidthAction
+    {
+        void IWidthAction.Run<TV, TD>() => AdamPar<TV>(k, p, g, m, v, n);
+    }
+
+    private static unsafe void AdamPar<TV>(AdamParams k, float* p, float* g, float* m, float* v, long n) where TV : unmanaged, IFloatVector<TV>
+    {
+        if (n < 2 * CheapGrain) AdamLoop<TV>(k, p, g, m, v, n);
+        else For(n, CheapGrain, (s, e) => AdamLoop<TV>(k, p + s, g + s, m + s, v + s, e - s));
     }
 
     private readonly record struct AdamParams(float StepSize, float SqrtBc2, float Beta1, float Beta2, float OneMinusBeta1,
         float OneMinusBeta2, float Eps, float WeightDecay, bool Coupled, bool Shrink, float ShrinkFactor);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void AdamLoop(AdamParams k, float* p, float* gr, float* ms, float* vs, long n)
+    private static unsafe void AdamLoop<TV>(AdamParams k, float* p, float* gr, float* ms, float* vs, long n) where TV : unmanaged, IFloatVector<TV>
     {
         long i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (TV.Count > 1)
         {
-            var wd = Vector512.Create(k.WeightDecay);
-            var shrink = Vector512.Create(k.ShrinkFactor);
-            var b1 = Vector512.Create(k.Beta1);
-            var b2 = Vector512.Create(k.Beta2);
-            var c1 = Vector512.Create(k.OneMinusBeta1);
-            var c2 = Vector512.Create(k.OneMinusBeta2);
-            var sq = Vector512.Create(k.SqrtBc2);
-            var eps = Vector512.Create(k.Eps);
-            var nstep = Vector512.Create(-k.StepSize);
-            for (; i <= n - 16; i += 16)
+            var wd = TV.Create(k.WeightDecay);
+            var shrink = TV.Create(k.ShrinkFactor);
+            var b1 = TV.Create(k.Beta1);
+            var b2 = TV.Create(k.Beta2);
+            var c1 = TV.Create(k.OneMinusBeta1);
+            var c2 = TV.Create(k.OneMinusBeta2);
+            var sq = TV.Create(k.SqrtBc2);
+            var eps = TV.Create(k.Eps);
+            var nstep = TV.Create(-k.StepSize);
+            for (; i <= n - TV.Count; i += TV.Count)
             {
-                var pv = Vector512.Load(p + i);
-                var g = Vector512.Load(gr + i);
-                if (k.Coupled) g = Vector512.FusedMultiplyAdd(wd, pv, g);
+                var pv = TV.Load(p + i);
+                var g = TV.Load(gr + i);
+                if (k.Coupled) g = TV.FusedMultiplyAdd(wd, pv, g);
                 if (k.Shrink) pv *= shrink;
-                var mv = Vector512.FusedMultiplyAdd(b1, Vector512.Load(ms + i), c1 * g);
-                var vv = Vector512.FusedMultiplyAdd(b2, Vector512.Load(vs + i), c2 * g * g);
-                Vector512.Store(mv, ms + i);
-                Vector512.Store(vv, vs + i);
-                var denom = Vector512.Sqrt(vv) / sq + eps;
-                Vector512.Store(Vector512.FusedMultiplyAdd(nstep, mv / denom, pv), p + i);
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            var wd = Vector256.Create(k.WeightDecay);
-            var shrink = Vector256.Create(k.ShrinkFactor);
-            var b1 = Vector256.Create(k.Beta1);
-            var b2 = Vector256.Create(k.Beta2);
-            var c1 = Vector256.Create(k.OneMinusBeta1);
-            var c2 = Vector256.Create(k.OneMinusBeta2);
-            var sq = Vector256.Create(k.SqrtBc2);
-            var eps = Vector256.Create(k.Eps);
-            var nstep = Vector256.Create(-k.StepSize);
-            for (; i <= n - 8; i += 8)
-            {
-                var pv = Vector256.Load(p + i);
-                var g = Vector256.Load(gr + i);
-                if (k.Coupled) g = Vector256.FusedMultiplyAdd(wd, pv, g);
-                if (k.Shrink) pv *= shrink;
-                var mv = Vector256.FusedMultiplyAdd(b1, Vector256.Load(ms + i), c1 * g);
-                var vv = Vector256.FusedMultiplyAdd(b2, Vector256.Load(vs + i), c2 * g * g);
-                Vector256.Store(mv, ms + i);
-                Vector256.Store(vv, vs + i);
-                var denom = Vector256.Sqrt(vv) / sq + eps;
-                Vector256.Store(Vector256.FusedMultiplyAdd(nstep, mv / denom, pv), p + i);
+                var mv = TV.FusedMultiplyAdd(b1, TV.Load(ms + i), c1 * g);
+                var vv = TV.FusedMultiplyAdd(b2, TV.Load(vs + i), c2 * g * g);
+                TV.Store(mv, ms + i);
+                TV.Store(vv, vs + i);
+                var denom = TV.Sqrt(vv) / sq + eps;
+                TV.Store(TV.FusedMultiplyAdd(nstep, mv / denom, pv), p + i);
             }
         }
         for (; i < n; i++)

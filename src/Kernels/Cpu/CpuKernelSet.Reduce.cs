@@ -1,5 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Buffers;
+using Engine.Kernels.Elementwise;
+using Engine.Kernels.Vectors;
 using static Engine.Kernels.Cpu.CpuParallel;
 
 namespace Engine.Kernels.Cpu;
@@ -10,7 +12,7 @@ public sealed partial class CpuKernelSet
     private const long FullReduceBlock = 64 * 1024;
 
     /// <inheritdoc />
-    public unsafe void Reduce(ReduceOp op, DeviceBuffer<float> x, int[] xShape, int[] axes, DeviceBuffer<float> y)
+    internal unsafe void Reduce(ReduceOp op, DeviceBuffer<float> x, int[] xShape, int[] axes, DeviceBuffer<float> y)
     {
         if (op is not (ReduceOp.Sum or ReduceOp.Mean or ReduceOp.Max))
             throw new ArgumentOutOfRangeException(nameof(op), op, "Reduce: unknown op.");
@@ -43,7 +45,7 @@ public sealed partial class CpuKernelSet
         if (count == 1)
         {
             // Only size-1 axes reduced: the data is unchanged.
-            MapPar(new IdentityK(), xa, ya, n, CheapGrain);
+            MapPar(new IdentityOp(), xa, ya, n);
             return;
         }
 
@@ -60,15 +62,30 @@ public sealed partial class CpuKernelSet
                 redL.Add(reduced[i]);
             }
         }
-        int m = extL.Count;
         var ext = extL.ToArray();
         var red = redL.ToArray();
         bool max = op == ReduceOp.Max;
         bool mean = op == ReduceOp.Mean;
+        Simd.Run(new ReduceKernel(px, py, n, count, outCount, ext, red, max, mean));
+    }
 
+    private readonly unsafe struct ReduceKernel(float* x, float* y, long n, long count, long outCount, long[] ext, bool[] red, bool max, bool mean)
+        : IWidthAction
+    {
+        void IWidthAction.Run<TV, TD>() => ReduceCore<TV, TD>(x, y, n, count, outCount, ext, red, max, mean);
+    }
+
+    /// <summary>
+    /// Reduces x, whose dims are collapsed into <paramref name="ext"/> (neighbours merged, size-1 dims dropped, so
+    /// reduced and kept dims alternate), into y.
+    /// </summary>
+    private static unsafe void ReduceCore<TV, TD>(float* px, float* py, long n, long count, long outCount, long[] ext, bool[] red, bool max, bool mean)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
+    {
+        int m = ext.Length;
         if (m == 1)
         {
-            ReduceAll(px, n, max, mean, count, py);
+            ReduceAll<TV, TD>(px, n, max, mean, count, py);
             return;
         }
         if (m == 2 && red[1])
@@ -80,8 +97,8 @@ public sealed partial class CpuKernelSet
                 for (long i = k0; i < k1; i++)
                 {
                     float* xr = px + i * r;
-                    py[i] = max ? SimdLoops.Max(xr, r, float.NegativeInfinity)
-                        : mean ? (float)(SimdLoops.Sum(xr, r) / count) : (float)SimdLoops.Sum(xr, r);
+                    py[i] = max ? SimdLoops<TV, TD>.Max(xr, r, float.NegativeInfinity)
+                        : mean ? (float)(SimdLoops<TV, TD>.Sum(xr, r) / count) : (float)SimdLoops<TV, TD>.Sum(xr, r);
                 }
             };
             if (n < 2 * CheapGrain) rowsBody(0, k);
@@ -139,13 +156,13 @@ public sealed partial class CpuKernelSet
                     For(nb, 1, (b0, b1) =>
                     {
                         for (long b = b0; b < b1; b++)
-                            ReduceRows(max, px, accL == null ? null : accL + b * outCount, accM == null ? null : accM + b * outCount,
+                            ReduceRows<TV, TD>(max, px, accL == null ? null : accL + b * outCount, accM == null ? null : accM + b * outCount,
                                 m, ext, red, istr, ostr, 0, b * e0 / nb, (b + 1) * e0 / nb);
                     }, 1);
                 }
                 else
                 {
-                    Action<long, long> body = (lo, hi) => ReduceRows(max, px, accL, py, m, ext, red, istr, ostr, split, lo, hi);
+                    Action<long, long> body = (lo, hi) => ReduceRows<TV, TD>(max, px, accL, py, m, ext, red, istr, ostr, split, lo, hi);
                     if (n < 2 * CheapGrain) body(0, ext[split]);
                     else For(ext[split], Math.Max(1, CheapGrain / perIndex), body, split == m - 1 ? 16 : 1);
                 }
@@ -183,13 +200,14 @@ public sealed partial class CpuKernelSet
     }
 
     /// <summary>Reduces all n elements to y[0]: fixed 64K blocks, partial results combined in block order.</summary>
-    private static unsafe void ReduceAll(float* x, long n, bool max, bool mean, long count, float* y)
+    private static unsafe void ReduceAll<TV, TD>(float* x, long n, bool max, bool mean, long count, float* y)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
     {
         long blocks = (n + FullReduceBlock - 1) / FullReduceBlock;
         if (blocks <= 2)
         {
-            y[0] = max ? SimdLoops.Max(x, n, float.NegativeInfinity)
-                : mean ? (float)(SimdLoops.Sum(x, n) / count) : (float)SimdLoops.Sum(x, n);
+            y[0] = max ? SimdLoops<TV, TD>.Max(x, n, float.NegativeInfinity)
+                : mean ? (float)(SimdLoops<TV, TD>.Sum(x, n) / count) : (float)SimdLoops<TV, TD>.Sum(x, n);
             return;
         }
         var partD = new double[blocks];
@@ -199,8 +217,8 @@ public sealed partial class CpuKernelSet
             for (long b = b0; b < b1; b++)
             {
                 long s = b * FullReduceBlock, len = Math.Min(FullReduceBlock, n - s);
-                if (max) partF[b] = SimdLoops.Max(x + s, len, float.NegativeInfinity);
-                else partD[b] = SimdLoops.Sum(x + s, len);
+                if (max) partF[b] = SimdLoops<TV, TD>.Max(x + s, len, float.NegativeInfinity);
+                else partD[b] = SimdLoops<TV, TD>.Sum(x + s, len);
             }
         }, 1);
         if (max)
@@ -222,8 +240,9 @@ public sealed partial class CpuKernelSet
     /// acc (sums, double) or accMax (max, float). Dims are collapsed and alternate between reduced and kept.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void ReduceRows(bool max, float* x, double* acc, float* accMax, int m, long[] ext, bool[] red,
+    private static unsafe void ReduceRows<TV, TD>(bool max, float* x, double* acc, float* accMax, int m, long[] ext, bool[] red,
         long[] istr, long[] ostr, int split, long lo, long hi)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
     {
         int outer = m - 1;
         long inner = ext[outer];
@@ -259,13 +278,13 @@ public sealed partial class CpuKernelSet
             float* xr = x + ix;
             if (innerRed)
             {
-                if (max) accMax[oo] = SimdLoops.Max(xr, len, accMax[oo]);
-                else acc[oo] += SimdLoops.Sum(xr, len);
+                if (max) accMax[oo] = SimdLoops<TV, TD>.Max(xr, len, accMax[oo]);
+                else acc[oo] += SimdLoops<TV, TD>.Sum(xr, len);
             }
             else
             {
-                if (max) SimdLoops.AccumulateMax(accMax + oo, xr, len);
-                else SimdLoops.AccumulateDouble(acc + oo, xr, len);
+                if (max) SimdLoops<TV, TD>.AccumulateMax(accMax + oo, xr, len);
+                else SimdLoops<TV, TD>.AccumulateDouble(acc + oo, xr, len);
             }
             for (int d = outer - 1; d >= 0; d--)
             {

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
+using Engine.Kernels.Elementwise;
+using Engine.Kernels.Vectors;
 using static Engine.Kernels.Cpu.CpuParallel;
 
 namespace Engine.Kernels.Cpu;
@@ -10,7 +11,7 @@ public sealed partial class CpuKernelSet
     private const int SoftmaxTile = 256;
 
     /// <inheritdoc />
-    public unsafe void Softmax(DeviceBuffer<float> x, DeviceBuffer<float> y, int outer, int axisLength, int inner, bool log)
+    internal unsafe void Softmax(DeviceBuffer<float> x, DeviceBuffer<float> y, int outer, int axisLength, int inner, bool log)
     {
         if (outer < 0 || axisLength < 0 || inner < 0)
             throw new ArgumentOutOfRangeException(nameof(outer), "Softmax: extents must be non-negative.");
@@ -18,13 +19,23 @@ public sealed partial class CpuKernelSet
         var xa = Data(x, n, "Softmax");
         var ya = Data(y, n, "Softmax");
         if (n == 0) return;
-        float* px = Ptr(xa), py = Ptr(ya);
+        Simd.Run(new SoftmaxKernel(Ptr(xa), Ptr(ya), n, outer, axisLength, inner, log));
+    }
+
+    private readonly unsafe struct SoftmaxKernel(float* x, float* y, long n, int outer, int axisLength, int inner, bool log) : IWidthAction
+    {
+        void IWidthAction.Run<TV, TD>() => SoftmaxCore<TV, TD>(x, y, n, outer, axisLength, inner, log);
+    }
+
+    private static unsafe void SoftmaxCore<TV, TD>(float* px, float* py, long n, int outer, int axisLength, int inner, bool log)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
+    {
         long len = axisLength;
         if (inner == 1)
         {
             Action<long, long> rows = (r0, r1) =>
             {
-                for (long r = r0; r < r1; r++) SoftmaxRow(px + r * len, py + r * len, len, log);
+                for (long r = r0; r < r1; r++) SoftmaxRow<TV, TD>(px + r * len, py + r * len, len, log);
             };
             if (n < 2 * MathGrain) rows(0, outer);
             else For(outer, Math.Max(1, MathGrain / len), rows, 1);
@@ -42,7 +53,7 @@ public sealed partial class CpuKernelSet
             {
                 long o = it / tiles, c0 = (it % tiles) * SoftmaxTile;
                 long w = Math.Min(SoftmaxTile, inn - c0);
-                SoftmaxStrided(px + o * len * inn + c0, py + o * len * inn + c0, len, inn, w, log, mx, sum, tmp);
+                SoftmaxStrided<TV, TD>(px + o * len * inn + c0, py + o * len * inn + c0, len, inn, w, log, mx, sum, tmp);
             }
         };
         long perItem = len * Math.Min(inn, SoftmaxTile);
@@ -51,89 +62,78 @@ public sealed partial class CpuKernelSet
     }
 
     /// <summary>Softmax of one contiguous row.</summary>
-    private static unsafe void SoftmaxRow(float* x, float* y, long len, bool log)
+    private static unsafe void SoftmaxRow<TV, TD>(float* x, float* y, long len, bool log)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
     {
-        float m = SimdLoops.Max(x, len, float.NegativeInfinity);
+        float m = SimdLoops<TV, TD>.Max(x, len, float.NegativeInfinity);
         if (!log)
         {
-            double s = ExpSubSum(x, m, y, len);
-            SimdLoops.ZipVS(new MulK(), y, (float)(1.0 / s), y, len);
+            double s = ExpSubSum<TV, TD>(x, m, y, len);
+            SimdLoops<TV, TD>.ZipVS(new MulOp(), y, (float)(1.0 / s), y, len);
         }
         else
         {
-            double s = ExpSubSum(x, m, null, len);
-            SimdLoops.Map(new LogSoftmaxK(m, (float)Math.Log(s)), x, y, len);
+            double s = ExpSubSum<TV, TD>(x, m, null, len);
+            SimdLoops<TV, TD>.Map(new LogSoftmaxOp(m, (float)Math.Log(s)), x, y, len);
         }
     }
 
     /// <summary>Softmax over a strided axis for a tile of w adjacent inner positions (row stride <paramref name="stride"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void SoftmaxStrided(float* x, float* y, long len, long stride, long w, bool log, float* mx, double* sum, float* tmp)
+    private static unsafe void SoftmaxStrided<TV, TD>(float* x, float* y, long len, long stride, long w, bool log, float* mx, double* sum, float* tmp)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
     {
         SimdLoops.Fill(mx, w, float.NegativeInfinity);
         for (long i = 0; i < w; i++) sum[i] = 0;
-        for (long a = 0; a < len; a++) SimdLoops.AccumulateMax(mx, x + a * stride, w);
+        for (long a = 0; a < len; a++) SimdLoops<TV, TD>.AccumulateMax(mx, x + a * stride, w);
         for (long a = 0; a < len; a++)
         {
             float* t = log ? tmp : y + a * stride;
-            SimdLoops.Zip(new ExpSubK(), x + a * stride, mx, t, w);
-            SimdLoops.AccumulateDouble(sum, t, w);
+            SimdLoops<TV, TD>.Zip(new Then<SubOp, ExpOp>(), x + a * stride, mx, t, w);
+            SimdLoops<TV, TD>.AccumulateDouble(sum, t, w);
         }
         if (!log)
         {
             for (long i = 0; i < w; i++) tmp[i] = (float)(1.0 / sum[i]);
-            for (long a = 0; a < len; a++) SimdLoops.Zip(new MulK(), y + a * stride, tmp, y + a * stride, w);
+            for (long a = 0; a < len; a++) SimdLoops<TV, TD>.Zip(new MulOp(), y + a * stride, tmp, y + a * stride, w);
         }
         else
         {
             for (long i = 0; i < w; i++) tmp[i] = (float)Math.Log(sum[i]);
             for (long a = 0; a < len; a++)
             {
-                SimdLoops.Zip(new SubK(), x + a * stride, mx, y + a * stride, w);
-                SimdLoops.Zip(new SubK(), y + a * stride, tmp, y + a * stride, w);
+                SimdLoops<TV, TD>.Zip(new SubOp(), x + a * stride, mx, y + a * stride, w);
+                SimdLoops<TV, TD>.Zip(new SubOp(), y + a * stride, tmp, y + a * stride, w);
             }
         }
     }
 
     /// <summary>Σ exp(x[i] - m) in double; stores the exponentials into y unless y is null.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe double ExpSubSum(float* x, float m, float* y, long n)
+    private static unsafe double ExpSubSum<TV, TD>(float* x, float m, float* y, long n)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
     {
         long i = 0;
         double s = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (TV.Count > 1)
         {
-            var vm = Vector512.Create(m);
-            var s0 = Vector512<double>.Zero;
-            var s1 = Vector512<double>.Zero;
-            for (; i <= n - 16; i += 16)
+            int w = TV.Count;
+            var vm = TV.Create(m);
+            var s0 = TD.Zero;
+            var s1 = TD.Zero;
+            for (; i <= n - w; i += w)
             {
-                var e = SimdMath.Exp(Vector512.Load(x + i) - vm);
-                if (y != null) Vector512.Store(e, y + i);
-                var (l, h) = Vector512.Widen(e);
+                var e = VecMath.Exp(TV.Load(x + i) - vm);
+                if (y != null) TV.Store(e, y + i);
+                TV.Widen(e, out var l, out var h);
                 s0 += l;
                 s1 += h;
             }
-            s = Vector512.Sum(s0 + s1);
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            var vm = Vector256.Create(m);
-            var s0 = Vector256<double>.Zero;
-            var s1 = Vector256<double>.Zero;
-            for (; i <= n - 8; i += 8)
-            {
-                var e = SimdMath.Exp(Vector256.Load(x + i) - vm);
-                if (y != null) Vector256.Store(e, y + i);
-                var (l, h) = Vector256.Widen(e);
-                s0 += l;
-                s1 += h;
-            }
-            s = Vector256.Sum(s0 + s1);
+            s = TD.Sum(s0 + s1);
         }
         for (; i < n; i++)
         {
-            float e = SimdMath.Exp(x[i] - m);
+            float e = VecMath.Exp(x[i] - m);
             if (y != null) y[i] = e;
             s += e;
         }
@@ -141,7 +141,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void CrossEntropy(DeviceBuffer<float> logits, DeviceBuffer<int> labels, int rows, int classes, DeviceBuffer<float> loss)
+    internal unsafe void CrossEntropy(DeviceBuffer<float> logits, DeviceBuffer<int> labels, int rows, int classes, DeviceBuffer<float> loss)
     {
         if (rows < 0 || classes < 0) throw new ArgumentOutOfRangeException(nameof(rows), "CrossEntropy: extents must be non-negative.");
         long n = (long)rows * classes;
@@ -150,16 +150,26 @@ public sealed partial class CpuKernelSet
         var ya = Data(loss, rows, "CrossEntropy");
         if (rows == 0) return;
         CheckIndices(la, rows, classes, "CrossEntropy");
-        float* px = Ptr(xa), py = Ptr(ya);
-        int* pl = Ptr(la);
+        Simd.Run(new CrossEntropyKernel(Ptr(xa), Ptr(la), Ptr(ya), rows, classes));
+    }
+
+    private readonly unsafe struct CrossEntropyKernel(float* logits, int* labels, float* loss, int rows, int classes) : IWidthAction
+    {
+        void IWidthAction.Run<TV, TD>() => CrossEntropyCore<TV, TD>(logits, labels, loss, rows, classes);
+    }
+
+    private static unsafe void CrossEntropyCore<TV, TD>(float* px, int* pl, float* py, int rows, int classes)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
+    {
+        long n = (long)rows * classes;
         long c = classes;
         Action<long, long> body = (r0, r1) =>
         {
             for (long r = r0; r < r1; r++)
             {
                 float* xr = px + r * c;
-                float m = SimdLoops.Max(xr, c, float.NegativeInfinity);
-                double s = ExpSubSum(xr, m, null, c);
+                float m = SimdLoops<TV, TD>.Max(xr, c, float.NegativeInfinity);
+                double s = ExpSubSum<TV, TD>(xr, m, null, c);
                 py[r] = (float)(((double)m - xr[pl[r]]) + Math.Log(s));
             }
         };
@@ -168,7 +178,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void OneHot(DeviceBuffer<int> labels, int rows, int classes, DeviceBuffer<float> y)
+    internal unsafe void OneHot(DeviceBuffer<int> labels, int rows, int classes, DeviceBuffer<float> y)
     {
         if (rows < 0 || classes < 0) throw new ArgumentOutOfRangeException(nameof(rows), "OneHot: extents must be non-negative.");
         long n = (long)rows * classes;
@@ -183,20 +193,11 @@ public sealed partial class CpuKernelSet
     }
 }
 
-/// <summary>exp(a - b), the softmax numerator.</summary>
-internal struct ExpSubK : IBinaryKernel
-{
-    public static bool Vectorized => true;
-    public float Apply(float a, float b) => SimdMath.Exp(a - b);
-    public Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => SimdMath.Exp(a - b);
-    public Vector512<float> Apply(Vector512<float> a, Vector512<float> b) => SimdMath.Exp(a - b);
-}
-
 /// <summary>(x - max) - log(sum): log-softmax of a row whose max and log-sum are known.</summary>
-internal readonly struct LogSoftmaxK(float max, float logSum) : IUnaryKernel
+internal readonly struct LogSoftmaxOp(float max, float logSum) : IUnaryOp
 {
-    public static bool Vectorized => true;
-    public float Apply(float x) => (x - max) - logSum;
-    public Vector256<float> Apply(Vector256<float> x) => (x - Vector256.Create(max)) - Vector256.Create(logSum);
-    public Vector512<float> Apply(Vector512<float> x) => (x - Vector512.Create(max)) - Vector512.Create(logSum);
+    public static int Cost => 1;
+    public float Scalar(float x) => (x - max) - logSum;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TV Vector<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => (x - TV.Create(max)) - TV.Create(logSum);
 }

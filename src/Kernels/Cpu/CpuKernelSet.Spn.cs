@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
+using Engine.Kernels.Elementwise;
+using Engine.Kernels.Vectors;
 using static Engine.Kernels.Cpu.CpuParallel;
 
 namespace Engine.Kernels.Cpu;
@@ -21,7 +22,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void SpnLeafCategorical(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> logTable, int components, int categories,
+    internal unsafe void SpnLeafCategorical(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> logTable, int components, int categories,
         DeviceBuffer<int> regionStart, DeviceBuffer<int> entryVar, int regions, DeviceBuffer<float> y)
     {
         const string op = "SpnLeafCategorical";
@@ -61,7 +62,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void SpnLeafCategoricalBackward(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> dy, int components, int categories,
+    internal unsafe void SpnLeafCategoricalBackward(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> dy, int components, int categories,
         DeviceBuffer<int> entryRegion, DeviceBuffer<int> entryVar, int entries, int regions, DeviceBuffer<float> dTable)
     {
         const string op = "SpnLeafCategoricalBackward";
@@ -100,7 +101,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void SpnLeafGaussian(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> mean, DeviceBuffer<float> logStd, int components,
+    internal unsafe void SpnLeafGaussian(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> mean, DeviceBuffer<float> logStd, int components,
         DeviceBuffer<int> regionStart, DeviceBuffer<int> entryVar, int regions, DeviceBuffer<float> y)
     {
         const string op = "SpnLeafGaussian";
@@ -149,7 +150,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void SpnLeafGaussianBackward(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> mean, DeviceBuffer<float> logStd,
+    internal unsafe void SpnLeafGaussianBackward(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> mean, DeviceBuffer<float> logStd,
         DeviceBuffer<float> dy, int components, DeviceBuffer<int> entryRegion, DeviceBuffer<int> entryVar, int entries, int regions,
         DeviceBuffer<float> dMean, DeviceBuffer<float> dLogStd)
     {
@@ -204,7 +205,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void SpnProduct(DeviceBuffer<float> a, int aRegions, int k1, DeviceBuffer<float> b, int bRegions, int k2,
+    internal unsafe void SpnProduct(DeviceBuffer<float> a, int aRegions, int k1, DeviceBuffer<float> b, int bRegions, int k2,
         DeviceBuffer<int> left, DeviceBuffer<int> right, int batch, int regions, DeviceBuffer<float> y)
     {
         const string op = "SpnProduct";
@@ -215,8 +216,20 @@ public sealed partial class CpuKernelSet
         var ra = Data(right, regions, op);
         long kk = (long)k1 * k2;
         var ya = Data(y, batch * regions * kk, op);
-        float* pa = Ptr(aa), pb = Ptr(ba), py = Ptr(ya);
-        int* pl = Ptr(la), pr = Ptr(ra);
+        Simd.Run(new SpnProductKernel(Ptr(aa), aRegions, k1, Ptr(ba), bRegions, k2, Ptr(la), Ptr(ra), batch, regions, Ptr(ya)));
+    }
+
+    private readonly unsafe struct SpnProductKernel(float* pa, int aRegions, int k1, float* pb, int bRegions, int k2, int* pl, int* pr,
+        int batch, int regions, float* py) : IWidthAction
+    {
+        void IWidthAction.Run<TV, TD>() => SpnProductCore<TV, TD>(pa, aRegions, k1, pb, bRegions, k2, pl, pr, batch, regions, py);
+    }
+
+    private static unsafe void SpnProductCore<TV, TD>(float* pa, int aRegions, int k1, float* pb, int bRegions, int k2, int* pl, int* pr,
+        int batch, int regions, float* py)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
+    {
+        long kk = (long)k1 * k2;
         Action<long, long> body = (q0, q1) =>
         {
             for (long q = q0; q < q1; q++)
@@ -226,7 +239,7 @@ public sealed partial class CpuKernelSet
                 float* ar = pa + (n * aRegions + pl[r]) * k1;
                 float* br = pb + (n * bRegions + pr[r]) * k2;
                 float* yr = py + q * kk;
-                for (int i = 0; i < k1; i++) AddScalarRow(br, ar[i], yr + (long)i * k2, k2);
+                for (int i = 0; i < k1; i++) SimdLoops<TV, TD>.ZipVS(new AddOp(), br, ar[i], yr + (long)i * k2, k2);
             }
         };
         long rows = (long)batch * regions;
@@ -234,26 +247,8 @@ public sealed partial class CpuKernelSet
         else For(rows, Math.Max(1, CheapGrain / Math.Max(1, kk)), body, 1);
     }
 
-    /// <summary>y[j] = x[j] + s for j &lt; n.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void AddScalarRow(float* x, float s, float* y, int n)
-    {
-        int j = 0;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            var vs = Vector512.Create(s);
-            for (; j <= n - 16; j += 16) Vector512.Store(Vector512.Load(x + j) + vs, y + j);
-        }
-        if (Vector256.IsHardwareAccelerated)
-        {
-            var vs = Vector256.Create(s);
-            for (; j <= n - 8; j += 8) Vector256.Store(Vector256.Load(x + j) + vs, y + j);
-        }
-        for (; j < n; j++) y[j] = x[j] + s;
-    }
-
     /// <inheritdoc />
-    public unsafe void SpnProductBackward(DeviceBuffer<float> dy, int batch, int regions, int k1, int k2, int side,
+    internal unsafe void SpnProductBackward(DeviceBuffer<float> dy, int batch, int regions, int k1, int k2, int side,
         DeviceBuffer<int> parentStart, DeviceBuffer<int> parents, int childRegions, DeviceBuffer<float> dChild)
     {
         const string op = "SpnProductBackward";
@@ -305,14 +300,24 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    public unsafe void SpnSum(DeviceBuffer<float> x, DeviceBuffer<float> logW, int batch, int regions, int kIn, int kOut, bool max, DeviceBuffer<float> y)
+    internal unsafe void SpnSum(DeviceBuffer<float> x, DeviceBuffer<float> logW, int batch, int regions, int kIn, int kOut, bool max, DeviceBuffer<float> y)
     {
         const string op = "SpnSum";
         CheckSpnExtents(op, batch, regions, kIn, kOut);
         var xa = Data(x, (long)batch * regions * kIn, op);
         var wa = Data(logW, (long)regions * kOut * kIn, op);
         var ya = Data(y, (long)batch * regions * kOut, op);
-        float* px = Ptr(xa), pw = Ptr(wa), py = Ptr(ya);
+        Simd.Run(new SpnSumKernel(Ptr(xa), Ptr(wa), batch, regions, kIn, kOut, max, Ptr(ya)));
+    }
+
+    private readonly unsafe struct SpnSumKernel(float* px, float* pw, int batch, int regions, int kIn, int kOut, bool max, float* py) : IWidthAction
+    {
+        void IWidthAction.Run<TV, TD>() => SpnSumCore<TV, TD>(px, pw, batch, regions, kIn, kOut, max, py);
+    }
+
+    private static unsafe void SpnSumCore<TV, TD>(float* px, float* pw, int batch, int regions, int kIn, int kOut, bool max, float* py)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
+    {
         Action<long, long> body = (q0, q1) =>
         {
             for (long q = q0; q < q1; q++)
@@ -323,9 +328,9 @@ public sealed partial class CpuKernelSet
                 for (int o = 0; o < kOut; o++)
                 {
                     float* wr = pw + (r * kOut + o) * kIn;
-                    float m = MaxOfSum(xr, wr, kIn);
+                    float m = MaxOfSum<TV>(xr, wr, kIn);
                     if (max || float.IsNegativeInfinity(m) || float.IsNaN(m)) yr[o] = m;
-                    else yr[o] = m + MathF.Log(SumExpOfSum(xr, wr, m, kIn));
+                    else yr[o] = m + MathF.Log(SumExpOfSum<TV>(xr, wr, m, kIn));
                 }
             }
         };
@@ -337,21 +342,16 @@ public sealed partial class CpuKernelSet
 
     /// <summary>max_k (x[k] + w[k]); -∞ for n = 0.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe float MaxOfSum(float* x, float* w, int n)
+    private static unsafe float MaxOfSum<TV>(float* x, float* w, int n) where TV : unmanaged, IFloatVector<TV>
     {
         int k = 0;
         float m = float.NegativeInfinity;
-        if (Vector512.IsHardwareAccelerated && n >= 16)
+        if (TV.Count > 1 && n >= TV.Count)
         {
-            var vm = Vector512.Create(float.NegativeInfinity);
-            for (; k <= n - 16; k += 16) vm = Vector512.Max(vm, Vector512.Load(x + k) + Vector512.Load(w + k));
-            m = MaxLanes(Vector256.Max(vm.GetLower(), vm.GetUpper()));
-        }
-        else if (Vector256.IsHardwareAccelerated && n >= 8)
-        {
-            var vm = Vector256.Create(float.NegativeInfinity);
-            for (; k <= n - 8; k += 8) vm = Vector256.Max(vm, Vector256.Load(x + k) + Vector256.Load(w + k));
-            m = MaxLanes(vm);
+            var vm = TV.Create(float.NegativeInfinity);
+            for (; k <= n - TV.Count; k += TV.Count) vm = TV.Max(vm, TV.Load(x + k) + TV.Load(w + k));
+            m = TV.GetElement(vm, 0);
+            for (int i = 1; i < TV.Count; i++) m = MathF.Max(m, TV.GetElement(vm, i));
         }
         for (; k < n; k++)
         {
@@ -361,39 +361,25 @@ public sealed partial class CpuKernelSet
         return m;
     }
 
-    private static float MaxLanes(Vector256<float> v)
-    {
-        float m = v.GetElement(0);
-        for (int i = 1; i < 8; i++) m = MathF.Max(m, v.GetElement(i));
-        return m;
-    }
-
     /// <summary>Σ_k exp(x[k] + w[k] - m) (terms of -∞ add 0).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe float SumExpOfSum(float* x, float* w, float m, int n)
+    private static unsafe float SumExpOfSum<TV>(float* x, float* w, float m, int n) where TV : unmanaged, IFloatVector<TV>
     {
         int k = 0;
         float s = 0f;
-        if (Vector512.IsHardwareAccelerated && n >= 16)
+        if (TV.Count > 1 && n >= TV.Count)
         {
-            var vm = Vector512.Create(m);
-            var acc = Vector512<float>.Zero;
-            for (; k <= n - 16; k += 16) acc += SimdMath.Exp(Vector512.Load(x + k) + Vector512.Load(w + k) - vm);
-            s = Vector512.Sum(acc);
+            var vm = TV.Create(m);
+            var acc = TV.Zero;
+            for (; k <= n - TV.Count; k += TV.Count) acc += VecMath.Exp(TV.Load(x + k) + TV.Load(w + k) - vm);
+            s = TV.Sum(acc);
         }
-        else if (Vector256.IsHardwareAccelerated && n >= 8)
-        {
-            var vm = Vector256.Create(m);
-            var acc = Vector256<float>.Zero;
-            for (; k <= n - 8; k += 8) acc += SimdMath.Exp(Vector256.Load(x + k) + Vector256.Load(w + k) - vm);
-            s = Vector256.Sum(acc);
-        }
-        for (; k < n; k++) s += SimdMath.Exp(x[k] + w[k] - m);
+        for (; k < n; k++) s += VecMath.Exp(x[k] + w[k] - m);
         return s;
     }
 
     /// <inheritdoc />
-    public unsafe void SpnSumBackward(DeviceBuffer<float> x, DeviceBuffer<float> logW, DeviceBuffer<float> y, DeviceBuffer<float> dy,
+    internal unsafe void SpnSumBackward(DeviceBuffer<float> x, DeviceBuffer<float> logW, DeviceBuffer<float> y, DeviceBuffer<float> dy,
         int batch, int regions, int kIn, int kOut, DeviceBuffer<float> dx, DeviceBuffer<float> dLogW)
     {
         const string op = "SpnSumBackward";
@@ -405,7 +391,19 @@ public sealed partial class CpuKernelSet
         var ga = Data(dy, ny, op);
         var dxa = Data(dx, nx, op);
         var dwa = Data(dLogW, nw, op);
-        float* px = Ptr(xa), pw = Ptr(wa), py = Ptr(ya), pg = Ptr(ga), pdx = Ptr(dxa), pdw = Ptr(dwa);
+        Simd.Run(new SpnSumBackwardKernel(Ptr(xa), Ptr(wa), Ptr(ya), Ptr(ga), batch, regions, kIn, kOut, Ptr(dxa), Ptr(dwa), nx));
+    }
+
+    private readonly unsafe struct SpnSumBackwardKernel(float* px, float* pw, float* py, float* pg, int batch, int regions, int kIn, int kOut,
+        float* pdx, float* pdw, long nx) : IWidthAction
+    {
+        void IWidthAction.Run<TV, TD>() => SpnSumBackwardCore<TV, TD>(px, pw, py, pg, batch, regions, kIn, kOut, pdx, pdw, nx);
+    }
+
+    private static unsafe void SpnSumBackwardCore<TV, TD>(float* px, float* pw, float* py, float* pg, int batch, int regions, int kIn, int kOut,
+        float* pdx, float* pdw, long nx)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
+    {
         // One task per region: it owns dLogW[r] (summed over the batch in order, in double) and dx[:, r, :].
         Action<long, long> body = (r0, r1) =>
         {
@@ -428,7 +426,7 @@ public sealed partial class CpuKernelSet
                         float g = pg[q * kOut + o];
                         float yo = py[q * kOut + o];
                         if (g == 0f || float.IsNegativeInfinity(yo)) continue;
-                        PosteriorRow(xr, wr0 + (long)o * kIn, yo, g, pp, dxr, pacc + (long)o * kIn, kIn);
+                        PosteriorRow<TV, TD>(xr, wr0 + (long)o * kIn, yo, g, pp, dxr, pacc + (long)o * kIn, kIn);
                     }
                 }
                 float* dw = pdw + r * kOut * kIn;
@@ -443,38 +441,26 @@ public sealed partial class CpuKernelSet
 
     /// <summary>p[k] = g · exp(x[k] + w[k] - y); dx[k] += p[k]; acc[k] += p[k] (double).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void PosteriorRow(float* x, float* w, float y, float g, float* p, float* dx, double* acc, int n)
+    private static unsafe void PosteriorRow<TV, TD>(float* x, float* w, float y, float g, float* p, float* dx, double* acc, int n)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
     {
         int k = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (TV.Count > 1)
         {
-            var vy = Vector512.Create(y);
-            var vg = Vector512.Create(g);
-            for (; k <= n - 16; k += 16)
+            var vy = TV.Create(y);
+            var vg = TV.Create(g);
+            for (; k <= n - TV.Count; k += TV.Count)
             {
-                var t = SimdMath.Exp(Vector512.Load(x + k) + Vector512.Load(w + k) - vy) * vg;
-                Vector512.Store(Vector512.Load(dx + k) + t, dx + k);
-                var (lo, hi) = Vector512.Widen(t);
-                Vector512.Store(Vector512.Load(acc + k) + lo, acc + k);
-                Vector512.Store(Vector512.Load(acc + k + 8) + hi, acc + k + 8);
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            var vy = Vector256.Create(y);
-            var vg = Vector256.Create(g);
-            for (; k <= n - 8; k += 8)
-            {
-                var t = SimdMath.Exp(Vector256.Load(x + k) + Vector256.Load(w + k) - vy) * vg;
-                Vector256.Store(Vector256.Load(dx + k) + t, dx + k);
-                var (lo, hi) = Vector256.Widen(t);
-                Vector256.Store(Vector256.Load(acc + k) + lo, acc + k);
-                Vector256.Store(Vector256.Load(acc + k + 4) + hi, acc + k + 4);
+                var t = VecMath.Exp(TV.Load(x + k) + TV.Load(w + k) - vy) * vg;
+                TV.Store(TV.Load(dx + k) + t, dx + k);
+                TV.Widen(t, out var lo, out var hi);
+                TD.Store(TD.Load(acc + k) + lo, acc + k);
+                TD.Store(TD.Load(acc + k + TD.Count) + hi, acc + k + TD.Count);
             }
         }
         for (; k < n; k++)
         {
-            float t = SimdMath.Exp(x[k] + w[k] - y) * g;
+            float t = VecMath.Exp(x[k] + w[k] - y) * g;
             dx[k] += t;
             acc[k] += t;
         }

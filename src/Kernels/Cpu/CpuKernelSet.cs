@@ -1,8 +1,9 @@
 namespace Engine.Kernels.Cpu;
 
 /// <summary>
-/// The hand-written SIMD kernel set for CPUs: System.Runtime.Intrinsics (Vector512 with FMA, Vector256 and scalar
-/// fallbacks), work split over cores. Buffers are pinned host arrays (<see cref="CpuBuffer{T}"/>).
+/// The hand-written SIMD kernel set for CPUs: each kernel written once over the vector widths of
+/// <see cref="Vectors.IFloatVector{TSelf}"/> (512, 256, 128 bits and scalar, with FMA) and run at the width
+/// <see cref="Vectors.Simd"/> picks, work split over cores. Buffers are pinned host arrays (<see cref="CpuBuffer{T}"/>).
 /// </summary>
 public sealed partial class CpuKernelSet : IKernelSet
 {

@@ -17,6 +17,7 @@ public sealed class IlgpuBuffer<T> : DeviceBuffer<T> where T : unmanaged
         // ILGPU rejects empty allocations on some backends: keep one element behind an empty view.
         memory = accelerator.Allocate1D<T>(Math.Max(length, 1));
         View = memory.View.SubView(0, length);
+        TrackAllocation(poolHit: false);
     }
 
     /// <summary>The kernel set (and so the accelerator) that owns the memory.</summary>

@@ -12,7 +12,7 @@ public sealed partial class IlgpuKernelSet
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>? kLayerNormBackParams;
 
     /// <inheritdoc />
-    public void LayerNorm(DeviceBuffer<float> x, DeviceBuffer<float> gamma, DeviceBuffer<float> beta, DeviceBuffer<float> y,
+    internal void LayerNorm(DeviceBuffer<float> x, DeviceBuffer<float> gamma, DeviceBuffer<float> beta, DeviceBuffer<float> y,
         DeviceBuffer<float> mean, DeviceBuffer<float> rstd, int rows, int cols, float eps)
     {
         const string opName = "LayerNorm";
@@ -34,7 +34,7 @@ public sealed partial class IlgpuKernelSet
         if (PreferTree(rows, cols))
         {
             var k = Kernel(ref kLayerNormGroup, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float>(IlgpuKernels.LayerNormGroup));
-            Launch(opName, () => k(ConfigTree(rows), xv, gv, bv, yv, mv, rv, rows, cols, eps), x, gamma, beta, y, mean, rstd);
+            Launch(opName, () => k(ConfigTree(rows, cols), xv, gv, bv, yv, mv, rv, rows, cols, eps), x, gamma, beta, y, mean, rstd);
         }
         else
         {
@@ -44,7 +44,7 @@ public sealed partial class IlgpuKernelSet
     }
 
     /// <inheritdoc />
-    public void LayerNormBackward(DeviceBuffer<float> dy, DeviceBuffer<float> x, DeviceBuffer<float> mean, DeviceBuffer<float> rstd,
+    internal void LayerNormBackward(DeviceBuffer<float> dy, DeviceBuffer<float> x, DeviceBuffer<float> mean, DeviceBuffer<float> rstd,
         DeviceBuffer<float> gamma, DeviceBuffer<float> dx, DeviceBuffer<float> dgamma, DeviceBuffer<float> dbeta, int rows, int cols)
     {
         const string opName = "LayerNormBackward";
@@ -68,7 +68,7 @@ public sealed partial class IlgpuKernelSet
         if (PreferTree(rows, cols))
         {
             var k = Kernel(ref kLayerNormBackRowsGroup, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.LayerNormBackwardRowsGroup));
-            Launch(opName, () => k(ConfigTree(rows), dyv, xv, mv, rv, gv, dxv, rows, cols), dy, x, mean, rstd, gamma, dx);
+            Launch(opName, () => k(ConfigTree(rows, cols), dyv, xv, mv, rv, gv, dxv, rows, cols), dy, x, mean, rstd, gamma, dx);
         }
         else
         {

@@ -1,3 +1,4 @@
+using Engine.Kernels.Elementwise;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -8,10 +9,6 @@ public sealed partial class IlgpuKernelSet
     private Action<KernelConfig, ArrayView<float>, float>? kFill;
     private Action<KernelConfig, ArrayView<float>, ulong, float, float>? kUniform;
     private Action<KernelConfig, ArrayView<float>, ulong, float, float>? kNormal;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int>? kUnary;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, float, float>? kAffine;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, float>? kAxpy;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, long, StridedLayout, int>? kBinary;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, long, StridedLayout>? kGather;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>? kReduceThread;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>? kReduceGroup;
@@ -22,8 +19,6 @@ public sealed partial class IlgpuKernelSet
     private Action<KernelConfig, ArrayView<int>, ArrayView<float>, int, long>? kOneHot;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, long, int, int, int>? kIndexSelect;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, long, int, int, int>? kIndexAdd;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, SgdParams>? kSgd;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParams>? kAdam;
 
     /// <inheritdoc />
     public void Fill(DeviceBuffer<float> dst, float value)
@@ -85,31 +80,41 @@ public sealed partial class IlgpuKernelSet
     }
 
     /// <inheritdoc />
-    public void Unary(UnaryOp op, DeviceBuffer<float> x, DeviceBuffer<float> y)
+    public void Unary(UnaryOp op, DeviceBuffer<float> x, DeviceBuffer<float> y) =>
+        ElementwiseOps.Visit<UnaryVisitor, bool>(op, new UnaryVisitor(this, x, y));
+
+    /// <summary>y[i] = op(x[i]) for any op struct (composed ones included), as one kernel.</summary>
+    internal void Unary<TOp>(TOp op, DeviceBuffer<float> x, DeviceBuffer<float> y) where TOp : unmanaged, IUnaryOp
     {
-        if (!Enum.IsDefined(op)) throw new ArgumentOutOfRangeException(nameof(op), op, $"{Name}.Unary: unknown op.");
         var xv = View(x, 0, "Unary", nameof(x));
         var yv = View(y, x.Length, "Unary", nameof(y));
         if (xv.Length == 0) return;
-        var k = Kernel(ref kUnary, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int>(IlgpuKernels.Unary));
-        Launch("Unary", () => k(Config1D(xv.Length), xv, yv, (int)op), x, y);
+        var k = Specialised<TOp, Action<KernelConfig, ArrayView<float>, ArrayView<float>, TOp>>(ElementwiseKernel.Unary,
+            a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, TOp>(IlgpuKernels.Unary));
+        Launch("Unary", () => k(Config1D(xv.Length), xv, yv, op), x, y);
     }
 
-    /// <inheritdoc />
-    public void Affine(DeviceBuffer<float> x, DeviceBuffer<float> y, float scale, float shift)
+    private readonly struct UnaryVisitor(IlgpuKernelSet set, DeviceBuffer<float> x, DeviceBuffer<float> y) : IUnaryOpVisitor<bool>
     {
-        var xv = View(x, 0, "Affine", nameof(x));
-        var yv = View(y, x.Length, "Affine", nameof(y));
-        if (xv.Length == 0) return;
-        var k = Kernel(ref kAffine, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, float, float>(IlgpuKernels.Affine));
-        Launch("Affine", () => k(Config1D(xv.Length), xv, yv, scale, shift), x, y);
+        bool IUnaryOpVisitor<bool>.Visit<TOp>(TOp op)
+        {
+            set.Unary(op, x, y);
+            return true;
+        }
     }
 
     /// <inheritdoc />
-    public void Binary(BinaryOp op, DeviceBuffer<float> a, int[] aShape, DeviceBuffer<float> b, int[] bShape, DeviceBuffer<float> y, int[] yShape)
+    public void Affine(DeviceBuffer<float> x, DeviceBuffer<float> y, float scale, float shift) => Unary(new AffineOp(scale, shift), x, y);
+
+    /// <inheritdoc />
+    public void Binary(BinaryOp op, DeviceBuffer<float> a, int[] aShape, DeviceBuffer<float> b, int[] bShape, DeviceBuffer<float> y, int[] yShape) =>
+        ElementwiseOps.Visit<BinaryVisitor, bool>(op, new BinaryVisitor(this, a, aShape, b, bShape, y, yShape));
+
+    /// <summary>y = op(a, b) with NumPy broadcasting for any op struct (composed ones included), as one kernel.</summary>
+    internal void Binary<TOp>(TOp op, DeviceBuffer<float> a, int[] aShape, DeviceBuffer<float> b, int[] bShape, DeviceBuffer<float> y, int[] yShape)
+        where TOp : unmanaged, IBinaryOp
     {
         const string opName = "Binary";
-        if (!Enum.IsDefined(op)) throw new ArgumentOutOfRangeException(nameof(op), op, $"{Name}.Binary: unknown op.");
         CheckShape(aShape, opName, nameof(aShape));
         CheckShape(bShape, opName, nameof(bShape));
         CheckShape(yShape, opName, nameof(yShape));
@@ -121,8 +126,33 @@ public sealed partial class IlgpuKernelSet
         var sb = Layout.BroadcastStrides(bShape, yShape, $"{Name}.{opName}");
         if (count == 0) return;
         var layout = Layout.Coalesce(yShape, sa, sb, $"{Name}.{opName}");
-        var k = Kernel(ref kBinary, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, long, StridedLayout, int>(IlgpuKernels.Binary));
-        Launch(opName, () => k(Config1D(count), av, bv, yv, count, layout, (int)op), a, b, y);
+        var k = Specialised<TOp, Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, long, StridedLayout, TOp>>(
+            ElementwiseKernel.Binary,
+            acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, long, StridedLayout, TOp>(IlgpuKernels.Binary));
+        Launch(opName, () => k(Config1D(count), av, bv, yv, count, layout, op), a, b, y);
+    }
+
+    private readonly struct BinaryVisitor(IlgpuKernelSet set, DeviceBuffer<float> a, int[] aShape, DeviceBuffer<float> b, int[] bShape,
+        DeviceBuffer<float> y, int[] yShape) : IBinaryOpVisitor<bool>
+    {
+        bool IBinaryOpVisitor<bool>.Visit<TOp>(TOp op)
+        {
+            set.Binary(op, a, aShape, b, bShape, y, yShape);
+            return true;
+        }
+    }
+
+    /// <summary>y[i] = op(a[i], b[i]) over same-shape buffers of a.Length elements (y may be a or b).</summary>
+    internal void Zip<TOp>(TOp op, DeviceBuffer<float> a, DeviceBuffer<float> b, DeviceBuffer<float> y, string opName)
+        where TOp : unmanaged, IBinaryOp
+    {
+        var av = View(a, 0, opName, nameof(a));
+        var bv = View(b, a.Length, opName, nameof(b));
+        var yv = View(y, a.Length, opName, nameof(y));
+        if (av.Length == 0) return;
+        var k = Specialised<TOp, Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, TOp>>(ElementwiseKernel.Zip,
+            acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, TOp>(IlgpuKernels.Zip));
+        Launch(opName, () => k(Config1D(av.Length), av, bv, yv, op), a, b, y);
     }
 
     /// <inheritdoc />
@@ -240,8 +270,7 @@ public sealed partial class IlgpuKernelSet
         }
         if (PreferTree(outCount, redCount))
         {
-            var k = Kernel(ref kReduceGroup, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>(IlgpuKernels.ReduceGroup));
-            Launch(opName, () => k(ConfigTree(outCount), xv, yv, outLayout, redOuter, p), x, y);
+            ReduceByGroups(opName, xv, yv, outLayout, redOuter, p, redCount, x, y);
         }
         else
         {
@@ -249,6 +278,40 @@ public sealed partial class IlgpuKernelSet
             Launch(opName, () => k(Config1D(outCount), xv, yv, outLayout, redOuter, p), x, y);
         }
     }
+
+    /// <summary>
+    /// Few long reductions: groups per output. When there are fewer outputs than the device has groups to keep busy,
+    /// each output is split over several groups (up to <see cref="ReduceSplitCap"/> groups in all, at least 16 elements
+    /// per thread each) that write partials, and a second launch folds the partials (the mean's divisor is applied
+    /// there). Summation order on ILGPU: per thread in float over a strided share, then the group (warp shuffles or a
+    /// tree), then the partials of an output in a second group.
+    /// </summary>
+    private void ReduceByGroups(string opName, ArrayView<float> xv, ArrayView<float> yv, StridedLayout outLayout, StridedLayout redOuter,
+        ReduceParams p, long redCount, DeviceBuffer<float> x, DeviceBuffer<float> y)
+    {
+        var k = Kernel(ref kReduceGroup, a => shuffles
+            ? a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>(IlgpuKernels.ReduceGroup<SwitchOn>)
+            : a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>(IlgpuKernels.ReduceGroup<SwitchOff>));
+        int split = (int)Math.Clamp(redCount / (16L * treeGroupSize), 1, Math.Max(1, ReduceSplitCap / p.OutCount));
+        if (split == 1)
+        {
+            p.Split = 1;
+            Launch(opName, () => k(ConfigTree(p.OutCount, redCount), xv, yv, outLayout, redOuter, p), x, y);
+            return;
+        }
+        using var partials = (IlgpuBuffer<float>)Allocate(p.OutCount * split);
+        var pv = partials.View;
+        var first = p;
+        first.Split = split;
+        Launch(opName, () => k(ConfigTree(p.OutCount * split, redCount / split), xv, pv, outLayout, redOuter, first), x, partials);
+        // Second pass: partials [outCount, split] folded along the split axis.
+        var second = new ReduceParams { OutCount = p.OutCount, OuterCount = 1, InnerCount = split, InnerStride = 1, Op = p.Op, Divisor = p.Divisor, Split = 1 };
+        var rows = Layout.Coalesce([(int)p.OutCount], [split], null, $"{Name}.{opName}");
+        Launch(opName, () => k(ConfigTree(p.OutCount, split), pv, yv, rows, default, second), partials, y);
+    }
+
+    /// <summary>Upper bound on the groups of a split reduction's first pass.</summary>
+    private int ReduceSplitCap => Kind == DeviceKind.IlgpuCpu ? 16 : 4 * maxGroups;
 
     /// <inheritdoc />
     public void IndexSelect(DeviceBuffer<float> x, int[] xShape, int axis, DeviceBuffer<int> index, int indexLength, DeviceBuffer<float> y)
@@ -318,8 +381,10 @@ public sealed partial class IlgpuKernelSet
         if (count == 0) return;
         if (PreferTree(lines, axisLength))
         {
-            var k = Kernel(ref kSoftmaxGroup, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, long, int>(IlgpuKernels.SoftmaxGroup));
-            Launch(opName, () => k(ConfigTree(lines), xv, yv, axisLength, inner, lines, log ? 1 : 0), x, y);
+            var k = Kernel(ref kSoftmaxGroup, a => shuffles
+                ? a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, long, int>(IlgpuKernels.SoftmaxGroup<SwitchOn>)
+                : a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, long, int>(IlgpuKernels.SoftmaxGroup<SwitchOff>));
+            Launch(opName, () => k(ConfigTree(lines, axisLength), xv, yv, axisLength, inner, lines, log ? 1 : 0), x, y);
         }
         else
         {
@@ -339,8 +404,10 @@ public sealed partial class IlgpuKernelSet
         if (rows == 0) return;
         if (PreferTree(rows, classes))
         {
-            var k = Kernel(ref kCrossEntropyGroup, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>(IlgpuKernels.CrossEntropyGroup));
-            Launch(opName, () => k(ConfigTree(rows), lv, labv, outv, rows, classes), logits, labels, loss);
+            var k = Kernel(ref kCrossEntropyGroup, a => shuffles
+                ? a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>(IlgpuKernels.CrossEntropyGroup<SwitchOn>)
+                : a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>(IlgpuKernels.CrossEntropyGroup<SwitchOff>));
+            Launch(opName, () => k(ConfigTree(rows, classes), lv, labv, outv, rows, classes), logits, labels, loss);
         }
         else
         {
@@ -363,63 +430,5 @@ public sealed partial class IlgpuKernelSet
     }
 
     /// <inheritdoc />
-    public void Axpy(float alpha, DeviceBuffer<float> x, DeviceBuffer<float> y)
-    {
-        var xv = View(x, 0, "Axpy", nameof(x));
-        var yv = View(y, x.Length, "Axpy", nameof(y));
-        if (xv.Length == 0) return;
-        var k = Kernel(ref kAxpy, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, float>(IlgpuKernels.Axpy));
-        Launch("Axpy", () => k(Config1D(xv.Length), xv, yv, alpha), x, y);
-    }
-
-    /// <inheritdoc />
-    public void SgdStep(DeviceBuffer<float> param, DeviceBuffer<float> grad, DeviceBuffer<float>? velocity,
-        float lr, float momentum, float dampening, float weightDecay, bool nesterov, bool firstStep)
-    {
-        const string opName = "SgdStep";
-        var pv = View(param, 0, opName, nameof(param));
-        var gv = View(grad, param.Length, opName, nameof(grad));
-        bool useMomentum = momentum != 0f;
-        ArrayView<float> vv;
-        if (useMomentum)
-        {
-            if (velocity is null)
-                throw new ArgumentNullException(nameof(velocity), $"{Name}.{opName}: momentum {momentum} needs a velocity buffer.");
-            vv = View(velocity, param.Length, opName, nameof(velocity));
-        }
-        else
-        {
-            vv = pv; // never touched: the kernel reads velocity only with momentum
-        }
-        if (pv.Length == 0) return;
-        var p = new SgdParams
-        {
-            Lr = lr, Momentum = momentum, Dampening = dampening, WeightDecay = weightDecay,
-            UseMomentum = useMomentum ? 1 : 0, Nesterov = nesterov ? 1 : 0, FirstStep = firstStep ? 1 : 0,
-        };
-        var k = Kernel(ref kSgd, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, SgdParams>(IlgpuKernels.Sgd));
-        Launch(opName, () => k(Config1D(pv.Length), pv, gv, vv, p), param, grad, velocity);
-    }
-
-    /// <inheritdoc />
-    public void AdamStep(DeviceBuffer<float> param, DeviceBuffer<float> grad, DeviceBuffer<float> m, DeviceBuffer<float> v,
-        float lr, float beta1, float beta2, float eps, float weightDecay, bool decoupled, int step)
-    {
-        const string opName = "AdamStep";
-        if (step < 1) throw new ArgumentOutOfRangeException(nameof(step), step, $"{Name}.{opName}: steps count from 1.");
-        var pv = View(param, 0, opName, nameof(param));
-        var gv = View(grad, param.Length, opName, nameof(grad));
-        var mv = View(m, param.Length, opName, nameof(m));
-        var vv = View(v, param.Length, opName, nameof(v));
-        if (pv.Length == 0) return;
-        var p = new AdamParams
-        {
-            Lr = lr, Beta1 = beta1, Beta2 = beta2, Eps = eps, WeightDecay = weightDecay,
-            BiasCorrection1 = 1f - MathF.Pow(beta1, step),
-            BiasCorrection2 = 1f - MathF.Pow(beta2, step),
-            Decoupled = decoupled ? 1 : 0,
-        };
-        var k = Kernel(ref kAdam, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParams>(IlgpuKernels.Adam));
-        Launch(opName, () => k(Config1D(pv.Length), pv, gv, mv, vv, p), param, grad, m, v);
-    }
+    public void Axpy(float alpha, DeviceBuffer<float> x, DeviceBuffer<float> y) => Zip(new AxpyOp(alpha), x, y, y, "Axpy");
 }

@@ -30,7 +30,7 @@ public sealed partial class IlgpuKernelSet
     }
 
     /// <inheritdoc />
-    public void SpnLeafCategorical(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> logTable, int components, int categories,
+    internal void SpnLeafCategorical(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> logTable, int components, int categories,
         DeviceBuffer<int> regionStart, DeviceBuffer<int> entryVar, int regions, DeviceBuffer<float> y)
     {
         const string op = "SpnLeafCategorical";
@@ -49,7 +49,7 @@ public sealed partial class IlgpuKernelSet
     }
 
     /// <inheritdoc />
-    public void SpnLeafCategoricalBackward(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> dy, int components, int categories,
+    internal void SpnLeafCategoricalBackward(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> dy, int components, int categories,
         DeviceBuffer<int> entryRegion, DeviceBuffer<int> entryVar, int entries, int regions, DeviceBuffer<float> dTable)
     {
         const string op = "SpnLeafCategoricalBackward";
@@ -67,7 +67,7 @@ public sealed partial class IlgpuKernelSet
     }
 
     /// <inheritdoc />
-    public void SpnLeafGaussian(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> mean, DeviceBuffer<float> logStd, int components,
+    internal void SpnLeafGaussian(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> mean, DeviceBuffer<float> logStd, int components,
         DeviceBuffer<int> regionStart, DeviceBuffer<int> entryVar, int regions, DeviceBuffer<float> y)
     {
         const string op = "SpnLeafGaussian";
@@ -87,7 +87,7 @@ public sealed partial class IlgpuKernelSet
     }
 
     /// <inheritdoc />
-    public void SpnLeafGaussianBackward(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> mean, DeviceBuffer<float> logStd,
+    internal void SpnLeafGaussianBackward(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> mean, DeviceBuffer<float> logStd,
         DeviceBuffer<float> dy, int components, DeviceBuffer<int> entryRegion, DeviceBuffer<int> entryVar, int entries, int regions,
         DeviceBuffer<float> dMean, DeviceBuffer<float> dLogStd)
     {
@@ -109,7 +109,7 @@ public sealed partial class IlgpuKernelSet
     }
 
     /// <inheritdoc />
-    public void SpnProduct(DeviceBuffer<float> a, int aRegions, int k1, DeviceBuffer<float> b, int bRegions, int k2,
+    internal void SpnProduct(DeviceBuffer<float> a, int aRegions, int k1, DeviceBuffer<float> b, int bRegions, int k2,
         DeviceBuffer<int> left, DeviceBuffer<int> right, int batch, int regions, DeviceBuffer<float> y)
     {
         const string op = "SpnProduct";
@@ -127,7 +127,7 @@ public sealed partial class IlgpuKernelSet
     }
 
     /// <inheritdoc />
-    public void SpnProductBackward(DeviceBuffer<float> dy, int batch, int regions, int k1, int k2, int side,
+    internal void SpnProductBackward(DeviceBuffer<float> dy, int batch, int regions, int k1, int k2, int side,
         DeviceBuffer<int> parentStart, DeviceBuffer<int> parents, int childRegions, DeviceBuffer<float> dChild)
     {
         const string op = "SpnProductBackward";
@@ -146,7 +146,7 @@ public sealed partial class IlgpuKernelSet
     }
 
     /// <inheritdoc />
-    public void SpnSum(DeviceBuffer<float> x, DeviceBuffer<float> logW, int batch, int regions, int kIn, int kOut, bool max, DeviceBuffer<float> y)
+    internal void SpnSum(DeviceBuffer<float> x, DeviceBuffer<float> logW, int batch, int regions, int kIn, int kOut, bool max, DeviceBuffer<float> y)
     {
         const string op = "SpnSum";
         CheckSpnExtents(op, batch, regions, kIn, kOut);
@@ -161,7 +161,7 @@ public sealed partial class IlgpuKernelSet
     }
 
     /// <inheritdoc />
-    public void SpnSumBackward(DeviceBuffer<float> x, DeviceBuffer<float> logW, DeviceBuffer<float> y, DeviceBuffer<float> dy,
+    internal void SpnSumBackward(DeviceBuffer<float> x, DeviceBuffer<float> logW, DeviceBuffer<float> y, DeviceBuffer<float> dy,
         int batch, int regions, int kIn, int kOut, DeviceBuffer<float> dx, DeviceBuffer<float> dLogW)
     {
         const string op = "SpnSumBackward";

@@ -43,7 +43,7 @@ internal static partial class IlgpuKernels
     /// and batch entries (z) are visited with grid-stride loops, so any grid is correct. With beta = 0, C is never read.
     /// </summary>
     /// <remarks>
-    /// Index maps (<see cref="IKernelSet.GemmIndexed"/>): with a map of length L > 0, the element at offset o of a
+    /// Index maps (<see cref="GemmOperand"/>): with a map of length L > 0, the element at offset o of a
     /// matrix is read (or, for C, written) at (o / L) L + index[o % L]; the gather happens in the tile loads and the
     /// scatter in the stores, so a mapped GEMM moves exactly the data of a plain one.
     /// </remarks>

@@ -1,6 +1,5 @@
 using System.Numerics;
-using System.Runtime.Intrinsics;
-using V = System.Runtime.Intrinsics.Vector512<float>;
+using Engine.Kernels.Vectors;
 
 namespace Engine.Kernels.Cpu.Fft;
 
@@ -60,7 +59,7 @@ internal sealed unsafe class BluesteinPlan : LanePlan
 
     public override int[] Position => identity;
 
-    public override V* Execute(V* a, V* b)
+    public override TV* Execute<TV>(TV* a, TV* b)
     {
         int n = N, m = inner.N;
         var pos = inner.Position;
@@ -75,8 +74,8 @@ internal sealed unsafe class BluesteinPlan : LanePlan
                 }
                 else
                 {
-                    b[at] = V.Zero;
-                    b[at + 1] = V.Zero;
+                    b[at] = TV.Zero;
+                    b[at + 1] = TV.Zero;
                 }
             }
             inner.Transform(b);

@@ -1,35 +1,34 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
-using V = System.Runtime.Intrinsics.Vector512<float>;
+using Engine.Kernels.Vectors;
 
 namespace Engine.Kernels.Cpu.Fft;
 
 /// <summary>
-/// Moves up to 16 rows of the caller's data into lane vectors and back. Contiguous rows go through 8 x 8 AVX
-/// transposes (two per 8 columns of 16 rows); the strided complex columns of the 2-D transform go through AVX-512
-/// two-table permutes that split (re, im) pairs into a real and an imaginary vector. Partial groups (fewer than 16
-/// rows, or a column count that is not a multiple of 8) take scalar loops with missing rows read as zero.
+/// Moves up to one vector's lane count of rows of the caller's data into lane vectors and back. Contiguous rows go
+/// through 8 x 8 AVX transposes (lanes / 8 per 8 columns); the strided complex columns of the 2-D transform go
+/// through <see cref="IFloatVector{TSelf}.Deinterleave"/>, which splits (re, im) pairs into a real and an imaginary
+/// vector. Partial groups (fewer rows than lanes, or a column count that is not a multiple of 8) and widths without an
+/// 8 x 8 transpose take scalar loops, with missing rows read as zero.
 /// </summary>
 internal static unsafe class LaneIo
 {
-    public const int Lanes = 16;
-
     /// <summary>
     /// For float columns c &lt; <paramref name="cols"/> of <paramref name="rows"/> rows (lane r = row r), stores the
     /// column as a lane vector at dst[<paramref name="dest"/>[c]] (skipped where dest[c] &lt; 0).
     /// </summary>
-    public static void Gather(float* src, long rowStride, int rows, int cols, int* dest, V* dst)
+    public static void Gather<TV>(float* src, long rowStride, int rows, int cols, int* dest, TV* dst) where TV : unmanaged, IFloatVector<TV>
     {
-        float* tmp = stackalloc float[8 * Lanes];
+        int lanes = TV.Count;
+        float* tmp = stackalloc float[8 * lanes];
         for (int c0 = 0; c0 < cols; c0 += 8)
         {
             int cnt = Math.Min(8, cols - c0);
-            Load8(src + c0, rowStride, rows, cnt, tmp);
+            Load8(src + c0, rowStride, rows, cnt, lanes, tmp);
             for (int c = 0; c < cnt; c++)
             {
                 int d = dest[c0 + c];
-                if (d >= 0) dst[d] = Vector512.Load(tmp + Lanes * c);
+                if (d >= 0) dst[d] = TV.Load(tmp + lanes * c);
             }
         }
     }
@@ -38,10 +37,12 @@ internal static unsafe class LaneIo
     /// Writes float column c &lt; <paramref name="cols"/> of <paramref name="rows"/> rows from the lane vector
     /// src[<paramref name="source"/>[c]] (src[c] when <paramref name="source"/> is null), times <paramref name="scale"/>.
     /// </summary>
-    public static void Scatter(V* src, int* source, int cols, float* dst, long rowStride, int rows, float scale)
+    public static void Scatter<TV>(TV* src, int* source, int cols, float* dst, long rowStride, int rows, float scale)
+        where TV : unmanaged, IFloatVector<TV>
     {
-        float* tmp = stackalloc float[8 * Lanes];
-        var vs = Vector512.Create(scale);
+        int lanes = TV.Count;
+        float* tmp = stackalloc float[8 * lanes];
+        var vs = TV.Create(scale);
         for (int c0 = 0; c0 < cols; c0 += 8)
         {
             int cnt = Math.Min(8, cols - c0);
@@ -49,79 +50,72 @@ internal static unsafe class LaneIo
             {
                 var v = src[source == null ? c0 + c : source[c0 + c]];
                 if (scale != 1f) v *= vs;
-                v.Store(tmp + Lanes * c);
+                TV.Store(v, tmp + lanes * c);
             }
-            Store8(tmp, dst + c0, rowStride, rows, cnt);
+            Store8(tmp, dst + c0, rowStride, rows, cnt, lanes);
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Load8(float* src, long rowStride, int rows, int cnt, float* tmp)
+    private static void Load8(float* src, long rowStride, int rows, int cnt, int lanes, float* tmp)
     {
-        if (rows == Lanes && cnt == 8 && Avx.IsSupported)
+        if (rows == lanes && cnt == 8 && lanes % 8 == 0 && Avx.IsSupported)
         {
-            SimdTranspose.Transpose8x8(src, (nint)rowStride, tmp, Lanes);
-            SimdTranspose.Transpose8x8(src + 8 * rowStride, (nint)rowStride, tmp + 8, Lanes);
+            for (int r = 0; r < lanes; r += 8) SimdTranspose.Transpose8x8(src + r * rowStride, (nint)rowStride, tmp + r, lanes);
             return;
         }
         for (int c = 0; c < cnt; c++)
-            for (int r = 0; r < Lanes; r++)
-                tmp[Lanes * c + r] = r < rows ? src[r * rowStride + c] : 0f;
+            for (int r = 0; r < lanes; r++)
+                tmp[lanes * c + r] = r < rows ? src[r * rowStride + c] : 0f;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store8(float* tmp, float* dst, long rowStride, int rows, int cnt)
+    private static void Store8(float* tmp, float* dst, long rowStride, int rows, int cnt, int lanes)
     {
-        if (rows == Lanes && cnt == 8 && Avx.IsSupported)
+        if (rows == lanes && cnt == 8 && lanes % 8 == 0 && Avx.IsSupported)
         {
-            SimdTranspose.Transpose8x8(tmp, Lanes, dst, (nint)rowStride);
-            SimdTranspose.Transpose8x8(tmp + 8, Lanes, dst + 8 * rowStride, (nint)rowStride);
+            for (int r = 0; r < lanes; r += 8) SimdTranspose.Transpose8x8(tmp + r, lanes, dst + r * rowStride, (nint)rowStride);
             return;
         }
         for (int c = 0; c < cnt; c++)
             for (int r = 0; r < rows; r++)
-                dst[r * rowStride + c] = tmp[Lanes * c + r];
+                dst[r * rowStride + c] = tmp[lanes * c + r];
     }
-
-    private static readonly Vector512<int> EvenIdx = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    private static readonly Vector512<int> OddIdx = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    private static readonly Vector512<int> LowIdx = Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    private static readonly Vector512<int> HighIdx = Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
 
     /// <summary>
     /// Loads <paramref name="count"/> complex values, the i-th from src + i·<paramref name="stride"/> floats, each holding
     /// <paramref name="lanes"/> consecutive (re, im) pairs (one per lane), into dst[2·pos[i] + swap] (real parts) and
     /// dst[2·pos[i] + 1 - swap] (imaginary parts).
     /// </summary>
-    public static void GatherInterleaved(float* src, long stride, int count, int lanes, int* pos, bool swap, V* dst)
+    public static void GatherInterleaved<TV>(float* src, long stride, int count, int lanes, int* pos, bool swap, TV* dst)
+        where TV : unmanaged, IFloatVector<TV>
     {
-        int sr = swap ? 1 : 0, si = 1 - sr;
-        if (lanes == Lanes && Avx512F.IsSupported)
+        int sr = swap ? 1 : 0, si = 1 - sr, width = TV.Count;
+        if (lanes == width)
         {
             for (int i = 0; i < count; i++)
             {
                 float* p = src + i * stride;
-                var lo = Vector512.Load(p);
-                var hi = Vector512.Load(p + Lanes);
+                TV.Deinterleave(TV.Load(p), TV.Load(p + width), out var re, out var im);
                 long d = 2L * pos[i];
-                dst[d + sr] = Avx512F.PermuteVar16x32x2(lo, EvenIdx, hi);
-                dst[d + si] = Avx512F.PermuteVar16x32x2(lo, OddIdx, hi);
+                dst[d + sr] = re;
+                dst[d + si] = im;
             }
             return;
         }
-        float* re = stackalloc float[Lanes];
-        float* im = stackalloc float[Lanes];
+        float* tr = stackalloc float[width];
+        float* ti = stackalloc float[width];
         for (int i = 0; i < count; i++)
         {
             float* p = src + i * stride;
-            for (int l = 0; l < Lanes; l++)
+            for (int l = 0; l < width; l++)
             {
-                re[l] = l < lanes ? p[2 * l] : 0f;
-                im[l] = l < lanes ? p[2 * l + 1] : 0f;
+                tr[l] = l < lanes ? p[2 * l] : 0f;
+                ti[l] = l < lanes ? p[2 * l + 1] : 0f;
             }
             long d = 2L * pos[i];
-            dst[d + sr] = Vector512.Load(re);
-            dst[d + si] = Vector512.Load(im);
+            dst[d + sr] = TV.Load(tr);
+            dst[d + si] = TV.Load(ti);
         }
     }
 
@@ -130,28 +124,28 @@ internal static unsafe class LaneIo
     /// src[2i + 1 - swap] imaginary), times <paramref name="scale"/>, to dst + i·<paramref name="stride"/> as
     /// <paramref name="lanes"/> (re, im) pairs.
     /// </summary>
-    public static void ScatterInterleaved(V* src, bool swap, float scale, float* dst, long stride, int count, int lanes)
+    public static void ScatterInterleaved<TV>(TV* src, bool swap, float scale, float* dst, long stride, int count, int lanes)
+        where TV : unmanaged, IFloatVector<TV>
     {
-        int sr = swap ? 1 : 0, si = 1 - sr;
-        var vs = Vector512.Create(scale);
-        if (lanes == Lanes && Avx512F.IsSupported)
+        int sr = swap ? 1 : 0, si = 1 - sr, width = TV.Count;
+        var vs = TV.Create(scale);
+        if (lanes == width)
         {
             for (int i = 0; i < count; i++)
             {
-                var re = src[2 * i + sr] * vs;
-                var im = src[2 * i + si] * vs;
+                TV.Interleave(src[2 * i + sr] * vs, src[2 * i + si] * vs, out var low, out var high);
                 float* p = dst + i * stride;
-                Avx512F.PermuteVar16x32x2(re, LowIdx, im).Store(p);
-                Avx512F.PermuteVar16x32x2(re, HighIdx, im).Store(p + Lanes);
+                TV.Store(low, p);
+                TV.Store(high, p + width);
             }
             return;
         }
-        float* tr = stackalloc float[Lanes];
-        float* ti = stackalloc float[Lanes];
+        float* tr = stackalloc float[width];
+        float* ti = stackalloc float[width];
         for (int i = 0; i < count; i++)
         {
-            (src[2 * i + sr] * vs).Store(tr);
-            (src[2 * i + si] * vs).Store(ti);
+            TV.Store(src[2 * i + sr] * vs, tr);
+            TV.Store(src[2 * i + si] * vs, ti);
             float* p = dst + i * stride;
             for (int l = 0; l < lanes; l++)
             {
@@ -165,12 +159,13 @@ internal static unsafe class LaneIo
     /// Like <see cref="GatherInterleaved"/>, but lane l reads its own column: complex value i of lane l is at
     /// src + offsets[l] + i·<paramref name="stride"/> (lanes ≥ <paramref name="lanes"/> read as zero).
     /// </summary>
-    public static void GatherColumns(float* src, long* offsets, int lanes, long stride, int count, int* pos, bool swap, V* dst)
+    public static void GatherColumns<TV>(float* src, long* offsets, int lanes, long stride, int count, int* pos, bool swap, TV* dst)
+        where TV : unmanaged, IFloatVector<TV>
     {
-        int sr = swap ? 1 : 0, si = 1 - sr;
-        float* re = stackalloc float[Lanes];
-        float* im = stackalloc float[Lanes];
-        for (int l = lanes; l < Lanes; l++)
+        int sr = swap ? 1 : 0, si = 1 - sr, width = TV.Count;
+        float* re = stackalloc float[width];
+        float* im = stackalloc float[width];
+        for (int l = lanes; l < width; l++)
         {
             re[l] = 0f;
             im[l] = 0f;
@@ -184,22 +179,23 @@ internal static unsafe class LaneIo
                 im[l] = p[1];
             }
             long d = 2L * pos[i];
-            dst[d + sr] = Vector512.Load(re);
-            dst[d + si] = Vector512.Load(im);
+            dst[d + sr] = TV.Load(re);
+            dst[d + si] = TV.Load(im);
         }
     }
 
     /// <summary>The inverse of <see cref="GatherColumns"/> from natural order, times <paramref name="scale"/>.</summary>
-    public static void ScatterColumns(V* src, bool swap, float scale, float* dst, long* offsets, int lanes, long stride, int count)
+    public static void ScatterColumns<TV>(TV* src, bool swap, float scale, float* dst, long* offsets, int lanes, long stride, int count)
+        where TV : unmanaged, IFloatVector<TV>
     {
-        int sr = swap ? 1 : 0, si = 1 - sr;
-        var vs = Vector512.Create(scale);
-        float* tr = stackalloc float[Lanes];
-        float* ti = stackalloc float[Lanes];
+        int sr = swap ? 1 : 0, si = 1 - sr, width = TV.Count;
+        var vs = TV.Create(scale);
+        float* tr = stackalloc float[width];
+        float* ti = stackalloc float[width];
         for (int i = 0; i < count; i++)
         {
-            (src[2 * i + sr] * vs).Store(tr);
-            (src[2 * i + si] * vs).Store(ti);
+            TV.Store(src[2 * i + sr] * vs, tr);
+            TV.Store(src[2 * i + si] * vs, ti);
             for (int l = 0; l < lanes; l++)
             {
                 float* p = dst + offsets[l] + i * stride;

@@ -1,14 +1,15 @@
 using System.Collections.Concurrent;
 using System.Numerics;
-using System.Runtime.Intrinsics;
+using Engine.Kernels.Vectors;
 
 namespace Engine.Kernels.Cpu.Fft;
 
 /// <summary>
-/// A complex FFT of one length, run on 16 transforms at once ("lanes"): every complex value is a pair of
-/// <see cref="Vector512{T}"/> (real parts of 16 transforms, then their imaginary parts), so each butterfly is plain
-/// scalar FFT code whose every operation is one AVX-512 instruction over 16 independent transforms. Rows of the caller's
-/// batch are transposed into lanes on the way in and back on the way out (<see cref="LaneIo"/>).
+/// A complex FFT of one length, run on as many transforms at once as a vector has lanes (16 with <see cref="Vec512"/>,
+/// 8 with <see cref="Vec256"/>): every complex value is a pair of vectors (real parts of the lanes' transforms, then
+/// their imaginary parts), so each butterfly is plain scalar FFT code whose every operation is one vector instruction over
+/// independent transforms, and every lane computes exactly what a scalar transform would. Rows of the caller's batch are
+/// transposed into lanes on the way in and back on the way out (<see cref="LaneIo"/>).
 /// </summary>
 /// <remarks>
 /// Buffers hold complex element j as vectors [2j] (real) and [2j + 1] (imaginary). Only the forward transform
@@ -44,7 +45,7 @@ internal abstract unsafe class LanePlan
     /// Transforms the N complex values loaded into <paramref name="a"/> (at <see cref="Position"/>); returns the buffer
     /// (<paramref name="a"/> or <paramref name="b"/>) holding the result in natural order. Both buffers are clobbered.
     /// </summary>
-    public abstract Vector512<float>* Execute(Vector512<float>* a, Vector512<float>* b);
+    public abstract TV* Execute<TV>(TV* a, TV* b) where TV : unmanaged, IFloatVector<TV>;
 
     /// <summary>The cached plan for length <paramref name="n"/> (n ≥ 1).</summary>
     public static LanePlan Get(int n)
@@ -81,17 +82,17 @@ internal abstract unsafe class LanePlan
     }
 }
 
-/// <summary>Complex arithmetic on lane vectors: (re, im) pairs of <see cref="Vector512{T}"/>.</summary>
+/// <summary>Complex arithmetic on lane vectors: (re, im) pairs of vectors.</summary>
 internal static unsafe class Lane
 {
     /// <summary>(xr + i xi) · (c + i s) with the twiddle read as (c, s, -s) from <paramref name="w"/>.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    public static void Mul(Vector512<float> xr, Vector512<float> xi, float* w, out Vector512<float> yr, out Vector512<float> yi)
+    public static void Mul<TV>(TV xr, TV xi, float* w, out TV yr, out TV yi) where TV : unmanaged, IFloatVector<TV>
     {
-        var c = Vector512.Create(w[0]);
-        var s = Vector512.Create(w[1]);
-        var ns = Vector512.Create(w[2]);
-        yr = Vector512.FusedMultiplyAdd(xi, ns, xr * c);
-        yi = Vector512.FusedMultiplyAdd(xr, s, xi * c);
+        var c = TV.Create(w[0]);
+        var s = TV.Create(w[1]);
+        var ns = TV.Create(w[2]);
+        yr = TV.FusedMultiplyAdd(xi, ns, xr * c);
+        yi = TV.FusedMultiplyAdd(xr, s, xi * c);
     }
 }

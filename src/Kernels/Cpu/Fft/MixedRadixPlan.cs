@@ -1,5 +1,4 @@
-using System.Runtime.Intrinsics;
-using V = System.Runtime.Intrinsics.Vector512<float>;
+using Engine.Kernels.Vectors;
 
 namespace Engine.Kernels.Cpu.Fft;
 
@@ -35,14 +34,14 @@ internal sealed unsafe class MixedRadixPlan : LanePlan
 
     public override int[] Position => identity;
 
-    public override V* Execute(V* a, V* b)
+    public override TV* Execute<TV>(TV* a, TV* b)
     {
         fixed (float* tw = twiddles)
             Work(b, a, 1, 0, N, tw);
         return b;
     }
 
-    private void Work(V* output, V* input, int fstride, int fi, int len, float* tw)
+    private void Work<TV>(TV* output, TV* input, int fstride, int fi, int len, float* tw) where TV : unmanaged, IFloatVector<TV>
     {
         int p = factors[fi], m = len / p;
         if (m == 1)
@@ -62,9 +61,9 @@ internal sealed unsafe class MixedRadixPlan : LanePlan
     }
 
     /// <summary>Radix-p pass: for k &lt; m, y[k + u·m] = Σ_q W_p^{uq} · W_n^{q·k·fstride} · x[k + q·m].</summary>
-    private void Butterfly(V* v, int fstride, int p, int m, float* tw)
+    private void Butterfly<TV>(TV* v, int fstride, int p, int m, float* tw) where TV : unmanaged, IFloatVector<TV>
     {
-        V* s = stackalloc V[14];
+        TV* s = stackalloc TV[14];
         int rootStep = N / p;
         for (int k = 0; k < m; k++)
         {
@@ -82,11 +81,11 @@ internal sealed unsafe class MixedRadixPlan : LanePlan
                 for (int q = 1; q < p; q++)
                 {
                     float* w = tw + 3L * (u * q % p) * rootStep;
-                    var c = Vector512.Create(w[0]);
-                    var sn = Vector512.Create(w[1]);
-                    var ns = Vector512.Create(w[2]);
-                    yr = Vector512.FusedMultiplyAdd(s[2 * q], c, Vector512.FusedMultiplyAdd(s[2 * q + 1], ns, yr));
-                    yi = Vector512.FusedMultiplyAdd(s[2 * q], sn, Vector512.FusedMultiplyAdd(s[2 * q + 1], c, yi));
+                    var c = TV.Create(w[0]);
+                    var sn = TV.Create(w[1]);
+                    var ns = TV.Create(w[2]);
+                    yr = TV.FusedMultiplyAdd(s[2 * q], c, TV.FusedMultiplyAdd(s[2 * q + 1], ns, yr));
+                    yi = TV.FusedMultiplyAdd(s[2 * q], sn, TV.FusedMultiplyAdd(s[2 * q + 1], c, yi));
                 }
                 long at = 2L * (k + u * m);
                 v[at] = yr;

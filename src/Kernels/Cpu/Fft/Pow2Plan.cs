@@ -1,7 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-using V = System.Runtime.Intrinsics.Vector512<float>;
+using Engine.Kernels.Vectors;
 
 namespace Engine.Kernels.Cpu.Fft;
 
@@ -61,16 +60,16 @@ internal sealed unsafe class Pow2Plan : LanePlan
 
     public override int[] Position => position;
 
-    public override V* Execute(V* a, V* b)
+    public override TV* Execute<TV>(TV* a, TV* b)
     {
         Transform(a);
         return a;
     }
 
     /// <summary>In-place transform of bit-reversed <paramref name="v"/> (natural order out).</summary>
-    public void Transform(V* v) => Rec(v, N, BitOperations.Log2((uint)N));
+    public void Transform<TV>(TV* v) where TV : unmanaged, IFloatVector<TV> => Rec(v, N, BitOperations.Log2((uint)N));
 
-    private void Rec(V* v, int len, int lg)
+    private void Rec<TV>(TV* v, int len, int lg) where TV : unmanaged, IFloatVector<TV>
     {
         if (len == 4)
         {
@@ -103,7 +102,7 @@ internal sealed unsafe class Pow2Plan : LanePlan
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Leaf4(V* v)
+    private static void Leaf4<TV>(TV* v) where TV : unmanaged, IFloatVector<TV>
     {
         // Bit-reversed: v holds x0, x2, x1, x3.
         var t0r = v[0] + v[2]; var t0i = v[1] + v[3];
@@ -117,11 +116,11 @@ internal sealed unsafe class Pow2Plan : LanePlan
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Radix2(V* v, int h, float[] tw)
+    private static void Radix2<TV>(TV* v, int h, float[] tw) where TV : unmanaged, IFloatVector<TV>
     {
         fixed (float* w0 = tw)
         {
-            V* u = v + 2 * h;
+            TV* u = v + 2 * h;
             for (int k = 0; k < h; k++)
             {
                 Lane.Mul(u[2 * k], u[2 * k + 1], w0 + 3 * k, out var br, out var bi);
@@ -133,11 +132,11 @@ internal sealed unsafe class Pow2Plan : LanePlan
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Radix4(V* v, int q, float[] tw)
+    private static void Radix4<TV>(TV* v, int q, float[] tw) where TV : unmanaged, IFloatVector<TV>
     {
         fixed (float* w0 = tw)
         {
-            V* q1 = v + 2 * q, q2 = v + 4 * q, q3 = v + 6 * q;
+            TV* q1 = v + 2 * q, q2 = v + 4 * q, q3 = v + 6 * q;
             for (int k = 0; k < q; k++)
             {
                 float* w = w0 + 9 * k;

@@ -61,7 +61,7 @@ internal static unsafe class GemmPacking
     }
 
     /// <summary>
-    /// <see cref="PackA{TK}"/> reading A through an index map (<see cref="IKernelSet.GemmIndexed"/>): whole stored
+    /// <see cref="PackA{TK}"/> reading A through an index map (<see cref="GemmOperand"/>): whole stored
     /// row segments of the block are gathered into <paramref name="scratch"/> (at least kc x max(mc, MR) floats),
     /// then interleaved or copied into micro-panels as usual.
     /// </summary>

@@ -62,7 +62,7 @@ internal static unsafe class SgemmPacked
         public long StrideA, StrideB, StrideC;
         public bool TransA, TransB;
 
-        /// <summary>Optional index maps (see <see cref="IKernelSet.GemmIndexed"/>) and their lengths; null: identity.</summary>
+        /// <summary>Optional index maps (see <see cref="GemmOperand"/>) and their lengths; null: identity.</summary>
         public int* AIdx, BIdx, CIdx;
         public int ALen, BLen, CLen;
 
@@ -95,7 +95,7 @@ internal static unsafe class SgemmPacked
         GemmIndexed(batch, m, n, k, alpha, a, strideA, transA, null, 0, b, strideB, transB, null, 0, beta, c, strideC, null, 0);
 
     /// <summary>
-    /// <see cref="Gemm"/> with operands read and C written through index maps (<see cref="IKernelSet.GemmIndexed"/>):
+    /// <see cref="Gemm"/> with operands read and C written through index maps (<see cref="GemmOperand"/>):
     /// the gathers happen while packing A and B, the scatter while merging C tiles.
     /// </summary>
     public static void GemmIndexed(int batch, int m, int n, int k, float alpha,

@@ -1,0 +1,115 @@
+using System.Runtime.CompilerServices;
+
+namespace Engine.Kernels.Vectors;
+
+/// <summary>
+/// Transcendental functions at any vector width. Each follows the scalar definition of its op (the op structs of
+/// src/Kernels/Elementwise, same operation order) with a vector exp (Cephes polynomial with FMA, about 1 ulp,
+/// denormal and overflow ranges handled) and the runtime's vector log, so results match the scalar definitions to a
+/// few ulp, and a <see cref="Vec1"/> lane gives the same bits as a lane of any wider vector.
+/// </summary>
+/// <remarks>
+/// The long functions (tanh, erf and the GELUs) are not inlined: each vector operation is an inlined call into the
+/// width's wrapper struct, and inlining such a body into an unrolled loop exhausts the JIT's inline budget, which then
+/// leaves the wrappers themselves as calls with every vector spilled around them. As their own methods they compile
+/// to straight-line intrinsics, called once per vector (a GELU inlines its tanh or erf body into its own method, so it
+/// is one call too). Exp and the sigmoid stay inlined (their loops stay clean).
+/// </remarks>
+internal static class VecMath
+{
+    private const float Log2E = 1.44269504088896341f;
+    private const float Ln2Hi = 0.693359375f;
+    private const float Ln2Lo = -2.12194440e-4f;
+    private const float ExpMin = -104f;
+    private const float ExpMax = 89f;
+    private const float P0 = 1.9875691500E-4f, P1 = 1.3981999507E-3f, P2 = 8.3334519073E-3f,
+        P3 = 4.1665795894E-2f, P4 = 1.6666665459E-1f, P5 = 5.0000001201E-1f;
+    private const float T0 = -5.70498872745E-3f, T1 = 2.06390887954E-2f, T2 = -5.37397155531E-2f,
+        T3 = 1.33314422036E-1f, T4 = -3.33332819422E-1f;
+    private const float TanhSmall = 0.625f;
+    private const float GeluCubic = 0.044715f;
+
+    /// <summary>e^x per lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Exp<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
+    {
+        // Clamping keeps 2^n representable as a product of two normal powers of two. The bound is the left operand of
+        // the native min/max, so a NaN lane passes through unchanged.
+        x = TV.MinNative(TV.Create(ExpMax), TV.MaxNative(TV.Create(ExpMin), x));
+        var n = TV.Round(x * TV.Create(Log2E));
+        var r = TV.FusedMultiplyAdd(n, TV.Create(-Ln2Hi), x);
+        r = TV.FusedMultiplyAdd(n, TV.Create(-Ln2Lo), r);
+        var p = TV.FusedMultiplyAdd(TV.Create(P0), r, TV.Create(P1));
+        p = TV.FusedMultiplyAdd(p, r, TV.Create(P2));
+        p = TV.FusedMultiplyAdd(p, r, TV.Create(P3));
+        p = TV.FusedMultiplyAdd(p, r, TV.Create(P4));
+        p = TV.FusedMultiplyAdd(p, r, TV.Create(P5));
+        p = TV.FusedMultiplyAdd(p, r * r, r + TV.One);
+        return TV.ScaleByPowerOfTwo(p, n);
+    }
+
+    /// <summary>tanh per lane (Cephes: odd polynomial below 0.625, 1 - 2/(e^{2|x|} + 1) above).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    public static TV Tanh<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => TanhBody(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV TanhBody<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
+    {
+        var ax = TV.Abs(x);
+        var z = x * x;
+        var p = TV.FusedMultiplyAdd(TV.Create(T0), z, TV.Create(T1));
+        p = TV.FusedMultiplyAdd(p, z, TV.Create(T2));
+        p = TV.FusedMultiplyAdd(p, z, TV.Create(T3));
+        p = TV.FusedMultiplyAdd(p, z, TV.Create(T4));
+        var small = TV.FusedMultiplyAdd(p * z, x, x);
+        var e = Exp(ax + ax);
+        var big = TV.One - TV.Create(2f) / (e + TV.One);
+        big = TV.CopySign(big, x);
+        return TV.Select(TV.LessThan(ax, TV.Create(TanhSmall)), small, big);
+    }
+
+    /// <summary>1 / (1 + e^-x) per lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Sigmoid<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => TV.One / (TV.One + Exp(-x));
+
+    /// <summary><see cref="ScalarMath.Erf"/> per lane (same fit and operation order).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    public static TV Erf<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => ErfBody(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV ErfBody<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
+    {
+        var z = TV.Abs(x);
+        var t = TV.One / (TV.One + TV.Create(0.5f) * z);
+        var q = TV.Create(-0.82215223f) + t * TV.Create(0.17087277f);
+        q = TV.Create(1.48851587f) + t * q;
+        q = TV.Create(-1.13520398f) + t * q;
+        q = TV.Create(0.27886807f) + t * q;
+        q = TV.Create(-0.18628806f) + t * q;
+        q = TV.Create(0.09678418f) + t * q;
+        q = TV.Create(0.37409196f) + t * q;
+        q = TV.Create(1.00002368f) + t * q;
+        var arg = -z * z - TV.Create(1.26551223f) + t * q;
+        var r = t * Exp(arg);
+        var erf = TV.One - r;
+        return TV.Select(TV.GreaterThanOrEqual(x, TV.Zero), erf, -erf);
+    }
+
+    /// <summary>GELU, tanh form, per lane.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    public static TV GeluTanh<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
+    {
+        var inner = x + TV.Create(GeluCubic) * x * x * x;
+        var t = TanhBody(TV.Create(ScalarMath.SqrtTwoOverPi) * inner);
+        return TV.Create(0.5f) * x * (TV.One + t);
+    }
+
+    /// <summary>GELU, erf form, per lane.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    public static TV GeluErf<TV>(TV x) where TV : unmanaged, IFloatVector<TV> =>
+        TV.Create(0.5f) * x * (TV.One + ErfBody(x * TV.Create(ScalarMath.InvSqrt2)));
+
+    /// <summary>e^x on one value, bitwise equal to a lane of <see cref="Exp{TV}"/> at any width.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Exp(float x) => Exp<Vec1>(x);
+}

@@ -1,0 +1,226 @@
+using Engine.Autodiff;
+using Engine.Kernels;
+using Engine.Nn;
+using Engine.Optim;
+
+namespace Engine.Tests.Kernels;
+
+/// <summary>
+/// <see cref="DeviceCounters"/> per kernel set: allocations and bytes follow buffers and return to their start after
+/// disposal, launches follow the kernel calls of a small forward/backward step, and a SAM step and an Adam step copy
+/// nothing from the device to the host (their norms, scales, learning rates and step counts stay device scalars).
+/// Run alone (the "serial" collection) so that no other test's work enters the differences.
+/// </summary>
+[Collection("serial")]
+public abstract class DeviceCountersTests
+{
+    /// <summary>The device under test.</summary>
+    protected abstract Device Device { get; }
+
+    /// <summary>
+    /// Launches of one entry-point call of each kernel in the forward/backward step below: 1 on both sets (the CPU set
+    /// counts calls, ILGPU launches, and each of these kernels is one launch there).
+    /// </summary>
+    protected virtual int LaunchesPerCall => 1;
+
+    /// <summary>Buffers count their logical bytes; disposal gives them back; the peak and its reset follow.</summary>
+    [Fact]
+    public void AllocationsAndBytesFollowBuffers()
+    {
+        var c = Device.Counters;
+        var before = c.Snapshot();
+        var a = Device.Kernels.Allocate(1000);
+        var b = Device.Kernels.AllocateInt(3);
+        var held = c.Snapshot().Minus(before);
+        Assert.Equal(2, held.Allocations);
+        Assert.Equal(1000 * 4 + 3 * 4, held.BytesInUse);
+        Assert.True(c.PeakBytes >= c.BytesInUse, $"peak {c.PeakBytes} below bytes in use {c.BytesInUse}");
+        a.Dispose();
+        b.Dispose();
+        b.Dispose(); // twice: released once
+        Assert.Equal(before.BytesInUse, c.BytesInUse);
+        c.ResetPeak();
+        Assert.Equal(c.BytesInUse, c.PeakBytes);
+        using (Device.Kernels.Allocate(10)) { }
+        Assert.Equal(c.BytesInUse + 40, c.PeakBytes);
+    }
+
+    /// <summary>Uploads and downloads count one copy each; a device scalar read is one download.</summary>
+    [Fact]
+    public void HostCopiesAreCounted()
+    {
+        var before = Device.Counters.Snapshot();
+        using var b = Device.Kernels.Allocate(4);
+        b.CopyFromHost([1f, 2f, 3f, 4f]);
+        _ = b.ToArray();
+        using var s = new DeviceScalar(Device, 2.5);
+        Assert.Equal(2.5, s.Read());
+        var d = Device.Counters.Snapshot().Minus(before);
+        Assert.Equal(2, d.HostToDeviceCopies);
+        Assert.Equal(2, d.DeviceToHostCopies);
+    }
+
+    /// <summary>
+    /// loss = Σ relu(x W + b) and its backward pass: the kernel calls (recorded through a forwarding decorator) are
+    /// the ones this list names, the device counts one launch per call, and every byte allocated is given back when
+    /// the step's tensors and the gradients are disposed. A first, unmeasured step lets the kernel set make its
+    /// persistent helpers (the ILGPU GEMM's placeholder index map).
+    /// </summary>
+    [Fact]
+    public void ForwardBackwardStepCountsWhatItRuns()
+    {
+        using var x = Tensor.FromArray([1f, -2f, 3f, 0.5f, 4f, -1f], [2, 3], Device);
+        using var w = Tensor.FromArray([0.5f, -1f, 2f, 0.25f, -0.75f, 1f], [3, 2], Device, requiresGrad: true);
+        using var bias = Tensor.FromArray([0.1f, -0.2f], [2], Device, requiresGrad: true);
+        void Step()
+        {
+            using var scope = new TensorScope();
+            var loss = (x.MatMul(w) + bias).Relu().Sum();
+            loss.Backward();
+        }
+        Step();
+        w.ZeroGrad();
+        bias.ZeroGrad();
+        var recorder = new CoreOnlyKernelSet(Device.Kernels);
+        var before = Device.Counters.Snapshot();
+        using (Device.UseKernels(_ => recorder)) Step();
+        var during = Device.Counters.Snapshot().Minus(before);
+        string[] expected =
+        [
+            // forward: product, bias, relu, sum
+            "Gemm", "Binary", "Unary", "Reduce",
+            // backward: seed 1, sum -> broadcast, relu' = step(z) · g, bias gradient = column sums, W gradient = xᵀ g,
+            // each leaf gradient copied into the leaf's own (persistent) Grad buffer
+            "Fill", "BroadcastTo", "Unary", "Binary", "Reduce", "Copy", "Gemm", "Copy",
+        ];
+        Assert.Equal(expected, recorder.Calls);
+        Assert.Equal(expected.Length * LaunchesPerCall, during.KernelLaunches);
+        Assert.Equal(0, during.DeviceToHostCopies);
+        Assert.True(during.Allocations >= expected.Length, $"{during.Allocations} allocations for {expected.Length} kernel outputs");
+        w.ZeroGrad();
+        bias.ZeroGrad();
+        Assert.Equal(before.BytesInUse, Device.Counters.BytesInUse);
+    }
+
+    /// <summary>Model, data and a closure for the optimizer-step tests.</summary>
+    private (Sequential Model, Tensor X, int[] Labels) Problem()
+    {
+        var model = new Sequential(new Linear(5, 7, seed: 1, device: Device), new ReLU(), new Linear(7, 3, seed: 2, device: Device));
+        var x = Tensor.Uniform([4, 5], seed: 3, device: Device);
+        return (model, x, [0, 2, 1, 2]);
+    }
+
+    private static Func<Tensor?> Closure(Sequential model, Tensor x, int[] labels) => () =>
+    {
+        var loss = Losses.CrossEntropy(model.Forward(x), labels);
+        loss.Backward();
+        return loss;
+    };
+
+    /// <summary>
+    /// A SAM step around Adam (and adaptive SAM around SGD with momentum) copies nothing to the host, from the second
+    /// step on (the first uploads the learning rate and creates the state): norm, scale, learning rate and step
+    /// counts live on the device. The steps still train: the loss after them is below the first.
+    /// </summary>
+    [Theory]
+    [InlineData("sam-adam")]
+    [InlineData("asam-sgd")]
+    [InlineData("adam")]
+    public void OptimizerStepsReadNothingBack(string which)
+    {
+        var (model, x, labels) = Problem();
+        using (model)
+        using (x)
+        {
+            using Optimizer opt = which switch
+            {
+                "sam-adam" => new Sam(new Adam(model.Parameters(), 1e-2f), rho: 0.05f),
+                "asam-sgd" => new Sam(new Sgd(model.Parameters(), 0.05f, momentum: 0.9f), rho: 0.5f, adaptive: true),
+                _ => new Adam(model.Parameters(), 1e-2f),
+            };
+            float first;
+            using (var scope = new TensorScope()) first = opt.Step(Closure(model, x, labels)).Item();
+            var before = Device.Counters.Snapshot();
+            for (int i = 0; i < 3; i++)
+            {
+                using var scope = new TensorScope();
+                opt.Step(Closure(model, x, labels));
+            }
+            var steps = Device.Counters.Snapshot().Minus(before);
+            Assert.Equal(0, steps.DeviceToHostCopies);
+            Assert.True(steps.KernelLaunches > 0);
+            if (opt is Sam sam) Assert.True(sam.LastGradientNorm > 0, "the norm is readable on demand");
+            float last;
+            using (var scope = new TensorScope()) last = Losses.CrossEntropy(model.Forward(x), labels).Item();
+            Assert.True(last < first, $"{which}: loss {first} -> {last}");
+        }
+    }
+
+    /// <summary>
+    /// Changing the learning rate uploads it once (one host-to-device copy on the next step), never reads anything,
+    /// and the step uses the new rate.
+    /// </summary>
+    [Fact]
+    public void LearningRateIsUploadedWhenItChanges()
+    {
+        var (model, x, labels) = Problem();
+        using (model)
+        using (x)
+        {
+            using var opt = new Sgd(model.Parameters(), 0.1f);
+            using (var scope = new TensorScope()) opt.Step(Closure(model, x, labels));
+            var before = Device.Counters.Snapshot();
+            using (var scope = new TensorScope()) opt.Step(Closure(model, x, labels));
+            var same = Device.Counters.Snapshot().Minus(before);
+            opt.LearningRate = 0f;
+            var w = model.Parameters().First();
+            var held = w.ToArray();
+            before = Device.Counters.Snapshot();
+            using (var scope = new TensorScope()) opt.Step(Closure(model, x, labels));
+            var changed = Device.Counters.Snapshot().Minus(before);
+            Assert.Equal(same.HostToDeviceCopies + 1, changed.HostToDeviceCopies);
+            Assert.Equal(0, changed.DeviceToHostCopies);
+            KernelAssert.Bitwise(held, w.ToArray(), "a step at learning rate 0 leaves the weights");
+        }
+    }
+}
+
+/// <summary>Counters of the CPU set (one launch per entry-point call).</summary>
+public sealed class CpuDeviceCountersTests : DeviceCountersTests
+{
+    /// <inheritdoc />
+    protected override Device Device => Device.Get(DeviceKind.Cpu);
+
+    /// <summary>A freed array of at least 4096 elements goes to the pool; the next buffer of that length is a pool hit.</summary>
+    [Fact]
+    public void PoolHitsAndCachedBytesFollowThePool()
+    {
+        const int n = 5003 * 7;
+        var c = Device.Counters;
+        Device.Kernels.Allocate(n).Dispose();
+        long cached = c.CachedBytes;
+        var before = c.Snapshot();
+        using var again = Device.Kernels.Allocate(n);
+        var d = c.Snapshot().Minus(before);
+        Assert.Equal(1, d.Allocations);
+        Assert.Equal(1, d.PoolHits);
+        Assert.Equal(cached - 4L * n, c.CachedBytes);
+    }
+}
+
+/// <summary>Counters of the ILGPU set on the CPU emulator (one per launch; no pool, so no hits or cached bytes).</summary>
+public sealed class IlgpuDeviceCountersTests : DeviceCountersTests
+{
+    /// <inheritdoc />
+    protected override Device Device => Device.Get(DeviceKind.IlgpuCpu);
+
+    /// <summary>The ILGPU set has no pool yet.</summary>
+    [Fact]
+    public void NoPoolYet()
+    {
+        using (Device.Kernels.Allocate(10_000)) { }
+        using (Device.Kernels.Allocate(10_000)) { }
+        Assert.Equal(0, Device.Counters.PoolHits);
+        Assert.Equal(0, Device.Counters.CachedBytes);
+    }
+}
