@@ -43,7 +43,8 @@ public static class FnoBurgersTask
         log.WriteLine($"fno-burgers: {OperatorTask.Describe(s, $" (solver grid {solverGrid}, {steps} steps to t = 1, ν = 0.1)", device)}");
 
         var genWatch = Stopwatch.StartNew();
-        var all = Burgers.Generate(n, s.Resolution, (ulong)s.Seed, 0.1, solverGrid, steps, new OperatorTask.ProgressLog(log, "burgers data"), cache, log);
+        var all = DataParallel.RankZeroFirst(s.Ranks, () =>
+            Burgers.Generate(n, s.Resolution, (ulong)s.Seed, 0.1, solverGrid, steps, new OperatorTask.ProgressLog(log, "burgers data"), cache, log));
         double genSeconds = genWatch.Elapsed.TotalSeconds;
         log.WriteLine($"fno-burgers: data ready in {genSeconds:F1} s");
         var (train, test) = OperatorTask.Normalise(all, s.Train, s.Test, centreInputs: false);

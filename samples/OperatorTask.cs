@@ -8,7 +8,7 @@ namespace Engine.Samples;
 
 /// <summary>Settings shared by the operator-learning tasks (fno-burgers, fno-darcy), after defaults and options.</summary>
 public sealed record OperatorSettings(int Train, int Test, int Resolution, int Modes, int Width, int Blocks, int Epochs,
-    int HalveEvery, int BatchSize, OptimizerSettings Optimizer, int Seed, string OutDir);
+    int HalveEvery, int BatchSize, OptimizerSettings Optimizer, int Seed, string OutDir, Distributed.Communicator? Ranks = null);
 
 /// <summary>A task's defaults for <see cref="OperatorSettings"/> (one set for full runs, one for --quick).</summary>
 public readonly record struct OperatorDefaults(int Train, int Test, int Resolution, int Modes, int Width, int Epochs, int HalveEvery,
@@ -33,6 +33,7 @@ public static class OperatorTask
         Opt.Int("halve-every", "halve the learning rate every N epochs", 1, @default: $"{full.HalveEvery}; --quick {quick.HalveEvery}"),
         CommonOptions.BatchSize("20"), CommonOptions.Seed,
         .. OptimizerChoice.Declare("1e-3", "1e-4"),
+        DataParallel.Option,
     ];
 
     /// <summary>Reads the shared options over <paramref name="full"/> (or <paramref name="quick"/> with --quick).</summary>
@@ -45,7 +46,7 @@ public static class OperatorTask
             throw new ArgumentException($"{task}: --flood applies to the classifier tasks only (the operator loss is a relative L2 error).");
         return new OperatorSettings(o.Int("train", d.Train), o.Int("test", d.Test), o.Int("resolution", d.Resolution),
             o.Int("modes", d.Modes), o.Int("width", d.Width), o.Int("blocks", 4), o.Int("epochs", d.Epochs),
-            o.Int("halve-every", d.HalveEvery), o.Int("batch-size", 20), opt, o.Int("seed", 1), o.Get("out", "out"));
+            o.Int("halve-every", d.HalveEvery), o.Int("batch-size", 20), opt, o.Int("seed", 1), o.Get("out", "out"), DataParallel.For(o));
     }
 
     /// <summary>One log line with the settings (and the task's own <paramref name="extra"/>).</summary>
@@ -62,7 +63,8 @@ public static class OperatorTask
     {
         log.WriteLine($"{task}: {model.ParameterCount} parameters");
         using var optimizer = OptimizerChoice.Create(s.Optimizer, model.Parameters());
-        var records = OperatorTraining.Fit(model, optimizer, train, test, s.Epochs, s.BatchSize, s.HalveEvery, s.Seed, device,
+        using var replica = DataParallel.Wrap(model, optimizer, s.Ranks);
+        var records = OperatorTraining.Fit(replica.Model, optimizer, train, test, s.Epochs, s.BatchSize, s.HalveEvery, s.Seed, device,
             (e, r) => log.WriteLine($"{task} epoch {e,3}  train rel L2 {r.TrainLoss:P3}  test rel L2 {r.TestError:P3}  lr {r.LearningRate:G3}  ({r.Seconds:F1} s)"));
         var last = records[^1];
         log.WriteLine($"{task}: test relative L2 {last.TestError:P3} (paper at s = {s.Resolution}: {paperError:P2}), training {last.Seconds:F1} s, data {dataSeconds:F1} s");

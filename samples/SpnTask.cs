@@ -25,6 +25,7 @@ public static class SpnTask
         Opt.Choice("init", "leaf initialisation", ["data", "random"], "data"),
         Opt.Float("em-step", "online EM step size", 0, 1, minExclusive: true, @default: "0.3"),
         Opt.Float("em-pseudo-count", "online EM pseudo-count", 0, @default: "1e-3"),
+        DataParallel.Option,
     ];
 
     /// <summary>Runs the task; returns the metrics written to spn.json.</summary>
@@ -64,7 +65,10 @@ public static class SpnTask
         {
             Epochs = epochs, BatchSize = batchSize, LearningRate = lr, Patience = patience, Seed = seed, Log = log,
             EmStepSize = o.Float("em-step", 0.3f), EmPseudoCount = o.Float("em-pseudo-count", 1e-3f),
+            Communicator = DataParallel.For(o),
         };
+        if (options.Communicator != null && method == "em")
+            throw new ArgumentException("spn: --distributed trains with --method adam (online EM is not data-parallel).");
         var result = method switch
         {
             "adam" => SpnTraining.TrainAdam(spn, train, valid, options),

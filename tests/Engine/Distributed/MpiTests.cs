@@ -19,9 +19,16 @@ internal static class MpiJob
     /// mpirun -np <paramref name="ranks"/> over the worker, each rank with one CPU thread; returns its exit code,
     /// combined output and wall time. A job still running after <paramref name="limitSeconds"/> is killed and fails the test.
     /// </summary>
-    public static (int ExitCode, string Output, TimeSpan Elapsed) Run(int ranks, string mode, string output, double limitSeconds, params string[] args)
+    public static (int ExitCode, string Output, TimeSpan Elapsed) Run(int ranks, string mode, string output, double limitSeconds, params string[] args) =>
+        Launch(ranks, "Engine.Tests.Distributed.dll", [mode, output, .. args], limitSeconds);
+
+    /// <summary>
+    /// mpirun -np <paramref name="ranks"/> over the program <paramref name="dll"/> (beside the tests) with
+    /// <paramref name="args"/>, each rank with one CPU thread; as <see cref="Run"/>.
+    /// </summary>
+    public static (int ExitCode, string Output, TimeSpan Elapsed) Launch(int ranks, string dll, IReadOnlyList<string> args, double limitSeconds)
     {
-        var worker = Path.Combine(AppContext.BaseDirectory, "Engine.Tests.Distributed.dll");
+        var program = Path.Combine(AppContext.BaseDirectory, dll);
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
         var start = new ProcessStartInfo(Mpirun.Value!)
         {
@@ -29,7 +36,7 @@ internal static class MpiJob
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var a in new[] { "-np", ranks.ToString(System.Globalization.CultureInfo.InvariantCulture), "--oversubscribe", "-x", "DOTNET_PROCESSOR_COUNT=1", dotnet, worker, mode, output })
+        foreach (var a in new[] { "-np", ranks.ToString(System.Globalization.CultureInfo.InvariantCulture), "--oversubscribe", "-x", "DOTNET_PROCESSOR_COUNT=1", dotnet, program })
             start.ArgumentList.Add(a);
         foreach (var a in args) start.ArgumentList.Add(a);
         // CI runs as root; Open MPI refuses root unless told twice.
@@ -43,7 +50,7 @@ internal static class MpiJob
         if (!process.WaitForExit(TimeSpan.FromSeconds(limitSeconds)))
         {
             process.Kill(entireProcessTree: true);
-            Assert.Fail($"mpirun {mode} still ran after {limitSeconds} s");
+            Assert.Fail($"mpirun {dll} {string.Join(' ', args)} still ran after {limitSeconds} s");
         }
         process.WaitForExit();
         return (process.ExitCode, stdout.Result + stderr.Result, clock.Elapsed);
@@ -174,6 +181,22 @@ public sealed class MpiTests(MpiTrainingRun run) : IClassFixture<MpiTrainingRun>
         var resumed = Read(Path.Combine(dir, "resume-load-1.bin"), straight);
         double difference = DistributedDataParallelTests.MaxRelativeDifference(resumed, straight);
         Assert.True(difference < DistributedDataParallelTests.SingleProcessTolerance, $"resumed on 1 rank: {difference:G3} from 20 steps on 2");
+        System.IO.Directory.Delete(dir, true);
+    }
+
+    [MpiFact]
+    public void The_mlp_task_launched_under_mpirun_trains_on_two_ranks_and_rank_0_writes_the_json()
+    {
+        var dir = System.IO.Directory.CreateTempSubdirectory("ddp-mpi-sample-").FullName;
+        var (exitCode, output, _) = MpiJob.Launch(2, "Engine.Samples.dll", ["mlp", "--quick", "--distributed", "--device", "cpu", "--out", dir], 240);
+        Assert.True(exitCode == 0, $"mpirun mlp --distributed failed ({exitCode}):\n{output}");
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "mlp.json")));
+        Assert.Equal(2, json.RootElement.GetProperty("ranks").GetInt32());
+        // Quick settings (3 epochs) reach about 95 % on one process; two ranks take the same steps.
+        double accuracy = json.RootElement.GetProperty("test_accuracy").GetDouble();
+        Assert.True(accuracy > 0.9, $"test accuracy {accuracy:P1} over 2 ranks");
+        // Only rank 0 logs: one line per epoch, not two.
+        Assert.Equal(3, output.Split('\n').Count(l => l.StartsWith("epoch ", StringComparison.Ordinal)));
         System.IO.Directory.Delete(dir, true);
     }
 }
