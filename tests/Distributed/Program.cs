@@ -11,12 +11,12 @@ namespace Engine.Tests.Distributed;
 /// </summary>
 public static class Program
 {
-    /// <summary>Modes: train NAME..., throw, kill, hang, resume-save STEPS, resume-load STEPS.</summary>
+    /// <summary>Modes: train NAME..., throw, kill, hang, resume-save STEPS, resume-load STEPS, measure [STEPS] (<see cref="StepTiming"/>).</summary>
     public static int Main(string[] args)
     {
         if (args.Length < 2)
         {
-            Console.Error.WriteLine("usage: Engine.Tests.Distributed train|throw|kill|hang|resume-save|resume-load OUT [ARGS...]");
+            Console.Error.WriteLine("usage: Engine.Tests.Distributed train|throw|kill|hang|resume-save|resume-load|measure OUT [ARGS...]");
             return 2;
         }
         var comm = MpiCommunicator.World;
@@ -74,6 +74,9 @@ public static class Program
                 if (comm.Rank == 0) Write(Path.Combine(output, $"{mode}-{comm.Size}.bin"), parameters);
                 break;
             }
+            case "measure":
+                StepTiming.Run(comm, output, rest.Length > 0 ? int.Parse(rest[0], System.Globalization.CultureInfo.InvariantCulture) : 10);
+                break;
             default:
                 throw new ArgumentException($"unknown mode '{mode}'");
         }
