@@ -10,11 +10,12 @@ namespace Engine.Tests.Distributed;
 
 /// <summary>
 /// Times one training step (forward, cross-entropy, backward, Adam) of the bench's MLP and Mixer steps
-/// (bench/MlpStepBenchmarks.cs, bench/MixerStepBenchmarks.cs) in one run of every rank: first every rank runs the
-/// single-process step on the whole global batch at the same time (each on its own core, no communication: the
-/// baseline), then the data-parallel step on its share of the batch with the bucket all-reduces overlapping the
-/// backward pass, then the same without overlap; round after round, so that the three see the same machine load. Run it as <c>mpirun -np 2 -x ENGINE_CPU_THREADS=1 dotnet Engine.Tests.Distributed.dll
-/// measure OUT [STEPS]</c>; rank 0 prints a table and writes OUT/measure.txt.
+/// (bench/MlpStepBenchmarks.cs, bench/MixerStepBenchmarks.cs) in one run of every rank. Each round runs, in turn,
+/// the single-process step on the whole global batch on every rank at once (each on its own core, no communication:
+/// the baseline), the data-parallel step on the rank's share with the bucket all-reduces overlapping the backward
+/// pass, and the same without overlap, so the three see the same machine load. Run it as
+/// <c>mpirun -np 2 -x ENGINE_CPU_THREADS=1 dotnet Engine.Tests.Distributed.dll measure OUT [ROUNDS]</c>; rank 0
+/// prints a table and writes OUT/measure.txt.
 /// </summary>
 public static class StepTiming
 {
