@@ -122,11 +122,12 @@ public sealed class DistributedDataParallelTests
                 $"hidden {stats.Hidden.TotalMilliseconds:0.0} ms of {stats.AllReduce.TotalMilliseconds:0.0} ms");
         }
         foreach (var (stats, _) in serial) Assert.Equal(TimeSpan.Zero, stats.Hidden);
-        // Without overlap the four serialised latencies of every step are all exposed after the backward pass. How much
-        // less the overlapped ranks wait is a wall-clock comparison that a busy machine's scheduling decides (a rank
-        // descheduled for tens of milliseconds waits for its peer), so it is measured (tests/Distributed/StepTiming.cs),
-        // not asserted; the hidden time above is what overlap means.
-        Assert.True(serial.Min(s => s.Seconds) >= 3 * 4 * latency.TotalSeconds * 0.99);
+        // Every bucket's all-reduce takes at least the injected latency, with or without overlap. How much less the
+        // overlapped ranks wait after their backward pass is a wall-clock comparison that a busy machine's scheduling
+        // decides (a rank descheduled between starting a bucket and waiting for it, or waiting for a descheduled peer),
+        // so it is measured (tests/Distributed/StepTiming.cs), not asserted; the hidden time above is what overlap means.
+        foreach (var (stats, _) in overlapped.Concat(serial))
+            Assert.True(stats.AllReduce >= 3 * 4 * latency * 0.99, $"all-reduce {stats.AllReduce.TotalMilliseconds:0.0} ms for 12 buckets");
     }
 
     [Fact]
