@@ -29,6 +29,7 @@ public static class SpnTask
         Opt.Flag("search", "RAT-SPN's protocol: train its generative structure grid and keep the best on validation (--depth, --repetitions, --leaves, --sums, --init unused)"),
         Opt.Float("search-seconds", "wall-time bound of each structure under --search", 0, minExclusive: true, @default: "60; --quick 5"),
         .. SpnBayesTask.OwnOptions,
+        DataParallel.Option,
     ];
 
     /// <summary>Runs the task; returns the metrics written to spn.json.</summary>
@@ -70,7 +71,10 @@ public static class SpnTask
         {
             Epochs = epochs, BatchSize = batchSize, LearningRate = lr, Patience = patience, Seed = seed, Log = log,
             EmStepSize = o.Float("em-step", 0.3f), EmPseudoCount = o.Float("em-pseudo-count", 1e-3f),
+            Communicator = DataParallel.For(o),
         };
+        if (options.Communicator != null && method == "em")
+            throw new ArgumentException("spn: --distributed trains with --method adam (online EM is not data-parallel).");
         var result = method switch
         {
             "adam" => SpnTraining.TrainAdam(spn, train, valid, options),

@@ -101,6 +101,7 @@ public abstract class BaseOptimizer : Optimizer
     /// </summary>
     public override void Step()
     {
+        RunStepPreHooks();
         if (!groups.Any(g => g.Parameters.Any(p => p.Grad != null))) return;
         stepCount++;
         using (GradMode.NoGrad())
