@@ -1,5 +1,6 @@
 using System.Globalization;
 using Engine.Autodiff;
+using Engine.Kernels;
 
 namespace Engine.Optim;
 
@@ -11,13 +12,16 @@ namespace Engine.Optim;
 /// <remarks>
 /// A subclass names its per-parameter tensors (<see cref="StateNames"/>), applies its rule in
 /// <see cref="Update"/>, and lists the hyper-parameters fixed at construction in <see cref="DescribeConfig"/>;
-/// the state dictionary, its checks and loading come from here.
+/// the state dictionary, its checks and loading come from here. The learning rates reach the kernels as
+/// <see cref="DeviceScalar"/>s (<see cref="LearningRateOn"/>), uploaded only when a group's rate changes, so a step
+/// copies nothing between host and device.
 /// </remarks>
 public abstract class BaseOptimizer : Optimizer
 {
     private readonly List<ParamGroup> groups;
     private readonly List<Tensor> parameters = new();
     private readonly Dictionary<Tensor, ParameterState> perParameter = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<(Device Device, ParamGroup Group), MirroredScalar> learningRates = new();
     private int stepCount;
 
     /// <summary>One group holding <paramref name="parameters"/> (for a module: <c>module.Parameters()</c>).</summary>
@@ -111,6 +115,24 @@ public abstract class BaseOptimizer : Optimizer
                     Update(p, p.Grad, g, s.Tensors, s.Step);
                 }
         LeakDetector.StepCompleted(Parameters[0].Device);
+    }
+
+    /// <summary>
+    /// <paramref name="group"/>'s learning rate as a device scalar on <paramref name="device"/>, for the fused
+    /// kernels: uploaded when first needed and again only when the group's rate changed since (compared bit for bit;
+    /// one host-to-device copy, never a read back). Freed with the optimizer.
+    /// </summary>
+    protected DeviceScalar LearningRateOn(ParamGroup group, Device device)
+    {
+        ArgumentNullException.ThrowIfNull(group);
+        ArgumentNullException.ThrowIfNull(device);
+        float lr = group.LearningRate;
+        if (!learningRates.TryGetValue((device, group), out var rate))
+        {
+            rate = new MirroredScalar(device, lr);
+            learningRates[(device, group)] = rate;
+        }
+        return rate.Holding(lr);
     }
 
     private ParameterState StateOf(Tensor p)
@@ -258,6 +280,8 @@ public abstract class BaseOptimizer : Optimizer
         if (!disposing) return;
         foreach (var s in perParameter.Values) s.Dispose();
         perParameter.Clear();
+        foreach (var r in learningRates.Values) r.Dispose();
+        learningRates.Clear();
     }
 
     /// <summary>A parameter's state tensors and its update count.</summary>
