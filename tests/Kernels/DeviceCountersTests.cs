@@ -324,6 +324,33 @@ public sealed class IlgpuDeviceCountersTests : DeviceCountersTests
     /// <inheritdoc />
     protected override Device Device => Device.Get(DeviceKind.IlgpuCpu);
 
+    /// <summary>
+    /// The cross-entropy backward is one launch: a backward pass from the loss to a leaf of logits launches the seed,
+    /// the fused gradient kernel and the copy into the leaf's gradient, nothing else; the gradient is (softmax - onehot) / rows.
+    /// </summary>
+    [Fact]
+    public void CrossEntropyBackwardIsOneLaunch()
+    {
+        using var logits = Tensor.FromArray([0.5f, -1f, 2f, 0.25f, 3f, -0.5f], [2, 3], Device, requiresGrad: true);
+        using (var warm = new TensorScope()) logits.CrossEntropy([2, 0]).Backward();
+        logits.ZeroGrad();
+        using var scope = new TensorScope();
+        var loss = logits.CrossEntropy([2, 0]);
+        var before = Device.Counters.Snapshot();
+        loss.Backward();
+        Assert.Equal(3, Device.Counters.Snapshot().Minus(before).KernelLaunches);
+        var x = new[] { 0.5, -1, 2, 0.25, 3, -0.5 };
+        int[] labels = [2, 0];
+        var grad = logits.Grad!.ToArray();
+        for (int r = 0; r < 2; r++)
+        {
+            double m = Math.Max(x[3 * r], Math.Max(x[3 * r + 1], x[3 * r + 2]));
+            double sum = Enumerable.Range(0, 3).Sum(c => Math.Exp(x[3 * r + c] - m));
+            for (int c = 0; c < 3; c++)
+                Assert.Equal((Math.Exp(x[3 * r + c] - m) / sum - (c == labels[r] ? 1 : 0)) / 2, grad[3 * r + c], 1e-6);
+        }
+    }
+
     /// <summary>A freed buffer's block goes to the caching allocator; the next buffer of that size is a pool hit.</summary>
     [Fact]
     public void PoolHitsAndCachedBytesFollowThePool()

@@ -7,7 +7,7 @@ public static class Program
         usage: Engine.GpuCheck <command> --out DIR [options]
           bench   device peak, GEMM 1024/2048/4096, rfft 4096x1024, MLP/Mixer/FNO steps (cuda and cpu), spectral routes
           tests   the kernel and autodiff tests on ENGINE_TEST_DEVICE (default ilgpu-cpu) through the in-process runner
-          table   prints the table from DIR/results.jsonl and DIR/baselines.json (the PyTorch figures)
+          table   prints the table from DIR/results.jsonl and DIR/baselines.jsonl (the PyTorch figures: baselines.py)
           check   bench, tests, table
         options:
           --device cuda|opencl|ilgpu-cpu   device of the GPU rows (default: cuda if present, else ilgpu-cpu)

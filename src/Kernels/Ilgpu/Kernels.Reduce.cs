@@ -250,6 +250,52 @@ internal static partial class IlgpuKernels
     }
 
     /// <summary>
+    /// dLogits[r, c] = (softmax(logits[r])[c] - [c == labels[r]]) · dLoss[0] · scale, one thread per row: the whole
+    /// cross-entropy backward in one launch.
+    /// </summary>
+    internal static void CrossEntropyBackward(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> dLoss, ArrayView<float> dLogits,
+        int rows, int classes, float scale)
+    {
+        float g = dLoss[0] * scale;
+        for (long r = GlobalStart; r < rows; r += GlobalStride)
+        {
+            long baseOff = r * classes;
+            float m = float.NegativeInfinity;
+            for (int c = 0; c < classes; c++) m = MaxNaN(m, logits[baseOff + c]);
+            float sum = 0f;
+            for (int c = 0; c < classes; c++) sum += MathF.Exp(logits[baseOff + c] - m);
+            WriteCrossEntropyGradient(logits, dLogits, baseOff, labels[r], m, 1f / sum, g, 0, classes, 1);
+        }
+    }
+
+    /// <summary>Cross-entropy backward, one group per row with shared-memory trees: for few rows with many classes.</summary>
+    internal static void CrossEntropyBackwardGroup<TShuffle>(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> dLoss,
+        ArrayView<float> dLogits, int rows, int classes, float scale) where TShuffle : struct, IKernelSwitch
+    {
+        var shared = SharedMemory.Allocate<float>(MaxTreeGroup);
+        int tid = Group.IdxX;
+        int groupSize = Group.DimX;
+        float g = dLoss[0] * scale;
+        for (long r = Grid.IdxX; r < rows; r += Grid.DimX)
+        {
+            long baseOff = r * classes;
+            var (m, sum) = GroupMaxExpSum<TShuffle>(logits, baseOff, 1, classes, shared, tid, groupSize);
+            WriteCrossEntropyGradient(logits, dLogits, baseOff, labels[r], m, 1f / sum, g, tid, classes, groupSize);
+        }
+    }
+
+    /// <summary>Columns first, first + step, ... of one row of the cross-entropy gradient (softmax as in <see cref="SoftmaxGroup"/>).</summary>
+    private static void WriteCrossEntropyGradient(ArrayView<float> logits, ArrayView<float> dLogits, long baseOff, int label, float m,
+        float inv, float g, int first, int classes, int step)
+    {
+        for (int c = first; c < classes; c += step)
+        {
+            float p = MathF.Exp(logits[baseOff + c] - m) * inv;
+            dLogits[baseOff + c] = (p - (c == label ? 1f : 0f)) * g;
+        }
+    }
+
+    /// <summary>
     /// The max and Σ exp(v - max) of the strided line v[j] = x[baseOff + j·stride], j &lt; length, computed by the
     /// whole group (<see cref="GroupAllReduce"/>); every thread gets both, and <paramref name="shared"/> is free again.
     /// </summary>
