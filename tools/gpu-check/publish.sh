@@ -21,13 +21,14 @@ app="$stage/gpu-check"
 dotnet publish "$here/Engine.GpuCheck.csproj" -c Release -r linux-x64 --self-contained -o "$app" \
   -p:DebugType=none -p:GenerateDocumentationFile=false -p:SatelliteResourceLanguages=en
 
-# Not used by the check: ONNX Runtime and the plotting natives (SkiaSharp, HarfBuzz) come with the Engine library's
-# export and figure code; symbols, docs and the crash-dump helper are not needed to run.
-rm -f "$app"/libonnxruntime*.so "$app"/libSkiaSharp*.so "$app"/libHarfBuzzSharp*.so "$app"/createdump
+# Not used by the check: debugger and tracing support, the standalone garbage collectors, symbols, docs and the
+# crash-dump helper (ONNX Runtime and the plotting libraries are test and bench dependencies, never published here).
+rm -f "$app"/createdump "$app"/libmscordaccore.so "$app"/libmscordbi.so \
+  "$app"/libcoreclrtraceptprovider.so "$app"/libclrgc.so "$app"/libclrgcexp.so
 find "$app" \( -name '*.pdb' -o -name '*.xml' -o -name '*.dbg' \) -delete
 
 mkdir -p "$(dirname "$archive")"
-tar -C "$stage" -cf - gpu-check | xz -9 -T0 > "$archive"
+tar -C "$stage" -cf - gpu-check | xz -6 -T0 > "$archive"
 size=$(stat -c %s "$archive")
 unpacked=$(du -sb "$app" | cut -f1)
 awk -v a="$archive" -v s="$size" -v u="$unpacked" 'BEGIN { printf "%s: %.1f MiB (unpacked %.1f MiB, limit 64 MiB)\n", a, s / 1048576, u / 1048576 }'

@@ -226,12 +226,19 @@ internal static partial class IlgpuKernels
         for (long r = GlobalStart; r < rows; r += GlobalStride)
         {
             long baseOff = r * classes;
-            float m = float.NegativeInfinity;
-            for (int c = 0; c < classes; c++) m = MaxNaN(m, logits[baseOff + c]);
-            float sum = 0f;
-            for (int c = 0; c < classes; c++) sum += MathF.Exp(logits[baseOff + c] - m);
+            var (m, sum) = RowMaxExpSum(logits, baseOff, classes);
             loss[r] = m + MathF.Log(sum) - logits[baseOff + labels[r]];
         }
+    }
+
+    /// <summary>The max and Σ exp(v - max) of the row v = x[baseOff .. baseOff + length), by one thread.</summary>
+    private static (float Max, float Sum) RowMaxExpSum(ArrayView<float> x, long baseOff, int length)
+    {
+        float m = float.NegativeInfinity;
+        for (int c = 0; c < length; c++) m = MaxNaN(m, x[baseOff + c]);
+        float sum = 0f;
+        for (int c = 0; c < length; c++) sum += MathF.Exp(x[baseOff + c] - m);
+        return (m, sum);
     }
 
     /// <summary>Cross-entropy, one group per row with shared-memory trees: for few rows with many classes.</summary>
@@ -260,10 +267,7 @@ internal static partial class IlgpuKernels
         for (long r = GlobalStart; r < rows; r += GlobalStride)
         {
             long baseOff = r * classes;
-            float m = float.NegativeInfinity;
-            for (int c = 0; c < classes; c++) m = MaxNaN(m, logits[baseOff + c]);
-            float sum = 0f;
-            for (int c = 0; c < classes; c++) sum += MathF.Exp(logits[baseOff + c] - m);
+            var (m, sum) = RowMaxExpSum(logits, baseOff, classes);
             WriteCrossEntropyGradient(logits, dLogits, baseOff, labels[r], m, 1f / sum, g, 0, classes, 1);
         }
     }
