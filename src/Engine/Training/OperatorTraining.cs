@@ -59,7 +59,13 @@ public static class OperatorTraining
         int halveEvery, int seed, Kernels.Device device, Action<int, EpochRecord>? onEpoch = null)
     {
         var run = new Run(model, optimizer, train, test, batchSize, seed, device);
-        for (int epoch = 1; epoch <= epochs; epoch++) onEpoch?.Invoke(epoch, run.Epoch(epoch, halveEvery));
+        for (int epoch = 1; epoch <= epochs; epoch++)
+        {
+            // Trained before the callback is looked at: `onEpoch?.Invoke(e, run.Epoch(e))` would skip the epoch itself
+            // when there is no callback.
+            var record = run.Epoch(epoch, halveEvery);
+            onEpoch?.Invoke(epoch, record);
+        }
         return run.Records;
     }
 
@@ -97,7 +103,10 @@ public static class OperatorTraining
         int planned = Math.Max(1, (int)Math.Floor(seconds / Math.Max(firstSeconds, 1e-9)));
         var plan = new TimedPlan(planned, Math.Max(1, planned / halvings));
         for (int epoch = 2; epoch <= planned && (communicator != null || run.Records[^1].Seconds < seconds); epoch++)
-            onEpoch?.Invoke(epoch, run.Epoch(epoch, plan.HalveEvery));
+        {
+            var record = run.Epoch(epoch, plan.HalveEvery);
+            onEpoch?.Invoke(epoch, record);
+        }
         return (run.Records, plan);
     }
 
