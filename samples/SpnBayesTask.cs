@@ -54,13 +54,7 @@ public static class SpnBayesTask
         bool quick = o.Quick;
         var methods = o.Get("method", "bayes").Split(',').Select(m => m.Trim().ToLowerInvariant()).ToArray();
         string dataset = o.Get("dataset", "nltcs");
-        var (train, valid, test) = DensityData.LoadSplits(dataset, o.Has("data") ? o.Get("data", "") : null);
-        if (quick)
-        {
-            train = SpnTask.Head(train, 2000);
-            valid = SpnTask.Head(valid, 500);
-            test = SpnTask.Head(test, 500);
-        }
+        var (train, valid, test) = SpnTask.LoadSplits(o, dataset);
         int maxDepth = (int)Math.Floor(Math.Log2(train.Columns));
         int depth = o.Int("depth", Math.Min(3, maxDepth));
         int reps = o.Int("repetitions", quick ? 4 : 10);

@@ -35,13 +35,7 @@ public static class SpnStructureSearch
         bool quick = o.Quick;
         var wall = Stopwatch.StartNew();
         string dataset = o.Get("dataset", "nltcs");
-        var (train, valid, test) = DensityData.LoadSplits(dataset, o.Has("data") ? o.Get("data", "") : null);
-        if (quick)
-        {
-            train = SpnTask.Head(train, 2000);
-            valid = SpnTask.Head(valid, 500);
-            test = SpnTask.Head(test, 500);
-        }
+        var (train, valid, test) = SpnTask.LoadSplits(o, dataset);
         int maxDepth = (int)Math.Floor(Math.Log2(train.Columns));
         var grid = (quick ? RatSpnGrid.Where(s => s.Repetitions <= 4) : RatSpnGrid).Where(s => s.Depth <= maxDepth).ToList();
         double seconds = o.Float("search-seconds", quick ? 5 : 60);
