@@ -88,14 +88,25 @@ public static class InPlace
     /// </summary>
     public static void SgdStep(Tensor parameter, Tensor gradient, Tensor? velocity, in SgdHyperParameters hyper, bool firstStep)
     {
+        Alive("InPlace.SgdStep", parameter);
+        using var lr = new DeviceScalar(parameter.Device, hyper.LearningRate);
+        SgdStep(parameter, gradient, velocity, new SgdHyper(hyper.Momentum, hyper.Dampening, hyper.WeightDecay, hyper.Nesterov), lr, firstStep);
+    }
+
+    /// <summary>
+    /// <see cref="SgdStep(Tensor, Tensor, Tensor?, in SgdHyperParameters, bool)"/> with the learning rate read on the
+    /// device from <paramref name="learningRate"/>, so a step that changes it needs no new buffer (and a compiled step
+    /// sees the current value).
+    /// </summary>
+    public static void SgdStep(Tensor parameter, Tensor gradient, Tensor? velocity, in SgdHyper hyper, DeviceScalar learningRate, bool firstStep)
+    {
         const string op = "InPlace.SgdStep";
         Same(op, gradient, parameter);
         if (velocity != null) Same(op, velocity, parameter);
         else if (hyper.Momentum != 0)
             throw new ArgumentException($"{op}: momentum {hyper.Momentum} needs a velocity tensor.");
-        using var lr = new DeviceScalar(parameter.Device, hyper.LearningRate);
-        parameter.K.OptimizerKernels().SgdStep(parameter.Buffer, gradient.Buffer, velocity?.Buffer,
-            new SgdHyper(hyper.Momentum, hyper.Dampening, hyper.WeightDecay, hyper.Nesterov), lr, firstStep);
+        OnDevice(op, learningRate, parameter);
+        parameter.K.OptimizerKernels().SgdStep(parameter.Buffer, gradient.Buffer, velocity?.Buffer, hyper, learningRate, firstStep);
     }
 
     /// <summary>
@@ -106,16 +117,31 @@ public static class InPlace
     public static void AdamStep(Tensor parameter, Tensor gradient, Tensor expAvg, Tensor expAvgSq, in AdamHyperParameters hyper, long step)
     {
         const string op = "InPlace.AdamStep";
-        Same(op, gradient, parameter);
-        Same(op, expAvg, parameter);
-        Same(op, expAvgSq, parameter);
+        Alive(op, parameter);
         if (step < 1 || step > int.MaxValue)
             throw new ArgumentOutOfRangeException(nameof(step), step, $"{op}: the step must be in [1, {int.MaxValue}], got {step}.");
         using var lr = new DeviceScalar(parameter.Device, hyper.LearningRate);
         // The kernel advances the count it is given (the updates before this one) to this step's.
         using var count = new DeviceScalar(parameter.Device, step - 1);
+        AdamStep(parameter, gradient, expAvg, expAvgSq, new AdamHyper(hyper.Beta1, hyper.Beta2, hyper.Eps, hyper.WeightDecay, hyper.Decoupled), lr, count);
+    }
+
+    /// <summary>
+    /// <see cref="AdamStep(Tensor, Tensor, Tensor, Tensor, in AdamHyperParameters, long)"/> with the learning rate and
+    /// the count of earlier updates read on the device: the kernel adds 1 to <paramref name="stepsBefore"/> and uses
+    /// the result as t, so no host value enters the launch.
+    /// </summary>
+    public static void AdamStep(Tensor parameter, Tensor gradient, Tensor expAvg, Tensor expAvgSq, in AdamHyper hyper,
+        DeviceScalar learningRate, DeviceScalar stepsBefore)
+    {
+        const string op = "InPlace.AdamStep";
+        Same(op, gradient, parameter);
+        Same(op, expAvg, parameter);
+        Same(op, expAvgSq, parameter);
+        OnDevice(op, learningRate, parameter);
+        OnDevice(op, stepsBefore, parameter);
         parameter.K.OptimizerKernels().AdamStep(new AdamBuffers(parameter.Buffer, gradient.Buffer, expAvg.Buffer, expAvgSq.Buffer),
-            new AdamHyper(hyper.Beta1, hyper.Beta2, hyper.Eps, hyper.WeightDecay, hyper.Decoupled), lr, count);
+            hyper, learningRate, stepsBefore);
     }
 
     /// <summary>
@@ -183,6 +209,15 @@ public static class InPlace
         if (!Shape.CanBroadcastTo(other.shape, x.shape))
             throw new ArgumentException($"{op}: {other.Describe()} does not broadcast to {x.Describe()}.");
         x.K.Binary(kind, x.Buffer, x.shape, other.Buffer, other.shape, x.Buffer, x.shape);
+    }
+
+    private static void OnDevice(string op, DeviceScalar scalar, Tensor target)
+    {
+        ArgumentNullException.ThrowIfNull(scalar);
+        if (scalar.IsDisposed)
+            throw new ObjectDisposedException(nameof(DeviceScalar), $"{op}: a device scalar was used after it was disposed.");
+        if (!ReferenceEquals(scalar.Device, target.Device))
+            throw new ArgumentException($"{op}: a device scalar on {scalar.Device.Name} cannot update {target.Describe()} on {target.Device.Name}.");
     }
 
     private static void Alive(string op, Tensor x)

@@ -1,4 +1,5 @@
 using Engine.Autodiff;
+using Engine.Kernels;
 
 namespace Engine.Optim;
 
@@ -57,8 +58,8 @@ public class Adam : BaseOptimizer
 
     /// <inheritdoc />
     protected override void Update(Tensor parameter, Tensor gradient, ParamGroup group, IReadOnlyList<Tensor> state, long step) =>
-        InPlace.AdamStep(parameter, gradient, state[0], state[1],
-            new AdamHyperParameters(group.LearningRate, Beta1, Beta2, Eps, group.WeightDecay, Decoupled), step);
+        InPlace.AdamStep(parameter, gradient, state[0], state[1], new AdamHyper(Beta1, Beta2, Eps, group.WeightDecay, Decoupled),
+            LearningRateOnDevice(parameter), StepsBeforeOnDevice(parameter));
 
     private static float CheckDecay(float weightDecay) =>
         weightDecay >= 0 ? weightDecay : throw new ArgumentOutOfRangeException(nameof(weightDecay), $"Adam: weight decay must be >= 0, got {weightDecay}.");

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Engine.Autodiff;
+using Engine.Kernels;
 
 namespace Engine.Optim;
 
@@ -91,22 +92,49 @@ public abstract class BaseOptimizer : Optimizer
     /// </summary>
     protected virtual void DescribeConfig(StateDict config) { }
 
-    /// <summary>Updates every parameter that has a gradient, group by group, and counts the step.</summary>
+    /// <summary>
+    /// Updates every parameter that has a gradient, group by group, and counts the step. The step counts and the
+    /// groups' learning rates reach the kernels through per-parameter device scalars, written by a host step that a
+    /// compiled training step repeats on every replay (see <see cref="Compiler.RunOnEveryCall"/>).
+    /// </summary>
     public override void Step()
     {
-        stepCount++;
         using var _ = GradMode.NoGrad();
+        var updates = new List<(ParamGroup Group, Tensor Parameter, ParameterState State)>();
         foreach (var g in groups)
             foreach (var p in g.Parameters)
             {
                 if (p.Grad == null) continue;
                 if (!Shape.Equal(p.Grad.Shape, p.Shape))
                     throw new InvalidOperationException($"{GetType().Name}: gradient {Shape.Format(p.Grad.Shape)} does not match parameter {p.Name} {Shape.Format(p.Shape)}.");
-                var s = StateOf(p);
-                s.Step++;
-                Update(p, p.Grad, g, s.Tensors, s.Step);
+                updates.Add((g, p, StateOf(p)));
             }
+        Compiler.RunOnEveryCall(() => AdvanceCounts(updates));
+        foreach (var (g, p, s) in updates) Update(p, p.Grad!, g, s.Tensors, s.Step);
     }
+
+    /// <summary>Counts the step on the host and writes each updated parameter's learning rate and past updates to its device scalars.</summary>
+    private void AdvanceCounts(List<(ParamGroup Group, Tensor Parameter, ParameterState State)> updates)
+    {
+        stepCount++;
+        foreach (var (g, p, s) in updates)
+        {
+            s.Step++;
+            s.WriteScalars(p.Device, g.LearningRate);
+        }
+    }
+
+    /// <summary>
+    /// The device scalar holding <paramref name="parameter"/>'s learning rate for the update in progress (valid inside
+    /// <see cref="Update"/>).
+    /// </summary>
+    protected DeviceScalar LearningRateOnDevice(Tensor parameter) => perParameter[parameter].LearningRate!;
+
+    /// <summary>
+    /// The device scalar holding how many updates <paramref name="parameter"/> had before the one in progress (valid
+    /// inside <see cref="Update"/>; Adam's kernel advances it on the device).
+    /// </summary>
+    protected DeviceScalar StepsBeforeOnDevice(Tensor parameter) => perParameter[parameter].StepsBefore!;
 
     private ParameterState StateOf(Tensor p)
     {
@@ -255,15 +283,34 @@ public abstract class BaseOptimizer : Optimizer
         perParameter.Clear();
     }
 
-    /// <summary>A parameter's state tensors and its update count.</summary>
+    /// <summary>A parameter's state tensors, its update count, and the device scalars its update kernel reads.</summary>
     private sealed class ParameterState(Tensor[] tensors) : IDisposable
     {
+        private float uploadedRate = float.NaN;
+
         public Tensor[] Tensors { get; } = tensors;
         public long Step { get; set; }
+        public DeviceScalar? LearningRate { get; private set; }
+        public DeviceScalar? StepsBefore { get; private set; }
+
+        /// <summary>Uploads the learning rate (when it changed) and Step - 1, making the scalars on first use.</summary>
+        public void WriteScalars(Device device, float learningRate)
+        {
+            LearningRate ??= new DeviceScalar(device, float.NaN);
+            StepsBefore ??= new DeviceScalar(device);
+            if (!learningRate.Equals(uploadedRate))
+            {
+                LearningRate.Write(learningRate);
+                uploadedRate = learningRate;
+            }
+            StepsBefore.Write(Step - 1);
+        }
 
         public void Dispose()
         {
             foreach (var t in Tensors) t.Dispose();
+            LearningRate?.Dispose();
+            StepsBefore?.Dispose();
         }
     }
 }

@@ -1,4 +1,5 @@
 using Engine.Autodiff;
+using Engine.Kernels;
 
 namespace Engine.Optim;
 
@@ -50,8 +51,8 @@ public sealed class Sgd : BaseOptimizer
 
     /// <inheritdoc />
     protected override void Update(Tensor parameter, Tensor gradient, ParamGroup group, IReadOnlyList<Tensor> state, long step) =>
-        InPlace.SgdStep(parameter, gradient, Momentum != 0 ? state[0] : null,
-            new SgdHyperParameters(group.LearningRate, Momentum, Dampening, group.WeightDecay, Nesterov), firstStep: step == 1);
+        InPlace.SgdStep(parameter, gradient, Momentum != 0 ? state[0] : null, new SgdHyper(Momentum, Dampening, group.WeightDecay, Nesterov),
+            LearningRateOnDevice(parameter), firstStep: step == 1);
 
     private static float CheckDecay(float weightDecay) =>
         weightDecay >= 0 ? weightDecay : throw new ArgumentOutOfRangeException(nameof(weightDecay), $"SGD: weight decay must be >= 0, got {weightDecay}.");
