@@ -24,7 +24,7 @@ public static class FnoRouteHarness
         var route = args.Length > 1 ? Enum.Parse<SpectralRoute>(args[1], ignoreCase: true) : SpectralRoute.Auto;
         int steps = args.Length > 2 ? int.Parse(args[2]) : 5;
         var d = Device.Cpu;
-        using var forced = SpectralTransform.Force(route);
+        using var forced = SpectralRoutePolicy.Force(route);
         Func<float> step;
         IDisposable owner;
         switch (which)
@@ -71,7 +71,7 @@ public static class FnoRouteHarness
                 step = () =>
                 {
                     Time("spectral conv", () => conv.Forward(x));
-                    Time("rfft2 modes", () => SpectralTransform.Rfft2Modes(x, 12, 12));
+                    Time("rfft2 modes", () => SpectralTransform.Rfft2Modes(x, 12, 12, SpectralRoutePolicy.Resolve2d(route, d, 85, 85, 12, 12)));
                     Time("permute", () => x.Permute(0, 3, 1, 2));
                     Time("linear 32->128", () => lin.Forward(x));
                     Time("gelu", () => x.Gelu());
@@ -95,8 +95,9 @@ public static class FnoRouteHarness
                 step = () =>
                 {
                     using var scope = new TensorScope();
-                    var xh = two ? SpectralTransform.Rfft2Modes(x, k, k) : SpectralTransform.RfftModes(x, k, axis: 1);
-                    var back = two ? SpectralTransform.Irfft2Modes(xh, n, n) : SpectralTransform.IrfftModes(xh, n, axis: 1);
+                    var r = two ? SpectralRoutePolicy.Resolve2d(route, d, n, n, k, k) : SpectralRoutePolicy.Resolve1d(route, d, n, k);
+                    var xh = two ? SpectralTransform.Rfft2Modes(x, k, k, r) : SpectralTransform.RfftModes(x, k, axis: 1, r);
+                    var back = two ? SpectralTransform.Irfft2Modes(xh, n, n, r) : SpectralTransform.IrfftModes(xh, n, axis: 1, r);
                     var loss = (back * back).Sum();
                     loss.Backward();
                     float v = loss.Item();

@@ -11,16 +11,26 @@ namespace Engine.Samples;
 /// </summary>
 public static class FnoBurgersTask
 {
+    private static readonly OperatorDefaults Full = new(Train: 1000, Test: 100, Resolution: 1024, Modes: 16, Width: 64, Epochs: 20, HalveEvery: 5);
+    private static readonly OperatorDefaults QuickDefaults = new(Train: 100, Test: 20, Resolution: 128, Modes: 8, Width: 16, Epochs: 3, HalveEvery: 50);
+
+    /// <summary>Every option the task reads besides the global ones (see <see cref="CommonOptions"/>).</summary>
+    public static readonly IReadOnlyList<OptionSpec> OwnOptions =
+    [
+        .. OperatorTask.Declare(Full, QuickDefaults),
+        Opt.Int("solver-grid", "grid of the data's Burgers solver", 8, @default: "512; --quick 256"),
+        Opt.Int("steps", "solver time steps to t = 1", 1, @default: "250; --quick 200"),
+        Opt.Choice("init", "spectral weight initialisation", ["scaled-uniform", "he", "he-gaussian"], "scaled-uniform"),
+    ];
+
     /// <summary>Runs the task; returns the metrics written to fno-burgers.json.</summary>
     public static Dictionary<string, object> Run(Options o, Kernels.Device device, TextWriter log)
     {
         bool quick = o.Quick;
-        var s = OperatorTask.Parse(o, "fno-burgers",
-            full: new OperatorDefaults(Train: 1000, Test: 100, Resolution: 1024, Modes: 16, Width: 64, Epochs: 20, HalveEvery: 5),
-            quick: new OperatorDefaults(Train: 100, Test: 20, Resolution: 128, Modes: 8, Width: 16, Epochs: 3, HalveEvery: 50));
+        var s = OperatorTask.Parse(o, "fno-burgers", Full, QuickDefaults);
         int solverGrid = o.Int("solver-grid", quick ? 256 : 512);
         int steps = o.Int("steps", quick ? 200 : 250);
-        var init = o.Get("init", "scaled-uniform") switch
+        var init = o.Get("init", "scaled-uniform").ToLowerInvariant() switch
         {
             "scaled-uniform" => SpectralInit.ScaledUniform,
             "he" => SpectralInit.He,

@@ -11,12 +11,16 @@ namespace Engine.Samples;
 /// </summary>
 public static class FnoDarcyTask
 {
+    private static readonly OperatorDefaults Full = new(Train: 1000, Test: 100, Resolution: 85, Modes: 12, Width: 32, Epochs: 30, HalveEvery: 6);
+    private static readonly OperatorDefaults QuickDefaults = new(Train: 60, Test: 20, Resolution: 29, Modes: 6, Width: 8, Epochs: 3, HalveEvery: 50);
+
+    /// <summary>Every option the task reads besides the global ones (see <see cref="CommonOptions"/>).</summary>
+    public static readonly IReadOnlyList<OptionSpec> OwnOptions = OperatorTask.Declare(Full, QuickDefaults);
+
     /// <summary>Runs the task; returns the metrics written to fno-darcy.json.</summary>
     public static Dictionary<string, object> Run(Options o, Kernels.Device device, TextWriter log)
     {
-        var s = OperatorTask.Parse(o, "fno-darcy",
-            full: new OperatorDefaults(Train: 1000, Test: 100, Resolution: 85, Modes: 12, Width: 32, Epochs: 30, HalveEvery: 6),
-            quick: new OperatorDefaults(Train: 60, Test: 20, Resolution: 29, Modes: 6, Width: 8, Epochs: 3, HalveEvery: 50));
+        var s = OperatorTask.Parse(o, "fno-darcy", Full, QuickDefaults);
         int n = s.Train + s.Test;
         var cache = Path.Combine(s.OutDir, $"darcy-n{n}-s{s.Resolution}-seed{s.Seed}.bin");
         log.WriteLine($"fno-darcy: {OperatorTask.Describe(s, "", device)}");

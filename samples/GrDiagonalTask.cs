@@ -26,6 +26,24 @@ namespace Engine.Samples;
 /// </remarks>
 public static class GrDiagonalTask
 {
+    /// <summary>Every option the task reads besides the global ones (see <see cref="CommonOptions"/>).</summary>
+    public static readonly IReadOnlyList<OptionSpec> OwnOptions =
+    [
+        Opt.Int("n", "training samples", 1, @default: "40"),
+        Opt.Int("d", "features", 1, @default: "100"),
+        Opt.Int("k", "non-zero entries of the true weights", 0, @default: "3"),
+        Opt.Float("alpha", "initial scale of u and v", 0, minExclusive: true, @default: "0.1"),
+        Opt.Float("lr", "learning rate of every run", 0, minExclusive: true, @default: "0.02"),
+        Opt.Int("steps", "steps of every run", 1, @default: "4000; --quick 2000"),
+        Opt.Float("gamma", "F-GR penalty strength", 0, @default: "0.05"),
+        Opt.Floats("eps", "forward F-GR ascent steps", 0, minExclusive: true, @default: "0.05,0.2,0.5"),
+        Opt.Float("beps", "backward F-GR descent step", 0, minExclusive: true, @default: "0.2"),
+        Opt.Int("batch", "mini-batch of every run but gd (0: full batch)", 0, @default: "2"),
+        Opt.Float("rho", "SAM radius", 0, @default: "0.05"),
+        Opt.Float("noise", "label noise (train only)", 0, @default: "0"),
+        CommonOptions.Seed,
+    ];
+
     /// <summary>Settings of one experiment.</summary>
     /// <param name="Batch">Mini-batch size of every optimizer except the full-batch "gd" baseline (0: full batch for all).</param>
     /// <param name="BackwardEpsilon">Descent step of the backward F-GR run.</param>
@@ -203,10 +221,7 @@ public static class GrDiagonalTask
     {
         bool quick = o.Quick;
         var d = new Config();
-        var eps = o.Has("eps")
-            ? o.Get("eps", "").Split(',', StringSplitOptions.RemoveEmptyEntries)
-                .Select(s => float.Parse(s, System.Globalization.CultureInfo.InvariantCulture)).ToArray()
-            : null;
+        var eps = o.Floats("eps");
         var c = new Config(
             N: o.Int("n", d.N), D: o.Int("d", d.D), K: o.Int("k", d.K), Alpha: o.Float("alpha", d.Alpha),
             Lr: o.Float("lr", d.Lr), Steps: o.Int("steps", quick ? d.Steps / 2 : d.Steps), Gamma: o.Float("gamma", d.Gamma),

@@ -13,6 +13,18 @@ namespace Engine.Samples;
 /// </summary>
 public static class MixerTask
 {
+    /// <summary>Every option the task reads besides the global ones (see <see cref="CommonOptions"/>).</summary>
+    public static readonly IReadOnlyList<OptionSpec> OwnOptions =
+    [
+        CommonOptions.Data, CommonOptions.Epochs("15; --quick 2"), CommonOptions.BatchSize("64"), CommonOptions.Seed,
+        Opt.Int("patch", "patch size: 1, 2, 4 or 8 (tokens = (8 / patch)^2)", 1, 8, "2"),
+        Opt.Int("channels", "channels per token", 1, @default: "32; --quick 16"),
+        Opt.Int("blocks", "mixer blocks", 1, @default: "2; --quick 1"),
+        Opt.Int("token-hidden", "hidden width of the token-mixing MLP", 1, @default: "32; --quick 16"),
+        Opt.Int("channel-hidden", "hidden width of the channel-mixing MLP", 1, @default: "64; --quick 32"),
+        .. OptimizerChoice.Declare("3e-3"),
+    ];
+
     /// <summary>Outcome of one training run.</summary>
     public sealed record RunResult(double TestAccuracy, double TestLoss, long Parameters, int Tokens, int Channels, double Seconds, List<object> Curve,
         Dictionary<string, List<double>> Curves);

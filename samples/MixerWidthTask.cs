@@ -10,6 +10,19 @@ namespace Engine.Samples;
 /// </summary>
 public static class MixerWidthTask
 {
+    /// <summary>Every option the task reads besides the global ones (see <see cref="CommonOptions"/>).</summary>
+    public static readonly IReadOnlyList<OptionSpec> OwnOptions =
+    [
+        CommonOptions.Data, CommonOptions.Epochs("8; --quick 1"), CommonOptions.BatchSize("64"), CommonOptions.Seed,
+        Opt.Int("seeds", "seeds per configuration (seed, seed + 1, ...): rows report mean and spread", 1, @default: "1"),
+        Opt.Int("blocks", "mixer blocks", 1, @default: "2; --quick 1"),
+        Opt.Int("budget", "parameter budget of every configuration", 1, @default: "40000; --quick 5000"),
+        Opt.Float("token-expansion", "token-mixing hidden width / tokens", 0, minExclusive: true, @default: "1"),
+        Opt.Float("channel-expansion", "channel-mixing hidden width / channels", 0, minExclusive: true, @default: "2"),
+        Opt.Text("patches", "comma-separated patch sizes from 1, 2, 4, 8", "4,2,1; --quick 4,2"),
+        .. OptimizerChoice.Declare("3e-3"),
+    ];
+
     /// <summary>The largest channel count whose Mixer fits in <paramref name="budget"/> parameters (0 if none does).</summary>
     public static int ChannelsForBudget(long budget, int patch, int blocks, Func<int, int> tokenHidden, Func<int, int> channelHidden)
     {

@@ -10,6 +10,15 @@ namespace Engine.Samples;
 /// <summary>The `mlp` task: a 64-256-128-10 ReLU MLP trained on optdigits.</summary>
 public static class MlpTask
 {
+    /// <summary>Every option the task reads besides the global ones (see <see cref="CommonOptions"/>).</summary>
+    public static readonly IReadOnlyList<OptionSpec> OwnOptions =
+    [
+        CommonOptions.Data, CommonOptions.Epochs("20; --quick 3"), CommonOptions.BatchSize("64"), CommonOptions.Seed,
+        Opt.Int("hidden", "width of the first hidden layer (the second is half)", 2, @default: "256"),
+        Opt.Flag("standardize", "scale pixels to zero mean, unit variance", "true"),
+        .. OptimizerChoice.Declare("1e-3"),
+    ];
+
     /// <summary>Scales every pixel to zero mean and unit variance using the training set's statistics.</summary>
     public static (Dataset Train, Dataset Test) Standardize(Dataset train, Dataset test)
     {

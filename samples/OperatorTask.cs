@@ -19,6 +19,21 @@ public readonly record struct OperatorDefaults(int Train, int Test, int Resoluti
 /// </summary>
 public static class OperatorTask
 {
+    /// <summary>The options <see cref="Parse"/> reads; <paramref name="full"/> and <paramref name="quick"/> give the help's defaults.</summary>
+    public static IReadOnlyList<OptionSpec> Declare(OperatorDefaults full, OperatorDefaults quick) =>
+    [
+        Opt.Int("train", "training pairs", 1, @default: $"{full.Train}; --quick {quick.Train}"),
+        Opt.Int("test", "test pairs", 1, @default: $"{full.Test}; --quick {quick.Test}"),
+        Opt.Int("resolution", "grid points per axis", 2, @default: $"{full.Resolution}; --quick {quick.Resolution}"),
+        Opt.Int("modes", "Fourier modes kept per axis", 1, @default: $"{full.Modes}; --quick {quick.Modes}"),
+        Opt.Int("width", "channels of the FNO blocks", 1, @default: $"{full.Width}; --quick {quick.Width}"),
+        Opt.Int("blocks", "FNO blocks", 1, @default: "4"),
+        CommonOptions.Epochs($"{full.Epochs}; --quick {quick.Epochs}"),
+        Opt.Int("halve-every", "halve the learning rate every N epochs", 1, @default: $"{full.HalveEvery}; --quick {quick.HalveEvery}"),
+        CommonOptions.BatchSize("20"), CommonOptions.Seed,
+        .. OptimizerChoice.Declare("1e-3", "1e-4"),
+    ];
+
     /// <summary>Reads the shared options over <paramref name="full"/> (or <paramref name="quick"/> with --quick).</summary>
     public static OperatorSettings Parse(Options o, string task, OperatorDefaults full, OperatorDefaults quick)
     {

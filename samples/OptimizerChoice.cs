@@ -57,6 +57,25 @@ public static class OptimizerChoice
     public const float DefaultAdamWDecay = 0.01f;
 
     /// <summary>
+    /// The options <see cref="Parse"/> reads, for a task's declaration; <paramref name="lrDefault"/> and
+    /// <paramref name="weightDecayDefault"/> are the task's defaults as the help shows them.
+    /// </summary>
+    public static IReadOnlyList<OptionSpec> Declare(string lrDefault, string weightDecayDefault = "0") =>
+    [
+        Opt.Choice("optimizer", "optimizer; sam/fgr/dbgr wrap --base and cost 2 (dbgr ~3) gradient passes per step", Names, "adam"),
+        Opt.Choice("base", "optimizer wrapped by sam, fgr, dbgr", Plain, "adam"),
+        Opt.Float("lr", "learning rate", 0, @default: lrDefault),
+        Opt.Float("momentum", "sgd momentum (Nesterov)", 0, 1, @default: "0.9"),
+        Opt.Float("weight-decay", "sgd/adam L2 weight decay, or adamw's decoupled decay", 0, @default: $"{weightDecayDefault}; adamw 0.01"),
+        Opt.Float("rho", "sam radius", 0, @default: "0.05; --adaptive 2"),
+        Opt.Flag("adaptive", "sam: adaptive SAM (ASAM)"),
+        Opt.Float("gamma", "fgr/dbgr gradient-penalty strength", 0, @default: "0.05"),
+        Opt.Float("fd-eps", "fgr finite-difference step", 0, minExclusive: true, @default: "0.05"),
+        Opt.Choice("fd-direction", "fgr direction", ["forward", "backward"], "forward"),
+        Opt.Float("flood", "flooding: train on |loss - B| + B", 0, @default: "off"),
+    ];
+
+    /// <summary>
     /// Reads and validates the optimizer options; <paramref name="defaultLr"/> is the task's learning rate when
     /// <c>--lr</c> is absent, <paramref name="defaultWeightDecay"/> the SGD/Adam weight decay when
     /// <c>--weight-decay</c> is absent (AdamW keeps its own default), and <paramref name="task"/> names the task in

@@ -1,95 +1,183 @@
-using System.Text.Json;
 using Engine.Kernels;
 
 namespace Engine.Samples;
 
 /// <summary>
-/// The engine's command-line program: the first argument names a task; every task accepts --out DIR and writes its
-/// final metrics to DIR/&lt;task&gt;.json.
+/// The engine's command-line program: the first argument names a task (or <c>all</c>); every task accepts --out DIR
+/// and writes its final metrics to DIR/&lt;task&gt;.json. Exit codes: 0 success, 1 a task failed or diverged, 2 a usage
+/// error (unknown task or option, a value out of range, an unusable --out).
 /// </summary>
+/// <remarks>
+/// A task with its own options declares them beside its code, as
+/// <c>public static readonly IReadOnlyList&lt;OptionSpec&gt; OwnOptions = [Opt.Int("depth", "...", min: 1), ...]</c>,
+/// reads them in its Run with <c>o.Int("depth", fallback)</c>, and is listed once in <see cref="Tasks"/>.
+/// </remarks>
 public static class Program
 {
-    private static readonly Dictionary<string, (string Help, Func<Options, Device, TextWriter, Dictionary<string, object>> Run)> Tasks = new()
+    /// <summary>Exit code of a run where every task succeeded.</summary>
+    public const int Success = 0;
+    /// <summary>Exit code when a task failed (an exception, or non-finite results).</summary>
+    public const int TaskFailed = 1;
+    /// <summary>Exit code of a usage error.</summary>
+    public const int UsageError = 2;
+
+    /// <summary>Every task, in the order <c>all</c> runs them; each gets <see cref="CommonOptions.Global"/> besides its own options.</summary>
+    public static readonly IReadOnlyList<SampleTask> Tasks = new SampleTask[]
     {
-        ["mlp"] = ("train an MLP on optdigits (8x8 digits); prints per-epoch loss/accuracy and the test accuracy", MlpTask.Run),
-        ["mixer"] = ("train an MLP-Mixer and its random-permuted twin (RP-Mixer) on optdigits; prints per-epoch progress, both test accuracies and parameter counts", MixerTask.Run),
-        ["gr-diagonal"] = ("diagonal linear network w = u*u - v*v on sparse regression trained by GD, and SGD, SAM, forward F-GR at several ascent steps and backward F-GR on the same mini-batches; test error and l1 norm of each solution", GrDiagonalTask.Run),
-        ["mixer-width"] = ("Mixers of several token/channel splits at one parameter budget (and RP twins) on optdigits; accuracy against effective width S·C", MixerWidthTask.Run),
-        ["spn"] = ("train a sum-product network (RAT-SPN style) on a binary density set (--dataset nltcs|plants|jester|baudio); prints train/valid/test mean log-likelihoods", SpnTask.Run),
-        ["fno-burgers"] = ("1-D FNO on generated viscous Burgers data (u0 -> u(1), cached in --out); test relative L2 vs the paper's 1.60%", FnoBurgersTask.Run),
-        ["fno-darcy"] = ("2-D FNO on generated Darcy flow data (a -> u, cached in --out); test relative L2 vs the paper's 1.08%", FnoDarcyTask.Run),
-    };
+        new("mlp", "train an MLP on optdigits (8x8 digits); prints per-epoch loss/accuracy and the test accuracy", MlpTask.OwnOptions, MlpTask.Run),
+        new("mixer", "train an MLP-Mixer and its random-permuted twin (RP-Mixer) on optdigits; prints per-epoch progress, both test accuracies and parameter counts", MixerTask.OwnOptions, MixerTask.Run),
+        new("gr-diagonal", "diagonal linear network w = u*u - v*v on sparse regression trained by GD, and SGD, SAM, forward F-GR at several ascent steps and backward F-GR on the same mini-batches; test error and l1 norm of each solution", GrDiagonalTask.OwnOptions, GrDiagonalTask.Run),
+        new("mixer-width", "Mixers of several token/channel splits at one parameter budget (and RP twins) on optdigits; accuracy against effective width S·C", MixerWidthTask.OwnOptions, MixerWidthTask.Run),
+        new("spn", "train a sum-product network (RAT-SPN style) on a binary density set (--dataset nltcs|plants|jester|baudio); prints train/valid/test mean log-likelihoods", SpnTask.OwnOptions, SpnTask.Run),
+        new("fno-burgers", "1-D FNO on generated viscous Burgers data (u0 -> u(1), cached in --out); test relative L2 vs the paper's 1.60%", FnoBurgersTask.OwnOptions, FnoBurgersTask.Run),
+        new("fno-darcy", "2-D FNO on generated Darcy flow data (a -> u, cached in --out); test relative L2 vs the paper's 1.08%", FnoDarcyTask.OwnOptions, FnoDarcyTask.Run),
+    }.Select(t => t with { OptionSpecs = [.. CommonOptions.Global, .. t.OptionSpecs] }).ToArray();
+
+    private static readonly Lazy<CommandLine> Parser = new(() => new CommandLine(Tasks,
+        "Trains the engine's sample tasks; each writes <out>/<task>.json, a PNG per curve and a summary. `<task> --help` lists a task's options."));
 
     /// <summary>Entry point.</summary>
-    public static int Main(string[] args)
+    public static int Main(string[] args) =>
+        // On a terminal, log lines go through Spectre.Console so live progress bars stay intact; redirected output
+        // (CI, files) gets plain lines.
+        Run(args, ConsoleLog.IsInteractive ? new ConsoleLog() : Console.Out, Console.Error);
+
+    /// <summary>
+    /// Runs a task (or every task) with output to <paramref name="log"/> and error messages to
+    /// <paramref name="errors"/> (default: <paramref name="log"/>); returns the exit code (<see cref="Success"/>,
+    /// <see cref="TaskFailed"/>, <see cref="UsageError"/>).
+    /// </summary>
+    public static int Run(string[] args, TextWriter log, TextWriter? errors = null) => Run(args, Parser.Value, log, errors);
+
+    /// <summary>As <see cref="Run(string[], TextWriter, TextWriter?)"/> over other tasks than <see cref="Tasks"/> (for tests).</summary>
+    public static int Run(string[] args, IReadOnlyList<SampleTask> tasks, TextWriter log, TextWriter? errors = null) =>
+        Run(args, new CommandLine(tasks, "tasks"), log, errors);
+
+    private static int Run(string[] args, CommandLine parser, TextWriter log, TextWriter? errors)
     {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(log);
+        errors ??= log;
+        if (args.Length == 0)
+        {
+            parser.Parse(["--help"], log);
+            return UsageError;
+        }
+        var parsed = parser.Parse(args, log);
+        if (parsed.HelpShown) return Success;
+        if (parsed.Errors.Count > 0) return Usage(errors, parsed.Errors);
+
+        var first = parsed.Runs[0].Options;
+        string outDir = first.Get("out", "out");
+        if (PrepareOutputFolder(outDir) is { } outError) return Usage(errors, [outError]);
+        Device device;
         try
         {
-            // On a terminal, log lines go through Spectre.Console so live progress bars stay intact; redirected
-            // output (CI, files) gets plain lines.
-            return Run(args, ConsoleLog.IsInteractive ? new ConsoleLog() : Console.Out);
+            device = first.Has("device") ? Device.Parse(first.Get("device", "cpu")) : Device.Default;
         }
-        catch (Exception e) when (e is ArgumentException or FormatException or FileNotFoundException or DirectoryNotFoundException or InvalidOperationException)
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or InvalidOperationException)
         {
-            Console.Error.WriteLine("error: " + e.Message);
-            return 2;
+            return Usage(errors, [$"--device: {e.Message}"]);
+        }
+        log.WriteLine(first.Has("device")
+            ? new DeviceSelection(device.Kind, $"--device {first.Get("device", "cpu")}", Device.Probe().FindingFor(device.Kind)).ToString()
+            : Device.DescribeSelection());
+
+        var failed = new List<string>();
+        int code = Success;
+        foreach (var (task, options) in parsed.Runs)
+        {
+            int taskCode = RunOne(task, options, device, outDir, log, errors);
+            if (taskCode == Success) continue;
+            failed.Add(task.Name);
+            code = parsed.Runs.Count == 1 ? taskCode : TaskFailed;
+        }
+        if (parsed.Runs.Count > 1)
+            log.WriteLine(failed.Count == 0
+                ? $"all: {parsed.Runs.Count} tasks succeeded."
+                : $"all: {failed.Count} of {parsed.Runs.Count} tasks failed: {string.Join(", ", failed)}.");
+        if (failed.Count > 0 && parsed.Runs.Count > 1)
+            errors.WriteLine($"error: {failed.Count} of {parsed.Runs.Count} tasks failed: {string.Join(", ", failed)}.");
+        return code;
+    }
+
+    /// <summary>
+    /// Runs one task and writes its JSON, plots and summary; returns its exit code. A usage error found by the task
+    /// itself (an option combination it refuses, missing data) is <see cref="UsageError"/>; any other exception, or
+    /// metrics with NaN or infinite values, is <see cref="TaskFailed"/>. Nothing is thrown.
+    /// </summary>
+    private static int RunOne(SampleTask task, Options options, Device device, string outDir, TextWriter log, TextWriter errors)
+    {
+        Dictionary<string, object> metrics;
+        try
+        {
+            metrics = task.Run(options, device, log);
+        }
+        catch (Exception e) when (IsUsage(e))
+        {
+            errors.WriteLine($"error: {e.Message}");
+            return UsageError;
+        }
+        catch (Exception e)
+        {
+            errors.WriteLine($"error: {task.Name} failed: {e.GetType().Name}: {e.Message}");
+            return TaskFailed;
+        }
+        try
+        {
+            var path = Path.Combine(outDir, task.Name + ".json");
+            var nonFinite = TaskReport.WriteJson(path, metrics);
+            log.WriteLine($"{task.Name}: wrote {path}");
+            foreach (var png in TaskReport.PlotCurves(task.Name, metrics, outDir)) log.WriteLine($"{task.Name}: wrote {png}");
+            TaskReport.PrintSummary(task.Name, metrics, log);
+            if (nonFinite.Count == 0) return Success;
+            errors.WriteLine($"error: {task.Name} diverged: {nonFinite.Count} non-finite value(s), first at {string.Join(", ", nonFinite.Take(5))}; "
+                + $"{path} has \"diverged\": true and writes them as the strings \"NaN\", \"Infinity\", \"-Infinity\".");
+            return TaskFailed;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            errors.WriteLine($"error: {task.Name}: could not write its results to '{outDir}': {e.Message}");
+            return TaskFailed;
         }
     }
 
-    /// <summary>Runs a task with output to <paramref name="log"/>; returns the exit code.</summary>
-    public static int Run(string[] args, TextWriter log)
+    private static bool IsUsage(Exception e) =>
+        e is ArgumentException or FormatException or FileNotFoundException or DirectoryNotFoundException;
+
+    private static int Usage(TextWriter errors, IEnumerable<string> messages)
     {
-        if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
-        {
-            PrintHelp(log);
-            return args.Length == 0 ? 2 : 0;
-        }
-        var names = args[0] == "all" ? Tasks.Keys.ToList() : [args[0]];
-        foreach (var n in names)
-            if (!Tasks.ContainsKey(n))
-                throw new ArgumentException($"unknown task '{n}'; tasks: {string.Join(", ", Tasks.Keys)}, all.");
-        // `all` runs every task with its tiny --quick settings (the README's smoke run); pass --quick false for full runs.
-        var optionArgs = args.Skip(1).ToList();
-        if (args[0] == "all" && !optionArgs.Contains("--quick") && !optionArgs.Any(a => a.StartsWith("--quick=", StringComparison.Ordinal)))
-            optionArgs.Add("--quick");
-        var options = new Options(optionArgs);
-        var device = options.Has("device") ? Device.Parse(options.Get("device", "cpu")) : Device.Default;
-        var outDir = options.Get("out", "out");
-        Directory.CreateDirectory(outDir);
-        foreach (var name in names)
-        {
-            var metrics = Tasks[name].Run(options, device, log);
-            var path = Path.Combine(outDir, name + ".json");
-            var tmp = path + ".tmp";
-            File.WriteAllText(tmp, JsonSerializer.Serialize(metrics, new JsonSerializerOptions { WriteIndented = true }));
-            File.Move(tmp, path, overwrite: true);
-            log.WriteLine($"{name}: wrote {path}");
-            foreach (var png in TaskReport.PlotCurves(name, metrics, outDir)) log.WriteLine($"{name}: wrote {png}");
-            TaskReport.PrintSummary(name, metrics, log);
-        }
-        return 0;
+        foreach (var m in messages) errors.WriteLine("error: " + m);
+        return UsageError;
     }
 
-    private static void PrintHelp(TextWriter log)
+    /// <summary>
+    /// Creates <paramref name="outDir"/> if needed and checks a file can be written there; returns null when usable,
+    /// else the message of the usage error.
+    /// </summary>
+    public static string? PrepareOutputFolder(string outDir)
     {
-        log.WriteLine("usage: Engine.Samples <task> [--out DIR] [--quick] [--device cpu|ilgpu-cpu|cuda|opencl] [--epochs N] [--batch-size N] [--lr X] [--seed N] [optimizer options]");
-        log.WriteLine("  writes DIR/<task>.json, DIR/<task>-<curve>.png per-epoch plots and prints a summary; --quick: tiny settings (all uses them)");
-        log.WriteLine("  optimizer options (mlp, mixer, mixer-width; the JSON's \"optimizer\" describes the choice):");
-        log.WriteLine("    --optimizer sgd|adam|adamw|sam|fgr|dbgr   (default adam)");
-        log.WriteLine("      sam: sharpness-aware minimisation, --rho R (0.05) [--adaptive: ASAM, rho default 2]");
-        log.WriteLine("      fgr: finite-difference gradient regularization, --gamma G (0.05) --fd-eps E (0.05) --fd-direction forward|backward (forward)");
-        log.WriteLine("      dbgr: exact gradient regularization by double backprop, --gamma G (0.05)");
-        log.WriteLine("      sam/fgr/dbgr wrap --base sgd|adam|adamw (default adam) and cost 2 (dbgr ~3) gradient passes per step");
-        log.WriteLine("    --momentum M (sgd: 0.9, Nesterov) --weight-decay W (sgd/adam L2: 0; adamw decoupled: 0.01)");
-        log.WriteLine("    --flood B: flooding, train on |loss - B| + B (default: off)");
-        log.WriteLine("  mixer:       [--patch 1|2|4|8] [--channels C] [--blocks N] [--token-hidden H] [--channel-hidden H]");
-        log.WriteLine("  mixer-width: [--budget P] [--patches 4,2,1] [--blocks N] [--token-expansion X] [--channel-expansion X] [--seeds N]");
-        log.WriteLine("  spn:         [--dataset nltcs] [--depth D] [--repetitions R] [--leaves I] [--sums S] [--method adam|em] [--init data|random] [--patience N] [--em-step X] [--quick]");
-        log.WriteLine("  gr-diagonal: [--quick] [--n N] [--d D] [--k K] [--alpha A] [--lr X] [--steps N] [--gamma G] [--eps E1,E2,...] [--beps E] [--batch B] [--rho R] [--noise S]");
-        log.WriteLine("  fno-burgers, fno-darcy: [--quick] [--train N] [--test N] [--resolution S] [--modes K] [--width W] [--blocks L] [--halve-every E] [--weight-decay X]");
-        log.WriteLine("  fno-burgers: [--init scaled-uniform|he|he-gaussian] [--solver-grid N] [--steps N]");
-        log.WriteLine("tasks:");
-        foreach (var (name, t) in Tasks) log.WriteLine($"  {name,-11} {t.Help}");
-        log.WriteLine("  all         every task in turn");
+        if (string.IsNullOrWhiteSpace(outDir)) return "--out needs a folder name.";
+        if (outDir.Contains('\0')) return "--out contains a NUL character.";
+        if (File.Exists(outDir)) return $"--out '{outDir}' is an existing file; give a folder (it is created if missing).";
+        try
+        {
+            Directory.CreateDirectory(outDir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            return $"--out '{outDir}': cannot create the folder ({e.Message}).";
+        }
+        var probe = Path.Combine(outDir, $".engine-write-probe-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        try
+        {
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return $"--out '{outDir}' is not writable ({e.Message}).";
+        }
     }
 }

@@ -10,6 +10,23 @@ namespace Engine.Samples;
 /// </summary>
 public static class SpnTask
 {
+    /// <summary>Every option the task reads besides the global ones (see <see cref="CommonOptions"/>).</summary>
+    public static readonly IReadOnlyList<OptionSpec> OwnOptions =
+    [
+        Opt.Text("dataset", "binary density set (nltcs, plants, jester, baudio, ...)", "nltcs"),
+        CommonOptions.Data, CommonOptions.Epochs("30; --quick 2"), CommonOptions.BatchSize("100"), CommonOptions.Seed,
+        Opt.Int("depth", "region-graph depth", 1, @default: "min(3, log2 variables)"),
+        Opt.Int("repetitions", "region-graph repetitions", 1, @default: "10; --quick 4"),
+        Opt.Int("leaves", "leaf distributions per region (I)", 1, @default: "10; --quick 4"),
+        Opt.Int("sums", "sum nodes per region (S)", 1, @default: "10; --quick 4"),
+        Opt.Float("lr", "Adam learning rate", 0, minExclusive: true, @default: "0.02"),
+        Opt.Int("patience", "epochs without validation gain before stopping", 1, @default: "3"),
+        Opt.Choice("method", "training method", ["adam", "em"], "adam"),
+        Opt.Choice("init", "leaf initialisation", ["data", "random"], "data"),
+        Opt.Float("em-step", "online EM step size", 0, 1, minExclusive: true, @default: "0.3"),
+        Opt.Float("em-pseudo-count", "online EM pseudo-count", 0, @default: "1e-3"),
+    ];
+
     /// <summary>Runs the task; returns the metrics written to spn.json.</summary>
     public static Dictionary<string, object> Run(Options o, Kernels.Device device, TextWriter log)
     {
@@ -27,7 +44,7 @@ public static class SpnTask
         int patience = o.Int("patience", 3);
         int seed = o.Int("seed", 1);
         // Its own option, not --optimizer: `all --optimizer sam` passes that to every task, and an SPN trains by Adam or EM.
-        string method = o.Get("method", "adam");
+        string method = o.Get("method", "adam").ToLowerInvariant();
         if (quick)
         {
             // A slice of the data keeps --quick well under a minute on any of the sets.
@@ -38,7 +55,7 @@ public static class SpnTask
 
         var graph = RegionGraph.RandomBinary(train.Columns, depth, reps, seed);
         using var spn = new Spn.Spn(graph, leaves, sums, SpnLeafType.Bernoulli, seed: seed, device: device);
-        string init = o.Get("init", "data");
+        string init = o.Get("init", "data").ToLowerInvariant();
         if (init == "data") spn.InitializeLeavesFromData(train.Values, seed: seed);
         else if (init != "random") throw new ArgumentException($"spn: unknown --init '{init}' (data, random).");
         log.WriteLine($"spn: {dataset} ({train.Columns} variables; {train.Rows} train / {valid.Rows} valid / {test.Rows} test), device {device.Name}");

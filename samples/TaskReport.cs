@@ -1,5 +1,8 @@
 using System.Collections;
 using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using Spectre.Console;
 
 namespace Engine.Samples;
@@ -20,10 +23,11 @@ public static class TaskReport
         var paths = new List<string>();
         foreach (var (series, values) in Curves(metrics))
         {
-            if (values.Length == 0) continue;
+            // A diverged run's NaN and infinite points are left out of its plot (the JSON keeps them).
+            var points = values.Select((v, i) => (X: i + 1.0, Y: v)).Where(p => double.IsFinite(p.Y)).ToArray();
+            if (points.Length == 0) continue;
             var plot = new ScottPlot.Plot();
-            var xs = Enumerable.Range(1, values.Length).Select(i => (double)i).ToArray();
-            var line = plot.Add.Scatter(xs, values);
+            var line = plot.Add.Scatter(points.Select(p => p.X).ToArray(), points.Select(p => p.Y).ToArray());
             line.LegendText = series;
             plot.Title($"{task}: {series}");
             plot.XLabel("epoch");
@@ -43,6 +47,49 @@ public static class TaskReport
             paths.Add(path);
         }
         return paths;
+    }
+
+    /// <summary>
+    /// Writes <paramref name="metrics"/> as indented JSON to <paramref name="path"/> (beside it first, then renamed, so
+    /// a reader never sees half a file). A NaN or infinite number is written as the string "NaN", "Infinity" or
+    /// "-Infinity", and the root gets <c>"diverged": true|false</c> and, when true, <c>"non_finite"</c>: the paths of
+    /// those values (at most 20). Returns every such path (e.g. <c>test_loss</c>, <c>curves.train_loss[3]</c>).
+    /// </summary>
+    public static List<string> WriteJson(string path, Dictionary<string, object> metrics)
+    {
+        var options = new JsonSerializerOptions { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+        var root = JsonSerializer.SerializeToNode(metrics, options)!.AsObject();
+        var nonFinite = new List<string>();
+        FindNonFinite(root, "", nonFinite);
+        root["diverged"] = nonFinite.Count > 0;
+        if (nonFinite.Count > 0) root["non_finite"] = new JsonArray([.. nonFinite.Take(20).Select(p => (JsonNode)p)]);
+        var tmp = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            File.WriteAllText(tmp, root.ToJsonString(options));
+            File.Move(tmp, path, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(tmp)) File.Delete(tmp);
+        }
+        return nonFinite;
+    }
+
+    private static void FindNonFinite(JsonNode? node, string at, List<string> found)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var (k, v) in o) FindNonFinite(v, at.Length == 0 ? k : $"{at}.{k}", found);
+                break;
+            case JsonArray a:
+                for (int i = 0; i < a.Count; i++) FindNonFinite(a[i], $"{at}[{i}]", found);
+                break;
+            case JsonValue v when v.GetValueKind() == JsonValueKind.String && v.GetValue<string>() is "NaN" or "Infinity" or "-Infinity":
+                found.Add(at);
+                break;
+        }
     }
 
     private static string Safe(string name) =>

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Engine.Autodiff;
 
 /// <summary>
@@ -14,8 +16,14 @@ public static class Autograd
     /// </summary>
     /// <exception cref="ArgumentException">Empty lists, mismatched shapes or devices, an input that does not require gradients.</exception>
     /// <exception cref="InvalidOperationException">No output requires gradients, or a gradient must be implied for a non-scalar.</exception>
+    /// <param name="outputs">The tensors to differentiate.</param>
+    /// <param name="inputs">The tensors to differentiate with respect to.</param>
+    /// <param name="gradOutputs">The outputs' gradients (default: ones for one-element outputs).</param>
+    /// <param name="createGraph">Record the backward pass (for higher-order gradients).</param>
+    /// <param name="retainGraph">Keep the outputs' graph usable for another backward pass (default:
+    /// <paramref name="createGraph"/>, as PyTorch's <c>retain_graph</c>).</param>
     public static Tensor?[] Grad(IReadOnlyList<Tensor> outputs, IReadOnlyList<Tensor> inputs, IReadOnlyList<Tensor>? gradOutputs = null,
-        bool createGraph = false)
+        bool createGraph = false, bool? retainGraph = null)
     {
         ArgumentNullException.ThrowIfNull(outputs);
         ArgumentNullException.ThrowIfNull(inputs);
@@ -57,19 +65,20 @@ public static class Autograd
             throw new InvalidOperationException("grad: no output requires gradients (none depends on an input with RequiresGrad = true).");
         var capture = new Dictionary<Tensor, Tensor?>(ReferenceEqualityComparer.Instance);
         foreach (var x in inputs) capture[x] = null;
-        RunBackward(roots.ToArray(), seeds.ToArray(), createGraph, capture);
+        RunBackward(roots.ToArray(), seeds.ToArray(), createGraph, retainGraph ?? createGraph, capture);
         return inputs.Select(x => capture[x]).ToArray();
     }
 
     /// <summary>The gradient of a scalar <paramref name="output"/> with respect to <paramref name="inputs"/> (see the list overload).</summary>
-    public static Tensor?[] Grad(Tensor output, IReadOnlyList<Tensor> inputs, bool createGraph = false) =>
-        Grad([output], inputs, null, createGraph);
+    public static Tensor?[] Grad(Tensor output, IReadOnlyList<Tensor> inputs, bool createGraph = false, bool? retainGraph = null) =>
+        Grad([output], inputs, null, createGraph, retainGraph);
 
     /// <summary>
     /// Hessian-vector product H v of a scalar <paramref name="loss"/> with respect to <paramref name="inputs"/>, with
     /// <paramref name="vectors"/> shaped like the inputs: the gradient g is taken with a recorded backward pass, then
     /// ⟨g, v⟩ is differentiated once more (Pearlmutter's trick: two backward passes, no Hessian formed). The loss's
-    /// graph must still be alive. Inputs the gradient does not depend on get zeros. With
+    /// graph must still be alive, and stays alive: both passes retain it, so the same loss serves several products
+    /// and a later backward pass. Inputs the gradient does not depend on get zeros. With
     /// <paramref name="createGraph"/> the result is itself differentiable.
     /// </summary>
     public static Tensor[] Hvp(Tensor loss, IReadOnlyList<Tensor> inputs, IReadOnlyList<Tensor> vectors, bool createGraph = false)
@@ -99,21 +108,32 @@ public static class Autograd
             }
         }
         var result = new Tensor[inputs.Count];
-        Tensor?[] hv = dot == null ? new Tensor?[inputs.Count] : Grad([dot], inputs, null, createGraph);
+        Tensor?[] hv = dot == null ? new Tensor?[inputs.Count] : Grad([dot], inputs, null, createGraph, retainGraph: true);
         for (int i = 0; i < result.Length; i++) result[i] = hv[i] ?? inputs[i].ZerosLike();
         return result;
     }
 
     /// <summary>
-    /// The reverse walk shared by <see cref="Tensor.Backward"/> and <see cref="Grad(IReadOnlyList{Tensor}, IReadOnlyList{Tensor}, IReadOnlyList{Tensor}?, bool)"/>: seeds each root with its
+    /// The reverse walk shared by <see cref="Tensor.Backward"/> and <see cref="Grad(IReadOnlyList{Tensor}, IReadOnlyList{Tensor}, IReadOnlyList{Tensor}?, bool, bool?)"/>: seeds each root with its
     /// gradient and propagates through the recorded backward rules (recorded themselves when
     /// <paramref name="createGraph"/>). Without <paramref name="capture"/>, leaf gradients accumulate into
     /// <see cref="Tensor.Grad"/>; with it, the total gradient of every tensor in the dictionary's keys is stored as its value
     /// instead and no <see cref="Tensor.Grad"/> is touched.
     /// </summary>
-    internal static void RunBackward(Tensor[] roots, Tensor[] seeds, bool createGraph, Dictionary<Tensor, Tensor?>? capture)
+    /// <remarks>
+    /// Without <paramref name="retainGraph"/> the walked ops are marked released when the walk completes, and a later
+    /// walk through any of them throws (as PyTorch without <c>retain_graph</c>): a second <c>Backward()</c> on the same
+    /// graph would otherwise add the same gradients again. The engine's own repeated passes retain: a create-graph
+    /// pass (its default), and both passes of <see cref="Hvp"/>.
+    /// </remarks>
+    internal static void RunBackward(Tensor[] roots, Tensor[] seeds, bool createGraph, bool retainGraph, Dictionary<Tensor, Tensor?>? capture)
     {
         var order = TopologicalOrder(roots);
+        foreach (var t in order)
+            if (t.Node != null && Released.TryGetValue(t.Node, out _))
+                throw new InvalidOperationException(
+                    $"backward: the graph through '{t.Node.Op}' (result {t.Describe()}) was already used by a backward pass and released; "
+                    + "pass retainGraph: true to the earlier Backward or Autograd.Grad to run backward through it again, or recompute the forward pass.");
         var grads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
         for (int r = 0; r < roots.Length; r++)
             grads[roots[r]] = grads.TryGetValue(roots[r], out var acc0) ? acc0 + seeds[r] : seeds[r];
@@ -132,7 +152,7 @@ public static class Autograd
                 t.AccumulateGrad(g, createGraph);
                 continue;
             }
-            var inputGrads = t.Node.Backward(g);
+            var inputGrads = AnomalyMode.IsEnabled ? AnomalyMode.RunBackwardRule(t.Node, g) : t.Node.Backward(g);
             var inputs = t.Node.Inputs;
             for (int i = 0; i < inputs.Length; i++)
             {
@@ -144,7 +164,13 @@ public static class Autograd
                 grads[x] = grads.TryGetValue(x, out var acc) ? acc + gi : gi;
             }
         }
+        if (!retainGraph)
+            foreach (var t in order)
+                if (t.Node != null) Released.AddOrUpdate(t.Node, Released);
     }
+
+    // Ops whose graph a backward pass without retainGraph has used up.
+    private static readonly ConditionalWeakTable<Node, object> Released = new();
 
     /// <summary>Tensors reachable from the roots through recorded ops, inputs before the ops that use them.</summary>
     private static List<Tensor> TopologicalOrder(Tensor[] roots)

@@ -20,6 +20,7 @@ public sealed partial class Tensor : IDisposable
         this.shape = shape;
         Size = Autodiff.Shape.Size(shape);
         if (track) TensorScope.Track(this);
+        if (LeakDetector.Sampling) LeakDetector.OnCreate(this);
     }
 
     /// <summary>The device holding the data.</summary>
@@ -98,21 +99,47 @@ public sealed partial class Tensor : IDisposable
     /// An uninitialised tensor (like <c>torch.empty</c>): its values are whatever the memory held, so overwrite it
     /// (for example with <see cref="CopyFrom(Tensor)"/> or an <see cref="InPlace"/> operation) before reading it.
     /// </summary>
-    /// <exception cref="ArgumentException">A dimension is negative.</exception>
+    /// <exception cref="ArgumentException">A dimension is negative, or the shape has more elements than a 64-bit count holds.</exception>
     public static Tensor Empty(int[] shape, Device? device = null)
     {
         ArgumentNullException.ThrowIfNull(shape);
-        return Empty(shape, device ?? Device.Default, track: true);
+        return Empty(shape, device ?? Device.Default, track: true, op: "Empty");
     }
 
-    /// <summary>Allocates an uninitialised tensor, tracked by the current scope when <paramref name="track"/>.</summary>
-    internal static Tensor Empty(int[] shape, Device device, bool track)
+    /// <summary>
+    /// Allocates an uninitialised tensor, tracked by the current scope when <paramref name="track"/>; errors name
+    /// <paramref name="op"/> and the shape.
+    /// </summary>
+    internal static Tensor Empty(int[] shape, Device device, bool track = true, string op = "tensor")
+    {
+        long size = CheckedSize(op, shape);
+        device.ThrowIfDisposed(op);
+        DeviceBuffer<float> buffer;
+        try
+        {
+            buffer = device.Kernels.Allocate(size);
+        }
+        catch (Exception e) when (e is OutOfMemoryException or OverflowException)
+        {
+            throw new OutOfMemoryException($"{op}: cannot allocate shape {Autodiff.Shape.Format(shape)} ({size} elements, {4 * size} bytes) on {device.Name}.", e);
+        }
+        return new Tensor(new Storage(buffer), (int[])shape.Clone(), track);
+    }
+
+    /// <summary>The number of elements of <paramref name="shape"/>, or an error naming <paramref name="op"/> and the shape.</summary>
+    /// <exception cref="ArgumentException">A negative dimension, or more elements than a 64-bit count holds.</exception>
+    private static long CheckedSize(string op, int[] shape)
     {
         foreach (var d in shape)
-            if (d < 0) throw new ArgumentException($"tensor: negative dimension in shape {Autodiff.Shape.Format(shape)}.");
-        device.ThrowIfDisposed("tensor");
-        var buffer = device.Kernels.Allocate(Autodiff.Shape.Size(shape));
-        return new Tensor(new Storage(buffer), (int[])shape.Clone(), track);
+            if (d < 0) throw new ArgumentException($"{op}: negative dimension in shape {Autodiff.Shape.Format(shape)}.");
+        try
+        {
+            return Autodiff.Shape.Size(shape);
+        }
+        catch (OverflowException e)
+        {
+            throw new ArgumentException($"{op}: shape {Autodiff.Shape.Format(shape)} has more elements than a 64-bit count can hold.", e);
+        }
     }
 
     /// <summary>A tensor holding a copy of <paramref name="data"/> with the given shape.</summary>
@@ -121,10 +148,10 @@ public sealed partial class Tensor : IDisposable
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(shape);
-        long n = Autodiff.Shape.Size(shape);
+        long n = CheckedSize("FromArray", shape);
         if (n != data.Length)
             throw new ArgumentException($"FromArray: shape {Autodiff.Shape.Format(shape)} holds {n} elements but the data has {data.Length}.");
-        var t = Empty(shape, device ?? Device.Default);
+        var t = Empty(shape, device ?? Device.Default, op: "FromArray");
         t.Buffer.CopyFromHost(data);
         t.RequiresGrad = requiresGrad;
         return t;
@@ -148,18 +175,21 @@ public sealed partial class Tensor : IDisposable
     public static Tensor Scalar(float value, Device? device = null) => Full([], value, device);
 
     /// <summary>A tensor filled with <paramref name="value"/>.</summary>
-    public static Tensor Full(int[] shape, float value, Device? device = null)
+    public static Tensor Full(int[] shape, float value, Device? device = null) => Filled("Full", shape, value, device);
+
+    /// <summary>A tensor of zeros.</summary>
+    public static Tensor Zeros(int[] shape, Device? device = null) => Filled("Zeros", shape, 0f, device);
+
+    /// <summary>A tensor of ones.</summary>
+    public static Tensor Ones(int[] shape, Device? device = null) => Filled("Ones", shape, 1f, device);
+
+    private static Tensor Filled(string op, int[] shape, float value, Device? device)
     {
-        var t = Empty(shape, device ?? Device.Default);
+        ArgumentNullException.ThrowIfNull(shape);
+        var t = Empty(shape, device ?? Device.Default, op: op);
         t.K.Fill(t.Buffer, value);
         return t;
     }
-
-    /// <summary>A tensor of zeros.</summary>
-    public static Tensor Zeros(int[] shape, Device? device = null) => Full(shape, 0f, device);
-
-    /// <summary>A tensor of ones.</summary>
-    public static Tensor Ones(int[] shape, Device? device = null) => Full(shape, 1f, device);
 
     /// <summary>
     /// Uniform random values in [low, high), reproducible from <paramref name="seed"/> on every device; without a seed,
@@ -211,6 +241,7 @@ public sealed partial class Tensor : IDisposable
         CheckAlive("CopyFrom");
         if (data.Length != Size)
             throw new ArgumentException($"CopyFrom: tensor {Describe()} holds {Size} elements, the data has {data.Length}.");
+        Ops.ForgetDataChecks(this);
         Buffer.CopyFromHost(data);
     }
 
@@ -220,13 +251,24 @@ public sealed partial class Tensor : IDisposable
         Ops.CheckSameDevice("CopyFrom", this, source);
         if (!Autodiff.Shape.Equal(shape, source.shape))
             throw new ArgumentException($"CopyFrom: shapes differ: destination {Describe()}, source {source.Describe()}.");
+        Ops.ForgetDataChecks(this);
         K.Copy(source.Buffer, 0, Buffer, 0, Size);
     }
 
     // ---------- graph ----------
 
-    /// <summary>Records <paramref name="backward"/> for this result if grad mode is on and any input requires gradients.</summary>
+    /// <summary>
+    /// Records <paramref name="backward"/> for this result if grad mode is on and any input requires gradients; in
+    /// <see cref="AnomalyMode"/>, first checks the result for NaN and infinities.
+    /// </summary>
     internal Tensor Record(string op, Tensor[] inputs, Func<Tensor, Tensor?[]> backward)
+    {
+        RecordOnTape(op, inputs, backward);
+        if (AnomalyMode.IsEnabled) AnomalyMode.CheckForward(op, this, inputs);
+        return this;
+    }
+
+    private Tensor RecordOnTape(string op, Tensor[] inputs, Func<Tensor, Tensor?[]> backward)
     {
         if (!GradMode.IsEnabled) return this;
         foreach (var i in inputs)
@@ -295,7 +337,13 @@ public sealed partial class Tensor : IDisposable
     /// <see cref="ZeroGrad"/> or let the optimizer clear them between steps). With <paramref name="createGraph"/>,
     /// the backward pass is itself recorded, so the resulting gradients can be differentiated again.
     /// </summary>
-    public void Backward(Tensor? gradient = null, bool createGraph = false)
+    /// <param name="gradient">The output's gradient (default: 1 for a one-element output).</param>
+    /// <param name="createGraph">Record the backward pass so the gradients can be differentiated again.</param>
+    /// <param name="retainGraph">Keep the graph usable for another backward pass (default: <paramref name="createGraph"/>,
+    /// as PyTorch's <c>retain_graph</c>). Without it a second backward pass through this graph throws instead of
+    /// silently adding the same gradients again.</param>
+    /// <exception cref="InvalidOperationException">The graph was already released by an earlier backward pass.</exception>
+    public void Backward(Tensor? gradient = null, bool createGraph = false, bool? retainGraph = null)
     {
         CheckAlive("backward");
         if (!RequiresGrad)
@@ -313,7 +361,7 @@ public sealed partial class Tensor : IDisposable
                 throw new ArgumentException($"backward: gradient shape {gradient.Describe()} differs from the output's {Describe()}.");
         }
 
-        Autograd.RunBackward([this], [gradient], createGraph, null);
+        Autograd.RunBackward([this], [gradient], createGraph, retainGraph ?? createGraph, null);
     }
 
     /// <summary>Adds a leaf's incoming gradient to <see cref="Grad"/> (an engine-owned buffer, or a recorded sum under createGraph).</summary>

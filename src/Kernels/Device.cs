@@ -1,5 +1,3 @@
-using ILGPU;
-using ILGPU.Runtime;
 using Engine.Kernels.Cpu;
 using Engine.Kernels.Ilgpu;
 
@@ -30,7 +28,7 @@ public sealed class Device : IDisposable
 
     private static readonly object Gate = new();
     private static readonly Dictionary<DeviceKind, Device> Instances = new();
-    private static IReadOnlyList<DeviceKind>? available;
+    private static DeviceProbe? probe;
     private static Device? defaultDevice;
 
     private readonly IKernelSet kernels;
@@ -42,7 +40,7 @@ public sealed class Device : IDisposable
         if (kind == DeviceKind.Cpu)
         {
             kernels = new CpuKernelSet(this);
-            Counters.UseCachedBytesSource(() => CpuArrayPool<float>.PooledBytes + CpuArrayPool<int>.PooledBytes);
+            Counters.UseCachedBytesSource(() => CpuArrayPools.PooledBytes);
         }
         else
         {
@@ -104,6 +102,13 @@ public sealed class Device : IDisposable
         }
     }
 
+    /// <summary>
+    /// Gives the memory the device keeps for reuse (freed buffers cached to make the next step's allocations cheap)
+    /// back to the system; returns the bytes released. The CPU device also does this by itself after
+    /// 10 s without allocations. Buffers in use are not touched.
+    /// </summary>
+    public long TrimCache() => Kind == DeviceKind.Cpu ? CpuArrayPools.Trim() : 0;
+
     /// <summary>True once disposed.</summary>
     public bool IsDisposed { get; private set; }
 
@@ -112,7 +117,7 @@ public sealed class Device : IDisposable
 
     /// <summary>
     /// The device used when none is named: <c>ENGINE_DEVICE</c> if set, else the best available
-    /// (CUDA &gt; OpenCL &gt; CPU).
+    /// (CUDA &gt; OpenCL &gt; CPU). Choosing it raises <see cref="Selected"/> with the reason; a library never prints it.
     /// </summary>
     public static Device Default
     {
@@ -122,46 +127,59 @@ public sealed class Device : IDisposable
             {
                 if (defaultDevice is { IsDisposed: false }) return defaultDevice;
             }
-            var d = Resolve(Environment.GetEnvironmentVariable(EnvironmentVariable));
-            lock (Gate) defaultDevice = d;
+            var selection = DeviceSelection.Choose(Environment.GetEnvironmentVariable(EnvironmentVariable), Probe());
+            var d = Get(selection.Kind);
+            lock (Gate)
+            {
+                defaultDevice = d;
+                Selection = selection;
+            }
+            Selected?.Invoke(selection);
             return d;
         }
     }
 
-    /// <summary>The device an <c>ENGINE_DEVICE</c> value selects: <see cref="Parse"/> of it, or <see cref="Auto"/> when empty.</summary>
-    public static Device Resolve(string? environmentValue) =>
-        string.IsNullOrWhiteSpace(environmentValue) ? Auto() : Parse(environmentValue);
+    /// <summary>
+    /// Raised when <see cref="Default"/> chooses its device, with the device and why (its <c>ToString()</c> is the
+    /// one-line start-up message). Programs that want the message log it from here or print
+    /// <see cref="DescribeSelection"/>.
+    /// </summary>
+    public static event Action<DeviceSelection>? Selected;
 
-    /// <summary>The best available device: CUDA, else OpenCL, else the SIMD CPU.</summary>
-    public static Device Auto()
-    {
-        var kinds = Available();
-        if (kinds.Contains(DeviceKind.Cuda)) return Get(DeviceKind.Cuda);
-        if (kinds.Contains(DeviceKind.OpenCL)) return Get(DeviceKind.OpenCL);
-        return Cpu;
-    }
+    /// <summary>The choice <see cref="Default"/> made, or null before it was first used.</summary>
+    public static DeviceSelection? Selection { get; private set; }
 
-    /// <summary>Kinds usable on this machine (probed once: the CPU kinds always, GPUs when ILGPU finds a driver).</summary>
-    public static IReadOnlyList<DeviceKind> Available()
+    /// <summary>
+    /// The one-line start-up message: which device <see cref="Default"/> uses and why, e.g.
+    /// "Engine device: cpu (SIMD kernels (AVX2+FMA, 2 cores)); automatic: no GPU found (cuda: ...)". Chooses without
+    /// creating the device when <see cref="Default"/> was not used yet.
+    /// </summary>
+    public static string DescribeSelection()
     {
         lock (Gate)
         {
-            if (available != null) return available;
-            var list = new List<DeviceKind> { DeviceKind.Cpu, DeviceKind.IlgpuCpu };
-            try
-            {
-                // Default() finds only the CPU when no GPU driver is present, without throwing.
-                using var context = Context.Create(b => b.Default());
-                if (context.Devices.Any(d => d.AcceleratorType == AcceleratorType.Cuda)) list.Add(DeviceKind.Cuda);
-                if (context.Devices.Any(d => d.AcceleratorType == AcceleratorType.OpenCL)) list.Add(DeviceKind.OpenCL);
-            }
-            catch (Exception)
-            {
-                // A broken GPU driver leaves the CPU kinds; the probe never takes the process down.
-            }
-            available = list;
-            return list;
+            if (Selection != null && defaultDevice is { IsDisposed: false }) return Selection.ToString();
         }
+        return DeviceSelection.Choose(Environment.GetEnvironmentVariable(EnvironmentVariable), Probe()).ToString();
+    }
+
+    /// <summary>The device an <c>ENGINE_DEVICE</c> value selects: <see cref="Parse"/> of it, or <see cref="Auto"/> when empty.</summary>
+    public static Device Resolve(string? environmentValue) => Get(DeviceSelection.Choose(environmentValue, Probe()).Kind);
+
+    /// <summary>The best available device: CUDA, else OpenCL, else the SIMD CPU.</summary>
+    public static Device Auto() => Get(DeviceSelection.Choose(null, Probe()).Kind);
+
+    /// <summary>Kinds usable on this machine (probed once: the CPU kinds always, GPUs when ILGPU finds a driver).</summary>
+    public static IReadOnlyList<DeviceKind> Available() => Probe().Available;
+
+    /// <summary>
+    /// What the start-up probe found (run once per process): the usable kinds and, per kind, the device found or why
+    /// none was. The CUDA driver is found as <c>libcuda.so</c> or <c>libcuda.so.1</c>, OpenCL as <c>libOpenCL.so</c> or
+    /// <c>libOpenCL.so.1</c>.
+    /// </summary>
+    public static DeviceProbe Probe()
+    {
+        lock (Gate) return probe ??= DeviceProbe.Run();
     }
 
     /// <summary>Names accepted by <see cref="Parse"/> for the available kinds, for error messages.</summary>
@@ -181,17 +199,21 @@ public sealed class Device : IDisposable
     /// <exception cref="ArgumentException">The name is unknown or the device is unavailable; the message lists what is available.</exception>
     public static Device Parse(string name)
     {
-        var kind = name.Trim().ToLowerInvariant() switch
-        {
-            "cpu" => DeviceKind.Cpu,
-            "ilgpu-cpu" => DeviceKind.IlgpuCpu,
-            "cuda" => DeviceKind.Cuda,
-            "opencl" => DeviceKind.OpenCL,
-            _ => throw new ArgumentException(
-                $"Device: unknown device name '{name}'. Known names: cpu, ilgpu-cpu, cuda, opencl; available here: {AvailableNames()}."),
-        };
+        ArgumentNullException.ThrowIfNull(name);
+        var kind = KindOf(name) ?? throw new ArgumentException(
+            $"Device: unknown device name '{name}'. Known names: cpu, ilgpu-cpu, cuda, opencl; available here: {AvailableNames()}.");
         return Get(kind);
     }
+
+    /// <summary>The kind named cpu, ilgpu-cpu, cuda or opencl (case-insensitive, trimmed), or null.</summary>
+    public static DeviceKind? KindOf(string name) => name.Trim().ToLowerInvariant() switch
+    {
+        "cpu" => DeviceKind.Cpu,
+        "ilgpu-cpu" => DeviceKind.IlgpuCpu,
+        "cuda" => DeviceKind.Cuda,
+        "opencl" => DeviceKind.OpenCL,
+        _ => null,
+    };
 
     /// <summary>Returns the process-wide device of <paramref name="kind"/>, creating it on first use.</summary>
     /// <exception cref="InvalidOperationException">The device is not available here; the message lists what is.</exception>

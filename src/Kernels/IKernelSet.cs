@@ -46,7 +46,7 @@ public interface IKernelSet
     /// <summary>dst[i] = <see cref="CounterRng.Uniform"/>(seed, i, low, high): bitwise identical on every kernel set.</summary>
     void RandomUniform(DeviceBuffer<float> dst, ulong seed, float low, float high);
 
-    /// <summary>dst[i] = mean + std * <see cref="CounterRng.Normal"/>(seed, i).</summary>
+    /// <summary>dst[i] = <see cref="CounterRng.Normal(ulong, ulong, float, float)"/>(seed, i, mean, std): bitwise identical on every kernel set.</summary>
     void RandomNormal(DeviceBuffer<float> dst, ulong seed, float mean, float std);
 
     /// <summary>y[i] = op(x[i]) for i &lt; x.Length (y may be x).</summary>

@@ -152,7 +152,7 @@ public sealed class CpuFftGradTests : FftGradTests
 public sealed class IlgpuFftGradTests : FftGradTests
 {
     /// <inheritdoc />
-    protected override Device Device => Device.Get(DeviceKind.IlgpuCpu);
+    protected override Device Device => TestDevices.Ilgpu;
 
     /// <inheritdoc />
     protected override int MaxEntries => 12;

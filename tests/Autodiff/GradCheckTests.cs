@@ -431,7 +431,7 @@ public sealed class CpuAutodiffTests : AutodiffOpTests
 public sealed class IlgpuAutodiffTests : AutodiffOpTests
 {
     /// <inheritdoc />
-    protected override Device Device => Device.Get(DeviceKind.IlgpuCpu);
+    protected override Device Device => TestDevices.Ilgpu;
 
     /// <inheritdoc />
     protected override int MaxEntriesPerInput => 12;

@@ -27,9 +27,9 @@ public sealed class TapeTests
     {
         var x = Leaf(X3, 3);
         var loss = (x * x).Sum();
-        loss.Backward();
+        loss.Backward(retainGraph: true);
         Close([1, -2, 4], x.Grad);
-        loss.Backward(); // the same graph again: the gradient adds up
+        loss.Backward(); // the same graph again, kept on purpose: the gradient adds up
         Close([2, -4, 8], x.Grad);
         (x * 3f).Sum().Backward(); // a fresh graph adds too
         Close([5, -1, 11], x.Grad);

@@ -171,15 +171,7 @@ public class CheckpointTests
         return ((JsonObject)JsonNode.Parse(Encoding.UTF8.GetString(file, 8, n))!, file[(8 + n)..]);
     }
 
-    private static byte[] Join(string header, byte[] data)
-    {
-        var h = Encoding.UTF8.GetBytes(header);
-        var r = new byte[8 + h.Length + data.Length];
-        BinaryPrimitives.WriteUInt64LittleEndian(r, (ulong)h.Length);
-        h.CopyTo(r, 8);
-        data.CopyTo(r, 8 + h.Length);
-        return r;
-    }
+    private static byte[] Join(string header, byte[] data) => SafetensorsBytes.Join(header, data);
 
     private static byte[] Edit(byte[] file, Action<JsonObject> edit)
     {

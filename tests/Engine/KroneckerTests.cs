@@ -251,7 +251,7 @@ public sealed class CpuKroneckerTests : KroneckerTests
 [Collection("ilgpu")]
 public sealed class IlgpuKroneckerTests : KroneckerTests
 {
-    protected override Device Device => Device.Get(DeviceKind.IlgpuCpu);
+    protected override Device Device => TestDevices.Ilgpu;
     protected override bool Large => false;
 
     public static IEnumerable<object[]> IlgpuCases() => Cases(false).Where((_, i) => i % 3 == 0);

@@ -29,9 +29,10 @@ public class SampleTests
     [Fact]
     public void UnknownTaskIsAClearError()
     {
-        var e = Assert.Throws<ArgumentException>(() => Samples.Program.Run(["nope"], new StringWriter()));
-        Assert.Contains("unknown task 'nope'", e.Message);
-        Assert.Contains("mlp", e.Message);
+        var errors = new StringWriter();
+        Assert.Equal(Samples.Program.UsageError, Samples.Program.Run(["nope"], new StringWriter(), errors));
+        Assert.Contains("unknown task 'nope'", errors.ToString());
+        Assert.Contains("mlp", errors.ToString());
     }
 
     private static JsonDocument RunTask(string task, params string[] extra)
@@ -118,7 +119,9 @@ public class SampleTests
             double std = Math.Sqrt(((accs[0] - accs.Average()) * (accs[0] - accs.Average()) + (accs[1] - accs.Average()) * (accs[1] - accs.Average())) / 1);
             Assert.Equal(std, row.GetProperty("test_accuracy_std").GetDouble(), 12);
         }
-        Assert.Throws<ArgumentException>(() => RunTask("mixer-width", "--seeds", "0"));
+        var errors = new StringWriter();
+        Assert.Equal(Samples.Program.UsageError, Samples.Program.Run(["mixer-width", "--seeds", "0"], new StringWriter(), errors));
+        Assert.Contains("mixer-width: --seeds must be an integer >= 1, got 0", errors.ToString());
     }
 
     [Fact]
@@ -260,8 +263,10 @@ public class SampleTests
     {
         var full = new Samples.OperatorDefaults(1000, 100, 85, 12, 32, 30, 6);
         var quick = new Samples.OperatorDefaults(60, 20, 29, 6, 8, 3, 50);
-        Assert.Equal(85, Samples.OperatorTask.Parse(new Samples.Options(["--quick", "false"]), "t", full, quick).Resolution);
-        Assert.Equal(29, Samples.OperatorTask.Parse(new Samples.Options(["--quick"]), "t", full, quick).Resolution);
-        Assert.Equal(85, Samples.OperatorTask.Parse(new Samples.Options([]), "t", full, quick).Resolution);
+        Samples.Options Opts(params string[] args) =>
+            Samples.CommandLine.ParseOptions("t", [.. Samples.CommonOptions.Global, .. Samples.OperatorTask.Declare(full, quick)], args);
+        Assert.Equal(85, Samples.OperatorTask.Parse(Opts("--quick", "false"), "t", full, quick).Resolution);
+        Assert.Equal(29, Samples.OperatorTask.Parse(Opts("--quick"), "t", full, quick).Resolution);
+        Assert.Equal(85, Samples.OperatorTask.Parse(Opts(), "t", full, quick).Resolution);
     }
 }

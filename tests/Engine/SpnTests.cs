@@ -436,7 +436,7 @@ public class SpnIlgpuTests
     {
         var g = RegionGraph.RandomBinary(6, 2, 2, 5);
         var cpu = Device.Get(DeviceKind.Cpu);
-        var gpu = Device.Get(DeviceKind.IlgpuCpu);
+        var gpu = TestDevices.Ilgpu;
         using var a = new Spn.Spn(g, 3, 2, seed: 2, device: cpu);
         using var b = new Spn.Spn(g, 3, 2, seed: 2, device: gpu);
         var rng = new Random(1);

@@ -417,7 +417,7 @@ public sealed class CpuFftKernelTests : FftKernelTests
 public sealed class IlgpuFftKernelTests : FftKernelTests
 {
     /// <inheritdoc />
-    protected override Device Device => Device.Get(DeviceKind.IlgpuCpu);
+    protected override Device Device => TestDevices.Ilgpu;
 }
 
 /// <summary>

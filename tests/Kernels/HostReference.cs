@@ -587,11 +587,11 @@ public static class HostReference
         return y;
     }
 
-    /// <summary>dst[i] = mean + std * CounterRng.Normal(seed, i), in float as the contract writes it.</summary>
+    /// <summary>dst[i] = fma(std, CounterRng.Normal(seed, i), mean), in float as the contract writes it.</summary>
     public static float[] RandomNormal(long length, ulong seed, float mean, float std)
     {
         var y = new float[length];
-        for (long i = 0; i < length; i++) y[i] = mean + std * CounterRng.Normal(seed, (ulong)i);
+        for (long i = 0; i < length; i++) y[i] = CounterRng.Normal(seed, (ulong)i, mean, std);
         return y;
     }
 }

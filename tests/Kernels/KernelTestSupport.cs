@@ -62,9 +62,6 @@ public readonly record struct Tolerance(double Rel, double Abs)
     /// </summary>
     public const double ShiftUlps = 2.4e-7;
 
-    /// <summary>Random normals on a kernel set that need not match <see cref="CounterRng"/> bitwise.</summary>
-    public static readonly Tolerance Rng = new(1e-6, 1e-6);
-
     /// <summary>Both tolerances doubled: two implementations each within the tolerance of the reference.</summary>
     public Tolerance Twice => new(2 * Rel, 2 * Abs);
 

@@ -25,8 +25,6 @@ public abstract class CpuKernelSetWidthTests : KernelSetTests, IDisposable
     /// <inheritdoc />
     protected override Device Device => Device.Get(DeviceKind.Cpu);
 
-    /// <inheritdoc />
-    protected override bool NormalIsBitwise => true;
 
     /// <summary>Restores the width.</summary>
     public void Dispose() => width.Dispose();

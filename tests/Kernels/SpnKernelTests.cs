@@ -316,7 +316,7 @@ public sealed class CpuSpnKernelTests : SpnKernelTests
 public sealed class IlgpuSpnKernelTests : SpnKernelTests
 {
     /// <inheritdoc />
-    protected override Device Device => Device.Get(DeviceKind.IlgpuCpu);
+    protected override Device Device => TestDevices.Ilgpu;
 }
 
 /// <summary>The composite SPN layers over the CPU set's core ops.</summary>

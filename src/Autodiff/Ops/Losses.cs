@@ -6,7 +6,13 @@ public static partial class Ops
     /// Mean cross-entropy of <paramref name="logits"/> [N, C] against integer <paramref name="labels"/> in [0, C),
     /// fused and stable (logsumexp - logit of the label per row, in one kernel). Gradient: (softmax - onehot) / N.
     /// </summary>
-    public static Tensor CrossEntropy(this Tensor logits, IndexTensor labels)
+    public static Tensor CrossEntropy(this Tensor logits, IndexTensor labels) => CrossEntropy(logits, labels, ownsLabels: false);
+
+    /// <summary>
+    /// The loss; with <paramref name="ownsLabels"/> the labels' device copies are freed after the forward kernel and
+    /// after each backward pass (they are uploaded again when needed), so nothing outlives the call.
+    /// </summary>
+    private static Tensor CrossEntropy(Tensor logits, IndexTensor labels, bool ownsLabels)
     {
         const string op = "cross_entropy";
         logits.CheckAlive(op);
@@ -22,19 +28,22 @@ public static partial class Ops
         logits.K.CrossEntropy(logits.Buffer, lab, rows, classes, perRow.Buffer);
         var y = Tensor.Empty([], logits.Device);
         logits.K.Reduce(Kernels.ReduceOp.Mean, perRow.Buffer, [rows], [0], y.Buffer);
+        if (ownsLabels) labels.Dispose();
         return y.Record(op, [logits], g =>
         {
             var onehot = Tensor.Empty([rows, classes], logits.Device);
             logits.K.OneHot(labels.On(logits.Device), rows, classes, onehot.Buffer);
+            if (ownsLabels) labels.Dispose();
             return [(Softmax(logits, 1) - onehot) * (g * (1f / rows))];
         });
     }
 
-    /// <summary>Cross-entropy with labels given as a host array.</summary>
+    /// <summary>Cross-entropy with labels given as a host array (uploaded for the call and freed after it).</summary>
     public static Tensor CrossEntropy(this Tensor logits, int[] labels)
     {
-        // Not disposed here: the backward rule uses the labels again (a disposed IndexTensor re-uploads on demand).
-        return CrossEntropy(logits, new IndexTensor(labels));
+        ArgumentNullException.ThrowIfNull(labels);
+        // A disposed IndexTensor uploads again on demand: the backward rule gets its copy and frees it.
+        return CrossEntropy(logits, new IndexTensor(labels), ownsLabels: true);
     }
 
     /// <summary>Mean squared error mean((prediction - target)²); shapes must match exactly.</summary>

@@ -11,20 +11,8 @@ namespace Engine.Autodiff;
 /// bins. Both are differentiable to any order and give the same values to float rounding.
 /// </summary>
 /// <remarks>
-/// <para>Route rule (<see cref="SpectralRoute.Auto"/>, chosen per shape by <see cref="Choose1d"/> and
-/// <see cref="Choose2d"/>): on the CPU kernel set, the FFT route for a 1-D transform when modes ≥ 10·log2 N, and for
-/// a 2-D transform only when both axes pass that test (2·modes1 ≥ 10·log2 H and modes2 ≥ 10·log2 W); the GEMM route
-/// otherwise, and always on other devices (the ILGPU FFT is a direct DFT, O(N²) per row). So every FNO configuration
-/// in use (Burgers: N = 1024, 16 modes; Darcy: 85 x 85, 12 x 12 modes) runs the GEMMs. The rule is measured, not
-/// derived: forward plus inverse transform, forward and backward, channels-last, batch 20, 2-core shared machine
-/// (bench `fno-route t1d|t2d`). 1-D, width 64, GEMM / FFT ms: N = 256: k = 16 2.1 / 5.1, k = 64 4.0 / 6.8,
-/// k = 129 6.8 / 6.3; N = 1024: k = 16 7.1 / 18.1, k = 64 14.2 / 20.7, k = 128 31.4 / 22.0; N = 4096: k = 16 23.5 / 62.5,
-/// k = 64 57.2 / 75.5, k = 128 99.6 / 81.6, k = 256 118.5 / 48.1. The crossover sits near k ≈ 100 (10·log2 N puts it at
-/// 80, 100, 120). 2-D, width 32: 85², 12 modes 18.3 / 97.6; 85², 32 modes 81.7 / 221.7; 64², 32 modes (all rows)
-/// 41.9 / 101.3; 128², 12 modes 74.8 / 274.6; 256², 16 modes 1580 / 2731 (best of 3: 1431 / 1002). The FFT route pays
-/// for channels-last data: a permute to put the axis last, the full transform of every channel, a gather of the kept
-/// bins and a permute back (and the adjoints in backward), while the GEMMs read the input once; 85 = 5·17 also takes
-/// the Bluestein path of the CPU FFT. The FFT route also needs 1.5-2.4x the peak memory.</para>
+/// <para>Routes: the caller names one (spectral layers ask <c>Engine.Nn.SpectralRoutePolicy</c>, which holds the
+/// measured rule per device kind). <see cref="SpectralRoute.Auto"/> is not a route: passing it throws.</para>
 /// <para>Spectrum layout ("split"): a transformed axis of length 2k holds Re X_0 .. Re X_{k-1}, then Im X_0 .. Im X_{k-1},
 /// with X_j = Σ_t x_t e^{-2πi j t / N} (no scaling forward, numpy's "backward" norm).</para>
 /// <para>The inverse is the real inverse of a Hermitian spectrum of which modes 0..k-1 are given and the rest are zero:
@@ -47,14 +35,14 @@ public static class SpectralTransform
     /// that axis becomes 2·modes long in the split layout (real parts, then imaginary parts).
     /// </summary>
     /// <exception cref="ArgumentException">The axis is empty or modes is outside 1..N/2+1.</exception>
-    public static Tensor RfftModes(Tensor x, int modes, int axis = -1, SpectralRoute route = SpectralRoute.Auto)
+    public static Tensor RfftModes(Tensor x, int modes, int axis = -1, SpectralRoute route = SpectralRoute.Gemm)
     {
         const string op = "rfft_modes";
         x.CheckAlive(op);
         int ax = Shape.Axis(op, axis, x.Rank);
         int n = x.shape[ax];
         CheckModes(op, x, n, modes, ax);
-        if (Resolve(route, x.Device, n, modes) == SpectralRoute.Fft)
+        if (Route(op, route) == SpectralRoute.Fft)
             return RfftModesFft(x, modes, ax);
         var f = Matrix(Kind.Forward, n, modes, x.Device); // [2k, N]
         return ApplyAlongAxis(x, ax, f, 2 * modes);
@@ -66,7 +54,7 @@ public static class SpectralTransform
     /// <see cref="RfftModes"/> after zero padding.
     /// </summary>
     /// <exception cref="ArgumentException">The axis length is odd, or k exceeds n/2 + 1, or n is not positive.</exception>
-    public static Tensor IrfftModes(Tensor xhat, int n, int axis = -1, SpectralRoute route = SpectralRoute.Auto)
+    public static Tensor IrfftModes(Tensor xhat, int n, int axis = -1, SpectralRoute route = SpectralRoute.Gemm)
     {
         const string op = "irfft_modes";
         xhat.CheckAlive(op);
@@ -79,7 +67,7 @@ public static class SpectralTransform
         int modes = len / 2;
         if (modes > MaxModes(n))
             throw new ArgumentException($"{op}: spectrum {xhat.Describe()} holds {modes} modes along axis {ax}, more than n/2 + 1 = {MaxModes(n)} for n = {n}.");
-        if (Resolve(route, xhat.Device, n, modes) == SpectralRoute.Fft)
+        if (Route(op, route) == SpectralRoute.Fft)
             return IrfftModesFft(xhat, n, modes, ax);
         var g = Matrix(Kind.Inverse, n, modes, xhat.Device); // [N, 2k]
         return ApplyAlongAxis(xhat, ax, g, n);
@@ -92,7 +80,7 @@ public static class SpectralTransform
     /// row mode (non-negative ones first), re/im, column mode, channel.
     /// </summary>
     /// <exception cref="ArgumentException">x has fewer than 3 axes, H &lt; 2·modes1, or modes2 &gt; W/2 + 1.</exception>
-    public static Tensor Rfft2Modes(Tensor x, int modes1, int modes2, SpectralRoute route = SpectralRoute.Auto)
+    public static Tensor Rfft2Modes(Tensor x, int modes1, int modes2, SpectralRoute route = SpectralRoute.Gemm)
     {
         const string op = "rfft2_modes";
         x.CheckAlive(op);
@@ -101,7 +89,7 @@ public static class SpectralTransform
         int h = x.shape[^3], w = x.shape[^2], c = x.shape[^1];
         CheckModes(op, x, w, modes2, x.Rank - 2);
         CheckRowModes(op, x, h, modes1);
-        if (Resolve2(route, x.Device, h, w, modes1, modes2) == SpectralRoute.Fft)
+        if (Route(op, route) == SpectralRoute.Fft)
             return Rfft2ModesFft(x, modes1, modes2);
         var lead = x.shape[..^3];
         long l = Shape.Size(lead);
@@ -119,7 +107,7 @@ public static class SpectralTransform
     /// a real field [..., <paramref name="h"/>, <paramref name="w"/>, C] (scaled by 1/(H·W), Hermitian weights along W).
     /// </summary>
     /// <exception cref="ArgumentException">The spectrum's shape does not fit h and w.</exception>
-    public static Tensor Irfft2Modes(Tensor xhat, int h, int w, SpectralRoute route = SpectralRoute.Auto)
+    public static Tensor Irfft2Modes(Tensor xhat, int h, int w, SpectralRoute route = SpectralRoute.Gemm)
     {
         const string op = "irfft2_modes";
         xhat.CheckAlive(op);
@@ -131,7 +119,7 @@ public static class SpectralTransform
         CheckRowModes(op, xhat, h, modes1);
         if (modes2 == 0 || modes2 > MaxModes(w))
             throw new ArgumentException($"{op}: spectrum {xhat.Describe()} holds {modes2} column modes, outside 1..w/2+1 = {MaxModes(w)} for w = {w}.");
-        if (Resolve2(route, xhat.Device, h, w, modes1, modes2) == SpectralRoute.Fft)
+        if (Route(op, route) == SpectralRoute.Fft)
             return Irfft2ModesFft(xhat, h, w);
         var lead = xhat.shape[..^4];
         long l = Shape.Size(lead);
@@ -142,70 +130,13 @@ public static class SpectralTransform
         return y.Reshape([.. lead, h, w, c]);
     }
 
-    /// <summary>
-    /// Replaces <see cref="SpectralRoute.Auto"/> by <paramref name="route"/> for every transform started in the calling
-    /// async flow until the returned scope is disposed (benchmarks and comparisons of whole models; an explicit route
-    /// argument still wins). Scopes nest; disposing restores the previous setting.
-    /// </summary>
-    public static IDisposable Force(SpectralRoute route) => new RouteScope(route);
-
-    /// <summary>
-    /// The route <see cref="SpectralRoute.Auto"/> takes for a 1-D transform of length <paramref name="n"/> keeping
-    /// <paramref name="modes"/> modes on <paramref name="device"/>: the FFT ops on the CPU kernel set when
-    /// modes ≥ 10·log2 N, the GEMMs otherwise (and always on other devices). See the class remarks.
-    /// </summary>
-    public static SpectralRoute Choose1d(Device device, int n, int modes)
+    /// <summary>The route to run; <see cref="SpectralRoute.Auto"/> is a layer's request, not a route.</summary>
+    private static SpectralRoute Route(string op, SpectralRoute route) => route switch
     {
-        if (device.Kind != DeviceKind.Cpu) return SpectralRoute.Gemm; // the ILGPU FFT is a direct DFT: O(N²) per row
-        return modes >= FftModesFactor * Math.Log2(Math.Max(n, 2)) ? SpectralRoute.Fft : SpectralRoute.Gemm;
-    }
-
-    /// <summary>
-    /// The route <see cref="SpectralRoute.Auto"/> takes for a 2-D transform of an <paramref name="h"/> x
-    /// <paramref name="w"/> field keeping 2·<paramref name="modes1"/> rows and <paramref name="modes2"/> columns on
-    /// <paramref name="device"/>: the FFT ops only on the CPU kernel set and only when both axes pass the 1-D rule
-    /// (2·modes1 ≥ 10·log2 H and modes2 ≥ 10·log2 W, so W of about 140 or more); the GEMMs otherwise, which includes every
-    /// FNO shape measured (see the class remarks).
-    /// </summary>
-    public static SpectralRoute Choose2d(Device device, int h, int w, int modes1, int modes2) =>
-        Choose1d(device, h, 2 * modes1) == SpectralRoute.Fft && Choose1d(device, w, modes2) == SpectralRoute.Fft
-            ? SpectralRoute.Fft : SpectralRoute.Gemm;
-
-    /// <summary>1-D rule: the FFT route when modes ≥ this factor · log2 N (measured crossover, see the remarks).</summary>
-    private const double FftModesFactor = 10.0;
-
-    private static readonly AsyncLocal<SpectralRoute?> Forced = new();
-
-    private sealed class RouteScope : IDisposable
-    {
-        private readonly SpectralRoute? previous;
-        private bool disposed;
-
-        public RouteScope(SpectralRoute route)
-        {
-            previous = Forced.Value;
-            Forced.Value = route;
-        }
-
-        public void Dispose()
-        {
-            if (disposed) return;
-            disposed = true;
-            Forced.Value = previous;
-        }
-    }
-
-    private static SpectralRoute Resolve(SpectralRoute route, Device device, int n, int modes)
-    {
-        if (route == SpectralRoute.Auto) route = Forced.Value ?? SpectralRoute.Auto;
-        return route != SpectralRoute.Auto ? route : Choose1d(device, n, modes);
-    }
-
-    private static SpectralRoute Resolve2(SpectralRoute route, Device device, int h, int w, int modes1, int modes2)
-    {
-        if (route == SpectralRoute.Auto) route = Forced.Value ?? SpectralRoute.Auto;
-        return route != SpectralRoute.Auto ? route : Choose2d(device, h, w, modes1, modes2);
-    }
+        SpectralRoute.Gemm or SpectralRoute.Fft => route,
+        _ => throw new ArgumentException(
+            $"{op}: route {route} is not a route; pass Gemm or Fft (spectral layers choose with SpectralRoutePolicy).", nameof(route)),
+    };
 
     // ---- FFT route: the FFT ops on the last axis, then a gather of the kept bins into the split layout ----
 
@@ -429,7 +360,10 @@ public static class SpectralTransform
 /// <summary>Which implementation a <see cref="SpectralTransform"/> call uses.</summary>
 public enum SpectralRoute
 {
-    /// <summary>Chosen per device and shape (<see cref="SpectralTransform.Choose1d"/>, <see cref="SpectralTransform.Choose2d"/>).</summary>
+    /// <summary>
+    /// Let the spectral layer choose per device and shape (<c>Engine.Nn.SpectralRoutePolicy</c>); not accepted by
+    /// <see cref="SpectralTransform"/> itself.
+    /// </summary>
     Auto,
     /// <summary>Products with cached truncated-DFT matrices, O(N·k) per row.</summary>
     Gemm,

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Engine.Kernels;
 
 namespace Engine.Autodiff;
@@ -16,6 +17,83 @@ public static partial class Ops
             throw new ArgumentException($"{op}: data {x.Describe()} must be [batch, {layout.Variables}] (one column per variable of the leaf layout).");
     }
 
+    // Data tensors whose values were checked for the categorical leaves (keyed by their buffer, so reshape views
+    // share the mark), with the largest category seen: later forwards on the same data need no host copy. Writing
+    // into a tensor (CopyFrom) drops its mark.
+    private static readonly ConditionalWeakTable<DeviceBuffer<float>, StrongBox<int>> CheckedSpnData = new();
+
+    /// <summary>
+    /// Checks, on the host and before any kernel, that x [batch, vars] is data for categorical leaves of
+    /// <paramref name="categories"/> categories: every value NaN (missing) or an integer in [0, categories). The
+    /// check copies x to the host once; later calls (and the leaf layer) on the same tensor only look up the result,
+    /// until the tensor is written with CopyFrom.
+    /// </summary>
+    /// <exception cref="ArgumentException">The shape disagrees with the layout, or a value is outside the support.</exception>
+    public static void CheckSpnCategoricalData(Tensor x, SpnLeafLayout layout, int categories, string op = "spn_leaf_categorical")
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        CheckSpnData(op, x, layout);
+        if (CheckedSpnData.TryGetValue(x.Buffer, out var seen) && seen.Value < categories) return;
+        var data = x.ToArray();
+        int max = -1;
+        for (int k = 0; k < data.Length; k++)
+        {
+            float v = data[k];
+            if (float.IsNaN(v)) continue;
+            if (v < 0 || v >= categories || v != MathF.Floor(v))
+                throw new ArgumentException(
+                    $"{op}: value {v} at row {k / layout.Variables}, variable {k % layout.Variables} is outside the leaves' support {{0, ..., {categories - 1}}} (use NaN for a missing value).");
+            max = Math.Max(max, (int)v);
+        }
+        CheckedSpnData.AddOrUpdate(x.Buffer, new StrongBox<int>(max));
+    }
+
+    private static readonly ConditionalWeakTable<DeviceBuffer<float>, object> CheckedGaussianData = new();
+
+    /// <summary>
+    /// Checks, on the host and before any kernel, that x [batch, vars] is data for Gaussian leaves: no value is
+    /// infinite (NaN = missing). Copies x to the host once; later calls on the same tensor only look up the result.
+    /// </summary>
+    /// <exception cref="ArgumentException">The shape disagrees with the layout, or a value is infinite.</exception>
+    public static void CheckSpnGaussianData(Tensor x, SpnLeafLayout layout, string op = "spn_leaf_gaussian")
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        CheckSpnData(op, x, layout);
+        if (CheckedGaussianData.TryGetValue(x.Buffer, out _)) return;
+        var data = x.ToArray();
+        for (int k = 0; k < data.Length; k++)
+            if (float.IsInfinity(data[k]))
+                throw new ArgumentException($"{op}: value {data[k]} at row {k / layout.Variables}, variable {k % layout.Variables} is not finite (use NaN for a missing value).");
+        CheckedGaussianData.AddOrUpdate(x.Buffer, CheckedGaussianData);
+    }
+
+    /// <summary>Records that x holds no infinite value, as checked on the host where the data entered (see <see cref="MarkSpnCategoricalDataChecked"/>).</summary>
+    public static void MarkSpnGaussianDataChecked(Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        x.CheckAlive("MarkSpnGaussianDataChecked");
+        CheckedGaussianData.AddOrUpdate(x.Buffer, CheckedGaussianData);
+    }
+
+    /// <summary>
+    /// Records that x holds only NaN or integers in [0, <paramref name="maxValue"/>], as checked on the host where the
+    /// data entered (a data set validated when it was built, an indicator built by the caller), so the leaf layer
+    /// need not copy x back to check it. The caller vouches for the values: the kernels index the leaf table with them.
+    /// </summary>
+    public static void MarkSpnCategoricalDataChecked(Tensor x, int maxValue)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        x.CheckAlive("MarkSpnCategoricalDataChecked");
+        CheckedSpnData.AddOrUpdate(x.Buffer, new StrongBox<int>(maxValue));
+    }
+
+    /// <summary>Drops what was recorded about x's values (it is being overwritten).</summary>
+    internal static void ForgetDataChecks(Tensor x)
+    {
+        CheckedSpnData.Remove(x.Buffer);
+        CheckedGaussianData.Remove(x.Buffer);
+    }
+
     /// <summary>
     /// Categorical leaf layer: x [batch, vars] holds category indices as floats (NaN = missing), logTable
     /// [entries, components, categories] the leaves' log-probabilities (normalise them, e.g. with
@@ -23,6 +101,7 @@ public static partial class Ops
     /// y[b, r, i] = Σ over region r's present variables of logTable[e, i, x[b, var(e)]]. Missing values contribute 0,
     /// so the result is the exact marginal. x is data: no gradient flows to it.
     /// </summary>
+    /// <remarks>The values are checked by <see cref="CheckSpnCategoricalData"/>: once per data tensor, not per call.</remarks>
     /// <exception cref="ArgumentException">Shapes disagree with the layout, or a value is not NaN or an integer in [0, categories).</exception>
     public static Tensor SpnLeafCategorical(Tensor x, Tensor logTable, SpnLeafLayout layout)
     {
@@ -32,16 +111,7 @@ public static partial class Ops
         CheckSameDevice(op, x, logTable);
         if (logTable.Rank != 3 || logTable.shape[0] != layout.Entries)
             throw new ArgumentException($"{op}: table {logTable.Describe()} must be [{layout.Entries}, components, categories] (one row per leaf entry).");
-        int categories = logTable.shape[2];
-        var data = x.ToArray();
-        for (int k = 0; k < data.Length; k++)
-        {
-            float v = data[k];
-            if (float.IsNaN(v)) continue;
-            if (v < 0 || v >= categories || v != MathF.Floor(v))
-                throw new ArgumentException(
-                    $"{op}: value {v} at row {k / layout.Variables}, variable {k % layout.Variables} is outside the leaves' support {{0, ..., {categories - 1}}} (use NaN for a missing value).");
-        }
+        CheckSpnCategoricalData(x, layout, logTable.shape[2], op);
         return LeafCategoricalForward(x, logTable, layout);
     }
 
@@ -79,10 +149,7 @@ public static partial class Ops
         CheckSameDevice(op, x, logStd);
         if (mean.Rank != 2 || mean.shape[0] != layout.Entries || !Shape.Equal(mean.shape, logStd.shape))
             throw new ArgumentException($"{op}: mean {mean.Describe()} and log-std {logStd.Describe()} must both be [{layout.Entries}, components].");
-        var data = x.ToArray();
-        for (int k = 0; k < data.Length; k++)
-            if (float.IsInfinity(data[k]))
-                throw new ArgumentException($"{op}: value {data[k]} at row {k / layout.Variables}, variable {k % layout.Variables} is not finite (use NaN for a missing value).");
+        CheckSpnGaussianData(x, layout, op);
         int batch = x.shape[0], components = mean.shape[1];
         var device = x.Device;
         var y = Tensor.Empty([batch, layout.Regions, components], device);
@@ -98,7 +165,7 @@ public static partial class Ops
                     components, g.Buffer, new SpnGaussianLeaves(dm.Buffer, ds.Buffer));
                 return [KeepIf(dm, mean.RequiresGrad), KeepIf(ds, logStd.RequiresGrad)];
             }
-            return LeafGaussianBackwardRecorded(data, batch, layout, mean, logStd, g);
+            return LeafGaussianBackwardRecorded(x.ToArray(), batch, layout, mean, logStd, g);
         });
     }
 

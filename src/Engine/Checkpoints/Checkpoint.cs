@@ -51,6 +51,8 @@ public static class Checkpoint
     /// <param name="metadata">Extra string metadata (keys must not start with "engine.").</param>
     /// <exception cref="ArgumentException">The optimizer updates a tensor that is not a parameter of the module, or a
     /// metadata key is reserved.</exception>
+    /// <exception cref="IOException">The path cannot be written (empty, a directory, a missing folder, a folder that is
+    /// a file); the message quotes the path as given.</exception>
     public static void Save(Module module, string path, Optimizer? optimizer = null, IReadOnlyDictionary<string, string>? metadata = null) =>
         SaveStateDict(Describe(module, optimizer), path, metadata);
 
@@ -87,7 +89,7 @@ public static class Checkpoint
         }
         catch (InvalidDataException e)
         {
-            throw new InvalidDataException($"{e.Message} (file '{path}')", e);
+            throw new InvalidDataException($"{e.Message} (file '{CheckpointFiles.Clip(path)}')", e);
         }
     }
 
@@ -174,7 +176,7 @@ public static class Checkpoint
         if (!format.StartsWith(FormatPrefix, StringComparison.Ordinal)
             || !int.TryParse(format.AsSpan(FormatPrefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out int version)
             || version < 1)
-            throw new InvalidDataException($"checkpoint: metadata '{FormatKey}' is '{format}', expected '{FormatPrefix}<version>' (this build writes '{FormatPrefix}{FormatVersion}').");
+            throw new InvalidDataException($"checkpoint: metadata '{FormatKey}' is '{CheckpointFiles.Clip(format)}', expected '{FormatPrefix}<version>' (this build writes '{FormatPrefix}{FormatVersion}').");
         if (version > FormatVersion)
             throw new InvalidDataException(
                 $"checkpoint: written by a newer version of Engine (format {version}); this version reads formats 1 to {FormatVersion}. Update Engine to load it.");
@@ -196,9 +198,15 @@ public static class Checkpoint
                 string name = key[ReservedMetadata.Length..];
                 if (!wanted(name)) continue;
                 if (state.ContainsKey(name))
-                    throw new InvalidDataException($"checkpoint: '{name}' is both a tensor and the text metadata '{key}'.");
+                    throw new InvalidDataException($"checkpoint: '{CheckpointFiles.Clip(name)}' is both a tensor and the text metadata '{CheckpointFiles.Clip(key)}'.");
                 state.Add(name, value);
             }
+        }
+        catch (ArgumentException e)
+        {
+            // A name the dictionary refuses (empty, say) is a fault of the file.
+            Release(state);
+            throw new InvalidDataException($"checkpoint: {CheckpointFiles.ClipMessage(e.Message)}", e);
         }
         catch
         {
@@ -219,7 +227,7 @@ public static class Checkpoint
             (SafetensorsDType.F64, 0) => StateValue.Of(BinaryPrimitives.ReadDoubleLittleEndian(span)),
             (SafetensorsDType.BOOL, 0) => StateValue.Of(span[0] != 0),
             _ => throw new InvalidDataException(
-                $"checkpoint: tensor '{t.Name}' is {t.DType} [{string.Join(", ", t.Shape)}] in the file, expected F32 (or an I32 vector, or an I64, F64 or BOOL scalar)."),
+                $"checkpoint: tensor '{CheckpointFiles.Clip(t.Name)}' is {t.DType} {CheckpointFiles.FormatShape(t.Shape)} in the file, expected F32 (or an I32 vector, or an I64, F64 or BOOL scalar)."),
         };
     }
 
@@ -242,6 +250,9 @@ public static class Checkpoint
     /// <returns>The file's metadata.</returns>
     /// <exception cref="InvalidDataException">The file is invalid, of a newer format, or does not match the
     /// module/optimizer; the message names the entry and what was expected.</exception>
+    /// <exception cref="FileNotFoundException">No file at <paramref name="path"/>.</exception>
+    /// <exception cref="IOException">The path is empty, a directory, a device, a named pipe or unreadable; the message
+    /// quotes it. Nothing is opened that is not a regular file.</exception>
     public static IReadOnlyDictionary<string, string> Load(Module module, string path, Optimizer? optimizer = null, bool allowNonFinite = false)
     {
         var file = Safetensors.ReadFile(path);
@@ -251,7 +262,7 @@ public static class Checkpoint
         }
         catch (InvalidDataException e)
         {
-            throw new InvalidDataException($"{e.Message} (file '{path}')", e);
+            throw new InvalidDataException($"{e.Message} (file '{CheckpointFiles.Clip(path)}')", e);
         }
         return file.Metadata;
     }
@@ -291,7 +302,8 @@ public static class Checkpoint
             }
             catch (ArgumentException e)
             {
-                throw new InvalidDataException($"checkpoint: {e.Message}", e);
+                // The loaders quote names and shapes from the file: keep what a message repeats of it bounded.
+                throw new InvalidDataException($"checkpoint: {CheckpointFiles.ClipMessage(e.Message)}", e);
             }
             foreach (var a in actions) a();
         }

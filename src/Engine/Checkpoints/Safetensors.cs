@@ -174,25 +174,54 @@ public static class Safetensors
     public static void WriteFile(string path, IReadOnlyList<SafetensorsEntry> entries, IReadOnlyDictionary<string, string>? metadata = null) =>
         AtomicWrite(path, s => Write(s, entries, metadata));
 
-    /// <summary>Runs <paramref name="write"/> on a temporary file beside <paramref name="path"/> and renames it over the target.</summary>
+    /// <summary>
+    /// Runs <paramref name="write"/> on a temporary file beside <paramref name="path"/>, flushes it to disk, renames it
+    /// over the target and flushes the folder. Stale temporary files of earlier crashed saves of the same target are
+    /// removed first (<see cref="CheckpointFiles.RemoveStaleTemporaries"/>). Path problems are reported with the
+    /// user's path before anything is written.
+    /// </summary>
+    /// <exception cref="IOException">The path cannot be written (empty, a directory, a folder that is missing or a
+    /// file, no permission); the message quotes <paramref name="path"/>.</exception>
     internal static void AtomicWrite(string path, Action<Stream> write)
     {
-        var full = Path.GetFullPath(path);
+        var full = CheckpointFiles.CheckPath(path, "save to");
         var dir = Path.GetDirectoryName(full) ?? ".";
-        var tmp = Path.Combine(dir, "." + Path.GetFileName(full) + "." + Guid.NewGuid().ToString("N") + ".tmp");
+        CheckpointFiles.RemoveStaleTemporaries(full);
+        var tmp = CheckpointFiles.NewTemporary(full);
         try
         {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            FileStream fs;
+            try
+            {
+                fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new IOException($"checkpoint: cannot save to '{CheckpointFiles.Clip(path)}': cannot create a file in '{dir}' ({e.GetType().Name}).", e);
+            }
+            using (fs)
             {
                 write(fs);
                 fs.Flush(flushToDisk: true);
             }
-            File.Move(tmp, full, overwrite: true);
+            try
+            {
+                File.Move(tmp, full, overwrite: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new IOException($"checkpoint: cannot save to '{CheckpointFiles.Clip(path)}': replacing it failed ({e.Message}).", e);
+            }
+            CheckpointFiles.FlushDirectory(dir);
         }
         catch
         {
             try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
             throw;
+        }
+        finally
+        {
+            CheckpointFiles.Release(tmp);
         }
     }
 
@@ -244,7 +273,7 @@ public static class Safetensors
         long n = 1;
         foreach (var d in shape)
         {
-            if (d < 0) throw new ArgumentException($"safetensors: tensor '{name}' has a negative dimension in [{string.Join(", ", shape)}].");
+            if (d < 0) throw new ArgumentException($"safetensors: tensor '{name}' has a negative dimension in {CheckpointFiles.FormatShape(shape)}.");
             n = checked(n * d);
         }
         return n;
@@ -252,21 +281,82 @@ public static class Safetensors
 
     // ---------- reading ----------
 
-    /// <summary>Reads and validates a file (see <see cref="Read(ReadOnlyMemory{byte})"/>).</summary>
+    /// <summary>
+    /// Reads and validates a file (see <see cref="Read(ReadOnlyMemory{byte})"/>). Only a regular file is opened
+    /// (devices, named pipes and sockets are refused first), and it is read with a bound: the 8-byte length, then the
+    /// header, whose offsets must account for the file's size exactly before its data is read. Stale temporary files
+    /// of crashed saves of the same target are removed first.
+    /// </summary>
     /// <exception cref="InvalidDataException">The file is not a valid safetensors file; the message says why.</exception>
+    /// <exception cref="FileNotFoundException">No file at <paramref name="path"/>.</exception>
+    /// <exception cref="IOException">The path is not a regular file or cannot be read; the message quotes it.</exception>
     public static SafetensorsFile ReadFile(string path)
     {
-        long length = new FileInfo(path).Length;
+        var full = CheckpointFiles.CheckPath(path, "load");
+        CheckpointFiles.RemoveStaleTemporaries(full);
+        long length = CheckpointFiles.CheckRegularFile(full, path);
         if (length > Array.MaxLength)
             throw new InvalidDataException($"safetensors: '{path}' is {length} bytes; files over {Array.MaxLength} bytes are not supported.");
         try
         {
-            return Read(File.ReadAllBytes(path));
+            return Read(ReadBounded(full, path, length));
         }
         catch (InvalidDataException e)
         {
-            throw new InvalidDataException($"{e.Message} (file '{path}')", e);
+            throw new InvalidDataException($"{e.Message} (file '{CheckpointFiles.Clip(path)}')", e);
         }
+    }
+
+    /// <summary>
+    /// The bytes of a regular file of <paramref name="length"/> bytes (its size when checked): the header first, whose
+    /// layout must match that size, then exactly the rest; a file that grew or shrank meanwhile is refused.
+    /// </summary>
+    private static byte[] ReadBounded(string full, string path, long length)
+    {
+        // Too short to be a checkpoint: Read says so from the length alone. Not opening it also keeps a device or a
+        // pipe (size 0) shut where the file type could not be checked.
+        if (length < 8) return new byte[length];
+        FileStream fs;
+        try
+        {
+            fs = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException and not FileNotFoundException)
+        {
+            throw new IOException($"checkpoint: cannot load '{CheckpointFiles.Clip(path)}': {e.Message}", e);
+        }
+        using (fs)
+        {
+            var head = new byte[8];
+            fs.ReadExactly(head);
+            ulong n = BinaryPrimitives.ReadUInt64LittleEndian(head);
+            CheckHeaderLength(n, length);
+            var file = new byte[length];
+            head.CopyTo(file, 0);
+            fs.ReadExactly(file, 8, (int)n);
+            // The header's offsets must cover the data exactly before the data is read.
+            var (infos, _) = ParseHeader(file.AsSpan(8, (int)n));
+            CheckLayout(infos, length - 8 - (long)n);
+            try
+            {
+                fs.ReadExactly(file, 8 + (int)n, (int)(length - 8 - (long)n));
+            }
+            catch (EndOfStreamException e)
+            {
+                throw new InvalidDataException($"safetensors: the file shrank from {length} bytes while it was read.", e);
+            }
+            if (fs.ReadByte() != -1)
+                throw new InvalidDataException($"safetensors: the file grew past {length} bytes while it was read.");
+            return file;
+        }
+    }
+
+    private static void CheckHeaderLength(ulong n, long fileLength)
+    {
+        if (n > MaxHeaderBytes)
+            throw new InvalidDataException($"safetensors: header length {n} exceeds the limit of {MaxHeaderBytes} bytes.");
+        if (n > (ulong)(fileLength - 8))
+            throw new InvalidDataException($"safetensors: header length {n} runs past the end of the file ({fileLength} bytes, {fileLength - 8} after the length field).");
     }
 
     /// <summary>Parses and validates a whole file held in memory; the returned tensors view <paramref name="file"/>.</summary>
@@ -277,13 +367,19 @@ public static class Safetensors
         if (span.Length < 8)
             throw new InvalidDataException($"safetensors: the file is {span.Length} bytes, shorter than the 8-byte header length.");
         ulong n = BinaryPrimitives.ReadUInt64LittleEndian(span);
-        if (n > MaxHeaderBytes)
-            throw new InvalidDataException($"safetensors: header length {n} exceeds the limit of {MaxHeaderBytes} bytes.");
-        if (n > (ulong)(span.Length - 8))
-            throw new InvalidDataException($"safetensors: header length {n} runs past the end of the file ({span.Length} bytes, {span.Length - 8} after the length field).");
+        CheckHeaderLength(n, span.Length);
         int headerLength = (int)n;
-        var headerBytes = span.Slice(8, headerLength);
-        if (headerLength == 0 || headerBytes[0] != (byte)'{')
+        var (infos, metadata) = ParseHeader(span.Slice(8, headerLength));
+        var ordered = CheckLayout(infos, span.Length - 8L - headerLength);
+        int dataStart = 8 + headerLength;
+        var tensors = ordered.Select(t => new SafetensorsTensor(t.Name, t.DType, t.Shape, t.Elements,
+            file.Slice(dataStart + (int)t.Begin, (int)(t.End - t.Begin)))).ToList();
+        return new SafetensorsFile(tensors, metadata);
+    }
+
+    private static (List<TensorInfo> Infos, Dictionary<string, string> Metadata) ParseHeader(ReadOnlySpan<byte> headerBytes)
+    {
+        if (headerBytes.Length == 0 || headerBytes[0] != (byte)'{')
             throw new InvalidDataException("safetensors: the header does not start with '{'.");
         string json;
         try
@@ -307,14 +403,13 @@ public static class Safetensors
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw new InvalidDataException("safetensors: the header is not a JSON object.");
-            long dataLength = span.Length - 8L - headerLength;
             var seen = new HashSet<string>(StringComparer.Ordinal);
             var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-            var infos = new List<(string Name, SafetensorsDType DType, long[] Shape, long Elements, long Begin, long End)>();
+            var infos = new List<TensorInfo>();
             foreach (var prop in doc.RootElement.EnumerateObject())
             {
                 if (!seen.Add(prop.Name))
-                    throw new InvalidDataException($"safetensors: the header names '{prop.Name}' twice.");
+                    throw new InvalidDataException($"safetensors: the header names '{Clip(prop.Name)}' twice.");
                 if (prop.Name == MetadataKey)
                 {
                     ParseMetadata(prop.Value, metadata);
@@ -322,27 +417,34 @@ public static class Safetensors
                 }
                 infos.Add(ParseTensor(prop.Name, prop.Value));
             }
-            // Offsets must tile [0, dataLength) exactly: sorted by begin, each tensor starts where the previous ends.
-            var ordered = infos.OrderBy(t => t.Begin).ThenBy(t => t.End).ToList();
-            long expected = 0;
-            foreach (var t in ordered)
-            {
-                if (t.Begin != expected)
-                    throw new InvalidDataException(t.Begin > expected
-                        ? $"safetensors: tensor '{t.Name}' starts at data offset {t.Begin}, leaving a gap after offset {expected}."
-                        : $"safetensors: tensor '{t.Name}' starts at data offset {t.Begin}, overlapping data that ends at offset {expected}.");
-                expected = t.End;
-            }
-            if (expected != dataLength)
-                throw new InvalidDataException(expected > dataLength
-                    ? $"safetensors: the tensors need {expected} data bytes, the file holds {dataLength} (truncated?)."
-                    : $"safetensors: the tensors cover {expected} data bytes, the file holds {dataLength}: {dataLength - expected} bytes are unaccounted for.");
-            int dataStart = 8 + headerLength;
-            var tensors = ordered.Select(t => new SafetensorsTensor(t.Name, t.DType, t.Shape, t.Elements,
-                file.Slice(dataStart + (int)t.Begin, (int)(t.End - t.Begin)))).ToList();
-            return new SafetensorsFile(tensors, metadata);
+            return (infos, metadata);
         }
     }
+
+    /// <summary>Checks the offsets tile [0, <paramref name="dataLength"/>) exactly; returns the tensors in offset order.</summary>
+    private static List<TensorInfo> CheckLayout(List<TensorInfo> infos, long dataLength)
+    {
+        // Sorted by begin, each tensor must start where the previous ends.
+        var ordered = infos.OrderBy(t => t.Begin).ThenBy(t => t.End).ToList();
+        long expected = 0;
+        foreach (var t in ordered)
+        {
+            if (t.Begin != expected)
+                throw new InvalidDataException(t.Begin > expected
+                    ? $"safetensors: tensor '{Clip(t.Name)}' starts at data offset {t.Begin}, leaving a gap after offset {expected}."
+                    : $"safetensors: tensor '{Clip(t.Name)}' starts at data offset {t.Begin}, overlapping data that ends at offset {expected}.");
+            expected = t.End;
+        }
+        if (expected != dataLength)
+            throw new InvalidDataException(expected > dataLength
+                ? $"safetensors: the tensors need {expected} data bytes, the file holds {dataLength} (truncated?)."
+                : $"safetensors: the tensors cover {expected} data bytes, the file holds {dataLength}: {dataLength - expected} bytes are unaccounted for.");
+        return ordered;
+    }
+
+    private readonly record struct TensorInfo(string Name, SafetensorsDType DType, long[] Shape, long Elements, long Begin, long End);
+
+    private static string Clip(string text) => CheckpointFiles.Clip(text);
 
     private static void ParseMetadata(JsonElement e, Dictionary<string, string> metadata)
     {
@@ -351,14 +453,15 @@ public static class Safetensors
         foreach (var p in e.EnumerateObject())
         {
             if (p.Value.ValueKind != JsonValueKind.String)
-                throw new InvalidDataException($"safetensors: metadata '{p.Name}' must be a string, got {p.Value.ValueKind}.");
+                throw new InvalidDataException($"safetensors: metadata '{Clip(p.Name)}' must be a string, got {p.Value.ValueKind}.");
             if (!metadata.TryAdd(p.Name, p.Value.GetString()!))
-                throw new InvalidDataException($"safetensors: metadata names '{p.Name}' twice.");
+                throw new InvalidDataException($"safetensors: metadata names '{Clip(p.Name)}' twice.");
         }
     }
 
-    private static (string, SafetensorsDType, long[], long, long, long) ParseTensor(string name, JsonElement e)
+    private static TensorInfo ParseTensor(string fullName, JsonElement e)
     {
+        string name = Clip(fullName); // for messages
         if (e.ValueKind != JsonValueKind.Object)
             throw new InvalidDataException($"safetensors: tensor '{name}' must be an object, got {e.ValueKind}.");
         JsonElement? dtypeEl = null, shapeEl = null, offsetsEl = null;
@@ -372,7 +475,7 @@ public static class Safetensors
                 case "dtype" or "shape" or "data_offsets":
                     throw new InvalidDataException($"safetensors: tensor '{name}' has '{p.Name}' twice.");
                 default:
-                    throw new InvalidDataException($"safetensors: tensor '{name}' has an unknown field '{p.Name}'.");
+                    throw new InvalidDataException($"safetensors: tensor '{name}' has an unknown field '{Clip(p.Name)}'.");
             }
         }
         if (dtypeEl is not { ValueKind: JsonValueKind.String } d)
@@ -380,7 +483,7 @@ public static class Safetensors
         var dtypeName = d.GetString()!;
         // Only the exact names: Enum.TryParse alone would also take "11" or "f32".
         if (!Enum.GetNames<SafetensorsDType>().Contains(dtypeName, StringComparer.Ordinal))
-            throw new InvalidDataException($"safetensors: tensor '{name}' has unknown dtype '{dtypeName}'.");
+            throw new InvalidDataException($"safetensors: tensor '{name}' has unknown dtype '{Clip(dtypeName)}'.");
         var dtype = Enum.Parse<SafetensorsDType>(dtypeName);
         if (shapeEl is not { ValueKind: JsonValueKind.Array } s)
             throw new InvalidDataException($"safetensors: tensor '{name}' has no 'shape' array.");
@@ -389,7 +492,7 @@ public static class Safetensors
         foreach (var v in s.EnumerateArray())
         {
             if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt64(out var dim) || dim < 0)
-                throw new InvalidDataException($"safetensors: tensor '{name}' has an invalid dimension {v.GetRawText()} (must be a non-negative integer).");
+                throw new InvalidDataException($"safetensors: tensor '{name}' has an invalid dimension {Clip(v.GetRawText())} (must be a non-negative integer).");
             shape[k++] = dim;
         }
         long elements = 1;
@@ -401,18 +504,18 @@ public static class Safetensors
         }
         catch (OverflowException)
         {
-            throw new InvalidDataException($"safetensors: tensor '{name}' shape [{string.Join(", ", shape)}] of {dtype} overflows the element count.");
+            throw new InvalidDataException($"safetensors: tensor '{name}' shape {CheckpointFiles.FormatShape(shape)} of {dtype} overflows the element count.");
         }
         if (offsetsEl is not { ValueKind: JsonValueKind.Array } o || o.GetArrayLength() != 2)
             throw new InvalidDataException($"safetensors: tensor '{name}' needs 'data_offsets' [begin, end].");
         var off = o.EnumerateArray().Select(v =>
             v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var x) && x >= 0 ? x
-            : throw new InvalidDataException($"safetensors: tensor '{name}' has an invalid data offset {v.GetRawText()}.")).ToArray();
+            : throw new InvalidDataException($"safetensors: tensor '{name}' has an invalid data offset {Clip(v.GetRawText())}.")).ToArray();
         if (off[1] < off[0])
             throw new InvalidDataException($"safetensors: tensor '{name}' has data_offsets [{off[0]}, {off[1]}] with end before begin.");
         if (off[1] - off[0] != bytes)
-            throw new InvalidDataException($"safetensors: tensor '{name}' spans {off[1] - off[0]} bytes, its dtype {dtype} and shape [{string.Join(", ", shape)}] need {bytes}.");
-        return (name, dtype, shape, elements, off[0], off[1]);
+            throw new InvalidDataException($"safetensors: tensor '{name}' spans {off[1] - off[0]} bytes, its dtype {dtype} and shape {CheckpointFiles.FormatShape(shape)} need {bytes}.");
+        return new TensorInfo(fullName, dtype, shape, elements, off[0], off[1]);
     }
 
     // ---------- helpers ----------

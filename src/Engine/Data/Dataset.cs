@@ -87,6 +87,8 @@ public sealed class DataLoader
     public DataLoader(Dataset data, int batchSize, bool shuffle = true, int seed = 0, bool dropLast = false, Kernels.Device? device = null)
     {
         if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), $"DataLoader: batch size must be positive, got {batchSize}.");
+        ArgumentNullException.ThrowIfNull(data);
+        if (data.Count == 0) throw new ArgumentException("DataLoader: the data set has no samples.", nameof(data));
         this.data = data;
         BatchSize = batchSize;
         Shuffle = shuffle;

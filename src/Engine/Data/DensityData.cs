@@ -9,12 +9,16 @@ namespace Engine.Data;
 /// </summary>
 public sealed class DensityData
 {
-    /// <summary>Wraps row-major values (checked: a whole number of rows).</summary>
+    /// <summary>Wraps row-major values (checked: a whole number of rows; every value finite or NaN for missing).</summary>
+    /// <exception cref="ArgumentException">A partial row, or an infinite value (the message names its row and column).</exception>
     public DensityData(float[] values, int columns, string name = "")
     {
         ArgumentNullException.ThrowIfNull(values);
         if (columns < 1 || values.Length % columns != 0)
             throw new ArgumentException($"DensityData: {values.Length} values are not whole rows of {columns} columns.");
+        for (int k = 0; k < values.Length; k++)
+            if (float.IsInfinity(values[k]))
+                throw new ArgumentException($"DensityData{(name.Length > 0 ? $" '{name}'" : "")}: value {values[k]} at row {k / columns}, column {k % columns} is infinite (NaN marks a missing value).");
         Values = values;
         Columns = columns;
         Rows = values.Length / columns;
@@ -58,7 +62,7 @@ public sealed class DensityData
                 else throw new FormatException($"density data: {path}:{lineNo}: column {j + 1} is '{p}', expected 0 or 1.");
             }
         }
-        if (columns < 0) throw new FormatException($"density data: {path}: no rows.");
+        if (columns < 0) throw new FormatException($"density data: {path}: no rows (the file is empty).");
         return new DensityData(values.ToArray(), columns, path);
     }
 

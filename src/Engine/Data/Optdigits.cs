@@ -34,6 +34,7 @@ public static class Optdigits
                 throw new FormatException($"optdigits: {path}:{lineNo}: class is '{parts[64]}', expected 0..9.");
             labels.Add(c);
         }
+        if (labels.Count == 0) throw new FormatException($"optdigits: {path}: no samples (the file is empty).");
         return new Dataset(features.ToArray(), [64], labels.ToArray());
     }
 

@@ -62,13 +62,13 @@ public class Adam : BaseOptimizer
             LearningRateOnDevice(parameter), StepsBeforeOnDevice(parameter));
 
     private static float CheckDecay(float weightDecay) =>
-        weightDecay >= 0 ? weightDecay : throw new ArgumentOutOfRangeException(nameof(weightDecay), $"Adam: weight decay must be >= 0, got {weightDecay}.");
+        float.IsFinite(weightDecay) && weightDecay >= 0 ? weightDecay : throw new ArgumentOutOfRangeException(nameof(weightDecay), $"Adam: weight decay must be a finite number >= 0, got {weightDecay}.");
 
     private static (float, float, float) Check(float beta1, float beta2, float eps)
     {
         if (!(beta1 >= 0 && beta1 < 1)) throw new ArgumentOutOfRangeException(nameof(beta1), $"Adam: beta1 must be in [0, 1), got {beta1}.");
         if (!(beta2 >= 0 && beta2 < 1)) throw new ArgumentOutOfRangeException(nameof(beta2), $"Adam: beta2 must be in [0, 1), got {beta2}.");
-        if (!(eps >= 0)) throw new ArgumentOutOfRangeException(nameof(eps), $"Adam: eps must be >= 0, got {eps}.");
+        if (!(float.IsFinite(eps) && eps >= 0)) throw new ArgumentOutOfRangeException(nameof(eps), $"Adam: eps must be a finite number >= 0, got {eps}.");
         return (beta1, beta2, eps);
     }
 }

@@ -93,13 +93,14 @@ public abstract class BaseOptimizer : Optimizer
     protected virtual void DescribeConfig(StateDict config) { }
 
     /// <summary>
-    /// Updates every parameter that has a gradient, group by group, and counts the step. The step counts and the
-    /// groups' learning rates reach the kernels through per-parameter device scalars, written by a host step that a
-    /// compiled training step repeats on every replay (see <see cref="Compiler.RunOnEveryCall"/>).
+    /// Updates every parameter that has a gradient, group by group, and counts the step. With no gradient on any
+    /// parameter it does nothing: no update and no count (PyTorch skips parameters whose grad is None the same way).
+    /// The step counts and the groups' learning rates reach the kernels through per-parameter device scalars, written
+    /// by a host step that a compiled training step repeats on every replay (see <see cref="Compiler.RunOnEveryCall"/>).
     /// </summary>
     public override void Step()
     {
-        using var _ = GradMode.NoGrad();
+        if (!groups.Any(g => g.Parameters.Any(p => p.Grad != null))) return;
         var updates = new List<(ParamGroup Group, Tensor Parameter, ParameterState State)>();
         foreach (var g in groups)
             foreach (var p in g.Parameters)
@@ -110,7 +111,9 @@ public abstract class BaseOptimizer : Optimizer
                 updates.Add((g, p, StateOf(p)));
             }
         Compiler.RunOnEveryCall(() => AdvanceCounts(updates));
-        foreach (var (g, p, s) in updates) Update(p, p.Grad!, g, s.Tensors, s.Step);
+        using (GradMode.NoGrad())
+            foreach (var (g, p, s) in updates) Update(p, p.Grad!, g, s.Tensors, s.Step);
+        LeakDetector.StepCompleted(Parameters[0].Device);
     }
 
     /// <summary>Counts the step on the host and writes each updated parameter's learning rate and past updates to its device scalars.</summary>

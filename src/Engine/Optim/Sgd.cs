@@ -55,11 +55,12 @@ public sealed class Sgd : BaseOptimizer
             LearningRateOnDevice(parameter), firstStep: step == 1);
 
     private static float CheckDecay(float weightDecay) =>
-        weightDecay >= 0 ? weightDecay : throw new ArgumentOutOfRangeException(nameof(weightDecay), $"SGD: weight decay must be >= 0, got {weightDecay}.");
+        float.IsFinite(weightDecay) && weightDecay >= 0 ? weightDecay : throw new ArgumentOutOfRangeException(nameof(weightDecay), $"SGD: weight decay must be a finite number >= 0, got {weightDecay}.");
 
     private static (float, float, bool) Check(float momentum, float dampening, bool nesterov)
     {
-        if (!(momentum >= 0)) throw new ArgumentOutOfRangeException(nameof(momentum), $"SGD: momentum must be >= 0, got {momentum}.");
+        if (!(float.IsFinite(momentum) && momentum >= 0)) throw new ArgumentOutOfRangeException(nameof(momentum), $"SGD: momentum must be a finite number >= 0, got {momentum}.");
+        if (!(float.IsFinite(dampening) && dampening >= 0)) throw new ArgumentOutOfRangeException(nameof(dampening), $"SGD: dampening must be a finite number >= 0, got {dampening}.");
         if (nesterov && (momentum <= 0 || dampening != 0))
             throw new ArgumentException($"SGD: Nesterov momentum needs momentum > 0 and dampening = 0 (got momentum {momentum}, dampening {dampening}).");
         return (momentum, dampening, nesterov);

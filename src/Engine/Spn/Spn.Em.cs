@@ -33,8 +33,9 @@ public sealed partial class Spn
             for (int i = 0; i < data.Length; i++) data[i] = float.IsNaN(data[i]) ? float.NaN : 0f;
             mass = Tensor.Zeros([leafLayout.Entries, LeafComponents, 1], Device);
             mass.RequiresGrad = true;
-            leafOut = Ops.SpnLeafGaussian(x, leafMean!, leafLogStd!, leafLayout)
-                + Ops.SpnLeafCategorical(Tensor.FromArray(data, x.Shape, Device), mass, leafLayout);
+            var indicator = Tensor.FromArray(data, x.Shape, Device);
+            Ops.MarkSpnCategoricalDataChecked(indicator, 0); // 0 or NaN by construction
+            leafOut = Ops.SpnLeafGaussian(x, leafMean!, leafLogStd!, leafLayout) + Ops.SpnLeafCategorical(indicator, mass, leafLayout);
         }
         else
         {

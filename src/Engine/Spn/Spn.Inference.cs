@@ -82,7 +82,9 @@ public sealed partial class Spn
             best = (-leafLogStd! - 0.918938533204672742f).Reshape(leafLayout.Entries, LeafComponents, 1);
         else
             best = LeafLogTable().Max(-1, keepDim: true);
-        return Ops.SpnLeafCategorical(Tensor.FromArray(ind, [n, Variables], Device), best, leafLayout);
+        var indicator = Tensor.FromArray(ind, [n, Variables], Device);
+        Ops.MarkSpnCategoricalDataChecked(indicator, 0); // 0 or NaN by construction
+        return Ops.SpnLeafCategorical(indicator, best, leafLayout);
     }
 
     /// <summary>Host copies of the normalised weights and leaf parameters for the top-down walk.</summary>

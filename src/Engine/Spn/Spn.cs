@@ -1,3 +1,4 @@
+using Engine.Data;
 using Engine.Autodiff;
 using Engine.Kernels;
 using Engine.Nn;
@@ -211,7 +212,7 @@ public sealed partial class Spn : Module
     /// </summary>
     public Tensor LogMarginal(Tensor x, Tensor observed)
     {
-        CheckData("LogMarginal", x);
+        CheckData("LogMarginal", x, values: false); // unobserved entries may hold anything
         return LogLikelihood(WithMissing("LogMarginal", x, observed, keepWhereNonzero: true));
     }
 
@@ -227,14 +228,48 @@ public sealed partial class Spn : Module
         return joint - evidence;
     }
 
-    private void CheckData(string op, Tensor x)
+    /// <summary>
+    /// Checks x's shape, device and values (NaN or a category of the leaves; for Gaussian leaves, not infinite) on the
+    /// host before any kernel: the values once per data tensor (see <see cref="Ops.CheckSpnCategoricalData"/>).
+    /// </summary>
+    private void CheckData(string op, Tensor x, bool values = true)
     {
         ArgumentNullException.ThrowIfNull(x);
-        if (x.Rank != 2 || x.Shape[1] != Variables)
-            throw new ArgumentException($"Spn.{op}: data {Shape.Format(x.Shape)} must be [batch, {Variables}]: the network was built for {Variables} variables, the data has {(x.Rank == 2 ? x.Shape[1] : -1)} columns.");
+        if (x.Rank != 2)
+            throw new ArgumentException($"Spn.{op}: data {Shape.Format(x.Shape)} has rank {x.Rank}; it must be [batch, {Variables}] (one row per sample, one column per variable).");
+        if (x.Shape[1] != Variables)
+            throw new ArgumentException($"Spn.{op}: data {Shape.Format(x.Shape)} must be [batch, {Variables}]: the network was built for {Variables} variables, the data has {x.Shape[1]} columns.");
         if (!ReferenceEquals(x.Device, Device))
             throw new ArgumentException($"Spn.{op}: data lives on '{x.Device.Name}', the network on '{Device.Name}'.");
+        if (!values) return;
+        if (LeafType == SpnLeafType.Gaussian) Ops.CheckSpnGaussianData(x, leafLayout, $"Spn.{op}");
+        else Ops.CheckSpnCategoricalData(x, leafLayout, Categories, $"Spn.{op}");
     }
+
+    /// <summary>
+    /// Checks the values of <paramref name="data"/> for this network's leaves once, on the host where they are, so
+    /// the batches cut from it need no check; returns the largest category (-1 for Gaussian leaves).
+    /// </summary>
+    /// <exception cref="ArgumentException">A value is outside the leaves' support (the message names row and column).</exception>
+    internal int CheckValues(DensityData data, string op)
+    {
+        if (LeafType == SpnLeafType.Gaussian) return -1; // DensityData holds no infinite value
+        var v = data.Values;
+        int max = -1;
+        for (int k = 0; k < v.Length; k++)
+        {
+            if (float.IsNaN(v[k])) continue;
+            if (v[k] < 0 || v[k] >= Categories || v[k] != MathF.Floor(v[k]))
+                throw new ArgumentException(
+                    $"{op}: {DescribeData(data)} has {v[k]} at row {k / data.Columns}, column {k % data.Columns}, outside the leaves' support {{0, ..., {Categories - 1}}} (NaN marks a missing value).");
+            max = Math.Max(max, (int)v[k]);
+        }
+        return max;
+    }
+
+    /// <summary>"data 'name'" or, without a name, "the data (rows x columns)", for messages.</summary>
+    internal static string DescribeData(DensityData data) =>
+        data.Name.Length > 0 ? $"data '{data.Name}'" : $"the data ({data.Rows} x {data.Columns})";
 
     /// <summary>A copy of x with NaN where the mask says missing (nonzero = keep, or nonzero = drop).</summary>
     private static Tensor WithMissing(string op, Tensor x, Tensor mask, bool keepWhereNonzero)
@@ -261,6 +296,7 @@ public sealed partial class Spn : Module
     }
 
     /// <summary>The leaf layer's output [batch, leaf regions, I].</summary>
+    /// <remarks>The caller has checked x (<see cref="CheckData"/>), so no kernel runs before its values are known good.</remarks>
     private Tensor LeafForward(Tensor x) => LeafType == SpnLeafType.Gaussian
         ? Ops.SpnLeafGaussian(x, leafMean!, leafLogStd!, leafLayout)
         : Ops.SpnLeafCategorical(x, LeafLogTable(), leafLayout);

@@ -56,17 +56,17 @@ public static class SpnTraining
     {
         ArgumentNullException.ThrowIfNull(spn);
         ArgumentNullException.ThrowIfNull(data);
-        CheckColumns(spn, data, "MeanLogLikelihood");
+        int max = CheckData(spn, data, "MeanLogLikelihood");
         using var _ = GradMode.NoGrad();
         double total = 0;
         for (int start = 0; start < data.Rows; start += batchSize)
         {
             using var scope = new TensorScope();
             int n = Math.Min(batchSize, data.Rows - start);
-            var x = Batch(spn, data, start, n, null);
+            var x = Batch(spn, data, start, n, null, max);
             foreach (var v in spn.LogLikelihood(x).ToArray()) total += v;
         }
-        return total / Math.Max(1, data.Rows);
+        return total / data.Rows;
     }
 
     /// <summary>Adam on the mean negative log-likelihood, with early stopping on <paramref name="valid"/>.</summary>
@@ -97,8 +97,8 @@ public static class SpnTraining
     private static SpnTrainingResult Run(Spn spn, DensityData train, DensityData valid, SpnTrainingOptions o, string method, Func<Tensor, double> step)
     {
         ArgumentNullException.ThrowIfNull(spn);
-        CheckColumns(spn, train, "train");
-        CheckColumns(spn, valid, "train (validation split)");
+        int max = CheckData(spn, train, "train");
+        CheckData(spn, valid, "train (validation split)");
         if (o.Epochs < 1) throw new ArgumentOutOfRangeException(nameof(o), $"SpnTraining: epochs must be >= 1, got {o.Epochs}.");
         if (o.BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(o), $"SpnTraining: batch size must be >= 1, got {o.BatchSize}.");
         var sw = Stopwatch.StartNew();
@@ -118,7 +118,7 @@ public static class SpnTraining
             {
                 using var scope = new TensorScope();
                 int n = Math.Min(o.BatchSize, train.Rows - start);
-                sum += step(Batch(spn, train, start, n, order));
+                sum += step(Batch(spn, train, start, n, order, max));
             }
             double tr = sum / train.Rows;
             double va = MeanLogLikelihood(spn, valid);
@@ -139,15 +139,22 @@ public static class SpnTraining
         return new SpnTrainingResult(best, bestEpoch, trainCurve.Count, trainCurve.ToArray(), validCurve.ToArray(), sw.Elapsed.TotalSeconds);
     }
 
-    private static void CheckColumns(Spn spn, DensityData data, string op)
+    /// <summary>
+    /// Checks <paramref name="data"/> against the network once, where it enters (columns, at least one row, values
+    /// in the leaves' support), so no batch of it is checked again; returns the largest category.
+    /// </summary>
+    private static int CheckData(Spn spn, DensityData data, string op)
     {
         ArgumentNullException.ThrowIfNull(data);
         if (data.Columns != spn.Variables)
-            throw new ArgumentException($"SpnTraining.{op}: data '{data.Name}' has {data.Columns} columns, the network was built for {spn.Variables} variables.");
+            throw new ArgumentException($"SpnTraining.{op}: {Spn.DescribeData(data)} has {data.Columns} columns, the network was built for {spn.Variables} variables.");
+        if (data.Rows == 0)
+            throw new ArgumentException($"SpnTraining.{op}: {Spn.DescribeData(data)} has no rows.");
+        return spn.CheckValues(data, $"SpnTraining.{op}");
     }
 
     /// <summary>Rows start .. start + n of the data (through <paramref name="order"/> when given) as a device tensor.</summary>
-    private static Tensor Batch(Spn spn, DensityData data, int start, int n, int[]? order)
+    private static Tensor Batch(Spn spn, DensityData data, int start, int n, int[]? order, int maxCategory)
     {
         int d = data.Columns;
         var buf = new float[n * d];
@@ -156,6 +163,10 @@ public static class SpnTraining
             int row = order == null ? start + i : order[start + i];
             Array.Copy(data.Values, (long)row * d, buf, (long)i * d, d);
         }
-        return Tensor.FromArray(buf, [n, d], spn.Device);
+        var x = Tensor.FromArray(buf, [n, d], spn.Device);
+        // Checked as a whole by CheckData: the leaf layer need not copy the batch back to the host.
+        if (spn.LeafType == SpnLeafType.Gaussian) Ops.MarkSpnGaussianDataChecked(x);
+        else Ops.MarkSpnCategoricalDataChecked(x, maxCategory);
+        return x;
     }
 }

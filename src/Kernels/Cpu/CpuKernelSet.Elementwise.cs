@@ -114,7 +114,7 @@ public sealed partial class CpuKernelSet
 
     /// <summary>
     /// y[i] = <see cref="CounterRng.Uniform"/>(seed, i, low, high) for i in [start, end): the same integer mixing in
-    /// 64-bit lanes, the same exact conversion and the same unfused multiply-add, so the bits equal the scalar
+    /// 64-bit lanes, the same exact conversion and the same fused multiply-add, so the bits equal the scalar
     /// definition. Only a 512-bit body: narrower vectors have no 64-bit lane multiply, which is what this loop is made of
     /// (hardware Vector512 implies AVX-512DQ's). A width forced to 512 on other machines runs it emulated (tests).
     /// </summary>
@@ -146,7 +146,7 @@ public sealed partial class CpuKernelSet
                 z0 = (z0 ^ (z0 >> 31)) >> 40;
                 z1 = (z1 ^ (z1 >> 31)) >> 40;
                 var u = Vector512.ConvertToSingle(Vector512.Narrow(z0, z1).AsInt32()) * scale;
-                Vector512.Store(vlow + vrange * u, y + i);
+                Vector512.Store(Vector512.FusedMultiplyAdd(vrange, u, vlow), y + i);
             }
         }
         for (; i < end; i++) y[i] = CounterRng.Uniform(seed, (ulong)i, low, high);
@@ -159,7 +159,7 @@ public sealed partial class CpuKernelSet
         float* py = Ptr(y);
         For(y.LongLength, MathGrain / 4, (s, e) =>
         {
-            for (long i = s; i < e; i++) py[i] = mean + std * CounterRng.Normal(seed, (ulong)i);
+            for (long i = s; i < e; i++) py[i] = CounterRng.Normal(seed, (ulong)i, mean, std);
         });
     }
 

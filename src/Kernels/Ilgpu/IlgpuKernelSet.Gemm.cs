@@ -7,10 +7,18 @@ public sealed partial class IlgpuKernelSet
 {
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         ArrayView<int>, ArrayView<int>, ArrayView<int>, GemmParams>? kGemm;
+    /// <summary>The tiled GEMM per (transA, transB, vector) instantiation, index 4 transA + 2 transB + vector.</summary>
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmTiledParams>?[] kGemmTiled =
+        new Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmTiledParams>?[8];
     private DeviceBuffer<int>? noIndex;
 
     /// <inheritdoc />
-    /// <remarks>The tiled GEMM kernel, with index maps applied in its tile loads and stores.</remarks>
+    /// <remarks>
+    /// Without index maps, matrices below 2^31 elements run the tiled kernel (<see cref="IlgpuKernels.GemmTiled"/>:
+    /// 8 x 8 per thread, 16 x 16 groups on GPUs), its 16-byte-vector form when every extent, stride and offset is a
+    /// multiple of 4. Index maps and larger matrices take the mapped kernel (maps applied in its tile loads and
+    /// stores, 64-bit indices).
+    /// </remarks>
     void IKernelSet.Gemm(GemmSize size, in GemmOperand a, in GemmOperand b, in GemmOutput c) => GemmCore(size, a, b, c);
 
     private void GemmCore(GemmSize size, in GemmOperand a, in GemmOperand b, in GemmOutput c)
@@ -31,8 +39,25 @@ public sealed partial class IlgpuKernelSet
         long strideA = a.BatchStride, strideB = b.BatchStride, strideC = c.BatchStride;
         bool transA = a.Transposed, transB = b.Transposed;
         float alpha = c.Alpha, beta = c.Beta;
-        int aLen = a.IndexLength, bLen = b.IndexLength, cLen = c.IndexLength;
         DeviceBuffer<int>? aIndex = a.Index, bIndex = b.Index, cIndex = c.Index;
+        bool mapped = aIndex != null || bIndex != null || cIndex != null;
+        bool small = (long)m * k < int.MaxValue && (long)k * n < int.MaxValue && (long)m * n < int.MaxValue;
+        if (!mapped && small)
+        {
+            var tp = new GemmTiledParams
+            {
+                Batch = batch, M = m, N = n, K = k,
+                StrideA = strideA, StrideB = strideB, StrideC = strideC,
+                Alpha = alpha, Beta = beta,
+            };
+            bool vector = m % 4 == 0 && n % 4 == 0 && k % 4 == 0 && strideA % 4 == 0 && strideB % 4 == 0 && strideC % 4 == 0
+                          && a.Offset % 4 == 0 && b.Offset % 4 == 0 && c.Offset % 4 == 0;
+            int variant = (transA ? 4 : 0) + (transB ? 2 : 0) + (vector ? 1 : 0);
+            var tiled = Kernel(ref kGemmTiled[variant], acc => acc.LoadStreamKernel(GemmTiledKernel(gemmGroup, transA, transB, vector)));
+            var tiledConfig = GemmConfig(batch, m, n, IlgpuKernels.GemmSlab * gemmGroup, gemmGroup);
+            Launch(opName, () => tiled(tiledConfig, av, bv, cv, tp), a.Buffer, b.Buffer, c.Buffer);
+            return;
+        }
 
         var p = new GemmParams
         {
@@ -42,29 +67,49 @@ public sealed partial class IlgpuKernelSet
             TransA = transA ? 1 : 0, TransB = transB ? 1 : 0,
             TileLog2 = Log2(IlgpuKernels.GemmMicro * gemmGroup),
             SlabLog2 = Log2(gemmSlab),
-            ALen = aIndex == null ? 0 : aLen, BLen = bIndex == null ? 0 : bLen, CLen = cIndex == null ? 0 : cLen,
+            ALen = aIndex == null ? 0 : a.IndexLength, BLen = bIndex == null ? 0 : b.IndexLength, CLen = cIndex == null ? 0 : c.IndexLength,
         };
-        int t = IlgpuKernels.GemmMicro * gemmGroup, g = gemmGroup;
-        long tilesN = (n + t - 1) / t, tilesM = (m + t - 1) / t;
-        KernelConfig config;
-        if (gemmMaxGroups > 0)
-        {
-            // CPU emulator: a few groups walk all tiles (per-group setup and barriers dominate there).
-            int gx = (int)Math.Min(tilesN, gemmMaxGroups);
-            int gy = (int)Math.Min(tilesM, Math.Max(1, gemmMaxGroups / gx));
-            int gz = (int)Math.Min(batch, Math.Max(1, gemmMaxGroups / (gx * gy)));
-            config = new KernelConfig(new Index3D(gx, gy, gz), new Index3D(g, g, 1));
-        }
-        else
-        {
-            // GPU: one group per tile (grid-stride loops cover grids beyond the hardware limits).
-            config = new KernelConfig(
-                new Index3D((int)Math.Min(tilesN, 65535), (int)Math.Min(tilesM, 65535), Math.Min(batch, 65535)),
-                new Index3D(g, g, 1));
-        }
+        var config = GemmConfig(batch, m, n, IlgpuKernels.GemmMicro * gemmGroup, gemmGroup);
         var kernel = Kernel(ref kGemm, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<int>, ArrayView<int>, ArrayView<int>, GemmParams>(IlgpuKernels.Gemm));
         Launch(opName, () => kernel(config, av, bv, cv, ai, bi, ci, p), a.Buffer, b.Buffer, c.Buffer, aIndex, bIndex, cIndex);
+    }
+
+    /// <summary>The instantiation of <see cref="IlgpuKernels.GemmTiled"/> for a group edge and switches.</summary>
+    internal static Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmTiledParams> GemmTiledKernel(int group, bool transA, bool transB, bool vector)
+    {
+        var g = group switch
+        {
+            16 => typeof(GemmGroup16),
+            8 => typeof(GemmGroup8),
+            4 => typeof(GemmGroup4),
+            2 => typeof(GemmGroup2),
+            1 => typeof(GemmGroup1),
+            _ => throw new ArgumentOutOfRangeException(nameof(group), group, "GEMM group edge must be 1, 2, 4, 8 or 16."),
+        };
+        static Type Switch(bool on) => on ? typeof(SwitchOn) : typeof(SwitchOff);
+        var method = typeof(IlgpuKernels).GetMethod(nameof(IlgpuKernels.GemmTiled), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
+            .MakeGenericMethod(g, Switch(transA), Switch(transB), Switch(vector));
+        return method.CreateDelegate<Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmTiledParams>>();
+    }
+
+    /// <summary>
+    /// The launch of a tiled GEMM: on GPUs one group per tile (grid-stride loops cover grids beyond the hardware
+    /// limits); on the CPU emulator a few groups walk all tiles (per-group setup and barriers dominate there).
+    /// </summary>
+    private KernelConfig GemmConfig(int batch, int m, int n, int tile, int g)
+    {
+        long tilesN = (n + tile - 1) / tile, tilesM = (m + tile - 1) / tile;
+        if (gemmMaxGroups > 0)
+        {
+            int gx = (int)Math.Min(tilesN, gemmMaxGroups);
+            int gy = (int)Math.Min(tilesM, Math.Max(1, gemmMaxGroups / gx));
+            int gz = (int)Math.Min(batch, Math.Max(1, gemmMaxGroups / (gx * gy)));
+            return new KernelConfig(new Index3D(gx, gy, gz), new Index3D(g, g, 1));
+        }
+        return new KernelConfig(
+            new Index3D((int)Math.Min(tilesN, 65535), (int)Math.Min(tilesM, 65535), Math.Min(batch, 65535)),
+            new Index3D(g, g, 1));
     }
 
     /// <summary>The view of an index map (a one-element dummy when null); checks its length divides the matrix.</summary>

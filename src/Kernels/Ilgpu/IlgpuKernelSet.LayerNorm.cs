@@ -34,7 +34,7 @@ public sealed partial class IlgpuKernelSet
         if (PreferTree(rows, cols))
         {
             var k = Kernel(ref kLayerNormGroup, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float>(IlgpuKernels.LayerNormGroup));
-            Launch(opName, () => k(ConfigTree(rows), xv, gv, bv, yv, mv, rv, rows, cols, eps), x, gamma, beta, y, mean, rstd);
+            Launch(opName, () => k(ConfigTree(rows, cols), xv, gv, bv, yv, mv, rv, rows, cols, eps), x, gamma, beta, y, mean, rstd);
         }
         else
         {
@@ -68,7 +68,7 @@ public sealed partial class IlgpuKernelSet
         if (PreferTree(rows, cols))
         {
             var k = Kernel(ref kLayerNormBackRowsGroup, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.LayerNormBackwardRowsGroup));
-            Launch(opName, () => k(ConfigTree(rows), dyv, xv, mv, rv, gv, dxv, rows, cols), dy, x, mean, rstd, gamma, dx);
+            Launch(opName, () => k(ConfigTree(rows, cols), dyv, xv, mv, rv, gv, dxv, rows, cols), dy, x, mean, rstd, gamma, dx);
         }
         else
         {

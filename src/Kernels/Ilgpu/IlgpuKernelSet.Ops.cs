@@ -270,8 +270,7 @@ public sealed partial class IlgpuKernelSet
         }
         if (PreferTree(outCount, redCount))
         {
-            var k = Kernel(ref kReduceGroup, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>(IlgpuKernels.ReduceGroup));
-            Launch(opName, () => k(ConfigTree(outCount), xv, yv, outLayout, redOuter, p), x, y);
+            ReduceByGroups(opName, xv, yv, outLayout, redOuter, p, redCount, x, y);
         }
         else
         {
@@ -279,6 +278,40 @@ public sealed partial class IlgpuKernelSet
             Launch(opName, () => k(Config1D(outCount), xv, yv, outLayout, redOuter, p), x, y);
         }
     }
+
+    /// <summary>
+    /// Few long reductions: groups per output. When there are fewer outputs than the device has groups to keep busy,
+    /// each output is split over several groups (up to <see cref="ReduceSplitCap"/> groups in all, at least 16 elements
+    /// per thread each) that write partials, and a second launch folds the partials (the mean's divisor is applied
+    /// there). Summation order on ILGPU: per thread in float over a strided share, then the group (warp shuffles or a
+    /// tree), then the partials of an output in a second group.
+    /// </summary>
+    private void ReduceByGroups(string opName, ArrayView<float> xv, ArrayView<float> yv, StridedLayout outLayout, StridedLayout redOuter,
+        ReduceParams p, long redCount, DeviceBuffer<float> x, DeviceBuffer<float> y)
+    {
+        var k = Kernel(ref kReduceGroup, a => shuffles
+            ? a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>(IlgpuKernels.ReduceGroup<SwitchOn>)
+            : a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>(IlgpuKernels.ReduceGroup<SwitchOff>));
+        int split = (int)Math.Clamp(redCount / (16L * treeGroupSize), 1, Math.Max(1, ReduceSplitCap / p.OutCount));
+        if (split == 1)
+        {
+            p.Split = 1;
+            Launch(opName, () => k(ConfigTree(p.OutCount, redCount), xv, yv, outLayout, redOuter, p), x, y);
+            return;
+        }
+        using var partials = (IlgpuBuffer<float>)Allocate(p.OutCount * split);
+        var pv = partials.View;
+        var first = p;
+        first.Split = split;
+        Launch(opName, () => k(ConfigTree(p.OutCount * split, redCount / split), xv, pv, outLayout, redOuter, first), x, partials);
+        // Second pass: partials [outCount, split] folded along the split axis.
+        var second = new ReduceParams { OutCount = p.OutCount, OuterCount = 1, InnerCount = split, InnerStride = 1, Op = p.Op, Divisor = p.Divisor, Split = 1 };
+        var rows = Layout.Coalesce([(int)p.OutCount], [split], null, $"{Name}.{opName}");
+        Launch(opName, () => k(ConfigTree(p.OutCount, split), pv, yv, rows, default, second), partials, y);
+    }
+
+    /// <summary>Upper bound on the groups of a split reduction's first pass.</summary>
+    private int ReduceSplitCap => Kind == DeviceKind.IlgpuCpu ? 16 : 4 * maxGroups;
 
     /// <inheritdoc />
     public void IndexSelect(DeviceBuffer<float> x, int[] xShape, int axis, DeviceBuffer<int> index, int indexLength, DeviceBuffer<float> y)
@@ -348,8 +381,10 @@ public sealed partial class IlgpuKernelSet
         if (count == 0) return;
         if (PreferTree(lines, axisLength))
         {
-            var k = Kernel(ref kSoftmaxGroup, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, long, int>(IlgpuKernels.SoftmaxGroup));
-            Launch(opName, () => k(ConfigTree(lines), xv, yv, axisLength, inner, lines, log ? 1 : 0), x, y);
+            var k = Kernel(ref kSoftmaxGroup, a => shuffles
+                ? a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, long, int>(IlgpuKernels.SoftmaxGroup<SwitchOn>)
+                : a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, long, int>(IlgpuKernels.SoftmaxGroup<SwitchOff>));
+            Launch(opName, () => k(ConfigTree(lines, axisLength), xv, yv, axisLength, inner, lines, log ? 1 : 0), x, y);
         }
         else
         {
@@ -369,8 +404,10 @@ public sealed partial class IlgpuKernelSet
         if (rows == 0) return;
         if (PreferTree(rows, classes))
         {
-            var k = Kernel(ref kCrossEntropyGroup, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>(IlgpuKernels.CrossEntropyGroup));
-            Launch(opName, () => k(ConfigTree(rows), lv, labv, outv, rows, classes), logits, labels, loss);
+            var k = Kernel(ref kCrossEntropyGroup, a => shuffles
+                ? a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>(IlgpuKernels.CrossEntropyGroup<SwitchOn>)
+                : a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>(IlgpuKernels.CrossEntropyGroup<SwitchOff>));
+            Launch(opName, () => k(ConfigTree(rows, classes), lv, labv, outv, rows, classes), logits, labels, loss);
         }
         else
         {

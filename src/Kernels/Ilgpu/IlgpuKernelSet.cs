@@ -39,6 +39,8 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
     private readonly int gemmSlab;
     /// <summary>Upper bound on groups of a GEMM launch; 0 = one group per tile.</summary>
     private readonly int gemmMaxGroups;
+    /// <summary>Longest power-of-two complex FFT done in shared memory; longer ones run pass by pass over global memory.</summary>
+    private readonly int fftSharedMax;
 
     internal IlgpuKernelSet(Device device, DeviceKind kind)
         : this(device, kind, kind == DeviceKind.IlgpuCpu ? IlgpuCpuOptions.FromEnvironment() : null) { }
@@ -59,7 +61,7 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
                 var o = cpuOptions ?? new IlgpuCpuOptions();
                 o.Validate();
                 var cpu = new CPUDevice(o.ThreadsPerWarp, o.WarpsPerMultiprocessor, o.Multiprocessors);
-                context = Context.Create(b => b.CPU(cpu));
+                context = Context.Create(b => IlgpuContextSetup.Configure(b.CPU(cpu)));
                 accelerator = CreateOrDispose(context, c => cpu.CreateCPUAccelerator(c, CPUAcceleratorMode.Parallel));
                 groupSize = o.GroupSize;
                 maxGroups = o.Multiprocessors;
@@ -67,14 +69,14 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
                 gemmGroup = o.GemmGroup;
                 gemmSlab = o.GemmSlab;
                 gemmMaxGroups = o.Multiprocessors;
+                fftSharedMax = o.FftSharedMax;
                 break;
             }
             case DeviceKind.Cuda:
             case DeviceKind.OpenCL:
             {
                 var type = kind == DeviceKind.Cuda ? AcceleratorType.Cuda : AcceleratorType.OpenCL;
-                // ILGPU.Algorithms supplies GPU implementations of the math functions (tanh, pow, erf's exp, ...).
-                context = Context.Create(b => (kind == DeviceKind.Cuda ? b.Cuda() : b.OpenCL()).EnableAlgorithms());
+                context = Context.Create(b => IlgpuContextSetup.Configure(kind == DeviceKind.Cuda ? b.Cuda() : b.OpenCL()));
                 accelerator = CreateOrDispose(context, c =>
                     (c.Devices.FirstOrDefault(d => d.AcceleratorType == type)
                         ?? throw new InvalidOperationException($"ilgpu: no {type} device found.")).CreateAccelerator(c));
@@ -84,6 +86,7 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
                 gemmGroup = accelerator.MaxNumThreadsPerGroup >= 256 ? 16 : 8;
                 gemmSlab = IlgpuKernels.MaxGemmSlab;
                 gemmMaxGroups = 0;
+                fftSharedMax = IlgpuKernels.MaxFftShared;
                 break;
             }
             default:
@@ -208,22 +211,34 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
         return new KernelConfig(new Index1D((int)groups), new Index1D(groupSize));
     }
 
-    /// <summary>A launch of tree groups, one group per line for up to <see cref="maxGroups"/> lines.</summary>
-    private KernelConfig ConfigTree(long lines)
+    /// <summary>
+    /// A launch of tree groups, one group per line for up to <see cref="maxGroups"/> lines. Group size: the tree group
+    /// size on the emulator; on GPUs about a quarter of the line, a power of two from one warp to the tree group size.
+    /// </summary>
+    private KernelConfig ConfigTree(long lines, long lineLength)
     {
         long groups = Math.Clamp(lines, 1, maxGroups);
-        return new KernelConfig(new Index1D((int)groups), new Index1D(treeGroupSize));
+        int size = Kind == DeviceKind.IlgpuCpu
+            ? treeGroupSize
+            : Math.Clamp(PowerOfTwoAtMost((int)Math.Clamp(lineLength / 4, 1, int.MaxValue)), Math.Min(accelerator.WarpSize, treeGroupSize), treeGroupSize);
+        return new KernelConfig(new Index1D((int)groups), new Index1D(size));
     }
 
     /// <summary>
     /// Whether a line-wise op should use one group per line (few long lines) rather than one thread per line.
     /// </summary>
     /// <remarks>
-    /// On a GPU the tree pays off when there are fewer lines than threads in flight. The emulator has few threads, so
-    /// its bound is a small constant instead: up to 7 long lines take the tree path, which keeps it exercised by tests.
+    /// On a GPU a group per line pays off from a few warps' worth of elements (128) while there are fewer lines than
+    /// threads in flight: its loads are coalesced, where a thread per line strides through memory. The emulator has few
+    /// threads, so its bound is a small constant instead: up to 7 long lines take the tree path, which keeps it
+    /// exercised by tests.
     /// </remarks>
-    private bool PreferTree(long lines, long lineLength) =>
-        lineLength >= 4L * treeGroupSize && lines < Math.Max((long)groupSize * maxGroups, 8);
+    private bool PreferTree(long lines, long lineLength) => Kind == DeviceKind.IlgpuCpu
+        ? lineLength >= 4L * treeGroupSize && lines < Math.Max((long)groupSize * maxGroups, 8)
+        : lineLength >= 4L * accelerator.WarpSize && lines < (long)groupSize * maxGroups;
+
+    /// <summary>Whether the group reductions use warp shuffles (not on OpenCL, where they need subgroup support).</summary>
+    private bool shuffles => Kind != DeviceKind.OpenCL;
 
     // ---- kernel cache: each kernel is compiled once per accelerator, on first use ----
 
@@ -315,8 +330,13 @@ internal sealed record IlgpuCpuOptions
     public int TreeGroupSize { get; init; } = 4;
     /// <summary>GEMM group edge g (a power of two; the tile is 4g, at most 64).</summary>
     public int GemmGroup { get; init; } = 2;
-    /// <summary>GEMM K-slab width (a power of two, at most 16).</summary>
+    /// <summary>K-slab width of the mapped GEMM (a power of two, at most 16).</summary>
     public int GemmSlab { get; init; } = 16;
+    /// <summary>
+    /// Longest complex FFT done in shared memory (a power of two, at most <see cref="IlgpuKernels.MaxFftShared"/>); tests
+    /// lower it to reach the pass-by-pass path with small lengths.
+    /// </summary>
+    public int FftSharedMax { get; init; } = IlgpuKernels.MaxFftShared;
 
     /// <summary>Name of the environment variable that picks a profile: coop (default), fast or gpu.</summary>
     public const string EnvironmentVariable = "ENGINE_ILGPU_CPU_PROFILE";
@@ -363,6 +383,8 @@ internal sealed record IlgpuCpuOptions
             throw new ArgumentException($"IlgpuCpuOptions: tree group {TreeGroupSize} must be a power of two within {capacity} threads.");
         if (!Pow2(GemmGroup) || IlgpuKernels.GemmMicro * GemmGroup > IlgpuKernels.MaxGemmTile || GemmGroup * GemmGroup > capacity)
             throw new ArgumentException($"IlgpuCpuOptions: GEMM group {GemmGroup} must be a power of two with a tile of at most {IlgpuKernels.MaxGemmTile} and {capacity} threads.");
+        if (!Pow2(FftSharedMax) || FftSharedMax > IlgpuKernels.MaxFftShared)
+            throw new ArgumentException($"IlgpuCpuOptions: FFT shared length {FftSharedMax} must be a power of two of at most {IlgpuKernels.MaxFftShared}.");
         if (!Pow2(GemmSlab) || GemmSlab > IlgpuKernels.MaxGemmSlab)
             throw new ArgumentException($"IlgpuCpuOptions: GEMM slab {GemmSlab} must be a power of two of at most {IlgpuKernels.MaxGemmSlab}.");
     }

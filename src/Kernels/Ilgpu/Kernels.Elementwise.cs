@@ -19,7 +19,7 @@ internal static partial class IlgpuKernels
     internal static void RandomNormal(ArrayView<float> dst, ulong seed, float mean, float std)
     {
         for (long i = GlobalStart; i < dst.Length; i += GlobalStride)
-            dst[i] = mean + std * CounterRng.Normal(seed, (ulong)i);
+            dst[i] = CounterRng.Normal(seed, (ulong)i, mean, std);
     }
 
     /// <summary>y[i] = op(x[i]): one kernel per op struct type (ILGPU specialises the generic method per type argument).</summary>

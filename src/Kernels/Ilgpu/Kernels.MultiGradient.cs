@@ -14,13 +14,13 @@ internal static partial class IlgpuKernels
             float p = param[i];
             backup[i] = p;
             float t = square != 0 ? s * p * p : s;
-            param[i] = MathF.FusedMultiplyAdd(t, grad[i], p);
+            param[i] = KernelMath.Fma(t, grad[i], p);
         }
     }
 
     /// <summary>g[i] = a · g[i] + b · g2[i].</summary>
     internal static void CombineGradients(ArrayView<float> grad, ArrayView<float> grad2, float a, float b)
     {
-        for (long i = GlobalStart; i < grad.Length; i += GlobalStride) grad[i] = b * grad2[i] + a * grad[i];
+        for (long i = GlobalStart; i < grad.Length; i += GlobalStride) grad[i] = KernelMath.Fma(b, grad2[i], a * grad[i]);
     }
 }

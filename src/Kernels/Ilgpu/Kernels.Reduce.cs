@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 
 namespace Engine.Kernels.Ilgpu;
@@ -17,6 +18,32 @@ internal struct ReduceParams
     public int Op;
     /// <summary>Divisor applied to a sum (n for the mean, 1 for the sum).</summary>
     public float Divisor;
+    /// <summary>
+    /// Groups sharing one output (group kernel): with Split &gt; 1 each writes a partial (no divisor) to
+    /// y[output · Split + part], and a second launch reduces the partials.
+    /// </summary>
+    public int Split;
+}
+
+/// <summary>A reduction's combining operation (a compile-time switch of the tree helpers).</summary>
+internal interface IReduceOp
+{
+    float Identity { get; }
+    float Combine(float a, float b);
+}
+
+/// <summary>Sum.</summary>
+internal struct SumOp : IReduceOp
+{
+    public float Identity => 0f;
+    public float Combine(float a, float b) => a + b;
+}
+
+/// <summary>Max that propagates NaN.</summary>
+internal struct MaxOp : IReduceOp
+{
+    public float Identity => float.NegativeInfinity;
+    public float Combine(float a, float b) => IlgpuKernels.MaxNaN(a, b);
 }
 
 internal static partial class IlgpuKernels
@@ -63,37 +90,77 @@ internal static partial class IlgpuKernels
     }
 
     /// <summary>
-    /// Reduction, one group per output element (grid-stride over outputs): each thread folds a strided share of the
-    /// reduced elements, then a shared-memory tree combines the partials. Group size must be a power of two.
+    /// Reduction by groups: p.Split groups per output element (grid-stride over the (output, part) pairs). Each thread
+    /// folds a strided share of its part's elements in float, then the group combines its threads (warp shuffles where
+    /// <typeparamref name="TShuffle"/> is on, else a shared-memory tree). With Split = 1 the group writes the output
+    /// (divided by the divisor); with Split &gt; 1 it writes a partial for a second launch. Group size: a power of two.
     /// </summary>
-    internal static void ReduceGroup(ArrayView<float> x, ArrayView<float> y, StridedLayout outLayout, StridedLayout redOuter, ReduceParams p)
+    internal static void ReduceGroup<TShuffle>(ArrayView<float> x, ArrayView<float> y, StridedLayout outLayout, StridedLayout redOuter, ReduceParams p)
+        where TShuffle : struct, IKernelSwitch
     {
         var shared = SharedMemory.Allocate<float>(MaxTreeGroup);
         int tid = Group.IdxX;
         int groupSize = Group.DimX;
         long total = p.OuterCount * p.InnerCount;
         bool isMax = p.Op == (int)ReduceOp.Max;
-        for (long o = Grid.IdxX; o < p.OutCount; o += Grid.DimX)
+        long stride = (long)p.Split * groupSize;
+        for (long gi = Grid.IdxX; gi < p.OutCount * p.Split; gi += Grid.DimX)
         {
+            long o = gi / p.Split;
+            long part = gi - o * p.Split;
             long baseOff = Offsets(o, outLayout).A;
             float acc = isMax ? float.NegativeInfinity : 0f;
-            for (long r = tid; r < total; r += groupSize)
+            for (long r = part * groupSize + tid; r < total; r += stride)
             {
                 long q = r / p.InnerCount;
                 long j = r - q * p.InnerCount;
                 float v = x[baseOff + Offsets(q, redOuter).A + j * p.InnerStride];
                 acc = isMax ? MaxNaN(acc, v) : acc + v;
             }
-            shared[tid] = acc;
+            acc = isMax ? GroupAllReduce<TShuffle, MaxOp>(acc, shared, tid, groupSize) : GroupAllReduce<TShuffle, SumOp>(acc, shared, tid, groupSize);
+            if (tid == 0) y[gi] = isMax || p.Split > 1 ? acc : acc / p.Divisor;
+        }
+    }
+
+    /// <summary>
+    /// The group-wide reduction of one value per thread; every thread gets the result. With
+    /// <typeparamref name="TShuffle"/> on and a group that is a whole number of warps: each warp folds its lanes with
+    /// <c>shfl.down</c>, one shared slot per warp, the first warp folds those. Otherwise a shared-memory tree. Starts
+    /// and ends with a barrier-consistent use of <paramref name="shared"/> (the caller may reuse it right away).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float GroupAllReduce<TShuffle, TOp>(float v, ArrayView<float> shared, int tid, int groupSize)
+        where TShuffle : struct, IKernelSwitch where TOp : struct, IReduceOp
+    {
+        var op = default(TOp);
+        int ws = Warp.WarpSize;
+        if (default(TShuffle).On && groupSize % ws == 0)
+        {
+            for (int o = ws / 2; o > 0; o >>= 1) v = op.Combine(v, Warp.ShuffleDown(v, o));
+            int lane = tid & (ws - 1), warp = tid / ws;
+            if (lane == 0) shared[warp] = v;
             Group.Barrier();
-            for (int s = groupSize / 2; s > 0; s >>= 1)
+            if (warp == 0)
             {
-                if (tid < s) shared[tid] = isMax ? MaxNaN(shared[tid], shared[tid + s]) : shared[tid] + shared[tid + s];
-                Group.Barrier();
+                v = lane < groupSize / ws ? shared[lane] : op.Identity;
+                for (int o = ws / 2; o > 0; o >>= 1) v = op.Combine(v, Warp.ShuffleDown(v, o));
+                if (lane == 0) shared[0] = v;
             }
-            if (tid == 0) y[o] = isMax ? shared[0] : shared[0] / p.Divisor;
+            Group.Barrier();
+            v = shared[0];
+            Group.Barrier();
+            return v;
+        }
+        shared[tid] = v;
+        Group.Barrier();
+        for (int s = groupSize / 2; s > 0; s >>= 1)
+        {
+            if (tid < s) shared[tid] = op.Combine(shared[tid], shared[tid + s]);
             Group.Barrier();
         }
+        v = shared[0];
+        Group.Barrier();
+        return v;
     }
 
     /// <summary>Softmax / log-softmax over [outer, axis, inner], one thread per (outer, inner) line.</summary>
@@ -132,7 +199,8 @@ internal static partial class IlgpuKernels
     /// Softmax / log-softmax, one group per line (grid-stride over lines) with shared-memory trees for the max and
     /// the sum: for few long lines. Group size must be a power of two.
     /// </summary>
-    internal static void SoftmaxGroup(ArrayView<float> x, ArrayView<float> y, int axisLength, int inner, long lines, int log)
+    internal static void SoftmaxGroup<TShuffle>(ArrayView<float> x, ArrayView<float> y, int axisLength, int inner, long lines, int log)
+        where TShuffle : struct, IKernelSwitch
     {
         var shared = SharedMemory.Allocate<float>(MaxTreeGroup);
         int tid = Group.IdxX;
@@ -141,7 +209,7 @@ internal static partial class IlgpuKernels
         {
             long o = l / inner;
             long baseOff = o * axisLength * inner + (l - o * inner);
-            var (m, sum) = GroupMaxExpSum(x, baseOff, inner, axisLength, shared, tid, groupSize);
+            var (m, sum) = GroupMaxExpSum<TShuffle>(x, baseOff, inner, axisLength, shared, tid, groupSize);
             float lse = m + MathF.Log(sum);
             float inv = 1f / sum;
             for (int j = tid; j < axisLength; j += groupSize)
@@ -167,7 +235,8 @@ internal static partial class IlgpuKernels
     }
 
     /// <summary>Cross-entropy, one group per row with shared-memory trees: for few rows with many classes.</summary>
-    internal static void CrossEntropyGroup(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> loss, int rows, int classes)
+    internal static void CrossEntropyGroup<TShuffle>(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> loss, int rows, int classes)
+        where TShuffle : struct, IKernelSwitch
     {
         var shared = SharedMemory.Allocate<float>(MaxTreeGroup);
         int tid = Group.IdxX;
@@ -175,41 +244,24 @@ internal static partial class IlgpuKernels
         for (long r = Grid.IdxX; r < rows; r += Grid.DimX)
         {
             long baseOff = r * classes;
-            var (m, sum) = GroupMaxExpSum(logits, baseOff, 1, classes, shared, tid, groupSize);
+            var (m, sum) = GroupMaxExpSum<TShuffle>(logits, baseOff, 1, classes, shared, tid, groupSize);
             if (tid == 0) loss[r] = m + MathF.Log(sum) - logits[baseOff + labels[r]];
         }
     }
 
     /// <summary>
     /// The max and Σ exp(v - max) of the strided line v[j] = x[baseOff + j·stride], j &lt; length, computed by the
-    /// whole group with shared-memory trees (group size a power of two); every thread gets both. Ends with a barrier,
-    /// so the caller may reuse <paramref name="shared"/> right away.
+    /// whole group (<see cref="GroupAllReduce"/>); every thread gets both, and <paramref name="shared"/> is free again.
     /// </summary>
-    private static (float Max, float Sum) GroupMaxExpSum(ArrayView<float> x, long baseOff, long stride, int length,
-        ArrayView<float> shared, int tid, int groupSize)
+    private static (float Max, float Sum) GroupMaxExpSum<TShuffle>(ArrayView<float> x, long baseOff, long stride, int length,
+        ArrayView<float> shared, int tid, int groupSize) where TShuffle : struct, IKernelSwitch
     {
         float m = float.NegativeInfinity;
         for (int j = tid; j < length; j += groupSize) m = MaxNaN(m, x[baseOff + j * stride]);
-        shared[tid] = m;
-        Group.Barrier();
-        for (int s = groupSize / 2; s > 0; s >>= 1)
-        {
-            if (tid < s) shared[tid] = MaxNaN(shared[tid], shared[tid + s]);
-            Group.Barrier();
-        }
-        m = shared[0];
-        Group.Barrier();
+        m = GroupAllReduce<TShuffle, MaxOp>(m, shared, tid, groupSize);
         float sum = 0f;
         for (int j = tid; j < length; j += groupSize) sum += MathF.Exp(x[baseOff + j * stride] - m);
-        shared[tid] = sum;
-        Group.Barrier();
-        for (int s = groupSize / 2; s > 0; s >>= 1)
-        {
-            if (tid < s) shared[tid] += shared[tid + s];
-            Group.Barrier();
-        }
-        sum = shared[0];
-        Group.Barrier();
+        sum = GroupAllReduce<TShuffle, SumOp>(sum, shared, tid, groupSize);
         return (m, sum);
     }
 }

@@ -30,7 +30,7 @@ public class SpectralIlgpuTests
     public void SpectralConvMatchesTheCpuKernelSet(bool twoD)
     {
         var cpu = Run(Device.Cpu, twoD);
-        var gpu = Run(Device.Get(DeviceKind.IlgpuCpu), twoD);
+        var gpu = Run(TestDevices.Ilgpu, twoD);
         foreach (var (a, b) in new[] { (cpu.Y, gpu.Y), (cpu.Gx, gpu.Gx), (cpu.Gw, gpu.Gw) })
         {
             Assert.Equal(a.Length, b.Length);

@@ -84,7 +84,7 @@ public abstract class SpectralRouteTestsBase
         (float[] Y, float[] Gx, float[] Gr, float[] Gi) Go(SpectralRoute route)
         {
             using var scope = new TensorScope();
-            using var forced = SpectralTransform.Force(route);
+            using var forced = SpectralRoutePolicy.Force(route);
             Module conv = twoD ? new SpectralConv2d(2, 3, 2, 2, seed: 3, device: D) : new SpectralConv1d(2, 3, 3, seed: 3, device: D);
             using (conv)
             {
@@ -121,7 +121,7 @@ public class SpectralRouteCpuTests : SpectralRouteTestsBase
         using (var t = Tensor.Normal(conv.WeightIm.Shape, 12, device: D)) conv.WeightIm.CopyFrom(t);
         var x = Tensor.Normal([2, 7, 3], 5, device: D);
         x.RequiresGrad = true;
-        using var forced = SpectralTransform.Force(SpectralRoute.Fft);
+        using var forced = SpectralRoutePolicy.Force(SpectralRoute.Fft);
         GradCheck.Assert(_ => conv.Forward(x), [x, conv.WeightRe, conv.WeightIm], maxEntriesPerInput: 24);
     }
 
@@ -133,7 +133,7 @@ public class SpectralRouteCpuTests : SpectralRouteTestsBase
         using (var t = Tensor.Normal(conv.WeightIm.Shape, 12, device: D)) conv.WeightIm.CopyFrom(t);
         var x = Tensor.Normal([2, 5, 4, 2], 7, device: D);
         x.RequiresGrad = true;
-        using var forced = SpectralTransform.Force(SpectralRoute.Fft);
+        using var forced = SpectralRoutePolicy.Force(SpectralRoute.Fft);
         GradCheck.Assert(_ => conv.Forward(x), [x, conv.WeightRe, conv.WeightIm], maxEntriesPerInput: 24);
     }
 
@@ -160,37 +160,65 @@ public class SpectralRouteCpuTests : SpectralRouteTestsBase
     public void RouteRuleFollowsTheMeasuredCrossover()
     {
         var cpu = Device.Cpu;
-        Assert.Equal(SpectralRoute.Gemm, SpectralTransform.Choose1d(cpu, 1024, 16));  // Burgers
-        Assert.Equal(SpectralRoute.Gemm, SpectralTransform.Choose1d(cpu, 1024, 64));
-        Assert.Equal(SpectralRoute.Fft, SpectralTransform.Choose1d(cpu, 1024, 128));
-        Assert.Equal(SpectralRoute.Fft, SpectralTransform.Choose1d(cpu, 4096, 256));
-        Assert.Equal(SpectralRoute.Gemm, SpectralTransform.Choose2d(cpu, 85, 85, 12, 12)); // Darcy
-        Assert.Equal(SpectralRoute.Gemm, SpectralTransform.Choose2d(cpu, 64, 64, 32, 32));
-        Assert.Equal(SpectralRoute.Fft, SpectralTransform.Choose2d(cpu, 512, 512, 64, 128));
+        Assert.Equal(SpectralRoute.Gemm, SpectralRoutePolicy.Choose1d(cpu, 1024, 16));  // Burgers
+        Assert.Equal(SpectralRoute.Gemm, SpectralRoutePolicy.Choose1d(cpu, 1024, 64));
+        Assert.Equal(SpectralRoute.Fft, SpectralRoutePolicy.Choose1d(cpu, 1024, 128));
+        Assert.Equal(SpectralRoute.Fft, SpectralRoutePolicy.Choose1d(cpu, 4096, 256));
+        Assert.Equal(SpectralRoute.Gemm, SpectralRoutePolicy.Choose2d(cpu, 85, 85, 12, 12)); // Darcy
+        Assert.Equal(SpectralRoute.Gemm, SpectralRoutePolicy.Choose2d(cpu, 64, 64, 32, 32));
+        Assert.Equal(SpectralRoute.Fft, SpectralRoutePolicy.Choose2d(cpu, 512, 512, 64, 128));
     }
 
     [Fact]
     public void ForceScopeOverridesAutoAndRestores()
     {
-        // Under Force(Fft) the auto route of a tiny transform runs the FFT ops: its graph holds an rfft node.
-        var x = Tensor.Normal([2, 8], 1, device: D);
+        // Under Force(Fft) a layer's auto route runs the FFT ops: its graph holds an index_select (the bin gather).
+        using var conv = new SpectralConv1d(1, 1, 2, seed: 3, device: D);
+        var x = Tensor.Normal([2, 8, 1], 1, device: D);
         x.RequiresGrad = true;
-        using (SpectralTransform.Force(SpectralRoute.Fft))
-            Assert.Contains("index_select", OpNames(SpectralTransform.RfftModes(x, 2)));
-        Assert.DoesNotContain("index_select", OpNames(SpectralTransform.RfftModes(x, 2)));
+        using (SpectralRoutePolicy.Force(SpectralRoute.Fft))
+            Assert.Contains("index_select", OpNames(conv.Forward(x)));
+        Assert.DoesNotContain("index_select", OpNames(conv.Forward(x)));
+        conv.Route = SpectralRoute.Fft; // an explicit route wins over the policy
+        Assert.Contains("index_select", OpNames(conv.Forward(x)));
+    }
+
+    [Fact]
+    public void TransformsRejectAutoAsARoute()
+    {
+        var x = Tensor.Normal([2, 8], 1, device: D);
+        var e = Assert.Throws<ArgumentException>(() => SpectralTransform.RfftModes(x, 2, route: SpectralRoute.Auto));
+        Assert.Contains("rfft_modes", e.Message);
+        Assert.Contains("SpectralRoutePolicy", e.Message);
     }
 
     private static string OpNames(Tensor t) => t.Node is null ? "" : t.Node.Op + " " + string.Join(" ", t.Node.Inputs.Select(OpNames));
 }
 
-/// <summary>Route agreement on the ILGPU kernel set (its FFT is a direct DFT; tiny shapes on the CPU emulator).</summary>
+/// <summary>Route agreement on the ILGPU kernel set (Stockham FFT for powers of two, DFT otherwise; tiny shapes on the emulator).</summary>
 [Collection("ilgpu")]
 public class SpectralRouteIlgpuTests : SpectralRouteTestsBase
 {
     /// <inheritdoc />
-    protected override Device D => Device.Get(DeviceKind.IlgpuCpu);
+    protected override Device D => TestDevices.Ilgpu;
 
+    /// <summary>Until the crossover is measured on a GPU, ILGPU devices take the GEMM route; never the FFT route for lengths that are not powers of two.</summary>
     [Fact]
-    public void AutoRouteIsGemmOffTheCpuKernelSet() =>
-        Assert.Equal(SpectralRoute.Gemm, SpectralTransform.Choose1d(D, 1024, 512));
+    public void PolicyPerDeviceKind()
+    {
+        Assert.Equal(SpectralRoute.Gemm, SpectralRoutePolicy.Choose1d(D, 1024, 512));
+        double saved = SpectralRoutePolicy.FftModesFactor(D.Kind);
+        try
+        {
+            SpectralRoutePolicy.SetFftModesFactor(D.Kind, 1.0);
+            Assert.Equal(SpectralRoute.Fft, SpectralRoutePolicy.Choose1d(D, 1024, 16));
+            Assert.Equal(SpectralRoute.Gemm, SpectralRoutePolicy.Choose1d(D, 1000, 16)); // ILGPU's DFT path
+            Assert.Equal(SpectralRoute.Gemm, SpectralRoutePolicy.Choose2d(D, 85, 85, 12, 12));
+        }
+        finally
+        {
+            SpectralRoutePolicy.SetFftModesFactor(D.Kind, saved);
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => SpectralRoutePolicy.SetFftModesFactor(D.Kind, 0));
+    }
 }

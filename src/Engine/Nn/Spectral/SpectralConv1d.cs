@@ -65,6 +65,9 @@ public sealed class SpectralConv1d : Module
     /// <summary>Imaginary parts of R, [modes, Cin, Cout].</summary>
     public Tensor WeightIm { get; }
 
+    /// <summary>The transforms' route; <see cref="SpectralRoute.Auto"/> (default) asks <see cref="SpectralRoutePolicy"/>.</summary>
+    public SpectralRoute Route { get; set; } = SpectralRoute.Auto;
+
     /// <inheritdoc />
     /// <exception cref="ArgumentException">The input is not [B, N, Cin], N is 0, or Modes exceeds N/2 + 1.</exception>
     public override Tensor Forward(Tensor input)
@@ -77,12 +80,13 @@ public sealed class SpectralConv1d : Module
             throw new ArgumentException($"SpectralConv1d: input {Shape.Format(s)} has n = 0 points.");
         if (Modes > SpectralTransform.MaxModes(n))
             throw new ArgumentException($"SpectralConv1d: {Modes} modes need n >= {2 * (Modes - 1)} points (modes <= n/2 + 1), got input {Shape.Format(s)} with n = {n}.");
-        var xhat = SpectralTransform.RfftModes(input, Modes, axis: 1);                  // [B, 2k, Cin] = [B, 2, k, Cin]
+        var route = SpectralRoutePolicy.Resolve1d(Route, input.Device, n, Modes);
+        var xhat = SpectralTransform.RfftModes(input, Modes, axis: 1, route);           // [B, 2k, Cin] = [B, 2, k, Cin]
         var perMode = xhat.Reshape(b, 2, Modes, InChannels).Permute(2, 0, 1, 3)          // [k, B, 2, Cin]
             .Reshape(Modes, b, 2 * InChannels);
         var mixed = perMode.ComplexModeMix(WeightRe, WeightIm);                          // [k, B, 2·Cout]
         var yhat = mixed.Reshape(Modes, b, 2, OutChannels).Permute(1, 2, 0, 3)           // [B, 2, k, Cout]
             .Reshape(b, 2 * Modes, OutChannels);
-        return SpectralTransform.IrfftModes(yhat, n, axis: 1);
+        return SpectralTransform.IrfftModes(yhat, n, axis: 1, route);
     }
 }

@@ -49,6 +49,9 @@ public sealed class SpectralConv2d : Module
     /// <summary>Imaginary parts of R, same shape.</summary>
     public Tensor WeightIm { get; }
 
+    /// <summary>The transforms' route; <see cref="SpectralRoute.Auto"/> (default) asks <see cref="SpectralRoutePolicy"/>.</summary>
+    public SpectralRoute Route { get; set; } = SpectralRoute.Auto;
+
     /// <inheritdoc />
     /// <exception cref="ArgumentException">The input is not [B, H, W, Cin], or H &lt; 2·modes1, or modes2 &gt; W/2 + 1.</exception>
     public override Tensor Forward(Tensor input)
@@ -61,10 +64,11 @@ public sealed class SpectralConv2d : Module
             throw new ArgumentException(
                 $"SpectralConv2d: modes ({Modes1}, {Modes2}) need h >= 2·modes1 = {2 * Modes1} and w >= {2 * (Modes2 - 1)} (modes2 <= w/2 + 1) with w > 0; got input {Shape.Format(s)}.");
         int k1 = 2 * Modes1, m = k1 * Modes2;
-        var xhat = SpectralTransform.Rfft2Modes(input, Modes1, Modes2);                 // [B, K1, 2, m2, Cin]
+        var route = SpectralRoutePolicy.Resolve2d(Route, input.Device, h, w, Modes1, Modes2);
+        var xhat = SpectralTransform.Rfft2Modes(input, Modes1, Modes2, route);          // [B, K1, 2, m2, Cin]
         var perMode = xhat.Permute(1, 3, 0, 2, 4).Reshape(m, b, 2 * InChannels);         // [K1·m2, B, 2·Cin]
         var mixed = perMode.ComplexModeMix(WeightRe, WeightIm);                          // [K1·m2, B, 2·Cout]
         var yhat = mixed.Reshape(k1, Modes2, b, 2, OutChannels).Permute(2, 0, 3, 1, 4);  // [B, K1, 2, m2, Cout]
-        return SpectralTransform.Irfft2Modes(yhat, h, w);
+        return SpectralTransform.Irfft2Modes(yhat, h, w, route);
     }
 }
