@@ -158,6 +158,56 @@ public static class InPlace
         parameter.K.OptimizerKernels().Perturb(parameter.Buffer, gradient.Buffer, backup.Buffer, scaleOnDevice, squareParameter);
     }
 
+    /// <summary>
+    /// <see cref="Perturb(Tensor, Tensor, Tensor, float, bool)"/> with the scale read on the device (SAM's
+    /// ρ / ‖g‖ computed by <see cref="PerturbationScale"/>), so no host value enters the step.
+    /// </summary>
+    public static void Perturb(Tensor parameter, Tensor gradient, Tensor backup, DeviceScalar scale, bool squareParameter)
+    {
+        const string op = "InPlace.Perturb";
+        Same(op, gradient, parameter);
+        Same(op, backup, parameter);
+        OnDevice(op, scale, parameter);
+        parameter.K.OptimizerKernels().Perturb(parameter.Buffer, gradient.Buffer, backup.Buffer, scale, squareParameter);
+    }
+
+    /// <summary>
+    /// Writes into <paramref name="result"/> the squared global norm that
+    /// <see cref="SumOfSquares(IReadOnlyList{Tensor}, IReadOnlyList{Tensor?}?)"/> returns, without reading it back:
+    /// every tensor must live on <paramref name="result"/>'s device.
+    /// </summary>
+    /// <exception cref="ArgumentException">A tensor on another device, or weights that do not match the tensors.</exception>
+    public static void SumOfSquares(IReadOnlyList<Tensor> tensors, IReadOnlyList<Tensor?>? weights, DeviceScalar result)
+    {
+        const string op = "InPlace.SumOfSquares";
+        ArgumentNullException.ThrowIfNull(tensors);
+        ArgumentNullException.ThrowIfNull(result);
+        if (weights != null && weights.Count != tensors.Count)
+            throw new ArgumentException($"{op}: {tensors.Count} tensors but {weights.Count} weights.");
+        for (int i = 0; i < tensors.Count; i++)
+        {
+            Alive(op, tensors[i]);
+            OnDevice(op, result, tensors[i]);
+            if (weights?[i] is { } w) Same(op, w, tensors[i]);
+        }
+        result.Device.Kernels.OptimizerKernels().SumOfSquares(tensors.Select(t => t.Buffer).ToList(),
+            weights?.Select(w => w?.Buffer).ToList(), result);
+    }
+
+    /// <summary>
+    /// SAM's perturbation scale on the device: <paramref name="scale"/> = <paramref name="radius"/> /
+    /// (sqrt(<paramref name="sumOfSquares"/>) + 1e-12), rounded to float (bitwise equal on the built-in sets).
+    /// </summary>
+    /// <exception cref="ArgumentException">The two scalars live on different devices.</exception>
+    public static void PerturbationScale(DeviceScalar sumOfSquares, float radius, DeviceScalar scale)
+    {
+        ArgumentNullException.ThrowIfNull(sumOfSquares);
+        ArgumentNullException.ThrowIfNull(scale);
+        if (!ReferenceEquals(sumOfSquares.Device, scale.Device))
+            throw new ArgumentException($"InPlace.PerturbationScale: the sum lives on {sumOfSquares.Device.Name}, the scale on {scale.Device.Name}.");
+        scale.Device.Kernels.OptimizerKernels().PerturbationScale(sumOfSquares, radius, scale);
+    }
+
     /// <summary>parameter = backup: puts saved values back, bit for bit (never an inverse step).</summary>
     public static void Restore(Tensor backup, Tensor parameter)
     {

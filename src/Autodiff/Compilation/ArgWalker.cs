@@ -111,8 +111,12 @@ internal static class ArgWalker
         }
         var t = value.GetType();
         if (t.IsPrimitive || t.IsEnum || !t.IsValueType) return Convert.ToString(value, CultureInfo.InvariantCulture) ?? "";
-        return "{" + string.Join(",", Fields(t).Select(f => f.Name + "=" + Describe(f.GetValue(value), token))) + "}";
+        return "{" + string.Join(",", Fields(t).Select(f => FieldName(f) + "=" + Describe(f.GetValue(value), token))) + "}";
     }
+
+    /// <summary>A field's name, or its property's for a compiler-made backing field.</summary>
+    private static string FieldName(FieldInfo f) =>
+        f.Name.StartsWith('<') && f.Name.IndexOf('>') is var end and > 0 ? f.Name[1..end] : f.Name;
 
     private static Type? ElementType(Type listType)
     {

@@ -118,6 +118,9 @@ public abstract class CompiledFunction : IDisposable
         Options = options;
     }
 
+    /// <summary>How many arguments the function takes.</summary>
+    private protected abstract int Arity { get; }
+
     /// <summary>The options this function was compiled with.</summary>
     public CompileOptions Options { get; }
 
@@ -150,9 +153,16 @@ public abstract class CompiledFunction : IDisposable
         return $"variant {last.Key} not compiled yet ({last.Calls} of 3 eager calls made)";
     }
 
-    /// <summary>Runs the function on <paramref name="args"/>: eagerly while a variant warms up, else by replay.</summary>
-    private protected Tensor Call(object[] args)
+    /// <summary>
+    /// Calls the function with its arguments given as objects (each a <see cref="Tensor"/> or an
+    /// <see cref="IndexTensor"/>, as many as it takes): eagerly while a variant warms up, else by replay.
+    /// </summary>
+    /// <exception cref="ArgumentException">An argument is null or of another type, or the count is wrong.</exception>
+    public Tensor Call(params object[] args)
     {
+        ArgumentNullException.ThrowIfNull(args);
+        if (args.Length != Arity)
+            throw new ArgumentException($"Compiler: the function takes {Arity} arguments, got {args.Length}.");
         for (int i = 0; i < args.Length; i++)
             if (args[i] is not (Tensor or IndexTensor))
                 throw new ArgumentException($"Compiler: argument {i} must be a Tensor or an IndexTensor, got {args[i]?.GetType().Name ?? "null"}.");
@@ -185,6 +195,7 @@ public abstract class CompiledFunction : IDisposable
     {
         var trace = new Trace(Options.Strict);
         var result = Traced(trace, args, device);
+        trace.Inputs = args.Select(a => CompiledGraph.InputBuffer(a, device)).ToArray();
         variant.Calls++;
         if (trace.HostRead != null)
         {
@@ -193,7 +204,7 @@ public abstract class CompiledFunction : IDisposable
         }
         if (variant.Calls == 2) variant.Previous = trace;
         if (variant.Calls < 3) return result;
-        var difference = Difference(variant.Previous!, trace, args, device);
+        var difference = Difference(variant.Previous!, trace);
         variant.Previous = null;
         if (difference != null)
         {
@@ -280,39 +291,58 @@ public abstract class CompiledFunction : IDisposable
     }
 
     /// <summary>Why two consecutive traces cannot share one graph (the first step that differs), or null when they match.</summary>
-    private string? Difference(Trace a, Trace b, object[] args, Device device)
+    private string? Difference(Trace a, Trace b)
     {
-        var sa = Signatures(a, args, device);
-        var sb = Signatures(b, args, device);
+        var sa = Signatures(a);
+        var sb = Signatures(b);
         for (int i = 0; i < Math.Min(sa.Count, sb.Count); i++)
         {
             if (sa[i].Text == sb[i].Text) continue;
             if (sa[i].Op is UploadOp ua && sb[i].Op is UploadOp ub && sa[i].Name == sb[i].Name)
                 return $"the host data uploaded by {ub.Origin} (step {i}) changed between calls ({Preview(ua.Data)} then {Preview(ub.Data)}): " +
                        "a value computed on the host each call cannot be frozen into the graph; keep it in a DeviceScalar updated through Compiler.RunOnEveryCall";
+            if (sa[i].Op is KernelCallOp ka && sb[i].Op is KernelCallOp kb && ka.Method == kb.Method)
+            {
+                var parameter = ka.Method.GetParameters()
+                    .Select((p, k) => (p.Name, A: ArgWalker.Describe(ka.Args[k], Token(a)), B: ArgWalker.Describe(kb.Args[k], Token(b))))
+                    .First(x => x.A != x.B);
+                return $"argument '{parameter.Name}' of {ka.Name} (step {i}) changed between calls ({Preview(parameter.A)} then {Preview(parameter.B)}): " +
+                       "a host value that changes every call cannot be frozen into the graph (keep it in a DeviceScalar written through " +
+                       "Compiler.RunOnEveryCall), or the buffers used depend on the data";
+            }
             return $"two consecutive calls did different work at step {i}: {Preview(sa[i].Text)} then {Preview(sb[i].Text)} " +
-                   "(a host value passed to a kernel that changes between calls, or control flow that depends on data)";
+                   "(control flow that depends on data or on host state)";
         }
         return sa.Count == sb.Count ? null : $"two consecutive calls made {sa.Count} and {sb.Count} steps (control flow that changes between calls)";
     }
 
-    private List<(TraceOp Op, string Name, string Text)> Signatures(Trace trace, object[] args, Device device)
+    /// <summary>
+    /// Names for the buffers of <paramref name="trace"/> that match across calls: an argument by position, a buffer
+    /// allocated during the call by allocation order, an older one by identity.
+    /// </summary>
+    private Func<object, string> Token(Trace trace)
     {
         var inputs = new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
-        for (int i = 0; i < args.Length; i++) inputs[CompiledGraph.InputBuffer(args[i], device)] = i;
+        for (int i = 0; i < trace.Inputs.Length; i++) inputs[trace.Inputs[i]] = i;
         var allocated = new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
         for (int i = 0; i < trace.Allocations.Count; i++) allocated[trace.Allocations[i]] = i;
-        string Token(object buffer)
+        return buffer =>
         {
             if (inputs.TryGetValue(buffer, out var i)) return "in" + i;
             if (allocated.TryGetValue(buffer, out var k)) return "new" + k;
             if (!identities.TryGetValue(buffer, out var id)) identities[buffer] = id = identities.Count;
             return "old" + id;
-        }
+        };
+    }
+
+    private List<(TraceOp Op, string Name, string Text)> Signatures(Trace trace)
+    {
+        var Token = this.Token(trace);
+        var inputs = new HashSet<object>(trace.Inputs, ReferenceEqualityComparer.Instance);
         var list = new List<(TraceOp, string, string)>();
         foreach (var op in trace.Ops)
         {
-            if (op is UploadOp u && inputs.ContainsKey(u.Buffers[0])) continue;
+            if (op is UploadOp u && inputs.Contains(u.Buffers[0])) continue;
             string text = op switch
             {
                 KernelCallOp call => call.Name + "(" + string.Join(", ", call.Method.GetParameters().Zip(call.Args, (p, v) => p.Name + "=" + ArgWalker.Describe(v, Token))) + ")",
@@ -356,8 +386,10 @@ public sealed class CompiledFunction<T1> : CompiledFunction where T1 : class
 {
     internal CompiledFunction(Func<object[], Tensor> function, CompileOptions options) : base(function, options) { }
 
+    private protected override int Arity => 1;
+
     /// <summary>Calls the function (see <see cref="Compiler"/> for what a replayed result is).</summary>
-    public Tensor Invoke(T1 arg) => Call([arg]);
+    public Tensor Invoke(T1 arg) => Call(arg);
 }
 
 /// <summary>A compiled function of two arguments.</summary>
@@ -365,6 +397,8 @@ public sealed class CompiledFunction<T1, T2> : CompiledFunction where T1 : class
 {
     internal CompiledFunction(Func<object[], Tensor> function, CompileOptions options) : base(function, options) { }
 
+    private protected override int Arity => 2;
+
     /// <summary>Calls the function (see <see cref="Compiler"/> for what a replayed result is).</summary>
-    public Tensor Invoke(T1 arg1, T2 arg2) => Call([arg1, arg2]);
+    public Tensor Invoke(T1 arg1, T2 arg2) => Call(arg1, arg2);
 }

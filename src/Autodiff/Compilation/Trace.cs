@@ -54,7 +54,18 @@ internal sealed class HostStepOp(Action action) : TraceOp
 {
     public Action Action { get; } = action;
 
-    public override string Name => "HostStep " + Action.Method.DeclaringType?.Name + "." + Action.Method.Name;
+    public override string Name
+    {
+        get
+        {
+            // A lambda lives in a compiler-made class and method: name the type and method it was written in.
+            var type = Action.Method.DeclaringType;
+            while (type is { DeclaringType: not null } && type.Name.StartsWith('<')) type = type.DeclaringType;
+            var method = Action.Method.Name;
+            if (method.StartsWith('<') && method.IndexOf('>') is var end and > 1) method = method[1..end];
+            return "HostStep " + type?.Name + "." + method;
+        }
+    }
 }
 
 /// <summary>
@@ -74,6 +85,9 @@ internal sealed class Trace : IHostTransferObserver
     public static Trace? Current => Active.Value;
 
     public List<TraceOp> Ops { get; } = new();
+
+    /// <summary>The buffers of the call's arguments (set once the call returned).</summary>
+    public object[] Inputs { get; set; } = [];
 
     /// <summary>Buffers handed out during the call, in order.</summary>
     public List<object> Allocations { get; } = new();
@@ -161,14 +175,15 @@ internal sealed class Trace : IHostTransferObserver
             var type = f.GetMethod()?.DeclaringType;
             if (type == null) continue;
             var ns = type.Namespace ?? "";
-            var name = type.Name + "." + f.GetMethod()!.Name;
             if (type == typeof(Trace) || type.Name.StartsWith("DeviceBuffer", StringComparison.Ordinal)) continue;
-            api ??= name;
-            if (!ns.StartsWith("Engine.Kernels", StringComparison.Ordinal) && !ns.StartsWith("Engine.Autodiff", StringComparison.Ordinal))
+            if (ns.StartsWith("Engine.Kernels", StringComparison.Ordinal) || ns.StartsWith("Engine.Autodiff", StringComparison.Ordinal))
             {
-                frame = (type.FullName ?? type.Name) + "." + f.GetMethod()!.Name;
-                break;
+                // The outermost engine frame is the call the user wrote (Tensor.Item rather than Tensor.ToArray under it).
+                if (!type.Name.StartsWith('<')) api = type.Name + "." + f.GetMethod()!.Name;
+                continue;
             }
+            frame = (type.FullName ?? type.Name) + "." + f.GetMethod()!.Name;
+            break;
         }
         return (api ?? "a host copy", frame);
     }

@@ -1,4 +1,5 @@
 using Engine.Autodiff;
+using Engine.Kernels;
 
 namespace Engine.Optim;
 
@@ -18,6 +19,9 @@ namespace Engine.Optim;
 public abstract class MultiGradientOptimizer : Optimizer
 {
     private readonly Dictionary<Tensor, Tensor> backups = new(ReferenceEqualityComparer.Instance);
+    private DeviceScalar? normSquared;
+    private DeviceScalar? perturbationScale;
+    private double hostNormSquared;
 
     /// <summary>Wraps <paramref name="inner"/>, whose parameters, groups, learning rates and state become this optimizer's.</summary>
     protected MultiGradientOptimizer(Optimizer inner)
@@ -124,6 +128,38 @@ public abstract class MultiGradientOptimizer : Optimizer
         foreach (var p in parameters) InPlace.Perturb(p, p.Grad!, Backup(p), scale, squareParam);
     }
 
+    /// <summary>
+    /// Saves each parameter and moves it by radius · g / (‖g‖ + 1e-12) (with <paramref name="adaptive"/>: radius · θ² ⊙ g /
+    /// (‖ |θ| ⊙ g ‖ + 1e-12)), SAM's ascent step. With every parameter on one device the norm and the scale stay on
+    /// it (no host read, so a compiled step can contain this); across devices the norm is summed on the host.
+    /// <see cref="LastSquaredNorm"/> reads the norm afterwards.
+    /// </summary>
+    protected void PerturbAlongGradient(IReadOnlyList<Tensor> parameters, float radius, bool adaptive)
+    {
+        var device = parameters[0].Device;
+        if (parameters.Any(p => !ReferenceEquals(p.Device, device)))
+        {
+            normSquared?.Dispose();
+            normSquared = null;
+            hostNormSquared = SquaredGradientNorm(parameters, adaptive);
+            PerturbAll(parameters, (float)(radius / (Math.Sqrt(hostNormSquared) + 1e-12)), adaptive);
+            return;
+        }
+        if (normSquared?.Device != device)
+        {
+            normSquared?.Dispose();
+            perturbationScale?.Dispose();
+            normSquared = new DeviceScalar(device);
+            perturbationScale = new DeviceScalar(device);
+        }
+        InPlace.SumOfSquares(parameters.Select(p => p.Grad!).ToList(), adaptive ? parameters.Select(p => (Tensor?)p).ToList() : null, normSquared);
+        InPlace.PerturbationScale(normSquared, radius, perturbationScale!);
+        foreach (var p in parameters) InPlace.Perturb(p, p.Grad!, Backup(p), perturbationScale!, adaptive);
+    }
+
+    /// <summary>The squared norm of the last <see cref="PerturbAlongGradient"/> (read from the device when it stayed there).</summary>
+    protected double LastSquaredNorm() => normSquared is { IsDisposed: false } n ? n.Read() : hostNormSquared;
+
     /// <summary>Copies the saved values back into the parameters.</summary>
     protected void RestoreAll(IReadOnlyList<Tensor> parameters)
     {
@@ -169,6 +205,8 @@ public abstract class MultiGradientOptimizer : Optimizer
         if (!disposing) return;
         foreach (var b in backups.Values) b.Dispose();
         backups.Clear();
+        normSquared?.Dispose();
+        perturbationScale?.Dispose();
         Inner.Dispose();
     }
 

@@ -33,17 +33,18 @@ public sealed class Sam : MultiGradientOptimizer
         config.Add("adaptive", Adaptive);
     }
 
-    /// <summary>The global gradient norm (‖g‖, or ‖ |θ| ⊙ g ‖ for ASAM) at θ in the last step.</summary>
-    public double LastGradientNorm { get; private set; }
+    /// <summary>
+    /// The global gradient norm (‖g‖, or ‖ |θ| ⊙ g ‖ for ASAM) at θ in the last step; kept on the device during the
+    /// step and read back when asked.
+    /// </summary>
+    public double LastGradientNorm => Math.Sqrt(LastSquaredNorm());
 
     /// <inheritdoc />
     public override Tensor Step(Func<Tensor?> closure)
     {
         var loss = EvaluateClosure(closure);
         var ps = WithGradients();
-        LastGradientNorm = Math.Sqrt(SquaredGradientNorm(ps, Adaptive));
-        float scale = (float)(Rho / (LastGradientNorm + 1e-12));
-        PerturbAll(ps, scale, Adaptive);
+        PerturbAlongGradient(ps, Rho, Adaptive);
         try
         {
             EvaluateAgain(closure);
