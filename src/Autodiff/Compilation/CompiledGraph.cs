@@ -80,6 +80,9 @@ internal sealed class CompiledGraph : IDisposable
     /// <summary>Kernel-set entry points one replay calls.</summary>
     public int Launches => steps.Count(s => s.Op is KernelCallOp);
 
+    /// <summary>Allocations the kernel set made inside the traced calls for its own scratch (a replay repeats them).</summary>
+    public long ScratchAllocations => steps.Sum(s => (s.Op as KernelCallOp)?.ScratchAllocations ?? 0);
+
     /// <summary>Replay steps (launches, uploads, host steps; poison fills excluded).</summary>
     public int StepCount => steps.Count(s => s.Op is not PoisonOp);
 
@@ -283,7 +286,7 @@ internal sealed class CompiledGraph : IDisposable
         var sb = new StringBuilder();
         var ci = CultureInfo.InvariantCulture;
         sb.AppendLine(ci, $"compiled graph on {device.Name}: {steps.Count(s => s.Op is not PoisonOp)} steps, {Launches} kernel launches per replay, " +
-                          $"{steps.Count(s => s.Op is UploadOp)} uploads, {steps.Count(s => s.Op is HostStepOp)} host steps{(Poison ? ", poison on" : "")}");
+                          $"{steps.Count(s => s.Op is UploadOp)} uploads, {steps.Count(s => s.Op is HostStepOp)} host steps, {ScratchAllocations} scratch allocations inside kernels{(Poison ? ", poison on" : "")}");
         foreach (var role in Enum.GetValues<BufferRole>())
         {
             var of = buffers.Where(b => b.Role == role).ToList();

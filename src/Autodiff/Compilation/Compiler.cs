@@ -96,7 +96,9 @@ public static class Compiler
 /// <param name="TemporaryBytes">Their bytes, each in its own buffer as the eager call held them.</param>
 /// <param name="Slots">Slots of the memory plan.</param>
 /// <param name="SlotBytes">Bytes of the slots.</param>
-public sealed record CompiledGraphStats(int Launches, int Steps, int Temporaries, long TemporaryBytes, int Slots, long SlotBytes);
+/// <param name="ScratchAllocations">Buffers the kernel set allocates for itself inside the replayed calls (scratch of a
+/// reduction, say): the only device allocations a replay makes (0 on the CPU set).</param>
+public sealed record CompiledGraphStats(int Launches, int Steps, int Temporaries, long TemporaryBytes, int Slots, long SlotBytes, long ScratchAllocations);
 
 /// <summary>
 /// A compiled function (see <see cref="Compiler"/>): call it like the original; it traces, compiles and replays
@@ -141,7 +143,7 @@ public abstract class CompiledFunction : IDisposable
 
     /// <summary>The sizes of the graph the last call used, or null when it ran eagerly.</summary>
     public CompiledGraphStats? LastGraph => last?.Graph is { } g
-        ? new CompiledGraphStats(g.Launches, g.StepCount, g.TemporaryCount, g.TemporaryBytes, g.SlotCount, g.SlotBytes)
+        ? new CompiledGraphStats(g.Launches, g.StepCount, g.TemporaryCount, g.TemporaryBytes, g.SlotCount, g.SlotBytes, g.ScratchAllocations)
         : null;
 
     /// <summary>The graph of the variant the last call used (graph, memory plan, launch count), or why there is none.</summary>
@@ -193,7 +195,7 @@ public abstract class CompiledFunction : IDisposable
 
     private Tensor Warm(Variant variant, object[] args, Device device)
     {
-        var trace = new Trace(Options.Strict);
+        var trace = new Trace(device, Options.Strict);
         var result = Traced(trace, args, device);
         trace.Inputs = args.Select(a => CompiledGraph.InputBuffer(a, device)).ToArray();
         variant.Calls++;
@@ -230,7 +232,7 @@ public abstract class CompiledFunction : IDisposable
         EagerCalls++;
         using var scope = new TensorScope();
         Tensor result;
-        using (trace.Begin(device))
+        using (trace.Begin())
             result = function(args) ?? throw new InvalidOperationException("Compiler: the function returned null; it must return a tensor.");
         return scope.Keep(result);
     }

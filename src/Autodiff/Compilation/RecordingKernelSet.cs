@@ -58,7 +58,9 @@ internal class RecordingKernelSet : DispatchProxy
                 return buffer;
         }
         var target = TargetOf(inner, method.DeclaringType!);
-        trace.KernelCall(method, args);
+        var op = trace.KernelCall(method, args);
+        var counters = trace.Device.Counters;
+        long allocationsBefore = counters.Allocations;
         trace.EnterKernel();
         try
         {
@@ -67,6 +69,8 @@ internal class RecordingKernelSet : DispatchProxy
         finally
         {
             trace.LeaveKernel();
+            // Scratch the kernel set allocates for itself inside the call; a replay repeats it.
+            if (op != null) op.ScratchAllocations = counters.Allocations - allocationsBefore;
         }
     }
 

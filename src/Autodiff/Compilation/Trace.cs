@@ -26,6 +26,9 @@ internal sealed class KernelCallOp : TraceOp
 
     public MethodInfo Method { get; }
 
+    /// <summary>Buffers the kernel set allocated for itself during the traced call (scratch, freed before it returned).</summary>
+    public long ScratchAllocations { get; set; }
+
     public object?[] Args { get; }
 
     public override string Name => Method.DeclaringType == typeof(IKernelSet) ? Method.Name : Method.DeclaringType!.Name[1..] + "." + Method.Name;
@@ -79,7 +82,14 @@ internal sealed class Trace : IHostTransferObserver
     private int kernelDepth;
     private int hostStepDepth;
 
-    public Trace(bool strict) => this.strict = strict;
+    public Trace(Device device, bool strict)
+    {
+        Device = device;
+        this.strict = strict;
+    }
+
+    /// <summary>The device whose kernel calls are recorded.</summary>
+    public Device Device { get; }
 
     /// <summary>The trace recording the current execution flow, or null.</summary>
     public static Trace? Current => Active.Value;
@@ -104,10 +114,10 @@ internal sealed class Trace : IHostTransferObserver
     /// <summary>What read device data back to the host during the call (null: nothing).</summary>
     public string? HostRead { get; private set; }
 
-    /// <summary>Starts recording the kernel calls on <paramref name="device"/> and the host copies of this flow.</summary>
-    public IDisposable Begin(Device device)
+    /// <summary>Starts recording the kernel calls on <see cref="Device"/> and the host copies of this flow.</summary>
+    public IDisposable Begin()
     {
-        var kernels = device.UseKernels(k => RecordingKernelSet.Create(k, this));
+        var kernels = Device.UseKernels(k => RecordingKernelSet.Create(k, this));
         var transfers = HostTransfers.Observe(this);
         var previous = Active.Value;
         Active.Value = this;
@@ -121,9 +131,13 @@ internal sealed class Trace : IHostTransferObserver
 
     public void Allocated(object buffer) => Allocations.Add(buffer);
 
-    public void KernelCall(MethodInfo method, object?[] args)
+    /// <summary>Records a kernel call made by the traced function (not one a kernel makes inside another); null when not recorded.</summary>
+    public KernelCallOp? KernelCall(MethodInfo method, object?[] args)
     {
-        if (kernelDepth == 0 && hostStepDepth == 0) Ops.Add(new KernelCallOp(method, args));
+        if (kernelDepth > 0 || hostStepDepth > 0) return null;
+        var op = new KernelCallOp(method, args);
+        Ops.Add(op);
+        return op;
     }
 
     public void EnterKernel() => kernelDepth++;
