@@ -60,6 +60,7 @@ internal sealed class CompiledGraph : IDisposable
     private readonly Storage outputStorage;
     private readonly int[] outputShape;
     private readonly string outputName;
+    private IFusedElementwiseKernels? fusedKernels;
     private bool disposed;
 
     private CompiledGraph(Device device, List<BufferInfo> buffers, BufferInfo[] inputs, Tensor output, bool poison)
@@ -78,7 +79,10 @@ internal sealed class CompiledGraph : IDisposable
     public bool Poison { get; }
 
     /// <summary>Kernel-set entry points one replay calls.</summary>
-    public int Launches => steps.Count(s => s.Op is KernelCallOp);
+    public int Launches => steps.Count(s => s.Op is KernelCallOp or FusedOp);
+
+    /// <summary>Fused groups among the launches, and the calls they replaced.</summary>
+    public (int Groups, int Calls) Fused => (steps.Count(s => s.Op is FusedOp), steps.Sum(s => s.Op is FusedOp f ? 1 + f.Tail.Count : 0));
 
     /// <summary>Allocations the kernel set made inside the traced calls for its own scratch (a replay repeats them).</summary>
     public long ScratchAllocations => steps.Sum(s => (s.Op as KernelCallOp)?.ScratchAllocations ?? 0);
@@ -109,7 +113,7 @@ internal sealed class CompiledGraph : IDisposable
     /// Builds the program of <paramref name="trace"/>, or returns why it cannot: a host read, or a buffer that existed
     /// before the call and was freed during it.
     /// </summary>
-    public static (CompiledGraph? Graph, string? Reason) Build(Trace trace, Device device, object[] args, Tensor output, bool poison)
+    public static (CompiledGraph? Graph, string? Reason) Build(Trace trace, Device device, object[] args, Tensor output, bool poison, bool fuse)
     {
         ArgumentNullException.ThrowIfNull(output);
         if (trace.HostRead != null) return (null, trace.HostRead);
@@ -124,6 +128,10 @@ internal sealed class CompiledGraph : IDisposable
         }
         var ops = trace.Ops.Where(op => !(op is UploadOp && infos.ContainsKey(op.Buffers[0]))).ToList();
         var outputBuffer = output.Buffer;
+        // The set in force once the trace ended: the device's own (a decorator without the capability turns fusion off).
+        var fused = fuse ? trace.Device.Kernels as IFusedElementwiseKernels : null;
+        if (fused != null)
+            ops = Fusion.Fuse(ops, b => allocated.Contains(b) && !ReferenceEquals(b, outputBuffer) && IsDisposed(b));
         for (int i = 0; i < ops.Count; i++)
             foreach (var b in ops[i].Buffers)
             {
@@ -145,7 +153,7 @@ internal sealed class CompiledGraph : IDisposable
             return (null, $"a buffer of {freed.Length} elements that existed before the call was freed during it (first used by {ops[freed.First].Name}); a replay could not use it");
 
         var list = infos.Values.ToList();
-        var graph = new CompiledGraph(device, list, inputs, output, poison);
+        var graph = new CompiledGraph(device, list, inputs, output, poison) { fusedKernels = fused };
         graph.Plan(list);
         graph.Emit(ops, list);
         return (graph, null);
@@ -223,6 +231,9 @@ internal sealed class CompiledGraph : IDisposable
                 case HostStepOp:
                     steps.Add(new ReplayStep(op, null, [], false));
                     break;
+                case FusedOp group:
+                    steps.Add(new ReplayStep(op, null, group.Args.Select(a => ArgWalker.Map(a, ToSlot)).ToArray(), touchesInput));
+                    break;
             }
             if (Poison)
                 foreach (var dead in dying[i])
@@ -271,6 +282,9 @@ internal sealed class CompiledGraph : IDisposable
                 case PoisonOp:
                     kernels.Fill((DeviceBuffer<float>)step.Args[0]!, float.NaN);
                     break;
+                case FusedOp group:
+                    group.Run(fusedKernels!, step.TouchesInput ? step.Args.Select(a => ArgWalker.Map(a, Rebind)).ToArray() : step.Args);
+                    break;
             }
         }
         outputStorage.AddRef();
@@ -286,7 +300,7 @@ internal sealed class CompiledGraph : IDisposable
         var sb = new StringBuilder();
         var ci = CultureInfo.InvariantCulture;
         sb.AppendLine(ci, $"compiled graph on {device.Name}: {steps.Count(s => s.Op is not PoisonOp)} steps, {Launches} kernel launches per replay, " +
-                          $"{steps.Count(s => s.Op is UploadOp)} uploads, {steps.Count(s => s.Op is HostStepOp)} host steps, {ScratchAllocations} scratch allocations inside kernels{(Poison ? ", poison on" : "")}");
+                          $"{steps.Count(s => s.Op is UploadOp)} uploads, {steps.Count(s => s.Op is HostStepOp)} host steps, {ScratchAllocations} scratch allocations inside kernels, {Fused.Groups} fused groups replacing {Fused.Calls} calls{(Poison ? ", poison on" : "")}");
         foreach (var role in Enum.GetValues<BufferRole>())
         {
             var of = buffers.Where(b => b.Role == role).ToList();
@@ -306,6 +320,7 @@ internal sealed class CompiledGraph : IDisposable
             {
                 KernelCallOp => string.Join(", ", step.Method!.GetParameters().Zip(step.Args, (p, a) => p.Name + "=" + Shorten(ArgWalker.Describe(a, Token)))),
                 UploadOp u => Token(step.Args[0]!) + " <- " + u.Data.Length + " values from " + u.Origin,
+                FusedOp => string.Join(", ", step.Args.Select(a => Shorten(ArgWalker.Describe(a, Token)))),
                 PoisonOp => Token(step.Args[0]!) + " <- NaN",
                 _ => "",
             };

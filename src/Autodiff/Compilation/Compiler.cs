@@ -16,6 +16,9 @@ public sealed record CompileOptions
     /// <summary>Fill every memory-plan slot with NaN after its value's last use (a check that no two live values share a slot).</summary>
     public bool PoisonDeadSlots { get; init; }
 
+    /// <summary>Fuse chains of elementwise calls into one launch each (see <see cref="IFusedElementwiseKernels"/>); on by default.</summary>
+    public bool Fuse { get; init; } = true;
+
     /// <summary>
     /// A host value that selects the variant besides the arguments' shapes and devices and the grad mode: for
     /// example <c>() =&gt; model.Training</c>, so that a call in evaluation mode does not replay a training graph.
@@ -98,7 +101,10 @@ public static class Compiler
 /// <param name="SlotBytes">Bytes of the slots.</param>
 /// <param name="ScratchAllocations">Buffers the kernel set allocates for itself inside the replayed calls (scratch of a
 /// reduction, say): the only device allocations a replay makes (0 on the CPU set).</param>
-public sealed record CompiledGraphStats(int Launches, int Steps, int Temporaries, long TemporaryBytes, int Slots, long SlotBytes, long ScratchAllocations);
+/// <param name="FusedGroups">Fused elementwise groups among the launches.</param>
+/// <param name="FusedCalls">Kernel calls those groups replaced.</param>
+public sealed record CompiledGraphStats(int Launches, int Steps, int Temporaries, long TemporaryBytes, int Slots, long SlotBytes, long ScratchAllocations,
+    int FusedGroups, int FusedCalls);
 
 /// <summary>
 /// A compiled function (see <see cref="Compiler"/>): call it like the original; it traces, compiles and replays
@@ -143,7 +149,7 @@ public abstract class CompiledFunction : IDisposable
 
     /// <summary>The sizes of the graph the last call used, or null when it ran eagerly.</summary>
     public CompiledGraphStats? LastGraph => last?.Graph is { } g
-        ? new CompiledGraphStats(g.Launches, g.StepCount, g.TemporaryCount, g.TemporaryBytes, g.SlotCount, g.SlotBytes, g.ScratchAllocations)
+        ? new CompiledGraphStats(g.Launches, g.StepCount, g.TemporaryCount, g.TemporaryBytes, g.SlotCount, g.SlotBytes, g.ScratchAllocations, g.Fused.Groups, g.Fused.Calls)
         : null;
 
     /// <summary>The graph of the variant the last call used (graph, memory plan, launch count), or why there is none.</summary>
@@ -213,7 +219,7 @@ public abstract class CompiledFunction : IDisposable
             Fallback(variant, difference);
             return result;
         }
-        var (graph, reason) = CompiledGraph.Build(trace, device, args, result, Options.PoisonDeadSlots);
+        var (graph, reason) = CompiledGraph.Build(trace, device, args, result, Options.PoisonDeadSlots, Options.Fuse);
         if (graph == null)
         {
             Fallback(variant, reason!);
