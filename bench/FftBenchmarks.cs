@@ -12,8 +12,8 @@ namespace Engine.Bench;
 
 /// <summary>
 /// Real-input FFTs: a batch of 4096 rfft's of length 1024, and 256 rfft2's of 64 x 64. FFTW (<c>fftwf_plan_many_dft_r2c</c>,
-/// planned once with FFTW_MEASURE; one thread is the baseline, two threads where <c>libfftw3f_threads</c> loads) against
-/// the engine's CPU kernel set on all cores and on one thread, and MathNet.Numerics (managed; <c>Fourier.ForwardReal</c>
+/// planned once with FFTW_MEASURE; one thread is the baseline, the engine's thread count where <c>libfftw3f_threads</c>
+/// loads) against the engine's CPU kernel set on its <see cref="CpuThreads.Count"/> threads and on one thread, and MathNet.Numerics (managed; <c>Fourier.ForwardReal</c>
 /// per row for rfft, <c>Fourier.ForwardReal</c> per row then <c>Fourier.Forward</c> per kept column for rfft2, since its managed
 /// provider has no 2-D transform). GFLOP/s by the usual convention,
 /// 2.5 N log2 N per transform of N real points (N = h·w in 2-D), as FFTW's benchmarks count real transforms.
@@ -50,7 +50,7 @@ public class FftBenchmarks
             int[] dims = c.H == 1 ? [c.W] : [c.H, c.W];
             plan1 = Fftw.PlanManyR2c(dims, c.Batch, (float*)inHandle.AddrOfPinnedObject(), (float*)outHandle.AddrOfPinnedObject(), Fftw.Measure, 1);
             if (Fftw.ThreadsAvailable)
-                plan2 = Fftw.PlanManyR2c(dims, c.Batch, (float*)inHandle.AddrOfPinnedObject(), (float*)outHandle.AddrOfPinnedObject(), Fftw.Measure, Environment.ProcessorCount);
+                plan2 = Fftw.PlanManyR2c(dims, c.Batch, (float*)inHandle.AddrOfPinnedObject(), (float*)outHandle.AddrOfPinnedObject(), Fftw.Measure, CpuThreads.Count);
         }
         else
         {
@@ -89,14 +89,14 @@ public class FftBenchmarks
         if (plan1 != 0) Fftw.Execute(plan1);
     }
 
-    /// <summary>FFTW with as many threads as cores (returns at once when libfftw3f_threads is missing).</summary>
+    /// <summary>FFTW on as many threads as the engine's kernels (returns at once when libfftw3f_threads is missing).</summary>
     [Benchmark]
     public void FftwAllCores()
     {
         if (plan2 != 0) Fftw.Execute(plan2);
     }
 
-    /// <summary>The engine's CPU kernel set, lane groups split over all cores.</summary>
+    /// <summary>The engine's CPU kernel set, lane groups split over <see cref="CpuThreads.Count"/> threads.</summary>
     [Benchmark]
     public void EngineAllCores() => RunEngine();
 
@@ -151,19 +151,21 @@ public class FftBenchmarks
         }
     }
 
-    /// <summary>Adds the GFLOP/s column ("n/a" for FFTW rows whose library is absent).</summary>
+    /// <summary>Adds the GFLOP/s and Ratio columns ("n/a" for FFTW rows whose library is absent).</summary>
     private sealed class FftConfig : ManualConfig
     {
         public FftConfig()
         {
-            AddColumn(new RateColumn("GFLOP/s", bc =>
-            {
-                string m = bc.Descriptor.WorkloadMethod.Name;
-                if ((m == nameof(FftwOneThread) && !Fftw.IsAvailable) || (m == nameof(FftwAllCores) && !Fftw.ThreadsAvailable))
-                    return double.NaN;
-                return ((FftCase)bc.Parameters[nameof(Case)]!).Flops;
-            }, 1e9));
+            AddColumn(new RateColumn("GFLOP/s", bc => Ran(bc) ? ((FftCase)bc.Parameters[nameof(Case)]!).Flops : double.NaN, 1e9));
+            RatioColumn.UseRatioColumn(this, Ran);
         }
+
+        private static bool Ran(BenchmarkCase bc) => bc.Descriptor.WorkloadMethod.Name switch
+        {
+            nameof(FftwOneThread) => Fftw.IsAvailable,
+            nameof(FftwAllCores) => Fftw.ThreadsAvailable,
+            _ => true,
+        };
     }
 }
 

@@ -5,6 +5,7 @@ using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Filters;
 using BenchmarkDotNet.Running;
 using Engine.Kernels;
+using Engine.Kernels.Cpu;
 using MathNet.Numerics;
 using MathNet.Numerics.LinearAlgebra;
 
@@ -75,10 +76,7 @@ public class GemmBenchmarks
         mb = Matrix<float>.Build.Dense(K, M, a);
         mc = Matrix<float>.Build.Dense(N, M);
 
-        if (!OpenBlas.IsAvailable)
-        {
-            Console.WriteLine("// NOTE: " + OpenBlas.Note);
-        }
+        Console.WriteLine("// " + OpenBlas.Note);
     }
 
     /// <summary>Frees the operands.</summary>
@@ -106,7 +104,7 @@ public class GemmBenchmarks
             0f, (float*)cHandle.AddrOfPinnedObject(), N);
     }
 
-    /// <summary>The engine's CPU kernel set (packed AVX-512 GEMM, all cores).</summary>
+    /// <summary>The engine's CPU kernel set (packed GEMM at the machine's vector width, <see cref="CpuThreads.Count"/> threads).</summary>
     [Benchmark]
     public void EngineCpu() =>
         Device.Cpu.Kernels.Gemm(GemmSize.Single(M, N, K), new GemmOperand(da!), new GemmOperand(db!), new GemmOutput(dc!));
@@ -141,9 +139,9 @@ public class GemmBenchmarks
     {
         public GemmConfig()
         {
-            // GFLOP/s = 2 m n k / mean time; "n/a" for the OpenBLAS rows when the library is absent.
-            AddColumn(new RateColumn("GFLOP/s", bc =>
-                bc.Descriptor.WorkloadMethod.Name == nameof(OpenBlasSgemm) && !OpenBlas.IsAvailable ? double.NaN : ShapeOf(bc).Flops, 1e9));
+            // GFLOP/s = 2 m n k / mean time; "n/a" for the OpenBLAS rows, and every ratio, when the library is absent.
+            AddColumn(new RateColumn("GFLOP/s", bc => Ran(bc) ? ShapeOf(bc).Flops : double.NaN, 1e9));
+            RatioColumn.UseRatioColumn(this, Ran);
             AddFilter(new SimpleFilter(bc =>
             {
                 if (bc.Descriptor.WorkloadMethod.Name != nameof(NaiveLoop))
@@ -155,6 +153,9 @@ public class GemmBenchmarks
             }));
         }
     }
+
+    private static bool Ran(BenchmarkCase bc) =>
+        bc.Descriptor.WorkloadMethod.Name != nameof(OpenBlasSgemm) || OpenBlas.IsAvailable;
 
     private static GemmShape ShapeOf(BenchmarkCase bc) => (GemmShape)bc.Parameters[nameof(Shape)]!;
 }

@@ -1,11 +1,15 @@
 using System.Runtime.InteropServices;
+using Engine.Kernels.Cpu;
 
 namespace Engine.Bench;
 
 /// <summary>
 /// OpenBLAS <c>cblas_sgemm</c>, loaded at run time from <c>libopenblas.so.0</c> (Debian/Ubuntu:
 /// <c>apt-get install libopenblas0</c>), as the baseline for the GEMM benchmarks. When the library is missing,
-/// <see cref="IsAvailable"/> is false and <see cref="Note"/> says why; nothing throws at load time.
+/// <see cref="IsAvailable"/> is false and <see cref="Note"/> says why; nothing throws at load time. Before loading,
+/// <see cref="OpenBlasCoreType.Apply"/> points OpenBLAS at its best kernels for this CPU; after loading, OpenBLAS runs
+/// on as many threads as the engine's CPU kernels (<see cref="CpuThreads.Count"/>) unless <c>OPENBLAS_NUM_THREADS</c>
+/// is set. <see cref="Note"/> reports the core type OpenBLAS chose and its thread count.
 /// </summary>
 public static unsafe class OpenBlas
 {
@@ -22,9 +26,12 @@ public static unsafe class OpenBlas
 
     private static readonly delegate* unmanaged[Cdecl]<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void> SgemmPtr;
     private static readonly delegate* unmanaged[Cdecl]<nint> ConfigPtr;
+    private static readonly delegate* unmanaged[Cdecl]<nint> CoreNamePtr;
+    private static readonly delegate* unmanaged[Cdecl]<int> NumThreadsPtr;
 
     static OpenBlas()
     {
+        var (coreType, coreTypeSource) = OpenBlasCoreType.Apply();
         if (!NativeLibrary.TryLoad(LibraryName, out nint lib))
         {
             Note = $"OpenBLAS baseline skipped: {LibraryName} could not be loaded (install it with 'apt-get install libopenblas0').";
@@ -40,8 +47,38 @@ public static unsafe class OpenBlas
         {
             ConfigPtr = (delegate* unmanaged[Cdecl]<nint>)config;
         }
+        if (NativeLibrary.TryGetExport(lib, "openblas_get_corename", out nint coreName))
+        {
+            CoreNamePtr = (delegate* unmanaged[Cdecl]<nint>)coreName;
+        }
+        if (NativeLibrary.TryGetExport(lib, "openblas_get_num_threads", out nint getThreads))
+        {
+            NumThreadsPtr = (delegate* unmanaged[Cdecl]<int>)getThreads;
+        }
+        string threadsSource = MatchEngineThreads(lib);
         IsAvailable = true;
-        Note = $"OpenBLAS baseline: {Config}";
+        string refused = coreType == null || string.Equals(coreType, CoreName, StringComparison.OrdinalIgnoreCase)
+            ? "" : $" (this build does not run {coreType} here)";
+        Note = $"OpenBLAS baseline: {Config}; core {CoreName}{refused}, {coreTypeSource}; {Threads} thread(s), {threadsSource}";
+    }
+
+    /// <summary>
+    /// Gives OpenBLAS the engine's thread count, so each GEMM row compares the same number of cores, unless the user
+    /// chose one with <c>OPENBLAS_NUM_THREADS</c>. Returns a phrase for the report.
+    /// </summary>
+    private static string MatchEngineThreads(nint lib)
+    {
+        string? user = Environment.GetEnvironmentVariable("OPENBLAS_NUM_THREADS");
+        if (!string.IsNullOrEmpty(user))
+        {
+            return $"OPENBLAS_NUM_THREADS={user} (set by the user)";
+        }
+        if (!NativeLibrary.TryGetExport(lib, "openblas_set_num_threads", out nint setThreads))
+        {
+            return "OpenBLAS's default (no openblas_set_num_threads export)";
+        }
+        ((delegate* unmanaged[Cdecl]<int, void>)setThreads)(CpuThreads.Count);
+        return $"as the engine's CPU kernels ({CpuThreads.EnvironmentVariable})";
     }
 
     /// <summary>True when <c>libopenblas.so.0</c> loaded and exports <c>cblas_sgemm</c>.</summary>
@@ -52,6 +89,12 @@ public static unsafe class OpenBlas
 
     /// <summary>OpenBLAS's <c>openblas_get_config()</c> string (version, architecture), or "unknown".</summary>
     public static string Config => ConfigPtr == null ? "unknown" : Marshal.PtrToStringAnsi(ConfigPtr()) ?? "unknown";
+
+    /// <summary>The kernel family OpenBLAS runs (<c>openblas_get_corename()</c>, e.g. "SkylakeX", "Zen"), or "unknown".</summary>
+    public static string CoreName => CoreNamePtr == null ? "unknown" : Marshal.PtrToStringAnsi(CoreNamePtr()) ?? "unknown";
+
+    /// <summary>OpenBLAS's thread count (<c>openblas_get_num_threads()</c>), or 0 when unknown.</summary>
+    public static int Threads => NumThreadsPtr == null ? 0 : NumThreadsPtr();
 
     /// <summary>
     /// <c>cblas_sgemm</c>: C = alpha op(A) op(B) + beta C with the CBLAS constants above (<see cref="RowMajor"/>,

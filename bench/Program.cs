@@ -1,10 +1,13 @@
 using BenchmarkDotNet.Running;
+using Engine.Kernels.Cpu;
+using Engine.Kernels.Vectors;
 
 namespace Engine.Bench;
 
 /// <summary>
 /// Runs the benchmark classes: `dotnet run -c Release --project bench -- --filter '*Gemm*'` (BenchmarkDotNet's
-/// switcher: --list flat, --job short, ...).
+/// switcher: --list flat, --job medium, ...). `-- baselines` prints what the baselines run on (OpenBLAS core type and
+/// threads, FFTW) and the engine's vector width and threads; bench/remeasure.sh runs the README's figures.
 /// </summary>
 public static class Program
 {
@@ -21,6 +24,19 @@ public static class Program
             FnoRouteHarness.Run(args[1..], Console.Out);
             return;
         }
+        if (args.Length > 0 && args[0] == "baselines")
+        {
+            PrintBaselines(Console.Out);
+            return;
+        }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    }
+
+    private static void PrintBaselines(TextWriter output)
+    {
+        output.WriteLine($"engine CPU kernels: {CpuThreads.Count} thread(s) ({CpuThreads.EnvironmentVariable}), " +
+            $"{(int)Simd.Width} float lanes per vector ({Simd.EnvironmentVariable})");
+        output.WriteLine(OpenBlas.Note);
+        output.WriteLine(Fftw.Note);
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Engine.Autodiff;
+using Engine.Nn;
 using Engine.Optim;
 
 namespace Engine.Samples;
@@ -41,15 +42,18 @@ public static class GrDiagonalTask
         Opt.Int("batch", "mini-batch of every run but gd (0: full batch)", 0, @default: "2"),
         Opt.Float("rho", "SAM radius", 0, @default: "0.05"),
         Opt.Float("noise", "label noise (train only)", 0, @default: "0"),
+        Opt.Float("flood-level", "flood level b of the flooding runs (0: no flooding run)", 0, @default: "0.001"),
+        Opt.Text("batches", "comma-separated batch sizes of the batch-size sweep (0: full batch)", "1,2,4,8,0"),
         CommonOptions.Seed,
     ];
 
     /// <summary>Settings of one experiment.</summary>
     /// <param name="Batch">Mini-batch size of every optimizer except the full-batch "gd" baseline (0: full batch for all).</param>
     /// <param name="BackwardEpsilon">Descent step of the backward F-GR run.</param>
+    /// <param name="Flood">Flood level b of the flooding run (0: no flooding run).</param>
     public sealed record Config(int N = 40, int D = 100, int K = 3, float Alpha = 0.1f, float Lr = 0.02f, int Steps = 4000,
         float Gamma = 0.05f, float[]? Epsilons = null, float Rho = 0.05f, int Seed = 1, int TestSamples = 2000, int CurvePoints = 40, float Noise = 0f,
-        int Batch = 2, float BackwardEpsilon = 0.2f)
+        int Batch = 2, float BackwardEpsilon = 0.2f, float Flood = 0.001f)
     {
         /// <summary>The forward F-GR ascent steps (default 0.05, 0.2, 0.5).</summary>
         public float[] Eps => Epsilons ?? [0.05f, 0.2f, 0.5f];
@@ -105,7 +109,8 @@ public static class GrDiagonalTask
     /// the draws depend only on the seed, so every optimizer sees the same batches, and both gradients of one step use
     /// the same batch) and returns the test error and ℓ1 norm of w = u⊙u - v⊙v.
     /// </summary>
-    public static RunResult Train(Problem pr, Config c, Kernels.Device device, Func<Tensor[], Optimizer> makeOptimizer, int batch = 0)
+    public static RunResult Train(Problem pr, Config c, Kernels.Device device, Func<Tensor[], Optimizer> makeOptimizer, int batch = 0,
+        Flooding? flooding = null)
     {
         using var u = Tensor.Full([pr.D, 1], c.Alpha, device);
         using var v = Tensor.Full([pr.D, 1], c.Alpha, device);
@@ -146,7 +151,7 @@ public static class GrDiagonalTask
             }
             opt.Step(() =>
             {
-                var l = Loss(xb, yb);
+                var l = flooding != null ? flooding.Apply(Loss(xb, yb)) : Loss(xb, yb);
                 if (opt is not DoubleBackpropGr) l.Backward();
                 return l;
             });
@@ -192,26 +197,68 @@ public static class GrDiagonalTask
 
     /// <summary>
     /// Runs every optimizer of the experiment; keys: gd (full batch), sgd (plain steps on the mini-batches, only when
-    /// <see cref="Config.Batch"/> &gt; 0), sam, fgr-eps&lt;ε&gt;..., bgr-eps&lt;ε&gt;; all but gd on the mini-batches.
+    /// <see cref="Config.Batch"/> &gt; 0), sam, fgr-eps&lt;ε&gt;..., bgr-eps&lt;ε&gt;; all but gd on the mini-batches. With a
+    /// flood level b &gt; 0 also flood-b&lt;b&gt; (SGD on |L - b| + b) and fgr-flood-eps&lt;η&gt; (forward F-GR with
+    /// ε = γ = η, the learning rate): near the flood level flooding alternates an ascent step θ + η g and a descent step,
+    /// θ ← θ - η [g(θ + η g) - g(θ)], which is the finite-difference gradient of (η/2)‖g‖², i.e. F-GR's regulariser
+    /// with ε = γ = η (Karakida et al. 2023) without F-GR's own loss-gradient term.
     /// </summary>
     public static Dictionary<string, RunResult> RunAll(Config c, Kernels.Device device, TextWriter? log = null)
     {
         var pr = MakeProblem(c);
-        var runs = new Dictionary<string, (Func<Tensor[], Optimizer> Make, int Batch)> { ["gd"] = (ps => new Sgd(ps, c.Lr), 0) };
-        if (c.Batch > 0) runs["sgd"] = (ps => new Sgd(ps, c.Lr), c.Batch);
-        runs["sam"] = (ps => new Sam(new Sgd(ps, c.Lr), c.Rho), c.Batch);
-        foreach (var e in c.Eps) runs[$"fgr-eps{Fmt(e)}"] = (ps => new FiniteDifferenceGr(new Sgd(ps, c.Lr), c.Gamma, e, FdDirection.Forward), c.Batch);
+        var runs = new Dictionary<string, (Func<Tensor[], Optimizer> Make, int Batch, Flooding? Flood)> { ["gd"] = (ps => new Sgd(ps, c.Lr), 0, null) };
+        if (c.Batch > 0) runs["sgd"] = (ps => new Sgd(ps, c.Lr), c.Batch, null);
+        runs["sam"] = (ps => new Sam(new Sgd(ps, c.Lr), c.Rho), c.Batch, null);
+        foreach (var e in c.Eps) runs[$"fgr-eps{Fmt(e)}"] = (ps => new FiniteDifferenceGr(new Sgd(ps, c.Lr), c.Gamma, e, FdDirection.Forward), c.Batch, null);
         var eb = c.BackwardEpsilon;
-        runs[$"bgr-eps{Fmt(eb)}"] = (ps => new FiniteDifferenceGr(new Sgd(ps, c.Lr), c.Gamma, eb, FdDirection.Backward), c.Batch);
+        runs[$"bgr-eps{Fmt(eb)}"] = (ps => new FiniteDifferenceGr(new Sgd(ps, c.Lr), c.Gamma, eb, FdDirection.Backward), c.Batch, null);
+        if (c.Flood > 0)
+        {
+            runs[$"flood-b{Fmt(c.Flood)}"] = (ps => new Sgd(ps, c.Lr), c.Batch, new Flooding(c.Flood));
+            runs[$"fgr-flood-eps{Fmt(c.Lr)}"] = (ps => new FiniteDifferenceGr(new Sgd(ps, c.Lr), c.Lr, c.Lr, FdDirection.Forward), c.Batch, null);
+        }
         var results = new Dictionary<string, RunResult>();
-        foreach (var (name, (make, batch)) in runs)
+        foreach (var (name, (make, batch, flood)) in runs)
         {
             var sw = Stopwatch.StartNew();
-            var r = Train(pr, c, device, make, batch);
+            var r = Train(pr, c, device, make, batch, flood);
             results[name] = r;
             log?.WriteLine($"  {name,-14} test error {r.TestError,8:F4}   l1 {r.L1,7:F4}   train loss {r.TrainLoss,8:G3}   alpha_eff/alpha support {r.AlphaEffSupport:F3} off {r.AlphaEffOffSupport:F3}   ({sw.Elapsed.TotalSeconds:F1} s)");
         }
         return results;
+    }
+
+    /// <summary>
+    /// The batch-size sweep: for each batch size (0: full batch) the test error of plain steps and of forward F-GR at
+    /// every ε of <paramref name="c"/>, all on the same draws of mini-batches; "ordered" says whether F-GR's error falls
+    /// as ε grows and every F-GR run beats the plain steps (the paper's claim).
+    /// </summary>
+    public static List<Dictionary<string, object>> BatchSweep(Config c, int[] batches, Kernels.Device device, TextWriter? log = null)
+    {
+        var pr = MakeProblem(c);
+        var rows = new List<Dictionary<string, object>>();
+        // A run that diverges (the largest ε with single-sample batches can) counts as failing the claim.
+        double Error(Func<Tensor[], Optimizer> make, int b)
+        {
+            try { return Train(pr, c, device, make, b).TestError; }
+            catch (InvalidOperationException) { return double.NaN; }
+        }
+        foreach (int b in batches)
+        {
+            var errors = new Dictionary<string, double> { ["sgd"] = Error(ps => new Sgd(ps, c.Lr), b) };
+            foreach (var e in c.Eps)
+                errors[$"fgr-eps{Fmt(e)}"] = Error(ps => new FiniteDifferenceGr(new Sgd(ps, c.Lr), c.Gamma, e, FdDirection.Forward), b);
+            var fgr = c.Eps.Select(e => errors[$"fgr-eps{Fmt(e)}"]).ToArray();
+            bool ordered = fgr.All(double.IsFinite) && fgr.Zip(fgr.Skip(1)).All(p => p.Second < p.First) && fgr.All(v => v < errors["sgd"]);
+            rows.Add(new Dictionary<string, object>
+            {
+                ["batch"] = b,
+                ["test_error"] = errors.ToDictionary(kv => kv.Key, kv => double.IsFinite(kv.Value) ? (object)kv.Value : "diverged"),
+                ["larger_eps_better"] = ordered,
+            });
+            log?.WriteLine($"  batch {(b == 0 ? "full" : b.ToString()),4}: {string.Join("  ", errors.Select(kv => $"{kv.Key} {(double.IsFinite(kv.Value) ? kv.Value.ToString("F4") : "diverged")}"))}  claim {(ordered ? "holds" : "fails")}");
+        }
+        return rows;
     }
 
     private static string Fmt(float e) => e.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
@@ -226,9 +273,14 @@ public static class GrDiagonalTask
             N: o.Int("n", d.N), D: o.Int("d", d.D), K: o.Int("k", d.K), Alpha: o.Float("alpha", d.Alpha),
             Lr: o.Float("lr", d.Lr), Steps: o.Int("steps", quick ? d.Steps / 2 : d.Steps), Gamma: o.Float("gamma", d.Gamma),
             Epsilons: eps, Rho: o.Float("rho", d.Rho), Seed: o.Int("seed", d.Seed), Noise: o.Float("noise", d.Noise),
-            Batch: o.Int("batch", d.Batch), BackwardEpsilon: o.Float("beps", d.BackwardEpsilon));
+            Batch: o.Int("batch", d.Batch), BackwardEpsilon: o.Float("beps", d.BackwardEpsilon), Flood: o.Float("flood-level", d.Flood));
+        var batches = o.Get("batches", "1,2,4,8,0").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(v => int.TryParse(v, out int b) && b >= 0 ? b : throw new ArgumentException($"gr-diagonal: --batches takes sizes >= 0 (0: full batch), got '{v}'."))
+            .ToArray();
         log.WriteLine($"gr-diagonal: w = u*u - v*v, n {c.N}, d {c.D}, {c.K}-sparse truth, alpha {c.Alpha}, lr {c.Lr}, {c.Steps} steps on mini-batches of {(c.Batch > 0 ? c.Batch.ToString() : "all")} (gd: full batch), gamma {c.Gamma}, eps {string.Join(",", c.Eps.Select(Fmt))}, backward eps {Fmt(c.BackwardEpsilon)}, rho {c.Rho}, seed {c.Seed}, device {device.Name}");
         var results = RunAll(c, device, log);
+        log.WriteLine($"gr-diagonal: batch-size sweep (test error; sgd and forward F-GR on the same mini-batches, 0 = full batch)");
+        var sweep = BatchSweep(c, batches, device, log);
         var runs = results.ToDictionary(kv => kv.Key, kv => (object)new Dictionary<string, object>
         {
             ["test_error"] = kv.Value.TestError,
@@ -259,7 +311,11 @@ public static class GrDiagonalTask
             ["batch"] = c.Batch,
             ["rho"] = c.Rho,
             ["seed"] = c.Seed,
+            ["flood_level"] = c.Flood,
             ["runs"] = runs,
+            ["batch_sweep"] = sweep,
+            ["paper_setting_note"] = "Karakida et al. (ICML 2023) analyse this diagonal linear network; their experiment's step size, batch, "
+                + "initialisation scale and data could not be read here (only the paper's abstract was reachable), so this setting is ours",
             ["curves"] = curves,
         };
     }

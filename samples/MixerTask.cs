@@ -77,16 +77,18 @@ public static class MixerTask
     public static Dictionary<string, object> Run(Options o, Kernels.Device device, TextWriter log)
     {
         bool quick = o.Quick;
-        int epochs = o.Int("epochs", quick ? 2 : 15);
+        // Quick: 4 tokens (4x4 patches) x 32 channels, 3 epochs: above 90 % in a few seconds, so the Mixer and the RP-Mixer
+        // can be compared; the default run is 16 tokens x 32 channels, 2 blocks, 15 epochs.
+        int epochs = o.Int("epochs", quick ? 3 : 15);
         int batchSize = o.Int("batch-size", 64);
         int seed = o.Int("seed", 1);
         var optimizer = OptimizerChoice.Parse(o, 3e-3f, "mixer");
         float lr = optimizer.LearningRate;
-        int patch = o.Int("patch", 2);
-        int channels = o.Int("channels", quick ? 16 : 32);
+        int patch = o.Int("patch", quick ? 4 : 2);
+        int channels = o.Int("channels", 32);
         int blocks = o.Int("blocks", quick ? 1 : 2);
-        int tokenHidden = o.Int("token-hidden", quick ? 16 : 32);
-        int channelHidden = o.Int("channel-hidden", quick ? 32 : 64);
+        int tokenHidden = o.Int("token-hidden", quick ? 8 : 32);
+        int channelHidden = o.Int("channel-hidden", 64);
         if (patch is not (1 or 2 or 4 or 8))
             throw new ArgumentException($"mixer: --patch must divide the 8x8 image (1, 2, 4 or 8), got {patch}.");
         var (train, test) = LoadData(o);

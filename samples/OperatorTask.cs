@@ -7,11 +7,21 @@ using Engine.Training;
 namespace Engine.Samples;
 
 /// <summary>Settings shared by the operator-learning tasks (fno-burgers, fno-darcy), after defaults and options.</summary>
+/// <param name="Init">Block initialisation (--init).</param>
+/// <param name="Activation">Nonlinearity (--activation).</param>
+/// <param name="Minutes">Training time budget in minutes (--minutes; 0: train <paramref name="Epochs"/> epochs instead).</param>
 public sealed record OperatorSettings(int Train, int Test, int Resolution, int Modes, int Width, int Blocks, int Epochs,
-    int HalveEvery, int BatchSize, OptimizerSettings Optimizer, int Seed, string OutDir);
+    int HalveEvery, int BatchSize, OptimizerSettings Optimizer, int Seed, string OutDir,
+    SpectralInit Init = SpectralInit.ScaledUniform, FnoActivation Activation = FnoActivation.Gelu, double Minutes = 0);
+
+/// <summary>A baseline prediction's error on the test pairs, reported beside the model's.</summary>
+/// <param name="Name">What the baseline predicts ("heat equation", "mean training field").</param>
+/// <param name="TestRelativeL2">Its mean relative L2 error on the test pairs.</param>
+public sealed record OperatorBaseline(string Name, double TestRelativeL2);
 
 /// <summary>A task's defaults for <see cref="OperatorSettings"/> (one set for full runs, one for --quick).</summary>
-public readonly record struct OperatorDefaults(int Train, int Test, int Resolution, int Modes, int Width, int Epochs, int HalveEvery);
+public readonly record struct OperatorDefaults(int Train, int Test, int Resolution, int Modes, int Width, int Epochs, int HalveEvery,
+    float LearningRate = 1e-3f);
 
 /// <summary>
 /// What the FNO tasks share: option parsing, data scaling, the training run through <see cref="OperatorTraining"/> with
@@ -32,44 +42,106 @@ public static class OperatorTask
         Opt.Int("halve-every", "halve the learning rate every N epochs", 1, @default: $"{full.HalveEvery}; --quick {quick.HalveEvery}"),
         CommonOptions.BatchSize("20"), CommonOptions.Seed,
         .. OptimizerChoice.Declare("1e-3", "1e-4"),
+        InitOption, ActivationOption("gelu"),
+        Opt.Float("minutes", "train as many epochs as fit in this many minutes (lr halved 10 times over them); 0: --epochs", 0, @default: "0"),
     ];
+
+    /// <summary>The command-line names of the initialisations (<see cref="ParseInit"/>).</summary>
+    public static readonly IReadOnlyList<string> InitNames = ["default", "edge-of-chaos", "he", "he-gaussian"];
+
+    /// <summary><c>--init</c>: the FNO blocks' initialisation.</summary>
+    public static readonly OptionSpec InitOption = Opt.Choice("init",
+        "block initialisation: default (the reference code's scaled-uniform rule), edge-of-chaos (mean-field), he, he-gaussian", InitNames, "default");
+
+    /// <summary><c>--activation</c> with the task's default.</summary>
+    public static OptionSpec ActivationOption(string @default) =>
+        Opt.Choice("activation", "nonlinearity between the FNO blocks and in the head", ["gelu", "relu"], @default);
 
     /// <summary>Reads the shared options over <paramref name="full"/> (or <paramref name="quick"/> with --quick).</summary>
     public static OperatorSettings Parse(Options o, string task, OperatorDefaults full, OperatorDefaults quick)
     {
         var d = o.Quick ? quick : full;
         // Adam with L2 weight decay 1e-4 as the FNO paper, unless --optimizer / --weight-decay say otherwise.
-        var opt = OptimizerChoice.Parse(o, 1e-3f, task, defaultWeightDecay: 1e-4f);
+        var opt = OptimizerChoice.Parse(o, d.LearningRate, task, defaultWeightDecay: 1e-4f);
         if (opt.Flood != null)
             throw new ArgumentException($"{task}: --flood applies to the classifier tasks only (the operator loss is a relative L2 error).");
+        double minutes = o.Float("minutes", 0f);
         return new OperatorSettings(o.Int("train", d.Train), o.Int("test", d.Test), o.Int("resolution", d.Resolution),
             o.Int("modes", d.Modes), o.Int("width", d.Width), o.Int("blocks", 4), o.Int("epochs", d.Epochs),
-            o.Int("halve-every", d.HalveEvery), o.Int("batch-size", 20), opt, o.Int("seed", 1), o.Get("out", "out"));
+            o.Int("halve-every", d.HalveEvery), o.Int("batch-size", 20), opt, o.Int("seed", 1), o.Get("out", "out"),
+            ParseInit(o.Get("init", "default"), task), ParseActivation(o.Get("activation", "gelu"), task), minutes);
     }
+
+    /// <summary>
+    /// An --init value: default|edge-of-chaos|he|he-gaussian (default: the reference code's scaled-uniform rule, also
+    /// accepted as scaled-uniform; edge-of-chaos: <see cref="FnoInit.EdgeOfChaos(SpectralConv1d, Linear, ulong?, double)"/>).
+    /// </summary>
+    /// <exception cref="ArgumentException">An unknown name.</exception>
+    public static SpectralInit ParseInit(string value, string task) => value.ToLowerInvariant() switch
+    {
+        "default" or "scaled-uniform" => SpectralInit.ScaledUniform,
+        "edge-of-chaos" => SpectralInit.EdgeOfChaos,
+        "he" => SpectralInit.He,
+        "he-gaussian" => SpectralInit.HeGaussian,
+        var v => throw new ArgumentException($"{task}: --init must be default, edge-of-chaos, he or he-gaussian; got '{v}'."),
+    };
+
+    /// <summary>The command-line name of an initialisation.</summary>
+    public static string InitName(SpectralInit init) => init switch
+    {
+        SpectralInit.ScaledUniform => "default",
+        SpectralInit.EdgeOfChaos => "edge-of-chaos",
+        SpectralInit.He => "he",
+        _ => "he-gaussian",
+    };
+
+    /// <summary>An --activation value: gelu|relu.</summary>
+    /// <exception cref="ArgumentException">An unknown name.</exception>
+    public static FnoActivation ParseActivation(string value, string task) => value.ToLowerInvariant() switch
+    {
+        "gelu" => FnoActivation.Gelu,
+        "relu" => FnoActivation.Relu,
+        var v => throw new ArgumentException($"{task}: --activation must be gelu or relu; got '{v}'."),
+    };
 
     /// <summary>One log line with the settings (and the task's own <paramref name="extra"/>).</summary>
     public static string Describe(OperatorSettings s, string extra, Kernels.Device device) =>
         $"{s.Train} train / {s.Test} test at s = {s.Resolution}{extra}, {s.Modes} modes, width {s.Width}, {s.Blocks} blocks, "
-        + $"batch {s.BatchSize}, {OptimizerChoice.Describe(s.Optimizer)}, lr halved every {s.HalveEvery} epochs, {s.Epochs} epochs, device {device.Name}";
+        + $"batch {s.BatchSize}, {OptimizerChoice.Describe(s.Optimizer)}, "
+        + (s.Minutes > 0 ? $"as many epochs as fit in {s.Minutes} min of training (lr halved 10 times over them)" : $"lr halved every {s.HalveEvery} epochs, {s.Epochs} epochs")
+        + $", init {InitName(s.Init)}, activation {s.Activation.ToString().ToLowerInvariant()}, device {device.Name}";
 
     /// <summary>
-    /// Trains <paramref name="model"/> on the scaled data, logs each epoch, and returns the JSON fields every operator
-    /// task writes (the caller adds its own).
+    /// Trains <paramref name="model"/> on the scaled data (for <see cref="OperatorSettings.Minutes"/> of training when
+    /// set, else for the set epochs), logs each epoch, and returns the JSON fields every operator task writes (the
+    /// caller adds its own). <paramref name="paperError"/> is the published figure in the same setting, or null when
+    /// this run's setting differs from the paper's (the JSON then says so instead of setting the two side by side).
     /// </summary>
     public static Dictionary<string, object> TrainAndReport(string task, OperatorSettings s, Module model, Dataset train, Dataset test,
-        double dataSeconds, double paperError, Kernels.Device device, TextWriter log)
+        double dataSeconds, double? paperError, OperatorBaseline baseline, Kernels.Device device, TextWriter log)
     {
-        log.WriteLine($"{task}: {model.ParameterCount} parameters");
+        log.WriteLine($"{task}: {model.ParameterCount} parameters; baseline ({baseline.Name}) test relative L2 {baseline.TestRelativeL2:P3}");
         using var optimizer = OptimizerChoice.Create(s.Optimizer, model.Parameters());
-        var records = OperatorTraining.Fit(model, optimizer, train, test, s.Epochs, s.BatchSize, s.HalveEvery, s.Seed, device,
-            (e, r) => log.WriteLine($"{task} epoch {e,3}  train rel L2 {r.TrainLoss:P3}  test rel L2 {r.TestError:P3}  lr {r.LearningRate:G3}  ({r.Seconds:F1} s)"));
+        void OnEpoch(int e, OperatorTraining.EpochRecord r) =>
+            log.WriteLine($"{task} epoch {e,3}  train rel L2 {r.TrainLoss:P3}  test rel L2 {r.TestError:P3}  lr {r.LearningRate:G3}  ({r.Seconds:F1} s)");
+        List<OperatorTraining.EpochRecord> records;
+        int halveEvery = s.HalveEvery, plannedEpochs = s.Epochs;
+        if (s.Minutes > 0)
+        {
+            (records, var plan) = OperatorTraining.FitForTime(model, optimizer, train, test, s.Minutes * 60, halvings: 10, s.BatchSize, s.Seed, device, OnEpoch);
+            (halveEvery, plannedEpochs) = (plan.HalveEvery, plan.PlannedEpochs);
+            log.WriteLine($"{task}: {s.Minutes} min budget: planned {plan.PlannedEpochs} epochs (lr halved every {plan.HalveEvery}), ran {records.Count}");
+        }
+        else records = OperatorTraining.Fit(model, optimizer, train, test, s.Epochs, s.BatchSize, s.HalveEvery, s.Seed, device, OnEpoch);
         var last = records[^1];
-        log.WriteLine($"{task}: test relative L2 {last.TestError:P3} (paper at s = {s.Resolution}: {paperError:P2}), training {last.Seconds:F1} s, data {dataSeconds:F1} s");
-        return new Dictionary<string, object>
+        string paper = paperError is double p ? $"paper in this setting: {p:P2}" : "setting differs from the paper's";
+        log.WriteLine($"{task}: test relative L2 {last.TestError:P3} ({paper}; {baseline.Name} baseline {baseline.TestRelativeL2:P3}), training {last.Seconds:F1} s, data {dataSeconds:F1} s");
+        var metrics = new Dictionary<string, object>
         {
             ["task"] = task,
             ["test_relative_l2"] = last.TestError,
-            ["paper_test_relative_l2"] = paperError,
+            ["baseline"] = baseline.Name,
+            ["baseline_test_relative_l2"] = baseline.TestRelativeL2,
             ["train_relative_l2"] = last.TrainLoss,
             ["train_seconds"] = last.Seconds,
             ["data_seconds"] = dataSeconds,
@@ -80,16 +152,23 @@ public static class OperatorTask
             ["modes"] = s.Modes,
             ["width"] = s.Width,
             ["blocks"] = s.Blocks,
-            ["epochs"] = s.Epochs,
+            ["epochs"] = records.Count,
+            ["planned_epochs"] = plannedEpochs,
+            ["time_budget_minutes"] = s.Minutes,
             ["batch_size"] = s.BatchSize,
             ["optimizer"] = OptimizerChoice.Describe(s.Optimizer),
             ["learning_rate"] = s.Optimizer.LearningRate,
             ["weight_decay"] = s.Optimizer.WeightDecay,
-            ["halve_every"] = s.HalveEvery,
+            ["halve_every"] = halveEvery,
+            ["init"] = InitName(s.Init),
+            ["activation"] = s.Activation.ToString().ToLowerInvariant(),
             ["seed"] = s.Seed,
             ["device"] = device.Name,
             ["curves"] = Curves(records),
         };
+        if (paperError is double pe) metrics["paper_test_relative_l2"] = pe;
+        else metrics["paper_comparison"] = "none: this run's setting differs from the paper's (see the task's setting fields)";
+        return metrics;
     }
 
     /// <summary>Per-epoch curves for the JSON.</summary>

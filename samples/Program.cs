@@ -27,10 +27,11 @@ public static class Program
         new("mlp", "train an MLP on optdigits (8x8 digits); prints per-epoch loss/accuracy and the test accuracy", MlpTask.OwnOptions, MlpTask.Run),
         new("mixer", "train an MLP-Mixer and its random-permuted twin (RP-Mixer) on optdigits; prints per-epoch progress, both test accuracies and parameter counts", MixerTask.OwnOptions, MixerTask.Run),
         new("gr-diagonal", "diagonal linear network w = u*u - v*v on sparse regression trained by GD, and SGD, SAM, forward F-GR at several ascent steps and backward F-GR on the same mini-batches; test error and l1 norm of each solution", GrDiagonalTask.OwnOptions, GrDiagonalTask.Run),
-        new("mixer-width", "Mixers of several token/channel splits at one parameter budget (and RP twins) on optdigits; accuracy against effective width S·C", MixerWidthTask.OwnOptions, MixerWidthTask.Run),
-        new("spn", "train a sum-product network (RAT-SPN style) on a binary density set (--dataset nltcs|plants|jester|baudio); prints train/valid/test mean log-likelihoods", SpnTask.OwnOptions, SpnTask.Run),
-        new("fno-burgers", "1-D FNO on generated viscous Burgers data (u0 -> u(1), cached in --out); test relative L2 vs the paper's 1.60%", FnoBurgersTask.OwnOptions, FnoBurgersTask.Run),
+        new("mixer-width", "Mixers of several token/channel splits at one weight budget (and RP twins) on optdigits or Fashion-MNIST; accuracy against effective width S·C", MixerWidthTask.OwnOptions, MixerWidthTask.Run),
+        new("spn", "train a sum-product network (RAT-SPN style) on a binary density set (--dataset nltcs|plants|...; --search: RAT-SPN's structure grid); prints train/valid/test mean log-likelihoods", SpnTask.OwnOptions, SpnTask.Run),
+        new("fno-burgers", "1-D FNO on generated viscous Burgers data (u0 -> u(1), cached in --out); test relative L2 beside the heat-equation baseline (and the paper's 1.60% in its setting, --preset paper-text)", FnoBurgersTask.OwnOptions, FnoBurgersTask.Run),
         new("fno-darcy", "2-D FNO on generated Darcy flow data (a -> u, cached in --out); test relative L2 vs the paper's 1.08%", FnoDarcyTask.OwnOptions, FnoDarcyTask.Run),
+        new("fno-depth", "FNOs of 4-32 blocks with the default and the edge-of-chaos initialisation on Burgers (script-v1000 preset); test error against depth", FnoDepthTask.OwnOptions, FnoDepthTask.Run),
     }.Select(t => t with { OptionSpecs = [.. CommonOptions.Global, .. t.OptionSpecs] }).ToArray();
 
     private static readonly Lazy<CommandLine> Parser = new(() => new CommandLine(Tasks,
@@ -84,13 +85,23 @@ public static class Program
             : Device.DescribeSelection());
 
         var failed = new List<string>();
+        var results = new List<TaskResult>();
+        var total = System.Diagnostics.Stopwatch.StartNew();
         int code = Success;
         foreach (var (task, options) in parsed.Runs)
         {
-            int taskCode = RunOne(task, options, device, outDir, log, errors);
+            int taskCode = RunOne(task, options, device, outDir, log, errors, results);
             if (taskCode == Success) continue;
             failed.Add(task.Name);
             code = parsed.Runs.Count == 1 ? taskCode : TaskFailed;
+        }
+        if (parsed.Command == CommandLine.All && results.Count > 0)
+        {
+            var page = HtmlReport.Write(outDir, results, "Engine: the main command's results",
+                $"{(first.Quick ? "quick settings" : "full settings")}, device {device.Name}, "
+                + DateTime.Now.ToString("yyyy-MM-dd HH:mm", System.Globalization.CultureInfo.InvariantCulture),
+                total.Elapsed.TotalSeconds);
+            log.WriteLine($"all: {results.Count} tasks in {total.Elapsed.TotalSeconds:F1} s; wrote {page}");
         }
         if (parsed.Runs.Count > 1)
             log.WriteLine(failed.Count == 0
@@ -102,13 +113,15 @@ public static class Program
     }
 
     /// <summary>
-    /// Runs one task and writes its JSON, plots and summary; returns its exit code. A usage error found by the task
+    /// Runs one task and writes its JSON, plots, summary and headline (and adds it to <paramref name="results"/>); returns its exit code. A usage error found by the task
     /// itself (an option combination it refuses, missing data) is <see cref="UsageError"/>; any other exception, or
     /// metrics with NaN or infinite values, is <see cref="TaskFailed"/>. Nothing is thrown.
     /// </summary>
-    private static int RunOne(SampleTask task, Options options, Device device, string outDir, TextWriter log, TextWriter errors)
+    private static int RunOne(SampleTask task, Options options, Device device, string outDir, TextWriter log, TextWriter errors,
+        List<TaskResult> results)
     {
         Dictionary<string, object> metrics;
+        var watch = System.Diagnostics.Stopwatch.StartNew();
         try
         {
             metrics = task.Run(options, device, log);
@@ -128,8 +141,11 @@ public static class Program
             var path = Path.Combine(outDir, task.Name + ".json");
             var nonFinite = TaskReport.WriteJson(path, metrics);
             log.WriteLine($"{task.Name}: wrote {path}");
-            foreach (var png in TaskReport.PlotCurves(task.Name, metrics, outDir)) log.WriteLine($"{task.Name}: wrote {png}");
+            var figures = TaskReport.Plot(task.Name, metrics, outDir);
+            foreach (var (_, png) in figures) log.WriteLine($"{task.Name}: wrote {png}");
             TaskReport.PrintSummary(task.Name, metrics, log);
+            log.WriteLine(Headlines.Line(task.Name, metrics, options.Quick));
+            results.Add(new TaskResult(task.Name, metrics, figures, watch.Elapsed.TotalSeconds));
             if (nonFinite.Count == 0) return Success;
             errors.WriteLine($"error: {task.Name} diverged: {nonFinite.Count} non-finite value(s), first at {string.Join(", ", nonFinite.Take(5))}; "
                 + $"{path} has \"diverged\": true and writes them as the strings \"NaN\", \"Infinity\", \"-Infinity\".");

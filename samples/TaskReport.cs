@@ -7,9 +7,19 @@ using Spectre.Console;
 
 namespace Engine.Samples;
 
+/// <summary>One line of a figure: a label and its points (with optional ± error bars).</summary>
+public sealed record Series(string Label, double[] X, double[] Y, double[]? YError = null);
+
 /// <summary>
-/// What the program does with a task's metrics besides &lt;task&gt;.json: a PNG per series of the metrics' "curves"
-/// (<c>Dictionary&lt;string, double[]&gt;</c>, one value per epoch) and a summary table of the scalar metrics.
+/// One plot: written as &lt;task&gt;-&lt;Name&gt;.png. Series that are compared share a figure (every optimizer's test
+/// error, the Mixer against the RP-Mixer, accuracy against S·C).
+/// </summary>
+public sealed record Figure(string Name, string Title, string XLabel, string YLabel, IReadOnlyList<Series> Series, bool LogY = false);
+
+/// <summary>
+/// What the program does with a task's metrics besides &lt;task&gt;.json: the task's figures as PNGs (built from the
+/// metrics' "curves", <c>Dictionary&lt;string, double[]&gt;</c> with one value per epoch or per logged step, and from its
+/// rows), and a summary of the scalar metrics.
 /// </summary>
 public static class TaskReport
 {
@@ -17,36 +27,202 @@ public static class TaskReport
     public static IReadOnlyDictionary<string, double[]> Curves(Dictionary<string, object> metrics) =>
         metrics.TryGetValue("curves", out var c) && c is Dictionary<string, double[]> d ? d : new Dictionary<string, double[]>();
 
-    /// <summary>Writes &lt;task&gt;-&lt;series&gt;.png for every curve into <paramref name="outDir"/>; returns the paths.</summary>
-    public static List<string> PlotCurves(string task, Dictionary<string, object> metrics, string outDir)
+    /// <summary>The figures of a task: the comparisons its runs are for, then one figure per remaining curve.</summary>
+    public static List<Figure> Figures(string task, Dictionary<string, object> metrics)
     {
-        var paths = new List<string>();
-        foreach (var (series, values) in Curves(metrics))
+        var curves = Curves(metrics).Where(kv => kv.Value.Length > 0).ToDictionary(kv => kv.Key, kv => kv.Value);
+        var figures = new List<Figure>();
+        var used = new HashSet<string>();
+        Series? Curve(string key, string label, double scale = 1)
         {
-            // A diverged run's NaN and infinite points are left out of its plot (the JSON keeps them).
-            var points = values.Select((v, i) => (X: i + 1.0, Y: v)).Where(p => double.IsFinite(p.Y)).ToArray();
-            if (points.Length == 0) continue;
-            var plot = new ScottPlot.Plot();
-            var line = plot.Add.Scatter(points.Select(p => p.X).ToArray(), points.Select(p => p.Y).ToArray());
-            line.LegendText = series;
-            plot.Title($"{task}: {series}");
-            plot.XLabel("epoch");
-            plot.YLabel(series);
-            var path = Path.Combine(outDir, $"{task}-{Safe(series)}.png");
+            if (!curves.TryGetValue(key, out var v)) return null;
+            used.Add(key);
+            return new Series(label, Epochs(v.Length), v.Select(y => y * scale).ToArray());
+        }
+        void Add(string name, string title, string x, string y, bool logY, params Series?[] series)
+        {
+            var present = series.OfType<Series>().ToList();
+            if (present.Count > 0) figures.Add(new Figure(name, title, x, y, present, logY));
+        }
+        switch (task)
+        {
+            case "mlp":
+                Add("accuracy", "mlp: accuracy", "epoch", "accuracy (%)", false,
+                    Curve("test_accuracy", "test", 100), Curve("train_accuracy", "train", 100));
+                Add("loss", "mlp: cross-entropy", "epoch", "loss", false, Curve("test_loss", "test"), Curve("train_loss", "train"));
+                break;
+            case "mixer":
+                Add("accuracy", "mixer: Mixer against RP-Mixer (same parameters)", "epoch", "test accuracy (%)", false,
+                    Curve("test_accuracy", "Mixer", 100), Curve("rp_test_accuracy", "RP-Mixer", 100));
+                Add("loss", "mixer: training loss", "epoch", "cross-entropy", false,
+                    Curve("train_loss", "Mixer train"), Curve("rp_train_loss", "RP-Mixer train"),
+                    Curve("test_loss", "Mixer test"), Curve("rp_test_loss", "RP-Mixer test"));
+                Add("train-accuracy", "mixer: training accuracy", "epoch", "train accuracy (%)", false,
+                    Curve("train_accuracy", "Mixer", 100), Curve("rp_train_accuracy", "RP-Mixer", 100));
+                break;
+            case "mixer-width":
+                if (metrics.TryGetValue("rows", out var r) && r is List<Dictionary<string, object>> rows && rows.Count > 0)
+                {
+                    Series Width(bool random, string label)
+                    {
+                        var pick = rows.Where(row => (bool)row["random_permutations"] == random).OrderBy(row => Convert.ToDouble(row["effective_width"], CultureInfo.InvariantCulture)).ToList();
+                        return new Series(label, pick.Select(row => Convert.ToDouble(row["effective_width"], CultureInfo.InvariantCulture)).ToArray(),
+                            pick.Select(row => 100 * (double)row["test_accuracy"]).ToArray(), pick.Select(row => 100 * (double)row["test_accuracy_std"]).ToArray());
+                    }
+                    string setting = metrics.TryGetValue("dataset", out var data) && metrics.TryGetValue("budget", out var budget)
+                        ? $" ({data}, {budget} {metrics.GetValueOrDefault("budget_counts", "parameters")})" : "";
+                    Add("accuracy-vs-width", $"mixer-width: accuracy against effective width S·C at one budget{setting}", "effective width S·C", "test accuracy (%)", false,
+                        Width(false, "Mixer"), Width(true, "RP-Mixer"));
+                }
+                Add("test-accuracy", "mixer-width: test accuracy of every configuration", "epoch", "test accuracy (%)", false,
+                    curves.Keys.Where(k => k.EndsWith("_test_accuracy", StringComparison.Ordinal)).Select(k => Curve(k, k[..^"_test_accuracy".Length], 100)).ToArray());
+                Add("train-loss", "mixer-width: training loss of every configuration", "epoch", "cross-entropy", false,
+                    curves.Keys.Where(k => k.EndsWith("_train_loss", StringComparison.Ordinal)).Select(k => Curve(k, k[..^"_train_loss".Length])).ToArray());
+                break;
+            case "gr-diagonal":
+                int steps = metrics.TryGetValue("steps", out var st) ? Convert.ToInt32(st, CultureInfo.InvariantCulture) : 0;
+                Series? Run(string key)
+                {
+                    if (!curves.TryGetValue(key, out var v)) return null;
+                    used.Add(key);
+                    var x = steps > 0 ? Enumerable.Range(1, v.Length).Select(i => Math.Round((double)i * steps / v.Length)).ToArray() : Epochs(v.Length);
+                    return new Series(key[..key.IndexOf('/')], x, v);
+                }
+                Add("test-error", "gr-diagonal: test error of every optimizer", "step", "test error (MSE)", true,
+                    curves.Keys.Where(k => k.EndsWith("/test_error", StringComparison.Ordinal)).Select(Run).ToArray());
+                Add("train-loss", "gr-diagonal: training loss of every optimizer", "step", "training loss", true,
+                    curves.Keys.Where(k => k.EndsWith("/train_loss", StringComparison.Ordinal)).Select(Run).ToArray());
+                break;
+            case "fno-burgers" or "fno-darcy":
+                Add("relative-l2", $"{task}: relative L2 error", "epoch", "relative L2 (%)", true,
+                    Curve("test_error", "test", 100), Curve("train_loss", "train", 100));
+                Add("learning-rate", $"{task}: learning rate", "epoch", "learning rate", false, Curve("learning_rate", "Adam"));
+                break;
+            case "fno-depth":
+                if (metrics.TryGetValue("rows", out var dr) && dr is List<Dictionary<string, object>> depthRows && depthRows.Count > 0)
+                {
+                    var inits = depthRows.Select(row => (string)row["init"]).Distinct().ToList();
+                    Add("test-error", "fno-depth: test error against depth (mean over seeds; diverged runs left out)", "blocks", "test relative L2 (%)", true,
+                        inits.Select(init => ErrorAgainstDepth(depthRows, init)).ToArray());
+                    int deepest = depthRows.Max(row => (int)row["depth"]);
+                    Add("initial-gradients", $"fno-depth: gradient norm per block at initialisation ({deepest} blocks, first seed)", "block", "||dL/dz||", true,
+                        inits.Select(init => depthRows.FirstOrDefault(row => (int)row["depth"] == deepest && (string)row["init"] == init))
+                            .OfType<Dictionary<string, object>>()
+                            .Select(row => new Series((string)row["init"], Epochs(deepest), ((object[])row["initial_gradient_norm"]).Select(AsDouble).ToArray()))
+                            .ToArray());
+                }
+                Add("test-error-curves", "fno-depth: test error of every configuration (first seed)", "epoch", "test relative L2 (%)", true,
+                    curves.Keys.Where(k => k.EndsWith("_test_error", StringComparison.Ordinal)).Select(k => Curve(k, k[..^"_test_error".Length], 100)).ToArray());
+                break;
+            case "spn":
+                Add("log-likelihood", "spn: mean log-likelihood per sample", "epoch", "log-likelihood (nats)", false,
+                    Curve("valid_loglik", "valid"), Curve("train_loglik", "train"));
+                break;
+        }
+        foreach (var (name, values) in curves)
+            if (!used.Contains(name))
+                figures.Add(new Figure(Safe(name), $"{task}: {name}", "epoch", name, [new Series(name, Epochs(values.Length), values)]));
+        return figures;
+    }
+
+    /// <summary>Mean test error (%) over the finite seeds of each depth for one initialisation of fno-depth's rows.</summary>
+    private static Series ErrorAgainstDepth(List<Dictionary<string, object>> rows, string init)
+    {
+        var points = rows.Where(row => (string)row["init"] == init).GroupBy(row => (int)row["depth"]).OrderBy(g => g.Key)
+            .Select(g => (Depth: (double)g.Key, Errors: g.Select(row => AsDouble(row["test_relative_l2"])).Where(double.IsFinite).ToArray()))
+            .Where(p => p.Errors.Length > 0).ToArray();
+        return new Series(init, points.Select(p => p.Depth).ToArray(), points.Select(p => 100 * p.Errors.Average()).ToArray());
+    }
+
+    /// <summary>A number of a task's metrics, or NaN for a non-finite value the task stored as its string ("NaN").</summary>
+    private static double AsDouble(object? v) => v switch
+    {
+        double d => d,
+        float f => f,
+        int i => i,
+        long l => l,
+        _ => double.NaN,
+    };
+
+    private static double[] Epochs(int n) => Enumerable.Range(1, n).Select(i => (double)i).ToArray();
+
+    /// <summary>Writes &lt;task&gt;-&lt;figure&gt;.png for every figure into <paramref name="outDir"/>; returns each figure with its path.</summary>
+    public static List<(Figure Figure, string Path)> Plot(string task, Dictionary<string, object> metrics, string outDir)
+    {
+        var written = new List<(Figure, string)>();
+        foreach (var figure in Figures(task, metrics))
+        {
+            var path = Path.Combine(outDir, $"{task}-{Safe(figure.Name)}.png");
             // Written beside the target and renamed, as the JSON, so a reader never sees half a file.
-            var tmp = Path.Combine(outDir, $".{task}-{Safe(series)}.{Guid.NewGuid():N}.png");
+            var tmp = Path.Combine(outDir, $".{task}-{Safe(figure.Name)}.{Guid.NewGuid():N}.png");
             try
             {
-                plot.SavePng(tmp, 640, 400);
+                Render(figure).SavePng(tmp, Width, Height);
                 File.Move(tmp, path, overwrite: true);
             }
             finally
             {
                 if (File.Exists(tmp)) File.Delete(tmp);
             }
-            paths.Add(path);
+            written.Add((figure, path));
         }
-        return paths;
+        return written;
+    }
+
+    /// <summary>Size of every figure in pixels.</summary>
+    public const int Width = 640, Height = 400;
+
+    private static ScottPlot.Plot Render(Figure figure)
+    {
+        var plot = new ScottPlot.Plot();
+        // A log axis plots log10 of the values with decade ticks labelled by the values themselves.
+        bool log = figure.LogY && figure.Series.All(s => s.Y.All(v => v > 0 || !double.IsFinite(v)));
+        foreach (var full in figure.Series)
+        {
+            // A diverged run's NaN and infinite points are left out of its plot (the JSON keeps them).
+            var s = OnlyFinite(full);
+            if (s.X.Length == 0) continue;
+            var ys = log ? s.Y.Select(Math.Log10).ToArray() : s.Y;
+            var line = plot.Add.Scatter(s.X, ys);
+            line.LegendText = s.Label;
+            line.MarkerSize = s.X.Length <= 12 ? 6 : 0;
+            if (s.YError != null && s.YError.Any(e => e > 0))
+            {
+                var bars = plot.Add.ErrorBar(s.X, ys, s.YError);
+                bars.Color = line.Color;
+            }
+        }
+        if (log)
+        {
+            var ticks = new ScottPlot.TickGenerators.NumericAutomatic
+            {
+                MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
+                IntegerTicksOnly = true,
+                LabelFormatter = y => Math.Pow(10, y).ToString("G3", CultureInfo.InvariantCulture),
+            };
+            plot.Axes.Left.TickGenerator = ticks;
+        }
+        if (figure.XLabel == "epoch") plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
+        plot.Title(figure.Title);
+        plot.XLabel(figure.XLabel);
+        plot.YLabel(log ? figure.YLabel + " (log scale)" : figure.YLabel);
+        // Many series: the legend goes beside the plot, where it hides no curve.
+        if (figure.Series.Count > 3) plot.ShowLegend(ScottPlot.Edge.Right);
+        else if (figure.Series.Count > 1) plot.ShowLegend();
+        return plot;
+    }
+
+    /// <summary>The points of <paramref name="series"/> whose value is finite.</summary>
+    private static Series OnlyFinite(Series series)
+    {
+        if (series.Y.All(double.IsFinite)) return series;
+        var keep = Enumerable.Range(0, series.Y.Length).Where(i => double.IsFinite(series.Y[i])).ToArray();
+        return series with
+        {
+            X = keep.Select(i => series.X[i]).ToArray(),
+            Y = keep.Select(i => series.Y[i]).ToArray(),
+            YError = series.YError == null ? null : keep.Select(i => series.YError[i]).ToArray(),
+        };
     }
 
     /// <summary>
@@ -95,24 +271,49 @@ public static class TaskReport
     private static string Safe(string name) =>
         new(name.Select(ch => char.IsLetterOrDigit(ch) || ch is '-' or '_' or '.' ? ch : '_').ToArray());
 
+    /// <summary>One scalar formatted for display (null for values that are not scalars).</summary>
+    public static string? Format(object? v) => v switch
+    {
+        double d => d.ToString("G6", CultureInfo.InvariantCulture),
+        float f => f.ToString("G6", CultureInfo.InvariantCulture),
+        IFormattable n and not IEnumerable => n.ToString(null, CultureInfo.InvariantCulture),
+        string str => str,
+        bool b => b ? "true" : "false",
+        _ => null,
+    };
+
     /// <summary>The scalar metrics (numbers, strings, booleans) in order, formatted for display.</summary>
     public static List<(string Name, string Value)> Scalars(Dictionary<string, object> metrics)
     {
         var rows = new List<(string, string)>();
         foreach (var (k, v) in metrics)
+            if (Format(v) is { } s) rows.Add((k, s));
+        return rows;
+    }
+
+    /// <summary>
+    /// Tables nested in the metrics (gr-diagonal's "runs", mixer-width's "rows"): a name, the column names and the rows'
+    /// formatted cells (first column: the run's name when the table is a dictionary of runs).
+    /// </summary>
+    public static List<(string Name, string[] Columns, List<string[]> Rows)> Tables(Dictionary<string, object> metrics)
+    {
+        var tables = new List<(string, string[], List<string[]>)>();
+        foreach (var (name, value) in metrics)
         {
-            string? s = v switch
+            List<(string? Key, Dictionary<string, object> Row)>? rows = value switch
             {
-                double d => d.ToString("G6", CultureInfo.InvariantCulture),
-                float f => f.ToString("G6", CultureInfo.InvariantCulture),
-                IFormattable n and not IEnumerable => n.ToString(null, CultureInfo.InvariantCulture),
-                string str => str,
-                bool b => b ? "true" : "false",
+                List<Dictionary<string, object>> list => list.Select(d => ((string?)null, d)).ToList(),
+                Dictionary<string, object> runs when runs.Values.All(v => v is Dictionary<string, object>) && runs.Count > 0 =>
+                    runs.Select(kv => ((string?)kv.Key, (Dictionary<string, object>)kv.Value)).ToList(),
                 _ => null,
             };
-            if (s != null) rows.Add((k, s));
+            if (rows == null || rows.Count == 0) continue;
+            var columns = rows.SelectMany(r => r.Row.Where(kv => Format(kv.Value) != null).Select(kv => kv.Key)).Distinct().ToList();
+            bool named = rows[0].Key != null;
+            var cells = rows.Select(r => (named ? new[] { r.Key! } : []).Concat(columns.Select(c => r.Row.TryGetValue(c, out var v) ? Format(v) ?? "" : "")).ToArray()).ToList();
+            tables.Add((name, (named ? new[] { "run" } : []).Concat(columns).ToArray(), cells));
         }
-        return rows;
+        return tables;
     }
 
     /// <summary>Prints the summary: a Spectre table on an interactive terminal, aligned plain text otherwise.</summary>

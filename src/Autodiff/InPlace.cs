@@ -84,128 +84,108 @@ public static class InPlace
     /// <summary>
     /// One fused SGD step (PyTorch semantics): g = gradient + weightDecay · p; with momentum, v = momentum · v +
     /// (1 − dampening) · g (v = g when <paramref name="firstStep"/>), g = nesterov ? g + momentum · v : v;
-    /// p −= lr · g. <paramref name="velocity"/> may be null when momentum is 0.
+    /// p −= lr · g. <paramref name="velocity"/> may be null when momentum is 0. Uploads the learning rate for this one
+    /// call; a training loop keeps it in a <see cref="DeviceScalar"/> and calls the overload that takes one.
     /// </summary>
     public static void SgdStep(Tensor parameter, Tensor gradient, Tensor? velocity, in SgdHyperParameters hyper, bool firstStep)
     {
-        Alive("InPlace.SgdStep", parameter);
+        CheckSgd(parameter, gradient, velocity, hyper.Momentum);
         using var lr = new DeviceScalar(parameter.Device, hyper.LearningRate);
         SgdStep(parameter, gradient, velocity, new SgdHyper(hyper.Momentum, hyper.Dampening, hyper.WeightDecay, hyper.Nesterov), lr, firstStep);
     }
 
     /// <summary>
-    /// <see cref="SgdStep(Tensor, Tensor, Tensor?, in SgdHyperParameters, bool)"/> with the learning rate read on the
-    /// device from <paramref name="learningRate"/>, so a step that changes it needs no new buffer (and a compiled step
-    /// sees the current value).
+    /// One fused SGD step as the other overload, with lr read on the device from <paramref name="learningRate"/> (a
+    /// scalar on the parameter's device), so the step copies nothing between host and device.
     /// </summary>
     public static void SgdStep(Tensor parameter, Tensor gradient, Tensor? velocity, in SgdHyper hyper, DeviceScalar learningRate, bool firstStep)
     {
-        const string op = "InPlace.SgdStep";
-        Same(op, gradient, parameter);
-        if (velocity != null) Same(op, velocity, parameter);
-        else if (hyper.Momentum != 0)
-            throw new ArgumentException($"{op}: momentum {hyper.Momentum} needs a velocity tensor.");
-        OnDevice(op, learningRate, parameter);
+        CheckSgd(parameter, gradient, velocity, hyper.Momentum);
+        OnDeviceOf(SgdOp, learningRate, nameof(learningRate), parameter);
         parameter.K.OptimizerKernels().SgdStep(parameter.Buffer, gradient.Buffer, velocity?.Buffer, hyper, learningRate, firstStep);
+    }
+
+    private const string SgdOp = "InPlace.SgdStep";
+
+    private static void CheckSgd(Tensor parameter, Tensor gradient, Tensor? velocity, float momentum)
+    {
+        Same(SgdOp, gradient, parameter);
+        if (velocity != null) Same(SgdOp, velocity, parameter);
+        else if (momentum != 0)
+            throw new ArgumentException($"{SgdOp}: momentum {momentum} needs a velocity tensor.");
     }
 
     /// <summary>
     /// One fused Adam/AdamW step (PyTorch semantics), <paramref name="step"/> counting this parameter's updates from
     /// 1: m = β1 m + (1 − β1) g; v = β2 v + (1 − β2) g²; p −= lr · (m / (1 − β1ᵗ)) / (sqrt(v / (1 − β2ᵗ)) + eps), with
-    /// weight decay added to g (Adam) or p scaled by 1 − lr · weightDecay first (AdamW).
+    /// weight decay added to g (Adam) or p scaled by 1 − lr · weightDecay first (AdamW). Uploads the learning rate and
+    /// step for this one call; a training loop keeps them in <see cref="DeviceScalar"/>s and calls the overload that
+    /// takes them.
     /// </summary>
     public static void AdamStep(Tensor parameter, Tensor gradient, Tensor expAvg, Tensor expAvgSq, in AdamHyperParameters hyper, long step)
     {
-        const string op = "InPlace.AdamStep";
-        Alive(op, parameter);
+        CheckAdam(parameter, gradient, expAvg, expAvgSq);
         if (step < 1 || step > int.MaxValue)
-            throw new ArgumentOutOfRangeException(nameof(step), step, $"{op}: the step must be in [1, {int.MaxValue}], got {step}.");
+            throw new ArgumentOutOfRangeException(nameof(step), step, $"{AdamOp}: the step must be in [1, {int.MaxValue}], got {step}.");
         using var lr = new DeviceScalar(parameter.Device, hyper.LearningRate);
-        // The kernel advances the count it is given (the updates before this one) to this step's.
         using var count = new DeviceScalar(parameter.Device, step - 1);
         AdamStep(parameter, gradient, expAvg, expAvgSq, new AdamHyper(hyper.Beta1, hyper.Beta2, hyper.Eps, hyper.WeightDecay, hyper.Decoupled), lr, count);
     }
 
     /// <summary>
-    /// <see cref="AdamStep(Tensor, Tensor, Tensor, Tensor, in AdamHyperParameters, long)"/> with the learning rate and
-    /// the count of earlier updates read on the device: the kernel adds 1 to <paramref name="stepsBefore"/> and uses
-    /// the result as t, so no host value enters the launch.
+    /// One fused Adam/AdamW step as the other overload, with lr read on the device from <paramref name="learningRate"/>
+    /// and the count from <paramref name="step"/>, which holds the parameter's updates before this one: the kernel
+    /// adds 1 to it on the device and uses the new value as t, so the scalar stays the parameter's count and the step
+    /// copies nothing between host and device. Both scalars live on the parameter's device.
     /// </summary>
     public static void AdamStep(Tensor parameter, Tensor gradient, Tensor expAvg, Tensor expAvgSq, in AdamHyper hyper,
-        DeviceScalar learningRate, DeviceScalar stepsBefore)
+        DeviceScalar learningRate, DeviceScalar step)
     {
-        const string op = "InPlace.AdamStep";
-        Same(op, gradient, parameter);
-        Same(op, expAvg, parameter);
-        Same(op, expAvgSq, parameter);
-        OnDevice(op, learningRate, parameter);
-        OnDevice(op, stepsBefore, parameter);
+        CheckAdam(parameter, gradient, expAvg, expAvgSq);
+        OnDeviceOf(AdamOp, learningRate, nameof(learningRate), parameter);
+        OnDeviceOf(AdamOp, step, nameof(step), parameter);
         parameter.K.OptimizerKernels().AdamStep(new AdamBuffers(parameter.Buffer, gradient.Buffer, expAvg.Buffer, expAvgSq.Buffer),
-            hyper, learningRate, stepsBefore);
+            hyper, learningRate, step);
+    }
+
+    private const string AdamOp = "InPlace.AdamStep";
+
+    private static void CheckAdam(Tensor parameter, Tensor gradient, Tensor expAvg, Tensor expAvgSq)
+    {
+        Same(AdamOp, gradient, parameter);
+        Same(AdamOp, expAvg, parameter);
+        Same(AdamOp, expAvgSq, parameter);
     }
 
     /// <summary>
     /// Saves and moves a parameter: backup = p, then p += scale · s ⊙ gradient with s = p² when
     /// <paramref name="squareParameter"/> (adaptive SAM) and 1 otherwise; one fused multiply-add per element, so the
-    /// moved values agree bitwise between kernel sets.
+    /// moved values agree bitwise between kernel sets. Uploads the scale for this one call.
     /// </summary>
     public static void Perturb(Tensor parameter, Tensor gradient, Tensor backup, float scale, bool squareParameter)
     {
-        const string op = "InPlace.Perturb";
-        Same(op, gradient, parameter);
-        Same(op, backup, parameter);
+        CheckPerturb(parameter, gradient, backup);
         using var scaleOnDevice = new DeviceScalar(parameter.Device, scale);
-        parameter.K.OptimizerKernels().Perturb(parameter.Buffer, gradient.Buffer, backup.Buffer, scaleOnDevice, squareParameter);
+        Perturb(parameter, gradient, backup, scaleOnDevice, squareParameter);
     }
 
     /// <summary>
-    /// <see cref="Perturb(Tensor, Tensor, Tensor, float, bool)"/> with the scale read on the device (SAM's
-    /// ρ / ‖g‖ computed by <see cref="PerturbationScale"/>), so no host value enters the step.
+    /// Saves and moves a parameter as the other overload, with the scale read on the device from
+    /// <paramref name="scale"/> (a scalar on the parameter's device, e.g. <see cref="PerturbationScale"/>'s result).
     /// </summary>
     public static void Perturb(Tensor parameter, Tensor gradient, Tensor backup, DeviceScalar scale, bool squareParameter)
     {
-        const string op = "InPlace.Perturb";
-        Same(op, gradient, parameter);
-        Same(op, backup, parameter);
-        OnDevice(op, scale, parameter);
+        CheckPerturb(parameter, gradient, backup);
+        OnDeviceOf(PerturbOp, scale, nameof(scale), parameter);
         parameter.K.OptimizerKernels().Perturb(parameter.Buffer, gradient.Buffer, backup.Buffer, scale, squareParameter);
     }
 
-    /// <summary>
-    /// Writes into <paramref name="result"/> the squared global norm that
-    /// <see cref="SumOfSquares(IReadOnlyList{Tensor}, IReadOnlyList{Tensor?}?)"/> returns, without reading it back:
-    /// every tensor must live on <paramref name="result"/>'s device.
-    /// </summary>
-    /// <exception cref="ArgumentException">A tensor on another device, or weights that do not match the tensors.</exception>
-    public static void SumOfSquares(IReadOnlyList<Tensor> tensors, IReadOnlyList<Tensor?>? weights, DeviceScalar result)
-    {
-        const string op = "InPlace.SumOfSquares";
-        ArgumentNullException.ThrowIfNull(tensors);
-        ArgumentNullException.ThrowIfNull(result);
-        if (weights != null && weights.Count != tensors.Count)
-            throw new ArgumentException($"{op}: {tensors.Count} tensors but {weights.Count} weights.");
-        for (int i = 0; i < tensors.Count; i++)
-        {
-            Alive(op, tensors[i]);
-            OnDevice(op, result, tensors[i]);
-            if (weights?[i] is { } w) Same(op, w, tensors[i]);
-        }
-        result.Device.Kernels.OptimizerKernels().SumOfSquares(tensors.Select(t => t.Buffer).ToList(),
-            weights?.Select(w => w?.Buffer).ToList(), result);
-    }
+    private const string PerturbOp = "InPlace.Perturb";
 
-    /// <summary>
-    /// SAM's perturbation scale on the device: <paramref name="scale"/> = <paramref name="radius"/> /
-    /// (sqrt(<paramref name="sumOfSquares"/>) + 1e-12), rounded to float (bitwise equal on the built-in sets).
-    /// </summary>
-    /// <exception cref="ArgumentException">The two scalars live on different devices.</exception>
-    public static void PerturbationScale(DeviceScalar sumOfSquares, float radius, DeviceScalar scale)
+    private static void CheckPerturb(Tensor parameter, Tensor gradient, Tensor backup)
     {
-        ArgumentNullException.ThrowIfNull(sumOfSquares);
-        ArgumentNullException.ThrowIfNull(scale);
-        if (!ReferenceEquals(sumOfSquares.Device, scale.Device))
-            throw new ArgumentException($"InPlace.PerturbationScale: the sum lives on {sumOfSquares.Device.Name}, the scale on {scale.Device.Name}.");
-        scale.Device.Kernels.OptimizerKernels().PerturbationScale(sumOfSquares, radius, scale);
+        Same(PerturbOp, gradient, parameter);
+        Same(PerturbOp, backup, parameter);
     }
 
     /// <summary>parameter = backup: puts saved values back, bit for bit (never an inverse step).</summary>
@@ -226,10 +206,42 @@ public static class InPlace
     /// Reads (does not change) the tensors and returns Σₖ Σᵢ (wₖ[i] · xₖ[i])², or Σ xₖ[i]² where
     /// <paramref name="weights"/> is null or its k-th entry is: the squared global norm of a list of gradients
     /// (weights: adaptive SAM's ‖ |θ| ⊙ g ‖²), summed in double in one order fixed by the lengths (the same bits on both
-    /// kernel sets). Tensors on several devices are
-    /// summed per device, then on the host. The result is read back to the host (the device waits for it).
+    /// kernel sets). Tensors on several devices are summed per device, then on the host. The result is read back to
+    /// the host (the device waits for it); the overload that writes a <see cref="DeviceScalar"/> reads nothing.
     /// </summary>
     public static double SumOfSquares(IReadOnlyList<Tensor> tensors, IReadOnlyList<Tensor?>? weights = null)
+    {
+        CheckSumOfSquares(tensors, weights);
+        double total = 0;
+        foreach (var group in Enumerable.Range(0, tensors.Count).GroupBy(i => tensors[i].Device))
+        {
+            var ids = group.ToList();
+            using var sum = new DeviceScalar(group.Key);
+            SumOfSquares(ids.Select(i => tensors[i]).ToList(), weights == null ? null : ids.Select(i => weights[i]).ToList(), sum);
+            total += sum.Read();
+        }
+        return total;
+    }
+
+    /// <summary>
+    /// Writes the sum of <see cref="SumOfSquares(IReadOnlyList{Tensor}, IReadOnlyList{Tensor})"/> into
+    /// <paramref name="result"/> on the device, in the same order (the same bits): nothing travels to the host. Every
+    /// tensor and weight must live on the result's device.
+    /// </summary>
+    public static void SumOfSquares(IReadOnlyList<Tensor> tensors, IReadOnlyList<Tensor?>? weights, DeviceScalar result)
+    {
+        const string op = "InPlace.SumOfSquares";
+        CheckSumOfSquares(tensors, weights);
+        Alive(op, result, nameof(result));
+        foreach (var t in tensors)
+            if (!ReferenceEquals(t.Device, result.Device))
+                throw new ArgumentException($"{op}: tensor {t.Describe()} lives on '{t.Device.Name}' but the result scalar on '{result.Device.Name}'; sum each device's tensors into a scalar on that device.");
+        var buffers = tensors.Select(t => t.Buffer).ToList();
+        var weightBuffers = weights?.Select(w => w?.Buffer).ToList();
+        result.Device.Kernels.OptimizerKernels().SumOfSquares(buffers, weightBuffers, result);
+    }
+
+    private static void CheckSumOfSquares(IReadOnlyList<Tensor> tensors, IReadOnlyList<Tensor?>? weights)
     {
         const string op = "InPlace.SumOfSquares";
         ArgumentNullException.ThrowIfNull(tensors);
@@ -240,17 +252,25 @@ public static class InPlace
             Alive(op, tensors[i]);
             if (weights?[i] is { } w) Same(op, w, tensors[i]);
         }
-        double total = 0;
-        foreach (var group in Enumerable.Range(0, tensors.Count).GroupBy(i => tensors[i].Device))
-        {
-            var ids = group.ToList();
-            var buffers = ids.Select(i => tensors[i].Buffer).ToList();
-            var weightBuffers = weights == null ? null : ids.Select(i => weights[i]?.Buffer).ToList();
-            using var sum = new DeviceScalar(group.Key);
-            group.Key.Kernels.OptimizerKernels().SumOfSquares(buffers, weightBuffers, sum);
-            total += sum.Read();
-        }
-        return total;
+    }
+
+    /// <summary>
+    /// SAM's perturbation scale on the device: <paramref name="scale"/> = radius / (sqrt(sumOfSquares) + 1e-12), from
+    /// a squared norm that <see cref="SumOfSquares(IReadOnlyList{Tensor}, IReadOnlyList{Tensor}, DeviceScalar)"/>
+    /// wrote, rounded to float (the same bits on both kernel sets). Both scalars live on one device; nothing travels
+    /// to the host.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The radius is not finite.</exception>
+    public static void PerturbationScale(DeviceScalar sumOfSquares, float radius, DeviceScalar scale)
+    {
+        const string op = "InPlace.PerturbationScale";
+        Alive(op, sumOfSquares, nameof(sumOfSquares));
+        Alive(op, scale, nameof(scale));
+        if (!ReferenceEquals(sumOfSquares.Device, scale.Device))
+            throw new ArgumentException($"{op}: the sum of squares lives on '{sumOfSquares.Device.Name}' but the scale on '{scale.Device.Name}'.");
+        if (!float.IsFinite(radius))
+            throw new ArgumentOutOfRangeException(nameof(radius), radius, $"{op}: the radius must be finite, got {radius}.");
+        scale.Device.Kernels.OptimizerKernels().PerturbationScale(sumOfSquares, radius, scale);
     }
 
     private static void Broadcasting(string op, BinaryOp kind, Tensor x, Tensor other)
@@ -261,19 +281,25 @@ public static class InPlace
         x.K.Binary(kind, x.Buffer, x.shape, other.Buffer, other.shape, x.Buffer, x.shape);
     }
 
-    private static void OnDevice(string op, DeviceScalar scalar, Tensor target)
-    {
-        ArgumentNullException.ThrowIfNull(scalar);
-        if (scalar.IsDisposed)
-            throw new ObjectDisposedException(nameof(DeviceScalar), $"{op}: a device scalar was used after it was disposed.");
-        if (!ReferenceEquals(scalar.Device, target.Device))
-            throw new ArgumentException($"{op}: a device scalar on {scalar.Device.Name} cannot update {target.Describe()} on {target.Device.Name}.");
-    }
-
     private static void Alive(string op, Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
         x.CheckAlive(op);
+    }
+
+    private static void Alive(string op, DeviceScalar scalar, string name)
+    {
+        ArgumentNullException.ThrowIfNull(scalar, name);
+        if (scalar.IsDisposed)
+            throw new ObjectDisposedException(nameof(DeviceScalar), $"{op}: the {name} scalar was used after it was disposed.");
+    }
+
+    /// <summary>Checks that <paramref name="scalar"/> is alive and on <paramref name="target"/>'s device.</summary>
+    private static void OnDeviceOf(string op, DeviceScalar scalar, string name, Tensor target)
+    {
+        Alive(op, scalar, name);
+        if (!ReferenceEquals(scalar.Device, target.Device))
+            throw new ArgumentException($"{op}: the {name} scalar lives on '{scalar.Device.Name}' but {target.Describe()} on '{target.Device.Name}'.");
     }
 
     /// <summary>Checks that <paramref name="x"/> has <paramref name="target"/>'s shape and device.</summary>

@@ -401,15 +401,6 @@ public sealed partial class Tensor : IDisposable
         Grad = null;
     }
 
-    /// <inheritdoc />
-    public override string ToString()
-    {
-        if (disposed) return $"Tensor{Autodiff.Shape.Format(shape)} (disposed)";
-        var data = Buffer.ToArray();
-        var head = string.Join(", ", data.Take(8).Select(v => v.ToString("G6", System.Globalization.CultureInfo.InvariantCulture)));
-        return $"Tensor{Autodiff.Shape.Format(shape)} on {Device.Name} [{head}{(data.Length > 8 ? ", ..." : "")}]";
-    }
-
     /// <summary>Releases this tensor's reference to its storage (freed when no view uses it).</summary>
     public void Dispose()
     {

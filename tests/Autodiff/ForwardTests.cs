@@ -139,6 +139,7 @@ public static class FwdSpecs
                 xs => xs[0].LayerNorm(xs[1], xs[2]),
                 (v, s) => (HostReference.LayerNorm(v[0], v[1], v[2], 3, 4, 1e-5f).Y, s[0]), Atol: 1e-4),
         };
+        list.AddRange(TensorOpSpecs.ForwardSpecs());
         return list;
     }
 }

@@ -283,6 +283,7 @@ public static class OpSpecs
         specs.Add(new("attention-like batched",
             [new In([2, 3, 4], Gens.Normal()), new In([2, 3, 4], Gens.Normal()), new In([2, 3, 4], Gens.Normal())],
             xs => Ops.MatMul(Ops.MatMul(xs[0], xs[1], false, true).Softmax(-1), xs[2]), SecondOrder: true));
+        specs.AddRange(TensorOpSpecs.GradSpecs());
         return specs;
     }
 }

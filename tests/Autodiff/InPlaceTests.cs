@@ -112,6 +112,87 @@ public abstract class InPlaceTests
         Assert.Equal(expected, InPlace.SumOfSquares([g0], [p0]), 1e-6);
     }
 
+    /// <summary>
+    /// The overloads that take device scalars give the bits of the ones that take host values: two Adam steps on one
+    /// advancing count scalar, an SGD step, a perturbation by a scale that <see cref="InPlace.PerturbationScale"/>
+    /// formed from <see cref="InPlace.SumOfSquares(IReadOnlyList{Tensor}, IReadOnlyList{Tensor}, DeviceScalar)"/>'s sum.
+    /// </summary>
+    [Fact]
+    public void DeviceScalarOverloadsMatchTheHostValueOnes()
+    {
+        var rng = new Random(11);
+        float[] p = Inputs.Uniform(rng, 29, -1, 1), g = Inputs.Uniform(rng, 29, -1, 1), g2 = Inputs.Uniform(rng, 29, -1, 1);
+        using var gt = Tensor.FromArray(g, [29], Device);
+        using var g2t = Tensor.FromArray(g2, [29], Device);
+        using var hostP = Tensor.FromArray(p, [29], Device);
+        using var devP = Tensor.FromArray(p, [29], Device);
+        using var hostM = Tensor.Zeros([29], Device);
+        using var hostV = Tensor.Zeros([29], Device);
+        using var devM = Tensor.Zeros([29], Device);
+        using var devV = Tensor.Zeros([29], Device);
+        using var lr = new DeviceScalar(Device, 0.05f);
+        using var count = new DeviceScalar(Device, 0);
+        var adam = new AdamHyperParameters(0.05f, 0.9f, 0.99f, 1e-8f, 0.01f, false);
+        InPlace.AdamStep(hostP, gt, hostM, hostV, adam, 1);
+        InPlace.AdamStep(hostP, g2t, hostM, hostV, adam, 2);
+        var adamHyper = new AdamHyper(adam.Beta1, adam.Beta2, adam.Eps, adam.WeightDecay, adam.Decoupled);
+        InPlace.AdamStep(devP, gt, devM, devV, adamHyper, lr, count);
+        InPlace.AdamStep(devP, g2t, devM, devV, adamHyper, lr, count);
+        Assert.Equal(2.0, count.Read());
+        KernelAssert.Bitwise(hostP.ToArray(), devP.ToArray(), "Adam parameters");
+        KernelAssert.Bitwise(hostV.ToArray(), devV.ToArray(), "Adam second moments");
+
+        using var hostVel = Tensor.Zeros([29], Device);
+        using var devVel = Tensor.Zeros([29], Device);
+        InPlace.SgdStep(hostP, gt, hostVel, new SgdHyperParameters(0.05f, 0.9f, 0.1f, 0.01f, false), firstStep: true);
+        InPlace.SgdStep(devP, gt, devVel, new SgdHyper(0.9f, 0.1f, 0.01f, false), lr, firstStep: true);
+        KernelAssert.Bitwise(hostP.ToArray(), devP.ToArray(), "SGD parameters");
+
+        using var sum = new DeviceScalar(Device);
+        InPlace.SumOfSquares([gt, g2t], [devP, null], sum);
+        double hostSum = InPlace.SumOfSquares([gt, g2t], [hostP, null]);
+        Assert.Equal(hostSum, sum.Read());
+        using var scale = new DeviceScalar(Device);
+        InPlace.PerturbationScale(sum, 0.5f, scale);
+        float hostScale = (float)(0.5 / (Math.Sqrt(hostSum) + 1e-12));
+        Assert.Equal(hostScale, scale.Read());
+        using var hostBackup = Tensor.Full([29], float.NaN, Device);
+        using var devBackup = Tensor.Full([29], float.NaN, Device);
+        InPlace.Perturb(hostP, gt, hostBackup, hostScale, squareParameter: true);
+        InPlace.Perturb(devP, gt, devBackup, scale, squareParameter: true);
+        KernelAssert.Bitwise(hostP.ToArray(), devP.ToArray(), "perturbed parameters");
+        KernelAssert.Bitwise(hostBackup.ToArray(), devBackup.ToArray(), "saved parameters");
+    }
+
+    /// <summary>Device scalars that are disposed, on another device, or a radius that is not finite are refused on the host, naming the op.</summary>
+    [Fact]
+    public void BadDeviceScalarsAreRefusedOnTheHostNamingTheOp()
+    {
+        var elsewhere = Device == Device.Cpu ? Device.Get(DeviceKind.IlgpuCpu) : Device.Cpu;
+        using var a = Tensor.Zeros([2, 3], Device);
+        using var here = new DeviceScalar(Device, 1);
+        using var there = new DeviceScalar(elsewhere, 1);
+        var dead = new DeviceScalar(Device, 1);
+        dead.Dispose();
+        var before = a.ToArray();
+        Assert.Contains("InPlace.SgdStep: the learningRate scalar lives on", Assert.Throws<ArgumentException>(() =>
+            InPlace.SgdStep(a, a, null, new SgdHyper(), there, true)).Message);
+        Assert.Contains("InPlace.AdamStep: the step scalar lives on", Assert.Throws<ArgumentException>(() =>
+            InPlace.AdamStep(a, a, a, a, new AdamHyper(), here, there)).Message);
+        Assert.Contains("InPlace.AdamStep: the learningRate scalar was used after it was disposed", Assert.Throws<ObjectDisposedException>(() =>
+            InPlace.AdamStep(a, a, a, a, new AdamHyper(), dead, here)).Message);
+        Assert.Contains("InPlace.Perturb: the scale scalar lives on", Assert.Throws<ArgumentException>(() =>
+            InPlace.Perturb(a, a, a, there, false)).Message);
+        Assert.Contains("InPlace.SumOfSquares: tensor [2, 3] lives on", Assert.Throws<ArgumentException>(() =>
+            InPlace.SumOfSquares([a], null, there)).Message);
+        Assert.Contains("InPlace.PerturbationScale: the sum of squares lives on", Assert.Throws<ArgumentException>(() =>
+            InPlace.PerturbationScale(there, 1f, here)).Message);
+        Assert.Contains("InPlace.PerturbationScale: the radius must be finite, got NaN", Assert.Throws<ArgumentOutOfRangeException>(() =>
+            InPlace.PerturbationScale(here, float.NaN, here)).Message);
+        KernelAssert.Bitwise(before, a.ToArray(), "the refused ops' tensor");
+        Assert.Equal(1.0, here.Read());
+    }
+
     [Fact]
     public void BadOperandsAreRefusedOnTheHostNamingTheOp()
     {

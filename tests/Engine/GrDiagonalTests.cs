@@ -25,8 +25,11 @@ public class GrDiagonalTests
     [Fact]
     public void EveryOptimizerFitsTheTrainingData()
     {
-        foreach (var (name, r) in Runs.Value)
+        // Flooding holds the training loss near its level b by design (ascending whenever it drops below).
+        foreach (var (name, r) in Runs.Value.Where(kv => !kv.Key.StartsWith("flood", StringComparison.Ordinal)))
             Assert.True(r.TrainLoss < 1e-4, $"{name}: final training loss {r.TrainLoss:G3}; {All(x => x.TrainLoss.ToString("G3"))}");
+        var flood = Runs.Value.Single(kv => kv.Key.StartsWith("flood", StringComparison.Ordinal)).Value;
+        Assert.InRange(flood.TrainLoss, 2e-4, 5e-3);
     }
 
     [Fact]

@@ -80,6 +80,75 @@ public class MixerTests
             AssertClose(ps[i].Grad!.ToArray(), gOurs[i], 1e-4f, i == 0 ? "dx" : "d" + blk.NamedParameters()[i - 1].Name);
     }
 
+    /// <summary>The textbook block with the textbook's tied biases: one per hidden unit (token or channel), shared across the other axis.</summary>
+    private static Tensor TextbookBlockTied(MixerBlock blk, Tensor x)
+    {
+        int b = x.Shape[0], s = blk.Tokens, c = blk.Channels, ht = blk.TokenHidden, hc = blk.ChannelHidden;
+        var ut = x.Reshape(b, s, c).LayerNorm(blk.Norm1.Gamma, blk.Norm1.Beta, blk.Norm1.Eps).Transpose(1, 2).Reshape(b * c, s);
+        var h = (ut.MatMul(blk.Token1.B, transB: true) + blk.Token1.Bias!).Gelu();                  // [B·C, Ht] + [Ht]
+        var t = h.MatMul(blk.Token2.B, transB: true) + blk.Token2.Bias!;                             // [B·C, S] + [S]
+        var x1 = x + t.Reshape(b, c, s).Transpose(1, 2).Reshape(b, s * c);
+        var v = x1.Reshape(b, s, c).LayerNorm(blk.Norm2.Gamma, blk.Norm2.Beta, blk.Norm2.Eps).Reshape(b * s, c);
+        var g = (v.MatMul(blk.Channel1.B, transB: true) + blk.Channel1.Bias!).Gelu();                // [B·S, Hc] + [Hc]
+        g = g.MatMul(blk.Channel2.B, transB: true) + blk.Channel2.Bias!;                             // [B·S, C] + [C]
+        return x1 + g.Reshape(b, s * c);
+    }
+
+    [Theory]
+    [InlineData(2, 4, 5, 6, 7)]
+    [InlineData(3, 1, 3, 2, 5)]
+    public void TiedBiasBlockEqualsTheTextbookMixerInOutputAndGradients(int batch, int s, int c, int ht, int hc)
+    {
+        using var blk = new MixerBlock(s, c, ht, hc, seed: 5, device: Cpu, tiedBiases: true);
+        Assert.Equal([ht], blk.Token1.Bias!.Shape);
+        Assert.Equal([s], blk.Token2.Bias!.Shape);
+        Assert.Equal([hc], blk.Channel1.Bias!.Shape);
+        Assert.Equal([c], blk.Channel2.Bias!.Shape);
+        Assert.Equal(MixerBlock.CountParameters(s, c, ht, hc, tiedBiases: true), blk.ParameterCount);
+        var x = Tensor.Normal([batch, s * c], 17, device: Cpu);
+        x.RequiresGrad = true;
+        var w = Tensor.Normal([batch, s * c], 18, device: Cpu);
+        var ps = blk.Parameters().Prepend(x).ToArray();
+        var y = blk.Forward(x);
+        Ops.Sum(y * w).Backward();
+        var yOurs = y.ToArray();
+        var gOurs = ps.Select(p => p.Grad!.ToArray()).ToArray();
+        foreach (var p in ps) p.ZeroGrad();
+        var yRef = TextbookBlockTied(blk, x);
+        Ops.Sum(yRef * w).Backward();
+        AssertClose(yRef.ToArray(), yOurs, 1e-4f, "output");
+        for (int i = 0; i < ps.Length; i++)
+            AssertClose(ps[i].Grad!.ToArray(), gOurs[i], 1e-4f, i == 0 ? "dx" : "d" + blk.NamedParameters()[i - 1].Name);
+    }
+
+    [Fact]
+    public void TiedBiasOfAPermutedLayerFollowsTheOutputPermutation()
+    {
+        // y = J_out ((I_n ⊗ W) J_in x + 1_n ⊗ b): output r reads bias entry J_out[r] mod p, for a random J_out too.
+        int n = 3, p = 4, q = 2;
+        var jIn = Permutation.Random(n * q, 5);
+        var jOut = Permutation.Random(n * p, 6);
+        using var layer = PermutedKroneckerLinear.BlockDiagonal(n, p, q, jIn, jOut, seed: 2, device: Cpu, tiedBias: true);
+        Assert.True(layer.TiedBias);
+        var x = Tensor.Normal([2, n * q], 3, device: Cpu);
+        var dense = x.MatMul(Tensor.FromArray(layer.DenseWeight(), [n * p, n * q], Cpu), transB: true).ToArray();
+        var bias = layer.Bias!.ToArray();
+        var expected = dense.Select((v, i) => v + bias[jOut.Indices[i % (n * p)] % p]).ToArray();
+        AssertClose(expected, layer.Forward(x).ToArray(), 1e-5f, "output");
+    }
+
+    [Theory]
+    [InlineData(28, 7, 12, 2, 16, 24)]
+    [InlineData(8, 2, 5, 1, 16, 10)]
+    public void WeightCountLeavesOutBiasesAndLayerNorms(int image, int patch, int c, int n, int ht, int hc)
+    {
+        using var m = new Mixer(image, patch, c, n, ht, hc, seed: 1, device: Cpu, tiedBiases: true);
+        long weights = m.NamedParameters().Where(np => !np.Name.EndsWith("bias") && !np.Name.Contains("norm"))
+            .Sum(np => (long)np.Value.Size);
+        Assert.Equal(weights, Mixer.CountWeights(image, patch, c, n, ht, hc));
+        Assert.Equal(Mixer.CountParameters(image, patch, c, n, ht, hc, tiedBiases: true), m.ParameterCount);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

@@ -94,6 +94,16 @@ public class OnnxExportTests
         Assert.Equal(randomPermutations, System.Text.Encoding.ASCII.GetString(bytes).Contains("Gather", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TrainedMixerWithTiedBiasesMatchesOnnxRuntime(bool randomPermutations)
+    {
+        using var m = new Mixer(8, 2, 6, 2, 5, 10, 10, randomPermutations, seed: 4, device: Cpu, tiedBiases: true);
+        Train(m, 64, 10, 20);
+        CheckAgainstOrt(m, 64, 17, 1, 5);
+    }
+
     [Fact]
     public void GeneralKroneckerWithPermutationsMatchesOnnxRuntime()
     {
@@ -118,11 +128,70 @@ public class OnnxExportTests
     }
 
     [Fact]
+    public void TrainedReluFno1dWithTheEdgeOfChaosInitMatchesOnnxRuntime()
+    {
+        using var m = new Fno1d(8, 16, 3, projectionHidden: 32, init: SpectralInit.EdgeOfChaos, seed: 6, device: Cpu, activation: FnoActivation.Relu);
+        Train(m, 64, 64, 40);
+        var bytes = CheckAgainstOrt(m, 64, 17, 1, 4);
+        Assert.Contains("Relu", System.Text.Encoding.ASCII.GetString(bytes), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Fno1dExportRejectsTooFewPoints()
     {
         using var m = new Fno1d(8, 4, 1, projectionHidden: 4, device: Cpu);
         var e = Assert.Throws<ArgumentException>(() => OnnxExporter.Export(m, [-1, 12]));
         Assert.Contains("n/2 + 1 = 7", e.Message);
+    }
+
+    /// <summary>A model on inputs [batch, ..sample]: exported, run in ONNX Runtime at two batch sizes, matched with ours.</summary>
+    private static byte[] CheckShapedAgainstOrt(Module m, int[] sample, int opset, Func<int, Tensor>? makeInput = null)
+    {
+        var bytes = OnnxExporter.Export(m, [-1, .. sample], new OnnxExportOptions { Opset = opset });
+        m.Eval();
+        foreach (var batch in new[] { 1, 5 })
+        {
+            using var x = makeInput?.Invoke(batch) ?? Tensor.Normal([batch, .. sample], (ulong)(batch * 17 + opset), device: Cpu);
+            float[] ours;
+            using (GradMode.NoGrad()) ours = m.Forward(x).ToArray();
+            AssertClose(ours, RunOrt(bytes, x.ToArray(), [batch, .. sample]));
+        }
+        return bytes;
+    }
+
+    [Theory]
+    [InlineData(17)]
+    [InlineData(20)]
+    public void ConvolutionsDropoutAndEmbeddingMatchOnnxRuntime(int opset)
+    {
+        using var conv = new Sequential(
+            new Conv2d(3, 4, (3, 2), stride: (2, 1), padding: 1, seed: 1, device: Cpu), new ReLU(), new Dropout(0.3f),
+            new Conv2d(4, 6, 3, padding: 2, dilation: 2, groups: 2, seed: 2, device: Cpu), new Flatten(), new Linear(6 * 4 * 6, 3, seed: 7, device: Cpu));
+        CheckShapedAgainstOrt(conv, [3, 7, 5], opset);
+        using var conv1 = new Sequential(new Conv1d(2, 3, 3, stride: 2, padding: 1, seed: 3, device: Cpu), new GELU(),
+            new Conv1d(3, 3, 2, groups: 3, bias: false, seed: 4, device: Cpu));
+        CheckShapedAgainstOrt(conv1, [2, 9], opset);
+        using var emb = new Sequential(new Embedding(7, 4, seed: 5, device: Cpu), new Linear(4, 2, seed: 6, device: Cpu));
+        CheckShapedAgainstOrt(emb, [3], opset, batch => Tensor.FromArray(Enumerable.Range(0, batch * 3).Select(i => (float)(i * 5 % 7)).ToArray(), [batch, 3], Cpu));
+    }
+
+    [Theory]
+    [InlineData(false, 17)]
+    [InlineData(true, 18)]
+    public void NonSquareMultichannelMixerMatchesOnnxRuntime(bool randomPermutations, int opset)
+    {
+        using var m = new Mixer((4, 6), (2, 3), 6, 2, 5, 7, 10, randomPermutations, seed: 3, device: Cpu, inputChannels: 2);
+        CheckShapedAgainstOrt(m, [2, 4, 6], opset);
+        CheckShapedAgainstOrt(m, [48], opset);
+        using var block = new MixerBlock(3, 4, 5, 6, randomPermutations, seed: 2, device: Cpu);
+        CheckShapedAgainstOrt(block, [3, 4], opset);
+    }
+
+    [Fact]
+    public void Fno1dWithSeveralChannelsMatchesOnnxRuntime()
+    {
+        using var m = new Fno1d(5, 6, 2, projectionHidden: 8, seed: 2, device: Cpu, inChannels: 3, outChannels: 2);
+        CheckShapedAgainstOrt(m, [16, 3], 17);
     }
 
     private sealed class Unknown : Module

@@ -142,6 +142,35 @@ public class OptimizerStateTests
         Assert.Equal(schedS?.LastEpoch, schedB?.LastEpoch);
     }
 
+    /// <summary>
+    /// Loading into an optimizer that has already run further (its device step counts and uploaded learning rates
+    /// ahead of the file's) resumes bitwise as well: the device copies follow the loaded host values.
+    /// </summary>
+    [Theory]
+    [InlineData("adam+step")]
+    [InlineData("sam/adamw-groups+cosine")]
+    [InlineData("sgd-momentum-groups+multistep")]
+    public void LoadingIntoAnOptimizerThatRanFurtherResumesBitwise(string spec)
+    {
+        const int k = 3;
+        using var straight = Model(1);
+        var (optS, schedS) = Build(spec, straight);
+        using var _s = optS;
+        Train(straight, optS, schedS, 0, k);
+        using var ms = new MemoryStream();
+        Checkpoint.Write(straight, ms, optS);
+        Train(straight, optS, schedS, k, 2 * k);
+
+        using var ahead = Model(40);
+        var (optB, schedB) = Build(spec, ahead);
+        using var _b = optB;
+        Train(ahead, optB, schedB, 0, 2 * k + 1);
+        Checkpoint.Read(ahead, ms.ToArray(), optB);
+        Train(ahead, optB, schedB, k, 2 * k);
+
+        Assert.Equal(Fingerprint(straight, optS), Fingerprint(ahead, optB));
+    }
+
     [Fact]
     public void AWrappersCheckpointHoldsItsBaseOptimizersStateAndStepCount()
     {

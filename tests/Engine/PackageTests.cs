@@ -99,16 +99,23 @@ public class PackageTests
             Dotnet(source, $"pack Pack.slnx -c Release -o \"{feed}\" -p:Version={version} -p:ContinuousIntegrationBuild=false -p:UseSharedCompilation=false",
                 TimeSpan.FromMinutes(5));
 
-            var deps = new Dictionary<string, string?> { ["Engine"] = "Engine.Autodiff", ["Engine.Autodiff"] = "Engine.Kernels", ["Engine.Kernels"] = null };
+            // Package ids carry a distinctive prefix (bare "Engine" would clash on a public feed); assemblies and
+            // namespaces keep their names.
+            var deps = new Dictionary<string, string?>
+            {
+                ["Kronograd.Engine"] = "Kronograd.Engine.Autodiff", ["Kronograd.Engine.Autodiff"] = "Kronograd.Engine.Kernels", ["Kronograd.Engine.Kernels"] = null,
+            };
+            Assert.Equal(deps.Keys.Order(), Directory.GetFiles(feed, "*.nupkg").Select(f => Path.GetFileName(f)[..^(version.Length + ".nupkg".Length + 1)]).Order());
             foreach (var (id, dependency) in deps)
             {
+                var assembly = id["Kronograd.".Length..];
                 var nupkg = Path.Combine(feed, $"{id}.{version}.nupkg");
                 Assert.True(File.Exists(nupkg), $"missing {nupkg}; feed has {string.Join(", ", Directory.GetFiles(feed).Select(Path.GetFileName))}");
                 Assert.True(File.Exists(Path.Combine(feed, $"{id}.{version}.snupkg")), $"no symbol package for {id}");
                 using var zip = ZipFile.OpenRead(nupkg);
                 var names = zip.Entries.Select(e => e.FullName).ToHashSet();
-                Assert.Contains($"lib/net10.0/{id}.dll", names);
-                Assert.Contains($"lib/net10.0/{id}.xml", names);
+                Assert.Contains($"lib/net10.0/{assembly}.dll", names);
+                Assert.Contains($"lib/net10.0/{assembly}.xml", names);
                 Assert.Contains("README.md", names);
                 Assert.Contains("LICENSE", names);
                 var spec = Nuspec(zip);
@@ -146,7 +153,7 @@ public class PackageTests
                     <TreatWarningsAsErrors>true</TreatWarningsAsErrors>
                   </PropertyGroup>
                   <ItemGroup>
-                    <PackageReference Include="Engine" Version="[{version}]" />
+                    <PackageReference Include="Kronograd.Engine" Version="[{version}]" />
                   </ItemGroup>
                 </Project>
                 """);
@@ -169,7 +176,7 @@ public class PackageTests
             var expected = "engine-consumer " + string.Join(" ", layer.Forward(x).ToArray().Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
             Assert.Contains(expected, output);
             // The consumer restored our freshly packed version, extracted into its private folder.
-            Assert.True(Directory.Exists(Path.Combine(work, "packages", "engine", version)), output);
+            Assert.True(Directory.Exists(Path.Combine(work, "packages", "kronograd.engine", version)), output);
         }
         finally
         {

@@ -27,6 +27,7 @@ public class ReadmeExampleTests
             var x = Tensor.Uniform([32, 64], seed: 7, device: device);
             int[] labels = Enumerable.Range(0, 32).Select(i => i % 10).ToArray();
             float first = 0, last = 0;
+            var console = new StringWriter();
             for (int step = 0; step < 100; step++)
             {
                 using var scope = new TensorScope();
@@ -40,8 +41,19 @@ public class ReadmeExampleTests
                 schedule.Step();
                 if (step == 0) first = loss.Item();
                 last = loss.Item();
+                if (step % 25 == 0 || step == 99)
+                {
+                    int[] predicted = model.Forward(x).ArgMax(1).ToInt32Array();
+                    double accuracy = predicted.Where((p, i) => p == labels[i]).Count() / (double)labels.Length;
+                    console.WriteLine($"step {step,3}  loss {loss.Item():F4}  train accuracy {accuracy:P0}");
+                }
             }
             Assert.True(last < first * 0.2f, $"loss {first} -> {last}");
+            // The printout shows five lines, the loss falling and the training accuracy reaching 100 %.
+            var lines = console.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal(5, lines.Length);
+            Assert.StartsWith("step  99", lines[^1]);
+            Assert.EndsWith($"train accuracy {1.0:P0}", lines[^1].TrimEnd('\r'));
             string path = Path.Combine(dir, "model.safetensors");
             Checkpoint.Save(model, path, opt);
             Checkpoint.Load(model, path, opt);

@@ -183,6 +183,80 @@ public abstract class DeviceCountersTests
             KernelAssert.Bitwise(held, w.ToArray(), "a step at learning rate 0 leaves the weights");
         }
     }
+
+    /// <summary>
+    /// Each group's rate has its own device scalar: changing one group's rate uploads one value on the next step,
+    /// setting a rate to the bits it already has uploads nothing, and the group at rate 0 stays where it was.
+    /// </summary>
+    [Fact]
+    public void EachGroupsRateIsUploadedOnlyWhenItChanges()
+    {
+        var (model, x, labels) = Problem();
+        using (model)
+        using (x)
+        {
+            var ps = model.Parameters();
+            using var opt = new Adam([new ParamGroup(ps.Take(2)), new ParamGroup(ps.Skip(2), learningRate: 0.03f)], 1e-2f);
+            long StepUploads()
+            {
+                var before = Device.Counters.Snapshot();
+                using (var scope = new TensorScope()) opt.Step(Closure(model, x, labels));
+                var d = Device.Counters.Snapshot().Minus(before);
+                Assert.Equal(0, d.DeviceToHostCopies);
+                return d.HostToDeviceCopies;
+            }
+            StepUploads();
+            long same = StepUploads();
+            opt.ParamGroups[1].LearningRate = 0f;
+            var last = ps[^1];
+            var held = last.ToArray();
+            Assert.Equal(same + 1, StepUploads());
+            KernelAssert.Bitwise(held, last.ToArray(), "a group at learning rate 0 stays");
+            opt.ParamGroups[0].LearningRate = 1e-2f;
+            opt.ParamGroups[1].LearningRate = 0f;
+            Assert.Equal(same, StepUploads());
+        }
+    }
+
+    /// <summary>
+    /// Disposing an optimizer gives back every byte it held (state tensors, saved copies, learning rates, step counts,
+    /// norms and scales), after it stepped, changed its rate and stepped again. The labels are one uploaded index
+    /// tensor (a host array would leave its device copy to each loss call).
+    /// </summary>
+    [Theory]
+    [InlineData("sam-adam")]
+    [InlineData("fgr-sgd")]
+    public void DisposingAnOptimizerGivesBackEveryByte(string which)
+    {
+        var (model, x, labelArray) = Problem();
+        using (model)
+        using (x)
+        using (var labels = new IndexTensor(labelArray))
+        {
+            Tensor? Closure()
+            {
+                var loss = Losses.CrossEntropy(model.Forward(x), labels);
+                loss.Backward();
+                return loss;
+            }
+            using (var scope = new TensorScope()) Closure();
+            model.ZeroGrad();
+            long before = Device.Counters.BytesInUse;
+            Optimizer opt = which == "sam-adam"
+                ? new Sam(new Adam(model.Parameters(), 1e-2f), rho: 0.05f)
+                : new FiniteDifferenceGr(new Sgd(model.Parameters(), 0.05f, momentum: 0.9f), gamma: 0.02f, epsilon: 0.05f);
+            for (int i = 0; i < 3; i++)
+            {
+                if (i == 2) opt.LearningRate *= 0.5f;
+                using var scope = new TensorScope();
+                opt.Step(Closure);
+            }
+            opt.ZeroGrad();
+            Assert.True(Device.Counters.BytesInUse > before, "the optimizer holds state");
+            opt.Dispose();
+            Assert.Equal(before, Device.Counters.BytesInUse);
+        }
+    }
 }
 
 /// <summary>Counters of the CPU set (one launch per entry-point call).</summary>

@@ -167,7 +167,7 @@ public static class Measurements
         using var c = k.Allocate(size);
         k.RandomUniform(a, 1, -1, 1);
         k.RandomUniform(b, 2, -1, 1);
-        double s = SecondsPerCall(() => k.Gemm(1, n, n, n, 1f, a, size, false, b, size, false, 0f, c, size), k.Synchronize, 0.3);
+        double s = SecondsPerCall(() => k.Gemm(GemmSize.Single(n, n, n), new GemmOperand(a), new GemmOperand(b), new GemmOutput(c)), k.Synchronize, 0.3);
         return 2.0 * n * n * n / s / 1e9;
     }
 
@@ -178,7 +178,7 @@ public static class Measurements
         using var x = k.Allocate((long)rows * n);
         using var y = k.Allocate((long)rows * (n / 2 + 1) * 2);
         k.RandomUniform(x, 3, -1, 1);
-        return 1e3 * SecondsPerCall(() => k.Rfft(x, y, rows, n), k.Synchronize, 0.3);
+        return 1e3 * SecondsPerCall(() => k.FftKernels().Rfft(x, y, rows, n), k.Synchronize, 0.3);
     }
 
     /// <summary>Median milliseconds of a training step (after two warm-up steps).</summary>

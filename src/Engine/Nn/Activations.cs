@@ -17,6 +17,9 @@ public sealed class GELU(bool approximate = false) : Module
 
     /// <inheritdoc />
     public override Tensor Forward(Tensor input) => input.Gelu(Approximate);
+
+    /// <inheritdoc />
+    protected override string ExtraRepr() => Approximate ? "tanh" : "";
 }
 
 /// <summary>Hyperbolic tangent.</summary>
@@ -41,4 +44,7 @@ public sealed class Softmax(int axis = -1) : Module
 
     /// <inheritdoc />
     public override Tensor Forward(Tensor input) => input.Softmax(Axis);
+
+    /// <inheritdoc />
+    protected override string ExtraRepr() => $"axis {Axis}";
 }

@@ -15,7 +15,7 @@ public class KroneckerLinear : Module
     public KroneckerLinear(int m, int n, int p, int q, bool bias = true, ulong? seed = null, Device? device = null)
         : this(m, n, p, q, bias, seed ?? Random.NextSeed(), device, identityA: false) { }
 
-    private protected KroneckerLinear(int m, int n, int p, int q, bool bias, ulong seed, Device? device, bool identityA)
+    private protected KroneckerLinear(int m, int n, int p, int q, bool bias, ulong seed, Device? device, bool identityA, bool tiedBias = false)
     {
         if (m <= 0 || n <= 0 || p <= 0 || q <= 0)
             throw new ArgumentOutOfRangeException(nameof(m), $"{GetType().Name}: factor sizes must be positive; got A {m}x{n}, B {p}x{q}.");
@@ -34,7 +34,7 @@ public class KroneckerLinear : Module
         if (bias)
         {
             float bound = 1f / MathF.Sqrt(n * q);
-            Bias = RegisterParameter("bias", Tensor.Uniform([m * p], seed * 3 + 3, -bound, bound, d));
+            Bias = RegisterParameter("bias", Tensor.Uniform([tiedBias ? p : m * p], seed * 3 + 3, -bound, bound, d));
         }
     }
 
@@ -54,8 +54,11 @@ public class KroneckerLinear : Module
     public Tensor? A { get; }
     /// <summary>The factor B [p, q].</summary>
     public Tensor B { get; }
-    /// <summary>The bias [m·p], or null.</summary>
+    /// <summary>The bias [m·p] (or [p] when tied across the blocks, see <see cref="PermutedKroneckerLinear.BlockDiagonal"/>), or null.</summary>
     public Tensor? Bias { get; }
+
+    /// <summary>For a tied bias, output unit r reads bias entry index[r]; null when every unit has its own.</summary>
+    private protected virtual IndexTensor? BiasIndex => null;
 
     /// <summary>Gather applied to the input (null: none).</summary>
     private protected virtual IndexTensor? InputIndex => null;
@@ -68,8 +71,20 @@ public class KroneckerLinear : Module
     public override Tensor Forward(Tensor input)
     {
         var y = input.KroneckerMatMul(A, B, N, InputIndex, OutputIndex, Gathers);
-        return Bias != null ? y + Bias : y;
+        if (Bias == null) return y;
+        return BiasIndex != null ? y + Bias.IndexSelect(0, BiasIndex) : y + Bias;
     }
+
+    /// <summary>The bias of every output unit (m·p values; a tied bias expanded through the output permutation), or null.</summary>
+    public float[]? UnitBias()
+    {
+        if (Bias == null) return null;
+        var b = Bias.ToArray();
+        return BiasIndex == null ? b : BiasIndex.ToArray().Select(i => b[i]).ToArray();
+    }
+
+    /// <inheritdoc />
+    protected override string ExtraRepr() => $"{InFeatures} → {OutFeatures}, A {(A == null ? "I" : "")}{M}x{N} ⊗ B {P}x{Q}";
 
     /// <summary>The equivalent dense weight W (m·p x n·q) including the permutations, for tests and inspection.</summary>
     public float[] DenseWeight()
@@ -112,7 +127,7 @@ public class KroneckerLinear : Module
 /// </summary>
 public sealed class PermutedKroneckerLinear : KroneckerLinear
 {
-    private IndexTensor? inputIndex, outputIndex;
+    private IndexTensor? inputIndex, outputIndex, biasIndex;
 
     /// <summary>A general permuted Kronecker layer (unseeded: a seed is drawn from <see cref="Engine.Random"/>).</summary>
     public PermutedKroneckerLinear(int m, int n, int p, int q, Permutation inputPermutation, Permutation outputPermutation,
@@ -120,8 +135,8 @@ public sealed class PermutedKroneckerLinear : KroneckerLinear
         : this(m, n, p, q, inputPermutation, outputPermutation, bias, seed ?? Random.NextSeed(), device, identityA: false) { }
 
     private PermutedKroneckerLinear(int m, int n, int p, int q, Permutation inputPermutation, Permutation outputPermutation,
-        bool bias, ulong seed, Device? device, bool identityA)
-        : base(m, n, p, q, bias, seed, device, identityA)
+        bool bias, ulong seed, Device? device, bool identityA, bool tiedBias = false)
+        : base(m, n, p, q, bias, seed, device, identityA, tiedBias)
     {
         if (inputPermutation.Length != n * q)
             throw new ArgumentException($"PermutedKroneckerLinear: input permutation has {inputPermutation.Length} entries, the input has n·q = {n * q} features.");
@@ -131,6 +146,8 @@ public sealed class PermutedKroneckerLinear : KroneckerLinear
         OutputPermutation = outputPermutation;
         inputIndex = inputPermutation.IsIdentity ? null : inputPermutation.ToIndexTensor();
         outputIndex = outputPermutation.IsIdentity ? null : outputPermutation.ToIndexTensor();
+        TiedBias = tiedBias && bias;
+        biasIndex = TiedBias ? TiedBiasIndex(outputPermutation, p) : null;
         // The permutations are part of the layer's state (a random one cannot be rebuilt without its seed), so
         // checkpoints save and restore them; a loaded array must be a permutation of the right length.
         RegisterBuffer("input_permutation", new IndexBuffer(n * q, () => InputPermutation.Indices.ToArray(),
@@ -153,12 +170,32 @@ public sealed class PermutedKroneckerLinear : KroneckerLinear
         outputIndex?.Dispose();
         OutputPermutation = value;
         outputIndex = value.IsIdentity ? null : value.ToIndexTensor();
+        if (TiedBias)
+        {
+            biasIndex?.Dispose();
+            biasIndex = TiedBiasIndex(value, P);
+        }
     }
 
-    /// <summary>The PK layer J_out (I_n ⊗ W) J_in with the shared block W [p, q] (unseeded: a seed is drawn from <see cref="Engine.Random"/>).</summary>
+    /// <summary>
+    /// Output r of J_out z is z[J_out[r]], and a bias tied across the blocks of z = (I ⊗ W) x has entry j % p at
+    /// position j of z, so output r reads bias entry J_out[r] % p.
+    /// </summary>
+    private static IndexTensor TiedBiasIndex(Permutation output, int p) =>
+        new(output.Indices.ToArray().Select(j => j % p).ToArray());
+
+    /// <summary>
+    /// The PK layer J_out ((I_n ⊗ W) J_in x + b) with the shared block W [p, q]. The bias has one entry per output
+    /// unit (n·p, the wide MLP's bias) or, with <paramref name="tiedBias"/>, one per row of W shared by the n blocks
+    /// (p entries, added before J_out): the textbook Mixer's per-channel (or per-token) bias. Unseeded, a seed is drawn
+    /// from <see cref="Engine.Random"/>.
+    /// </summary>
     public static PermutedKroneckerLinear BlockDiagonal(int n, int p, int q, Permutation inputPermutation, Permutation outputPermutation,
-        bool bias = true, ulong? seed = null, Device? device = null) =>
-        new(n, n, p, q, inputPermutation, outputPermutation, bias, seed ?? Random.NextSeed(), device, identityA: true);
+        bool bias = true, ulong? seed = null, Device? device = null, bool tiedBias = false) =>
+        new(n, n, p, q, inputPermutation, outputPermutation, bias, seed ?? Random.NextSeed(), device, identityA: true, tiedBias);
+
+    /// <summary>True when the bias is tied across the blocks (p entries instead of n·p).</summary>
+    public bool TiedBias { get; }
 
     /// <summary>J_in (replaced when a checkpoint is loaded).</summary>
     public Permutation InputPermutation { get; private set; }
@@ -175,4 +212,17 @@ public sealed class PermutedKroneckerLinear : KroneckerLinear
 
     private protected override IndexTensor? InputIndex => inputIndex;
     private protected override IndexTensor? OutputIndex => outputIndex;
+    private protected override IndexTensor? BiasIndex => biasIndex;
+
+    /// <summary>Frees the parameters and the index tensors' device copies.</summary>
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            inputIndex?.Dispose();
+            outputIndex?.Dispose();
+            biasIndex?.Dispose();
+        }
+        base.Dispose(disposing);
+    }
 }

@@ -25,4 +25,7 @@ public sealed class LayerNorm : Module
 
     /// <inheritdoc />
     public override Tensor Forward(Tensor input) => input.LayerNorm(Gamma, Beta, Eps);
+
+    /// <inheritdoc />
+    protected override string ExtraRepr() => Gamma.IsDisposed ? "" : Gamma.Shape[0].ToString(System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -48,4 +48,7 @@ public sealed class Linear : Module
         outShape[^1] = OutFeatures;
         return Shape.Equal(y.Shape, outShape) ? y : y.Reshape(outShape);
     }
+
+    /// <inheritdoc />
+    protected override string ExtraRepr() => $"{InFeatures} → {OutFeatures}{(Bias == null ? ", no bias" : "")}";
 }

@@ -193,6 +193,53 @@ public abstract class Module : IDisposable
     /// <summary>Switches to evaluation mode.</summary>
     public Module Eval() => Train(false);
 
+    /// <summary>
+    /// One line of settings shown after the module's type name by <see cref="ToString"/> (PyTorch's extra_repr): a
+    /// layer overrides it with its sizes ("64 → 128"). Empty by default.
+    /// </summary>
+    protected virtual string ExtraRepr() => "";
+
+    /// <summary>
+    /// The module tree: each module's name, type and settings, its parameters' shapes and counts, and the total of
+    /// every subtree, e.g.
+    /// <code>
+    /// Sequential (8,650 parameters)
+    ///   (0): Linear(64 → 128) (8,320 parameters)
+    ///     weight [128, 64]
+    ///     bias [128]
+    ///   (1): ReLU
+    ///   (2): Linear(128 → 2) (258 parameters)
+    ///     ...
+    /// </code>
+    /// </summary>
+    public override string ToString()
+    {
+        var text = new System.Text.StringBuilder();
+        Describe(text, null, 0);
+        return text.ToString().TrimEnd('\n');
+    }
+
+    private void Describe(System.Text.StringBuilder text, string? name, int depth)
+    {
+        var indent = new string(' ', 2 * depth);
+        var extra = ExtraRepr();
+        text.Append(indent);
+        if (name != null) text.Append('(').Append(name).Append("): ");
+        text.Append(GetType().Name);
+        if (extra.Length > 0) text.Append('(').Append(extra).Append(')');
+        long count = parameters.Sum(p => p.Value.Size) + children.Sum(c => c.Value.SafeParameterCount());
+        if (count > 0) text.Append(" (").Append(count.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)).Append(count == 1 ? " parameter)" : " parameters)");
+        text.Append('\n');
+        foreach (var (n, t) in parameters)
+            text.Append(indent).Append("  ").Append(n).Append(' ').Append(Shape.Format(t.IsDisposed ? [] : t.Shape)).Append(t.IsDisposed ? " (disposed)" : "").Append('\n');
+        foreach (var (n, b) in buffers)
+            text.Append(indent).Append("  ").Append(n).Append(" (index buffer, ").Append(b.Length).Append(" entries)").Append('\n');
+        foreach (var (n, m) in children) m.Describe(text, n, depth + 1);
+    }
+
+    /// <summary>The subtree's parameter count without the registration check (printing must not throw).</summary>
+    private long SafeParameterCount() => parameters.Sum(p => p.Value.Size) + children.Sum(c => c.Value.SafeParameterCount());
+
     /// <summary>Frees the parameters' device memory (and whatever a subclass holds, through <see cref="Dispose(bool)"/>).</summary>
     public void Dispose()
     {

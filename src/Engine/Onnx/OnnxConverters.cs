@@ -20,6 +20,61 @@ internal static class OnnxConverters
         OnnxExporter.Register<MixerBlock>(ConvertMixerBlock);
         OnnxExporter.Register<Mixer>(ConvertMixer);
         OnnxExporter.Register<Fno1d>(OnnxFnoConverter.Convert);
+        OnnxExporter.Register<Conv2d>(ConvertConv2d);
+        OnnxExporter.Register<Conv1d>(ConvertConv1d);
+        OnnxExporter.Register<Dropout>((_, _, x) => x); // an exported model is run for inference: dropout is the identity
+        OnnxExporter.Register<Embedding>(ConvertEmbedding);
+        OnnxExporter.Register<Flatten>(ConvertFlatten);
+    }
+
+    private static string ConvertFlatten(OnnxGraphBuilder b, Flatten f, string x)
+    {
+        var s = b.ShapeOf(x);
+        int start = f.StartAxis < 0 ? f.StartAxis + s.Length : f.StartAxis;
+        if (start < 1 || start >= s.Length)
+            throw new ArgumentException($"ONNX export: {b.Scope} (Flatten) from axis {f.StartAxis} on {Shape.Format(s)} must keep the batch axis.");
+        int rest = 1;
+        for (int i = start; i < s.Length; i++) rest *= s[i];
+        return b.Reshape(x, [.. s[..start], rest]);
+    }
+
+    private static string ConvertConv2d(OnnxGraphBuilder b, Conv2d c, string x)
+    {
+        var s = b.ShapeOf(x);
+        if (s.Length != 4 || s[1] != c.InChannels)
+            throw new ArgumentException($"ONNX export: {b.Scope} (Conv2d) expects [batch, {c.InChannels}, h, w], got {Shape.Format(s)}.");
+        int oh = (s[2] + 2 * c.Padding.H - c.Dilation.H * (c.KernelSize.H - 1) - 1) / c.Stride.H + 1;
+        int ow = (s[3] + 2 * c.Padding.W - c.Dilation.W * (c.KernelSize.W - 1) - 1) / c.Stride.W + 1;
+        return Conv(b, x, c.Weight, c.Bias, [s[0], c.OutChannels, oh, ow], [c.KernelSize.H, c.KernelSize.W], [c.Stride.H, c.Stride.W],
+            [c.Padding.H, c.Padding.W], [c.Dilation.H, c.Dilation.W], c.Groups);
+    }
+
+    private static string ConvertConv1d(OnnxGraphBuilder b, Conv1d c, string x)
+    {
+        var s = b.ShapeOf(x);
+        if (s.Length != 3 || s[1] != c.InChannels)
+            throw new ArgumentException($"ONNX export: {b.Scope} (Conv1d) expects [batch, {c.InChannels}, length], got {Shape.Format(s)}.");
+        int ol = (s[2] + 2 * c.Padding - c.Dilation * (c.KernelSize - 1) - 1) / c.Stride + 1;
+        return Conv(b, x, c.Weight, c.Bias, [s[0], c.OutChannels, ol], [c.KernelSize], [c.Stride], [c.Padding], [c.Dilation], c.Groups);
+    }
+
+    /// <summary>ONNX Conv (cross-correlation, as ours) with symmetric padding: pads lists the begins, then the ends.</summary>
+    private static string Conv(OnnxGraphBuilder b, string x, Tensor weight, Tensor? bias, int[] outShape, long[] kernel, long[] strides,
+        long[] padding, long[] dilations, int groups)
+    {
+        var w = b.AddInitializer("weight", weight.ToArray(), weight.Shape.Select(d => (long)d).ToArray());
+        string[] inputs = bias != null ? [x, w, b.AddInitializer("bias", bias.ToArray(), bias.Size)] : [x, w];
+        return b.Node("Conv", inputs, outShape, OnnxAttribute.Ints("kernel_shape", kernel), OnnxAttribute.Ints("strides", strides),
+            OnnxAttribute.Ints("pads", [.. padding, .. padding]), OnnxAttribute.Ints("dilations", dilations), OnnxAttribute.Int("group", groups));
+    }
+
+    /// <summary>Embedding: the float indices cast to int64, then Gather of the table's rows.</summary>
+    private static string ConvertEmbedding(OnnxGraphBuilder b, Embedding e, string x)
+    {
+        var s = b.ShapeOf(x);
+        var indices = b.Node("Cast", [x], s, OnnxAttribute.Int("to", 7)); // 7: INT64
+        var table = b.AddInitializer("weight", e.Weight.ToArray(), e.Count, e.Dimension);
+        return b.Node("Gather", [table, indices], [.. s, e.Dimension], OnnxAttribute.Int("axis", 0));
     }
 
     private static string ConvertSequential(OnnxGraphBuilder b, Sequential s, string x)
@@ -99,7 +154,8 @@ internal static class OnnxConverters
             y = b.Node("MatMul", [b.AddInitializer("a", k.A.ToArray(), k.M, k.N), y], [batch, k.M, k.P]);
         y = b.Reshape(y, batch, k.OutFeatures);
         if (pk != null && !pk.OutputPermutation.IsIdentity) y = Permute(b, y, pk.OutputPermutation, k.M, k.P, "output_permutation");
-        return k.Bias != null ? b.Elementwise("Add", y, b.AddInitializer("bias", k.Bias.ToArray(), k.OutFeatures)) : y;
+        var bias = k.UnitBias();
+        return bias != null ? b.Elementwise("Add", y, b.AddInitializer("bias", bias, k.OutFeatures)) : y;
     }
 
     /// <summary>
@@ -124,7 +180,10 @@ internal static class OnnxConverters
 
     private static string ConvertMixerBlock(OnnxGraphBuilder b, MixerBlock m, string x)
     {
-        int batch = b.ShapeOf(x)[0], s = m.Tokens, c = m.Channels;
+        var shape = b.ShapeOf(x);
+        int batch = shape[0], s = m.Tokens, c = m.Channels;
+        if (shape.Length == 3) // [B, S, C]: the block runs on the token-major view and comes back to this shape
+            return b.Reshape(ConvertMixerBlock(b, m, b.Reshape(x, batch, s * c)), batch, s, c);
         string Norm(LayerNorm ln, string name, string v) => b.Reshape(b.Convert(ln, b.Reshape(v, batch, s, c), name), batch, s * c);
         var h = b.Convert(m.Token2, Gelu(b, b.Convert(m.Token1, Norm(m.Norm1, "norm1", x), "token1"), false), "token2");
         x = b.Elementwise("Add", x, h);
@@ -135,14 +194,18 @@ internal static class OnnxConverters
     private static string ConvertMixer(OnnxGraphBuilder b, Mixer m, string x)
     {
         var s = b.ShapeOf(x);
-        int pixels = m.ImageSize * m.ImageSize;
-        if (s.Length != 2 || s[1] != pixels)
-            throw new ArgumentException($"ONNX export: Mixer expects images [batch, {pixels}], got {Shape.Format(s)}.");
-        int batch = s[0], g = m.Grid, p = m.Patch;
-        // Patches: [B, G·P·G·P] → [B, G, P, G, P] → [B, G, G, P, P] → [B, S, P²], as Mixer.Patches.
-        x = p == m.ImageSize
-            ? b.Reshape(x, batch, 1, pixels)
-            : b.Reshape(b.Transpose(b.Reshape(x, batch, g, p, g, p), 0, 1, 3, 2, 4), batch, m.Tokens, p * p);
+        bool flat = s.Length == 2 && s[1] == m.Pixels;
+        bool full = s.Length == 4 && s[1] == m.InputChannels && s[2] == m.ImageHeight && s[3] == m.ImageWidth;
+        bool planes = s.Length == 3 && m.InputChannels == 1 && s[1] == m.ImageHeight && s[2] == m.ImageWidth;
+        if (!flat && !full && !planes)
+            throw new ArgumentException(
+                $"ONNX export: Mixer expects images [batch, {m.Pixels}] or [batch, {m.InputChannels}, {m.ImageHeight}, {m.ImageWidth}], got {Shape.Format(s)}.");
+        int batch = s[0], patch = m.InputChannels * m.PatchHeight * m.PatchWidth;
+        // Patches: [B, c, Gh, ph, Gw, pw] → [B, Gh, Gw, c, ph, pw] → [B, S, c·ph·pw], as Mixer.Patches.
+        x = m.Tokens == 1
+            ? b.Reshape(x, batch, 1, patch)
+            : b.Reshape(b.Transpose(b.Reshape(x, batch, m.InputChannels, m.GridHeight, m.PatchHeight, m.GridWidth, m.PatchWidth), 0, 2, 4, 1, 3, 5),
+                batch, m.Tokens, patch);
         x = b.Reshape(b.Convert(m.Embed, x, "embed"), batch, m.Tokens * m.Channels);
         x = b.Convert(m.Blocks, x, "blocks");
         var h = b.Convert(m.FinalNorm, b.Reshape(x, batch, m.Tokens, m.Channels), "norm");

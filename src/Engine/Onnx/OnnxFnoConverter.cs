@@ -12,27 +12,29 @@ namespace Engine.Onnx;
 internal static class OnnxFnoConverter
 {
     /// <summary>
-    /// [batch, n] (or [batch, n, 1]) → [batch, n]. The grid coordinate channel is a constant [1, n, 1] expanded to the
-    /// runtime batch (Shape of the input's first axis, Concat with [n, 1], Expand) and concatenated after the value, as
-    /// <c>FnoBase</c> appends it; then lift, blocks (spectral + pointwise, GELU between blocks), projection.
+    /// [batch, n, inChannels] (or [batch, n] for one channel) → [batch, n, outChannels] (or [batch, n]). The grid
+    /// coordinate channel is a constant [1, n, 1] expanded to the runtime batch (Shape of the input's first axis, Concat
+    /// with [n, 1], Expand) and concatenated after the field's channels, as <c>FnoBase</c> appends it; then lift, blocks
+    /// (spectral + pointwise, GELU between blocks), projection.
     /// </summary>
     public static string Convert(OnnxGraphBuilder b, Fno1d m, string x)
     {
         var s = b.ShapeOf(x);
-        if (!(s.Length == 2 || (s.Length == 3 && s[2] == 1)) || s[1] <= 0)
-            throw new ArgumentException($"ONNX export: {Name(b)} (Fno1d) expects [batch, n] or [batch, n, 1] with a fixed n, got {Shape.Format(s)}.");
+        int c = m.InChannels;
+        if (!((s.Length == 2 && c == 1) || (s.Length == 3 && s[2] == c)) || s[1] <= 0)
+            throw new ArgumentException($"ONNX export: {Name(b)} (Fno1d) expects [batch, n, {c}]{(c == 1 ? " or [batch, n]" : "")} with a fixed n, got {Shape.Format(s)}.");
         int n = s[1];
         if (m.Modes > SpectralTransform.MaxModes(n))
             throw new ArgumentException($"ONNX export: {Name(b)} (Fno1d) keeps {m.Modes} modes, more than n/2 + 1 = {SpectralTransform.MaxModes(n)} for n = {n}.");
         int batch = s[0];
-        var value = b.Reshape(x, batch, n, 1);
+        var value = b.Reshape(x, batch, n, c);
         var grid = new float[n];
         for (int i = 0; i < n; i++) grid[i] = n == 1 ? 0f : (float)i / (n - 1);
         var gridConst = b.AddInitializer("grid", grid, 1, n, 1);
         var batchDim = b.Node("Shape", [x], [1], OnnxAttribute.Int("start", 0), OnnxAttribute.Int("end", 1));
         var expandShape = b.Node("Concat", [batchDim, b.AddInt64Initializer("grid_shape", [n, 1L], 2)], [3], OnnxAttribute.Int("axis", 0));
         var gridB = b.Node("Expand", [gridConst, expandShape], [batch, n, 1]);
-        var features = b.Node("Concat", [value, gridB], [batch, n, 2], OnnxAttribute.Int("axis", 2));
+        var features = b.Node("Concat", [value, gridB], [batch, n, c + 1], OnnxAttribute.Int("axis", 2));
 
         var h = b.Convert(m.Lift, features, "lift");
         var (forward, inverse) = SpectralTransform.DftMatrices(n, m.Modes);
@@ -43,12 +45,15 @@ internal static class OnnxFnoConverter
         {
             var spectral = Spectral(b, m.Spectral[i], h, f, g, $"spectral{i}");
             var z = b.Elementwise("Add", spectral, b.Convert(m.Pointwise[i], h, $"pointwise{i}"));
-            h = i < m.Blocks - 1 ? OnnxConverters.Gelu(b, z, false) : z;
+            h = i < m.Blocks - 1 ? Activate(b, m, z) : z;
         }
-        var p = OnnxConverters.Gelu(b, b.Convert(m.Projection1, h, "proj1"), false);
+        var p = Activate(b, m, b.Convert(m.Projection1, h, "proj1"));
         var y = b.Convert(m.Projection2, p, "proj2");
-        return b.Reshape(y, batch, n);
+        return m.OutChannels == 1 ? b.Reshape(y, batch, n) : y;
     }
+
+    private static string Activate(OnnxGraphBuilder b, Fno1d m, string x) =>
+        m.Activation == FnoActivation.Relu ? b.Elementwise("Relu", x) : OnnxConverters.Gelu(b, x, false);
 
     private static string Name(OnnxGraphBuilder b) => b.Scope.Length > 0 ? b.Scope : "the model";
 

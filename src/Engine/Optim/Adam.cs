@@ -8,6 +8,11 @@ namespace Engine.Optim;
 /// weights directly), as PyTorch's <c>torch.optim.Adam</c>/<c>AdamW</c>; one fused kernel per parameter. State per
 /// parameter: "exp_avg", "exp_avg_sq" and "step" (bias correction counts the parameter's own updates, as PyTorch).
 /// </summary>
+/// <remarks>
+/// The kernel reads each parameter's count from a device scalar that it advances itself, kept in lockstep with the
+/// host count and written from the host only when that count changed otherwise (a loaded state dictionary), so a
+/// step copies nothing between host and device.
+/// </remarks>
 public class Adam : BaseOptimizer
 {
     /// <summary>Creates the optimizer over one group of parameters.</summary>
@@ -56,10 +61,47 @@ public class Adam : BaseOptimizer
         config.Add("decoupled", Decoupled);
     }
 
+    private readonly Dictionary<Tensor, MirroredScalar> deviceSteps = new(ReferenceEqualityComparer.Instance);
+
+    /// <inheritdoc />
+    protected override void PrepareUpdate(Tensor parameter, ParamGroup group, long step)
+    {
+        if (step > int.MaxValue)
+            throw new InvalidOperationException($"{GetType().Name}: parameter {parameter.Name ?? Shape.Format(parameter.Shape)} would take update {step}, past the {int.MaxValue} a step count may reach.");
+        base.PrepareUpdate(parameter, group, step);
+        // The kernel advances the count from step - 1 to step within this update.
+        var count = DeviceCount(parameter);
+        count.Holding(step - 1);
+        count.Became(step);
+    }
+
     /// <inheritdoc />
     protected override void Update(Tensor parameter, Tensor gradient, ParamGroup group, IReadOnlyList<Tensor> state, long step) =>
         InPlace.AdamStep(parameter, gradient, state[0], state[1], new AdamHyper(Beta1, Beta2, Eps, group.WeightDecay, Decoupled),
-            LearningRateOnDevice(parameter), StepsBeforeOnDevice(parameter));
+            LearningRateOn(group, parameter.Device), DeviceCount(parameter).Scalar);
+
+    /// <summary>
+    /// The device scalar counting <paramref name="parameter"/>'s updates. The kernel advances it, so the host writes
+    /// it only when the host count changed otherwise (first use, a loaded state).
+    /// </summary>
+    private MirroredScalar DeviceCount(Tensor parameter)
+    {
+        if (!deviceSteps.TryGetValue(parameter, out var count))
+        {
+            count = new MirroredScalar(parameter.Device, 0);
+            deviceSteps[parameter] = count;
+        }
+        return count;
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (!disposing) return;
+        foreach (var c in deviceSteps.Values) c.Dispose();
+        deviceSteps.Clear();
+    }
 
     private static float CheckDecay(float weightDecay) =>
         float.IsFinite(weightDecay) && weightDecay >= 0 ? weightDecay : throw new ArgumentOutOfRangeException(nameof(weightDecay), $"Adam: weight decay must be a finite number >= 0, got {weightDecay}.");

@@ -12,13 +12,16 @@ namespace Engine.Optim;
 /// <remarks>
 /// A subclass names its per-parameter tensors (<see cref="StateNames"/>), applies its rule in
 /// <see cref="Update"/>, and lists the hyper-parameters fixed at construction in <see cref="DescribeConfig"/>;
-/// the state dictionary, its checks and loading come from here.
+/// the state dictionary, its checks and loading come from here. The learning rates reach the kernels as
+/// <see cref="DeviceScalar"/>s (<see cref="LearningRateOn"/>), uploaded only when a group's rate changes, so a step
+/// copies nothing between host and device.
 /// </remarks>
 public abstract class BaseOptimizer : Optimizer
 {
     private readonly List<ParamGroup> groups;
     private readonly List<Tensor> parameters = new();
     private readonly Dictionary<Tensor, ParameterState> perParameter = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<(Device Device, ParamGroup Group), MirroredScalar> learningRates = new();
     private int stepCount;
 
     /// <summary>One group holding <paramref name="parameters"/> (for a module: <c>module.Parameters()</c>).</summary>
@@ -95,8 +98,6 @@ public abstract class BaseOptimizer : Optimizer
     /// <summary>
     /// Updates every parameter that has a gradient, group by group, and counts the step. With no gradient on any
     /// parameter it does nothing: no update and no count (PyTorch skips parameters whose grad is None the same way).
-    /// The step counts and the groups' learning rates reach the kernels through per-parameter device scalars, written
-    /// by a host step that a compiled training step repeats on every replay (see <see cref="Compiler.RunOnEveryCall"/>).
     /// </summary>
     public override void Step()
     {
@@ -110,34 +111,43 @@ public abstract class BaseOptimizer : Optimizer
                     throw new InvalidOperationException($"{GetType().Name}: gradient {Shape.Format(p.Grad.Shape)} does not match parameter {p.Name} {Shape.Format(p.Shape)}.");
                 updates.Add((g, p, StateOf(p)));
             }
-        Compiler.RunOnEveryCall(() => AdvanceCounts(updates));
+        // The counts and the uploads of this step's scalars are host work a compiled training step repeats on every
+        // replay; the updates themselves are kernels it records.
+        Compiler.RunOnEveryCall(() =>
+        {
+            stepCount++;
+            foreach (var (g, p, s) in updates) PrepareUpdate(p, g, ++s.Step);
+        });
         using (GradMode.NoGrad())
             foreach (var (g, p, s) in updates) Update(p, p.Grad!, g, s.Tensors, s.Step);
         LeakDetector.StepCompleted(Parameters[0].Device);
     }
 
-    /// <summary>Counts the step on the host and writes each updated parameter's learning rate and past updates to its device scalars.</summary>
-    private void AdvanceCounts(List<(ParamGroup Group, Tensor Parameter, ParameterState State)> updates)
+    /// <summary>
+    /// The host side of one parameter's update, run before <see cref="Update"/> and, in a compiled training step, on
+    /// every replay instead of it: puts the device scalars the update reads in their state for update
+    /// <paramref name="step"/> (the base uploads the group's learning rate when it changed; see
+    /// <see cref="LearningRateOn"/>). It must not launch kernels.
+    /// </summary>
+    protected virtual void PrepareUpdate(Tensor parameter, ParamGroup group, long step) => LearningRateOn(group, parameter.Device);
+
+    /// <summary>
+    /// <paramref name="group"/>'s learning rate as a device scalar on <paramref name="device"/>, for the fused
+    /// kernels: uploaded when first needed and again only when the group's rate changed since (compared bit for bit;
+    /// one host-to-device copy, never a read back). Freed with the optimizer.
+    /// </summary>
+    protected DeviceScalar LearningRateOn(ParamGroup group, Device device)
     {
-        stepCount++;
-        foreach (var (g, p, s) in updates)
+        ArgumentNullException.ThrowIfNull(group);
+        ArgumentNullException.ThrowIfNull(device);
+        float lr = group.LearningRate;
+        if (!learningRates.TryGetValue((device, group), out var rate))
         {
-            s.Step++;
-            s.WriteScalars(p.Device, g.LearningRate);
+            rate = new MirroredScalar(device, lr);
+            learningRates[(device, group)] = rate;
         }
+        return rate.Holding(lr);
     }
-
-    /// <summary>
-    /// The device scalar holding <paramref name="parameter"/>'s learning rate for the update in progress (valid inside
-    /// <see cref="Update"/>).
-    /// </summary>
-    protected DeviceScalar LearningRateOnDevice(Tensor parameter) => perParameter[parameter].LearningRate!;
-
-    /// <summary>
-    /// The device scalar holding how many updates <paramref name="parameter"/> had before the one in progress (valid
-    /// inside <see cref="Update"/>; Adam's kernel advances it on the device).
-    /// </summary>
-    protected DeviceScalar StepsBeforeOnDevice(Tensor parameter) => perParameter[parameter].StepsBefore!;
 
     private ParameterState StateOf(Tensor p)
     {
@@ -284,36 +294,19 @@ public abstract class BaseOptimizer : Optimizer
         if (!disposing) return;
         foreach (var s in perParameter.Values) s.Dispose();
         perParameter.Clear();
+        foreach (var r in learningRates.Values) r.Dispose();
+        learningRates.Clear();
     }
 
-    /// <summary>A parameter's state tensors, its update count, and the device scalars its update kernel reads.</summary>
+    /// <summary>A parameter's state tensors and its update count.</summary>
     private sealed class ParameterState(Tensor[] tensors) : IDisposable
     {
-        private float uploadedRate = float.NaN;
-
         public Tensor[] Tensors { get; } = tensors;
         public long Step { get; set; }
-        public DeviceScalar? LearningRate { get; private set; }
-        public DeviceScalar? StepsBefore { get; private set; }
-
-        /// <summary>Uploads the learning rate (when it changed) and Step - 1, making the scalars on first use.</summary>
-        public void WriteScalars(Device device, float learningRate)
-        {
-            LearningRate ??= new DeviceScalar(device, float.NaN);
-            StepsBefore ??= new DeviceScalar(device);
-            if (!learningRate.Equals(uploadedRate))
-            {
-                LearningRate.Write(learningRate);
-                uploadedRate = learningRate;
-            }
-            StepsBefore.Write(Step - 1);
-        }
 
         public void Dispose()
         {
             foreach (var t in Tensors) t.Dispose();
-            LearningRate?.Dispose();
-            StepsBefore?.Dispose();
         }
     }
 }

@@ -54,7 +54,8 @@ public sealed class FiniteDifferenceGr : MultiGradientOptimizer
         var loss = EvaluateClosure(closure);
         var ps = WithGradients();
         bool forward = Direction == FdDirection.Forward;
-        PerturbAll(ps, forward ? Epsilon : -Epsilon, squareParam: false);
+        SetPerturbationScale(ps, forward ? Epsilon : -Epsilon);
+        PerturbAll(ps, squareParam: false);
         // Keep g(θ) aside: detach it from its parameter so the second evaluation's zero-grad does not free it.
         var first = new Tensor[ps.Count];
         for (int i = 0; i < ps.Count; i++)

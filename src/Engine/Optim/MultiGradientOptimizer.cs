@@ -14,14 +14,13 @@ namespace Engine.Optim;
 /// Only <see cref="Optimizer.Step(Func{Tensor})"/> works: the plain <see cref="Optimizer.Step()"/> throws, since these optimizers must
 /// re-evaluate the loss. The extra closure calls run inside a <see cref="TensorScope"/> that frees their tensors when
 /// they return; the loss returned is that of the first call, at the unperturbed parameters. Parameters are moved
-/// with saved copies and restored by copying those back, bit for bit, even when a closure call throws.
+/// with saved copies and restored by copying those back, bit for bit, even when a closure call throws. The squared
+/// gradient norm and the perturbation scale are <see cref="DeviceScalar"/>s (one pair per device), so on one device a
+/// step copies nothing back to the host.
 /// </remarks>
 public abstract class MultiGradientOptimizer : Optimizer
 {
     private readonly Dictionary<Tensor, Tensor> backups = new(ReferenceEqualityComparer.Instance);
-    private DeviceScalar? normSquared;
-    private DeviceScalar? perturbationScale;
-    private double hostNormSquared;
 
     /// <summary>Wraps <paramref name="inner"/>, whose parameters, groups, learning rates and state become this optimizer's.</summary>
     protected MultiGradientOptimizer(Optimizer inner)
@@ -118,52 +117,84 @@ public abstract class MultiGradientOptimizer : Optimizer
         EvaluateClosure(closure);
     }
 
-    /// <summary>The squared global norm Σ‖g‖² of the parameters' gradients, or Σ‖|θ| ⊙ g‖² when <paramref name="weighted"/>.</summary>
-    protected static double SquaredGradientNorm(IReadOnlyList<Tensor> parameters, bool weighted) =>
-        InPlace.SumOfSquares(parameters.Select(p => p.Grad!).ToList(), weighted ? parameters.Select(p => (Tensor?)p).ToList() : null);
-
-    /// <summary>Saves each parameter and moves it by scale · g (scale · θ² ⊙ g when <paramref name="squareParam"/>).</summary>
-    protected void PerturbAll(IReadOnlyList<Tensor> parameters, float scale, bool squareParam)
+    /// <summary>
+    /// Writes the squared global norm Σ‖g‖² of the parameters' gradients (Σ‖|θ| ⊙ g‖² when <paramref name="weighted"/>)
+    /// into each of their devices' <see cref="SquaredNormOn"/> scalar, on the device. A model spread over several
+    /// devices needs each device's part on the host to form the global sum (one read per device); one device needs none.
+    /// </summary>
+    protected void ComputeSquaredGradientNorm(IReadOnlyList<Tensor> parameters, bool weighted)
     {
-        foreach (var p in parameters) InPlace.Perturb(p, p.Grad!, Backup(p), scale, squareParam);
+        var groups = parameters.GroupBy(p => p.Device).ToList();
+        foreach (var group in groups)
+        {
+            var ps = group.ToList();
+            InPlace.SumOfSquares(ps.Select(p => p.Grad!).ToList(), weighted ? ps.Select(p => (Tensor?)p).ToList() : null,
+                Scalars(group.Key).SquaredNorm);
+        }
+        if (groups.Count < 2) return;
+        double total = 0;
+        foreach (var group in groups) total += Scalars(group.Key).SquaredNorm.Read();
+        foreach (var group in groups) Scalars(group.Key).SquaredNorm.Write(total);
+    }
+
+    /// <summary>SAM's scale ρ / (‖g‖ + 1e-12) from <see cref="ComputeSquaredGradientNorm"/>'s result, on each device.</summary>
+    protected void ScaleFromGradientNorm(IReadOnlyList<Tensor> parameters, float radius)
+    {
+        foreach (var device in parameters.Select(p => p.Device).Distinct())
+        {
+            var s = Scalars(device);
+            InPlace.PerturbationScale(s.SquaredNorm, radius, s.Scale.Scalar);
+            s.Scale.Forget();
+        }
+    }
+
+    /// <summary>Sets the perturbation scale to a constant on each device (uploaded only when it changes, bit for bit).</summary>
+    protected void SetPerturbationScale(IReadOnlyList<Tensor> parameters, float scale)
+    {
+        foreach (var device in parameters.Select(p => p.Device).Distinct()) Scalars(device).Scale.Holding(scale);
     }
 
     /// <summary>
-    /// Saves each parameter and moves it by radius · g / (‖g‖ + 1e-12) (with <paramref name="adaptive"/>: radius · θ² ⊙ g /
-    /// (‖ |θ| ⊙ g ‖ + 1e-12)), SAM's ascent step. With every parameter on one device the norm and the scale stay on
-    /// it (no host read, so a compiled step can contain this); across devices the norm is summed on the host.
-    /// <see cref="LastSquaredNorm"/> reads the norm afterwards.
+    /// Saves each parameter and moves it by s · g (s · θ² ⊙ g when <paramref name="squareParam"/>), s the device's
+    /// perturbation scale (<see cref="ScaleFromGradientNorm"/> or <see cref="SetPerturbationScale"/>).
     /// </summary>
-    protected void PerturbAlongGradient(IReadOnlyList<Tensor> parameters, float radius, bool adaptive)
+    protected void PerturbAll(IReadOnlyList<Tensor> parameters, bool squareParam)
     {
-        var device = parameters[0].Device;
-        if (parameters.Any(p => !ReferenceEquals(p.Device, device)))
-        {
-            normSquared?.Dispose();
-            normSquared = null;
-            hostNormSquared = SquaredGradientNorm(parameters, adaptive);
-            PerturbAll(parameters, (float)(radius / (Math.Sqrt(hostNormSquared) + 1e-12)), adaptive);
-            return;
-        }
-        if (normSquared?.Device != device)
-        {
-            normSquared?.Dispose();
-            perturbationScale?.Dispose();
-            normSquared = new DeviceScalar(device);
-            perturbationScale = new DeviceScalar(device);
-        }
-        InPlace.SumOfSquares(parameters.Select(p => p.Grad!).ToList(), adaptive ? parameters.Select(p => (Tensor?)p).ToList() : null, normSquared);
-        InPlace.PerturbationScale(normSquared, radius, perturbationScale!);
-        foreach (var p in parameters) InPlace.Perturb(p, p.Grad!, Backup(p), perturbationScale!, adaptive);
+        foreach (var p in parameters) InPlace.Perturb(p, p.Grad!, Backup(p), Scalars(p.Device).Scale.Scalar, squareParam);
     }
-
-    /// <summary>The squared norm of the last <see cref="PerturbAlongGradient"/> (read from the device when it stayed there).</summary>
-    protected double LastSquaredNorm() => normSquared is { IsDisposed: false } n ? n.Read() : hostNormSquared;
 
     /// <summary>Copies the saved values back into the parameters.</summary>
     protected void RestoreAll(IReadOnlyList<Tensor> parameters)
     {
         foreach (var p in parameters) InPlace.Restore(Backup(p), p);
+    }
+
+    /// <summary>The device scalar holding the last squared gradient norm on <paramref name="device"/>, or null before any.</summary>
+    protected DeviceScalar? SquaredNormOn(Device device) => stepScalars.TryGetValue(device, out var s) ? s.SquaredNorm : null;
+
+    private readonly Dictionary<Device, StepScalars> stepScalars = new();
+
+    private StepScalars Scalars(Device device)
+    {
+        if (!stepScalars.TryGetValue(device, out var s))
+        {
+            s = new StepScalars(device);
+            stepScalars[device] = s;
+        }
+        return s;
+    }
+
+    /// <summary>The device scalars of one step on one device: the squared gradient norm and the perturbation scale.</summary>
+    private sealed class StepScalars(Device device) : IDisposable
+    {
+        public DeviceScalar SquaredNorm { get; } = new(device);
+        public MirroredScalar Scale { get; } = new(device, 0);
+
+        public void Dispose()
+        {
+            SquaredNorm.Dispose();
+            Scale.Dispose();
+        }
     }
 
     /// <summary>The scratch tensor holding a parameter's saved values (allocated once; not part of the state).</summary>
@@ -205,8 +236,8 @@ public abstract class MultiGradientOptimizer : Optimizer
         if (!disposing) return;
         foreach (var b in backups.Values) b.Dispose();
         backups.Clear();
-        normSquared?.Dispose();
-        perturbationScale?.Dispose();
+        foreach (var s in stepScalars.Values) s.Dispose();
+        stepScalars.Clear();
         Inner.Dispose();
     }
 

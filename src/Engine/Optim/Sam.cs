@@ -1,4 +1,5 @@
 using Engine.Autodiff;
+using Engine.Kernels;
 
 namespace Engine.Optim;
 
@@ -33,18 +34,24 @@ public sealed class Sam : MultiGradientOptimizer
         config.Add("adaptive", Adaptive);
     }
 
+    private Device? lastDevice;
+
     /// <summary>
-    /// The global gradient norm (‖g‖, or ‖ |θ| ⊙ g ‖ for ASAM) at θ in the last step; kept on the device during the
-    /// step and read back when asked.
+    /// The global gradient norm (‖g‖, or ‖ |θ| ⊙ g ‖ for ASAM) at θ in the last step, 0 before the first. The step keeps
+    /// it on the device; reading this property copies it to the host.
     /// </summary>
-    public double LastGradientNorm => Math.Sqrt(LastSquaredNorm());
+    public double LastGradientNorm => lastDevice == null ? 0 : Math.Sqrt(SquaredNormOn(lastDevice)!.Read());
 
     /// <inheritdoc />
+    /// <remarks>The norm, the scale ρ / (‖g‖ + 1e-12) and the perturbation are computed on the device: no host read.</remarks>
     public override Tensor Step(Func<Tensor?> closure)
     {
         var loss = EvaluateClosure(closure);
         var ps = WithGradients();
-        PerturbAlongGradient(ps, Rho, Adaptive);
+        ComputeSquaredGradientNorm(ps, Adaptive);
+        lastDevice = ps[0].Device;
+        ScaleFromGradientNorm(ps, Rho);
+        PerturbAll(ps, Adaptive);
         try
         {
             EvaluateAgain(closure);

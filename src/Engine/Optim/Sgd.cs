@@ -52,7 +52,7 @@ public sealed class Sgd : BaseOptimizer
     /// <inheritdoc />
     protected override void Update(Tensor parameter, Tensor gradient, ParamGroup group, IReadOnlyList<Tensor> state, long step) =>
         InPlace.SgdStep(parameter, gradient, Momentum != 0 ? state[0] : null, new SgdHyper(Momentum, Dampening, group.WeightDecay, Nesterov),
-            LearningRateOnDevice(parameter), firstStep: step == 1);
+            LearningRateOn(group, parameter.Device), firstStep: step == 1);
 
     private static float CheckDecay(float weightDecay) =>
         float.IsFinite(weightDecay) && weightDecay >= 0 ? weightDecay : throw new ArgumentOutOfRangeException(nameof(weightDecay), $"SGD: weight decay must be a finite number >= 0, got {weightDecay}.");

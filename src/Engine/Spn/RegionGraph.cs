@@ -79,6 +79,58 @@ public sealed class RegionGraph
         return new RegionGraph(variables, depth, repetitions, leaves.ToArray());
     }
 
+    /// <summary>
+    /// A region graph from the user's own partitions of the variables: one list of leaf regions per repetition (for
+    /// instance the pixel blocks of an image, or known groups of variables). Each repetition's regions must be
+    /// non-empty, disjoint and cover every variable, and every repetition has the same power-of-two count 2^depth of
+    /// them. Above the leaves the graph pairs neighbours: region j of a level is the union of regions 2j and 2j + 1 of
+    /// the level below, so list regions that belong together next to each other; the top region of each repetition
+    /// covers all variables, and the SPN's root sums over the repetitions' top regions.
+    /// </summary>
+    /// <param name="variables">Number of variables.</param>
+    /// <param name="repetitions">Per repetition, its leaf regions (variable indices, in any order).</param>
+    /// <exception cref="ArgumentException">The regions are not a partition, or the counts differ or are not a power of two.</exception>
+    public static RegionGraph FromPartitions(int variables, IReadOnlyList<IReadOnlyList<int[]>> repetitions)
+    {
+        ArgumentNullException.ThrowIfNull(repetitions);
+        if (variables < 1) throw new ArgumentOutOfRangeException(nameof(variables), $"RegionGraph: needs at least one variable, got {variables}.");
+        if (repetitions.Count < 1) throw new ArgumentException("RegionGraph.FromPartitions: needs at least one repetition.", nameof(repetitions));
+        int count = repetitions[0]?.Count ?? 0;
+        if (count < 1 || (count & (count - 1)) != 0)
+            throw new ArgumentException($"RegionGraph.FromPartitions: repetition 0 has {count} leaf regions; the count must be a power of two (1, 2, 4, ...).", nameof(repetitions));
+        int depth = System.Numerics.BitOperations.Log2((uint)count);
+        var leaves = new List<int[]>();
+        for (int rep = 0; rep < repetitions.Count; rep++)
+        {
+            var regions = repetitions[rep];
+            if (regions == null || regions.Count != count)
+                throw new ArgumentException($"RegionGraph.FromPartitions: repetition {rep} has {regions?.Count ?? 0} leaf regions, repetition 0 has {count}; all need the same count.", nameof(repetitions));
+            var owner = new int[variables];
+            Array.Fill(owner, -1);
+            for (int r = 0; r < count; r++)
+            {
+                var region = regions[r];
+                if (region == null || region.Length == 0)
+                    throw new ArgumentException($"RegionGraph.FromPartitions: repetition {rep}, region {r} is empty.", nameof(repetitions));
+                foreach (int v in region)
+                {
+                    if (v < 0 || v >= variables)
+                        throw new ArgumentException($"RegionGraph.FromPartitions: repetition {rep}, region {r} names variable {v}, outside [0, {variables}).", nameof(repetitions));
+                    if (owner[v] >= 0)
+                        throw new ArgumentException($"RegionGraph.FromPartitions: repetition {rep}: variable {v} is in regions {owner[v]} and {r}; regions must be disjoint.", nameof(repetitions));
+                    owner[v] = r;
+                }
+                var sorted = (int[])region.Clone();
+                Array.Sort(sorted);
+                leaves.Add(sorted);
+            }
+            int missing = Array.IndexOf(owner, -1);
+            if (missing >= 0)
+                throw new ArgumentException($"RegionGraph.FromPartitions: repetition {rep} leaves variable {missing} out; the regions must cover all {variables} variables.", nameof(repetitions));
+        }
+        return new RegionGraph(variables, depth, repetitions.Count, leaves.ToArray());
+    }
+
     /// <summary>Left and right child (indices into level + 1) of each region of <paramref name="level"/> (0 ≤ level &lt; Depth).</summary>
     public (int[] Left, int[] Right) Partitions(int level)
     {

@@ -16,6 +16,7 @@ public sealed partial class Spn
     internal double EmStep(Tensor x, float stepSize, float pseudoCount)
     {
         CheckData("EmStep", x);
+        RequireSingleRoot("Spn.EmStep");
         var logW = LogWeights().Select(w =>
         {
             var leaf = w.Detach();

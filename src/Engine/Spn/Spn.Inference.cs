@@ -42,6 +42,7 @@ public sealed partial class Spn
     {
         ArgumentNullException.ThrowIfNull(x);
         string op = sample ? "Sample" : "Mpe";
+        RequireSingleRoot("Spn." + op);
         if (x.Length % Variables != 0)
             throw new ArgumentException($"Spn.{op}: {x.Length} values are not whole rows of {Variables} variables.");
         var result = (float[])x.Clone();

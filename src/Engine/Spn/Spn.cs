@@ -19,8 +19,9 @@ public enum SpnLeafType
 /// <summary>
 /// A tensorised sum-product network (RAT-SPN / Einsum-network style) over a <see cref="RegionGraph"/>: every leaf
 /// region holds I leaf distributions, every inner region S sums (weights normalised by a softmax over free
-/// parameters), every partition the I·I (or S·S) products of its two children, and one root sum mixes all products of
-/// the repetitions' top regions. Everything is evaluated in log space, batched: leaf layer [batch, regions, I], then per
+/// parameters), every partition the I·I (or S·S) products of its two children, and the root mixes all products of
+/// the repetitions' top regions: one sum for a density, or K sums (<c>rootSums</c>) for K densities that share every
+/// layer below the root (RAT-SPN's class-conditional model: one root per class). Everything is evaluated in log space, batched: leaf layer [batch, regions, I], then per
 /// level a product layer [batch, R, K²] and a sum layer [batch, R, S].
 /// </summary>
 /// <remarks>
@@ -34,7 +35,7 @@ public sealed partial class Spn : Module
     private readonly SpnLeafLayout leafLayout;
     private readonly SpnProductLayout[] products;
     private readonly Tensor?[] sumLogits;     // per level 1..Depth-1: [R_l, S, K_l²]; index 0 unused
-    private readonly Tensor rootLogits;       // [1, 1, top inputs]
+    private readonly Tensor rootLogits;       // [1, RootSums, top inputs]
     private readonly Tensor? leafLogits;      // Bernoulli [E, I]; categorical [E, I, C]
     private readonly Tensor? leafMean, leafLogStd; // Gaussian [E, I]
     private static readonly IndexTensor SecondSlot = new([1]);
@@ -50,9 +51,15 @@ public sealed partial class Spn : Module
     /// <param name="categories">Values per variable for categorical leaves (2 for Bernoulli; ignored for Gaussian).</param>
     /// <param name="seed">Initialisation seed (unseeded: one drawn from the global generator, <see cref="Engine.Random"/>).</param>
     /// <param name="device">Where the parameters live (default: <see cref="Device.Default"/>).</param>
+    /// <param name="rootSums">
+    /// Sums at the root: 1 for one density (the default), K for K densities sharing every layer below the root (for
+    /// instance one per class: <see cref="LogLikelihood"/> then returns [batch, K]).
+    /// </param>
     public Spn(RegionGraph graph, int leafComponents = 10, int sumsPerRegion = 10, SpnLeafType leaf = SpnLeafType.Bernoulli,
-        int categories = 2, int? seed = null, Device? device = null)
+        int categories = 2, int? seed = null, Device? device = null, int rootSums = 1)
     {
+        if (rootSums < 1) throw new ArgumentOutOfRangeException(nameof(rootSums), $"Spn: the root needs at least one sum, got {rootSums}.");
+        RootSums = rootSums;
         ArgumentNullException.ThrowIfNull(graph);
         if (leafComponents < 1) throw new ArgumentOutOfRangeException(nameof(leafComponents), $"Spn: leaf components I must be >= 1, got {leafComponents}.");
         if (sumsPerRegion < 1) throw new ArgumentOutOfRangeException(nameof(sumsPerRegion), $"Spn: sums per region S must be >= 1, got {sumsPerRegion}.");
@@ -94,7 +101,17 @@ public sealed partial class Spn : Module
             if (l > 0) sumLogits[l] = RegisterParameter($"sum{l}_logits", Tensor.Normal([graph.RegionsAt(l), sumsPerRegion, k * k], s + 10 + (ulong)l, 0f, 0.5f, Device));
         }
         int top = graph.Depth == 0 ? graph.Repetitions * I : graph.Repetitions * ComponentsBelow(0) * ComponentsBelow(0);
-        rootLogits = RegisterParameter("root_logits", Tensor.Normal([1, 1, top], s + 2, 0f, 0.5f, Device));
+        rootLogits = RegisterParameter("root_logits", Tensor.Normal([1, rootSums, top], s + 2, 0f, 0.5f, Device));
+    }
+
+    /// <summary>Sums at the root: the number of densities the network outputs (1 unless built with more).</summary>
+    public int RootSums { get; }
+
+    /// <summary>Throws naming <paramref name="op"/> when the network has more than one root sum.</summary>
+    internal void RequireSingleRoot(string op)
+    {
+        if (RootSums != 1)
+            throw new InvalidOperationException($"{op}: needs a network with one root sum (a single density); this one has {RootSums}. Train it through LogLikelihood's [batch, {RootSums}] output.");
     }
 
     /// <summary>The region graph.</summary>
@@ -197,7 +214,8 @@ public sealed partial class Spn : Module
 
     /// <summary>
     /// log p(x) per sample: x [batch, variables]; NaN entries are missing and integrated out exactly (so this is also
-    /// the marginal of the observed entries). Returns [batch], differentiable in every parameter.
+    /// the marginal of the observed entries). Returns [batch] (or [batch, RootSums] with several root sums: log p_k(x)
+    /// of each root), differentiable in every parameter.
     /// </summary>
     /// <exception cref="ArgumentException">x has the wrong shape or a value outside the leaves' support.</exception>
     public Tensor LogLikelihood(Tensor x)
@@ -326,7 +344,8 @@ public sealed partial class Spn : Module
         }
         var rootIn = h.Reshape(batch, 1, -1);
         trace?.Add(rootIn);
-        return Ops.SpnSum(rootIn, logW[0], max).Reshape(batch);
+        var root = Ops.SpnSum(rootIn, logW[0], max);
+        return RootSums == 1 ? root.Reshape(batch) : root.Reshape(batch, RootSums);
     }
 
     /// <summary>Frees the parameters and the layouts' index lists.</summary>

@@ -22,6 +22,8 @@ public sealed record SpnTrainingOptions
     public int Patience { get; init; } = 5;
     /// <summary>Shuffling seed.</summary>
     public int Seed { get; init; } = 1;
+    /// <summary>Wall-time limit in seconds: no new epoch starts once it is used up (0: no limit).</summary>
+    public double MaxSeconds { get; init; }
     /// <summary>Where to print one line per epoch (null: silent).</summary>
     public TextWriter? Log { get; init; }
 }
@@ -133,6 +135,7 @@ public static class SpnTraining
             }
             o.Log?.WriteLine($"epoch {epoch,3}  {method}  train LL {tr:F4}  valid LL {va:F4}{(improved ? "  *" : "")}  ({sw.Elapsed.TotalSeconds:F1} s)");
             if (o.Patience > 0 && epoch - bestEpoch >= o.Patience) break;
+            if (o.MaxSeconds > 0 && sw.Elapsed.TotalSeconds >= o.MaxSeconds) break;
         }
         if (snapshot != null)
             for (int i = 0; i < parameters.Count; i++) parameters[i].CopyFrom(snapshot[i]);
@@ -150,6 +153,7 @@ public static class SpnTraining
             throw new ArgumentException($"SpnTraining.{op}: {Spn.DescribeData(data)} has {data.Columns} columns, the network was built for {spn.Variables} variables.");
         if (data.Rows == 0)
             throw new ArgumentException($"SpnTraining.{op}: {Spn.DescribeData(data)} has no rows.");
+        spn.RequireSingleRoot("SpnTraining." + op);
         return spn.CheckValues(data, $"SpnTraining.{op}");
     }
 

@@ -22,9 +22,10 @@ public static class Evaluation
     }
 
     /// <summary>Mean cross-entropy and accuracy (a fraction) of <paramref name="model"/> on a labelled data set, without recording gradients.</summary>
-    public static (double Loss, double Accuracy) Classify(Module model, Dataset data, int batchSize = 512, Kernels.Device? device = null)
+    public static (double Loss, double Accuracy) Classify(Module model, IDataset data, int batchSize = 512, Kernels.Device? device = null)
     {
-        if (data.Labels == null) throw new ArgumentException("evaluate: the data set has no labels.");
+        ArgumentNullException.ThrowIfNull(data);
+        if (!data.HasLabels) throw new ArgumentException("evaluate: the data set has no labels.");
         var loader = new DataLoader(data, batchSize, shuffle: false, device: device);
         double lossSum = 0;
         long correct = 0;

@@ -9,23 +9,12 @@ namespace Engine.Training;
 /// <summary>Training and evaluation of neural operators (field in, field out) with the relative L2 error.</summary>
 public static class OperatorTraining
 {
-    /// <summary>
-    /// Mean over the batch of ||pred_b - y_b|| / ||y_b|| (norms over every non-batch axis), differentiable: the FNO
-    /// papers' metric and training loss (they sum over the batch; the mean only rescales Adam's step inputs).
-    /// </summary>
+    /// <summary>The relative L2 error (<see cref="Losses.RelativeL2"/>): the FNO papers' metric and training loss.</summary>
     /// <exception cref="ArgumentException">Shapes differ or there is no batch axis.</exception>
-    public static Tensor RelativeL2(Tensor prediction, Tensor target)
-    {
-        if (!Shape.Equal(prediction.Shape, target.Shape) || prediction.Rank < 2)
-            throw new ArgumentException($"relative_l2: prediction {Shape.Format(prediction.Shape)} and target {Shape.Format(target.Shape)} must have one shape [batch, ...].");
-        var axes = Enumerable.Range(1, prediction.Rank - 1).ToArray();
-        var err = (prediction - target).Square().Sum(axes).Sqrt();
-        var norm = target.Detach().Square().Sum(axes).Sqrt();
-        return (err / norm).Mean();
-    }
+    public static Tensor RelativeL2(Tensor prediction, Tensor target) => Losses.RelativeL2(prediction, target);
 
     /// <summary>Mean relative L2 error of <paramref name="model"/> on <paramref name="data"/> without recording gradients.</summary>
-    public static double Evaluate(Module model, Dataset data, int batchSize = 50, Kernels.Device? device = null)
+    public static double Evaluate(Module model, IDataset data, int batchSize = 50, Kernels.Device? device = null)
     {
         var loader = new DataLoader(data, batchSize, shuffle: false, device: device);
         double sum = 0;
@@ -50,7 +39,7 @@ public static class OperatorTraining
     /// <paramref name="halveEvery"/> epochs (step schedule, γ = 0.5); evaluates on <paramref name="test"/> after each
     /// epoch. <paramref name="onEpoch"/> receives (epoch, record).
     /// </summary>
-    public static List<EpochRecord> Fit(Module model, Dataset train, Dataset test, int epochs, int batchSize, float learningRate,
+    public static List<EpochRecord> Fit(Module model, IDataset train, IDataset test, int epochs, int batchSize, float learningRate,
         float weightDecay, int halveEvery, int seed, Kernels.Device device, Action<int, EpochRecord>? onEpoch = null)
     {
         using var opt = new Adam(model.Parameters(), learningRate, weightDecay: weightDecay);
@@ -58,22 +47,61 @@ public static class OperatorTraining
     }
 
     /// <summary>
-    /// <see cref="Fit(Module, Dataset, Dataset, int, int, float, float, int, int, Kernels.Device, Action{int, EpochRecord}?)"/>
+    /// <see cref="Fit(Module, IDataset, IDataset, int, int, float, float, int, int, Kernels.Device, Action{int, EpochRecord}?)"/>
     /// with any optimizer over the model's parameters, SAM and gradient regularization included (each step goes through
     /// <see cref="Optimizer.StepOnLoss"/>; the loss recorded is the first evaluation's, at the unperturbed parameters).
     /// The optimizer's learning rate at the call is the schedule's start.
     /// </summary>
-    public static List<EpochRecord> Fit(Module model, Optimizer optimizer, Dataset train, Dataset test, int epochs, int batchSize,
+    public static List<EpochRecord> Fit(Module model, Optimizer optimizer, IDataset train, IDataset test, int epochs, int batchSize,
         int halveEvery, int seed, Kernels.Device device, Action<int, EpochRecord>? onEpoch = null)
     {
-        float learningRate = optimizer.LearningRate;
-        var loader = new DataLoader(train, batchSize, shuffle: true, seed: seed, device: device);
-        var records = new List<EpochRecord>();
-        var sw = new Stopwatch();
-        for (int epoch = 1; epoch <= epochs; epoch++)
+        var run = new Run(model, optimizer, train, test, batchSize, seed, device);
+        for (int epoch = 1; epoch <= epochs; epoch++) onEpoch?.Invoke(epoch, run.Epoch(epoch, halveEvery));
+        return run.Records;
+    }
+
+    /// <summary>The epoch count and halving interval a time-budgeted run (<see cref="FitForTime"/>) settled on.</summary>
+    /// <param name="PlannedEpochs">Epochs that fit in the budget at the first epoch's pace.</param>
+    /// <param name="HalveEvery">Epochs between halvings of the learning rate.</param>
+    public sealed record TimedPlan(int PlannedEpochs, int HalveEvery);
+
+    /// <summary>
+    /// As <see cref="Fit(Module, Optimizer, IDataset, IDataset, int, int, int, int, Kernels.Device, Action{int, EpochRecord}?)"/>
+    /// for as many epochs as fit in <paramref name="seconds"/> of training: the first epoch's time t1 fixes the plan,
+    /// E = max(1, ⌊seconds / t1⌋) epochs with the learning rate halved every max(1, ⌊E / <paramref name="halvings"/>⌋)
+    /// (the FNO paper: 500 epochs, halved every 50, i.e. 10 intervals), and the run also stops once the training time
+    /// passes the budget (the machine's pace can change). Returns the records and the plan.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The budget or the number of halvings is not positive.</exception>
+    public static (List<EpochRecord> Records, TimedPlan Plan) FitForTime(Module model, Optimizer optimizer, IDataset train, IDataset test,
+        double seconds, int halvings, int batchSize, int seed, Kernels.Device device, Action<int, EpochRecord>? onEpoch = null)
+    {
+        if (!(seconds > 0) || halvings < 1)
+            throw new ArgumentOutOfRangeException(nameof(seconds), $"OperatorTraining.FitForTime: need a positive budget and halvings >= 1; got {seconds} s, {halvings}.");
+        var run = new Run(model, optimizer, train, test, batchSize, seed, device);
+        var first = run.Epoch(1, int.MaxValue);
+        onEpoch?.Invoke(1, first);
+        int planned = Math.Max(1, (int)Math.Floor(seconds / Math.Max(first.Seconds, 1e-9)));
+        var plan = new TimedPlan(planned, Math.Max(1, planned / halvings));
+        for (int epoch = 2; epoch <= planned && run.Records[^1].Seconds < seconds; epoch++)
+            onEpoch?.Invoke(epoch, run.Epoch(epoch, plan.HalveEvery));
+        return (run.Records, plan);
+    }
+
+    /// <summary>One training run's state: the loader, the starting learning rate, the clock and the records.</summary>
+    private sealed class Run(Module model, Optimizer optimizer, IDataset train, IDataset test, int batchSize, int seed, Kernels.Device device)
+    {
+        private readonly float learningRate = optimizer.LearningRate;
+        private readonly DataLoader loader = new(train, batchSize, shuffle: true, seed: seed, device: device);
+        private readonly Stopwatch clock = new();
+
+        public List<EpochRecord> Records { get; } = new();
+
+        /// <summary>Trains epoch <paramref name="epoch"/> (from 1) at the step schedule's rate, then evaluates.</summary>
+        public EpochRecord Epoch(int epoch, int halveEvery)
         {
             optimizer.LearningRate = learningRate * MathF.Pow(0.5f, (epoch - 1) / Math.Max(1, halveEvery));
-            sw.Start();
+            clock.Start();
             double sum = 0;
             int count = 0;
             foreach (var batch in loader.NextEpoch())
@@ -86,11 +114,10 @@ public static class OperatorTraining
                     count += batch.Size;
                 }
             }
-            sw.Stop();
-            var rec = new EpochRecord(sum / count, Evaluate(model, test, device: device), optimizer.LearningRate, sw.Elapsed.TotalSeconds);
-            records.Add(rec);
-            onEpoch?.Invoke(epoch, rec);
+            clock.Stop();
+            var rec = new EpochRecord(sum / count, Evaluate(model, test, device: device), optimizer.LearningRate, clock.Elapsed.TotalSeconds);
+            Records.Add(rec);
+            return rec;
         }
-        return records;
     }
 }

@@ -4,6 +4,51 @@ using System.Runtime.InteropServices;
 namespace Engine.Kernels.Cpu;
 
 /// <summary>
+/// How many threads the CPU kernel set (<see cref="DeviceKind.Cpu"/>) may use at once: the elementwise, reduction,
+/// layout, FFT and SPN kernels split their work over at most <see cref="Count"/> threads, and GEMM over at most
+/// <see cref="Count"/> (capped by the processor count, the size of its thread pool). Process-wide; change it between
+/// steps, not while kernels run on other threads. Results do not depend on it except for the order of some float
+/// reductions.
+/// </summary>
+public static class CpuThreads
+{
+    /// <summary>Environment variable read once at start-up: <c>ENGINE_CPU_THREADS=N</c> (default: the processor count).</summary>
+    public const string EnvironmentVariable = "ENGINE_CPU_THREADS";
+
+    private static int count; // 0 until first read: then the environment variable or the default
+
+    /// <summary>The thread limit, at least 1 (1 runs every kernel on the calling thread).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set below 1.</exception>
+    public static int Count
+    {
+        get
+        {
+            int n = Volatile.Read(ref count);
+            if (n > 0) return n;
+            Interlocked.CompareExchange(ref count, Initial(), 0);
+            return Volatile.Read(ref count);
+        }
+        set
+        {
+            if (value < 1)
+                throw new ArgumentOutOfRangeException(nameof(value), value, $"CpuThreads.Count: the CPU kernel set needs at least 1 thread, got {value}.");
+            Volatile.Write(ref count, value);
+        }
+    }
+
+    /// <summary>The processor count, the default.</summary>
+    public static int Default => Math.Max(1, Environment.ProcessorCount);
+
+    private static int Initial()
+    {
+        var text = Environment.GetEnvironmentVariable(EnvironmentVariable);
+        if (string.IsNullOrWhiteSpace(text)) return Default;
+        if (int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int n) && n >= 1) return n;
+        throw new InvalidOperationException($"{EnvironmentVariable}='{text}' is not a thread count (a whole number >= 1).");
+    }
+}
+
+/// <summary>
 /// Splits a range of work items over cores in contiguous chunks. Small ranges run on the calling thread:
 /// below a few tens of thousands of elements the cost of waking a worker exceeds the work.
 /// </summary>
@@ -21,8 +66,8 @@ internal static class CpuParallel
     /// </summary>
     internal const long StreamingThreshold = 4L * 1024 * 1024;
 
-    /// <summary>Worker count used to size chunks.</summary>
-    internal static readonly int Workers = Math.Max(1, Environment.ProcessorCount);
+    /// <summary>Worker count used to size chunks (<see cref="CpuThreads.Count"/>).</summary>
+    internal static int Workers => CpuThreads.Count;
 
     /// <summary>
     /// Runs <paramref name="body"/>(start, end) over disjoint chunks covering [0, <paramref name="count"/>).
@@ -48,7 +93,7 @@ internal static class CpuParallel
             body(0, count);
             return;
         }
-        Parallel.For(0, chunks, c =>
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = Workers }, c =>
         {
             long s = c * per;
             long e = Math.Min(count, s + per);

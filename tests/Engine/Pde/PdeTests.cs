@@ -77,9 +77,9 @@ public class PdeTests(ITestOutputHelper output)
     [Fact]
     public void BurgersGenerationIsSeededAndShaped()
     {
-        var a = Burgers.Generate(3, 64, seed: 5, solverGrid: 128, steps: 200);
-        var b = Burgers.Generate(3, 64, seed: 5, solverGrid: 128, steps: 200);
-        var c = Burgers.Generate(3, 64, seed: 6, solverGrid: 128, steps: 200);
+        var a = Burgers.Generate(3, 64, seed: 5, preset: BurgersPreset.PaperText.WithSolver(128, 200));
+        var b = Burgers.Generate(3, 64, seed: 5, preset: BurgersPreset.PaperText.WithSolver(128, 200));
+        var c = Burgers.Generate(3, 64, seed: 6, preset: BurgersPreset.PaperText.WithSolver(128, 200));
         Assert.Equal([64], a.SampleShape);
         Assert.Equal(a.Inputs, b.Inputs);
         Assert.Equal(a.Targets, b.Targets);
@@ -90,7 +90,7 @@ public class PdeTests(ITestOutputHelper output)
         Assert.InRange(sd0, 0.2, 1.5);
         Assert.True(sd1 < sd0);
         // Subsampled output: a 64-point set is every other point of the 128-point one of the same seed.
-        var fine = Burgers.Generate(1, 128, seed: 5, solverGrid: 128, steps: 200);
+        var fine = Burgers.Generate(1, 128, seed: 5, preset: BurgersPreset.PaperText.WithSolver(128, 200));
         for (int j = 0; j < 64; j++)
         {
             Assert.Equal(fine.Inputs[2 * j], a.Inputs[j], 1e-6);
@@ -102,13 +102,97 @@ public class PdeTests(ITestOutputHelper output)
     public void BurgersDefaultsAreConverged()
     {
         // The defaults (512-point solver, 250 steps) against a 4x finer solve in space and time.
-        var a = Burgers.Generate(2, 256, seed: 9, solverGrid: 512, steps: 250);
-        var b = Burgers.Generate(2, 256, seed: 9, solverGrid: 2048, steps: 1000);
+        var a = Burgers.Generate(2, 256, seed: 9, preset: BurgersPreset.PaperText.WithSolver(512, 250));
+        var b = Burgers.Generate(2, 256, seed: 9, preset: BurgersPreset.PaperText.WithSolver(2048, 1000));
         Assert.Equal(a.Inputs, b.Inputs);
         double diff = a.Targets.Zip(b.Targets).Max(p => Math.Abs(p.First - p.Second));
         double scale = a.Targets.Max(v => Math.Abs(v));
         output.WriteLine($"max |u(512, 250) - u(2048, 1000)| = {diff:G3}, max |u| = {scale:G3}");
         Assert.True(diff < 1e-6 * scale + 1e-7, $"difference {diff:G3} at scale {scale:G3}");
+    }
+
+    [Theory]
+    [InlineData("paper-text")]
+    [InlineData("script-v1000")]
+    public void InitialConditionSpectrumMatchesTheGeneratorFormula(string name)
+    {
+        // Per-mode variance of the cos and sin coefficients over 400 draws against (√2·σ·((2πk)² + τ²)^(-γ/2))²:
+        // 800 values per mode give a relative standard error of √(2/800) = 5% on each variance.
+        var preset = BurgersPreset.Parse(name);
+        int n = 256, draws = 400, modes = 6;
+        var variance = new double[modes + 1];
+        for (int d = 0; d < draws; d++)
+        {
+            var u = Burgers.InitialCondition(n, new Random(1000 + d), preset);
+            for (int k = 1; k <= modes; k++)
+            {
+                double c = 0, s = 0;
+                for (int j = 0; j < n; j++)
+                {
+                    c += u[j] * Math.Cos(2 * Math.PI * k * j / n);
+                    s += u[j] * Math.Sin(2 * Math.PI * k * j / n);
+                }
+                // u = a cos + b sin: a = (2/n) Σ u cos, b = (2/n) Σ u sin.
+                variance[k] += (Math.Pow(2 * c / n, 2) + Math.Pow(2 * s / n, 2)) / (2.0 * draws);
+            }
+        }
+        for (int k = 1; k <= modes; k++)
+        {
+            double expected = Math.Pow(preset.ModeStandardDeviation(k), 2);
+            output.WriteLine($"{name} mode {k}: measured variance {variance[k]:G4}, formula {expected:G4}, ratio {variance[k] / expected:F3}");
+            Assert.InRange(variance[k] / expected, 0.8, 1.2);
+        }
+        // The paper's N(0, 625(-Δ + 25I)^-2) in the authors' convention carries √2: mode 1 has sd √2·25/(4π² + 25).
+        if (name == "paper-text") Assert.Equal(Math.Sqrt(2) * 25 / (4 * Math.PI * Math.PI + 25), preset.ModeStandardDeviation(1), 12);
+    }
+
+    [Fact]
+    public void ScriptPresetSolverIsConvergedAgainstAFinerGrid()
+    {
+        // script-v1000 (ν = 1e-3) develops steep fronts; its solver (1024 points, 2000 steps) against 2048 points and
+        // 4000 steps on one sample (measured separately against 4096 points and 8000 steps: 3e-8 at max |u| 0.38).
+        var preset = BurgersPreset.ScriptV1000;
+        var a = Burgers.Generate(1, 256, seed: 3, preset: preset);
+        var b = Burgers.Generate(1, 256, seed: 3, preset: preset.WithSolver(2048, 4000));
+        double diff = a.Targets.Zip(b.Targets).Max(p => Math.Abs(p.First - p.Second));
+        double scale = a.Targets.Max(v => Math.Abs(v));
+        double slope = Enumerable.Range(0, 256).Max(j => Math.Abs(a.Targets[(j + 1) % 256] - a.Targets[j]) * 256);
+        output.WriteLine($"max |u(1024, 2000) - u(2048, 4000)| = {diff:G3}, max |u| = {scale:G3}, max |u_x| (s = 256) = {slope:G3}");
+        Assert.True(diff < 1e-5 * scale, $"difference {diff:G3} at scale {scale:G3}");
+        Assert.True(slope > 10, $"expected steep fronts, max |u_x| = {slope:G3}");
+    }
+
+    [Fact]
+    public void HeatSolutionDampsEachModeExactly()
+    {
+        int n = 64;
+        var u0 = Enumerable.Range(0, n).Select(j => Math.Cos(2 * Math.PI * 3 * j / n) + 0.5 * Math.Sin(2 * Math.PI * 5 * j / n)).ToArray();
+        var u = Burgers.HeatSolution(u0, 0.01, 2.0);
+        double d3 = Math.Exp(-0.01 * 4 * Math.PI * Math.PI * 9 * 2), d5 = Math.Exp(-0.01 * 4 * Math.PI * Math.PI * 25 * 2);
+        for (int j = 0; j < n; j++)
+            Assert.Equal(d3 * Math.Cos(2 * Math.PI * 3 * j / n) + 0.5 * d5 * Math.Sin(2 * Math.PI * 5 * j / n), u[j], 12);
+    }
+
+    [Fact]
+    public void TheHeatBaselineSeparatesTheTwoPresets()
+    {
+        // ν = 0.1 leaves u(·, 1) nearly the heat solution (the paper-text data is easy); ν = 1e-3 does not.
+        var easy = Burgers.Generate(8, 256, seed: 4, preset: BurgersPreset.PaperText);
+        var hard = Burgers.Generate(4, 256, seed: 4, preset: BurgersPreset.ScriptV1000.WithSolver(1024, 1000));
+        double e = Burgers.HeatBaselineError(easy, 0.1), h = Burgers.HeatBaselineError(hard, 1e-3);
+        output.WriteLine($"heat baseline: paper-text {e:P2}, script-v1000 {h:P2}");
+        Assert.InRange(e, 0.005, 0.3);
+        Assert.True(h > 0.5, $"script-v1000 heat baseline {h:P2}");
+    }
+
+    [Fact]
+    public void MeanFieldBaselineIsTheErrorOfTheMeanTrainingField()
+    {
+        // Train targets 1 and 3 everywhere: mean 2; a test target of 4 everywhere is off by 1/2 relative.
+        var train = new PdeData(new float[8], [1f, 1f, 1f, 1f, 3f, 3f, 3f, 3f], 2, [2, 2]);
+        var test = new PdeData(new float[4], [4f, 4f, 4f, 4f], 1, [2, 2]);
+        Assert.Equal(0.5, test.MeanFieldBaselineError(train), 12);
+        Assert.Throws<ArgumentException>(() => test.MeanFieldBaselineError(new PdeData(new float[3], new float[3], 1, [3])));
     }
 
     [Fact]
@@ -159,14 +243,14 @@ public class PdeTests(ITestOutputHelper output)
         {
             var path = Path.Combine(dir, "burgers.bin");
             var log = new StringWriter();
-            var a = Burgers.Generate(2, 32, seed: 7, solverGrid: 64, steps: 100, cachePath: path, log: log);
+            var a = Burgers.Generate(2, 32, seed: 7, preset: BurgersPreset.PaperText.WithSolver(64, 100), cachePath: path, log: log);
             Assert.True(File.Exists(path));
             Assert.Empty(Directory.GetFiles(dir, "*.tmp"));
-            var b = Burgers.Generate(2, 32, seed: 7, solverGrid: 64, steps: 100, cachePath: path, log: log);
+            var b = Burgers.Generate(2, 32, seed: 7, preset: BurgersPreset.PaperText.WithSolver(64, 100), cachePath: path, log: log);
             Assert.Equal(a.Inputs, b.Inputs);
             Assert.Equal(a.Targets, b.Targets);
             Assert.Contains("loaded 2 pairs from cache", log.ToString());
-            var header = new PdeCache.Header("burgers", 2, [32], 8, [0.1, 64, 100, 1.0]);
+            var header = new PdeCache.Header("burgers", 2, [32], 8, [0.1, 25, 5, 2, 64, 100, 1.0]);
             Assert.Null(PdeCache.TryRead(path, header, out var why));
             Assert.Contains("seed 7", why);
             Assert.Null(PdeCache.TryRead(path, header with { Seed = 7, Count = 3 }, out why));
@@ -176,7 +260,7 @@ public class PdeTests(ITestOutputHelper output)
             File.WriteAllBytes(path, bytes[..(bytes.Length - 9)]);
             Assert.Null(PdeCache.TryRead(path, header with { Seed = 7 }, out why));
             Assert.Contains("truncated", why);
-            var c = Burgers.Generate(2, 32, seed: 7, solverGrid: 64, steps: 100, cachePath: path, log: log);
+            var c = Burgers.Generate(2, 32, seed: 7, preset: BurgersPreset.PaperText.WithSolver(64, 100), cachePath: path, log: log);
             Assert.Equal(a.Inputs, c.Inputs);
             Assert.Equal(bytes.Length, new FileInfo(path).Length);
         }
@@ -207,6 +291,10 @@ public class PdeTests(ITestOutputHelper output)
         var e = Assert.Throws<ArgumentException>(() => Burgers.Generate(2, 100, 1));
         Assert.Contains("power-of-two", e.Message);
         e = Assert.Throws<ArgumentException>(() => Burgers.Solve(new double[12], 0.1, 1, 10));
+        Assert.Contains("power-of-two", e.Message);
+        e = Assert.Throws<ArgumentException>(() => BurgersPreset.Parse("nope"));
+        Assert.Contains("paper-text", e.Message);
+        e = Assert.Throws<ArgumentException>(() => Burgers.HeatSolution(new double[12], 0.1, 1));
         Assert.Contains("power-of-two", e.Message);
         e = Assert.Throws<ArgumentException>(() => Darcy.Solve(new double[9], 4));
         Assert.Contains("16", e.Message);

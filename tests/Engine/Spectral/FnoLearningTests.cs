@@ -15,7 +15,7 @@ public class FnoLearningTests(ITestOutputHelper output)
     {
         var sw = Stopwatch.StartNew();
         int ntrain = 300, ntest = 50;
-        var all = Burgers.Generate(ntrain + ntest, 128, seed: 11, solverGrid: 256, steps: 200);
+        var all = Burgers.Generate(ntrain + ntest, 128, seed: 11, preset: BurgersPreset.PaperText.WithSolver(256, 200));
         var (train, test) = Samples.OperatorTask.Normalise(all, ntrain, ntest, centreInputs: false);
         double gen = sw.Elapsed.TotalSeconds;
         // Baselines on the same test pairs: predicting zero (error 1) and predicting u0 (the identity).

@@ -2,7 +2,8 @@ namespace Engine.Data.Pde;
 
 /// <summary>
 /// 1-D viscous Burgers u_t + u u_x = ν u_xx on the periodic unit interval [0, 1): the FNO paper's operator-learning
-/// benchmark (initial condition u0 ↦ u(·, 1)). Seeded, no downloads, computed in double.
+/// benchmark (initial condition u0 ↦ u(·, 1)), with the settings of <see cref="BurgersPreset"/>. Seeded, no downloads,
+/// computed in double.
 /// </summary>
 public static class Burgers
 {
@@ -99,19 +100,22 @@ public static class Burgers
     }
 
     /// <summary>
-    /// A zero-mean real Gaussian random field on x_j = j/n with covariance 625(-Δ + 25 I)^-2 (the FNO paper's Burgers
-    /// initial conditions): u(x) = Σ_{k=1}^{n/2-1} c_k (a_k cos 2πkx + b_k sin 2πkx), a, b ~ N(0, 1),
-    /// c_k = 25 / (4π²k² + 25) (the eigenvalue's square root; cos and sin each carry one real degree of freedom).
+    /// A zero-mean real Gaussian random field on x_j = j/n drawn as the FNO authors' <c>GRF1.m</c> does (see
+    /// <see cref="BurgersPreset"/>): u(x) = Σ_{k=1}^{n/2-1} c_k (a_k cos 2πkx + b_k sin 2πkx), a, b ~ N(0, 1), with
+    /// c_k = <see cref="BurgersPreset.ModeStandardDeviation"/> = √2·σ·((2πk)² + τ²)^(-γ/2); for the paper's
+    /// N(0, 625(-Δ + 25I)^-2) that is √2·25/(4π²k² + 25). Default preset: <see cref="BurgersPreset.PaperText"/>.
     /// </summary>
-    public static double[] InitialCondition(int n, Random rng)
+    /// <exception cref="ArgumentException">n is not a power of two.</exception>
+    public static double[] InitialCondition(int n, Random rng, BurgersPreset? preset = null)
     {
         if (!HostFft.IsPowerOfTwo(n))
             throw new ArgumentException($"Burgers.InitialCondition: the grid must have a power-of-two length, got {n}.");
+        preset ??= BurgersPreset.PaperText;
         var re = new double[n];
         var im = new double[n];
         for (int k = 1; k < n / 2; k++)
         {
-            double c = 25.0 / (4 * Math.PI * Math.PI * k * k + 25);
+            double c = preset.ModeStandardDeviation(k);
             double a = Normal(rng), b = Normal(rng);
             // a cos + b sin = Re[(a - i b) e^{iθ}]: put (a - ib)/2 at +k and its conjugate at -k.
             re[k] = c * a / 2; im[k] = -c * b / 2;
@@ -121,6 +125,52 @@ public static class Burgers
         return re;
     }
 
+    /// <summary>
+    /// The heat-equation prediction e^{tνΔ} u0 (Burgers without its nonlinear term) on the periodic grid of
+    /// <paramref name="u0"/>: mode k decays by e^{-ν(2πk)²t}. The baseline an operator for Burgers must beat.
+    /// </summary>
+    /// <exception cref="ArgumentException">The grid is not a power of two, or ν or t is negative.</exception>
+    public static double[] HeatSolution(double[] u0, double nu, double t)
+    {
+        int n = u0.Length;
+        if (!HostFft.IsPowerOfTwo(n))
+            throw new ArgumentException($"Burgers.HeatSolution: the grid must have a power-of-two length, got {n}.");
+        if (!(nu >= 0) || !(t >= 0))
+            throw new ArgumentException($"Burgers.HeatSolution: need ν >= 0 and t >= 0; got ν = {nu}, t = {t}.");
+        var re = (double[])u0.Clone();
+        var im = new double[n];
+        HostFft.Transform(re, im, inverse: false);
+        for (int j = 0; j < n; j++)
+        {
+            int k = j <= n / 2 ? j : j - n;
+            double decay = Math.Exp(-nu * 4 * Math.PI * Math.PI * k * k * t);
+            re[j] *= decay;
+            im[j] *= decay;
+        }
+        HostFft.Transform(re, im, inverse: true);
+        for (int j = 0; j < n; j++) re[j] /= n;
+        return re;
+    }
+
+    /// <summary>
+    /// Mean over the pairs of ||heat(u0) - u(·, 1)|| / ||u(·, 1)|| (<see cref="HeatSolution"/> on each input at the
+    /// data's resolution): the relative L2 error of the linear heat-equation prediction, in the FNO metric.
+    /// </summary>
+    public static double HeatBaselineError(PdeData data, double nu)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        int s = data.SampleSize;
+        double sum = 0;
+        for (int i = 0; i < data.Count; i++)
+        {
+            var u0 = new double[s];
+            for (int j = 0; j < s; j++) u0[j] = data.Inputs[i * s + j];
+            var heat = HeatSolution(u0, nu, 1.0);
+            sum += PdeData.RelativeL2(heat, data.Targets.AsSpan(i * s, s));
+        }
+        return sum / data.Count;
+    }
+
     internal static double Normal(Random rng)
     {
         double u1 = 1.0 - rng.NextDouble(), u2 = rng.NextDouble();
@@ -128,31 +178,31 @@ public static class Burgers
     }
 
     /// <summary>
-    /// <paramref name="count"/> pairs (u0, u(·, 1)) at resolution <paramref name="resolution"/> (a power of two), as the
-    /// paper: the initial condition is drawn on a fine grid of 8192 points (or more, to cover the other grids),
-    /// solved on <paramref name="solverGrid"/> points (its spectrum truncated there; ν = 0.1 damps those modes by
-    /// e^{-4π²νk²t} in microseconds), and both fields are subsampled (or spectrally interpolated when the solver grid is
-    /// coarser) to the resolution. Sample i draws from its own generator seeded by (seed, i), so the result does not
-    /// depend on the thread count. Runs over all cores.
+    /// <paramref name="count"/> pairs (u0, u(·, 1)) at resolution <paramref name="resolution"/> (a power of two) for a
+    /// <paramref name="preset"/> (default <see cref="BurgersPreset.PaperText"/>): the initial condition is drawn on a
+    /// fine grid of 8192 points (as the paper; more when a grid is finer), its spectrum truncated to the preset's solver
+    /// grid, integrated there to t = 1 with the preset's steps (<see cref="Solve"/>), and both fields are subsampled (or
+    /// spectrally interpolated when the solver grid is coarser) to the resolution. Sample i draws from its own generator
+    /// seeded by (seed, i), so the result does not depend on the thread count. Runs over all cores.
     /// </summary>
     /// <param name="count">Number of pairs.</param>
     /// <param name="resolution">Output points s (power of two).</param>
     /// <param name="seed">Seed.</param>
-    /// <param name="nu">Viscosity ν (0.1 in the paper).</param>
-    /// <param name="solverGrid">Solver grid (power of two, default 512: 170 dealiased modes, where ν = 0.1 leaves
-    /// amplitudes below 1e-300 at t = 1; a test checks it against 2048 points and 4x the steps).</param>
-    /// <param name="steps">Time steps to t = 1 (default 250).</param>
+    /// <param name="preset">Viscosity, initial-condition field, solver grid and steps.</param>
     /// <param name="progress">Receives the fraction done (0..1) as samples finish.</param>
     /// <param name="cachePath">When given, read the pairs from this file if its header matches, else generate and write it.</param>
     /// <param name="log">Optional sink for one line about the cache.</param>
     /// <exception cref="ArgumentException">Sizes are not powers of two or not positive.</exception>
-    public static PdeData Generate(int count, int resolution, ulong seed, double nu = 0.1, int solverGrid = 512, int steps = 250,
+    public static PdeData Generate(int count, int resolution, ulong seed, BurgersPreset? preset = null,
         IProgress<double>? progress = null, string? cachePath = null, TextWriter? log = null)
     {
-        if (count <= 0 || !HostFft.IsPowerOfTwo(resolution) || resolution < 4 || !HostFft.IsPowerOfTwo(solverGrid) || solverGrid < 16)
+        preset ??= BurgersPreset.PaperText;
+        int solverGrid = preset.SolverGrid, steps = preset.Steps;
+        if (count <= 0 || !HostFft.IsPowerOfTwo(resolution) || resolution < 4 || !HostFft.IsPowerOfTwo(solverGrid) || solverGrid < 16 || steps <= 0)
             throw new ArgumentException(
-                $"Burgers.Generate: need count > 0 and power-of-two resolution >= 4 and solver grid >= 16; got count {count}, resolution {resolution}, solver grid {solverGrid}.");
-        var header = new PdeCache.Header("burgers", count, [resolution], seed, [nu, solverGrid, steps, 1.0]);
+                $"Burgers.Generate: need count > 0, power-of-two resolution >= 4, solver grid >= 16 and steps > 0; got count {count}, resolution {resolution}, solver grid {solverGrid}, steps {steps}.");
+        var header = new PdeCache.Header("burgers", count, [resolution], seed,
+            [preset.Viscosity, preset.Sigma, preset.Tau, preset.Gamma, solverGrid, steps, 1.0]);
         if (cachePath != null)
         {
             var cached = PdeCache.TryRead(cachePath, header, out var why);
@@ -171,9 +221,9 @@ public static class Burgers
         Parallel.For(0, count, i =>
         {
             var rng = new Random(SampleSeed(seed, i));
-            var u0Fine = InitialCondition(fine, rng);
+            var u0Fine = InitialCondition(fine, rng, preset);
             var u0Solver = Resample(u0Fine, solverGrid, spectral: true);
-            var u1 = Solve(u0Solver, nu, 1.0, steps);
+            var u1 = Solve(u0Solver, preset.Viscosity, 1.0, steps);
             var a = Resample(u0Fine, resolution);
             var b = Resample(u1, resolution);
             for (int j = 0; j < resolution; j++)

@@ -24,6 +24,42 @@ public sealed record PdeData(float[] Inputs, float[] Targets, int Count, int[] S
         return new PdeData(Inputs[(start * n)..((start + count) * n)], Targets[(start * n)..((start + count) * n)], count, SampleShape);
     }
 
+    /// <summary>||prediction - target|| / ||target|| in double (the FNO papers' relative L2 error of one field).</summary>
+    /// <exception cref="ArgumentException">The lengths differ.</exception>
+    public static double RelativeL2(ReadOnlySpan<double> prediction, ReadOnlySpan<float> target)
+    {
+        if (prediction.Length != target.Length)
+            throw new ArgumentException($"PdeData.RelativeL2: prediction has {prediction.Length} values, target {target.Length}.");
+        double err = 0, norm = 0;
+        for (int j = 0; j < target.Length; j++)
+        {
+            double d = prediction[j] - target[j];
+            err += d * d;
+            norm += (double)target[j] * target[j];
+        }
+        return Math.Sqrt(err / norm);
+    }
+
+    /// <summary>
+    /// Mean relative L2 error on these pairs of predicting the mean target field of <paramref name="train"/> for every
+    /// input: the mean-field baseline (what a model that ignores its input at best achieves in L2).
+    /// </summary>
+    /// <exception cref="ArgumentException">The field shapes differ.</exception>
+    public double MeanFieldBaselineError(PdeData train)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        if (!train.SampleShape.SequenceEqual(SampleShape))
+            throw new ArgumentException($"PdeData.MeanFieldBaselineError: training fields [{string.Join(", ", train.SampleShape)}] differ from these [{string.Join(", ", SampleShape)}].");
+        int n = SampleSize;
+        var mean = new double[n];
+        for (int i = 0; i < train.Count; i++)
+            for (int j = 0; j < n; j++) mean[j] += train.Targets[i * n + j];
+        for (int j = 0; j < n; j++) mean[j] /= train.Count;
+        double sum = 0;
+        for (int i = 0; i < Count; i++) sum += RelativeL2(mean, Targets.AsSpan(i * n, n));
+        return sum / Count;
+    }
+
     /// <summary>As an engine <see cref="Dataset"/> (features = inputs, regression targets = solutions).</summary>
     public Dataset ToDataset() => new(Inputs, SampleShape, targets: Targets, targetShape: SampleShape);
 }

@@ -66,6 +66,83 @@ public static class FnoInit
         Overwrite(weightIm, Tensor.Uniform(s, seedValue * 2 + 2, 0f, scale, weightIm.Device));
     }
 
+    /// <summary>σ² of the edge of chaos for ReLU blocks (the He value 2; see <see cref="EdgeOfChaos(SpectralConv1d, Linear, ulong?, double)"/>).</summary>
+    public const double EdgeOfChaosVariance = 2.0;
+
+    /// <summary>
+    /// Mean-field ("edge of chaos") initialisation of one FNO block z = K h + W h + b of width C after Koshizuka,
+    /// Fujisawa, Tanaka and Sato, "Initialization Bias of Fourier Neural Operator: Revisiting the Edge of Chaos"
+    /// (arXiv 2310.06379): every weight i.i.d. zero-mean Gaussian, W_oi ~ N(0, σ²/(2C)), the real and the imaginary part
+    /// of each spectral weight R_{k,io} ~ N(0, σ²/(4C)) (so E|R_k|² = σ²/(2C)) except the mean's, Re R_{0,io} ~
+    /// N(0, σ²/(2C)) and Im R_0 = 0 (the mean has a real coefficient, so only Re R_0 acts on it), b = 0; σ² =
+    /// <see cref="EdgeOfChaosVariance"/> = 2 is the edge of chaos of ReLU blocks without mode truncation, the FNO form
+    /// of He initialisation.
+    /// </summary>
+    /// <remarks>
+    /// <para><b>Where this differs from, or could not be checked against, the paper.</b> The search tools available
+    /// here returned only the paper's abstract and figure captions, not its equations, so the form above is our mean-field
+    /// derivation for this engine's block, not a quotation. What the accessible text states: a mean-field theory of the
+    /// random FNO; ordered and chaotic phases set by the weight variance σ², corresponding to vanishing and exploding
+    /// gradients; an edge-of-chaos initialisation "analogous to He initialization" for ReLU; experiments with 4-32 layers,
+    /// ReLU, σ² ∈ {1, 2, 3}, without skip connections. The even split of σ² between the pointwise and the spectral path
+    /// is our choice.</para>
+    /// <para><b>Derivation</b> (infinite width, Gaussian weights; the pre-activations are then Gaussian and stationary
+    /// along x with covariance Σ(Δ), spectrum S(k) = Σ_Δ Σ(Δ) e^{-2πikΔ/N}). For this engine's layer
+    /// (unnormalised forward DFT, 1/N inverse, k = 1 .. K-1 counted twice by the Hermitian inverse, only Re R_0 acting on
+    /// the mean, hence its doubled variance) the next block's covariance is
+    /// Σ_z(Δ) = σ_w² Σ_φ(Δ) + σ_θ² (1/N) [S_φ(0) + 2 Σ_{k=1}^{K-1} S_φ(k) cos(2πkΔ/N)],
+    /// σ_w² = C·Var W = σ²/2, σ_θ² = C·E|R|² = σ²/2, Σ_φ(Δ) = E[φ(z(x)) φ(z(x+Δ))]. Without truncation (K = N/2 + 1;
+    /// the Nyquist mode, like the mean, meets only Re R, at half gain here) the bracket is Σ_φ itself and
+    /// Σ_z = σ² Σ_φ: the dense-network map, whose ReLU edge of chaos is σ² = 2 (q is preserved and
+    /// χ₁ = σ² E[φ'²] = 1). The truncation keeps only the low modes of the spectral path, which is the FNO-specific
+    /// part of the forward and backward maps: it moves the edge above σ² = 2 (the measured and predicted factor per
+    /// block at σ² = 2 is below 1). <see cref="FnoMeanField"/> iterates both maps and the tests compare them with
+    /// measured blocks. Without the doubled Re R_0 the mean, about a third of a ReLU output's second moment, would pass
+    /// the spectral path at half gain and the blocks would shrink even without truncation.</para>
+    /// </remarks>
+    /// <param name="spectral">The block's spectral layer (weights overwritten).</param>
+    /// <param name="pointwise">The block's pointwise layer (weight overwritten, bias zeroed).</param>
+    /// <param name="seed">Seed of the draws (unseeded: one drawn from <see cref="Engine.Random"/>).</param>
+    /// <param name="sigma2">σ², the total weight variance times the width (2: edge of chaos for ReLU).</param>
+    /// <exception cref="ArgumentException">The pointwise layer's shape does not match the spectral layer's channels, or σ² is not positive.</exception>
+    public static void EdgeOfChaos(SpectralConv1d spectral, Linear pointwise, ulong? seed = null, double sigma2 = EdgeOfChaosVariance) =>
+        EdgeOfChaosCore(spectral.WeightRe, spectral.WeightIm, pointwise, seed ?? Random.NextSeed(), sigma2);
+
+    /// <summary>The 2-D form of <see cref="EdgeOfChaos(SpectralConv1d, Linear, ulong?, double)"/> (same variances for every kept mode).</summary>
+    /// <exception cref="ArgumentException">The pointwise layer's shape does not match the spectral layer's channels, or σ² is not positive.</exception>
+    /// <param name="spectral">The block's spectral layer (weights overwritten).</param>
+    /// <param name="pointwise">The block's pointwise layer (weight overwritten, bias zeroed).</param>
+    /// <param name="seed">Seed of the draws (unseeded: one drawn from <see cref="Engine.Random"/>).</param>
+    /// <param name="sigma2">σ² (2: edge of chaos for ReLU).</param>
+    public static void EdgeOfChaos(SpectralConv2d spectral, Linear pointwise, ulong? seed = null, double sigma2 = EdgeOfChaosVariance) =>
+        EdgeOfChaosCore(spectral.WeightRe, spectral.WeightIm, pointwise, seed ?? Random.NextSeed(), sigma2);
+
+    private static void EdgeOfChaosCore(Tensor wRe, Tensor wIm, Linear pointwise, ulong seed, double sigma2)
+    {
+        var s = wRe.Shape;
+        int cin = s[1], cout = s[2];
+        if (pointwise.InFeatures != cin || pointwise.OutFeatures != cout)
+            throw new ArgumentException(
+                $"FnoInit.EdgeOfChaos: the pointwise layer maps {pointwise.InFeatures} -> {pointwise.OutFeatures} channels but the spectral weights are {Shape.Format(s)} ({cin} -> {cout}).");
+        if (!(sigma2 > 0) || double.IsInfinity(sigma2))
+            throw new ArgumentException($"FnoInit.EdgeOfChaos: σ² must be positive and finite, got {sigma2}.");
+        float wStd = (float)Math.Sqrt(sigma2 / (2.0 * cin)), partStd = (float)Math.Sqrt(sigma2 / (4.0 * cin));
+        Overwrite(pointwise.Weight, Tensor.Normal(pointwise.Weight.Shape, seed * 4 + 1, 0f, wStd, pointwise.Weight.Device));
+        if (pointwise.Bias != null) pointwise.Bias.CopyFrom(new float[cout]);
+        float[] re, im;
+        using (var t = Tensor.Normal(s, seed * 4 + 2, 0f, partStd, wRe.Device)) re = t.ToArray();
+        using (var t = Tensor.Normal(s, seed * 4 + 3, 0f, partStd, wIm.Device)) im = t.ToArray();
+        // Mode 0 (the mean; in 2-D the first row-and-column mode) meets a real coefficient, so only Re R_0 acts: it gets
+        // the whole variance σ²/(2C), and Im R_0, which the inverse transform ignores, is 0.
+        for (int i = 0; i < cin * cout; i++)
+        {
+            re[i] *= MathF.Sqrt(2f);
+            im[i] = 0f;
+        }
+        wRe.CopyFrom(re);
+        wIm.CopyFrom(im);
+    }
+
     /// <summary>
     /// FNO-specific He initialisation of one block v ↦ GELU(K v + W v + b) of width C (K: <paramref name="spectral"/>,
     /// W, b: <paramref name="pointwise"/>), chosen so that the second moment of the pre-activations is the same in

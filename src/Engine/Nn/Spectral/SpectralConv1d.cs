@@ -20,6 +20,12 @@ public enum SpectralInit
 
     /// <summary>The same He variances with Gaussian draws: variance preserved on average over initialisations only.</summary>
     HeGaussian,
+
+    /// <summary>
+    /// The mean-field edge-of-chaos (He) initialisation of Koshizuka et al. for FNO blocks with ReLU:
+    /// <c>FnoInit.EdgeOfChaos</c> at σ² = 2, Gaussian W and spectral weights, zero biases.
+    /// </summary>
+    EdgeOfChaos,
 }
 
 /// <summary>

@@ -74,8 +74,11 @@ internal static class GemmWorkers
     /// <summary>How long an idle worker spins before it sleeps.</summary>
     private static readonly long SpinTicks = Stopwatch.Frequency / 5000; // 200 µs
 
-    /// <summary>The most threads a job can use (the calling thread included).</summary>
-    public static int MaxThreads { get; } = Math.Clamp(Environment.ProcessorCount, 1, 256);
+    /// <summary>Threads of the pool, the calling thread included (the processor count).</summary>
+    private static readonly int PoolThreads = Math.Clamp(Environment.ProcessorCount, 1, 256);
+
+    /// <summary>The most threads a job can use (the calling thread included): <see cref="CpuThreads.Count"/>, capped by the pool.</summary>
+    public static int MaxThreads => Math.Min(PoolThreads, CpuThreads.Count);
 
     /// <summary>Takes the pool for one job; false when another thread holds it.</summary>
     public static bool TryAcquire() => MaxThreads > 1 && Interlocked.CompareExchange(ref busy, 1, 0) == 0;
@@ -133,7 +136,7 @@ internal static class GemmWorkers
                 return workers;
             }
 
-            var ws = new Worker[MaxThreads - 1];
+            var ws = new Worker[PoolThreads - 1];
             for (int i = 0; i < ws.Length; i++)
             {
                 Worker w = ws[i] = new Worker();
