@@ -66,12 +66,7 @@ public abstract class CompilerTests(ITestOutputHelper output)
     public void ExplainShowsTheGraphTheMemoryPlanAndTheLaunchCount()
     {
         using var p = Problem.Make("mlp-adam-cosine", Device);
-        using var step = p.Compile(new CompileOptions());
-        for (int s = 0; s < 4; s++)
-        {
-            using var batch = p.Batch(s);
-            step.Call(batch.X, batch.Y).Dispose();
-        }
+        using var step = p.CompiledAndReplayedOnce();
         var text = step.Explain();
         var stats = step.LastGraph!;
         Assert.Contains($"{stats.Launches} kernel launches per replay", text);
@@ -157,12 +152,7 @@ public abstract class CompilerTests(ITestOutputHelper output)
     public void BadLabelsThrowTheEagerErrorBeforeAnythingRuns()
     {
         using var p = Problem.Make("mlp-adam-cosine", Device);
-        using var step = p.Compile(new CompileOptions());
-        for (int s = 0; s < 4; s++)
-        {
-            using var batch = p.Batch(s);
-            step.Call(batch.X, batch.Y).Dispose();
-        }
+        using var step = p.CompiledAndReplayedOnce();
         Assert.Equal(1, step.Replays);
         using var x = Tensor.Uniform([4, 6], seed: 9, device: Device);
         using var bad = new IndexTensor([0, 1, 7, 2]);
@@ -226,6 +216,18 @@ public abstract class CompilerTests(ITestOutputHelper output)
         {
             using var scope = new TensorScope();
             return step(b.X, b.Y).ToArray();
+        }
+
+        /// <summary>The step compiled, called four times (three eager calls, one replay) on batches 0 to 3.</summary>
+        public CompiledFunction CompiledAndReplayedOnce()
+        {
+            var step = Compile(new CompileOptions());
+            for (int s = 0; s < 4; s++)
+            {
+                using var batch = Batch(s);
+                step.Call(batch.X, batch.Y).Dispose();
+            }
+            return step;
         }
 
         /// <summary>The step compiled for its label kind (an index tensor, or a target tensor).</summary>

@@ -267,9 +267,9 @@ internal sealed class CompiledGraph : IDisposable
             {
                 case KernelCallOp:
                     var contract = step.Method!.DeclaringType!;
-                    if (!targets.TryGetValue(contract, out var target)) targets[contract] = target = RecordingKernelSet.TargetOf(kernels, contract);
+                    if (!targets.TryGetValue(contract, out var target)) targets[contract] = target = KernelSetDecorator.TargetOf(kernels, contract);
                     var callArgs = step.TouchesInput ? step.Args.Select(a => ArgWalker.Map(a, Rebind)).ToArray() : (object?[])step.Args.Clone();
-                    RecordingKernelSet.Call(step.Method, target, callArgs);
+                    KernelSetDecorator.Call(step.Method, target, callArgs);
                     break;
                 case UploadOp:
                     var into = step.TouchesInput ? Rebind(step.Args[0]!) : step.Args[0]!;

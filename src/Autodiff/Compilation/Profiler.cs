@@ -96,44 +96,27 @@ public sealed class Profiler : IDisposable
     }
 
     /// <summary>The decorator that times each call.</summary>
-    internal class ProfilingKernelSet : DispatchProxy
+    internal class ProfilingKernelSet : KernelSetDecorator
     {
-        private IKernelSet inner = null!;
         private Profiler profiler = null!;
 
-        public static IKernelSet Create(IKernelSet inner, Profiler profiler)
-        {
-            var proxy = Create<IRecordableKernelSet, ProfilingKernelSet>();
-            var self = (ProfilingKernelSet)(object)proxy;
-            self.inner = inner;
-            self.profiler = profiler;
-            return proxy;
-        }
+        public static IKernelSet Create(IKernelSet inner, Profiler profiler) => Create<ProfilingKernelSet>(inner, p => p.profiler = profiler);
 
         /// <inheritdoc />
-        protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)
+        protected override string Suffix => "+profiling";
+
+        /// <inheritdoc />
+        protected override void Allocated(object buffer) => Interlocked.Increment(ref profiler.resultAllocations);
+
+        /// <inheritdoc />
+        protected override object? Forward(MethodInfo method, object?[] args, Func<object?> run)
         {
-            var method = targetMethod!;
-            args ??= [];
-            switch (method.Name)
-            {
-                case "get_Name":
-                    return inner.Name + "+profiling";
-                case nameof(IKernelSet.Synchronize):
-                    inner.Synchronize();
-                    return null;
-                case nameof(IKernelSet.Allocate):
-                case nameof(IKernelSet.AllocateInt):
-                    Interlocked.Increment(ref profiler.resultAllocations);
-                    return RecordingKernelSet.Call(method, inner, args);
-            }
             var counters = profiler.device.Counters;
             long launches = counters.KernelLaunches, allocations = counters.Allocations;
             long start = Stopwatch.GetTimestamp();
-            var result = RecordingKernelSet.Call(method, RecordingKernelSet.TargetOf(inner, method.DeclaringType!), args);
-            if (profiler.synchronize) inner.Synchronize();
-            var name = method.DeclaringType == typeof(IKernelSet) ? method.Name : method.DeclaringType!.Name[1..] + "." + method.Name;
-            profiler.Record(name, Stopwatch.GetTimestamp() - start, counters.KernelLaunches - launches, counters.Allocations - allocations);
+            var result = run();
+            if (profiler.synchronize) Inner.Synchronize();
+            profiler.Record(NameOf(method), Stopwatch.GetTimestamp() - start, counters.KernelLaunches - launches, counters.Allocations - allocations);
             return result;
         }
     }

@@ -31,7 +31,7 @@ internal sealed class KernelCallOp : TraceOp
 
     public object?[] Args { get; }
 
-    public override string Name => Method.DeclaringType == typeof(IKernelSet) ? Method.Name : Method.DeclaringType!.Name[1..] + "." + Method.Name;
+    public override string Name => KernelSetDecorator.NameOf(Method);
 }
 
 /// <summary>A copy of host data into a device buffer (a constant the function uploaded, such as a scalar).</summary>
