@@ -15,8 +15,9 @@ namespace Engine.Bench;
 [MemoryDiagnoser]
 public class CompiledStepBenchmarks
 {
-    private Module model = null!;
-    private Adam opt = null!;
+    // Two copies from the same seeds: an eager step frees the gradients a compiled graph owns (ZeroGrad), so the two
+    // must not share a model.
+    private (Module Model, Adam Opt) eager, compiledTwin;
     private Tensor x = null!;
     private IndexTensor labels = null!;
     private CompiledFunction<Tensor, IndexTensor> compiled = null!;
@@ -31,28 +32,29 @@ public class CompiledStepBenchmarks
     {
         var d = Device.Cpu;
         int batch = 64;
-        if (Model == "mlp")
-        {
-            model = new Sequential(new Linear(64, 256, seed: 1, device: d), new ReLU(), new Linear(256, 128, seed: 2, device: d), new ReLU(),
-                new Linear(128, 10, seed: 3, device: d));
-            x = Tensor.Uniform([batch, 64], 5, 0, 1, d);
-        }
-        else
-        {
-            // 32 x 32 images in 4 x 4 patches: 64 tokens of 256 channels.
-            model = new Mixer(32, 4, 256, 4, 128, 512, classes: 10, seed: 1, device: d);
-            x = Tensor.Uniform([batch, 32 * 32], 5, 0, 1, d);
-        }
-        opt = new Adam(model.Parameters(), 1e-3f);
+        eager = Make(d);
+        compiledTwin = Make(d);
+        x = Model == "mlp" ? Tensor.Uniform([batch, 64], 5, 0, 1, d) : Tensor.Uniform([batch, 32 * 32], 5, 0, 1, d);
         labels = new IndexTensor(Enumerable.Range(0, batch).Select(i => i % 10).ToArray());
-        compiled = Compiler.Compile((Tensor input, IndexTensor y) => Step(input, y));
+        compiled = Compiler.Compile((Tensor input, IndexTensor y) => Step(compiledTwin, input, y));
         for (int i = 0; i < 4; i++) compiled.Invoke(x, labels).Dispose();
+        for (int i = 0; i < 2; i++) Eager();
         var eagerCost = Measure(() => Eager());
         var compiledCost = Measure(() => Compiled());
-        var g = compiled.LastGraph!;
+        var g = compiled.LastGraph ?? throw new InvalidOperationException("the step did not compile: " + string.Join("; ", compiled.Messages));
         Console.WriteLine($"// {Model}: eager {eagerCost.KernelLaunches} launches, {eagerCost.Allocations} allocations per step; " +
                           $"compiled {compiledCost.KernelLaunches} launches, {compiledCost.Allocations} allocations per step; " +
                           $"{g.Temporaries} temporaries ({g.TemporaryBytes} B) in {g.Slots} slots ({g.SlotBytes} B), {g.FusedGroups} fused groups");
+    }
+
+    private (Module, Adam) Make(Device d)
+    {
+        Module model = Model == "mlp"
+            ? new Sequential(new Linear(64, 256, seed: 1, device: d), new ReLU(), new Linear(256, 128, seed: 2, device: d), new ReLU(),
+                new Linear(128, 10, seed: 3, device: d))
+            // 32 x 32 images in 4 x 4 patches: 64 tokens of 256 channels.
+            : new Mixer(32, 4, 256, 4, 128, 512, classes: 10, seed: 1, device: d);
+        return (model, new Adam(model.Parameters(), 1e-3f));
     }
 
     private static DeviceCounterSnapshot Measure(Action step)
@@ -62,12 +64,12 @@ public class CompiledStepBenchmarks
         return Device.Cpu.Counters.Snapshot().Minus(before);
     }
 
-    private Tensor Step(Tensor input, IndexTensor y)
+    private static Tensor Step((Module Model, Adam Opt) net, Tensor input, IndexTensor y)
     {
-        opt.ZeroGrad();
-        var loss = Losses.CrossEntropy(model.Forward(input), y);
+        net.Opt.ZeroGrad();
+        var loss = Losses.CrossEntropy(net.Model.Forward(input), y);
         loss.Backward();
-        opt.Step();
+        net.Opt.Step();
         return loss;
     }
 
@@ -76,8 +78,11 @@ public class CompiledStepBenchmarks
     public void Cleanup()
     {
         compiled.Dispose();
-        opt.Dispose();
-        model.Dispose();
+        foreach (var (model, opt) in new[] { eager, compiledTwin })
+        {
+            opt.Dispose();
+            model.Dispose();
+        }
         x.Dispose();
     }
 
@@ -86,7 +91,7 @@ public class CompiledStepBenchmarks
     public void Eager()
     {
         using var scope = new TensorScope();
-        Step(x, labels);
+        Step(eager, x, labels);
     }
 
     /// <summary>The replayed graph.</summary>
