@@ -44,7 +44,8 @@ public static class FnoBurgersTask
         log.WriteLine($"fno-burgers: {OperatorTask.Describe(s, $" (preset {preset.Name}: ν = {preset.Viscosity}, u0 ~ N(0, {preset.Sigma}²(-Δ + {preset.Tau}²I)^-{preset.Gamma}), solver grid {preset.SolverGrid}, {preset.Steps} steps to t = 1)", device)}");
 
         var genWatch = Stopwatch.StartNew();
-        var all = Burgers.Generate(n, s.Resolution, (ulong)s.Seed, preset, new OperatorTask.ProgressLog(log, "burgers data"), cache, log);
+        var all = DataParallel.RankZeroFirst(s.Ranks, () =>
+            Burgers.Generate(n, s.Resolution, (ulong)s.Seed, preset, new OperatorTask.ProgressLog(log, "burgers data"), cache, log));
         double genSeconds = genWatch.Elapsed.TotalSeconds;
         log.WriteLine($"fno-burgers: data ready in {genSeconds:F1} s");
         var baseline = new OperatorBaseline("heat equation", Burgers.HeatBaselineError(all.Slice(s.Train, s.Test), preset.Viscosity));

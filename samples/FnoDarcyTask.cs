@@ -30,7 +30,8 @@ public static class FnoDarcyTask
         var cache = Path.Combine(s.OutDir, $"darcy-n{n}-s{s.Resolution}-seed{s.Seed}.bin");
         log.WriteLine($"fno-darcy: {OperatorTask.Describe(s, "", device)}");
         var genWatch = Stopwatch.StartNew();
-        var all = Darcy.Generate(n, s.Resolution, (ulong)s.Seed, progress: new OperatorTask.ProgressLog(log, "darcy data"), cachePath: cache, log: log);
+        var all = DataParallel.RankZeroFirst(s.Ranks, () =>
+            Darcy.Generate(n, s.Resolution, (ulong)s.Seed, progress: new OperatorTask.ProgressLog(log, "darcy data"), cachePath: cache, log: log));
         double genSeconds = genWatch.Elapsed.TotalSeconds;
         log.WriteLine($"fno-darcy: data ready in {genSeconds:F1} s");
         var baseline = new OperatorBaseline("mean training field", all.Slice(s.Train, s.Test).MeanFieldBaselineError(all.Slice(0, s.Train)));

@@ -42,7 +42,9 @@ public static class Headlines
             case "gr-diagonal" when metrics.TryGetValue("runs", out var runs) && runs is Dictionary<string, object> byName:
                 return "test error " + string.Join(", ", byName.Select(kv => $"{kv.Key} {N(((Dictionary<string, object>)kv.Value)["test_error"], "F3")}"));
             case "spn":
-                return $"{metrics.GetValueOrDefault("dataset")} test log-likelihood {(metrics.TryGetValue("test_loglik", out var ll) ? N(ll, "F3") : "?")}";
+                // A run of the Bayesian methods names its first method, whose log-likelihood the top level reports.
+                string method = metrics.GetValueOrDefault("method") is string m && m != "adam" ? $" ({m.Split(',')[0]})" : "";
+                return $"{metrics.GetValueOrDefault("dataset")} test log-likelihood{method} {(metrics.TryGetValue("test_loglik", out var ll) ? N(ll, "F3") : "?")}";
             case "fno-burgers" or "fno-darcy":
                 return "test relative L2 " + P("test_relative_l2");
             case "fno-depth" when metrics.TryGetValue("summary", out var sm) && sm is List<Dictionary<string, object>> summary && summary.Count > 0:

@@ -23,6 +23,7 @@ public static class MixerTask
         Opt.Int("token-hidden", "hidden width of the token-mixing MLP", 1, @default: "32; --quick 16"),
         Opt.Int("channel-hidden", "hidden width of the channel-mixing MLP", 1, @default: "64; --quick 32"),
         .. OptimizerChoice.Declare("3e-3"),
+        DataParallel.Option,
     ];
 
     /// <summary>Outcome of one training run.</summary>
@@ -45,13 +46,14 @@ public static class MixerTask
     /// work named <paramref name="label"/>).
     /// </summary>
     public static RunResult Train(Mixer model, Dataset train, Dataset test, int epochs, int batchSize, OptimizerSettings optimizer, int seed,
-        Kernels.Device device, TextWriter log, string label, ProgressReporter? progress = null)
+        Kernels.Device device, TextWriter log, string label, ProgressReporter? progress = null, Distributed.Communicator? ranks = null)
     {
         ArgumentNullException.ThrowIfNull(optimizer);
         float lr = optimizer.LearningRate;
         using var opt = OptimizerChoice.Create(optimizer, model.Parameters());
         var flooding = OptimizerChoice.CreateFlooding(optimizer);
-        var loader = new DataLoader(train, batchSize, shuffle: true, seed: seed, device: device);
+        using var replica = DataParallel.Wrap(model, opt, ranks);
+        var loader = DataParallel.Loader(train, batchSize, seed, device, ranks);
         var curve = new List<object>();
         var curves = MlpTask.NewCurves();
         var sw = Stopwatch.StartNew();
@@ -59,7 +61,7 @@ public static class MixerTask
         progress?.Start(label, steps);
         for (int epoch = 1; epoch <= epochs; epoch++)
         {
-            var (trainLoss, trainAcc) = ClassifierTraining.Epoch(model, loader, opt, () =>
+            var (trainLoss, trainAcc) = ClassifierTraining.Epoch(replica.Model, loader, opt, () =>
             {
                 opt.LearningRate = lr * 0.5f * (1 + MathF.Cos(MathF.PI * step++ / steps));
                 progress?.Advance();
@@ -102,7 +104,7 @@ public static class MixerTask
             using var m = new Mixer(8, patch, channels, blocks, tokenHidden, channelHidden, 10, random, seed, device);
             string label = random ? "rp-mixer" : "mixer";
             log.WriteLine($"{label}: {m.ParameterCount} parameters, effective width S·C = {m.EffectiveWidth}");
-            var r = Train(m, train, test, epochs, batchSize, optimizer, seed, device, log, label, progress);
+            var r = Train(m, train, test, epochs, batchSize, optimizer, seed, device, log, label, progress, DataParallel.For(o));
             log.WriteLine($"{label}: final test accuracy {r.TestAccuracy:P2} ({r.Parameters} parameters, {r.Seconds:F1} s)");
             return r;
         }

@@ -17,6 +17,7 @@ public static class MlpTask
         Opt.Int("hidden", "width of the first hidden layer (the second is half)", 2, @default: "256"),
         Opt.Flag("standardize", "scale pixels to zero mean, unit variance", "true"),
         .. OptimizerChoice.Declare("1e-3"),
+        DataParallel.Option,
     ];
 
     /// <summary>Scales every pixel to zero mean and unit variance using the training set's statistics.</summary>
@@ -68,7 +69,9 @@ public static class MlpTask
             new Linear(hidden / 2, 10, seed: s + 3, device: device));
         using var opt = OptimizerChoice.Create(optSettings, model.Parameters());
         var flooding = OptimizerChoice.CreateFlooding(optSettings);
-        var loader = new DataLoader(train, batchSize, shuffle: true, seed: seed, device: device);
+        var ranks = DataParallel.For(o);
+        using var replica = DataParallel.Wrap(model, opt, ranks);
+        var loader = DataParallel.Loader(train, batchSize, seed, device, ranks);
         var curve = new List<object>();
         var curves = NewCurves();
         using var progress = ProgressReporter.Create(log);
@@ -76,7 +79,7 @@ public static class MlpTask
         var sw = Stopwatch.StartNew();
         for (int epoch = 1; epoch <= epochs; epoch++)
         {
-            var (trainLoss, trainAcc) = ClassifierTraining.Epoch(model, loader, opt, () => progress.Advance(), flooding);
+            var (trainLoss, trainAcc) = ClassifierTraining.Epoch(replica.Model, loader, opt, () => progress.Advance(), flooding);
             var (testLoss, testAcc) = Evaluation.Classify(model, test, device: device);
             curve.Add(new { epoch, train_loss = trainLoss, train_accuracy = trainAcc, test_loss = testLoss, test_accuracy = testAcc });
             AddEpoch(curves, trainLoss, trainAcc, testLoss, testAcc);

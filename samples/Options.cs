@@ -17,6 +17,8 @@ public enum OptionKind
     FloatList,
     /// <summary>Free text, or one of <see cref="OptionSpec.Choices"/> (case-insensitive).</summary>
     Text,
+    /// <summary>Comma-separated <see cref="OptionSpec.Choices"/> (case-insensitive), each at most once.</summary>
+    ChoiceList,
 }
 
 /// <summary>
@@ -42,6 +44,7 @@ public sealed record OptionSpec(string Name, string Description, OptionKind Kind
         OptionKind.Int => "N",
         OptionKind.Float => "X",
         OptionKind.FloatList => "X,X,...",
+        OptionKind.ChoiceList => string.Join('|', Choices ?? []) + "[,...]",
         _ => Choices is { Count: > 0 } c ? string.Join('|', c) : "VALUE",
     };
 
@@ -64,6 +67,11 @@ public sealed record OptionSpec(string Name, string Description, OptionKind Kind
             case OptionKind.FloatList:
                 var parts = value.Split(',', StringSplitOptions.TrimEntries);
                 return parts.Length == 0 ? $"{task}: --{Name} needs at least one number." : parts.Select(p => CheckNumber(task, p)).FirstOrDefault(m => m != null);
+            case OptionKind.ChoiceList:
+                var names = value.Split(',', StringSplitOptions.TrimEntries);
+                if (names.FirstOrDefault(n => !(Choices ?? []).Contains(n, StringComparer.OrdinalIgnoreCase)) is { } unknown)
+                    return $"{task}: unknown --{Name} '{unknown}' in '{value}'; choices: {string.Join(", ", Choices ?? [])}, or a comma list of them.";
+                return names.Distinct(StringComparer.OrdinalIgnoreCase).Count() == names.Length ? null : $"{task}: --{Name} '{value}' names a value twice.";
             default:
                 if (Choices is not { Count: > 0 } choices || choices.Contains(value, StringComparer.OrdinalIgnoreCase)) return null;
                 return $"{task}: unknown --{Name} '{value}'; choices: {string.Join(", ", choices)}.";
@@ -117,6 +125,10 @@ public static class Opt
     /// <summary>One of <paramref name="choices"/> (case-insensitive).</summary>
     public static OptionSpec Choice(string name, string description, IReadOnlyList<string> choices, string? @default = null) =>
         new(name, description, OptionKind.Text, Choices: choices, Default: @default);
+
+    /// <summary>One or several of <paramref name="choices"/>, comma-separated (case-insensitive, none twice).</summary>
+    public static OptionSpec Choices(string name, string description, IReadOnlyList<string> choices, string? @default = null) =>
+        new(name, description, OptionKind.ChoiceList, Choices: choices, Default: @default);
 }
 
 /// <summary>

@@ -38,10 +38,14 @@ public static class Program
         "Trains the engine's sample tasks; each writes <out>/<task>.json, a PNG per curve and a summary. `<task> --help` lists a task's options."));
 
     /// <summary>Entry point.</summary>
-    public static int Main(string[] args) =>
+    public static int Main(string[] args)
+    {
         // On a terminal, log lines go through Spectre.Console so live progress bars stay intact; redirected output
         // (CI, files) gets plain lines.
-        Run(args, ConsoleLog.IsInteractive ? new ConsoleLog() : Console.Out, Console.Error);
+        int code = Run(args, ConsoleLog.IsInteractive ? new ConsoleLog() : Console.Out, Console.Error);
+        DataParallel.Shutdown();
+        return code;
+    }
 
     /// <summary>
     /// Runs a task (or every task) with output to <paramref name="log"/> and error messages to
@@ -122,9 +126,21 @@ public static class Program
     {
         Dictionary<string, object> metrics;
         var watch = System.Diagnostics.Stopwatch.StartNew();
+        Distributed.Communicator? ranks = null;
         try
         {
-            metrics = task.Run(options, device, log);
+            // --distributed: every rank trains, only rank 0 logs and writes; a rank that fails stops the others.
+            ranks = DataParallel.Requested(task, options) ? DataParallel.For(options) : null;
+            if (ranks == null) metrics = task.Run(options, device, log);
+            else
+            {
+                var rankLog = ranks.Rank == 0 ? log : TextWriter.Null;
+                Dictionary<string, object>? ranked = null;
+                ranks.RunOrAbort(() => ranked = task.Run(options, device, rankLog));
+                metrics = ranked!;
+                metrics["ranks"] = ranks.Size;
+                if (ranks.Rank != 0) return Success;
+            }
         }
         catch (Exception e) when (IsUsage(e))
         {

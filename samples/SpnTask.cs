@@ -21,18 +21,22 @@ public static class SpnTask
         Opt.Int("sums", "sum nodes per region (S)", 1, @default: "10; --quick 4"),
         Opt.Float("lr", "Adam learning rate", 0, minExclusive: true, @default: "0.02"),
         Opt.Int("patience", "epochs without validation gain before stopping", 1, @default: "3"),
-        Opt.Choice("method", "training method", ["adam", "em"], "adam"),
+        // A comma list runs several methods on one structure and data (see SpnBayesTask).
+        Opt.Choices("method", "training method: adam, em, bayes (top-down posterior sampler), gibbs (bottom-up Gibbs sampler), or a comma list of them", ["adam", "em", "bayes", "gibbs"], "adam"),
         Opt.Choice("init", "leaf initialisation", ["data", "random"], "data"),
         Opt.Float("em-step", "online EM step size", 0, 1, minExclusive: true, @default: "0.3"),
         Opt.Float("em-pseudo-count", "online EM pseudo-count", 0, @default: "1e-3"),
         Opt.Flag("search", "RAT-SPN's protocol: train its generative structure grid and keep the best on validation (--depth, --repetitions, --leaves, --sums, --init unused)"),
         Opt.Float("search-seconds", "wall-time bound of each structure under --search", 0, minExclusive: true, @default: "60; --quick 5"),
+        .. SpnBayesTask.OwnOptions,
+        DataParallel.Option,
     ];
 
     /// <summary>Runs the task; returns the metrics written to spn.json.</summary>
     public static Dictionary<string, object> Run(Options o, Kernels.Device device, TextWriter log)
     {
         if (o.Flag("search")) return SpnStructureSearch.Run(o, device, log);
+        if (SpnBayesTask.Handles(o.Get("method", "adam"))) return SpnBayesTask.Run(o, device, log);
         bool quick = o.Quick;
         string dataset = o.Get("dataset", "nltcs");
         var (train, valid, test) = DensityData.LoadSplits(dataset, o.Has("data") ? o.Get("data", "") : null);
@@ -41,7 +45,7 @@ public static class SpnTask
         int reps = o.Int("repetitions", quick ? 4 : 10);
         int leaves = o.Int("leaves", quick ? 4 : 10);
         int sums = o.Int("sums", quick ? 4 : 10);
-        int epochs = o.Int("epochs", quick ? 8 : 30); // quick: 8 epochs on the slices reach about -6.4 nats on nltcs (2 had left -7.4)
+        int epochs = Epochs(o);
         int batchSize = o.Int("batch-size", 100);
         float lr = o.Float("lr", 0.02f);
         int patience = o.Int("patience", 3);
@@ -67,7 +71,10 @@ public static class SpnTask
         {
             Epochs = epochs, BatchSize = batchSize, LearningRate = lr, Patience = patience, Seed = seed, Log = log,
             EmStepSize = o.Float("em-step", 0.3f), EmPseudoCount = o.Float("em-pseudo-count", 1e-3f),
+            Communicator = DataParallel.For(o),
         };
+        if (options.Communicator != null && method == "em")
+            throw new ArgumentException("spn: --distributed trains with --method adam (online EM is not data-parallel).");
         var result = method switch
         {
             "adam" => SpnTraining.TrainAdam(spn, train, valid, options),
@@ -105,7 +112,10 @@ public static class SpnTask
         };
     }
 
-    /// <summary>The first <paramref name="rows"/> rows of <paramref name="d"/> (all of it when it is shorter).</summary>
+    /// <summary>--epochs, or the default: 8 epochs on the --quick slices reach about -6.4 nats on nltcs (2 left -7.4).</summary>
+    internal static int Epochs(Options o) => o.Int("epochs", o.Quick ? 8 : 30);
+
+    /// <summary>The first <paramref name="rows"/> rows of <paramref name="d"/> (all of it when shorter).</summary>
     internal static DensityData Head(DensityData d, int rows)
     {
         if (d.Rows <= rows) return d;

@@ -117,6 +117,7 @@ public static class TaskReport
             case "spn":
                 Add("log-likelihood", "spn: mean log-likelihood per sample", "epoch", "log-likelihood (nats)", false,
                     Curve("valid_loglik", "valid"), Curve("train_loglik", "train"));
+                figures.AddRange(SpnBayesTask.Figures(metrics));
                 break;
         }
         foreach (var (name, values) in curves)

@@ -117,8 +117,9 @@ public static class Autograd
     /// The reverse walk shared by <see cref="Tensor.Backward"/> and <see cref="Grad(IReadOnlyList{Tensor}, IReadOnlyList{Tensor}, IReadOnlyList{Tensor}?, bool, bool?)"/>: seeds each root with its
     /// gradient and propagates through the recorded backward rules (recorded themselves when
     /// <paramref name="createGraph"/>). Without <paramref name="capture"/>, leaf gradients accumulate into
-    /// <see cref="Tensor.Grad"/>; with it, the total gradient of every tensor in the dictionary's keys is stored as its value
-    /// instead and no <see cref="Tensor.Grad"/> is touched.
+    /// <see cref="Tensor.Grad"/> and each leaf's post-accumulate hooks fire as the walk reaches it; with it, the total
+    /// gradient of every tensor in the dictionary's keys is stored as its value instead, no <see cref="Tensor.Grad"/>
+    /// is touched and no hook fires. Callbacks queued during the walk run after it.
     /// </summary>
     /// <remarks>
     /// Without <paramref name="retainGraph"/> the walked ops are marked released when the walk completes, and a later
@@ -138,6 +139,52 @@ public static class Autograd
         for (int r = 0; r < roots.Length; r++)
             grads[roots[r]] = grads.TryGetValue(roots[r], out var acc0) ? acc0 + seeds[r] : seeds[r];
         using var mode = createGraph ? GradMode.EnableGrad() : GradMode.NoGrad();
+        var outerCallbacks = queuedCallbacks;
+        queuedCallbacks = null;
+        walkDepth++;
+        try
+        {
+            Walk(order, grads, createGraph, capture);
+            if (!retainGraph)
+                foreach (var t in order)
+                    if (t.Node != null) Released.AddOrUpdate(t.Node, Released);
+            // Callbacks queued by hooks run once the whole pass is done; a callback may queue another.
+            while (queuedCallbacks is { Count: > 0 } pending)
+            {
+                queuedCallbacks = null;
+                foreach (var callback in pending) callback();
+            }
+        }
+        finally
+        {
+            walkDepth--;
+            queuedCallbacks = outerCallbacks;
+        }
+    }
+
+    [ThreadStatic] private static List<Action>? queuedCallbacks;
+    [ThreadStatic] private static int walkDepth;
+
+    /// <summary>
+    /// Runs <paramref name="callback"/> once the backward pass in progress on this thread has finished: after the last
+    /// op's backward rule ran and every leaf's gradient was accumulated and its hooks fired (PyTorch's
+    /// <c>Variable._execution_engine.queue_callback</c>). Call it from a hook registered with
+    /// <see cref="Tensor.RegisterPostAccumulateGradHook"/>, for work that needs the whole pass done, such as waiting for
+    /// the gradient reductions a data-parallel wrapper started in its hooks. Callbacks run in the order queued, on the
+    /// thread of the pass, before <see cref="Tensor.Backward"/> returns; a pass that throws drops its callbacks.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">No backward pass is running on this thread.</exception>
+    public static void QueueCallback(Action callback)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        if (walkDepth == 0)
+            throw new InvalidOperationException("QueueCallback: no backward pass is running on this thread; call it from a gradient hook.");
+        (queuedCallbacks ??= new List<Action>()).Add(callback);
+    }
+
+    /// <summary>The reverse walk itself: each tensor's total gradient through its backward rule, or into a leaf.</summary>
+    private static void Walk(List<Tensor> order, Dictionary<Tensor, Tensor> grads, bool createGraph, Dictionary<Tensor, Tensor?>? capture)
+    {
         for (int idx = order.Count - 1; idx >= 0; idx--)
         {
             var t = order[idx];
@@ -149,7 +196,9 @@ public static class Autograd
             }
             else if (t.Node == null)
             {
+                // Every consumer of this leaf comes later in the order and has already run: its gradient is final.
                 t.AccumulateGrad(g, createGraph);
+                t.RunPostAccumulateGradHooks();
                 continue;
             }
             var inputGrads = AnomalyMode.IsEnabled ? AnomalyMode.RunBackwardRule(t.Node, g) : t.Node.Backward(g);
@@ -164,9 +213,6 @@ public static class Autograd
                 grads[x] = grads.TryGetValue(x, out var acc) ? acc + gi : gi;
             }
         }
-        if (!retainGraph)
-            foreach (var t in order)
-                if (t.Node != null) Released.AddOrUpdate(t.Node, Released);
     }
 
     // Ops whose graph a backward pass without retainGraph has used up.

@@ -72,8 +72,13 @@ public sealed partial class Tensor : IDisposable
     /// <summary>True once disposed; any further use throws.</summary>
     public bool IsDisposed => disposed;
 
-    /// <summary>The device buffer (shared with reshape views).</summary>
-    internal DeviceBuffer<float> Buffer
+    /// <summary>
+    /// The device buffer holding the data, row-major, <see cref="Size"/> elements (shared with reshape views), for code
+    /// that hands raw device memory to another library: a communication library reducing gradients in place, a
+    /// P/Invoke call. Writes through it bypass the tape, like <see cref="InPlace"/> operations.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The tensor was disposed.</exception>
+    public DeviceBuffer<float> Buffer
     {
         get
         {

@@ -104,10 +104,16 @@ public sealed class Device : IDisposable
 
     /// <summary>
     /// Gives the memory the device keeps for reuse (freed buffers cached to make the next step's allocations cheap)
-    /// back to the system; returns the bytes released. The CPU device also does this by itself after
-    /// 10 s without allocations. Buffers in use are not touched.
+    /// back to the system or the GPU driver; returns the bytes released. The CPU device also does this by itself after
+    /// 10 s without allocations; an ILGPU device's caching allocator keeps its blocks until this call, a failed
+    /// allocation, or the device's disposal. Buffers in use are not touched.
     /// </summary>
-    public long TrimCache() => Kind == DeviceKind.Cpu ? CpuArrayPools.Trim() : 0;
+    public long TrimCache() => kernels switch
+    {
+        CpuKernelSet => CpuArrayPools.Trim(),
+        IlgpuKernelSet ilgpu => ilgpu.TrimCache(),
+        _ => 0,
+    };
 
     /// <summary>True once disposed.</summary>
     public bool IsDisposed { get; private set; }

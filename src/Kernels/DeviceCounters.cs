@@ -15,7 +15,8 @@ namespace Engine.Kernels;
 /// length times element size); <see cref="PeakBytes"/> is its maximum since creation or the last
 /// <see cref="ResetPeak"/>.</item>
 /// <item><see cref="PoolHits"/> and <see cref="CachedBytes"/>: allocations served from a pool of freed memory and
-/// the bytes such a pool holds for reuse (the CPU set's pool of pinned arrays; 0 on a set without a pool).</item>
+/// the bytes such a pool holds for reuse (the CPU set's pool of pinned arrays, the ILGPU set's caching allocator of
+/// device memory, whose bytes are those of its rounded size classes; 0 on a set without a pool).</item>
 /// <item><see cref="KernelLaunches"/>: on the CPU set one per call of a kernel-set entry point (core or
 /// capability), on the ILGPU set one per kernel launch or device-side copy (an entry point may launch several).</item>
 /// <item><see cref="DeviceToHostCopies"/> and <see cref="HostToDeviceCopies"/>: calls of

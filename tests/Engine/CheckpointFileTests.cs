@@ -100,7 +100,10 @@ public class CheckpointFileTests(ITestOutputHelper output)
             var target = Path.Combine(dir, "model.safetensors");
             var rng = new Random(7);
             int kills = 0, leftAfterKill = 0, leftAfterNext = 0, loadedA = 0, loadedB = 0;
-            for (int round = 0; round < 6; round++)
+            long bytesAfterKill = 0;
+            // 6 kills by default (a few seconds); ENGINE_KILL_ROUNDS=100 runs the long version.
+            int rounds = int.TryParse(Environment.GetEnvironmentVariable("ENGINE_KILL_ROUNDS"), out int n) && n > 0 ? n : 6;
+            for (int round = 0; round < rounds; round++)
             {
                 using (var p = StartChild(child, target))
                 {
@@ -117,6 +120,7 @@ public class CheckpointFileTests(ITestOutputHelper output)
                     kills++;
                 }
                 leftAfterKill += Temporaries(dir).Length;
+                bytesAfterKill += Temporaries(dir).Sum(f => new FileInfo(f).Length);
                 // Alternately the next load and the next save must clean up; the target is always a whole file.
                 using var m = SaveLoopModels.Create(9);
                 Checkpoint.Load(m, target);
@@ -127,7 +131,8 @@ public class CheckpointFileTests(ITestOutputHelper output)
                 if (round % 2 == 1) Checkpoint.Save(m, target);
                 leftAfterNext += Temporaries(dir).Length;
             }
-            output.WriteLine($"{kills} kills during a save loop: {leftAfterKill} temporary files right after the kills, {leftAfterNext} after the next load or save; target was model A {loadedA} times, B {loadedB} times");
+            output.WriteLine($"{kills} kills during a save loop: {leftAfterKill} temporary files ({bytesAfterKill} bytes) right after the kills, {leftAfterNext} after the next load or save; target was model A {loadedA} times, B {loadedB} times");
+            Assert.Equal(rounds, kills);
             Assert.Equal(0, leftAfterNext);
         }
         finally

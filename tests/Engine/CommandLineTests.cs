@@ -39,7 +39,7 @@ public class CommandLineTests
     [InlineData(new[] { "--epochs", "3" }, "unknown option '--epochs' before a task name")]
     [InlineData(new[] { "mixer", "--channels", "0" }, "mixer: --channels must be an integer >= 1, got 0.")]
     [InlineData(new[] { "mixer-width", "--token-expansion", "0" }, "mixer-width: --token-expansion must be a finite number > 0, got '0'.")]
-    [InlineData(new[] { "spn", "--method", "bayes" }, "spn: unknown --method 'bayes'; choices: adam, em.")]
+    [InlineData(new[] { "spn", "--method", "sgd" }, "spn: unknown --method 'sgd' in 'sgd'; choices: adam, em, bayes, gibbs, or a comma list of them.")]
     [InlineData(new[] { "spn", "--em-step", "2" }, "spn: --em-step must be a finite number in (0, 1], got '2'.")]
     [InlineData(new[] { "gr-diagonal", "--eps", "0.1,-2" }, "gr-diagonal: --eps must be a finite number > 0, got '-2'.")]
     [InlineData(new[] { "fno-burgers", "--init", "zero" }, "fno-burgers: unknown --init 'zero'")]

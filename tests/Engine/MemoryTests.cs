@@ -146,6 +146,8 @@ public class MemoryTests(ITestOutputHelper output)
             // ENGINE_MEMORY_STEPS=10000 runs the long version.
             int steps = int.TryParse(Environment.GetEnvironmentVariable("ENGINE_MEMORY_STEPS"), out int n) && n > 1 ? n : 1_000;
             long first = 0;
+            long start = Cpu.Counters.BytesInUse;
+            Cpu.Counters.ResetPeak();
             var watch = Stopwatch.StartNew();
             for (int step = 0; step < steps; step++)
             {
@@ -153,8 +155,12 @@ public class MemoryTests(ITestOutputHelper output)
                 if (step == 0) first = Cpu.Counters.BytesInUse; // after the optimizer state and gradients exist
             }
             long last = Cpu.Counters.BytesInUse;
-            output.WriteLine($"{kind}: {steps} steps in {watch.Elapsed.TotalSeconds:F1} s; bytes in use after step 1: {first}, after step {steps}: {last}");
+            long peak = Cpu.Counters.PeakBytes, cached = Cpu.Counters.CachedBytes;
+            Cpu.TrimCache();
+            output.WriteLine($"{kind}: {steps} steps in {watch.Elapsed.TotalSeconds:F1} s; bytes in use before step 1: {start}, after step 1: {first}, " +
+                $"after step {steps}: {last}; peak {peak}; cached {cached}, after trimming {Cpu.Counters.CachedBytes}");
             Assert.Equal(first, last);
+            Assert.Equal(0, Cpu.Counters.CachedBytes);
         });
         Assert.Empty(warnings);
     }

@@ -76,4 +76,50 @@ public class ReadmeExampleTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    /// <summary>The README's own-module example, word for word: a custom function between registered layers.</summary>
+    private sealed class Net : Module
+    {
+        readonly Conv2d conv; readonly Linear head; readonly CustomFunction activation;
+        public Net(CustomFunction activation, Device device)
+        {
+            this.activation = activation;
+            conv = RegisterModule("conv", new Conv2d(1, 8, 3, stride: 2, padding: 1, device: device));   // [B, 1, 8, 8] -> [B, 8, 4, 4]
+            head = RegisterModule("head", new Linear(8 * 4 * 4, 10, device: device));
+        }
+        public override Tensor Forward(Tensor x) => head.Forward(activation.Apply(conv.Forward(x)).Reshape([x.Shape[0], 8 * 4 * 4]));
+    }
+
+    [Fact]
+    public void ReadmeCustomFunctionAndOwnModuleExamplesGradcheckRegisterAndLearn()
+    {
+        var device = Device.Cpu;
+        Engine.Random.Seed(1);
+        var cube = new CustomFunction("cube",
+            forward: xs => xs[0] * xs[0] * xs[0],
+            backward: b => [b.GradOutput * 3f * b.Inputs[0].Square()]);
+        using (var x = Tensor.Uniform([3, 4], seed: 3, low: -1f, high: 1f, device: device))
+        {
+            x.RequiresGrad = true;
+            GradCheck.Assert(xs => cube.Apply(xs[0]), [x]);
+        }
+
+        using var model = new Net(cube, device);
+        Assert.Equal(["conv.weight", "conv.bias", "head.weight", "head.bias"], model.NamedParameters().Select(p => p.Name));
+        using var images = Tensor.Uniform([20, 1, 8, 8], seed: 5, low: -1f, high: 1f, device: device);
+        int[] labels = Enumerable.Range(0, 20).Select(i => i % 10).ToArray();
+        using var opt = new Adam(model.Parameters(), 1e-2f);
+        float first = 0, last = 0;
+        for (int step = 0; step < 40; step++)
+        {
+            using var scope = new TensorScope();
+            opt.ZeroGrad();
+            var loss = Losses.CrossEntropy(model.Forward(images), labels);
+            loss.Backward();
+            opt.Step();
+            if (step == 0) first = loss.Item();
+            last = loss.Item();
+        }
+        Assert.True(last < first * 0.5f, $"loss {first} -> {last}");
+    }
 }

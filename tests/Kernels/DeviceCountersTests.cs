@@ -1,7 +1,9 @@
 using Engine.Autodiff;
 using Engine.Kernels;
+using Engine.Kernels.Ilgpu;
 using Engine.Nn;
 using Engine.Optim;
+using Engine.Spn;
 
 namespace Engine.Tests.Kernels;
 
@@ -22,6 +24,28 @@ public abstract class DeviceCountersTests
     /// counts calls, ILGPU launches, and each of these kernels is one launch there).
     /// </summary>
     protected virtual int LaunchesPerCall => 1;
+
+    /// <summary>Bytes the set's pool keeps for a freed buffer of <paramref name="bytes"/> (its size class, or exactly that).</summary>
+    protected abstract long PooledBytesOf(long bytes);
+
+    /// <summary>
+    /// A freed buffer goes to the set's pool (CPU: arrays of at least 4096 elements; ILGPU: the caching allocator); the
+    /// next buffer of that length is one allocation and one pool hit, and takes its bytes out of the cache.
+    /// </summary>
+    [Fact]
+    public void PoolHitsAndCachedBytesFollowThePool()
+    {
+        const int n = 5003 * 7;
+        var c = Device.Counters;
+        Device.Kernels.Allocate(n).Dispose();
+        long cached = c.CachedBytes;
+        var before = c.Snapshot();
+        using var again = Device.Kernels.Allocate(n);
+        var d = c.Snapshot().Minus(before);
+        Assert.Equal(1, d.Allocations);
+        Assert.Equal(1, d.PoolHits);
+        Assert.Equal(cached - PooledBytesOf(4L * n), c.CachedBytes);
+    }
 
     /// <summary>Buffers count their logical bytes; disposal gives them back; the peak and its reset follow.</summary>
     [Fact]
@@ -100,6 +124,40 @@ public abstract class DeviceCountersTests
         w.ZeroGrad();
         bias.ZeroGrad();
         Assert.Equal(before.BytesInUse, Device.Counters.BytesInUse);
+    }
+
+    /// <summary>
+    /// A forward and backward step of a small SPN (leaf, product and sum layers, depth 2, two repetitions) copies nothing
+    /// from the device: the sizes of the layers' index lists stay on the host. The first, unmeasured step checks the
+    /// data's values (one copy per data tensor) and uploads the index lists. The step still computes: every leaf
+    /// parameter gets a gradient.
+    /// </summary>
+    [Theory]
+    [InlineData(SpnLeafType.Bernoulli)]
+    [InlineData(SpnLeafType.Gaussian)]
+    public void SpnStepReadsNothingBack(SpnLeafType leaf)
+    {
+        float nan = float.NaN;
+        float[] data = leaf == SpnLeafType.Gaussian
+            ? [0.3f, -1.2f, nan, 2f, 0.1f, -0.4f, 1.5f, 0.7f, -0.9f, nan, 0f, 0.2f]
+            : [1, 0, nan, 1, 1, 0, 0, 1, 1, nan, 0, 0];
+        using var spn = new Spn.Spn(RegionGraph.RandomBinary(6, 2, 2, 1), 3, 2, leaf, seed: 2, device: Device);
+        using var x = Tensor.FromArray(data, [2, 6], Device);
+        void Step()
+        {
+            using var scope = new TensorScope();
+            (-spn.LogLikelihood(x).Mean()).Backward();
+        }
+        Step();
+        spn.ZeroGrad();
+        var before = Device.Counters.Snapshot();
+        Step();
+        var step = Device.Counters.Snapshot().Minus(before);
+        Assert.Equal(0, step.DeviceToHostCopies);
+        Assert.True(step.KernelLaunches > 0);
+        foreach (var p in spn.Parameters())
+            Assert.NotNull(p.Grad);
+        spn.ZeroGrad();
     }
 
     /// <summary>Model, data and a closure for the optimizer-step tests.</summary>
@@ -265,36 +323,43 @@ public sealed class CpuDeviceCountersTests : DeviceCountersTests
     /// <inheritdoc />
     protected override Device Device => Device.Get(DeviceKind.Cpu);
 
-    /// <summary>A freed array of at least 4096 elements goes to the pool; the next buffer of that length is a pool hit.</summary>
-    [Fact]
-    public void PoolHitsAndCachedBytesFollowThePool()
-    {
-        const int n = 5003 * 7;
-        var c = Device.Counters;
-        Device.Kernels.Allocate(n).Dispose();
-        long cached = c.CachedBytes;
-        var before = c.Snapshot();
-        using var again = Device.Kernels.Allocate(n);
-        var d = c.Snapshot().Minus(before);
-        Assert.Equal(1, d.Allocations);
-        Assert.Equal(1, d.PoolHits);
-        Assert.Equal(cached - 4L * n, c.CachedBytes);
-    }
+    /// <inheritdoc />
+    protected override long PooledBytesOf(long bytes) => bytes;
 }
 
-/// <summary>Counters of the ILGPU set on the CPU emulator (one per launch; no pool, so no hits or cached bytes).</summary>
+/// <summary>Counters of the ILGPU set on the CPU emulator (one per launch; its caching allocator reports hits and cached bytes).</summary>
 public sealed class IlgpuDeviceCountersTests : DeviceCountersTests
 {
     /// <inheritdoc />
     protected override Device Device => Device.Get(DeviceKind.IlgpuCpu);
 
-    /// <summary>The ILGPU set has no pool yet.</summary>
+    /// <summary>
+    /// The cross-entropy backward is one launch: a backward pass from the loss to a leaf of logits launches the seed,
+    /// the fused gradient kernel and the copy into the leaf's gradient, nothing else; the gradient is (softmax - onehot) / rows.
+    /// </summary>
     [Fact]
-    public void NoPoolYet()
+    public void CrossEntropyBackwardIsOneLaunch()
     {
-        using (Device.Kernels.Allocate(10_000)) { }
-        using (Device.Kernels.Allocate(10_000)) { }
-        Assert.Equal(0, Device.Counters.PoolHits);
-        Assert.Equal(0, Device.Counters.CachedBytes);
+        using var logits = Tensor.FromArray([0.5f, -1f, 2f, 0.25f, 3f, -0.5f], [2, 3], Device, requiresGrad: true);
+        using (var warm = new TensorScope()) logits.CrossEntropy([2, 0]).Backward();
+        logits.ZeroGrad();
+        using var scope = new TensorScope();
+        var loss = logits.CrossEntropy([2, 0]);
+        var before = Device.Counters.Snapshot();
+        loss.Backward();
+        Assert.Equal(3, Device.Counters.Snapshot().Minus(before).KernelLaunches);
+        var x = new[] { 0.5, -1, 2, 0.25, 3, -0.5 };
+        int[] labels = [2, 0];
+        var grad = logits.Grad!.ToArray();
+        for (int r = 0; r < 2; r++)
+        {
+            double m = Math.Max(x[3 * r], Math.Max(x[3 * r + 1], x[3 * r + 2]));
+            double sum = Enumerable.Range(0, 3).Sum(c => Math.Exp(x[3 * r + c] - m));
+            for (int c = 0; c < 3; c++)
+                Assert.Equal((Math.Exp(x[3 * r + c] - m) / sum - (c == labels[r] ? 1 : 0)) / 2, grad[3 * r + c], 1e-6);
+        }
     }
+
+    /// <inheritdoc />
+    protected override long PooledBytesOf(long bytes) => IlgpuMemoryPool.SizeClass(bytes);
 }

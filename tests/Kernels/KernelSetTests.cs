@@ -1,5 +1,6 @@
 using System.Reflection;
 using Engine.Kernels;
+using Engine.Kernels.Composite;
 
 namespace Engine.Tests.Kernels;
 
@@ -821,6 +822,44 @@ public abstract class KernelSetTests
         ];
         int[] labels = [1, 0, 2, 0, 2, 1];
         CheckCrossEntropy(logits, labels, labels.Length, 3, "CrossEntropy extreme logits");
+    }
+
+    /// <summary>
+    /// dLogits = (softmax - onehot) · dLoss · scale, through the set's loss capability (ILGPU: one fused kernel, a group
+    /// per row for long rows; CPU: the composite) and through the composite, against the double reference; the output
+    /// starts as NaN.
+    /// </summary>
+    [Theory, KernelCases(nameof(CrossEntropyCases))]
+    public void CrossEntropyBackward_MatchesReference(int rows, int classes, float magnitude)
+    {
+        var rng = new Random(61);
+        var logits = Inputs.Uniform(rng, (long)rows * classes, -magnitude, magnitude);
+        var labels = Enumerable.Range(0, rows).Select(_ => rng.Next(classes)).ToArray();
+        const float dLoss = -0.75f;
+        float scale = 1f / rows;
+        double g = (double)dLoss * scale;
+        var p = HostReference.Softmax(logits, rows, classes, 1, log: false);
+        var expected = new double[p.Length];
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < classes; c++)
+                expected[(long)r * classes + c] = (p[(long)r * classes + c] - (c == labels[r] ? 1 : 0)) * g;
+        using var xb = Upload(logits);
+        using var lb = Upload(labels);
+        using var gb = Upload([dLoss]);
+        foreach (var (name, kernels) in new[] { ("capability", K.LossKernels()), ("composite", (ILossKernels)new CompositeLossKernels(K)) })
+        {
+            using var db = Filled((long)rows * classes, float.NaN);
+            kernels.CrossEntropyBackward(xb, lb, rows, classes, gb, scale, db);
+            KernelAssert.Close(expected, db.ToArray(), i =>
+            {
+                long r = i / classes;
+                double rowMax = 0;
+                for (int c = 0; c < classes; c++) rowMax = Math.Max(rowMax, Math.Abs(logits[r * classes + c]));
+                double pi = p[i];
+                return Math.Abs(g) * (Tolerance.Transcendental.Abs + pi * (2 * Tolerance.Transcendental.Rel + 2 * Tolerance.ShiftUlps * rowMax))
+                       + 1e-6 * Math.Abs(expected[i]);
+            }, $"CrossEntropyBackward ({name}) {rows}x{classes} |x|<={magnitude}");
+        }
     }
 
     private void CheckCrossEntropy(float[] logits, int[] labels, int rows, int classes, string what)

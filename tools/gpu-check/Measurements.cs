@@ -57,7 +57,8 @@ public static class Measurements
         }
     }
 
-    private static Device ChooseDevice(Options o)
+    /// <summary>The device of the GPU rows: <c>--device</c>, else CUDA when present, else the emulator.</summary>
+    internal static Device ChooseDevice(Options o)
     {
         if (o.Device != null) return Device.Parse(o.Device);
         return Device.Available().Contains(DeviceKind.Cuda) ? Device.Get(DeviceKind.Cuda) : Device.Get(DeviceKind.IlgpuCpu);

@@ -6,15 +6,16 @@ public static class Program
     private const string Usage = """
         usage: Engine.GpuCheck <command> --out DIR [options]
           bench   device peak, GEMM 1024/2048/4096, rfft 4096x1024, MLP/Mixer/FNO steps (cuda and cpu), spectral routes
-          tests   the kernel and autodiff tests on ENGINE_TEST_DEVICE (default ilgpu-cpu) through the in-process runner
-          table   prints the table from DIR/results.jsonl and DIR/baselines.json (the PyTorch figures)
+          tests   the kernel and autodiff tests on the check's device (or ENGINE_TEST_DEVICE) through the in-process runner
+          table   prints the table from DIR/results.jsonl and DIR/baselines.jsonl (the PyTorch figures: baselines.py)
           check   bench, tests, table
         options:
           --device cuda|opencl|ilgpu-cpu   device of the GPU rows (default: cuda if present, else ilgpu-cpu)
           --small                          tiny sizes (the emulator; checks the tool end to end, not speed)
           --exclude A,B                    test classes to leave out (default IlgpuGpuShapeTests,IlgpuCodegenTests)
           --only A,B                       run only test classes whose names contain one of these
-          --deadline SECONDS               tests: stop starting new tests after this long (the rest count as not run)
+          --deadline SECONDS               tests: stop starting new tests after this long (the rest count as not run;
+                                           default: none, with --small 60); the ILGPU classes run first
         Every result is appended to DIR/results.jsonl as soon as it is measured.
         """;
 
@@ -65,7 +66,7 @@ public sealed record Options(string Out, string? Device, bool Small, string[] Ex
         bool small = false;
         string[] exclude = ["IlgpuGpuShapeTests", "IlgpuCodegenTests"];
         string[] only = [];
-        double deadline = double.PositiveInfinity;
+        double? deadline = null;
         for (int i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"option {args[i]} needs a value.");
@@ -80,6 +81,6 @@ public sealed record Options(string Out, string? Device, bool Small, string[] Ex
                 default: throw new ArgumentException($"unknown option '{args[i]}'.");
             }
         }
-        return new Options(@out, device, small, exclude, only, deadline);
+        return new Options(@out, device, small, exclude, only, deadline ?? (small ? 60 : double.PositiveInfinity));
     }
 }

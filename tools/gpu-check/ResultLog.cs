@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace Engine.GpuCheck;
 
@@ -11,6 +12,9 @@ public sealed class ResultLog(string path)
 {
     private readonly object gate = new();
 
+    /// <summary>Failed measurements are logged as NaN, which strict JSON number handling refuses to write.</summary>
+    private static readonly JsonSerializerOptions Json = new() { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
     /// <summary>The file.</summary>
     public string Path { get; } = path;
 
@@ -20,7 +24,7 @@ public sealed class ResultLog(string path)
         var r = new Result(kind, name, value, unit, note);
         lock (gate)
         {
-            File.AppendAllText(Path, JsonSerializer.Serialize(r) + "\n");
+            File.AppendAllText(Path, JsonSerializer.Serialize(r, Json) + "\n");
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"[{kind}] {name}: {value:G4} {unit}{(note is null ? "" : "  (" + note + ")")}"));
         }
@@ -36,7 +40,7 @@ public sealed class ResultLog(string path)
             if (string.IsNullOrWhiteSpace(line)) continue;
             try
             {
-                var r = JsonSerializer.Deserialize<Result>(line);
+                var r = JsonSerializer.Deserialize<Result>(line, Json);
                 if (r != null) list.Add(r);
             }
             catch (JsonException)

@@ -22,6 +22,9 @@ public static class TestRunner
         string device;
         try
         {
+            // The tests run on the check's device unless ENGINE_TEST_DEVICE names another.
+            if (string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(TestDevices.EnvironmentVariable)))
+                Environment.SetEnvironmentVariable(TestDevices.EnvironmentVariable, Measurements.ChooseDevice(o).Name);
             device = TestDevices.Ilgpu.Name;
         }
         catch (Exception e)
@@ -85,13 +88,17 @@ public static class TestRunner
 
     private static string FirstLines(string text, int lines) => string.Join("\n  ", text.Split('\n').Take(lines));
 
-    /// <summary>Public, non-abstract classes with test methods, filtered by --only / --exclude (substring of the class name).</summary>
+    /// <summary>
+    /// Public, non-abstract classes with test methods, filtered by --only / --exclude (substring of the class name); the
+    /// ILGPU classes (those that run on the device under test) first, so a deadline cuts the CPU set's classes.
+    /// </summary>
     private static IEnumerable<Type> TestClasses(Options o) =>
         typeof(TestRunner).Assembly.GetTypes()
             .Where(t => t.IsClass && !t.IsAbstract && (t.IsPublic || t.IsNestedPublic) && TestMethods(t).Any())
             .Where(t => o.Only.Length == 0 || o.Only.Any(n => t.Name.Contains(n, StringComparison.Ordinal)))
             .Where(t => !o.Exclude.Any(n => t.Name == n))
-            .OrderBy(t => t.FullName, StringComparer.Ordinal);
+            .OrderBy(t => t.Name.Contains("Ilgpu", StringComparison.Ordinal) ? 0 : 1)
+            .ThenBy(t => t.FullName, StringComparer.Ordinal);
 
     private static IEnumerable<MethodInfo> TestMethods(Type t) =>
         t.GetMethods(BindingFlags.Public | BindingFlags.Instance | BindingFlags.Static)

@@ -1,10 +1,13 @@
+using Engine.Kernels;
+
 namespace Engine.Autodiff;
 
 public static partial class Ops
 {
     /// <summary>
     /// Mean cross-entropy of <paramref name="logits"/> [N, C] against integer <paramref name="labels"/> in [0, C),
-    /// fused and stable (logsumexp - logit of the label per row, in one kernel). Gradient: (softmax - onehot) / N.
+    /// fused and stable (logsumexp - logit of the label per row, in one kernel). Gradient: (softmax - onehot) / N, one
+    /// fused kernel where the kernel set has it (<see cref="ILossKernels"/>).
     /// </summary>
     public static Tensor CrossEntropy(this Tensor logits, IndexTensor labels) => CrossEntropy(logits, labels, ownsLabels: false);
 
@@ -31,10 +34,21 @@ public static partial class Ops
         if (ownsLabels) labels.Dispose();
         return y.Record(op, [logits], g =>
         {
-            var onehot = Tensor.Empty([rows, classes], logits.Device);
-            logits.K.OneHot(labels.On(logits.Device), rows, classes, onehot.Buffer);
+            Tensor d;
+            if (!GradMode.IsEnabled)
+            {
+                d = Tensor.Empty([rows, classes], logits.Device);
+                logits.K.LossKernels().CrossEntropyBackward(logits.Buffer, labels.On(logits.Device), rows, classes, g.Buffer, 1f / rows, d.Buffer);
+            }
+            else
+            {
+                // Recorded (createGraph): the same gradient in differentiable ops.
+                var onehot = Tensor.Empty([rows, classes], logits.Device);
+                logits.K.OneHot(labels.On(logits.Device), rows, classes, onehot.Buffer);
+                d = (Softmax(logits, 1) - onehot) * (g * (1f / rows));
+            }
             if (ownsLabels) labels.Dispose();
-            return [(Softmax(logits, 1) - onehot) * (g * (1f / rows))];
+            return [d];
         });
     }
 

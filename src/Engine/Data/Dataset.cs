@@ -311,10 +311,13 @@ public sealed class DataLoader
 
     /// <summary>
     /// Creates the loader. Batches go to <paramref name="device"/>; by default to the data's own device (a
-    /// <see cref="TensorDataset"/>) or <see cref="Kernels.Device.Default"/>.
+    /// <see cref="TensorDataset"/>) or <see cref="Kernels.Device.Default"/>. With a <paramref name="sampler"/>
+    /// (data-parallel training), <paramref name="batchSize"/> is the global batch, and each batch the loader yields is
+    /// this rank's share of it.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The batch size is not positive.</exception>
-    public DataLoader(IDataset data, int batchSize, bool shuffle = true, int seed = 0, bool dropLast = false, Kernels.Device? device = null)
+    public DataLoader(IDataset data, int batchSize, bool shuffle = true, int seed = 0, bool dropLast = false, Kernels.Device? device = null,
+        DistributedSampler? sampler = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), $"DataLoader: batch size must be positive, got {batchSize}.");
@@ -326,10 +329,15 @@ public sealed class DataLoader
         Seed = seed;
         DropLast = dropLast;
         Device = device ?? data.Device ?? Kernels.Device.Default;
+        Sampler = sampler;
     }
 
     /// <summary>The data set iterated.</summary>
     public IDataset Data => data;
+
+    /// <summary>This rank's share of every global batch, or null for a single process.</summary>
+    public DistributedSampler? Sampler { get; }
+
     /// <summary>Samples per batch.</summary>
     public int BatchSize { get; }
     /// <summary>Whether each epoch visits samples in a new random order.</summary>
@@ -356,8 +364,10 @@ public sealed class DataLoader
         }
     }
 
-    /// <summary>Number of batches per epoch.</summary>
-    public int BatchCount => DropLast ? data.Count / BatchSize : (data.Count + BatchSize - 1) / BatchSize;
+    /// <summary>Number of batches per epoch (global batches with a sampler; a last one smaller than the rank count is skipped).</summary>
+    public int BatchCount => DropLast || (Sampler != null && data.Count % BatchSize < Sampler.Ranks)
+        ? data.Count / BatchSize
+        : (data.Count + BatchSize - 1) / BatchSize;
 
     /// <summary>The sample order of epoch <paramref name="epochIndex"/> (what <see cref="NextEpoch"/> visits then).</summary>
     public int[] Order(int epochIndex)
@@ -381,7 +391,14 @@ public sealed class DataLoader
         {
             int n = Math.Min(BatchSize, order.Length - start);
             if (n < BatchSize && DropLast) yield break;
-            yield return data.GetBatch(order.AsSpan(start, n), Device);
+            int first = start;
+            if (Sampler != null)
+            {
+                (int offset, n) = Sampler.Share(n);
+                if (n == 0) yield break;
+                first += offset;
+            }
+            yield return data.GetBatch(order.AsSpan(first, n), Device);
         }
     }
 }

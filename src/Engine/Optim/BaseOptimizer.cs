@@ -101,6 +101,7 @@ public abstract class BaseOptimizer : Optimizer
     /// </summary>
     public override void Step()
     {
+        RunStepPreHooks();
         if (!groups.Any(g => g.Parameters.Any(p => p.Grad != null))) return;
         var updates = new List<(ParamGroup Group, Tensor Parameter, ParameterState State)>();
         foreach (var g in groups)

@@ -68,6 +68,42 @@ public abstract class Optimizer : IDisposable
     /// <summary>Updates every parameter from its gradient.</summary>
     public abstract void Step();
 
+    private List<Action<Optimizer>>? stepPreHooks;
+
+    /// <summary>
+    /// Registers <paramref name="hook"/> to run at the start of every update, before the update rule reads the
+    /// gradients (PyTorch's <c>register_step_pre_hook</c>): a data-parallel wrapper all-reduces there the gradients no
+    /// backward hook saw. On a <see cref="MultiGradientOptimizer"/> it is registered on the base optimizer, whose
+    /// update the wrapper's step ends with. The hook gets the optimizer whose update is about to run. Dispose the
+    /// returned handle to remove it.
+    /// </summary>
+    public IDisposable RegisterStepPreHook(Action<Optimizer> hook)
+    {
+        ArgumentNullException.ThrowIfNull(hook);
+        var holder = SchedulerHolder;
+        var hooks = holder.stepPreHooks ??= new List<Action<Optimizer>>();
+        hooks.Add(hook);
+        return new HookHandle(() => hooks.Remove(hook));
+    }
+
+    /// <summary>Runs the step pre-hooks; an update rule calls this before it reads the gradients.</summary>
+    protected void RunStepPreHooks()
+    {
+        if (stepPreHooks is not { Count: > 0 } hooks) return;
+        foreach (var hook in hooks.ToArray()) hook(this);
+    }
+
+    private sealed class HookHandle(Action remove) : IDisposable
+    {
+        private Action? remove = remove;
+
+        public void Dispose()
+        {
+            remove?.Invoke();
+            remove = null;
+        }
+    }
+
     /// <summary>
     /// Closure step: clears the gradients, calls <paramref name="closure"/>, which must run the forward pass, call
     /// <c>Backward()</c> on the loss and return the loss (calling <see cref="ZeroGrad"/> itself first is allowed

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using Engine.Autodiff;
 using Engine.Data;
+using Engine.Distributed;
+using Engine.Nn;
 using Engine.Optim;
 
 namespace Engine.Spn;
@@ -26,6 +28,13 @@ public sealed record SpnTrainingOptions
     public double MaxSeconds { get; init; }
     /// <summary>Where to print one line per epoch (null: silent).</summary>
     public TextWriter? Log { get; init; }
+
+    /// <summary>
+    /// For data-parallel training (Adam only): the ranks to train over. The network is wrapped in a
+    /// <see cref="DistributedDataParallel"/>, each rank takes its share of every batch and the training
+    /// log-likelihood is totalled over the ranks; validation runs on the whole set on every rank.
+    /// </summary>
+    public Communicator? Communicator { get; init; }
 }
 
 /// <summary>Outcome of a training run; the network holds the parameters of <see cref="BestEpoch"/> afterwards.</summary>
@@ -76,9 +85,11 @@ public static class SpnTraining
     {
         options ??= new SpnTrainingOptions();
         using var opt = new Adam(spn.Parameters(), options.LearningRate);
+        using var ddp = options.Communicator == null ? null : new DistributedDataParallel(spn, options.Communicator);
+        Module model = (Module?)ddp ?? spn;
         return Run(spn, train, valid, options, "adam", x =>
         {
-            var ll = spn.LogLikelihood(x);
+            var ll = model.Forward(x);
             var loss = -ll.Mean();
             opt.ZeroGrad();
             loss.Backward();
@@ -91,6 +102,8 @@ public static class SpnTraining
     public static SpnTrainingResult TrainEm(Spn spn, DensityData train, DensityData valid, SpnTrainingOptions? options = null)
     {
         options ??= new SpnTrainingOptions();
+        if (options.Communicator != null)
+            throw new NotSupportedException("SpnTraining.TrainEm: EM is not data-parallel; train with Adam (TrainAdam) across ranks.");
         if (!(options.EmStepSize > 0 && options.EmStepSize <= 1))
             throw new ArgumentOutOfRangeException(nameof(options), $"SpnTraining.TrainEm: step size must be in (0, 1], got {options.EmStepSize}.");
         return Run(spn, train, valid, options, "em", x => spn.EmStep(x, options.EmStepSize, options.EmPseudoCount));
@@ -116,11 +129,24 @@ public static class SpnTraining
         {
             rng.Shuffle(order);
             double sum = 0;
+            var share = o.Communicator == null ? null : new DistributedSampler(o.Communicator);
             for (int start = 0; start < train.Rows; start += o.BatchSize)
             {
                 using var scope = new TensorScope();
-                int n = Math.Min(o.BatchSize, train.Rows - start);
-                sum += step(Batch(spn, train, start, n, order, max));
+                int first = start, n = Math.Min(o.BatchSize, train.Rows - start);
+                if (share != null)
+                {
+                    (int offset, n) = share.Share(n);
+                    if (n == 0) break;
+                    first += offset;
+                }
+                sum += step(Batch(spn, train, first, n, order, max));
+            }
+            if (o.Communicator != null)
+            {
+                var total = new[] { sum };
+                o.Communicator.AllReduce<double>(total);
+                sum = total[0];
             }
             double tr = sum / train.Rows;
             double va = MeanLogLikelihood(spn, valid);

@@ -1,5 +1,6 @@
 using Engine.Autodiff;
 using Engine.Data;
+using Engine.Distributed;
 using Engine.Nn;
 using Engine.Optim;
 
@@ -17,6 +18,8 @@ public static class ClassifierTraining
     /// temporaries are freed by a <see cref="TensorScope"/>. <paramref name="beforeStep"/> runs before each step (a
     /// learning-rate schedule, say). Returns the mean training loss (the plain cross-entropy, not the flooded one, at
     /// the parameters before each step: the first forward pass of the step) and accuracy (a fraction) over the epoch.
+    /// For data-parallel training pass the <see cref="DistributedDataParallel"/> as the model and a loader with a
+    /// <see cref="DistributedSampler"/>: the loss and accuracy are then totalled over every rank's samples.
     /// </summary>
     public static (double Loss, double Accuracy) Epoch(Module model, DataLoader loader, Optimizer optimizer, Action? beforeStep = null,
         Flooding? flooding = null)
@@ -55,6 +58,12 @@ public static class ClassifierTraining
                     if (pred[i] == batch.Labels![i]) correct++;
                 seen += batch.Size;
             }
+        }
+        if (model is DistributedDataParallel ddp)
+        {
+            var totals = new[] { lossSum, correct, seen };
+            ddp.Communicator.AllReduce<double>(totals);
+            (lossSum, correct, seen) = (totals[0], (long)totals[1], (long)totals[2]);
         }
         return seen == 0 ? (double.NaN, double.NaN) : (lossSum / seen, (double)correct / seen);
     }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Engine.Autodiff;
 using Engine.Data;
+using Engine.Distributed;
 using Engine.Nn;
 using Engine.Optim;
 
@@ -50,13 +51,21 @@ public static class OperatorTraining
     /// <see cref="Fit(Module, IDataset, IDataset, int, int, float, float, int, int, Kernels.Device, Action{int, EpochRecord}?)"/>
     /// with any optimizer over the model's parameters, SAM and gradient regularization included (each step goes through
     /// <see cref="Optimizer.StepOnLoss"/>; the loss recorded is the first evaluation's, at the unperturbed parameters).
-    /// The optimizer's learning rate at the call is the schedule's start.
+    /// The optimizer's learning rate at the call is the schedule's start. For data-parallel training pass the
+    /// <see cref="DistributedDataParallel"/> as the model: each rank then trains on its share of every batch
+    /// (<see cref="DistributedSampler"/>) and the training loss is totalled over the ranks.
     /// </summary>
     public static List<EpochRecord> Fit(Module model, Optimizer optimizer, IDataset train, IDataset test, int epochs, int batchSize,
         int halveEvery, int seed, Kernels.Device device, Action<int, EpochRecord>? onEpoch = null)
     {
         var run = new Run(model, optimizer, train, test, batchSize, seed, device);
-        for (int epoch = 1; epoch <= epochs; epoch++) onEpoch?.Invoke(epoch, run.Epoch(epoch, halveEvery));
+        for (int epoch = 1; epoch <= epochs; epoch++)
+        {
+            // Trained before the callback is looked at: `onEpoch?.Invoke(e, run.Epoch(e))` would skip the epoch itself
+            // when there is no callback.
+            var record = run.Epoch(epoch, halveEvery);
+            onEpoch?.Invoke(epoch, record);
+        }
         return run.Records;
     }
 
@@ -81,10 +90,23 @@ public static class OperatorTraining
         var run = new Run(model, optimizer, train, test, batchSize, seed, device);
         var first = run.Epoch(1, int.MaxValue);
         onEpoch?.Invoke(1, first);
-        int planned = Math.Max(1, (int)Math.Floor(seconds / Math.Max(first.Seconds, 1e-9)));
+        // Data-parallel ranks must run the same epochs: they plan from the slowest rank's first epoch and stop by the
+        // plan alone (a per-rank clock could stop one rank while the others wait in an all-reduce).
+        double firstSeconds = first.Seconds;
+        var communicator = run.Communicator;
+        if (communicator != null)
+        {
+            Span<double> slowest = [firstSeconds];
+            communicator.AllReduce(slowest, ReduceOperation.Max);
+            firstSeconds = slowest[0];
+        }
+        int planned = Math.Max(1, (int)Math.Floor(seconds / Math.Max(firstSeconds, 1e-9)));
         var plan = new TimedPlan(planned, Math.Max(1, planned / halvings));
-        for (int epoch = 2; epoch <= planned && run.Records[^1].Seconds < seconds; epoch++)
-            onEpoch?.Invoke(epoch, run.Epoch(epoch, plan.HalveEvery));
+        for (int epoch = 2; epoch <= planned && (communicator != null || run.Records[^1].Seconds < seconds); epoch++)
+        {
+            var record = run.Epoch(epoch, plan.HalveEvery);
+            onEpoch?.Invoke(epoch, record);
+        }
         return (run.Records, plan);
     }
 
@@ -92,8 +114,12 @@ public static class OperatorTraining
     private sealed class Run(Module model, Optimizer optimizer, IDataset train, IDataset test, int batchSize, int seed, Kernels.Device device)
     {
         private readonly float learningRate = optimizer.LearningRate;
-        private readonly DataLoader loader = new(train, batchSize, shuffle: true, seed: seed, device: device);
+        private readonly DataLoader loader = new(train, batchSize, shuffle: true, seed: seed, device: device,
+            sampler: (model as DistributedDataParallel)?.Communicator is { } c ? new DistributedSampler(c) : null);
         private readonly Stopwatch clock = new();
+
+        /// <summary>The ranks when the model is a <see cref="DistributedDataParallel"/>, else null.</summary>
+        public Communicator? Communicator { get; } = (model as DistributedDataParallel)?.Communicator;
 
         public List<EpochRecord> Records { get; } = new();
 
@@ -115,6 +141,12 @@ public static class OperatorTraining
                 }
             }
             clock.Stop();
+            if (Communicator != null)
+            {
+                var totals = new[] { sum, count };
+                Communicator.AllReduce<double>(totals);
+                (sum, count) = (totals[0], (int)totals[1]);
+            }
             var rec = new EpochRecord(sum / count, Evaluate(model, test, device: device), optimizer.LearningRate, clock.Elapsed.TotalSeconds);
             Records.Add(rec);
             return rec;

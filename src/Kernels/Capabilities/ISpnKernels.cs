@@ -4,7 +4,8 @@ namespace Engine.Kernels;
 /// Which variables each leaf region of a sum-product network reads, as device index lists: region r owns the entries
 /// e in [RegionStart[r], RegionStart[r + 1]) (a CSR list, Regions + 1 long), entry e reads variable
 /// EntryVariable[e] and belongs to region EntryRegion[e] (both Entries long). Entry e owns row e of the leaf
-/// parameter tables.
+/// parameter tables. <see cref="Entries"/> equals RegionStart[Regions]: kernels take the count from here, so no call
+/// reads the list back to the host.
 /// </summary>
 /// <param name="RegionStart">CSR starts of the regions' entries.</param>
 /// <param name="EntryVariable">Variable read by each entry.</param>
@@ -23,7 +24,8 @@ public readonly record struct SpnGaussianLeaves(DeviceBuffer<float> Mean, Device
 /// <summary>
 /// One input side of a product layer: output region r reads region Child[r] of this input (Regions of the layer
 /// long); the inverse lists say which output regions read each child: those of child c are
-/// Parents[ParentStart[c] .. ParentStart[c + 1]) (ParentStart is ChildRegions + 1 long).
+/// Parents[ParentStart[c] .. ParentStart[c + 1]) (ParentStart is ChildRegions + 1 long; Parents is the layer's Regions
+/// long, since every output region reads exactly one child of each side).
 /// </summary>
 /// <param name="Child">Child region of each output region.</param>
 /// <param name="ParentStart">CSR starts of the inverse lists.</param>

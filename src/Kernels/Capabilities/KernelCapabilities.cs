@@ -30,6 +30,10 @@ public static class KernelCapabilities
     public static ILayerNormKernels LayerNormKernels(this IKernelSet kernels) =>
         kernels as ILayerNormKernels ?? For(kernels).LayerNorm;
 
+    /// <summary>Fused loss gradients: the set's own, or core one-hot, softmax and broadcast passes.</summary>
+    public static ILossKernels LossKernels(this IKernelSet kernels) =>
+        kernels as ILossKernels ?? For(kernels).Loss;
+
     private static Fallbacks For(IKernelSet kernels)
     {
         ArgumentNullException.ThrowIfNull(kernels);
@@ -43,10 +47,12 @@ public static class KernelCapabilities
         private readonly Lazy<CompositeSpnKernels> spn = new(() => new CompositeSpnKernels(kernels));
         private readonly Lazy<CompositeOptimizerKernels> optimizer = new(() => new CompositeOptimizerKernels(kernels));
         private readonly Lazy<CompositeLayerNormKernels> layerNorm = new(() => new CompositeLayerNormKernels(kernels));
+        private readonly Lazy<CompositeLossKernels> loss = new(() => new CompositeLossKernels(kernels));
 
         public IFftKernels Fft => fft.Value;
         public ISpnKernels Spn => spn.Value;
         public IOptimizerKernels Optimizer => optimizer.Value;
         public ILayerNormKernels LayerNorm => layerNorm.Value;
+        public ILossKernels Loss => loss.Value;
     }
 }

@@ -1,27 +1,36 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime;
 
 namespace Engine.Kernels.Ilgpu;
 
 /// <summary>
-/// A buffer in the memory of an ILGPU accelerator (device memory on CUDA/OpenCL, host memory on the CPU emulator),
-/// wrapping a dense 1-D ILGPU memory buffer. Kernels reach the data through <see cref="View"/>.
+/// A buffer in the memory of an ILGPU accelerator (device memory on CUDA/OpenCL, host memory on the CPU emulator): a
+/// block of its kernel set's caching allocator (<see cref="IlgpuMemoryPool"/>), which may be larger than the buffer;
+/// kernels reach exactly <see cref="DeviceBuffer{T}.Length"/> elements of it through <see cref="View"/>. Disposing
+/// gives the block back to the pool.
 /// </summary>
 public sealed class IlgpuBuffer<T> : DeviceBuffer<T> where T : unmanaged
 {
-    private MemoryBuffer1D<T, Stride1D.Dense>? memory;
+    private readonly IlgpuMemoryPool pool;
+    private MemoryBuffer1D<byte, Stride1D.Dense>? block;
 
-    internal IlgpuBuffer(IlgpuKernelSet owner, Accelerator accelerator, long length) : base(owner.Device, length)
+    internal IlgpuBuffer(IlgpuKernelSet owner, IlgpuMemoryPool pool, long length) : base(owner.Device, length)
     {
         Owner = owner;
-        // ILGPU rejects empty allocations on some backends: keep one element behind an empty view.
-        memory = accelerator.Allocate1D<T>(Math.Max(length, 1));
-        View = memory.View.SubView(0, length);
-        TrackAllocation(poolHit: false);
+        this.pool = pool;
+        // The pool's smallest block also keeps ILGPU from seeing an empty allocation, which some backends reject.
+        block = pool.Rent(length * Unsafe.SizeOf<T>(), out bool poolHit);
+        ArrayView<byte> bytes = block.View;
+        View = bytes.Cast<T>().SubView(0, length);
+        TrackAllocation(poolHit);
     }
 
     /// <summary>The kernel set (and so the accelerator) that owns the memory.</summary>
     internal IlgpuKernelSet Owner { get; }
+
+    /// <summary>The pool block behind the buffer (null once disposed), for tests of the allocator.</summary>
+    internal MemoryBuffer1D<byte, Stride1D.Dense>? Block => block;
 
     /// <summary>A dense view of exactly <see cref="DeviceBuffer{T}.Length"/> elements, for kernel arguments.</summary>
     public ArrayView<T> View { get; private set; }
@@ -38,7 +47,8 @@ public sealed class IlgpuBuffer<T> : DeviceBuffer<T> where T : unmanaged
         {
             View.CopyFromCPU(ref *p, source.Length);
         }
-        // Keep the buffer (and its ILGPU memory, freed by a finaliser) alive until the copy has finished.
+        // Keep the buffer (and its pool block, freed by ILGPU's finaliser if the buffer is never disposed) alive until the
+        // copy has finished.
         GC.KeepAlive(this);
     }
 
@@ -56,8 +66,8 @@ public sealed class IlgpuBuffer<T> : DeviceBuffer<T> where T : unmanaged
     /// <inheritdoc />
     protected override void Release()
     {
-        memory?.Dispose();
-        memory = null;
+        if (block != null) pool.Return(block);
+        block = null;
         View = default;
     }
 }

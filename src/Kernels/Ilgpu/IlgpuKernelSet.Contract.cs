@@ -2,7 +2,7 @@ namespace Engine.Kernels.Ilgpu;
 
 // The capability entry points whose descriptors this set unpacks for its kernel bodies (launches are counted where
 // they happen, in Launch).
-public sealed partial class IlgpuKernelSet : IFftKernels, ISpnKernels, IOptimizerKernels, ILayerNormKernels
+public sealed partial class IlgpuKernelSet : IFftKernels, ISpnKernels, IOptimizerKernels, ILayerNormKernels, ILossKernels
 {
     // ---- layer normalisation ----
 
@@ -18,7 +18,8 @@ public sealed partial class IlgpuKernelSet : IFftKernels, ISpnKernels, IOptimize
 
     void ISpnKernels.SpnLeafCategorical(DeviceBuffer<float> x, int batch, in SpnLeafMap leaves, DeviceBuffer<float> logTable, int components,
         int categories, DeviceBuffer<float> y) =>
-        SpnLeafCategorical(x, batch, leaves.Variables, logTable, components, categories, leaves.RegionStart, leaves.EntryVariable, leaves.Regions, y);
+        SpnLeafCategorical(x, batch, leaves.Variables, logTable, components, categories, leaves.RegionStart, leaves.EntryVariable, leaves.Regions,
+            leaves.Entries, y);
 
     void ISpnKernels.SpnLeafCategoricalBackward(DeviceBuffer<float> x, int batch, in SpnLeafMap leaves, DeviceBuffer<float> dy, int components,
         int categories, DeviceBuffer<float> dTable) =>
@@ -28,7 +29,7 @@ public sealed partial class IlgpuKernelSet : IFftKernels, ISpnKernels, IOptimize
     void ISpnKernels.SpnLeafGaussian(DeviceBuffer<float> x, int batch, in SpnLeafMap leaves, in SpnGaussianLeaves parameters, int components,
         DeviceBuffer<float> y) =>
         SpnLeafGaussian(x, batch, leaves.Variables, parameters.Mean, parameters.LogStd, components, leaves.RegionStart, leaves.EntryVariable,
-            leaves.Regions, y);
+            leaves.Regions, leaves.Entries, y);
 
     void ISpnKernels.SpnLeafGaussianBackward(DeviceBuffer<float> x, int batch, in SpnLeafMap leaves, in SpnGaussianLeaves parameters,
         int components, DeviceBuffer<float> dy, in SpnGaussianLeaves gradients) =>

@@ -50,7 +50,7 @@ public sealed partial class IlgpuKernelSet
                     host[2 * t] = (float)Math.Cos(a);
                     host[2 * t + 1] = (float)Math.Sin(a);
                 }
-                buf = new IlgpuBuffer<float>(this, accelerator, host.Length);
+                buf = new IlgpuBuffer<float>(this, pool, host.Length);
                 buf.CopyFromHost(host);
                 fftTwiddles[n] = buf;
             }

@@ -16,6 +16,8 @@ public sealed partial class IlgpuKernelSet
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, long, int>? kSoftmaxGroup;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>? kCrossEntropy;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>? kCrossEntropyGroup;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, float>? kCrossEntropyBackward;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, float>? kCrossEntropyBackwardGroup;
     private Action<KernelConfig, ArrayView<int>, ArrayView<float>, int, long>? kOneHot;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, long, int, int, int>? kIndexSelect;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, long, int, int, int>? kIndexAdd;
@@ -413,6 +415,32 @@ public sealed partial class IlgpuKernelSet
         {
             var k = Kernel(ref kCrossEntropy, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>(IlgpuKernels.CrossEntropy));
             Launch(opName, () => k(Config1D(rows), lv, labv, outv, rows, classes), logits, labels, loss);
+        }
+    }
+
+    /// <inheritdoc />
+    void ILossKernels.CrossEntropyBackward(DeviceBuffer<float> logits, DeviceBuffer<int> labels, int rows, int classes, DeviceBuffer<float> dLoss,
+        float scale, DeviceBuffer<float> dLogits)
+    {
+        const string opName = "CrossEntropyBackward";
+        if (rows < 0 || classes < 0) throw new ArgumentException($"{Name}.{opName}: negative extent [{rows}, {classes}].");
+        var lv = View(logits, (long)rows * classes, opName, nameof(logits));
+        var labv = View(labels, rows, opName, nameof(labels));
+        var gv = View(dLoss, 1, opName, nameof(dLoss));
+        var dv = View(dLogits, (long)rows * classes, opName, nameof(dLogits));
+        if (rows == 0 || classes == 0) return;
+        if (PreferTree(rows, classes))
+        {
+            var k = Kernel(ref kCrossEntropyBackwardGroup, a => shuffles
+                ? a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, float>(IlgpuKernels.CrossEntropyBackwardGroup<SwitchOn>)
+                : a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, float>(IlgpuKernels.CrossEntropyBackwardGroup<SwitchOff>));
+            Launch(opName, () => k(ConfigTree(rows, classes), lv, labv, gv, dv, rows, classes, scale), logits, labels, dLoss, dLogits);
+        }
+        else
+        {
+            var k = Kernel(ref kCrossEntropyBackward, a =>
+                a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, float>(IlgpuKernels.CrossEntropyBackward));
+            Launch(opName, () => k(Config1D(rows), lv, labv, gv, dv, rows, classes, scale), logits, labels, dLoss, dLogits);
         }
     }
 

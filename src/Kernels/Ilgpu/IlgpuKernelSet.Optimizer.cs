@@ -177,7 +177,7 @@ public sealed partial class IlgpuKernelSet
         lock (gate)
         {
             ThrowIfDisposed("Scratch");
-            return new IlgpuBuffer<T>(this, accelerator, length);
+            return new IlgpuBuffer<T>(this, pool, length);
         }
     }
 }

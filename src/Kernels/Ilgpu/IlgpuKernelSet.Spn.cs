@@ -3,7 +3,8 @@ using ILGPU.Runtime;
 
 namespace Engine.Kernels.Ilgpu;
 
-// Sum-product network layers (issue 5): host-side checks, then one launch per layer (two for the sum backward).
+// Sum-product network layers: host-side checks, then one launch per layer (two for the sum backward). The sizes of
+// the index lists (entries, links) come from the host-side maps, so no call reads the device back.
 public sealed partial class IlgpuKernelSet
 {
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, SpnDims>? kSpnLeafCat;
@@ -22,20 +23,12 @@ public sealed partial class IlgpuKernelSet
             if (e < 0) throw new ArgumentException($"{Name}.{op}: extents [{string.Join(", ", extents)}] must be non-negative.");
     }
 
-    /// <summary>The int at <paramref name="index"/> of a small int buffer (CSR end), read through the host.</summary>
-    private int ReadInt(DeviceBuffer<int> buffer, long index, string op, string name)
-    {
-        View(buffer, index + 1, op, name);
-        return buffer.ToArray()[index];
-    }
-
     /// <inheritdoc />
     internal void SpnLeafCategorical(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> logTable, int components, int categories,
-        DeviceBuffer<int> regionStart, DeviceBuffer<int> entryVar, int regions, DeviceBuffer<float> y)
+        DeviceBuffer<int> regionStart, DeviceBuffer<int> entryVar, int regions, int entries, DeviceBuffer<float> y)
     {
         const string op = "SpnLeafCategorical";
-        CheckSpnExtents(op, batch, vars, components, categories, regions);
-        int entries = ReadInt(regionStart, regions, op, nameof(regionStart));
+        CheckSpnExtents(op, batch, vars, components, categories, regions, entries);
         var xv = View(x, (long)batch * vars, op, nameof(x));
         var tv = View(logTable, (long)entries * components * categories, op, nameof(logTable));
         var sv = View(regionStart, regions + 1L, op, nameof(regionStart));
@@ -68,11 +61,10 @@ public sealed partial class IlgpuKernelSet
 
     /// <inheritdoc />
     internal void SpnLeafGaussian(DeviceBuffer<float> x, int batch, int vars, DeviceBuffer<float> mean, DeviceBuffer<float> logStd, int components,
-        DeviceBuffer<int> regionStart, DeviceBuffer<int> entryVar, int regions, DeviceBuffer<float> y)
+        DeviceBuffer<int> regionStart, DeviceBuffer<int> entryVar, int regions, int entries, DeviceBuffer<float> y)
     {
         const string op = "SpnLeafGaussian";
-        CheckSpnExtents(op, batch, vars, components, regions);
-        int entries = ReadInt(regionStart, regions, op, nameof(regionStart));
+        CheckSpnExtents(op, batch, vars, components, regions, entries);
         var xv = View(x, (long)batch * vars, op, nameof(x));
         var mv = View(mean, (long)entries * components, op, nameof(mean));
         var lv = View(logStd, (long)entries * components, op, nameof(logStd));
@@ -133,7 +125,8 @@ public sealed partial class IlgpuKernelSet
         const string op = "SpnProductBackward";
         CheckSpnExtents(op, batch, regions, k1, k2, childRegions);
         if (side is not (0 or 1)) throw new ArgumentException($"{Name}.{op}: side must be 0 (left) or 1 (right), got {side}.");
-        int links = ReadInt(parentStart, childRegions, op, nameof(parentStart));
+        // Every output region reads exactly one child on each side, so the inverse lists hold one entry per region.
+        int links = regions;
         var gv = View(dy, (long)batch * regions * k1 * k2, op, nameof(dy));
         var sv = View(parentStart, childRegions + 1L, op, nameof(parentStart));
         var pv = View(parents, links, op, nameof(parents));

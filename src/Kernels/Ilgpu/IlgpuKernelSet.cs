@@ -25,6 +25,7 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
     private readonly object gate = new();
     private readonly Context context;
     private readonly Accelerator accelerator;
+    private readonly IlgpuMemoryPool pool;
     private bool disposed;
 
     /// <summary>Threads per group of the 1-D (elementwise, per-line) kernels.</summary>
@@ -70,6 +71,7 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
                 gemmSlab = o.GemmSlab;
                 gemmMaxGroups = o.Multiprocessors;
                 fftSharedMax = o.FftSharedMax;
+                pool = new IlgpuMemoryPool(accelerator, device.Counters, o.MaxCachedBytes ?? IlgpuMemoryPool.DefaultLimit(accelerator, kind));
                 break;
             }
             case DeviceKind.Cuda:
@@ -87,6 +89,7 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
                 gemmSlab = IlgpuKernels.MaxGemmSlab;
                 gemmMaxGroups = 0;
                 fftSharedMax = IlgpuKernels.MaxFftShared;
+                pool = new IlgpuMemoryPool(accelerator, device.Counters, IlgpuMemoryPool.DefaultLimit(accelerator, kind));
                 break;
             }
             default:
@@ -117,7 +120,7 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
         lock (gate)
         {
             ThrowIfDisposed("Allocate");
-            return new IlgpuBuffer<float>(this, accelerator, length);
+            return new IlgpuBuffer<float>(this, pool, length);
         }
     }
 
@@ -127,7 +130,7 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
         lock (gate)
         {
             ThrowIfDisposed("AllocateInt");
-            return new IlgpuBuffer<int>(this, accelerator, length);
+            return new IlgpuBuffer<int>(this, pool, length);
         }
     }
 
@@ -149,10 +152,17 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
             if (disposed) return;
             disposed = true;
             accelerator.Synchronize();
+            pool.Dispose();
             accelerator.Dispose();
             context.Dispose();
         }
     }
+
+    /// <summary>The caching allocator behind this set's buffers.</summary>
+    internal IlgpuMemoryPool Pool => pool;
+
+    /// <summary>Frees the device memory the caching allocator keeps for reuse; returns the bytes released.</summary>
+    internal long TrimCache() => pool.Trim();
 
     /// <summary>Creates the accelerator, disposing the context if that fails.</summary>
     private static Accelerator CreateOrDispose(Context context, Func<Context, Accelerator> create)
@@ -293,8 +303,8 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
     /// returned: a kernel holds only raw views, and a buffer whose caller no longer references it (an input used
     /// for the last time) could otherwise be finalised, its memory freed, while the kernel still reads it. CPU
     /// emulator launches return only once the kernel has run (measured), so this covers the whole run there; GPU
-    /// launches are asynchronous, and freeing device memory waits for outstanding work. Each call counts one launch
-    /// on the device's counters.
+    /// launches are asynchronous, and a freed buffer's memory is reused only by work queued after it on the same
+    /// stream (see <see cref="IlgpuMemoryPool"/>). Each call counts one launch on the device's counters.
     /// </summary>
     private void Launch(string op, Action run, params ReadOnlySpan<object?> keep)
     {
@@ -337,6 +347,8 @@ internal sealed record IlgpuCpuOptions
     /// lower it to reach the pass-by-pass path with small lengths.
     /// </summary>
     public int FftSharedMax { get; init; } = IlgpuKernels.MaxFftShared;
+    /// <summary>Bound on the bytes the caching allocator keeps (null: <see cref="IlgpuMemoryPool.DefaultLimit"/>); tests lower it.</summary>
+    public long? MaxCachedBytes { get; init; }
 
     /// <summary>Name of the environment variable that picks a profile: coop (default), fast or gpu.</summary>
     public const string EnvironmentVariable = "ENGINE_ILGPU_CPU_PROFILE";

@@ -226,12 +226,19 @@ internal static partial class IlgpuKernels
         for (long r = GlobalStart; r < rows; r += GlobalStride)
         {
             long baseOff = r * classes;
-            float m = float.NegativeInfinity;
-            for (int c = 0; c < classes; c++) m = MaxNaN(m, logits[baseOff + c]);
-            float sum = 0f;
-            for (int c = 0; c < classes; c++) sum += MathF.Exp(logits[baseOff + c] - m);
+            var (m, sum) = RowMaxExpSum(logits, baseOff, classes);
             loss[r] = m + MathF.Log(sum) - logits[baseOff + labels[r]];
         }
+    }
+
+    /// <summary>The max and Σ exp(v - max) of the row v = x[baseOff .. baseOff + length), by one thread.</summary>
+    private static (float Max, float Sum) RowMaxExpSum(ArrayView<float> x, long baseOff, int length)
+    {
+        float m = float.NegativeInfinity;
+        for (int c = 0; c < length; c++) m = MaxNaN(m, x[baseOff + c]);
+        float sum = 0f;
+        for (int c = 0; c < length; c++) sum += MathF.Exp(x[baseOff + c] - m);
+        return (m, sum);
     }
 
     /// <summary>Cross-entropy, one group per row with shared-memory trees: for few rows with many classes.</summary>
@@ -246,6 +253,49 @@ internal static partial class IlgpuKernels
             long baseOff = r * classes;
             var (m, sum) = GroupMaxExpSum<TShuffle>(logits, baseOff, 1, classes, shared, tid, groupSize);
             if (tid == 0) loss[r] = m + MathF.Log(sum) - logits[baseOff + labels[r]];
+        }
+    }
+
+    /// <summary>
+    /// dLogits[r, c] = (softmax(logits[r])[c] - [c == labels[r]]) · dLoss[0] · scale, one thread per row: the whole
+    /// cross-entropy backward in one launch.
+    /// </summary>
+    internal static void CrossEntropyBackward(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> dLoss, ArrayView<float> dLogits,
+        int rows, int classes, float scale)
+    {
+        float g = dLoss[0] * scale;
+        for (long r = GlobalStart; r < rows; r += GlobalStride)
+        {
+            long baseOff = r * classes;
+            var (m, sum) = RowMaxExpSum(logits, baseOff, classes);
+            WriteCrossEntropyGradient(logits, dLogits, baseOff, labels[r], m, 1f / sum, g, 0, classes, 1);
+        }
+    }
+
+    /// <summary>Cross-entropy backward, one group per row with shared-memory trees: for few rows with many classes.</summary>
+    internal static void CrossEntropyBackwardGroup<TShuffle>(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> dLoss,
+        ArrayView<float> dLogits, int rows, int classes, float scale) where TShuffle : struct, IKernelSwitch
+    {
+        var shared = SharedMemory.Allocate<float>(MaxTreeGroup);
+        int tid = Group.IdxX;
+        int groupSize = Group.DimX;
+        float g = dLoss[0] * scale;
+        for (long r = Grid.IdxX; r < rows; r += Grid.DimX)
+        {
+            long baseOff = r * classes;
+            var (m, sum) = GroupMaxExpSum<TShuffle>(logits, baseOff, 1, classes, shared, tid, groupSize);
+            WriteCrossEntropyGradient(logits, dLogits, baseOff, labels[r], m, 1f / sum, g, tid, classes, groupSize);
+        }
+    }
+
+    /// <summary>Columns first, first + step, ... of one row of the cross-entropy gradient (softmax as in <see cref="SoftmaxGroup"/>).</summary>
+    private static void WriteCrossEntropyGradient(ArrayView<float> logits, ArrayView<float> dLogits, long baseOff, int label, float m,
+        float inv, float g, int first, int classes, int step)
+    {
+        for (int c = first; c < classes; c += step)
+        {
+            float p = MathF.Exp(logits[baseOff + c] - m) * inv;
+            dLogits[baseOff + c] = (p - (c == label ? 1f : 0f)) * g;
         }
     }
 
