@@ -68,6 +68,7 @@ public sealed class IndexTensor : IDisposable
     /// <summary>Throws naming <paramref name="op"/> unless every index lies in [0, <paramref name="extent"/>).</summary>
     public void CheckRange(string op, int extent)
     {
+        Trace.Current?.RangeChecked(this, op, extent);
         if (values.Length == 0) return;
         if (min < 0 || max >= extent)
         {

@@ -49,6 +49,7 @@ public abstract class DeviceBuffer<T> : IDisposable where T : unmanaged
         ThrowIfDisposed("CopyFromHost");
         if (source.Length != Length)
             throw new ArgumentException($"CopyFromHost: buffer holds {Length} elements, source has {source.Length}.");
+        HostTransfers.Current?.Uploading(this, source);
         Device.Counters.RecordHostToDevice();
         CopyFromHostCore(source);
     }
@@ -59,6 +60,7 @@ public abstract class DeviceBuffer<T> : IDisposable where T : unmanaged
         ThrowIfDisposed("CopyToHost");
         if (destination.Length != Length)
             throw new ArgumentException($"CopyToHost: buffer holds {Length} elements, destination has {destination.Length}.");
+        HostTransfers.Current?.Downloading(this);
         Device.Counters.RecordDeviceToHost();
         CopyToHostCore(destination);
     }

@@ -34,6 +34,21 @@ public sealed class DeviceScalar : IDisposable
         }
     }
 
+    private DeviceScalar(DeviceBuffer<float> buffer) => Buffer = buffer;
+
+    /// <summary>
+    /// A scalar stored in an existing two-element buffer (a compiled graph's memory slot); disposing the scalar
+    /// disposes that buffer.
+    /// </summary>
+    /// <exception cref="ArgumentException">The buffer does not hold exactly two elements.</exception>
+    public static DeviceScalar Over(DeviceBuffer<float> buffer)
+    {
+        ArgumentNullException.ThrowIfNull(buffer);
+        if (buffer.Length != 2)
+            throw new ArgumentException($"DeviceScalar.Over: a scalar needs a buffer of 2 elements (hi, lo), got {buffer.Length}.");
+        return new DeviceScalar(buffer);
+    }
+
     /// <summary>The device holding the value.</summary>
     public Device Device => Buffer.Device;
 

@@ -64,15 +64,21 @@ public class Adam : BaseOptimizer
     private readonly Dictionary<Tensor, MirroredScalar> deviceSteps = new(ReferenceEqualityComparer.Instance);
 
     /// <inheritdoc />
-    protected override void Update(Tensor parameter, Tensor gradient, ParamGroup group, IReadOnlyList<Tensor> state, long step)
+    protected override void PrepareUpdate(Tensor parameter, ParamGroup group, long step)
     {
         if (step > int.MaxValue)
             throw new InvalidOperationException($"{GetType().Name}: parameter {parameter.Name ?? Shape.Format(parameter.Shape)} would take update {step}, past the {int.MaxValue} a step count may reach.");
+        base.PrepareUpdate(parameter, group, step);
+        // The kernel advances the count from step - 1 to step within this update.
         var count = DeviceCount(parameter);
-        InPlace.AdamStep(parameter, gradient, state[0], state[1], new AdamHyper(Beta1, Beta2, Eps, group.WeightDecay, Decoupled),
-            LearningRateOn(group, parameter.Device), count.Holding(step - 1));
+        count.Holding(step - 1);
         count.Became(step);
     }
+
+    /// <inheritdoc />
+    protected override void Update(Tensor parameter, Tensor gradient, ParamGroup group, IReadOnlyList<Tensor> state, long step) =>
+        InPlace.AdamStep(parameter, gradient, state[0], state[1], new AdamHyper(Beta1, Beta2, Eps, group.WeightDecay, Decoupled),
+            LearningRateOn(group, parameter.Device), DeviceCount(parameter).Scalar);
 
     /// <summary>
     /// The device scalar counting <paramref name="parameter"/>'s updates. The kernel advances it, so the host writes

@@ -103,20 +103,34 @@ public abstract class BaseOptimizer : Optimizer
     {
         RunStepPreHooks();
         if (!groups.Any(g => g.Parameters.Any(p => p.Grad != null))) return;
-        stepCount++;
+        var updates = new List<(ParamGroup Group, Tensor Parameter, ParameterState State)>();
+        foreach (var g in groups)
+            foreach (var p in g.Parameters)
+            {
+                if (p.Grad == null) continue;
+                if (!Shape.Equal(p.Grad.Shape, p.Shape))
+                    throw new InvalidOperationException($"{GetType().Name}: gradient {Shape.Format(p.Grad.Shape)} does not match parameter {p.Name} {Shape.Format(p.Shape)}.");
+                updates.Add((g, p, StateOf(p)));
+            }
+        // The counts and the uploads of this step's scalars are host work a compiled training step repeats on every
+        // replay; the updates themselves are kernels it records.
+        Compiler.RunOnEveryCall(() =>
+        {
+            stepCount++;
+            foreach (var (g, p, s) in updates) PrepareUpdate(p, g, ++s.Step);
+        });
         using (GradMode.NoGrad())
-            foreach (var g in groups)
-                foreach (var p in g.Parameters)
-                {
-                    if (p.Grad == null) continue;
-                    if (!Shape.Equal(p.Grad.Shape, p.Shape))
-                        throw new InvalidOperationException($"{GetType().Name}: gradient {Shape.Format(p.Grad.Shape)} does not match parameter {p.Name} {Shape.Format(p.Shape)}.");
-                    var s = StateOf(p);
-                    s.Step++;
-                    Update(p, p.Grad, g, s.Tensors, s.Step);
-                }
+            foreach (var (g, p, s) in updates) Update(p, p.Grad!, g, s.Tensors, s.Step);
         LeakDetector.StepCompleted(Parameters[0].Device);
     }
+
+    /// <summary>
+    /// The host side of one parameter's update, run before <see cref="Update"/> and, in a compiled training step, on
+    /// every replay instead of it: puts the device scalars the update reads in their state for update
+    /// <paramref name="step"/> (the base uploads the group's learning rate when it changed; see
+    /// <see cref="LearningRateOn"/>). It must not launch kernels.
+    /// </summary>
+    protected virtual void PrepareUpdate(Tensor parameter, ParamGroup group, long step) => LearningRateOn(group, parameter.Device);
 
     /// <summary>
     /// <paramref name="group"/>'s learning rate as a device scalar on <paramref name="device"/>, for the fused

@@ -1,0 +1,352 @@
+using System.Globalization;
+using System.Reflection;
+using System.Text;
+using Engine.Kernels;
+
+namespace Engine.Autodiff;
+
+/// <summary>What a buffer of a traced call is, by its lifetime across the call.</summary>
+internal enum BufferRole
+{
+    /// <summary>The buffer of an argument: bound anew on every replay.</summary>
+    Input,
+    /// <summary>Alive before and after the call (parameters, optimizer state): used in place.</summary>
+    Persistent,
+    /// <summary>Allocated during the call and alive after it (gradients, new state): owned by its tensor, used in place.</summary>
+    PersistentNew,
+    /// <summary>Allocated and freed during the call: becomes a slot of the memory plan.</summary>
+    Temporary,
+    /// <summary>The returned tensor's buffer: kept by the graph and overwritten by every replay.</summary>
+    Output,
+}
+
+/// <summary>A buffer of a traced call: its role, size, and the first and last operation touching it.</summary>
+internal sealed class BufferInfo(object buffer, BufferRole role)
+{
+    public object Buffer { get; } = buffer;
+    public BufferRole Role { get; set; } = role;
+    public int ArgIndex { get; init; } = -1;
+    public int First { get; set; } = int.MaxValue;
+    public int Last { get; set; } = -1;
+    public int Slot { get; set; } = -1;
+    public string Token { get; set; } = "";
+    public bool IsInt => Buffer is DeviceBuffer<int>;
+    public long Length => Buffer is DeviceBuffer<float> f ? f.Length : ((DeviceBuffer<int>)Buffer).Length;
+    public long Bytes => Length * 4;
+    public bool IsDisposed => Buffer is DeviceBuffer<float> f ? f.IsDisposed : ((DeviceBuffer<int>)Buffer).IsDisposed;
+}
+
+/// <summary>A slot of the memory plan: one buffer shared by temporaries of its exact length whose lifetimes do not overlap.</summary>
+internal sealed class MemorySlot(object buffer, int lastUse)
+{
+    public object Buffer { get; } = buffer;
+    public int LastUse { get; set; } = lastUse;
+    public List<BufferInfo> Tenants { get; } = new();
+}
+
+/// <summary>
+/// A traced call turned into a replayable program: the buffers classified by lifetime, temporaries planned into
+/// slots, and the recorded operations rebound to those slots. A replay binds the new arguments' buffers, runs every
+/// operation in the recorded order on the device's kernel set, and returns a view of the output buffer; it allocates
+/// nothing on the device.
+/// </summary>
+internal sealed class CompiledGraph : IDisposable
+{
+    private readonly Device device;
+    private readonly List<ReplayStep> steps = new();
+    private readonly List<BufferInfo> buffers;
+    private readonly List<MemorySlot> slots = new();
+    private readonly BufferInfo[] inputs;
+    private readonly Storage outputStorage;
+    private readonly int[] outputShape;
+    private readonly string outputName;
+    private IFusedElementwiseKernels? fusedKernels;
+    private bool disposed;
+
+    private CompiledGraph(Device device, List<BufferInfo> buffers, BufferInfo[] inputs, Tensor output, bool poison)
+    {
+        this.device = device;
+        this.buffers = buffers;
+        this.inputs = inputs;
+        outputStorage = output.SharedStorage;
+        outputStorage.AddRef();
+        outputShape = output.shape;
+        outputName = output.Name ?? "";
+        Poison = poison;
+    }
+
+    /// <summary>True when dead slots are filled with NaN after their last use (a check of the memory plan).</summary>
+    public bool Poison { get; }
+
+    /// <summary>Kernel-set entry points one replay calls.</summary>
+    public int Launches => steps.Count(s => s.Op is KernelCallOp or FusedOp);
+
+    /// <summary>Fused groups among the launches, and the calls they replaced.</summary>
+    public (int Groups, int Calls) Fused => (steps.Count(s => s.Op is FusedOp), steps.Sum(s => s.Op is FusedOp f ? 1 + f.Tail.Count : 0));
+
+    /// <summary>Allocations the kernel set made inside the traced calls for its own scratch (a replay repeats them).</summary>
+    public long ScratchAllocations => steps.Sum(s => (s.Op as KernelCallOp)?.ScratchAllocations ?? 0);
+
+    /// <summary>Replay steps (launches, uploads, host steps; poison fills excluded).</summary>
+    public int StepCount => steps.Count(s => s.Op is not PoisonOp);
+
+    /// <summary>Temporaries of the traced call.</summary>
+    public int TemporaryCount => buffers.Count(b => b.Role == BufferRole.Temporary);
+
+    /// <summary>Slots of the memory plan.</summary>
+    public int SlotCount => slots.Count;
+
+    /// <summary>Bytes of the memory plan's slots.</summary>
+    public long SlotBytes => slots.Sum(s => Info(s.Buffer).Bytes);
+
+    /// <summary>Bytes of all temporaries of the traced call, each in its own buffer as the eager run holds them.</summary>
+    public long TemporaryBytes => buffers.Where(b => b.Role == BufferRole.Temporary).Sum(b => b.Bytes);
+
+    /// <summary>The device buffers a replay needs alive, with what they are for messages.</summary>
+    private IEnumerable<BufferInfo> Referenced => buffers.Where(b => b.Role is BufferRole.Persistent or BufferRole.PersistentNew);
+
+    private readonly Dictionary<object, BufferInfo> slotInfo = new(ReferenceEqualityComparer.Instance);
+
+    private BufferInfo Info(object slotBuffer) => slotInfo[slotBuffer];
+
+    /// <summary>
+    /// Builds the program of <paramref name="trace"/>, or returns why it cannot: a host read, or a buffer that existed
+    /// before the call and was freed during it.
+    /// </summary>
+    public static (CompiledGraph? Graph, string? Reason) Build(Trace trace, Device device, object[] args, Tensor output, bool poison, bool fuse)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        if (trace.HostRead != null) return (null, trace.HostRead);
+        var allocated = new HashSet<object>(trace.Allocations, ReferenceEqualityComparer.Instance);
+        var infos = new Dictionary<object, BufferInfo>(ReferenceEqualityComparer.Instance);
+        var inputs = new BufferInfo[args.Length];
+        for (int i = 0; i < args.Length; i++)
+        {
+            var b = InputBuffer(args[i], device);
+            if (infos.ContainsKey(b)) return (null, $"arguments {Array.FindIndex(inputs, x => x != null && ReferenceEquals(x.Buffer, b))} and {i} share one buffer");
+            inputs[i] = infos[b] = new BufferInfo(b, BufferRole.Input) { ArgIndex = i };
+        }
+        var ops = trace.Ops.Where(op => !(op is UploadOp && infos.ContainsKey(op.Buffers[0]))).ToList();
+        var outputBuffer = output.Buffer;
+        // The set in force once the trace ended: the device's own (a decorator without the capability turns fusion off).
+        var fused = fuse ? trace.Device.Kernels as IFusedElementwiseKernels : null;
+        if (fused != null)
+            ops = Fusion.Fuse(ops, b => allocated.Contains(b) && !ReferenceEquals(b, outputBuffer) && IsDisposed(b));
+        for (int i = 0; i < ops.Count; i++)
+            foreach (var b in ops[i].Buffers)
+            {
+                if (!infos.TryGetValue(b, out var info))
+                {
+                    var role = !allocated.Contains(b) ? BufferRole.Persistent
+                        : ReferenceEquals(b, outputBuffer) ? BufferRole.Output
+                        : IsDisposed(b) ? BufferRole.Temporary
+                        : BufferRole.PersistentNew;
+                    infos[b] = info = new BufferInfo(b, role);
+                }
+                info.First = Math.Min(info.First, i);
+                info.Last = Math.Max(info.Last, i);
+            }
+        if (!infos.ContainsKey(outputBuffer))
+            infos[outputBuffer] = new BufferInfo(outputBuffer, allocated.Contains(outputBuffer) ? BufferRole.Output : BufferRole.Persistent);
+        var freed = infos.Values.FirstOrDefault(b => b.Role == BufferRole.Persistent && b.IsDisposed);
+        if (freed != null)
+            return (null, $"a buffer of {freed.Length} elements that existed before the call was freed during it (first used by {ops[freed.First].Name}); a replay could not use it");
+
+        var list = infos.Values.ToList();
+        var graph = new CompiledGraph(device, list, inputs, output, poison) { fusedKernels = fused };
+        graph.Plan(list);
+        graph.Emit(ops, list);
+        return (graph, null);
+    }
+
+    public static object InputBuffer(object arg, Device device) => arg switch
+    {
+        Tensor t => t.Buffer,
+        IndexTensor x => x.On(device),
+        _ => throw new ArgumentException($"Compiler: arguments must be Tensor or IndexTensor, got {arg.GetType().Name}."),
+    };
+
+    private static bool IsDisposed(object b) => b is DeviceBuffer<float> f ? f.IsDisposed : ((DeviceBuffer<int>)b).IsDisposed;
+
+    /// <summary>
+    /// Liveness planning: temporaries in order of first use, each into a free slot of its exact length and type (the
+    /// kernels take a buffer's length as the element count, so a slot cannot be larger than its tenant), else a new slot.
+    /// </summary>
+    private void Plan(List<BufferInfo> list)
+    {
+        int counter = 0;
+        foreach (var b in list.OrderBy(b => b.Role).ThenBy(b => b.First))
+            b.Token = b.Role switch
+            {
+                BufferRole.Input => "in" + b.ArgIndex,
+                BufferRole.Persistent => "p" + counter++,
+                BufferRole.PersistentNew => "n" + counter++,
+                BufferRole.Output => "out",
+                _ => "t" + counter++,
+            };
+        foreach (var t in list.Where(b => b.Role == BufferRole.Temporary).OrderBy(b => b.First))
+        {
+            var slot = slots.FirstOrDefault(s => s.LastUse < t.First && Info(s.Buffer).IsInt == t.IsInt && Info(s.Buffer).Length == t.Length);
+            if (slot == null)
+            {
+                object buffer = t.IsInt ? device.Kernels.AllocateInt(t.Length) : device.Kernels.Allocate(t.Length);
+                slot = new MemorySlot(buffer, t.Last);
+                slotInfo[buffer] = new BufferInfo(buffer, BufferRole.Temporary);
+                slots.Add(slot);
+            }
+            slot.LastUse = t.Last;
+            slot.Tenants.Add(t);
+            t.Slot = slots.IndexOf(slot);
+            t.Token += "@s" + t.Slot;
+        }
+    }
+
+    /// <summary>The replay steps: each operation with temporaries bound to their slots, and poison fills when asked.</summary>
+    private void Emit(List<TraceOp> ops, List<BufferInfo> list)
+    {
+        var bySource = list.ToDictionary(b => b.Buffer, ReferenceEqualityComparer.Instance);
+        var scalarViews = new Dictionary<object, DeviceScalar>(ReferenceEqualityComparer.Instance);
+        object ToSlot(object v)
+        {
+            var buffer = v is DeviceScalar s ? s.Buffer : v;
+            if (!bySource.TryGetValue(buffer, out var info) || info.Role != BufferRole.Temporary) return v;
+            var slot = slots[info.Slot].Buffer;
+            if (v is not DeviceScalar) return slot;
+            if (!scalarViews.TryGetValue(slot, out var view)) scalarViews[slot] = view = DeviceScalar.Over((DeviceBuffer<float>)slot);
+            return view;
+        }
+        var dying = list.Where(b => b.Role == BufferRole.Temporary && !b.IsInt).ToLookup(b => b.Last);
+        for (int i = 0; i < ops.Count; i++)
+        {
+            var op = ops[i];
+            bool touchesInput = op.Buffers.Any(b => bySource[b].Role == BufferRole.Input);
+            switch (op)
+            {
+                case KernelCallOp call:
+                    steps.Add(new ReplayStep(op, call.Method, call.Args.Select(a => ArgWalker.Map(a, ToSlot)).ToArray(), touchesInput));
+                    break;
+                case UploadOp upload:
+                    steps.Add(new ReplayStep(op, null, [ToSlot(upload.Buffers[0]), upload.Data], touchesInput));
+                    break;
+                case HostStepOp:
+                    steps.Add(new ReplayStep(op, null, [], false));
+                    break;
+                case FusedOp group:
+                    steps.Add(new ReplayStep(op, null, group.Args.Select(a => ArgWalker.Map(a, ToSlot)).ToArray(), touchesInput));
+                    break;
+            }
+            if (Poison)
+                foreach (var dead in dying[i])
+                    steps.Add(new ReplayStep(new PoisonOp(slots[dead.Slot].Buffer), null, [slots[dead.Slot].Buffer], false));
+        }
+    }
+
+    /// <summary>True when every buffer the graph uses in place is still alive (a tensor owning one may have been disposed).</summary>
+    public string? StaleBuffer()
+    {
+        var dead = Referenced.FirstOrDefault(b => b.IsDisposed);
+        return dead == null ? null : $"buffer {dead.Token} ({dead.Length} elements, first used by operation {dead.First}) was freed since the trace";
+    }
+
+    /// <summary>Runs the program with <paramref name="args"/> bound to the inputs and returns a view of the output.</summary>
+    public Tensor Replay(object[] args)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        var bound = new Dictionary<object, object>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < inputs.Length; i++) bound[inputs[i].Buffer] = InputBuffer(args[i], device);
+        object Rebind(object v)
+        {
+            if (v is DeviceScalar s) return bound.TryGetValue(s.Buffer, out var nb) ? DeviceScalar.Over((DeviceBuffer<float>)nb) : v;
+            return bound.TryGetValue(v, out var b) ? b : v;
+        }
+        var kernels = device.Kernels;
+        var targets = new Dictionary<Type, object>();
+        foreach (var step in steps)
+        {
+            switch (step.Op)
+            {
+                case KernelCallOp:
+                    var contract = step.Method!.DeclaringType!;
+                    if (!targets.TryGetValue(contract, out var target)) targets[contract] = target = KernelSetDecorator.TargetOf(kernels, contract);
+                    var callArgs = step.TouchesInput ? step.Args.Select(a => ArgWalker.Map(a, Rebind)).ToArray() : (object?[])step.Args.Clone();
+                    KernelSetDecorator.Call(step.Method, target, callArgs);
+                    break;
+                case UploadOp:
+                    var into = step.TouchesInput ? Rebind(step.Args[0]!) : step.Args[0]!;
+                    if (into is DeviceBuffer<float> f) f.CopyFromHost((float[])step.Args[1]!);
+                    else ((DeviceBuffer<int>)into).CopyFromHost((int[])step.Args[1]!);
+                    break;
+                case HostStepOp host:
+                    host.Action();
+                    break;
+                case PoisonOp:
+                    kernels.Fill((DeviceBuffer<float>)step.Args[0]!, float.NaN);
+                    break;
+                case FusedOp group:
+                    group.Run(fusedKernels!, step.TouchesInput ? step.Args.Select(a => ArgWalker.Map(a, Rebind)).ToArray() : step.Args);
+                    break;
+            }
+        }
+        outputStorage.AddRef();
+        return new Tensor(outputStorage, (int[])outputShape.Clone()) { Name = outputName.Length > 0 ? outputName : null };
+    }
+
+    /// <summary>The program as text: buffers by role, the memory plan, and every step with its arguments.</summary>
+    public string Explain()
+    {
+        var tokens = buffers.ToDictionary(b => b.Buffer, b => b.Token, ReferenceEqualityComparer.Instance);
+        foreach (var s in slots) tokens[s.Buffer] = "s" + slots.IndexOf(s);
+        string Token(object b) => tokens.TryGetValue(b, out var t) ? t : "?";
+        var sb = new StringBuilder();
+        var ci = CultureInfo.InvariantCulture;
+        sb.AppendLine(ci, $"compiled graph on {device.Name}: {steps.Count(s => s.Op is not PoisonOp)} steps, {Launches} kernel launches per replay, " +
+                          $"{steps.Count(s => s.Op is UploadOp)} uploads, {steps.Count(s => s.Op is HostStepOp)} host steps, {ScratchAllocations} scratch allocations inside kernels, {Fused.Groups} fused groups replacing {Fused.Calls} calls{(Poison ? ", poison on" : "")}");
+        foreach (var role in Enum.GetValues<BufferRole>())
+        {
+            var of = buffers.Where(b => b.Role == role).ToList();
+            sb.AppendLine(ci, $"  {role}: {of.Count} buffers, {of.Sum(b => b.Bytes)} bytes");
+        }
+        sb.AppendLine(ci, $"memory plan: {buffers.Count(b => b.Role == BufferRole.Temporary)} temporaries ({TemporaryBytes} bytes in eager) in {slots.Count} slots ({SlotBytes} bytes)");
+        foreach (var s in slots)
+        {
+            var tenants = string.Join(", ", s.Tenants.Select(t => $"{t.Token.Split('@')[0]} ops {t.First}-{t.Last}"));
+            sb.AppendLine(ci, $"  s{slots.IndexOf(s)} [{Info(s.Buffer).Length}{(Info(s.Buffer).IsInt ? " int" : "")}]: {tenants}");
+        }
+        sb.AppendLine("steps:");
+        for (int i = 0; i < steps.Count; i++)
+        {
+            var step = steps[i];
+            var args = step.Op switch
+            {
+                KernelCallOp => string.Join(", ", step.Method!.GetParameters().Zip(step.Args, (p, a) => p.Name + "=" + Shorten(ArgWalker.Describe(a, Token)))),
+                UploadOp u => Token(step.Args[0]!) + " <- " + u.Data.Length + " values from " + u.Origin,
+                FusedOp => string.Join(", ", step.Args.Select(a => Shorten(ArgWalker.Describe(a, Token)))),
+                PoisonOp => Token(step.Args[0]!) + " <- NaN",
+                _ => "",
+            };
+            sb.AppendLine(ci, $"  {i,4} {step.Op.Name}({args})");
+        }
+        return sb.ToString();
+    }
+
+    private static string Shorten(string s) => s.Length <= 120 ? s : s[..117] + "...";
+
+    /// <summary>Frees the slots and the graph's hold on the output.</summary>
+    public void Dispose()
+    {
+        if (disposed) return;
+        disposed = true;
+        foreach (var s in slots) (s.Buffer as IDisposable)!.Dispose();
+        outputStorage.Release();
+    }
+
+    /// <summary>A filler op: NaN into a slot whose value just died.</summary>
+    private sealed class PoisonOp : TraceOp
+    {
+        public PoisonOp(object slot) => Buffers.Add(slot);
+
+        public override string Name => "Poison";
+    }
+
+    private sealed record ReplayStep(TraceOp Op, MethodInfo? Method, object?[] Args, bool TouchesInput);
+}

@@ -1,0 +1,88 @@
+using Engine.Autodiff;
+using Engine.Kernels;
+using Xunit.Abstractions;
+
+namespace Engine.Tests.Compilation;
+
+/// <summary>
+/// What a replayed step costs the device, read from <see cref="Device.Counters"/> beside the eager step of the same
+/// problem: no allocation at all, and the launch count the graph reports. Inputs are made (and labels uploaded)
+/// before the measured window, as a data loader would.
+/// </summary>
+public abstract class CompilerCounterTests(ITestOutputHelper output)
+{
+    /// <summary>The device under test.</summary>
+    protected abstract Device Device { get; }
+
+    /// <summary>Kernel launches per kernel-set call (1 on the CPU set; the ILGPU set may launch several per call).</summary>
+    protected virtual bool OneLaunchPerCall => true;
+
+    [Theory]
+    [InlineData("mlp-adam-cosine")]
+    [InlineData("mixer-sgd-momentum")]
+    [InlineData("fno1d-adamw")]
+    [InlineData("spn-adam")]
+    [InlineData("sam-adam")]
+    public void AReplayedStepAllocatesNothing(string scenario)
+    {
+        const int measured = 5;
+        using var eager = CompilerTests.Problem.Make(scenario, Device);
+        using var compiled = CompilerTests.Problem.Make(scenario, Device);
+        using var step = compiled.Compile(new CompileOptions());
+        var batches = Enumerable.Range(0, 4 + measured).Select(s => compiled.Batch(s)).ToList();
+        foreach (var b in batches)
+            if (b.Y is IndexTensor y) y.On(Device);
+        for (int s = 0; s < 4; s++) step.Call(batches[s].X, batches[s].Y).Dispose();
+
+        var before = Device.Counters.Snapshot();
+        for (int s = 4; s < 4 + measured; s++) step.Call(batches[s].X, batches[s].Y).Dispose();
+        var replayed = Device.Counters.Snapshot().Minus(before);
+
+        var eagerBatches = Enumerable.Range(0, 4 + measured).Select(s => eager.Batch(s)).ToList();
+        foreach (var b in eagerBatches)
+            if (b.Y is IndexTensor y) y.On(Device);
+        for (int s = 0; s < 4; s++) eager.EagerStep(eagerBatches[s]);
+        before = Device.Counters.Snapshot();
+        for (int s = 4; s < 4 + measured; s++) eager.EagerStep(eagerBatches[s]);
+        var eagerCost = Device.Counters.Snapshot().Minus(before);
+
+        var graph = step.LastGraph!;
+        output.WriteLine($"{scenario} on {Device.Name}, per step: eager {eagerCost.KernelLaunches / measured} launches, {eagerCost.Allocations / measured} allocations; " +
+                         $"compiled {replayed.KernelLaunches / measured} launches, {replayed.Allocations / (double)measured} allocations " +
+                         $"({graph.ScratchAllocations} kernel scratch), {replayed.DeviceToHostCopies / measured} host reads inside kernels; " +
+                         $"memory plan {graph.Temporaries} temporaries ({graph.TemporaryBytes} B) in {graph.Slots} slots ({graph.SlotBytes} B)");
+        Assert.Equal(1 + measured, step.Replays);
+        Assert.True(graph.ScratchAllocations * measured == replayed.Allocations, $"replayed {replayed}; graph {graph}");
+        if (Device.Kind == DeviceKind.Cpu) Assert.Equal(0, replayed.Allocations);
+        // Copies a kernel set makes inside its own entry points (the ILGPU SPN kernels read sizes back) are its business;
+        // the graph itself adds none.
+        Assert.True(replayed.DeviceToHostCopies <= eagerCost.DeviceToHostCopies, $"replayed {replayed}, eager {eagerCost}");
+        if (Device.Kind == DeviceKind.Cpu) Assert.Equal(0, replayed.DeviceToHostCopies);
+        if (OneLaunchPerCall) Assert.Equal(graph.Launches * measured, replayed.KernelLaunches);
+        // On the CPU set a launch is an entry-point call, so the count is exact; the ILGPU set launches per call a
+        // number of kernels that can depend on the buffers it gets (measured, not asserted, there).
+        if (OneLaunchPerCall)
+            Assert.True(replayed.KernelLaunches <= eagerCost.KernelLaunches, $"compiled {replayed.KernelLaunches} launches, eager {eagerCost.KernelLaunches}");
+        Assert.True(graph.SlotBytes <= graph.TemporaryBytes);
+        foreach (var b in batches.Concat(eagerBatches)) b.Dispose();
+    }
+}
+
+/// <summary>Counters of compiled steps on the CPU set.</summary>
+[Collection("serial")]
+public sealed class CpuCompilerCounterTests(ITestOutputHelper output) : CompilerCounterTests(output)
+{
+    /// <inheritdoc />
+    protected override Device Device => Device.Get(DeviceKind.Cpu);
+}
+
+/// <summary>Counters of compiled steps on the ILGPU set (CPU emulator).</summary>
+[Collection("ilgpu")]
+public sealed class IlgpuCompilerCounterTests(ITestOutputHelper output) : CompilerCounterTests(output)
+{
+    /// <inheritdoc />
+    protected override Device Device => Device.Get(DeviceKind.IlgpuCpu);
+
+    /// <inheritdoc />
+    protected override bool OneLaunchPerCall => false;
+}

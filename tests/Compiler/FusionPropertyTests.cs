@@ -1,0 +1,160 @@
+using Engine.Autodiff;
+using Engine.Kernels;
+
+namespace Engine.Tests.Compilation;
+
+/// <summary>
+/// Random elementwise graphs (up to 20 ops: unary ops, broadcasting binary ops, affine maps, values reused by later
+/// ops) compiled with fusion: the replayed result equals eager bit for bit (each op rounds as its own kernel does), and
+/// the launch count equals the number of groups the fusion rule predicts, computed here from the program alone.
+/// </summary>
+public abstract class FusionPropertyTests
+{
+    /// <summary>The device under test.</summary>
+    protected abstract Device Device { get; }
+
+    private enum Kind { Unary, Binary, Affine }
+
+    private sealed record Op(Kind Kind, int A, int B, int Code);
+
+    public static TheoryData<int> Seeds => new() { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
+
+    [Theory]
+    [MemberData(nameof(Seeds))]
+    public void FusedGraphsMatchEagerAndLaunchThePredictedGroups(int seed)
+    {
+        var rng = new System.Random(seed);
+        int rows = rng.Next(1, 6), cols = new[] { 1, 3, 7, 16, 33 }[rng.Next(5)];
+        var program = Generate(rng, rng.Next(1, 21));
+        Tensor Run(Tensor x, Tensor w)
+        {
+            var values = new List<Tensor> { x, w };
+            foreach (var op in program) values.Add(Apply(op, values));
+            return values[^1];
+        }
+        using var f = Compiler.Compile<Tensor, Tensor>(Run);
+        for (int call = 0; call < 5; call++)
+        {
+            using var x = Tensor.Normal([rows, cols], seed: (ulong)(seed * 10 + call), device: Device);
+            using var w = Tensor.Normal([cols], seed: (ulong)(seed * 10 + call + 5), device: Device);
+            float[] expected;
+            using (new TensorScope()) expected = Run(x, w).ToArray();
+            using var got = f.Invoke(x, w);
+            var actual = got.ToArray();
+            for (int i = 0; i < expected.Length; i++)
+                Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
+                    $"seed {seed}, call {call}, element {i}: compiled {actual[i]:R}, eager {expected[i]:R}; program {Describe(program)}");
+        }
+        Assert.Equal(2, f.Replays);
+        var stats = f.LastGraph!;
+        Assert.True(PredictedGroups(program) == stats.Launches,
+            $"seed {seed}: {stats.Launches} launches, the rule predicts {PredictedGroups(program)}; program {Describe(program)}\n{f.Explain()}");
+    }
+
+    [Fact]
+    public void FusionOffLaunchesEveryCall()
+    {
+        var program = new List<Op> { new(Kind.Binary, 0, 1, 2), new(Kind.Unary, 2, 2, 0), new(Kind.Unary, 3, 3, 1) };
+        Tensor Run(Tensor x, Tensor w)
+        {
+            var values = new List<Tensor> { x, w };
+            foreach (var op in program) values.Add(Apply(op, values));
+            return values[^1];
+        }
+        using var fused = Compiler.Compile<Tensor, Tensor>(Run);
+        using var plain = Compiler.Compile<Tensor, Tensor>(Run, new CompileOptions { Fuse = false });
+        using var x = Tensor.Normal([3, 5], seed: 1, device: Device);
+        using var w = Tensor.Normal([5], seed: 2, device: Device);
+        for (int i = 0; i < 4; i++)
+        {
+            fused.Invoke(x, w).Dispose();
+            plain.Invoke(x, w).Dispose();
+        }
+        Assert.Equal(1, fused.LastGraph!.Launches);
+        Assert.Equal((1, 3), (fused.LastGraph.FusedGroups, fused.LastGraph.FusedCalls));
+        Assert.Equal(3, plain.LastGraph!.Launches);
+        Assert.Contains("Fused[Binary Mul -> Tanh -> Sigmoid]", fused.Explain());
+    }
+
+    private static readonly UnaryOp[] Unaries = [UnaryOp.Tanh, UnaryOp.Sigmoid, UnaryOp.Neg, UnaryOp.Relu, UnaryOp.Abs];
+
+    private static Tensor Apply(Op op, List<Tensor> values) => op.Kind switch
+    {
+        Kind.Unary => Unaries[op.Code] switch
+        {
+            UnaryOp.Tanh => values[op.A].Tanh(),
+            UnaryOp.Sigmoid => values[op.A].Sigmoid(),
+            UnaryOp.Neg => values[op.A].Neg(),
+            UnaryOp.Relu => values[op.A].Relu(),
+            _ => values[op.A].Abs(),
+        },
+        Kind.Binary => op.Code switch
+        {
+            0 => values[op.A] + values[op.B],
+            1 => values[op.A] - values[op.B],
+            _ => values[op.A] * values[op.B],
+        },
+        _ => values[op.A] * 0.5f,
+    };
+
+    /// <summary>
+    /// A program over values 0 (x [rows, cols]) and 1 (w [cols]): mostly a chain on the latest value, sometimes
+    /// reading an earlier one (which gives that value a second user and so ends a group).
+    /// </summary>
+    private static List<Op> Generate(System.Random rng, int count)
+    {
+        var ops = new List<Op>();
+        for (int i = 0; i < count; i++)
+        {
+            // The latest value is index ops.Count + 1 once there is an op; before, x.
+            int a = ops.Count == 0 ? 0 : (rng.NextDouble() < 0.85 ? ops.Count + 1 : rng.Next(0, ops.Count + 2));
+            double r = rng.NextDouble();
+            var op = r < 0.55 ? new Op(Kind.Unary, a, a, rng.Next(Unaries.Length))
+                : r < 0.9 ? new Op(Kind.Binary, a, rng.Next(0, ops.Count + 2), rng.Next(3))
+                : new Op(Kind.Affine, a, a, 0);
+            ops.Add(op);
+        }
+        return ops;
+    }
+
+    /// <summary>
+    /// The rule, restated on the program: an op starts a group unless it is a unary op reading the output of the op
+    /// right before it, that output is an intermediate (not an argument, not the result) and no other op reads it, and
+    /// the op before is a unary or binary op (a group's head) or itself joined one.
+    /// </summary>
+    private static int PredictedGroups(List<Op> program)
+    {
+        int Value(int opIndex) => opIndex + 2;
+        var readers = new Dictionary<int, int>();
+        foreach (var op in program)
+            foreach (var v in new[] { op.A, op.B }.Distinct())
+                readers[v] = readers.GetValueOrDefault(v) + 1;
+        int groups = 0;
+        for (int i = 0; i < program.Count; i++)
+        {
+            var op = program[i];
+            bool joins = i > 0 && op.Kind == Kind.Unary && program[i - 1].Kind != Kind.Affine && op.A == Value(i - 1)
+                         && i - 1 != program.Count - 1 && readers.GetValueOrDefault(Value(i - 1)) == 1;
+            if (!joins) groups++;
+        }
+        return groups;
+    }
+
+    private static string Describe(List<Op> program) =>
+        string.Join("; ", program.Select((o, i) => $"v{i + 2}={o.Kind}{(o.Kind == Kind.Unary ? Unaries[o.Code].ToString() : o.Kind == Kind.Binary ? "+-*"[o.Code].ToString() : "")}(v{o.A}{(o.Kind == Kind.Binary ? ",v" + o.B : "")})"));
+}
+
+/// <summary>Fusion on the CPU set.</summary>
+public sealed class CpuFusionPropertyTests : FusionPropertyTests
+{
+    /// <inheritdoc />
+    protected override Device Device => Device.Get(DeviceKind.Cpu);
+}
+
+/// <summary>Fusion on the ILGPU set (CPU emulator).</summary>
+[Collection("ilgpu")]
+public sealed class IlgpuFusionPropertyTests : FusionPropertyTests
+{
+    /// <inheritdoc />
+    protected override Device Device => Device.Get(DeviceKind.IlgpuCpu);
+}
