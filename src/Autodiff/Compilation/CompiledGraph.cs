@@ -16,6 +16,8 @@ internal enum BufferRole
     PersistentNew,
     /// <summary>Allocated and freed during the call: becomes a slot of the memory plan.</summary>
     Temporary,
+    /// <summary>A temporary whose value depends on nothing that varies (see <see cref="ConstantFolding"/>): computed once, kept by the graph.</summary>
+    Constant,
     /// <summary>The returned tensor's buffer: kept by the graph and overwritten by every replay.</summary>
     Output,
 }
@@ -82,7 +84,7 @@ internal sealed class CompiledGraph : IDisposable
     public int Launches => steps.Count(s => s.Op is KernelCallOp or FusedOp);
 
     /// <summary>Fused groups among the launches, and the calls they replaced.</summary>
-    public (int Groups, int Calls) Fused => (steps.Count(s => s.Op is FusedOp), steps.Sum(s => s.Op is FusedOp f ? 1 + f.Tail.Count : 0));
+    public (int Groups, int Calls) Fused => (steps.Count(s => s.Op is FusedOp), steps.Sum(s => s.Op is FusedOp f ? f.Calls : 0));
 
     /// <summary>Allocations the kernel set made inside the traced calls for its own scratch (a replay repeats them).</summary>
     public long ScratchAllocations => steps.Sum(s => (s.Op as KernelCallOp)?.ScratchAllocations ?? 0);
@@ -107,13 +109,26 @@ internal sealed class CompiledGraph : IDisposable
 
     private readonly Dictionary<object, BufferInfo> slotInfo = new(ReferenceEqualityComparer.Instance);
 
+    /// <summary>The graph's own buffer of each constant, by the traced buffer it stands for.</summary>
+    private readonly Dictionary<object, DeviceBuffer<float>> constantBuffers = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>What the passes before fusion removed.</summary>
+    public PassCounts Passes { get; private init; } = new();
+
+    /// <summary>The calls folded into constants at build time (for <see cref="Explain"/>).</summary>
+    private List<TraceOp> FoldedCalls { get; set; } = [];
+
+    /// <summary>Bytes of the graph's constant buffers.</summary>
+    public long ConstantBytes => constantBuffers.Values.Sum(b => b.Length * 4);
+
     private BufferInfo Info(object slotBuffer) => slotInfo[slotBuffer];
 
     /// <summary>
     /// Builds the program of <paramref name="trace"/>, or returns why it cannot: a host read, or a buffer that existed
     /// before the call and was freed during it.
     /// </summary>
-    public static (CompiledGraph? Graph, string? Reason) Build(Trace trace, Device device, object[] args, Tensor output, bool poison, bool fuse)
+    public static (CompiledGraph? Graph, string? Reason) Build(Trace trace, Device device, object[] args, Tensor output, bool poison, bool fuse,
+        bool optimize = true)
     {
         ArgumentNullException.ThrowIfNull(output);
         if (trace.HostRead != null) return (null, trace.HostRead);
@@ -128,10 +143,21 @@ internal sealed class CompiledGraph : IDisposable
         }
         var ops = trace.Ops.Where(op => !(op is UploadOp && infos.ContainsKey(op.Buffers[0]))).ToList();
         var outputBuffer = output.Buffer;
+        bool IsTemporary(object b) => allocated.Contains(b) && !ReferenceEquals(b, outputBuffer) && IsDisposed(b);
+        var passes = new PassCounts();
+        var constants = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        List<TraceOp> folded = [];
+        if (optimize)
+        {
+            ops = CopyElimination.Run(ops, IsTemporary, infos.ContainsKey, out passes.CopiesRemoved);
+            (ops, folded) = ConstantFolding.Run(ops, IsTemporary, constants);
+            ops = DeadCodeElimination.Run(ops, b => IsTemporary(b) && !constants.Contains(b), out passes.DeadCallsRemoved);
+            passes.CallsFolded = folded.Count;
+        }
         // The set in force once the trace ended: the device's own (a decorator without the capability turns fusion off).
         var fused = fuse ? trace.Device.Kernels as IFusedElementwiseKernels : null;
         if (fused != null)
-            ops = Fusion.Fuse(ops, b => allocated.Contains(b) && !ReferenceEquals(b, outputBuffer) && IsDisposed(b));
+            ops = Fusion.Fuse(ops, b => IsTemporary(b) && !constants.Contains(b));
         for (int i = 0; i < ops.Count; i++)
             foreach (var b in ops[i].Buffers)
             {
@@ -139,6 +165,7 @@ internal sealed class CompiledGraph : IDisposable
                 {
                     var role = !allocated.Contains(b) ? BufferRole.Persistent
                         : ReferenceEquals(b, outputBuffer) ? BufferRole.Output
+                        : constants.Contains(b) ? BufferRole.Constant
                         : IsDisposed(b) ? BufferRole.Temporary
                         : BufferRole.PersistentNew;
                     infos[b] = info = new BufferInfo(b, role);
@@ -153,9 +180,10 @@ internal sealed class CompiledGraph : IDisposable
             return (null, $"a buffer of {freed.Length} elements that existed before the call was freed during it (first used by {ops[freed.First].Name}); a replay could not use it");
 
         var list = infos.Values.ToList();
-        var graph = new CompiledGraph(device, list, inputs, output, poison) { fusedKernels = fused };
+        var graph = new CompiledGraph(device, list, inputs, output, poison) { fusedKernels = fused, Passes = passes };
         graph.Plan(list);
         graph.Emit(ops, list);
+        graph.FoldConstants(folded);
         return (graph, null);
     }
 
@@ -182,8 +210,11 @@ internal sealed class CompiledGraph : IDisposable
                 BufferRole.Persistent => "p" + counter++,
                 BufferRole.PersistentNew => "n" + counter++,
                 BufferRole.Output => "out",
+                BufferRole.Constant => "c" + counter++,
                 _ => "t" + counter++,
             };
+        foreach (var c in list.Where(b => b.Role == BufferRole.Constant))
+            constantBuffers[c.Buffer] = device.Kernels.Allocate(c.Length);
         foreach (var t in list.Where(b => b.Role == BufferRole.Temporary).OrderBy(b => b.First))
         {
             var slot = slots.FirstOrDefault(s => s.LastUse < t.First && Info(s.Buffer).IsInt == t.IsInt && Info(s.Buffer).Length == t.Length);
@@ -209,8 +240,8 @@ internal sealed class CompiledGraph : IDisposable
         object ToSlot(object v)
         {
             var buffer = v is DeviceScalar s ? s.Buffer : v;
-            if (!bySource.TryGetValue(buffer, out var info) || info.Role != BufferRole.Temporary) return v;
-            var slot = slots[info.Slot].Buffer;
+            if (!bySource.TryGetValue(buffer, out var info) || info.Role is not (BufferRole.Temporary or BufferRole.Constant)) return v;
+            var slot = info.Role == BufferRole.Constant ? constantBuffers[buffer] : slots[info.Slot].Buffer;
             if (v is not DeviceScalar) return slot;
             if (!scalarViews.TryGetValue(slot, out var view)) scalarViews[slot] = view = DeviceScalar.Over((DeviceBuffer<float>)slot);
             return view;
@@ -239,6 +270,34 @@ internal sealed class CompiledGraph : IDisposable
                 foreach (var dead in dying[i])
                     steps.Add(new ReplayStep(new PoisonOp(slots[dead.Slot].Buffer), null, [slots[dead.Slot].Buffer], false));
         }
+    }
+
+    /// <summary>
+    /// Runs the folded calls once, into the graph's own constant buffers (constants only the folded calls use live in
+    /// buffers freed right after).
+    /// </summary>
+    private void FoldConstants(List<TraceOp> folded)
+    {
+        var scratch = new Dictionary<object, DeviceBuffer<float>>(ReferenceEqualityComparer.Instance);
+        try
+        {
+            object Own(object b)
+            {
+                if (constantBuffers.TryGetValue(b, out var own)) return own;
+                if (scratch.TryGetValue(b, out var tmp)) return tmp;
+                return scratch[b] = device.Kernels.Allocate(((DeviceBuffer<float>)b).Length);
+            }
+            foreach (var op in folded)
+            {
+                var call = (KernelCallOp)Rebinding.Rebind(op, Own);
+                KernelSetDecorator.Call(call.Method, device.Kernels, call.Args);
+            }
+        }
+        finally
+        {
+            foreach (var b in scratch.Values) b.Dispose();
+        }
+        FoldedCalls = folded;
     }
 
     /// <summary>True when every buffer the graph uses in place is still alive (a tensor owning one may have been disposed).</summary>
@@ -296,7 +355,9 @@ internal sealed class CompiledGraph : IDisposable
     {
         var tokens = buffers.ToDictionary(b => b.Buffer, b => b.Token, ReferenceEqualityComparer.Instance);
         foreach (var s in slots) tokens[s.Buffer] = "s" + slots.IndexOf(s);
-        string Token(object b) => tokens.TryGetValue(b, out var t) ? t : "?";
+        foreach (var (source, own) in constantBuffers) tokens[own] = tokens[source];
+        // A constant only the folded calls read lives in a buffer freed once they ran.
+        string Token(object b) => tokens.TryGetValue(b, out var t) ? t : "folding-scratch";
         var sb = new StringBuilder();
         var ci = CultureInfo.InvariantCulture;
         sb.AppendLine(ci, $"compiled graph on {device.Name}: {steps.Count(s => s.Op is not PoisonOp)} steps, {Launches} kernel launches per replay, " +
@@ -312,6 +373,9 @@ internal sealed class CompiledGraph : IDisposable
             var tenants = string.Join(", ", s.Tenants.Select(t => $"{t.Token.Split('@')[0]} ops {t.First}-{t.Last}"));
             sb.AppendLine(ci, $"  s{slots.IndexOf(s)} [{Info(s.Buffer).Length}{(Info(s.Buffer).IsInt ? " int" : "")}]: {tenants}");
         }
+        sb.AppendLine(ci, $"passes: {Passes}");
+        foreach (var op in FoldedCalls)
+            sb.AppendLine(ci, $"  folded at build: {op.Name}({string.Join(", ", ((KernelCallOp)op).Args.Select(a => Shorten(ArgWalker.Describe(a, Token))))})");
         sb.AppendLine("steps:");
         for (int i = 0; i < steps.Count; i++)
         {
@@ -337,6 +401,7 @@ internal sealed class CompiledGraph : IDisposable
         if (disposed) return;
         disposed = true;
         foreach (var s in slots) (s.Buffer as IDisposable)!.Dispose();
+        foreach (var c in constantBuffers.Values) c.Dispose();
         outputStorage.Release();
     }
 
@@ -349,4 +414,19 @@ internal sealed class CompiledGraph : IDisposable
     }
 
     private sealed record ReplayStep(TraceOp Op, MethodInfo? Method, object?[] Args, bool TouchesInput);
+}
+
+/// <summary>How many calls the passes before fusion took out of a graph.</summary>
+internal sealed class PassCounts
+{
+    /// <summary>Copies removed by <see cref="CopyElimination"/>.</summary>
+    public int CopiesRemoved;
+
+    /// <summary>Calls run once at build time by <see cref="ConstantFolding"/>.</summary>
+    public int CallsFolded;
+
+    /// <summary>Calls removed by <see cref="DeadCodeElimination"/>.</summary>
+    public int DeadCallsRemoved;
+
+    public override string ToString() => $"{CopiesRemoved} copies eliminated, {CallsFolded} calls folded into constants, {DeadCallsRemoved} dead calls removed";
 }

@@ -20,6 +20,12 @@ public sealed record CompileOptions
     public bool Fuse { get; init; } = true;
 
     /// <summary>
+    /// Run the passes before fusion (copy elimination, constant folding, dead-code elimination; see
+    /// <see cref="CompiledGraphStats"/> for what they removed); on by default.
+    /// </summary>
+    public bool Optimize { get; init; } = true;
+
+    /// <summary>
     /// A host value that selects the variant besides the arguments' shapes and devices and the grad mode: for
     /// example <c>() =&gt; model.Training</c>, so that a call in evaluation mode does not replay a training graph.
     /// </summary>
@@ -103,8 +109,11 @@ public static class Compiler
 /// reduction, say): the only device allocations a replay makes (0 on the CPU set).</param>
 /// <param name="FusedGroups">Fused elementwise groups among the launches.</param>
 /// <param name="FusedCalls">Kernel calls those groups replaced.</param>
+/// <param name="CopiesRemoved">Copies of a temporary into its destination removed (the producer writes the destination).</param>
+/// <param name="CallsFolded">Calls whose inputs never vary, run once when the graph was built instead of on every replay.</param>
+/// <param name="DeadCallsRemoved">Calls whose results nothing reads, removed.</param>
 public sealed record CompiledGraphStats(int Launches, int Steps, int Temporaries, long TemporaryBytes, int Slots, long SlotBytes, long ScratchAllocations,
-    int FusedGroups, int FusedCalls);
+    int FusedGroups, int FusedCalls, int CopiesRemoved = 0, int CallsFolded = 0, int DeadCallsRemoved = 0);
 
 /// <summary>
 /// A compiled function (see <see cref="Compiler"/>): call it like the original; it traces, compiles and replays
@@ -149,7 +158,8 @@ public abstract class CompiledFunction : IDisposable
 
     /// <summary>The sizes of the graph the last call used, or null when it ran eagerly.</summary>
     public CompiledGraphStats? LastGraph => last?.Graph is { } g
-        ? new CompiledGraphStats(g.Launches, g.StepCount, g.TemporaryCount, g.TemporaryBytes, g.SlotCount, g.SlotBytes, g.ScratchAllocations, g.Fused.Groups, g.Fused.Calls)
+        ? new CompiledGraphStats(g.Launches, g.StepCount, g.TemporaryCount, g.TemporaryBytes, g.SlotCount, g.SlotBytes, g.ScratchAllocations, g.Fused.Groups, g.Fused.Calls,
+            g.Passes.CopiesRemoved, g.Passes.CallsFolded, g.Passes.DeadCallsRemoved)
         : null;
 
     /// <summary>The graph of the variant the last call used (graph, memory plan, launch count), or why there is none.</summary>
@@ -219,7 +229,7 @@ public abstract class CompiledFunction : IDisposable
             Fallback(variant, difference);
             return result;
         }
-        var (graph, reason) = CompiledGraph.Build(trace, device, args, result, Options.PoisonDeadSlots, Options.Fuse);
+        var (graph, reason) = CompiledGraph.Build(trace, device, args, result, Options.PoisonDeadSlots, Options.Fuse, Options.Optimize);
         if (graph == null)
         {
             Fallback(variant, reason!);

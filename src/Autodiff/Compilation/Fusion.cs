@@ -5,47 +5,87 @@ namespace Engine.Autodiff;
 /// <summary>A fused group of elementwise calls, replayed as one <see cref="IFusedElementwiseKernels"/> launch.</summary>
 internal sealed class FusedOp : TraceOp
 {
-    public FusedOp(KernelCallOp head, List<KernelCallOp> tail)
+    /// <summary>A group of unary steps only: x in, y out.</summary>
+    public FusedOp(List<KernelCallOp> calls)
     {
-        Head = head;
-        Tail = tail.Select(t => (UnaryOp)t.Args[0]!).ToList();
-        // Inputs of the head and the last call's output: the intermediates vanish with the group.
-        var last = tail[^1];
-        Args = head.Method.Name == nameof(IKernelSet.Unary)
-            ? [head.Args[1], last.Args[2]]
-            : [head.Args[1], head.Args[2], head.Args[3], head.Args[4], last.Args[2], head.Args[6]];
+        Calls = calls.Count;
+        Steps = calls.Select(Fusion.StepOf).ToList();
+        Args = [Fusion.InputOf(calls[0]), Fusion.OutputOf(calls[^1])];
         foreach (var a in Args) ArgWalker.Collect(a, Buffers);
     }
 
-    public KernelCallOp Head { get; }
+    /// <summary>
+    /// A group headed by a binary call: <paramref name="operandChain"/> (possibly empty) computes the operand
+    /// <paramref name="operandIsA"/> names, the head combines, <paramref name="tail"/> continues.
+    /// </summary>
+    public FusedOp(List<KernelCallOp> operandChain, bool operandIsA, KernelCallOp head, List<KernelCallOp> tail)
+    {
+        Calls = operandChain.Count + 1 + tail.Count;
+        Head = (BinaryOp)head.Args[0]!;
+        var chain = operandChain.Select(Fusion.StepOf).ToList();
+        ASteps = operandIsA ? chain : [];
+        BSteps = operandIsA ? [] : chain;
+        Steps = tail.Select(Fusion.StepOf).ToList();
+        object? a = head.Args[1], b = head.Args[3];
+        if (operandChain.Count > 0)
+        {
+            if (operandIsA) a = Fusion.InputOf(operandChain[0]);
+            else b = Fusion.InputOf(operandChain[0]);
+        }
+        Args = [a, head.Args[2], b, head.Args[4], tail.Count > 0 ? Fusion.OutputOf(tail[^1]) : head.Args[5], head.Args[6]];
+        foreach (var arg in Args) ArgWalker.Collect(arg, Buffers);
+    }
 
-    public List<UnaryOp> Tail { get; }
+    /// <summary>The binary op of a binary-headed group, or null for a unary group.</summary>
+    public BinaryOp? Head { get; }
 
-    /// <summary>(x, y) for a unary head, (a, aShape, b, bShape, y, yShape) for a binary one.</summary>
+    /// <summary>The unary group's steps, or the binary group's tail.</summary>
+    public List<UnaryStep> Steps { get; }
+
+    /// <summary>Steps applied to operand a (b) as it is read, in a binary group.</summary>
+    public List<UnaryStep> ASteps { get; } = [];
+
+    /// <inheritdoc cref="ASteps"/>
+    public List<UnaryStep> BSteps { get; } = [];
+
+    /// <summary>Kernel calls the group replaces.</summary>
+    public int Calls { get; }
+
+    /// <summary>(x, y) for a unary group, (a, aShape, b, bShape, y, yShape) for a binary one.</summary>
     public object?[] Args { get; }
 
-    public bool BinaryHead => Head.Method.Name == nameof(IKernelSet.Binary);
-
-    public override string Name => "Fused[" + Head.Name + " " + Head.Args[0] + " -> " + string.Join(" -> ", Tail) + "]";
+    public override string Name
+    {
+        get
+        {
+            if (Head is not { } head) return "Fused[" + string.Join(" -> ", Steps) + "]";
+            string Operand(string name, List<UnaryStep> steps) => steps.Count == 0 ? "" : $" {name}={string.Join(" -> ", steps)}";
+            return "Fused[Binary " + head + Operand("a", ASteps) + Operand("b", BSteps) + string.Concat(Steps.Select(s => " -> " + s)) + "]";
+        }
+    }
 
     /// <summary>Runs the group with <paramref name="args"/> (this group's <see cref="Args"/>, rebound) as one launch.</summary>
     public void Run(IFusedElementwiseKernels kernels, object?[] args)
     {
-        if (BinaryHead)
-            kernels.BinaryChain((BinaryOp)Head.Args[0]!, Tail, (DeviceBuffer<float>)args[0]!, (int[])args[1]!, (DeviceBuffer<float>)args[2]!, (int[])args[3]!,
+        if (Head is { } head)
+            kernels.BinaryChain(ASteps, head, BSteps, Steps, (DeviceBuffer<float>)args[0]!, (int[])args[1]!, (DeviceBuffer<float>)args[2]!, (int[])args[3]!,
                 (DeviceBuffer<float>)args[4]!, (int[])args[5]!);
         else
-            kernels.UnaryChain([(UnaryOp)Head.Args[0]!, .. Tail], (DeviceBuffer<float>)args[0]!, (DeviceBuffer<float>)args[1]!);
+            kernels.UnaryChain(Steps, (DeviceBuffer<float>)args[0]!, (DeviceBuffer<float>)args[1]!);
     }
 }
 
 /// <summary>
-/// The fusion pass. Rule: a group is a <see cref="IKernelSet.Unary"/> or <see cref="IKernelSet.Binary"/> call followed
-/// by the <see cref="IKernelSet.Unary"/> calls that come right after it in program order, each reading the output of
-/// the call before it, where that output is a temporary of the traced call that no other operation touches and the
-/// next call does not write into one of the group's inputs. A group of two or more calls becomes one launch of the
-/// composed op (the head's binary op, then the unary ops in order); every intermediate disappears from the memory
-/// plan. Affine, reductions, GEMMs, copies and capability calls end a group.
+/// The fusion pass. Unary steps are <see cref="IKernelSet.Unary"/> and <see cref="IKernelSet.Affine"/> calls. Rule, over
+/// the calls in program order: a call <i>continues</i> the group before it when it is a unary step reading the group's
+/// output, that output is a temporary of the traced call touched by no other operation (its writer and this reader
+/// only), and the call does not write into one of the group's inputs. A group starts at a unary step or a
+/// <see cref="IKernelSet.Binary"/> call and takes every call that continues it. A group of unary steps only that is
+/// followed by a binary call reading its output as exactly one operand, unbroadcast (the operand's shape is the
+/// result's), under the same conditions, becomes that operand's chain: the binary call heads the group, which
+/// continues with the unary steps after it. A group of two or more calls becomes one launch of the composed op
+/// (operand chain, binary op, unary steps), and its intermediates disappear from the memory plan. GEMMs, reductions,
+/// copies and capability calls end a group.
 /// </summary>
 internal static class Fusion
 {
@@ -56,35 +96,88 @@ internal static class Fusion
         foreach (var op in ops)
             foreach (var b in op.Buffers.Distinct(ReferenceEqualityComparer.Instance))
                 users[b!] = users.GetValueOrDefault(b!) + 1;
+        bool Private(object output) => isTemporary(output) && users[output] == 2;
+
         var result = new List<TraceOp>(ops.Count);
-        for (int i = 0; i < ops.Count; i++)
+        int i = 0;
+        while (i < ops.Count)
         {
-            if (ops[i] is not KernelCallOp head || !IsElementwise(head))
+            if (ops[i] is not KernelCallOp first || !(IsUnaryStep(first) || IsBinary(first)))
             {
-                result.Add(ops[i]);
+                result.Add(ops[i++]);
                 continue;
             }
-            var inputs = head.Buffers.Take(head.Buffers.Count - 1).ToList();
-            var tail = new List<KernelCallOp>();
-            var output = Output(head);
-            while (i + 1 + tail.Count < ops.Count && ops[i + 1 + tail.Count] is KernelCallOp next && IsUnary(next)
-                   && ReferenceEquals(next.Args[1], output) && isTemporary(output) && users[output] == 2
-                   && !inputs.Any(b => ReferenceEquals(b, next.Args[2])))
+            var chain = new List<KernelCallOp>();
+            KernelCallOp? head = null;
+            bool operandIsA = false;
+            if (IsUnaryStep(first))
             {
-                tail.Add(next);
-                output = Output(next);
+                chain.Add(first);
+                chain.AddRange(Continuation(ops, i + 1, OutputOf(first), [InputOf(first)], Private));
+                int next = i + chain.Count;
+                var output = OutputOf(chain[^1]);
+                if (next < ops.Count && ops[next] is KernelCallOp binary && IsBinary(binary) && Private(output)
+                    && OperandSlot(binary, output) is { } isA)
+                {
+                    head = binary;
+                    operandIsA = isA;
+                }
             }
-            if (tail.Count == 0) result.Add(head);
-            else result.Add(new FusedOp(head, tail));
-            i += tail.Count;
+            else
+            {
+                head = first;
+            }
+            if (head == null)
+            {
+                result.Add(chain.Count == 1 ? chain[0] : new FusedOp(chain));
+                i += chain.Count;
+                continue;
+            }
+            int at = i + chain.Count + 1;
+            var inputs = new List<object> { head.Args[1]!, head.Args[3]! };
+            if (chain.Count > 0) inputs.Add(InputOf(chain[0]));
+            var tail = Continuation(ops, at, head.Args[5]!, inputs, Private);
+            result.Add(chain.Count + tail.Count == 0 ? head : new FusedOp(chain, operandIsA, head, tail));
+            i = at + tail.Count;
         }
         return result;
     }
 
-    private static bool IsUnary(KernelCallOp op) => op.Method.DeclaringType == typeof(IKernelSet) && op.Method.Name == nameof(IKernelSet.Unary);
+    /// <summary>The unary steps from <paramref name="start"/> on that continue a group whose output is <paramref name="output"/>.</summary>
+    private static List<KernelCallOp> Continuation(List<TraceOp> ops, int start, object output, List<object> inputs, Func<object, bool> isPrivate)
+    {
+        var taken = new List<KernelCallOp>();
+        while (start + taken.Count < ops.Count && ops[start + taken.Count] is KernelCallOp next && IsUnaryStep(next)
+               && ReferenceEquals(InputOf(next), output) && isPrivate(output) && !inputs.Any(b => ReferenceEquals(b, OutputOf(next))))
+        {
+            taken.Add(next);
+            output = OutputOf(next);
+        }
+        return taken;
+    }
 
-    private static bool IsElementwise(KernelCallOp op) =>
-        IsUnary(op) || (op.Method.DeclaringType == typeof(IKernelSet) && op.Method.Name == nameof(IKernelSet.Binary));
+    /// <summary>True when <paramref name="operand"/> is a (not b), false when b, null when neither, both, or broadcast.</summary>
+    private static bool? OperandSlot(KernelCallOp binary, object operand)
+    {
+        bool isA = ReferenceEquals(binary.Args[1], operand), isB = ReferenceEquals(binary.Args[3], operand);
+        if (isA == isB) return null;
+        var shape = (int[])binary.Args[isA ? 2 : 4]!;
+        return shape.AsSpan().SequenceEqual((int[])binary.Args[6]!) ? isA : null;
+    }
 
-    private static object Output(KernelCallOp op) => IsUnary(op) ? op.Args[2]! : op.Args[5]!;
+    private static bool IsCore(KernelCallOp op, string name) => op.Method.DeclaringType == typeof(IKernelSet) && op.Method.Name == name;
+
+    private static bool IsUnaryStep(KernelCallOp op) => IsCore(op, nameof(IKernelSet.Unary)) || IsCore(op, nameof(IKernelSet.Affine));
+
+    private static bool IsBinary(KernelCallOp op) => IsCore(op, nameof(IKernelSet.Binary));
+
+    /// <summary>The step a unary or affine call applies.</summary>
+    public static UnaryStep StepOf(KernelCallOp op) =>
+        IsCore(op, nameof(IKernelSet.Affine)) ? UnaryStep.Affine((float)op.Args[2]!, (float)op.Args[3]!) : (UnaryStep)(UnaryOp)op.Args[0]!;
+
+    /// <summary>The buffer a unary step reads.</summary>
+    public static object InputOf(KernelCallOp op) => IsCore(op, nameof(IKernelSet.Affine)) ? op.Args[0]! : op.Args[1]!;
+
+    /// <summary>The buffer a unary step writes.</summary>
+    public static object OutputOf(KernelCallOp op) => IsCore(op, nameof(IKernelSet.Affine)) ? op.Args[1]! : op.Args[2]!;
 }

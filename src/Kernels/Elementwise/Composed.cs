@@ -28,6 +28,18 @@ internal readonly struct Then<TBinary, TUnary>(TBinary binary, TUnary unary) : I
     public TV Vector<TV>(TV a, TV b) where TV : unmanaged, IFloatVector<TV> => unary.Vector(binary.Vector(a, b));
 }
 
+/// <summary>binary(first(a), second(b)): unary chains on the operands before a binary op, e.g. a · step(b).</summary>
+internal readonly struct OnOperands<TBinary, TFirst, TSecond>(TBinary binary, TFirst first, TSecond second) : IBinaryOp
+    where TBinary : unmanaged, IBinaryOp
+    where TFirst : unmanaged, IUnaryOp
+    where TSecond : unmanaged, IUnaryOp
+{
+    public static int Cost => TBinary.Cost + TFirst.Cost + TSecond.Cost;
+    public float Scalar(float a, float b) => binary.Scalar(first.Scalar(a), second.Scalar(b));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TV Vector<TV>(TV a, TV b) where TV : unmanaged, IFloatVector<TV> => binary.Vector(first.Vector(a), second.Vector(b));
+}
+
 /// <summary>op(b, a): the operands swapped (a scalar-vector loop runs as a vector-scalar one).</summary>
 internal readonly struct Flip<TBinary>(TBinary binary) : IBinaryOp where TBinary : unmanaged, IBinaryOp
 {

@@ -137,13 +137,14 @@ internal readonly struct IdentityOp : IUnaryOp
 }
 
 /// <summary>
-/// scale · x + shift. The CPU form is fused (one rounding); the scalar definition, which ILGPU runs, is not, because
-/// ILGPU 1.5.3 does not map MathF.FusedMultiplyAdd.
+/// scale · x + shift with one rounding in every form (vector lanes, scalar tails, ILGPU through
+/// <see cref="KernelMath.Fma"/>), so an affine map gives the same bits wherever an element falls, alone or inside a
+/// fused chain.
 /// </summary>
 internal readonly struct AffineOp(float scale, float shift) : IUnaryOp
 {
     public static int Cost => 1;
-    public float Scalar(float x) => scale * x + shift;
+    public float Scalar(float x) => KernelMath.Fma(scale, x, shift);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Vector<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => TV.FusedMultiplyAdd(TV.Create(scale), x, TV.Create(shift));
 }

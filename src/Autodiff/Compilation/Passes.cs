@@ -1,0 +1,164 @@
+using Engine.Kernels;
+
+namespace Engine.Autodiff;
+
+/// <summary>
+/// What a recorded core call reads and writes, for the passes that move or drop calls. Only the pure core entry
+/// points are described (each writes one output in full and reads only its inputs); any other call (a GEMM, a
+/// capability, an accumulating call, a partial copy) has unknown effects (null): the passes treat every buffer it touches
+/// as read and written.
+/// </summary>
+internal readonly record struct OpEffects(object[] Reads, object Writes)
+{
+    /// <summary>The effects of <paramref name="op"/>, or null when they are not known exactly.</summary>
+    public static OpEffects? Of(TraceOp op)
+    {
+        if (op is not KernelCallOp call || call.Method.DeclaringType != typeof(IKernelSet)) return null;
+        var a = call.Args;
+        return call.Method.Name switch
+        {
+            nameof(IKernelSet.Fill) => new OpEffects([], a[0]!),
+            nameof(IKernelSet.Unary) => new OpEffects([a[1]!], a[2]!),
+            nameof(IKernelSet.Affine) => new OpEffects([a[0]!], a[1]!),
+            nameof(IKernelSet.Binary) => new OpEffects([a[1]!, a[3]!], a[5]!),
+            nameof(IKernelSet.BroadcastTo) => new OpEffects([a[0]!], a[2]!),
+            nameof(IKernelSet.Reduce) => new OpEffects([a[1]!], a[4]!),
+            nameof(IKernelSet.Permute) => new OpEffects([a[0]!], a[3]!),
+            nameof(IKernelSet.Copy) when IsWholeCopy(call) => new OpEffects([a[0]!], a[2]!),
+            _ => null,
+        };
+    }
+
+    /// <summary>True for a copy of one whole buffer into another of the same length (offsets 0).</summary>
+    public static bool IsWholeCopy(KernelCallOp call) =>
+        call.Method.DeclaringType == typeof(IKernelSet) && call.Method.Name == nameof(IKernelSet.Copy)
+        && call.Args[0] is DeviceBuffer<float> src && call.Args[2] is DeviceBuffer<float> dst
+        && (long)call.Args[1]! == 0 && (long)call.Args[3]! == 0
+        && (long)call.Args[4]! == src.Length && src.Length == dst.Length;
+}
+
+/// <summary>Rewrites the buffers a recorded operation touches.</summary>
+internal static class Rebinding
+{
+    /// <summary><paramref name="op"/> with every buffer (and device scalar over one) passed through <paramref name="map"/>.</summary>
+    public static TraceOp Rebind(TraceOp op, Func<object, object> map)
+    {
+        object MapValue(object v) => v is DeviceScalar s
+            ? map(s.Buffer) is var b && !ReferenceEquals(b, s.Buffer) ? DeviceScalar.Over((DeviceBuffer<float>)b) : s
+            : map(v);
+        return op switch
+        {
+            KernelCallOp call => new KernelCallOp(call.Method, call.Args.Select(a => ArgWalker.Map(a, MapValue)).ToArray())
+            {
+                ScratchAllocations = call.ScratchAllocations,
+            },
+            UploadOp upload => new UploadOp(map(upload.Buffers[0]), upload.Data, upload.Origin),
+            _ => op,
+        };
+    }
+}
+
+/// <summary>
+/// Copy elimination. Rule: a copy of a whole temporary into a buffer of the same length, where the copy is the
+/// temporary's last use and no operation from the temporary's first use up to the copy touches the destination, is
+/// removed, and every operation on the temporary writes and reads the destination instead. Backward passes end this
+/// way (a gradient computed into a temporary, then copied into the parameter's gradient buffer), so the product or
+/// reduction then writes the gradient directly.
+/// </summary>
+internal static class CopyElimination
+{
+    /// <summary><paramref name="ops"/> with every copy of the rule removed; <paramref name="removed"/> counts them.</summary>
+    public static List<TraceOp> Run(List<TraceOp> ops, Func<object, bool> isTemporary, Func<object, bool> isInput, out int removed)
+    {
+        removed = 0;
+        var result = new List<TraceOp>(ops);
+        for (int i = 0; i < result.Count; i++)
+        {
+            if (result[i] is not KernelCallOp copy || !OpEffects.IsWholeCopy(copy)) continue;
+            object src = copy.Args[0]!, dst = copy.Args[2]!;
+            if (ReferenceEquals(src, dst) || !isTemporary(src) || isInput(dst)) continue;
+            int first = result.FindIndex(op => Touches(op, src));
+            bool srcLater = result.Skip(i + 1).Any(op => Touches(op, src));
+            bool dstBetween = result.Skip(first).Take(i - first).Any(op => Touches(op, dst));
+            if (first < 0 || srcLater || dstBetween) continue;
+            for (int j = first; j < i; j++)
+                if (Touches(result[j], src))
+                    result[j] = Rebinding.Rebind(result[j], b => ReferenceEquals(b, src) ? dst : b);
+            result.RemoveAt(i);
+            removed++;
+            i--;
+        }
+        return result;
+    }
+
+    private static bool Touches(TraceOp op, object buffer) => op.Buffers.Any(b => ReferenceEquals(b, buffer));
+}
+
+/// <summary>
+/// Constant folding. Rule: a pure core call (see <see cref="OpEffects"/>) whose inputs are all constants (or which has
+/// none, as a fill) and whose output is a temporary that no other operation writes defines a constant: it runs once
+/// when the graph is built, into a buffer of its own that lives as long as the graph, and never in a replay. The
+/// seed of a backward pass (a fill of ones, scaled by 1/n for a mean) is such a chain.
+/// </summary>
+internal static class ConstantFolding
+{
+    /// <summary>Splits <paramref name="ops"/> into the calls that replay and those that fold; <paramref name="constants"/> gets their outputs.</summary>
+    public static (List<TraceOp> Replayed, List<TraceOp> Folded) Run(List<TraceOp> ops, Func<object, bool> isTemporary, HashSet<object> constants)
+    {
+        var writers = new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
+        foreach (var op in ops)
+        {
+            var effects = OpEffects.Of(op);
+            var written = effects is { } e ? [e.Writes] : op.Buffers.Distinct(ReferenceEqualityComparer.Instance);
+            foreach (var b in written) writers[b!] = writers.GetValueOrDefault(b!) + 1;
+        }
+        var replayed = new List<TraceOp>();
+        var folded = new List<TraceOp>();
+        foreach (var op in ops)
+        {
+            if (OpEffects.Of(op) is { } e && isTemporary(e.Writes) && writers[e.Writes] == 1
+                && e.Reads.All(constants.Contains) && !e.Reads.Any(r => ReferenceEquals(r, e.Writes)))
+            {
+                constants.Add(e.Writes);
+                folded.Add(op);
+            }
+            else
+            {
+                replayed.Add(op);
+            }
+        }
+        return (replayed, folded);
+    }
+}
+
+/// <summary>
+/// Dead-code elimination. Rule: a pure core call (see <see cref="OpEffects"/>) whose output is a temporary that no
+/// later operation touches computes a value nobody reads, and is removed; repeated until nothing changes, so a chain
+/// feeding only dead calls goes too.
+/// </summary>
+internal static class DeadCodeElimination
+{
+    /// <summary><paramref name="ops"/> without dead calls; <paramref name="removed"/> counts them.</summary>
+    public static List<TraceOp> Run(List<TraceOp> ops, Func<object, bool> isTemporary, out int removed)
+    {
+        removed = 0;
+        var result = new List<TraceOp>(ops);
+        for (bool changed = true; changed;)
+        {
+            changed = false;
+            var touchedLater = new HashSet<object>(ReferenceEqualityComparer.Instance);
+            for (int i = result.Count - 1; i >= 0; i--)
+            {
+                if (OpEffects.Of(result[i]) is { } e && isTemporary(e.Writes) && !touchedLater.Contains(e.Writes))
+                {
+                    result.RemoveAt(i);
+                    removed++;
+                    changed = true;
+                    continue;
+                }
+                foreach (var b in result[i].Buffers) touchedLater.Add(b);
+            }
+        }
+        return result;
+    }
+}
