@@ -85,11 +85,12 @@ public abstract class CompilerPassTests
         var on = optimized.LastGraph!;
         var off = plain.LastGraph!;
         // The MLP has six parameters: each gradient was computed into a temporary and copied; the backward seed is a
-        // fill and a scale by 1/batch.
-        Assert.Equal((6, 2, 0), (on.CopiesRemoved, on.CallsFolded, on.DeadCallsRemoved));
-        Assert.Equal((0, 0, 0), (off.CopiesRemoved, off.CallsFolded, off.DeadCallsRemoved));
-        Assert.Equal(off.Launches - on.CopiesRemoved - on.CallsFolded, on.Launches);
-        Assert.Contains("6 copies eliminated, 2 calls folded into constants", optimized.Explain());
+        // fill and a scale by 1/batch; the six Adam calls become one multi-tensor update.
+        Assert.Equal((6, 2, 0, 6), (on.CopiesRemoved, on.CallsFolded, on.DeadCallsRemoved, on.UpdatesMerged));
+        Assert.Equal((0, 0, 0, 0), (off.CopiesRemoved, off.CallsFolded, off.DeadCallsRemoved, off.UpdatesMerged));
+        Assert.Equal(off.Launches - on.CopiesRemoved - on.CallsFolded - (on.UpdatesMerged - 1), on.Launches);
+        Assert.Contains("6 copies eliminated, 2 calls folded into constants, 0 dead calls removed, 6 optimizer calls merged", optimized.Explain());
+        Assert.Contains("OptimizerKernels.AdamSteps(", optimized.Explain());
     }
 
     /// <summary>

@@ -72,7 +72,8 @@ public abstract class CompilerTests(ITestOutputHelper output)
         Assert.Contains($"{stats.Launches} kernel launches per replay", text);
         Assert.Contains("memory plan:", text);
         Assert.Contains("Gemm(", text);
-        Assert.Contains("OptimizerKernels.AdamStep(", text);
+        Assert.Contains("OptimizerKernels.AdamSteps(", text);
+        Assert.Contains("passes: ", text);
         Assert.Contains("HostStep BaseOptimizer", text);
         Assert.True(stats.Slots > 0 && stats.Slots < stats.Temporaries, $"{stats.Temporaries} temporaries in {stats.Slots} slots");
         Assert.True(stats.SlotBytes < stats.TemporaryBytes, $"slots {stats.SlotBytes} bytes, eager temporaries {stats.TemporaryBytes} bytes");

@@ -250,6 +250,75 @@ public abstract class OptimizerKernelTests
             Assert.Equal(t, step.Read());
         }
     }
+
+    /// <summary>
+    /// The multi-tensor update equals one <see cref="IOptimizerKernels.AdamStep"/> per buffer set bit for bit, over
+    /// awkward lengths (1, primes, one beyond the CPU set's threading grain) whose step counts differ.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AdamSteps_EqualsOneStepPerBufferSet(bool decoupled)
+    {
+        int[] lengths = [1, 7, 33, 32 * 1024 + 5, 3];
+        var rng = new Random(71);
+        var hyper = new AdamHyper(0.9f, 0.99f, 1e-6f, 0.01f, decoupled);
+        using var lr = new DeviceScalar(Device, 0.003);
+        var singles = new List<(AdamBuffers Buffers, DeviceScalar Step)>();
+        var multi = new List<(AdamBuffers Buffers, DeviceScalar Step)>();
+        var owned = new List<IDisposable>();
+        for (int i = 0; i < lengths.Length; i++)
+        {
+            var p = Inputs.Uniform(rng, lengths[i], -1, 1);
+            var m = Inputs.Uniform(rng, lengths[i], -0.1f, 0.1f);
+            var v = Inputs.Uniform(rng, lengths[i], 0, 0.1f);
+            var g = Inputs.Uniform(rng, lengths[i], -1, 1);
+            foreach (var list in new[] { singles, multi })
+            {
+                var set = new AdamBuffers(Upload(p), Upload(g), Upload(m), Upload(v));
+                var step = new DeviceScalar(Device, i * 3);
+                owned.AddRange([set.Param, set.Grad, set.M, set.V, step]);
+                list.Add((set, step));
+            }
+        }
+        try
+        {
+            for (int round = 0; round < 2; round++)
+            {
+                foreach (var (set, step) in singles) O.AdamStep(set, hyper, lr, step);
+                O.AdamSteps(multi.Select(x => x.Buffers).ToArray(), hyper, lr, multi.Select(x => x.Step).ToArray());
+            }
+            for (int i = 0; i < lengths.Length; i++)
+            {
+                Assert.Equal(singles[i].Step.Read(), multi[i].Step.Read());
+                foreach (var (one, all, name) in new[] { (singles[i].Buffers.Param, multi[i].Buffers.Param, "param"), (singles[i].Buffers.M, multi[i].Buffers.M, "m"),
+                             (singles[i].Buffers.V, multi[i].Buffers.V, "v") })
+                {
+                    float[] expected = one.ToArray(), actual = all.ToArray();
+                    for (int j = 0; j < expected.Length; j++)
+                        Assert.True(BitConverter.SingleToInt32Bits(expected[j]) == BitConverter.SingleToInt32Bits(actual[j]),
+                            $"set {i} ({lengths[i]} elements) {name}[{j}]: multi-tensor {actual[j]:R}, one by one {expected[j]:R}");
+                }
+            }
+        }
+        finally
+        {
+            foreach (var d in owned) d.Dispose();
+        }
+    }
+
+    [Fact]
+    public void AdamSteps_RejectsMismatchedListsBeforeAnyWork()
+    {
+        using var p = Upload([1f, 2f]);
+        using var g = Upload([0.5f, 0.5f]);
+        using var m = Upload([0f, 0f]);
+        using var v = Upload([0f, 0f]);
+        using var lr = new DeviceScalar(Device, 0.1);
+        var e = Assert.Throws<ArgumentException>(() => O.AdamSteps([new AdamBuffers(p, g, m, v)], new AdamHyper(), lr, []));
+        Assert.Contains("AdamSteps: 1 buffer sets but 0 step counts", e.Message);
+        Assert.Equal([1f, 2f], p.ToArray());
+    }
 }
 
 /// <summary>The CPU set's fused optimizer kernels on the full lengths (threading threshold and SIMD tails).</summary>

@@ -127,8 +127,10 @@ internal static class ArgWalker
         return element != null && IsBufferLike(element) ? element : null;
     }
 
+    // Descriptor structs (Adam's buffer sets) count: a list of them is mapped item by item.
     private static bool IsBufferLike(Type t) =>
         t == typeof(DeviceBuffer<float>) || t == typeof(DeviceBuffer<int>) || t == typeof(DeviceScalar) ||
+        (t.IsValueType && !t.IsPrimitive && !t.IsEnum) ||
         typeof(DeviceBuffer<float>).IsAssignableFrom(t) || typeof(DeviceBuffer<int>).IsAssignableFrom(t);
 
     private static FieldInfo[] Fields(Type t) =>

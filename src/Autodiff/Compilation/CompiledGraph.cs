@@ -153,6 +153,7 @@ internal sealed class CompiledGraph : IDisposable
             (ops, folded) = ConstantFolding.Run(ops, IsTemporary, constants);
             ops = DeadCodeElimination.Run(ops, b => IsTemporary(b) && !constants.Contains(b), out passes.DeadCallsRemoved);
             passes.CallsFolded = folded.Count;
+            ops = MultiTensorUpdates.Run(ops, out passes.UpdatesMerged);
         }
         // The set in force once the trace ended: the device's own (a decorator without the capability turns fusion off).
         var fused = fuse ? trace.Device.Kernels as IFusedElementwiseKernels : null;
@@ -428,5 +429,9 @@ internal sealed class PassCounts
     /// <summary>Calls removed by <see cref="DeadCodeElimination"/>.</summary>
     public int DeadCallsRemoved;
 
-    public override string ToString() => $"{CopiesRemoved} copies eliminated, {CallsFolded} calls folded into constants, {DeadCallsRemoved} dead calls removed";
+    /// <summary>Optimizer calls merged into multi-tensor updates by <see cref="MultiTensorUpdates"/>.</summary>
+    public int UpdatesMerged;
+
+    public override string ToString() =>
+        $"{CopiesRemoved} copies eliminated, {CallsFolded} calls folded into constants, {DeadCallsRemoved} dead calls removed, {UpdatesMerged} optimizer calls merged into multi-tensor updates";
 }

@@ -162,3 +162,58 @@ internal static class DeadCodeElimination
         return result;
     }
 }
+
+/// <summary>
+/// Multi-tensor optimizer updates. Rule: consecutive <see cref="IOptimizerKernels.AdamStep"/> calls with equal
+/// hyper-parameters and one learning-rate scalar, whose buffers (parameters, gradients, moments, step counts) are all
+/// distinct, become one <see cref="IOptimizerKernels.AdamSteps"/> call: one launch on a set that runs it as one.
+/// </summary>
+internal static class MultiTensorUpdates
+{
+    private static readonly System.Reflection.MethodInfo AdamStep = typeof(IOptimizerKernels).GetMethod(nameof(IOptimizerKernels.AdamStep))!;
+    private static readonly System.Reflection.MethodInfo AdamSteps = typeof(IOptimizerKernels).GetMethod(nameof(IOptimizerKernels.AdamSteps))!;
+
+    /// <summary><paramref name="ops"/> with every run of the rule merged; <paramref name="merged"/> counts the calls merged.</summary>
+    public static List<TraceOp> Run(List<TraceOp> ops, out int merged)
+    {
+        merged = 0;
+        var result = new List<TraceOp>(ops.Count);
+        for (int i = 0; i < ops.Count;)
+        {
+            if (!IsAdam(ops[i], out var first))
+            {
+                result.Add(ops[i++]);
+                continue;
+            }
+            var run = new List<KernelCallOp> { first };
+            var seen = new HashSet<object>(first.Buffers, ReferenceEqualityComparer.Instance);
+            var lr = ((DeviceScalar)first.Args[2]!).Buffer;
+            seen.Remove(lr);
+            while (i + run.Count < ops.Count && IsAdam(ops[i + run.Count], out var next)
+                   && Equals(next.Args[1], first.Args[1]) && ReferenceEquals(((DeviceScalar)next.Args[2]!).Buffer, lr)
+                   && next.Buffers.Where(b => !ReferenceEquals(b, lr)).All(seen.Add))
+                run.Add(next);
+            if (run.Count == 1)
+            {
+                result.Add(first);
+            }
+            else
+            {
+                result.Add(new KernelCallOp(AdamSteps,
+                    [run.Select(c => (AdamBuffers)c.Args[0]!).ToArray(), first.Args[1], first.Args[2], run.Select(c => (DeviceScalar)c.Args[3]!).ToArray()])
+                {
+                    ScratchAllocations = run.Sum(c => c.ScratchAllocations),
+                });
+                merged += run.Count;
+            }
+            i += run.Count;
+        }
+        return result;
+    }
+
+    private static bool IsAdam(TraceOp op, out KernelCallOp call)
+    {
+        call = (op as KernelCallOp)!;
+        return call != null && call.Method == AdamStep;
+    }
+}

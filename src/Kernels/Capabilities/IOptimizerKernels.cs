@@ -53,6 +53,22 @@ public interface IOptimizerKernels
     void AdamStep(in AdamBuffers buffers, in AdamHyper hyper, DeviceScalar learningRate, DeviceScalar step);
 
     /// <summary>
+    /// <see cref="AdamStep"/> on every entry of <paramref name="buffers"/> in order, entry i counting its steps in
+    /// <paramref name="steps"/>[i], with one hyper-parameter set and learning rate: the multi-tensor update a compiled
+    /// graph makes of an optimizer's per-parameter calls. The buffers of different entries must be distinct. A set may
+    /// run all entries as one launch (the CPU set does); this default runs them one by one, with the same results.
+    /// </summary>
+    /// <exception cref="ArgumentException">The lists differ in length.</exception>
+    void AdamSteps(IReadOnlyList<AdamBuffers> buffers, in AdamHyper hyper, DeviceScalar learningRate, IReadOnlyList<DeviceScalar> steps)
+    {
+        ArgumentNullException.ThrowIfNull(buffers);
+        ArgumentNullException.ThrowIfNull(steps);
+        if (buffers.Count != steps.Count)
+            throw new ArgumentException($"AdamSteps: {buffers.Count} buffer sets but {steps.Count} step counts; expected one step count per set.", nameof(steps));
+        for (int i = 0; i < buffers.Count; i++) AdamStep(buffers[i], hyper, learningRate, steps[i]);
+    }
+
+    /// <summary>
     /// Saves and moves a parameter: backup[i] = param[i]; then param[i] += s · t_i · grad[i] with s =
     /// <paramref name="scale"/> (read on the device) and t_i = param[i]² when <paramref name="squareParam"/> (adaptive
     /// SAM's |θ|² scaling), 1 otherwise. The product is one fused multiply-add on the built-in sets, so the moved

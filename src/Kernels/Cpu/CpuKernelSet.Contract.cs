@@ -183,6 +183,32 @@ public sealed partial class CpuKernelSet : IFftKernels, ISpnKernels, IOptimizerK
         Launched();
     }
 
+    void IOptimizerKernels.AdamSteps(IReadOnlyList<AdamBuffers> buffers, in AdamHyper hyper, DeviceScalar learningRate, IReadOnlyList<DeviceScalar> steps)
+    {
+        const string op = "AdamSteps";
+        ArgumentNullException.ThrowIfNull(buffers);
+        ArgumentNullException.ThrowIfNull(steps);
+        if (buffers.Count != steps.Count)
+            throw new ArgumentException($"{op}: {buffers.Count} buffer sets but {steps.Count} step counts; expected one step count per set.", nameof(steps));
+        float lr = ScalarData(learningRate, op)[0];
+        var next = new int[buffers.Count];
+        for (int i = 0; i < buffers.Count; i++)
+        {
+            var t = ScalarData(steps[i], op);
+            double n = DeviceScalar.Join(t[0], t[1]) + 1;
+            if (!(n >= 1 && n <= int.MaxValue))
+                throw new ArgumentOutOfRangeException(nameof(steps), n - 1, $"{op}: step count {i} must be a whole number in [0, {int.MaxValue - 1}].");
+            next[i] = (int)n;
+        }
+        AdamSteps(buffers, lr, hyper, next);
+        for (int i = 0; i < buffers.Count; i++)
+        {
+            var t = ScalarData(steps[i], op);
+            (t[0], t[1]) = DeviceScalar.Split(next[i]);
+        }
+        Launched();
+    }
+
     void IOptimizerKernels.Perturb(DeviceBuffer<float> param, DeviceBuffer<float> grad, DeviceBuffer<float> backup, DeviceScalar scale, bool squareParam)
     {
         Perturb(param, grad, backup, ScalarData(scale, "Perturb")[0], squareParam);

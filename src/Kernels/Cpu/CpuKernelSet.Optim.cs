@@ -88,9 +88,15 @@ public sealed partial class CpuKernelSet
         var ma = Data(m, n, "AdamStep");
         var va = Data(v, n, "AdamStep");
         if (n == 0) return;
+        var k = AdamParamsOf(lr, beta1, beta2, eps, weightDecay, decoupled, step);
+        Simd.Run(new AdamKernel(k, Ptr(pa), Ptr(ga), Ptr(ma), Ptr(va), n));
+    }
+
+    private static AdamParams AdamParamsOf(float lr, float beta1, float beta2, float eps, float weightDecay, bool decoupled, int step)
+    {
         double bc1 = 1.0 - Math.Pow(beta1, step);
         double bc2 = 1.0 - Math.Pow(beta2, step);
-        var k = new AdamParams(
+        return new AdamParams(
             StepSize: (float)(lr / bc1),
             SqrtBc2: (float)Math.Sqrt(bc2),
             Beta1: beta1,
@@ -102,7 +108,57 @@ public sealed partial class CpuKernelSet
             Coupled: !decoupled && weightDecay != 0f,
             Shrink: decoupled && weightDecay != 0f,
             ShrinkFactor: 1f - lr * weightDecay);
-        Simd.Run(new AdamKernel(k, Ptr(pa), Ptr(ga), Ptr(ma), Ptr(va), n));
+    }
+
+    /// <summary>
+    /// Adam on several parameter buffers at once: their elements form one index range split over the cores, each
+    /// chunk running <see cref="AdamLoop"/> on the parts of the buffers it covers (the same arithmetic per element as
+    /// one buffer at a time, so the results are bitwise those of separate steps).
+    /// </summary>
+    internal unsafe void AdamSteps(IReadOnlyList<AdamBuffers> buffers, float lr, in AdamHyper hyper, int[] steps)
+    {
+        const string op = "AdamSteps";
+        var segments = new AdamSegment[buffers.Count];
+        long total = 0;
+        for (int i = 0; i < buffers.Count; i++)
+        {
+            if (steps[i] < 1) throw new ArgumentOutOfRangeException(nameof(steps), steps[i], $"{op}: step counts from 1.");
+            var (param, grad, m, v) = buffers[i];
+            var pa = Data(param, 0, op);
+            long n = pa.LongLength;
+            segments[i] = new AdamSegment(AdamParamsOf(lr, hyper.Beta1, hyper.Beta2, hyper.Eps, hyper.WeightDecay, hyper.Decoupled, steps[i]),
+                Ptr(pa), Ptr(Data(grad, n, op)), Ptr(Data(m, n, op)), Ptr(Data(v, n, op)), total, n);
+            total += n;
+        }
+        if (total > 0) Simd.Run(new AdamMultiKernel(segments, total));
+    }
+
+    private readonly unsafe struct AdamSegment(AdamParams k, float* p, float* g, float* m, float* v, long start, long length)
+    {
+        public readonly AdamParams K = k;
+        public readonly float* P = p, G = g, M = m, V = v;
+        public readonly long Start = start, Length = length;
+    }
+
+    private readonly struct AdamMultiKernel(AdamSegment[] segments, long total) : IWidthAction
+    {
+        void IWidthAction.Run<TV, TD>()
+        {
+            var segs = segments;
+            For(total, CheapGrain, (s, e) => AdamRange<TV>(segs, s, e));
+        }
+    }
+
+    /// <summary>Adam on the elements [start, end) of the segments' joint index range.</summary>
+    private static unsafe void AdamRange<TV>(AdamSegment[] segments, long start, long end) where TV : unmanaged, IFloatVector<TV>
+    {
+        foreach (var g in segments)
+        {
+            long s = Math.Max(start, g.Start), e = Math.Min(end, g.Start + g.Length);
+            if (s >= e) continue;
+            long o = s - g.Start;
+            AdamLoop<TV>(g.K, g.P + o, g.G + o, g.M + o, g.V + o, e - s);
+        }
     }
 
     private readonly unsafe struct AdamKernel(AdamParams k, float* p, float* g, float* m, float* v, long n) : IWidthAction
