@@ -35,16 +35,19 @@ public readonly record struct GemmPrologue(UnaryOp? Op = null, DeviceBuffer<floa
 }
 
 /// <summary>
-/// An elementwise step applied to C as a GEMM stores it: C = Activation(alpha · op(A) op(B) + beta · C + Bias[column]).
-/// Room for the compiler's epilogue fusion (bias and activation of a linear layer in the product's store); no kernel
-/// set implements one yet, and every set rejects a non-identity epilogue with <see cref="NotSupportedException"/>
-/// before any work.
+/// An elementwise step applied to C as a GEMM stores it: C = Activation(alpha · op(A) op(B) + beta · C + bias), the
+/// product rounded to float first and the bias added in float, so the result has the bits of the product followed by
+/// a separate broadcasting addition. The bias holds L values, L a positive multiple of N: the element C_p[i, j] adds
+/// Bias[((p · M + i) mod (L / N)) · N + j], so L = N is a vector added to every row, and L = R · N a matrix of R rows
+/// repeated down the rows of the whole batch (the broadcasting of a trailing-dimensions bias over a flattened
+/// result). Kernel sets that run it say so through <see cref="IGemmEpilogueKernels"/>; the others reject any epilogue
+/// with <see cref="NotSupportedException"/> before any work, as every set does for an activation (not implemented yet).
 /// </summary>
-/// <param name="Bias">N values added to every row of C, or null.</param>
-/// <param name="Activation">Applied to each stored value, or null.</param>
+/// <param name="Bias">The bias values (L, a multiple of N), or null.</param>
+/// <param name="Activation">Applied to each stored value, or null (reserved: no set runs one yet).</param>
 public readonly record struct GemmEpilogue(DeviceBuffer<float>? Bias = null, UnaryOp? Activation = null)
 {
-    /// <summary>True when the epilogue changes nothing (the only kind the kernel sets run today).</summary>
+    /// <summary>True when the epilogue changes nothing.</summary>
     public bool IsIdentity => Bias == null && Activation == null;
 }
 
@@ -121,20 +124,32 @@ public readonly record struct GemmOutput(DeviceBuffer<float> Buffer, long BatchS
     /// <summary>Length L of <see cref="Index"/> (ignored without a map).</summary>
     public int IndexLength { get; init; }
 
-    /// <summary>Elementwise step applied on store (reserved; only the identity runs today).</summary>
+    /// <summary>Elementwise step applied on store (see <see cref="GemmEpilogue"/>; only sets implementing <see cref="IGemmEpilogueKernels"/> run one).</summary>
     public GemmEpilogue Epilogue { get; init; }
 
     /// <summary>This output written through <paramref name="index"/> of <paramref name="length"/> entries (null: no map).</summary>
     public GemmOutput WithIndex(DeviceBuffer<int>? index, int length) =>
         this with { Index = index, IndexLength = index == null ? 0 : length };
 
-    /// <summary>Throws naming <paramref name="op"/> for what no kernel set runs yet or for negative offsets and strides.</summary>
-    internal void Check(string op)
+    /// <summary>
+    /// Throws naming <paramref name="op"/> for negative offsets and strides, and for an epilogue the calling set does not
+    /// run: any activation, and a bias unless <paramref name="runsBias"/> (then also a bias whose length is not a
+    /// positive multiple of <paramref name="n"/>, or one combined with a C map).
+    /// </summary>
+    internal void Check(string op, bool runsBias = false, int n = 0)
     {
         ArgumentNullException.ThrowIfNull(Buffer, "c");
         if (Offset < 0 || BatchStride < 0)
             throw new ArgumentException($"{op}: output C has a negative offset ({Offset}) or batch stride ({BatchStride}).", "c");
-        if (!Epilogue.IsIdentity)
-            throw new NotSupportedException($"{op}: output C has an epilogue ({Epilogue}); GEMM epilogues are not implemented by any kernel set yet.");
+        if (Epilogue.Activation != null || (Epilogue.Bias != null && !runsBias))
+            throw new NotSupportedException($"{op}: output C has an epilogue ({Epilogue}) this kernel set does not run" +
+                                            (Epilogue.Activation != null ? " (no set runs an activation epilogue yet)." : "."));
+        if (Epilogue.Bias is { } bias)
+        {
+            if (Index != null)
+                throw new NotSupportedException($"{op}: a bias epilogue with a C index map is not supported.");
+            if (n > 0 && (bias.Length == 0 || bias.Length % n != 0))
+                throw new ArgumentException($"{op}: the bias epilogue holds {bias.Length} values; expected a positive multiple of N = {n}.", "c");
+        }
     }
 }

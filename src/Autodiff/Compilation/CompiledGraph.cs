@@ -150,6 +150,7 @@ internal sealed class CompiledGraph : IDisposable
         if (optimize)
         {
             ops = CopyElimination.Run(ops, IsTemporary, infos.ContainsKey, out passes.CopiesRemoved);
+            ops = GemmBiasFusion.Run(ops, trace.Device.Kernels, IsTemporary, out passes.BiasEpilogues);
             (ops, folded) = ConstantFolding.Run(ops, IsTemporary, constants);
             ops = DeadCodeElimination.Run(ops, b => IsTemporary(b) && !constants.Contains(b), out passes.DeadCallsRemoved);
             passes.CallsFolded = folded.Count;
@@ -432,6 +433,9 @@ internal sealed class PassCounts
     /// <summary>Optimizer calls merged into multi-tensor updates by <see cref="MultiTensorUpdates"/>.</summary>
     public int UpdatesMerged;
 
+    /// <summary>Bias additions folded into the product before them by <see cref="GemmBiasFusion"/>.</summary>
+    public int BiasEpilogues;
+
     public override string ToString() =>
-        $"{CopiesRemoved} copies eliminated, {CallsFolded} calls folded into constants, {DeadCallsRemoved} dead calls removed, {UpdatesMerged} optimizer calls merged into multi-tensor updates";
+        $"{CopiesRemoved} copies eliminated, {CallsFolded} calls folded into constants, {DeadCallsRemoved} dead calls removed, {UpdatesMerged} optimizer calls merged into multi-tensor updates, {BiasEpilogues} bias additions folded into GEMM epilogues";
 }

@@ -20,8 +20,8 @@ public sealed record CompileOptions
     public bool Fuse { get; init; } = true;
 
     /// <summary>
-    /// Run the graph passes (copy elimination, constant folding, dead-code elimination, multi-tensor optimizer
-    /// updates; see <see cref="CompiledGraphStats"/> for what they removed); on by default.
+    /// Run the graph passes (copy elimination, bias epilogues, constant folding, dead-code elimination, multi-tensor
+    /// optimizer updates; see <see cref="CompiledGraphStats"/> for what they removed); on by default.
     /// </summary>
     public bool Optimize { get; init; } = true;
 
@@ -113,8 +113,9 @@ public static class Compiler
 /// <param name="CallsFolded">Calls whose inputs never vary, run once when the graph was built instead of on every replay.</param>
 /// <param name="DeadCallsRemoved">Calls whose results nothing reads, removed.</param>
 /// <param name="UpdatesMerged">Per-parameter optimizer calls merged into multi-tensor updates.</param>
+/// <param name="BiasEpilogues">Bias additions folded into the epilogue of the product before them.</param>
 public sealed record CompiledGraphStats(int Launches, int Steps, int Temporaries, long TemporaryBytes, int Slots, long SlotBytes, long ScratchAllocations,
-    int FusedGroups, int FusedCalls, int CopiesRemoved = 0, int CallsFolded = 0, int DeadCallsRemoved = 0, int UpdatesMerged = 0);
+    int FusedGroups, int FusedCalls, int CopiesRemoved = 0, int CallsFolded = 0, int DeadCallsRemoved = 0, int UpdatesMerged = 0, int BiasEpilogues = 0);
 
 /// <summary>
 /// A compiled function (see <see cref="Compiler"/>): call it like the original; it traces, compiles and replays
@@ -160,7 +161,7 @@ public abstract class CompiledFunction : IDisposable
     /// <summary>The sizes of the graph the last call used, or null when it ran eagerly.</summary>
     public CompiledGraphStats? LastGraph => last?.Graph is { } g
         ? new CompiledGraphStats(g.Launches, g.StepCount, g.TemporaryCount, g.TemporaryBytes, g.SlotCount, g.SlotBytes, g.ScratchAllocations, g.Fused.Groups, g.Fused.Calls,
-            g.Passes.CopiesRemoved, g.Passes.CallsFolded, g.Passes.DeadCallsRemoved, g.Passes.UpdatesMerged)
+            g.Passes.CopiesRemoved, g.Passes.CallsFolded, g.Passes.DeadCallsRemoved, g.Passes.UpdatesMerged, g.Passes.BiasEpilogues)
         : null;
 
     /// <summary>The graph of the variant the last call used (graph, memory plan, launch count), or why there is none.</summary>

@@ -217,3 +217,65 @@ internal static class MultiTensorUpdates
         return call != null && call.Method == AdamStep;
     }
 }
+
+/// <summary>
+/// Bias epilogues. Rule: a <see cref="IKernelSet.Gemm"/> with beta 0, no C map and contiguous C (offset 0, batch
+/// stride M·N) writing a whole temporary that only the next call reads, where the next call is a
+/// <see cref="BinaryOp.Add"/> of that temporary (unbroadcast) and a bias whose shape is the result's trailing
+/// dimensions (its length a multiple of N), becomes one product that adds the bias as it stores into the addition's
+/// output (<see cref="GemmEpilogue"/>), on kernel sets that run it (<see cref="IGemmEpilogueKernels"/>). The linear
+/// layers' bias additions go this way.
+/// </summary>
+internal static class GemmBiasFusion
+{
+    /// <summary><paramref name="ops"/> with every pair of the rule merged; <paramref name="fused"/> counts them.</summary>
+    public static List<TraceOp> Run(List<TraceOp> ops, IKernelSet kernels, Func<object, bool> isTemporary, out int fused)
+    {
+        fused = 0;
+        var result = new List<TraceOp>(ops.Count);
+        if (kernels is not IGemmEpilogueKernels epilogues || !epilogues.RunsGemmEpilogue(bias: true, activation: null))
+            return ops;
+        var users = new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
+        foreach (var op in ops)
+            foreach (var b in op.Buffers.Distinct(ReferenceEqualityComparer.Instance))
+                users[b!] = users.GetValueOrDefault(b!) + 1;
+        for (int i = 0; i < ops.Count; i++)
+        {
+            if (i + 1 < ops.Count && Merge(ops[i], ops[i + 1], isTemporary, users) is { } merged)
+            {
+                result.Add(merged);
+                fused++;
+                i++;
+                continue;
+            }
+            result.Add(ops[i]);
+        }
+        return result;
+    }
+
+    private static KernelCallOp? Merge(TraceOp first, TraceOp second, Func<object, bool> isTemporary, Dictionary<object, int> users)
+    {
+        if (first is not KernelCallOp gemm || gemm.Method.DeclaringType != typeof(IKernelSet) || gemm.Method.Name != nameof(IKernelSet.Gemm)) return null;
+        if (second is not KernelCallOp add || add.Method.DeclaringType != typeof(IKernelSet) || add.Method.Name != nameof(IKernelSet.Binary)
+            || (BinaryOp)add.Args[0]! != BinaryOp.Add) return null;
+        var size = (GemmSize)gemm.Args[0]!;
+        var c = (GemmOutput)gemm.Args[3]!;
+        long matrix = (long)size.M * size.N;
+        if (c.Beta != 0f || c.Index != null || !c.Epilogue.IsIdentity || c.Offset != 0 || (size.Batch > 1 && c.BatchStride != matrix)
+            || c.Buffer.Length != size.Batch * matrix || size.N == 0 || !isTemporary(c.Buffer) || users[c.Buffer] != 2)
+            return null;
+        bool isA = ReferenceEquals(add.Args[1], c.Buffer), isB = ReferenceEquals(add.Args[3], c.Buffer);
+        if (isA == isB) return null;
+        var productShape = (int[])add.Args[isA ? 2 : 4]!;
+        var biasShape = (int[])add.Args[isA ? 4 : 2]!;
+        var yShape = (int[])add.Args[6]!;
+        if (add.Args[isA ? 3 : 1] is not DeviceBuffer<float> bias || add.Args[5] is not DeviceBuffer<float> y
+            || ReferenceEquals(y, bias) || !productShape.AsSpan().SequenceEqual(yShape) || y.Length != c.Buffer.Length) return null;
+        // The bias broadcasts as a block repeated down the result: its shape (leading ones aside) is the result's tail.
+        var trimmed = biasShape.SkipWhile(d => d == 1).ToArray();
+        if (trimmed.Length > yShape.Length || !yShape.AsSpan(yShape.Length - trimmed.Length).SequenceEqual(trimmed)) return null;
+        if (bias.Length == 0 || bias.Length % size.N != 0 || y.Length % bias.Length != 0) return null;
+        var output = c with { Buffer = y, Epilogue = new GemmEpilogue(Bias: bias) };
+        return new KernelCallOp(gemm.Method, [size, gemm.Args[1], gemm.Args[2], output]) { ScratchAllocations = gemm.ScratchAllocations };
+    }
+}

@@ -2,8 +2,11 @@ using Engine.Kernels.Cpu.Gemm;
 
 namespace Engine.Kernels.Cpu;
 
-public sealed partial class CpuKernelSet
+public sealed partial class CpuKernelSet : IGemmEpilogueKernels
 {
+    /// <inheritdoc />
+    public bool RunsGemmEpilogue(bool bias, UnaryOp? activation) => activation == null;
+
     /// <summary>
     /// <see cref="IKernelSet.Gemm"/>: the packed, cache-blocked GEMM with an AVX-512 8x32 micro-kernel (AVX2 6x16 and
     /// scalar fallbacks), split over cores (see <see cref="SgemmPacked"/>); with index maps, the gathers are folded
@@ -16,10 +19,11 @@ public sealed partial class CpuKernelSet
         size.Check(op);
         a.Check(op, nameof(a));
         b.Check(op, nameof(b));
-        c.Check(op);
+        c.Check(op, runsBias: true, n: size.N);
         var (batch, m, n, k) = size;
         float alpha = c.Alpha, beta = c.Beta;
         float[] aa = Arr(a.Buffer), ba = Arr(b.Buffer), ca = Arr(c.Buffer);
+        float[] bias = c.Epilogue.Bias is { } biasBuffer ? Arr(biasBuffer) : [0f];
         int[] ai = IndexArray(a.Index, a.IndexLength, "aIndex");
         int[] bi = IndexArray(b.Index, b.IndexLength, "bIndex");
         int[] ci = IndexArray(c.Index, c.IndexLength, "cIndex");
@@ -43,15 +47,16 @@ public sealed partial class CpuKernelSet
         }
 
         bool indexed = a.Index != null || b.Index != null || c.Index != null;
-        fixed (float* pa0 = aa, pb0 = ba, pc0 = ca)
+        fixed (float* pa0 = aa, pb0 = ba, pc0 = ca, pbias = bias)
         fixed (int* pai = ai, pbi = bi, pci = ci)
         {
             // Operands a GEMM does not read (k = 0 or alpha = 0) may be shorter than their offset: never step past them.
             float* pa = readsAb ? pa0 + a.Offset : pa0, pb = readsAb ? pb0 + b.Offset : pb0, pc = pc0 + c.Offset;
             if (!indexed)
             {
+                var epilogue = c.Epilogue.Bias == null ? default : new SgemmPacked.BiasEpilogue(pbias, bias.Length / n);
                 SgemmPacked.Gemm(batch, m, n, k, alpha, pa, a.BatchStride, a.Transposed, pb, b.BatchStride, b.Transposed,
-                    beta, pc, c.BatchStride);
+                    beta, pc, c.BatchStride, epilogue);
                 return;
             }
             SgemmPacked.GemmIndexed(batch, m, n, k, alpha,

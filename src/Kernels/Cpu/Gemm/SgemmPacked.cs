@@ -69,6 +69,18 @@ internal static unsafe class SgemmPacked
         /// <summary>Distance between C[i, j] and C[i + 1, j], and between C[i, j] and C[i, j + 1].</summary>
         public nint CRowStride, CColStride;
 
+        /// <summary>The bias added as C is stored (see <see cref="GemmEpilogue"/>); none when its pointer is null.</summary>
+        public BiasEpilogue Bias;
+
+        /// <summary>M and N of C as the caller gave them (a transposed problem swaps <see cref="M"/> and <see cref="N"/>).</summary>
+        public int OuterM, OuterN;
+
+        /// <summary>True when this problem computes C^T (rows of the problem are columns of the caller's C).</summary>
+        public bool CTransposed;
+
+        /// <summary>The batch index of this problem's first matrix in the caller's batch (for the bias rows).</summary>
+        public int BatchBase;
+
         public readonly nint Lda => TransA ? M : K;
         public readonly nint Ldb => TransB ? K : N;
 
@@ -83,7 +95,19 @@ internal static unsafe class SgemmPacked
             TransA = !TransB, TransB = !TransA,
             AIdx = BIdx, BIdx = AIdx, ALen = BLen, BLen = ALen,
             CRowStride = CColStride, CColStride = CRowStride,
+            CTransposed = !CTransposed,
         };
+    }
+
+    /// <summary>
+    /// The bias of a <see cref="GemmEpilogue"/>: C_p[i, j] += Values[((p · M + i) mod Rows) · N + j] in the caller's
+    /// coordinates, added to each tile after its last k slice while the tile is in cache.
+    /// </summary>
+    internal readonly struct BiasEpilogue(float* values, int rows)
+    {
+        public readonly float* Values = values;
+        public readonly int Rows = rows;
+        public bool IsNone => Values == null;
     }
 
     /// <summary>
@@ -91,8 +115,8 @@ internal static unsafe class SgemmPacked
     /// </summary>
     public static void Gemm(int batch, int m, int n, int k, float alpha,
         float* a, long strideA, bool transA, float* b, long strideB, bool transB,
-        float beta, float* c, long strideC) =>
-        GemmIndexed(batch, m, n, k, alpha, a, strideA, transA, null, 0, b, strideB, transB, null, 0, beta, c, strideC, null, 0);
+        float beta, float* c, long strideC, BiasEpilogue bias = default) =>
+        GemmIndexed(batch, m, n, k, alpha, a, strideA, transA, null, 0, b, strideB, transB, null, 0, beta, c, strideC, null, 0, bias);
 
     /// <summary>
     /// <see cref="Gemm"/> with operands read and C written through index maps (<see cref="GemmOperand"/>):
@@ -101,7 +125,7 @@ internal static unsafe class SgemmPacked
     public static void GemmIndexed(int batch, int m, int n, int k, float alpha,
         float* a, long strideA, bool transA, int* aIdx, int aLen,
         float* b, long strideB, bool transB, int* bIdx, int bLen,
-        float beta, float* c, long strideC, int* cIdx, int cLen)
+        float beta, float* c, long strideC, int* cIdx, int cLen, BiasEpilogue bias = default)
     {
         if (batch <= 0 || m <= 0 || n <= 0)
         {
@@ -115,11 +139,23 @@ internal static unsafe class SgemmPacked
             TransA = transA, TransB = transB,
             CRowStride = n, CColStride = 1,
             AIdx = aIdx, BIdx = bIdx, CIdx = cIdx, ALen = aLen, BLen = bLen, CLen = cLen,
+            Bias = bias, OuterM = m, OuterN = n,
         };
+        if (!bias.IsNone && cIdx != null)
+        {
+            throw new NotSupportedException("Gemm: a bias epilogue with a C index map is not supported.");
+        }
 
         if (k == 0 || alpha == 0f)
         {
             ScaleC(ref pr);
+            if (!bias.IsNone)
+            {
+                for (int p = 0; p < batch; p++)
+                {
+                    AddBias(ref pr, p, c + p * strideC, 0, 0, m, n);
+                }
+            }
             return;
         }
 
@@ -219,6 +255,7 @@ internal static unsafe class SgemmPacked
                         one.A = pr.A + p * pr.StrideA;
                         one.B = pr.B + p * pr.StrideB;
                         one.C = pr.C + p * pr.StrideC;
+                        one.BatchBase = pr.BatchBase + p;
                         job.Problem = one;
                         GemmWorkers.Run(job, parts, threads);
                     }
@@ -365,6 +402,7 @@ internal static unsafe class SgemmPacked
             {
                 int kc = Math.Min(kcStep, k - pc);
                 float beta = pc == 0 ? pr.Beta : 1f;
+                bool biasHere = !pr.Bias.IsNone && pc + kc == k;
                 if (pr.BIdx == null)
                 {
                     GemmPacking.PackB<TK>(b, ldb, pr.TransB, pc, jc, kc, nc, packedB);
@@ -416,9 +454,56 @@ internal static unsafe class SgemmPacked
                             {
                                 TK.RunEdge(kc, ap, bp, cp, ldc, alpha, beta, mrEff, nrEff);
                             }
+                            if (biasHere)
+                            {
+                                AddBias(ref pr, batchIndex, cp, ic + ir, jc + jr, mrEff, nrEff);
+                            }
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Adds the bias to the rows x cols tile of C_p whose first element (problem row i0, column j0) is at
+    /// <paramref name="c"/> (C[i, j] at c[(i - i0) · CRowStride + (j - j0) · CColStride]), in the caller's coordinates.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AddBias(ref Problem pr, int batchIndex, float* c, int i0, int j0, int rows, int cols)
+    {
+        float* bias = pr.Bias.Values;
+        long rowsOfBias = pr.Bias.Rows, first = (long)(pr.BatchBase + batchIndex) * pr.OuterM;
+        nint ldc = pr.CRowStride, cs = pr.CColStride;
+        int n = pr.OuterN;
+        if (!pr.CTransposed)
+        {
+            int width = System.Numerics.Vector<float>.Count;
+            for (int r = 0; r < rows; r++)
+            {
+                float* row = c + r * ldc;
+                float* b = bias + (first + i0 + r) % rowsOfBias * n + j0;
+                int q = 0;
+                for (; q <= cols - width; q += width)
+                {
+                    var sum = System.Numerics.Vector.Load(row + q) + System.Numerics.Vector.Load(b + q);
+                    System.Numerics.Vector.Store(sum, row + q);
+                }
+                for (; q < cols; q++)
+                {
+                    row[q] += b[q];
+                }
+            }
+            return;
+        }
+        // C^T: problem row i is the caller's column, problem column j the caller's row.
+        for (int q = 0; q < cols; q++)
+        {
+            float* b = bias + (first + j0 + q) % rowsOfBias * n + i0;
+            float* col = c + q * cs;
+            for (int r = 0; r < rows; r++)
+            {
+                col[r * ldc] += b[r];
             }
         }
     }
