@@ -24,6 +24,11 @@ public static class Program
             FnoRouteHarness.Run(args[1..], Console.Out);
             return;
         }
+        if (args.Length > 0 && args[0] == "compiled-steps")
+        {
+            CompiledStepHarness.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 20, Console.Out);
+            return;
+        }
         if (args.Length > 0 && args[0] == "baselines")
         {
             PrintBaselines(Console.Out);

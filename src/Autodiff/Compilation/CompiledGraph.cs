@@ -80,8 +80,26 @@ internal sealed class CompiledGraph : IDisposable
     /// <summary>True when dead slots are filled with NaN after their last use (a check of the memory plan).</summary>
     public bool Poison { get; }
 
+    /// <summary>True when replays time each step (synchronising the device after it).</summary>
+    public bool Profile { get; init; }
+
+    private long[]? stepTicks;
+    private int profiledReplays;
+
+    /// <summary>Mean time of each replay step over the profiled replays, in program order (empty before one).</summary>
+    public IReadOnlyList<ReplayStepTime> StepTimes()
+    {
+        if (stepTicks == null || profiledReplays == 0) return [];
+        double toMs = 1000.0 / System.Diagnostics.Stopwatch.Frequency / profiledReplays;
+        return steps.Select((s, i) => new ReplayStepTime(i, s.Op.Name, stepTicks[i] * toMs)).ToList();
+    }
+
     /// <summary>Kernel-set entry points one replay calls.</summary>
     public int Launches => steps.Count(s => s.Op is KernelCallOp or FusedOp);
+
+    /// <summary>Floating-point operations of the matrix products one replay runs (2 · batch · m · n · k per GEMM).</summary>
+    public double GemmFlops => steps.Where(s => s.Method?.Name == nameof(IKernelSet.Gemm) && s.Method.DeclaringType == typeof(IKernelSet))
+        .Sum(s => s.Args[0] is GemmSize g ? 2.0 * g.Batch * g.M * g.N * g.K : 0);
 
     /// <summary>Fused groups among the launches, and the calls they replaced.</summary>
     public (int Groups, int Calls) Fused => (steps.Count(s => s.Op is FusedOp), steps.Sum(s => s.Op is FusedOp f ? f.Calls : 0));
@@ -128,7 +146,7 @@ internal sealed class CompiledGraph : IDisposable
     /// before the call and was freed during it.
     /// </summary>
     public static (CompiledGraph? Graph, string? Reason) Build(Trace trace, Device device, object[] args, Tensor output, bool poison, bool fuse,
-        bool optimize = true)
+        bool optimize = true, bool profile = false)
     {
         ArgumentNullException.ThrowIfNull(output);
         if (trace.HostRead != null) return (null, trace.HostRead);
@@ -182,7 +200,7 @@ internal sealed class CompiledGraph : IDisposable
             return (null, $"a buffer of {freed.Length} elements that existed before the call was freed during it (first used by {ops[freed.First].Name}); a replay could not use it");
 
         var list = infos.Values.ToList();
-        var graph = new CompiledGraph(device, list, inputs, output, poison) { fusedKernels = fused, Passes = passes };
+        var graph = new CompiledGraph(device, list, inputs, output, poison) { fusedKernels = fused, Passes = passes, Profile = profile };
         graph.Plan(list);
         graph.Emit(ops, list);
         graph.FoldConstants(folded);
@@ -322,8 +340,11 @@ internal sealed class CompiledGraph : IDisposable
         }
         var kernels = device.Kernels;
         var targets = new Dictionary<Type, object>();
-        foreach (var step in steps)
+        if (Profile) stepTicks ??= new long[steps.Count];
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        for (int index = 0; index < steps.Count; index++)
         {
+            var step = steps[index];
             switch (step.Op)
             {
                 case KernelCallOp:
@@ -347,7 +368,15 @@ internal sealed class CompiledGraph : IDisposable
                     group.Run(fusedKernels!, step.TouchesInput ? step.Args.Select(a => ArgWalker.Map(a, Rebind)).ToArray() : step.Args);
                     break;
             }
+            if (stepTicks != null)
+            {
+                kernels.Synchronize();
+                long now = System.Diagnostics.Stopwatch.GetTimestamp();
+                stepTicks[index] += now - started;
+                started = now;
+            }
         }
+        if (stepTicks != null) profiledReplays++;
         outputStorage.AddRef();
         return new Tensor(outputStorage, (int[])outputShape.Clone()) { Name = outputName.Length > 0 ? outputName : null };
     }

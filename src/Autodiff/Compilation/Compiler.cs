@@ -26,6 +26,12 @@ public sealed record CompileOptions
     public bool Optimize { get; init; } = true;
 
     /// <summary>
+    /// Time every step of every replay, synchronising the device after each (which slows a replay down on a GPU);
+    /// <see cref="CompiledFunction.ReplayProfile"/> gives the means. Off by default.
+    /// </summary>
+    public bool ProfileReplays { get; init; }
+
+    /// <summary>
     /// A host value that selects the variant besides the arguments' shapes and devices and the grad mode: for
     /// example <c>() =&gt; model.Training</c>, so that a call in evaluation mode does not replay a training graph.
     /// </summary>
@@ -98,6 +104,12 @@ public static class Compiler
     public static bool IsTracing => Trace.Current != null;
 }
 
+/// <summary>The mean time of one step of a compiled graph's replays.</summary>
+/// <param name="Index">The step's position in the program.</param>
+/// <param name="Name">The kernel call, fused group or host step.</param>
+/// <param name="Milliseconds">Mean wall time per replay, the device synchronised after the step.</param>
+public sealed record ReplayStepTime(int Index, string Name, double Milliseconds);
+
 /// <summary>The sizes of one compiled variant.</summary>
 /// <param name="Launches">Kernel-set entry points one replay calls.</param>
 /// <param name="Steps">Replay steps (launches, uploads, host steps).</param>
@@ -114,8 +126,10 @@ public static class Compiler
 /// <param name="DeadCallsRemoved">Calls whose results nothing reads, removed.</param>
 /// <param name="UpdatesMerged">Per-parameter optimizer calls merged into multi-tensor updates.</param>
 /// <param name="BiasEpilogues">Bias additions folded into the epilogue of the product before them.</param>
+/// <param name="GemmFlops">Floating-point operations of the matrix products (GEMM calls) one replay runs.</param>
 public sealed record CompiledGraphStats(int Launches, int Steps, int Temporaries, long TemporaryBytes, int Slots, long SlotBytes, long ScratchAllocations,
-    int FusedGroups, int FusedCalls, int CopiesRemoved = 0, int CallsFolded = 0, int DeadCallsRemoved = 0, int UpdatesMerged = 0, int BiasEpilogues = 0);
+    int FusedGroups, int FusedCalls, int CopiesRemoved = 0, int CallsFolded = 0, int DeadCallsRemoved = 0, int UpdatesMerged = 0, int BiasEpilogues = 0,
+    double GemmFlops = 0);
 
 /// <summary>
 /// A compiled function (see <see cref="Compiler"/>): call it like the original; it traces, compiles and replays
@@ -161,8 +175,14 @@ public abstract class CompiledFunction : IDisposable
     /// <summary>The sizes of the graph the last call used, or null when it ran eagerly.</summary>
     public CompiledGraphStats? LastGraph => last?.Graph is { } g
         ? new CompiledGraphStats(g.Launches, g.StepCount, g.TemporaryCount, g.TemporaryBytes, g.SlotCount, g.SlotBytes, g.ScratchAllocations, g.Fused.Groups, g.Fused.Calls,
-            g.Passes.CopiesRemoved, g.Passes.CallsFolded, g.Passes.DeadCallsRemoved, g.Passes.UpdatesMerged, g.Passes.BiasEpilogues)
+            g.Passes.CopiesRemoved, g.Passes.CallsFolded, g.Passes.DeadCallsRemoved, g.Passes.UpdatesMerged, g.Passes.BiasEpilogues, g.GemmFlops)
         : null;
+
+    /// <summary>
+    /// With <see cref="CompileOptions.ProfileReplays"/>, the mean time of each step of the last call's graph over its
+    /// replays so far, in program order (fused groups and multi-tensor calls under their own names); empty otherwise.
+    /// </summary>
+    public IReadOnlyList<ReplayStepTime> ReplayProfile() => last?.Graph?.StepTimes() ?? [];
 
     /// <summary>The graph of the variant the last call used (graph, memory plan, launch count), or why there is none.</summary>
     public string Explain()
@@ -231,7 +251,7 @@ public abstract class CompiledFunction : IDisposable
             Fallback(variant, difference);
             return result;
         }
-        var (graph, reason) = CompiledGraph.Build(trace, device, args, result, Options.PoisonDeadSlots, Options.Fuse, Options.Optimize);
+        var (graph, reason) = CompiledGraph.Build(trace, device, args, result, Options.PoisonDeadSlots, Options.Fuse, Options.Optimize, Options.ProfileReplays);
         if (graph == null)
         {
             Fallback(variant, reason!);
