@@ -25,6 +25,7 @@ public static class ClassifierTraining
         Flooding? flooding = null)
     {
         ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(loader);
         ArgumentNullException.ThrowIfNull(optimizer);
         using var step = TrainingStep.Create(Step(model, optimizer, flooding), compile: false);
         return Epoch(model, loader, step, beforeStep);
