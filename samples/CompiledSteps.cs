@@ -39,6 +39,18 @@ public static class CompiledSteps
     }
 
     /// <summary>
+    /// For a task that trains one model per table row (each row filled by <see cref="AddToRow"/>): <c>step_counts</c>
+    /// of the first row's run (<paramref name="first"/>), and <c>compiled</c> true only when every row's step was.
+    /// </summary>
+    public static void AddForRows(Dictionary<string, object> metrics, StepReport first, IEnumerable<Dictionary<string, object>> rows)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        Add(metrics, first);
+        metrics["compiled"] = rows.All(r => r.TryGetValue("compiled", out var c) && c is true);
+        metrics["step_counts_of"] = "the first row's run; every row has its own counts";
+    }
+
+    /// <summary>
     /// <c>{"eager": {"launches", "allocations"}, "compiled": {"launches", "allocations", "variants", "fallback", ...}}</c>:
     /// the eager step counted on the second step (for a compiled run, the compiler's first traced call, which runs
     /// eagerly), the compiled one on the first replay; "compiled" is null when --compile was not given, and its

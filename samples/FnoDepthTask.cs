@@ -153,12 +153,7 @@ public static class FnoDepthTask
             ["curves"] = curves,
         };
         FnoBurgersTask.AddPreset(metrics, preset);
-        if (firstStep != null)
-        {
-            // The first configuration's counts; every row has its own, and "compiled" holds only when every row's step was.
-            CompiledSteps.Add(metrics, firstStep);
-            metrics["compiled"] = rows.All(r => (bool)r["compiled"]);
-        }
+        if (firstStep != null) CompiledSteps.AddForRows(metrics, firstStep, rows);
         return metrics;
     }
 

@@ -334,8 +334,8 @@ public static class GrDiagonalTask
         // The top-level counts are the SAM run's (two gradient evaluations per step); every run has its own in "runs",
         // and "compiled" holds only when every run's step was (the batch sweep's runs are not counted).
         CompiledSteps.Add(metrics, results["sam"].Step);
-        metrics["step_counts_run"] = "sam";
         metrics["compiled"] = results.Values.All(r => r.Step.Compiled);
+        metrics["step_counts_of"] = "the sam run; every run in \"runs\" has its own counts";
         return metrics;
     }
 }

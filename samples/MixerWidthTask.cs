@@ -193,12 +193,7 @@ public static class MixerWidthTask
             ["device"] = device.Name,
             ["curves"] = curves,
         };
-        if (firstStep != null)
-        {
-            // The first configuration's counts; every row has its own, and "compiled" holds only when every row's step was.
-            CompiledSteps.Add(metrics, firstStep);
-            metrics["compiled"] = rows.All(r => (bool)r["compiled"]);
-        }
+        if (firstStep != null) CompiledSteps.AddForRows(metrics, firstStep, rows);
         return metrics;
     }
 }

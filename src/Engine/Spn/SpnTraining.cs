@@ -95,11 +95,11 @@ public static class SpnTraining
     public static SpnTrainingResult TrainAdam(Spn spn, DensityData train, DensityData valid, SpnTrainingOptions? options = null)
     {
         options ??= new SpnTrainingOptions();
+        if (options.Compile && options.Communicator != null)
+            throw new ArgumentException("SpnTraining.TrainAdam: Compile and a Communicator together are not supported (the data-parallel all-reduce is not captured).");
         using var opt = new Adam(spn.Parameters(), options.LearningRate);
         using var ddp = options.Communicator == null ? null : new DistributedDataParallel(spn, options.Communicator);
         Module model = (Module?)ddp ?? spn;
-        if (options.Compile && ddp != null)
-            throw new ArgumentException("SpnTraining.TrainAdam: Compile and a Communicator together are not supported (the data-parallel all-reduce is not captured).");
         using var step = TrainingStep.Create(x =>
         {
             var ll = model.Forward(x);
