@@ -35,6 +35,7 @@ public static class FnoDepthTask
         OperatorTask.ActivationOption("relu"),
         FnoBurgersTask.PresetOption(BurgersPreset.ScriptV1000),
         .. OptimizerChoice.Declare("1e-3", "1e-4"),
+        CompiledSteps.Option(),
     ];
 
     /// <summary>Runs the task; returns the metrics written to fno-depth.json.</summary>
@@ -57,6 +58,8 @@ public static class FnoDepthTask
         var optimizer = OptimizerChoice.Parse(o, 1e-3f, "fno-depth", defaultWeightDecay: 1e-4f);
         if (optimizer.Flood != null)
             throw new ArgumentException("fno-depth: --flood applies to the classifier tasks only (the operator loss is a relative L2 error).");
+        bool compile = CompiledSteps.Requested(o, "fno-depth");
+        StepReport? firstStep = null;
         var preset = BurgersPreset.Parse(o.Get("preset", BurgersPreset.ScriptV1000.Name));
         // --quick (a smoke run) solves on at most 512 points with half the steps: cheap, not converged for script-v1000.
         if (quick) preset = preset.WithSolver(Math.Min(preset.SolverGrid, 512), preset.Steps / 2);
@@ -88,13 +91,17 @@ public static class FnoDepthTask
                     var (forward, gradient) = InitialBlockStatistics(model, train, batch, device);
                     double initialError = OperatorTraining.Evaluate(model, test, device: device);
                     using var opt = OptimizerChoice.Create(optimizer, model.Parameters());
+                    using var step = TrainingStep.Create(OperatorTraining.Step(model, opt), compile, log);
                     var records = OperatorTraining.Fit(model, opt, train, test, epochs, batch, halveEvery, seed, device,
-                        (e, r) => { if (e == 1 || e % Math.Max(1, epochs / 5) == 0) log.WriteLine($"{label} epoch {e,3}  train {r.TrainLoss:P3}  test {r.TestError:P3}  ({r.Seconds:F1} s)"); });
+                        (e, r) => { if (e == 1 || e % Math.Max(1, epochs / 5) == 0) log.WriteLine($"{label} epoch {e,3}  train {r.TrainLoss:P3}  test {r.TestError:P3}  ({r.Seconds:F1} s)"); },
+                        step);
+                    var report = step.Report();
+                    firstStep ??= report;
                     var last = records[^1];
                     bool diverged = !double.IsFinite(last.TestError);
                     log.WriteLine($"{label}: test relative L2 {Show(last.TestError)} (at init {Show(initialError)}), {last.Seconds:F1} s; "
-                        + $"gradient norm block 1 / block {depth} at init: {gradient[0]:G3} / {gradient[^1]:G3}");
-                    rows.Add(new Dictionary<string, object>
+                        + $"gradient norm block 1 / block {depth} at init: {gradient[0]:G3} / {gradient[^1]:G3}; {CompiledSteps.Describe(report)}");
+                    var row = new Dictionary<string, object>
                     {
                         ["depth"] = depth,
                         ["init"] = OperatorTask.InitName(init),
@@ -107,7 +114,9 @@ public static class FnoDepthTask
                         ["train_seconds"] = last.Seconds,
                         ["initial_preactivation_variance"] = forward.Select(Finite).ToArray(),
                         ["initial_gradient_norm"] = gradient.Select(Finite).ToArray(),
-                    });
+                    };
+                    CompiledSteps.AddToRow(row, report);
+                    rows.Add(row);
                     if (k == 0 && !diverged) curves[$"depth{depth}_{OperatorTask.InitName(init)}_test_error"] = records.Select(r => r.TestError).ToArray();
                 }
 
@@ -144,6 +153,7 @@ public static class FnoDepthTask
             ["curves"] = curves,
         };
         FnoBurgersTask.AddPreset(metrics, preset);
+        if (firstStep != null) CompiledSteps.AddForRows(metrics, firstStep, rows);
         return metrics;
     }
 

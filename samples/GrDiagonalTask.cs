@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Engine.Autodiff;
 using Engine.Nn;
 using Engine.Optim;
+using Engine.Training;
 
 namespace Engine.Samples;
 
@@ -45,15 +46,17 @@ public static class GrDiagonalTask
         Opt.Float("flood-level", "flood level b of the flooding runs (0: no flooding run)", 0, @default: "0.001"),
         Opt.Text("batches", "comma-separated batch sizes of the batch-size sweep (0: full batch)", "1,2,4,8,0"),
         CommonOptions.Seed,
+        CompiledSteps.Option(),
     ];
 
     /// <summary>Settings of one experiment.</summary>
     /// <param name="Batch">Mini-batch size of every optimizer except the full-batch "gd" baseline (0: full batch for all).</param>
     /// <param name="BackwardEpsilon">Descent step of the backward F-GR run.</param>
     /// <param name="Flood">Flood level b of the flooding run (0: no flooding run).</param>
+    /// <param name="Compile">Compile every run's training step (see <see cref="CompiledSteps"/>).</param>
     public sealed record Config(int N = 40, int D = 100, int K = 3, float Alpha = 0.1f, float Lr = 0.02f, int Steps = 4000,
         float Gamma = 0.05f, float[]? Epsilons = null, float Rho = 0.05f, int Seed = 1, int TestSamples = 2000, int CurvePoints = 40, float Noise = 0f,
-        int Batch = 2, float BackwardEpsilon = 0.2f, float Flood = 0.001f)
+        int Batch = 2, float BackwardEpsilon = 0.2f, float Flood = 0.001f, bool Compile = false)
     {
         /// <summary>The forward F-GR ascent steps (default 0.05, 0.2, 0.5).</summary>
         public float[] Eps => Epsilons ?? [0.05f, 0.2f, 0.5f];
@@ -67,8 +70,9 @@ public static class GrDiagonalTask
     /// <param name="LossCurve">Full training loss at the same steps.</param>
     /// <param name="AlphaEffSupport">Mean effective initialisation scale sqrt(u_i v_i) / α over the support of w*.</param>
     /// <param name="AlphaEffOffSupport">The same over the other coordinates.</param>
+    /// <param name="Step">How the training step ran (eager or compiled, with its device counts).</param>
     public sealed record RunResult(double TestError, double L1, double TrainLoss, double[] TestCurve, double[] LossCurve,
-        double AlphaEffSupport, double AlphaEffOffSupport);
+        double AlphaEffSupport, double AlphaEffOffSupport, StepReport Step);
 
     /// <summary>The sparse-regression data: train X [n, d], y [n]; test X, y; and w*.</summary>
     public sealed record Problem(float[] X, float[] Y, float[] TestX, float[] TestY, float[] WStar, int N, int D);
@@ -107,7 +111,8 @@ public static class GrDiagonalTask
     /// Trains u, v by steps of <paramref name="makeOptimizer"/> (given the two parameters, returns the optimizer; its
     /// Step(closure) is used) on mini-batches of <paramref name="batch"/> rows drawn with replacement (0: full batch;
     /// the draws depend only on the seed, so every optimizer sees the same batches, and both gradients of one step use
-    /// the same batch) and returns the test error and ℓ1 norm of w = u⊙u - v⊙v.
+    /// the same batch) and returns the test error and ℓ1 norm of w = u⊙u - v⊙v. Each step is compiled when
+    /// <paramref name="c"/>.Compile says so.
     /// </summary>
     public static RunResult Train(Problem pr, Config c, Kernels.Device device, Func<Tensor[], Optimizer> makeOptimizer, int batch = 0,
         Flooding? flooding = null)
@@ -127,6 +132,13 @@ public static class GrDiagonalTask
             var r = xb.MatMul(w) - yb;
             return r.Square().Mean() * 0.5f;
         }
+        Tensor Step(Tensor xb, Tensor yb) => opt.Step(() =>
+        {
+            var l = flooding != null ? flooding.Apply(Loss(xb, yb)) : Loss(xb, yb);
+            if (opt is not DoubleBackpropGr) l.Backward();
+            return l;
+        });
+        using var trainingStep = TrainingStep.Create<Tensor>(Step, c.Compile);
         var batchRng = new Random(c.Seed + 1000);
         var bx = new float[Math.Max(batch, 0) * pr.D];
         var by = new float[Math.Max(batch, 0)];
@@ -149,12 +161,7 @@ public static class GrDiagonalTask
                 xb = Tensor.FromArray(bx, [batch, pr.D], device);
                 yb = Tensor.FromArray(by, [batch, 1], device);
             }
-            opt.Step(() =>
-            {
-                var l = flooding != null ? flooding.Apply(Loss(xb, yb)) : Loss(xb, yb);
-                if (opt is not DoubleBackpropGr) l.Backward();
-                return l;
-            });
+            trainingStep.Run(xb, yb);
             if ((step + 1) % every == 0 || step == c.Steps - 1)
             {
                 using (GradMode.NoGrad()) lastLoss = Loss(x, y).Item();
@@ -171,7 +178,7 @@ public static class GrDiagonalTask
         double Scale(bool onSupport) => Enumerable.Range(0, pr.D).Where(j => (pr.WStar[j] != 0) == onSupport)
             .Select(j => Math.Sqrt(Math.Max(0, (double)ua[j] * va[j])) / c.Alpha).DefaultIfEmpty(double.NaN).Average();
         return new RunResult(TestError(pr, wFinal), wFinal.Sum(a => Math.Abs((double)a)), lastLoss, testCurve.ToArray(), lossCurve.ToArray(),
-            Scale(true), Scale(false));
+            Scale(true), Scale(false), trainingStep.Report());
     }
 
     private static float[] Weights(Tensor u, Tensor v)
@@ -223,7 +230,7 @@ public static class GrDiagonalTask
             var sw = Stopwatch.StartNew();
             var r = Train(pr, c, device, make, batch, flood);
             results[name] = r;
-            log?.WriteLine($"  {name,-14} test error {r.TestError,8:F4}   l1 {r.L1,7:F4}   train loss {r.TrainLoss,8:G3}   alpha_eff/alpha support {r.AlphaEffSupport:F3} off {r.AlphaEffOffSupport:F3}   ({sw.Elapsed.TotalSeconds:F1} s)");
+            log?.WriteLine($"  {name,-14} test error {r.TestError,8:F4}   l1 {r.L1,7:F4}   train loss {r.TrainLoss,8:G3}   alpha_eff/alpha support {r.AlphaEffSupport:F3} off {r.AlphaEffOffSupport:F3}   ({sw.Elapsed.TotalSeconds:F1} s; {CompiledSteps.Describe(r.Step)})");
         }
         return results;
     }
@@ -273,7 +280,8 @@ public static class GrDiagonalTask
             N: o.Int("n", d.N), D: o.Int("d", d.D), K: o.Int("k", d.K), Alpha: o.Float("alpha", d.Alpha),
             Lr: o.Float("lr", d.Lr), Steps: o.Int("steps", quick ? d.Steps / 2 : d.Steps), Gamma: o.Float("gamma", d.Gamma),
             Epsilons: eps, Rho: o.Float("rho", d.Rho), Seed: o.Int("seed", d.Seed), Noise: o.Float("noise", d.Noise),
-            Batch: o.Int("batch", d.Batch), BackwardEpsilon: o.Float("beps", d.BackwardEpsilon), Flood: o.Float("flood-level", d.Flood));
+            Batch: o.Int("batch", d.Batch), BackwardEpsilon: o.Float("beps", d.BackwardEpsilon), Flood: o.Float("flood-level", d.Flood),
+            Compile: CompiledSteps.Requested(o, "gr-diagonal"));
         var batches = o.Get("batches", "1,2,4,8,0").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(v => int.TryParse(v, out int b) && b >= 0 ? b : throw new ArgumentException($"gr-diagonal: --batches takes sizes >= 0 (0: full batch), got '{v}'."))
             .ToArray();
@@ -281,13 +289,18 @@ public static class GrDiagonalTask
         var results = RunAll(c, device, log);
         log.WriteLine($"gr-diagonal: batch-size sweep (test error; sgd and forward F-GR on the same mini-batches, 0 = full batch)");
         var sweep = BatchSweep(c, batches, device, log);
-        var runs = results.ToDictionary(kv => kv.Key, kv => (object)new Dictionary<string, object>
+        var runs = results.ToDictionary(kv => kv.Key, kv =>
         {
-            ["test_error"] = kv.Value.TestError,
-            ["l1"] = kv.Value.L1,
-            ["train_loss"] = kv.Value.TrainLoss,
-            ["alpha_eff_support"] = kv.Value.AlphaEffSupport,
-            ["alpha_eff_off_support"] = kv.Value.AlphaEffOffSupport,
+            var row = new Dictionary<string, object>
+            {
+                ["test_error"] = kv.Value.TestError,
+                ["l1"] = kv.Value.L1,
+                ["train_loss"] = kv.Value.TrainLoss,
+                ["alpha_eff_support"] = kv.Value.AlphaEffSupport,
+                ["alpha_eff_off_support"] = kv.Value.AlphaEffOffSupport,
+            };
+            CompiledSteps.AddToRow(row, kv.Value.Step);
+            return (object)row;
         });
         var curves = new Dictionary<string, double[]>();
         foreach (var (name, r) in results)
@@ -295,7 +308,7 @@ public static class GrDiagonalTask
             curves[name + "/test_error"] = r.TestCurve;
             curves[name + "/train_loss"] = r.LossCurve;
         }
-        return new Dictionary<string, object>
+        var metrics = new Dictionary<string, object>
         {
             ["task"] = "gr-diagonal",
             ["device"] = device.Name,
@@ -318,5 +331,11 @@ public static class GrDiagonalTask
                 + "initialisation scale and data could not be read here (only the paper's abstract was reachable), so this setting is ours",
             ["curves"] = curves,
         };
+        // The top-level counts are the SAM run's (two gradient evaluations per step); every run has its own in "runs",
+        // and "compiled" holds only when every run's step was (the batch sweep's runs are not counted).
+        CompiledSteps.Add(metrics, results["sam"].Step);
+        metrics["compiled"] = results.Values.All(r => r.Step.Compiled);
+        metrics["step_counts_of"] = "the sam run; every run in \"runs\" has its own counts";
+        return metrics;
     }
 }

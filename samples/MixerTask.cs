@@ -24,11 +24,13 @@ public static class MixerTask
         Opt.Int("channel-hidden", "hidden width of the channel-mixing MLP", 1, @default: "64; --quick 32"),
         .. OptimizerChoice.Declare("3e-3"),
         DataParallel.Option,
+        CompiledSteps.Option(),
     ];
 
     /// <summary>Outcome of one training run.</summary>
+    /// <param name="Step">How the training step ran (eager or compiled, with its device counts).</param>
     public sealed record RunResult(double TestAccuracy, double TestLoss, long Parameters, int Tokens, int Channels, double Seconds, List<object> Curve,
-        Dictionary<string, List<double>> Curves);
+        Dictionary<string, List<double>> Curves, StepReport Step);
 
     /// <summary>Loads optdigits (standardised per pixel with the training statistics).</summary>
     public static (Dataset Train, Dataset Test) LoadData(Options o)
@@ -43,10 +45,11 @@ public static class MixerTask
     /// Trains <paramref name="model"/> with the optimizer <paramref name="optimizer"/> describes (see
     /// <see cref="OptimizerChoice"/>; flooded loss when it says so) and a learning rate cosine-decayed from its
     /// learning rate; prints one line per epoch and reports every step to <paramref name="progress"/> (a new piece of
-    /// work named <paramref name="label"/>).
+    /// work named <paramref name="label"/>). With <paramref name="compile"/> each training step is compiled (see
+    /// <see cref="CompiledSteps"/>).
     /// </summary>
     public static RunResult Train(Mixer model, Dataset train, Dataset test, int epochs, int batchSize, OptimizerSettings optimizer, int seed,
-        Kernels.Device device, TextWriter log, string label, ProgressReporter? progress = null, Distributed.Communicator? ranks = null)
+        Kernels.Device device, TextWriter log, string label, ProgressReporter? progress = null, Distributed.Communicator? ranks = null, bool compile = false)
     {
         ArgumentNullException.ThrowIfNull(optimizer);
         float lr = optimizer.LearningRate;
@@ -54,6 +57,7 @@ public static class MixerTask
         var flooding = OptimizerChoice.CreateFlooding(optimizer);
         using var replica = DataParallel.Wrap(model, opt, ranks);
         var loader = DataParallel.Loader(train, batchSize, seed, device, ranks);
+        using var trainingStep = TrainingStep.Create(ClassifierTraining.Step(replica.Model, opt, flooding), compile, log);
         var curve = new List<object>();
         var curves = MlpTask.NewCurves();
         var sw = Stopwatch.StartNew();
@@ -61,18 +65,20 @@ public static class MixerTask
         progress?.Start(label, steps);
         for (int epoch = 1; epoch <= epochs; epoch++)
         {
-            var (trainLoss, trainAcc) = ClassifierTraining.Epoch(replica.Model, loader, opt, () =>
+            var (trainLoss, trainAcc) = ClassifierTraining.Epoch(replica.Model, loader, trainingStep, () =>
             {
                 opt.LearningRate = lr * 0.5f * (1 + MathF.Cos(MathF.PI * step++ / steps));
                 progress?.Advance();
-            }, flooding);
+            });
             var (testLoss, testAcc) = Evaluation.Classify(model, test, device: device);
             curve.Add(new { epoch, train_loss = trainLoss, train_accuracy = trainAcc, test_loss = testLoss, test_accuracy = testAcc });
             MlpTask.AddEpoch(curves, trainLoss, trainAcc, testLoss, testAcc);
             log.WriteLine($"{label} epoch {epoch,3}  loss {trainLoss:F4}  train acc {trainAcc:P2}  test loss {testLoss:F4}  test acc {testAcc:P2}  ({sw.Elapsed.TotalSeconds:F1} s)");
         }
         var final = Evaluation.Classify(model, test, device: device);
-        return new RunResult(final.Accuracy, final.Loss, model.ParameterCount, model.Tokens, model.Channels, sw.Elapsed.TotalSeconds, curve, curves);
+        var report = trainingStep.Report();
+        log.WriteLine($"{label}: {CompiledSteps.Describe(report)}");
+        return new RunResult(final.Accuracy, final.Loss, model.ParameterCount, model.Tokens, model.Channels, sw.Elapsed.TotalSeconds, curve, curves, report);
     }
 
     /// <summary>Runs the task; returns the metrics written to mixer.json.</summary>
@@ -91,6 +97,7 @@ public static class MixerTask
         int blocks = o.Int("blocks", quick ? 1 : 2);
         int tokenHidden = o.Int("token-hidden", quick ? 8 : 32);
         int channelHidden = o.Int("channel-hidden", 64);
+        bool compile = CompiledSteps.Requested(o, "mixer");
         if (patch is not (1 or 2 or 4 or 8))
             throw new ArgumentException($"mixer: --patch must divide the 8x8 image (1, 2, 4 or 8), got {patch}.");
         var (train, test) = LoadData(o);
@@ -104,13 +111,13 @@ public static class MixerTask
             using var m = new Mixer(8, patch, channels, blocks, tokenHidden, channelHidden, 10, random, seed, device);
             string label = random ? "rp-mixer" : "mixer";
             log.WriteLine($"{label}: {m.ParameterCount} parameters, effective width S·C = {m.EffectiveWidth}");
-            var r = Train(m, train, test, epochs, batchSize, optimizer, seed, device, log, label, progress, DataParallel.For(o));
+            var r = Train(m, train, test, epochs, batchSize, optimizer, seed, device, log, label, progress, DataParallel.For(o), compile);
             log.WriteLine($"{label}: final test accuracy {r.TestAccuracy:P2} ({r.Parameters} parameters, {r.Seconds:F1} s)");
             return r;
         }
         var mixer = One(false);
         var rp = One(true);
-        return new Dictionary<string, object>
+        var metrics = new Dictionary<string, object>
         {
             ["task"] = "mixer",
             ["test_accuracy"] = mixer.TestAccuracy,
@@ -138,5 +145,8 @@ public static class MixerTask
             ["rp_curve"] = rp.Curve,
             ["curves"] = MlpTask.ToArrays(mixer.Curves).Concat(MlpTask.ToArrays(rp.Curves, "rp_")).ToDictionary(),
         };
+        CompiledSteps.Add(metrics, mixer.Step);
+        CompiledSteps.Add(metrics, rp.Step, "rp_");
+        return metrics;
     }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Engine.Data;
 using Engine.Nn;
+using Engine.Training;
 
 namespace Engine.Samples;
 
@@ -31,6 +32,7 @@ public static class MixerWidthTask
         Opt.Float("channel-expansion", "channel-mixing hidden width / channels", 0, minExclusive: true, @default: "2"),
         Opt.Text("patches", "comma-separated patch sizes dividing the image side", "4,2,1 (fashion-mnist 14,7,4); --quick 4,2"),
         .. OptimizerChoice.Declare("3e-3"),
+        CompiledSteps.Option(),
     ];
 
     /// <summary>
@@ -79,6 +81,8 @@ public static class MixerWidthTask
         // percent apart, so the rows report the mean and the sample standard deviation over the seeds.
         int seeds = o.Int("seeds", 1);
         var optimizer = OptimizerChoice.Parse(o, 3e-3f, "mixer-width");
+        bool compile = CompiledSteps.Requested(o, "mixer-width");
+        StepReport? firstStep = null;
         float lr = optimizer.LearningRate;
         int blocks = o.Int("blocks", quick ? 1 : 2);
         // The budget counts weights only (biases and LayerNorm gains excluded) unless --budget-counts parameters, so
@@ -119,12 +123,15 @@ public static class MixerWidthTask
                 var accuracies = new List<double>();
                 double seconds = 0;
                 long parameters = 0;
+                StepReport? stepReport = null;
                 for (int k = 0; k < seeds; k++)
                 {
                     using var m = new Mixer(imageSize, patch, c, blocks, Ht(s), Hc(c), 10, random, seed + k, device, tied);
                     string runLabel = seeds == 1 ? label : $"{label} seed {seed + k}";
                     log.WriteLine($"{runLabel}: {m.ParameterCount} parameters, effective width S·C = {s * c}");
-                    var r = MixerTask.Train(m, train, test, epochs, batchSize, optimizer, seed + k, device, log, runLabel, progress);
+                    var r = MixerTask.Train(m, train, test, epochs, batchSize, optimizer, seed + k, device, log, runLabel, progress, compile: compile);
+                    stepReport ??= r.Step;
+                    firstStep ??= r.Step;
                     accuracies.Add(r.TestAccuracy);
                     seconds += r.Seconds;
                     parameters = r.Parameters;
@@ -137,7 +144,7 @@ public static class MixerWidthTask
                 }
                 double mean = accuracies.Average();
                 double std = seeds == 1 ? 0 : Math.Sqrt(accuracies.Sum(a => (a - mean) * (a - mean)) / (seeds - 1));
-                rows.Add(new Dictionary<string, object>
+                var row = new Dictionary<string, object>
                 {
                     ["tokens"] = s,
                     ["channels"] = c,
@@ -152,14 +159,16 @@ public static class MixerWidthTask
                     ["test_accuracy_std"] = std,
                     ["test_accuracies"] = accuracies.ToArray(),
                     ["train_seconds"] = seconds,
-                });
+                };
+                CompiledSteps.AddToRow(row, stepReport!);
+                rows.Add(row);
             }
         }
         log.WriteLine($"mixer-width: tokens  channels  width S·C  parameters  variant   test acc (mean ± std over {seeds} seed{(seeds == 1 ? "" : "s")})");
         foreach (var r in rows.OrderBy(r => (int)r["effective_width"]))
             log.WriteLine($"mixer-width: {r["tokens"],6}  {r["channels"],8}  {r["effective_width"],9}  {r["parameters"],10}  "
                 + $"{((bool)r["random_permutations"] ? "rp-mixer" : "mixer"),-8}  {(double)r["test_accuracy"]:P2} ± {(double)r["test_accuracy_std"]:P2}");
-        return new Dictionary<string, object>
+        var metrics = new Dictionary<string, object>
         {
             ["task"] = "mixer-width",
             ["hypothesis"] = "Hayase & Karakida (ICML 2024): at a fixed number of weights, accuracy grows with the effective width S·C (wider and sparser)",
@@ -184,5 +193,7 @@ public static class MixerWidthTask
             ["device"] = device.Name,
             ["curves"] = curves,
         };
+        if (firstStep != null) CompiledSteps.AddForRows(metrics, firstStep, rows);
+        return metrics;
     }
 }

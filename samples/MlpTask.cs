@@ -18,6 +18,7 @@ public static class MlpTask
         Opt.Flag("standardize", "scale pixels to zero mean, unit variance", "true"),
         .. OptimizerChoice.Declare("1e-3"),
         DataParallel.Option,
+        CompiledSteps.Option(),
     ];
 
     /// <summary>Scales every pixel to zero mean and unit variance using the training set's statistics.</summary>
@@ -53,6 +54,7 @@ public static class MlpTask
         int batchSize = o.Int("batch-size", 64);
         int seed = o.Int("seed", 1);
         int hidden = o.Int("hidden", 256);
+        bool compile = CompiledSteps.Requested(o, "mlp");
         var optSettings = OptimizerChoice.Parse(o, 1e-3f, "mlp");
         float lr = optSettings.LearningRate;
         string optName = OptimizerChoice.Describe(optSettings);
@@ -72,6 +74,7 @@ public static class MlpTask
         var ranks = DataParallel.For(o);
         using var replica = DataParallel.Wrap(model, opt, ranks);
         var loader = DataParallel.Loader(train, batchSize, seed, device, ranks);
+        using var step = TrainingStep.Create(ClassifierTraining.Step(replica.Model, opt, flooding), compile, log);
         var curve = new List<object>();
         var curves = NewCurves();
         using var progress = ProgressReporter.Create(log);
@@ -79,7 +82,7 @@ public static class MlpTask
         var sw = Stopwatch.StartNew();
         for (int epoch = 1; epoch <= epochs; epoch++)
         {
-            var (trainLoss, trainAcc) = ClassifierTraining.Epoch(replica.Model, loader, opt, () => progress.Advance(), flooding);
+            var (trainLoss, trainAcc) = ClassifierTraining.Epoch(replica.Model, loader, step, () => progress.Advance());
             var (testLoss, testAcc) = Evaluation.Classify(model, test, device: device);
             curve.Add(new { epoch, train_loss = trainLoss, train_accuracy = trainAcc, test_loss = testLoss, test_accuracy = testAcc });
             AddEpoch(curves, trainLoss, trainAcc, testLoss, testAcc);
@@ -88,7 +91,9 @@ public static class MlpTask
         var final = Evaluation.Classify(model, test, device: device);
         double seconds = sw.Elapsed.TotalSeconds;
         log.WriteLine($"mlp: final test accuracy {final.Accuracy:P2} ({model.ParameterCount} parameters, {seconds:F1} s)");
-        return new Dictionary<string, object>
+        var report = step.Report();
+        log.WriteLine($"mlp: {CompiledSteps.Describe(report)}");
+        var metrics = new Dictionary<string, object>
         {
             ["task"] = "mlp",
             ["test_accuracy"] = final.Accuracy,
@@ -104,6 +109,8 @@ public static class MlpTask
             ["curve"] = curve,
             ["curves"] = ToArrays(curves),
         };
+        CompiledSteps.Add(metrics, report);
+        return metrics;
     }
 
     /// <summary>Empty per-epoch series: train_loss, train_accuracy, test_loss, test_accuracy.</summary>

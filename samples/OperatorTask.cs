@@ -11,10 +11,11 @@ namespace Engine.Samples;
 /// <param name="Activation">Nonlinearity (--activation).</param>
 /// <param name="Minutes">Training time budget in minutes (--minutes; 0: train <paramref name="Epochs"/> epochs instead).</param>
 /// <param name="Ranks">The data-parallel ranks (--distributed), or null for one process.</param>
+/// <param name="Compile">Compile each training step (--compile; see <see cref="CompiledSteps"/>).</param>
 public sealed record OperatorSettings(int Train, int Test, int Resolution, int Modes, int Width, int Blocks, int Epochs,
     int HalveEvery, int BatchSize, OptimizerSettings Optimizer, int Seed, string OutDir,
     SpectralInit Init = SpectralInit.ScaledUniform, FnoActivation Activation = FnoActivation.Gelu, double Minutes = 0,
-    Distributed.Communicator? Ranks = null);
+    Distributed.Communicator? Ranks = null, bool Compile = false);
 
 /// <summary>A baseline prediction's error on the test pairs, reported beside the model's.</summary>
 /// <param name="Name">What the baseline predicts ("heat equation", "mean training field").</param>
@@ -47,6 +48,7 @@ public static class OperatorTask
         InitOption, ActivationOption("gelu"),
         Opt.Float("minutes", "train as many epochs as fit in this many minutes (lr halved 10 times over them); 0: --epochs", 0, @default: "0"),
         DataParallel.Option,
+        CompiledSteps.Option(),
     ];
 
     /// <summary>The command-line names of the initialisations (<see cref="ParseInit"/>).</summary>
@@ -72,7 +74,8 @@ public static class OperatorTask
         return new OperatorSettings(o.Int("train", d.Train), o.Int("test", d.Test), o.Int("resolution", d.Resolution),
             o.Int("modes", d.Modes), o.Int("width", d.Width), o.Int("blocks", 4), o.Int("epochs", d.Epochs),
             o.Int("halve-every", d.HalveEvery), o.Int("batch-size", 20), opt, o.Int("seed", 1), o.Get("out", "out"),
-            ParseInit(o.Get("init", "default"), task), ParseActivation(o.Get("activation", "gelu"), task), minutes, DataParallel.For(o));
+            ParseInit(o.Get("init", "default"), task), ParseActivation(o.Get("activation", "gelu"), task), minutes, DataParallel.For(o),
+            CompiledSteps.Requested(o, task));
     }
 
     /// <summary>
@@ -128,15 +131,16 @@ public static class OperatorTask
         void OnEpoch(int e, OperatorTraining.EpochRecord r) =>
             log.WriteLine($"{task} epoch {e,3}  train rel L2 {r.TrainLoss:P3}  test rel L2 {r.TestError:P3}  lr {r.LearningRate:G3}  ({r.Seconds:F1} s)");
         using var replica = DataParallel.Wrap(model, optimizer, s.Ranks);
+        using var step = TrainingStep.Create(OperatorTraining.Step(replica.Model, optimizer), s.Compile, log);
         List<OperatorTraining.EpochRecord> records;
         int halveEvery = s.HalveEvery, plannedEpochs = s.Epochs;
         if (s.Minutes > 0)
         {
-            (records, var plan) = OperatorTraining.FitForTime(replica.Model, optimizer, train, test, s.Minutes * 60, halvings: 10, s.BatchSize, s.Seed, device, OnEpoch);
+            (records, var plan) = OperatorTraining.FitForTime(replica.Model, optimizer, train, test, s.Minutes * 60, halvings: 10, s.BatchSize, s.Seed, device, OnEpoch, step);
             (halveEvery, plannedEpochs) = (plan.HalveEvery, plan.PlannedEpochs);
             log.WriteLine($"{task}: {s.Minutes} min budget: planned {plan.PlannedEpochs} epochs (lr halved every {plan.HalveEvery}), ran {records.Count}");
         }
-        else records = OperatorTraining.Fit(replica.Model, optimizer, train, test, s.Epochs, s.BatchSize, s.HalveEvery, s.Seed, device, OnEpoch);
+        else records = OperatorTraining.Fit(replica.Model, optimizer, train, test, s.Epochs, s.BatchSize, s.HalveEvery, s.Seed, device, OnEpoch, step);
         var last = records[^1];
         string paper = paperError is double p ? $"paper in this setting: {p:P2}" : "setting differs from the paper's";
         log.WriteLine($"{task}: test relative L2 {last.TestError:P3} ({paper}; {baseline.Name} baseline {baseline.TestRelativeL2:P3}), training {last.Seconds:F1} s, data {dataSeconds:F1} s");
@@ -170,6 +174,9 @@ public static class OperatorTask
             ["device"] = device.Name,
             ["curves"] = Curves(records),
         };
+        var report = step.Report();
+        log.WriteLine($"{task}: {CompiledSteps.Describe(report)}");
+        CompiledSteps.Add(metrics, report);
         if (paperError is double pe) metrics["paper_test_relative_l2"] = pe;
         else metrics["paper_comparison"] = "none: this run's setting differs from the paper's (see the task's setting fields)";
         return metrics;

@@ -30,11 +30,18 @@ public static class SpnTask
         Opt.Float("search-seconds", "wall-time bound of each structure under --search", 0, minExclusive: true, @default: "60; --quick 5"),
         .. SpnBayesTask.OwnOptions,
         DataParallel.Option,
+        CompiledSteps.Option("; --method adam only: em, bayes and gibbs are not compiled (EM's update and the samplers run on the host) and refuse it"),
     ];
 
     /// <summary>Runs the task; returns the metrics written to spn.json.</summary>
     public static Dictionary<string, object> Run(Options o, Kernels.Device device, TextWriter log)
     {
+        bool compile = CompiledSteps.Requested(o, "spn");
+        if (compile && o.Flag("search"))
+            throw new ArgumentException("spn: --compile applies to a single --method adam run, not to --search.");
+        if (compile && o.Get("method", "adam").ToLowerInvariant() != "adam")
+            throw new ArgumentException($"spn: --compile applies to --method adam only; '{o.Get("method", "adam")}' is not compiled "
+                + "(EM's update and the bayes/gibbs samplers run on the host).");
         if (o.Flag("search")) return SpnStructureSearch.Run(o, device, log);
         if (SpnBayesTask.Handles(o.Get("method", "adam"))) return SpnBayesTask.Run(o, device, log);
         bool quick = o.Quick;
@@ -65,6 +72,7 @@ public static class SpnTask
             Epochs = epochs, BatchSize = batchSize, LearningRate = lr, Patience = patience, Seed = seed, Log = log,
             EmStepSize = o.Float("em-step", 0.3f), EmPseudoCount = o.Float("em-pseudo-count", 1e-3f),
             Communicator = DataParallel.For(o),
+            Compile = compile,
         };
         if (options.Communicator != null && method == "em")
             throw new ArgumentException("spn: --distributed trains with --method adam (online EM is not data-parallel).");
@@ -78,8 +86,9 @@ public static class SpnTask
         double validLl = SpnTraining.MeanLogLikelihood(spn, valid);
         double testLl = SpnTraining.MeanLogLikelihood(spn, test);
         log.WriteLine($"spn: best epoch {result.BestEpoch} of {result.EpochsRun} ({result.Seconds:F1} s)");
+        if (result.Step != null) log.WriteLine($"spn: {CompiledSteps.Describe(result.Step)}");
         log.WriteLine($"spn: {dataset} mean log-likelihood  train {trainLl:F4}  valid {validLl:F4}  test {testLl:F4}");
-        return new Dictionary<string, object>
+        var metrics = new Dictionary<string, object>
         {
             ["task"] = "spn",
             ["dataset"] = dataset,
@@ -103,6 +112,8 @@ public static class SpnTask
             ["train_seconds"] = result.Seconds,
             ["curves"] = new Dictionary<string, double[]> { ["train_loglik"] = result.TrainCurve, ["valid_loglik"] = result.ValidCurve },
         };
+        if (result.Step != null) CompiledSteps.Add(metrics, result.Step);
+        return metrics;
     }
 
     /// <summary>--epochs, or the default: 8 epochs on the --quick slices reach about -6.4 nats on nltcs (2 left -7.4).</summary>

@@ -4,6 +4,7 @@ using Engine.Data;
 using Engine.Distributed;
 using Engine.Nn;
 using Engine.Optim;
+using Engine.Training;
 
 namespace Engine.Spn;
 
@@ -35,6 +36,12 @@ public sealed record SpnTrainingOptions
     /// log-likelihood is totalled over the ranks; validation runs on the whole set on every rank.
     /// </summary>
     public Communicator? Communicator { get; init; }
+
+    /// <summary>
+    /// Adam only: run each step (zero-grad, forward, backward, update) through <see cref="Compiler"/> (see
+    /// <see cref="TrainingStep"/>); <see cref="SpnTrainingResult.Step"/> reports how it ran. EM is not compiled.
+    /// </summary>
+    public bool Compile { get; init; }
 }
 
 /// <summary>Outcome of a training run; the network holds the parameters of <see cref="BestEpoch"/> afterwards.</summary>
@@ -44,7 +51,11 @@ public sealed record SpnTrainingOptions
 /// <param name="TrainCurve">Mean training log-likelihood per epoch (over that epoch's batches, as trained).</param>
 /// <param name="ValidCurve">Mean validation log-likelihood after each epoch.</param>
 /// <param name="Seconds">Wall time.</param>
-public sealed record SpnTrainingResult(double BestValidLogLikelihood, int BestEpoch, int EpochsRun, double[] TrainCurve, double[] ValidCurve, double Seconds);
+public sealed record SpnTrainingResult(double BestValidLogLikelihood, int BestEpoch, int EpochsRun, double[] TrainCurve, double[] ValidCurve, double Seconds)
+{
+    /// <summary>How Adam's training step ran (eager or compiled, with its device counts); null for EM.</summary>
+    public StepReport? Step { get; init; }
+}
 
 /// <summary>
 /// Training of an <see cref="Spn"/> by maximum likelihood: gradient descent (Adam on the mean negative
@@ -84,18 +95,22 @@ public static class SpnTraining
     public static SpnTrainingResult TrainAdam(Spn spn, DensityData train, DensityData valid, SpnTrainingOptions? options = null)
     {
         options ??= new SpnTrainingOptions();
+        if (options.Compile && options.Communicator != null)
+            throw new ArgumentException("SpnTraining.TrainAdam: Compile and a Communicator together are not supported (the data-parallel all-reduce is not captured).");
         using var opt = new Adam(spn.Parameters(), options.LearningRate);
         using var ddp = options.Communicator == null ? null : new DistributedDataParallel(spn, options.Communicator);
         Module model = (Module?)ddp ?? spn;
-        return Run(spn, train, valid, options, "adam", x =>
+        using var step = TrainingStep.Create(x =>
         {
             var ll = model.Forward(x);
             var loss = -ll.Mean();
             opt.ZeroGrad();
             loss.Backward();
             opt.Step();
-            return ll.ToArray().Sum(v => (double)v);
-        });
+            return ll;
+        }, options.Compile, options.Log);
+        var result = Run(spn, train, valid, options, "adam", x => step.Run(x).ToArray().Sum(v => (double)v));
+        return result with { Step = step.Report() };
     }
 
     /// <summary>Online (minibatch) EM with step size <see cref="SpnTrainingOptions.EmStepSize"/>, with early stopping on <paramref name="valid"/>.</summary>
@@ -104,6 +119,8 @@ public static class SpnTraining
         options ??= new SpnTrainingOptions();
         if (options.Communicator != null)
             throw new NotSupportedException("SpnTraining.TrainEm: EM is not data-parallel; train with Adam (TrainAdam) across ranks.");
+        if (options.Compile)
+            throw new NotSupportedException("SpnTraining.TrainEm: EM steps are not compiled (SpnTrainingOptions.Compile applies to TrainAdam).");
         if (!(options.EmStepSize > 0 && options.EmStepSize <= 1))
             throw new ArgumentOutOfRangeException(nameof(options), $"SpnTraining.TrainEm: step size must be in (0, 1], got {options.EmStepSize}.");
         return Run(spn, train, valid, options, "em", x => spn.EmStep(x, options.EmStepSize, options.EmPseudoCount));

@@ -27,6 +27,53 @@ public static class ClassifierTraining
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(loader);
         ArgumentNullException.ThrowIfNull(optimizer);
+        using var step = TrainingStep.Create(Step(model, optimizer, flooding), compile: false);
+        return Epoch(model, loader, step, beforeStep);
+    }
+
+    /// <summary>
+    /// One optimizer step of <paramref name="model"/> on a batch (inputs, labels), as <see cref="Epoch(Module, DataLoader, Optimizer, Action?, Flooding?)"/>
+    /// takes it, for <see cref="TrainingStep.Create{TLabels}"/>: returns the step's plain cross-entropy (at the
+    /// parameters before the step) followed by its logits, flattened, in one tensor [1 + B·C] (one tensor, so that a
+    /// compiled step can return both).
+    /// </summary>
+    public static Func<Tensor, IndexTensor, Tensor> Step(Module model, Optimizer optimizer, Flooding? flooding = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        return (x, labels) =>
+        {
+            // The optimizer may evaluate the loss more than once per step; the first call is at the unperturbed
+            // parameters, and its logits and loss are what the epoch reports (later calls' tensors are freed by
+            // the optimizer's own scope, so only the first ones are kept).
+            Tensor? firstLogits = null, firstLoss = null;
+            optimizer.StepOnLoss(() =>
+            {
+                var logits = model.Forward(x);
+                var loss = Losses.CrossEntropy(logits, labels);
+                if (firstLogits == null)
+                {
+                    firstLogits = logits;
+                    firstLoss = loss;
+                }
+                return flooding == null ? loss : flooding.Apply(loss);
+            });
+            using var _ = GradMode.NoGrad();
+            return Ops.Cat([firstLoss!.Reshape(1), firstLogits!.Reshape(-1)]);
+        };
+    }
+
+    /// <summary>
+    /// <see cref="Epoch(Module, DataLoader, Optimizer, Action?, Flooding?)"/> with the step given: one built from
+    /// <see cref="Step"/> by <see cref="TrainingStep.Create{TLabels}"/>, eager or compiled, and kept across epochs (a
+    /// compiled step compiles once). <paramref name="model"/> is the step's model (it decides whether the totals are
+    /// summed over data-parallel ranks).
+    /// </summary>
+    public static (double Loss, double Accuracy) Epoch(Module model, DataLoader loader, TrainingStep step, Action? beforeStep = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(loader);
+        ArgumentNullException.ThrowIfNull(step);
         double lossSum = 0;
         long correct = 0, seen = 0;
         foreach (var batch in loader.NextEpoch())
@@ -36,24 +83,10 @@ public static class ClassifierTraining
             {
                 if (batch.LabelIndex == null) throw new ArgumentException("train: the data set has no labels.");
                 beforeStep?.Invoke();
-                // The optimizer may evaluate the loss more than once per step; the first call is at the unperturbed
-                // parameters, and its logits and loss are what the epoch reports (later calls' tensors are freed by
-                // the optimizer's own scope, so only the first ones are kept).
-                Tensor? firstLogits = null, firstLoss = null;
-                var labels = batch.LabelIndex;
-                optimizer.StepOnLoss(() =>
-                {
-                    var logits = model.Forward(batch.X);
-                    var loss = Losses.CrossEntropy(logits, labels);
-                    if (firstLogits == null)
-                    {
-                        firstLogits = logits;
-                        firstLoss = loss;
-                    }
-                    return flooding == null ? loss : flooding.Apply(loss);
-                });
-                lossSum += firstLoss!.Item() * batch.Size;
-                var pred = Evaluation.ArgMaxRows(firstLogits!.ToArray(), batch.Size, firstLogits.Shape[^1]);
+                var packed = step.Run(batch.X, batch.LabelIndex).ToArray();
+                lossSum += packed[0] * batch.Size;
+                int classes = (packed.Length - 1) / batch.Size;
+                var pred = Evaluation.ArgMaxRows(packed[1..], batch.Size, classes);
                 for (int i = 0; i < pred.Length; i++)
                     if (pred[i] == batch.Labels![i]) correct++;
                 seen += batch.Size;

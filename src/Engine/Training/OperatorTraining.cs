@@ -53,12 +53,14 @@ public static class OperatorTraining
     /// <see cref="Optimizer.StepOnLoss"/>; the loss recorded is the first evaluation's, at the unperturbed parameters).
     /// The optimizer's learning rate at the call is the schedule's start. For data-parallel training pass the
     /// <see cref="DistributedDataParallel"/> as the model: each rank then trains on its share of every batch
-    /// (<see cref="DistributedSampler"/>) and the training loss is totalled over the ranks.
+    /// (<see cref="DistributedSampler"/>) and the training loss is totalled over the ranks. <paramref name="step"/>, when
+    /// given, runs each step: one built from <see cref="Step"/> over the same model and optimizer (compiled, say); by
+    /// default an eager one.
     /// </summary>
     public static List<EpochRecord> Fit(Module model, Optimizer optimizer, IDataset train, IDataset test, int epochs, int batchSize,
-        int halveEvery, int seed, Kernels.Device device, Action<int, EpochRecord>? onEpoch = null)
+        int halveEvery, int seed, Kernels.Device device, Action<int, EpochRecord>? onEpoch = null, TrainingStep? step = null)
     {
-        var run = new Run(model, optimizer, train, test, batchSize, seed, device);
+        using var run = new Run(model, optimizer, train, test, batchSize, seed, device, step);
         for (int epoch = 1; epoch <= epochs; epoch++)
         {
             // Trained before the callback is looked at: `onEpoch?.Invoke(e, run.Epoch(e))` would skip the epoch itself
@@ -75,19 +77,20 @@ public static class OperatorTraining
     public sealed record TimedPlan(int PlannedEpochs, int HalveEvery);
 
     /// <summary>
-    /// As <see cref="Fit(Module, Optimizer, IDataset, IDataset, int, int, int, int, Kernels.Device, Action{int, EpochRecord}?)"/>
+    /// As <see cref="Fit(Module, Optimizer, IDataset, IDataset, int, int, int, int, Kernels.Device, Action{int, EpochRecord}?, TrainingStep?)"/>
     /// for as many epochs as fit in <paramref name="seconds"/> of training: the first epoch's time t1 fixes the plan,
     /// E = max(1, ⌊seconds / t1⌋) epochs with the learning rate halved every max(1, ⌊E / <paramref name="halvings"/>⌋)
     /// (the FNO paper: 500 epochs, halved every 50, i.e. 10 intervals), and the run also stops once the training time
-    /// passes the budget (the machine's pace can change). Returns the records and the plan.
+    /// passes the budget (the machine's pace can change). Returns the records and the plan. <paramref name="step"/> as in
+    /// <see cref="Fit(Module, Optimizer, IDataset, IDataset, int, int, int, int, Kernels.Device, Action{int, EpochRecord}?, TrainingStep?)"/>.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The budget or the number of halvings is not positive.</exception>
     public static (List<EpochRecord> Records, TimedPlan Plan) FitForTime(Module model, Optimizer optimizer, IDataset train, IDataset test,
-        double seconds, int halvings, int batchSize, int seed, Kernels.Device device, Action<int, EpochRecord>? onEpoch = null)
+        double seconds, int halvings, int batchSize, int seed, Kernels.Device device, Action<int, EpochRecord>? onEpoch = null, TrainingStep? step = null)
     {
         if (!(seconds > 0) || halvings < 1)
             throw new ArgumentOutOfRangeException(nameof(seconds), $"OperatorTraining.FitForTime: need a positive budget and halvings >= 1; got {seconds} s, {halvings}.");
-        var run = new Run(model, optimizer, train, test, batchSize, seed, device);
+        using var run = new Run(model, optimizer, train, test, batchSize, seed, device, step);
         var first = run.Epoch(1, int.MaxValue);
         onEpoch?.Invoke(1, first);
         // Data-parallel ranks must run the same epochs: they plan from the slowest rank's first epoch and stop by the
@@ -110,9 +113,23 @@ public static class OperatorTraining
         return (run.Records, plan);
     }
 
-    /// <summary>One training run's state: the loader, the starting learning rate, the clock and the records.</summary>
-    private sealed class Run(Module model, Optimizer optimizer, IDataset train, IDataset test, int batchSize, int seed, Kernels.Device device)
+    /// <summary>
+    /// One optimizer step of <paramref name="model"/> on a batch (inputs, targets) on the relative L2 loss, as
+    /// <c>Fit</c> takes it, for <see cref="TrainingStep.Create{TLabels}"/>: returns the loss at the parameters before
+    /// the step.
+    /// </summary>
+    public static Func<Tensor, Tensor, Tensor> Step(Module model, Optimizer optimizer)
     {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        return (x, targets) => optimizer.StepOnLoss(() => RelativeL2(model.Forward(x), targets));
+    }
+
+    /// <summary>One training run's state: the loader, the starting learning rate, the step, the clock and the records.</summary>
+    private sealed class Run(Module model, Optimizer optimizer, IDataset train, IDataset test, int batchSize, int seed, Kernels.Device device,
+        TrainingStep? given) : IDisposable
+    {
+        private readonly TrainingStep? owned = given == null ? TrainingStep.Create(Step(model, optimizer), compile: false) : null;
         private readonly float learningRate = optimizer.LearningRate;
         private readonly DataLoader loader = new(train, batchSize, shuffle: true, seed: seed, device: device,
             sampler: (model as DistributedDataParallel)?.Communicator is { } c ? new DistributedSampler(c) : null);
@@ -135,8 +152,7 @@ public static class OperatorTraining
                 using var scope = new TensorScope();
                 using (batch)
                 {
-                    var loss = optimizer.StepOnLoss(() => RelativeL2(model.Forward(batch.X), batch.Targets!));
-                    sum += loss.Item() * batch.Size;
+                    sum += (given ?? owned!).Run(batch.X, batch.Targets!).Item() * batch.Size;
                     count += batch.Size;
                 }
             }
@@ -151,5 +167,7 @@ public static class OperatorTraining
             Records.Add(rec);
             return rec;
         }
+
+        public void Dispose() => owned?.Dispose();
     }
 }
