@@ -301,7 +301,8 @@ public sealed class IlgpuBackendCompileTests
     [Fact]
     public void ElementwiseKernels_CompileForGpuBackends()
     {
-        using var context = Context.Create(b => b.Cuda().OpenCL().EnableAlgorithms());
+        // The kernel set's own compiler settings (its intrinsics: KernelMath.Fma, which the affine map uses).
+        using var context = Context.Create(b => IlgpuContextSetup.Configure(b.Cuda().OpenCL()));
         Backend[] backends =
         [
             new PTXBackend(context, CudaArchitecture.SM_70, CudaInstructionSet.ISA_70, nvvmAPI: null!),
@@ -309,9 +310,9 @@ public sealed class IlgpuBackendCompileTests
         ];
         var kernels = typeof(IlgpuKernelSet).Assembly.GetType("Engine.Kernels.Ilgpu.IlgpuKernels", throwOnError: true)!;
         var unary = Enum.GetValues<UnaryOp>().Select(op => ElementwiseOps.Visit<TypeOf, Type>(op, default))
-            .Append(typeof(Compose<TanhOp, SquareOp>)).Append(typeof(AffineOp));
+            .Append(typeof(Compose<TanhOp, SquareOp>)).Append(typeof(AffineOp)).Append(typeof(Compose<AffineOp, ErfOp>));
         var binary = Enum.GetValues<BinaryOp>().Select(op => ElementwiseOps.Visit<TypeOf, Type>(op, default))
-            .Append(typeof(Then<MulOp, ExpOp>)).Append(typeof(AxpyOp));
+            .Append(typeof(Then<MulOp, ExpOp>)).Append(typeof(AxpyOp)).Append(typeof(OnOperands<MulOp, IdentityOp, StepOp>));
         var methods = unary.Select(t => Generic("Unary", t)).Concat(binary.Select(t => Generic("Binary", t)));
         foreach (var method in methods)
         foreach (var backend in backends)
