@@ -14,7 +14,8 @@ namespace Engine.Bench;
 /// the `mlp` task's 64-256-128-10 ReLU MLP and the `mixer` task's Mixer (8x8 images, patch 2: 16 tokens x 32
 /// channels, 2 blocks, hidden 32/64), plus `fno1d`: the `fno-burgers` network (16 modes, width 64, 4 blocks, projection
 /// 128) on batch 256 of n = 64 points (exported with its truncated-DFT matrices as MatMuls; batch 256 as the others, so
-/// n is small to keep the activations cache-sized). ONNX Runtime is the baseline; samples/s for both.
+/// n is small to keep the activations cache-sized). ONNX Runtime is the baseline; our eager forward and its compiled
+/// replay beside it; samples/s for all.
 /// </summary>
 [Config(typeof(Cfg))]
 public class OnnxForwardBenchmarks
@@ -26,6 +27,7 @@ public class OnnxForwardBenchmarks
     private OrtValue ortInput = null!;
     private RunOptions runOptions = null!;
     private string[] inputNames = null!, outputNames = null!;
+    private CompiledFunction<Tensor> compiled = null!;
 
     /// <summary>Which model.</summary>
     [Params("mlp", "mixer", "fno1d")]
@@ -55,12 +57,17 @@ public class OnnxForwardBenchmarks
         runOptions = new RunOptions();
         inputNames = ["input"];
         outputNames = ["output"];
+        compiled = Compiler.Compile(input => model.Forward(input));
+        using (GradMode.NoGrad())
+            for (int i = 0; i < 4; i++) compiled.Invoke(x).Dispose();
+        Console.WriteLine($"// {Model} compiled forward: {compiled.LastGraph?.Launches} launches per replay; " + compiled.Explain().Split('\n')[1]);
     }
 
     /// <summary>Frees everything.</summary>
     [GlobalCleanup]
     public void Cleanup()
     {
+        compiled.Dispose();
         session.Dispose();
         ortInput.Dispose();
         runOptions.Dispose();
@@ -83,5 +90,14 @@ public class OnnxForwardBenchmarks
         using var _ = GradMode.NoGrad();
         using var scope = new TensorScope();
         return model.Forward(x).ToArray()[0];
+    }
+
+    /// <summary>The same forward pass compiled (<see cref="Compiler"/>): a replay of its graph, passes and fusion applied.</summary>
+    [Benchmark]
+    public float EngineCompiled()
+    {
+        using var _ = GradMode.NoGrad();
+        using var y = compiled.Invoke(x);
+        return y.ToArray()[0];
     }
 }

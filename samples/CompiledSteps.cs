@@ -108,6 +108,12 @@ public static class CompiledSteps
         ["fallback"] = Fallback(r),
         ["mean_step_ms"] = Milliseconds(r.MeanStepSeconds),
         ["fused_groups"] = r.Graph?.FusedGroups,
+        ["fused_calls"] = r.Graph?.FusedCalls,
+        ["copies_removed"] = r.Graph?.CopiesRemoved,
+        ["bias_epilogues"] = r.Graph?.BiasEpilogues,
+        ["calls_folded"] = r.Graph?.CallsFolded,
+        ["optimizer_calls_merged"] = r.Graph?.UpdatesMerged,
+        ["gemm_gflop"] = r.Graph is { } g ? g.GemmFlops / 1e9 : null,
         ["memory_slots"] = r.Graph?.Slots,
         ["temporaries"] = r.Graph?.Temporaries,
     };
