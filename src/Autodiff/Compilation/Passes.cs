@@ -269,8 +269,11 @@ internal static class GemmBiasFusion
         var productShape = (int[])add.Args[isA ? 2 : 4]!;
         var biasShape = (int[])add.Args[isA ? 4 : 2]!;
         var yShape = (int[])add.Args[6]!;
+        // The product must not write over what it reads: the addition's output may not be an operand of the product.
+        var (a, b) = ((GemmOperand)gemm.Args[1]!, (GemmOperand)gemm.Args[2]!);
         if (add.Args[isA ? 3 : 1] is not DeviceBuffer<float> bias || add.Args[5] is not DeviceBuffer<float> y
-            || ReferenceEquals(y, bias) || !productShape.AsSpan().SequenceEqual(yShape) || y.Length != c.Buffer.Length) return null;
+            || ReferenceEquals(y, bias) || ReferenceEquals(y, a.Buffer) || ReferenceEquals(y, b.Buffer)
+            || !productShape.AsSpan().SequenceEqual(yShape) || y.Length != c.Buffer.Length) return null;
         // The bias broadcasts as a block repeated down the result: its shape (leading ones aside) is the result's tail.
         var trimmed = biasShape.SkipWhile(d => d == 1).ToArray();
         if (trimmed.Length > yShape.Length || !yShape.AsSpan(yShape.Length - trimmed.Length).SequenceEqual(trimmed)) return null;
