@@ -95,6 +95,21 @@ public abstract class CompilerPassTests
         Assert.Contains("OptimizerKernels.AdamSteps(", optimized.Explain());
     }
 
+    [Fact]
+    public void EverySgdCallOfAStepMergesIntoOneUpdate()
+    {
+        using var problem = CompilerTests.Problem.Make("mixer-sgd-momentum", Device);
+        using var step = problem.Compile(new CompileOptions());
+        for (int s = 0; s < 5; s++)
+        {
+            using var batch = problem.Batch(s);
+            step.Call(batch.X, batch.Y).Dispose();
+        }
+        Assert.Equal(problem.Parameters.Count, step.LastGraph!.UpdatesMerged);
+        Assert.Contains("OptimizerKernels.SgdSteps(", step.Explain());
+        Assert.DoesNotContain("OptimizerKernels.SgdStep(", step.Explain());
+    }
+
     /// <summary>
     /// Compiles <paramref name="compiled"/> (poisoning dead slots), calls it and <paramref name="eager"/> on the same
     /// inputs six times, and checks the results (and the states <paramref name="states"/> returns) bit for bit.

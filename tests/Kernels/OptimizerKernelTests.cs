@@ -307,6 +307,56 @@ public abstract class OptimizerKernelTests
         }
     }
 
+    /// <summary>The multi-tensor SGD update equals one <see cref="IOptimizerKernels.SgdStep"/> per buffer set bit for bit.</summary>
+    [Theory]
+    [InlineData(0f, false, false)]
+    [InlineData(0.9f, false, true)]
+    [InlineData(0.9f, true, false)]
+    public void SgdSteps_EqualsOneStepPerBufferSet(float momentum, bool nesterov, bool firstStep)
+    {
+        int[] lengths = [1, 7, 33, 32 * 1024 + 5, 3];
+        var rng = new Random(73);
+        var hyper = new SgdHyper(momentum, 0.1f, 0.01f, nesterov);
+        using var lr = new DeviceScalar(Device, 0.05);
+        var singles = new List<SgdBuffers>();
+        var multi = new List<SgdBuffers>();
+        var owned = new List<IDisposable>();
+        foreach (int n in lengths)
+        {
+            var p = Inputs.Uniform(rng, n, -1, 1);
+            var g = Inputs.Uniform(rng, n, -1, 1);
+            var v = Inputs.Uniform(rng, n, -0.1f, 0.1f);
+            foreach (var list in new[] { singles, multi })
+            {
+                var set = new SgdBuffers(Upload(p), Upload(g), momentum != 0f ? Upload(v) : null);
+                owned.AddRange([set.Param, set.Grad]);
+                if (set.Velocity != null) owned.Add(set.Velocity);
+                list.Add(set);
+            }
+        }
+        try
+        {
+            foreach (var set in singles) O.SgdStep(set.Param, set.Grad, set.Velocity, hyper, lr, firstStep);
+            O.SgdSteps(multi.ToArray(), hyper, lr, firstStep);
+            for (int i = 0; i < lengths.Length; i++)
+            {
+                var pairs = new List<(DeviceBuffer<float>, DeviceBuffer<float>, string)> { (singles[i].Param, multi[i].Param, "param") };
+                if (momentum != 0f) pairs.Add((singles[i].Velocity!, multi[i].Velocity!, "velocity"));
+                foreach (var (one, all, name) in pairs)
+                {
+                    float[] expected = one.ToArray(), actual = all.ToArray();
+                    for (int j = 0; j < expected.Length; j++)
+                        Assert.True(BitConverter.SingleToInt32Bits(expected[j]) == BitConverter.SingleToInt32Bits(actual[j]),
+                            $"set {i} ({lengths[i]} elements) {name}[{j}]: multi-tensor {actual[j]:R}, one by one {expected[j]:R}");
+                }
+            }
+        }
+        finally
+        {
+            foreach (var d in owned) d.Dispose();
+        }
+    }
+
     [Fact]
     public void AdamSteps_RejectsMismatchedListsBeforeAnyWork()
     {

@@ -166,12 +166,16 @@ internal static class DeadCodeElimination
 /// <summary>
 /// Multi-tensor optimizer updates. Rule: consecutive <see cref="IOptimizerKernels.AdamStep"/> calls with equal
 /// hyper-parameters and one learning-rate scalar, whose buffers (parameters, gradients, moments, step counts) are all
-/// distinct, become one <see cref="IOptimizerKernels.AdamSteps"/> call: one launch on a set that runs it as one.
+/// distinct, become one <see cref="IOptimizerKernels.AdamSteps"/> call; likewise consecutive
+/// <see cref="IOptimizerKernels.SgdStep"/> calls with equal hyper-parameters, learning rate and first-step flag become
+/// one <see cref="IOptimizerKernels.SgdSteps"/>: one launch on a set that runs it as one.
 /// </summary>
 internal static class MultiTensorUpdates
 {
     private static readonly System.Reflection.MethodInfo AdamStep = typeof(IOptimizerKernels).GetMethod(nameof(IOptimizerKernels.AdamStep))!;
     private static readonly System.Reflection.MethodInfo AdamSteps = typeof(IOptimizerKernels).GetMethod(nameof(IOptimizerKernels.AdamSteps))!;
+    private static readonly System.Reflection.MethodInfo SgdStep = typeof(IOptimizerKernels).GetMethod(nameof(IOptimizerKernels.SgdStep))!;
+    private static readonly System.Reflection.MethodInfo SgdSteps = typeof(IOptimizerKernels).GetMethod(nameof(IOptimizerKernels.SgdSteps))!;
 
     /// <summary><paramref name="ops"/> with every run of the rule merged; <paramref name="merged"/> counts the calls merged.</summary>
     public static List<TraceOp> Run(List<TraceOp> ops, out int merged)
@@ -180,17 +184,21 @@ internal static class MultiTensorUpdates
         var result = new List<TraceOp>(ops.Count);
         for (int i = 0; i < ops.Count;)
         {
-            if (!IsAdam(ops[i], out var first))
+            if (ops[i] is not KernelCallOp first || (first.Method != AdamStep && first.Method != SgdStep))
             {
                 result.Add(ops[i++]);
                 continue;
             }
+            bool adam = first.Method == AdamStep;
+            // The arguments besides the buffers that must agree: hyper-parameters, learning rate (and SGD's first-step flag).
+            int lrIndex = adam ? 2 : 4;
+            var lr = ((DeviceScalar)first.Args[lrIndex]!).Buffer;
             var run = new List<KernelCallOp> { first };
             var seen = new HashSet<object>(first.Buffers, ReferenceEqualityComparer.Instance);
-            var lr = ((DeviceScalar)first.Args[2]!).Buffer;
             seen.Remove(lr);
-            while (i + run.Count < ops.Count && IsAdam(ops[i + run.Count], out var next)
-                   && Equals(next.Args[1], first.Args[1]) && ReferenceEquals(((DeviceScalar)next.Args[2]!).Buffer, lr)
+            while (i + run.Count < ops.Count && ops[i + run.Count] is KernelCallOp next && next.Method == first.Method
+                   && Equals(next.Args[adam ? 1 : 3], first.Args[adam ? 1 : 3]) && ReferenceEquals(((DeviceScalar)next.Args[lrIndex]!).Buffer, lr)
+                   && (adam || Equals(next.Args[5], first.Args[5]))
                    && next.Buffers.Where(b => !ReferenceEquals(b, lr)).All(seen.Add))
                 run.Add(next);
             if (run.Count == 1)
@@ -199,22 +207,16 @@ internal static class MultiTensorUpdates
             }
             else
             {
-                result.Add(new KernelCallOp(AdamSteps,
-                    [run.Select(c => (AdamBuffers)c.Args[0]!).ToArray(), first.Args[1], first.Args[2], run.Select(c => (DeviceScalar)c.Args[3]!).ToArray()])
-                {
-                    ScratchAllocations = run.Sum(c => c.ScratchAllocations),
-                });
+                object?[] args = adam
+                    ? [run.Select(c => (AdamBuffers)c.Args[0]!).ToArray(), first.Args[1], first.Args[2], run.Select(c => (DeviceScalar)c.Args[3]!).ToArray()]
+                    : [run.Select(c => new SgdBuffers((DeviceBuffer<float>)c.Args[0]!, (DeviceBuffer<float>)c.Args[1]!, (DeviceBuffer<float>?)c.Args[2])).ToArray(),
+                        first.Args[3], first.Args[4], first.Args[5]];
+                result.Add(new KernelCallOp(adam ? AdamSteps : SgdSteps, args) { ScratchAllocations = run.Sum(c => c.ScratchAllocations) });
                 merged += run.Count;
             }
             i += run.Count;
         }
         return result;
-    }
-
-    private static bool IsAdam(TraceOp op, out KernelCallOp call)
-    {
-        call = (op as KernelCallOp)!;
-        return call != null && call.Method == AdamStep;
     }
 }
 

@@ -15,6 +15,12 @@ public readonly record struct SgdHyper(float Momentum = 0f, float Dampening = 0f
 /// <param name="Decoupled">AdamW's decoupled decay (p *= 1 - lr · weightDecay) instead of an L2 term in the gradient.</param>
 public readonly record struct AdamHyper(float Beta1 = 0.9f, float Beta2 = 0.999f, float Eps = 1e-8f, float WeightDecay = 0f, bool Decoupled = false);
 
+/// <summary>The buffers of one SGD step.</summary>
+/// <param name="Param">Parameters, updated in place.</param>
+/// <param name="Grad">Gradient (read only).</param>
+/// <param name="Velocity">Momentum buffer, updated (null when momentum is 0).</param>
+public readonly record struct SgdBuffers(DeviceBuffer<float> Param, DeviceBuffer<float> Grad, DeviceBuffer<float>? Velocity = null);
+
 /// <summary>The four equally long buffers of one Adam step.</summary>
 /// <param name="Param">Parameters, updated in place.</param>
 /// <param name="Grad">Gradient (read only).</param>
@@ -43,6 +49,18 @@ public interface IOptimizerKernels
     /// </summary>
     void SgdStep(DeviceBuffer<float> param, DeviceBuffer<float> grad, DeviceBuffer<float>? velocity, in SgdHyper hyper,
         DeviceScalar learningRate, bool firstStep);
+
+    /// <summary>
+    /// <see cref="SgdStep"/> on every entry of <paramref name="buffers"/> in order, with one hyper-parameter set,
+    /// learning rate and first-step flag: the multi-tensor update a compiled graph makes of an optimizer's
+    /// per-parameter calls. The buffers of different entries must be distinct. A set may run all entries as one launch
+    /// (the CPU set does); this default runs them one by one, with the same results.
+    /// </summary>
+    void SgdSteps(IReadOnlyList<SgdBuffers> buffers, in SgdHyper hyper, DeviceScalar learningRate, bool firstStep)
+    {
+        ArgumentNullException.ThrowIfNull(buffers);
+        foreach (var b in buffers) SgdStep(b.Param, b.Grad, b.Velocity, hyper, learningRate, firstStep);
+    }
 
     /// <summary>
     /// One fused Adam/AdamW step (PyTorch semantics): first adds 1 to <paramref name="step"/> on the device, then

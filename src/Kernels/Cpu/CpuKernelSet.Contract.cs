@@ -183,6 +183,14 @@ public sealed partial class CpuKernelSet : IFftKernels, ISpnKernels, IOptimizerK
         Launched();
     }
 
+    void IOptimizerKernels.SgdSteps(IReadOnlyList<SgdBuffers> buffers, in SgdHyper hyper, DeviceScalar learningRate, bool firstStep)
+    {
+        ArgumentNullException.ThrowIfNull(buffers);
+        float lr = ScalarData(learningRate, "SgdSteps")[0];
+        SgdSteps(buffers, lr, hyper, firstStep);
+        Launched();
+    }
+
     void IOptimizerKernels.AdamSteps(IReadOnlyList<AdamBuffers> buffers, in AdamHyper hyper, DeviceScalar learningRate, IReadOnlyList<DeviceScalar> steps)
     {
         const string op = "AdamSteps";

@@ -24,6 +24,61 @@ public sealed partial class CpuKernelSet
         Simd.Run(new SgdKernel(k, Ptr(pa), Ptr(ga), va == null ? null : Ptr(va), n));
     }
 
+    /// <summary>
+    /// SGD on several parameter buffers at once, their elements one index range split over the cores (the same
+    /// arithmetic per element as one buffer at a time). Every buffer is checked before any is updated.
+    /// </summary>
+    internal unsafe void SgdSteps(IReadOnlyList<SgdBuffers> buffers, float lr, in SgdHyper hyper, bool firstStep)
+    {
+        const string op = "SgdSteps";
+        var k = new SgdParams(lr, hyper.Momentum, hyper.Dampening, hyper.WeightDecay, hyper.Nesterov, firstStep);
+        var segments = new SgdSegment[buffers.Count];
+        long total = 0;
+        for (int i = 0; i < buffers.Count; i++)
+        {
+            var (param, grad, velocity) = buffers[i];
+            var pa = Data(param, 0, op);
+            long n = pa.LongLength;
+            var ga = Data(grad, n, op);
+            float* v = null;
+            if (hyper.Momentum != 0f)
+            {
+                if (velocity == null) throw new ArgumentNullException(nameof(buffers), $"{op}: momentum != 0 needs a velocity buffer (entry {i}).");
+                v = Ptr(Data(velocity, n, op));
+            }
+            segments[i] = new SgdSegment(Ptr(pa), Ptr(ga), v, total, n);
+            total += n;
+        }
+        if (total > 0) Simd.Run(new SgdMultiKernel(k, segments, total));
+    }
+
+    private readonly unsafe struct SgdSegment(float* p, float* g, float* v, long start, long length)
+    {
+        public readonly float* P = p, G = g, V = v;
+        public readonly long Start = start, Length = length;
+    }
+
+    private readonly struct SgdMultiKernel(SgdParams k, SgdSegment[] segments, long total) : IWidthAction
+    {
+        void IWidthAction.Run<TV, TD>()
+        {
+            var (parameters, segs) = (k, segments);
+            For(total, CheapGrain, (s, e) => SgdRange<TV>(parameters, segs, s, e));
+        }
+    }
+
+    /// <summary>SGD on the elements [start, end) of the segments' joint index range.</summary>
+    private static unsafe void SgdRange<TV>(SgdParams k, SgdSegment[] segments, long start, long end) where TV : unmanaged, IFloatVector<TV>
+    {
+        foreach (var g in segments)
+        {
+            long s = Math.Max(start, g.Start), e = Math.Min(end, g.Start + g.Length);
+            if (s >= e) continue;
+            long o = s - g.Start;
+            SgdLoop<TV>(k, g.P + o, g.G + o, g.V == null ? null : g.V + o, e - s);
+        }
+    }
+
     private readonly unsafe struct SgdKernel(SgdParams k, float* p, float* g, float* v, long n) : IWidthAction
     {
         void IWidthAction.Run<TV, TD>() => SgdPar<TV>(k, p, g, v, n);
