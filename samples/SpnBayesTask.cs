@@ -160,10 +160,10 @@ public static class SpnBayesTask
         List<Series> All(string curveKey, string finalKey) =>
             runs.Select(kv => Against(kv.Key, (Dictionary<string, object>)kv.Value, curveKey, finalKey)).ToList();
         const string y = "test log-likelihood per datum (nats)";
-        yield return new Figure($"{dataset}-loglik-vs-time", $"{dataset}: test log-likelihood against wall time",
-            "log10 wall seconds (sampling or training)", y, All("curve_seconds", "train_seconds"));
-        yield return new Figure($"{dataset}-loglik-vs-cpu", $"{dataset}: test log-likelihood against processor time",
-            "log10 processor seconds, all threads (sampling or training)", y, All("curve_cpu_seconds", "train_cpu_seconds"));
+        yield return new Figure($"{dataset}-loglik-vs-time", $"{dataset}: test LL against wall time",
+            "log10 wall seconds of sampling or training", y, All("curve_seconds", "train_seconds"));
+        yield return new Figure($"{dataset}-loglik-vs-cpu", $"{dataset}: test LL against processor time",
+            "log10 processor seconds (all threads)", y, All("curve_cpu_seconds", "train_cpu_seconds"));
     }
 
     private static Dictionary<string, object> Describe(BayesianSpnRunResult r) => new()

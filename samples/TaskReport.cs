@@ -173,6 +173,29 @@ public static class TaskReport
     /// <summary>Size of every figure in pixels.</summary>
     public const int Width = 640, Height = 400;
 
+    /// <summary>
+    /// The title and axis labels of <paramref name="figure"/> that run past the edge of the image when it is drawn at
+    /// <see cref="Width"/> x <see cref="Height"/>: each is centred on the data area, which a legend beside the plot
+    /// narrows, and a label wider than twice the room on either side of that centre is cut off.
+    /// </summary>
+    public static List<string> OverflowingLabels(Figure figure)
+    {
+        var plot = Render(figure);
+        plot.RenderInMemory(Width, Height);
+        var data = plot.RenderManager.LastRender.DataRect;
+        using var paint = ScottPlot.Paint.NewDisposablePaint();
+        var cut = new List<string>();
+        void Check(ScottPlot.LabelStyle label, float centre, float extent)
+        {
+            float half = label.Measure(paint).Width / 2;
+            if (!string.IsNullOrEmpty(label.Text) && (centre - half < 0 || centre + half > extent)) cut.Add(label.Text);
+        }
+        Check(plot.Axes.Title.Label, data.HorizontalCenter, Width);
+        Check(plot.Axes.Bottom.Label, data.HorizontalCenter, Width);
+        Check(plot.Axes.Left.Label, data.VerticalCenter, Height);
+        return cut;
+    }
+
     private static ScottPlot.Plot Render(Figure figure)
     {
         var plot = new ScottPlot.Plot();

@@ -661,6 +661,30 @@ public class SpnBayesTaskTests
         Assert.Empty(Samples.SpnBayesTask.Figures(new Dictionary<string, object> { ["dataset"] = "toy" }));
     }
 
+    [Fact]
+    public void FiguresOfAllFourMethodsKeepTheirLabelsInsideTheImage()
+    {
+        // Four series put the legend beside the plot, which narrows the room the x label is centred in.
+        Dictionary<string, object> Sampler(string name) => new()
+        {
+            ["sampler"] = name, ["test_loglik"] = -6.0, ["curve_seconds"] = new[] { 0.1, 1.0, 10.0 },
+            ["curve_cpu_seconds"] = new[] { 0.01, 0.1, 1.0 }, ["curve_test_loglik"] = new[] { -8.0, -7.0, -6.0 },
+        };
+        Dictionary<string, object> Trained() => new() { ["test_loglik"] = -6.5, ["train_seconds"] = 100.0, ["train_cpu_seconds"] = 1000.0 };
+        var metrics = new Dictionary<string, object>
+        {
+            ["dataset"] = "pumsb_star",
+            ["runs"] = new Dictionary<string, object> { ["bayes"] = Sampler("top-down"), ["gibbs"] = Sampler("bottom-up Gibbs"), ["adam"] = Trained(), ["em"] = Trained() },
+        };
+        var figures = Samples.TaskReport.Figures("spn", metrics);
+        Assert.Equal(2, figures.Count);
+        foreach (var figure in figures)
+            Assert.Empty(Samples.TaskReport.OverflowingLabels(figure));
+        // The check itself: a label as wide as the image cannot fit beside the legend.
+        var tooWide = figures[1] with { XLabel = new string('x', 120) };
+        Assert.Equal([tooWide.XLabel], Samples.TaskReport.OverflowingLabels(tooWide));
+    }
+
     [Theory]
     [InlineData("--method", "bayes,sgd", "spn: unknown --method 'sgd' in 'bayes,sgd'; choices: adam, em, bayes, gibbs, or a comma list of them.")]
     [InlineData("--method", "bayes,Bayes", "spn: --method 'bayes,Bayes' names a value twice.")]
