@@ -56,8 +56,11 @@ public sealed record CompileOptions
 /// <see cref="RunOnEveryCall"/>. If the two traces differ (a host value that changes between calls, such as a
 /// learning rate passed as a float, or data-dependent control flow), the variant falls back to eager for good and
 /// <see cref="CompiledFunction.Messages"/> says which step differed.</item>
-/// <item>The third trace is compiled: buffers classified by lifetime (inputs, persistent, persistent-new,
-/// temporaries, output), temporaries planned into shared slots by liveness, and the calls rebound to them.</item>
+/// <item>The third trace is compiled: the graph passes rewrite the calls (copy elimination, bias epilogues, constant
+/// folding, dead-code elimination, multi-tensor optimizer updates; <see cref="CompileOptions.Optimize"/>), elementwise
+/// chains fuse (<see cref="CompileOptions.Fuse"/>), buffers are classified by lifetime (inputs, persistent,
+/// persistent-new, temporaries, constants, output), temporaries planned into shared slots by liveness, and the calls
+/// rebound to them.</item>
 /// <item>Later calls replay: the arguments' buffers are bound in, range checks of index arguments are repeated (so a
 /// bad label throws the eager error before anything runs), and the recorded steps run in order.</item>
 /// </list>
