@@ -75,7 +75,7 @@ public static class SpnStructureSearch
                 ["best_epoch"] = r.BestEpoch,
                 ["epochs_run"] = r.EpochsRun,
                 ["train_seconds"] = r.Seconds,
-                ["stopped_by_time"] = r.EpochsRun < epochs && r.Seconds >= seconds,
+                ["stopped_by_time"] = r.StoppedByTime,
             });
         }
         var best = rows.MaxBy(r => (double)r["valid_loglik"])!;
