@@ -14,9 +14,9 @@ public static class Headlines
     {
         ["mlp"] = "test accuracy 96.7 %",
         ["mixer"] = "Mixer 96.99 %, RP-Mixer 96.88 % (16 tokens x 32 channels, 2 blocks, 15 epochs)",
-        ["mixer-width"] = "S·C = 260 / 944 / 1664: Mixer 97.03 / 95.92 / 95.75 %, RP-Mixer 97.77 / 97.40 / 96.36 % (budget 40000, 3 seeds)",
+        ["mixer-width"] = "S·C = 276 / 1088 / 3392: Mixer 96.83 / 95.44 / 96.14 %, RP-Mixer 97.55 / 97.25 / 96.57 % (budget 40000 weights, tied biases, 3 seeds)",
         ["gr-diagonal"] = "test error GD 0.163, SGD 0.143, SAM 0.038, F-GR ε 0.05 / 0.2 / 0.5: 0.067 / 0.043 / 0.030, backward F-GR 0.160",
-        ["spn"] = "nltcs test log-likelihood −6.027 (RAT-SPN −6.01)",
+        ["spn"] = "nltcs test log-likelihood −6.027 (RAT-SPN −6.01, recalled, unverified)",
         ["fno-burgers"] = "test relative L2 0.306 % (1000 pairs, s = 1024, 20 epochs)",
         ["fno-darcy"] = "test relative L2 2.10 % (1000 pairs, s = 85, 30 epochs)",
         ["fno-depth"] = "32 blocks: default 100 / 100 %, edge-of-chaos 12.7 / 17.2 % (2 seeds, script-v1000, 30 epochs)",

@@ -309,7 +309,12 @@ public class SampleTests
         Assert.Equal(best, r.GetProperty("chosen").GetProperty("valid_loglik").GetDouble());
         Assert.Equal(r.GetProperty("chosen").GetProperty("test_loglik").GetDouble(), r.GetProperty("test_loglik").GetDouble());
         Assert.Equal(-6.01, r.GetProperty("published_rat_spn_test_loglik").GetDouble());
+        Assert.Contains("not verified", r.GetProperty("published_rat_spn_source").GetString());
         Assert.Contains("run_rat_spn_generative.py", r.GetProperty("protocol").GetString());
+        // A structure early stopping ended is never reported as stopped by the time bound.
+        int patience = r.GetProperty("patience").GetInt32();
+        foreach (var row in rows.Where(x => x.GetProperty("stopped_by_time").GetBoolean()))
+            Assert.True(row.GetProperty("epochs_run").GetInt32() - row.GetProperty("best_epoch").GetInt32() < patience, row.ToString());
     }
 
     [Fact]

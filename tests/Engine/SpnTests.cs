@@ -425,6 +425,32 @@ public class SpnTests
         Assert.True(testLl >= -6.2, $"nltcs test mean log-likelihood {testLl:F4} < -6.2\n{log}");
         Assert.Equal(r.ValidCurve.Max(), r.BestValidLogLikelihood);
     }
+
+    /// <summary>
+    /// Why training stopped: the time limit only when neither the epoch limit nor early stopping ended it. The clock
+    /// reports the limit used up from epoch <paramref name="limitReachedAtEpoch"/> on; a learning rate of 1e-30 leaves the
+    /// float parameters unchanged, so validation never improves after epoch 1 and patience 1 fires at epoch 2.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 2, 10, 2, false)] // patience and the time limit in the same epoch: patience ended it
+    [InlineData(1, 1, 10, 1, true)]  // time before patience could fire
+    [InlineData(0, 2, 10, 2, true)]  // no early stopping: time
+    [InlineData(0, 3, 3, 3, false)]  // time used up in the last epoch: the epoch limit ended it
+    [InlineData(3, 99, 3, 3, false)] // neither: the epoch limit
+    public void StoppedByTimeOnlyWhenTheTimeLimitEndedTraining(int patience, int limitReachedAtEpoch, int epochs, int expectedEpochs, bool expectedByTime)
+    {
+        using var spn = Small(6, 2, 2, 2, 2, seed: 4);
+        var data = new DensityData(Data(SpnLeafType.Bernoulli, 40, 6, 5).ToArray(), 6, "synthetic");
+        int epochsTimed = 0;
+        var options = new SpnTrainingOptions
+        {
+            Epochs = epochs, BatchSize = 20, LearningRate = 1e-30f, Patience = patience, MaxSeconds = 1,
+            ElapsedSeconds = () => ++epochsTimed >= limitReachedAtEpoch ? 2 : 0,
+        };
+        var r = SpnTraining.TrainAdam(spn, data, data, options);
+        Assert.Equal((expectedEpochs, expectedByTime), (r.EpochsRun, r.StoppedByTime));
+        Assert.Equal(1, r.BestEpoch);
+    }
 }
 
 /// <summary>The SPN end to end on the ILGPU kernel set (CPU emulator): same log-likelihoods and gradients as the CPU set.</summary>

@@ -27,6 +27,8 @@ public sealed record SpnTrainingOptions
     public int Seed { get; init; } = 1;
     /// <summary>Wall-time limit in seconds: no new epoch starts once it is used up (0: no limit).</summary>
     public double MaxSeconds { get; init; }
+    /// <summary>The clock <see cref="MaxSeconds"/> reads, in seconds since training started (null: a stopwatch); tests set it to stop at a chosen epoch.</summary>
+    internal Func<double>? ElapsedSeconds { get; init; }
     /// <summary>Where to print one line per epoch (null: silent).</summary>
     public TextWriter? Log { get; init; }
 
@@ -55,6 +57,12 @@ public sealed record SpnTrainingResult(double BestValidLogLikelihood, int BestEp
 {
     /// <summary>How Adam's training step ran (eager or compiled, with its device counts); null for EM.</summary>
     public StepReport? Step { get; init; }
+
+    /// <summary>
+    /// True when <see cref="SpnTrainingOptions.MaxSeconds"/> ended training: neither the epoch limit nor early stopping
+    /// would have ended it after the last epoch run (early stopping takes precedence when both apply to that epoch).
+    /// </summary>
+    public bool StoppedByTime { get; init; }
 }
 
 /// <summary>
@@ -142,6 +150,8 @@ public static class SpnTraining
         int bestEpoch = 0;
         float[][]? snapshot = null;
         var parameters = spn.Parameters();
+        var elapsed = o.ElapsedSeconds ?? (() => sw.Elapsed.TotalSeconds);
+        bool stoppedByTime = false;
         for (int epoch = 1; epoch <= o.Epochs; epoch++)
         {
             rng.Shuffle(order);
@@ -178,11 +188,18 @@ public static class SpnTraining
             }
             o.Log?.WriteLine($"epoch {epoch,3}  {method}  train LL {tr:F4}  valid LL {va:F4}{(improved ? "  *" : "")}  ({sw.Elapsed.TotalSeconds:F1} s)");
             if (o.Patience > 0 && epoch - bestEpoch >= o.Patience) break;
-            if (o.MaxSeconds > 0 && sw.Elapsed.TotalSeconds >= o.MaxSeconds) break;
+            if (o.MaxSeconds > 0 && elapsed() >= o.MaxSeconds)
+            {
+                stoppedByTime = epoch < o.Epochs;
+                break;
+            }
         }
         if (snapshot != null)
             for (int i = 0; i < parameters.Count; i++) parameters[i].CopyFrom(snapshot[i]);
-        return new SpnTrainingResult(best, bestEpoch, trainCurve.Count, trainCurve.ToArray(), validCurve.ToArray(), sw.Elapsed.TotalSeconds);
+        return new SpnTrainingResult(best, bestEpoch, trainCurve.Count, trainCurve.ToArray(), validCurve.ToArray(), sw.Elapsed.TotalSeconds)
+        {
+            StoppedByTime = stoppedByTime,
+        };
     }
 
     /// <summary>
