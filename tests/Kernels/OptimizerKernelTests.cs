@@ -291,14 +291,10 @@ public abstract class OptimizerKernelTests
             for (int i = 0; i < lengths.Length; i++)
             {
                 Assert.Equal(singles[i].Step.Read(), multi[i].Step.Read());
-                foreach (var (one, all, name) in new[] { (singles[i].Buffers.Param, multi[i].Buffers.Param, "param"), (singles[i].Buffers.M, multi[i].Buffers.M, "m"),
-                             (singles[i].Buffers.V, multi[i].Buffers.V, "v") })
-                {
-                    float[] expected = one.ToArray(), actual = all.ToArray();
-                    for (int j = 0; j < expected.Length; j++)
-                        Assert.True(BitConverter.SingleToInt32Bits(expected[j]) == BitConverter.SingleToInt32Bits(actual[j]),
-                            $"set {i} ({lengths[i]} elements) {name}[{j}]: multi-tensor {actual[j]:R}, one by one {expected[j]:R}");
-                }
+                string what = $"set {i} ({lengths[i]} elements)";
+                AssertSameBits(singles[i].Buffers.Param, multi[i].Buffers.Param, what + " param");
+                AssertSameBits(singles[i].Buffers.M, multi[i].Buffers.M, what + " m");
+                AssertSameBits(singles[i].Buffers.V, multi[i].Buffers.V, what + " v");
             }
         }
         finally
@@ -340,21 +336,24 @@ public abstract class OptimizerKernelTests
             O.SgdSteps(multi.ToArray(), hyper, lr, firstStep);
             for (int i = 0; i < lengths.Length; i++)
             {
-                var pairs = new List<(DeviceBuffer<float>, DeviceBuffer<float>, string)> { (singles[i].Param, multi[i].Param, "param") };
-                if (momentum != 0f) pairs.Add((singles[i].Velocity!, multi[i].Velocity!, "velocity"));
-                foreach (var (one, all, name) in pairs)
-                {
-                    float[] expected = one.ToArray(), actual = all.ToArray();
-                    for (int j = 0; j < expected.Length; j++)
-                        Assert.True(BitConverter.SingleToInt32Bits(expected[j]) == BitConverter.SingleToInt32Bits(actual[j]),
-                            $"set {i} ({lengths[i]} elements) {name}[{j}]: multi-tensor {actual[j]:R}, one by one {expected[j]:R}");
-                }
+                string what = $"set {i} ({lengths[i]} elements)";
+                AssertSameBits(singles[i].Param, multi[i].Param, what + " param");
+                if (momentum != 0f) AssertSameBits(singles[i].Velocity!, multi[i].Velocity!, what + " velocity");
             }
         }
         finally
         {
             foreach (var d in owned) d.Dispose();
         }
+    }
+
+    /// <summary>The buffer a multi-tensor update wrote equals the one the per-buffer step wrote, bit for bit.</summary>
+    private static void AssertSameBits(DeviceBuffer<float> oneByOne, DeviceBuffer<float> multiTensor, string what)
+    {
+        float[] expected = oneByOne.ToArray(), actual = multiTensor.ToArray();
+        for (int j = 0; j < expected.Length; j++)
+            Assert.True(BitConverter.SingleToInt32Bits(expected[j]) == BitConverter.SingleToInt32Bits(actual[j]),
+                $"{what}[{j}]: multi-tensor {actual[j]:R}, one by one {expected[j]:R}");
     }
 
     [Fact]
