@@ -74,7 +74,18 @@ public static class Program
 
         var first = parsed.Runs[0].Options;
         string outDir = first.Get("out", "out");
+        bool outDirExisted = Directory.Exists(outDir);
         if (PrepareOutputFolder(outDir) is { } outError) return Usage(errors, [outError]);
+        int result = RunTasks(parsed, first, outDir, log, errors);
+        // A run refused or failed before writing anything leaves no folder of its own behind.
+        if (result != Success && !outDirExisted && Directory.Exists(outDir) && !Directory.EnumerateFileSystemEntries(outDir).Any())
+            Directory.Delete(outDir);
+        return result;
+    }
+
+    /// <summary>The tasks of <paramref name="parsed"/> on the chosen device, their results in <paramref name="outDir"/>; returns the exit code.</summary>
+    private static int RunTasks(ParsedCommandLine parsed, Options first, string outDir, TextWriter log, TextWriter errors)
+    {
         Device device;
         try
         {

@@ -58,7 +58,10 @@ public class SampleTests
         }
     }
 
-    /// <summary>Runs a command line expected to be refused as a usage error; returns the error output.</summary>
+    /// <summary>
+    /// Runs a command line expected to be refused as a usage error; returns the error output. A refused run leaves
+    /// no output folder of its own behind.
+    /// </summary>
     private static string UsageErrorOf(params string[] args)
     {
         var dir = Path.Combine(Path.GetTempPath(), "engine-usage-" + Guid.NewGuid().ToString("N"));
@@ -66,11 +69,34 @@ public class SampleTests
         {
             var errors = new StringWriter();
             Assert.Equal(Samples.Program.UsageError, Samples.Program.Run([.. args, "--out", dir, "--device", "cpu"], new StringWriter(), errors));
+            Assert.False(Directory.Exists(dir), $"the refused run left its output folder behind: {string.Join(' ', args)}");
             return errors.ToString();
         }
         finally
         {
             if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void AnUnknownDensitySetIsAUsageErrorThatLeavesNoFolder()
+    {
+        Assert.Contains("set 'nosuch' not found", UsageErrorOf("spn", "--dataset", "nosuch"));
+    }
+
+    [Fact]
+    public void ARefusedRunKeepsAFolderThatExistedBefore()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "engine-usage-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            Assert.Equal(Samples.Program.UsageError, Samples.Program.Run(["spn", "--dataset", "nosuch", "--out", dir, "--device", "cpu"], new StringWriter(), new StringWriter()));
+            Assert.True(Directory.Exists(dir));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
         }
     }
 
