@@ -60,7 +60,16 @@ public sealed record OptionSpec(string Name, string Description, OptionKind Kind
                 return bool.TryParse(value, out _) ? null : $"{task}: --{Name} takes true or false, got '{value}'.";
             case OptionKind.Int:
                 if (!int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int i))
+                {
+                    // A whole number beyond 32 bits: name the largest value accepted, which RangeText leaves implicit.
+                    if (System.Numerics.BigInteger.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var big))
+                    {
+                        string bound = big > 0 ? $"at most {Math.Min(Max, int.MaxValue).ToString("F0", CultureInfo.InvariantCulture)}"
+                            : $"at least {Math.Max(Min, int.MinValue).ToString("F0", CultureInfo.InvariantCulture)}";
+                        return $"{task}: --{Name} must be an integer{RangeText()}, {bound}, got {value}.";
+                    }
                     return $"{task}: --{Name} must be an integer{RangeText()}, got '{value}'.";
+                }
                 return InRange(i) ? null : $"{task}: --{Name} must be an integer{RangeText()}, got {value}.";
             case OptionKind.Float:
                 return CheckNumber(task, value);

@@ -78,6 +78,17 @@ public class SampleTests
         }
     }
 
+    [Theory]
+    [InlineData("99999999999", "mlp: --epochs must be an integer >= 1, at most 2147483647, got 99999999999.")]
+    [InlineData("-99999999999", "mlp: --epochs must be an integer >= 1, at least 1, got -99999999999.")]
+    [InlineData("1e3", "mlp: --epochs must be an integer >= 1, got '1e3'.")]
+    public void AnIntegerOutsideThirtyTwoBitsNamesTheBoundItCrossed(string value, string message)
+    {
+        var errors = new StringWriter();
+        Assert.Equal(Samples.Program.UsageError, Samples.Program.Run(["mlp", "--epochs", value], new StringWriter(), errors));
+        Assert.Contains(message, errors.ToString());
+    }
+
     [Fact]
     public void AnUnknownDensitySetIsAUsageErrorThatLeavesNoFolder()
     {
