@@ -79,7 +79,7 @@ public static class CompiledStepHarness
                     ga.MatMul(gb).Dispose();
                 }) * 1e-3));
             }
-            double e = Median(eagerMs), c = Median(compiledMs), rate = Median(gemmRate);
+            double e = Statistics.Median(eagerMs), c = Statistics.Median(compiledMs), rate = Statistics.Median(gemmRate);
             double bound = stats.GemmFlops / rate * 1e3;
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {name} | {e:F2} | {c:F2} | {e / c:F2}x | {eagerCost.KernelLaunches} / {compiledCost.KernelLaunches} | {eagerCost.Allocations} / {compiledCost.Allocations} | " +
@@ -153,11 +153,5 @@ public static class CompiledStepHarness
         var sw = Stopwatch.StartNew();
         a();
         return sw.Elapsed.TotalMilliseconds;
-    }
-
-    private static double Median(List<double> v)
-    {
-        var s = v.Order().ToList();
-        return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
     }
 }

@@ -188,15 +188,10 @@ public class MultiGradientStepBenchmarks
                         steps[i].Run();
                         times[i].Add(sw.Elapsed.TotalMilliseconds);
                     }
-                static double Median(List<double> v)
-                {
-                    var s = v.OrderBy(x => x).ToArray();
-                    return s.Length % 2 == 1 ? s[s.Length / 2] : 0.5 * (s[s.Length / 2 - 1] + s[s.Length / 2]);
-                }
-                double baseMs = Median(times[0]);
+                double baseMs = Statistics.Median(times[0]);
                 log.WriteLine($"{modelName}: {rounds} interleaved rounds, median ms per step (ratio to SGD)");
                 for (int i = 0; i < steps.Length; i++)
-                    log.WriteLine($"  {steps[i].Name,-13} {Median(times[i]),9:F1} ms  {Median(times[i]) / baseMs,5:F2}x   (min {times[i].Min():F1}, max {times[i].Max():F1})");
+                    log.WriteLine($"  {steps[i].Name,-13} {Statistics.Median(times[i]),9:F1} ms  {Statistics.Median(times[i]) / baseMs,5:F2}x   (min {times[i].Min():F1}, max {times[i].Max():F1})");
             }
             finally
             {

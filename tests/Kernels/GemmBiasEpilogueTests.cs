@@ -79,10 +79,5 @@ public sealed class GemmBiasEpilogueTests
         Assert.False(Device.Get(DeviceKind.IlgpuCpu).Kernels is IGemmEpilogueKernels);
     }
 
-    private static DeviceBuffer<float> Upload(float[] data)
-    {
-        var buffer = K.Allocate(data.Length);
-        buffer.CopyFromHost(data);
-        return buffer;
-    }
+    private static DeviceBuffer<float> Upload(float[] data) => DeviceData.Upload(K, data);
 }

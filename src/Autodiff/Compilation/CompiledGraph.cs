@@ -98,7 +98,7 @@ internal sealed class CompiledGraph : IDisposable
     public int Launches => steps.Count(s => s.Op is KernelCallOp or FusedOp);
 
     /// <summary>Floating-point operations of the matrix products one replay runs (2 · batch · m · n · k per GEMM).</summary>
-    public double GemmFlops => steps.Where(s => s.Method?.Name == nameof(IKernelSet.Gemm) && s.Method.DeclaringType == typeof(IKernelSet))
+    public double GemmFlops => steps.Where(s => s.Op is KernelCallOp call && call.IsCore(nameof(IKernelSet.Gemm)))
         .Sum(s => s.Args[0] is GemmSize g ? 2.0 * g.Batch * g.M * g.N * g.K : 0);
 
     /// <summary>Fused groups among the launches, and the calls they replaced.</summary>
@@ -309,7 +309,7 @@ internal sealed class CompiledGraph : IDisposable
             }
             foreach (var op in folded)
             {
-                var call = (KernelCallOp)Rebinding.Rebind(op, Own);
+                var call = (KernelCallOp)TraceBuffers.Rebind(op, Own);
                 KernelSetDecorator.Call(call.Method, device.Kernels, call.Args);
             }
         }

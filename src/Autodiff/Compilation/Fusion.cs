@@ -92,10 +92,7 @@ internal static class Fusion
     /// <summary><paramref name="ops"/> with every group of the rule replaced by one <see cref="FusedOp"/>.</summary>
     public static List<TraceOp> Fuse(List<TraceOp> ops, Func<object, bool> isTemporary)
     {
-        var users = new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
-        foreach (var op in ops)
-            foreach (var b in op.Buffers.Distinct(ReferenceEqualityComparer.Instance))
-                users[b!] = users.GetValueOrDefault(b!) + 1;
+        var users = TraceBuffers.Users(ops);
         bool Private(object output) => isTemporary(output) && users[output] == 2;
 
         var result = new List<TraceOp>(ops.Count);
@@ -165,19 +162,17 @@ internal static class Fusion
         return shape.AsSpan().SequenceEqual((int[])binary.Args[6]!) ? isA : null;
     }
 
-    private static bool IsCore(KernelCallOp op, string name) => op.Method.DeclaringType == typeof(IKernelSet) && op.Method.Name == name;
+    private static bool IsUnaryStep(KernelCallOp op) => op.IsCore(nameof(IKernelSet.Unary)) || op.IsCore(nameof(IKernelSet.Affine));
 
-    private static bool IsUnaryStep(KernelCallOp op) => IsCore(op, nameof(IKernelSet.Unary)) || IsCore(op, nameof(IKernelSet.Affine));
-
-    private static bool IsBinary(KernelCallOp op) => IsCore(op, nameof(IKernelSet.Binary));
+    private static bool IsBinary(KernelCallOp op) => op.IsCore(nameof(IKernelSet.Binary));
 
     /// <summary>The step a unary or affine call applies.</summary>
     public static UnaryStep StepOf(KernelCallOp op) =>
-        IsCore(op, nameof(IKernelSet.Affine)) ? UnaryStep.Affine((float)op.Args[2]!, (float)op.Args[3]!) : (UnaryStep)(UnaryOp)op.Args[0]!;
+        op.IsCore(nameof(IKernelSet.Affine)) ? UnaryStep.Affine((float)op.Args[2]!, (float)op.Args[3]!) : (UnaryStep)(UnaryOp)op.Args[0]!;
 
     /// <summary>The buffer a unary step reads.</summary>
-    public static object InputOf(KernelCallOp op) => IsCore(op, nameof(IKernelSet.Affine)) ? op.Args[0]! : op.Args[1]!;
+    public static object InputOf(KernelCallOp op) => op.IsCore(nameof(IKernelSet.Affine)) ? op.Args[0]! : op.Args[1]!;
 
     /// <summary>The buffer a unary step writes.</summary>
-    public static object OutputOf(KernelCallOp op) => IsCore(op, nameof(IKernelSet.Affine)) ? op.Args[1]! : op.Args[2]!;
+    public static object OutputOf(KernelCallOp op) => op.IsCore(nameof(IKernelSet.Affine)) ? op.Args[1]! : op.Args[2]!;
 }

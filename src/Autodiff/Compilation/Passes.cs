@@ -31,15 +31,24 @@ internal readonly record struct OpEffects(object[] Reads, object Writes)
 
     /// <summary>True for a copy of one whole buffer into another of the same length (offsets 0).</summary>
     public static bool IsWholeCopy(KernelCallOp call) =>
-        call.Method.DeclaringType == typeof(IKernelSet) && call.Method.Name == nameof(IKernelSet.Copy)
-        && call.Args[0] is DeviceBuffer<float> src && call.Args[2] is DeviceBuffer<float> dst
+        call.IsCore(nameof(IKernelSet.Copy)) && call.Args[0] is DeviceBuffer<float> src && call.Args[2] is DeviceBuffer<float> dst
         && (long)call.Args[1]! == 0 && (long)call.Args[3]! == 0
         && (long)call.Args[4]! == src.Length && src.Length == dst.Length;
 }
 
-/// <summary>Rewrites the buffers a recorded operation touches.</summary>
-internal static class Rebinding
+/// <summary>Rewrites the buffers a recorded operation touches, and counts who touches them.</summary>
+internal static class TraceBuffers
 {
+    /// <summary>For every buffer of <paramref name="ops"/>, how many operations touch it (each at most once).</summary>
+    public static Dictionary<object, int> Users(List<TraceOp> ops)
+    {
+        var users = new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
+        foreach (var op in ops)
+            foreach (var b in op.Buffers.Distinct(ReferenceEqualityComparer.Instance))
+                users[b!] = users.GetValueOrDefault(b!) + 1;
+        return users;
+    }
+
     /// <summary><paramref name="op"/> with every buffer (and device scalar over one) passed through <paramref name="map"/>.</summary>
     public static TraceOp Rebind(TraceOp op, Func<object, object> map)
     {
@@ -83,7 +92,7 @@ internal static class CopyElimination
             if (first < 0 || srcLater || dstBetween) continue;
             for (int j = first; j < i; j++)
                 if (Touches(result[j], src))
-                    result[j] = Rebinding.Rebind(result[j], b => ReferenceEquals(b, src) ? dst : b);
+                    result[j] = TraceBuffers.Rebind(result[j], b => ReferenceEquals(b, src) ? dst : b);
             result.RemoveAt(i);
             removed++;
             i--;
@@ -237,10 +246,7 @@ internal static class GemmBiasFusion
         var result = new List<TraceOp>(ops.Count);
         if (kernels is not IGemmEpilogueKernels epilogues || !epilogues.RunsGemmEpilogue(bias: true, activation: null))
             return ops;
-        var users = new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
-        foreach (var op in ops)
-            foreach (var b in op.Buffers.Distinct(ReferenceEqualityComparer.Instance))
-                users[b!] = users.GetValueOrDefault(b!) + 1;
+        var users = TraceBuffers.Users(ops);
         for (int i = 0; i < ops.Count; i++)
         {
             if (i + 1 < ops.Count && Merge(ops[i], ops[i + 1], isTemporary, users) is { } merged)
@@ -257,9 +263,8 @@ internal static class GemmBiasFusion
 
     private static KernelCallOp? Merge(TraceOp first, TraceOp second, Func<object, bool> isTemporary, Dictionary<object, int> users)
     {
-        if (first is not KernelCallOp gemm || gemm.Method.DeclaringType != typeof(IKernelSet) || gemm.Method.Name != nameof(IKernelSet.Gemm)) return null;
-        if (second is not KernelCallOp add || add.Method.DeclaringType != typeof(IKernelSet) || add.Method.Name != nameof(IKernelSet.Binary)
-            || (BinaryOp)add.Args[0]! != BinaryOp.Add) return null;
+        if (first is not KernelCallOp gemm || !gemm.IsCore(nameof(IKernelSet.Gemm))) return null;
+        if (second is not KernelCallOp add || !add.IsCore(nameof(IKernelSet.Binary)) || (BinaryOp)add.Args[0]! != BinaryOp.Add) return null;
         var size = (GemmSize)gemm.Args[0]!;
         var c = (GemmOutput)gemm.Args[3]!;
         long matrix = (long)size.M * size.N;

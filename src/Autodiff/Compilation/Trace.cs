@@ -32,6 +32,9 @@ internal sealed class KernelCallOp : TraceOp
     public object?[] Args { get; }
 
     public override string Name => KernelSetDecorator.NameOf(Method);
+
+    /// <summary>True when this is a call of the core contract's entry point <paramref name="name"/> (not a capability's).</summary>
+    public bool IsCore(string name) => Method.DeclaringType == typeof(IKernelSet) && Method.Name == name;
 }
 
 /// <summary>A copy of host data into a device buffer (a constant the function uploaded, such as a scalar).</summary>

@@ -79,11 +79,17 @@ public interface IOptimizerKernels
     /// <exception cref="ArgumentException">The lists differ in length.</exception>
     void AdamSteps(IReadOnlyList<AdamBuffers> buffers, in AdamHyper hyper, DeviceScalar learningRate, IReadOnlyList<DeviceScalar> steps)
     {
+        CheckAdamStepsLists(buffers, steps);
+        for (int i = 0; i < buffers.Count; i++) AdamStep(buffers[i], hyper, learningRate, steps[i]);
+    }
+
+    /// <summary>The argument checks of <see cref="AdamSteps"/>, shared by its implementations: one step count per buffer set.</summary>
+    internal static void CheckAdamStepsLists(IReadOnlyList<AdamBuffers> buffers, IReadOnlyList<DeviceScalar> steps)
+    {
         ArgumentNullException.ThrowIfNull(buffers);
         ArgumentNullException.ThrowIfNull(steps);
         if (buffers.Count != steps.Count)
             throw new ArgumentException($"AdamSteps: {buffers.Count} buffer sets but {steps.Count} step counts; expected one step count per set.", nameof(steps));
-        for (int i = 0; i < buffers.Count; i++) AdamStep(buffers[i], hyper, learningRate, steps[i]);
     }
 
     /// <summary>

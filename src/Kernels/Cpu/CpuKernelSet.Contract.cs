@@ -194,10 +194,7 @@ public sealed partial class CpuKernelSet : IFftKernels, ISpnKernels, IOptimizerK
     void IOptimizerKernels.AdamSteps(IReadOnlyList<AdamBuffers> buffers, in AdamHyper hyper, DeviceScalar learningRate, IReadOnlyList<DeviceScalar> steps)
     {
         const string op = "AdamSteps";
-        ArgumentNullException.ThrowIfNull(buffers);
-        ArgumentNullException.ThrowIfNull(steps);
-        if (buffers.Count != steps.Count)
-            throw new ArgumentException($"{op}: {buffers.Count} buffer sets but {steps.Count} step counts; expected one step count per set.", nameof(steps));
+        IOptimizerKernels.CheckAdamStepsLists(buffers, steps);
         float lr = ScalarData(learningRate, op)[0];
         var next = new int[buffers.Count];
         for (int i = 0; i < buffers.Count; i++)
