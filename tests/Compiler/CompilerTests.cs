@@ -124,6 +124,7 @@ public abstract class CompilerTests(ITestOutputHelper output)
         Assert.Contains("OptimizerKernels.AdamSteps(", text);
         Assert.Contains("passes: ", text);
         Assert.Contains("HostStep BaseOptimizer", text);
+        Assert.Contains($"gradients: {p.Parameters.Count} tensors' Grad held by the graph", text);
         Assert.True(stats.Slots > 0 && stats.Slots < stats.Temporaries, $"{stats.Temporaries} temporaries in {stats.Slots} slots");
         Assert.True(stats.SlotBytes < stats.TemporaryBytes, $"slots {stats.SlotBytes} bytes, eager temporaries {stats.TemporaryBytes} bytes");
     }
@@ -298,14 +299,19 @@ public abstract class CompilerTests(ITestOutputHelper output)
                 return new Batch(Tensor.Normal([n, features], seed: (ulong)(100 + s), device: d),
                     new IndexTensor(Enumerable.Range(0, n).Select(r => (r * 7 + s) % classes).ToArray()));
             };
-            Func<Tensor, object, Tensor> Train(Module m, Optimizer o) => (x, y) =>
+            Func<Tensor, object, Tensor> TrainOn(Module m, Optimizer o, Func<Tensor, object, Tensor> lossOf) => (x, y) =>
             {
                 o.ZeroGrad();
-                var loss = Losses.CrossEntropy(m.Forward(x), (IndexTensor)y);
+                var loss = lossOf(m.Forward(x), y);
                 loss.Backward();
                 o.Step();
                 return loss;
             };
+            Func<Tensor, object, Tensor> Train(Module m, Optimizer o) => TrainOn(m, o, (logits, y) => Losses.CrossEntropy(logits, (IndexTensor)y));
+            Func<Tensor, object, Tensor> Regress(Module m, Optimizer o) => TrainOn(m, o, (field, y) => Losses.Mse(field, (Tensor)y));
+            // Input and target fields of one shape: batch s draws seeds seed + s and seed + 100 + s.
+            Func<int, Batch> Fields(int[] shape, ulong seed) => s => new Batch(
+                Tensor.Normal(shape, seed: seed + (ulong)s, device: d), Tensor.Normal(shape, seed: seed + 100 + (ulong)s, device: d));
             Func<Tensor, object, Tensor> Closure(Module m, Optimizer o) => (x, y) => o.Step(() =>
             {
                 var loss = Losses.CrossEntropy(m.Forward(x), (IndexTensor)y);
@@ -338,31 +344,13 @@ public abstract class CompilerTests(ITestOutputHelper output)
                 {
                     var m = new Fno1d(modes: 3, width: 4, blocks: 2, projectionHidden: 8, seed: 2, device: d);
                     var o = new AdamW(m.Parameters(), 1e-2f, weightDecay: 1e-2f);
-                    Tensor Mse(Tensor x, object y)
-                    {
-                        o.ZeroGrad();
-                        var loss = Losses.Mse(m.Forward(x), (Tensor)y);
-                        loss.Backward();
-                        o.Step();
-                        return loss;
-                    }
-                    return new Problem(m, o, new StepLr(o, 5, 0.5f), Mse, s => new Batch(
-                        Tensor.Normal([2, 12], seed: (ulong)(200 + s), device: d), Tensor.Normal([2, 12], seed: (ulong)(300 + s), device: d)));
+                    return new Problem(m, o, new StepLr(o, 5, 0.5f), Regress(m, o), Fields([2, 12], 200));
                 }
                 case "fno2d-adam":
                 {
                     var m = new Fno2d(modes1: 2, modes2: 2, width: 3, blocks: 2, projectionHidden: 6, seed: 3, device: d);
                     var o = new Adam(m.Parameters(), 1e-2f);
-                    Tensor Mse(Tensor x, object y)
-                    {
-                        o.ZeroGrad();
-                        var loss = Losses.Mse(m.Forward(x), (Tensor)y);
-                        loss.Backward();
-                        o.Step();
-                        return loss;
-                    }
-                    return new Problem(m, o, new StepLr(o, 5, 0.5f), Mse, s => new Batch(
-                        Tensor.Normal([2, 5, 4], seed: (ulong)(500 + s), device: d), Tensor.Normal([2, 5, 4], seed: (ulong)(600 + s), device: d)));
+                    return new Problem(m, o, new StepLr(o, 5, 0.5f), Regress(m, o), Fields([2, 5, 4], 500));
                 }
                 case "spn-adam":
                 {
