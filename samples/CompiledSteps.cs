@@ -51,7 +51,7 @@ public static class CompiledSteps
     }
 
     /// <summary>
-    /// <c>{"eager": {"launches", "allocations"}, "compiled": {"launches", "allocations", "variants", "fallback", ...}}</c>:
+    /// <c>{"eager": {"launches", "allocations"}, "compiled": {"launches", "allocations", "variants", "retraces", "fallback", ...}}</c>:
     /// the eager step counted on the second step (for a compiled run, the compiler's first traced call, which runs
     /// eagerly), the compiled one on the first replay; "compiled" is null when --compile was not given, and its
     /// counts are null with the reason in "fallback" when no step was replayed. "mean_step_ms" is the mean wall time
@@ -105,6 +105,7 @@ public static class CompiledSteps
         ["launches"] = r.Replayed?.Launches,
         ["allocations"] = r.Replayed?.Allocations,
         ["variants"] = r.Variants,
+        ["retraces"] = r.Retraces,
         ["fallback"] = Fallback(r),
         ["mean_step_ms"] = Milliseconds(r.MeanStepSeconds),
         ["fused_groups"] = r.Graph?.FusedGroups,

@@ -13,6 +13,7 @@ public sealed partial class Tensor : IDisposable
     internal readonly int[] shape;
     private bool requiresGrad;
     private bool disposed;
+    private Tensor? grad;
 
     internal Tensor(Storage storage, int[] shape, bool track = true)
     {
@@ -67,7 +68,16 @@ public sealed partial class Tensor : IDisposable
     }
 
     /// <summary>The accumulated gradient after <see cref="Backward"/> (leaves only); null before.</summary>
-    public Tensor? Grad { get; set; }
+    public Tensor? Grad
+    {
+        get => grad;
+        set
+        {
+            // A compiled graph learns which tensor's gradient each of its buffers became (see Trace.GradAssigned).
+            Trace.Current?.GradAssigned(this, grad);
+            grad = value;
+        }
+    }
 
     /// <summary>True once disposed; any further use throws.</summary>
     public bool IsDisposed => disposed;

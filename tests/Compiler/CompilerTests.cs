@@ -21,8 +21,16 @@ public abstract class CompilerTests(ITestOutputHelper output)
     /// <summary>Training steps per comparison.</summary>
     protected virtual int Steps => 20;
 
-    /// <summary>Scenarios: a model, an optimizer (with a schedule changing the learning rate), a step function.</summary>
-    public static TheoryData<string> Scenarios => new() { "mlp-adam-cosine", "mixer-sgd-momentum", "fno1d-adamw", "spn-adam", "sam-adam", "asam-sgd", "fgr-adam" };
+    /// <summary>
+    /// Scenarios: a model, an optimizer (with a schedule changing the learning rate), a step function. The Mixer rows
+    /// are the RP-Mixer (random permutations) and the textbook Mixer (transposes); the DB-GR row differentiates the
+    /// backward pass (exact gradient regularization by double backpropagation).
+    /// </summary>
+    public static TheoryData<string> Scenarios => new()
+    {
+        "mlp-adam-cosine", "mixer-sgd-momentum", "mixer-transposes-adam", "fno1d-adamw", "fno2d-adam", "spn-adam", "sam-adam", "asam-sgd", "fgr-adam",
+        "dbgr-adam",
+    };
 
     [Theory]
     [MemberData(nameof(Scenarios))]
@@ -31,35 +39,81 @@ public abstract class CompilerTests(ITestOutputHelper output)
     [Theory]
     [InlineData("mlp-adam-cosine")]
     [InlineData("mixer-sgd-momentum")]
+    [InlineData("mixer-transposes-adam")]
+    [InlineData("fno2d-adam")]
     [InlineData("sam-adam")]
+    [InlineData("dbgr-adam")]
     public void PoisonedDeadSlotsLeaveResultsEqual(string scenario) => CompareWithEager(scenario, new CompileOptions { PoisonDeadSlots = true });
 
-    private void CompareWithEager(string scenario, CompileOptions options)
+    /// <summary>
+    /// Two batch shapes in turn (a short last batch every epoch, say): each shape's variant compiles once, and neither
+    /// traces again although every traced call of one zeroes the gradients the other's graph writes.
+    /// </summary>
+    [Theory]
+    [InlineData("mlp-adam-cosine")]
+    [InlineData("sam-adam")]
+    [InlineData("fgr-adam")]
+    [InlineData("dbgr-adam")]
+    public void TwoAlternatingShapesCompileTwoVariantsAndNeverRetrace(string scenario) =>
+        CompareWithEager(scenario, new CompileOptions(), alternateRows: true);
+
+    /// <summary>Eager steps of the compiled model between compiled calls (which replace its gradients) leave every result equal, without a retrace.</summary>
+    [Theory]
+    [InlineData("mlp-adam-cosine")]
+    [InlineData("fgr-adam")]
+    public void EagerStepsBetweenCompiledCallsStayCorrect(string scenario) =>
+        CompareWithEager(scenario, new CompileOptions(), eagerSteps: [1, 5, 9, 10, 14]);
+
+    /// <summary>
+    /// Steps the same problem eagerly and compiled and compares losses, parameters and gradients bitwise. With
+    /// <paramref name="alternateRows"/> odd steps take a batch one row shorter (two variants); the steps in
+    /// <paramref name="eagerSteps"/> run the compiled problem eagerly instead of through the compiled function.
+    /// </summary>
+    private void CompareWithEager(string scenario, CompileOptions options, bool alternateRows = false, int[]? eagerSteps = null)
     {
-        using var eager = Problem.Make(scenario, Device);
-        using var compiled = Problem.Make(scenario, Device);
+        using var eager = Problem.Make(scenario, Device, alternateRows);
+        using var compiled = Problem.Make(scenario, Device, alternateRows);
         using var step = compiled.Compile(options);
+        eagerSteps ??= [];
+        int variants = alternateRows ? 2 : 1;
         for (int s = 0; s < Steps; s++)
         {
             var batch = eager.Batch(s);
             var expected = eager.EagerStep(batch);
-            using var got = step.Call(batch.X, batch.Y);
-            KernelAssertBits(expected, got.ToArray(), $"{scenario}: loss at step {s}");
+            if (eagerSteps.Contains(s))
+                KernelAssertBits(expected, compiled.EagerStep(batch), $"{scenario}: loss at eager step {s} of the compiled problem");
+            else
+            {
+                using var got = step.Call(batch.X, batch.Y);
+                KernelAssertBits(expected, got.ToArray(), $"{scenario}: loss at step {s}");
+            }
             eager.Schedule();
             compiled.Schedule();
             batch.Dispose();
+            if (alternateRows || eagerSteps.Length > 0) AssertStateEqual(scenario, eager, compiled, $"step {s}");
         }
-        Assert.True(step.Compilations == 1, $"{scenario}: {step.Compilations} compilations; " + string.Join("\n", step.Messages));
-        Assert.Equal(1, step.VariantCount);
-        Assert.Equal(Steps - 3, step.Replays);
+        Assert.True(step.Compilations == variants, $"{scenario}: {step.Compilations} compilations; " + string.Join("\n", step.Messages));
+        Assert.Equal(variants, step.VariantCount);
+        Assert.Equal(0, step.Retraces);
+        Assert.Equal(Steps - eagerSteps.Length - 3 * variants, step.Replays);
         Assert.Empty(step.Messages);
+        AssertStateEqual(scenario, eager, compiled, $"after {Steps} steps");
+    }
+
+    private static void AssertStateEqual(string scenario, Problem eager, Problem compiled, string when)
+    {
         Assert.Equal(eager.Optimizer.StepCount, compiled.Optimizer.StepCount);
         for (int i = 0; i < eager.Parameters.Count; i++)
         {
-            KernelAssertBits(eager.Parameters[i].ToArray(), compiled.Parameters[i].ToArray(), $"{scenario}: parameter {i}");
-            KernelAssertBits(eager.Parameters[i].Grad!.ToArray(), compiled.Parameters[i].Grad!.ToArray(), $"{scenario}: gradient {i}");
+            KernelAssertBits(eager.Parameters[i].ToArray(), compiled.Parameters[i].ToArray(), $"{scenario}: parameter {i} {when}");
+            KernelAssertBits(eager.Parameters[i].Grad!.ToArray(), compiled.Parameters[i].Grad!.ToArray(), $"{scenario}: gradient {i} {when}");
         }
         Assert.Equal(eager.Optimizer.ParamGroups[0].LearningRate, compiled.Optimizer.ParamGroups[0].LearningRate);
+        // The norms a multi-gradient step keeps on the device for the host to read are written by replays too.
+        if (eager.Optimizer is DoubleBackpropGr dbgr)
+            Assert.Equal(dbgr.LastGradientNormSquared, ((DoubleBackpropGr)compiled.Optimizer).LastGradientNormSquared);
+        if (eager.Optimizer is Sam sam)
+            Assert.Equal(sam.LastGradientNorm, ((Sam)compiled.Optimizer).LastGradientNorm);
     }
 
     [Fact]
@@ -75,6 +129,7 @@ public abstract class CompilerTests(ITestOutputHelper output)
         Assert.Contains("OptimizerKernels.AdamSteps(", text);
         Assert.Contains("passes: ", text);
         Assert.Contains("HostStep BaseOptimizer", text);
+        Assert.Contains($"gradients: {p.Parameters.Count} tensors' Grad held by the graph", text);
         Assert.True(stats.Slots > 0 && stats.Slots < stats.Temporaries, $"{stats.Temporaries} temporaries in {stats.Slots} slots");
         Assert.True(stats.SlotBytes < stats.TemporaryBytes, $"slots {stats.SlotBytes} bytes, eager temporaries {stats.TemporaryBytes} bytes");
     }
@@ -240,19 +295,28 @@ public abstract class CompilerTests(ITestOutputHelper output)
                 : Compiler.Compile((Tensor x, Tensor y) => step(x, y), o);
         }
 
-        public static Problem Make(string scenario, Device d)
+        /// <summary>The problem of <paramref name="scenario"/>; with <paramref name="alternateRows"/> its odd batches are one row shorter (classifiers only).</summary>
+        public static Problem Make(string scenario, Device d, bool alternateRows = false)
         {
-            Func<int, Batch> Classes(int features, int classes, int rows) => s => new Batch(
-                Tensor.Normal([rows, features], seed: (ulong)(100 + s), device: d),
-                new IndexTensor(Enumerable.Range(0, rows).Select(r => (r * 7 + s) % classes).ToArray()));
-            Func<Tensor, object, Tensor> Train(Module m, Optimizer o) => (x, y) =>
+            Func<int, Batch> Classes(int features, int classes, int rows) => s =>
+            {
+                int n = alternateRows && s % 2 == 1 ? rows - 1 : rows;
+                return new Batch(Tensor.Normal([n, features], seed: (ulong)(100 + s), device: d),
+                    new IndexTensor(Enumerable.Range(0, n).Select(r => (r * 7 + s) % classes).ToArray()));
+            };
+            Func<Tensor, object, Tensor> TrainOn(Module m, Optimizer o, Func<Tensor, object, Tensor> lossOf) => (x, y) =>
             {
                 o.ZeroGrad();
-                var loss = Losses.CrossEntropy(m.Forward(x), (IndexTensor)y);
+                var loss = lossOf(m.Forward(x), y);
                 loss.Backward();
                 o.Step();
                 return loss;
             };
+            Func<Tensor, object, Tensor> Train(Module m, Optimizer o) => TrainOn(m, o, (logits, y) => Losses.CrossEntropy(logits, (IndexTensor)y));
+            Func<Tensor, object, Tensor> Regress(Module m, Optimizer o) => TrainOn(m, o, (field, y) => Losses.Mse(field, (Tensor)y));
+            // Input and target fields of one shape: batch s draws seeds seed + s and seed + 100 + s.
+            Func<int, Batch> Fields(int[] shape, ulong seed) => s => new Batch(
+                Tensor.Normal(shape, seed: seed + (ulong)s, device: d), Tensor.Normal(shape, seed: seed + 100 + (ulong)s, device: d));
             Func<Tensor, object, Tensor> Closure(Module m, Optimizer o) => (x, y) => o.Step(() =>
             {
                 var loss = Losses.CrossEntropy(m.Forward(x), (IndexTensor)y);
@@ -269,26 +333,29 @@ public abstract class CompilerTests(ITestOutputHelper output)
                     var o = new Adam(m.Parameters(), 1e-2f);
                     return new Problem(m, o, new WarmupCosineLr(o, warmupSteps: 4, totalSteps: 20), Train(m, o), Classes(6, 3, 4));
                 }
-                case "mixer-sgd-momentum":
+                case "mixer-sgd-momentum": // the RP-Mixer
                 {
                     var m = new Mixer(4, 2, 3, 2, 3, 4, classes: 3, randomPermutations: true, seed: 1, device: d);
                     var o = new Sgd(m.Parameters(), 0.05f, momentum: 0.9f);
                     return new Problem(m, o, new StepLr(o, 3, 0.7f), Train(m, o), Classes(16, 3, 3));
                 }
+                case "mixer-transposes-adam":
+                {
+                    var m = new Mixer(new Int2(4, 6), new Int2(2, 3), 3, 2, 3, 5, classes: 3, seed: 2, device: d, tiedBiases: true);
+                    var o = new Adam(m.Parameters(), 1e-2f);
+                    return new Problem(m, o, new StepLr(o, 4, 0.8f), Train(m, o), Classes(24, 3, 3));
+                }
                 case "fno1d-adamw":
                 {
                     var m = new Fno1d(modes: 3, width: 4, blocks: 2, projectionHidden: 8, seed: 2, device: d);
                     var o = new AdamW(m.Parameters(), 1e-2f, weightDecay: 1e-2f);
-                    Tensor Mse(Tensor x, object y)
-                    {
-                        o.ZeroGrad();
-                        var loss = Losses.Mse(m.Forward(x), (Tensor)y);
-                        loss.Backward();
-                        o.Step();
-                        return loss;
-                    }
-                    return new Problem(m, o, new StepLr(o, 5, 0.5f), Mse, s => new Batch(
-                        Tensor.Normal([2, 12], seed: (ulong)(200 + s), device: d), Tensor.Normal([2, 12], seed: (ulong)(300 + s), device: d)));
+                    return new Problem(m, o, new StepLr(o, 5, 0.5f), Regress(m, o), Fields([2, 12], 200));
+                }
+                case "fno2d-adam":
+                {
+                    var m = new Fno2d(modes1: 2, modes2: 2, width: 3, blocks: 2, projectionHidden: 6, seed: 3, device: d);
+                    var o = new Adam(m.Parameters(), 1e-2f);
+                    return new Problem(m, o, new StepLr(o, 5, 0.5f), Regress(m, o), Fields([2, 5, 4], 500));
                 }
                 case "spn-adam":
                 {
@@ -326,6 +393,14 @@ public abstract class CompilerTests(ITestOutputHelper output)
                     var m = Mlp();
                     var o = new FiniteDifferenceGr(new Adam(m.Parameters(), 1e-2f), gamma: 0.1f, epsilon: 1e-2f);
                     return new Problem(m, o, new StepLr(o, 3, 0.8f), Closure(m, o), Classes(6, 3, 4));
+                }
+                case "dbgr-adam":
+                {
+                    var m = Mlp();
+                    var o = new DoubleBackpropGr(new Adam(m.Parameters(), 1e-2f), gamma: 0.1f);
+                    // DB-GR takes its own gradients: the closure runs the forward pass only.
+                    Tensor Step(Tensor x, object y) => o.Step(() => Losses.CrossEntropy(m.Forward(x), (IndexTensor)y));
+                    return new Problem(m, o, new StepLr(o, 3, 0.8f), Step, Classes(6, 3, 4));
                 }
                 default:
                     throw new ArgumentException($"unknown scenario {scenario}");

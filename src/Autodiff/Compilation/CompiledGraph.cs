@@ -63,6 +63,7 @@ internal sealed class CompiledGraph : IDisposable
     private readonly int[] outputShape;
     private readonly string outputName;
     private IFusedElementwiseKernels? fusedKernels;
+    private List<GradBinding> gradBindings = [];
     private bool disposed;
 
     private CompiledGraph(Device device, List<BufferInfo> buffers, BufferInfo[] inputs, Tensor output, bool poison)
@@ -200,7 +201,10 @@ internal sealed class CompiledGraph : IDisposable
             return (null, $"a buffer of {freed.Length} elements that existed before the call was freed during it (first used by {ops[freed.First].Name}); a replay could not use it");
 
         var list = infos.Values.ToList();
-        var graph = new CompiledGraph(device, list, inputs, output, poison) { fusedKernels = fused, Passes = passes, Profile = profile };
+        var graph = new CompiledGraph(device, list, inputs, output, poison)
+        {
+            fusedKernels = fused, Passes = passes, Profile = profile, gradBindings = GradBinding.Of(trace, infos),
+        };
         graph.Plan(list);
         graph.Emit(ops, list);
         graph.FoldConstants(folded);
@@ -327,10 +331,14 @@ internal sealed class CompiledGraph : IDisposable
         return dead == null ? null : $"buffer {dead.Token} ({dead.Length} elements, first used by operation {dead.First}) was freed since the trace";
     }
 
-    /// <summary>Runs the program with <paramref name="args"/> bound to the inputs and returns a view of the output.</summary>
+    /// <summary>
+    /// Runs the program with <paramref name="args"/> bound to the inputs and returns a view of the output; first hands
+    /// the graph's gradient buffers back to their tensors (see <see cref="GradBinding"/>).
+    /// </summary>
     public Tensor Replay(object[] args)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
+        foreach (var binding in gradBindings) binding.Restore();
         var bound = new Dictionary<object, object>(ReferenceEqualityComparer.Instance);
         for (int i = 0; i < inputs.Length; i++) bound[inputs[i].Buffer] = InputBuffer(args[i], device);
         object Rebind(object v)
@@ -405,6 +413,8 @@ internal sealed class CompiledGraph : IDisposable
             sb.AppendLine(ci, $"  s{slots.IndexOf(s)} [{Info(s.Buffer).Length}{(Info(s.Buffer).IsInt ? " int" : "")}]: {tenants}");
         }
         sb.AppendLine(ci, $"passes: {Passes}");
+        if (gradBindings.Count > 0)
+            sb.AppendLine(ci, $"gradients: {gradBindings.Count} tensors' Grad held by the graph and restored before each replay");
         foreach (var op in FoldedCalls)
             sb.AppendLine(ci, $"  folded at build: {op.Name}({string.Join(", ", ((KernelCallOp)op).Args.Select(a => Shorten(ArgWalker.Describe(a, Token))))})");
         sb.AppendLine("steps:");
@@ -433,7 +443,49 @@ internal sealed class CompiledGraph : IDisposable
         disposed = true;
         foreach (var s in slots) (s.Buffer as IDisposable)!.Dispose();
         foreach (var c in constantBuffers.Values) c.Dispose();
+        foreach (var binding in gradBindings) binding.Release();
         outputStorage.Release();
+    }
+
+    /// <summary>
+    /// A gradient buffer the traced call allocated and left as some tensor's <see cref="Tensor.Grad"/> (a parameter's
+    /// gradient after a step that zeroed the old one). The graph writes that buffer in place on every replay, so it
+    /// holds a reference to it: another variant's eager calls, or an eager step the user runs between compiled
+    /// calls, may zero the gradients (freeing the tensor, not the buffer) and leave new ones on the parameters. Before
+    /// each replay the tensor's Grad is pointed back at the graph's buffer, so that after the replay it holds what an
+    /// eager call would have left; the gradient it replaces is disposed as the traced call disposed its
+    /// predecessor (by zeroing it), and kept when the traced call kept it. Two variants of one training step thus
+    /// coexist without retracing, each with its own gradient buffers.
+    /// </summary>
+    private sealed class GradBinding(Tensor owner, Storage storage, int[] shape, string? name, bool disposesReplaced)
+    {
+        /// <summary>The bindings of a traced call: the tensors whose Grad ended up in a buffer the call allocated.</summary>
+        public static List<GradBinding> Of(Trace trace, Dictionary<object, BufferInfo> infos)
+        {
+            var list = new List<GradBinding>();
+            foreach (var (owner, before) in trace.GradAssignments)
+            {
+                if (owner.IsDisposed || owner.Grad is not { IsDisposed: false } grad) continue;
+                if (!infos.TryGetValue(grad.Buffer, out var info) || info.Role != BufferRole.PersistentNew) continue;
+                var storage = grad.SharedStorage;
+                storage.AddRef();
+                list.Add(new GradBinding(owner, storage, grad.shape, grad.Name, disposesReplaced: before is null or { IsDisposed: true }));
+            }
+            return list;
+        }
+
+        /// <summary>Points the owner's Grad at the graph's buffer, unless it already is.</summary>
+        public void Restore()
+        {
+            if (owner.IsDisposed) return;
+            var current = owner.Grad;
+            if (current is { IsDisposed: false } && ReferenceEquals(current.Buffer, storage.Buffer)) return;
+            if (disposesReplaced && current is { Persistent: true, IsDisposed: false }) current.Dispose();
+            owner.Grad = Tensor.Over(storage, shape, name);
+        }
+
+        /// <summary>Drops the graph's reference (the buffer lives on while the owner's Grad still uses it).</summary>
+        public void Release() => storage.Release();
     }
 
     /// <summary>A filler op: NaN into a slot whose value just died.</summary>

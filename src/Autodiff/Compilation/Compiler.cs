@@ -71,6 +71,10 @@ public sealed record CompileOptions
 /// graph's output buffer, overwritten by the next call: copy it to keep it. A function whose trace reads device data
 /// back to the host runs eagerly (or throws under <see cref="CompileOptions.Strict"/>). Only the kernel calls on the
 /// device of the first tensor argument are captured: a function must use one device.</para>
+/// <para>Gradients: a gradient the traced call left in a buffer it allocated (a step that zeroes the gradients and
+/// runs backward) stays that graph's buffer, and a replay first points the tensor's <see cref="Tensor.Grad"/> back at
+/// it. So variants of one step (a short last batch, say) and eager calls between compiled ones may zero and replace
+/// the gradients without making a variant trace again; each variant keeps its own gradient buffers.</para>
 /// </remarks>
 public static class Compiler
 {
@@ -172,6 +176,12 @@ public abstract class CompiledFunction : IDisposable
     /// <summary>Calls run eagerly (warm-up and traced calls, and fallbacks).</summary>
     public int EagerCalls { get; private set; }
 
+    /// <summary>
+    /// Compiled variants traced again because a buffer their graph uses in place was freed since it was traced (a
+    /// parameter or optimizer state replaced, say); each retrace costs three eager calls and a compilation.
+    /// </summary>
+    public int Retraces { get; private set; }
+
     /// <summary>What the compiler reported: fallbacks to eager with their reasons, recompilations, evictions.</summary>
     public IReadOnlyList<string> Messages => messages;
 
@@ -220,6 +230,7 @@ public abstract class CompiledFunction : IDisposable
             if (graph.StaleBuffer() is { } stale)
             {
                 Report($"variant {key}: {stale}; tracing again.");
+                Retraces++;
                 graph.Dispose();
                 variant.Graph = null;
                 variant.Calls = 0;

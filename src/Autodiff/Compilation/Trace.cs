@@ -114,6 +114,20 @@ internal sealed class Trace : IHostTransferObserver
         if (kernelDepth == 0) RangeChecks.Add((index, op, extent));
     }
 
+    /// <summary>
+    /// The tensors whose <see cref="Tensor.Grad"/> the call assigned, in order of first assignment, each with the
+    /// gradient it held before that (null: none).
+    /// </summary>
+    public List<(Tensor Owner, Tensor? Before)> GradAssignments { get; } = new();
+
+    private readonly HashSet<Tensor> gradOwners = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Records that <paramref name="owner"/>'s gradient is being replaced, the first time in this call.</summary>
+    public void GradAssigned(Tensor owner, Tensor? before)
+    {
+        if (gradOwners.Add(owner)) GradAssignments.Add((owner, before));
+    }
+
     /// <summary>What read device data back to the host during the call (null: nothing).</summary>
     public string? HostRead { get; private set; }
 

@@ -29,8 +29,14 @@ public sealed class DoubleBackpropGr : MultiGradientOptimizer
     /// <inheritdoc />
     protected override void DescribeConfig(StateDict config) => config.Add("gamma", (double)Gamma);
 
-    /// <summary>‖∇L‖² at θ in the last step (the penalty is γ/2 times this).</summary>
-    public double LastGradientNormSquared { get; private set; }
+    /// <summary>
+    /// ‖∇L‖² at θ in the last step (the penalty is γ/2 times this), 0 before the first. The step keeps it on the
+    /// device (so a compiled step has no host read); reading this property copies it to the host.
+    /// </summary>
+    public double LastGradientNormSquared => lastPenalty == null ? 0 : lastPenalty.Item();
+
+    /// <summary>The last step's ‖∇L‖², on the device of the penalty (made at the first step, and again if the device changes).</summary>
+    private Tensor? lastPenalty;
 
     /// <summary>False: the closure need only run the forward pass (this optimizer runs its own backward passes).</summary>
     public override bool ClosureRunsBackward => false;
@@ -54,16 +60,17 @@ public sealed class DoubleBackpropGr : MultiGradientOptimizer
             var live = Enumerable.Range(0, ps.Count).Where(i => g[i] != null).ToList();
             if (live.Count == 0)
                 throw new InvalidOperationException($"{nameof(DoubleBackpropGr)}: the loss left no gradient on any of the {ps.Count} parameters.");
-            Tensor? penalty = null;
+            Tensor? sum = null;
             using (GradMode.EnableGrad())
             {
                 foreach (var i in live)
                 {
                     var s = g[i]!.Square().Sum();
-                    penalty = penalty == null ? s : penalty + s;
+                    sum = sum == null ? s : sum + s;
                 }
             }
-            LastGradientNormSquared = penalty!.Item();
+            var penalty = sum!;
+            KeepPenalty(penalty);
             // ∇‖g‖² = 2 H g; a gradient constant in θ (a loss linear in the parameters) has none.
             var hg = penalty.RequiresGrad && Gamma != 0f
                 ? Autograd.Grad(penalty, live.Select(i => ps[i]).ToList())
@@ -78,5 +85,27 @@ public sealed class DoubleBackpropGr : MultiGradientOptimizer
         }
         ApplyGradients();
         return loss;
+    }
+
+    private void KeepPenalty(Tensor penalty)
+    {
+        if (lastPenalty == null || !ReferenceEquals(lastPenalty.Device, penalty.Device))
+        {
+            lastPenalty?.Dispose();
+            lastPenalty = Tensor.Empty(penalty.Shape, penalty.Device);
+            lastPenalty.Persistent = true;
+        }
+        InPlace.Copy(penalty, lastPenalty);
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            lastPenalty?.Dispose();
+            lastPenalty = null;
+        }
+        base.Dispose(disposing);
     }
 }

@@ -24,8 +24,10 @@ public sealed record StepCounts(long Launches, long Allocations);
 /// <param name="MeanStepSeconds">Mean wall time of the steady-state steps: every eager call after the first when not
 /// compiling, every replay when compiling; null when there was none. Host-side work between steps is not included.</param>
 /// <param name="TimedSteps">How many steps that mean is over.</param>
+/// <param name="Retraces">Compiled variants traced again because a buffer their graph uses was freed (see
+/// <see cref="CompiledFunction.Retraces"/>); 0 when eager.</param>
 public sealed record StepReport(bool CompileRequested, bool Compiled, StepCounts? Eager, StepCounts? Replayed, CompiledGraphStats? Graph,
-    int Variants, IReadOnlyList<string> Fallbacks, IReadOnlyList<string> Messages, double? MeanStepSeconds, int TimedSteps);
+    int Variants, IReadOnlyList<string> Fallbacks, IReadOnlyList<string> Messages, double? MeanStepSeconds, int TimedSteps, int Retraces = 0);
 
 /// <summary>
 /// One training step (a function of the batch that zeroes the gradients, runs forward and backward, steps the
@@ -118,7 +120,7 @@ public sealed class TrainingStep : IDisposable
         var messages = compiled?.Messages.ToArray() ?? [];
         return new StepReport(CompileRequested, compiled is { Compilations: > 0 } && replayedCounts != null, eagerCounts, replayedCounts, graph,
             compiled?.VariantCount ?? 0, messages.Where(m => m.Contains("falls back", StringComparison.Ordinal)).ToArray(), messages,
-            timedSteps == 0 ? null : timedSeconds / timedSteps, timedSteps);
+            timedSteps == 0 ? null : timedSeconds / timedSteps, timedSteps, compiled?.Retraces ?? 0);
     }
 
     /// <summary>Frees the compiled graphs (their memory slots).</summary>
