@@ -6,8 +6,9 @@ using Engine.Kernels.Elementwise;
 namespace Engine.Kernels;
 
 /// <summary>
-/// Chains of elementwise ops run as one kernel, a capability both built-in sets implement: the chain becomes one
-/// composed op struct (<c>Compose&lt;,&gt;</c> and <c>Then&lt;,&gt;</c> over the ops' own structs, built with
+/// Chains and trees of elementwise ops run as one kernel, a capability both built-in sets implement: the chain becomes
+/// one composed op struct (<c>Compose&lt;,&gt;</c> and <c>Then&lt;,&gt;</c> over the ops' own structs; a tree,
+/// <c>UnaryNode&lt;,&gt;</c> and <c>BinaryNode&lt;,,&gt;</c> over leaves <c>Input0</c>..<c>Input3</c>; built with
 /// <see cref="Type.MakeGenericType"/>), which the set's generic elementwise kernel runs with every intermediate in a
 /// register. Each op rounds to float exactly as its own kernel does, so a fused chain gives the bits of the ops run
 /// one by one. A compiled graph uses it to fuse what the eager engine launches op by op.
@@ -140,7 +141,7 @@ public readonly record struct UnaryStep(UnaryOp Op, float Scale, float Shift, bo
         : Op.ToString();
 }
 
-/// <summary>Builds composed op structs for a chain and calls a kernel set's generic elementwise kernel with them.</summary>
+/// <summary>Builds composed op structs for a chain or tree and calls a kernel set's generic elementwise kernel with them.</summary>
 internal static class ElementwiseChains
 {
     private static readonly ConcurrentDictionary<(Type Set, string Kernel, Type Op), MethodInfo> Kernels = new();
