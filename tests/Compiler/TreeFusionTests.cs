@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using Engine.Autodiff;
 using Engine.Kernels;
+using Engine.Tests.Kernels;
 using Xunit.Abstractions;
 
 namespace Engine.Tests.Compilation;
@@ -34,7 +35,7 @@ public abstract class TreeFusionTests(ITestOutputHelper output)
             float[] expected;
             using (new TensorScope()) expected = GeluGrad(x, g).ToArray();
             using var got = f.Invoke(x, g);
-            AssertBits(expected, got.ToArray(), $"call {call}\n{f.Explain()}");
+            KernelAssert.Bitwise(expected, got.ToArray(), $"call {call}\n{f.Explain()}");
         }
         var explain = f.Explain();
         output.WriteLine(explain);
@@ -62,7 +63,7 @@ public abstract class TreeFusionTests(ITestOutputHelper output)
             float[] expected;
             using (new TensorScope()) expected = LossGrad(z, labels).ToArray();
             using var got = f.Invoke(z, labels);
-            AssertBits(expected, got.ToArray(), $"call {call}\n{f.Explain()}");
+            KernelAssert.Bitwise(expected, got.ToArray(), $"call {call}\n{f.Explain()}");
         }
         var explain = f.Explain();
         output.WriteLine(explain);
@@ -94,14 +95,6 @@ public abstract class TreeFusionTests(ITestOutputHelper output)
                          $"{off.Launches} unfused; {geluBackward} GELU backward passes as one tree each, {gelus} GELU forward calls");
         Assert.Equal(off.Launches - on.FusedCalls + on.FusedGroups, on.Launches);
         Assert.True(geluBackward > 0 && geluBackward == gelus, explain);
-    }
-
-    private static void AssertBits(float[] expected, float[] actual, string what)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        for (int i = 0; i < expected.Length; i++)
-            Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
-                $"{what}: element {i} compiled {actual[i]:R}, eager {expected[i]:R}");
     }
 }
 
