@@ -82,10 +82,10 @@ internal sealed class FusedOp : TraceOp
 /// The fusion pass. Elementwise calls are <see cref="IKernelSet.Unary"/> and <see cref="IKernelSet.Affine"/> calls
 /// (unary steps) and <see cref="IKernelSet.Binary"/> calls, each over whole buffers; a binary call is <i>plain</i> when
 /// each operand has the result's element count or is a scalar (one element), else <i>broadcasting</i>. A value is what
-/// one call writes into a buffer; it is <i>private</i> when the buffer is a temporary of the traced call and exactly
-/// one operand of one later call reads that value and nothing reads it after the traced call (the buffer is a temporary, or a
-/// later call writes it again: a call that writes its input in place starts a new value of the buffer, so an in-place
-/// step's result can be private even in the output buffer). Rule, over the calls in program order: a call C
+/// one call writes into a buffer; it is <i>private</i> when exactly one operand of one later call reads it and nothing
+/// reads it after the traced call: the buffer is a temporary, or a later call writes it again (a call that writes its
+/// input in place starts a new value of the buffer, so an in-place step's result can be private even in the output
+/// buffer). Rule, over the calls in program order: a call C
 /// <i>absorbs</i> the group G that wrote one of its operands, as that operand's subtree, when the operand's value is
 /// private, G's values have C's element count, and
 /// <list type="bullet">
@@ -248,15 +248,17 @@ internal static class Fusion
     {
         private Node tree;
         private readonly KernelCallOp root;
-        private readonly bool broadcasting;
+        private readonly bool rootBroadcasts;
 
-        private Group(int index, KernelCallOp root, Node tree, long count, bool broadcasting)
+        private Group(int index, KernelCallOp root, Node tree, long count, bool rootBroadcasts)
         {
             this.root = root;
             this.tree = tree;
             Count = count;
-            this.broadcasting = broadcasting;
+            this.rootBroadcasts = rootBroadcasts;
+            Broadcasting = rootBroadcasts;
             Members = [index];
+            Written.Add(Output);
         }
 
         /// <summary>The calls, by index in the program.</summary>
@@ -306,14 +308,10 @@ internal static class Fusion
         {
             if (OperandsOf(call) is not { } operands) return null;
             if (IsUnaryStep(call))
-                return new Group(index, call, new Step(StepOf(call), new Leaf(operands[0])), ((DeviceBuffer<float>)operands[0]).Length, false) { Written = { OutputOf(call) } };
+                return new Group(index, call, new Step(StepOf(call), new Leaf(operands[0])), ((DeviceBuffer<float>)operands[0]).Length, false);
             long n = Count((int[])call.Args[6]!);
             bool broadcasting = operands.Any(o => ((DeviceBuffer<float>)o).Length is var m && m != n && m != 1);
-            return new Group(index, call, new Combine(call, new Leaf(operands[0]), new Leaf(operands[1])), n, broadcasting)
-            {
-                Broadcasting = broadcasting,
-                Written = { call.Args[5]! },
-            };
+            return new Group(index, call, new Combine(call, new Leaf(operands[0]), new Leaf(operands[1])), n, broadcasting);
         }
 
         /// <summary>True when the rule lets the root absorb <paramref name="child"/> as operand <paramref name="slot"/> (interference aside).</summary>
@@ -321,7 +319,7 @@ internal static class Fusion
         {
             if (child.Count != Count) return false;
             if (tree is Step) return !child.Broadcasting || !child.Inputs.Contains(Output);
-            if (broadcasting) return child.UnaryOnly;
+            if (rootBroadcasts) return child.UnaryOnly;
             return !child.Broadcasting && Leaves(WithOperand(slot, child.tree)).Distinct(ReferenceEqualityComparer.Instance).Count() <= ElementwiseExpression.MaxInputs;
         }
 
