@@ -103,17 +103,26 @@ public abstract class FusionPropertyTests
 
     /// <summary>
     /// A program over values 0 (x [rows, cols]) and 1 (w [cols]): mostly a chain on the latest value, sometimes
-    /// reading an earlier one (which gives that value a second user and so ends a group).
+    /// reading an earlier one (which gives that value a second user and so ends a group), and sometimes a small tree:
+    /// two unary steps on one value (read twice) combined by a binary op.
     /// </summary>
     private static List<Op> Generate(System.Random rng, int count)
     {
         var ops = new List<Op>();
-        for (int i = 0; i < count; i++)
+        while (ops.Count < count)
         {
             // The latest value is index ops.Count + 1 once there is an op; before, x.
             int a = ops.Count == 0 ? 0 : (rng.NextDouble() < 0.85 ? ops.Count + 1 : rng.Next(0, ops.Count + 2));
             double r = rng.NextDouble();
-            var op = r < 0.5 ? new Op(Kind.Unary, a, a, rng.Next(Unaries.Length))
+            if (r < 0.15 && ops.Count + 3 <= count)
+            {
+                int first = ops.Count + 2;
+                ops.Add(new Op(Kind.Unary, a, a, rng.Next(Unaries.Length)));
+                ops.Add(rng.NextDouble() < 0.5 ? new Op(Kind.Unary, a, a, rng.Next(Unaries.Length)) : new Op(Kind.Affine, a, a, 0));
+                ops.Add(new Op(Kind.Binary, first, first + 1, rng.Next(3)));
+                continue;
+            }
+            var op = r < 0.55 ? new Op(Kind.Unary, a, a, rng.Next(Unaries.Length))
                 : r < 0.8 ? new Op(Kind.Binary, a, rng.Next(0, ops.Count + 2), rng.Next(3))
                 : new Op(Kind.Affine, a, a, 0);
             ops.Add(op);
@@ -121,13 +130,21 @@ public abstract class FusionPropertyTests
         return ops;
     }
 
+    /// <summary>A group while the predictor forms it: the values its leaves read, per operand of its root, and what it holds.</summary>
+    private sealed record Group(List<int> LeavesA, List<int> LeavesB, int Binaries, bool Broadcasting)
+    {
+        public IEnumerable<int> Leaves => LeavesA.Concat(LeavesB);
+    }
+
     /// <summary>
-    /// The passes, restated on the program. Dead-code elimination first: an op is live when the result reads it,
-    /// directly or through live ops. Then fusion over the live ops in order (see <c>Fusion</c>): a value is private when
-    /// it is an intermediate (not an argument, not the result) read by exactly one live op; a unary step (unary or
-    /// affine op) continues the group before it when it reads that group's private output; a group of unary steps whose
-    /// private output is then read by the next op, a binary op, as exactly one operand of the result's shape becomes
-    /// that operand's chain; a binary op heads a group continued by unary steps. Each group is one launch.
+    /// The passes, restated on the program (every value in a buffer of its own, so nothing is in place and nothing
+    /// interferes). Dead-code elimination first: an op is live when the result reads it, directly or through live ops.
+    /// Then fusion over the live ops in order (see <c>Fusion</c>): a value is private when it is an intermediate (not an
+    /// argument, not the result) read by exactly one operand of one live op. An op absorbs the group that computed a
+    /// private operand of the op's element count when the op is a unary step (any group); or a plain binary op (each
+    /// operand of the result's element count or one element), the group holds no broadcasting binary op, and the
+    /// leaves (a's decided first, b counting as a leaf) stay at most four distinct values; or a broadcasting binary op
+    /// and the group is unary steps only. Each group left is one launch.
     /// </summary>
     private static int PredictedGroups(List<Op> program, int rows, int cols)
     {
@@ -137,46 +154,59 @@ public abstract class FusionPropertyTests
         live[^1] = true;
         for (int i = program.Count - 1; i >= 0; i--)
             if (live[i])
-                foreach (var v in new[] { program[i].A, program[i].B })
+                foreach (var v in Operands(program[i]))
                     if (v >= 2) live[v - 2] = true;
         var shapes = new List<int[]> { new[] { rows, cols }, new[] { cols } };
         foreach (var op in program)
             shapes.Add(op.Kind != Kind.Binary ? shapes[op.A] : shapes[op.A].Length >= shapes[op.B].Length ? shapes[op.A] : shapes[op.B]);
+        long Count(int v) => shapes[v].Aggregate(1L, (p, d) => p * d);
         var readers = new Dictionary<int, int>();
         for (int i = 0; i < program.Count; i++)
             if (live[i])
-                foreach (var v in new[] { program[i].A, program[i].B }.Distinct())
+                foreach (var v in Operands(program[i]))
                     readers[v] = readers.GetValueOrDefault(v) + 1;
         bool Private(int v) => v >= 2 && v != result && readers.GetValueOrDefault(v) == 1;
-        var order = Enumerable.Range(0, program.Count).Where(i => live[i]).ToList();
-        bool IsStep(int k) => program[order[k]].Kind != Kind.Binary;
-        int Tail(int k, int output)
+        var groups = new Dictionary<int, Group>();
+        int launches = 0;
+        for (int i = 0; i < program.Count; i++)
         {
-            int taken = 0;
-            while (k + taken < order.Count && IsStep(k + taken) && program[order[k + taken]].A == output && Private(output))
-                output = Value(order[k + taken++]);
-            return taken;
-        }
-        int groups = 0;
-        for (int k = 0; k < order.Count;)
-        {
-            groups++;
-            if (IsStep(k))
+            if (!live[i]) continue;
+            var op = program[i];
+            long n = Count(Value(i));
+            launches++;
+            if (op.Kind != Kind.Binary)
             {
-                int chain = 1 + Tail(k + 1, Value(order[k]));
-                int next = k + chain, output = Value(order[next - 1]);
-                var binary = next < order.Count ? program[order[next]] : null;
-                bool operand = binary is { Kind: Kind.Binary } && Private(output) && (binary.A == output) != (binary.B == output)
-                               && shapes[output].SequenceEqual(shapes[Value(order[next])]);
-                k = operand ? next + 1 + Tail(next + 1, Value(order[next])) : next;
+                var group = new Group([op.A], [], 0, false);
+                if (Private(op.A) && Count(op.A) == n && groups.Remove(op.A, out var child))
+                {
+                    group = child;
+                    launches--;
+                }
+                groups[Value(i)] = group;
+                continue;
             }
-            else
+            bool broadcasting = Operands(op).Any(v => Count(v) != n && Count(v) != 1);
+            var g = new Group([op.A], [op.B], 1, broadcasting);
+            for (int slot = 0; slot < 2; slot++)
             {
-                k += 1 + Tail(k + 1, Value(order[k]));
+                int v = slot == 0 ? op.A : op.B;
+                if (!Private(v) || !groups.TryGetValue(v, out var child) || Count(v) != n) continue;
+                var leaves = slot == 0 ? child.Leaves.Concat(g.LeavesB) : g.LeavesA.Concat(child.Leaves);
+                bool fits = broadcasting ? child.Binaries == 0 : !child.Broadcasting && leaves.Distinct().Count() <= 4;
+                if (!fits) continue;
+                g = slot == 0
+                    ? g with { LeavesA = child.Leaves.ToList(), Binaries = g.Binaries + child.Binaries, Broadcasting = g.Broadcasting || child.Broadcasting }
+                    : g with { LeavesB = child.Leaves.ToList(), Binaries = g.Binaries + child.Binaries, Broadcasting = g.Broadcasting || child.Broadcasting };
+                groups.Remove(v);
+                launches--;
             }
+            groups[Value(i)] = g;
         }
-        return groups;
+        return launches;
     }
+
+    /// <summary>The values an op reads, one per operand (a binary op reading one value twice lists it twice).</summary>
+    private static int[] Operands(Op op) => op.Kind == Kind.Binary ? [op.A, op.B] : [op.A];
 
     private static string Describe(List<Op> program) =>
         string.Join("; ", program.Select((o, i) => $"v{i + 2}={o.Kind}{(o.Kind == Kind.Unary ? Unaries[o.Code].ToString() : o.Kind == Kind.Binary ? "+-*"[o.Code].ToString() : "")}(v{o.A}{(o.Kind == Kind.Binary ? ",v" + o.B : "")})"));

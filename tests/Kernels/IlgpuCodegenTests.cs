@@ -80,6 +80,7 @@ public sealed class IlgpuCodegenTests : IClassFixture<IlgpuCodegenTests.Compiler
                 // The op-generic kernels with one representative op each (the op table compiles every op struct).
                 : constraints.Any(c => c.Name == "IUnaryOp") ? ["TanhOp"]
                 : constraints.Any(c => c.Name == "IBinaryOp") ? ["MulOp"]
+                : constraints.Any(c => c.Name == "ITreeOp") ? ["Input0"]
                 : new[] { "SwitchOff", "SwitchOn" };
             prefixes = prefixes.SelectMany(p => choices.Select(c => p.Length == 0 ? c : p + "," + c)).ToList();
         }

@@ -16,7 +16,7 @@ public sealed record CompileOptions
     /// <summary>Fill every memory-plan slot with NaN after its value's last use (a check that no two live values share a slot).</summary>
     public bool PoisonDeadSlots { get; init; }
 
-    /// <summary>Fuse chains of elementwise calls into one launch each (see <see cref="IFusedElementwiseKernels"/>); on by default.</summary>
+    /// <summary>Fuse chains and trees of elementwise calls into one launch each (see <see cref="IFusedElementwiseKernels"/>); on by default.</summary>
     public bool Fuse { get; init; } = true;
 
     /// <summary>
@@ -58,7 +58,7 @@ public sealed record CompileOptions
 /// <see cref="CompiledFunction.Messages"/> says which step differed.</item>
 /// <item>The third trace is compiled: the graph passes rewrite the calls (copy elimination, bias epilogues, constant
 /// folding, dead-code elimination, multi-tensor optimizer updates; <see cref="CompileOptions.Optimize"/>), elementwise
-/// chains fuse (<see cref="CompileOptions.Fuse"/>), buffers are classified by lifetime (inputs, persistent,
+/// chains and trees fuse (<see cref="CompileOptions.Fuse"/>), buffers are classified by lifetime (inputs, persistent,
 /// persistent-new, temporaries, constants, output), temporaries planned into shared slots by liveness, and the calls
 /// rebound to them.</item>
 /// <item>Later calls replay: the arguments' buffers are bound in, range checks of index arguments are repeated (so a

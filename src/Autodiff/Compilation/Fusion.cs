@@ -2,62 +2,63 @@ using Engine.Kernels;
 
 namespace Engine.Autodiff;
 
-/// <summary>A fused group of elementwise calls, replayed as one <see cref="IFusedElementwiseKernels"/> launch.</summary>
+/// <summary>
+/// A fused group of elementwise calls, replayed as one <see cref="IFusedElementwiseKernels"/> launch: a unary chain, a
+/// binary chain (one binary op, unary chains on its operands and after it) or an expression tree.
+/// </summary>
 internal sealed class FusedOp : TraceOp
 {
-    /// <summary>A group of unary steps only: x in, y out.</summary>
-    public FusedOp(List<KernelCallOp> calls)
+    private FusedOp(int calls, object?[] args)
     {
-        Calls = calls.Count;
-        Steps = calls.Select(Fusion.StepOf).ToList();
-        Args = [Fusion.InputOf(calls[0]), Fusion.OutputOf(calls[^1])];
+        Calls = calls;
+        Args = args;
         foreach (var a in Args) ArgWalker.Collect(a, Buffers);
     }
 
-    /// <summary>
-    /// A group headed by a binary call: <paramref name="operandChain"/> (possibly empty) computes the operand
-    /// <paramref name="operandIsA"/> names, the head combines, <paramref name="tail"/> continues.
-    /// </summary>
-    public FusedOp(List<KernelCallOp> operandChain, bool operandIsA, KernelCallOp head, List<KernelCallOp> tail)
-    {
-        Calls = operandChain.Count + 1 + tail.Count;
-        Head = (BinaryOp)head.Args[0]!;
-        var chain = operandChain.Select(Fusion.StepOf).ToList();
-        ASteps = operandIsA ? chain : [];
-        BSteps = operandIsA ? [] : chain;
-        Steps = tail.Select(Fusion.StepOf).ToList();
-        object? a = head.Args[1], b = head.Args[3];
-        if (operandChain.Count > 0)
+    /// <summary>A group of unary steps only: x in, y out (<paramref name="steps"/> in the order they apply).</summary>
+    public static FusedOp UnaryChain(int calls, List<UnaryStep> steps, object x, object y) => new(calls, [x, y]) { Steps = steps };
+
+    /// <summary>A group with one binary op: <paramref name="head"/>'s call with its operands read through the operand chains, then <paramref name="tail"/>.</summary>
+    public static FusedOp BinaryChain(int calls, KernelCallOp head, List<UnaryStep> aSteps, object a, List<UnaryStep> bSteps, object b, List<UnaryStep> tail, object y) =>
+        new(calls, [a, head.Args[2], b, head.Args[4], y, head.Args[6]])
         {
-            if (operandIsA) a = Fusion.InputOf(operandChain[0]);
-            else b = Fusion.InputOf(operandChain[0]);
-        }
-        Args = [a, head.Args[2], b, head.Args[4], tail.Count > 0 ? Fusion.OutputOf(tail[^1]) : head.Args[5], head.Args[6]];
-        foreach (var arg in Args) ArgWalker.Collect(arg, Buffers);
-    }
+            Head = (BinaryOp)head.Args[0]!,
+            ASteps = aSteps,
+            BSteps = bSteps,
+            Steps = tail,
+        };
 
-    /// <summary>The binary op of a binary-headed group, or null for a unary group.</summary>
-    public BinaryOp? Head { get; }
+    /// <summary>An expression tree over <paramref name="inputs"/> (its input i is inputs[i]), written into <paramref name="y"/>.</summary>
+    public static FusedOp Tree(int calls, ElementwiseExpression tree, List<object> inputs, object y) => new(calls, [.. inputs, y]) { Expression = tree };
 
-    /// <summary>The unary group's steps, or the binary group's tail.</summary>
-    public List<UnaryStep> Steps { get; }
+    /// <summary>The binary op of a binary chain, or null.</summary>
+    public BinaryOp? Head { get; private init; }
 
-    /// <summary>Steps applied to operand a (b) as it is read, in a binary group.</summary>
-    public List<UnaryStep> ASteps { get; } = [];
+    /// <summary>The tree of a tree group, or null.</summary>
+    public ElementwiseExpression? Expression { get; private init; }
+
+    /// <summary>The unary chain's steps, or the binary chain's tail.</summary>
+    public List<UnaryStep> Steps { get; private init; } = [];
+
+    /// <summary>Steps applied to operand a (b) as it is read, in a binary chain.</summary>
+    public List<UnaryStep> ASteps { get; private init; } = [];
 
     /// <inheritdoc cref="ASteps"/>
-    public List<UnaryStep> BSteps { get; } = [];
+    public List<UnaryStep> BSteps { get; private init; } = [];
 
     /// <summary>Kernel calls the group replaces.</summary>
     public int Calls { get; }
 
-    /// <summary>(x, y) for a unary group, (a, aShape, b, bShape, y, yShape) for a binary one.</summary>
+    /// <summary>
+    /// (x, y) for a unary chain, (a, aShape, b, bShape, y, yShape) for a binary chain, (inputs..., y) for a tree.
+    /// </summary>
     public object?[] Args { get; }
 
     public override string Name
     {
         get
         {
+            if (Expression is { } tree) return "Fused[" + tree + "]";
             if (Head is not { } head) return "Fused[" + string.Join(" -> ", Steps) + "]";
             string Operand(string name, List<UnaryStep> steps) => steps.Count == 0 ? "" : $" {name}={string.Join(" -> ", steps)}";
             return "Fused[Binary " + head + Operand("a", ASteps) + Operand("b", BSteps) + string.Concat(Steps.Select(s => " -> " + s)) + "]";
@@ -67,7 +68,9 @@ internal sealed class FusedOp : TraceOp
     /// <summary>Runs the group with <paramref name="args"/> (this group's <see cref="Args"/>, rebound) as one launch.</summary>
     public void Run(IFusedElementwiseKernels kernels, object?[] args)
     {
-        if (Head is { } head)
+        if (Expression is { } tree)
+            kernels.ElementwiseTree(tree, args[..^1].Select(a => (DeviceBuffer<float>)a!).ToArray(), (DeviceBuffer<float>)args[^1]!);
+        else if (Head is { } head)
             kernels.BinaryChain(ASteps, head, BSteps, Steps, (DeviceBuffer<float>)args[0]!, (int[])args[1]!, (DeviceBuffer<float>)args[2]!, (int[])args[3]!,
                 (DeviceBuffer<float>)args[4]!, (int[])args[5]!);
         else
@@ -76,95 +79,81 @@ internal sealed class FusedOp : TraceOp
 }
 
 /// <summary>
-/// The fusion pass. Unary steps are <see cref="IKernelSet.Unary"/> and <see cref="IKernelSet.Affine"/> calls. Rule, over
-/// the calls in program order: a call <i>continues</i> the group before it when it is a unary step reading the group's
-/// output, that output is a temporary of the traced call touched by no other operation (its writer and this reader
-/// only), and the call does not write into one of the group's inputs. A group starts at a unary step or a
-/// <see cref="IKernelSet.Binary"/> call and takes every call that continues it. A group of unary steps only that is
-/// followed by a binary call reading its output as exactly one operand, unbroadcast (the operand's shape is the
-/// result's), under the same conditions, becomes that operand's chain: the binary call heads the group, which
-/// continues with the unary steps after it. A group of two or more calls becomes one launch of the composed op
-/// (operand chain, binary op, unary steps), and its intermediates disappear from the memory plan. GEMMs, reductions,
-/// copies and capability calls end a group.
+/// The fusion pass. Elementwise calls are <see cref="IKernelSet.Unary"/> and <see cref="IKernelSet.Affine"/> calls
+/// (unary steps) and <see cref="IKernelSet.Binary"/> calls, each over whole buffers; a binary call is <i>plain</i> when
+/// each operand has the result's element count or is a scalar (one element), else <i>broadcasting</i>. A value is what
+/// one call writes into a buffer; it is <i>private</i> when exactly one operand of one later call reads it and nothing
+/// reads it after the traced call: the buffer is a temporary, or a later call writes it again (a call that writes its
+/// input in place starts a new value of the buffer, so an in-place step's result can be private even in the output
+/// buffer). Rule, over the calls in program order: a call C
+/// <i>absorbs</i> the group G that wrote one of its operands, as that operand's subtree, when the operand's value is
+/// private, G's values have C's element count, and
+/// <list type="bullet">
+/// <item>C is a unary step (G becomes C's operand, whatever G is; over a broadcasting group, C must not write one of
+/// G's inputs), or</item>
+/// <item>C is a plain binary call, G holds no broadcasting call, and the group then reads at most
+/// <see cref="ElementwiseExpression.MaxInputs"/> distinct buffers (operand a is decided before b, counting b as an
+/// input), or</item>
+/// <item>C is a broadcasting binary call and G is a chain of unary steps on an operand of the result's shape,</item>
+/// </list>
+/// and no call between G's first call and C other than G's own writes a buffer G reads or touches a buffer G's calls
+/// write (G's calls move to C's place). Every call starts a group of its own; a group is its last call (its root)
+/// with everything it absorbed. A group of two or more calls is one launch: a unary chain or a binary chain (at most
+/// one binary op) through the chain kernels, else an expression tree (<see cref="IFusedElementwiseKernels.ElementwiseTree"/>,
+/// an input read by several leaves is loaded once); its intermediates disappear from the memory plan. GEMMs,
+/// reductions, copies and capability calls are never absorbed. GELU's backward (x·pdf(x) + cdf(x), times the incoming
+/// gradient) is one tree; so is the loss backward's in-place (p - onehot) · scale.
 /// </summary>
 internal static class Fusion
 {
     /// <summary><paramref name="ops"/> with every group of the rule replaced by one <see cref="FusedOp"/>.</summary>
     public static List<TraceOp> Fuse(List<TraceOp> ops, Func<object, bool> isTemporary)
     {
-        var users = TraceBuffers.Users(ops);
-        bool Private(object output) => isTemporary(output) && users[output] == 2;
-
-        var result = new List<TraceOp>(ops.Count);
-        int i = 0;
-        while (i < ops.Count)
+        var flow = new ValueFlow(ops);
+        var groups = new Group?[ops.Count];
+        var absorbed = new bool[ops.Count];
+        for (int c = 0; c < ops.Count; c++)
         {
-            if (ops[i] is not KernelCallOp first || !(IsUnaryStep(first) || IsBinary(first)))
+            if (ops[c] is not KernelCallOp call || Group.Start(c, call) is not { } group) continue;
+            for (int slot = 0; slot < group.Operands; slot++)
             {
-                result.Add(ops[i++]);
-                continue;
+                var buffer = group.OperandBuffer(slot);
+                int writer = flow.Writer(c, slot);
+                if (writer < 0 || groups[writer] is not { } child || absorbed[writer]) continue;
+                if (!flow.IsPrivate(buffer, writer, isTemporary(buffer))) continue;
+                if (!group.CanAbsorb(slot, child) || Interferes(ops, child, c)) continue;
+                group.Absorb(slot, child);
+                absorbed[writer] = true;
             }
-            var chain = new List<KernelCallOp>();
-            KernelCallOp? head = null;
-            bool operandIsA = false;
-            if (IsUnaryStep(first))
-            {
-                chain.Add(first);
-                chain.AddRange(Continuation(ops, i + 1, OutputOf(first), [InputOf(first)], Private));
-                int next = i + chain.Count;
-                var output = OutputOf(chain[^1]);
-                if (next < ops.Count && ops[next] is KernelCallOp binary && IsBinary(binary) && Private(output)
-                    && OperandSlot(binary, output) is { } isA)
-                {
-                    head = binary;
-                    operandIsA = isA;
-                }
-            }
-            else
-            {
-                head = first;
-            }
-            if (head == null)
-            {
-                result.Add(chain.Count == 1 ? chain[0] : new FusedOp(chain));
-                i += chain.Count;
-                continue;
-            }
-            int at = i + chain.Count + 1;
-            var inputs = new List<object> { head.Args[1]!, head.Args[3]! };
-            if (chain.Count > 0) inputs.Add(InputOf(chain[0]));
-            var tail = Continuation(ops, at, head.Args[5]!, inputs, Private);
-            result.Add(chain.Count + tail.Count == 0 ? head : new FusedOp(chain, operandIsA, head, tail));
-            i = at + tail.Count;
+            groups[c] = group;
+        }
+        var result = new List<TraceOp>(ops.Count);
+        for (int i = 0; i < ops.Count; i++)
+        {
+            if (absorbed[i]) continue;
+            result.Add(groups[i] is { Members.Count: > 1 } group ? group.ToOp() : ops[i]);
         }
         return result;
     }
 
-    /// <summary>The unary steps from <paramref name="start"/> on that continue a group whose output is <paramref name="output"/>.</summary>
-    private static List<KernelCallOp> Continuation(List<TraceOp> ops, int start, object output, List<object> inputs, Func<object, bool> isPrivate)
+    /// <summary>True when moving <paramref name="child"/>'s calls to <paramref name="root"/>'s place could change what anything reads.</summary>
+    private static bool Interferes(List<TraceOp> ops, Group child, int root)
     {
-        var taken = new List<KernelCallOp>();
-        while (start + taken.Count < ops.Count && ops[start + taken.Count] is KernelCallOp next && IsUnaryStep(next)
-               && ReferenceEquals(InputOf(next), output) && isPrivate(output) && !inputs.Any(b => ReferenceEquals(b, OutputOf(next))))
+        var members = child.Members.ToHashSet();
+        var written = child.Written;
+        var inputs = child.Inputs;
+        for (int i = child.Members.Min() + 1; i < root; i++)
         {
-            taken.Add(next);
-            output = OutputOf(next);
+            if (members.Contains(i)) continue;
+            var op = ops[i];
+            if (op.Buffers.Any(written.Contains)) return true;
+            var writes = OpEffects.Of(op) is { } e ? [e.Writes] : op.Buffers;
+            if (writes.Any(b => inputs.Contains(b))) return true;
         }
-        return taken;
-    }
-
-    /// <summary>True when <paramref name="operand"/> is a (not b), false when b, null when neither, both, or broadcast.</summary>
-    private static bool? OperandSlot(KernelCallOp binary, object operand)
-    {
-        bool isA = ReferenceEquals(binary.Args[1], operand), isB = ReferenceEquals(binary.Args[3], operand);
-        if (isA == isB) return null;
-        var shape = (int[])binary.Args[isA ? 2 : 4]!;
-        return shape.AsSpan().SequenceEqual((int[])binary.Args[6]!) ? isA : null;
+        return false;
     }
 
     private static bool IsUnaryStep(KernelCallOp op) => op.IsCore(nameof(IKernelSet.Unary)) || op.IsCore(nameof(IKernelSet.Affine));
-
-    private static bool IsBinary(KernelCallOp op) => op.IsCore(nameof(IKernelSet.Binary));
 
     /// <summary>The step a unary or affine call applies.</summary>
     public static UnaryStep StepOf(KernelCallOp op) =>
@@ -175,4 +164,241 @@ internal static class Fusion
 
     /// <summary>The buffer a unary step writes.</summary>
     public static object OutputOf(KernelCallOp op) => op.IsCore(nameof(IKernelSet.Affine)) ? op.Args[1]! : op.Args[2]!;
+
+    private static long Count(int[] shape)
+    {
+        long n = 1;
+        foreach (var d in shape) n *= d;
+        return n;
+    }
+
+    /// <summary>
+    /// Which call wrote the value each operand of an elementwise call reads, and how many operands read each value.
+    /// A call whose effects are not known exactly reads and writes every buffer it touches.
+    /// </summary>
+    private sealed class ValueFlow
+    {
+        private readonly Dictionary<int, int[]> writers = new();
+        private readonly Dictionary<object, Dictionary<int, int>> readers = new(ReferenceEqualityComparer.Instance);
+        private readonly HashSet<(object Buffer, int Writer)> overwritten = new(new ValueComparer());
+
+        public ValueFlow(List<TraceOp> ops)
+        {
+            var last = new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
+            void Read(object b)
+            {
+                int w = last.GetValueOrDefault(b, -1);
+                if (!readers.TryGetValue(b, out var byWriter)) readers[b] = byWriter = new Dictionary<int, int>();
+                byWriter[w] = byWriter.GetValueOrDefault(w) + 1;
+            }
+            void Write(object b, int i)
+            {
+                if (last.TryGetValue(b, out int previous)) overwritten.Add((b, previous));
+                last[b] = i;
+            }
+            for (int i = 0; i < ops.Count; i++)
+            {
+                var op = ops[i];
+                if (op is KernelCallOp call && Group.OperandsOf(call) is { } operands)
+                {
+                    writers[i] = operands.Select(b => last.GetValueOrDefault(b, -1)).ToArray();
+                    foreach (var b in operands) Read(b);
+                    Write(OpEffects.Of(call)!.Value.Writes, i);
+                    continue;
+                }
+                var effects = OpEffects.Of(op);
+                var reads = effects is { } e ? e.Reads : op.Buffers.Distinct(ReferenceEqualityComparer.Instance).ToArray()!;
+                foreach (var b in reads) Read(b!);
+                if (effects is { } known) Write(known.Writes, i);
+                else
+                    foreach (var b in op.Buffers.Distinct(ReferenceEqualityComparer.Instance)) Write(b!, i);
+            }
+        }
+
+        /// <summary>The call that wrote the value operand <paramref name="slot"/> of call <paramref name="call"/> reads, or -1.</summary>
+        public int Writer(int call, int slot) => writers[call][slot];
+
+        /// <summary>
+        /// True when exactly one operand of one call reads the value <paramref name="writer"/> wrote into
+        /// <paramref name="buffer"/>, and nothing reads it after the traced call: the buffer is a temporary, or a later
+        /// call writes it again.
+        /// </summary>
+        public bool IsPrivate(object buffer, int writer, bool temporary) =>
+            readers.TryGetValue(buffer, out var byWriter) && byWriter.GetValueOrDefault(writer) == 1 && (temporary || overwritten.Contains((buffer, writer)));
+
+        private sealed class ValueComparer : IEqualityComparer<(object Buffer, int Writer)>
+        {
+            public bool Equals((object Buffer, int Writer) x, (object Buffer, int Writer) y) => ReferenceEquals(x.Buffer, y.Buffer) && x.Writer == y.Writer;
+
+            public int GetHashCode((object Buffer, int Writer) v) => HashCode.Combine(System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(v.Buffer), v.Writer);
+        }
+    }
+
+    /// <summary>A node of a group's tree: a buffer read, a unary step, or a binary call's op.</summary>
+    private abstract record Node;
+
+    private sealed record Leaf(object Buffer) : Node;
+
+    private sealed record Step(UnaryStep Op, Node X) : Node;
+
+    private sealed record Combine(KernelCallOp Call, Node A, Node B) : Node;
+
+    /// <summary>A group being formed: its root call, the tree it computes, its calls and what they read and write.</summary>
+    private sealed class Group
+    {
+        private Node tree;
+        private readonly KernelCallOp root;
+        private readonly bool rootBroadcasts;
+
+        private Group(int index, KernelCallOp root, Node tree, long count, bool rootBroadcasts)
+        {
+            this.root = root;
+            this.tree = tree;
+            Count = count;
+            this.rootBroadcasts = rootBroadcasts;
+            Broadcasting = rootBroadcasts;
+            Members = [index];
+            Written.Add(Output);
+        }
+
+        /// <summary>The calls, by index in the program.</summary>
+        public List<int> Members { get; }
+
+        /// <summary>Elements of every value the group computes.</summary>
+        public long Count { get; }
+
+        /// <summary>The buffer the root writes.</summary>
+        public object Output => OpEffects.Of(root)!.Value.Writes;
+
+        /// <summary>Operands of the root call (1 or 2).</summary>
+        public int Operands => root.IsCore(nameof(IKernelSet.Binary)) ? 2 : 1;
+
+        /// <summary>True when the group holds a broadcasting binary call.</summary>
+        public bool Broadcasting { get; private set; }
+
+        /// <summary>True when the group is unary steps only.</summary>
+        private bool UnaryOnly => Binaries(tree) == 0;
+
+        /// <summary>The buffers the group reads.</summary>
+        public HashSet<object> Inputs => Leaves(tree).ToHashSet(ReferenceEqualityComparer.Instance);
+
+        /// <summary>The buffers the group's calls write, its output included.</summary>
+        public HashSet<object> Written { get; } = new(ReferenceEqualityComparer.Instance);
+
+        /// <summary>The buffer operand <paramref name="slot"/> of the root reads.</summary>
+        public object OperandBuffer(int slot) => OperandsOf(root)![slot];
+
+        /// <summary>The operand buffers of an elementwise call over whole buffers (1 or 2), or null for any other call.</summary>
+        public static object[]? OperandsOf(KernelCallOp call)
+        {
+            if (IsUnaryStep(call))
+            {
+                var (x, y) = (InputOf(call), OutputOf(call));
+                return x is DeviceBuffer<float> xb && y is DeviceBuffer<float> yb && xb.Length == yb.Length ? [x] : null;
+            }
+            if (!call.IsCore(nameof(IKernelSet.Binary))) return null;
+            bool whole = call.Args[1] is DeviceBuffer<float> a && a.Length == Count((int[])call.Args[2]!)
+                         && call.Args[3] is DeviceBuffer<float> b && b.Length == Count((int[])call.Args[4]!)
+                         && call.Args[5] is DeviceBuffer<float> y2 && y2.Length == Count((int[])call.Args[6]!);
+            return whole ? [call.Args[1]!, call.Args[3]!] : null;
+        }
+
+        /// <summary>The one-call group of <paramref name="call"/>, or null when it is not an elementwise call over whole buffers.</summary>
+        public static Group? Start(int index, KernelCallOp call)
+        {
+            if (OperandsOf(call) is not { } operands) return null;
+            if (IsUnaryStep(call))
+                return new Group(index, call, new Step(StepOf(call), new Leaf(operands[0])), ((DeviceBuffer<float>)operands[0]).Length, false);
+            long n = Count((int[])call.Args[6]!);
+            bool broadcasting = operands.Any(o => ((DeviceBuffer<float>)o).Length is var m && m != n && m != 1);
+            return new Group(index, call, new Combine(call, new Leaf(operands[0]), new Leaf(operands[1])), n, broadcasting);
+        }
+
+        /// <summary>True when the rule lets the root absorb <paramref name="child"/> as operand <paramref name="slot"/> (interference aside).</summary>
+        public bool CanAbsorb(int slot, Group child)
+        {
+            if (child.Count != Count) return false;
+            if (tree is Step) return !child.Broadcasting || !child.Inputs.Contains(Output);
+            if (rootBroadcasts) return child.UnaryOnly;
+            return !child.Broadcasting && Leaves(WithOperand(slot, child.tree)).Distinct(ReferenceEqualityComparer.Instance).Count() <= ElementwiseExpression.MaxInputs;
+        }
+
+        /// <summary>Takes <paramref name="child"/> in as operand <paramref name="slot"/>.</summary>
+        public void Absorb(int slot, Group child)
+        {
+            tree = WithOperand(slot, child.tree);
+            Members.AddRange(child.Members);
+            Written.UnionWith(child.Written);
+            Broadcasting |= child.Broadcasting;
+        }
+
+        private Node WithOperand(int slot, Node operand)
+        {
+            // The root's own node is the top of the tree until something absorbs the group.
+            return tree switch
+            {
+                Step s => s with { X = operand },
+                Combine c when slot == 0 => c with { A = operand },
+                Combine c => c with { B = operand },
+                _ => throw new InvalidOperationException("a group's tree is rooted at its call."),
+            };
+        }
+
+        private static IEnumerable<object> Leaves(Node node) => node switch
+        {
+            Leaf l => [l.Buffer],
+            Step s => Leaves(s.X),
+            Combine c => Leaves(c.A).Concat(Leaves(c.B)),
+            _ => [],
+        };
+
+        private static int Binaries(Node node) => node switch
+        {
+            Step s => Binaries(s.X),
+            Combine c => 1 + Binaries(c.A) + Binaries(c.B),
+            _ => 0,
+        };
+
+        /// <summary>Steps from a leaf outward to <paramref name="node"/>, and the leaf; null when a binary op lies between.</summary>
+        private static (List<UnaryStep> Steps, object Buffer)? Chain(Node node)
+        {
+            var steps = new List<UnaryStep>();
+            while (node is Step s)
+            {
+                steps.Add(s.Op);
+                node = s.X;
+            }
+            steps.Reverse();
+            return node is Leaf leaf ? (steps, leaf.Buffer) : null;
+        }
+
+        /// <summary>The group as one launch: a unary chain, a binary chain, or a tree.</summary>
+        public FusedOp ToOp()
+        {
+            if (Chain(tree) is { } unary) return FusedOp.UnaryChain(Members.Count, unary.Steps, unary.Buffer, Output);
+            if (Binaries(tree) == 1)
+            {
+                var tail = new List<UnaryStep>();
+                var node = tree;
+                while (node is Step s)
+                {
+                    tail.Add(s.Op);
+                    node = s.X;
+                }
+                tail.Reverse();
+                var head = (Combine)node;
+                var (a, b) = (Chain(head.A)!.Value, Chain(head.B)!.Value);
+                return FusedOp.BinaryChain(Members.Count, head.Call, a.Steps, a.Buffer, b.Steps, b.Buffer, tail, Output);
+            }
+            var inputs = Leaves(tree).Distinct(ReferenceEqualityComparer.Instance).Select(b => b!).ToList();
+            ElementwiseExpression Build(Node node) => node switch
+            {
+                Leaf l => new ElementwiseExpression.Input(inputs.FindIndex(b => ReferenceEquals(b, l.Buffer))),
+                Step s => new ElementwiseExpression.Unary(s.Op, Build(s.X)),
+                Combine c => new ElementwiseExpression.Binary((BinaryOp)c.Call.Args[0]!, Build(c.A), Build(c.B)),
+                _ => throw new InvalidOperationException("unknown node."),
+            };
+            return FusedOp.Tree(Members.Count, Build(tree), inputs, Output);
+        }
+    }
 }

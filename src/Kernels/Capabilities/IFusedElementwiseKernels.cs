@@ -6,8 +6,9 @@ using Engine.Kernels.Elementwise;
 namespace Engine.Kernels;
 
 /// <summary>
-/// Chains of elementwise ops run as one kernel, a capability both built-in sets implement: the chain becomes one
-/// composed op struct (<c>Compose&lt;,&gt;</c> and <c>Then&lt;,&gt;</c> over the ops' own structs, built with
+/// Chains and trees of elementwise ops run as one kernel, a capability both built-in sets implement: the chain becomes
+/// one composed op struct (<c>Compose&lt;,&gt;</c> and <c>Then&lt;,&gt;</c> over the ops' own structs; a tree,
+/// <c>UnaryNode&lt;,&gt;</c> and <c>BinaryNode&lt;,,&gt;</c> over leaves <c>Input0</c>..<c>Input3</c>; built with
 /// <see cref="Type.MakeGenericType"/>), which the set's generic elementwise kernel runs with every intermediate in a
 /// register. Each op rounds to float exactly as its own kernel does, so a fused chain gives the bits of the ops run
 /// one by one. A compiled graph uses it to fuse what the eager engine launches op by op.
@@ -23,6 +24,102 @@ public interface IFusedElementwiseKernels
     /// </summary>
     void BinaryChain(IReadOnlyList<UnaryStep> aSteps, BinaryOp head, IReadOnlyList<UnaryStep> bSteps, IReadOnlyList<UnaryStep> tail,
         DeviceBuffer<float> a, int[] aShape, DeviceBuffer<float> b, int[] bShape, DeviceBuffer<float> y, int[] yShape);
+
+    /// <summary>
+    /// y[i] = tree(inputs[0][i], ..., inputs[k-1][i]) as one kernel: an expression tree of unary, affine and binary ops
+    /// over up to <see cref="ElementwiseExpression.MaxInputs"/> input buffers, each of y's length or of length 1 (a
+    /// scalar read by every element). A leaf may read an input several times; y may be one of the inputs. Each op
+    /// rounds as its own kernel does, so the result has the bits of the ops run one by one.
+    /// </summary>
+    void ElementwiseTree(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, DeviceBuffer<float> y);
+}
+
+/// <summary>
+/// An elementwise expression tree (see <see cref="IFusedElementwiseKernels.ElementwiseTree"/>): leaves read inputs,
+/// nodes apply a <see cref="UnaryStep"/> or a <see cref="BinaryOp"/> to their children. Value equality: equal trees
+/// share one compiled kernel.
+/// </summary>
+public abstract record ElementwiseExpression
+{
+    /// <summary>Input buffers a tree may read.</summary>
+    public const int MaxInputs = 4;
+
+    private protected ElementwiseExpression() { }
+
+    /// <summary>Inputs the tree reads: one more than its highest input index.</summary>
+    public abstract int Arity { get; }
+
+    /// <summary>Ops (unary steps and binary ops) in the tree.</summary>
+    public abstract int Ops { get; }
+
+    /// <summary>The leaf reading input <paramref name="Index"/> (0 to <see cref="MaxInputs"/> - 1).</summary>
+    /// <param name="Index">The input's position in the kernel's input list.</param>
+    public sealed record Input(int Index) : ElementwiseExpression
+    {
+        /// <inheritdoc />
+        public override int Arity => Index + 1;
+
+        /// <inheritdoc />
+        public override int Ops => 0;
+
+        /// <inheritdoc />
+        public override string ToString() => "x" + Index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>A unary step over a subtree.</summary>
+    /// <param name="Step">The step.</param>
+    /// <param name="X">Its operand.</param>
+    public sealed record Unary(UnaryStep Step, ElementwiseExpression X) : ElementwiseExpression
+    {
+        /// <inheritdoc />
+        public override int Arity => X.Arity;
+
+        /// <inheritdoc />
+        public override int Ops => 1 + X.Ops;
+
+        /// <inheritdoc />
+        public override string ToString() => $"{Step}({X})";
+    }
+
+    /// <summary>A binary op over two subtrees.</summary>
+    /// <param name="Op">The op.</param>
+    /// <param name="A">Its first operand.</param>
+    /// <param name="B">Its second operand.</param>
+    public sealed record Binary(BinaryOp Op, ElementwiseExpression A, ElementwiseExpression B) : ElementwiseExpression
+    {
+        /// <inheritdoc />
+        public override int Arity => Math.Max(A.Arity, B.Arity);
+
+        /// <inheritdoc />
+        public override int Ops => 1 + A.Ops + B.Ops;
+
+        /// <inheritdoc />
+        public override string ToString() => $"{Op}({A}, {B})";
+    }
+
+    /// <summary>
+    /// Checks a call of <see cref="IFusedElementwiseKernels.ElementwiseTree"/> before any work: 1 to
+    /// <see cref="MaxInputs"/> inputs, every leaf's index among them, each input alive and of y's length or 1.
+    /// </summary>
+    internal static void Check(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, DeviceBuffer<float> y)
+    {
+        const string op = nameof(IFusedElementwiseKernels.ElementwiseTree);
+        ArgumentNullException.ThrowIfNull(tree);
+        ArgumentNullException.ThrowIfNull(inputs);
+        ArgumentNullException.ThrowIfNull(y);
+        y.ThrowIfDisposed(op);
+        if (inputs.Count is < 1 or > MaxInputs)
+            throw new ArgumentException($"{op}: {inputs.Count} inputs, expected 1 to {MaxInputs}.", nameof(inputs));
+        if (tree.Arity > inputs.Count)
+            throw new ArgumentException($"{op}: the tree {tree} reads input {tree.Arity - 1}, but {inputs.Count} inputs were given.", nameof(tree));
+        for (int k = 0; k < inputs.Count; k++)
+        {
+            ArgumentNullException.ThrowIfNull(inputs[k], $"{nameof(inputs)}[{k}]");
+            inputs[k].ThrowIfDisposed(op);
+            if (inputs[k].Length != y.Length && inputs[k].Length != 1)
+                throw new ArgumentException($"{op}: input {k} holds {inputs[k].Length} elements, expected y's {y.Length} or 1 (a scalar).", nameof(inputs));
+        }
+    }
 }
 
 /// <summary>One step of a fused elementwise chain: a <see cref="UnaryOp"/>, or the affine map scale · x + shift (one rounding).</summary>
@@ -44,7 +141,7 @@ public readonly record struct UnaryStep(UnaryOp Op, float Scale, float Shift, bo
         : Op.ToString();
 }
 
-/// <summary>Builds composed op structs for a chain and calls a kernel set's generic elementwise kernel with them.</summary>
+/// <summary>Builds composed op structs for a chain or tree and calls a kernel set's generic elementwise kernel with them.</summary>
 internal static class ElementwiseChains
 {
     private static readonly ConcurrentDictionary<(Type Set, string Kernel, Type Op), MethodInfo> Kernels = new();
@@ -79,6 +176,37 @@ internal static class ElementwiseChains
             var unary = Unary(tail);
             return Activator.CreateInstance(typeof(Then<,>).MakeGenericType(binary.GetType(), unary.GetType()), binary, unary)!;
         });
+
+    /// <summary>The tree op struct (boxed) of <paramref name="tree"/>, made once per tree.</summary>
+    public static object Tree(ElementwiseExpression tree) =>
+        Ops.GetOrAdd("t:" + tree, _ => BuildTree(tree));
+
+    private static object BuildTree(ElementwiseExpression tree)
+    {
+        switch (tree)
+        {
+            case ElementwiseExpression.Input leaf:
+                return leaf.Index switch
+                {
+                    0 => new Input0(),
+                    1 => new Input1(),
+                    2 => new Input2(),
+                    3 => new Input3(),
+                    _ => throw new ArgumentOutOfRangeException(nameof(tree), leaf.Index, $"input index must be below {ElementwiseExpression.MaxInputs}."),
+                };
+            case ElementwiseExpression.Unary unary:
+                var op = Box(unary.Step);
+                var child = BuildTree(unary.X);
+                return Activator.CreateInstance(typeof(UnaryNode<,>).MakeGenericType(op.GetType(), child.GetType()), op, child)!;
+            case ElementwiseExpression.Binary binary:
+                var bop = ElementwiseOps.Visit<Boxer, object>(binary.Op, default);
+                var left = BuildTree(binary.A);
+                var right = BuildTree(binary.B);
+                return Activator.CreateInstance(typeof(BinaryNode<,,>).MakeGenericType(bop.GetType(), left.GetType(), right.GetType()), bop, left, right)!;
+            default:
+                throw new ArgumentException($"unknown expression node {tree.GetType().Name}.", nameof(tree));
+        }
+    }
 
     private static object Box(UnaryStep step) =>
         step.IsAffine ? new AffineOp(step.Scale, step.Shift) : ElementwiseOps.Visit<Boxer, object>(step.Op, default);

@@ -1,6 +1,11 @@
+using System.Runtime.CompilerServices;
+using Engine.Kernels.Elementwise;
+using Engine.Kernels.Vectors;
+using static Engine.Kernels.Cpu.CpuParallel;
+
 namespace Engine.Kernels.Cpu;
 
-// Fused elementwise chains: one composed op struct through the set's generic elementwise kernels, one launch.
+// Fused elementwise chains and trees: one composed op struct through the set's generic elementwise kernels, one launch.
 public sealed partial class CpuKernelSet : IFusedElementwiseKernels
 {
     void IFusedElementwiseKernels.UnaryChain(IReadOnlyList<UnaryStep> steps, DeviceBuffer<float> x, DeviceBuffer<float> y)
@@ -15,5 +20,86 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
     {
         ElementwiseChains.Run(this, nameof(Binary), ElementwiseChains.Binary(aSteps, head, bSteps, tail), a, aShape, b, bShape, y, yShape);
         Launched();
+    }
+
+    void IFusedElementwiseKernels.ElementwiseTree(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, DeviceBuffer<float> y)
+    {
+        ElementwiseExpression.Check(tree, inputs, y);
+        ElementwiseChains.Run(this, nameof(ElementwiseTree), ElementwiseChains.Tree(tree), inputs, y);
+        Launched();
+    }
+
+    /// <summary>y[i] = tree(inputs at i) for any tree struct, as one kernel; the inputs are checked by the caller.</summary>
+    internal unsafe void ElementwiseTree<TTree>(TTree tree, IReadOnlyList<DeviceBuffer<float>> inputs, DeviceBuffer<float> y) where TTree : unmanaged, ITreeOp
+    {
+        const string op = nameof(ElementwiseTree);
+        var ya = Data(y, 0, op);
+        long n = ya.LongLength;
+        if (n == 0) return;
+        // Inputs the tree does not read alias input 0, so every pointer is valid.
+        float* Input(int k, out bool scalar)
+        {
+            var a = Data(inputs[k < inputs.Count ? k : 0], 1, op);
+            scalar = a.LongLength != n;
+            return Ptr(a);
+        }
+        var x = new TreeInputs(Input(0, out bool s0), Input(1, out bool s1), Input(2, out bool s2), Input(3, out bool s3), s0, s1, s2, s3);
+        Simd.Run(new TreeKernel<TTree>(tree, x, Ptr(ya), n));
+    }
+
+    /// <summary>A tree kernel's input pointers, each read at element i or, for a scalar, at element 0.</summary>
+    private readonly unsafe struct TreeInputs(float* x0, float* x1, float* x2, float* x3, bool s0, bool s1, bool s2, bool s3)
+    {
+        public readonly float* X0 = x0, X1 = x1, X2 = x2, X3 = x3;
+        public readonly bool S0 = s0, S1 = s1, S2 = s2, S3 = s3;
+
+        /// <summary>The inputs from element <paramref name="start"/> on (scalars stay put).</summary>
+        public TreeInputs From(long start) =>
+            new(S0 ? X0 : X0 + start, S1 ? X1 : X1 + start, S2 ? X2 : X2 + start, S3 ? X3 : X3 + start, S0, S1, S2, S3);
+    }
+
+    private readonly unsafe struct TreeKernel<TTree>(TTree tree, TreeInputs x, float* y, long n) : IWidthAction where TTree : unmanaged, ITreeOp
+    {
+        void IWidthAction.Run<TV, TD>() => TreePar<TTree, TV>(tree, x, y, n);
+    }
+
+    private static unsafe void TreePar<TTree, TV>(TTree tree, TreeInputs x, float* y, long n)
+        where TTree : unmanaged, ITreeOp where TV : unmanaged, IFloatVector<TV>
+    {
+        long grain = CheapGrain / Math.Max(1, TTree.Cost);
+        if (n < 2 * grain) TreeLoop<TTree, TV>(tree, x, y, n);
+        else For(n, grain, (s, e) => TreeLoop<TTree, TV>(tree, x.From(s), y + s, e - s));
+    }
+
+    /// <summary>
+    /// The tree over n elements: full vectors, then a scalar tail computed as <see cref="Vec1"/> lanes (the bits of a
+    /// vector lane). Each input is loaded once per element however many leaves read it; y may alias an input.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void TreeLoop<TTree, TV>(TTree tree, TreeInputs x, float* y, long n)
+        where TTree : unmanaged, ITreeOp where TV : unmanaged, IFloatVector<TV>
+    {
+        long i = 0;
+        if (TV.Count > 1)
+        {
+            int w = TV.Count;
+            TV c0 = TV.Create(*x.X0), c1 = TV.Create(*x.X1), c2 = TV.Create(*x.X2), c3 = TV.Create(*x.X3);
+            for (; i <= n - w; i += w)
+            {
+                var v0 = x.S0 ? c0 : TV.Load(x.X0 + i);
+                var v1 = TTree.Arity < 2 ? c1 : x.S1 ? c1 : TV.Load(x.X1 + i);
+                var v2 = TTree.Arity < 3 ? c2 : x.S2 ? c2 : TV.Load(x.X2 + i);
+                var v3 = TTree.Arity < 4 ? c3 : x.S3 ? c3 : TV.Load(x.X3 + i);
+                TV.Store(tree.Vector(v0, v1, v2, v3), y + i);
+            }
+        }
+        for (; i < n; i++)
+        {
+            Vec1 v0 = x.S0 ? *x.X0 : x.X0[i];
+            Vec1 v1 = TTree.Arity < 2 || x.S1 ? *x.X1 : x.X1[i];
+            Vec1 v2 = TTree.Arity < 3 || x.S2 ? *x.X2 : x.X2[i];
+            Vec1 v3 = TTree.Arity < 4 || x.S3 ? *x.X3 : x.X3[i];
+            y[i] = tree.Vector(v0, v1, v2, v3);
+        }
     }
 }

@@ -273,6 +273,8 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
         Zip,
         /// <summary><see cref="IlgpuKernels.Binary{TOp}"/>.</summary>
         Binary,
+        /// <summary><see cref="IlgpuKernels.Tree{TTree}"/>.</summary>
+        Tree,
     }
 
     /// <summary>Loaded specialisations of the generic kernels, by kernel and op struct type.</summary>
@@ -294,7 +296,7 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
         }
     }
 
-    /// <summary>Op struct types with a loaded specialisation of the generic kernel of that name ("Unary", "Zip", "Binary").</summary>
+    /// <summary>Op struct types with a loaded specialisation of the generic kernel of that name ("Unary", "Zip", "Binary", "Tree").</summary>
     internal IEnumerable<Type> SpecialisedOps(string kernel) =>
         specialised.Keys.Where(k => k.Kernel.ToString() == kernel).Select(k => k.Op);
 

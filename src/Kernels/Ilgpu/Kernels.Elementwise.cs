@@ -45,6 +45,18 @@ internal static partial class IlgpuKernels
         }
     }
 
+    /// <summary>
+    /// y[i] = tree(x0, x1, x2, x3 at i), each input of y's length or of length 1 (a scalar, read at 0); one kernel per
+    /// tree struct type. Inputs the tree does not read may be any views.
+    /// </summary>
+    internal static void Tree<TTree>(ArrayView<float> x0, ArrayView<float> x1, ArrayView<float> x2, ArrayView<float> x3, ArrayView<float> y, TTree tree)
+        where TTree : unmanaged, ITreeOp
+    {
+        for (long i = GlobalStart; i < y.Length; i += GlobalStride)
+            y[i] = tree.Scalar(x0[x0.Length == y.Length ? i : 0], x1[x1.Length == y.Length ? i : 0], x2[x2.Length == y.Length ? i : 0],
+                x3[x3.Length == y.Length ? i : 0]);
+    }
+
     /// <summary>y[i] = x[offA(i)]: broadcasting and permutation.</summary>
     internal static void Gather(ArrayView<float> x, ArrayView<float> y, long count, StridedLayout layout)
     {

@@ -1,0 +1,92 @@
+using Engine.Autodiff;
+using Engine.Kernels;
+
+namespace Engine.Tests.Compilation;
+
+/// <summary>
+/// The fusion rule on hand-written call lists, where in-place writes and buffers outside the temporaries (which
+/// traced tensor programs rarely show in a small test) decide: what a group may move past, and when a value written in
+/// place or into a kept buffer is private.
+/// </summary>
+public sealed class FusionRuleTests : IDisposable
+{
+    private readonly IKernelSet k = Device.Get(DeviceKind.Cpu).Kernels;
+    private readonly List<DeviceBuffer<float>> buffers = [];
+
+    private DeviceBuffer<float> Buffer(long n = 6)
+    {
+        var b = k.Allocate(n);
+        buffers.Add(b);
+        return b;
+    }
+
+    private static KernelCallOp Call(string name, params object?[] args) =>
+        new(typeof(IKernelSet).GetMethod(name)!, args);
+
+    private static KernelCallOp Unary(UnaryOp op, object x, object y) => Call(nameof(IKernelSet.Unary), op, x, y);
+
+    private static KernelCallOp Affine(object x, object y) => Call(nameof(IKernelSet.Affine), x, y, 2f, 1f);
+
+    private static KernelCallOp Binary(BinaryOp op, object a, object b, object y, int bLength = 6) =>
+        Call(nameof(IKernelSet.Binary), op, a, new[] { 6 }, b, new[] { bLength }, y, new[] { 6 });
+
+    /// <summary>Fuses <paramref name="ops"/> with <paramref name="kept"/> the buffers that are not temporaries; returns the names of the result.</summary>
+    private static List<string> Fuse(List<TraceOp> ops, params object[] kept) =>
+        Fusion.Fuse(ops, b => !kept.Contains(b)).Select(o => o.Name).ToList();
+
+    [Fact]
+    public void AGroupDoesNotMovePastAWriteOfItsInput()
+    {
+        var (x, t, y) = (Buffer(), Buffer(), Buffer());
+        Assert.Equal(["Unary", "Affine", "Unary"], Fuse([Unary(UnaryOp.Tanh, x, t), Affine(x, x), Unary(UnaryOp.Sigmoid, t, y)], x, y));
+        var z = Buffer();
+        Assert.Equal(["Affine", "Fused[Tanh -> Sigmoid]"], Fuse([Unary(UnaryOp.Tanh, x, t), Affine(x, z), Unary(UnaryOp.Sigmoid, t, y)], x, y, z));
+    }
+
+    [Fact]
+    public void AGroupDoesNotMovePastACallTouchingWhatItWrites()
+    {
+        // The intermediate's buffer t is written again in between (an older value, read by nobody): still no move.
+        var (x, t, u, y) = (Buffer(), Buffer(), Buffer(), Buffer());
+        var ops = new List<TraceOp> { Unary(UnaryOp.Tanh, x, t), Unary(UnaryOp.Exp, t, u), Affine(x, t), Binary(BinaryOp.Mul, u, t, y) };
+        Assert.Equal(["Fused[Tanh -> Exp]", "Fused[Binary Mul b=Affine(2,1)]"], Fuse(ops, x, y));
+    }
+
+    [Fact]
+    public void InPlaceStepsFuseWhenTheirValuesAreReadOnce()
+    {
+        var (a, b, c, y) = (Buffer(), Buffer(), Buffer(1), Buffer());
+        // tanh((a - b) * c), the first two in place in a temporary: one tree.
+        Assert.Equal(["Fused[Tanh(Mul(Sub(x0, x1), x2))]"],
+            Fuse([Binary(BinaryOp.Sub, a, b, a), Binary(BinaryOp.Mul, a, c, a, bLength: 1), Unary(UnaryOp.Tanh, a, y)], b, c, y));
+        // The same into a kept buffer: the difference is overwritten, so it is private there too.
+        Assert.Equal(["Fused[Mul(Sub(x0, x1), x2)]"], Fuse([Binary(BinaryOp.Sub, a, b, a), Binary(BinaryOp.Mul, a, c, a, bLength: 1)], a, b, c));
+        // A reader of the difference in between makes it shared.
+        Assert.Equal(["Binary", "Unary", "Binary"],
+            Fuse([Binary(BinaryOp.Sub, a, b, a), Unary(UnaryOp.Tanh, a, y), Binary(BinaryOp.Mul, a, c, a, bLength: 1)], a, b, c, y));
+    }
+
+    [Fact]
+    public void AValueLeftInAKeptBufferIsNotFused()
+    {
+        var (x, kept, y) = (Buffer(), Buffer(), Buffer());
+        Assert.Equal(["Unary", "Unary"], Fuse([Unary(UnaryOp.Tanh, x, kept), Unary(UnaryOp.Sigmoid, kept, y)], x, kept, y));
+    }
+
+    [Fact]
+    public void ATreeReadsAtMostFourBuffers()
+    {
+        var (a, b, c, d, e, t, u, v, y) = (Buffer(), Buffer(), Buffer(), Buffer(), Buffer(), Buffer(), Buffer(), Buffer(), Buffer());
+        // (a * b) + (c * d) reads four: one tree; times e would read five, so the last product stays apart.
+        var ops = new List<TraceOp>
+        {
+            Binary(BinaryOp.Mul, a, b, t), Binary(BinaryOp.Mul, c, d, u), Binary(BinaryOp.Add, t, u, v), Binary(BinaryOp.Mul, v, e, y),
+        };
+        Assert.Equal(["Fused[Add(Mul(x0, x1), Mul(x2, x3))]", "Binary"], Fuse(ops, a, b, c, d, e, y));
+    }
+
+    public void Dispose()
+    {
+        foreach (var b in buffers) b.Dispose();
+    }
+}

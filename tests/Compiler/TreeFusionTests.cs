@@ -1,0 +1,114 @@
+using System.Text.RegularExpressions;
+using Engine.Autodiff;
+using Engine.Kernels;
+using Engine.Tests.Kernels;
+using Xunit.Abstractions;
+
+namespace Engine.Tests.Compilation;
+
+/// <summary>
+/// Expression-tree fusion on the graphs it was made for: GELU's backward (x read by several leaves, two chains
+/// meeting in a sum, times the incoming gradient) is one launch; the loss backward's in-place difference and scale
+/// are one launch; the Mixer step's launches, printed beside the unfused count. Results equal eager bit for bit.
+/// Written once, run per kernel set.
+/// </summary>
+public abstract class TreeFusionTests(ITestOutputHelper output)
+{
+    /// <summary>The device under test.</summary>
+    protected abstract Device Device { get; }
+
+    [Fact]
+    public void GeluBackwardIsOneLaunch()
+    {
+        static Tensor GeluGrad(Tensor x, Tensor g)
+        {
+            var p = x.Detach();
+            p.RequiresGrad = true;
+            p.GeluErf().Backward(g);
+            return p.Grad!;
+        }
+        using var f = Compiler.Compile<Tensor, Tensor>(GeluGrad);
+        for (int call = 0; call < 5; call++)
+        {
+            using var x = Tensor.Normal([5, 33], seed: (ulong)(call + 1), device: Device);
+            using var g = Tensor.Normal([5, 33], seed: (ulong)(call + 11), device: Device);
+            float[] expected;
+            using (new TensorScope()) expected = GeluGrad(x, g).ToArray();
+            using var got = f.Invoke(x, g);
+            KernelAssert.Bitwise(expected, got.ToArray(), $"call {call}\n{f.Explain()}");
+        }
+        var explain = f.Explain();
+        output.WriteLine(explain);
+        var stats = f.LastGraph!;
+        // cdf: affine, erf, affine, affine; pdf: square, affine, exp, affine; x · pdf, cdf + x · pdf, g · (...).
+        Assert.True((1, 1, 11) == (stats.Launches, stats.FusedGroups, stats.FusedCalls), explain);
+        Assert.Contains("Fused[Mul(x0, Add(", explain);
+    }
+
+    [Fact]
+    public void LossBackwardDifferenceAndScaleAreOneLaunch()
+    {
+        static Tensor LossGrad(Tensor z, IndexTensor labels)
+        {
+            var p = z.Detach();
+            p.RequiresGrad = true;
+            p.CrossEntropy(labels).Backward();
+            return p.Grad!;
+        }
+        using var f = Compiler.Compile<Tensor, IndexTensor>(LossGrad);
+        using var labels = new IndexTensor([3, 0, 6, 1, 6, 2, 5]);
+        for (int call = 0; call < 5; call++)
+        {
+            using var z = Tensor.Normal([7, 10], seed: (ulong)(call + 1), device: Device);
+            float[] expected;
+            using (new TensorScope()) expected = LossGrad(z, labels).ToArray();
+            using var got = f.Invoke(z, labels);
+            KernelAssert.Bitwise(expected, got.ToArray(), $"call {call}\n{f.Explain()}");
+        }
+        var explain = f.Explain();
+        output.WriteLine(explain);
+        // Where the loss kernel is the composite (one-hot, softmax, then (softmax - onehot) · (g / n) in place, into
+        // the output buffer), the difference and the scale are one tree.
+        if (explain.Contains("Softmax(", StringComparison.Ordinal))
+            Assert.Contains("Fused[Mul(Sub(x0, x1), x2)]", explain);
+        Assert.DoesNotMatch(new Regex(@"^\s+\d+ Binary\(", RegexOptions.Multiline), explain);
+    }
+
+    [Fact]
+    public void MixerStepLaunchCount()
+    {
+        using var problem = CompilerTests.Problem.Make("mixer-sgd-momentum", Device);
+        using var fused = problem.Compile(new CompileOptions());
+        using var twin = CompilerTests.Problem.Make("mixer-sgd-momentum", Device);
+        using var plain = twin.Compile(new CompileOptions { Fuse = false });
+        for (int s = 0; s < 4; s++)
+        {
+            using var batch = problem.Batch(s);
+            fused.Call(batch.X, batch.Y).Dispose();
+            plain.Call(batch.X, batch.Y).Dispose();
+        }
+        var (on, off) = (fused.LastGraph!, plain.LastGraph!);
+        var explain = fused.Explain();
+        int geluBackward = Regex.Matches(explain, @"Fused\[Mul\(x\d, Add\(Affine\(0\.5,0\)\(Affine\(1,1\)\(Erf\(").Count;
+        int gelus = Regex.Matches(explain, @"GeluErf").Count;
+        output.WriteLine($"mixer-sgd-momentum on {Device.Name}: {on.Launches} launches fused ({on.FusedGroups} groups replacing {on.FusedCalls} calls), " +
+                         $"{off.Launches} unfused; {geluBackward} GELU backward passes as one tree each, {gelus} GELU forward calls");
+        Assert.Equal(off.Launches - on.FusedCalls + on.FusedGroups, on.Launches);
+        Assert.True(geluBackward > 0 && geluBackward == gelus, explain);
+    }
+}
+
+/// <summary>Tree fusion on the CPU set.</summary>
+public sealed class CpuTreeFusionTests(ITestOutputHelper output) : TreeFusionTests(output)
+{
+    /// <inheritdoc />
+    protected override Device Device => Device.Get(DeviceKind.Cpu);
+}
+
+/// <summary>Tree fusion on the ILGPU set (CPU emulator).</summary>
+[Collection("ilgpu")]
+public sealed class IlgpuTreeFusionTests(ITestOutputHelper output) : TreeFusionTests(output)
+{
+    /// <inheritdoc />
+    protected override Device Device => Device.Get(DeviceKind.IlgpuCpu);
+}
