@@ -85,13 +85,18 @@ public abstract class CompilerPassTests
         var on = optimized.LastGraph!;
         var off = plain.LastGraph!;
         // The MLP has six parameters: each gradient was computed into a temporary and copied; the backward seed is a
-        // fill and a scale by 1/batch; the six Adam calls become one multi-tensor update; on a set that runs bias
-        // epilogues, the three linear layers' bias additions go into their products.
-        int biases = Device.Kernels is IGemmEpilogueKernels ? 3 : 0;
-        Assert.Equal((6, 2, 0, 6, biases), (on.CopiesRemoved, on.CallsFolded, on.DeadCallsRemoved, on.UpdatesMerged, on.BiasEpilogues));
-        Assert.Equal((0, 0, 0, 0, 0), (off.CopiesRemoved, off.CallsFolded, off.DeadCallsRemoved, off.UpdatesMerged, off.BiasEpilogues));
-        Assert.Equal(off.Launches - on.CopiesRemoved - on.CallsFolded - (on.UpdatesMerged - 1) - on.BiasEpilogues, on.Launches);
-        Assert.Contains($"6 copies eliminated, 2 calls folded into constants, 0 dead calls removed, 6 optimizer calls merged into multi-tensor updates, {biases} bias additions", optimized.Explain());
+        // fill and a scale by 1/batch; the six Adam calls become one multi-tensor update; on a set that runs GEMM
+        // epilogues, the three linear layers' bias additions go into their products, and so do the GELU and the relu
+        // (the products keep the pre-activations, which the activations' backward reads).
+        bool epilogues = Device.Kernels is IGemmEpilogueKernels;
+        int biases = epilogues ? 3 : 0, activations = epilogues ? 2 : 0;
+        Assert.Equal((6, 2, 0, 6, biases, 0, activations),
+            (on.CopiesRemoved, on.CallsFolded, on.DeadCallsRemoved, on.UpdatesMerged, on.BiasEpilogues, on.ResidualEpilogues, on.ActivationEpilogues));
+        Assert.Equal((0, 0, 0, 0, 0, 0, 0),
+            (off.CopiesRemoved, off.CallsFolded, off.DeadCallsRemoved, off.UpdatesMerged, off.BiasEpilogues, off.ResidualEpilogues, off.ActivationEpilogues));
+        Assert.Equal(off.Launches - on.CopiesRemoved - on.CallsFolded - (on.UpdatesMerged - 1) - on.BiasEpilogues - on.ActivationEpilogues, on.Launches);
+        Assert.Contains($"6 copies eliminated, 2 calls folded into constants, 0 dead calls removed, 6 optimizer calls merged into multi-tensor updates, {biases} bias additions " +
+                        $"folded into GEMM epilogues, 0 residual additions and {activations} activation chains folded into GEMM epilogues", optimized.Explain());
         Assert.Contains("OptimizerKernels.AdamSteps(", optimized.Explain());
     }
 
@@ -109,6 +114,88 @@ public abstract class CompilerPassTests
         Assert.Contains("OptimizerKernels.SgdSteps(", step.Explain());
         Assert.DoesNotContain("OptimizerKernels.SgdStep(", step.Explain());
     }
+
+    [Fact]
+    public void AMixerBlocksResidualAdditionAndGeluGoIntoTheProducts()
+    {
+        // x + Linear2(gelu(Linear1(x))): the first product adds its bias and applies the GELU (its pre-activation has
+        // no other reader, so only the GELU is stored); the second adds its bias and the residual x.
+        using var w1 = Tensor.Normal([5, 7], seed: 3, device: Device);
+        using var b1 = Tensor.Normal([7], seed: 4, device: Device);
+        using var w2 = Tensor.Normal([7, 5], seed: 5, device: Device);
+        using var b2 = Tensor.Normal([5], seed: 6, device: Device);
+        Tensor Step(Tensor x, Tensor _) => x + ((x.MatMul(w1) + b1).Gelu().MatMul(w2) + b2);
+        var stats = CompareWithEager(Step, Step, null);
+        Assert.Equal(Folds(biases: 2, residuals: 1, activations: 1, launches: 2, unfolded: 6), Counts(stats));
+    }
+
+    [Fact]
+    public void AnActivationWhoseInputIsReadAgainIsStoredBesideIt()
+    {
+        // relu(z) * z, z = x W + b: the product stores z and relu(z); the product of the two stays a call.
+        using var w1 = Tensor.Normal([5, 6], seed: 7, device: Device);
+        using var b1 = Tensor.Normal([6], seed: 8, device: Device);
+        Tensor Step(Tensor x, Tensor _)
+        {
+            var z = x.MatMul(w1) + b1;
+            return z.Relu() * z;
+        }
+        var stats = CompareWithEager(Step, Step, null);
+        Assert.Equal(Folds(biases: 1, residuals: 0, activations: 1, launches: 2, unfolded: 4), Counts(stats));
+    }
+
+    [Fact]
+    public void ASkipConnectionFollowedByAnActivationGoesIntoOneProduct()
+    {
+        // tanh(x + x W) * 2 - 1 (the affine tail is part of the chain): one launch. A product without a bias takes a
+        // same-shaped addend as a bias covering the whole result; with a bias already folded, as a residual.
+        using var w = Tensor.Normal([5, 5], seed: 9, device: Device);
+        using var b = Tensor.Normal([5], seed: 11, device: Device);
+        Tensor Step(Tensor x, Tensor _) => (x + x.MatMul(w)).Tanh() * 2f - 1f;
+        var stats = CompareWithEager(Step, Step, null);
+        Assert.Equal(Folds(biases: 1, residuals: 0, activations: 1, launches: 1, unfolded: 5), Counts(stats));
+        Tensor WithBias(Tensor x, Tensor _) => (x + (x.MatMul(w) + b)).Tanh() * 2f - 1f;
+        stats = CompareWithEager(WithBias, WithBias, null);
+        Assert.Equal(Folds(biases: 1, residuals: 1, activations: 1, launches: 1, unfolded: 6), Counts(stats));
+    }
+
+    [Fact]
+    public void AnAdditionIsKeptWhenTheProductHasAnotherReader()
+    {
+        // (x W + x) * x W: the product's output is read twice, so the addition cannot take it over.
+        using var w = Tensor.Normal([5, 5], seed: 10, device: Device);
+        Tensor Step(Tensor x, Tensor _)
+        {
+            var t = x.MatMul(w);
+            return (t + x) * t;
+        }
+        var stats = CompareWithEager(Step, Step, null);
+        Assert.Equal(Folds(biases: 0, residuals: 0, activations: 0, launches: 3, unfolded: 3), Counts(stats));
+    }
+
+    [Fact]
+    public void TheMixersResidualAdditionsAndGelusGoIntoTheProducts()
+    {
+        using var problem = CompilerTests.Problem.Make("mixer-sgd-momentum", Device);
+        using var step = problem.Compile(new CompileOptions { Fuse = false });
+        for (int s = 0; s < 5; s++)
+        {
+            using var batch = problem.Batch(s);
+            step.Call(batch.X, batch.Y).Dispose();
+        }
+        // Two blocks, each with two skip connections and two GELUs. The token-mixing layers permute their result (J_out,
+        // a gather of its own) before their bias and skip connection, so only the channel-mixing skip connections fold.
+        var stats = step.LastGraph!;
+        bool epilogues = Device.Kernels is IGemmEpilogueKernels;
+        Assert.Equal(epilogues ? (2, 4) : (0, 0), (stats.ResidualEpilogues, stats.ActivationEpilogues));
+    }
+
+    /// <summary>What a graph's epilogue passes should report on this device: the folds on a set that runs them, none otherwise.</summary>
+    private (int, int, int, int) Folds(int biases, int residuals, int activations, int launches, int unfolded) =>
+        Device.Kernels is IGemmEpilogueKernels ? (biases, residuals, activations, launches) : (0, 0, 0, unfolded);
+
+    private static (int, int, int, int) Counts(CompiledGraphStats stats) =>
+        (stats.BiasEpilogues, stats.ResidualEpilogues, stats.ActivationEpilogues, stats.Launches);
 
     /// <summary>
     /// Compiles <paramref name="compiled"/> (poisoning dead slots), calls it and <paramref name="eager"/> on the same
