@@ -115,62 +115,51 @@ public abstract class CompilerPassTests
         Assert.DoesNotContain("OptimizerKernels.SgdStep(", step.Explain());
     }
 
-    [Fact]
-    public void AMixerBlocksResidualAdditionAndGeluGoIntoTheProducts()
+    /// <summary>Programs around products: the folds expected on a set that runs GEMM epilogues, and the launches with and without them.</summary>
+    public static TheoryData<string, int, int, int, int, int> EpilogueCases => new()
     {
-        // x + Linear2(gelu(Linear1(x))): the first product adds its bias and applies the GELU (its pre-activation has
-        // no other reader, so only the GELU is stored); the second adds its bias and the residual x.
+        // program, bias / residual / activation folds, launches with epilogues, launches without
+        { "mixer block", 2, 1, 1, 2, 6 },
+        { "activation read again", 1, 0, 1, 2, 4 },
+        { "skip then activation", 1, 0, 1, 1, 5 },
+        { "skip after bias then activation", 1, 1, 1, 1, 6 },
+        { "product read twice", 0, 0, 0, 3, 3 },
+    };
+
+    [Theory]
+    [MemberData(nameof(EpilogueCases))]
+    public void ProductsTakeTheAdditionsAndActivationsAfterThem(string program, int biases, int residuals, int activations, int launches, int unfolded)
+    {
         using var w1 = Tensor.Normal([5, 7], seed: 3, device: Device);
         using var b1 = Tensor.Normal([7], seed: 4, device: Device);
         using var w2 = Tensor.Normal([7, 5], seed: 5, device: Device);
         using var b2 = Tensor.Normal([5], seed: 6, device: Device);
-        Tensor Step(Tensor x, Tensor _) => x + ((x.MatMul(w1) + b1).Gelu().MatMul(w2) + b2);
-        var stats = CompareWithEager(Step, Step, null);
-        Assert.Equal(Folds(biases: 2, residuals: 1, activations: 1, launches: 2, unfolded: 6), Counts(stats));
-    }
-
-    [Fact]
-    public void AnActivationWhoseInputIsReadAgainIsStoredBesideIt()
-    {
-        // relu(z) * z, z = x W + b: the product stores z and relu(z); the product of the two stays a call.
-        using var w1 = Tensor.Normal([5, 6], seed: 7, device: Device);
-        using var b1 = Tensor.Normal([6], seed: 8, device: Device);
-        Tensor Step(Tensor x, Tensor _)
-        {
-            var z = x.MatMul(w1) + b1;
-            return z.Relu() * z;
-        }
-        var stats = CompareWithEager(Step, Step, null);
-        Assert.Equal(Folds(biases: 1, residuals: 0, activations: 1, launches: 2, unfolded: 4), Counts(stats));
-    }
-
-    [Fact]
-    public void ASkipConnectionFollowedByAnActivationGoesIntoOneProduct()
-    {
-        // tanh(x + x W) * 2 - 1 (the affine tail is part of the chain): one launch. A product without a bias takes a
-        // same-shaped addend as a bias covering the whole result; with a bias already folded, as a residual.
         using var w = Tensor.Normal([5, 5], seed: 9, device: Device);
-        using var b = Tensor.Normal([5], seed: 11, device: Device);
-        Tensor Step(Tensor x, Tensor _) => (x + x.MatMul(w)).Tanh() * 2f - 1f;
-        var stats = CompareWithEager(Step, Step, null);
-        Assert.Equal(Folds(biases: 1, residuals: 0, activations: 1, launches: 1, unfolded: 5), Counts(stats));
-        Tensor WithBias(Tensor x, Tensor _) => (x + (x.MatMul(w) + b)).Tanh() * 2f - 1f;
-        stats = CompareWithEager(WithBias, WithBias, null);
-        Assert.Equal(Folds(biases: 1, residuals: 1, activations: 1, launches: 1, unfolded: 6), Counts(stats));
-    }
-
-    [Fact]
-    public void AnAdditionIsKeptWhenTheProductHasAnotherReader()
-    {
-        // (x W + x) * x W: the product's output is read twice, so the addition cannot take it over.
-        using var w = Tensor.Normal([5, 5], seed: 10, device: Device);
-        Tensor Step(Tensor x, Tensor _)
+        Func<Tensor, Tensor, Tensor> step = program switch
         {
-            var t = x.MatMul(w);
-            return (t + x) * t;
-        }
-        var stats = CompareWithEager(Step, Step, null);
-        Assert.Equal(Folds(biases: 0, residuals: 0, activations: 0, launches: 3, unfolded: 3), Counts(stats));
+            // x + Linear2(gelu(Linear1(x))): the first product adds its bias and applies the GELU (its pre-activation
+            // has no other reader, so only the GELU is stored); the second adds its bias and the residual x.
+            "mixer block" => (x, _) => x + ((x.MatMul(w1) + b1).Gelu().MatMul(w2) + b2),
+            // relu(z) * z, z = x W + b: the product stores z and relu(z); their product stays a call.
+            "activation read again" => (x, _) =>
+            {
+                var z = x.MatMul(w1) + b1;
+                return z.Relu() * z;
+            },
+            // tanh(x + x W) * 2 - 1, the affine tail part of the chain: a product without a bias takes a same-shaped
+            // addend as a bias covering the whole result; with a bias already folded, as a residual.
+            "skip then activation" => (x, _) => (x + x.MatMul(w)).Tanh() * 2f - 1f,
+            "skip after bias then activation" => (x, _) => (x + (x.MatMul(w) + b2)).Tanh() * 2f - 1f,
+            // (x W + x) * x W: the product's output is read twice, so the addition cannot take it over.
+            _ => (x, _) =>
+            {
+                var t = x.MatMul(w);
+                return (t + x) * t;
+            },
+        };
+        var stats = CompareWithEager(step, step, null);
+        var expected = Device.Kernels is IGemmEpilogueKernels ? (biases, residuals, activations, launches) : (0, 0, 0, unfolded);
+        Assert.Equal(expected, (stats.BiasEpilogues, stats.ResidualEpilogues, stats.ActivationEpilogues, stats.Launches));
     }
 
     [Fact]
@@ -189,13 +178,6 @@ public abstract class CompilerPassTests
         bool epilogues = Device.Kernels is IGemmEpilogueKernels;
         Assert.Equal(epilogues ? (2, 4) : (0, 0), (stats.ResidualEpilogues, stats.ActivationEpilogues));
     }
-
-    /// <summary>What a graph's epilogue passes should report on this device: the folds on a set that runs them, none otherwise.</summary>
-    private (int, int, int, int) Folds(int biases, int residuals, int activations, int launches, int unfolded) =>
-        Device.Kernels is IGemmEpilogueKernels ? (biases, residuals, activations, launches) : (0, 0, 0, unfolded);
-
-    private static (int, int, int, int) Counts(CompiledGraphStats stats) =>
-        (stats.BiasEpilogues, stats.ResidualEpilogues, stats.ActivationEpilogues, stats.Launches);
 
     /// <summary>
     /// Compiles <paramref name="compiled"/> (poisoning dead slots), calls it and <paramref name="eager"/> on the same
