@@ -7,9 +7,9 @@ namespace Engine.Tests.Kernels;
 /// residual and its activation equals, bit for bit, the product followed by the separate elementwise calls the eager
 /// engine makes (a broadcast addition of the bias, an addition of the residual, one unary or affine call per step), on
 /// shapes that take every store path of the packed GEMM (full and edge tiles, thin C computed transposed, several k
-/// slices, threads, batches spread over threads, k = 0, an operand read through an index map), with C, the residual
-/// and the activation output at an offset and with gaps between batch items (which must stay untouched), and with
-/// either both stores (C keeps the pre-activation) or the activation alone.
+/// slices, several row and column blocks, threads, batches spread over threads, k = 0, an operand read through an
+/// index map), with C, the residual and the activation output at an offset and with gaps between batch items (which
+/// must stay untouched), and with either both stores (C keeps the pre-activation) or the activation alone.
 /// </summary>
 public sealed class GemmStoreEpilogueTests
 {
@@ -50,6 +50,9 @@ public sealed class GemmStoreEpilogueTests
         (2, 130, 129, 131, false, false, 0, 1, 3),  // split over threads
         (64, 8, 24, 16, false, false, 4, 0, 5),     // batch spread over threads, a block of 4 rows repeated
         (2, 5, 9, 0, false, false, 10, 4, 2),       // k = 0: C = 0 + bias
+        (1, 400, 40, 20, false, false, 1, 1, 0),    // several row blocks
+        (1, 500, 300, 64, true, false, 1, 0, 0),    // split over threads, several row blocks per part
+        (2, 4500, 2, 3, false, true, 0, 0, 5),      // thin C over two column blocks of C^T, batched with gaps
     ];
 
     public static TheoryData<int, Store> Cases()

@@ -100,8 +100,8 @@ internal static unsafe class SgemmPacked
     }
 
     /// <summary>
-    /// A <see cref="GemmEpilogue"/> as the packed GEMM runs it on each tile after its last k slice, while the tile is in
-    /// cache: the bias C_p[i, j] += Bias[((p · M + i) mod BiasRows) · N + j] in the caller's coordinates, then the
+    /// A <see cref="GemmEpilogue"/> as the packed GEMM runs it on each block of C (MC rows, NC columns) after its last
+    /// k slice, while the block is in cache: the bias C_p[i, j] += Bias[((p · M + i) mod BiasRows) · N + j] in the caller's coordinates, then the
     /// residual (the element <see cref="ResidualShift"/> elements after C's), then the activation (stored
     /// <see cref="ActivationShift"/> elements after C's element; 0: in place).
     /// </summary>
@@ -460,11 +460,13 @@ internal static unsafe class SgemmPacked
                             {
                                 TK.RunEdge(kc, ap, bp, cp, ldc, alpha, beta, mrEff, nrEff);
                             }
-                            if (finishHere)
-                            {
-                                Finish(ref pr, batchIndex, cp, ic + ir, jc + jr, mrEff, nrEff);
-                            }
                         }
+                    }
+                    // The epilogue sweeps the block row by row once its last k slice is stored: the residual and the
+                    // activation output stream in order (tile by tile, their rows were strided misses).
+                    if (finishHere)
+                    {
+                        Finish(ref pr, batchIndex, c + ic * ldc + jc * cs, ic, jc, mc, nc);
                     }
                 }
             }
@@ -472,7 +474,7 @@ internal static unsafe class SgemmPacked
     }
 
     /// <summary>
-    /// Runs the epilogue on the rows x cols tile of C_p whose first element (problem row i0, column j0) is at
+    /// Runs the epilogue on the rows x cols block of C_p whose first element (problem row i0, column j0) is at
     /// <paramref name="c"/>: the bias, the residual, the activation, in that order.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -513,7 +515,7 @@ internal static unsafe class SgemmPacked
     }
 
     /// <summary>
-    /// Adds the bias to the rows x cols tile of C_p whose first element (problem row i0, column j0) is at
+    /// Adds the bias to the rows x cols block of C_p whose first element (problem row i0, column j0) is at
     /// <paramref name="c"/> (C[i, j] at c[(i - i0) · CRowStride + (j - j0) · CColStride]), in the caller's coordinates.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
