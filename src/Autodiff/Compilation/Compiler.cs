@@ -21,8 +21,8 @@ public sealed record CompileOptions
 
     /// <summary>
     /// Run the graph passes (copy elimination, bias, residual and activation epilogues, constant folding, dead-code
-    /// elimination, multi-tensor
-    /// optimizer updates; see <see cref="CompiledGraphStats"/> for what they removed); on by default.
+    /// elimination, multi-tensor optimizer updates; see <see cref="CompiledGraphStats"/> for what they removed); on by
+    /// default.
     /// </summary>
     public bool Optimize { get; init; } = true;
 

@@ -484,7 +484,7 @@ internal static unsafe class SgemmPacked
         {
             AddBias(ref pr, batchIndex, c, i0, j0, rows, cols);
         }
-        // The tile as contiguous runs: its rows, or its columns when C is stored transposed.
+        // The block as contiguous runs: its rows, or its columns when C is stored transposed.
         bool byRows = pr.CColStride == 1;
         int runs = byRows ? rows : cols, length = byRows ? cols : rows;
         nint stride = byRows ? pr.CRowStride : pr.CColStride;
