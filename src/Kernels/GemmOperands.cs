@@ -35,20 +35,67 @@ public readonly record struct GemmPrologue(UnaryOp? Op = null, DeviceBuffer<floa
 }
 
 /// <summary>
-/// An elementwise step applied to C as a GEMM stores it: C = Activation(alpha · op(A) op(B) + beta · C + bias), the
-/// product rounded to float first and the bias added in float, so the result has the bits of the product followed by
-/// a separate broadcasting addition. The bias holds L values, L a positive multiple of N: the element C_p[i, j] adds
-/// Bias[((p · M + i) mod (L / N)) · N + j], so L = N is a vector added to every row, and L = R · N a matrix of R rows
-/// repeated down the rows of the whole batch (the broadcasting of a trailing-dimensions bias over a flattened
-/// result). Kernel sets that run it say so through <see cref="IGemmEpilogueKernels"/>; the others reject any epilogue
-/// with <see cref="NotSupportedException"/> before any work, as every set does for an activation (not implemented yet).
+/// Elementwise steps applied to C as a GEMM stores it: z = alpha · op(A) op(B) + beta · C, rounded to float, then
+/// z + bias, then z + R (each addition in float, so the result has the bits of the product followed by separate
+/// additions), then the activation y = steps[k-1](...steps[0](z)) (each step rounding as its own elementwise kernel
+/// does). C receives z, and <see cref="ActivationOutput"/> y; without an activation output, C receives y.
 /// </summary>
+/// <remarks>
+/// The bias holds L values, L a positive multiple of N: the element C_p[i, j] adds Bias[((p · M + i) mod (L / N)) · N +
+/// j], so L = N is a vector added to every row, and L = R · N a matrix of R rows repeated down the rows of the whole
+/// batch (the broadcasting of a trailing-dimensions bias over a flattened result). The residual R and the activation
+/// output are laid out as C: C_p[i, j] at C's offset + p · C's batch stride + i · N + j, the same position in each
+/// buffer. Neither may be C's own buffer, and C's matrices may not overlap (batch stride at least M · N). Kernel sets
+/// that run epilogues say so through <see cref="IGemmEpilogueKernels"/>; the others reject any epilogue with
+/// <see cref="NotSupportedException"/> before any work.
+/// </remarks>
 /// <param name="Bias">The bias values (L, a multiple of N), or null.</param>
-/// <param name="Activation">Applied to each stored value, or null (reserved: no set runs one yet).</param>
-public readonly record struct GemmEpilogue(DeviceBuffer<float>? Bias = null, UnaryOp? Activation = null)
+/// <param name="Activation">The steps applied to each stored value (at least one), or null.</param>
+public readonly record struct GemmEpilogue(DeviceBuffer<float>? Bias = null, IReadOnlyList<UnaryStep>? Activation = null)
 {
+    /// <summary>The residual added after the bias (laid out as C), or null.</summary>
+    public DeviceBuffer<float>? Residual { get; init; }
+
+    /// <summary>Where the activation's values go (laid out as C), C then keeping the pre-activation; null: into C.</summary>
+    public DeviceBuffer<float>? ActivationOutput { get; init; }
+
     /// <summary>True when the epilogue changes nothing.</summary>
-    public bool IsIdentity => Bias == null && Activation == null;
+    public bool IsIdentity => Bias == null && Activation == null && Residual == null;
+
+    /// <summary>
+    /// Throws naming <paramref name="op"/> for an epilogue that cannot run on output <paramref name="c"/> of
+    /// <paramref name="size"/>: a bias whose length is not a positive multiple of N, an empty activation, an activation
+    /// output without an activation, a residual or activation output that is C's buffer or too short for C's layout,
+    /// overlapping C matrices, or any epilogue with a C map.
+    /// </summary>
+    internal void Check(string op, in GemmOutput c, GemmSize size)
+    {
+        if (IsIdentity && ActivationOutput == null) return;
+        if (c.Index != null)
+            throw new NotSupportedException($"{op}: an epilogue with a C index map is not supported.");
+        if (Bias is { } bias && size.N > 0 && (bias.Length == 0 || bias.Length % size.N != 0))
+            throw new ArgumentException($"{op}: the bias epilogue holds {bias.Length} values; expected a positive multiple of N = {size.N}.", "c");
+        if (Activation is { Count: 0 })
+            throw new ArgumentException($"{op}: the activation epilogue has no steps.", "c");
+        if (ActivationOutput != null && Activation == null)
+            throw new ArgumentException($"{op}: the epilogue has an activation output but no activation.", "c");
+        if (Residual == null && Activation == null) return;
+        long matrix = (long)size.M * size.N;
+        if (size.Batch > 1 && c.BatchStride < matrix)
+            throw new ArgumentException($"{op}: a residual or activation epilogue needs C matrices that do not overlap (batch stride {c.BatchStride} < M · N = {matrix}).", "c");
+        long needed = size.Batch == 0 || matrix == 0 ? 0 : c.Offset + (size.Batch - 1) * c.BatchStride + matrix;
+        CheckLaidOutAsC(op, "residual", Residual, c.Buffer, needed);
+        CheckLaidOutAsC(op, "activation output", ActivationOutput, c.Buffer, needed);
+    }
+
+    private static void CheckLaidOutAsC(string op, string name, DeviceBuffer<float>? buffer, DeviceBuffer<float> c, long needed)
+    {
+        if (buffer == null) return;
+        if (ReferenceEquals(buffer, c))
+            throw new ArgumentException($"{op}: the {name} of the epilogue is C's own buffer.", "c");
+        if (buffer.Length < needed)
+            throw new ArgumentException($"{op}: the {name} of the epilogue holds {buffer.Length} elements; C's layout needs {needed}.", "c");
+    }
 }
 
 /// <summary>
@@ -133,23 +180,16 @@ public readonly record struct GemmOutput(DeviceBuffer<float> Buffer, long BatchS
 
     /// <summary>
     /// Throws naming <paramref name="op"/> for negative offsets and strides, and for an epilogue the calling set does not
-    /// run: any activation, and a bias unless <paramref name="runsBias"/> (then also a bias whose length is not a
-    /// positive multiple of <paramref name="n"/>, or one combined with a C map).
+    /// run: any, unless <paramref name="runsEpilogues"/> (then one that cannot run on C of <paramref name="size"/>, see
+    /// <see cref="GemmEpilogue"/>).
     /// </summary>
-    internal void Check(string op, bool runsBias = false, int n = 0)
+    internal void Check(string op, bool runsEpilogues = false, GemmSize size = default)
     {
         ArgumentNullException.ThrowIfNull(Buffer, "c");
         if (Offset < 0 || BatchStride < 0)
             throw new ArgumentException($"{op}: output C has a negative offset ({Offset}) or batch stride ({BatchStride}).", "c");
-        if (Epilogue.Activation != null || (Epilogue.Bias != null && !runsBias))
-            throw new NotSupportedException($"{op}: output C has an epilogue ({Epilogue}) this kernel set does not run" +
-                                            (Epilogue.Activation != null ? " (no set runs an activation epilogue yet)." : "."));
-        if (Epilogue.Bias is { } bias)
-        {
-            if (Index != null)
-                throw new NotSupportedException($"{op}: a bias epilogue with a C index map is not supported.");
-            if (n > 0 && (bias.Length == 0 || bias.Length % n != 0))
-                throw new ArgumentException($"{op}: the bias epilogue holds {bias.Length} values; expected a positive multiple of N = {n}.", "c");
-        }
+        if (!runsEpilogues && !Epilogue.IsIdentity)
+            throw new NotSupportedException($"{op}: output C has an epilogue ({Epilogue}) this kernel set does not run.");
+        Epilogue.Check(op, this, size);
     }
 }

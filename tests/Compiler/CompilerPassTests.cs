@@ -85,13 +85,18 @@ public abstract class CompilerPassTests
         var on = optimized.LastGraph!;
         var off = plain.LastGraph!;
         // The MLP has six parameters: each gradient was computed into a temporary and copied; the backward seed is a
-        // fill and a scale by 1/batch; the six Adam calls become one multi-tensor update; on a set that runs bias
-        // epilogues, the three linear layers' bias additions go into their products.
-        int biases = Device.Kernels is IGemmEpilogueKernels ? 3 : 0;
-        Assert.Equal((6, 2, 0, 6, biases), (on.CopiesRemoved, on.CallsFolded, on.DeadCallsRemoved, on.UpdatesMerged, on.BiasEpilogues));
-        Assert.Equal((0, 0, 0, 0, 0), (off.CopiesRemoved, off.CallsFolded, off.DeadCallsRemoved, off.UpdatesMerged, off.BiasEpilogues));
-        Assert.Equal(off.Launches - on.CopiesRemoved - on.CallsFolded - (on.UpdatesMerged - 1) - on.BiasEpilogues, on.Launches);
-        Assert.Contains($"6 copies eliminated, 2 calls folded into constants, 0 dead calls removed, 6 optimizer calls merged into multi-tensor updates, {biases} bias additions", optimized.Explain());
+        // fill and a scale by 1/batch; the six Adam calls become one multi-tensor update; on a set that runs GEMM
+        // epilogues, the three linear layers' bias additions go into their products, and so do the GELU and the relu
+        // (the products keep the pre-activations, which the activations' backward reads).
+        bool epilogues = Device.Kernels is IGemmEpilogueKernels;
+        int biases = epilogues ? 3 : 0, activations = epilogues ? 2 : 0;
+        Assert.Equal((6, 2, 0, 6, biases, 0, activations),
+            (on.CopiesRemoved, on.CallsFolded, on.DeadCallsRemoved, on.UpdatesMerged, on.BiasEpilogues, on.ResidualEpilogues, on.ActivationEpilogues));
+        Assert.Equal((0, 0, 0, 0, 0, 0, 0),
+            (off.CopiesRemoved, off.CallsFolded, off.DeadCallsRemoved, off.UpdatesMerged, off.BiasEpilogues, off.ResidualEpilogues, off.ActivationEpilogues));
+        Assert.Equal(off.Launches - on.CopiesRemoved - on.CallsFolded - (on.UpdatesMerged - 1) - on.BiasEpilogues - on.ActivationEpilogues, on.Launches);
+        Assert.Contains($"6 copies eliminated, 2 calls folded into constants, 0 dead calls removed, 6 optimizer calls merged into multi-tensor updates, {biases} bias additions " +
+                        $"folded into GEMM epilogues, 0 residual additions and {activations} activation chains folded into GEMM epilogues", optimized.Explain());
         Assert.Contains("OptimizerKernels.AdamSteps(", optimized.Explain());
     }
 
@@ -108,6 +113,70 @@ public abstract class CompilerPassTests
         Assert.Equal(problem.Parameters.Count, step.LastGraph!.UpdatesMerged);
         Assert.Contains("OptimizerKernels.SgdSteps(", step.Explain());
         Assert.DoesNotContain("OptimizerKernels.SgdStep(", step.Explain());
+    }
+
+    /// <summary>Programs around products: the folds expected on a set that runs GEMM epilogues, and the launches with and without them.</summary>
+    public static TheoryData<string, int, int, int, int, int> EpilogueCases => new()
+    {
+        // program, bias / residual / activation folds, launches with epilogues, launches without
+        { "mixer block", 2, 1, 1, 2, 6 },
+        { "activation read again", 1, 0, 1, 2, 4 },
+        { "skip then activation", 1, 0, 1, 1, 5 },
+        { "skip after bias then activation", 1, 1, 1, 1, 6 },
+        { "product read twice", 0, 0, 0, 3, 3 },
+    };
+
+    [Theory]
+    [MemberData(nameof(EpilogueCases))]
+    public void ProductsTakeTheAdditionsAndActivationsAfterThem(string program, int biases, int residuals, int activations, int launches, int unfolded)
+    {
+        using var w1 = Tensor.Normal([5, 7], seed: 3, device: Device);
+        using var b1 = Tensor.Normal([7], seed: 4, device: Device);
+        using var w2 = Tensor.Normal([7, 5], seed: 5, device: Device);
+        using var b2 = Tensor.Normal([5], seed: 6, device: Device);
+        using var w = Tensor.Normal([5, 5], seed: 9, device: Device);
+        Func<Tensor, Tensor, Tensor> step = program switch
+        {
+            // x + Linear2(gelu(Linear1(x))): the first product adds its bias and applies the GELU (its pre-activation
+            // has no other reader, so only the GELU is stored); the second adds its bias and the residual x.
+            "mixer block" => (x, _) => x + ((x.MatMul(w1) + b1).Gelu().MatMul(w2) + b2),
+            // relu(z) * z, z = x W + b: the product stores z and relu(z); their product stays a call.
+            "activation read again" => (x, _) =>
+            {
+                var z = x.MatMul(w1) + b1;
+                return z.Relu() * z;
+            },
+            // tanh(x + x W) * 2 - 1, the affine tail part of the chain: a product without a bias takes a same-shaped
+            // addend as a bias covering the whole result; with a bias already folded, as a residual.
+            "skip then activation" => (x, _) => (x + x.MatMul(w)).Tanh() * 2f - 1f,
+            "skip after bias then activation" => (x, _) => (x + (x.MatMul(w) + b2)).Tanh() * 2f - 1f,
+            // (x W + x) * x W: the product's output is read twice, so the addition cannot take it over.
+            _ => (x, _) =>
+            {
+                var t = x.MatMul(w);
+                return (t + x) * t;
+            },
+        };
+        var stats = CompareWithEager(step, step, null);
+        var expected = Device.Kernels is IGemmEpilogueKernels ? (biases, residuals, activations, launches) : (0, 0, 0, unfolded);
+        Assert.Equal(expected, (stats.BiasEpilogues, stats.ResidualEpilogues, stats.ActivationEpilogues, stats.Launches));
+    }
+
+    [Fact]
+    public void TheMixersResidualAdditionsAndGelusGoIntoTheProducts()
+    {
+        using var problem = CompilerTests.Problem.Make("mixer-sgd-momentum", Device);
+        using var step = problem.Compile(new CompileOptions { Fuse = false });
+        for (int s = 0; s < 5; s++)
+        {
+            using var batch = problem.Batch(s);
+            step.Call(batch.X, batch.Y).Dispose();
+        }
+        // Two blocks, each with two skip connections and two GELUs. The token-mixing layers permute their result (J_out,
+        // a gather of its own) before their bias and skip connection, so only the channel-mixing skip connections fold.
+        var stats = step.LastGraph!;
+        bool epilogues = Device.Kernels is IGemmEpilogueKernels;
+        Assert.Equal(epilogues ? (2, 4) : (0, 0), (stats.ResidualEpilogues, stats.ActivationEpilogues));
     }
 
     /// <summary>

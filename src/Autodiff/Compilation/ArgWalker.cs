@@ -104,6 +104,8 @@ internal static class ArgWalker
                 return d.ToString("R", CultureInfo.InvariantCulture);
             case string s:
                 return s;
+            case UnaryStep step:
+                return step.ToString();
             case Delegate d:
                 return d.Method.DeclaringType?.Name + "." + d.Method.Name;
             case IEnumerable e:

@@ -170,6 +170,7 @@ internal sealed class CompiledGraph : IDisposable
         {
             ops = CopyElimination.Run(ops, IsTemporary, infos.ContainsKey, out passes.CopiesRemoved);
             ops = GemmBiasFusion.Run(ops, trace.Device.Kernels, IsTemporary, out passes.BiasEpilogues);
+            ops = GemmEpilogueFusion.Run(ops, trace.Device.Kernels, IsTemporary, out passes.ResidualEpilogues, out passes.ActivationEpilogues);
             (ops, folded) = ConstantFolding.Run(ops, IsTemporary, constants);
             ops = DeadCodeElimination.Run(ops, b => IsTemporary(b) && !constants.Contains(b), out passes.DeadCallsRemoved);
             passes.CallsFolded = folded.Count;
@@ -517,6 +518,13 @@ internal sealed class PassCounts
     /// <summary>Bias additions folded into the product before them by <see cref="GemmBiasFusion"/>.</summary>
     public int BiasEpilogues;
 
+    /// <summary>Residual additions folded into the product before them by <see cref="GemmEpilogueFusion"/>.</summary>
+    public int ResidualEpilogues;
+
+    /// <summary>Activation chains folded into the product before them by <see cref="GemmEpilogueFusion"/>.</summary>
+    public int ActivationEpilogues;
+
     public override string ToString() =>
-        $"{CopiesRemoved} copies eliminated, {CallsFolded} calls folded into constants, {DeadCallsRemoved} dead calls removed, {UpdatesMerged} optimizer calls merged into multi-tensor updates, {BiasEpilogues} bias additions folded into GEMM epilogues";
+        $"{CopiesRemoved} copies eliminated, {CallsFolded} calls folded into constants, {DeadCallsRemoved} dead calls removed, {UpdatesMerged} optimizer calls merged into multi-tensor updates, {BiasEpilogues} bias additions folded into GEMM epilogues, " +
+        $"{ResidualEpilogues} residual additions and {ActivationEpilogues} activation chains folded into GEMM epilogues";
 }

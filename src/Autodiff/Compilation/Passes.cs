@@ -261,15 +261,24 @@ internal static class GemmBiasFusion
         return result;
     }
 
+    /// <summary>
+    /// True when a product of <paramref name="size"/> overwrites the whole buffer of <paramref name="c"/> with its
+    /// matrices, packed from its start (beta 0, no map, offset 0, batch stride M·N): what an elementwise call reading
+    /// that buffer whole sees as one tensor of the product's shape.
+    /// </summary>
+    public static bool StoresWholeBuffer(GemmSize size, GemmOutput c)
+    {
+        long matrix = (long)size.M * size.N;
+        return c.Beta == 0f && c.Index == null && c.Offset == 0 && (size.Batch <= 1 || c.BatchStride == matrix)
+            && c.Buffer.Length == size.Batch * matrix && size.N > 0;
+    }
+
     private static KernelCallOp? Merge(TraceOp first, TraceOp second, Func<object, bool> isTemporary, Dictionary<object, int> users)
     {
         if (first is not KernelCallOp gemm || !gemm.IsCore(nameof(IKernelSet.Gemm))) return null;
         if (second is not KernelCallOp add || !add.IsCore(nameof(IKernelSet.Binary)) || (BinaryOp)add.Args[0]! != BinaryOp.Add) return null;
-        var size = (GemmSize)gemm.Args[0]!;
-        var c = (GemmOutput)gemm.Args[3]!;
-        long matrix = (long)size.M * size.N;
-        if (c.Beta != 0f || c.Index != null || !c.Epilogue.IsIdentity || c.Offset != 0 || (size.Batch > 1 && c.BatchStride != matrix)
-            || c.Buffer.Length != size.Batch * matrix || size.N == 0 || !isTemporary(c.Buffer) || users[c.Buffer] != 2)
+        var (size, c) = ((GemmSize)gemm.Args[0]!, (GemmOutput)gemm.Args[3]!);
+        if (!StoresWholeBuffer(size, c) || !c.Epilogue.IsIdentity || !isTemporary(c.Buffer) || users[c.Buffer] != 2)
             return null;
         bool isA = ReferenceEquals(add.Args[1], c.Buffer), isB = ReferenceEquals(add.Args[3], c.Buffer);
         if (isA == isB) return null;

@@ -5,7 +5,7 @@ namespace Engine.Kernels.Cpu;
 public sealed partial class CpuKernelSet : IGemmEpilogueKernels
 {
     /// <inheritdoc />
-    public bool RunsGemmEpilogue(bool bias, UnaryOp? activation) => activation == null;
+    public bool RunsGemmEpilogue(bool bias, bool residual = false, IReadOnlyList<UnaryStep>? activation = null) => activation is not { Count: 0 };
 
     /// <summary>
     /// <see cref="IKernelSet.Gemm"/>: the packed, cache-blocked GEMM with an AVX-512 8x32 micro-kernel (AVX2 6x16 and
@@ -19,11 +19,15 @@ public sealed partial class CpuKernelSet : IGemmEpilogueKernels
         size.Check(op);
         a.Check(op, nameof(a));
         b.Check(op, nameof(b));
-        c.Check(op, runsBias: true, n: size.N);
+        c.Check(op, runsEpilogues: true, size);
         var (batch, m, n, k) = size;
         float alpha = c.Alpha, beta = c.Beta;
         float[] aa = Arr(a.Buffer), ba = Arr(b.Buffer), ca = Arr(c.Buffer);
-        float[] bias = c.Epilogue.Bias is { } biasBuffer ? Arr(biasBuffer) : [0f];
+        var epilogue = c.Epilogue;
+        float[] bias = epilogue.Bias is { } biasBuffer ? Arr(biasBuffer) : [0f];
+        float[] residual = epilogue.Residual is { } residualBuffer ? Arr(residualBuffer) : [0f];
+        float[] activated = epilogue.ActivationOutput is { } activatedBuffer ? Arr(activatedBuffer) : [0f];
+        var activation = epilogue.Activation is { } steps ? GemmActivation.For(steps) : null;
         int[] ai = IndexArray(a.Index, a.IndexLength, "aIndex");
         int[] bi = IndexArray(b.Index, b.IndexLength, "bIndex");
         int[] ci = IndexArray(c.Index, c.IndexLength, "cIndex");
@@ -47,22 +51,24 @@ public sealed partial class CpuKernelSet : IGemmEpilogueKernels
         }
 
         bool indexed = a.Index != null || b.Index != null || c.Index != null;
-        fixed (float* pa0 = aa, pb0 = ba, pc0 = ca, pbias = bias)
+        fixed (float* pa0 = aa, pb0 = ba, pc0 = ca, pbias = bias, pr0 = residual, py0 = activated)
         fixed (int* pai = ai, pbi = bi, pci = ci)
         {
             // Operands a GEMM does not read (k = 0 or alpha = 0) may be shorter than their offset: never step past them.
             float* pa = readsAb ? pa0 + a.Offset : pa0, pb = readsAb ? pb0 + b.Offset : pb0, pc = pc0 + c.Offset;
+            // The residual and the activation output are laid out as C: the same offset from their buffers' starts.
+            var store = new SgemmPacked.StoreEpilogue(epilogue.Bias == null ? null : pbias, bias.Length / n, pc0,
+                epilogue.Residual == null ? null : pr0, activation, epilogue.ActivationOutput == null ? null : py0);
             if (!indexed)
             {
-                var epilogue = c.Epilogue.Bias == null ? default : new SgemmPacked.BiasEpilogue(pbias, bias.Length / n);
                 SgemmPacked.Gemm(batch, m, n, k, alpha, pa, a.BatchStride, a.Transposed, pb, b.BatchStride, b.Transposed,
-                    beta, pc, c.BatchStride, epilogue);
+                    beta, pc, c.BatchStride, store);
                 return;
             }
             SgemmPacked.GemmIndexed(batch, m, n, k, alpha,
                 pa, a.BatchStride, a.Transposed, a.Index == null ? null : pai, a.IndexLength,
                 pb, b.BatchStride, b.Transposed, b.Index == null ? null : pbi, b.IndexLength,
-                beta, pc, c.BatchStride, c.Index == null ? null : pci, c.IndexLength);
+                beta, pc, c.BatchStride, c.Index == null ? null : pci, c.IndexLength, store);
         }
     }
 

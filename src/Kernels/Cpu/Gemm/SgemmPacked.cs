@@ -69,8 +69,8 @@ internal static unsafe class SgemmPacked
         /// <summary>Distance between C[i, j] and C[i + 1, j], and between C[i, j] and C[i, j + 1].</summary>
         public nint CRowStride, CColStride;
 
-        /// <summary>The bias added as C is stored (see <see cref="GemmEpilogue"/>); none when its pointer is null.</summary>
-        public BiasEpilogue Bias;
+        /// <summary>What is applied to C as it is stored (see <see cref="GemmEpilogue"/>).</summary>
+        public StoreEpilogue Epilogue;
 
         /// <summary>M and N of C as the caller gave them (a transposed problem swaps <see cref="M"/> and <see cref="N"/>).</summary>
         public int OuterM, OuterN;
@@ -100,14 +100,20 @@ internal static unsafe class SgemmPacked
     }
 
     /// <summary>
-    /// The bias of a <see cref="GemmEpilogue"/>: C_p[i, j] += Values[((p · M + i) mod Rows) · N + j] in the caller's
-    /// coordinates, added to each tile after its last k slice while the tile is in cache.
+    /// A <see cref="GemmEpilogue"/> as the packed GEMM runs it on each block of C (MC rows, NC columns) after its last
+    /// k slice, while the block is in cache: the bias C_p[i, j] += Bias[((p · M + i) mod BiasRows) · N + j] in the caller's coordinates, then the
+    /// residual (the element <see cref="ResidualShift"/> elements after C's), then the activation (stored
+    /// <see cref="ActivationShift"/> elements after C's element; 0: in place).
     /// </summary>
-    internal readonly struct BiasEpilogue(float* values, int rows)
+    internal readonly struct StoreEpilogue(float* bias, int biasRows, float* c, float* residual, GemmActivation? activation, float* activationOutput)
     {
-        public readonly float* Values = values;
-        public readonly int Rows = rows;
-        public bool IsNone => Values == null;
+        public readonly float* Bias = bias;
+        public readonly int BiasRows = biasRows;
+        public readonly bool HasResidual = residual != null;
+        public readonly nint ResidualShift = residual == null ? 0 : (nint)(residual - c);
+        public readonly GemmActivation? Activation = activation;
+        public readonly nint ActivationShift = activationOutput == null ? 0 : (nint)(activationOutput - c);
+        public bool IsNone => Bias == null && !HasResidual && Activation == null;
     }
 
     /// <summary>
@@ -115,8 +121,8 @@ internal static unsafe class SgemmPacked
     /// </summary>
     public static void Gemm(int batch, int m, int n, int k, float alpha,
         float* a, long strideA, bool transA, float* b, long strideB, bool transB,
-        float beta, float* c, long strideC, BiasEpilogue bias = default) =>
-        GemmIndexed(batch, m, n, k, alpha, a, strideA, transA, null, 0, b, strideB, transB, null, 0, beta, c, strideC, null, 0, bias);
+        float beta, float* c, long strideC, StoreEpilogue epilogue = default) =>
+        GemmIndexed(batch, m, n, k, alpha, a, strideA, transA, null, 0, b, strideB, transB, null, 0, beta, c, strideC, null, 0, epilogue);
 
     /// <summary>
     /// <see cref="Gemm"/> with operands read and C written through index maps (<see cref="GemmOperand"/>):
@@ -125,7 +131,7 @@ internal static unsafe class SgemmPacked
     public static void GemmIndexed(int batch, int m, int n, int k, float alpha,
         float* a, long strideA, bool transA, int* aIdx, int aLen,
         float* b, long strideB, bool transB, int* bIdx, int bLen,
-        float beta, float* c, long strideC, int* cIdx, int cLen, BiasEpilogue bias = default)
+        float beta, float* c, long strideC, int* cIdx, int cLen, StoreEpilogue epilogue = default)
     {
         if (batch <= 0 || m <= 0 || n <= 0)
         {
@@ -139,21 +145,21 @@ internal static unsafe class SgemmPacked
             TransA = transA, TransB = transB,
             CRowStride = n, CColStride = 1,
             AIdx = aIdx, BIdx = bIdx, CIdx = cIdx, ALen = aLen, BLen = bLen, CLen = cLen,
-            Bias = bias, OuterM = m, OuterN = n,
+            Epilogue = epilogue, OuterM = m, OuterN = n,
         };
-        if (!bias.IsNone && cIdx != null)
+        if (!epilogue.IsNone && cIdx != null)
         {
-            throw new NotSupportedException("Gemm: a bias epilogue with a C index map is not supported.");
+            throw new NotSupportedException("Gemm: an epilogue with a C index map is not supported.");
         }
 
         if (k == 0 || alpha == 0f)
         {
             ScaleC(ref pr);
-            if (!bias.IsNone)
+            if (!epilogue.IsNone)
             {
                 for (int p = 0; p < batch; p++)
                 {
-                    AddBias(ref pr, p, c + p * strideC, 0, 0, m, n);
+                    Finish(ref pr, p, c + p * strideC, 0, 0, m, n);
                 }
             }
             return;
@@ -402,7 +408,7 @@ internal static unsafe class SgemmPacked
             {
                 int kc = Math.Min(kcStep, k - pc);
                 float beta = pc == 0 ? pr.Beta : 1f;
-                bool biasHere = !pr.Bias.IsNone && pc + kc == k;
+                bool finishHere = !pr.Epilogue.IsNone && pc + kc == k;
                 if (pr.BIdx == null)
                 {
                     GemmPacking.PackB<TK>(b, ldb, pr.TransB, pc, jc, kc, nc, packedB);
@@ -454,11 +460,13 @@ internal static unsafe class SgemmPacked
                             {
                                 TK.RunEdge(kc, ap, bp, cp, ldc, alpha, beta, mrEff, nrEff);
                             }
-                            if (biasHere)
-                            {
-                                AddBias(ref pr, batchIndex, cp, ic + ir, jc + jr, mrEff, nrEff);
-                            }
                         }
+                    }
+                    // The epilogue sweeps the block row by row once its last k slice is stored: the residual and the
+                    // activation output stream in order (tile by tile, their rows were strided misses).
+                    if (finishHere)
+                    {
+                        Finish(ref pr, batchIndex, c + ic * ldc + jc * cs, ic, jc, mc, nc);
                     }
                 }
             }
@@ -466,14 +474,55 @@ internal static unsafe class SgemmPacked
     }
 
     /// <summary>
-    /// Adds the bias to the rows x cols tile of C_p whose first element (problem row i0, column j0) is at
+    /// Runs the epilogue on the rows x cols block of C_p whose first element (problem row i0, column j0) is at
+    /// <paramref name="c"/>: the bias, the residual, the activation, in that order.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Finish(ref Problem pr, int batchIndex, float* c, int i0, int j0, int rows, int cols)
+    {
+        if (pr.Epilogue.Bias != null)
+        {
+            AddBias(ref pr, batchIndex, c, i0, j0, rows, cols);
+        }
+        // The block as contiguous runs: its rows, or its columns when C is stored transposed.
+        bool byRows = pr.CColStride == 1;
+        int runs = byRows ? rows : cols, length = byRows ? cols : rows;
+        nint stride = byRows ? pr.CRowStride : pr.CColStride;
+        if (pr.Epilogue.HasResidual)
+        {
+            AddResidual(c, pr.Epilogue.ResidualShift, runs, length, stride);
+        }
+        pr.Epilogue.Activation?.Apply(c, pr.Epilogue.ActivationShift, runs, length, stride);
+    }
+
+    /// <summary>z += the value <paramref name="shift"/> elements after it, over <paramref name="runs"/> runs (see <see cref="GemmActivation.Apply"/>).</summary>
+    private static void AddResidual(float* z, nint shift, int runs, int length, nint stride)
+    {
+        int width = System.Numerics.Vector<float>.Count;
+        for (int r = 0; r < runs; r++)
+        {
+            float* run = z + r * stride, residual = run + shift;
+            int q = 0;
+            for (; q <= length - width; q += width)
+            {
+                System.Numerics.Vector.Store(System.Numerics.Vector.Load(run + q) + System.Numerics.Vector.Load(residual + q), run + q);
+            }
+            for (; q < length; q++)
+            {
+                run[q] += residual[q];
+            }
+        }
+    }
+
+    /// <summary>
+    /// Adds the bias to the rows x cols block of C_p whose first element (problem row i0, column j0) is at
     /// <paramref name="c"/> (C[i, j] at c[(i - i0) · CRowStride + (j - j0) · CColStride]), in the caller's coordinates.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AddBias(ref Problem pr, int batchIndex, float* c, int i0, int j0, int rows, int cols)
     {
-        float* bias = pr.Bias.Values;
-        long rowsOfBias = pr.Bias.Rows, first = (long)(pr.BatchBase + batchIndex) * pr.OuterM;
+        float* bias = pr.Epilogue.Bias;
+        long rowsOfBias = pr.Epilogue.BiasRows, first = (long)(pr.BatchBase + batchIndex) * pr.OuterM;
         nint ldc = pr.CRowStride, cs = pr.CColStride;
         int n = pr.OuterN;
         if (!pr.CTransposed)
