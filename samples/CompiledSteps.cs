@@ -112,6 +112,8 @@ public static class CompiledSteps
         ["fused_calls"] = r.Graph?.FusedCalls,
         ["copies_removed"] = r.Graph?.CopiesRemoved,
         ["bias_epilogues"] = r.Graph?.BiasEpilogues,
+        ["residual_epilogues"] = r.Graph?.ResidualEpilogues,
+        ["activation_epilogues"] = r.Graph?.ActivationEpilogues,
         ["calls_folded"] = r.Graph?.CallsFolded,
         ["optimizer_calls_merged"] = r.Graph?.UpdatesMerged,
         ["gemm_gflop"] = r.Graph is { } g ? g.GemmFlops / 1e9 : null,

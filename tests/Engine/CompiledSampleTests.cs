@@ -50,6 +50,10 @@ public class CompiledSampleTests
             Assert.True(eagerAllocations > 10 && compiledAllocations < eagerAllocations / 10, $"{task}: eager {eagerAllocations} allocations, compiled {compiledAllocations}");
             Assert.True(replayed.GetProperty("launches").GetInt64() <= eagerCounts.GetProperty("launches").GetInt64());
             Assert.True(replayed.GetProperty("variants").GetInt32() >= 1);
+            // Both tasks apply an activation to a product's output (mlp: relu after each hidden layer; fno: the blocks'
+            // activation after the pointwise product), which the compiler folds into the product's epilogue.
+            Assert.True(replayed.GetProperty("activation_epilogues").GetInt32() > 0, counts.ToString());
+            Assert.Equal(JsonValueKind.Number, replayed.GetProperty("residual_epilogues").ValueKind);
             // mlp: 3823 rows in batches of 128 end in a short batch each epoch, a second variant whose eager calls zero
             // the gradients; the first variant's graph keeps its own, so the next epoch replays without tracing again.
             Assert.True(replayed.GetProperty("retraces").GetInt32() == 0, counts.ToString());
