@@ -19,47 +19,22 @@ internal struct AdamHyperParams
     public int Decoupled;
 }
 
-/// <summary>Eight float views a kernel indexes by segment (a kernel parameter cannot be an array of views).</summary>
-internal struct ViewOctet
+/// <summary>
+/// Eight values a kernel indexes by segment (a kernel parameter cannot be an array): views of the segments' buffers,
+/// or their ends.
+/// </summary>
+internal struct Octet<T> where T : struct
 {
-    public ArrayView<float> V0, V1, V2, V3, V4, V5, V6, V7;
+    public T V0, V1, V2, V3, V4, V5, V6, V7;
 
     /// <summary>Entry <paramref name="k"/> (0 to 7).</summary>
-    public readonly ArrayView<float> this[int k] => k switch
+    public readonly T this[int k] => k switch
     {
         0 => V0, 1 => V1, 2 => V2, 3 => V3, 4 => V4, 5 => V5, 6 => V6, _ => V7,
     };
 
     /// <summary>Sets entry <paramref name="k"/> (host side, when a table is filled).</summary>
-    public void Set(int k, ArrayView<float> value)
-    {
-        switch (k)
-        {
-            case 0: V0 = value; break;
-            case 1: V1 = value; break;
-            case 2: V2 = value; break;
-            case 3: V3 = value; break;
-            case 4: V4 = value; break;
-            case 5: V5 = value; break;
-            case 6: V6 = value; break;
-            default: V7 = value; break;
-        }
-    }
-}
-
-/// <summary>Eight segment ends a kernel indexes by segment.</summary>
-internal struct LongOctet
-{
-    public long V0, V1, V2, V3, V4, V5, V6, V7;
-
-    /// <summary>Entry <paramref name="k"/> (0 to 7).</summary>
-    public readonly long this[int k] => k switch
-    {
-        0 => V0, 1 => V1, 2 => V2, 3 => V3, 4 => V4, 5 => V5, 6 => V6, _ => V7,
-    };
-
-    /// <summary>Sets entry <paramref name="k"/> (host side, when a table is filled).</summary>
-    public void Set(int k, long value)
+    public void Set(int k, T value)
     {
         switch (k)
         {
@@ -84,8 +59,8 @@ internal struct SegmentTable
     /// <summary>Segments one table holds.</summary>
     public const int Capacity = 8;
 
-    public ViewOctet A, B, C, D, E;
-    public LongOctet End;
+    public Octet<ArrayView<float>> A, B, C, D, E;
+    public Octet<long> End;
     public int Count;
 
     /// <summary>Where segment <paramref name="k"/> starts in the joint index range.</summary>
