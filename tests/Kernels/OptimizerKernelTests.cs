@@ -21,6 +21,18 @@ public abstract class OptimizerKernelTests
     /// <summary>True for the set's own kernels, false for the composite: what the contract promises only of the former.</summary>
     protected abstract bool Fused { get; }
 
+    /// <summary>
+    /// True where the multi-tensor steps reject entries that share a buffer they write (the ILGPU set, whose entries
+    /// run in parallel in one launch).
+    /// </summary>
+    protected virtual bool RejectsSharedEntries => false;
+
+    /// <summary>
+    /// Entry lengths of the multi-tensor tests: 1, primes, one beyond the CPU set's threading grain, and empty
+    /// entries, more than one ILGPU segment table holds (8), so the ILGPU set launches more than one table.
+    /// </summary>
+    private static readonly int[] MultiLengths = [1, 7, 33, 32 * 1024 + 5, 3, 0, 2, 5, 11, 0, 13];
+
     private IKernelSet K => Device.Kernels;
 
     private DeviceBuffer<float> Upload(float[] data) => DeviceData.Upload(K, data);
@@ -260,7 +272,7 @@ public abstract class OptimizerKernelTests
     [InlineData(true)]
     public void AdamSteps_EqualsOneStepPerBufferSet(bool decoupled)
     {
-        int[] lengths = [1, 7, 33, 32 * 1024 + 5, 3];
+        int[] lengths = MultiLengths;
         var rng = new Random(71);
         var hyper = new AdamHyper(0.9f, 0.99f, 1e-6f, 0.01f, decoupled);
         using var lr = new DeviceScalar(Device, 0.003);
@@ -310,7 +322,7 @@ public abstract class OptimizerKernelTests
     [InlineData(0.9f, true, false)]
     public void SgdSteps_EqualsOneStepPerBufferSet(float momentum, bool nesterov, bool firstStep)
     {
-        int[] lengths = [1, 7, 33, 32 * 1024 + 5, 3];
+        int[] lengths = MultiLengths;
         var rng = new Random(73);
         var hyper = new SgdHyper(momentum, 0.1f, 0.01f, nesterov);
         using var lr = new DeviceScalar(Device, 0.05);
@@ -347,10 +359,11 @@ public abstract class OptimizerKernelTests
         }
     }
 
-    /// <summary>The buffer a multi-tensor update wrote equals the one the per-buffer step wrote, bit for bit.</summary>
+    /// <summary>The buffer a multi-tensor update wrote equals the one the per-buffer step wrote, bit for bit, and holds no NaN.</summary>
     private static void AssertSameBits(DeviceBuffer<float> oneByOne, DeviceBuffer<float> multiTensor, string what)
     {
         float[] expected = oneByOne.ToArray(), actual = multiTensor.ToArray();
+        Assert.DoesNotContain(actual, float.IsNaN);
         for (int j = 0; j < expected.Length; j++)
             Assert.True(BitConverter.SingleToInt32Bits(expected[j]) == BitConverter.SingleToInt32Bits(actual[j]),
                 $"{what}[{j}]: multi-tensor {actual[j]:R}, one by one {expected[j]:R}");
@@ -367,6 +380,51 @@ public abstract class OptimizerKernelTests
         var e = Assert.Throws<ArgumentException>(() => O.AdamSteps([new AdamBuffers(p, g, m, v)], new AdamHyper(), lr, []));
         Assert.Contains("AdamSteps: 1 buffer sets but 0 step counts", e.Message);
         Assert.Equal([1f, 2f], p.ToArray());
+    }
+
+    /// <summary>An entry without the velocity momentum needs is rejected, naming the method, before any entry is updated.</summary>
+    [Fact]
+    public void SgdSteps_RejectsAMissingVelocityBeforeAnyWork()
+    {
+        if (!Fused) return; // the composite runs the entries one by one, so the earlier ones are updated by then
+        using var p0 = Upload([1f, 2f]);
+        using var v0 = Upload([0f, 0f]);
+        using var p1 = Upload([3f]);
+        using var g = Upload([0.5f, 0.5f]);
+        using var lr = new DeviceScalar(Device, 0.1);
+        var e = Assert.Throws<ArgumentNullException>(() =>
+            O.SgdSteps([new SgdBuffers(p0, g, v0), new SgdBuffers(p1, g)], new SgdHyper(Momentum: 0.9f), lr, firstStep: false));
+        Assert.Contains("SgdSteps", e.Message);
+        Assert.Contains("entry 1", e.Message);
+        Assert.Equal([1f, 2f], p0.ToArray());
+        Assert.Equal([0f, 0f], v0.ToArray());
+    }
+
+    /// <summary>Two entries that write one buffer (a parameter, a step count) are rejected, naming the method, before any work.</summary>
+    [Theory]
+    [InlineData("param")]
+    [InlineData("step")]
+    public void AdamSteps_RejectsEntriesSharingABufferBeforeAnyWork(string shared)
+    {
+        if (!RejectsSharedEntries) return;
+        using var p0 = Upload([1f, 2f]);
+        using var p1 = Upload([3f, 4f]);
+        using var g = Upload([0.5f, 0.5f]);
+        using var m0 = Upload([0f, 0f]);
+        using var v0 = Upload([0f, 0f]);
+        using var m1 = Upload([0f, 0f]);
+        using var v1 = Upload([0f, 0f]);
+        using var lr = new DeviceScalar(Device, 0.1);
+        using var s0 = new DeviceScalar(Device, 0);
+        using var s1 = new DeviceScalar(Device, 0);
+        var second = new AdamBuffers(shared == "param" ? p0 : p1, g, m1, v1);
+        var e = Assert.Throws<ArgumentException>(() =>
+            O.AdamSteps([new AdamBuffers(p0, g, m0, v0), second], new AdamHyper(), lr, [s0, shared == "step" ? s0 : s1]));
+        Assert.Contains("AdamSteps", e.Message);
+        Assert.Contains("distinct", e.Message);
+        Assert.Equal([1f, 2f], p0.ToArray());
+        Assert.Equal([3f, 4f], p1.ToArray());
+        Assert.Equal(0.0, s0.Read());
     }
 }
 
@@ -411,6 +469,9 @@ public sealed class IlgpuOptimizerKernelTests : OptimizerKernelTests
 
     /// <inheritdoc />
     protected override bool Fused => true;
+
+    /// <inheritdoc />
+    protected override bool RejectsSharedEntries => true;
 }
 
 /// <summary>The composite optimizer kernels over the ILGPU set's core ops on the CPU emulator, small lengths.</summary>

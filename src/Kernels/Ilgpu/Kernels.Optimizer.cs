@@ -19,6 +19,62 @@ internal struct AdamHyperParams
     public int Decoupled;
 }
 
+/// <summary>
+/// Eight values a kernel indexes by segment (a kernel parameter cannot be an array): views of the segments' buffers,
+/// or their ends.
+/// </summary>
+internal struct Octet<T> where T : struct
+{
+    public T V0, V1, V2, V3, V4, V5, V6, V7;
+
+    /// <summary>Entry <paramref name="k"/> (0 to 7).</summary>
+    public readonly T this[int k] => k switch
+    {
+        0 => V0, 1 => V1, 2 => V2, 3 => V3, 4 => V4, 5 => V5, 6 => V6, _ => V7,
+    };
+
+    /// <summary>Sets entry <paramref name="k"/> (host side, when a table is filled).</summary>
+    public void Set(int k, T value)
+    {
+        switch (k)
+        {
+            case 0: V0 = value; break;
+            case 1: V1 = value; break;
+            case 2: V2 = value; break;
+            case 3: V3 = value; break;
+            case 4: V4 = value; break;
+            case 5: V5 = value; break;
+            case 6: V6 = value; break;
+            default: V7 = value; break;
+        }
+    }
+}
+
+/// <summary>
+/// Up to <see cref="Capacity"/> segments of a multi-tensor launch: per segment up to five views (A to E, their roles
+/// set by the kernel) and its end in the joint index range, the segments laid end to end from 0 in order.
+/// </summary>
+internal struct SegmentTable
+{
+    /// <summary>Segments one table holds.</summary>
+    public const int Capacity = 8;
+
+    public Octet<ArrayView<float>> A, B, C, D, E;
+    public Octet<long> End;
+    public int Count;
+
+    /// <summary>Where segment <paramref name="k"/> starts in the joint index range.</summary>
+    public readonly long StartOf(int k) => k == 0 ? 0 : End[k - 1];
+
+    /// <summary>The segment holding joint index <paramref name="i"/> (empty segments are skipped).</summary>
+    public readonly int SegmentOf(long i)
+    {
+        int k = 0;
+        while (k < Count - 1 && i >= End[k]) k++;
+        return k;
+    }
+}
+
 // Kernels of the fused optimizer steps and of the device scalars they read.
 internal static partial class IlgpuKernels
 {
@@ -26,16 +82,34 @@ internal static partial class IlgpuKernels
     {
         float rate = lr[0];
         for (long i = GlobalStart; i < param.Length; i += GlobalStride)
+            SgdElement(param, grad, velocity, i, rate, p);
+    }
+
+    /// <summary>One element of an SGD step: the arithmetic <see cref="Sgd"/> and <see cref="SgdSegments"/> share.</summary>
+    private static void SgdElement(ArrayView<float> param, ArrayView<float> grad, ArrayView<float> velocity, long i, float rate, SgdHyperParams p)
+    {
+        float w = param[i];
+        float g = grad[i] + p.WeightDecay * w;
+        if (p.UseMomentum != 0)
         {
-            float w = param[i];
-            float g = grad[i] + p.WeightDecay * w;
-            if (p.UseMomentum != 0)
-            {
-                float v = p.FirstStep != 0 ? g : p.Momentum * velocity[i] + (1f - p.Dampening) * g;
-                velocity[i] = v;
-                g = p.Nesterov != 0 ? g + p.Momentum * v : v;
-            }
-            param[i] = w - rate * g;
+            float v = p.FirstStep != 0 ? g : p.Momentum * velocity[i] + (1f - p.Dampening) * g;
+            velocity[i] = v;
+            g = p.Nesterov != 0 ? g + p.Momentum * v : v;
+        }
+        param[i] = w - rate * g;
+    }
+
+    /// <summary>
+    /// <see cref="Sgd"/> over the segments of <paramref name="table"/> as one index range of
+    /// <paramref name="total"/> elements (velocity views are read only with momentum).
+    /// </summary>
+    internal static void SgdSegments(SegmentTable table, ArrayView<float> lr, SgdHyperParams p, long total)
+    {
+        float rate = lr[0];
+        for (long i = GlobalStart; i < total; i += GlobalStride)
+        {
+            int k = table.SegmentOf(i);
+            SgdElement(table.A[k], table.B[k], table.C[k], i - table.StartOf(k), rate, p);
         }
     }
 
@@ -48,16 +122,56 @@ internal static partial class IlgpuKernels
         float bc1 = 1f - MathF.Pow(p.Beta1, t);
         float bc2 = 1f - MathF.Pow(p.Beta2, t);
         for (long i = GlobalStart; i < param.Length; i += GlobalStride)
+            AdamElement(param, grad, m, v, i, rate, bc1, bc2, p);
+    }
+
+    /// <summary>One element of an Adam step: the arithmetic <see cref="Adam"/> and <see cref="AdamSegments"/> share.</summary>
+    private static void AdamElement(ArrayView<float> param, ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v, long i,
+        float rate, float bc1, float bc2, AdamHyperParams p)
+    {
+        float w = param[i];
+        float g = grad[i];
+        if (p.Decoupled != 0) w *= 1f - rate * p.WeightDecay;
+        else g += p.WeightDecay * w;
+        float mi = p.Beta1 * m[i] + (1f - p.Beta1) * g;
+        float vi = p.Beta2 * v[i] + (1f - p.Beta2) * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        param[i] = w - rate * (mi / bc1) / (MathF.Sqrt(vi / bc2) + p.Eps);
+    }
+
+    /// <summary>
+    /// <see cref="Adam"/> over the segments of <paramref name="table"/> (parameters, gradients, first and second
+    /// moments, step counts) as one index range of <paramref name="total"/> elements. Each segment's t is its step
+    /// count plus one, formed as <see cref="AdvanceStep"/> forms it; the counts themselves are advanced afterwards by
+    /// <see cref="AdvanceSteps"/>, since threads of this launch still read them.
+    /// </summary>
+    internal static void AdamSegments(SegmentTable table, ArrayView<float> lr, AdamHyperParams p, long total)
+    {
+        float rate = lr[0];
+        for (long i = GlobalStart; i < total; i += GlobalStride)
         {
-            float w = param[i];
-            float g = grad[i];
-            if (p.Decoupled != 0) w *= 1f - rate * p.WeightDecay;
-            else g += p.WeightDecay * w;
-            float mi = p.Beta1 * m[i] + (1f - p.Beta1) * g;
-            float vi = p.Beta2 * v[i] + (1f - p.Beta2) * g * g;
-            m[i] = mi;
-            v[i] = vi;
-            param[i] = w - rate * (mi / bc1) / (MathF.Sqrt(vi / bc2) + p.Eps);
+            int k = table.SegmentOf(i);
+            var step = table.E[k];
+            float hi = step[0], lo = step[1];
+            DoubleFloat.Add(ref hi, ref lo, 1f, 0f);
+            float t = hi + lo;
+            float bc1 = 1f - MathF.Pow(p.Beta1, t);
+            float bc2 = 1f - MathF.Pow(p.Beta2, t);
+            AdamElement(table.A[k], table.B[k], table.C[k], table.D[k], i - table.StartOf(k), rate, bc1, bc2, p);
+        }
+    }
+
+    /// <summary>Adds 1 to the step count (view E) of every segment of <paramref name="table"/>, one thread per segment.</summary>
+    internal static void AdvanceSteps(SegmentTable table)
+    {
+        for (long k = GlobalStart; k < table.Count; k += GlobalStride)
+        {
+            var step = table.E[(int)k];
+            float hi = step[0], lo = step[1];
+            DoubleFloat.Add(ref hi, ref lo, 1f, 0f);
+            step[0] = hi;
+            step[1] = lo;
         }
     }
 
