@@ -60,10 +60,15 @@ public sealed class IlgpuCodegenTests : IClassFixture<IlgpuCodegenTests.Compiler
     /// </summary>
     public static IEnumerable<object[]> Kernels() =>
         KernelsType.GetMethods(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic)
-            .Where(m => m.ReturnType == typeof(void) &&
-                        m.GetParameters().Any(p => p.ParameterType.Name.StartsWith("ArrayView", StringComparison.Ordinal)))
+            .Where(m => m.ReturnType == typeof(void) && m.GetParameters().Any(p => HoldsView(p.ParameterType, depth: 3)))
             .SelectMany(m => m.IsGenericMethodDefinition ? TypeArgumentNames(m) : [m.Name])
             .Distinct().Order().Select(n => new object[] { n });
+
+    /// <summary>True for an ArrayView, or a struct holding one in its fields (a table of segments passed by value).</summary>
+    private static bool HoldsView(Type type, int depth) =>
+        type.Name.StartsWith("ArrayView", StringComparison.Ordinal)
+        || (depth > 0 && type.IsValueType && !type.IsPrimitive && !type.IsEnum
+            && type.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic).Any(f => HoldsView(f.FieldType, depth - 1)));
 
     /// <summary>The bitwise kernels.</summary>
     public static IEnumerable<object[]> Bitwise() => BitwiseKernels.Select(n => new object[] { n });
