@@ -79,6 +79,7 @@ public abstract class CompilerPassTests
         { "other unary op", 0, 3 },
         { "other scalar", 0, 3 },
         { "other axes", 0, 5 },
+        { "other shape", 0, 3 },
         { "other operand order", 0, 3 },
     };
 
@@ -97,6 +98,8 @@ public abstract class CompilerPassTests
             "other unary op" => (x, _) => x.Exp() * x.Tanh(),
             "other scalar" => (x, _) => (x * 2f) * (x * 3f),
             "other axes" => (x, _) => x.Sum([1]).Sum([0]) - x.Sum([0]).Sum([0]),
+            // One buffer permuted as [3, 5] and as [5, 3] (a view): the same call but for the input shape.
+            "other shape" => (x, _) => x.Transpose(0, 1) * x.Reshape(5, 3).Transpose(0, 1).Reshape(5, 3),
             _ => (x, w) => (x - w) * (w - x),
         };
         var stats = CompareWithEager(step, step, null);

@@ -169,7 +169,8 @@ internal sealed class CompiledGraph : IDisposable
         if (optimize)
         {
             ops = CopyElimination.Run(ops, IsTemporary, infos.ContainsKey, out passes.CopiesRemoved);
-            ops = CommonSubexpressionElimination.Run(ops, IsTemporary, fuse && trace.Device.Kernels is IFusedElementwiseKernels, out passes.CommonSubexpressionsRemoved);
+            bool fuses = fuse && trace.Device.Kernels is IFusedElementwiseKernels;
+            ops = CommonSubexpressionElimination.Run(ops, IsTemporary, fuses, out passes.CommonSubexpressionsRemoved);
             ops = GemmBiasFusion.Run(ops, trace.Device.Kernels, IsTemporary, out passes.BiasEpilogues);
             ops = GemmEpilogueFusion.Run(ops, trace.Device.Kernels, IsTemporary, out passes.ResidualEpilogues, out passes.ActivationEpilogues);
             (ops, folded) = ConstantFolding.Run(ops, IsTemporary, constants);

@@ -20,9 +20,9 @@ public sealed record CompileOptions
     public bool Fuse { get; init; } = true;
 
     /// <summary>
-    /// Run the graph passes (copy elimination, common-subexpression elimination, bias, residual and activation epilogues, constant folding, dead-code
-    /// elimination, multi-tensor optimizer updates; see <see cref="CompiledGraphStats"/> for what they removed); on by
-    /// default.
+    /// Run the graph passes (copy elimination, common-subexpression elimination, bias, residual and activation
+    /// epilogues, constant folding, dead-code elimination, multi-tensor optimizer updates; see
+    /// <see cref="CompiledGraphStats"/> for what they removed); on by default.
     /// </summary>
     public bool Optimize { get; init; } = true;
 

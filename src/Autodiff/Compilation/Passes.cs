@@ -105,15 +105,16 @@ internal static class CopyElimination
 
 /// <summary>
 /// Common-subexpression elimination. Rule: two pure core calls with inputs (see <see cref="OpEffects"/>; neither
-/// reading its own output; a fill is a constant, left to <see cref="ConstantFolding"/>) of the same method with equal non-buffer arguments (op codes, shapes, axes, scalars, compared by value) that
-/// read the same buffers in the same versions (no call between them writes a buffer the first reads, nor the first's
-/// output) compute the same value. The second is dropped and every later reader of its output reads the first's
-/// output instead, provided the second's output is a temporary that the second call defines (nothing touches it
-/// before) and nothing writes after it (never an output, persistent buffer or gradient), and no call up to the last
-/// reader of the second's output writes the first's output again. A call of unknown effects writes every buffer it
-/// touches; a host step may write any. When the graph fuses, repeated elementwise calls (unary, affine, binary) stay:
-/// a fused group recomputes them in registers for free, while one shared result read by two groups would be stored
-/// and launched on its own.
+/// reading its own output; a fill is a constant, left to <see cref="ConstantFolding"/>) of the same method with equal
+/// non-buffer arguments (op codes, shapes, axes, scalars, compared by value) that read the same buffers in the same
+/// versions (no call between them writes a buffer the first reads, nor the first's output) compute the same value.
+/// The second is dropped and every later reader of its output reads the first's output instead, provided the
+/// second's output is a temporary that the second call defines (nothing touches it before) and nothing writes after
+/// it (never an output, persistent buffer or gradient), and no call up to the last reader of the second's output
+/// writes the first's output again. A call of unknown effects writes every buffer it touches (a product only its C
+/// and activation output); a host step may write any. When the graph fuses, repeated elementwise calls (unary,
+/// affine, binary) stay: a fused group recomputes them in registers for free, while one shared result read by two
+/// groups would be stored and launched on its own.
 /// </summary>
 internal static class CommonSubexpressionElimination
 {
