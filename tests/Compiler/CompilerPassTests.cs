@@ -125,77 +125,69 @@ public abstract class CompilerPassTests
         Assert.Equal((removed, launches), (stats.CommonSubexpressionsRemoved, stats.Launches));
     }
 
-    [Fact]
-    public void ARepeatIsKeptWhenItsInputWasWrittenInPlaceBetween()
+    /// <summary>Repeats around in-place writes: removed, and launches left.</summary>
+    public static TheoryData<string, int, int> InPlaceCases => new()
     {
-        Tensor Step(Tensor x, Tensor w)
+        { "input written between", 0, 5 },
+        { "first result written before the repeat's last reader", 0, 6 },
+        { "first result written after the repeat's last reader", 1, 4 },
+    };
+
+    [Theory]
+    [MemberData(nameof(InPlaceCases))]
+    public void ARepeatIsMergedOnlyWhileItsInputsAndTheFirstResultKeepTheirValues(string program, int removed, int launches)
+    {
+        Func<Tensor, Tensor, Tensor> step = program switch
         {
-            var t = x + w;
-            var a = t.Exp();
-            InPlace.Scale(t, 0.5f);
-            return a * t.Exp();
-        }
-        var stats = CompareWithEager(Step, Step, null);
-        Assert.Equal((0, 5), (stats.CommonSubexpressionsRemoved, stats.Launches));
+            "input written between" => (x, w) =>
+            {
+                var t = x + w;
+                var a = t.Exp();
+                InPlace.Scale(t, 0.5f);
+                return a * t.Exp();
+            },
+            "first result written before the repeat's last reader" => (x, w) =>
+            {
+                var a = x.Exp();
+                var b = x.Exp();
+                var c = b * w;
+                InPlace.Scale(a, 0.5f);
+                return a + c * b;
+            },
+            _ => (x, w) =>
+            {
+                var a = x.Exp();
+                var c = x.Exp() * w;
+                InPlace.Scale(a, 0.5f);
+                return a + c;
+            },
+        };
+        var stats = CompareWithEager(step, step, null);
+        Assert.Equal((removed, launches), (stats.CommonSubexpressionsRemoved, stats.Launches));
     }
 
-    [Fact]
-    public void ARepeatIsKeptWhenTheFirstResultIsWrittenBeforeTheRepeatsLastReader()
-    {
-        Tensor Step(Tensor x, Tensor w)
-        {
-            var a = x.Exp();
-            var b = x.Exp();
-            var c = b * w;
-            InPlace.Scale(a, 0.5f);
-            return a + c * b;
-        }
-        var stats = CompareWithEager(Step, Step, null);
-        Assert.Equal((0, 6), (stats.CommonSubexpressionsRemoved, stats.Launches));
-    }
-
-    [Fact]
-    public void ARepeatIsMergedWhenTheFirstResultIsWrittenOnlyAfterTheRepeatsLastReader()
-    {
-        Tensor Step(Tensor x, Tensor w)
-        {
-            var a = x.Exp();
-            var c = x.Exp() * w;
-            InPlace.Scale(a, 0.5f);
-            return a + c;
-        }
-        var stats = CompareWithEager(Step, Step, null);
-        Assert.Equal((1, 4), (stats.CommonSubexpressionsRemoved, stats.Launches));
-    }
-
-    [Fact]
-    public void ARepeatWritingPersistentStateIsKept()
+    [Theory]
+    // The copy of the repeat into the state goes first (copy elimination), so the repeat writes the state itself.
+    [InlineData("repeat writes persistent state", 1, 3)]
+    // The first result goes into the state; the repeat is the returned tensor.
+    [InlineData("repeat is the returned tensor", 1, 3)]
+    public void ARepeatWhoseResultOutlivesTheCallIsKept(string program, int copies, int launches)
     {
         using var state = Tensor.Zeros([3, 5], Device);
         using var eagerState = Tensor.Zeros([3, 5], Device);
         Tensor Step(Tensor x, Tensor s)
         {
+            if (program == "repeat is the returned tensor")
+            {
+                InPlace.Copy(x.Exp() * 2f, s);
+                return x.Exp();
+            }
             var a = x.Tanh();
             InPlace.Copy(x.Tanh(), s);
             return a * 2f;
         }
         var stats = CompareWithEager((x, _) => Step(x, state), (x, _) => Step(x, eagerState), () => (state, eagerState));
-        // The copy of the repeat into the state goes first (copy elimination), so the repeat writes the state itself.
-        Assert.Equal((1, 0, 3), (stats.CopiesRemoved, stats.CommonSubexpressionsRemoved, stats.Launches));
-    }
-
-    [Fact]
-    public void ARepeatThatIsTheReturnedTensorIsKept()
-    {
-        using var state = Tensor.Zeros([3, 5], Device);
-        using var eagerState = Tensor.Zeros([3, 5], Device);
-        Tensor Step(Tensor x, Tensor s)
-        {
-            InPlace.Copy(x.Exp() * 2f, s);
-            return x.Exp();
-        }
-        var stats = CompareWithEager((x, _) => Step(x, state), (x, _) => Step(x, eagerState), () => (state, eagerState));
-        Assert.Equal((0, 3), (stats.CommonSubexpressionsRemoved, stats.Launches));
+        Assert.Equal((copies, 0, launches), (stats.CopiesRemoved, stats.CommonSubexpressionsRemoved, stats.Launches));
     }
 
     [Fact]
