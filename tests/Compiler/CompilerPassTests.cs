@@ -68,7 +68,7 @@ public abstract class CompilerPassTests
         Assert.Equal((2, 1), (stats.DeadCallsRemoved, stats.Launches));
     }
 
-    /// <summary>Programs computing one value twice (or nearly): calls removed as repeats, launches left.</summary>
+    /// <summary>Programs computing one value twice (or nearly, or around in-place writes): calls removed as repeats, launches left.</summary>
     public static TheoryData<string, int, int> RepeatCases => new()
     {
         { "unary twice", 1, 2 },
@@ -81,6 +81,9 @@ public abstract class CompilerPassTests
         { "other axes", 0, 5 },
         { "other shape", 0, 3 },
         { "other operand order", 0, 3 },
+        { "input written between", 0, 5 },
+        { "first result written before the repeat's last reader", 0, 6 },
+        { "first result written after the repeat's last reader", 1, 4 },
     };
 
     [Theory]
@@ -100,7 +103,30 @@ public abstract class CompilerPassTests
             "other axes" => (x, _) => x.Sum([1]).Sum([0]) - x.Sum([0]).Sum([0]),
             // One buffer permuted as [3, 5] and as [5, 3] (a view): the same call but for the input shape.
             "other shape" => (x, _) => x.Transpose(0, 1) * x.Reshape(5, 3).Transpose(0, 1).Reshape(5, 3),
-            _ => (x, w) => (x - w) * (w - x),
+            "other operand order" => (x, w) => (x - w) * (w - x),
+            "input written between" => (x, w) =>
+            {
+                var t = x + w;
+                var a = t.Exp();
+                InPlace.Scale(t, 0.5f);
+                return a * t.Exp();
+            },
+            "first result written before the repeat's last reader" => (x, w) =>
+            {
+                var a = x.Exp();
+                var b = x.Exp();
+                var c = b * w;
+                InPlace.Scale(a, 0.5f);
+                return a + c * b;
+            },
+            "first result written after the repeat's last reader" => (x, w) =>
+            {
+                var a = x.Exp();
+                var c = x.Exp() * w;
+                InPlace.Scale(a, 0.5f);
+                return a + c;
+            },
+            _ => throw new ArgumentException($"unknown program {program}"),
         };
         var stats = CompareWithEager(step, step, null);
         Assert.Equal((removed, launches), (stats.CommonSubexpressionsRemoved, stats.Launches));
@@ -122,47 +148,6 @@ public abstract class CompilerPassTests
             ? (x, _) => x.Sum([1]).Exp() - x.Sum([1]).Tanh()
             : (x, w) => (x.Abs() + w).Tanh() - (x.Abs() * w).Exp();
         var stats = CompareWithEager(step, step, null, new CompileOptions { PoisonDeadSlots = true });
-        Assert.Equal((removed, launches), (stats.CommonSubexpressionsRemoved, stats.Launches));
-    }
-
-    /// <summary>Repeats around in-place writes: removed, and launches left.</summary>
-    public static TheoryData<string, int, int> InPlaceCases => new()
-    {
-        { "input written between", 0, 5 },
-        { "first result written before the repeat's last reader", 0, 6 },
-        { "first result written after the repeat's last reader", 1, 4 },
-    };
-
-    [Theory]
-    [MemberData(nameof(InPlaceCases))]
-    public void ARepeatIsMergedOnlyWhileItsInputsAndTheFirstResultKeepTheirValues(string program, int removed, int launches)
-    {
-        Func<Tensor, Tensor, Tensor> step = program switch
-        {
-            "input written between" => (x, w) =>
-            {
-                var t = x + w;
-                var a = t.Exp();
-                InPlace.Scale(t, 0.5f);
-                return a * t.Exp();
-            },
-            "first result written before the repeat's last reader" => (x, w) =>
-            {
-                var a = x.Exp();
-                var b = x.Exp();
-                var c = b * w;
-                InPlace.Scale(a, 0.5f);
-                return a + c * b;
-            },
-            _ => (x, w) =>
-            {
-                var a = x.Exp();
-                var c = x.Exp() * w;
-                InPlace.Scale(a, 0.5f);
-                return a + c;
-            },
-        };
-        var stats = CompareWithEager(step, step, null);
         Assert.Equal((removed, launches), (stats.CommonSubexpressionsRemoved, stats.Launches));
     }
 
