@@ -68,6 +68,113 @@ public abstract class CompilerPassTests
         Assert.Equal((2, 1), (stats.DeadCallsRemoved, stats.Launches));
     }
 
+    /// <summary>Programs computing one value twice (or nearly, or around in-place writes): calls removed as repeats, launches left.</summary>
+    public static TheoryData<string, int, int> RepeatCases => new()
+    {
+        { "unary twice", 1, 2 },
+        { "binary twice", 1, 2 },
+        { "reduce twice", 1, 2 },
+        { "permute twice", 1, 2 },
+        { "affine chain twice, then its reader twice", 3, 4 },
+        { "other unary op", 0, 3 },
+        { "other scalar", 0, 3 },
+        { "other axes", 0, 5 },
+        { "other shape", 0, 3 },
+        { "other operand order", 0, 3 },
+        { "input written between", 0, 5 },
+        { "first result written before the repeat's last reader", 0, 6 },
+        { "first result written after the repeat's last reader", 1, 4 },
+    };
+
+    [Theory]
+    [MemberData(nameof(RepeatCases))]
+    public void ACallRepeatingAnEarlierOneOnTheSameInputsRunsOnce(string program, int removed, int launches)
+    {
+        Func<Tensor, Tensor, Tensor> step = program switch
+        {
+            "unary twice" => (x, _) => x.Exp() * x.Exp(),
+            "binary twice" => (x, w) => (x - w) * (x - w),
+            "reduce twice" => (x, _) => x.Sum([1]) - x.Sum([1]),
+            "permute twice" => (x, _) => x.Transpose(0, 1) * x.Transpose(0, 1),
+            // 2x and 2x + 1 (two affine calls) repeat, and then tanh of each reads one buffer: the second tanh repeats too.
+            "affine chain twice, then its reader twice" => (x, _) => (x * 2f + 1f).Tanh() * (x * 2f + 1f).Tanh(),
+            "other unary op" => (x, _) => x.Exp() * x.Tanh(),
+            "other scalar" => (x, _) => (x * 2f) * (x * 3f),
+            "other axes" => (x, _) => x.Sum([1]).Sum([0]) - x.Sum([0]).Sum([0]),
+            // One buffer permuted as [3, 5] and as [5, 3] (a view): the same call but for the input shape.
+            "other shape" => (x, _) => x.Transpose(0, 1) * x.Reshape(5, 3).Transpose(0, 1).Reshape(5, 3),
+            "other operand order" => (x, w) => (x - w) * (w - x),
+            "input written between" => (x, w) =>
+            {
+                var t = x + w;
+                var a = t.Exp();
+                InPlace.Scale(t, 0.5f);
+                return a * t.Exp();
+            },
+            "first result written before the repeat's last reader" => (x, w) =>
+            {
+                var a = x.Exp();
+                var b = x.Exp();
+                var c = b * w;
+                InPlace.Scale(a, 0.5f);
+                return a + c * b;
+            },
+            "first result written after the repeat's last reader" => (x, w) =>
+            {
+                var a = x.Exp();
+                var c = x.Exp() * w;
+                InPlace.Scale(a, 0.5f);
+                return a + c;
+            },
+            _ => throw new ArgumentException($"unknown program {program}"),
+        };
+        var stats = CompareWithEager(step, step, null);
+        Assert.Equal((removed, launches), (stats.CommonSubexpressionsRemoved, stats.Launches));
+    }
+
+    /// <summary>Repeats in a graph that fuses: removed, and launches left.</summary>
+    public static TheoryData<string, int, int> FusedRepeatCases => new()
+    {
+        // |x| read by two groups would be stored and launched on its own (four launches); repeated, each group computes it.
+        { "elementwise repeats stay for fusion", 0, 3 },
+        { "reduction repeats go", 1, 2 },
+    };
+
+    [Theory]
+    [MemberData(nameof(FusedRepeatCases))]
+    public void WhenTheGraphFusesOnlyCallsOutsideFusedGroupsAreMerged(string program, int removed, int launches)
+    {
+        Func<Tensor, Tensor, Tensor> step = program == "reduction repeats go"
+            ? (x, _) => x.Sum([1]).Exp() - x.Sum([1]).Tanh()
+            : (x, w) => (x.Abs() + w).Tanh() - (x.Abs() * w).Exp();
+        var stats = CompareWithEager(step, step, null, new CompileOptions { PoisonDeadSlots = true });
+        Assert.Equal((removed, launches), (stats.CommonSubexpressionsRemoved, stats.Launches));
+    }
+
+    [Theory]
+    // The copy of the repeat into the state goes first (copy elimination), so the repeat writes the state itself.
+    [InlineData("repeat writes persistent state", 1, 3)]
+    // The first result goes into the state; the repeat is the returned tensor.
+    [InlineData("repeat is the returned tensor", 1, 3)]
+    public void ARepeatWhoseResultOutlivesTheCallIsKept(string program, int copies, int launches)
+    {
+        using var state = Tensor.Zeros([3, 5], Device);
+        using var eagerState = Tensor.Zeros([3, 5], Device);
+        Tensor Step(Tensor x, Tensor s)
+        {
+            if (program == "repeat is the returned tensor")
+            {
+                InPlace.Copy(x.Exp() * 2f, s);
+                return x.Exp();
+            }
+            var a = x.Tanh();
+            InPlace.Copy(x.Tanh(), s);
+            return a * 2f;
+        }
+        var stats = CompareWithEager((x, _) => Step(x, state), (x, _) => Step(x, eagerState), () => (state, eagerState));
+        Assert.Equal((copies, 0, launches), (stats.CopiesRemoved, stats.CommonSubexpressionsRemoved, stats.Launches));
+    }
+
     [Fact]
     public void PassesTakeOutOfATrainingStepExactlyTheCallsTheyReport()
     {
@@ -98,6 +205,28 @@ public abstract class CompilerPassTests
         Assert.Contains($"6 copies eliminated, 2 calls folded into constants, 0 dead calls removed, 6 optimizer calls merged into multi-tensor updates, {biases} bias additions " +
                         $"folded into GEMM epilogues, 0 residual additions and {activations} activation chains folded into GEMM epilogues", optimized.Explain());
         Assert.Contains("OptimizerKernels.AdamSteps(", optimized.Explain());
+    }
+
+    [Fact]
+    public void DoubleBackpropagationComputesTheActivationDerivativesOnce()
+    {
+        using var problem = CompilerTests.Problem.Make("dbgr-adam", Device);
+        using var plainProblem = CompilerTests.Problem.Make("dbgr-adam", Device);
+        using var optimized = problem.Compile(new CompileOptions { Fuse = false, PoisonDeadSlots = true });
+        using var plain = plainProblem.Compile(new CompileOptions { Fuse = false, Optimize = false });
+        for (int s = 0; s < 5; s++)
+        {
+            using var batch = problem.Batch(s);
+            using var a = optimized.Call(batch.X, batch.Y);
+            using var b = plain.Call(batch.X, batch.Y);
+            Assert.Equal(BitConverter.SingleToInt32Bits(b.Item()), BitConverter.SingleToInt32Bits(a.Item()));
+        }
+        for (int i = 0; i < problem.Parameters.Count; i++)
+            AssertBits(plainProblem.Parameters[i].ToArray(), problem.Parameters[i].ToArray(), $"parameter {i}");
+        // The gradient's own backward builds the GELU's derivative again (ten calls: x/√2, erf, +1, /2, x², -x²/2,
+        // exp, ·1/√(2π), x·pdf, cdf + x·pdf) and the relu's step function, on the same pre-activations.
+        Assert.Equal(11, optimized.LastGraph!.CommonSubexpressionsRemoved);
+        Assert.Contains("11 common subexpressions removed", optimized.Explain());
     }
 
     [Fact]
@@ -183,9 +312,10 @@ public abstract class CompilerPassTests
     /// Compiles <paramref name="compiled"/> (poisoning dead slots), calls it and <paramref name="eager"/> on the same
     /// inputs six times, and checks the results (and the states <paramref name="states"/> returns) bit for bit.
     /// </summary>
-    private CompiledGraphStats CompareWithEager(Func<Tensor, Tensor, Tensor> compiled, Func<Tensor, Tensor, Tensor> eager, Func<(Tensor, Tensor)>? states)
+    private CompiledGraphStats CompareWithEager(Func<Tensor, Tensor, Tensor> compiled, Func<Tensor, Tensor, Tensor> eager, Func<(Tensor, Tensor)>? states,
+        CompileOptions? options = null)
     {
-        using var f = Compiler.Compile(compiled, Checked);
+        using var f = Compiler.Compile(compiled, options ?? Checked);
         for (int call = 0; call < 6; call++)
         {
             using var x = Tensor.Normal([3, 5], seed: (ulong)(call + 1), device: Device);

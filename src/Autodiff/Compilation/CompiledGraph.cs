@@ -169,6 +169,8 @@ internal sealed class CompiledGraph : IDisposable
         if (optimize)
         {
             ops = CopyElimination.Run(ops, IsTemporary, infos.ContainsKey, out passes.CopiesRemoved);
+            bool fuses = fuse && trace.Device.Kernels is IFusedElementwiseKernels;
+            ops = CommonSubexpressionElimination.Run(ops, IsTemporary, fuses, out passes.CommonSubexpressionsRemoved);
             ops = GemmBiasFusion.Run(ops, trace.Device.Kernels, IsTemporary, out passes.BiasEpilogues);
             ops = GemmEpilogueFusion.Run(ops, trace.Device.Kernels, IsTemporary, out passes.ResidualEpilogues, out passes.ActivationEpilogues);
             (ops, folded) = ConstantFolding.Run(ops, IsTemporary, constants);
@@ -524,7 +526,10 @@ internal sealed class PassCounts
     /// <summary>Activation chains folded into the product before them by <see cref="GemmEpilogueFusion"/>.</summary>
     public int ActivationEpilogues;
 
+    /// <summary>Repeated computations removed by <see cref="CommonSubexpressionElimination"/>.</summary>
+    public int CommonSubexpressionsRemoved;
+
     public override string ToString() =>
         $"{CopiesRemoved} copies eliminated, {CallsFolded} calls folded into constants, {DeadCallsRemoved} dead calls removed, {UpdatesMerged} optimizer calls merged into multi-tensor updates, {BiasEpilogues} bias additions folded into GEMM epilogues, " +
-        $"{ResidualEpilogues} residual additions and {ActivationEpilogues} activation chains folded into GEMM epilogues";
+        $"{ResidualEpilogues} residual additions and {ActivationEpilogues} activation chains folded into GEMM epilogues, {CommonSubexpressionsRemoved} common subexpressions removed";
 }

@@ -104,6 +104,110 @@ internal static class CopyElimination
 }
 
 /// <summary>
+/// Common-subexpression elimination. Rule: two pure core calls with inputs (see <see cref="OpEffects"/>; neither
+/// reading its own output; a fill is a constant, left to <see cref="ConstantFolding"/>) of the same method with equal
+/// non-buffer arguments (op codes, shapes, axes, scalars, compared by value) that read the same buffers in the same
+/// versions (no call between them writes a buffer the first reads, nor the first's output) compute the same value.
+/// The second is dropped and every later reader of its output reads the first's output instead, provided the
+/// second's output is a temporary that the second call defines (nothing touches it before) and nothing writes after
+/// it (never an output, persistent buffer or gradient), and no call up to the last reader of the second's output
+/// writes the first's output again. A call of unknown effects writes every buffer it touches (a product only its C
+/// and activation output); a host step may write any. When the graph fuses, repeated elementwise calls (unary,
+/// affine, binary) stay: a fused group recomputes them in registers for free, while one shared result read by two
+/// groups would be stored and launched on its own.
+/// </summary>
+internal static class CommonSubexpressionElimination
+{
+    /// <summary><paramref name="ops"/> without repeated computations; <paramref name="removed"/> counts them.</summary>
+    public static List<TraceOp> Run(List<TraceOp> ops, Func<object, bool> isTemporary, bool fuses, out int removed)
+    {
+        removed = 0;
+        var writes = ops.Select(Writes).ToArray();
+        var firstTouch = new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
+        var lastTouch = new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
+        var laterWriters = new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < ops.Count; i++)
+        {
+            foreach (var b in ops[i].Buffers)
+            {
+                firstTouch.TryAdd(b, i);
+                lastTouch[b] = i;
+            }
+            foreach (var b in writes[i]) laterWriters[b] = laterWriters.GetValueOrDefault(b) + 1;
+        }
+
+        // The version of a buffer counts the writes to it so far; a computation is its method, its non-buffer
+        // arguments and the versions of the buffers it reads.
+        var versions = new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
+        var ids = new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
+        var computed = new Dictionary<string, (object Output, int Version)>();
+        var renamed = new Dictionary<object, object>(ReferenceEqualityComparer.Instance);
+        var result = new List<TraceOp>(ops.Count);
+        for (int i = 0; i < ops.Count; i++)
+        {
+            var op = renamed.Count > 0 && ops[i].Buffers.Any(renamed.ContainsKey)
+                ? TraceBuffers.Rebind(ops[i], b => renamed.GetValueOrDefault(b, b))
+                : ops[i];
+            if (op is HostStepOp) computed.Clear();
+            if (OpEffects.Of(op) is { Reads.Length: > 0 } e && !e.Reads.Any(r => ReferenceEquals(r, e.Writes)) && !(fuses && IsFusable(op)))
+            {
+                var key = Key((KernelCallOp)op, e.Writes, versions, ids);
+                if (computed.TryGetValue(key, out var first) && versions.GetValueOrDefault(first.Output) == first.Version
+                    && CanTakeOver(ops, writes, i, e.Writes, first.Output, isTemporary, firstTouch, lastTouch, laterWriters))
+                {
+                    renamed[e.Writes] = first.Output;
+                    removed++;
+                    continue;
+                }
+                Written(versions, e.Writes);
+                computed[key] = (e.Writes, versions[e.Writes]);
+            }
+            else
+            {
+                foreach (var b in writes[i]) Written(versions, renamed.GetValueOrDefault(b, b));
+            }
+            result.Add(op);
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// True when call <paramref name="second"/>'s output may be replaced by <paramref name="first"/>: a temporary the
+    /// call defines and nothing writes later, and no call up to its last reader writes the first output.
+    /// </summary>
+    private static bool CanTakeOver(List<TraceOp> ops, List<object>[] writes, int second, object output, object first, Func<object, bool> isTemporary,
+        Dictionary<object, int> firstTouch, Dictionary<object, int> lastTouch, Dictionary<object, int> writers)
+    {
+        if (ReferenceEquals(output, first) || !isTemporary(output) || firstTouch[output] != second || writers[output] != 1) return false;
+        for (int j = second + 1; j <= lastTouch[output]; j++)
+            if (writes[j].Any(b => ReferenceEquals(b, first)) || ops[j] is HostStepOp) return false;
+        return true;
+    }
+
+    /// <summary>
+    /// The buffers <paramref name="op"/> writes: its output when its effects are known; C and the activation output of a
+    /// core product (it reads everything else it is given); every buffer it touches otherwise.
+    /// </summary>
+    private static List<object> Writes(TraceOp op)
+    {
+        if (OpEffects.Of(op) is { } e) return [e.Writes];
+        if (op is KernelCallOp call && call.IsCore(nameof(IKernelSet.Gemm)) && call.Args[3] is GemmOutput c)
+            return c.Epilogue.ActivationOutput is { } activation ? [c.Buffer, activation] : [c.Buffer];
+        return op.Buffers.Distinct(ReferenceEqualityComparer.Instance).Select(b => b!).ToList();
+    }
+
+    private static bool IsFusable(TraceOp op) =>
+        op is KernelCallOp call && (call.IsCore(nameof(IKernelSet.Unary)) || call.IsCore(nameof(IKernelSet.Affine)) || call.IsCore(nameof(IKernelSet.Binary)));
+
+    private static void Written(Dictionary<object, int> versions, object buffer) => versions[buffer] = versions.GetValueOrDefault(buffer) + 1;
+
+    /// <summary>The computation of <paramref name="call"/>: its method and arguments, each buffer read as its identity and version.</summary>
+    private static string Key(KernelCallOp call, object output, Dictionary<object, int> versions, Dictionary<object, int> ids) =>
+        call.Method.Name + "(" + string.Join(";", call.Args.Select(a => ArgWalker.Describe(a, b => ReferenceEquals(b, output) ? "out"
+            : "b" + (ids.TryGetValue(b, out var id) ? id : ids[b] = ids.Count) + "v" + versions.GetValueOrDefault(b)))) + ")";
+}
+
+/// <summary>
 /// Constant folding. Rule: a pure core call (see <see cref="OpEffects"/>) whose inputs are all constants (or which has
 /// none, as a fill) and whose output is a temporary that no other operation writes defines a constant: it runs once
 /// when the graph is built, into a buffer of its own that lives as long as the graph, and never in a replay. The
