@@ -15,8 +15,11 @@ namespace Engine.Tests.EngineTests;
 /// A corruption corpus generated from one valid checkpoint (model and Adam state): bit flips, truncations, header
 /// mutations, offsets, dtypes, shapes, duplicates, missing and extra entries, metadata, non-finite and changed values.
 /// Every case must be rejected with <see cref="InvalidDataException"/> leaving the target model and optimizer exactly
-/// as they were, or load and leave them holding exactly what the file says; never anything else.
+/// as they were, or load and leave them holding exactly what the file says; never anything else. The comparison
+/// includes the global generator's state (a checkpoint holds it), which any test building an unseeded layer advances:
+/// so these tests run alone.
 /// </summary>
+[Collection("serial")]
 public class CheckpointCorpusTests(ITestOutputHelper output)
 {
     private static readonly Device Cpu = Device.Cpu;
