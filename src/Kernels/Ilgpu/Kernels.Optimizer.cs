@@ -20,37 +20,6 @@ internal struct AdamHyperParams
 }
 
 /// <summary>
-/// Eight values a kernel indexes by segment (a kernel parameter cannot be an array): views of the segments' buffers,
-/// or their ends.
-/// </summary>
-internal struct Octet<T> where T : struct
-{
-    public T V0, V1, V2, V3, V4, V5, V6, V7;
-
-    /// <summary>Entry <paramref name="k"/> (0 to 7).</summary>
-    public readonly T this[int k] => k switch
-    {
-        0 => V0, 1 => V1, 2 => V2, 3 => V3, 4 => V4, 5 => V5, 6 => V6, _ => V7,
-    };
-
-    /// <summary>Sets entry <paramref name="k"/> (host side, when a table is filled).</summary>
-    public void Set(int k, T value)
-    {
-        switch (k)
-        {
-            case 0: V0 = value; break;
-            case 1: V1 = value; break;
-            case 2: V2 = value; break;
-            case 3: V3 = value; break;
-            case 4: V4 = value; break;
-            case 5: V5 = value; break;
-            case 6: V6 = value; break;
-            default: V7 = value; break;
-        }
-    }
-}
-
-/// <summary>
 /// Up to <see cref="Capacity"/> segments of a multi-tensor launch: per segment up to five views (A to E, their roles
 /// set by the kernel) and its end in the joint index range, the segments laid end to end from 0 in order.
 /// </summary>

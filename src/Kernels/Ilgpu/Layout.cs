@@ -1,18 +1,24 @@
 namespace Engine.Kernels.Ilgpu;
 
 /// <summary>
-/// Up to eight int64 values passed to a kernel by value (ILGPU kernels take no arrays): sizes or strides of a
-/// strided layout, right-aligned, so slot 7 holds the innermost dimension. Fields instead of an indexer keep
-/// kernel code free of dynamic indexing.
+/// Eight values passed to a kernel by value (a kernel parameter cannot be an array): the sizes or strides of a strided
+/// layout, right-aligned so that slot 7 holds the innermost dimension, or the views and ends of a multi-tensor
+/// launch's segments. Fields, so kernel code can read a slot without dynamic indexing.
 /// </summary>
-internal struct Long8
+internal struct Octet<T> where T : struct
 {
-    public long V0, V1, V2, V3, V4, V5, V6, V7;
+    public T V0, V1, V2, V3, V4, V5, V6, V7;
 
-    /// <summary>Sets the slot for dimension <paramref name="d"/> of a rank-<paramref name="rank"/> layout (right-aligned).</summary>
-    public void SetRightAligned(int rank, int d, long value)
+    /// <summary>Entry <paramref name="k"/> (0 to 7).</summary>
+    public readonly T this[int k] => k switch
     {
-        switch (7 - (rank - 1 - d))
+        0 => V0, 1 => V1, 2 => V2, 3 => V3, 4 => V4, 5 => V5, 6 => V6, _ => V7,
+    };
+
+    /// <summary>Sets entry <paramref name="k"/> (host side, when a layout or table is filled).</summary>
+    public void Set(int k, T value)
+    {
+        switch (k)
         {
             case 0: V0 = value; break;
             case 1: V1 = value; break;
@@ -35,11 +41,11 @@ internal struct StridedLayout
     /// <summary>Number of (coalesced) dimensions, 0..8.</summary>
     public int Rank;
     /// <summary>Output sizes, right-aligned.</summary>
-    public Long8 Size;
+    public Octet<long> Size;
     /// <summary>Strides of the first source, right-aligned.</summary>
-    public Long8 StrideA;
+    public Octet<long> StrideA;
     /// <summary>Strides of the second source, right-aligned.</summary>
-    public Long8 StrideB;
+    public Octet<long> StrideB;
 }
 
 /// <summary>Host-side shape arithmetic: contiguous strides, broadcasting strides and dimension coalescing.</summary>
@@ -127,9 +133,10 @@ internal static class Layout
         var l = new StridedLayout { Rank = count };
         for (int d = 0; d < count; d++)
         {
-            l.Size.SetRightAligned(count, d, size[d]);
-            l.StrideA.SetRightAligned(count, d, sa[d]);
-            l.StrideB.SetRightAligned(count, d, sb[d]);
+            int slot = MaxRank - count + d; // right-aligned: the innermost dimension in slot 7
+            l.Size.Set(slot, size[d]);
+            l.StrideA.Set(slot, sa[d]);
+            l.StrideB.Set(slot, sb[d]);
         }
         return l;
     }
