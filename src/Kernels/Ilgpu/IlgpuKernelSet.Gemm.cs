@@ -29,8 +29,9 @@ public sealed partial class IlgpuKernelSet
         b.Check($"{Name}.{opName}", nameof(b));
         c.Check($"{Name}.{opName}");
         var (batch, m, n, k) = size;
-        var av = View(a.Buffer, a.Offset + Extent(batch, a.BatchStride, (long)m * k), opName, nameof(a)).SubView(a.Offset);
-        var bv = View(b.Buffer, b.Offset + Extent(batch, b.BatchStride, (long)k * n), opName, nameof(b)).SubView(b.Offset);
+        // A mapped operand's view spans its reads up to the map's entry bound (the entries themselves stay on the device).
+        var av = View(a.Buffer, a.Offset + a.ReadExtent(batch, (long)m * k), opName, nameof(a)).SubView(a.Offset);
+        var bv = View(b.Buffer, b.Offset + b.ReadExtent(batch, (long)k * n), opName, nameof(b)).SubView(b.Offset);
         var cv = View(c.Buffer, c.Offset + Extent(batch, c.BatchStride, (long)m * n), opName, nameof(c)).SubView(c.Offset);
         var ai = IndexView(a.Index, a.IndexLength, (long)m * k, opName, "aIndex");
         var bi = IndexView(b.Index, b.IndexLength, (long)k * n, opName, "bIndex");
