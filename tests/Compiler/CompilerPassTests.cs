@@ -315,6 +315,7 @@ public abstract class CompilerPassTests
         { "permute read by a product", 1, 1, 2 },
         { "permute read as both operands", 1, 1, 2 },
         { "batched permute read by two products", 1, 3, 4 },
+        { "permute with a 2-d batch grid", 1, 3, 4 },
         { "permute read by an elementwise call too", 0, 3, 3 },
         { "permute input overwritten before the product", 0, 3, 3 },
         { "permute input overwritten by the product", 0, 2, 3 },
@@ -328,6 +329,8 @@ public abstract class CompilerPassTests
         using var w3 = Tensor.Normal([3, 3], seed: 5, device: Device);
         using var batched1 = Tensor.Normal([5, 3, 7], seed: 7, device: Device);
         using var batched2 = Tensor.Normal([5, 3, 7], seed: 8, device: Device);
+        using var batched3 = Tensor.Normal([4, 6, 7], seed: 9, device: Device);
+        using var grid = Tensor.Normal([2, 2, 2, 2, 3], seed: 10, device: Device);
         int[] stateShape = program.Contains("by the product") ? [3, 3] : [3, 5];
         using var state = Tensor.Normal(stateShape, seed: 6, device: Device);
         using var eagerState = Tensor.Normal(stateShape, seed: 6, device: Device);
@@ -343,6 +346,9 @@ public abstract class CompilerPassTests
                 var p = x.Permute(1, 0).Reshape(5, 1, 3);
                 return p.MatMul(batched1) * p.MatMul(batched2);
             },
+            // The FNO-2d's mode grid: [batch, modes1, 2, modes2, width] to [modes1, modes2, batch, 2, width], four
+            // products of 2 x 6 whose starts in the input (0, 3, 12, 15) are not one stride apart: a map per matrix.
+            "permute with a 2-d batch grid" => (x, _) => (grid * x.Sum()).Permute(1, 3, 0, 2, 4).Reshape(4, 2, 6).MatMul(batched3),
             // (x^T W) * x^T: the elementwise product reads the permute's result, which must stay.
             "permute read by an elementwise call too" => (x, _) => { var p = x.Permute(1, 0); return p.MatMul(w3) * p; },
             // The state is permuted, then overwritten, then the permute's result is multiplied: it holds the old state.
@@ -368,13 +374,13 @@ public abstract class CompilerPassTests
     }
 
     /// <summary>
-    /// The spectral layers' permutes (two per block forward, two backward): FNO-1d's all fold; FNO-2d's inverse ones fold,
-    /// while its forward ones gather a mode grid whose batch is not one stride of the permute's input. The textbook
-    /// Mixer's patch extraction folds into the embedding product.
+    /// The spectral layers' permutes (two per block forward, two backward) all fold: FNO-1d's with one map per operand,
+    /// FNO-2d's forward ones with a map per matrix (their batch is a 2-d mode grid, two strides of the permute's
+    /// input). The textbook Mixer's patch extraction folds into the embedding product.
     /// </summary>
     [Theory]
     [InlineData("fno1d-adamw", 8)]
-    [InlineData("fno2d-adam", 4)]
+    [InlineData("fno2d-adam", 8)]
     [InlineData("mixer-transposes-adam", 1)]
     public void TheModelsPermutesFoldIntoTheirProducts(string scenario, int permutes)
     {

@@ -26,6 +26,8 @@ public abstract class GemmGatherTests
         Random,
         /// <summary>Random entries, one matrix shared by the batch (batch stride 0).</summary>
         Shared,
+        /// <summary>A map per matrix, matrix + 3 entries apart, random entries; batch stride 2.</summary>
+        PerMatrix,
     }
 
     /// <summary>Which operands are gathered.</summary>
@@ -48,7 +50,7 @@ public abstract class GemmGatherTests
         foreach (var tb in new[] { false, true })
         {
             row++;
-            var layout = (Layout)(row % 3);
+            var layout = (Layout)(row % 4);
             var gathered = (Gathered)(row / 3 % 3);
             yield return row % 2 == 0
                 ? [batch, m, n, k, ta, tb, gathered, layout, 1f, 0f]
@@ -56,14 +58,13 @@ public abstract class GemmGatherTests
         }
     }
 
-    /// <summary>An operand gathered from a larger buffer: the buffer, the map, its bound, the batch stride, and the gathered matrices.</summary>
-    private sealed record Source(float[] X, int[] Map, long Bound, long Stride, float[] Dense);
+    /// <summary>An operand gathered from a larger buffer: the buffer, the maps, their bound, the batch strides of the buffer and the maps, and the gathered matrices.</summary>
+    private sealed record Source(float[] X, int[] Map, long Bound, long Stride, long MapStride, float[] Dense);
 
     private static Source MakeSource(Random rng, int batch, int matrix, Layout layout)
     {
         int[] map;
-        long stride;
-        long bound;
+        long stride, bound, mapStride = 0;
         if (layout == Layout.PermutedColumns)
         {
             var order = Inputs.Index(IndexPattern.Permutation, matrix, matrix, rng);
@@ -74,16 +75,17 @@ public abstract class GemmGatherTests
         else
         {
             bound = 2L * matrix + 3;
-            map = Enumerable.Range(0, matrix).Select(_ => rng.Next((int)bound)).ToArray();
-            stride = layout == Layout.Shared ? 0 : 5;
+            mapStride = layout == Layout.PerMatrix ? matrix + 3 : 0;
+            map = Enumerable.Range(0, (int)((batch - 1) * mapStride + matrix)).Select(_ => rng.Next((int)bound)).ToArray();
+            stride = layout switch { Layout.Shared => 0, Layout.PerMatrix => 2, _ => 5 };
         }
         // The buffer ends where the last matrix's bound does: a read past the bound would leave it.
         var x = Inputs.Uniform(rng, (batch - 1) * stride + bound, -1, 1);
         var dense = new float[(long)batch * matrix];
         for (int p = 0; p < batch; p++)
             for (int o = 0; o < matrix; o++)
-                dense[(long)p * matrix + o] = x[p * stride + map[o]];
-        return new Source(x, map, bound, stride, dense);
+                dense[(long)p * matrix + o] = x[p * stride + map[p * mapStride + o]];
+        return new Source(x, map, bound, stride, mapStride, dense);
     }
 
     /// <summary>The mapped product equals the product of the gathered operands; C starts NaN (beta 0) or random.</summary>
@@ -111,8 +113,8 @@ public abstract class GemmGatherTests
         using var ja = DeviceData.Upload(K, sa.Map);
         using var jb = DeviceData.Upload(K, sb.Map);
         using var mappedC = DeviceData.Upload(K, c);
-        var a = mapA ? new GemmOperand(xa, transA, sa.Stride).WithIndex(ja, sizeA, sa.Bound) : new GemmOperand(denseA, transA, sizeA);
-        var b = mapB ? new GemmOperand(xb, transB, sb.Stride).WithIndex(jb, sizeB, sb.Bound) : new GemmOperand(denseB, transB, sizeB);
+        var a = mapA ? new GemmOperand(xa, transA, sa.Stride).WithIndex(ja, sizeA, sa.Bound, sa.MapStride) : new GemmOperand(denseA, transA, sizeA);
+        var b = mapB ? new GemmOperand(xb, transB, sb.Stride).WithIndex(jb, sizeB, sb.Bound, sb.MapStride) : new GemmOperand(denseB, transB, sizeB);
         K.Gemm(size, a, b, output with { Buffer = mappedC });
 
         if (K is IGemmGatherKernels gather && gather.GatherKeepsBits(size))
@@ -142,6 +144,23 @@ public abstract class GemmGatherTests
         // One element less and the same product runs.
         K.Gemm(size, new GemmOperand(x, false, 3).WithIndex(map, 6, 6), new GemmOperand(b), new GemmOutput(c, 4));
         Assert.All(c.ToArray(), v => Assert.Equal(0f, v));
+    }
+
+    /// <summary>Maps a batch would read past the end of their buffer are rejected, naming the map, and C is untouched.</summary>
+    [Fact]
+    public void MapsTooShortForTheBatchAreRejectedBeforeAnyWrite()
+    {
+        // Three 2 x 3 matrices of B, each with its own map 6 entries after the last: 18 entries needed, 17 held.
+        using var a = DeviceData.Upload(K, new float[6]);
+        using var x = DeviceData.Upload(K, new float[6]);
+        using var maps = DeviceData.Upload(K, new int[17]);
+        using var c = DeviceData.Filled(K, 12, float.NaN);
+        var size = new GemmSize(3, 2, 2, 3);
+        var e = Assert.ThrowsAny<ArgumentException>(() =>
+            K.Gemm(size, new GemmOperand(a), new GemmOperand(x, true).WithIndex(maps, 6, 0, 6), new GemmOutput(c, 4)));
+        Assert.Contains("Gemm", e.Message);
+        Assert.Equal("bIndex", e.ParamName);
+        Assert.All(c.ToArray(), v => Assert.True(float.IsNaN(v)));
     }
 
     /// <summary>A negative bound is rejected, naming the operand.</summary>

@@ -9,10 +9,12 @@ namespace Engine.Autodiff;
 /// and no call from the permute up to the last such product writes x, is removed: each of those operands reads x in
 /// place through an index map built here once (a buffer of the graph). Matrix p of an operand (offset O, batch stride
 /// S, L elements) is the gather of x at src(O + p · S + o), src mapping an offset of y to the offset of x it copies;
-/// it becomes the map J[o] = src(O + o) with batch stride S' = src(O + S) - src(O), provided src(O + p · S + o) =
-/// p · S' + J[o] for every p and o (checked here, element by element) and S' is not negative. The FNO's spectral layers
-/// gather their retained modes this way (the mode axis moved to the front for the per-mode products, and back for
-/// the inverse transform). Products of one map share its buffer.
+/// it becomes the map J[o] = src(O + o) with batch stride S' = src(O + S) - src(O) when src(O + p · S + o) =
+/// p · S' + J[o] for every p and o (checked here, element by element) and S' is not negative, else one map per
+/// matrix, J[p · L + o] = src(O + p · S + o) (the map then as long as the operand). The FNO's spectral layers gather
+/// their retained modes this way (the mode axes moved to the front for the per-mode products, and back for the
+/// inverse transform; a 2-d mode grid is two strides of the input, so it takes the per-matrix form). Products of one
+/// map share its buffer.
 /// </summary>
 internal static class PermuteFolding
 {
@@ -101,8 +103,8 @@ internal static class PermuteFolding
     /// <summary>A product whose operands reading the permute's output are to read its input, with the maps they need (null: not affine in the batch).</summary>
     private sealed record Gather(KernelCallOp Gemm, OperandGather? A, OperandGather? B);
 
-    /// <summary>One operand's map and batch stride into the permute's input.</summary>
-    private sealed record OperandGather(DeviceBuffer<float> X, int[] Map, long BatchStride, string Key);
+    /// <summary>One operand's map into the permute's input, its batch stride, and the entries between the maps of consecutive matrices (0: one map).</summary>
+    private sealed record OperandGather(DeviceBuffer<float> X, int[] Map, int Length, long BatchStride, long MapStride, string Key);
 
     private static Gather? Rewrite(KernelCallOp permute, KernelCallOp gemm)
     {
@@ -116,25 +118,28 @@ internal static class PermuteFolding
 
     /// <summary>
     /// The map of <paramref name="operand"/> (matrices of <paramref name="matrix"/> elements in the permute's output)
-    /// into the permute's input, or null when its matrices are not one gather shifted by a fixed stride.
+    /// into the permute's input: one map and a batch stride when the matrices are one gather shifted by a fixed
+    /// stride, else one map per matrix; null when a map would not fit an int buffer.
     /// </summary>
     private static OperandGather? Operand(KernelCallOp permute, GemmSize size, GemmOperand operand, long matrix)
     {
-        if (matrix <= 0 || matrix > int.MaxValue || size.Batch <= 0) return null;
+        int count = operand.BatchStride == 0 ? 1 : size.Batch;
+        if (matrix <= 0 || size.Batch <= 0 || count * matrix > int.MaxValue) return null;
         var (x, xShape, perm) = ((DeviceBuffer<float>)permute.Args[0]!, (int[])permute.Args[1]!, (int[])permute.Args[2]!);
         var source = Source(xShape, perm);
         long origin = operand.Offset;
-        var map = new int[matrix];
-        for (long o = 0; o < matrix; o++) map[o] = (int)source(origin + o);
-        int count = operand.BatchStride == 0 ? 1 : size.Batch;
-        long stride = count > 1 ? source(origin + operand.BatchStride) - map[0] : 0;
-        if (stride < 0) return null;
-        for (int p = 1; p < count; p++)
+        var maps = new int[count * matrix];
+        for (int p = 0; p < count; p++)
             for (long o = 0; o < matrix; o++)
-                if (source(origin + p * operand.BatchStride + o) != p * stride + map[o])
-                    return null;
-        string key = $"{string.Join(",", xShape)}|{string.Join(",", perm)}|{origin}|{operand.BatchStride}|{matrix}";
-        return new OperandGather(x, map, stride, key);
+                maps[p * matrix + o] = (int)source(origin + p * operand.BatchStride + o);
+        string key = $"{string.Join(",", xShape)}|{string.Join(",", perm)}|{origin}|{operand.BatchStride}|{matrix}|{count}";
+        long stride = count > 1 ? maps[matrix] - maps[0] : 0;
+        bool shifted = stride >= 0;
+        for (long e = matrix; shifted && e < maps.Length; e++)
+            shifted = maps[e] == e / matrix * stride + maps[e % matrix];
+        return shifted
+            ? new OperandGather(x, maps[..(int)matrix], (int)matrix, stride, 0, key)
+            : new OperandGather(x, maps, (int)matrix, 0, matrix, key + "|per matrix");
     }
 
     /// <summary>src: the offset of the input element that a permute of <paramref name="xShape"/> by <paramref name="perm"/> copies to output offset q.</summary>
@@ -171,7 +176,7 @@ internal static class PermuteFolding
                 maps.Add(buffer);
             }
             return (operand with { Buffer = g.X, Offset = 0, BatchStride = g.BatchStride })
-                .WithIndex(buffer, g.Map.Length, (long)g.Map.Max() + 1);
+                .WithIndex(buffer, g.Length, (long)g.Map.Max() + 1, g.MapStride);
         }
         var args = gather.Gemm.Args;
         var a = Through((GemmOperand)args[1]!, gather.A);

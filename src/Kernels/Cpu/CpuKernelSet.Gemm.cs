@@ -35,9 +35,9 @@ public sealed partial class CpuKernelSet : IGemmEpilogueKernels, IGemmGatherKern
         float[] residual = epilogue.Residual is { } residualBuffer ? Arr(residualBuffer) : [0f];
         float[] activated = epilogue.ActivationOutput is { } activatedBuffer ? Arr(activatedBuffer) : [0f];
         var activation = epilogue.Activation is { } steps ? GemmActivation.For(steps) : null;
-        int[] ai = IndexArray(a.Index, a.IndexLength, a.EntryBound, "aIndex");
-        int[] bi = IndexArray(b.Index, b.IndexLength, b.EntryBound, "bIndex");
-        int[] ci = IndexArray(c.Index, c.IndexLength, c.IndexLength, "cIndex");
+        int[] ai = IndexArray(a.Index, a.IndexLength, a.IndexEntries(batch), a.EntryBound, "aIndex");
+        int[] bi = IndexArray(b.Index, b.IndexLength, b.IndexEntries(batch), b.EntryBound, "bIndex");
+        int[] ci = IndexArray(c.Index, c.IndexLength, c.IndexLength, c.IndexLength, "cIndex");
         if (batch == 0 || m == 0 || n == 0)
         {
             return;
@@ -75,12 +75,15 @@ public sealed partial class CpuKernelSet : IGemmEpilogueKernels, IGemmGatherKern
             SgemmPacked.GemmIndexed(batch, m, n, k, alpha,
                 pa, a.BatchStride, a.Transposed, a.Index == null ? null : pai, a.IndexLength,
                 pb, b.BatchStride, b.Transposed, b.Index == null ? null : pbi, b.IndexLength,
-                beta, pc, c.BatchStride, c.Index == null ? null : pci, c.IndexLength, store);
+                beta, pc, c.BatchStride, c.Index == null ? null : pci, c.IndexLength, store, a.IndexBatchStride, b.IndexBatchStride);
         }
     }
 
-    /// <summary>The host array of a map of <paramref name="length"/> entries, each checked to lie in [0, <paramref name="bound"/>).</summary>
-    private static int[] IndexArray(DeviceBuffer<int>? index, int length, long bound, string name)
+    /// <summary>
+    /// The host array of a map of <paramref name="length"/> entries per matrix, its first <paramref name="entries"/>
+    /// (what the batch reads) checked to lie in [0, <paramref name="bound"/>).
+    /// </summary>
+    private static int[] IndexArray(DeviceBuffer<int>? index, int length, long entries, long bound, string name)
     {
         if (index == null)
         {
@@ -91,7 +94,11 @@ public sealed partial class CpuKernelSet : IGemmEpilogueKernels, IGemmGatherKern
         {
             throw new ArgumentException($"Gemm: {name} length {length} must be in [1, {data.Length}] (its buffer's size).", name);
         }
-        for (int i = 0; i < length; i++)
+        if (entries > data.Length)
+        {
+            throw new ArgumentException($"Gemm: {name} needs {entries} entries for the batch, but its buffer holds {data.Length}.", name);
+        }
+        for (int i = 0; i < entries; i++)
         {
             if (data[i] < 0 || data[i] >= bound)
             {
