@@ -28,6 +28,11 @@ public abstract class GemmGatherTests
         Shared,
         /// <summary>A map per matrix, matrix + 3 entries apart, random entries; batch stride 2.</summary>
         PerMatrix,
+        /// <summary>
+        /// Runs of 11 consecutive entries in a shuffled order (a permute keeping its innermost axis): eight consecutive
+        /// indices load plainly, runs across a seam gather; batch stride one past the bound.
+        /// </summary>
+        ShuffledRuns,
     }
 
     /// <summary>Which operands are gathered.</summary>
@@ -50,7 +55,7 @@ public abstract class GemmGatherTests
         foreach (var tb in new[] { false, true })
         {
             row++;
-            var layout = (Layout)(row % 4);
+            var layout = (Layout)(row % 5);
             var gathered = (Gathered)(row / 3 % 3);
             yield return row % 2 == 0
                 ? [batch, m, n, k, ta, tb, gathered, layout, 1f, 0f]
@@ -71,6 +76,15 @@ public abstract class GemmGatherTests
             map = order.Select(o => o * batch).ToArray();
             stride = 1;
             bound = (long)(matrix - 1) * batch + 1;
+        }
+        else if (layout == Layout.ShuffledRuns)
+        {
+            const int run = 11;
+            int runs = (matrix + run - 1) / run;
+            var order = Inputs.Index(IndexPattern.Permutation, runs, runs, rng);
+            map = Enumerable.Range(0, matrix).Select(o => order[o / run] * run + o % run).ToArray();
+            bound = (long)runs * run;
+            stride = bound + 1;
         }
         else
         {
