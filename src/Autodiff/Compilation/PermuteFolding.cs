@@ -100,12 +100,13 @@ internal static class PermuteFolding
 
     private static bool Touches(TraceOp op, object buffer) => op.Buffers.Any(b => ReferenceEquals(b, buffer));
 
-    /// <summary>A product whose operands reading the permute's output are to read its input, with the maps they need (null: not affine in the batch).</summary>
+    /// <summary>A product whose operands reading the permute's output are to read its input, with the maps they need (null: that operand stays).</summary>
     private sealed record Gather(KernelCallOp Gemm, OperandGather? A, OperandGather? B);
 
     /// <summary>One operand's map into the permute's input, its batch stride, and the entries between the maps of consecutive matrices (0: one map).</summary>
     private sealed record OperandGather(DeviceBuffer<float> X, int[] Map, int Length, long BatchStride, long MapStride, string Key);
 
+    /// <summary>The maps of the operands of <paramref name="gemm"/> that read the permute's output, or null when one cannot be built.</summary>
     private static Gather? Rewrite(KernelCallOp permute, KernelCallOp gemm)
     {
         var (size, a, b) = ((GemmSize)gemm.Args[0]!, (GemmOperand)gemm.Args[1]!, (GemmOperand)gemm.Args[2]!);
