@@ -107,8 +107,16 @@ public readonly record struct GemmEpilogue(DeviceBuffer<float>? Bias = null, IRe
 /// <remarks>
 /// An optional index map gathers the operand as it is loaded: with a map J of length L = <see cref="IndexLength"/>,
 /// the element at (unmapped) offset o of matrix p (o = row · columns + column of the stored matrix) is read from
-/// offset <c>(o / L) · L + J[o % L]</c> of that matrix. Every index must lie in [0, L) and L must divide the matrix
-/// size. Used to fold a permutation into the product (the Kronecker layers' J_in).
+/// offset <c>(o / L) · L + J_p[o % L]</c> of that matrix, i.e. from <c>Offset + p · BatchStride + (o / L) · L +
+/// J_p[o % L]</c> of the buffer, where J_p = J[p · <see cref="IndexBatchStride"/> ..] (by default one map J for every
+/// matrix). L must divide the matrix size, and every index must lie in [0, B), B the
+/// <see cref="IndexBound"/> (by default L: a permutation within each block of L elements, as the Kronecker layers'
+/// J_in). A bound above L lets a read leave its block and its matrix: with L the matrix size and B up to the buffer's
+/// length, matrix p is any gather of the buffer shifted by p · BatchStride, such as a permutation of a larger tensor
+/// read in place (the compiler folds a permute into the product this way); with a map per matrix (index batch stride
+/// L, batch stride 0), each matrix is any gather of the buffer. The operand's reads span
+/// <c>(batch - 1) · BatchStride + matrix size - L + B</c> elements from <see cref="Offset"/>, which must fit the buffer,
+/// and the map buffer must hold <c>(batch - 1) · IndexBatchStride + L</c> entries.
 /// </remarks>
 /// <param name="Buffer">The buffer holding the matrices.</param>
 /// <param name="Transposed">True when the matrices are stored transposed.</param>
@@ -124,12 +132,43 @@ public readonly record struct GemmOperand(DeviceBuffer<float> Buffer, bool Trans
     /// <summary>Length L of <see cref="Index"/> (ignored without a map).</summary>
     public int IndexLength { get; init; }
 
+    /// <summary>
+    /// Exclusive upper bound B of the map's entries, counted from the start of each block of L elements (0, the
+    /// default: L; ignored without a map). See the remarks for what a bound above L allows.
+    /// </summary>
+    public long IndexBound { get; init; }
+
+    /// <summary>Entries of <see cref="Index"/> between the maps of consecutive matrices (0, the default: one map for all).</summary>
+    public long IndexBatchStride { get; init; }
+
     /// <summary>Elementwise step applied on load (reserved; only the identity runs today).</summary>
     public GemmPrologue Prologue { get; init; }
 
-    /// <summary>This operand read through <paramref name="index"/> of <paramref name="length"/> entries (null: no map).</summary>
-    public GemmOperand WithIndex(DeviceBuffer<int>? index, int length) =>
-        this with { Index = index, IndexLength = index == null ? 0 : length };
+    /// <summary>
+    /// This operand read through <paramref name="index"/> of <paramref name="length"/> entries, each below
+    /// <paramref name="bound"/> (0: below <paramref name="length"/>), matrix p through the entries from
+    /// p · <paramref name="batchStride"/> on; null: no map.
+    /// </summary>
+    public GemmOperand WithIndex(DeviceBuffer<int>? index, int length, long bound = 0, long batchStride = 0) =>
+        this with
+        {
+            Index = index, IndexLength = index == null ? 0 : length, IndexBound = index == null ? 0 : bound,
+            IndexBatchStride = index == null ? 0 : batchStride,
+        };
+
+    /// <summary>Entries of the map that <paramref name="batch"/> matrices read (L for a single shared map).</summary>
+    internal long IndexEntries(int batch) => Math.Max(batch - 1, 0) * IndexBatchStride + IndexLength;
+
+    /// <summary>The bound every map entry must stay below: <see cref="IndexBound"/>, or L when it is 0.</summary>
+    internal long EntryBound => IndexBound > 0 ? IndexBound : IndexLength;
+
+    /// <summary>
+    /// Elements after <see cref="Offset"/> that <paramref name="batch"/> matrices of <paramref name="matrix"/> elements
+    /// read (through the map, when there is one): the last matrix starts at (batch - 1) · BatchStride.
+    /// </summary>
+    internal long ReadExtent(int batch, long matrix) =>
+        batch == 0 || matrix == 0 ? 0
+        : (batch - 1) * BatchStride + (Index == null ? matrix : matrix - IndexLength + EntryBound);
 
     /// <summary>Throws naming <paramref name="op"/> for what no kernel set runs yet or for negative offsets and strides.</summary>
     internal void Check(string op, string name)
@@ -137,6 +176,8 @@ public readonly record struct GemmOperand(DeviceBuffer<float> Buffer, bool Trans
         ArgumentNullException.ThrowIfNull(Buffer, name);
         if (Offset < 0 || BatchStride < 0)
             throw new ArgumentException($"{op}: operand {name} has a negative offset ({Offset}) or batch stride ({BatchStride}).", name);
+        if (Index != null && (IndexBound < 0 || IndexBatchStride < 0))
+            throw new ArgumentException($"{op}: the map of operand {name} has a negative bound ({IndexBound}) or batch stride ({IndexBatchStride}).", name);
         if (!Prologue.IsIdentity)
             throw new NotSupportedException($"{op}: operand {name} has a prologue ({Prologue}); GEMM prologues are not implemented by any kernel set yet.");
     }

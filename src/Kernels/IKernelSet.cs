@@ -79,7 +79,8 @@ public interface IKernelSet
     /// and <see cref="GemmOutput"/> holds alpha, beta and room for an epilogue. With beta 0, C is not read.
     /// </summary>
     /// <exception cref="ArgumentException">A negative extent, offset or stride, a buffer too short for its batch, or a
-    /// map whose length does not divide its matrix or whose entries leave [0, L).</exception>
+    /// map whose length does not divide its matrix or whose entries leave [0, bound) (see
+    /// <see cref="GemmOperand.IndexBound"/>), or mapped reads past the end of their buffer.</exception>
     /// <exception cref="NotSupportedException">A prologue or epilogue other than the identity.</exception>
     void Gemm(GemmSize size, in GemmOperand a, in GemmOperand b, in GemmOutput c);
 

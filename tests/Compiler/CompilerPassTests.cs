@@ -308,6 +308,94 @@ public abstract class CompilerPassTests
         Assert.Equal(epilogues ? (2, 4) : (0, 0), (stats.ResidualEpilogues, stats.ActivationEpilogues));
     }
 
+    /// <summary>Programs around a permute: the folds expected on a set whose mapped products keep the bits, and the launches with and without them.</summary>
+    public static TheoryData<string, int, int, int> PermuteCases => new()
+    {
+        // program, permutes folded, launches folded, launches unfolded
+        { "permute read by a product", 1, 1, 2 },
+        { "permute read as both operands", 1, 1, 2 },
+        { "batched permute read by two products", 1, 3, 4 },
+        { "permute with a 2-d batch grid", 1, 3, 4 },
+        { "permute read by an elementwise call too", 0, 3, 3 },
+        { "permute input overwritten before the product", 0, 3, 3 },
+        { "permute input overwritten by the product", 0, 2, 3 },
+    };
+
+    [Theory]
+    [MemberData(nameof(PermuteCases))]
+    public void ProductsReadThePermutesBeforeThemInPlace(string program, int folds, int launches, int unfolded)
+    {
+        using var w1 = Tensor.Normal([3, 7], seed: 3, device: Device);
+        using var w3 = Tensor.Normal([3, 3], seed: 5, device: Device);
+        using var batched1 = Tensor.Normal([5, 3, 7], seed: 7, device: Device);
+        using var batched2 = Tensor.Normal([5, 3, 7], seed: 8, device: Device);
+        using var batched3 = Tensor.Normal([4, 6, 7], seed: 9, device: Device);
+        using var grid = Tensor.Normal([2, 2, 2, 2, 3], seed: 10, device: Device);
+        int[] stateShape = program.Contains("by the product") ? [3, 3] : [3, 5];
+        using var state = Tensor.Normal(stateShape, seed: 6, device: Device);
+        using var eagerState = Tensor.Normal(stateShape, seed: 6, device: Device);
+        Func<Tensor, Tensor, Tensor> Step(Tensor s) => program switch
+        {
+            // x^T W: the product reads x through a map (a transpose is a permutation of the whole matrix).
+            "permute read by a product" => (x, _) => x.Permute(1, 0).MatMul(w1),
+            // x^T as [3, 5] times x^T as [5, 3]: both operands gathered from x.
+            "permute read as both operands" => (x, _) => { var p = x.Permute(1, 0); return p.Reshape(3, 5).MatMul(p); },
+            // A [5, 1, 3] permute of x read by two batched products (batch stride 3 in the permute, 1 in x), multiplied.
+            "batched permute read by two products" => (x, _) =>
+            {
+                var p = x.Permute(1, 0).Reshape(5, 1, 3);
+                return p.MatMul(batched1) * p.MatMul(batched2);
+            },
+            // The FNO-2d's mode grid: [batch, modes1, 2, modes2, width] to [modes1, modes2, batch, 2, width], four
+            // products of 2 x 6 whose starts in the input (0, 3, 12, 15) are not one stride apart: a map per matrix.
+            "permute with a 2-d batch grid" => (x, _) => (grid * x.Sum()).Permute(1, 3, 0, 2, 4).Reshape(4, 2, 6).MatMul(batched3),
+            // (x^T W) * x^T: the elementwise product reads the permute's result, which must stay.
+            "permute read by an elementwise call too" => (x, _) => { var p = x.Permute(1, 0); return p.MatMul(w3) * p; },
+            // The state is permuted, then overwritten, then the permute's result is multiplied: it holds the old state.
+            "permute input overwritten before the product" => (x, _) =>
+            {
+                var p = s.Permute(1, 0);
+                InPlace.Copy(x.Tanh(), s);
+                return p.MatMul(w1);
+            },
+            // The product's result is copied over the state the permute read: the product writes the state directly
+            // (copy elimination), so it cannot also read it. Where the doubling goes into the product's epilogue, two launches.
+            _ => (x, _) =>
+            {
+                InPlace.Copy(s.Permute(1, 0).MatMul(w3), s);
+                return s * 2f;
+            },
+        };
+        var stats = CompareWithEager(Step(state), Step(eagerState), program.Contains("overwritten") ? () => (state, eagerState) : null);
+        // Neither set runs one capability without the other; the launches below assume both or neither.
+        Assert.Equal(Device.Kernels is IGemmGatherKernels, Device.Kernels is IGemmEpilogueKernels);
+        var expected = Device.Kernels is IGemmGatherKernels ? (folds, launches) : (0, unfolded);
+        Assert.Equal(expected, (stats.PermutesFolded, stats.Launches));
+    }
+
+    /// <summary>
+    /// The spectral layers' permutes (two per block forward, two backward) all fold: FNO-1d's with one map per operand,
+    /// FNO-2d's forward ones with a map per matrix (their batch is a 2-d mode grid, two strides of the permute's
+    /// input). The textbook Mixer's patch extraction folds into the embedding product.
+    /// </summary>
+    [Theory]
+    [InlineData("fno1d-adamw", 8)]
+    [InlineData("fno2d-adam", 8)]
+    [InlineData("mixer-transposes-adam", 1)]
+    public void TheModelsPermutesFoldIntoTheirProducts(string scenario, int permutes)
+    {
+        using var problem = CompilerTests.Problem.Make(scenario, Device);
+        using var step = problem.Compile(new CompileOptions { PoisonDeadSlots = true });
+        for (int s = 0; s < 5; s++)
+        {
+            using var batch = problem.Batch(s);
+            step.Call(batch.X, batch.Y).Dispose();
+        }
+        int expected = Device.Kernels is IGemmGatherKernels ? permutes : 0;
+        Assert.Equal(expected, step.LastGraph!.PermutesFolded);
+        Assert.Contains($"{expected} permutes folded into GEMM operand loads", step.Explain());
+    }
+
     /// <summary>
     /// Compiles <paramref name="compiled"/> (poisoning dead slots), calls it and <paramref name="eager"/> on the same
     /// inputs six times, and checks the results (and the states <paramref name="states"/> returns) bit for bit.

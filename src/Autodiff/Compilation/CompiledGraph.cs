@@ -69,6 +69,8 @@ internal sealed class CompiledGraph : IDisposable
     private IFusedElementwiseKernels? fusedKernels;
     private List<GradBinding> gradBindings = [];
     private readonly List<BufferInfo> argumentGradients = [];
+    /// <summary>The GEMM operand maps <see cref="PermuteFolding"/> built for this graph (it owns them).</summary>
+    private List<DeviceBuffer<int>> gatherMaps = [];
     private bool disposed;
 
     private CompiledGraph(Device device, List<BufferInfo> buffers, BufferInfo[] inputs, Tensor output, bool poison)
@@ -180,6 +182,7 @@ internal sealed class CompiledGraph : IDisposable
         bool IsTemporary(object b) => allocated.Contains(b) && !ReferenceEquals(b, outputBuffer) && IsDisposed(b);
         var passes = new PassCounts();
         var constants = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        List<DeviceBuffer<int>> gatherMaps = [];
         List<TraceOp> folded = [];
         if (optimize)
         {
@@ -188,6 +191,7 @@ internal sealed class CompiledGraph : IDisposable
             ops = CommonSubexpressionElimination.Run(ops, IsTemporary, fuses, out passes.CommonSubexpressionsRemoved);
             ops = GemmBiasFusion.Run(ops, trace.Device.Kernels, IsTemporary, out passes.BiasEpilogues);
             ops = GemmEpilogueFusion.Run(ops, trace.Device.Kernels, IsTemporary, out passes.ResidualEpilogues, out passes.ActivationEpilogues);
+            ops = PermuteFolding.Run(ops, trace.Device.Kernels, IsTemporary, gatherMaps, out passes.PermutesFolded);
             (ops, folded) = ConstantFolding.Run(ops, IsTemporary, constants);
             ops = DeadCodeElimination.Run(ops, b => IsTemporary(b) && !constants.Contains(b), out passes.DeadCallsRemoved);
             passes.CallsFolded = folded.Count;
@@ -216,12 +220,15 @@ internal sealed class CompiledGraph : IDisposable
             infos[outputBuffer] = new BufferInfo(outputBuffer, allocated.Contains(outputBuffer) ? BufferRole.Output : BufferRole.Persistent);
         var freed = infos.Values.FirstOrDefault(b => b.Role == BufferRole.Persistent && b.IsDisposed);
         if (freed != null)
+        {
+            foreach (var map in gatherMaps) map.Dispose();
             return (null, $"a buffer of {freed.Length} elements that existed before the call was freed during it (first used by {ops[freed.First].Name}); a replay could not use it");
+        }
 
         var list = infos.Values.ToList();
         var graph = new CompiledGraph(device, list, inputs, output, poison)
         {
-            fusedKernels = fused, Passes = passes, Profile = profile, gradBindings = GradBinding.Of(trace, infos),
+            fusedKernels = fused, Passes = passes, Profile = profile, gradBindings = GradBinding.Of(trace, infos), gatherMaps = gatherMaps,
         };
         graph.Plan(list);
         graph.Emit(ops, list);
@@ -497,6 +504,7 @@ internal sealed class CompiledGraph : IDisposable
         disposed = true;
         foreach (var s in slots) (s.Buffer as IDisposable)!.Dispose();
         foreach (var c in constantBuffers.Values) c.Dispose();
+        foreach (var map in gatherMaps) map.Dispose();
         foreach (var binding in gradBindings) binding.Release();
         outputStorage.Release();
     }
@@ -580,7 +588,10 @@ internal sealed class PassCounts
     /// <summary>Repeated computations removed by <see cref="CommonSubexpressionElimination"/>.</summary>
     public int CommonSubexpressionsRemoved;
 
+    /// <summary>Permutes folded into the operand loads of the products reading them by <see cref="PermuteFolding"/>.</summary>
+    public int PermutesFolded;
+
     public override string ToString() =>
         $"{CopiesRemoved} copies eliminated, {CallsFolded} calls folded into constants, {DeadCallsRemoved} dead calls removed, {UpdatesMerged} optimizer calls merged into multi-tensor updates, {BiasEpilogues} bias additions folded into GEMM epilogues, " +
-        $"{ResidualEpilogues} residual additions and {ActivationEpilogues} activation chains folded into GEMM epilogues, {CommonSubexpressionsRemoved} common subexpressions removed";
+        $"{ResidualEpilogues} residual additions and {ActivationEpilogues} activation chains folded into GEMM epilogues, {CommonSubexpressionsRemoved} common subexpressions removed, {PermutesFolded} permutes folded into GEMM operand loads";
 }

@@ -2,10 +2,17 @@ using Engine.Kernels.Cpu.Gemm;
 
 namespace Engine.Kernels.Cpu;
 
-public sealed partial class CpuKernelSet : IGemmEpilogueKernels
+public sealed partial class CpuKernelSet : IGemmEpilogueKernels, IGemmGatherKernels
 {
     /// <inheritdoc />
     public bool RunsGemmEpilogue(bool bias, bool residual = false, IReadOnlyList<UnaryStep>? activation = null) => activation is not { Count: 0 };
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Every product runs the packed GEMM: a mapped operand is gathered into the panels a plain one is copied into, and
+    /// the k blocking (the order of each element's sum) depends on the extents alone.
+    /// </remarks>
+    public bool GatherKeepsBits(GemmSize size) => true;
 
     /// <summary>
     /// <see cref="IKernelSet.Gemm"/>: the packed, cache-blocked GEMM with an AVX-512 8x32 micro-kernel (AVX2 6x16 and
@@ -28,26 +35,26 @@ public sealed partial class CpuKernelSet : IGemmEpilogueKernels
         float[] residual = epilogue.Residual is { } residualBuffer ? Arr(residualBuffer) : [0f];
         float[] activated = epilogue.ActivationOutput is { } activatedBuffer ? Arr(activatedBuffer) : [0f];
         var activation = epilogue.Activation is { } steps ? GemmActivation.For(steps) : null;
-        int[] ai = IndexArray(a.Index, a.IndexLength, "aIndex");
-        int[] bi = IndexArray(b.Index, b.IndexLength, "bIndex");
-        int[] ci = IndexArray(c.Index, c.IndexLength, "cIndex");
+        int[] ai = IndexArray(a.Index, a.IndexLength, a.IndexEntries(batch), a.EntryBound, "aIndex");
+        int[] bi = IndexArray(b.Index, b.IndexLength, b.IndexEntries(batch), b.EntryBound, "bIndex");
+        int[] ci = IndexArray(c.Index, c.IndexLength, c.IndexLength, c.IndexLength, "cIndex");
         if (batch == 0 || m == 0 || n == 0)
         {
             return;
         }
 
-        // The engine works on raw pointers: check every batch item lies inside its buffer. A mapped offset stays inside
-        // the block of len elements holding the unmapped one, so the extent checks of the unmapped operands cover the
-        // mapped reads when len divides the matrix size.
+        // The engine works on raw pointers: check every batch item lies inside its buffer. A C offset stays inside
+        // the block of len elements holding the unmapped one (its map is a permutation of [0, len)); an operand's
+        // mapped reads stay below its entry bound past the start of their block (see GemmOperand.ReadExtent).
         CheckMapped(nameof(c), c.Index, c.IndexLength, (long)m * n);
-        CheckExtent(nameof(c), ca.Length, batch, c.Offset, c.BatchStride, (long)m * n);
+        CheckExtent(nameof(c), ca.Length, c.Offset, (batch - 1) * c.BatchStride + (long)m * n);
         bool readsAb = k > 0 && alpha != 0f;
         if (readsAb)
         {
             CheckMapped(nameof(a), a.Index, a.IndexLength, (long)m * k);
             CheckMapped(nameof(b), b.Index, b.IndexLength, (long)k * n);
-            CheckExtent(nameof(a), aa.Length, batch, a.Offset, a.BatchStride, (long)m * k);
-            CheckExtent(nameof(b), ba.Length, batch, b.Offset, b.BatchStride, (long)k * n);
+            CheckExtent(nameof(a), aa.Length, a.Offset, a.ReadExtent(batch, (long)m * k));
+            CheckExtent(nameof(b), ba.Length, b.Offset, b.ReadExtent(batch, (long)k * n));
         }
 
         bool indexed = a.Index != null || b.Index != null || c.Index != null;
@@ -68,11 +75,15 @@ public sealed partial class CpuKernelSet : IGemmEpilogueKernels
             SgemmPacked.GemmIndexed(batch, m, n, k, alpha,
                 pa, a.BatchStride, a.Transposed, a.Index == null ? null : pai, a.IndexLength,
                 pb, b.BatchStride, b.Transposed, b.Index == null ? null : pbi, b.IndexLength,
-                beta, pc, c.BatchStride, c.Index == null ? null : pci, c.IndexLength, store);
+                beta, pc, c.BatchStride, c.Index == null ? null : pci, c.IndexLength, store, a.IndexBatchStride, b.IndexBatchStride);
         }
     }
 
-    private static int[] IndexArray(DeviceBuffer<int>? index, int length, string name)
+    /// <summary>
+    /// The host array of a map of <paramref name="length"/> entries per matrix, its first <paramref name="entries"/>
+    /// (what the batch reads) checked to lie in [0, <paramref name="bound"/>).
+    /// </summary>
+    private static int[] IndexArray(DeviceBuffer<int>? index, int length, long entries, long bound, string name)
     {
         if (index == null)
         {
@@ -83,11 +94,15 @@ public sealed partial class CpuKernelSet : IGemmEpilogueKernels
         {
             throw new ArgumentException($"Gemm: {name} length {length} must be in [1, {data.Length}] (its buffer's size).", name);
         }
-        for (int i = 0; i < length; i++)
+        if (entries > data.Length)
         {
-            if ((uint)data[i] >= (uint)length)
+            throw new ArgumentException($"Gemm: {name} needs {entries} entries for the batch, but its buffer holds {data.Length}.", name);
+        }
+        for (int i = 0; i < entries; i++)
+        {
+            if (data[i] < 0 || data[i] >= bound)
             {
-                throw new ArgumentException($"Gemm: {name}[{i}] = {data[i]} is out of range [0, {length}).", name);
+                throw new ArgumentException($"Gemm: {name}[{i}] = {data[i]} is out of range [0, {bound}).", name);
             }
         }
         return data;
@@ -101,13 +116,10 @@ public sealed partial class CpuKernelSet : IGemmEpilogueKernels
         }
     }
 
-    private static void CheckExtent(string name, long length, int batch, long offset, long stride, long size)
+    /// <summary>Throws when <paramref name="extent"/> elements read or written from <paramref name="offset"/> leave the buffer.</summary>
+    private static void CheckExtent(string name, long length, long offset, long extent)
     {
-        if (stride < 0)
-        {
-            throw new ArgumentOutOfRangeException(name, $"Gemm: negative batch stride {stride} for {name}.");
-        }
-        long needed = offset + (batch - 1) * stride + size;
+        long needed = offset + extent;
         if (needed > length)
         {
             throw new ArgumentException($"Gemm: {name} needs {needed} elements for the batch, but its buffer holds {length}.", name);

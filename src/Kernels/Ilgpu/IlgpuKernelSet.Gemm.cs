@@ -29,12 +29,13 @@ public sealed partial class IlgpuKernelSet
         b.Check($"{Name}.{opName}", nameof(b));
         c.Check($"{Name}.{opName}");
         var (batch, m, n, k) = size;
-        var av = View(a.Buffer, a.Offset + Extent(batch, a.BatchStride, (long)m * k), opName, nameof(a)).SubView(a.Offset);
-        var bv = View(b.Buffer, b.Offset + Extent(batch, b.BatchStride, (long)k * n), opName, nameof(b)).SubView(b.Offset);
+        // A mapped operand's view spans its reads up to the map's entry bound (the entries themselves stay on the device).
+        var av = View(a.Buffer, a.Offset + a.ReadExtent(batch, (long)m * k), opName, nameof(a)).SubView(a.Offset);
+        var bv = View(b.Buffer, b.Offset + b.ReadExtent(batch, (long)k * n), opName, nameof(b)).SubView(b.Offset);
         var cv = View(c.Buffer, c.Offset + Extent(batch, c.BatchStride, (long)m * n), opName, nameof(c)).SubView(c.Offset);
-        var ai = IndexView(a.Index, a.IndexLength, (long)m * k, opName, "aIndex");
-        var bi = IndexView(b.Index, b.IndexLength, (long)k * n, opName, "bIndex");
-        var ci = IndexView(c.Index, c.IndexLength, (long)m * n, opName, "cIndex");
+        var ai = IndexView(a.Index, a.IndexLength, a.IndexEntries(batch), (long)m * k, opName, "aIndex");
+        var bi = IndexView(b.Index, b.IndexLength, b.IndexEntries(batch), (long)k * n, opName, "bIndex");
+        var ci = IndexView(c.Index, c.IndexLength, c.IndexLength, (long)m * n, opName, "cIndex");
         if (batch == 0 || m == 0 || n == 0) return;
         long strideA = a.BatchStride, strideB = b.BatchStride, strideC = c.BatchStride;
         bool transA = a.Transposed, transB = b.Transposed;
@@ -68,6 +69,7 @@ public sealed partial class IlgpuKernelSet
             TileLog2 = Log2(IlgpuKernels.GemmMicro * gemmGroup),
             SlabLog2 = Log2(gemmSlab),
             ALen = aIndex == null ? 0 : a.IndexLength, BLen = bIndex == null ? 0 : b.IndexLength, CLen = cIndex == null ? 0 : c.IndexLength,
+            AIdxStride = aIndex == null ? 0 : a.IndexBatchStride, BIdxStride = bIndex == null ? 0 : b.IndexBatchStride,
         };
         var config = GemmConfig(batch, m, n, IlgpuKernels.GemmMicro * gemmGroup, gemmGroup);
         var kernel = Kernel(ref kGemm, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
@@ -112,8 +114,11 @@ public sealed partial class IlgpuKernelSet
             new Index3D(g, g, 1));
     }
 
-    /// <summary>The view of an index map (a one-element dummy when null); checks its length divides the matrix.</summary>
-    private ArrayView<int> IndexView(DeviceBuffer<int>? index, int length, long matrix, string op, string name)
+    /// <summary>
+    /// The view of an index map (a one-element dummy when null) of which the batch reads <paramref name="entries"/>;
+    /// checks its length divides the matrix.
+    /// </summary>
+    private ArrayView<int> IndexView(DeviceBuffer<int>? index, int length, long entries, long matrix, string op, string name)
     {
         if (index == null)
         {
@@ -128,7 +133,7 @@ public sealed partial class IlgpuKernelSet
             throw new ArgumentException($"{Name}.{op}: map '{name}' needs a positive length, got {length}.", name);
         if (matrix % length != 0)
             throw new ArgumentException($"{Name}.{op}: map '{name}' has length {length}, which does not divide the matrix size {matrix}.", name);
-        return View(index, length, op, name);
+        return View(index, entries, op, name);
     }
 
     private static int Log2(int powerOfTwo) => System.Numerics.BitOperations.Log2((uint)powerOfTwo);

@@ -15,6 +15,8 @@ internal struct GemmParams
     public int SlabLog2;
     /// <summary>Lengths of the index maps of A, B and C (0: no map, the view is a dummy).</summary>
     public int ALen, BLen, CLen;
+    /// <summary>Entries between the maps of consecutive matrices of A and B (0: one map for the batch).</summary>
+    public long AIdxStride, BIdxStride;
 }
 
 internal static partial class IlgpuKernels
@@ -66,6 +68,8 @@ internal static partial class IlgpuKernels
         {
             long aBase = batch * p.StrideA;
             long bBase = batch * p.StrideB;
+            long aMap = batch * p.AIdxStride;
+            long bMap = batch * p.BIdxStride;
             long cBase = batch * p.StrideC;
             for (int tm = Grid.IdxY; tm < tilesM; tm += Grid.DimY)
             {
@@ -88,7 +92,7 @@ internal static partial class IlgpuKernels
                             int r = row0 + i, kk = k0 + l;
                             float v = 0f;
                             if (r < p.M && kk < p.K)
-                                v = a[aBase + Map(p.TransA == 0 ? (long)r * p.K + kk : (long)kk * p.M + r, aIdx, p.ALen)];
+                                v = a[aBase + Map(p.TransA == 0 ? (long)r * p.K + kk : (long)kk * p.M + r, aIdx, p.ALen, aMap)];
                             sA[i * APitch + l] = v;
                         }
                         // sB[l, j] = op(B)[k0 + l, col0 + j]
@@ -100,7 +104,7 @@ internal static partial class IlgpuKernels
                             int col = col0 + j, kk = k0 + l;
                             float v = 0f;
                             if (col < p.N && kk < p.K)
-                                v = b[bBase + Map(p.TransB == 0 ? (long)kk * p.N + col : (long)col * p.K + kk, bIdx, p.BLen)];
+                                v = b[bBase + Map(p.TransB == 0 ? (long)kk * p.N + col : (long)col * p.K + kk, bIdx, p.BLen, bMap)];
                             sB[l * BPitch + j] = v;
                         }
                         Group.Barrier();
@@ -142,12 +146,15 @@ internal static partial class IlgpuKernels
         StoreOne(c, cIdx, p, cBase, rowOffset, col0 + tx + 3 * g, v3);
     }
 
-    /// <summary>The offset where element <paramref name="o"/> of a mapped matrix lives (len 0: o itself).</summary>
-    private static long Map(long o, ArrayView<int> idx, int len)
+    /// <summary>
+    /// The offset where element <paramref name="o"/> of a mapped matrix lives, its map starting at entry
+    /// <paramref name="map"/> (len 0: o itself).
+    /// </summary>
+    private static long Map(long o, ArrayView<int> idx, int len, long map = 0)
     {
         if (len == 0) return o;
         long blk = o / len;
-        return blk * len + idx[o - blk * len];
+        return blk * len + idx[map + o - blk * len];
     }
 
     private static void StoreOne(ArrayView<float> c, ArrayView<int> cIdx, GemmParams p, long cBase, long rowOffset, int col, float acc)

@@ -130,7 +130,8 @@ internal static unsafe class GemmPacking
 
     /// <summary>
     /// dst[t] = x[(o / len) len + idx[o % len]] with o = <paramref name="offset"/> + t, for t &lt; count: a run of
-    /// consecutive mapped offsets, gathered eight at a time with AVX2 where the run does not wrap.
+    /// consecutive mapped offsets, gathered eight at a time with AVX2 where the run does not wrap. Eight consecutive
+    /// indices (a permute that keeps its innermost axis maps whole rows so) are one plain load instead of a gather.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Gather(float* x, nint offset, int count, int* idx, int len, float* dst)
@@ -149,7 +150,11 @@ internal static unsafe class GemmPacking
             {
                 for (; u + 8 <= run; u += 8)
                 {
-                    Avx.Store(d + u, Avx2.GatherVector256(basePtr, Avx.LoadVector256(ip + u), 4));
+                    Vector256<int> at = Avx.LoadVector256(ip + u);
+                    int first = ip[u];
+                    Avx.Store(d + u, at == Vector256.Create(first) + Vector256<int>.Indices
+                        ? Avx.LoadVector256(basePtr + first)
+                        : Avx2.GatherVector256(basePtr, at, 4));
                 }
             }
             for (; u < run; u++)

@@ -66,6 +66,9 @@ internal static unsafe class SgemmPacked
         public int* AIdx, BIdx, CIdx;
         public int ALen, BLen, CLen;
 
+        /// <summary>Entries between the maps of consecutive matrices of A and B (0: one map for the batch).</summary>
+        public long AIdxStride, BIdxStride;
+
         /// <summary>Distance between C[i, j] and C[i + 1, j], and between C[i, j] and C[i, j + 1].</summary>
         public nint CRowStride, CColStride;
 
@@ -93,7 +96,7 @@ internal static unsafe class SgemmPacked
             M = N, N = M,
             A = B, B = A, StrideA = StrideB, StrideB = StrideA,
             TransA = !TransB, TransB = !TransA,
-            AIdx = BIdx, BIdx = AIdx, ALen = BLen, BLen = ALen,
+            AIdx = BIdx, BIdx = AIdx, ALen = BLen, BLen = ALen, AIdxStride = BIdxStride, BIdxStride = AIdxStride,
             CRowStride = CColStride, CColStride = CRowStride,
             CTransposed = !CTransposed,
         };
@@ -131,7 +134,8 @@ internal static unsafe class SgemmPacked
     public static void GemmIndexed(int batch, int m, int n, int k, float alpha,
         float* a, long strideA, bool transA, int* aIdx, int aLen,
         float* b, long strideB, bool transB, int* bIdx, int bLen,
-        float beta, float* c, long strideC, int* cIdx, int cLen, StoreEpilogue epilogue = default)
+        float beta, float* c, long strideC, int* cIdx, int cLen, StoreEpilogue epilogue = default,
+        long aIdxStride = 0, long bIdxStride = 0)
     {
         if (batch <= 0 || m <= 0 || n <= 0)
         {
@@ -145,6 +149,7 @@ internal static unsafe class SgemmPacked
             TransA = transA, TransB = transB,
             CRowStride = n, CColStride = 1,
             AIdx = aIdx, BIdx = bIdx, CIdx = cIdx, ALen = aLen, BLen = bLen, CLen = cLen,
+            AIdxStride = aIdxStride, BIdxStride = bIdxStride,
             Epilogue = epilogue, OuterM = m, OuterN = n,
         };
         if (!epilogue.IsNone && cIdx != null)
@@ -261,6 +266,8 @@ internal static unsafe class SgemmPacked
                         one.A = pr.A + p * pr.StrideA;
                         one.B = pr.B + p * pr.StrideB;
                         one.C = pr.C + p * pr.StrideC;
+                        one.AIdx = pr.AIdx == null ? null : pr.AIdx + p * pr.AIdxStride;
+                        one.BIdx = pr.BIdx == null ? null : pr.BIdx + p * pr.BIdxStride;
                         one.BatchBase = pr.BatchBase + p;
                         job.Problem = one;
                         GemmWorkers.Run(job, parts, threads);
@@ -384,6 +391,8 @@ internal static unsafe class SgemmPacked
         float* a = pr.A + batchIndex * pr.StrideA;
         float* b = pr.B + batchIndex * pr.StrideB;
         float* c = pr.C + batchIndex * pr.StrideC;
+        int* aIdx = pr.AIdx == null ? null : pr.AIdx + batchIndex * pr.AIdxStride;
+        int* bIdx = pr.BIdx == null ? null : pr.BIdx + batchIndex * pr.BIdxStride;
         nint lda = pr.Lda, ldb = pr.Ldb, ldc = pr.CRowStride, cs = pr.CColStride;
         float alpha = pr.Alpha;
 
@@ -415,7 +424,7 @@ internal static unsafe class SgemmPacked
                 }
                 else
                 {
-                    GemmPacking.PackBIndexed<TK>(b, ldb, pr.TransB, pr.BIdx, pr.BLen, pc, jc, kc, nc, packedB, scratch);
+                    GemmPacking.PackBIndexed<TK>(b, ldb, pr.TransB, bIdx, pr.BLen, pc, jc, kc, nc, packedB, scratch);
                 }
 
                 for (int ic = i0; ic < i1; ic += mcStep)
@@ -427,7 +436,7 @@ internal static unsafe class SgemmPacked
                     }
                     else
                     {
-                        GemmPacking.PackAIndexed<TK>(a, lda, pr.TransA, pr.AIdx, pr.ALen, ic, pc, mc, kc, packedA, scratch);
+                        GemmPacking.PackAIndexed<TK>(a, lda, pr.TransA, aIdx, pr.ALen, ic, pc, mc, kc, packedA, scratch);
                     }
 
                     for (int jr = 0; jr < nc; jr += nr)
