@@ -181,7 +181,7 @@ internal sealed class CompiledGraph : IDisposable
         // The set in force once the trace ended: the device's own (a decorator without the capability turns fusion off).
         var fused = fuse ? trace.Device.Kernels as IFusedElementwiseKernels : null;
         if (fused != null)
-            ops = Fusion.Fuse(ops, b => IsTemporary(b) && !constants.Contains(b));
+            ops = Fusion.Fuse(ops, b => IsTemporary(b) && !constants.Contains(b), out passes.ReductionEpilogues);
         for (int i = 0; i < ops.Count; i++)
             foreach (var b in ops[i].Buffers)
             {
@@ -529,7 +529,11 @@ internal sealed class PassCounts
     /// <summary>Repeated computations removed by <see cref="CommonSubexpressionElimination"/>.</summary>
     public int CommonSubexpressionsRemoved;
 
+    /// <summary>Reductions that absorbed the elementwise group before them (<see cref="Fusion"/>).</summary>
+    public int ReductionEpilogues;
+
     public override string ToString() =>
         $"{CopiesRemoved} copies eliminated, {CallsFolded} calls folded into constants, {DeadCallsRemoved} dead calls removed, {UpdatesMerged} optimizer calls merged into multi-tensor updates, {BiasEpilogues} bias additions folded into GEMM epilogues, " +
-        $"{ResidualEpilogues} residual additions and {ActivationEpilogues} activation chains folded into GEMM epilogues, {CommonSubexpressionsRemoved} common subexpressions removed";
+        $"{ResidualEpilogues} residual additions and {ActivationEpilogues} activation chains folded into GEMM epilogues, {CommonSubexpressionsRemoved} common subexpressions removed, " +
+        $"{ReductionEpilogues} elementwise groups fused into the reduction after them";
 }
