@@ -1,6 +1,7 @@
 using Engine.Kernels;
 using Engine.Kernels.Vectors;
 using static Engine.Kernels.ElementwiseExpression;
+using static Engine.Tests.Kernels.ElementwiseTrees;
 
 namespace Engine.Tests.Kernels;
 
@@ -22,23 +23,13 @@ public abstract class ElementwiseTreeReduceKernelTests
 
     private IFusedElementwiseKernels F => (IFusedElementwiseKernels)K;
 
-    private static Input X(int i) => new(i);
-
-    private static ElementwiseExpression U(UnaryOp op, ElementwiseExpression x) => new Unary(op, x);
-
-    private static ElementwiseExpression A(float scale, float shift, ElementwiseExpression x) => new Unary(UnaryStep.Affine(scale, shift), x);
-
-    private static ElementwiseExpression B(BinaryOp op, ElementwiseExpression a, ElementwiseExpression b) => new Binary(op, a, b);
-
     /// <summary>
     /// The trees: GELU's backward (the bias gradient's input), the loss backward's (x0 - x1) · x2, a residual
     /// gradient's sum of two, a one-node tree (one plain call), and a tree over four inputs.
     /// </summary>
     private static readonly Dictionary<string, ElementwiseExpression> Trees = new()
     {
-        ["gelu-backward"] = B(BinaryOp.Mul, X(1), B(BinaryOp.Add,
-            A(0.5f, 0f, A(1f, 1f, U(UnaryOp.Erf, A(0.70710677f, 0f, X(0))))),
-            B(BinaryOp.Mul, X(0), A(0.3989423f, 0f, U(UnaryOp.Exp, A(-0.5f, 0f, U(UnaryOp.Square, X(0)))))))),
+        ["gelu-backward"] = GeluBackward,
         ["loss-backward"] = B(BinaryOp.Mul, B(BinaryOp.Sub, X(0), X(1)), X(2)),
         ["add"] = B(BinaryOp.Add, X(0), X(1)),
         ["relu"] = U(UnaryOp.Relu, X(0)),
@@ -188,16 +179,6 @@ public abstract class ElementwiseTreeReduceKernelTests
         Throws<ArgumentException>(() => F.ElementwiseTreeReduce(tree, [x35, x35], [35], y, ReduceOp.Sum, [], y), "r is y");
         Throws<ArgumentOutOfRangeException>(() => F.ElementwiseTreeReduce(tree, [x35, x35], shape, y, ReduceOp.Max, [0], r), "must be Sum or Mean");
     }
-
-    /// <summary>The host reference: the ops in order, each in double and rounded to float as its kernel rounds.</summary>
-    private static double Reference(ElementwiseExpression tree, float[] x) => tree switch
-    {
-        Input leaf => x[leaf.Index],
-        Unary { Step.IsAffine: true } u => (float)((double)u.Step.Scale * Reference(u.X, x) + u.Step.Shift),
-        Unary u => (float)HostReference.Apply(u.Step.Op, Reference(u.X, x)),
-        Binary b => (float)HostReference.Apply(b.Op, (float)Reference(b.A, x), (float)Reference(b.B, x)),
-        _ => throw new ArgumentException(tree.ToString()),
-    };
 }
 
 /// <summary>The fused reduction on the CPU set at the machine's widest width, with the large shapes.</summary>

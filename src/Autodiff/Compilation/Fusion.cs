@@ -125,8 +125,8 @@ internal sealed class FusedOp : TraceOp
 /// <item>C is a broadcasting binary call and G is a chain of unary steps on an operand of the result's shape,</item>
 /// </list>
 /// and no call between G's first call and C other than G's own writes a buffer that one of G's calls before it reads or
-/// touches a buffer one of them writes (G's calls move to C's place). Every call starts a group of its own; a group is its last call (its root)
-/// with everything it absorbed. A group of two or more calls is one launch: a unary chain or a binary chain (at most
+/// touches a buffer one of them writes (G's calls move to C's place). Every call starts a group of its own; a group is
+/// its last call (its root) with everything it absorbed. A group of two or more calls is one launch: a unary chain or a binary chain (at most
 /// one binary op) through the chain kernels, else an expression tree (<see cref="IFusedElementwiseKernels.ElementwiseTree"/>,
 /// an input read by several leaves is loaded once); its intermediates disappear from the memory plan. GEMMs,
 /// reductions, copies and capability calls are never absorbed into an elementwise group. GELU's backward (x·pdf(x) +

@@ -115,10 +115,19 @@ public abstract record ElementwiseExpression
     internal static void Check(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, DeviceBuffer<float> y)
     {
         const string op = nameof(IFusedElementwiseKernels.ElementwiseTree);
-        ArgumentNullException.ThrowIfNull(tree);
-        ArgumentNullException.ThrowIfNull(inputs);
         ArgumentNullException.ThrowIfNull(y);
         y.ThrowIfDisposed(op);
+        CheckInputs(op, tree, inputs, y.Length, "y's");
+    }
+
+    /// <summary>
+    /// Checks a tree and its inputs: 1 to <see cref="MaxInputs"/> inputs, every leaf's index among them, each input
+    /// alive and of <paramref name="count"/> elements (described as <paramref name="countName"/>) or 1.
+    /// </summary>
+    internal static void CheckInputs(string op, ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, long count, string countName)
+    {
+        ArgumentNullException.ThrowIfNull(tree);
+        ArgumentNullException.ThrowIfNull(inputs);
         if (inputs.Count is < 1 or > MaxInputs)
             throw new ArgumentException($"{op}: {inputs.Count} inputs, expected 1 to {MaxInputs}.", nameof(inputs));
         if (tree.Arity > inputs.Count)
@@ -127,8 +136,8 @@ public abstract record ElementwiseExpression
         {
             ArgumentNullException.ThrowIfNull(inputs[k], $"{nameof(inputs)}[{k}]");
             inputs[k].ThrowIfDisposed(op);
-            if (inputs[k].Length != y.Length && inputs[k].Length != 1)
-                throw new ArgumentException($"{op}: input {k} holds {inputs[k].Length} elements, expected y's {y.Length} or 1 (a scalar).", nameof(inputs));
+            if (inputs[k].Length != count && inputs[k].Length != 1)
+                throw new ArgumentException($"{op}: input {k} holds {inputs[k].Length} elements, expected {countName} {count} or 1 (a scalar).", nameof(inputs));
         }
     }
 }
@@ -151,8 +160,6 @@ internal readonly record struct TreeReduction(long Count, long Outputs, bool[] R
         ReduceOp op, int[] axes, DeviceBuffer<float> r)
     {
         const string name = nameof(IFusedElementwiseKernels.ElementwiseTreeReduce);
-        ArgumentNullException.ThrowIfNull(tree);
-        ArgumentNullException.ThrowIfNull(inputs);
         ArgumentNullException.ThrowIfNull(shape);
         ArgumentNullException.ThrowIfNull(axes);
         ArgumentNullException.ThrowIfNull(r);
@@ -178,19 +185,10 @@ internal readonly record struct TreeReduction(long Count, long Outputs, bool[] R
         for (int d = 0; d < shape.Length; d++)
             if (!reduced[d]) outputs *= shape[d];
         r.ThrowIfDisposed(name);
-        if (inputs.Count is < 1 or > ElementwiseExpression.MaxInputs)
-            throw new ArgumentException($"{name}: {inputs.Count} inputs, expected 1 to {ElementwiseExpression.MaxInputs}.", nameof(inputs));
-        if (tree.Arity > inputs.Count)
-            throw new ArgumentException($"{name}: the tree {tree} reads input {tree.Arity - 1}, but {inputs.Count} inputs were given.", nameof(tree));
+        ElementwiseExpression.CheckInputs(name, tree, inputs, count, $"shape {Shape()}'s");
         for (int k = 0; k < inputs.Count; k++)
-        {
-            ArgumentNullException.ThrowIfNull(inputs[k], $"{nameof(inputs)}[{k}]");
-            inputs[k].ThrowIfDisposed(name);
-            if (inputs[k].Length != count && inputs[k].Length != 1)
-                throw new ArgumentException($"{name}: input {k} holds {inputs[k].Length} elements, expected shape {Shape()}'s {count} or 1 (a scalar).", nameof(inputs));
             if (ReferenceEquals(inputs[k], r))
                 throw new ArgumentException($"{name}: r is input {k}; the reduction must not overwrite what the tree reads.", nameof(r));
-        }
         if (y != null)
         {
             y.ThrowIfDisposed(name);
