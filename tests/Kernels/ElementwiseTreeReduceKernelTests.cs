@@ -61,7 +61,7 @@ public abstract class ElementwiseTreeReduceKernelTests
     /// <summary>Shapes only the CPU set runs: each crosses a partition of the CPU reduction.</summary>
     private static readonly (int[] Shape, int[] Axes)[] LargeShapes =
     [
-        ([64, 32768], [0]), // bias gradient: innermost kept, the fixed row blocks
+        ([64, 8192], [0]), // bias gradient: innermost kept, the fixed row blocks
         ([131072, 3], [0]), // R = 128K, three columns: row blocks over a short kept dim
         ([200003], [0]), // full reduction in 64K blocks
         ([5, 70001], [1]), // long contiguous rows
