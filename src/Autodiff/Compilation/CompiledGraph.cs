@@ -28,6 +28,10 @@ internal sealed class BufferInfo(object buffer, BufferRole role)
     public object Buffer { get; } = buffer;
     public BufferRole Role { get; set; } = role;
     public int ArgIndex { get; init; } = -1;
+    /// <summary>For an argument's gradient (role <see cref="BufferRole.Input"/>): the argument's position, else -1.</summary>
+    public int GradOfArg { get; init; } = -1;
+    /// <summary>True when the call gave the argument a new gradient here (a replay allocates one), false when it wrote the one the argument held.</summary>
+    public bool FreshGradient { get; init; }
     public int First { get; set; } = int.MaxValue;
     public int Last { get; set; } = -1;
     public int Slot { get; set; } = -1;
@@ -50,7 +54,7 @@ internal sealed class MemorySlot(object buffer, int lastUse)
 /// A traced call turned into a replayable program: the buffers classified by lifetime, temporaries planned into
 /// slots, and the recorded operations rebound to those slots. A replay binds the new arguments' buffers, runs every
 /// operation in the recorded order on the device's kernel set, and returns a view of the output buffer; it allocates
-/// nothing on the device.
+/// nothing on the device but the new gradient of an argument that requires one (see <see cref="BufferInfo.FreshGradient"/>).
 /// </summary>
 internal sealed class CompiledGraph : IDisposable
 {
@@ -64,6 +68,7 @@ internal sealed class CompiledGraph : IDisposable
     private readonly string outputName;
     private IFusedElementwiseKernels? fusedKernels;
     private List<GradBinding> gradBindings = [];
+    private readonly List<BufferInfo> argumentGradients = [];
     private bool disposed;
 
     private CompiledGraph(Device device, List<BufferInfo> buffers, BufferInfo[] inputs, Tensor output, bool poison)
@@ -71,6 +76,7 @@ internal sealed class CompiledGraph : IDisposable
         this.device = device;
         this.buffers = buffers;
         this.inputs = inputs;
+        argumentGradients.AddRange(buffers.Where(b => b.GradOfArg >= 0));
         outputStorage = output.SharedStorage;
         outputStorage.AddRef();
         outputShape = output.shape;
@@ -160,6 +166,15 @@ internal sealed class CompiledGraph : IDisposable
             if (infos.ContainsKey(b)) return (null, $"arguments {Array.FindIndex(inputs, x => x != null && ReferenceEquals(x.Buffer, b))} and {i} share one buffer");
             inputs[i] = infos[b] = new BufferInfo(b, BufferRole.Input) { ArgIndex = i };
         }
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (args[i] is not Tensor { RequiresGrad: true } arg) continue;
+            // An argument's gradient is the argument's, not the graph's: the one it held is read and written where the
+            // replayed argument holds its own; one the call gave it is made anew for every replayed argument.
+            if (trace.InputGradients[i] is { } held && !infos.ContainsKey(held)) infos[held] = new BufferInfo(held, BufferRole.Input) { GradOfArg = i };
+            if (arg.Grad is { IsDisposed: false } grad && allocated.Contains(grad.Buffer) && !infos.ContainsKey(grad.Buffer))
+                infos[grad.Buffer] = new BufferInfo(grad.Buffer, BufferRole.Input) { GradOfArg = i, FreshGradient = true };
+        }
         var ops = trace.Ops.Where(op => !(op is UploadOp && infos.ContainsKey(op.Buffers[0]))).ToList();
         var outputBuffer = output.Buffer;
         bool IsTemporary(object b) => allocated.Contains(b) && !ReferenceEquals(b, outputBuffer) && IsDisposed(b);
@@ -233,7 +248,7 @@ internal sealed class CompiledGraph : IDisposable
         foreach (var b in list.OrderBy(b => b.Role).ThenBy(b => b.First))
             b.Token = b.Role switch
             {
-                BufferRole.Input => "in" + b.ArgIndex,
+                BufferRole.Input => b.GradOfArg >= 0 ? (b.FreshGradient ? "newgrad" : "grad") + b.GradOfArg : "in" + b.ArgIndex,
                 BufferRole.Persistent => "p" + counter++,
                 BufferRole.PersistentNew => "n" + counter++,
                 BufferRole.Output => "out",
@@ -336,7 +351,8 @@ internal sealed class CompiledGraph : IDisposable
 
     /// <summary>
     /// Runs the program with <paramref name="args"/> bound to the inputs and returns a view of the output; first hands
-    /// the graph's gradient buffers back to their tensors (see <see cref="GradBinding"/>).
+    /// the graph's gradient buffers back to their tensors (see <see cref="GradBinding"/>). An argument that requires
+    /// gradients has its own bound where the traced argument's was read or written, or gets a new one, as eager.
     /// </summary>
     public Tensor Replay(object[] args)
     {
@@ -344,6 +360,43 @@ internal sealed class CompiledGraph : IDisposable
         foreach (var binding in gradBindings) binding.Restore();
         var bound = new Dictionary<object, object>(ReferenceEqualityComparer.Instance);
         for (int i = 0; i < inputs.Length; i++) bound[inputs[i].Buffer] = InputBuffer(args[i], device);
+        var fresh = new List<(Tensor Argument, Tensor Grad)>();
+        foreach (var info in argumentGradients)
+        {
+            var argument = (Tensor)args[info.GradOfArg];
+            if (!info.FreshGradient)
+            {
+                bound[info.Buffer] = argument.Grad!.Buffer;
+                continue;
+            }
+            var grad = Tensor.Empty(argument.shape, device, track: false);
+            grad.Persistent = true;
+            bound[info.Buffer] = grad.Buffer;
+            fresh.Add((argument, grad));
+        }
+        try
+        {
+            Run(bound);
+        }
+        catch
+        {
+            foreach (var (_, grad) in fresh) grad.Dispose();
+            throw;
+        }
+        foreach (var (argument, grad) in fresh)
+        {
+            // As eager accumulation does: a gradient the engine made is freed when a new one replaces it.
+            var previous = argument.Grad;
+            argument.Grad = grad;
+            if (previous is { Persistent: true, IsDisposed: false }) previous.Dispose();
+        }
+        outputStorage.AddRef();
+        return new Tensor(outputStorage, (int[])outputShape.Clone()) { Name = outputName.Length > 0 ? outputName : null };
+    }
+
+    /// <summary>Runs every step with the buffers in <paramref name="bound"/> replacing the traced ones.</summary>
+    private void Run(Dictionary<object, object> bound)
+    {
         object Rebind(object v)
         {
             if (v is DeviceScalar s) return bound.TryGetValue(s.Buffer, out var nb) ? DeviceScalar.Over((DeviceBuffer<float>)nb) : v;
@@ -388,8 +441,6 @@ internal sealed class CompiledGraph : IDisposable
             }
         }
         if (stepTicks != null) profiledReplays++;
-        outputStorage.AddRef();
-        return new Tensor(outputStorage, (int[])outputShape.Clone()) { Name = outputName.Length > 0 ? outputName : null };
     }
 
     /// <summary>The program as text: buffers by role, the memory plan, and every step with its arguments.</summary>

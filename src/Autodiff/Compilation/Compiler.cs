@@ -49,7 +49,8 @@ public sealed record CompileOptions
 /// </summary>
 /// <remarks>
 /// <para>How a call runs, per variant (one per guard key: argument kinds, shapes, lengths and device, whether each
-/// tensor requires gradients, <see cref="GradMode"/>, and <see cref="CompileOptions.Guard"/>):</para>
+/// tensor requires gradients and, if so, whether it holds a gradient, <see cref="GradMode"/>, and
+/// <see cref="CompileOptions.Guard"/>):</para>
 /// <list type="number">
 /// <item>The first call runs eagerly (creating lazily made state such as optimizer moments) under the recorder.</item>
 /// <item>The second and third calls run eagerly and are traced at the kernel-call level: every core and capability
@@ -75,7 +76,9 @@ public sealed record CompileOptions
 /// <para>Gradients: a gradient the traced call left in a buffer it allocated (a step that zeroes the gradients and
 /// runs backward) stays that graph's buffer, and a replay first points the tensor's <see cref="Tensor.Grad"/> back at
 /// it. So variants of one step (a short last batch, say) and eager calls between compiled ones may zero and replace
-/// the gradients without making a variant trace again; each variant keeps its own gradient buffers.</para>
+/// the gradients without making a variant trace again; each variant keeps its own gradient buffers. The gradient of
+/// an argument is the argument's, as eager: one it held is read and accumulated into where the call's argument holds
+/// its own, and one the call gives it is a new tensor on every replay (the one allocation a replay makes).</para>
 /// </remarks>
 public static class Compiler
 {
@@ -254,7 +257,10 @@ public abstract class CompiledFunction : IDisposable
 
     private Tensor Warm(Variant variant, object[] args, Device device)
     {
-        var trace = new Trace(device, Options.Strict);
+        var trace = new Trace(device, Options.Strict)
+        {
+            InputGradients = args.Select(a => a is Tensor { RequiresGrad: true, Grad: { IsDisposed: false } g } ? (object?)g.Buffer : null).ToArray(),
+        };
         var result = Traced(trace, args, device);
         trace.Inputs = args.Select(a => CompiledGraph.InputBuffer(a, device)).ToArray();
         variant.Calls++;
@@ -344,7 +350,9 @@ public abstract class CompiledFunction : IDisposable
         sb.Append(device.Name).Append(GradMode.IsEnabled ? " grad" : " no-grad");
         foreach (var a in args)
         {
-            if (a is Tensor t) sb.Append(" T").Append(Shape.Format(t.shape)).Append(t.RequiresGrad ? "g" : "").Append(t.Device == device ? "" : "@" + t.Device.Name);
+            if (a is Tensor t)
+                sb.Append(" T").Append(Shape.Format(t.shape)).Append(!t.RequiresGrad ? "" : t.Grad is { IsDisposed: false } ? "G" : "g")
+                    .Append(t.Device == device ? "" : "@" + t.Device.Name);
             else sb.Append(" I[").Append(((IndexTensor)a).Length).Append(']');
         }
         if (Options.Guard != null) sb.Append(" guard=").Append(Convert.ToString(Options.Guard(), CultureInfo.InvariantCulture));
@@ -378,18 +386,22 @@ public abstract class CompiledFunction : IDisposable
     }
 
     /// <summary>
-    /// Names for the buffers of <paramref name="trace"/> that match across calls: an argument by position, a buffer
+    /// Names for the buffers of <paramref name="trace"/> that match across calls: an argument or its gradient by position, a buffer
     /// allocated during the call by allocation order, an older one by identity.
     /// </summary>
     private Func<object, string> Token(Trace trace)
     {
         var inputs = new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
         for (int i = 0; i < trace.Inputs.Length; i++) inputs[trace.Inputs[i]] = i;
+        var gradients = new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < trace.InputGradients.Length; i++)
+            if (trace.InputGradients[i] is { } g) gradients[g] = i;
         var allocated = new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
         for (int i = 0; i < trace.Allocations.Count; i++) allocated[trace.Allocations[i]] = i;
         return buffer =>
         {
             if (inputs.TryGetValue(buffer, out var i)) return "in" + i;
+            if (gradients.TryGetValue(buffer, out var j)) return "grad" + j;
             if (allocated.TryGetValue(buffer, out var k)) return "new" + k;
             if (!identities.TryGetValue(buffer, out var id)) identities[buffer] = id = identities.Count;
             return "old" + id;

@@ -102,6 +102,9 @@ internal sealed class Trace : IHostTransferObserver
     /// <summary>The buffers of the call's arguments (set once the call returned).</summary>
     public object[] Inputs { get; set; } = [];
 
+    /// <summary>The buffers of the arguments' gradients when the call began (null: none, or not a tensor requiring gradients).</summary>
+    public object?[] InputGradients { get; set; } = [];
+
     /// <summary>Buffers handed out during the call, in order.</summary>
     public List<object> Allocations { get; } = new();
 
