@@ -4,8 +4,8 @@ using Engine.Kernels;
 namespace Engine.Tests.Compilation;
 
 /// <summary>
-/// Random elementwise graphs (up to 20 ops: unary ops, broadcasting binary ops, affine maps, values reused by later
-/// ops) compiled with fusion: the replayed result equals eager bit for bit (each op rounds as its own kernel does), and
+/// Random elementwise graphs (up to 20 ops: unary ops, broadcasting binary ops, affine maps, sums and means over the
+/// first or last axis, values reused by later ops) compiled with fusion: the replayed result equals eager bit for bit (each op rounds as its own kernel does), and
 /// the launch count equals the number of groups the fusion rule predicts, computed here from the program alone.
 /// </summary>
 public abstract class FusionPropertyTests
@@ -13,7 +13,7 @@ public abstract class FusionPropertyTests
     /// <summary>The device under test.</summary>
     protected abstract Device Device { get; }
 
-    private enum Kind { Unary, Binary, Affine }
+    private enum Kind { Unary, Binary, Affine, Reduce }
 
     private sealed record Op(Kind Kind, int A, int B, int Code);
 
@@ -98,13 +98,21 @@ public abstract class FusionPropertyTests
             1 => values[op.A] - values[op.B],
             _ => values[op.A] * values[op.B],
         },
+        Kind.Reduce => op.Code switch
+        {
+            0 => values[op.A].Sum(0, keepDim: true),
+            1 => values[op.A].Sum(values[op.A].Rank - 1, keepDim: true),
+            2 => values[op.A].Mean(0, keepDim: true),
+            _ => values[op.A].Mean(values[op.A].Rank - 1, keepDim: true),
+        },
         _ => values[op.A].Affine(0.7f, 0.3f),
     };
 
     /// <summary>
     /// A program over values 0 (x [rows, cols]) and 1 (w [cols]): mostly a chain on the latest value, sometimes
     /// reading an earlier one (which gives that value a second user and so ends a group), and sometimes a small tree:
-    /// two unary steps on one value (read twice) combined by a binary op.
+    /// two unary steps on one value (read twice) combined by a binary op; sometimes a sum or mean of the latest value
+    /// over its first or last axis (kept as an axis of extent 1, which later binary ops broadcast).
     /// </summary>
     private static List<Op> Generate(System.Random rng, int count)
     {
@@ -120,6 +128,12 @@ public abstract class FusionPropertyTests
                 ops.Add(new Op(Kind.Unary, a, a, rng.Next(Unaries.Length)));
                 ops.Add(rng.NextDouble() < 0.5 ? new Op(Kind.Unary, a, a, rng.Next(Unaries.Length)) : new Op(Kind.Affine, a, a, 0));
                 ops.Add(new Op(Kind.Binary, first, first + 1, rng.Next(3)));
+                continue;
+            }
+            if (r > 0.9 && ops.Count > 0)
+            {
+                // On the latest value only, so no two reductions repeat one another (common-subexpression elimination would merge them).
+                ops.Add(new Op(Kind.Reduce, ops.Count + 1, ops.Count + 1, rng.Next(4)));
                 continue;
             }
             var op = r < 0.55 ? new Op(Kind.Unary, a, a, rng.Next(Unaries.Length))
@@ -144,7 +158,9 @@ public abstract class FusionPropertyTests
     /// private operand of the op's element count when the op is a unary step (any group); or a plain binary op (each
     /// operand of the result's element count or one element), the group holds no broadcasting binary op, and the
     /// leaves (a's decided first, b counting as a leaf) stay at most four distinct values; or a broadcasting binary op
-    /// and the group is unary steps only. Each group left is one launch.
+    /// and the group is unary steps only. A reduction absorbs the group that computed its operand when the group holds no
+    /// broadcasting binary op and the operand is private or no live op between the group and the reduction reads it
+    /// (the launch then still stores it). Each group left is one launch.
     /// </summary>
     private static int PredictedGroups(List<Op> program, int rows, int cols)
     {
@@ -158,7 +174,12 @@ public abstract class FusionPropertyTests
                     if (v >= 2) live[v - 2] = true;
         var shapes = new List<int[]> { new[] { rows, cols }, new[] { cols } };
         foreach (var op in program)
-            shapes.Add(op.Kind != Kind.Binary ? shapes[op.A] : shapes[op.A].Length >= shapes[op.B].Length ? shapes[op.A] : shapes[op.B]);
+            shapes.Add(op.Kind switch
+            {
+                Kind.Binary => Broadcast(shapes[op.A], shapes[op.B]),
+                Kind.Reduce => shapes[op.A].Select((d, axis) => axis == (op.Code % 2 == 0 ? 0 : shapes[op.A].Length - 1) ? 1 : d).ToArray(),
+                _ => shapes[op.A],
+            });
         long Count(int v) => shapes[v].Aggregate(1L, (p, d) => p * d);
         var readers = new Dictionary<int, int>();
         for (int i = 0; i < program.Count; i++)
@@ -174,6 +195,16 @@ public abstract class FusionPropertyTests
             var op = program[i];
             long n = Count(Value(i));
             launches++;
+            if (op.Kind == Kind.Reduce)
+            {
+                bool readBetween = Enumerable.Range(op.A - 1, Math.Max(0, i - op.A + 1)).Any(j => j >= 0 && j < i && live[j] && Operands(program[j]).Contains(op.A));
+                if (groups.TryGetValue(op.A, out var reduced) && !reduced.Broadcasting && (Private(op.A) || !readBetween))
+                {
+                    groups.Remove(op.A);
+                    launches--;
+                }
+                continue;
+            }
             if (op.Kind != Kind.Binary)
             {
                 var group = new Group([op.A], [], 0, false);
@@ -205,11 +236,24 @@ public abstract class FusionPropertyTests
         return launches;
     }
 
+    /// <summary>NumPy broadcasting of two shapes.</summary>
+    private static int[] Broadcast(int[] a, int[] b)
+    {
+        int rank = Math.Max(a.Length, b.Length);
+        var shape = new int[rank];
+        for (int d = 0; d < rank; d++)
+        {
+            int da = d - (rank - a.Length) >= 0 ? a[d - (rank - a.Length)] : 1, db = d - (rank - b.Length) >= 0 ? b[d - (rank - b.Length)] : 1;
+            shape[d] = da == 1 ? db : da;
+        }
+        return shape;
+    }
+
     /// <summary>The values an op reads, one per operand (a binary op reading one value twice lists it twice).</summary>
     private static int[] Operands(Op op) => op.Kind == Kind.Binary ? [op.A, op.B] : [op.A];
 
     private static string Describe(List<Op> program) =>
-        string.Join("; ", program.Select((o, i) => $"v{i + 2}={o.Kind}{(o.Kind == Kind.Unary ? Unaries[o.Code].ToString() : o.Kind == Kind.Binary ? "+-*"[o.Code].ToString() : "")}(v{o.A}{(o.Kind == Kind.Binary ? ",v" + o.B : "")})"));
+        string.Join("; ", program.Select((o, i) => $"v{i + 2}={o.Kind}{(o.Kind == Kind.Unary ? Unaries[o.Code].ToString() : o.Kind == Kind.Binary ? "+-*"[o.Code].ToString() : o.Kind == Kind.Reduce ? new[] { "Sum0", "SumLast", "Mean0", "MeanLast" }[o.Code] : "")}(v{o.A}{(o.Kind == Kind.Binary ? ",v" + o.B : "")})"));
 }
 
 /// <summary>Fusion on the CPU set.</summary>

@@ -30,6 +30,8 @@ public sealed class FusionRuleTests : IDisposable
     private static KernelCallOp Binary(BinaryOp op, object a, object b, object y, int bLength = 6) =>
         Call(nameof(IKernelSet.Binary), op, a, new[] { 6 }, b, new[] { bLength }, y, new[] { 6 });
 
+    private static KernelCallOp Reduce(ReduceOp op, object x, int[] shape, int[] axes, object r) => Call(nameof(IKernelSet.Reduce), op, x, shape, axes, r);
+
     /// <summary>Fuses <paramref name="ops"/> with <paramref name="kept"/> the buffers that are not temporaries; returns the names of the result.</summary>
     private static List<string> Fuse(List<TraceOp> ops, params object[] kept) =>
         Fusion.Fuse(ops, b => !kept.Contains(b)).Select(o => o.Name).ToList();
@@ -83,6 +85,54 @@ public sealed class FusionRuleTests : IDisposable
             Binary(BinaryOp.Mul, a, b, t), Binary(BinaryOp.Mul, c, d, u), Binary(BinaryOp.Add, t, u, v), Binary(BinaryOp.Mul, v, e, y),
         };
         Assert.Equal(["Fused[Add(Mul(x0, x1), Mul(x2, x3))]", "Binary"], Fuse(ops, a, b, c, d, e, y));
+    }
+
+    [Fact]
+    public void AReductionAbsorbsTheGroupThatWroteItsInput()
+    {
+        var (a, b, t, u, r) = (Buffer(), Buffer(), Buffer(), Buffer(), Buffer(3));
+        // tanh(a - b) summed over the first axis of [2, 3]: one launch, the value never stored.
+        var fused = Fusion.Fuse([Binary(BinaryOp.Sub, a, b, t), Unary(UnaryOp.Tanh, t, u), Reduce(ReduceOp.Sum, u, [2, 3], [0], r)], x => x != a && x != b && x != r);
+        Assert.Equal("Fused[Tanh(Sub(x0, x1))] + Reduce(Sum, axes [0])", Assert.Single(fused).Name);
+        var group = (FusedOp)fused[0];
+        Assert.Equal(3, group.Calls);
+        Assert.Equal([a, b, null, r], group.Args);
+        // One plain call, a scalar operand, a mean over the last axis.
+        var (s, m) = (Buffer(1), Buffer(2));
+        Assert.Equal(["Fused[Mul(x0, x1)] + Reduce(Mean, axes [1])"],
+            Fuse([Binary(BinaryOp.Mul, a, s, t, bLength: 1), Reduce(ReduceOp.Mean, t, [2, 3], [1], m)], a, s, m));
+    }
+
+    [Fact]
+    public void AReductionStoresTheValueWhenAnythingElseReadsIt()
+    {
+        var (a, b, t, r, y) = (Buffer(), Buffer(), Buffer(), Buffer(3), Buffer());
+        // Read again after the reduction: stored into its buffer by the same launch.
+        var fused = Fusion.Fuse([Binary(BinaryOp.Add, a, b, t), Reduce(ReduceOp.Sum, t, [2, 3], [0], r), Unary(UnaryOp.Tanh, t, y)], x => x == t);
+        Assert.Equal(["Fused[Add(x0, x1)] + Reduce(Sum, axes [0])", "Unary"], fused.Select(o => o.Name));
+        Assert.Same(t, ((FusedOp)fused[0]).Args[^2]);
+        // Left in a kept buffer: stored too.
+        fused = Fusion.Fuse([Binary(BinaryOp.Add, a, b, t), Reduce(ReduceOp.Sum, t, [2, 3], [0], r)], x => false);
+        Assert.Same(t, ((FusedOp)Assert.Single(fused)).Args[^2]);
+    }
+
+    [Fact]
+    public void AReductionDoesNotAbsorbWhatItCannotReadAsOneTree()
+    {
+        var (a, b, w, t, r, y) = (Buffer(), Buffer(), Buffer(3), Buffer(), Buffer(3), Buffer());
+        // A write of the group's input in between.
+        Assert.Equal(["Binary", "Affine", "Reduce"], Fuse([Binary(BinaryOp.Add, a, b, t), Affine(a, a), Reduce(ReduceOp.Sum, t, [2, 3], [0], r)], a, b, r));
+        // A reader of the value in between.
+        Assert.Equal(["Binary", "Unary", "Reduce"],
+            Fuse([Binary(BinaryOp.Add, a, b, t), Unary(UnaryOp.Tanh, t, y), Reduce(ReduceOp.Sum, t, [2, 3], [0], r)], a, b, r, y));
+        // A broadcasting group.
+        Assert.Equal(["Binary", "Reduce"], Fuse([Binary(BinaryOp.Add, a, w, t, bLength: 3), Reduce(ReduceOp.Sum, t, [2, 3], [0], r)], a, w, r));
+        // A reduction over fewer elements than its input buffer holds.
+        var r2 = Buffer(2);
+        Assert.Equal(["Binary", "Reduce"], Fuse([Binary(BinaryOp.Add, a, b, t), Reduce(ReduceOp.Sum, t, [2, 2], [0], r2)], a, b, r2));
+        // Max is not an epilogue; neither is a reduction writing what the group reads.
+        Assert.Equal(["Binary", "Reduce"], Fuse([Binary(BinaryOp.Add, a, b, t), Reduce(ReduceOp.Max, t, [2, 3], [0], r)], a, b, r));
+        Assert.Equal(["Binary", "Reduce"], Fuse([Binary(BinaryOp.Add, a, b, t), Reduce(ReduceOp.Sum, t, [6], [], a)], a, b));
     }
 
     public void Dispose()

@@ -1,6 +1,7 @@
 using Engine.Kernels;
 using Engine.Kernels.Vectors;
 using static Engine.Kernels.ElementwiseExpression;
+using static Engine.Tests.Kernels.ElementwiseTrees;
 
 namespace Engine.Tests.Kernels;
 
@@ -20,20 +21,10 @@ public abstract class ElementwiseTreeKernelTests
 
     private IFusedElementwiseKernels F => (IFusedElementwiseKernels)K;
 
-    private static Input X(int i) => new(i);
-
-    private static ElementwiseExpression U(UnaryOp op, ElementwiseExpression x) => new Unary(op, x);
-
-    private static ElementwiseExpression A(float scale, float shift, ElementwiseExpression x) => new Unary(UnaryStep.Affine(scale, shift), x);
-
-    private static ElementwiseExpression B(BinaryOp op, ElementwiseExpression a, ElementwiseExpression b) => new Binary(op, a, b);
-
     /// <summary>The trees under test, by name: GELU's backward (x read by three leaves), and trees over 1 to 4 inputs.</summary>
     private static readonly Dictionary<string, ElementwiseExpression> Trees = new()
     {
-        ["gelu-backward"] = B(BinaryOp.Mul, X(1), B(BinaryOp.Add,
-            A(0.5f, 0f, A(1f, 1f, U(UnaryOp.Erf, A(0.70710677f, 0f, X(0))))),
-            B(BinaryOp.Mul, X(0), A(0.3989423f, 0f, U(UnaryOp.Exp, A(-0.5f, 0f, U(UnaryOp.Square, X(0)))))))),
+        ["gelu-backward"] = GeluBackward,
         ["one-input"] = B(BinaryOp.Mul, X(0), A(0.5f, 0.25f, U(UnaryOp.Tanh, X(0)))),
         ["three-inputs"] = U(UnaryOp.Sigmoid, B(BinaryOp.Sub, B(BinaryOp.Mul, X(0), X(1)), U(UnaryOp.Tanh, X(2)))),
         ["four-inputs"] = B(BinaryOp.Add, B(BinaryOp.Mul, X(0), X(1)), B(BinaryOp.Div, U(UnaryOp.Sigmoid, X(2)), A(0.5f, 2f, U(UnaryOp.Abs, X(3))))),
@@ -120,16 +111,6 @@ public abstract class ElementwiseTreeKernelTests
         Throws(() => F.ElementwiseTree(tree, [x7, x7, x7, x7, x7], y), "5 inputs, expected 1 to 4");
         Throws(() => F.ElementwiseTree(tree, [], y), "0 inputs");
     }
-
-    /// <summary>The host reference: the ops in order, each in double and rounded to float as its kernel rounds.</summary>
-    private static double Reference(ElementwiseExpression tree, float[] x) => tree switch
-    {
-        Input leaf => x[leaf.Index],
-        Unary { Step.IsAffine: true } u => (float)((double)u.Step.Scale * Reference(u.X, x) + u.Step.Shift),
-        Unary u => (float)HostReference.Apply(u.Step.Op, Reference(u.X, x)),
-        Binary b => (float)HostReference.Apply(b.Op, (float)Reference(b.A, x), (float)Reference(b.B, x)),
-        _ => throw new ArgumentException(tree.ToString()),
-    };
 
     /// <summary>The tree's ops run one by one through the set's own kernels (a scalar input broadcast by Binary).</summary>
     private float[] OneByOne(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, int n)

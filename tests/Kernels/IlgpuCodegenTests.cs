@@ -86,6 +86,8 @@ public sealed class IlgpuCodegenTests : IClassFixture<IlgpuCodegenTests.Compiler
                 : constraints.Any(c => c.Name == "IUnaryOp") ? ["TanhOp"]
                 : constraints.Any(c => c.Name == "IBinaryOp") ? ["MulOp"]
                 : constraints.Any(c => c.Name == "ITreeOp") ? ["Input0"]
+                // The reductions read from a view, or compute a tree (one representative tree: its leaf).
+                : constraints.Any(c => c.Name == "IReduceSource") ? ["ViewSource", TreeSourceName]
                 : new[] { "SwitchOff", "SwitchOn" };
             prefixes = prefixes.SelectMany(p => choices.Select(c => p.Length == 0 ? c : p + "," + c)).ToList();
         }
@@ -100,10 +102,16 @@ public sealed class IlgpuCodegenTests : IClassFixture<IlgpuCodegenTests.Compiler
         var definition = KernelsType.GetMethod(name[..lt], BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic)!;
         var args = name[(lt + 1)..^1].Split(',')
             .Select(a => a == "Backend" ? (openCL ? "SwitchOff" : "SwitchOn") : a)
-            .Select(a => KernelsType.Assembly.GetType("Engine.Kernels.Ilgpu." + a)
-                         ?? KernelsType.Assembly.GetType("Engine.Kernels.Elementwise." + a)!).ToArray();
+            .Select(a => a == TreeSourceName ? TreeSource
+                : KernelsType.Assembly.GetType("Engine.Kernels.Ilgpu." + a) ?? KernelsType.Assembly.GetType("Engine.Kernels.Elementwise." + a)!).ToArray();
         return definition.MakeGenericMethod(args);
     }
+
+    /// <summary>The name a reduction's tree source goes by in kernel names: TreeSource&lt;Input0&gt;.</summary>
+    private const string TreeSourceName = "TreeSource-Input0";
+
+    private static Type TreeSource => KernelsType.Assembly.GetType("Engine.Kernels.Ilgpu.TreeSource`1")!
+        .MakeGenericType(KernelsType.Assembly.GetType("Engine.Kernels.Elementwise.Input0")!);
 
     /// <summary>
     /// Every kernel compiles to PTX with no call left unresolved (an <c>.extern .func</c> fails at module load: ILGPU

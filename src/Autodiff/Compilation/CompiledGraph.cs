@@ -200,7 +200,7 @@ internal sealed class CompiledGraph : IDisposable
         // The set in force once the trace ended: the device's own (a decorator without the capability turns fusion off).
         var fused = fuse ? trace.Device.Kernels as IFusedElementwiseKernels : null;
         if (fused != null)
-            ops = Fusion.Fuse(ops, b => IsTemporary(b) && !constants.Contains(b));
+            ops = Fusion.Fuse(ops, b => IsTemporary(b) && !constants.Contains(b), out passes.ReductionEpilogues);
         for (int i = 0; i < ops.Count; i++)
             foreach (var b in ops[i].Buffers)
             {
@@ -591,7 +591,11 @@ internal sealed class PassCounts
     /// <summary>Permutes folded into the operand loads of the products reading them by <see cref="PermuteFolding"/>.</summary>
     public int PermutesFolded;
 
+    /// <summary>Reductions that absorbed the elementwise group before them (<see cref="Fusion"/>).</summary>
+    public int ReductionEpilogues;
+
     public override string ToString() =>
         $"{CopiesRemoved} copies eliminated, {CallsFolded} calls folded into constants, {DeadCallsRemoved} dead calls removed, {UpdatesMerged} optimizer calls merged into multi-tensor updates, {BiasEpilogues} bias additions folded into GEMM epilogues, " +
-        $"{ResidualEpilogues} residual additions and {ActivationEpilogues} activation chains folded into GEMM epilogues, {CommonSubexpressionsRemoved} common subexpressions removed, {PermutesFolded} permutes folded into GEMM operand loads";
+        $"{ResidualEpilogues} residual additions and {ActivationEpilogues} activation chains folded into GEMM epilogues, {CommonSubexpressionsRemoved} common subexpressions removed, " +
+        $"{PermutesFolded} permutes folded into GEMM operand loads, {ReductionEpilogues} elementwise groups fused into the reduction after them";
 }

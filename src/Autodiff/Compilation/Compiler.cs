@@ -142,9 +142,12 @@ public sealed record ReplayStepTime(int Index, string Name, double Milliseconds)
 /// <param name="ActivationEpilogues">Activation chains (runs of unary and affine calls) folded into the epilogue of the product before them.</param>
 /// <param name="CommonSubexpressionsRemoved">Calls that repeated an earlier call on the same inputs, removed (their readers read the earlier result).</param>
 /// <param name="PermutesFolded">Permutes removed because the products reading their results read their inputs through index maps instead.</param>
+/// <param name="ReductionEpilogues">Reductions (sums and means) that absorbed the elementwise group that computed their
+/// input: one launch each, counted among <paramref name="FusedGroups"/>.</param>
 public sealed record CompiledGraphStats(int Launches, int Steps, int Temporaries, long TemporaryBytes, int Slots, long SlotBytes, long ScratchAllocations,
     int FusedGroups, int FusedCalls, int CopiesRemoved = 0, int CallsFolded = 0, int DeadCallsRemoved = 0, int UpdatesMerged = 0, int BiasEpilogues = 0,
-    double GemmFlops = 0, int ResidualEpilogues = 0, int ActivationEpilogues = 0, int CommonSubexpressionsRemoved = 0, int PermutesFolded = 0);
+    double GemmFlops = 0, int ResidualEpilogues = 0, int ActivationEpilogues = 0, int CommonSubexpressionsRemoved = 0, int PermutesFolded = 0,
+    int ReductionEpilogues = 0);
 
 /// <summary>
 /// A compiled function (see <see cref="Compiler"/>): call it like the original; it traces, compiles and replays
@@ -197,7 +200,7 @@ public abstract class CompiledFunction : IDisposable
     public CompiledGraphStats? LastGraph => last?.Graph is { } g
         ? new CompiledGraphStats(g.Launches, g.StepCount, g.TemporaryCount, g.TemporaryBytes, g.SlotCount, g.SlotBytes, g.ScratchAllocations, g.Fused.Groups, g.Fused.Calls,
             g.Passes.CopiesRemoved, g.Passes.CallsFolded, g.Passes.DeadCallsRemoved, g.Passes.UpdatesMerged, g.Passes.BiasEpilogues, g.GemmFlops,
-            g.Passes.ResidualEpilogues, g.Passes.ActivationEpilogues, g.Passes.CommonSubexpressionsRemoved, g.Passes.PermutesFolded)
+            g.Passes.ResidualEpilogues, g.Passes.ActivationEpilogues, g.Passes.CommonSubexpressionsRemoved, g.Passes.PermutesFolded, g.Passes.ReductionEpilogues)
         : null;
 
     /// <summary>

@@ -4,7 +4,8 @@ namespace Engine.Autodiff;
 
 /// <summary>
 /// A fused group of elementwise calls, replayed as one <see cref="IFusedElementwiseKernels"/> launch: a unary chain, a
-/// binary chain (one binary op, unary chains on its operands and after it) or an expression tree.
+/// binary chain (one binary op, unary chains on its operands and after it), an expression tree, or an expression tree
+/// with the reduction that reads it.
 /// </summary>
 internal sealed class FusedOp : TraceOp
 {
@@ -31,6 +32,28 @@ internal sealed class FusedOp : TraceOp
     /// <summary>An expression tree over <paramref name="inputs"/> (its input i is inputs[i]), written into <paramref name="y"/>.</summary>
     public static FusedOp Tree(int calls, ElementwiseExpression tree, List<object> inputs, object y) => new(calls, [.. inputs, y]) { Expression = tree };
 
+    /// <summary>
+    /// An expression tree over <paramref name="inputs"/> evaluated over <paramref name="reduce"/>'s input shape, stored
+    /// into <paramref name="y"/> (null: not stored) and reduced as <paramref name="reduce"/> (a Reduce call) reduces it.
+    /// </summary>
+    public static FusedOp TreeReduce(int calls, ElementwiseExpression tree, List<object> inputs, object? y, KernelCallOp reduce) =>
+        new(calls, [.. inputs, y, reduce.Args[4]])
+        {
+            Expression = tree,
+            Reduction = (ReduceOp)reduce.Args[0]!,
+            ReduceShape = (int[])reduce.Args[2]!,
+            ReduceAxes = (int[])reduce.Args[3]!,
+        };
+
+    /// <summary>The reduction of a tree with its reduction, or null.</summary>
+    public ReduceOp? Reduction { get; private init; }
+
+    /// <summary>The shape the tree is evaluated over and the reduction reduces, with <see cref="Reduction"/>.</summary>
+    public int[] ReduceShape { get; private init; } = [];
+
+    /// <summary>The reduced axes, with <see cref="Reduction"/>.</summary>
+    public int[] ReduceAxes { get; private init; } = [];
+
     /// <summary>The binary op of a binary chain, or null.</summary>
     public BinaryOp? Head { get; private init; }
 
@@ -50,7 +73,8 @@ internal sealed class FusedOp : TraceOp
     public int Calls { get; }
 
     /// <summary>
-    /// (x, y) for a unary chain, (a, aShape, b, bShape, y, yShape) for a binary chain, (inputs..., y) for a tree.
+    /// (x, y) for a unary chain, (a, aShape, b, bShape, y, yShape) for a binary chain, (inputs..., y) for a tree,
+    /// (inputs..., y or null, r) for a tree with its reduction.
     /// </summary>
     public object?[] Args { get; }
 
@@ -58,7 +82,8 @@ internal sealed class FusedOp : TraceOp
     {
         get
         {
-            if (Expression is { } tree) return "Fused[" + tree + "]";
+            if (Expression is { } tree)
+                return "Fused[" + tree + "]" + (Reduction is { } op ? $" + Reduce({op}, axes [{string.Join(", ", ReduceAxes)}])" : "");
             if (Head is not { } head) return "Fused[" + string.Join(" -> ", Steps) + "]";
             string Operand(string name, List<UnaryStep> steps) => steps.Count == 0 ? "" : $" {name}={string.Join(" -> ", steps)}";
             return "Fused[Binary " + head + Operand("a", ASteps) + Operand("b", BSteps) + string.Concat(Steps.Select(s => " -> " + s)) + "]";
@@ -68,7 +93,10 @@ internal sealed class FusedOp : TraceOp
     /// <summary>Runs the group with <paramref name="args"/> (this group's <see cref="Args"/>, rebound) as one launch.</summary>
     public void Run(IFusedElementwiseKernels kernels, object?[] args)
     {
-        if (Expression is { } tree)
+        if (Expression is { } reduced && Reduction is { } op)
+            kernels.ElementwiseTreeReduce(reduced, args[..^2].Select(a => (DeviceBuffer<float>)a!).ToArray(), ReduceShape, (DeviceBuffer<float>?)args[^2], op,
+                ReduceAxes, (DeviceBuffer<float>)args[^1]!);
+        else if (Expression is { } tree)
             kernels.ElementwiseTree(tree, args[..^1].Select(a => (DeviceBuffer<float>)a!).ToArray(), (DeviceBuffer<float>)args[^1]!);
         else if (Head is { } head)
             kernels.BinaryChain(ASteps, head, BSteps, Steps, (DeviceBuffer<float>)args[0]!, (int[])args[1]!, (DeviceBuffer<float>)args[2]!, (int[])args[3]!,
@@ -96,24 +124,53 @@ internal sealed class FusedOp : TraceOp
 /// input), or</item>
 /// <item>C is a broadcasting binary call and G is a chain of unary steps on an operand of the result's shape,</item>
 /// </list>
-/// and no call between G's first call and C other than G's own writes a buffer G reads or touches a buffer G's calls
-/// write (G's calls move to C's place). Every call starts a group of its own; a group is its last call (its root)
-/// with everything it absorbed. A group of two or more calls is one launch: a unary chain or a binary chain (at most
+/// and no call between G's first call and C other than G's own writes a buffer that one of G's calls before it reads or
+/// touches a buffer one of them writes (G's calls move to C's place). Every call starts a group of its own; a group is
+/// its last call (its root) with everything it absorbed. A group of two or more calls is one launch: a unary chain or a binary chain (at most
 /// one binary op) through the chain kernels, else an expression tree (<see cref="IFusedElementwiseKernels.ElementwiseTree"/>,
 /// an input read by several leaves is loaded once); its intermediates disappear from the memory plan. GEMMs,
-/// reductions, copies and capability calls are never absorbed. GELU's backward (x·pdf(x) + cdf(x), times the incoming
-/// gradient) is one tree; so is the loss backward's in-place (p - onehot) · scale.
+/// reductions, copies and capability calls are never absorbed into an elementwise group. GELU's backward (x·pdf(x) +
+/// cdf(x), times the incoming gradient) is one tree; so is the loss backward's in-place (p - onehot) · scale.
+/// <para>
+/// Reduction epilogues: a <see cref="IKernelSet.Reduce"/> call R with Sum or Mean absorbs the group G (one call or
+/// more) that wrote its input when R's input buffer holds exactly the element count of R's shape, G's values have that
+/// count, G holds no broadcasting call (so it is a tree, each leaf of that count or a scalar), R's output is neither
+/// read nor written by G, and nothing interferes as above (G's calls move to R's place). G and R become one launch
+/// (<see cref="IFusedElementwiseKernels.ElementwiseTreeReduce"/>): each value is reduced as it is computed. When the
+/// value is private to R it is not stored at all (its buffer leaves the memory plan); when anything else reads it, the
+/// launch still stores it. The bias gradient after GELU's backward, a residual gradient's sum before its bias
+/// gradient and the loss backward's tree before its reduction each become one launch.
+/// </para>
 /// </summary>
 internal static class Fusion
 {
     /// <summary><paramref name="ops"/> with every group of the rule replaced by one <see cref="FusedOp"/>.</summary>
-    public static List<TraceOp> Fuse(List<TraceOp> ops, Func<object, bool> isTemporary)
+    public static List<TraceOp> Fuse(List<TraceOp> ops, Func<object, bool> isTemporary) => Fuse(ops, isTemporary, out _);
+
+    /// <summary>
+    /// <paramref name="ops"/> with every group of the rule replaced by one <see cref="FusedOp"/>;
+    /// <paramref name="reductionEpilogues"/>: the reductions that absorbed the group before them.
+    /// </summary>
+    public static List<TraceOp> Fuse(List<TraceOp> ops, Func<object, bool> isTemporary, out int reductionEpilogues)
     {
         var flow = new ValueFlow(ops);
         var groups = new Group?[ops.Count];
         var absorbed = new bool[ops.Count];
+        var reductions = new Dictionary<int, (Group Group, bool Store)>();
         for (int c = 0; c < ops.Count; c++)
         {
+            if (ops[c] is KernelCallOp reduce && IsFusableReduce(reduce))
+            {
+                var x = reduce.Args[1]!;
+                int writer = flow.Writer(c, 0);
+                if (writer < 0 || groups[writer] is not { } child || absorbed[writer]) continue;
+                if (child.Broadcasting || child.Count != ((DeviceBuffer<float>)x).Length || !ReferenceEquals(child.Output, x)) continue;
+                var r = reduce.Args[4]!;
+                if (child.Inputs.Contains(r) || child.Written.Contains(r) || Interferes(ops, child, c)) continue;
+                reductions[c] = (child, !flow.IsPrivate(x, writer, isTemporary(x)));
+                absorbed[writer] = true;
+                continue;
+            }
             if (ops[c] is not KernelCallOp call || Group.Start(c, call) is not { } group) continue;
             for (int slot = 0; slot < group.Operands; slot++)
             {
@@ -131,24 +188,55 @@ internal static class Fusion
         for (int i = 0; i < ops.Count; i++)
         {
             if (absorbed[i]) continue;
-            result.Add(groups[i] is { Members.Count: > 1 } group ? group.ToOp() : ops[i]);
+            if (reductions.TryGetValue(i, out var epilogue)) result.Add(epilogue.Group.ToTreeReduce((KernelCallOp)ops[i], epilogue.Store));
+            else result.Add(groups[i] is { Members.Count: > 1 } group ? group.ToOp() : ops[i]);
         }
+        reductionEpilogues = reductions.Count;
         return result;
     }
 
-    /// <summary>True when moving <paramref name="child"/>'s calls to <paramref name="root"/>'s place could change what anything reads.</summary>
+    /// <summary>
+    /// True for a Reduce call with Sum or Mean whose input buffer holds exactly its shape's elements and whose output
+    /// exactly the kept dims' (axes sorted and in range, as the fused kernel takes them).
+    /// </summary>
+    private static bool IsFusableReduce(KernelCallOp call)
+    {
+        if (!call.IsCore(nameof(IKernelSet.Reduce)) || call.Args[0] is not (ReduceOp.Sum or ReduceOp.Mean)) return false;
+        if (call.Args[1] is not DeviceBuffer<float> x || call.Args[2] is not int[] shape || call.Args[3] is not int[] axes || call.Args[4] is not DeviceBuffer<float> r)
+            return false;
+        long kept = 1;
+        for (int d = 0, a = 0; d < shape.Length; d++)
+        {
+            if (a < axes.Length && axes[a] == d) a++;
+            else kept *= shape[d];
+        }
+        bool sorted = axes.Select((axis, i) => i == 0 ? axis >= 0 : axis > axes[i - 1]).All(ok => ok) && axes.All(axis => axis < shape.Length);
+        return sorted && x.Length == Count(shape) && r.Length == kept;
+    }
+
+    /// <summary>
+    /// True when moving <paramref name="child"/>'s calls to <paramref name="root"/>'s place could change what anything
+    /// reads: a call in between writes a buffer that one of the group's calls before it reads, or touches a buffer
+    /// one of them writes. (The group's calls after it stay after it.)
+    /// </summary>
     private static bool Interferes(List<TraceOp> ops, Group child, int root)
     {
         var members = child.Members.ToHashSet();
-        var written = child.Written;
-        var inputs = child.Inputs;
-        for (int i = child.Members.Min() + 1; i < root; i++)
+        var read = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        var written = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        for (int i = child.Members.Min(); i < root; i++)
         {
-            if (members.Contains(i)) continue;
             var op = ops[i];
+            if (members.Contains(i))
+            {
+                var effects = OpEffects.Of(op)!.Value;
+                read.UnionWith(effects.Reads);
+                written.Add(effects.Writes);
+                continue;
+            }
             if (op.Buffers.Any(written.Contains)) return true;
             var writes = OpEffects.Of(op) is { } e ? [e.Writes] : op.Buffers;
-            if (writes.Any(b => inputs.Contains(b))) return true;
+            if (writes.Any(read.Contains)) return true;
         }
         return false;
     }
@@ -206,6 +294,7 @@ internal static class Fusion
                     Write(OpEffects.Of(call)!.Value.Writes, i);
                     continue;
                 }
+                if (op is KernelCallOp reduce && IsFusableReduce(reduce)) writers[i] = [last.GetValueOrDefault(reduce.Args[1]!, -1)];
                 var effects = OpEffects.Of(op);
                 var reads = effects is { } e ? e.Reads : op.Buffers.Distinct(ReferenceEqualityComparer.Instance).ToArray()!;
                 foreach (var b in reads) Read(b!);
@@ -215,7 +304,7 @@ internal static class Fusion
             }
         }
 
-        /// <summary>The call that wrote the value operand <paramref name="slot"/> of call <paramref name="call"/> reads, or -1.</summary>
+        /// <summary>The call that wrote the value operand <paramref name="slot"/> of call <paramref name="call"/> (elementwise, or a fusable reduction's input) reads, or -1.</summary>
         public int Writer(int call, int slot) => writers[call][slot];
 
         /// <summary>
@@ -390,6 +479,20 @@ internal static class Fusion
                 var (a, b) = (Chain(head.A)!.Value, Chain(head.B)!.Value);
                 return FusedOp.BinaryChain(Members.Count, head.Call, a.Steps, a.Buffer, b.Steps, b.Buffer, tail, Output);
             }
+            var (expression, inputs) = Expression();
+            return FusedOp.Tree(Members.Count, expression, inputs, Output);
+        }
+
+        /// <summary>The group and <paramref name="reduce"/> (the Reduce call reading its value) as one launch; the value is stored when <paramref name="store"/>.</summary>
+        public FusedOp ToTreeReduce(KernelCallOp reduce, bool store)
+        {
+            var (expression, inputs) = Expression();
+            return FusedOp.TreeReduce(Members.Count + 1, expression, inputs, store ? Output : null, reduce);
+        }
+
+        /// <summary>The group as an expression tree over the distinct buffers it reads (input i is inputs[i]).</summary>
+        private (ElementwiseExpression Tree, List<object> Inputs) Expression()
+        {
             var inputs = Leaves(tree).Distinct(ReferenceEqualityComparer.Instance).Select(b => b!).ToList();
             ElementwiseExpression Build(Node node) => node switch
             {
@@ -398,7 +501,7 @@ internal static class Fusion
                 Combine c => new ElementwiseExpression.Binary((BinaryOp)c.Call.Args[0]!, Build(c.A), Build(c.B)),
                 _ => throw new InvalidOperationException("unknown node."),
             };
-            return FusedOp.Tree(Members.Count, Build(tree), inputs, Output);
+            return (Build(tree), inputs);
         }
     }
 }

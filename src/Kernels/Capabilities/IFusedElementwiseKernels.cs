@@ -32,6 +32,17 @@ public interface IFusedElementwiseKernels
     /// rounds as its own kernel does, so the result has the bits of the ops run one by one.
     /// </summary>
     void ElementwiseTree(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, DeviceBuffer<float> y);
+
+    /// <summary>
+    /// The tree over <paramref name="shape"/> (as <see cref="ElementwiseTree"/>: each input of the shape's element
+    /// count or 1), stored into <paramref name="y"/> unless it is null, and reduced with <paramref name="op"/>
+    /// (<see cref="ReduceOp.Sum"/> or <see cref="ReduceOp.Mean"/>) over <paramref name="axes"/> (sorted, distinct, in
+    /// range) into <paramref name="r"/>, in one pass: each value is reduced while it is computed, never read back.
+    /// The results have the bits of <see cref="ElementwiseTree"/> followed by <see cref="IKernelSet.Reduce"/> on the
+    /// same set. y may be one of the inputs; r may be neither an input nor y.
+    /// </summary>
+    void ElementwiseTreeReduce(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, int[] shape, DeviceBuffer<float>? y,
+        ReduceOp op, int[] axes, DeviceBuffer<float> r);
 }
 
 /// <summary>
@@ -104,10 +115,19 @@ public abstract record ElementwiseExpression
     internal static void Check(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, DeviceBuffer<float> y)
     {
         const string op = nameof(IFusedElementwiseKernels.ElementwiseTree);
-        ArgumentNullException.ThrowIfNull(tree);
-        ArgumentNullException.ThrowIfNull(inputs);
         ArgumentNullException.ThrowIfNull(y);
         y.ThrowIfDisposed(op);
+        CheckInputs(op, tree, inputs, y.Length, "y's");
+    }
+
+    /// <summary>
+    /// Checks a tree and its inputs: 1 to <see cref="MaxInputs"/> inputs, every leaf's index among them, each input
+    /// alive and of <paramref name="count"/> elements (described as <paramref name="countName"/>) or 1.
+    /// </summary>
+    internal static void CheckInputs(string op, ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, long count, string countName)
+    {
+        ArgumentNullException.ThrowIfNull(tree);
+        ArgumentNullException.ThrowIfNull(inputs);
         if (inputs.Count is < 1 or > MaxInputs)
             throw new ArgumentException($"{op}: {inputs.Count} inputs, expected 1 to {MaxInputs}.", nameof(inputs));
         if (tree.Arity > inputs.Count)
@@ -116,9 +136,69 @@ public abstract record ElementwiseExpression
         {
             ArgumentNullException.ThrowIfNull(inputs[k], $"{nameof(inputs)}[{k}]");
             inputs[k].ThrowIfDisposed(op);
-            if (inputs[k].Length != y.Length && inputs[k].Length != 1)
-                throw new ArgumentException($"{op}: input {k} holds {inputs[k].Length} elements, expected y's {y.Length} or 1 (a scalar).", nameof(inputs));
+            if (inputs[k].Length != count && inputs[k].Length != 1)
+                throw new ArgumentException($"{op}: input {k} holds {inputs[k].Length} elements, expected {countName} {count} or 1 (a scalar).", nameof(inputs));
         }
+    }
+}
+
+/// <summary>What a checked <see cref="IFusedElementwiseKernels.ElementwiseTreeReduce"/> call covers.</summary>
+/// <param name="Count">Elements the tree computes (the shape's element count).</param>
+/// <param name="Outputs">Elements of r.</param>
+/// <param name="Reduced">For each dim of the shape, whether it is reduced.</param>
+internal readonly record struct TreeReduction(long Count, long Outputs, bool[] Reduced)
+{
+    /// <summary>Elements reduced into each output.</summary>
+    public long PerOutput => Outputs == 0 ? 0 : Count / Outputs;
+
+    /// <summary>
+    /// Checks a call of <see cref="IFusedElementwiseKernels.ElementwiseTreeReduce"/> before any work: the tree and
+    /// inputs as <see cref="ElementwiseExpression"/> requires them over the shape's element count, y of that count,
+    /// a sum or a mean over sorted, distinct axes in range, r of the kept dims' count and distinct from the inputs and y.
+    /// </summary>
+    public static TreeReduction Check(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, int[] shape, DeviceBuffer<float>? y,
+        ReduceOp op, int[] axes, DeviceBuffer<float> r)
+    {
+        const string name = nameof(IFusedElementwiseKernels.ElementwiseTreeReduce);
+        ArgumentNullException.ThrowIfNull(shape);
+        ArgumentNullException.ThrowIfNull(axes);
+        ArgumentNullException.ThrowIfNull(r);
+        if (op is not (ReduceOp.Sum or ReduceOp.Mean))
+            throw new ArgumentOutOfRangeException(nameof(op), op, $"{name}: the op must be Sum or Mean, got {op}.");
+        string Shape() => "[" + string.Join(", ", shape) + "]";
+        long count = 1;
+        foreach (var d in shape)
+        {
+            if (d < 0) throw new ArgumentException($"{name}: negative extent {d} in shape {Shape()}.", nameof(shape));
+            count *= d;
+        }
+        var reduced = new bool[shape.Length];
+        int previous = -1;
+        foreach (var axis in axes)
+        {
+            if (axis <= previous || axis >= shape.Length)
+                throw new ArgumentException($"{name}: axes [{string.Join(", ", axes)}] must be sorted, distinct and below rank {shape.Length} of shape {Shape()}.", nameof(axes));
+            reduced[axis] = true;
+            previous = axis;
+        }
+        long outputs = 1;
+        for (int d = 0; d < shape.Length; d++)
+            if (!reduced[d]) outputs *= shape[d];
+        r.ThrowIfDisposed(name);
+        ElementwiseExpression.CheckInputs(name, tree, inputs, count, $"shape {Shape()}'s");
+        for (int k = 0; k < inputs.Count; k++)
+            if (ReferenceEquals(inputs[k], r))
+                throw new ArgumentException($"{name}: r is input {k}; the reduction must not overwrite what the tree reads.", nameof(r));
+        if (y != null)
+        {
+            y.ThrowIfDisposed(name);
+            if (y.Length != count)
+                throw new ArgumentException($"{name}: y holds {y.Length} elements, expected shape {Shape()}'s {count}.", nameof(y));
+            if (ReferenceEquals(y, r)) throw new ArgumentException($"{name}: r is y.", nameof(r));
+        }
+        if (r.Length != outputs)
+            throw new ArgumentException($"{name}: r holds {r.Length} elements, expected {outputs} (shape {Shape()} without axes [{string.Join(", ", axes)}]).", nameof(r));
+        return new TreeReduction(count, outputs, reduced);
     }
 }
 
@@ -212,7 +292,7 @@ internal static class ElementwiseChains
         step.IsAffine ? new AffineOp(step.Scale, step.Shift) : ElementwiseOps.Visit<Boxer, object>(step.Op, default);
 
     /// <summary>Calls <paramref name="set"/>'s generic kernel <paramref name="kernel"/>&lt;TOp&gt;(op, rest...) with the boxed op.</summary>
-    public static void Run(object set, string kernel, object op, params object[] rest)
+    public static void Run(object set, string kernel, object op, params object?[] rest)
     {
         var method = Kernels.GetOrAdd((set.GetType(), kernel, op.GetType()), key =>
             key.Set.GetMethods(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)

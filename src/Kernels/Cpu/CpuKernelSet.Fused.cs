@@ -29,6 +29,14 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
         Launched();
     }
 
+    void IFusedElementwiseKernels.ElementwiseTreeReduce(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, int[] shape,
+        DeviceBuffer<float>? y, ReduceOp op, int[] axes, DeviceBuffer<float> r)
+    {
+        var plan = TreeReduction.Check(tree, inputs, shape, y, op, axes, r);
+        ElementwiseChains.Run(this, nameof(ElementwiseTreeReduce), ElementwiseChains.Tree(tree), inputs, shape, y, op == ReduceOp.Mean, plan, r);
+        Launched();
+    }
+
     /// <summary>y[i] = tree(inputs at i) for any tree struct, as one kernel; the inputs are checked by the caller.</summary>
     internal unsafe void ElementwiseTree<TTree>(TTree tree, IReadOnlyList<DeviceBuffer<float>> inputs, DeviceBuffer<float> y) where TTree : unmanaged, ITreeOp
     {
@@ -36,15 +44,65 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
         var ya = Data(y, 0, op);
         long n = ya.LongLength;
         if (n == 0) return;
-        // Inputs the tree does not read alias input 0, so every pointer is valid.
+        Simd.Run(new TreeKernel<TTree>(tree, TreeInputsOf(inputs, n, op), Ptr(ya), n));
+    }
+
+    /// <summary>
+    /// The tree over <paramref name="shape"/> reduced into r (and stored into y unless null) for any tree struct, in
+    /// one pass: the reduction's own walk (<see cref="ReduceCore{TV, TD, TSource}"/>) computes each contiguous run it
+    /// reads into y, or into a scratch run, right before reducing it. The call is checked by the caller.
+    /// </summary>
+    internal unsafe void ElementwiseTreeReduce<TTree>(TTree tree, IReadOnlyList<DeviceBuffer<float>> inputs, int[] shape, DeviceBuffer<float>? y,
+        bool mean, TreeReduction plan, DeviceBuffer<float> r) where TTree : unmanaged, ITreeOp
+    {
+        const string op = nameof(IFusedElementwiseKernels.ElementwiseTreeReduce);
+        long n = plan.Count, outCount = plan.Outputs;
+        var ra = Data(r, outCount, op);
+        var ya = y == null ? null : Data(y, n, op);
+        if (outCount == 0) return;
+        float* pr = Ptr(ra);
+        if (n == 0)
+        {
+            // Empty reduction, as Reduce: the sum of nothing is 0, its mean 0/0.
+            SimdLoops.Fill(pr, outCount, mean ? float.NaN : 0f);
+            return;
+        }
+        var x = TreeInputsOf(inputs, n, op);
+        float* py = ya == null ? null : Ptr(ya);
+        if (n == outCount)
+        {
+            // Only size-1 axes reduced: r holds the tree's values.
+            Simd.Run(new TreeKernel<TTree>(tree, x, py == null ? pr : py, n));
+            if (ya != null) MapPar(new IdentityOp(), ya, ra, n);
+            return;
+        }
+        var (ext, red) = Collapse(shape, plan.Reduced);
+        Simd.Run(new ReduceKernel<TreeRuns<TTree>>(new TreeRuns<TTree>(tree, x, py), pr, n, n / outCount, outCount, ext, red, false, mean));
+    }
+
+    /// <summary>Runs of a tree's values, computed when the reduction reads them: into y at the run's place, or into the scratch run when y is null.</summary>
+    private readonly unsafe struct TreeRuns<TTree>(TTree tree, TreeInputs x, float* y) : IRunSource where TTree : unmanaged, ITreeOp
+    {
+        public bool NeedsScratch => y == null;
+
+        public float* Run<TV>(long start, long length, float* scratch) where TV : unmanaged, IFloatVector<TV>
+        {
+            float* into = y == null ? scratch : y + start;
+            TreeLoop<TTree, TV>(tree, x.From(start), into, length);
+            return into;
+        }
+    }
+
+    /// <summary>The input pointers of a tree over n elements; inputs the tree does not read alias input 0, so every pointer is valid.</summary>
+    private static unsafe TreeInputs TreeInputsOf(IReadOnlyList<DeviceBuffer<float>> inputs, long n, string op)
+    {
         float* Input(int k, out bool scalar)
         {
             var a = Data(inputs[k < inputs.Count ? k : 0], 1, op);
             scalar = a.LongLength != n;
             return Ptr(a);
         }
-        var x = new TreeInputs(Input(0, out bool s0), Input(1, out bool s1), Input(2, out bool s2), Input(3, out bool s3), s0, s1, s2, s3);
-        Simd.Run(new TreeKernel<TTree>(tree, x, Ptr(ya), n));
+        return new TreeInputs(Input(0, out bool s0), Input(1, out bool s1), Input(2, out bool s2), Input(3, out bool s3), s0, s1, s2, s3);
     }
 
     /// <summary>A tree kernel's input pointers, each read at element i or, for a scalar, at element 0.</summary>

@@ -49,43 +49,80 @@ public sealed partial class CpuKernelSet
             return;
         }
 
-        // Collapse: drop size-1 dims, merge neighbours of the same kind. Reduced and kept dims then alternate.
-        var extL = new List<long>(rank);
-        var redL = new List<bool>(rank);
-        for (int i = 0; i < rank; i++)
-        {
-            if (xShape[i] == 1) continue;
-            if (extL.Count > 0 && redL[^1] == reduced[i]) extL[^1] *= xShape[i];
-            else
-            {
-                extL.Add(xShape[i]);
-                redL.Add(reduced[i]);
-            }
-        }
-        var ext = extL.ToArray();
-        var red = redL.ToArray();
-        bool max = op == ReduceOp.Max;
-        bool mean = op == ReduceOp.Mean;
-        Simd.Run(new ReduceKernel(px, py, n, count, outCount, ext, red, max, mean));
+        var (ext, red) = Collapse(xShape, reduced);
+        Simd.Run(new ReduceKernel<MemoryRuns>(new MemoryRuns(px), py, n, count, outCount, ext, red, op == ReduceOp.Max, op == ReduceOp.Mean));
     }
 
-    private readonly unsafe struct ReduceKernel(float* x, float* y, long n, long count, long outCount, long[] ext, bool[] red, bool max, bool mean)
-        : IWidthAction
+    /// <summary>
+    /// The dims of a reduction collapsed: size-1 dims dropped, neighbours of the same kind merged, so reduced and kept
+    /// dims alternate. The partition of the work, and so the summation order, depends on these only.
+    /// </summary>
+    private static (long[] Ext, bool[] Red) Collapse(int[] shape, bool[] reduced)
     {
-        void IWidthAction.Run<TV, TD>() => ReduceCore<TV, TD>(x, y, n, count, outCount, ext, red, max, mean);
+        var ext = new List<long>(shape.Length);
+        var red = new List<bool>(shape.Length);
+        for (int i = 0; i < shape.Length; i++)
+        {
+            if (shape[i] == 1) continue;
+            if (ext.Count > 0 && red[^1] == reduced[i]) ext[^1] *= shape[i];
+            else
+            {
+                ext.Add(shape[i]);
+                red.Add(reduced[i]);
+            }
+        }
+        return (ext.ToArray(), red.ToArray());
+    }
+
+    /// <summary>
+    /// Where a reduction reads its values: every read is a contiguous run [start, start + length) of the reduced
+    /// tensor, taken from memory or computed into memory right before it is reduced.
+    /// </summary>
+    private unsafe interface IRunSource
+    {
+        /// <summary>True when <see cref="Run{TV}"/> needs a scratch run of the run's length to compute into.</summary>
+        bool NeedsScratch { get; }
+
+        /// <summary>A pointer to the run's values; <paramref name="scratch"/> (null unless <see cref="NeedsScratch"/>) holds at least <paramref name="length"/> floats.</summary>
+        float* Run<TV>(long start, long length, float* scratch) where TV : unmanaged, IFloatVector<TV>;
+    }
+
+    /// <summary>Runs read from a buffer.</summary>
+    private readonly unsafe struct MemoryRuns(float* x) : IRunSource
+    {
+        public bool NeedsScratch => false;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float* Run<TV>(long start, long length, float* scratch) where TV : unmanaged, IFloatVector<TV> => x + start;
+    }
+
+    /// <summary>Rents a scratch run for <paramref name="source"/> when it needs one (return it with <see cref="ReturnScratch"/>).</summary>
+    private static float[]? RentScratch<TSource>(TSource source, long length) where TSource : unmanaged, IRunSource =>
+        source.NeedsScratch ? ArrayPool<float>.Shared.Rent(checked((int)Math.Max(1, length))) : null;
+
+    private static void ReturnScratch(float[]? scratch)
+    {
+        if (scratch != null) ArrayPool<float>.Shared.Return(scratch);
+    }
+
+    private readonly unsafe struct ReduceKernel<TSource>(TSource x, float* y, long n, long count, long outCount, long[] ext, bool[] red, bool max, bool mean)
+        : IWidthAction where TSource : unmanaged, IRunSource
+    {
+        void IWidthAction.Run<TV, TD>() => ReduceCore<TV, TD, TSource>(x, y, n, count, outCount, ext, red, max, mean);
     }
 
     /// <summary>
     /// Reduces x, whose dims are collapsed into <paramref name="ext"/> (neighbours merged, size-1 dims dropped, so
-    /// reduced and kept dims alternate), into y.
+    /// reduced and kept dims alternate), into y. Every value is read once, as part of a contiguous run of
+    /// <paramref name="px"/>, so a source that computes its runs gives the bits of the same source stored first.
     /// </summary>
-    private static unsafe void ReduceCore<TV, TD>(float* px, float* py, long n, long count, long outCount, long[] ext, bool[] red, bool max, bool mean)
-        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
+    private static unsafe void ReduceCore<TV, TD, TSource>(TSource px, float* py, long n, long count, long outCount, long[] ext, bool[] red, bool max, bool mean)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD> where TSource : unmanaged, IRunSource
     {
         int m = ext.Length;
         if (m == 1)
         {
-            ReduceAll<TV, TD>(px, n, max, mean, count, py);
+            ReduceAll<TV, TD, TSource>(px, n, max, mean, count, py);
             return;
         }
         if (m == 2 && red[1])
@@ -94,11 +131,20 @@ public sealed partial class CpuKernelSet
             long k = ext[0], r = ext[1];
             Action<long, long> rowsBody = (k0, k1) =>
             {
-                for (long i = k0; i < k1; i++)
+                var scratch = RentScratch(px, r);
+                try
                 {
-                    float* xr = px + i * r;
-                    py[i] = max ? SimdLoops<TV, TD>.Max(xr, r, float.NegativeInfinity)
-                        : mean ? (float)(SimdLoops<TV, TD>.Sum(xr, r) / count) : (float)SimdLoops<TV, TD>.Sum(xr, r);
+                    fixed (float* ps = scratch)
+                        for (long i = k0; i < k1; i++)
+                        {
+                            float* xr = px.Run<TV>(i * r, r, ps);
+                            py[i] = max ? SimdLoops<TV, TD>.Max(xr, r, float.NegativeInfinity)
+                                : mean ? (float)(SimdLoops<TV, TD>.Sum(xr, r) / count) : (float)SimdLoops<TV, TD>.Sum(xr, r);
+                        }
+                }
+                finally
+                {
+                    ReturnScratch(scratch);
                 }
             };
             if (n < 2 * CheapGrain) rowsBody(0, k);
@@ -156,13 +202,13 @@ public sealed partial class CpuKernelSet
                     For(nb, 1, (b0, b1) =>
                     {
                         for (long b = b0; b < b1; b++)
-                            ReduceRows<TV, TD>(max, px, accL == null ? null : accL + b * outCount, accM == null ? null : accM + b * outCount,
+                            ReduceRows<TV, TD, TSource>(max, px, accL == null ? null : accL + b * outCount, accM == null ? null : accM + b * outCount,
                                 m, ext, red, istr, ostr, 0, b * e0 / nb, (b + 1) * e0 / nb);
                     }, 1);
                 }
                 else
                 {
-                    Action<long, long> body = (lo, hi) => ReduceRows<TV, TD>(max, px, accL, py, m, ext, red, istr, ostr, split, lo, hi);
+                    Action<long, long> body = (lo, hi) => ReduceRows<TV, TD, TSource>(max, px, accL, py, m, ext, red, istr, ostr, split, lo, hi);
                     if (n < 2 * CheapGrain) body(0, ext[split]);
                     else For(ext[split], Math.Max(1, CheapGrain / perIndex), body, split == m - 1 ? 16 : 1);
                 }
@@ -200,25 +246,47 @@ public sealed partial class CpuKernelSet
     }
 
     /// <summary>Reduces all n elements to y[0]: fixed 64K blocks, partial results combined in block order.</summary>
-    private static unsafe void ReduceAll<TV, TD>(float* x, long n, bool max, bool mean, long count, float* y)
-        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
+    private static unsafe void ReduceAll<TV, TD, TSource>(TSource source, long n, bool max, bool mean, long count, float* y)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD> where TSource : unmanaged, IRunSource
     {
         long blocks = (n + FullReduceBlock - 1) / FullReduceBlock;
         if (blocks <= 2)
         {
-            y[0] = max ? SimdLoops<TV, TD>.Max(x, n, float.NegativeInfinity)
-                : mean ? (float)(SimdLoops<TV, TD>.Sum(x, n) / count) : (float)SimdLoops<TV, TD>.Sum(x, n);
+            var whole = RentScratch(source, n);
+            try
+            {
+                fixed (float* ps = whole)
+                {
+                    float* x = source.Run<TV>(0, n, ps);
+                    y[0] = max ? SimdLoops<TV, TD>.Max(x, n, float.NegativeInfinity)
+                        : mean ? (float)(SimdLoops<TV, TD>.Sum(x, n) / count) : (float)SimdLoops<TV, TD>.Sum(x, n);
+                }
+            }
+            finally
+            {
+                ReturnScratch(whole);
+            }
             return;
         }
         var partD = new double[blocks];
         var partF = new float[blocks];
         For(blocks, 1, (b0, b1) =>
         {
-            for (long b = b0; b < b1; b++)
+            var scratch = RentScratch(source, FullReduceBlock);
+            try
             {
-                long s = b * FullReduceBlock, len = Math.Min(FullReduceBlock, n - s);
-                if (max) partF[b] = SimdLoops<TV, TD>.Max(x + s, len, float.NegativeInfinity);
-                else partD[b] = SimdLoops<TV, TD>.Sum(x + s, len);
+                fixed (float* ps = scratch)
+                    for (long b = b0; b < b1; b++)
+                    {
+                        long s = b * FullReduceBlock, len = Math.Min(FullReduceBlock, n - s);
+                        float* x = source.Run<TV>(s, len, ps);
+                        if (max) partF[b] = SimdLoops<TV, TD>.Max(x, len, float.NegativeInfinity);
+                        else partD[b] = SimdLoops<TV, TD>.Sum(x, len);
+                    }
+            }
+            finally
+            {
+                ReturnScratch(scratch);
             }
         }, 1);
         if (max)
@@ -240,9 +308,9 @@ public sealed partial class CpuKernelSet
     /// acc (sums, double) or accMax (max, float). Dims are collapsed and alternate between reduced and kept.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void ReduceRows<TV, TD>(bool max, float* x, double* acc, float* accMax, int m, long[] ext, bool[] red,
+    private static unsafe void ReduceRows<TV, TD, TSource>(bool max, TSource x, double* acc, float* accMax, int m, long[] ext, bool[] red,
         long[] istr, long[] ostr, int split, long lo, long hi)
-        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD> where TSource : unmanaged, IRunSource
     {
         int outer = m - 1;
         long inner = ext[outer];
@@ -273,29 +341,38 @@ public sealed partial class CpuKernelSet
             ix += idx[d] * istr[d];
             oo += idx[d] * ostr[d];
         }
-        for (long r = 0; r < rows; r++)
+        var scratch = RentScratch(x, len);
+        try
         {
-            float* xr = x + ix;
-            if (innerRed)
-            {
-                if (max) accMax[oo] = SimdLoops<TV, TD>.Max(xr, len, accMax[oo]);
-                else acc[oo] += SimdLoops<TV, TD>.Sum(xr, len);
-            }
-            else
-            {
-                if (max) SimdLoops<TV, TD>.AccumulateMax(accMax + oo, xr, len);
-                else SimdLoops<TV, TD>.AccumulateDouble(acc + oo, xr, len);
-            }
-            for (int d = outer - 1; d >= 0; d--)
-            {
-                ix += istr[d];
-                oo += ostr[d];
-                if (++idx[d] < end[d]) break;
-                long span = end[d] - start[d];
-                ix -= istr[d] * span;
-                oo -= ostr[d] * span;
-                idx[d] = start[d];
-            }
+            fixed (float* ps = scratch)
+                for (long r = 0; r < rows; r++)
+                {
+                    float* xr = x.Run<TV>(ix, len, ps);
+                    if (innerRed)
+                    {
+                        if (max) accMax[oo] = SimdLoops<TV, TD>.Max(xr, len, accMax[oo]);
+                        else acc[oo] += SimdLoops<TV, TD>.Sum(xr, len);
+                    }
+                    else
+                    {
+                        if (max) SimdLoops<TV, TD>.AccumulateMax(accMax + oo, xr, len);
+                        else SimdLoops<TV, TD>.AccumulateDouble(acc + oo, xr, len);
+                    }
+                    for (int d = outer - 1; d >= 0; d--)
+                    {
+                        ix += istr[d];
+                        oo += ostr[d];
+                        if (++idx[d] < end[d]) break;
+                        long span = end[d] - start[d];
+                        ix -= istr[d] * span;
+                        oo -= ostr[d] * span;
+                        idx[d] = start[d];
+                    }
+                }
+        }
+        finally
+        {
+            ReturnScratch(scratch);
         }
     }
 }

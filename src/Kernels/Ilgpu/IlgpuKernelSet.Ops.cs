@@ -10,8 +10,8 @@ public sealed partial class IlgpuKernelSet
     private Action<KernelConfig, ArrayView<float>, ulong, float, float>? kUniform;
     private Action<KernelConfig, ArrayView<float>, ulong, float, float>? kNormal;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, long, StridedLayout>? kGather;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>? kReduceThread;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>? kReduceGroup;
+    private Action<KernelConfig, ViewSource, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>? kReduceThread;
+    private Action<KernelConfig, ViewSource, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>? kReduceGroup;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, long, int>? kSoftmax;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, long, int>? kSoftmaxGroup;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>? kCrossEntropy;
@@ -215,6 +215,18 @@ public sealed partial class IlgpuKernelSet
         if (!Enum.IsDefined(op)) throw new ArgumentOutOfRangeException(nameof(op), op, $"{Name}.Reduce: unknown op.");
         CheckShape(xShape, opName, nameof(xShape));
         ArgumentNullException.ThrowIfNull(axes);
+        var plan = PlanReduce(opName, op, xShape, axes);
+        var xv = View(x, plan.OutCount * plan.RedCount, opName, nameof(x));
+        var yv = View(y, plan.OutCount, opName, nameof(y));
+        RunReduce(opName, new ViewSource { X = xv }, yv, plan, ViewReduceThread, ViewReduceGroup, [x, y]);
+    }
+
+    /// <summary>How a reduction walks its input: outputs and their layout, reduced elements per output and their layout.</summary>
+    private readonly record struct ReducePlan(ReduceOp Op, long OutCount, long RedCount, StridedLayout OutLayout, StridedLayout RedOuter, ReduceParams Params);
+
+    /// <summary>The walk of a reduction of a contiguous tensor of <paramref name="xShape"/> over <paramref name="axes"/> (checked: sorted, distinct, in range).</summary>
+    private ReducePlan PlanReduce(string opName, ReduceOp op, int[] xShape, int[] axes)
+    {
         int rank = xShape.Length;
         var reduced = new bool[rank];
         int prev = -1;
@@ -238,23 +250,15 @@ public sealed partial class IlgpuKernelSet
         long outCount = 1, redCount = 1;
         foreach (var s in keptShape) outCount *= s;
         foreach (var s in redShape) redCount *= s;
-        var xv = View(x, outCount * redCount, opName, nameof(x));
-        var yv = View(y, outCount, opName, nameof(y));
-        if (outCount == 0) return;
-        if (redCount == 0)
-        {
-            // Empty reduction: the sum of nothing is 0, its mean 0/0, its max -inf.
-            FillView(yv.SubView(0, outCount), op switch { ReduceOp.Sum => 0f, ReduceOp.Mean => float.NaN, _ => float.NegativeInfinity }, opName, y);
-            return;
-        }
-        var outLayout = Layout.Coalesce(keptShape, keptStride, null, $"{Name}.{opName}");
-        var (rs, rst, rsb) = Layout.Merge(redShape, redStride, null);
         var p = new ReduceParams
         {
             OutCount = outCount,
             Op = (int)op,
             Divisor = op == ReduceOp.Mean ? redCount : 1f,
         };
+        if (outCount == 0 || redCount == 0) return new ReducePlan(op, outCount, redCount, default, default, p);
+        var outLayout = Layout.Coalesce(keptShape, keptStride, null, $"{Name}.{opName}");
+        var (rs, rst, rsb) = Layout.Merge(redShape, redStride, null);
         StridedLayout redOuter;
         if (rs.Count == 0)
         {
@@ -270,14 +274,43 @@ public sealed partial class IlgpuKernelSet
             p.OuterCount = redCount / p.InnerCount;
             redOuter = Layout.Pack(rs, rst, rsb, rs.Count - 1, $"{Name}.{opName}", redShape);
         }
-        if (PreferTree(outCount, redCount))
+        return new ReducePlan(op, outCount, redCount, outLayout, redOuter, p);
+    }
+
+    private Action<KernelConfig, ViewSource, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams> ViewReduceThread() =>
+        Kernel(ref kReduceThread, a => a.LoadStreamKernel<ViewSource, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>(IlgpuKernels.ReduceThread));
+
+    private Action<KernelConfig, ViewSource, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams> ViewReduceGroup() =>
+        Kernel(ref kReduceGroup, a => shuffles
+            ? a.LoadStreamKernel<ViewSource, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>(IlgpuKernels.ReduceGroup<SwitchOn, ViewSource>)
+            : a.LoadStreamKernel<ViewSource, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>(IlgpuKernels.ReduceGroup<SwitchOff, ViewSource>));
+
+    /// <summary>
+    /// Runs a planned reduction of the elements <paramref name="source"/> reads into <paramref name="yv"/>: a thread per
+    /// output, or groups per output (<see cref="ReduceByGroups"/>). <paramref name="keep"/>: the buffers the launches
+    /// read and write, y last.
+    /// </summary>
+    private void RunReduce<TSource>(string opName, TSource source, ArrayView<float> yv, ReducePlan plan,
+        Func<Action<KernelConfig, TSource, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>> thread,
+        Func<Action<KernelConfig, TSource, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>> group, object?[] keep)
+        where TSource : struct, IReduceSource
+    {
+        if (plan.OutCount == 0) return;
+        if (plan.RedCount == 0)
         {
-            ReduceByGroups(opName, xv, yv, outLayout, redOuter, p, redCount, x, y);
+            // Empty reduction: the sum of nothing is 0, its mean 0/0, its max -inf.
+            FillView(yv.SubView(0, plan.OutCount), plan.Op switch { ReduceOp.Sum => 0f, ReduceOp.Mean => float.NaN, _ => float.NegativeInfinity }, opName, keep[^1]!);
+            return;
+        }
+        var (p, outLayout, redOuter) = (plan.Params, plan.OutLayout, plan.RedOuter);
+        if (PreferTree(plan.OutCount, plan.RedCount))
+        {
+            ReduceByGroups(opName, source, group(), yv, outLayout, redOuter, p, plan.RedCount, keep);
         }
         else
         {
-            var k = Kernel(ref kReduceThread, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>(IlgpuKernels.ReduceThread));
-            Launch(opName, () => k(Config1D(outCount), xv, yv, outLayout, redOuter, p), x, y);
+            var k = thread();
+            Launch(opName, () => k(Config1D(plan.OutCount), source, yv, outLayout, redOuter, p), keep);
         }
     }
 
@@ -288,28 +321,27 @@ public sealed partial class IlgpuKernelSet
     /// there). Summation order on ILGPU: per thread in float over a strided share, then the group (warp shuffles or a
     /// tree), then the partials of an output in a second group.
     /// </summary>
-    private void ReduceByGroups(string opName, ArrayView<float> xv, ArrayView<float> yv, StridedLayout outLayout, StridedLayout redOuter,
-        ReduceParams p, long redCount, DeviceBuffer<float> x, DeviceBuffer<float> y)
+    private void ReduceByGroups<TSource>(string opName, TSource source, Action<KernelConfig, TSource, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams> k,
+        ArrayView<float> yv, StridedLayout outLayout, StridedLayout redOuter, ReduceParams p, long redCount, object?[] keep)
+        where TSource : struct, IReduceSource
     {
-        var k = Kernel(ref kReduceGroup, a => shuffles
-            ? a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>(IlgpuKernels.ReduceGroup<SwitchOn>)
-            : a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>(IlgpuKernels.ReduceGroup<SwitchOff>));
         int split = (int)Math.Clamp(redCount / (16L * treeGroupSize), 1, Math.Max(1, ReduceSplitCap / p.OutCount));
         if (split == 1)
         {
             p.Split = 1;
-            Launch(opName, () => k(ConfigTree(p.OutCount, redCount), xv, yv, outLayout, redOuter, p), x, y);
+            Launch(opName, () => k(ConfigTree(p.OutCount, redCount), source, yv, outLayout, redOuter, p), keep);
             return;
         }
         using var partials = (IlgpuBuffer<float>)Allocate(p.OutCount * split);
         var pv = partials.View;
         var first = p;
         first.Split = split;
-        Launch(opName, () => k(ConfigTree(p.OutCount * split, redCount / split), xv, pv, outLayout, redOuter, first), x, partials);
+        Launch(opName, () => k(ConfigTree(p.OutCount * split, redCount / split), source, pv, outLayout, redOuter, first), [.. keep, partials]);
         // Second pass: partials [outCount, split] folded along the split axis.
         var second = new ReduceParams { OutCount = p.OutCount, OuterCount = 1, InnerCount = split, InnerStride = 1, Op = p.Op, Divisor = p.Divisor, Split = 1 };
         var rows = Layout.Coalesce([(int)p.OutCount], [split], null, $"{Name}.{opName}");
-        Launch(opName, () => k(ConfigTree(p.OutCount, split), pv, yv, rows, default, second), partials, y);
+        var fold = ViewReduceGroup();
+        Launch(opName, () => fold(ConfigTree(p.OutCount, split), new ViewSource { X = pv }, yv, rows, default, second), partials, keep[^1]);
     }
 
     /// <summary>Upper bound on the groups of a split reduction's first pass.</summary>

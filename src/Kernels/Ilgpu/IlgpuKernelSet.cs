@@ -275,6 +275,10 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
         Binary,
         /// <summary><see cref="IlgpuKernels.Tree{TTree}"/>.</summary>
         Tree,
+        /// <summary><see cref="IlgpuKernels.ReduceThread{TSource}"/> over a <see cref="TreeSource{TTree}"/>.</summary>
+        TreeReduceThread,
+        /// <summary><see cref="IlgpuKernels.ReduceGroup{TShuffle, TSource}"/> over a <see cref="TreeSource{TTree}"/>.</summary>
+        TreeReduceGroup,
     }
 
     /// <summary>Loaded specialisations of the generic kernels, by kernel and op struct type.</summary>
@@ -296,7 +300,7 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
         }
     }
 
-    /// <summary>Op struct types with a loaded specialisation of the generic kernel of that name ("Unary", "Zip", "Binary", "Tree").</summary>
+    /// <summary>Op struct types with a loaded specialisation of the generic kernel of that name ("Unary", "Zip", "Binary", "Tree", "TreeReduceThread", "TreeReduceGroup").</summary>
     internal IEnumerable<Type> SpecialisedOps(string kernel) =>
         specialised.Keys.Where(k => k.Kernel.ToString() == kernel).Select(k => k.Op);
 

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Engine.Kernels.Elementwise;
 using ILGPU;
 
 namespace Engine.Kernels.Ilgpu;
@@ -23,6 +24,47 @@ internal struct ReduceParams
     /// y[output · Split + part], and a second launch reduces the partials.
     /// </summary>
     public int Split;
+}
+
+/// <summary>
+/// Where a reduction kernel reads element i of the tensor it reduces: a view, or a tree computed from its inputs on
+/// the spot. The kernels read every element exactly once, so a computed source reduces the same values, in the same
+/// order, as the tree stored first and read back.
+/// </summary>
+internal interface IReduceSource
+{
+    /// <summary>Element <paramref name="i"/>.</summary>
+    float Read(long i);
+}
+
+/// <summary>Elements read from a view.</summary>
+internal struct ViewSource : IReduceSource
+{
+    public ArrayView<float> X;
+
+    public readonly float Read(long i) => X[i];
+}
+
+/// <summary>
+/// Elements of an elementwise tree (as <see cref="IlgpuKernels.Tree{TTree}"/> computes them), stored into Y as they
+/// are read when Store is set.
+/// </summary>
+internal struct TreeSource<TTree> : IReduceSource where TTree : unmanaged, ITreeOp
+{
+    public ArrayView<float> X0, X1, X2, X3, Y;
+    /// <summary>Elements of the tree; an input of another length is a scalar.</summary>
+    public long Count;
+    /// <summary>1 to store each element into Y.</summary>
+    public int Store;
+    public TTree Tree;
+
+    public readonly float Read(long i)
+    {
+        float v = Tree.Scalar(X0[X0.Length == Count ? i : 0], X1[X1.Length == Count ? i : 0], X2[X2.Length == Count ? i : 0],
+            X3[X3.Length == Count ? i : 0]);
+        if (Store != 0) Y[i] = v;
+        return v;
+    }
 }
 
 /// <summary>A reduction's combining operation (a compile-time switch of the tree helpers).</summary>
@@ -55,7 +97,8 @@ internal static partial class IlgpuKernels
     internal static float MaxNaN(float m, float v) => v > m || float.IsNaN(v) ? v : m;
 
     /// <summary>Reduction, one thread per output element; sums use Kahan-compensated float accumulation.</summary>
-    internal static void ReduceThread(ArrayView<float> x, ArrayView<float> y, StridedLayout outLayout, StridedLayout redOuter, ReduceParams p)
+    internal static void ReduceThread<TSource>(TSource x, ArrayView<float> y, StridedLayout outLayout, StridedLayout redOuter, ReduceParams p)
+        where TSource : struct, IReduceSource
     {
         for (long o = GlobalStart; o < p.OutCount; o += GlobalStride)
         {
@@ -66,7 +109,7 @@ internal static partial class IlgpuKernels
                 for (long q = 0; q < p.OuterCount; q++)
                 {
                     long b = baseOff + Offsets(q, redOuter).A;
-                    for (long j = 0; j < p.InnerCount; j++) m = MaxNaN(m, x[b + j * p.InnerStride]);
+                    for (long j = 0; j < p.InnerCount; j++) m = MaxNaN(m, x.Read(b + j * p.InnerStride));
                 }
                 y[o] = m;
             }
@@ -78,7 +121,7 @@ internal static partial class IlgpuKernels
                     long b = baseOff + Offsets(q, redOuter).A;
                     for (long j = 0; j < p.InnerCount; j++)
                     {
-                        float t = x[b + j * p.InnerStride] - comp;
+                        float t = x.Read(b + j * p.InnerStride) - comp;
                         float s = sum + t;
                         comp = (s - sum) - t;
                         sum = s;
@@ -95,8 +138,8 @@ internal static partial class IlgpuKernels
     /// <typeparamref name="TShuffle"/> is on, else a shared-memory tree). With Split = 1 the group writes the output
     /// (divided by the divisor); with Split &gt; 1 it writes a partial for a second launch. Group size: a power of two.
     /// </summary>
-    internal static void ReduceGroup<TShuffle>(ArrayView<float> x, ArrayView<float> y, StridedLayout outLayout, StridedLayout redOuter, ReduceParams p)
-        where TShuffle : struct, IKernelSwitch
+    internal static void ReduceGroup<TShuffle, TSource>(TSource x, ArrayView<float> y, StridedLayout outLayout, StridedLayout redOuter, ReduceParams p)
+        where TShuffle : struct, IKernelSwitch where TSource : struct, IReduceSource
     {
         var shared = SharedMemory.Allocate<float>(MaxTreeGroup);
         int tid = Group.IdxX;
@@ -114,7 +157,7 @@ internal static partial class IlgpuKernels
             {
                 long q = r / p.InnerCount;
                 long j = r - q * p.InnerCount;
-                float v = x[baseOff + Offsets(q, redOuter).A + j * p.InnerStride];
+                float v = x.Read(baseOff + Offsets(q, redOuter).A + j * p.InnerStride);
                 acc = isMax ? MaxNaN(acc, v) : acc + v;
             }
             acc = isMax ? GroupAllReduce<TShuffle, MaxOp>(acc, shared, tid, groupSize) : GroupAllReduce<TShuffle, SumOp>(acc, shared, tid, groupSize);
