@@ -14,7 +14,7 @@ public static class ScalarMath
     public const float InvSqrt2 = 0.7071067811865476f;
 
     /// <summary>
-    /// erf(x) within 1.5 ulp (absolute error below 1e-7): x + x·P(x²) for |x| below 1, 1 - e^(-Q(|x|)) above, with
+    /// erf(x) within 1.5 ulp (absolute error below 1e-7): x + x·P(x²) for |x| below 1, 1 - e^Q(|x|) above, with
     /// P and Q the polynomials of <see cref="ErfFit"/>. Written with plain arithmetic, <see cref="KernelMath.Fma"/> and
     /// exp so that every kernel set, ILGPU included, computes the same formula as <c>VecMath.Erf</c> (whose exp is a
     /// vector algorithm a few ulp apart from <see cref="MathF.Exp"/>'s).
@@ -39,7 +39,7 @@ public static class ScalarMath
         q = KernelMath.Fma(q, t, ErfFit.Q2);
         q = KernelMath.Fma(q, t, ErfFit.Q1);
         q = KernelMath.Fma(q, t, ErfFit.Q0);
-        return MathF.CopySign(1f - MathF.Exp(-q), x);
+        return MathF.CopySign(1f - MathF.Exp(q), x);
     }
 
     /// <summary>Applies a unary op to one value (its scalar definition).</summary>

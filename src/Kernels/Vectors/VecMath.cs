@@ -37,6 +37,13 @@ internal static class VecMath
         // Clamping keeps 2^n representable as a product of two normal powers of two. The bound is the left operand of
         // the native min/max, so a NaN lane passes through unchanged.
         x = TV.MinNative(TV.Create(ExpMax), TV.MaxNative(TV.Create(ExpMin), x));
+        return ExpInRange(x);
+    }
+
+    /// <summary>e^x for x in [-104, 89] or NaN (<see cref="Exp{TV}"/> after its clamp).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV ExpInRange<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
+    {
         var n = TV.Round(x * TV.Create(Log2E));
         var r = TV.FusedMultiplyAdd(n, TV.Create(-Ln2Hi), x);
         r = TV.FusedMultiplyAdd(n, TV.Create(-Ln2Lo), r);
@@ -94,7 +101,8 @@ internal static class VecMath
         q = TV.FusedMultiplyAdd(q, t, TV.Create(ErfFit.Q2));
         q = TV.FusedMultiplyAdd(q, t, TV.Create(ErfFit.Q1));
         q = TV.FusedMultiplyAdd(q, t, TV.Create(ErfFit.Q0));
-        var large = TV.CopySign(TV.One - Exp(-q), x);
+        // 1 - e^q is positive (q < -1.8), so or-ing in x's sign bit is the copysign.
+        var large = (TV.One - ExpInRange(q)) | (x & TV.Create(-0f));
         return TV.Select(TV.LessThan(a, TV.Create(ErfFit.Split)), small, large);
     }
 
