@@ -11,7 +11,9 @@ namespace Engine.Bench;
 /// <summary>
 /// erf, GELU (erf form) and GELU's backward tree on a [20480, 128] activation (2.6M floats, the size of a Mixer
 /// block's hidden layer), each beside the same kernel running the previous erf (Numerical Recipes' erfc fit, kept here
-/// as <see cref="ReferenceErf"/>) in the same run, through the same CPU set entry points (threads, vector width).
+/// as <see cref="ReferenceErf"/>, and for the backward, the tree of the previous backward rule) in the same run,
+/// through the same CPU set entry points (threads, vector width). On a shared machine, <c>ENGINE_CPU_THREADS=1</c>
+/// keeps the ratios steady: with both cores, another process's burst lands on one row and not its baseline.
 /// </summary>
 [Config(typeof(Cfg))]
 public class ErfBenchmarks
@@ -74,6 +76,50 @@ public class ErfBenchmarks
     /// <summary>GELU's backward tree as the compiler fuses the backward rule, with the kernel set's erf.</summary>
     [Benchmark, BenchmarkCategory("gelu-backward")]
     public void GeluBackward() => k.ElementwiseTree(CurrentGeluBackward, [x, g], y);
+
+    /// <summary>
+    /// The three pairs in interleaved rounds (each kernel, then its baseline, every round), for a machine too busy for
+    /// BenchmarkDotNet's separate runs: the median and the minimum of each, and each ratio to its baseline.
+    /// Run: <c>dotnet run -c Release --project bench -- erf-interleaved [rounds]</c>.
+    /// </summary>
+    public static void Interleaved(int rounds, TextWriter log)
+    {
+        var b = new ErfBenchmarks();
+        b.Setup();
+        try
+        {
+            var pairs = new (string Name, Action Current, Action Previous)[]
+            {
+                ("erf", b.Erf, b.ErfPrevious), ("gelu", b.Gelu, b.GeluPrevious), ("gelu-backward", b.GeluBackward, b.GeluBackwardPrevious),
+            };
+            foreach (var (_, current, previous) in pairs) { current(); previous(); }
+            var times = pairs.Select(_ => (Current: new List<double>(), Previous: new List<double>())).ToArray();
+            var sw = new System.Diagnostics.Stopwatch();
+            double Time(Action run)
+            {
+                sw.Restart();
+                run();
+                return sw.Elapsed.TotalMilliseconds;
+            }
+            for (int r = 0; r < rounds; r++)
+                for (int i = 0; i < pairs.Length; i++)
+                {
+                    times[i].Current.Add(Time(pairs[i].Current));
+                    times[i].Previous.Add(Time(pairs[i].Previous));
+                }
+            log.WriteLine($"{N} elements, {CpuThreads.Count} thread(s), {rounds} interleaved rounds: median (min) ms, current vs previous");
+            for (int i = 0; i < pairs.Length; i++)
+            {
+                var (c, p) = times[i];
+                log.WriteLine($"  {pairs[i].Name,-14} {Statistics.Median(c),7:F2} ({c.Min(),6:F2})  vs {Statistics.Median(p),7:F2} ({p.Min(),6:F2})  " +
+                              $"ratio {Statistics.Median(c) / Statistics.Median(p):F2} (min {c.Min() / p.Min():F2})");
+            }
+        }
+        finally
+        {
+            b.Cleanup();
+        }
+    }
 
     /// <summary>g · (0.5 erf(x/√2) + 0.5 + x e^(-x²/2 - ln √(2π))): the tree of <c>Ops.GeluErf</c>'s backward rule.</summary>
     private static readonly BinaryNode<MulOp, Input1, BinaryNode<AddOp,
