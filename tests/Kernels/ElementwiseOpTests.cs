@@ -187,6 +187,8 @@ public sealed class VectorLaneTests
         float.NaN, 0f, -0f, float.PositiveInfinity, float.NegativeInfinity, float.Epsilon, -float.Epsilon, 1e-40f, -1e-40f,
         1e-30f, 1f, -1f, 0.5f, -0.5f, 0.625f, -0.625f, 0.62499994f, 88.7f, 89f, 89.5f, -103.9f, -104f, -105f, 1e30f, -1e30f,
         float.MaxValue, float.MinValue, 3f, -2f, 2.5f,
+        // erf's branch boundaries (|x| = 1 and 4) and the GELU inputs whose x/√2 lands next to them.
+        0.99999994f, -0.99999994f, 1.0000001f, 3.9999998f, 4f, -4f, 4.0000005f, 1.4142135f, -1.4142137f, 5.656854f,
     ];
 
     /// <summary>Special values, then uniform ones in [-20, 20], then log-spaced magnitudes of both signs: a multiple of 16.</summary>

@@ -57,9 +57,10 @@ public static partial class Ops
     /// <summary>GELU, exact form x Φ(x).</summary>
     public static Tensor GeluErf(this Tensor x) => UnaryRaw(UnaryOp.GeluErf, x).Record("gelu_erf", [x], g =>
     {
-        // d/dx x Φ(x) = Φ(x) + x φ(x).
-        var cdf = (Erf(x * ScalarMath.InvSqrt2) + 1f) * 0.5f;
-        var pdf = Exp(Square(x) * -0.5f) * 0.3989422804014327f;
+        // d/dx x Φ(x) = Φ(x) + x φ(x), with Φ(x) = 0.5 erf(x/√2) + 0.5 and φ(x) = e^(-x²/2 - ln √(2π)): one affine map
+        // each, so the backward pass runs two elementwise kernels fewer (and its fused tree two steps fewer).
+        var cdf = Erf(x * ScalarMath.InvSqrt2).Affine(0.5f, 0.5f);
+        var pdf = Exp(Square(x).Affine(-0.5f, -0.9189385332046727f));
         return [g * (cdf + x * pdf)];
     });
 

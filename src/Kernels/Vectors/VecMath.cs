@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Engine.Kernels.Elementwise;
 
 namespace Engine.Kernels.Vectors;
 
@@ -36,6 +37,13 @@ internal static class VecMath
         // Clamping keeps 2^n representable as a product of two normal powers of two. The bound is the left operand of
         // the native min/max, so a NaN lane passes through unchanged.
         x = TV.MinNative(TV.Create(ExpMax), TV.MaxNative(TV.Create(ExpMin), x));
+        return ExpInRange(x);
+    }
+
+    /// <summary>e^x for x in [-104, 89] or NaN (<see cref="Exp{TV}"/> after its clamp).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV ExpInRange<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
+    {
         var n = TV.Round(x * TV.Create(Log2E));
         var r = TV.FusedMultiplyAdd(n, TV.Create(-Ln2Hi), x);
         r = TV.FusedMultiplyAdd(n, TV.Create(-Ln2Lo), r);
@@ -72,27 +80,30 @@ internal static class VecMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TV Sigmoid<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => TV.One / (TV.One + Exp(-x));
 
-    /// <summary><see cref="ScalarMath.Erf"/> per lane (same fit and operation order).</summary>
+    /// <summary><see cref="ScalarMath.Erf"/> per lane (same fit and operation order, both branches computed).</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static TV Erf<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => ErfBody(x);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TV ErfBody<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
     {
-        var z = TV.Abs(x);
-        var t = TV.One / (TV.One + TV.Create(0.5f) * z);
-        var q = TV.Create(-0.82215223f) + t * TV.Create(0.17087277f);
-        q = TV.Create(1.48851587f) + t * q;
-        q = TV.Create(-1.13520398f) + t * q;
-        q = TV.Create(0.27886807f) + t * q;
-        q = TV.Create(-0.18628806f) + t * q;
-        q = TV.Create(0.09678418f) + t * q;
-        q = TV.Create(0.37409196f) + t * q;
-        q = TV.Create(1.00002368f) + t * q;
-        var arg = -z * z - TV.Create(1.26551223f) + t * q;
-        var r = t * Exp(arg);
-        var erf = TV.One - r;
-        return TV.Select(TV.GreaterThanOrEqual(x, TV.Zero), erf, -erf);
+        var a = TV.Abs(x);
+        var s = x * x;
+        var p = TV.FusedMultiplyAdd(TV.Create(ErfFit.P5), s, TV.Create(ErfFit.P4));
+        p = TV.FusedMultiplyAdd(p, s, TV.Create(ErfFit.P3));
+        p = TV.FusedMultiplyAdd(p, s, TV.Create(ErfFit.P2));
+        p = TV.FusedMultiplyAdd(p, s, TV.Create(ErfFit.P1));
+        p = TV.FusedMultiplyAdd(p, s, TV.Create(ErfFit.P0));
+        var small = TV.FusedMultiplyAdd(p, x, x);
+        var t = TV.MinNative(TV.Create(ErfFit.Flat), a);
+        var q = TV.FusedMultiplyAdd(TV.Create(ErfFit.Q5), t, TV.Create(ErfFit.Q4));
+        q = TV.FusedMultiplyAdd(q, t, TV.Create(ErfFit.Q3));
+        q = TV.FusedMultiplyAdd(q, t, TV.Create(ErfFit.Q2));
+        q = TV.FusedMultiplyAdd(q, t, TV.Create(ErfFit.Q1));
+        q = TV.FusedMultiplyAdd(q, t, TV.Create(ErfFit.Q0));
+        // 1 - e^q is positive (q < -1.8), so or-ing in x's sign bit is the copysign.
+        var large = (TV.One - ExpInRange(q)) | (x & TV.Create(-0f));
+        return TV.Select(TV.LessThan(a, TV.Create(ErfFit.Split)), small, large);
     }
 
     /// <summary>GELU, tanh form, per lane.</summary>
