@@ -6,7 +6,7 @@ namespace Engine.Tests.Kernels;
 
 /// <summary>
 /// The CPU set's dedicated paths for degenerate and tall-skinny products (<see cref="SgemmSkinny"/>): matrix-vector
-/// (M = 1 or N = 1), small depth (K up to <see cref="SgemmSkinny.SmallK"/>) and tall depth split into k slices, each
+/// (M = 1 or N = 1) and tall depth split into k slices, each
 /// against the double host reference on shapes around its dispatch boundaries, every transpose combination, beta 0
 /// (C prefilled with NaN) and 1, batches with gaps between matrices (which must stay untouched) and a shared operand;
 /// and the same bits for one and two threads and on every call. The epilogues on these paths are checked bit for bit
@@ -26,12 +26,6 @@ public sealed class GemmSkinnyTests
         (3, 257, 1, 33, SgemmSkinny.Path.Gemv),      // batched, several row parts
         (2, 1, 100, 65, SgemmSkinny.Path.Gemv),
         (1, 300, 1, 2, SgemmSkinny.Path.Gemv),
-        (1, 2, 2, 1, SgemmSkinny.Path.SmallDepth),
-        (1, 37, 45, 2, SgemmSkinny.Path.SmallDepth),
-        (1, 130, 17, 3, SgemmSkinny.Path.SmallDepth), // three row parts, a ragged row group
-        (3, 65, 8, 4, SgemmSkinny.Path.SmallDepth),
-        (1, 5, 200, 4, SgemmSkinny.Path.SmallDepth),
-        (1, 37, 45, 5, SgemmSkinny.Path.Packed),      // one past the small depth
         (1, 7, 3, 4096, SgemmSkinny.Path.SplitK),     // exactly two slices
         (1, 64, 48, 4500, SgemmSkinny.Path.SplitK),   // a short last slice
         (1, 130, 126, 4097, SgemmSkinny.Path.SplitK), // M · N at the bound, thin-C edges in every slice
@@ -81,7 +75,6 @@ public sealed class GemmSkinnyTests
     {
         { 1, 20480, 1, 128, false, true },  // matrix-vector by rows
         { 1, 1, 256, 4096, true, false },   // matrix-vector by column groups
-        { 2, 4000, 70, 2, false, true },    // small depth
         { 1, 64, 64, 20480, true, false },  // tall depth
     };
 

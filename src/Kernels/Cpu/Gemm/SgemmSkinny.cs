@@ -9,8 +9,6 @@ namespace Engine.Kernels.Cpu.Gemm;
 /// <item><b>Matrix-vector</b> (M = 1 or N = 1; M = 1 runs as C^T = op(B)^T op(A)^T): a dot product per row of op(A)
 /// when its rows are stored contiguously, otherwise one sweep down the stored rows accumulating a group of C elements
 /// in registers. Memory-bound; the padding of a packed tile would waste most of the work.</item>
-/// <item><b>Small depth</b> (K at most <see cref="SmallK"/>): every row of C is combined from the K rows of op(B)
-/// directly, without packing (the output is written once, at memory speed).</item>
 /// <item><b>Tall depth</b> (one product, A stored transposed and B not, as a weight gradient X^T dY: M · N at most
 /// <see cref="SplitKMaxOutput"/> and K at least two slices and <see cref="SplitKDepthRatio"/> times M and N): K is cut
 /// into fixed slices of <see cref="SplitKSlice"/>, each slice's product runs through the packed kernel on one thread
@@ -29,12 +27,6 @@ internal static unsafe class SgemmSkinny
     /// <summary>False sends every product to the packed path (the baseline of the benchmarks).</summary>
     internal static bool Enabled = true;
 
-    /// <summary>Largest K run by the small-depth path (at most <see cref="MaxSmallK"/>).</summary>
-    internal static int SmallK = 4;
-
-    /// <summary>Bound of <see cref="SmallK"/> (the per-row-group staging of op(A) values lives on the stack).</summary>
-    internal const int MaxSmallK = 16;
-
     /// <summary>Depth of one k slice of the tall-depth path.</summary>
     internal static int SplitKSlice = 2048;
 
@@ -44,7 +36,7 @@ internal static unsafe class SgemmSkinny
     /// <summary>Least K / max(M, N) taken by the tall-depth path.</summary>
     internal static int SplitKDepthRatio = 8;
 
-    /// <summary>Rows of C per part of the dot-product and small-depth paths.</summary>
+    /// <summary>Rows of C per part of the dot-product path.</summary>
     private const int RowsPerPart = 64;
 
     /// <summary>Least elements read or written worth a second thread (dispatch and a cold helper cost microseconds).</summary>
@@ -57,8 +49,6 @@ internal static unsafe class SgemmSkinny
         Packed,
         /// <summary>Matrix-vector.</summary>
         Gemv,
-        /// <summary>Small depth.</summary>
-        SmallDepth,
         /// <summary>Tall depth, split into k slices.</summary>
         SplitK,
     }
@@ -73,10 +63,6 @@ internal static unsafe class SgemmSkinny
         if (m == 1 || n == 1)
         {
             return Path.Gemv;
-        }
-        if (k <= Math.Min(SmallK, MaxSmallK))
-        {
-            return Path.SmallDepth;
         }
         if (batch == 1 && transA && !transB && (long)m * n <= SplitKMaxOutput && k >= 2L * SplitKSlice &&
             k >= (long)SplitKDepthRatio * Math.Max(m, n))
@@ -197,11 +183,7 @@ internal static unsafe class SgemmSkinny
             int p = part / PartsPerItem, block = part % PartsPerItem;
             int unit = Path == Path.Gemv && Pr.TransA ? ColumnGroup : RowsPerPart;
             int i0 = block * unit, i1 = Math.Min(Pr.M, i0 + unit);
-            if (Path == Path.SmallDepth)
-            {
-                SmallDepthRows(ref Pr, p, i0, i1);
-            }
-            else if (Pr.TransA)
+            if (Pr.TransA)
             {
                 GemvColumns(ref Pr, p, i0, i1);
             }
@@ -307,93 +289,6 @@ internal static unsafe class SgemmSkinny
             s = MathF.FusedMultiplyAdd(u[q], v[q], s);
         }
         return s;
-    }
-
-    // ------------------------------------------------------------------ small depth
-
-    /// <summary>
-    /// Rows [i0, i1) of C_p = alpha op(A_p) op(B_p) + beta C_p for K &lt;= <see cref="MaxSmallK"/>: each element is
-    /// a(i, 0) b(0, j), then fused multiply-adds over l in order; rows go four at a time sharing the loads of op(B).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void SmallDepthRows(ref SgemmPacked.Problem pr, int p, int i0, int i1)
-    {
-        float* a = pr.A + p * pr.StrideA, b = pr.B + p * pr.StrideB, c = pr.C + p * pr.StrideC;
-        int k = pr.K, n = pr.N, w = Vector<float>.Count;
-        nint lda = pr.Lda, ldc = pr.CRowStride;
-        float alpha = pr.Alpha, beta = pr.Beta;
-
-        // The rows of op(B): B itself when stored K x N, else gathered once per part (K · N values, K small).
-        float* rowsB = b;
-        if (pr.TransB)
-        {
-            rowsB = GemmWorkspace.Current.PackedB((nint)k * n);
-            for (int j = 0; j < n; j++)
-            {
-                for (int l = 0; l < k; l++)
-                {
-                    rowsB[(nint)l * n + j] = b[(nint)j * k + l];
-                }
-            }
-        }
-
-        float* av = stackalloc float[4 * MaxSmallK];
-        for (int i = i0; i < i1; i += 4)
-        {
-            int rows = Math.Min(4, i1 - i);
-            for (int r = 0; r < rows; r++)
-            {
-                for (int l = 0; l < k; l++)
-                {
-                    av[r * k + l] = pr.TransA ? a[(nint)l * lda + i + r] : a[(nint)(i + r) * lda + l];
-                }
-            }
-            float* c0 = c + i * ldc;
-            int j = 0;
-            if (rows == 4)
-            {
-                for (; j <= n - w; j += w)
-                {
-                    var bl = Vector.Load(rowsB + j);
-                    Vector<float> s0 = bl * av[0], s1 = bl * av[k], s2 = bl * av[2 * k], s3 = bl * av[3 * k];
-                    for (int l = 1; l < k; l++)
-                    {
-                        bl = Vector.Load(rowsB + (nint)l * n + j);
-                        s0 = Vector.FusedMultiplyAdd(bl, new Vector<float>(av[l]), s0);
-                        s1 = Vector.FusedMultiplyAdd(bl, new Vector<float>(av[k + l]), s1);
-                        s2 = Vector.FusedMultiplyAdd(bl, new Vector<float>(av[2 * k + l]), s2);
-                        s3 = Vector.FusedMultiplyAdd(bl, new Vector<float>(av[3 * k + l]), s3);
-                    }
-                    StoreRow(c0 + j, s0, alpha, beta);
-                    StoreRow(c0 + ldc + j, s1, alpha, beta);
-                    StoreRow(c0 + 2 * ldc + j, s2, alpha, beta);
-                    StoreRow(c0 + 3 * ldc + j, s3, alpha, beta);
-                }
-            }
-            for (int r = 0; r < rows; r++)
-            {
-                float* ar = av + r * k, cr = c0 + r * ldc;
-                int q = j;
-                for (; q <= n - w; q += w)
-                {
-                    Vector<float> s = Vector.Load(rowsB + q) * ar[0];
-                    for (int l = 1; l < k; l++)
-                    {
-                        s = Vector.FusedMultiplyAdd(Vector.Load(rowsB + (nint)l * n + q), new Vector<float>(ar[l]), s);
-                    }
-                    StoreRow(cr + q, s, alpha, beta);
-                }
-                for (; q < n; q++)
-                {
-                    float s = rowsB[q] * ar[0];
-                    for (int l = 1; l < k; l++)
-                    {
-                        s = MathF.FusedMultiplyAdd(rowsB[(nint)l * n + q], ar[l], s);
-                    }
-                    Store(cr + q, s, alpha, beta);
-                }
-            }
-        }
     }
 
     // ------------------------------------------------------------------ tall depth
