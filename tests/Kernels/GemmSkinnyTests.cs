@@ -26,10 +26,11 @@ public sealed class GemmSkinnyTests
         (3, 257, 1, 33, SgemmSkinny.Path.Gemv),      // batched, several row parts
         (2, 1, 100, 65, SgemmSkinny.Path.Gemv),
         (1, 300, 1, 2, SgemmSkinny.Path.Gemv),
-        (1, 7, 3, 4096, SgemmSkinny.Path.SplitK),     // exactly two slices
+        (1, 8, 9, 4096, SgemmSkinny.Path.SplitK),     // exactly two slices, the smallest side taken
+        (1, 64, 7, 20480, SgemmSkinny.Path.Packed),   // one side too small: bound by reading the operands
         (1, 64, 48, 4500, SgemmSkinny.Path.SplitK),   // a short last slice
-        (1, 130, 126, 4097, SgemmSkinny.Path.SplitK), // M · N at the bound, thin-C edges in every slice
-        (1, 7, 3, 4095, SgemmSkinny.Path.Packed),     // one short of two slices
+        (1, 130, 126, 4097, SgemmSkinny.Path.SplitK), // M · N at the bound, ragged tiles in every slice
+        (1, 8, 9, 4095, SgemmSkinny.Path.Packed),     // one short of two slices
         (2, 64, 48, 4500, SgemmSkinny.Path.Packed),   // batched: the packed path spreads the batch
     ];
 

@@ -10,7 +10,8 @@ namespace Engine.Kernels.Cpu.Gemm;
 /// when its rows are stored contiguously, otherwise one sweep down the stored rows accumulating a group of C elements
 /// in registers. Memory-bound; the padding of a packed tile would waste most of the work.</item>
 /// <item><b>Tall depth</b> (one product, A stored transposed and B not, as a weight gradient X^T dY: M · N at most
-/// <see cref="SplitKMaxOutput"/> and K at least two slices and <see cref="SplitKDepthRatio"/> times M and N): K is cut
+/// <see cref="SplitKMaxOutput"/>, M and N at least <see cref="SplitKMinSide"/>, K at least two slices and
+/// <see cref="SplitKDepthRatio"/> times M and N): K is cut
 /// into fixed slices of <see cref="SplitKSlice"/>, each slice's product runs through the packed kernel on one thread
 /// into its own buffer, and the partial products are summed in slice order.</item>
 /// </list>
@@ -35,6 +36,12 @@ internal static unsafe class SgemmSkinny
 
     /// <summary>Least K / max(M, N) taken by the tall-depth path.</summary>
     internal static int SplitKDepthRatio = 8;
+
+    /// <summary>
+    /// Least min(M, N) taken by the tall-depth path: below it the product is bound by reading the operands, which the
+    /// packed path already streams once.
+    /// </summary>
+    internal static int SplitKMinSide = 8;
 
     /// <summary>Rows of C per part of the dot-product path.</summary>
     private const int RowsPerPart = 64;
@@ -64,8 +71,8 @@ internal static unsafe class SgemmSkinny
         {
             return Path.Gemv;
         }
-        if (batch == 1 && transA && !transB && (long)m * n <= SplitKMaxOutput && k >= 2L * SplitKSlice &&
-            k >= (long)SplitKDepthRatio * Math.Max(m, n))
+        if (batch == 1 && transA && !transB && (long)m * n <= SplitKMaxOutput && Math.Min(m, n) >= SplitKMinSide &&
+            k >= 2L * SplitKSlice && k >= (long)SplitKDepthRatio * Math.Max(m, n))
         {
             return Path.SplitK;
         }
@@ -100,7 +107,8 @@ internal static unsafe class SgemmSkinny
         };
         if (path == Path.Gemv && n != 1)
         {
-            // A row of C: its transpose is a column, and C's storage is the same contiguous run either way.
+            // A row of C: its transpose is a column, and C's storage is the same contiguous run either way (the
+            // matrix-vector loops take C_p as M contiguous values).
             pr = pr.Transposed();
         }
 
@@ -120,9 +128,7 @@ internal static unsafe class SgemmSkinny
             return true;
         }
 
-        work.PartsPerItem = path == Path.Gemv && pr.TransA
-            ? (pr.M + ColumnGroup - 1) / ColumnGroup
-            : (pr.M + RowsPerPart - 1) / RowsPerPart;
+        work.PartsPerItem = pr.TransA ? (pr.M + ColumnGroup - 1) / ColumnGroup : (pr.M + RowsPerPart - 1) / RowsPerPart;
         RunParts(ref work, batch * work.PartsPerItem, touched);
         return true;
     }
@@ -165,7 +171,7 @@ internal static unsafe class SgemmSkinny
         protected override void RunPart(int part) => Product.RunPart(part);
     }
 
-    /// <summary>One product on a dedicated path, cut into parts: row blocks or column groups of each C_p, or k slices.</summary>
+    /// <summary>One product on a dedicated path, cut into parts: the k slices, or row blocks or column groups of each C_p.</summary>
     private struct Work
     {
         public SgemmPacked.Problem Pr;
@@ -181,7 +187,7 @@ internal static unsafe class SgemmSkinny
                 return;
             }
             int p = part / PartsPerItem, block = part % PartsPerItem;
-            int unit = Path == Path.Gemv && Pr.TransA ? ColumnGroup : RowsPerPart;
+            int unit = Pr.TransA ? ColumnGroup : RowsPerPart;
             int i0 = block * unit, i1 = Math.Min(Pr.M, i0 + unit);
             if (Pr.TransA)
             {
@@ -193,7 +199,7 @@ internal static unsafe class SgemmSkinny
             }
             if (!Pr.Epilogue.IsNone)
             {
-                SgemmPacked.Finish(ref Pr, p, Pr.C + p * Pr.StrideC + i0 * Pr.CRowStride, i0, 0, i1 - i0, Pr.N);
+                SgemmPacked.Finish(ref Pr, p, Pr.C + p * Pr.StrideC + i0, i0, 0, i1 - i0, 1);
             }
         }
     }
@@ -206,11 +212,10 @@ internal static unsafe class SgemmSkinny
     {
         float* a = pr.A + p * pr.StrideA, x = pr.B + p * pr.StrideB, c = pr.C + p * pr.StrideC;
         int k = pr.K;
-        nint ldc = pr.CRowStride;
         float alpha = pr.Alpha, beta = pr.Beta;
         for (int i = i0; i < i1; i++)
         {
-            Store(c + i * ldc, Dot(a + (nint)i * k, x, k), alpha, beta);
+            Store(c + i, Dot(a + (nint)i * k, x, k), alpha, beta);
         }
     }
 
@@ -223,7 +228,7 @@ internal static unsafe class SgemmSkinny
     {
         float* a = pr.A + p * pr.StrideA, x = pr.B + p * pr.StrideB, c = pr.C + p * pr.StrideC;
         int k = pr.K, w = Vector<float>.Count;
-        nint lda = pr.M, ldc = pr.CRowStride;
+        nint lda = pr.M;
         float alpha = pr.Alpha, beta = pr.Beta;
         int i = i0;
         if (i1 - i == 4 * w)
@@ -238,10 +243,10 @@ internal static unsafe class SgemmSkinny
                 s2 = Vector.FusedMultiplyAdd(Vector.Load(row + 2 * w), xl, s2);
                 s3 = Vector.FusedMultiplyAdd(Vector.Load(row + 3 * w), xl, s3);
             }
-            StoreColumn(c + i * ldc, ldc, s0, alpha, beta);
-            StoreColumn(c + (i + w) * ldc, ldc, s1, alpha, beta);
-            StoreColumn(c + (i + 2 * w) * ldc, ldc, s2, alpha, beta);
-            StoreColumn(c + (i + 3 * w) * ldc, ldc, s3, alpha, beta);
+            StoreRow(c + i, s0, alpha, beta);
+            StoreRow(c + i + w, s1, alpha, beta);
+            StoreRow(c + i + 2 * w, s2, alpha, beta);
+            StoreRow(c + i + 3 * w, s3, alpha, beta);
             return;
         }
         for (; i <= i1 - w; i += w)
@@ -252,7 +257,7 @@ internal static unsafe class SgemmSkinny
             {
                 s = Vector.FusedMultiplyAdd(Vector.Load(row), new Vector<float>(x[l]), s);
             }
-            StoreColumn(c + i * ldc, ldc, s, alpha, beta);
+            StoreRow(c + i, s, alpha, beta);
         }
         for (; i < i1; i++)
         {
@@ -262,7 +267,7 @@ internal static unsafe class SgemmSkinny
             {
                 s = MathF.FusedMultiplyAdd(*row, x[l], s);
             }
-            Store(c + i * ldc, s, alpha, beta);
+            Store(c + i, s, alpha, beta);
         }
     }
 
@@ -364,19 +369,4 @@ internal static unsafe class SgemmSkinny
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void StoreRow(float* c, Vector<float> s, float alpha, float beta) =>
         Vector.Store(beta == 0f ? s * alpha : s * alpha + Vector.Load(c) * beta, c);
-
-    /// <summary><see cref="Store"/> for a vector of C elements <paramref name="ldc"/> apart.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreColumn(float* c, nint ldc, Vector<float> s, float alpha, float beta)
-    {
-        if (ldc == 1)
-        {
-            StoreRow(c, s, alpha, beta);
-            return;
-        }
-        for (int q = 0; q < Vector<float>.Count; q++)
-        {
-            Store(c + q * ldc, s[q], alpha, beta);
-        }
-    }
 }
