@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Running;
@@ -20,7 +19,6 @@ namespace Engine.Bench;
 public class SkinnyGemmBenchmarks
 {
     private float[] a = [], b = [], c = [];
-    private GCHandle aHandle, bHandle, cHandle;
     private DeviceBuffer<float>? da, db, dc, dbias;
 
     /// <summary>The shapes: FNO-1d's (batch 20 x 1024 positions, width 64) and the Mixer's (64 x 256 x 16 patches).</summary>
@@ -51,9 +49,6 @@ public class SkinnyGemmBenchmarks
         a = Random(rng, (long)s.Batch * s.M * s.K);
         b = Random(rng, (long)s.Batch * s.K * s.N);
         c = new float[(long)s.Batch * s.M * s.N];
-        aHandle = GCHandle.Alloc(a, GCHandleType.Pinned);
-        bHandle = GCHandle.Alloc(b, GCHandleType.Pinned);
-        cHandle = GCHandle.Alloc(c, GCHandleType.Pinned);
         IKernelSet kernels = Device.Cpu.Kernels;
         da = kernels.Allocate(a.Length);
         db = kernels.Allocate(b.Length);
@@ -74,9 +69,6 @@ public class SkinnyGemmBenchmarks
         db?.Dispose();
         dc?.Dispose();
         dbias?.Dispose();
-        aHandle.Free();
-        bHandle.Free();
-        cHandle.Free();
     }
 
     /// <summary>OpenBLAS <c>cblas_sgemm</c>, one call per batch item (returns at once when the library is missing).</summary>
@@ -88,12 +80,14 @@ public class SkinnyGemmBenchmarks
             return;
         }
         var s = Shape;
-        float* pa = (float*)aHandle.AddrOfPinnedObject(), pb = (float*)bHandle.AddrOfPinnedObject(), pc = (float*)cHandle.AddrOfPinnedObject();
-        for (int p = 0; p < s.Batch; p++)
+        fixed (float* pa = a, pb = b, pc = c)
         {
-            OpenBlas.Sgemm(OpenBlas.RowMajor, s.TransA ? OpenBlas.Trans : OpenBlas.NoTrans, s.TransB ? OpenBlas.Trans : OpenBlas.NoTrans,
-                s.M, s.N, s.K, 1f, pa + (long)p * s.M * s.K, s.TransA ? s.M : s.K, pb + (long)p * s.K * s.N, s.TransB ? s.K : s.N,
-                0f, pc + (long)p * s.M * s.N, s.N);
+            for (int p = 0; p < s.Batch; p++)
+            {
+                OpenBlas.Sgemm(OpenBlas.RowMajor, s.TransA ? OpenBlas.Trans : OpenBlas.NoTrans, s.TransB ? OpenBlas.Trans : OpenBlas.NoTrans,
+                    s.M, s.N, s.K, 1f, pa + (long)p * s.M * s.K, s.TransA ? s.M : s.K, pb + (long)p * s.K * s.N, s.TransB ? s.K : s.N,
+                    0f, pc + (long)p * s.M * s.N, s.N);
+            }
         }
     }
 
@@ -136,13 +130,10 @@ public class SkinnyGemmBenchmarks
     {
         public Config()
         {
-            AddColumn(new RateColumn("GFLOP/s", bc => Ran(bc) ? ((SkinnyShape)bc.Parameters[nameof(Shape)]!).Flops : double.NaN, 1e9));
-            RatioColumn.UseRatioColumn(this, Ran);
+            AddColumn(new RateColumn("GFLOP/s", bc => GemmBenchmarks.Ran(bc) ? ((SkinnyShape)bc.Parameters[nameof(Shape)]!).Flops : double.NaN, 1e9));
+            RatioColumn.UseRatioColumn(this, GemmBenchmarks.Ran);
         }
     }
-
-    private static bool Ran(BenchmarkCase bc) =>
-        bc.Descriptor.WorkloadMethod.Name != nameof(OpenBlasSgemm) || OpenBlas.IsAvailable;
 }
 
 /// <summary>
