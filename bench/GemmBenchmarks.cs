@@ -154,7 +154,8 @@ public class GemmBenchmarks
         }
     }
 
-    private static bool Ran(BenchmarkCase bc) =>
+    /// <summary>False for the OpenBLAS rows (of any GEMM class, named <c>OpenBlasSgemm</c>) when the library is absent.</summary>
+    internal static bool Ran(BenchmarkCase bc) =>
         bc.Descriptor.WorkloadMethod.Name != nameof(OpenBlasSgemm) || OpenBlas.IsAvailable;
 
     private static GemmShape ShapeOf(BenchmarkCase bc) => (GemmShape)bc.Parameters[nameof(Shape)]!;

@@ -25,9 +25,11 @@ public class GrDiagonalTests
     [Fact]
     public void EveryOptimizerFitsTheTrainingData()
     {
-        // Flooding holds the training loss near its level b by design (ascending whenever it drops below).
+        // Flooding holds the training loss near its level b by design (ascending whenever it drops below). SAM's ascent
+        // keeps its loss fluctuating around 1e-4 (its last value moves by a factor of 3 with the rounding order of the
+        // matrix products), so it gets a looser bound.
         foreach (var (name, r) in Runs.Value.Where(kv => !kv.Key.StartsWith("flood", StringComparison.Ordinal)))
-            Assert.True(r.TrainLoss < 1e-4, $"{name}: final training loss {r.TrainLoss:G3}; {All(x => x.TrainLoss.ToString("G3"))}");
+            Assert.True(r.TrainLoss < (name == "sam" ? 1e-3 : 1e-4), $"{name}: final training loss {r.TrainLoss:G3}; {All(x => x.TrainLoss.ToString("G3"))}");
         var flood = Runs.Value.Single(kv => kv.Key.StartsWith("flood", StringComparison.Ordinal)).Value;
         Assert.InRange(flood.TrainLoss, 2e-4, 5e-3);
     }

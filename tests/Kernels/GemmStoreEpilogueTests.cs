@@ -8,7 +8,7 @@ namespace Engine.Tests.Kernels;
 /// engine makes (a broadcast addition of the bias, an addition of the residual, one unary or affine call per step), on
 /// shapes that take every store path of the packed GEMM (full and edge tiles, thin C computed transposed, several k
 /// slices, several row and column blocks, threads, batches spread over threads, k = 0, an operand read through an
-/// index map), with C, the residual and the activation output at an offset and with gaps between batch items (which
+/// index map, and the dedicated matrix-vector and tall-depth paths), with C, the residual and the activation output at an offset and with gaps between batch items (which
 /// must stay untouched), and with either both stores (C keeps the pre-activation) or the activation alone.
 /// </summary>
 public sealed class GemmStoreEpilogueTests
@@ -53,6 +53,10 @@ public sealed class GemmStoreEpilogueTests
         (1, 400, 40, 20, false, false, 1, 1, 0),    // several row blocks
         (1, 500, 300, 64, true, false, 1, 0, 0),    // split over threads, several row blocks per part
         (2, 4500, 2, 3, false, true, 0, 0, 5),      // thin C over two column blocks of C^T, batched with gaps
+        (1, 300, 1, 37, false, true, 1, 3, 0),      // matrix-vector by rows
+        (2, 1, 70, 33, true, false, 1, 0, 4),       // a row of C as a column of C^T, batched with gaps
+        (3, 67, 1, 20, true, false, 67, 2, 3),      // matrix-vector by column groups, a matrix bias
+        (1, 64, 48, 4500, true, false, 1, 0, 0),    // tall depth: k slices summed, then the epilogue
     ];
 
     public static TheoryData<int, Store> Cases()

@@ -18,7 +18,8 @@ public sealed partial class CpuKernelSet : IGemmEpilogueKernels, IGemmGatherKern
     /// <see cref="IKernelSet.Gemm"/>: the packed, cache-blocked GEMM with an AVX-512 8x32 micro-kernel (AVX2 6x16 and
     /// scalar fallbacks), split over cores (see <see cref="SgemmPacked"/>); with index maps, the gathers are folded
     /// into operand packing (each mapped row segment is gathered into a per-thread staging buffer, AVX2 gathers,
-    /// before the usual interleave) and the C scatter into the tile merge.
+    /// before the usual interleave) and the C scatter into the tile merge. Without maps, matrix-vector and tall-depth
+    /// shapes take the dedicated paths of <see cref="SgemmSkinny"/>.
     /// </summary>
     internal unsafe void Gemm(GemmSize size, in GemmOperand a, in GemmOperand b, in GemmOutput c)
     {
@@ -68,6 +69,11 @@ public sealed partial class CpuKernelSet : IGemmEpilogueKernels, IGemmGatherKern
                 epilogue.Residual == null ? null : pr0, activation, epilogue.ActivationOutput == null ? null : py0);
             if (!indexed)
             {
+                if (SgemmSkinny.TryGemm(batch, m, n, k, alpha, pa, a.BatchStride, a.Transposed, pb, b.BatchStride, b.Transposed,
+                    beta, pc, c.BatchStride, store))
+                {
+                    return;
+                }
                 SgemmPacked.Gemm(batch, m, n, k, alpha, pa, a.BatchStride, a.Transposed, pb, b.BatchStride, b.Transposed,
                     beta, pc, c.BatchStride, store);
                 return;

@@ -205,17 +205,44 @@ internal static unsafe class SgemmPacked
         }
     }
 
-    private static void Run<TK>(ref Problem pr) where TK : IMicroKernel
+    /// <summary>
+    /// The product of <paramref name="pr"/> (no index maps, k &gt; 0, alpha != 0) on the calling thread, for callers
+    /// that split the work themselves (the k slices of <see cref="SgemmSkinny"/>).
+    /// </summary>
+    internal static void RunOnCallingThread(Problem pr)
     {
-        // Thin C (n much smaller than NR, e.g. a 10-class output layer): padding n to NR wastes most of the tile, so
-        // compute C^T instead, where n pads only to MR. Edge tiles are written through the scratch tile anyway.
+        if (Avx512Kernel8x32.IsSupported)
+        {
+            RunSequential<Avx512Kernel8x32>(ref TransposeIfThin<Avx512Kernel8x32>(ref pr));
+        }
+        else if (Avx2Kernel6x16.IsSupported)
+        {
+            RunSequential<Avx2Kernel6x16>(ref TransposeIfThin<Avx2Kernel6x16>(ref pr));
+        }
+        else
+        {
+            RunSequential<ScalarKernel4x4>(ref TransposeIfThin<ScalarKernel4x4>(ref pr));
+        }
+    }
+
+    /// <summary>
+    /// Thin C (n much smaller than NR, e.g. a 10-class output layer): padding n to NR wastes most of the tile, so
+    /// compute C^T instead, where n pads only to MR. Edge tiles are written through the scratch tile anyway.
+    /// </summary>
+    private static ref Problem TransposeIfThin<TK>(ref Problem pr) where TK : IMicroKernel
+    {
         long padded = (long)RoundUp(pr.M, TK.MR) * RoundUp(pr.N, TK.NR);
         long paddedT = (long)RoundUp(pr.N, TK.MR) * RoundUp(pr.M, TK.NR);
         if (TransposeThinC && 3 * paddedT < 2 * padded)
         {
             pr = pr.Transposed();
         }
+        return ref pr;
+    }
 
+    private static void Run<TK>(ref Problem pr) where TK : IMicroKernel
+    {
+        TransposeIfThin<TK>(ref pr);
         long flopsEach = 2L * pr.M * pr.N * pr.K;
         long flops = flopsEach * pr.Batch;
         // C matrices that overlap (stride 0, or shorter than one matrix) must be updated in order, one at a time.
@@ -487,7 +514,7 @@ internal static unsafe class SgemmPacked
     /// <paramref name="c"/>: the bias, the residual, the activation, in that order.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Finish(ref Problem pr, int batchIndex, float* c, int i0, int j0, int rows, int cols)
+    internal static void Finish(ref Problem pr, int batchIndex, float* c, int i0, int j0, int rows, int cols)
     {
         if (pr.Epilogue.Bias != null)
         {
