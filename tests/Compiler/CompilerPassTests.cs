@@ -313,6 +313,7 @@ public abstract class CompilerPassTests
     {
         // program, permutes folded, launches folded, launches unfolded
         { "permute read by a product", 1, 1, 2 },
+        { "permute read by a matrix-vector product", 0, 2, 2 },
         { "permute read as both operands", 1, 1, 2 },
         { "batched permute read by two products", 1, 3, 4 },
         { "permute with a 2-d batch grid", 1, 3, 4 },
@@ -327,8 +328,9 @@ public abstract class CompilerPassTests
     {
         using var w1 = Tensor.Normal([3, 7], seed: 3, device: Device);
         using var w3 = Tensor.Normal([3, 3], seed: 5, device: Device);
-        using var batched1 = Tensor.Normal([5, 3, 7], seed: 7, device: Device);
-        using var batched2 = Tensor.Normal([5, 3, 7], seed: 8, device: Device);
+        using var v1 = Tensor.Normal([3, 1], seed: 4, device: Device);
+        using var batched1 = Tensor.Normal([5, 2, 1], seed: 7, device: Device);
+        using var batched2 = Tensor.Normal([5, 2, 1], seed: 8, device: Device);
         using var batched3 = Tensor.Normal([4, 6, 7], seed: 9, device: Device);
         using var grid = Tensor.Normal([2, 2, 2, 2, 3], seed: 10, device: Device);
         int[] stateShape = program.Contains("by the product") ? [3, 3] : [3, 5];
@@ -338,13 +340,15 @@ public abstract class CompilerPassTests
         {
             // x^T W: the product reads x through a map (a transpose is a permutation of the whole matrix).
             "permute read by a product" => (x, _) => x.Permute(1, 0).MatMul(w1),
+            // x^T v: the plain product takes the matrix-vector path, whose sums a mapped (packed) product would not repeat.
+            "permute read by a matrix-vector product" => (x, _) => x.Permute(1, 0).MatMul(v1),
             // x^T as [3, 5] times x^T as [5, 3]: both operands gathered from x.
             "permute read as both operands" => (x, _) => { var p = x.Permute(1, 0); return p.Reshape(3, 5).MatMul(p); },
-            // A [5, 1, 3] permute of x read by two batched products (batch stride 3 in the permute, 1 in x), multiplied.
+            // A [5, 1, 3] permute of x read as B by two batched products (batch stride 3 in the permute, 1 in x), multiplied.
             "batched permute read by two products" => (x, _) =>
             {
                 var p = x.Permute(1, 0).Reshape(5, 1, 3);
-                return p.MatMul(batched1) * p.MatMul(batched2);
+                return batched1.MatMul(p) * batched2.MatMul(p);
             },
             // The FNO-2d's mode grid: [batch, modes1, 2, modes2, width] to [modes1, modes2, batch, 2, width], four
             // products of 2 x 6 whose starts in the input (0, 3, 12, 15) are not one stride apart: a map per matrix.

@@ -131,7 +131,7 @@ public abstract class GemmGatherTests
         var b = mapB ? new GemmOperand(xb, transB, sb.Stride).WithIndex(jb, sizeB, sb.Bound, sb.MapStride) : new GemmOperand(denseB, transB, sizeB);
         K.Gemm(size, a, b, output with { Buffer = mappedC });
 
-        if (K is IGemmGatherKernels gather && gather.GatherKeepsBits(size))
+        if (K is IGemmGatherKernels gather && gather.GatherKeepsBits(size, transA, transB))
         {
             KernelAssert.Bitwise(plainC.ToArray(), mappedC.ToArray(), what);
             return;
@@ -198,6 +198,20 @@ public sealed class CpuGemmGatherTests : GemmGatherTests
 {
     /// <inheritdoc />
     protected override IKernelSet K => Device.Get(DeviceKind.Cpu).Kernels;
+
+    /// <summary>
+    /// Mapped products run the packed GEMM, so their bits match the plain product only where that runs the packed GEMM
+    /// too: not on the matrix-vector path (M or N of 1) or the split-depth path (a tall-K weight gradient).
+    /// </summary>
+    [Theory]
+    [InlineData(1, 20, 128, 128, false, false, true)]
+    [InlineData(20, 1024, 64, 32, false, false, true)]
+    [InlineData(1, 1, 128, 4096, true, false, false)]
+    [InlineData(1, 4096, 1, 128, false, true, false)]
+    [InlineData(1, 64, 64, 20480, true, false, false)]
+    [InlineData(1, 64, 64, 20480, false, false, true)]
+    public void MappedProductsKeepTheBitsWherePlainOnesRunThePackedGemm(int batch, int m, int n, int k, bool transA, bool transB, bool keeps) =>
+        Assert.Equal(keeps, ((IGemmGatherKernels)K).GatherKeepsBits(new GemmSize(batch, m, n, k), transA, transB));
 
     /// <summary>An entry at or above its bound is rejected, naming the map, before C is written.</summary>
     [Theory]

@@ -76,7 +76,7 @@ internal static class PermuteFolding
         int operandTouches = (readsA ? 1 : 0) + (readsB ? 1 : 0);
         return (!readsA || IsPlain(a)) && (!readsB || IsPlain(b))
             && gemm.Buffers.Count(buffer => ReferenceEquals(buffer, y)) == operandTouches
-            && gather.GatherKeepsBits(size);
+            && gather.GatherKeepsBits(size, a.Transposed, b.Transposed);
     }
 
     private static bool IsPlain(GemmOperand operand) => operand.Index == null && operand.Prologue.IsIdentity;

@@ -16,7 +16,7 @@ public interface IGemmGatherKernels
 {
     /// <summary>
     /// True when a product of <paramref name="size"/> whose operands are read through maps computes the same bits as
-    /// the product of the gathered operands.
+    /// the product of the gathered operands, stored as <paramref name="transposedA"/> and <paramref name="transposedB"/> say.
     /// </summary>
-    bool GatherKeepsBits(GemmSize size);
+    bool GatherKeepsBits(GemmSize size, bool transposedA, bool transposedB);
 }

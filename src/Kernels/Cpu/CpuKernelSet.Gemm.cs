@@ -9,10 +9,12 @@ public sealed partial class CpuKernelSet : IGemmEpilogueKernels, IGemmGatherKern
 
     /// <inheritdoc />
     /// <remarks>
-    /// Every product runs the packed GEMM: a mapped operand is gathered into the panels a plain one is copied into, and
-    /// the k blocking (the order of each element's sum) depends on the extents alone.
+    /// A mapped product runs the packed GEMM: a mapped operand is gathered into the panels a plain one is copied into,
+    /// and the k blocking (the order of each element's sum) depends on the extents alone. So the bits agree wherever
+    /// the plain product runs the packed GEMM too, not where it takes a matrix-vector or split-depth path.
     /// </remarks>
-    public bool GatherKeepsBits(GemmSize size) => true;
+    public bool GatherKeepsBits(GemmSize size, bool transposedA, bool transposedB) =>
+        SgemmSkinny.Choose(size.Batch, size.M, size.N, size.K, transposedA, transposedB) == SgemmSkinny.Path.Packed;
 
     /// <summary>
     /// <see cref="IKernelSet.Gemm"/>: the packed, cache-blocked GEMM with an AVX-512 8x32 micro-kernel (AVX2 6x16 and
