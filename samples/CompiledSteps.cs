@@ -114,6 +114,8 @@ public static class CompiledSteps
         ["bias_epilogues"] = r.Graph?.BiasEpilogues,
         ["residual_epilogues"] = r.Graph?.ResidualEpilogues,
         ["activation_epilogues"] = r.Graph?.ActivationEpilogues,
+        ["reduction_epilogues"] = r.Graph?.ReductionEpilogues,
+        ["permutes_folded"] = r.Graph?.PermutesFolded,
         ["calls_folded"] = r.Graph?.CallsFolded,
         ["optimizer_calls_merged"] = r.Graph?.UpdatesMerged,
         ["gemm_gflop"] = r.Graph is { } g ? g.GemmFlops / 1e9 : null,

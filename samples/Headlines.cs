@@ -15,7 +15,7 @@ public static class Headlines
         ["mlp"] = "test accuracy 96.7 %",
         ["mixer"] = "Mixer 96.99 %, RP-Mixer 96.88 % (16 tokens x 32 channels, 2 blocks, 15 epochs)",
         ["mixer-width"] = "S·C = 276 / 1088 / 3392: Mixer 96.83 / 95.44 / 96.14 %, RP-Mixer 97.55 / 97.25 / 96.57 % (budget 40000 weights, tied biases, 3 seeds)",
-        ["gr-diagonal"] = "test error GD 0.163, SGD 0.143, SAM 0.038, F-GR ε 0.05 / 0.2 / 0.5: 0.067 / 0.043 / 0.030, backward F-GR 0.160",
+        ["gr-diagonal"] = "test error GD 0.163, SGD 0.142, SAM 0.035, F-GR ε 0.05 / 0.2 / 0.5: 0.067 / 0.043 / 0.030, backward F-GR 0.160",
         ["spn"] = "nltcs test log-likelihood −6.027 (RAT-SPN −6.01, recalled, unverified)",
         ["fno-burgers"] = "test relative L2 0.306 % (1000 pairs, s = 1024, 20 epochs)",
         ["fno-darcy"] = "test relative L2 2.10 % (1000 pairs, s = 85, 30 epochs)",

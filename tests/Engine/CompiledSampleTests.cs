@@ -54,6 +54,10 @@ public class CompiledSampleTests
             // activation after the pointwise product), which the compiler folds into the product's epilogue.
             Assert.True(replayed.GetProperty("activation_epilogues").GetInt32() > 0, counts.ToString());
             Assert.Equal(JsonValueKind.Number, replayed.GetProperty("residual_epilogues").ValueKind);
+            // Both compute bias gradients as sums of an elementwise result (the relu's or GELU's gradient), one launch each.
+            Assert.True(replayed.GetProperty("reduction_epilogues").GetInt32() > 0, counts.ToString());
+            // The FNO's spectral products read their permuted inputs in place; the MLP has no permute.
+            Assert.Equal(task == "fno-burgers", replayed.GetProperty("permutes_folded").GetInt32() > 0);
             // mlp: 3823 rows in batches of 128 end in a short batch each epoch, a second variant whose eager calls zero
             // the gradients; the first variant's graph keeps its own, so the next epoch replays without tracing again.
             Assert.True(replayed.GetProperty("retraces").GetInt32() == 0, counts.ToString());
