@@ -367,7 +367,8 @@ internal sealed class CompiledGraph : IDisposable
         foreach (var binding in gradBindings) binding.Restore();
         var bound = new Dictionary<object, object>(ReferenceEqualityComparer.Instance);
         for (int i = 0; i < inputs.Length; i++) bound[inputs[i].Buffer] = InputBuffer(args[i], device);
-        var fresh = new List<(Tensor Argument, Tensor Grad)>();
+        // Only a function differentiating its arguments makes this list; a training step replays without it.
+        List<(Tensor Argument, Tensor Grad)>? fresh = null;
         foreach (var info in argumentGradients)
         {
             var argument = (Tensor)args[info.GradOfArg];
@@ -379,7 +380,7 @@ internal sealed class CompiledGraph : IDisposable
             var grad = Tensor.Empty(argument.shape, device, track: false);
             grad.Persistent = true;
             bound[info.Buffer] = grad.Buffer;
-            fresh.Add((argument, grad));
+            (fresh ??= []).Add((argument, grad));
         }
         try
         {
@@ -387,10 +388,10 @@ internal sealed class CompiledGraph : IDisposable
         }
         catch
         {
-            foreach (var (_, grad) in fresh) grad.Dispose();
+            foreach (var (_, grad) in fresh ?? []) grad.Dispose();
             throw;
         }
-        foreach (var (argument, grad) in fresh)
+        foreach (var (argument, grad) in fresh ?? [])
         {
             // As eager accumulation does: a gradient the engine made is freed when a new one replaces it.
             var previous = argument.Grad;

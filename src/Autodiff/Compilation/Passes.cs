@@ -49,6 +49,22 @@ internal static class TraceBuffers
         return users;
     }
 
+    /// <summary>True when <paramref name="op"/> touches <paramref name="buffer"/>.</summary>
+    public static bool Touches(TraceOp op, object buffer) => op.Buffers.Any(b => ReferenceEquals(b, buffer));
+
+    /// <summary>
+    /// The buffers <paramref name="op"/> writes: its output when its effects are known; C and the activation output of a
+    /// core product (it reads everything else it is given); every buffer it touches otherwise (a host step, which
+    /// touches none, may write any: callers treat it apart).
+    /// </summary>
+    public static List<object> Writes(TraceOp op)
+    {
+        if (OpEffects.Of(op) is { } e) return [e.Writes];
+        if (op is KernelCallOp call && call.IsCore(nameof(IKernelSet.Gemm)) && call.Args[3] is GemmOutput c)
+            return c.Epilogue.ActivationOutput is { } activation ? [c.Buffer, activation] : [c.Buffer];
+        return op.Buffers.Distinct(ReferenceEqualityComparer.Instance).Select(b => b!).ToList();
+    }
+
     /// <summary><paramref name="op"/> with every buffer (and device scalar over one) passed through <paramref name="map"/>.</summary>
     public static TraceOp Rebind(TraceOp op, Func<object, object> map)
     {
@@ -86,12 +102,12 @@ internal static class CopyElimination
             if (result[i] is not KernelCallOp copy || !OpEffects.IsWholeCopy(copy)) continue;
             object src = copy.Args[0]!, dst = copy.Args[2]!;
             if (ReferenceEquals(src, dst) || !isTemporary(src) || isInput(dst)) continue;
-            int first = result.FindIndex(op => Touches(op, src));
-            bool srcLater = result.Skip(i + 1).Any(op => Touches(op, src));
-            bool dstBetween = result.Skip(first).Take(i - first).Any(op => Touches(op, dst));
+            int first = result.FindIndex(op => TraceBuffers.Touches(op, src));
+            bool srcLater = result.Skip(i + 1).Any(op => TraceBuffers.Touches(op, src));
+            bool dstBetween = result.Skip(first).Take(i - first).Any(op => TraceBuffers.Touches(op, dst));
             if (first < 0 || srcLater || dstBetween) continue;
             for (int j = first; j < i; j++)
-                if (Touches(result[j], src))
+                if (TraceBuffers.Touches(result[j], src))
                     result[j] = TraceBuffers.Rebind(result[j], b => ReferenceEquals(b, src) ? dst : b);
             result.RemoveAt(i);
             removed++;
@@ -100,7 +116,6 @@ internal static class CopyElimination
         return result;
     }
 
-    private static bool Touches(TraceOp op, object buffer) => op.Buffers.Any(b => ReferenceEquals(b, buffer));
 }
 
 /// <summary>
@@ -122,7 +137,7 @@ internal static class CommonSubexpressionElimination
     public static List<TraceOp> Run(List<TraceOp> ops, Func<object, bool> isTemporary, bool fuses, out int removed)
     {
         removed = 0;
-        var writes = ops.Select(Writes).ToArray();
+        var writes = ops.Select(TraceBuffers.Writes).ToArray();
         var firstTouch = new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
         var lastTouch = new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
         var laterWriters = new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
@@ -182,18 +197,6 @@ internal static class CommonSubexpressionElimination
         for (int j = second + 1; j <= lastTouch[output]; j++)
             if (writes[j].Any(b => ReferenceEquals(b, first)) || ops[j] is HostStepOp) return false;
         return true;
-    }
-
-    /// <summary>
-    /// The buffers <paramref name="op"/> writes: its output when its effects are known; C and the activation output of a
-    /// core product (it reads everything else it is given); every buffer it touches otherwise.
-    /// </summary>
-    private static List<object> Writes(TraceOp op)
-    {
-        if (OpEffects.Of(op) is { } e) return [e.Writes];
-        if (op is KernelCallOp call && call.IsCore(nameof(IKernelSet.Gemm)) && call.Args[3] is GemmOutput c)
-            return c.Epilogue.ActivationOutput is { } activation ? [c.Buffer, activation] : [c.Buffer];
-        return op.Buffers.Distinct(ReferenceEqualityComparer.Instance).Select(b => b!).ToList();
     }
 
     private static bool IsFusable(TraceOp op) =>

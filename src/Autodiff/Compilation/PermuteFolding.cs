@@ -53,10 +53,10 @@ internal static class PermuteFolding
         if (permute.Args[0] is not DeviceBuffer<float> x || permute.Args[3] is not DeviceBuffer<float> y
             || ReferenceEquals(x, y) || !isTemporary(y) || x.Length > int.MaxValue)
             return null;
-        if (ops.Take(at).Any(op => Touches(op, y))) return null;
+        if (ops.Take(at).Any(op => TraceBuffers.Touches(op, y))) return null;
         var readers = new List<int>();
         for (int j = at + 1; j < ops.Count; j++)
-            if (Touches(ops[j], y))
+            if (TraceBuffers.Touches(ops[j], y))
             {
                 if (!ReadsOnlyAsOperand(ops[j], y, gather)) return null;
                 readers.Add(j);
@@ -82,23 +82,8 @@ internal static class PermuteFolding
     private static bool IsPlain(GemmOperand operand) => operand.Index == null && operand.Prologue.IsIdentity;
 
     /// <summary>Whether <paramref name="op"/> may write <paramref name="buffer"/> (a call of unknown effects writes all it touches; a host step anything).</summary>
-    private static bool MayWrite(TraceOp op, object buffer)
-    {
-        switch (op)
-        {
-            case KernelCallOp call when OpEffects.Of(call) is { } effects:
-                return ReferenceEquals(effects.Writes, buffer);
-            case KernelCallOp call when call.IsCore(nameof(IKernelSet.Gemm)):
-                var c = (GemmOutput)call.Args[3]!;
-                return ReferenceEquals(c.Buffer, buffer) || ReferenceEquals(c.Epilogue.ActivationOutput, buffer);
-            case KernelCallOp or UploadOp:
-                return Touches(op, buffer);
-            default:
-                return true;
-        }
-    }
-
-    private static bool Touches(TraceOp op, object buffer) => op.Buffers.Any(b => ReferenceEquals(b, buffer));
+    private static bool MayWrite(TraceOp op, object buffer) =>
+        op is not (KernelCallOp or UploadOp) || TraceBuffers.Writes(op).Any(b => ReferenceEquals(b, buffer));
 
     /// <summary>A product whose operands reading the permute's output are to read its input, with the maps they need (null: that operand stays).</summary>
     private sealed record Gather(KernelCallOp Gemm, OperandGather? A, OperandGather? B);
