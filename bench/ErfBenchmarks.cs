@@ -71,11 +71,11 @@ public class ErfBenchmarks
 
     /// <summary>GELU's backward tree as the compiler fused the previous backward rule, with the previous erf.</summary>
     [Benchmark(Baseline = true), BenchmarkCategory("gelu-backward")]
-    public void GeluBackwardPrevious() => k.ElementwiseTree(PreviousGeluBackward, [x, g], y);
+    public void GeluBackwardPrevious() => k.ElementwiseTree(PreviousGeluBackward, [x, g], TreeBroadcast.Contiguous(N), y);
 
     /// <summary>GELU's backward tree as the compiler fuses the backward rule, with the kernel set's erf.</summary>
     [Benchmark, BenchmarkCategory("gelu-backward")]
-    public void GeluBackward() => k.ElementwiseTree(CurrentGeluBackward, [x, g], y);
+    public void GeluBackward() => k.ElementwiseTree(CurrentGeluBackward, [x, g], TreeBroadcast.Contiguous(N), y);
 
     /// <summary>
     /// The three pairs in interleaved rounds (each kernel, then its baseline, every round), for a machine too busy for

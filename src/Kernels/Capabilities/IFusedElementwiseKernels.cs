@@ -26,23 +26,160 @@ public interface IFusedElementwiseKernels
         DeviceBuffer<float> a, int[] aShape, DeviceBuffer<float> b, int[] bShape, DeviceBuffer<float> y, int[] yShape);
 
     /// <summary>
-    /// y[i] = tree(inputs[0][i], ..., inputs[k-1][i]) as one kernel: an expression tree of unary, affine and binary ops
-    /// over up to <see cref="ElementwiseExpression.MaxInputs"/> input buffers, each of y's length or of length 1 (a
-    /// scalar read by every element). A leaf may read an input several times; y may be one of the inputs. Each op
-    /// rounds as its own kernel does, so the result has the bits of the ops run one by one.
+    /// y = tree(inputs) over <paramref name="shape"/> as one kernel: an expression tree of unary, affine and binary ops
+    /// over up to <see cref="ElementwiseExpression.MaxInputs"/> input buffers, input k of
+    /// <paramref name="inputShapes"/>[k], each broadcast to <paramref name="shape"/> with NumPy's rules (as
+    /// <see cref="IKernelSet.Binary"/>: right-aligned, a dim of 1 or a missing dim repeats). A leaf may read an input
+    /// several times; y (of the shape's element count) may be an input of the full shape, never one read through
+    /// broadcasting. Each op rounds as its own kernel does, so the result has the bits of the ops run one by one.
     /// </summary>
-    void ElementwiseTree(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, DeviceBuffer<float> y);
+    void ElementwiseTree(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, IReadOnlyList<int[]> inputShapes, DeviceBuffer<float> y,
+        int[] shape);
 
     /// <summary>
-    /// The tree over <paramref name="shape"/> (as <see cref="ElementwiseTree"/>: each input of the shape's element
-    /// count or 1), stored into <paramref name="y"/> unless it is null, and reduced with <paramref name="op"/>
-    /// (<see cref="ReduceOp.Sum"/> or <see cref="ReduceOp.Mean"/>) over <paramref name="axes"/> (sorted, distinct, in
-    /// range) into <paramref name="r"/>, in one pass: each value is reduced while it is computed, never read back.
-    /// The results have the bits of <see cref="ElementwiseTree"/> followed by <see cref="IKernelSet.Reduce"/> on the
-    /// same set. y may be one of the inputs; r may be neither an input nor y.
+    /// The tree over <paramref name="shape"/> (as <see cref="ElementwiseTree"/>: input k of
+    /// <paramref name="inputShapes"/>[k], broadcast to the shape), stored into <paramref name="y"/> unless it is null,
+    /// and reduced with <paramref name="op"/> (<see cref="ReduceOp.Sum"/> or <see cref="ReduceOp.Mean"/>) over
+    /// <paramref name="axes"/> (sorted, distinct, in range) into <paramref name="r"/>, in one pass: each value is
+    /// reduced while it is computed, never read back. The results have the bits of <see cref="ElementwiseTree"/>
+    /// followed by <see cref="IKernelSet.Reduce"/> on the same set. y may be an input of the full shape; r may be
+    /// neither an input nor y.
     /// </summary>
-    void ElementwiseTreeReduce(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, int[] shape, DeviceBuffer<float>? y,
-        ReduceOp op, int[] axes, DeviceBuffer<float> r);
+    void ElementwiseTreeReduce(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, IReadOnlyList<int[]> inputShapes, int[] shape,
+        DeviceBuffer<float>? y, ReduceOp op, int[] axes, DeviceBuffer<float> r);
+}
+
+/// <summary>
+/// The flat forms of the tree calls, where every input holds the tree's element count or one element (a scalar read
+/// by every element): shapes are not needed.
+/// </summary>
+public static class FusedElementwiseKernelsExtensions
+{
+    /// <summary>
+    /// y[i] = tree(inputs[0][i], ..., inputs[k-1][i]) as one kernel, each input of y's length or of length 1 (a
+    /// scalar); otherwise as <see cref="IFusedElementwiseKernels.ElementwiseTree"/>.
+    /// </summary>
+    /// <param name="kernels">The kernel set.</param>
+    /// <param name="tree">The tree.</param>
+    /// <param name="inputs">Its inputs, input k read by the leaves of index k.</param>
+    /// <param name="y">The result (may be an input).</param>
+    public static void ElementwiseTree(this IFusedElementwiseKernels kernels, ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs,
+        DeviceBuffer<float> y)
+    {
+        ArgumentNullException.ThrowIfNull(kernels);
+        ElementwiseExpression.Check(tree, inputs, y);
+        kernels.ElementwiseTree(tree, inputs, inputs.Select(b => new[] { checked((int)b.Length) }).ToArray(), y, [checked((int)y.Length)]);
+    }
+
+    /// <summary>
+    /// The tree over <paramref name="shape"/>, each input of the shape's element count or 1 (a scalar), stored and
+    /// reduced as <see cref="IFusedElementwiseKernels.ElementwiseTreeReduce"/> does.
+    /// </summary>
+    /// <param name="kernels">The kernel set.</param>
+    /// <param name="tree">The tree.</param>
+    /// <param name="inputs">Its inputs, input k read by the leaves of index k.</param>
+    /// <param name="shape">The shape the tree is evaluated over.</param>
+    /// <param name="y">Where the tree's values are stored, or null.</param>
+    /// <param name="op">Sum or Mean.</param>
+    /// <param name="axes">The reduced axes: sorted, distinct, in range.</param>
+    /// <param name="r">The reduction's result: the kept dims' element count.</param>
+    public static void ElementwiseTreeReduce(this IFusedElementwiseKernels kernels, ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs,
+        int[] shape, DeviceBuffer<float>? y, ReduceOp op, int[] axes, DeviceBuffer<float> r)
+    {
+        ArgumentNullException.ThrowIfNull(kernels);
+        var plan = TreeReduction.Check(tree, inputs, null, shape, y, op, axes, r);
+        kernels.ElementwiseTreeReduce(tree, inputs, inputs.Select(b => b.Length == plan.Count ? shape : []).ToArray(), shape, y, op, axes, r);
+    }
+}
+
+/// <summary>
+/// The iteration space of a tree over a shape with broadcasting inputs: the shape's dims with size-1 dims dropped and
+/// neighbours merged wherever every input stays affine, as extents and per-input element strides (0 on broadcast
+/// dims), outermost first; always at least one dim. Inputs beyond those given have zero strides.
+/// </summary>
+/// <param name="Count">Elements the tree computes.</param>
+/// <param name="Extents">The collapsed extents, outermost first.</param>
+/// <param name="Strides">Per input (<see cref="ElementwiseExpression.MaxInputs"/> of them), the stride of each collapsed dim.</param>
+internal sealed record TreeBroadcast(long Count, long[] Extents, long[][] Strides)
+{
+    /// <summary>True when the space is one dim: every input is read contiguously or is a scalar.</summary>
+    public bool Flat => Extents.Length == 1;
+
+    /// <summary>The space of <paramref name="count"/> elements with every input read contiguously.</summary>
+    public static TreeBroadcast Contiguous(long count) =>
+        new(count, [count], Enumerable.Range(0, ElementwiseExpression.MaxInputs).Select(_ => new long[] { 1 }).ToArray());
+
+    /// <summary>
+    /// Checks a broadcasting tree call before any work: the tree and inputs as <see cref="ElementwiseExpression"/>
+    /// requires them, one shape per input, each non-negative, of its buffer's length and broadcasting to
+    /// <paramref name="shape"/>; returns the collapsed iteration space.
+    /// </summary>
+    public static TreeBroadcast Check(string op, ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        int[] shape)
+    {
+        ArgumentNullException.ThrowIfNull(inputShapes);
+        ArgumentNullException.ThrowIfNull(shape);
+        long count = ElementwiseExpression.CheckShape(op, shape, "shape");
+        ElementwiseExpression.CheckInputs(op, tree, inputs, -1, "");
+        if (inputShapes.Count != inputs.Count)
+            throw new ArgumentException($"{op}: {inputShapes.Count} input shapes for {inputs.Count} inputs.", nameof(inputShapes));
+        string Fmt(int[] s) => "[" + string.Join(", ", s) + "]";
+        for (int k = 0; k < inputs.Count; k++)
+        {
+            var s = inputShapes[k] ?? throw new ArgumentNullException($"{nameof(inputShapes)}[{k}]");
+            long n = ElementwiseExpression.CheckShape(op, s, $"input {k}'s shape");
+            if (inputs[k].Length != n)
+                throw new ArgumentException($"{op}: input {k} holds {inputs[k].Length} elements, its shape {Fmt(s)} has {n}.", nameof(inputs));
+            bool broadcasts = s.Length <= shape.Length;
+            for (int d = 0; broadcasts && d < s.Length; d++)
+                broadcasts = s[d] == 1 || s[d] == shape[shape.Length - s.Length + d];
+            if (!broadcasts)
+                throw new ArgumentException($"{op}: input {k} of shape {Fmt(s)} does not broadcast to the tree's shape {Fmt(shape)}.", nameof(inputShapes));
+        }
+        return Collapse(count, shape, inputShapes);
+    }
+
+    private static TreeBroadcast Collapse(long count, int[] shape, IReadOnlyList<int[]> inputShapes)
+    {
+        int rank = shape.Length, inputs = ElementwiseExpression.MaxInputs;
+        // Per input, the element stride of each dim of the shape (0 where the input repeats).
+        var full = new long[inputs][];
+        for (int k = 0; k < inputs; k++)
+        {
+            full[k] = new long[rank];
+            if (k >= inputShapes.Count) continue;
+            var s = inputShapes[k];
+            long stride = 1;
+            for (int d = s.Length - 1; d >= 0; d--)
+            {
+                full[k][rank - s.Length + d] = s[d] == 1 ? 0 : stride;
+                stride *= s[d];
+            }
+        }
+        var ext = new List<long>();
+        var strides = Enumerable.Range(0, inputs).Select(_ => new List<long>()).ToArray();
+        // From the innermost dim outwards, merging a dim into the inner collapsed one when every input continues it.
+        for (int d = rank - 1; d >= 0; d--)
+        {
+            if (shape[d] == 1) continue;
+            int last = ext.Count - 1;
+            if (last >= 0 && Enumerable.Range(0, inputs).All(k => full[k][d] == strides[k][last] * ext[last]))
+            {
+                ext[last] *= shape[d];
+                continue;
+            }
+            ext.Add(shape[d]);
+            for (int k = 0; k < inputs; k++) strides[k].Add(full[k][d]);
+        }
+        if (ext.Count == 0)
+        {
+            ext.Add(1);
+            foreach (var st in strides) st.Add(0);
+        }
+        ext.Reverse();
+        foreach (var st in strides) st.Reverse();
+        return new TreeBroadcast(count, [.. ext], strides.Select(st => st.ToArray()).ToArray());
+    }
 }
 
 /// <summary>
@@ -122,7 +259,8 @@ public abstract record ElementwiseExpression
 
     /// <summary>
     /// Checks a tree and its inputs: 1 to <see cref="MaxInputs"/> inputs, every leaf's index among them, each input
-    /// alive and of <paramref name="count"/> elements (described as <paramref name="countName"/>) or 1.
+    /// alive and of <paramref name="count"/> elements (described as <paramref name="countName"/>) or 1; any length when
+    /// <paramref name="count"/> is negative (the caller checks the inputs' shapes).
     /// </summary>
     internal static void CheckInputs(string op, ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, long count, string countName)
     {
@@ -136,9 +274,21 @@ public abstract record ElementwiseExpression
         {
             ArgumentNullException.ThrowIfNull(inputs[k], $"{nameof(inputs)}[{k}]");
             inputs[k].ThrowIfDisposed(op);
-            if (inputs[k].Length != count && inputs[k].Length != 1)
+            if (count >= 0 && inputs[k].Length != count && inputs[k].Length != 1)
                 throw new ArgumentException($"{op}: input {k} holds {inputs[k].Length} elements, expected {countName} {count} or 1 (a scalar).", nameof(inputs));
         }
+    }
+
+    /// <summary>The element count of <paramref name="shape"/> (described as <paramref name="what"/>), checked non-negative.</summary>
+    internal static long CheckShape(string op, int[] shape, string what)
+    {
+        long count = 1;
+        foreach (var d in shape)
+        {
+            if (d < 0) throw new ArgumentException($"{op}: negative extent {d} in {what} [{string.Join(", ", shape)}].", nameof(shape));
+            count *= d;
+        }
+        return count;
     }
 }
 
@@ -146,18 +296,20 @@ public abstract record ElementwiseExpression
 /// <param name="Count">Elements the tree computes (the shape's element count).</param>
 /// <param name="Outputs">Elements of r.</param>
 /// <param name="Reduced">For each dim of the shape, whether it is reduced.</param>
-internal readonly record struct TreeReduction(long Count, long Outputs, bool[] Reduced)
+/// <param name="Layout">How the tree reads its inputs over the shape.</param>
+internal readonly record struct TreeReduction(long Count, long Outputs, bool[] Reduced, TreeBroadcast Layout)
 {
     /// <summary>Elements reduced into each output.</summary>
     public long PerOutput => Outputs == 0 ? 0 : Count / Outputs;
 
     /// <summary>
     /// Checks a call of <see cref="IFusedElementwiseKernels.ElementwiseTreeReduce"/> before any work: the tree and
-    /// inputs as <see cref="ElementwiseExpression"/> requires them over the shape's element count, y of that count,
+    /// inputs as <see cref="ElementwiseExpression"/> requires them (each input of the shape's element count or 1 when
+    /// <paramref name="inputShapes"/> is null, else of its shape, broadcasting to the shape), y of the shape's count,
     /// a sum or a mean over sorted, distinct axes in range, r of the kept dims' count and distinct from the inputs and y.
     /// </summary>
-    public static TreeReduction Check(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, int[] shape, DeviceBuffer<float>? y,
-        ReduceOp op, int[] axes, DeviceBuffer<float> r)
+    public static TreeReduction Check(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, IReadOnlyList<int[]>? inputShapes, int[] shape,
+        DeviceBuffer<float>? y, ReduceOp op, int[] axes, DeviceBuffer<float> r)
     {
         const string name = nameof(IFusedElementwiseKernels.ElementwiseTreeReduce);
         ArgumentNullException.ThrowIfNull(shape);
@@ -166,12 +318,7 @@ internal readonly record struct TreeReduction(long Count, long Outputs, bool[] R
         if (op is not (ReduceOp.Sum or ReduceOp.Mean))
             throw new ArgumentOutOfRangeException(nameof(op), op, $"{name}: the op must be Sum or Mean, got {op}.");
         string Shape() => "[" + string.Join(", ", shape) + "]";
-        long count = 1;
-        foreach (var d in shape)
-        {
-            if (d < 0) throw new ArgumentException($"{name}: negative extent {d} in shape {Shape()}.", nameof(shape));
-            count *= d;
-        }
+        long count = ElementwiseExpression.CheckShape(name, shape, "shape");
         var reduced = new bool[shape.Length];
         int previous = -1;
         foreach (var axis in axes)
@@ -185,7 +332,13 @@ internal readonly record struct TreeReduction(long Count, long Outputs, bool[] R
         for (int d = 0; d < shape.Length; d++)
             if (!reduced[d]) outputs *= shape[d];
         r.ThrowIfDisposed(name);
-        ElementwiseExpression.CheckInputs(name, tree, inputs, count, $"shape {Shape()}'s");
+        TreeBroadcast layout;
+        if (inputShapes == null)
+        {
+            ElementwiseExpression.CheckInputs(name, tree, inputs, count, $"shape {Shape()}'s");
+            layout = TreeBroadcast.Check(name, tree, inputs, inputs.Select(b => b.Length == count ? shape : []).ToArray(), shape);
+        }
+        else layout = TreeBroadcast.Check(name, tree, inputs, inputShapes, shape);
         for (int k = 0; k < inputs.Count; k++)
             if (ReferenceEquals(inputs[k], r))
                 throw new ArgumentException($"{name}: r is input {k}; the reduction must not overwrite what the tree reads.", nameof(r));
@@ -198,7 +351,7 @@ internal readonly record struct TreeReduction(long Count, long Outputs, bool[] R
         }
         if (r.Length != outputs)
             throw new ArgumentException($"{name}: r holds {r.Length} elements, expected {outputs} (shape {Shape()} without axes [{string.Join(", ", axes)}]).", nameof(r));
-        return new TreeReduction(count, outputs, reduced);
+        return new TreeReduction(count, outputs, reduced, layout);
     }
 }
 

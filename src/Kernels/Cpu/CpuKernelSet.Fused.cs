@@ -22,29 +22,36 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
         Launched();
     }
 
-    void IFusedElementwiseKernels.ElementwiseTree(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, DeviceBuffer<float> y)
+    void IFusedElementwiseKernels.ElementwiseTree(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        DeviceBuffer<float> y, int[] shape)
     {
-        ElementwiseExpression.Check(tree, inputs, y);
-        ElementwiseChains.Run(this, nameof(ElementwiseTree), ElementwiseChains.Tree(tree), inputs, y);
+        const string op = nameof(IFusedElementwiseKernels.ElementwiseTree);
+        ArgumentNullException.ThrowIfNull(y);
+        y.ThrowIfDisposed(op);
+        var layout = TreeBroadcast.Check(op, tree, inputs, inputShapes, shape);
+        if (y.Length != layout.Count)
+            throw new ArgumentException($"{op}: y holds {y.Length} elements, expected shape [{string.Join(", ", shape)}]'s {layout.Count}.", nameof(y));
+        ElementwiseChains.Run(this, nameof(ElementwiseTree), ElementwiseChains.Tree(tree), inputs, layout, y);
         Launched();
     }
 
-    void IFusedElementwiseKernels.ElementwiseTreeReduce(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, int[] shape,
-        DeviceBuffer<float>? y, ReduceOp op, int[] axes, DeviceBuffer<float> r)
+    void IFusedElementwiseKernels.ElementwiseTreeReduce(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        int[] shape, DeviceBuffer<float>? y, ReduceOp op, int[] axes, DeviceBuffer<float> r)
     {
-        var plan = TreeReduction.Check(tree, inputs, shape, y, op, axes, r);
+        var plan = TreeReduction.Check(tree, inputs, inputShapes, shape, y, op, axes, r);
         ElementwiseChains.Run(this, nameof(ElementwiseTreeReduce), ElementwiseChains.Tree(tree), inputs, shape, y, op == ReduceOp.Mean, plan, r);
         Launched();
     }
 
-    /// <summary>y[i] = tree(inputs at i) for any tree struct, as one kernel; the inputs are checked by the caller.</summary>
-    internal unsafe void ElementwiseTree<TTree>(TTree tree, IReadOnlyList<DeviceBuffer<float>> inputs, DeviceBuffer<float> y) where TTree : unmanaged, ITreeOp
+    /// <summary>y = tree(inputs) over the checked <paramref name="layout"/> for any tree struct, as one kernel; the inputs are checked by the caller.</summary>
+    internal unsafe void ElementwiseTree<TTree>(TTree tree, IReadOnlyList<DeviceBuffer<float>> inputs, TreeBroadcast layout, DeviceBuffer<float> y)
+        where TTree : unmanaged, ITreeOp
     {
         const string op = nameof(ElementwiseTree);
-        var ya = Data(y, 0, op);
-        long n = ya.LongLength;
+        var ya = Data(y, layout.Count, op);
+        long n = layout.Count;
         if (n == 0) return;
-        Simd.Run(new TreeKernel<TTree>(tree, TreeInputsOf(inputs, n, op), Ptr(ya), n));
+        Simd.Run(new TreeKernel<TTree>(new TreeRange<TTree>(tree, TreeInputsOf(inputs, layout, op), layout.Extents, layout.Strides), Ptr(ya), n));
     }
 
     /// <summary>
@@ -67,39 +74,88 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
             SimdLoops.Fill(pr, outCount, mean ? float.NaN : 0f);
             return;
         }
-        var x = TreeInputsOf(inputs, n, op);
+        var range = new TreeRange<TTree>(tree, TreeInputsOf(inputs, plan.Layout, op), plan.Layout.Extents, plan.Layout.Strides);
         float* py = ya == null ? null : Ptr(ya);
         if (n == outCount)
         {
             // Only size-1 axes reduced: r holds the tree's values.
-            Simd.Run(new TreeKernel<TTree>(tree, x, py == null ? pr : py, n));
+            Simd.Run(new TreeKernel<TTree>(range, py == null ? pr : py, n));
             if (ya != null) MapPar(new IdentityOp(), ya, ra, n);
             return;
         }
         var (ext, red) = Collapse(shape, plan.Reduced);
-        Simd.Run(new ReduceKernel<TreeRuns<TTree>>(new TreeRuns<TTree>(tree, x, py), pr, n, n / outCount, outCount, ext, red, false, mean));
+        Simd.Run(new ReduceKernel<TreeRuns<TTree>>(new TreeRuns<TTree>(range, py), pr, n, n / outCount, outCount, ext, red, false, mean));
     }
 
     /// <summary>Runs of a tree's values, computed when the reduction reads them: into y at the run's place, or into the scratch run when y is null.</summary>
-    private readonly unsafe struct TreeRuns<TTree>(TTree tree, TreeInputs x, float* y) : IRunSource where TTree : unmanaged, ITreeOp
+    private readonly unsafe struct TreeRuns<TTree>(TreeRange<TTree> range, float* y) : IRunSource where TTree : unmanaged, ITreeOp
     {
         public bool NeedsScratch => y == null;
 
         public float* Run<TV>(long start, long length, float* scratch) where TV : unmanaged, IFloatVector<TV>
         {
             float* into = y == null ? scratch : y + start;
-            TreeLoop<TTree, TV>(tree, x.From(start), into, length);
+            range.Compute<TV>(start, length, into);
             return into;
         }
     }
 
-    /// <summary>The input pointers of a tree over n elements; inputs the tree does not read alias input 0, so every pointer is valid.</summary>
-    private static unsafe TreeInputs TreeInputsOf(IReadOnlyList<DeviceBuffer<float>> inputs, long n, string op)
+    /// <summary>
+    /// A tree over a collapsed broadcast space (<see cref="TreeBroadcast"/>): any flat range of its values, computed
+    /// one inner row at a time. Along the innermost collapsed dim each input is contiguous (stride 1) or constant
+    /// (stride 0), so every row is a <see cref="TreeLoop{TTree, TV}"/> with vector loads or a broadcast vector per input.
+    /// </summary>
+    private readonly unsafe struct TreeRange<TTree>(TTree tree, TreeInputs x, long[] ext, long[][] strides) where TTree : unmanaged, ITreeOp
+    {
+        /// <summary>Values [start, start + length) into <paramref name="into"/>.</summary>
+        public void Compute<TV>(long start, long length, float* into) where TV : unmanaged, IFloatVector<TV>
+        {
+            int m = ext.Length;
+            if (m == 1)
+            {
+                TreeLoop<TTree, TV>(tree, x.From(start), into, length);
+                return;
+            }
+            long inner = ext[m - 1];
+            long row = start / inner, at = start - row * inner;
+            Span<long> idx = m <= 16 ? stackalloc long[16] : new long[m];
+            Span<long> offset = stackalloc long[ElementwiseExpression.MaxInputs];
+            for (int d = m - 2; d >= 0; d--)
+            {
+                long i = row % ext[d];
+                row /= ext[d];
+                idx[d] = i;
+                for (int k = 0; k < offset.Length; k++) offset[k] += i * strides[k][d];
+            }
+            while (length > 0)
+            {
+                long run = Math.Min(inner - at, length);
+                var rowInputs = x.At(offset[0], offset[1], offset[2], offset[3]);
+                TreeLoop<TTree, TV>(tree, rowInputs.From(at), into, run);
+                into += run;
+                length -= run;
+                at = 0;
+                for (int d = m - 2; d >= 0; d--)
+                {
+                    for (int k = 0; k < offset.Length; k++) offset[k] += strides[k][d];
+                    if (++idx[d] < ext[d]) break;
+                    for (int k = 0; k < offset.Length; k++) offset[k] -= strides[k][d] * ext[d];
+                    idx[d] = 0;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The input pointers of a tree over a collapsed space; inputs the tree does not read alias input 0, so every
+    /// pointer is valid. An input constant along the innermost dim is read as a scalar per row.
+    /// </summary>
+    private static unsafe TreeInputs TreeInputsOf(IReadOnlyList<DeviceBuffer<float>> inputs, TreeBroadcast layout, string op)
     {
         float* Input(int k, out bool scalar)
         {
             var a = Data(inputs[k < inputs.Count ? k : 0], 1, op);
-            scalar = a.LongLength != n;
+            scalar = layout.Strides[k][^1] == 0;
             return Ptr(a);
         }
         return new TreeInputs(Input(0, out bool s0), Input(1, out bool s1), Input(2, out bool s2), Input(3, out bool s3), s0, s1, s2, s3);
@@ -114,19 +170,22 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
         /// <summary>The inputs from element <paramref name="start"/> on (scalars stay put).</summary>
         public TreeInputs From(long start) =>
             new(S0 ? X0 : X0 + start, S1 ? X1 : X1 + start, S2 ? X2 : X2 + start, S3 ? X3 : X3 + start, S0, S1, S2, S3);
+
+        /// <summary>The inputs moved by the given element offsets, scalars included (a broadcast row's start).</summary>
+        public TreeInputs At(long o0, long o1, long o2, long o3) => new(X0 + o0, X1 + o1, X2 + o2, X3 + o3, S0, S1, S2, S3);
     }
 
-    private readonly unsafe struct TreeKernel<TTree>(TTree tree, TreeInputs x, float* y, long n) : IWidthAction where TTree : unmanaged, ITreeOp
+    private readonly unsafe struct TreeKernel<TTree>(TreeRange<TTree> range, float* y, long n) : IWidthAction where TTree : unmanaged, ITreeOp
     {
-        void IWidthAction.Run<TV, TD>() => TreePar<TTree, TV>(tree, x, y, n);
+        void IWidthAction.Run<TV, TD>() => TreePar<TTree, TV>(range, y, n);
     }
 
-    private static unsafe void TreePar<TTree, TV>(TTree tree, TreeInputs x, float* y, long n)
+    private static unsafe void TreePar<TTree, TV>(TreeRange<TTree> range, float* y, long n)
         where TTree : unmanaged, ITreeOp where TV : unmanaged, IFloatVector<TV>
     {
         long grain = CheapGrain / Math.Max(1, TTree.Cost);
-        if (n < 2 * grain) TreeLoop<TTree, TV>(tree, x, y, n);
-        else For(n, grain, (s, e) => TreeLoop<TTree, TV>(tree, x.From(s), y + s, e - s));
+        if (n < 2 * grain) range.Compute<TV>(0, n, y);
+        else For(n, grain, (s, e) => range.Compute<TV>(s, e - s, y + s));
     }
 
     /// <summary>

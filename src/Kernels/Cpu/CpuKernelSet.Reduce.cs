@@ -97,7 +97,7 @@ public sealed partial class CpuKernelSet
     }
 
     /// <summary>Rents a scratch run for <paramref name="source"/> when it needs one (return it with <see cref="ReturnScratch"/>).</summary>
-    private static float[]? RentScratch<TSource>(TSource source, long length) where TSource : unmanaged, IRunSource =>
+    private static float[]? RentScratch<TSource>(TSource source, long length) where TSource : struct, IRunSource =>
         source.NeedsScratch ? ArrayPool<float>.Shared.Rent(checked((int)Math.Max(1, length))) : null;
 
     private static void ReturnScratch(float[]? scratch)
@@ -106,7 +106,7 @@ public sealed partial class CpuKernelSet
     }
 
     private readonly unsafe struct ReduceKernel<TSource>(TSource x, float* y, long n, long count, long outCount, long[] ext, bool[] red, bool max, bool mean)
-        : IWidthAction where TSource : unmanaged, IRunSource
+        : IWidthAction where TSource : struct, IRunSource
     {
         void IWidthAction.Run<TV, TD>() => ReduceCore<TV, TD, TSource>(x, y, n, count, outCount, ext, red, max, mean);
     }
@@ -117,7 +117,7 @@ public sealed partial class CpuKernelSet
     /// <paramref name="px"/>, so a source that computes its runs gives the bits of the same source stored first.
     /// </summary>
     private static unsafe void ReduceCore<TV, TD, TSource>(TSource px, float* py, long n, long count, long outCount, long[] ext, bool[] red, bool max, bool mean)
-        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD> where TSource : unmanaged, IRunSource
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD> where TSource : struct, IRunSource
     {
         int m = ext.Length;
         if (m == 1)
@@ -247,7 +247,7 @@ public sealed partial class CpuKernelSet
 
     /// <summary>Reduces all n elements to y[0]: fixed 64K blocks, partial results combined in block order.</summary>
     private static unsafe void ReduceAll<TV, TD, TSource>(TSource source, long n, bool max, bool mean, long count, float* y)
-        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD> where TSource : unmanaged, IRunSource
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD> where TSource : struct, IRunSource
     {
         long blocks = (n + FullReduceBlock - 1) / FullReduceBlock;
         if (blocks <= 2)
@@ -310,7 +310,7 @@ public sealed partial class CpuKernelSet
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void ReduceRows<TV, TD, TSource>(bool max, TSource x, double* acc, float* accMax, int m, long[] ext, bool[] red,
         long[] istr, long[] ostr, int split, long lo, long hi)
-        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD> where TSource : unmanaged, IRunSource
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD> where TSource : struct, IRunSource
     {
         int outer = m - 1;
         long inner = ext[outer];

@@ -15,17 +15,38 @@ public sealed partial class IlgpuKernelSet : IFusedElementwiseKernels
         int[] bShape, DeviceBuffer<float> y, int[] yShape) =>
         ElementwiseChains.Run(this, nameof(Binary), ElementwiseChains.Binary(aSteps, head, bSteps, tail), a, aShape, b, bShape, y, yShape);
 
-    void IFusedElementwiseKernels.ElementwiseTree(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, DeviceBuffer<float> y)
+    void IFusedElementwiseKernels.ElementwiseTree(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        DeviceBuffer<float> y, int[] shape)
     {
-        ElementwiseExpression.Check(tree, inputs, y);
-        ElementwiseChains.Run(this, nameof(ElementwiseTree), ElementwiseChains.Tree(tree), inputs, y);
+        const string op = nameof(IFusedElementwiseKernels.ElementwiseTree);
+        ArgumentNullException.ThrowIfNull(y);
+        y.ThrowIfDisposed(op);
+        var layout = TreeBroadcast.Check(op, tree, inputs, inputShapes, shape);
+        if (y.Length != layout.Count)
+            throw new ArgumentException($"{op}: y holds {y.Length} elements, expected shape [{string.Join(", ", shape)}]'s {layout.Count}.", nameof(y));
+        var strided = TreeLayouts(layout, op, shape);
+        ElementwiseChains.Run(this, nameof(ElementwiseTree), ElementwiseChains.Tree(tree), inputs, layout, strided, y);
     }
 
-    void IFusedElementwiseKernels.ElementwiseTreeReduce(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, int[] shape,
-        DeviceBuffer<float>? y, ReduceOp op, int[] axes, DeviceBuffer<float> r)
+    void IFusedElementwiseKernels.ElementwiseTreeReduce(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        int[] shape, DeviceBuffer<float>? y, ReduceOp op, int[] axes, DeviceBuffer<float> r)
     {
-        TreeReduction.Check(tree, inputs, shape, y, op, axes, r);
-        ElementwiseChains.Run(this, nameof(ElementwiseTreeReduce), ElementwiseChains.Tree(tree), inputs, shape, y, op, axes, r);
+        var plan = TreeReduction.Check(tree, inputs, inputShapes, shape, y, op, axes, r);
+        var strided = TreeLayouts(plan.Layout, nameof(IFusedElementwiseKernels.ElementwiseTreeReduce), shape);
+        ElementwiseChains.Run(this, nameof(ElementwiseTreeReduce), ElementwiseChains.Tree(tree), inputs, shape, y, op, axes, plan.Layout, strided, r);
+    }
+
+    /// <summary>
+    /// A tree's input offsets as two kernel layouts over the collapsed space: inputs 0 and 1 (A, B strides of the
+    /// first), inputs 2 and 3 (of the second). Throws naming <paramref name="op"/> when the space has more dims than a
+    /// kernel layout holds.
+    /// </summary>
+    private static (StridedLayout First, StridedLayout Second) TreeLayouts(TreeBroadcast layout, string op, int[] shape)
+    {
+        var size = layout.Extents.ToList();
+        StridedLayout Pack(int a, int b) =>
+            Layout.Pack(size, [.. layout.Strides[a]], [.. layout.Strides[b]], size.Count, $"{nameof(IlgpuKernelSet)}.{op}", shape);
+        return (Pack(0, 1), Pack(2, 3));
     }
 
     /// <summary>
@@ -33,7 +54,7 @@ public sealed partial class IlgpuKernelSet : IFusedElementwiseKernels
     /// reduction kernels of <see cref="Reduce"/>, reading each element from the tree as they go. Checked by the caller.
     /// </summary>
     internal void ElementwiseTreeReduce<TTree>(TTree tree, IReadOnlyList<DeviceBuffer<float>> inputs, int[] shape, DeviceBuffer<float>? y,
-        ReduceOp op, int[] axes, DeviceBuffer<float> r) where TTree : unmanaged, ITreeOp
+        ReduceOp op, int[] axes, TreeBroadcast layout, (StridedLayout First, StridedLayout Second) strided, DeviceBuffer<float> r) where TTree : unmanaged, ITreeOp
     {
         const string opName = nameof(IFusedElementwiseKernels.ElementwiseTreeReduce);
         var plan = PlanReduce(opName, op, shape, axes);
@@ -46,6 +67,9 @@ public sealed partial class IlgpuKernelSet : IFusedElementwiseKernels
             Y = y == null ? x[0] : View(y, n, opName, nameof(y)),
             Count = n,
             Store = y == null ? 0 : 1,
+            Broadcast = layout.Flat ? 0 : 1,
+            First = strided.First,
+            Second = strided.Second,
             Tree = tree,
         };
         RunReduce(opName, source, rv, plan,
@@ -68,16 +92,28 @@ public sealed partial class IlgpuKernelSet : IFusedElementwiseKernels
         return x;
     }
 
-    /// <summary>y[i] = tree(inputs at i) for any tree struct, as one kernel; the inputs are checked by the caller.</summary>
-    internal void ElementwiseTree<TTree>(TTree tree, IReadOnlyList<DeviceBuffer<float>> inputs, DeviceBuffer<float> y) where TTree : unmanaged, ITreeOp
+    /// <summary>y = tree(inputs) over the checked <paramref name="layout"/> for any tree struct, as one kernel; the inputs are checked by the caller.</summary>
+    internal void ElementwiseTree<TTree>(TTree tree, IReadOnlyList<DeviceBuffer<float>> inputs, TreeBroadcast layout,
+        (StridedLayout First, StridedLayout Second) strided, DeviceBuffer<float> y) where TTree : unmanaged, ITreeOp
     {
         const string op = nameof(ElementwiseTree);
-        var yv = View(y, 0, op, nameof(y));
+        var yv = View(y, layout.Count, op, nameof(y));
         if (yv.Length == 0) return;
         var x = TreeViews(inputs, op);
-        var kernel = Specialised<TTree, Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TTree>>(
-            ElementwiseKernel.Tree,
-            acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TTree>(IlgpuKernels.Tree));
-        Launch(op, () => kernel(Config1D(yv.Length), x[0], x[1], x[2], x[3], yv, tree), inputs, y);
+        if (layout.Flat)
+        {
+            // Every input contiguous or a scalar: no offsets to compute.
+            var flat = Specialised<TTree, Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TTree>>(
+                ElementwiseKernel.Tree,
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TTree>(IlgpuKernels.Tree));
+            Launch(op, () => flat(Config1D(yv.Length), x[0], x[1], x[2], x[3], yv, tree), inputs, y);
+            return;
+        }
+        var kernel = Specialised<TTree, Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            StridedLayout, StridedLayout, TTree>>(
+            ElementwiseKernel.BroadcastTree,
+            acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, TTree>(
+                IlgpuKernels.BroadcastTree));
+        Launch(op, () => kernel(Config1D(yv.Length), x[0], x[1], x[2], x[3], yv, strided.First, strided.Second, tree), inputs, y);
     }
 }

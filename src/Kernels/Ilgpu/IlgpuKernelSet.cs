@@ -275,6 +275,8 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
         Binary,
         /// <summary><see cref="IlgpuKernels.Tree{TTree}"/>.</summary>
         Tree,
+        /// <summary><see cref="IlgpuKernels.BroadcastTree{TTree}"/>.</summary>
+        BroadcastTree,
         /// <summary><see cref="IlgpuKernels.ReduceThread{TSource}"/> over a <see cref="TreeSource{TTree}"/>.</summary>
         TreeReduceThread,
         /// <summary><see cref="IlgpuKernels.ReduceGroup{TShuffle, TSource}"/> over a <see cref="TreeSource{TTree}"/>.</summary>
@@ -300,7 +302,7 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
         }
     }
 
-    /// <summary>Op struct types with a loaded specialisation of the generic kernel of that name ("Unary", "Zip", "Binary", "Tree", "TreeReduceThread", "TreeReduceGroup").</summary>
+    /// <summary>Op struct types with a loaded specialisation of the generic kernel of that name ("Unary", "Zip", "Binary", "Tree", "BroadcastTree", "TreeReduceThread", "TreeReduceGroup").</summary>
     internal IEnumerable<Type> SpecialisedOps(string kernel) =>
         specialised.Keys.Where(k => k.Kernel.ToString() == kernel).Select(k => k.Op);
 

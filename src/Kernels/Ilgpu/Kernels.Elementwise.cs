@@ -57,6 +57,26 @@ internal static partial class IlgpuKernels
                 x3[x3.Length == y.Length ? i : 0]);
     }
 
+    /// <summary>
+    /// y[i] = tree(x0, x1, x2, x3 at their offsets of i), each input read through broadcasting: inputs 0 and 1 at the
+    /// A and B offsets of <paramref name="first"/>, inputs 2 and 3 at those of <paramref name="second"/> (stride 0 on a
+    /// broadcast dim); one kernel per tree struct type.
+    /// </summary>
+    internal static void BroadcastTree<TTree>(ArrayView<float> x0, ArrayView<float> x1, ArrayView<float> x2, ArrayView<float> x3, ArrayView<float> y,
+        StridedLayout first, StridedLayout second, TTree tree) where TTree : unmanaged, ITreeOp
+    {
+        for (long i = GlobalStart; i < y.Length; i += GlobalStride) y[i] = BroadcastTreeAt(x0, x1, x2, x3, first, second, tree, i);
+    }
+
+    /// <summary>The tree's value at element <paramref name="i"/>, its inputs read through the two layouts (see <see cref="BroadcastTree{TTree}"/>).</summary>
+    internal static float BroadcastTreeAt<TTree>(ArrayView<float> x0, ArrayView<float> x1, ArrayView<float> x2, ArrayView<float> x3,
+        StridedLayout first, StridedLayout second, TTree tree, long i) where TTree : unmanaged, ITreeOp
+    {
+        var o01 = Offsets(i, first);
+        var o23 = Offsets(i, second);
+        return tree.Scalar(x0[o01.A], x1[o01.B], x2[o23.A], x3[o23.B]);
+    }
+
     /// <summary>y[i] = x[offA(i)]: broadcasting and permutation.</summary>
     internal static void Gather(ArrayView<float> x, ArrayView<float> y, long count, StridedLayout layout)
     {

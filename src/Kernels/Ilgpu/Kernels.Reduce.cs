@@ -56,12 +56,19 @@ internal struct TreeSource<TTree> : IReduceSource where TTree : unmanaged, ITree
     public long Count;
     /// <summary>1 to store each element into Y.</summary>
     public int Store;
+    /// <summary>1 when the inputs are read through <see cref="First"/> and <see cref="Second"/> (some input broadcasts), 0 when each is of Count elements or a scalar.</summary>
+    public int Broadcast;
+    /// <summary>The offsets of inputs 0 and 1 (A and B), as <see cref="IlgpuKernels.BroadcastTree{TTree}"/> reads them.</summary>
+    public StridedLayout First;
+    /// <summary>The offsets of inputs 2 and 3.</summary>
+    public StridedLayout Second;
     public TTree Tree;
 
     public readonly float Read(long i)
     {
-        float v = Tree.Scalar(X0[X0.Length == Count ? i : 0], X1[X1.Length == Count ? i : 0], X2[X2.Length == Count ? i : 0],
-            X3[X3.Length == Count ? i : 0]);
+        float v = Broadcast != 0
+            ? IlgpuKernels.BroadcastTreeAt(X0, X1, X2, X3, First, Second, Tree, i)
+            : Tree.Scalar(X0[X0.Length == Count ? i : 0], X1[X1.Length == Count ? i : 0], X2[X2.Length == Count ? i : 0], X3[X3.Length == Count ? i : 0]);
         if (Store != 0) Y[i] = v;
         return v;
     }
