@@ -144,8 +144,8 @@ public abstract class FusionPropertyTests
         return ops;
     }
 
-    /// <summary>A group while the predictor forms it: the values its leaves read, per operand of its root, and what it holds.</summary>
-    private sealed record Group(List<int> LeavesA, List<int> LeavesB, int Binaries, bool Broadcasting)
+    /// <summary>A group while the predictor forms it: the values its leaves read, per operand of its root, and how many binary ops it holds.</summary>
+    private sealed record Group(List<int> LeavesA, List<int> LeavesB, int Binaries)
     {
         public IEnumerable<int> Leaves => LeavesA.Concat(LeavesB);
     }
@@ -155,12 +155,13 @@ public abstract class FusionPropertyTests
     /// interferes). Dead-code elimination first: an op is live when the result reads it, directly or through live ops.
     /// Then fusion over the live ops in order (see <c>Fusion</c>): a value is private when it is an intermediate (not an
     /// argument, not the result) read by exactly one operand of one live op. An op absorbs the group that computed a
-    /// private operand of the op's element count when the op is a unary step (any group); or a plain binary op (each
-    /// operand of the result's element count or one element), the group holds no broadcasting binary op, and the
-    /// leaves (a's decided first, b counting as a leaf) stay at most four distinct values; or a broadcasting binary op
-    /// and the group is unary steps only. A reduction absorbs the group that computed its operand when the group holds no
-    /// broadcasting binary op and the operand is private or no live op between the group and the reduction reads it
-    /// (the launch then still stores it). Each group left is one launch.
+    /// private operand of the op's element count (a full operand; a broadcast or one-element operand stays a leaf, read
+    /// through broadcasting) when the op is a unary step, or a binary op (broadcasting or not) and the leaves (a's
+    /// decided first, b counting as a leaf) stay at most four distinct values. (A value has one shape, and every value
+    /// of a group has the shape of its root up to leading 1s, so a value is read by a group's leaves in one way, and
+    /// the group's shape always agrees with the op's.) A reduction absorbs the group that computed its operand when the
+    /// operand is private or no live op between the group and the reduction reads it (the launch then still stores
+    /// it). Each group left is one launch.
     /// </summary>
     private static int PredictedGroups(List<Op> program, int rows, int cols)
     {
@@ -198,7 +199,7 @@ public abstract class FusionPropertyTests
             if (op.Kind == Kind.Reduce)
             {
                 bool readBetween = Enumerable.Range(op.A - 1, Math.Max(0, i - op.A + 1)).Any(j => j >= 0 && j < i && live[j] && Operands(program[j]).Contains(op.A));
-                if (groups.TryGetValue(op.A, out var reduced) && !reduced.Broadcasting && (Private(op.A) || !readBetween))
+                if (groups.ContainsKey(op.A) && (Private(op.A) || !readBetween))
                 {
                     groups.Remove(op.A);
                     launches--;
@@ -207,7 +208,7 @@ public abstract class FusionPropertyTests
             }
             if (op.Kind != Kind.Binary)
             {
-                var group = new Group([op.A], [], 0, false);
+                var group = new Group([op.A], [], 0);
                 if (Private(op.A) && Count(op.A) == n && groups.Remove(op.A, out var child))
                 {
                     group = child;
@@ -216,18 +217,16 @@ public abstract class FusionPropertyTests
                 groups[Value(i)] = group;
                 continue;
             }
-            bool broadcasting = Operands(op).Any(v => Count(v) != n && Count(v) != 1);
-            var g = new Group([op.A], [op.B], 1, broadcasting);
+            var g = new Group([op.A], [op.B], 1);
             for (int slot = 0; slot < 2; slot++)
             {
                 int v = slot == 0 ? op.A : op.B;
                 if (!Private(v) || !groups.TryGetValue(v, out var child) || Count(v) != n) continue;
                 var leaves = slot == 0 ? child.Leaves.Concat(g.LeavesB) : g.LeavesA.Concat(child.Leaves);
-                bool fits = broadcasting ? child.Binaries == 0 : !child.Broadcasting && leaves.Distinct().Count() <= 4;
-                if (!fits) continue;
+                if (leaves.Distinct().Count() > 4) continue;
                 g = slot == 0
-                    ? g with { LeavesA = child.Leaves.ToList(), Binaries = g.Binaries + child.Binaries, Broadcasting = g.Broadcasting || child.Broadcasting }
-                    : g with { LeavesB = child.Leaves.ToList(), Binaries = g.Binaries + child.Binaries, Broadcasting = g.Broadcasting || child.Broadcasting };
+                    ? g with { LeavesA = child.Leaves.ToList(), Binaries = g.Binaries + child.Binaries }
+                    : g with { LeavesB = child.Leaves.ToList(), Binaries = g.Binaries + child.Binaries };
                 groups.Remove(v);
                 launches--;
             }

@@ -29,17 +29,24 @@ internal sealed class FusedOp : TraceOp
             Steps = tail,
         };
 
-    /// <summary>An expression tree over <paramref name="inputs"/> (its input i is inputs[i]), written into <paramref name="y"/>.</summary>
-    public static FusedOp Tree(int calls, ElementwiseExpression tree, List<object> inputs, object y) => new(calls, [.. inputs, y]) { Expression = tree };
+    /// <summary>
+    /// An expression tree over <paramref name="inputs"/> (its input i is inputs[i]), written into <paramref name="y"/>;
+    /// with <paramref name="shape"/>, evaluated over that shape with input i of <paramref name="inputShapes"/>[i], read
+    /// through broadcasting.
+    /// </summary>
+    public static FusedOp Tree(int calls, ElementwiseExpression tree, List<object> inputs, object y, int[]? shape = null, int[][]? inputShapes = null) =>
+        new(calls, [.. inputs, y]) { Expression = tree, TreeShape = shape, InputShapes = inputShapes };
 
     /// <summary>
     /// An expression tree over <paramref name="inputs"/> evaluated over <paramref name="reduce"/>'s input shape, stored
-    /// into <paramref name="y"/> (null: not stored) and reduced as <paramref name="reduce"/> (a Reduce call) reduces it.
+    /// into <paramref name="y"/> (null: not stored) and reduced as <paramref name="reduce"/> (a Reduce call) reduces it;
+    /// with <paramref name="inputShapes"/>, input i is read through broadcasting as <paramref name="inputShapes"/>[i].
     /// </summary>
-    public static FusedOp TreeReduce(int calls, ElementwiseExpression tree, List<object> inputs, object? y, KernelCallOp reduce) =>
+    public static FusedOp TreeReduce(int calls, ElementwiseExpression tree, List<object> inputs, object? y, KernelCallOp reduce, int[][]? inputShapes = null) =>
         new(calls, [.. inputs, y, reduce.Args[4]])
         {
             Expression = tree,
+            InputShapes = inputShapes,
             Reduction = (ReduceOp)reduce.Args[0]!,
             ReduceShape = (int[])reduce.Args[2]!,
             ReduceAxes = (int[])reduce.Args[3]!,
@@ -53,6 +60,12 @@ internal sealed class FusedOp : TraceOp
 
     /// <summary>The reduced axes, with <see cref="Reduction"/>.</summary>
     public int[] ReduceAxes { get; private init; } = [];
+
+    /// <summary>The shape a tree with broadcasting inputs is evaluated over (its reduction's shape for a tree with its reduction), or null.</summary>
+    public int[]? TreeShape { get; private init; }
+
+    /// <summary>The shape of each input of a tree with broadcasting inputs, or null when every input is of the tree's element count or one element.</summary>
+    public int[][]? InputShapes { get; private init; }
 
     /// <summary>The binary op of a binary chain, or null.</summary>
     public BinaryOp? Head { get; private init; }
@@ -94,10 +107,18 @@ internal sealed class FusedOp : TraceOp
     public void Run(IFusedElementwiseKernels kernels, object?[] args)
     {
         if (Expression is { } reduced && Reduction is { } op)
-            kernels.ElementwiseTreeReduce(reduced, args[..^2].Select(a => (DeviceBuffer<float>)a!).ToArray(), ReduceShape, (DeviceBuffer<float>?)args[^2], op,
-                ReduceAxes, (DeviceBuffer<float>)args[^1]!);
+        {
+            var inputs = args[..^2].Select(a => (DeviceBuffer<float>)a!).ToArray();
+            if (InputShapes is { } shapes)
+                kernels.ElementwiseTreeReduce(reduced, inputs, shapes, ReduceShape, (DeviceBuffer<float>?)args[^2], op, ReduceAxes, (DeviceBuffer<float>)args[^1]!);
+            else kernels.ElementwiseTreeReduce(reduced, inputs, ReduceShape, (DeviceBuffer<float>?)args[^2], op, ReduceAxes, (DeviceBuffer<float>)args[^1]!);
+        }
         else if (Expression is { } tree)
-            kernels.ElementwiseTree(tree, args[..^1].Select(a => (DeviceBuffer<float>)a!).ToArray(), (DeviceBuffer<float>)args[^1]!);
+        {
+            var inputs = args[..^1].Select(a => (DeviceBuffer<float>)a!).ToArray();
+            if (InputShapes is { } shapes) kernels.ElementwiseTree(tree, inputs, shapes, (DeviceBuffer<float>)args[^1]!, TreeShape!);
+            else kernels.ElementwiseTree(tree, inputs, (DeviceBuffer<float>)args[^1]!);
+        }
         else if (Head is { } head)
             kernels.BinaryChain(ASteps, head, BSteps, Steps, (DeviceBuffer<float>)args[0]!, (int[])args[1]!, (DeviceBuffer<float>)args[2]!, (int[])args[3]!,
                 (DeviceBuffer<float>)args[4]!, (int[])args[5]!);
@@ -108,38 +129,48 @@ internal sealed class FusedOp : TraceOp
 
 /// <summary>
 /// The fusion pass. Elementwise calls are <see cref="IKernelSet.Unary"/> and <see cref="IKernelSet.Affine"/> calls
-/// (unary steps) and <see cref="IKernelSet.Binary"/> calls, each over whole buffers; a binary call is <i>plain</i> when
-/// each operand has the result's element count or is a scalar (one element), else <i>broadcasting</i>. A value is what
-/// one call writes into a buffer; it is <i>private</i> when exactly one operand of one later call reads it and nothing
-/// reads it after the traced call: the buffer is a temporary, or a later call writes it again (a call that writes its
-/// input in place starts a new value of the buffer, so an in-place step's result can be private even in the output
-/// buffer). Rule, over the calls in program order: a call C
-/// <i>absorbs</i> the group G that wrote one of its operands, as that operand's subtree, when the operand's value is
-/// private, G's values have C's element count, and
-/// <list type="bullet">
-/// <item>C is a unary step (G becomes C's operand, whatever G is; over a broadcasting group, C must not write one of
-/// G's inputs), or</item>
-/// <item>C is a plain binary call, G holds no broadcasting call, and the group then reads at most
-/// <see cref="ElementwiseExpression.MaxInputs"/> distinct buffers (operand a is decided before b, counting b as an
-/// input), or</item>
-/// <item>C is a broadcasting binary call and G is a chain of unary steps on an operand of the result's shape,</item>
-/// </list>
-/// and no call between G's first call and C other than G's own writes a buffer that one of G's calls before it reads or
-/// touches a buffer one of them writes (G's calls move to C's place). Every call starts a group of its own; a group is
-/// its last call (its root) with everything it absorbed. A group of two or more calls is one launch: a unary chain or a binary chain (at most
-/// one binary op) through the chain kernels, else an expression tree (<see cref="IFusedElementwiseKernels.ElementwiseTree"/>,
-/// an input read by several leaves is loaded once); its intermediates disappear from the memory plan. GEMMs,
+/// (unary steps), <see cref="IKernelSet.Binary"/> calls and <see cref="IKernelSet.BroadcastTo"/> calls, each over whole
+/// buffers. An operand of a binary call is <i>full</i> when it has the result's element count, a <i>scalar</i> when it
+/// has one element, else <i>broadcast</i> (NumPy's rules: never larger than the result); a binary call with a
+/// broadcast operand is <i>broadcasting</i>. A BroadcastTo call computes nothing: its group is one leaf that reads its
+/// input through broadcasting. A value is what one call writes into a buffer; it is <i>private</i> when exactly one
+/// operand of one later call reads it and nothing reads it after the traced call: the buffer is a temporary, or a later
+/// call writes it again (a call that writes its input in place starts a new value of the buffer, so an in-place step's
+/// result can be private even in the output buffer).
+/// <para>
+/// A group is a tree whose every value has the group's element count; its leaves read buffers that are full, scalars,
+/// or broadcast to the group's shape (each broadcast leaf with its own shape). The group's shape is known once it holds
+/// a broadcast leaf (the shape of the result of the call that reads it), else only its element count. Two shapes
+/// <i>agree</i> when they are equal once leading 1s are dropped (broadcasting aligns to the right, so a leaf that
+/// broadcasts to one broadcasts to the other).
+/// </para>
+/// <para>
+/// Rule, over the calls in program order: a unary step or binary call C <i>absorbs</i> the group G that wrote one of
+/// its full operands, as that operand's subtree, when the operand's value is private, G's values have C's element
+/// count, G's shape agrees with C's group's (where both are known), the group then reads at most
+/// <see cref="ElementwiseExpression.MaxInputs"/> distinct inputs (a buffer with the shape it is read as; operand a is
+/// decided before b, counting b as an input), and no call between G's first call and C other than G's own writes a
+/// buffer that one of G's calls before it reads or touches a buffer one of them writes (G's calls move to C's place).
+/// A scalar or broadcast operand stays a leaf: a tree never evaluates a subtree at a smaller shape (nor reads one
+/// larger than its root). A BroadcastTo absorbs nothing. Every call starts a group of its own; a group is its last
+/// call (its root) with everything it absorbed. A group of two or more calls is one launch: a unary chain or a binary
+/// chain (at most one binary op, no BroadcastTo) through the chain kernels, else an expression tree
+/// (<see cref="IFusedElementwiseKernels.ElementwiseTree"/>, an input read by several leaves is loaded once; given the
+/// group's shape and each input's when a leaf broadcasts); its intermediates disappear from the memory plan. GEMMs,
 /// reductions, copies and capability calls are never absorbed into an elementwise group. GELU's backward (x·pdf(x) +
-/// cdf(x), times the incoming gradient) is one tree; so is the loss backward's in-place (p - onehot) · scale.
+/// cdf(x), times the incoming gradient) is one tree; so are the loss backward's in-place (p - onehot) · scale, the
+/// FNO's spectral weights a·p + b·q (p and q broadcast) and an SPN's x - exp(y)·w (w broadcast).
+/// </para>
 /// <para>
 /// Reduction epilogues: a <see cref="IKernelSet.Reduce"/> call R with Sum or Mean absorbs the group G (one call or
-/// more) that wrote its input when R's input buffer holds exactly the element count of R's shape, G's values have that
-/// count, G holds no broadcasting call (so it is a tree, each leaf of that count or a scalar), R's output is neither
-/// read nor written by G, and nothing interferes as above (G's calls move to R's place). G and R become one launch
-/// (<see cref="IFusedElementwiseKernels.ElementwiseTreeReduce"/>): each value is reduced as it is computed. When the
-/// value is private to R it is not stored at all (its buffer leaves the memory plan); when anything else reads it, the
-/// launch still stores it. The bias gradient after GELU's backward, a residual gradient's sum before its bias
-/// gradient and the loss backward's tree before its reduction each become one launch.
+/// more, a lone BroadcastTo included) that wrote its input when R's input buffer holds exactly the element count of R's
+/// shape, G's values have that count, G's shape (where known) agrees with R's, R's output is neither read nor written
+/// by G, and nothing interferes as above (G's calls move to R's place). G and R become one launch
+/// (<see cref="IFusedElementwiseKernels.ElementwiseTreeReduce"/>, over R's shape): each value is reduced as it is
+/// computed. When the value is private to R it is not stored at all (its buffer leaves the memory plan); when anything
+/// else reads it, the launch still stores it. The bias gradient after GELU's backward, a residual gradient's sum before
+/// its bias gradient, the loss backward's tree (its broadcast incoming gradient a leaf) before its reduction, and a
+/// product with a broadcast operand summed over the broadcast axes each become one launch.
 /// </para>
 /// </summary>
 internal static class Fusion
@@ -164,7 +195,7 @@ internal static class Fusion
                 var x = reduce.Args[1]!;
                 int writer = flow.Writer(c, 0);
                 if (writer < 0 || groups[writer] is not { } child || absorbed[writer]) continue;
-                if (child.Broadcasting || child.Count != ((DeviceBuffer<float>)x).Length || !ReferenceEquals(child.Output, x)) continue;
+                if (child.Count != ((DeviceBuffer<float>)x).Length || !ReferenceEquals(child.Output, x) || !Agree(child.Shape, (int[])reduce.Args[2]!)) continue;
                 var r = reduce.Args[4]!;
                 if (child.Inputs.Contains(r) || child.Written.Contains(r) || Interferes(ops, child, c)) continue;
                 reductions[c] = (child, !flow.IsPrivate(x, writer, isTemporary(x)));
@@ -253,6 +284,9 @@ internal static class Fusion
     /// <summary>The buffer a unary step writes.</summary>
     public static object OutputOf(KernelCallOp op) => op.IsCore(nameof(IKernelSet.Affine)) ? op.Args[1]! : op.Args[2]!;
 
+    /// <summary>True when both shapes are known and equal once leading 1s are dropped, or either is unknown.</summary>
+    private static bool Agree(int[]? a, int[]? b) => a == null || b == null || a.SkipWhile(d => d == 1).SequenceEqual(b.SkipWhile(d => d == 1));
+
     private static long Count(int[] shape)
     {
         long n = 1;
@@ -326,7 +360,8 @@ internal static class Fusion
     /// <summary>A node of a group's tree: a buffer read, a unary step, or a binary call's op.</summary>
     private abstract record Node;
 
-    private sealed record Leaf(object Buffer) : Node;
+    /// <summary>A buffer read: full or a scalar (<paramref name="Shape"/> null), or broadcast from <paramref name="Shape"/> to the group's shape.</summary>
+    private sealed record Leaf(object Buffer, int[]? Shape) : Node;
 
     private sealed record Step(UnaryStep Op, Node X) : Node;
 
@@ -337,15 +372,14 @@ internal static class Fusion
     {
         private Node tree;
         private readonly KernelCallOp root;
-        private readonly bool rootBroadcasts;
 
-        private Group(int index, KernelCallOp root, Node tree, long count, bool rootBroadcasts)
+        private Group(int index, KernelCallOp root, Node tree, long count, int[]? shape)
         {
             this.root = root;
             this.tree = tree;
             Count = count;
-            this.rootBroadcasts = rootBroadcasts;
-            Broadcasting = rootBroadcasts;
+            Shape = shape;
+            HasBroadcastTo = IsBroadcastTo(root);
             Members = [index];
             Written.Add(Output);
         }
@@ -356,26 +390,28 @@ internal static class Fusion
         /// <summary>Elements of every value the group computes.</summary>
         public long Count { get; }
 
+        /// <summary>The shape of the group's values once a broadcast leaf fixes it (its leaves' shapes broadcast to it), else null.</summary>
+        public int[]? Shape { get; private set; }
+
         /// <summary>The buffer the root writes.</summary>
         public object Output => OpEffects.Of(root)!.Value.Writes;
 
         /// <summary>Operands of the root call (1 or 2).</summary>
         public int Operands => root.IsCore(nameof(IKernelSet.Binary)) ? 2 : 1;
 
-        /// <summary>True when the group holds a broadcasting binary call.</summary>
-        public bool Broadcasting { get; private set; }
-
-        /// <summary>True when the group is unary steps only.</summary>
-        private bool UnaryOnly => Binaries(tree) == 0;
+        /// <summary>True when one of the group's calls is a BroadcastTo (its leaf may be a scalar or broadcast under a unary step).</summary>
+        private bool HasBroadcastTo { get; set; }
 
         /// <summary>The buffers the group reads.</summary>
-        public HashSet<object> Inputs => Leaves(tree).ToHashSet(ReferenceEqualityComparer.Instance);
+        public HashSet<object> Inputs => Leaves(tree).Select(l => l.Buffer).ToHashSet(ReferenceEqualityComparer.Instance);
 
         /// <summary>The buffers the group's calls write, its output included.</summary>
         public HashSet<object> Written { get; } = new(ReferenceEqualityComparer.Instance);
 
         /// <summary>The buffer operand <paramref name="slot"/> of the root reads.</summary>
         public object OperandBuffer(int slot) => OperandsOf(root)![slot];
+
+        private static bool IsBroadcastTo(KernelCallOp call) => call.IsCore(nameof(IKernelSet.BroadcastTo));
 
         /// <summary>The operand buffers of an elementwise call over whole buffers (1 or 2), or null for any other call.</summary>
         public static object[]? OperandsOf(KernelCallOp call)
@@ -385,10 +421,17 @@ internal static class Fusion
                 var (x, y) = (InputOf(call), OutputOf(call));
                 return x is DeviceBuffer<float> xb && y is DeviceBuffer<float> yb && xb.Length == yb.Length ? [x] : null;
             }
+            if (IsBroadcastTo(call))
+            {
+                bool wholeCopy = call.Args[0] is DeviceBuffer<float> x && x.Length == Count((int[])call.Args[1]!)
+                                 && call.Args[2] is DeviceBuffer<float> y && y.Length == Count((int[])call.Args[3]!) && x.Length <= y.Length;
+                return wholeCopy ? [call.Args[0]!] : null;
+            }
             if (!call.IsCore(nameof(IKernelSet.Binary))) return null;
-            bool whole = call.Args[1] is DeviceBuffer<float> a && a.Length == Count((int[])call.Args[2]!)
-                         && call.Args[3] is DeviceBuffer<float> b && b.Length == Count((int[])call.Args[4]!)
-                         && call.Args[5] is DeviceBuffer<float> y2 && y2.Length == Count((int[])call.Args[6]!);
+            long n = Count((int[])call.Args[6]!);
+            bool whole = call.Args[1] is DeviceBuffer<float> a && a.Length == Count((int[])call.Args[2]!) && a.Length <= n
+                         && call.Args[3] is DeviceBuffer<float> b && b.Length == Count((int[])call.Args[4]!) && b.Length <= n
+                         && call.Args[5] is DeviceBuffer<float> y2 && y2.Length == n;
             return whole ? [call.Args[1]!, call.Args[3]!] : null;
         }
 
@@ -397,19 +440,22 @@ internal static class Fusion
         {
             if (OperandsOf(call) is not { } operands) return null;
             if (IsUnaryStep(call))
-                return new Group(index, call, new Step(StepOf(call), new Leaf(operands[0])), ((DeviceBuffer<float>)operands[0]).Length, false);
-            long n = Count((int[])call.Args[6]!);
-            bool broadcasting = operands.Any(o => ((DeviceBuffer<float>)o).Length is var m && m != n && m != 1);
-            return new Group(index, call, new Combine(call, new Leaf(operands[0]), new Leaf(operands[1])), n, broadcasting);
+                return new Group(index, call, new Step(StepOf(call), new Leaf(operands[0], null)), ((DeviceBuffer<float>)operands[0]).Length, null);
+            var (shapes, yShape) = IsBroadcastTo(call)
+                ? (new[] { (int[])call.Args[1]! }, (int[])call.Args[3]!)
+                : (new[] { (int[])call.Args[2]!, (int[])call.Args[4]! }, (int[])call.Args[6]!);
+            long n = Count(yShape);
+            var leaves = operands.Select((o, k) => ((DeviceBuffer<float>)o).Length is var m && m != n && m != 1 ? new Leaf(o, shapes[k]) : new Leaf(o, null)).ToArray();
+            var shape = leaves.Any(l => l.Shape != null) ? yShape : null;
+            Node node = IsBroadcastTo(call) ? leaves[0] : new Combine(call, leaves[0], leaves[1]);
+            return new Group(index, call, node, n, shape);
         }
 
         /// <summary>True when the rule lets the root absorb <paramref name="child"/> as operand <paramref name="slot"/> (interference aside).</summary>
         public bool CanAbsorb(int slot, Group child)
         {
-            if (child.Count != Count) return false;
-            if (tree is Step) return !child.Broadcasting || !child.Inputs.Contains(Output);
-            if (rootBroadcasts) return child.UnaryOnly;
-            return !child.Broadcasting && Leaves(WithOperand(slot, child.tree)).Distinct(ReferenceEqualityComparer.Instance).Count() <= ElementwiseExpression.MaxInputs;
+            if (IsBroadcastTo(root) || child.Count != Count || !Agree(Shape, child.Shape)) return false;
+            return DistinctInputs(WithOperand(slot, child.tree)).Count <= ElementwiseExpression.MaxInputs;
         }
 
         /// <summary>Takes <paramref name="child"/> in as operand <paramref name="slot"/>.</summary>
@@ -418,7 +464,8 @@ internal static class Fusion
             tree = WithOperand(slot, child.tree);
             Members.AddRange(child.Members);
             Written.UnionWith(child.Written);
-            Broadcasting |= child.Broadcasting;
+            Shape ??= child.Shape;
+            HasBroadcastTo |= child.HasBroadcastTo;
         }
 
         private Node WithOperand(int slot, Node operand)
@@ -433,13 +480,24 @@ internal static class Fusion
             };
         }
 
-        private static IEnumerable<object> Leaves(Node node) => node switch
+        private static IEnumerable<Leaf> Leaves(Node node) => node switch
         {
-            Leaf l => [l.Buffer],
+            Leaf l => [l],
             Step s => Leaves(s.X),
             Combine c => Leaves(c.A).Concat(Leaves(c.B)),
             _ => [],
         };
+
+        /// <summary>The distinct inputs a tree reads, in leaf order: a buffer with the shape it is read as (null: full or a scalar).</summary>
+        private static List<Leaf> DistinctInputs(Node node)
+        {
+            var inputs = new List<Leaf>();
+            foreach (var leaf in Leaves(node))
+                if (!inputs.Any(l => ReferenceEquals(l.Buffer, leaf.Buffer) && SameShape(l.Shape, leaf.Shape))) inputs.Add(leaf);
+            return inputs;
+        }
+
+        private static bool SameShape(int[]? a, int[]? b) => a == null ? b == null : b != null && a.SequenceEqual(b);
 
         private static int Binaries(Node node) => node switch
         {
@@ -464,8 +522,9 @@ internal static class Fusion
         /// <summary>The group as one launch: a unary chain, a binary chain, or a tree.</summary>
         public FusedOp ToOp()
         {
-            if (Chain(tree) is { } unary) return FusedOp.UnaryChain(Members.Count, unary.Steps, unary.Buffer, Output);
-            if (Binaries(tree) == 1)
+            // A BroadcastTo's leaf may be a scalar or broadcast where a chain kernel expects a full operand: trees only.
+            if (!HasBroadcastTo && Chain(tree) is { } unary) return FusedOp.UnaryChain(Members.Count, unary.Steps, unary.Buffer, Output);
+            if (!HasBroadcastTo && Binaries(tree) == 1)
             {
                 var tail = new List<UnaryStep>();
                 var node = tree;
@@ -479,29 +538,34 @@ internal static class Fusion
                 var (a, b) = (Chain(head.A)!.Value, Chain(head.B)!.Value);
                 return FusedOp.BinaryChain(Members.Count, head.Call, a.Steps, a.Buffer, b.Steps, b.Buffer, tail, Output);
             }
-            var (expression, inputs) = Expression();
-            return FusedOp.Tree(Members.Count, expression, inputs, Output);
+            var (expression, inputs, shapes) = Expression(Shape);
+            return FusedOp.Tree(Members.Count, expression, inputs, Output, shapes == null ? null : Shape, shapes);
         }
 
         /// <summary>The group and <paramref name="reduce"/> (the Reduce call reading its value) as one launch; the value is stored when <paramref name="store"/>.</summary>
         public FusedOp ToTreeReduce(KernelCallOp reduce, bool store)
         {
-            var (expression, inputs) = Expression();
-            return FusedOp.TreeReduce(Members.Count + 1, expression, inputs, store ? Output : null, reduce);
+            var (expression, inputs, shapes) = Expression(Shape == null ? null : (int[])reduce.Args[2]!);
+            return FusedOp.TreeReduce(Members.Count + 1, expression, inputs, store ? Output : null, reduce, shapes);
         }
 
-        /// <summary>The group as an expression tree over the distinct buffers it reads (input i is inputs[i]).</summary>
-        private (ElementwiseExpression Tree, List<object> Inputs) Expression()
+        /// <summary>
+        /// The group as an expression tree over its distinct inputs (input i is inputs[i]) and, when the group's shape is
+        /// known, evaluated over <paramref name="over"/> (a shape agreeing with it), each input's shape: its broadcast
+        /// shape, <paramref name="over"/> when full, [] when a scalar.
+        /// </summary>
+        private (ElementwiseExpression Tree, List<object> Inputs, int[][]? Shapes) Expression(int[]? over)
         {
-            var inputs = Leaves(tree).Distinct(ReferenceEqualityComparer.Instance).Select(b => b!).ToList();
+            var leaves = DistinctInputs(tree);
             ElementwiseExpression Build(Node node) => node switch
             {
-                Leaf l => new ElementwiseExpression.Input(inputs.FindIndex(b => ReferenceEquals(b, l.Buffer))),
+                Leaf l => new ElementwiseExpression.Input(leaves.FindIndex(i => ReferenceEquals(i.Buffer, l.Buffer) && SameShape(i.Shape, l.Shape))),
                 Step s => new ElementwiseExpression.Unary(s.Op, Build(s.X)),
                 Combine c => new ElementwiseExpression.Binary((BinaryOp)c.Call.Args[0]!, Build(c.A), Build(c.B)),
                 _ => throw new InvalidOperationException("unknown node."),
             };
-            return (Build(tree), inputs);
+            var shapes = over == null ? null : leaves.Select(l => l.Shape ?? (((DeviceBuffer<float>)l.Buffer).Length == Count ? over : [])).ToArray();
+            return (Build(tree), leaves.Select(l => l.Buffer).ToList(), shapes);
         }
     }
 }
