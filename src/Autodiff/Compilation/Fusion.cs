@@ -38,18 +38,21 @@ internal sealed class FusedOp : TraceOp
         new(calls, [.. inputs, y]) { Expression = tree, TreeShape = shape, InputShapes = inputShapes };
 
     /// <summary>
-    /// An expression tree over <paramref name="inputs"/> evaluated over <paramref name="reduce"/>'s input shape, stored
-    /// into <paramref name="y"/> (null: not stored) and reduced as <paramref name="reduce"/> (a Reduce call) reduces it;
-    /// with <paramref name="inputShapes"/>, input i is read through broadcasting as <paramref name="inputShapes"/>[i].
+    /// An expression tree over <paramref name="inputs"/> evaluated over <paramref name="shape"/>, stored into
+    /// <paramref name="y"/> (null: not stored) and reduced over <paramref name="axes"/> with <paramref name="reduce"/>'s
+    /// op into its output (the shape and axes are <paramref name="reduce"/>'s, or a regrouping of them that reduces in
+    /// the same order); with <paramref name="inputShapes"/>, input i is read through broadcasting as
+    /// <paramref name="inputShapes"/>[i].
     /// </summary>
-    public static FusedOp TreeReduce(int calls, ElementwiseExpression tree, List<object> inputs, object? y, KernelCallOp reduce, int[][]? inputShapes = null) =>
+    public static FusedOp TreeReduce(int calls, ElementwiseExpression tree, List<object> inputs, object? y, KernelCallOp reduce, int[] shape, int[] axes,
+        int[][]? inputShapes) =>
         new(calls, [.. inputs, y, reduce.Args[4]])
         {
             Expression = tree,
             InputShapes = inputShapes,
             Reduction = (ReduceOp)reduce.Args[0]!,
-            ReduceShape = (int[])reduce.Args[2]!,
-            ReduceAxes = (int[])reduce.Args[3]!,
+            ReduceShape = shape,
+            ReduceAxes = axes,
         };
 
     /// <summary>The reduction of a tree with its reduction, or null.</summary>
@@ -164,10 +167,12 @@ internal sealed class FusedOp : TraceOp
 /// <para>
 /// Reduction epilogues: a <see cref="IKernelSet.Reduce"/> call R with Sum or Mean absorbs the group G (one call or
 /// more, a lone BroadcastTo included) that wrote its input when R's input buffer holds exactly the element count of R's
-/// shape, G's values have that count, G's shape (where known) agrees with R's, R's output is neither read nor written
+/// shape, G's values have that count, G's shape (where known) agrees with R's or R's reduction <i>regroups</i> onto it
+/// (both shapes, size-1 dims dropped and reduced or kept neighbours merged, give the same runs: a sum of [20480, 1] over
+/// axis 0 is a sum of [20, 1024] over axes 0 and 1, reduced in the same order), R's output is neither read nor written
 /// by G, and nothing interferes as above (G's calls move to R's place). G and R become one launch
-/// (<see cref="IFusedElementwiseKernels.ElementwiseTreeReduce"/>, over R's shape): each value is reduced as it is
-/// computed. When the value is private to R it is not stored at all (its buffer leaves the memory plan); when anything
+/// (<see cref="IFusedElementwiseKernels.ElementwiseTreeReduce"/>, over R's shape or G's): each value is reduced as it
+/// is computed. When the value is private to R it is not stored at all (its buffer leaves the memory plan); when anything
 /// else reads it, the launch still stores it. The bias gradient after GELU's backward, a residual gradient's sum before
 /// its bias gradient, the loss backward's tree (its broadcast incoming gradient a leaf) before its reduction, and a
 /// product with a broadcast operand summed over the broadcast axes each become one launch.
@@ -187,7 +192,7 @@ internal static class Fusion
         var flow = new ValueFlow(ops);
         var groups = new Group?[ops.Count];
         var absorbed = new bool[ops.Count];
-        var reductions = new Dictionary<int, (Group Group, bool Store)>();
+        var reductions = new Dictionary<int, (Group Group, bool Store, int[] Shape, int[] Axes)>();
         for (int c = 0; c < ops.Count; c++)
         {
             if (ops[c] is KernelCallOp reduce && IsFusableReduce(reduce))
@@ -195,10 +200,16 @@ internal static class Fusion
                 var x = reduce.Args[1]!;
                 int writer = flow.Writer(c, 0);
                 if (writer < 0 || groups[writer] is not { } child || absorbed[writer]) continue;
-                if (child.Count != ((DeviceBuffer<float>)x).Length || !ReferenceEquals(child.Output, x) || !Agree(child.Shape, (int[])reduce.Args[2]!)) continue;
+                if (child.Count != ((DeviceBuffer<float>)x).Length || !ReferenceEquals(child.Output, x)) continue;
+                var (shape, axes) = ((int[])reduce.Args[2]!, (int[])reduce.Args[3]!);
+                if (!Agree(child.Shape, shape))
+                {
+                    if (Regroup(shape, axes, child.Shape!) is not { } regrouped) continue;
+                    (shape, axes) = (child.Shape!, regrouped);
+                }
                 var r = reduce.Args[4]!;
                 if (child.Inputs.Contains(r) || child.Written.Contains(r) || Interferes(ops, child, c)) continue;
-                reductions[c] = (child, !flow.IsPrivate(x, writer, isTemporary(x)));
+                reductions[c] = (child, !flow.IsPrivate(x, writer, isTemporary(x)), shape, axes);
                 absorbed[writer] = true;
                 continue;
             }
@@ -219,7 +230,7 @@ internal static class Fusion
         for (int i = 0; i < ops.Count; i++)
         {
             if (absorbed[i]) continue;
-            if (reductions.TryGetValue(i, out var epilogue)) result.Add(epilogue.Group.ToTreeReduce((KernelCallOp)ops[i], epilogue.Store));
+            if (reductions.TryGetValue(i, out var epilogue)) result.Add(epilogue.Group.ToTreeReduce((KernelCallOp)ops[i], epilogue.Store, epilogue.Shape, epilogue.Axes));
             else result.Add(groups[i] is { Members.Count: > 1 } group ? group.ToOp() : ops[i]);
         }
         reductionEpilogues = reductions.Count;
@@ -283,6 +294,42 @@ internal static class Fusion
 
     /// <summary>The buffer a unary step writes.</summary>
     public static object OutputOf(KernelCallOp op) => op.IsCore(nameof(IKernelSet.Affine)) ? op.Args[1]! : op.Args[2]!;
+
+    /// <summary>
+    /// The axes of <paramref name="over"/> (of the same element count as <paramref name="shape"/>) that reduce as
+    /// <paramref name="axes"/> of <paramref name="shape"/> do: both collapse (size-1 dims dropped, reduced or kept
+    /// neighbours merged) to the same runs, so each kernel set walks them in the same order. Null when a dim of
+    /// <paramref name="over"/> straddles two runs, or a shape is empty.
+    /// </summary>
+    private static int[]? Regroup(int[] shape, int[] axes, int[] over)
+    {
+        if (shape.Contains(0) || over.Contains(0)) return null;
+        var runs = new List<(long Extent, bool Reduced)>();
+        for (int d = 0; d < shape.Length; d++)
+        {
+            if (shape[d] == 1) continue;
+            bool reduced = axes.Contains(d);
+            if (runs.Count > 0 && runs[^1].Reduced == reduced) runs[^1] = (runs[^1].Extent * shape[d], reduced);
+            else runs.Add((shape[d], reduced));
+        }
+        var result = new List<int>();
+        int run = 0;
+        long covered = 1;
+        for (int d = 0; d < over.Length; d++)
+        {
+            if (over[d] == 1) continue;
+            if (run == runs.Count) return null;
+            covered *= over[d];
+            if (runs[run].Extent % covered != 0) return null;
+            if (runs[run].Reduced) result.Add(d);
+            if (covered == runs[run].Extent)
+            {
+                run++;
+                covered = 1;
+            }
+        }
+        return run == runs.Count ? [.. result] : null;
+    }
 
     /// <summary>True when both shapes are known and equal once leading 1s are dropped, or either is unknown.</summary>
     private static bool Agree(int[]? a, int[]? b) => a == null || b == null || a.SkipWhile(d => d == 1).SequenceEqual(b.SkipWhile(d => d == 1));
@@ -542,11 +589,15 @@ internal static class Fusion
             return FusedOp.Tree(Members.Count, expression, inputs, Output, shapes == null ? null : Shape, shapes);
         }
 
-        /// <summary>The group and <paramref name="reduce"/> (the Reduce call reading its value) as one launch; the value is stored when <paramref name="store"/>.</summary>
-        public FusedOp ToTreeReduce(KernelCallOp reduce, bool store)
+        /// <summary>
+        /// The group and <paramref name="reduce"/> (the Reduce call reading its value) as one launch over
+        /// <paramref name="shape"/> (agreeing with the group's) and <paramref name="axes"/>; the value is stored when
+        /// <paramref name="store"/>.
+        /// </summary>
+        public FusedOp ToTreeReduce(KernelCallOp reduce, bool store, int[] shape, int[] axes)
         {
-            var (expression, inputs, shapes) = Expression(Shape == null ? null : (int[])reduce.Args[2]!);
-            return FusedOp.TreeReduce(Members.Count + 1, expression, inputs, store ? Output : null, reduce, shapes);
+            var (expression, inputs, shapes) = Expression(Shape == null ? null : shape);
+            return FusedOp.TreeReduce(Members.Count + 1, expression, inputs, store ? Output : null, reduce, shape, axes, shapes);
         }
 
         /// <summary>
