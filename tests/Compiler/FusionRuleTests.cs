@@ -32,6 +32,11 @@ public sealed class FusionRuleTests : IDisposable
 
     private static KernelCallOp Reduce(ReduceOp op, object x, int[] shape, int[] axes, object r) => Call(nameof(IKernelSet.Reduce), op, x, shape, axes, r);
 
+    private static KernelCallOp Binary(BinaryOp op, object a, int[] aShape, object b, int[] bShape, object y, int[] yShape) =>
+        Call(nameof(IKernelSet.Binary), op, a, aShape, b, bShape, y, yShape);
+
+    private static KernelCallOp BroadcastTo(object x, int[] xShape, object y, int[] yShape) => Call(nameof(IKernelSet.BroadcastTo), x, xShape, y, yShape);
+
     /// <summary>Fuses <paramref name="ops"/> with <paramref name="kept"/> the buffers that are not temporaries; returns the names of the result.</summary>
     private static List<string> Fuse(List<TraceOp> ops, params object[] kept) =>
         Fusion.Fuse(ops, b => !kept.Contains(b)).Select(o => o.Name).ToList();
@@ -125,14 +130,98 @@ public sealed class FusionRuleTests : IDisposable
         // A reader of the value in between.
         Assert.Equal(["Binary", "Unary", "Reduce"],
             Fuse([Binary(BinaryOp.Add, a, b, t), Unary(UnaryOp.Tanh, t, y), Reduce(ReduceOp.Sum, t, [2, 3], [0], r)], a, b, r, y));
-        // A broadcasting group.
-        Assert.Equal(["Binary", "Reduce"], Fuse([Binary(BinaryOp.Add, a, w, t, bLength: 3), Reduce(ReduceOp.Sum, t, [2, 3], [0], r)], a, w, r));
+        // A broadcasting group whose shape the reduction's does not regroup onto ([6] read as [3], over [3, 2]).
+        Assert.Equal(["Binary", "Reduce"], Fuse([Binary(BinaryOp.Add, a, [6], w, [3], t, [6]), Reduce(ReduceOp.Sum, t, [3, 2], [1], r)], a, w, r));
         // A reduction over fewer elements than its input buffer holds.
         var r2 = Buffer(2);
         Assert.Equal(["Binary", "Reduce"], Fuse([Binary(BinaryOp.Add, a, b, t), Reduce(ReduceOp.Sum, t, [2, 2], [0], r2)], a, b, r2));
         // Max is not an epilogue; neither is a reduction writing what the group reads.
         Assert.Equal(["Binary", "Reduce"], Fuse([Binary(BinaryOp.Add, a, b, t), Reduce(ReduceOp.Max, t, [2, 3], [0], r)], a, b, r));
         Assert.Equal(["Binary", "Reduce"], Fuse([Binary(BinaryOp.Add, a, b, t), Reduce(ReduceOp.Sum, t, [6], [], a)], a, b));
+    }
+
+    [Fact]
+    public void BroadcastOperandsAreLeavesOfOneTree()
+    {
+        // The FNO's spectral weights a·p + b·q, p and q broadcast: one tree over four inputs, each with its shape.
+        var (a, b, p, q, s, t, y) = (Buffer(12), Buffer(12), Buffer(4), Buffer(4), Buffer(48), Buffer(48), Buffer(48));
+        int[] full = [3, 2, 4, 2], half = [3, 1, 4, 1], small = [2, 1, 2, 1];
+        var fused = Fusion.Fuse([Binary(BinaryOp.Mul, a, half, p, small, s, full), Binary(BinaryOp.Mul, b, half, q, small, t, full),
+            Binary(BinaryOp.Add, s, full, t, full, y, full)], x => x == s || x == t);
+        var tree = (FusedOp)Assert.Single(fused);
+        Assert.Equal("Fused[Add(Mul(x0, x1), Mul(x2, x3))]", tree.Name);
+        Assert.Equal([a, p, b, q, y], tree.Args);
+        Assert.Equal(full, tree.TreeShape);
+        Assert.Equal([half, small, half, small], tree.InputShapes!);
+        // An SPN's x - exp(u)·w, w broadcast along the last axis: one tree where a binary chain stopped at the broadcast.
+        var (x, u, w, e, m, d) = (Buffer(6), Buffer(6), Buffer(2), Buffer(6), Buffer(6), Buffer(6));
+        Assert.Equal(["Fused[Sub(x0, Mul(Exp(x1), x2))]"], Fuse([Unary(UnaryOp.Exp, u, e), Binary(BinaryOp.Mul, e, [2, 3], w, [2, 1], m, [2, 3]),
+            Binary(BinaryOp.Sub, x, [2, 3], m, [2, 3], d, [2, 3])], x, u, w, d));
+    }
+
+    [Fact]
+    public void ABroadcastToIsALeafReadThroughBroadcasting()
+    {
+        // g broadcast to [2, 3], then 2·(g·x): one tree reading g as [2, 1]; summed over axis 0 as well: one launch.
+        var (g, x, b, m, y, r) = (Buffer(2), Buffer(), Buffer(), Buffer(), Buffer(), Buffer(3));
+        var ops = new List<TraceOp> { BroadcastTo(g, [2, 1], b, [2, 3]), Binary(BinaryOp.Mul, b, [2, 3], x, [2, 3], m, [2, 3]), Affine(m, y) };
+        var tree = (FusedOp)Assert.Single(Fusion.Fuse(ops, z => z == b || z == m));
+        Assert.Equal("Fused[Affine(2,1)(Mul(x0, x1))]", tree.Name);
+        Assert.Equal(3, tree.Calls);
+        Assert.Equal([[2, 1], [2, 3]], tree.InputShapes!);
+        var reduced = (FusedOp)Assert.Single(Fusion.Fuse([.. ops, Reduce(ReduceOp.Sum, y, [2, 3], [0], r)], z => z == b || z == m || z == y));
+        Assert.Equal("Fused[Affine(2,1)(Mul(x0, x1))] + Reduce(Sum, axes [0])", reduced.Name);
+        Assert.Equal([g, x, null, r], reduced.Args);
+        // A lone BroadcastTo stays a call; one whose value is read twice stays apart.
+        Assert.Equal(["BroadcastTo"], Fuse([BroadcastTo(g, [2, 1], b, [2, 3])], g, b));
+        Assert.Equal(["BroadcastTo", "Binary"], Fuse([BroadcastTo(g, [2, 1], b, [2, 3]), Binary(BinaryOp.Mul, b, [2, 3], b, [2, 3], m, [2, 3])], g, m));
+    }
+
+    [Fact]
+    public void AGroupJoinsOnlyWhereItsShapeAgrees()
+    {
+        // A value broadcast over [2, 3] read as the full operand of a [3, 2] result that broadcasts another: same count,
+        // other shape, no fusion.
+        var (a, w, t, c, y, v) = (Buffer(), Buffer(3), Buffer(), Buffer(), Buffer(), Buffer(2));
+        Assert.Equal(["Binary", "Binary"], Fuse([Binary(BinaryOp.Mul, a, [2, 3], w, [3], t, [2, 3]), Binary(BinaryOp.Add, t, [3, 2], v, [2], y, [3, 2])], a, w, v, y));
+        // Leading 1s do not matter.
+        Assert.Equal(["Fused[Add(Mul(x0, x1), x2)]"],
+            Fuse([Binary(BinaryOp.Mul, a, [2, 3], w, [3], t, [2, 3]), Binary(BinaryOp.Add, t, [1, 2, 3], c, [1, 2, 3], y, [1, 2, 3])], a, w, c, y));
+        // A plain root takes the group's shape, whatever its own: its other leaves are full or scalars, read in flat order.
+        Assert.Equal(["Fused[Add(Mul(x0, x1), x2)]"], Fuse([Binary(BinaryOp.Mul, a, [2, 3], w, [3], t, [2, 3]), Binary(BinaryOp.Add, t, [3, 2], c, [3, 2], y, [3, 2])], a, w, c, y));
+        var s = Buffer(1);
+        Assert.Equal(["Fused[Mul(Mul(x0, x1), x2)]"],
+            Fuse([Binary(BinaryOp.Mul, a, [2, 3], w, [3], t, [2, 3]), Binary(BinaryOp.Mul, t, [6], s, [1], y, [6])], a, w, s, y));
+    }
+
+    [Fact]
+    public void ABufferReadWithTwoShapesIsTwoInputs()
+    {
+        // w read as [3] and as [3, 1]: two inputs, so with a, b and c the tree would read five and the last add stays apart.
+        var (a, b, c, w, t, u, v, y) = (Buffer(9), Buffer(9), Buffer(9), Buffer(3), Buffer(9), Buffer(9), Buffer(9), Buffer(9));
+        int[] sq = [3, 3];
+        var ops = new List<TraceOp>
+        {
+            Binary(BinaryOp.Mul, a, sq, w, [3], t, sq), Binary(BinaryOp.Mul, b, sq, w, [3, 1], u, sq), Binary(BinaryOp.Add, t, sq, u, sq, v, sq),
+            Binary(BinaryOp.Add, v, sq, c, sq, y, sq),
+        };
+        var fused = Fusion.Fuse(ops, z => z == t || z == u || z == v);
+        Assert.Equal(["Fused[Add(Mul(x0, x1), Mul(x2, x3))]", "Binary"], fused.Select(o => o.Name));
+        Assert.Equal([[3, 3], [3], [3, 3], [3, 1]], ((FusedOp)fused[0]).InputShapes!);
+    }
+
+    [Fact]
+    public void AReductionRegroupsOntoItsGroupsShape()
+    {
+        // A [2, 3] tree summed as [6, 1] over axis 0 (the same single run): one launch over [2, 3], axes 0 and 1.
+        var (a, w, t, r) = (Buffer(), Buffer(2), Buffer(), Buffer(1));
+        var fused = (FusedOp)Assert.Single(Fusion.Fuse([Binary(BinaryOp.Mul, a, [2, 3], w, [2, 1], t, [2, 3]), Reduce(ReduceOp.Sum, t, [6, 1], [0], r)],
+            z => z == t));
+        Assert.Equal([2, 3], fused.ReduceShape);
+        Assert.Equal([0, 1], fused.ReduceAxes);
+        // [3, 2] over axis 1 runs across the tree's rows: no regrouping.
+        var r3 = Buffer(3);
+        Assert.Equal(["Binary", "Reduce"], Fuse([Binary(BinaryOp.Mul, a, [2, 3], w, [2, 1], t, [2, 3]), Reduce(ReduceOp.Sum, t, [3, 2], [1], r3)], a, w, r3));
     }
 
     public void Dispose()

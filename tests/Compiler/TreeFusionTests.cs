@@ -74,6 +74,58 @@ public abstract class TreeFusionTests(ITestOutputHelper output)
         Assert.DoesNotMatch(new Regex(@"^\s+\d+ Binary\(", RegexOptions.Multiline), explain);
     }
 
+    /// <summary>The broadcasting graphs of the FNO, the SPN and a loss backward, each compiled, checked bitwise against eager, with its launches.</summary>
+    public static TheoryData<string, int> BroadcastingGraphs => new()
+    {
+        { "spectral weights", 1 },
+        { "broadcast product summed over the broadcast axes", 1 },
+        { "spn log-space step", 1 },
+        { "sum backward into a square's backward", 1 },
+    };
+
+    [Theory]
+    [MemberData(nameof(BroadcastingGraphs))]
+    public void BroadcastingGraphsAreOneTree(string graph, int launches)
+    {
+        using var p = Tensor.Normal([2, 1, 2, 1], seed: 91, device: Device);
+        using var q = Tensor.Normal([2, 1, 2, 1], seed: 92, device: Device);
+        using var w = Tensor.Normal([2, 3, 1], seed: 93, device: Device);
+        Tensor SquareGrad(Tensor x, Tensor g)
+        {
+            var leaf = x.Detach();
+            leaf.RequiresGrad = true;
+            leaf.Square().Sum([1]).Backward(g);
+            return leaf.Grad!;
+        }
+        Func<Tensor, Tensor, Tensor> function = graph switch
+        {
+            "spectral weights" => (a, b) => a * p + b * q,
+            "broadcast product summed over the broadcast axes" => (s, _) => (s * p).Sum([1, 3]),
+            "spn log-space step" => (x, u) => x - u.Exp() * w,
+            _ => SquareGrad,
+        };
+        (int[] A, int[] B) shapes = graph switch
+        {
+            "spectral weights" => ([3, 1, 4, 1, 5], [3, 1, 4, 1, 5]),
+            "broadcast product summed over the broadcast axes" => ([3, 2, 4, 2, 5], [1]),
+            "spn log-space step" => ([2, 3, 7], [2, 3, 7]),
+            _ => ([4, 9], [4]),
+        };
+        using var f = Compiler.Compile(function);
+        for (int call = 0; call < 5; call++)
+        {
+            using var a = Tensor.Normal(shapes.A, seed: (ulong)(call + 1), device: Device);
+            using var b = Tensor.Normal(shapes.B, seed: (ulong)(call + 21), device: Device);
+            float[] expected;
+            using (new TensorScope()) expected = function(a, b).ToArray();
+            using var got = f.Invoke(a, b);
+            KernelAssert.Bitwise(expected, got.ToArray(), $"{graph}, call {call}\n{f.Explain()}");
+        }
+        var explain = f.Explain();
+        output.WriteLine(explain);
+        Assert.True(launches == f.LastGraph!.Launches, explain);
+    }
+
     [Fact]
     public void MixerStepLaunchCount()
     {
