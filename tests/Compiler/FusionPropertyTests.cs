@@ -17,7 +17,8 @@ public abstract class FusionPropertyTests
 
     private sealed record Op(Kind Kind, int A, int B, int Code);
 
-    public static TheoryData<int> Seeds => new() { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20 };
+    /// <summary>Seeds 1 to 20 draw mixed programs; 21 to 36 broadcasting-heavy ones (see <see cref="Generate"/>).</summary>
+    public static TheoryData<int> Seeds => new(Enumerable.Range(1, 36));
 
     [Theory]
     [MemberData(nameof(Seeds))]
@@ -25,7 +26,7 @@ public abstract class FusionPropertyTests
     {
         var rng = new System.Random(seed);
         int rows = rng.Next(1, 6), cols = new[] { 1, 3, 7, 16, 33 }[rng.Next(5)];
-        var program = Generate(rng, rng.Next(1, 21));
+        var program = Generate(rng, rng.Next(1, 21), broadcasting: seed > 20);
         Tensor Run(Tensor x, Tensor w)
         {
             var values = new List<Tensor> { x, w };
@@ -112,11 +113,15 @@ public abstract class FusionPropertyTests
     /// A program over values 0 (x [rows, cols]) and 1 (w [cols]): mostly a chain on the latest value, sometimes
     /// reading an earlier one (which gives that value a second user and so ends a group), and sometimes a small tree:
     /// two unary steps on one value (read twice) combined by a binary op; sometimes a sum or mean of the latest value
-    /// over its first or last axis (kept as an axis of extent 1, which later binary ops broadcast).
+    /// over its first or last axis (kept as an axis of extent 1, which later binary ops broadcast). With
+    /// <paramref name="broadcasting"/>, binary ops read w or the latest reduction as their second operand more often,
+    /// reductions come more often, and the small trees are products with w summed: a·w + step(a).
     /// </summary>
-    private static List<Op> Generate(System.Random rng, int count)
+    private static List<Op> Generate(System.Random rng, int count, bool broadcasting = false)
     {
         var ops = new List<Op>();
+        int reduced = -1;
+        int Second() => broadcasting && rng.NextDouble() < 0.6 ? (reduced >= 0 && rng.NextDouble() < 0.5 ? reduced : 1) : rng.Next(0, ops.Count + 2);
         while (ops.Count < count)
         {
             // The latest value is index ops.Count + 1 once there is an op; before, x.
@@ -125,19 +130,20 @@ public abstract class FusionPropertyTests
             if (r < 0.15 && ops.Count + 3 <= count)
             {
                 int first = ops.Count + 2;
-                ops.Add(new Op(Kind.Unary, a, a, rng.Next(Unaries.Length)));
+                ops.Add(broadcasting ? new Op(Kind.Binary, a, 1, 2) : new Op(Kind.Unary, a, a, rng.Next(Unaries.Length)));
                 ops.Add(rng.NextDouble() < 0.5 ? new Op(Kind.Unary, a, a, rng.Next(Unaries.Length)) : new Op(Kind.Affine, a, a, 0));
                 ops.Add(new Op(Kind.Binary, first, first + 1, rng.Next(3)));
                 continue;
             }
-            if (r > 0.9 && ops.Count > 0)
+            if (r > (broadcasting ? 0.82 : 0.9) && ops.Count > 0)
             {
                 // On the latest value only, so no two reductions repeat one another (common-subexpression elimination would merge them).
+                reduced = ops.Count + 2;
                 ops.Add(new Op(Kind.Reduce, ops.Count + 1, ops.Count + 1, rng.Next(4)));
                 continue;
             }
             var op = r < 0.55 ? new Op(Kind.Unary, a, a, rng.Next(Unaries.Length))
-                : r < 0.8 ? new Op(Kind.Binary, a, rng.Next(0, ops.Count + 2), rng.Next(3))
+                : r < 0.8 ? new Op(Kind.Binary, a, Second(), rng.Next(3))
                 : new Op(Kind.Affine, a, a, 0);
             ops.Add(op);
         }
