@@ -102,9 +102,10 @@ public abstract class BroadcastTreeKernelTests
                       + (reduce ? $" {op} axes [{string.Join(", ", axes)}]" : "");
         try
         {
+            var sources = inputShapes.Select(s => HostReference.BroadcastSourceIndex(s, shape)).ToArray();
             var values = new float[n];
             for (long i = 0; i < n; i++)
-                values[i] = (float)Reference(tree, Enumerable.Range(0, hosts.Length).Select(k => hosts[k][Offset(i, shape, inputShapes[k])]).ToArray());
+                values[i] = (float)Reference(tree, Enumerable.Range(0, hosts.Length).Select(k => hosts[k][sources[k][i]]).ToArray());
             var oneByOne = OneByOne(tree, inputs, inputShapes, shape);
             using var y = DeviceData.Filled(K, n, float.NaN);
             if (!reduce)
@@ -170,35 +171,7 @@ public abstract class BroadcastTreeKernelTests
         Throws(() => F.ElementwiseTreeReduce(add, [x35, x5], [[7, 5], [5]], shape, y, ReduceOp.Sum, [0], x5), reduce, "r is input 1");
     }
 
-    /// <summary>Element offset of output element <paramref name="i"/> of <paramref name="shape"/> in an input of <paramref name="inputShape"/> (NumPy broadcasting).</summary>
-    private static long Offset(long i, int[] shape, int[] inputShape)
-    {
-        long offset = 0, stride = 1;
-        for (int d = shape.Length - 1; d >= 0; d--)
-        {
-            long c = i % shape[d];
-            i /= shape[d];
-            int k = d - (shape.Length - inputShape.Length);
-            if (k < 0) continue;
-            if (inputShape[k] != 1) offset += c * stride;
-            stride *= inputShape[k];
-        }
-        return offset;
-    }
-
     private static long Count(int[] shape) => shape.Aggregate(1L, (p, d) => p * d);
-
-    private static int[] Broadcast(int[] a, int[] b)
-    {
-        int rank = Math.Max(a.Length, b.Length);
-        var shape = new int[rank];
-        for (int d = 0; d < rank; d++)
-        {
-            int da = d - (rank - a.Length) >= 0 ? a[d - (rank - a.Length)] : 1, db = d - (rank - b.Length) >= 0 ? b[d - (rank - b.Length)] : 1;
-            shape[d] = da == 1 ? db : da;
-        }
-        return shape;
-    }
 
     /// <summary>The tree's ops run one by one through the set's own kernels, each binary op broadcasting its operands, the root broadcast to the tree's shape at the end.</summary>
     private float[] OneByOne(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, int[][] inputShapes, int[] shape)
@@ -222,7 +195,7 @@ public abstract class BroadcastTreeKernelTests
                 case Binary b:
                 {
                     var (a, c) = (Eval(b.A), Eval(b.B));
-                    var yShape = Broadcast(a.Shape, c.Shape);
+                    var yShape = HostReference.BroadcastShape(a.Shape, c.Shape);
                     var y = K.Allocate(Count(yShape));
                     temporaries.Add(y);
                     K.Binary(b.Op, a.Buffer, a.Shape, c.Buffer, c.Shape, y, yShape);

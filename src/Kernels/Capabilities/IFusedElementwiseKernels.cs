@@ -110,6 +110,23 @@ internal sealed record TreeBroadcast(long Count, long[] Extents, long[][] Stride
         new(count, [count], Enumerable.Range(0, ElementwiseExpression.MaxInputs).Select(_ => new long[] { 1 }).ToArray());
 
     /// <summary>
+    /// Checks a call of <see cref="IFusedElementwiseKernels.ElementwiseTree"/> before any work: as
+    /// <see cref="Check(string, ElementwiseExpression, IReadOnlyList{DeviceBuffer{float}}, IReadOnlyList{int[]}, int[])"/>, and y alive
+    /// and of the shape's element count.
+    /// </summary>
+    public static TreeBroadcast CheckTree(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        DeviceBuffer<float> y, int[] shape)
+    {
+        const string op = nameof(IFusedElementwiseKernels.ElementwiseTree);
+        ArgumentNullException.ThrowIfNull(y);
+        y.ThrowIfDisposed(op);
+        var layout = Check(op, tree, inputs, inputShapes, shape);
+        if (y.Length != layout.Count)
+            throw new ArgumentException($"{op}: y holds {y.Length} elements, expected shape [{string.Join(", ", shape)}]'s {layout.Count}.", nameof(y));
+        return layout;
+    }
+
+    /// <summary>
     /// Checks a broadcasting tree call before any work: the tree and inputs as <see cref="ElementwiseExpression"/>
     /// requires them, one shape per input, each non-negative, of its buffer's length and broadcasting to
     /// <paramref name="shape"/>; returns the collapsed iteration space.

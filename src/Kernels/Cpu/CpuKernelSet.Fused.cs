@@ -25,12 +25,7 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
     void IFusedElementwiseKernels.ElementwiseTree(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, IReadOnlyList<int[]> inputShapes,
         DeviceBuffer<float> y, int[] shape)
     {
-        const string op = nameof(IFusedElementwiseKernels.ElementwiseTree);
-        ArgumentNullException.ThrowIfNull(y);
-        y.ThrowIfDisposed(op);
-        var layout = TreeBroadcast.Check(op, tree, inputs, inputShapes, shape);
-        if (y.Length != layout.Count)
-            throw new ArgumentException($"{op}: y holds {y.Length} elements, expected shape [{string.Join(", ", shape)}]'s {layout.Count}.", nameof(y));
+        var layout = TreeBroadcast.CheckTree(tree, inputs, inputShapes, y, shape);
         ElementwiseChains.Run(this, nameof(ElementwiseTree), ElementwiseChains.Tree(tree), inputs, layout, y);
         Launched();
     }

@@ -18,13 +18,8 @@ public sealed partial class IlgpuKernelSet : IFusedElementwiseKernels
     void IFusedElementwiseKernels.ElementwiseTree(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, IReadOnlyList<int[]> inputShapes,
         DeviceBuffer<float> y, int[] shape)
     {
-        const string op = nameof(IFusedElementwiseKernels.ElementwiseTree);
-        ArgumentNullException.ThrowIfNull(y);
-        y.ThrowIfDisposed(op);
-        var layout = TreeBroadcast.Check(op, tree, inputs, inputShapes, shape);
-        if (y.Length != layout.Count)
-            throw new ArgumentException($"{op}: y holds {y.Length} elements, expected shape [{string.Join(", ", shape)}]'s {layout.Count}.", nameof(y));
-        var strided = TreeLayouts(layout, op, shape);
+        var layout = TreeBroadcast.CheckTree(tree, inputs, inputShapes, y, shape);
+        var strided = TreeLayouts(layout, nameof(IFusedElementwiseKernels.ElementwiseTree), shape);
         ElementwiseChains.Run(this, nameof(ElementwiseTree), ElementwiseChains.Tree(tree), inputs, layout, strided, y);
     }
 
