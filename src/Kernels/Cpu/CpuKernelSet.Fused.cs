@@ -103,6 +103,7 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
     private readonly unsafe struct TreeRange<TTree>(TTree tree, TreeInputs x, long[] ext, long[][] strides) where TTree : unmanaged, ITreeOp
     {
         /// <summary>Values [start, start + length) into <paramref name="into"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Compute<TV>(long start, long length, float* into) where TV : unmanaged, IFloatVector<TV>
         {
             int m = ext.Length;
@@ -112,31 +113,106 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
                 return;
             }
             long inner = ext[m - 1];
-            long row = start / inner, at = start - row * inner;
-            Span<long> idx = m <= 16 ? stackalloc long[16] : new long[m];
-            Span<long> offset = stackalloc long[ElementwiseExpression.MaxInputs];
+            // A reduction asks for runs in order, most of them short: carry on from where this thread's last run ended
+            // rather than finding the row again (m - 1 divisions per run).
+            var at = RowCursor.Current;
+            if (!at.Continues(ext, start)) at.Seek(ext, strides, start);
+            at.Next = start + length;
+            // The row odometer in registers: the innermost outer dim steps each input by its stride there; a wrap
+            // carries into the outer dims through the cursor.
+            int last = m - 2;
+            long lastExt = ext[last], li = at.Index[last], col = at.Column;
+            long o0 = at.Offset[0], o1 = at.Offset[1], o2 = at.Offset[2], o3 = at.Offset[3];
+            long t0 = strides[0][last], t1 = strides[1][last], t2 = strides[2][last], t3 = strides[3][last];
+            while (length > 0)
+            {
+                if (col == inner)
+                {
+                    col = 0;
+                    if (++li < lastExt)
+                    {
+                        o0 += t0;
+                        o1 += t1;
+                        o2 += t2;
+                        o3 += t3;
+                    }
+                    else
+                    {
+                        li = 0;
+                        at.Index[last] = lastExt - 1;
+                        (at.Offset[0], at.Offset[1], at.Offset[2], at.Offset[3]) = (o0, o1, o2, o3);
+                        at.NextRow(ext, strides);
+                        (o0, o1, o2, o3) = (at.Offset[0], at.Offset[1], at.Offset[2], at.Offset[3]);
+                    }
+                }
+                long run = Math.Min(inner - col, length);
+                TreeLoop<TTree, TV>(tree, x.At(o0, o1, o2, o3).From(col), into, run);
+                into += run;
+                length -= run;
+                col += run;
+            }
+            at.Index[last] = li;
+            at.Column = col;
+            (at.Offset[0], at.Offset[1], at.Offset[2], at.Offset[3]) = (o0, o1, o2, o3);
+        }
+    }
+
+    /// <summary>
+    /// Where a thread's last run of a broadcast tree ended: the row's index along each outer collapsed dim, each
+    /// input's element offset at the row's start, and the column within it. One per thread.
+    /// </summary>
+    private sealed class RowCursor
+    {
+        [ThreadStatic] private static RowCursor? current;
+
+        private long[]? space;
+
+        /// <summary>This thread's cursor.</summary>
+        public static RowCursor Current => current ??= new RowCursor();
+
+        /// <summary>The current row's index along each outer collapsed dim.</summary>
+        public long[] Index { get; private set; } = new long[8];
+
+        /// <summary>Each input's element offset at the start of the current row.</summary>
+        public long[] Offset { get; } = new long[ElementwiseExpression.MaxInputs];
+
+        /// <summary>The position within the current row.</summary>
+        public long Column;
+
+        /// <summary>The flat index after the last run.</summary>
+        public long Next = -1;
+
+        /// <summary>True when the last run was over the space <paramref name="ext"/> (the same call) and ended at <paramref name="start"/>.</summary>
+        public bool Continues(long[] ext, long start) => ReferenceEquals(space, ext) && Next == start;
+
+        /// <summary>Moves to flat index <paramref name="start"/> of the space.</summary>
+        public void Seek(long[] ext, long[][] strides, long start)
+        {
+            int m = ext.Length;
+            if (Index.Length < m) Index = new long[m];
+            space = ext;
+            long inner = ext[m - 1], row = start / inner;
+            Column = start - row * inner;
+            Array.Clear(Offset);
             for (int d = m - 2; d >= 0; d--)
             {
                 long i = row % ext[d];
                 row /= ext[d];
-                idx[d] = i;
-                for (int k = 0; k < offset.Length; k++) offset[k] += i * strides[k][d];
+                Index[d] = i;
+                for (int k = 0; k < Offset.Length; k++) Offset[k] += i * strides[k][d];
             }
-            while (length > 0)
+        }
+
+        /// <summary>Moves to the start of the next row.</summary>
+        public void NextRow(long[] ext, long[][] strides)
+        {
+            Column = 0;
+            for (int d = ext.Length - 2; d >= 0; d--)
             {
-                long run = Math.Min(inner - at, length);
-                var rowInputs = x.At(offset[0], offset[1], offset[2], offset[3]);
-                TreeLoop<TTree, TV>(tree, rowInputs.From(at), into, run);
-                into += run;
-                length -= run;
-                at = 0;
-                for (int d = m - 2; d >= 0; d--)
-                {
-                    for (int k = 0; k < offset.Length; k++) offset[k] += strides[k][d];
-                    if (++idx[d] < ext[d]) break;
-                    for (int k = 0; k < offset.Length; k++) offset[k] -= strides[k][d] * ext[d];
-                    idx[d] = 0;
-                }
+                for (int k = 0; k < Offset.Length; k++) Offset[k] += strides[k][d];
+                if (++Index[d] < ext[d]) return;
+                for (int k = 0; k < Offset.Length; k++) Offset[k] -= strides[k][d] * ext[d];
+                Index[d] = 0;
             }
         }
     }
