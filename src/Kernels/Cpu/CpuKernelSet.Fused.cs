@@ -146,7 +146,8 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
                     }
                 }
                 long run = Math.Min(inner - col, length);
-                TreeLoop<TTree, TV>(tree, x.At(o0, o1, o2, o3).From(col), into, run);
+                TreeSpan<TTree, TV>(tree, x.S0 ? x.X0 + o0 : x.X0 + o0 + col, x.S1 ? x.X1 + o1 : x.X1 + o1 + col, x.S2 ? x.X2 + o2 : x.X2 + o2 + col,
+                    x.S3 ? x.X3 + o3 : x.X3 + o3 + col, x.S0, x.S1, x.S2, x.S3, into, run);
                 into += run;
                 length -= run;
                 col += run;
@@ -265,28 +266,34 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void TreeLoop<TTree, TV>(TTree tree, TreeInputs x, float* y, long n)
+        where TTree : unmanaged, ITreeOp where TV : unmanaged, IFloatVector<TV> =>
+        TreeSpan<TTree, TV>(tree, x.X0, x.X1, x.X2, x.X3, x.S0, x.S1, x.S2, x.S3, y, n);
+
+    /// <summary><see cref="TreeLoop{TTree, TV}"/> on raw pointers, inlined into the row loop of a broadcast tree (one call per row costs more than a short row).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void TreeSpan<TTree, TV>(TTree tree, float* x0, float* x1, float* x2, float* x3, bool s0, bool s1, bool s2, bool s3, float* y, long n)
         where TTree : unmanaged, ITreeOp where TV : unmanaged, IFloatVector<TV>
     {
         long i = 0;
         if (TV.Count > 1)
         {
             int w = TV.Count;
-            TV c0 = TV.Create(*x.X0), c1 = TV.Create(*x.X1), c2 = TV.Create(*x.X2), c3 = TV.Create(*x.X3);
+            TV c0 = TV.Create(*x0), c1 = TV.Create(*x1), c2 = TV.Create(*x2), c3 = TV.Create(*x3);
             for (; i <= n - w; i += w)
             {
-                var v0 = x.S0 ? c0 : TV.Load(x.X0 + i);
-                var v1 = TTree.Arity < 2 ? c1 : x.S1 ? c1 : TV.Load(x.X1 + i);
-                var v2 = TTree.Arity < 3 ? c2 : x.S2 ? c2 : TV.Load(x.X2 + i);
-                var v3 = TTree.Arity < 4 ? c3 : x.S3 ? c3 : TV.Load(x.X3 + i);
+                var v0 = s0 ? c0 : TV.Load(x0 + i);
+                var v1 = s1 ? c1 : TV.Load(x1 + i);
+                var v2 = s2 ? c2 : TV.Load(x2 + i);
+                var v3 = s3 ? c3 : TV.Load(x3 + i);
                 TV.Store(tree.Vector(v0, v1, v2, v3), y + i);
             }
         }
         for (; i < n; i++)
         {
-            Vec1 v0 = x.S0 ? *x.X0 : x.X0[i];
-            Vec1 v1 = TTree.Arity < 2 || x.S1 ? *x.X1 : x.X1[i];
-            Vec1 v2 = TTree.Arity < 3 || x.S2 ? *x.X2 : x.X2[i];
-            Vec1 v3 = TTree.Arity < 4 || x.S3 ? *x.X3 : x.X3[i];
+            Vec1 v0 = s0 ? *x0 : x0[i];
+            Vec1 v1 = s1 ? *x1 : x1[i];
+            Vec1 v2 = s2 ? *x2 : x2[i];
+            Vec1 v3 = s3 ? *x3 : x3[i];
             y[i] = tree.Vector(v0, v1, v2, v3);
         }
     }
