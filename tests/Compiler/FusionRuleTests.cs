@@ -187,6 +187,16 @@ public sealed class FusionRuleTests : IDisposable
         // Leading 1s do not matter.
         Assert.Equal(["Fused[Add(Mul(x0, x1), x2)]"],
             Fuse([Binary(BinaryOp.Mul, a, [2, 3], w, [3], t, [2, 3]), Binary(BinaryOp.Add, t, [1, 2, 3], c, [1, 2, 3], y, [1, 2, 3])], a, w, c, y));
+        // Agreeing shapes of different ranks: the tree runs over the higher rank, so every leaf broadcasts to it; so does
+        // a reduction over the lower one.
+        var (u, r) = (Buffer(), Buffer(3));
+        var ops = new List<TraceOp> { Binary(BinaryOp.Mul, a, [1, 2, 3], w, [1, 1, 3], t, [1, 2, 3]), Binary(BinaryOp.Add, t, [2, 3], v, [2, 1], u, [2, 3]) };
+        var tree = (FusedOp)Assert.Single(Fusion.Fuse(ops, z => z == t));
+        Assert.Equal([1, 2, 3], tree.TreeShape!);
+        Assert.Equal([[1, 2, 3], [1, 1, 3], [2, 1]], tree.InputShapes!);
+        var reduced = (FusedOp)Assert.Single(Fusion.Fuse([.. ops, Reduce(ReduceOp.Sum, u, [2, 3], [0], r)], z => z == t || z == u));
+        Assert.Equal([1, 2, 3], reduced.ReduceShape);
+        Assert.Equal([1], reduced.ReduceAxes);
         // A plain root takes the group's shape, whatever its own: its other leaves are full or scalars, read in flat order.
         Assert.Equal(["Fused[Add(Mul(x0, x1), x2)]"], Fuse([Binary(BinaryOp.Mul, a, [2, 3], w, [3], t, [2, 3]), Binary(BinaryOp.Add, t, [3, 2], c, [3, 2], y, [3, 2])], a, w, c, y));
         var s = Buffer(1);

@@ -202,8 +202,9 @@ internal static class Fusion
                 if (writer < 0 || groups[writer] is not { } child || absorbed[writer]) continue;
                 if (child.Count != ((DeviceBuffer<float>)x).Length || !ReferenceEquals(child.Output, x)) continue;
                 var (shape, axes) = ((int[])reduce.Args[2]!, (int[])reduce.Args[3]!);
-                if (!Agree(child.Shape, shape))
+                if (child.Shape != null && !child.Shape.SequenceEqual(shape))
                 {
+                    // Over the group's own shape: its leaves broadcast to it (a shape that merely agrees may be of lower rank).
                     if (Regroup(shape, axes, child.Shape!) is not { } regrouped) continue;
                     (shape, axes) = (child.Shape!, regrouped);
                 }
@@ -511,7 +512,8 @@ internal static class Fusion
             tree = WithOperand(slot, child.tree);
             Members.AddRange(child.Members);
             Written.UnionWith(child.Written);
-            Shape ??= child.Shape;
+            // Of two agreeing shapes the one of higher rank: every leaf broadcasts to it.
+            if (Shape == null || (child.Shape != null && child.Shape.Length > Shape.Length)) Shape = child.Shape;
             HasBroadcastTo |= child.HasBroadcastTo;
         }
 
