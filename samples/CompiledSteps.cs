@@ -116,6 +116,7 @@ public static class CompiledSteps
         ["activation_epilogues"] = r.Graph?.ActivationEpilogues,
         ["reduction_epilogues"] = r.Graph?.ReductionEpilogues,
         ["permutes_folded"] = r.Graph?.PermutesFolded,
+        ["calls_recomputed"] = r.Graph?.Recomputed,
         ["calls_folded"] = r.Graph?.CallsFolded,
         ["optimizer_calls_merged"] = r.Graph?.UpdatesMerged,
         ["gemm_gflop"] = r.Graph is { } g ? g.GemmFlops / 1e9 : null,

@@ -401,6 +401,76 @@ public abstract class CompilerPassTests
         Assert.Contains($"{expected} permutes folded into GEMM operand loads", step.Explain());
     }
 
+    /// <summary>Values read by several groups: the repeats the rematerialisation pass adds, and the launches left.</summary>
+    public static TheoryData<string, int, int> RecomputeCases => new()
+    {
+        // x² read by exp and by tanh: stored and read twice (two launches), or computed inside one tree.
+        { "value read by two trees", 1, 1 },
+        // x² read by exp before a sum and by tanh before a mean: one launch for it and one per reduction and the sum,
+        // or each reduction computes its own.
+        { "value read by two reductions", 1, 3 },
+        // x² read by a sum and a mean directly: the sum stores it while reducing it (a reduction epilogue), so a
+        // repeat saves nothing.
+        { "value read by two reductions directly", 0, 3 },
+        // A pair of repeats: x² read twice, and |x| read twice by the same two trees.
+        { "two values read by two trees", 2, 1 },
+        // t = x + 1 is scaled in place after t·t is read once: a repeat would read the scaled t.
+        { "input written between the readers", 0, 3 },
+        // A permute reads x² too, so it is stored anyway: a repeat would add arithmetic and save nothing.
+        { "value also read by a permute", 0, 4 },
+        // Five readers, more than a value is recomputed for: one launch stores it, one tree reads it five times.
+        { "value read by five trees", 0, 2 },
+    };
+
+    [Theory]
+    [MemberData(nameof(RecomputeCases))]
+    public void AValueReadByTwoGroupsIsComputedInEach(string program, int recomputed, int launches)
+    {
+        Func<Tensor, Tensor, Tensor> step = program switch
+        {
+            "value read by two trees" => (x, _) => { var d = x * x; return d.Exp() * d.Tanh().Abs(); },
+            "value read by two reductions" => (x, _) => { var d = x * x; return d.Exp().Sum([1]) + d.Tanh().Mean([1]); },
+            "value read by two reductions directly" => (x, _) => { var d = x * x; return d.Sum([1]) + d.Mean([1]); },
+            "two values read by two trees" => (x, _) => { var d = x * x; var a = x.Abs(); return (d.Exp() + a) * (d.Tanh() - a); },
+            "input written between the readers" => (x, _) =>
+            {
+                var t = x + 1f;
+                var d = t * t;
+                var a = d.Exp();
+                InPlace.Scale(t, 0.5f);
+                return a * d.Tanh() * t;
+            },
+            "value also read by a permute" => (x, _) => { var d = x * x; return d.Exp() * d.Transpose(0, 1).Transpose(0, 1); },
+            _ => (x, _) => { var d = x * x; return d.Exp() + d.Tanh() + d.Abs() + d.Sqrt() + d.Neg(); },
+        };
+        var stats = CompareWithEager(step, step, null, new CompileOptions { PoisonDeadSlots = true });
+        Assert.Equal((recomputed, launches), (stats.Recomputed, stats.Launches));
+    }
+
+    /// <summary>
+    /// A regression step's loss difference feeds the loss's square and its gradient: computed in both. Where the
+    /// products take no epilogues (the ILGPU set), each FNO block's pre-activation sum (the bias addition and the skip)
+    /// is read by the GELU and by its gradient: computed in both too. (The FNO tasks' relative L2 loss also recomputes
+    /// its two norms' square roots.)
+    /// </summary>
+    [Theory]
+    [InlineData("fno1d-adamw", 1, 3)]
+    [InlineData("fno2d-adam", 1, 3)]
+    [InlineData("mlp-adam-cosine", 0, 0)]
+    public void TheLossDifferenceIsComputedInTheLossAndInItsGradient(string scenario, int withEpilogues, int withoutEpilogues)
+    {
+        int recomputed = Device.Kernels is IGemmEpilogueKernels ? withEpilogues : withoutEpilogues;
+        using var problem = CompilerTests.Problem.Make(scenario, Device);
+        using var step = problem.Compile(new CompileOptions { PoisonDeadSlots = true });
+        for (int s = 0; s < 5; s++)
+        {
+            using var batch = problem.Batch(s);
+            step.Call(batch.X, batch.Y).Dispose();
+        }
+        Assert.Equal(recomputed, step.LastGraph!.Recomputed);
+        Assert.Contains($"{recomputed} cheap calls repeated for a second reader", step.Explain());
+    }
+
     /// <summary>
     /// Compiles <paramref name="compiled"/> (poisoning dead slots), calls it and <paramref name="eager"/> on the same
     /// inputs six times, and checks the results (and the states <paramref name="states"/> returns) bit for bit.

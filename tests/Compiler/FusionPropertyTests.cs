@@ -6,7 +6,8 @@ namespace Engine.Tests.Compilation;
 /// <summary>
 /// Random elementwise graphs (up to 20 ops: unary ops, broadcasting binary ops, affine maps, sums and means over the
 /// first or last axis, values reused by later ops) compiled with fusion: the replayed result equals eager bit for bit (each op rounds as its own kernel does), and
-/// the launch count equals the number of groups the fusion rule predicts, computed here from the program alone.
+/// the launch count equals the number of groups the fusion rule predicts, computed here from the program alone. With
+/// rematerialisation on (the default), the bits stay eager's and the launches fall exactly when a value was recomputed.
 /// </summary>
 public abstract class FusionPropertyTests
 {
@@ -33,23 +34,32 @@ public abstract class FusionPropertyTests
             foreach (var op in program) values.Add(Apply(op, values));
             return values[^1];
         }
-        using var f = Compiler.Compile<Tensor, Tensor>(Run);
+        // The rule's own launches, and with values recomputed for their second readers (never more launches).
+        using var f = Compiler.Compile<Tensor, Tensor>(Run, new CompileOptions { Recompute = false });
+        using var recomputing = Compiler.Compile<Tensor, Tensor>(Run);
         for (int call = 0; call < 5; call++)
         {
             using var x = Tensor.Normal([rows, cols], seed: (ulong)(seed * 10 + call), device: Device);
             using var w = Tensor.Normal([cols], seed: (ulong)(seed * 10 + call + 5), device: Device);
             float[] expected;
             using (new TensorScope()) expected = Run(x, w).ToArray();
-            using var got = f.Invoke(x, w);
-            var actual = got.ToArray();
-            for (int i = 0; i < expected.Length; i++)
-                Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
-                    $"seed {seed}, call {call}, element {i}: compiled {actual[i]:R}, eager {expected[i]:R}; program {Describe(program)}");
+            foreach (var compiled in new[] { f, recomputing })
+            {
+                using var got = compiled.Invoke(x, w);
+                var actual = got.ToArray();
+                for (int i = 0; i < expected.Length; i++)
+                    Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
+                        $"seed {seed}, call {call}, element {i}: compiled {actual[i]:R}, eager {expected[i]:R}; program {Describe(program)}\n{compiled.Explain()}");
+            }
         }
-        Assert.Equal(2, f.Replays);
+        Assert.Equal((2, 2), (f.Replays, recomputing.Replays));
         var stats = f.LastGraph!;
         Assert.True(PredictedGroups(program, rows, cols) == stats.Launches,
             $"seed {seed}: {stats.Launches} launches, the rule predicts {PredictedGroups(program, rows, cols)}; program {Describe(program)}\n{f.Explain()}");
+        var recomputed = recomputing.LastGraph!;
+        Assert.True(recomputed.Recomputed == 0 ? recomputed.Launches == stats.Launches : recomputed.Launches < stats.Launches,
+            $"seed {seed}: {recomputed.Recomputed} repeats, {recomputed.Launches} launches against {stats.Launches} without; program {Describe(program)}\n{recomputing.Explain()}");
+        Assert.Equal(0, stats.Recomputed);
     }
 
     [Fact]

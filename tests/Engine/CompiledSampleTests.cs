@@ -58,6 +58,8 @@ public class CompiledSampleTests
             Assert.True(replayed.GetProperty("reduction_epilogues").GetInt32() > 0, counts.ToString());
             // The FNO's spectral products read their permuted inputs in place; the MLP has no permute.
             Assert.Equal(task == "fno-burgers", replayed.GetProperty("permutes_folded").GetInt32() > 0);
+            // The FNO's relative L2 loss computes its difference and its norms' square roots where they are read.
+            Assert.Equal(task == "fno-burgers" ? 3 : 0, replayed.GetProperty("calls_recomputed").GetInt32());
             // mlp: 3823 rows in batches of 128 end in a short batch each epoch, a second variant whose eager calls zero
             // the gradients; the first variant's graph keeps its own, so the next epoch replays without tracing again.
             Assert.True(replayed.GetProperty("retraces").GetInt32() == 0, counts.ToString());

@@ -155,7 +155,7 @@ internal sealed class CompiledGraph : IDisposable
     /// before the call and was freed during it.
     /// </summary>
     public static (CompiledGraph? Graph, string? Reason) Build(Trace trace, Device device, object[] args, Tensor output, bool poison, bool fuse,
-        bool optimize = true, bool profile = false)
+        bool optimize = true, bool profile = false, bool recompute = true)
     {
         ArgumentNullException.ThrowIfNull(output);
         if (trace.HostRead != null) return (null, trace.HostRead);
@@ -200,7 +200,17 @@ internal sealed class CompiledGraph : IDisposable
         // The set in force once the trace ended: the device's own (a decorator without the capability turns fusion off).
         var fused = fuse ? trace.Device.Kernels as IFusedElementwiseKernels : null;
         if (fused != null)
-            ops = Fusion.Fuse(ops, b => IsTemporary(b) && !constants.Contains(b), out passes.ReductionEpilogues);
+        {
+            bool IsPlanned(object b) => IsTemporary(b) && !constants.Contains(b);
+            DeviceBuffer<float> NewTemporary(DeviceBuffer<float> like)
+            {
+                var temporary = new PlannedTemporary(like.Device, like.Length);
+                allocated.Add(temporary);
+                return temporary;
+            }
+            if (optimize && recompute) ops = Rematerialization.Run(ops, IsPlanned, program => Fusion.Fuse(program, IsPlanned).Count, NewTemporary, out passes.Recomputed);
+            ops = Fusion.Fuse(ops, IsPlanned, out passes.ReductionEpilogues);
+        }
         for (int i = 0; i < ops.Count; i++)
             foreach (var b in ops[i].Buffers)
             {
@@ -595,8 +605,11 @@ internal sealed class PassCounts
     /// <summary>Reductions that absorbed the elementwise group before them (<see cref="Fusion"/>).</summary>
     public int ReductionEpilogues;
 
+    /// <summary>Repeats of cheap calls added so that each reader of their value fuses its own copy (<see cref="Rematerialization"/>).</summary>
+    public int Recomputed;
+
     public override string ToString() =>
         $"{CopiesRemoved} copies eliminated, {CallsFolded} calls folded into constants, {DeadCallsRemoved} dead calls removed, {UpdatesMerged} optimizer calls merged into multi-tensor updates, {BiasEpilogues} bias additions folded into GEMM epilogues, " +
         $"{ResidualEpilogues} residual additions and {ActivationEpilogues} activation chains folded into GEMM epilogues, {CommonSubexpressionsRemoved} common subexpressions removed, " +
-        $"{PermutesFolded} permutes folded into GEMM operand loads, {ReductionEpilogues} elementwise groups fused into the reduction after them";
+        $"{PermutesFolded} permutes folded into GEMM operand loads, {ReductionEpilogues} elementwise groups fused into the reduction after them, {Recomputed} cheap calls repeated for a second reader";
 }

@@ -27,6 +27,13 @@ public sealed record CompileOptions
     public bool Optimize { get; init; } = true;
 
     /// <summary>
+    /// Repeat a cheap elementwise call in each fused group that reads its value, where that leaves fewer launches than
+    /// storing the value once (see <see cref="CompiledGraphStats.Recomputed"/>); on by default, with
+    /// <see cref="Fuse"/> and <see cref="Optimize"/>.
+    /// </summary>
+    public bool Recompute { get; init; } = true;
+
+    /// <summary>
     /// Time every step of every replay, synchronising the device after each (which slows a replay down on a GPU);
     /// <see cref="CompiledFunction.ReplayProfile"/> gives the means. Off by default.
     /// </summary>
@@ -144,10 +151,12 @@ public sealed record ReplayStepTime(int Index, string Name, double Milliseconds)
 /// <param name="PermutesFolded">Permutes removed because the products reading their results read their inputs through index maps instead.</param>
 /// <param name="ReductionEpilogues">Reductions (sums and means) that absorbed the elementwise group that computed their
 /// input: one launch each, counted among <paramref name="FusedGroups"/>.</param>
+/// <param name="Recomputed">Repeats of cheap elementwise calls added so that each reader of their value fuses its own
+/// copy instead of loading a stored one.</param>
 public sealed record CompiledGraphStats(int Launches, int Steps, int Temporaries, long TemporaryBytes, int Slots, long SlotBytes, long ScratchAllocations,
     int FusedGroups, int FusedCalls, int CopiesRemoved = 0, int CallsFolded = 0, int DeadCallsRemoved = 0, int UpdatesMerged = 0, int BiasEpilogues = 0,
     double GemmFlops = 0, int ResidualEpilogues = 0, int ActivationEpilogues = 0, int CommonSubexpressionsRemoved = 0, int PermutesFolded = 0,
-    int ReductionEpilogues = 0);
+    int ReductionEpilogues = 0, int Recomputed = 0);
 
 /// <summary>
 /// A compiled function (see <see cref="Compiler"/>): call it like the original; it traces, compiles and replays
@@ -200,7 +209,8 @@ public abstract class CompiledFunction : IDisposable
     public CompiledGraphStats? LastGraph => last?.Graph is { } g
         ? new CompiledGraphStats(g.Launches, g.StepCount, g.TemporaryCount, g.TemporaryBytes, g.SlotCount, g.SlotBytes, g.ScratchAllocations, g.Fused.Groups, g.Fused.Calls,
             g.Passes.CopiesRemoved, g.Passes.CallsFolded, g.Passes.DeadCallsRemoved, g.Passes.UpdatesMerged, g.Passes.BiasEpilogues, g.GemmFlops,
-            g.Passes.ResidualEpilogues, g.Passes.ActivationEpilogues, g.Passes.CommonSubexpressionsRemoved, g.Passes.PermutesFolded, g.Passes.ReductionEpilogues)
+            g.Passes.ResidualEpilogues, g.Passes.ActivationEpilogues, g.Passes.CommonSubexpressionsRemoved, g.Passes.PermutesFolded, g.Passes.ReductionEpilogues,
+            g.Passes.Recomputed)
         : null;
 
     /// <summary>
@@ -280,7 +290,7 @@ public abstract class CompiledFunction : IDisposable
             Fallback(variant, difference);
             return result;
         }
-        var (graph, reason) = CompiledGraph.Build(trace, device, args, result, Options.PoisonDeadSlots, Options.Fuse, Options.Optimize, Options.ProfileReplays);
+        var (graph, reason) = CompiledGraph.Build(trace, device, args, result, Options.PoisonDeadSlots, Options.Fuse, Options.Optimize, Options.ProfileReplays, Options.Recompute);
         if (graph == null)
         {
             Fallback(variant, reason!);
