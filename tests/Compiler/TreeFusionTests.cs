@@ -145,7 +145,8 @@ public abstract class TreeFusionTests(ITestOutputHelper output)
         int gelus = Regex.Matches(explain, @"GeluErf").Count;
         output.WriteLine($"mixer-sgd-momentum on {Device.Name}: {on.Launches} launches fused ({on.FusedGroups} groups replacing {on.FusedCalls} calls), " +
                          $"{off.Launches} unfused; {geluBackward} GELU backward passes as one tree each, {gelus} GELU forward calls");
-        Assert.Equal(off.Launches - on.FusedCalls + on.FusedGroups, on.Launches);
+        // The fused groups' calls include the repeats of cheap calls recomputed for a second reader, which the plain graph does not run.
+        Assert.Equal(off.Launches - (on.FusedCalls - on.Recomputed) + on.FusedGroups, on.Launches);
         Assert.True(geluBackward > 0 && geluBackward == gelus, explain);
     }
 }
