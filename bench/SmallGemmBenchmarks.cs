@@ -167,7 +167,7 @@ public class SmallGemmBenchmarks
                 string blasRate = blas.Count == 0 ? "" : string.Create(CultureInfo.InvariantCulture, $"  OpenBLAS {shape.Flops / Statistics.Median(blas) / 1e6,6:F1} GF/s");
                 log.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  {shape,-32} {mOn,8:F4} ({on.Min(),8:F4}) {shape.Flops / mOn / 1e6,6:F1} GF/s  vs {mOff,8:F4} ({off.Min(),8:F4}) " +
-                    $"{shape.Flops / mOff / 1e6,6:F1} GF/s  ratio {mOn / mOff:F2}{blasRate}"));
+                    $"{shape.Flops / mOff / 1e6,6:F1} GF/s  ratio {mOn / mOff:F2} (min {on.Min() / off.Min():F2}){blasRate}"));
             }
             finally
             {
