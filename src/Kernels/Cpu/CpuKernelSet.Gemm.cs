@@ -21,7 +21,8 @@ public sealed partial class CpuKernelSet : IGemmEpilogueKernels, IGemmGatherKern
     /// scalar fallbacks), split over cores (see <see cref="SgemmPacked"/>); with index maps, the gathers are folded
     /// into operand packing (each mapped row segment is gathered into a per-thread staging buffer, AVX2 gathers,
     /// before the usual interleave) and the C scatter into the tile merge. Without maps, matrix-vector and tall-depth
-    /// shapes take the dedicated paths of <see cref="SgemmSkinny"/>.
+    /// shapes take the dedicated paths of <see cref="SgemmSkinny"/>. An operand the whole batch shares (batch stride 0,
+    /// no map) is packed once per call rather than once per matrix.
     /// </summary>
     internal unsafe void Gemm(GemmSize size, in GemmOperand a, in GemmOperand b, in GemmOutput c)
     {

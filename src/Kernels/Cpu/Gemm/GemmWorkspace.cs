@@ -3,9 +3,9 @@ using System.Runtime.InteropServices;
 namespace Engine.Kernels.Cpu.Gemm;
 
 /// <summary>
-/// Per-thread packing buffers (packed A block, packed B block, operands a batch shares, one spare C tile), 64-byte aligned native memory that
-/// only grows: allocated on a thread's first GEMM and reused by every later one. Freed by the finalizer once the
-/// owning thread is gone.
+/// Per-thread packing buffers (packed A block, packed B block, operands a batch shares, one spare C tile), 64-byte
+/// aligned native memory that only grows: allocated on a thread's first GEMM and reused by every later one. Freed by
+/// the finalizer once the owning thread is gone.
 /// </summary>
 internal sealed unsafe class GemmWorkspace
 {

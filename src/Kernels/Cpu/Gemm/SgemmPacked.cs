@@ -14,7 +14,9 @@ namespace Engine.Kernels.Cpu.Gemm;
 /// the batch is spread over threads (one whole matrix per part), or each matrix is cut into a 2-D grid of C blocks
 /// (whole MR x NR panels; each part packs only the A rows and B columns it needs, so parts share nothing and need no
 /// barrier). Parts are taken dynamically from <see cref="GemmWorkers"/>, so a core busy with another process costs
-/// only what it took. Packing buffers are per thread and reused (<see cref="GemmWorkspace"/>).
+/// only what it took. Packing buffers are per thread and reused (<see cref="GemmWorkspace"/>). An operand shared by
+/// the batch (batch stride 0, such as a weight applied to every matrix) is packed once by the calling thread before
+/// the parts start and read by all of them (<see cref="PackShared{TK}"/>).
 /// </remarks>
 internal static unsafe class SgemmPacked
 {
@@ -351,7 +353,8 @@ internal static unsafe class SgemmPacked
         {
             return;
         }
-        nint lengthA = shareA ? (nint)RoundUp(pr.M, TK.MR) * pr.K : 0;
+        // B's panels start on a cache line, as in the workspace's own buffers.
+        nint lengthA = shareA ? RoundUp(RoundUp(pr.M, TK.MR) * pr.K, 16) : 0;
         nint lengthB = shareB ? (nint)RoundUp(pr.N, TK.NR) * pr.K : 0;
         float* shared = GemmWorkspace.Current.Shared(lengthA + lengthB);
         int kcStep = KcStep(pr.K);
@@ -371,7 +374,10 @@ internal static unsafe class SgemmPacked
         pr.SharedB = shareB ? shared + lengthA : null;
     }
 
-    /// <summary>Depth of the k slices of a product of depth k: even slices of at most <see cref="KC"/> (k = 300 runs as 150 + 150 rather than 256 + 44).</summary>
+    /// <summary>
+    /// Depth of the k slices of a product of depth <paramref name="k"/>: even slices of at most <see cref="KC"/>
+    /// (k = 300 runs as 150 + 150 rather than 256 + 44).
+    /// </summary>
     private static int KcStep(int k)
     {
         int kBlocks = (k + KC - 1) / KC;
