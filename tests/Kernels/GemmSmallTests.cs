@@ -78,23 +78,24 @@ public sealed class GemmSmallTests
             $"Gemm {batch}x{m}x{n}x{k} shared={shared} transA={transA} transB={transB} beta={beta}");
     }
 
-    public static TheoryData<int, Shared, bool, bool> EpilogueCases()
+    public static TheoryData<int, Shared, bool, bool, bool> EpilogueCases()
     {
-        var data = new TheoryData<int, Shared, bool, bool>();
+        var data = new TheoryData<int, Shared, bool, bool, bool>();
         foreach (int s in new[] { 2, 5, 6, 8, 10 })
             foreach (var shared in new[] { Shared.A, Shared.B })
                 foreach (bool ta in new[] { false, true })
-                    data.Add(s, shared, ta, !ta);
+                    data.Add(s, shared, ta, !ta, (s + (ta ? 1 : 0)) % 2 == 0);
         return data;
     }
 
     /// <summary>
-    /// A product with a bias, a residual and a ReLU stored in its epilogue equals, bit for bit, the same product
-    /// followed by the host's float additions and ReLU (in the epilogue's order), with a shared operand.
+    /// A product with a bias, a residual and a ReLU stored in its epilogue (into C, or beside it with C keeping the
+    /// pre-activation) equals, bit for bit, the same product followed by the host's float additions and ReLU (in the
+    /// epilogue's order), with a shared operand; the gaps between batch items stay NaN.
     /// </summary>
     [Theory]
     [MemberData(nameof(EpilogueCases))]
-    public void TheEpilogueRunsOnTheSharedPath(int shape, Shared shared, bool transA, bool transB)
+    public void TheEpilogueRunsOnTheSharedPath(int shape, Shared shared, bool transA, bool transB, bool beside)
     {
         var (batch, m, n, k) = Shapes[shape];
         var rng = new Random(shape * 7 + (int)shared);
@@ -110,18 +111,21 @@ public sealed class GemmSmallTests
         using var cb = DeviceData.Upload(K, Nans(length));
         using var biasBuffer = DeviceData.Upload(K, bias);
         using var residualBuffer = DeviceData.Upload(K, residual);
+        using var activated = DeviceData.Upload(K, Nans(length));
+        var epilogue = new GemmEpilogue(biasBuffer, [UnaryOp.Relu]) { Residual = residualBuffer, ActivationOutput = beside ? activated : null };
         K.Gemm(size, new GemmOperand(ab, transA, strideA), new GemmOperand(bb, transB, strideB),
-            new GemmOutput(cb, strideC) { Epilogue = new GemmEpilogue(biasBuffer, [UnaryOp.Relu]) { Residual = residualBuffer } });
+            new GemmOutput(cb, strideC) { Epilogue = epilogue });
 
-        var expected = Nans(length);
+        float[] sums = Nans(length), relus = Nans(length);
         for (int p = 0; p < batch; p++)
             for (int e = 0; e < sizeC; e++)
             {
                 long at = p * strideC + e;
-                float z = plain[at] + bias[e % n] + residual[at];
-                expected[at] = z > 0f ? z : 0f;
+                sums[at] = plain[at] + bias[e % n] + residual[at];
+                relus[at] = sums[at] > 0f ? sums[at] : 0f;
             }
-        Assert.Equal(expected, cb.ToArray());
+        Assert.Equal(beside ? sums : relus, cb.ToArray());
+        Assert.Equal(beside ? relus : Nans(length), activated.ToArray());
     }
 
     public static TheoryData<int, Shared, bool, bool> BitCases() => new()
