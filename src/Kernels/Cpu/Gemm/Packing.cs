@@ -337,32 +337,16 @@ internal static unsafe class GemmPacking
     private static void Transpose6x8(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
         Vector256<float> r4, Vector256<float> r5, float* d)
     {
-        Vector256<float> zero = Vector256<float>.Zero;
-        Vector256<float> t0 = Avx.UnpackLow(r0, r1);
-        Vector256<float> t1 = Avx.UnpackHigh(r0, r1);
-        Vector256<float> t2 = Avx.UnpackLow(r2, r3);
-        Vector256<float> t3 = Avx.UnpackHigh(r2, r3);
-        Vector256<float> t4 = Avx.UnpackLow(r4, r5);
-        Vector256<float> t5 = Avx.UnpackHigh(r4, r5);
-        Vector256<float> t6 = Avx.UnpackLow(zero, zero);
-
-        Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44);
-        Vector256<float> u1 = Avx.Shuffle(t0, t2, 0xEE);
-        Vector256<float> u2 = Avx.Shuffle(t1, t3, 0x44);
-        Vector256<float> u3 = Avx.Shuffle(t1, t3, 0xEE);
-        Vector256<float> u4 = Avx.Shuffle(t4, t6, 0x44);
-        Vector256<float> u5 = Avx.Shuffle(t4, t6, 0xEE);
-        Vector256<float> u6 = Avx.Shuffle(t5, t6, 0x44);
-        Vector256<float> u7 = Avx.Shuffle(t5, t6, 0xEE);
-
-        Avx.Store(d, Avx.Permute2x128(u0, u4, 0x20));
-        Avx.Store(d + 6, Avx.Permute2x128(u1, u5, 0x20));
-        Avx.Store(d + 12, Avx.Permute2x128(u2, u6, 0x20));
-        Avx.Store(d + 18, Avx.Permute2x128(u3, u7, 0x20));
-        Avx.Store(d + 24, Avx.Permute2x128(u0, u4, 0x31));
-        Avx.Store(d + 30, Avx.Permute2x128(u1, u5, 0x31));
-        Avx.Store(d + 36, Avx.Permute2x128(u2, u6, 0x31));
-        StoreSix(d + 42, Avx.Permute2x128(u3, u7, 0x31));
+        Vector256<float> r6 = Vector256<float>.Zero, r7 = Vector256<float>.Zero;
+        SimdTranspose.Transpose8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+        Avx.Store(d, r0);
+        Avx.Store(d + 6, r1);
+        Avx.Store(d + 12, r2);
+        Avx.Store(d + 18, r3);
+        Avx.Store(d + 24, r4);
+        Avx.Store(d + 30, r5);
+        Avx.Store(d + 36, r6);
+        StoreSix(d + 42, r7);
     }
 
     /// <summary>Stores the first six lanes of <paramref name="v"/> (a four-lane and a two-lane store).</summary>
