@@ -2,6 +2,8 @@ using Engine.Kernels;
 using Engine.Kernels.Cpu;
 using Engine.Kernels.Cpu.Gemm;
 
+using static Engine.Tests.Kernels.GemmTestData;
+
 namespace Engine.Tests.Kernels;
 
 /// <summary>
@@ -73,7 +75,7 @@ public sealed class GemmSmallTests
         var c = beta == 0f ? Nans((int)((batch - 1) * strideC + sizeC + 4)) : Laid(rng, batch, sizeC, strideC, 4);
 
         var expected = HostReference.Gemm(batch, m, n, k, alpha, a, strideA, transA, b, strideB, transB, beta, c, strideC, out var magnitude);
-        float[] actual = Run(new GemmSize(batch, m, n, k), a, strideA, transA, b, strideB, transB, c, strideC, alpha, beta);
+        float[] actual = Run(K, new GemmSize(batch, m, n, k), a, strideA, transA, b, strideB, transB, c, strideC, alpha, beta);
         KernelAssert.Close(expected, actual, i => Tolerance.GemmAbs + Tolerance.GemmRel * magnitude[i],
             $"Gemm {batch}x{m}x{n}x{k} shared={shared} transA={transA} transB={transB} beta={beta}");
     }
@@ -104,7 +106,7 @@ public sealed class GemmSmallTests
         int length = (int)((batch - 1) * strideC + sizeC + 2);
         var size = new GemmSize(batch, m, n, k);
         float[] bias = Laid(rng, 1, n, n, 0), residual = Laid(rng, batch, sizeC, strideC, 2);
-        float[] plain = Run(size, a, strideA, transA, b, strideB, transB, Nans(length), strideC, 1f, 0f);
+        float[] plain = Run(K, size, a, strideA, transA, b, strideB, transB, Nans(length), strideC, 1f, 0f);
 
         using var ab = DeviceData.Upload(K, a);
         using var bb = DeviceData.Upload(K, b);
@@ -151,7 +153,7 @@ public sealed class GemmSmallTests
         long sizeC = (long)m * n;
         var c = Laid(rng, batch, sizeC, sizeC, 0);
         var size = new GemmSize(batch, m, n, k);
-        float[] Call() => Run(size, a, strideA, transA, b, strideB, transB, c, sizeC, 0.75f, 1f);
+        float[] Call() => Run(K, size, a, strideA, transA, b, strideB, transB, c, sizeC, 0.75f, 1f);
 
         int saved = CpuThreads.Count;
         try
@@ -226,30 +228,4 @@ public sealed class GemmSmallTests
         long strideB = shared is Shared.B or Shared.Both ? 0 : sizeB + 2;
         return (Laid(rng, batch, sizeA, strideA, 2), strideA, Laid(rng, batch, sizeB, strideB, 1), strideB);
     }
-
-    private static float[] Run(GemmSize size, float[] a, long strideA, bool transA, float[] b, long strideB, bool transB,
-        float[] c, long strideC, float alpha, float beta)
-    {
-        using var ab = DeviceData.Upload(K, a);
-        using var bb = DeviceData.Upload(K, b);
-        using var cb = DeviceData.Upload(K, c);
-        K.Gemm(size, new GemmOperand(ab, transA, strideA), new GemmOperand(bb, transB, strideB),
-            new GemmOutput(cb, strideC) { Alpha = alpha, Beta = beta });
-        return cb.ToArray();
-    }
-
-    /// <summary><paramref name="batch"/> matrices of <paramref name="size"/> values, <paramref name="stride"/> apart, NaN between and after.</summary>
-    private static float[] Laid(Random rng, int batch, long size, long stride, int tail)
-    {
-        var data = Nans((int)((batch - 1) * stride + size + tail));
-        int count = stride == 0 ? 1 : batch;
-        for (int p = 0; p < count; p++)
-            for (long e = 0; e < size; e++)
-                data[p * stride + e] = (float)(rng.NextDouble() * 2 - 1);
-        return data;
-    }
-
-    private static float[] Nans(int count) => Enumerable.Repeat(float.NaN, count).ToArray();
-
-    private static int[] Bits(float[] values) => values.Select(BitConverter.SingleToInt32Bits).ToArray();
 }
