@@ -174,13 +174,15 @@ public class SmallGemmBenchmarks
         return values;
     }
 
-    /// <summary>Adds the GFLOP/s column and the ratios to OpenBLAS (absent when the library is).</summary>
+    /// <summary>Adds the GFLOP/s column and the ratios to OpenBLAS (absent when the library is), with room for the shapes' names.</summary>
     private sealed class Config : ManualConfig
     {
         public Config()
         {
             AddColumn(new RateColumn("GFLOP/s", bc => GemmBenchmarks.Ran(bc) ? ((SmallGemmShape)bc.Parameters[nameof(Shape)]!).Flops : double.NaN, 1e9));
             RatioColumn.UseRatioColumn(this, GemmBenchmarks.Ran);
+            // The shapes' names are longer than BenchmarkDotNet's default parameter column (20 characters).
+            SummaryStyle = BenchmarkDotNet.Reports.SummaryStyle.Default.WithMaxParameterColumnWidth(40);
         }
     }
 }
