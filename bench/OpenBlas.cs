@@ -120,4 +120,26 @@ public static unsafe class OpenBlas
                 pa, transA ? m : k, pb, transB ? k : n, beta, pc, n);
         }
     }
+
+    /// <summary>
+    /// Row-major C_p (m x n, contiguous) = op(A_p) op(B_p) for p &lt; batch, one call per matrix: A_p and B_p start
+    /// <paramref name="strideA"/> and <paramref name="strideB"/> elements apart (0: one matrix for the batch). Returns
+    /// at once when the library is missing.
+    /// </summary>
+    public static void SgemmBatch(int batch, int m, int n, int k, bool transA, bool transB,
+        float[] a, long strideA, float[] b, long strideB, float[] c)
+    {
+        if (!IsAvailable)
+        {
+            return;
+        }
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            for (int p = 0; p < batch; p++)
+            {
+                Sgemm(RowMajor, transA ? Trans : NoTrans, transB ? Trans : NoTrans, m, n, k, 1f,
+                    pa + p * strideA, transA ? m : k, pb + p * strideB, transB ? k : n, 0f, pc + (long)p * m * n, n);
+            }
+        }
+    }
 }

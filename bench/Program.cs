@@ -9,7 +9,8 @@ namespace Engine.Bench;
 /// switcher: --list flat, --job medium, ...). `-- baselines` prints what the baselines run on (OpenBLAS core type and
 /// threads, FFTW) and the engine's vector width and threads; `-- erf-interleaved [rounds]` times erf, GELU and its
 /// backward beside the previous erf in interleaved rounds; `-- broadcast-tree-interleaved [rounds]` the FNO's broadcasting
-/// trees beside their member calls; bench/remeasure.sh runs the README's figures.
+/// trees beside their member calls; `-- small-gemm [rounds] [calls]` times the small and batched products with the
+/// small-product paths on and off in interleaved rounds; bench/remeasure.sh runs the README's figures.
 /// </summary>
 public static class Program
 {
@@ -29,6 +30,12 @@ public static class Program
         if (args.Length > 0 && args[0] == "broadcast-tree-interleaved")
         {
             BroadcastTreeBenchmarks.Interleaved(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 50, Console.Out);
+            return;
+        }
+        if (args.Length > 0 && args[0] == "small-gemm")
+        {
+            SmallGemmBenchmarks.Interleaved(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 20,
+                args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 10, Console.Out);
             return;
         }
         if (args.Length > 0 && args[0] == "fno-route")

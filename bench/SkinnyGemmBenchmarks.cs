@@ -73,22 +73,10 @@ public class SkinnyGemmBenchmarks
 
     /// <summary>OpenBLAS <c>cblas_sgemm</c>, one call per batch item (returns at once when the library is missing).</summary>
     [Benchmark(Baseline = true)]
-    public unsafe void OpenBlasSgemm()
+    public void OpenBlasSgemm()
     {
-        if (!OpenBlas.IsAvailable)
-        {
-            return;
-        }
         var s = Shape;
-        fixed (float* pa = a, pb = b, pc = c)
-        {
-            for (int p = 0; p < s.Batch; p++)
-            {
-                OpenBlas.Sgemm(OpenBlas.RowMajor, s.TransA ? OpenBlas.Trans : OpenBlas.NoTrans, s.TransB ? OpenBlas.Trans : OpenBlas.NoTrans,
-                    s.M, s.N, s.K, 1f, pa + (long)p * s.M * s.K, s.TransA ? s.M : s.K, pb + (long)p * s.K * s.N, s.TransB ? s.K : s.N,
-                    0f, pc + (long)p * s.M * s.N, s.N);
-            }
-        }
+        OpenBlas.SgemmBatch(s.Batch, s.M, s.N, s.K, s.TransA, s.TransB, a, (long)s.M * s.K, b, (long)s.K * s.N, c);
     }
 
     /// <summary>The engine's CPU set on the packed path alone.</summary>

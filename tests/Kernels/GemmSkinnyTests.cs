@@ -2,6 +2,8 @@ using Engine.Kernels;
 using Engine.Kernels.Cpu;
 using Engine.Kernels.Cpu.Gemm;
 
+using static Engine.Tests.Kernels.GemmTestData;
+
 namespace Engine.Tests.Kernels;
 
 /// <summary>
@@ -67,7 +69,7 @@ public sealed class GemmSkinnyTests
         var c = beta == 0f ? Nans((int)((batch - 1) * strideC + sizeC + 4)) : Laid(rng, batch, sizeC, strideC, 4);
 
         var expected = HostReference.Gemm(batch, m, n, k, alpha, a, strideA, transA, b, strideB, transB, beta, c, strideC, out var magnitude);
-        float[] actual = Run(new GemmSize(batch, m, n, k), a, strideA, transA, b, strideB, transB, c, strideC, alpha, beta);
+        float[] actual = Run(K, new GemmSize(batch, m, n, k), a, strideA, transA, b, strideB, transB, c, strideC, alpha, beta);
         KernelAssert.Close(expected, actual, i => Tolerance.GemmAbs + Tolerance.GemmRel * magnitude[i],
             $"Gemm {batch}x{m}x{n}x{k} transA={transA} transB={transB} beta={beta} ({expectedPath})");
     }
@@ -96,10 +98,10 @@ public sealed class GemmSkinnyTests
         try
         {
             CpuThreads.Count = 1;
-            float[] one = Run(size, a, sizeA, transA, b, sizeB, transB, c, sizeC, 0.75f, 1f);
+            float[] one = Run(K, size, a, sizeA, transA, b, sizeB, transB, c, sizeC, 0.75f, 1f);
             CpuThreads.Count = 2;
-            float[] two = Run(size, a, sizeA, transA, b, sizeB, transB, c, sizeC, 0.75f, 1f);
-            float[] again = Run(size, a, sizeA, transA, b, sizeB, transB, c, sizeC, 0.75f, 1f);
+            float[] two = Run(K, size, a, sizeA, transA, b, sizeB, transB, c, sizeC, 0.75f, 1f);
+            float[] again = Run(K, size, a, sizeA, transA, b, sizeB, transB, c, sizeC, 0.75f, 1f);
             Assert.Equal(Bits(one), Bits(two));
             Assert.Equal(Bits(two), Bits(again));
         }
@@ -108,30 +110,4 @@ public sealed class GemmSkinnyTests
             CpuThreads.Count = saved;
         }
     }
-
-    private static float[] Run(GemmSize size, float[] a, long strideA, bool transA, float[] b, long strideB, bool transB,
-        float[] c, long strideC, float alpha, float beta)
-    {
-        using var ab = DeviceData.Upload(K, a);
-        using var bb = DeviceData.Upload(K, b);
-        using var cb = DeviceData.Upload(K, c);
-        K.Gemm(size, new GemmOperand(ab, transA, strideA), new GemmOperand(bb, transB, strideB),
-            new GemmOutput(cb, strideC) { Alpha = alpha, Beta = beta });
-        return cb.ToArray();
-    }
-
-    /// <summary><paramref name="batch"/> matrices of <paramref name="size"/> values, <paramref name="stride"/> apart, NaN between and after.</summary>
-    private static float[] Laid(Random rng, int batch, long size, long stride, int tail)
-    {
-        var data = Nans((int)((batch - 1) * stride + size + tail));
-        int count = stride == 0 ? 1 : batch;
-        for (int p = 0; p < count; p++)
-            for (long e = 0; e < size; e++)
-                data[p * stride + e] = (float)(rng.NextDouble() * 2 - 1);
-        return data;
-    }
-
-    private static float[] Nans(int count) => Enumerable.Repeat(float.NaN, count).ToArray();
-
-    private static int[] Bits(float[] values) => values.Select(BitConverter.SingleToInt32Bits).ToArray();
 }

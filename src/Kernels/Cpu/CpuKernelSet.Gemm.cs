@@ -21,7 +21,8 @@ public sealed partial class CpuKernelSet : IGemmEpilogueKernels, IGemmGatherKern
     /// scalar fallbacks), split over cores (see <see cref="SgemmPacked"/>); with index maps, the gathers are folded
     /// into operand packing (each mapped row segment is gathered into a per-thread staging buffer, AVX2 gathers,
     /// before the usual interleave) and the C scatter into the tile merge. Without maps, matrix-vector and tall-depth
-    /// shapes take the dedicated paths of <see cref="SgemmSkinny"/>.
+    /// shapes take the dedicated paths of <see cref="SgemmSkinny"/>. An operand the whole batch shares (batch stride 0,
+    /// no map) is packed once per call rather than once per matrix.
     /// </summary>
     internal unsafe void Gemm(GemmSize size, in GemmOperand a, in GemmOperand b, in GemmOutput c)
     {
@@ -34,9 +35,9 @@ public sealed partial class CpuKernelSet : IGemmEpilogueKernels, IGemmGatherKern
         float alpha = c.Alpha, beta = c.Beta;
         float[] aa = Arr(a.Buffer), ba = Arr(b.Buffer), ca = Arr(c.Buffer);
         var epilogue = c.Epilogue;
-        float[] bias = epilogue.Bias is { } biasBuffer ? Arr(biasBuffer) : [0f];
-        float[] residual = epilogue.Residual is { } residualBuffer ? Arr(residualBuffer) : [0f];
-        float[] activated = epilogue.ActivationOutput is { } activatedBuffer ? Arr(activatedBuffer) : [0f];
+        float[] bias = epilogue.Bias is { } biasBuffer ? Arr(biasBuffer) : AbsentValues;
+        float[] residual = epilogue.Residual is { } residualBuffer ? Arr(residualBuffer) : AbsentValues;
+        float[] activated = epilogue.ActivationOutput is { } activatedBuffer ? Arr(activatedBuffer) : AbsentValues;
         var activation = epilogue.Activation is { } steps ? GemmActivation.For(steps) : null;
         int[] ai = IndexArray(a.Index, a.IndexLength, a.IndexEntries(batch), a.EntryBound, "aIndex");
         int[] bi = IndexArray(b.Index, b.IndexLength, b.IndexEntries(batch), b.EntryBound, "bIndex");
@@ -87,6 +88,12 @@ public sealed partial class CpuKernelSet : IGemmEpilogueKernels, IGemmGatherKern
         }
     }
 
+    /// <summary>What an absent epilogue buffer pins (never read or written): one shared array, not one per call.</summary>
+    private static readonly float[] AbsentValues = [0f];
+
+    /// <summary>What an absent index map pins (never read).</summary>
+    private static readonly int[] AbsentIndex = [0];
+
     /// <summary>
     /// The host array of a map of <paramref name="length"/> entries per matrix, its first <paramref name="entries"/>
     /// (what the batch reads) checked to lie in [0, <paramref name="bound"/>).
@@ -95,7 +102,7 @@ public sealed partial class CpuKernelSet : IGemmEpilogueKernels, IGemmGatherKern
     {
         if (index == null)
         {
-            return [0];
+            return AbsentIndex;
         }
         int[] data = Arr(index);
         if (length <= 0 || length > data.Length)

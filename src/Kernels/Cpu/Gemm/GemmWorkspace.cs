@@ -3,9 +3,9 @@ using System.Runtime.InteropServices;
 namespace Engine.Kernels.Cpu.Gemm;
 
 /// <summary>
-/// Per-thread packing buffers (packed A block, packed B block, one spare C tile), 64-byte aligned native memory that
-/// only grows: allocated on a thread's first GEMM and reused by every later one. Freed by the finalizer once the
-/// owning thread is gone.
+/// Per-thread packing buffers (packed A block, packed B block, operands a batch shares, one spare C tile), 64-byte
+/// aligned native memory that only grows: allocated on a thread's first GEMM and reused by every later one. Freed by
+/// the finalizer once the owning thread is gone.
 /// </summary>
 internal sealed unsafe class GemmWorkspace
 {
@@ -18,6 +18,8 @@ internal sealed unsafe class GemmWorkspace
     private nint bLength;
     private float* scratch;
     private nint scratchLength;
+    private float* shared;
+    private nint sharedLength;
 
     private GemmWorkspace()
     {
@@ -29,6 +31,7 @@ internal sealed unsafe class GemmWorkspace
         NativeMemory.AlignedFree(a);
         NativeMemory.AlignedFree(b);
         NativeMemory.AlignedFree(scratch);
+        NativeMemory.AlignedFree(shared);
         NativeMemory.AlignedFree(Tile);
     }
 
@@ -69,6 +72,19 @@ internal sealed unsafe class GemmWorkspace
             Grow(ref scratch, ref scratchLength, length);
         }
         return scratch;
+    }
+
+    /// <summary>
+    /// The buffer for operands a batch shares, packed once by the calling thread and read by every worker of its
+    /// GEMM, at least <paramref name="length"/> floats.
+    /// </summary>
+    public float* Shared(nint length)
+    {
+        if (length > sharedLength)
+        {
+            Grow(ref shared, ref sharedLength, length);
+        }
+        return shared;
     }
 
     private static void Grow(ref float* buffer, ref nint length, nint needed)

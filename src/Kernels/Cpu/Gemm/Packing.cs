@@ -197,6 +197,12 @@ internal static unsafe class GemmPacking
             return;
         }
 
+        if (width == 6 && Avx.IsSupported && SgemmPacked.SmallProductPaths)
+        {
+            CopySix(src, stride, cols, count, dst);
+            return;
+        }
+
         if ((width & 7) == 0 && Avx.IsSupported)
         {
             for (int p = 0; p < count; p++, src += stride, dst += width)
@@ -232,6 +238,12 @@ internal static unsafe class GemmPacking
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Interleave(float* src, nint stride, int rows, int count, float* dst, int width)
     {
+        if (width == 6 && Avx.IsSupported && SgemmPacked.SmallProductPaths)
+        {
+            InterleaveSix(src, stride, rows, count, dst);
+            return;
+        }
+
         // Whole 8 x 8 blocks by register transposes, the rest element by element.
         int fullRows = 0, fullCount = 0;
         if ((width & 7) == 0 && Avx.IsSupported)
@@ -265,5 +277,83 @@ internal static unsafe class GemmPacking
                 d[r] = 0f;
             }
         }
+    }
+
+    /// <summary>
+    /// <see cref="Copy"/> into six-wide panels (the AVX2 kernel's A): one masked load per step (nothing read past
+    /// column cols, the rest zero) stored eight wide, its two spare lanes overwritten by the next step; the last step
+    /// stores six.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void CopySix(float* src, nint stride, int cols, int count, float* dst)
+    {
+        Vector256<float> mask = Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(cols)).AsSingle();
+        for (int p = 0; p < count - 1; p++, src += stride, dst += 6)
+        {
+            Avx.Store(dst, Avx.MaskLoad(src, mask));
+        }
+        if (count > 0)
+        {
+            StoreSix(dst, Avx.MaskLoad(src, mask));
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Interleave"/> into six-wide panels (the AVX2 kernel's A): eight steps at a time, the six rows (zero
+    /// past <paramref name="rows"/>) transposed in registers; each step is stored eight wide, its two spare lanes
+    /// overwritten by the next step, and the last step of a block stores six.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void InterleaveSix(float* src, nint stride, int rows, int count, float* dst)
+    {
+        int p = 0;
+        if (rows == 6)
+        {
+            for (; p <= count - 8; p += 8)
+            {
+                float* s = src + p;
+                Transpose6x8(Avx.LoadVector256(s), Avx.LoadVector256(s + stride), Avx.LoadVector256(s + 2 * stride),
+                    Avx.LoadVector256(s + 3 * stride), Avx.LoadVector256(s + 4 * stride), Avx.LoadVector256(s + 5 * stride),
+                    dst + (nint)p * 6);
+            }
+        }
+        for (; p < count; p++)
+        {
+            float* d = dst + (nint)p * 6;
+            int r = 0;
+            for (; r < rows; r++)
+            {
+                d[r] = src[r * stride + p];
+            }
+            for (; r < 6; r++)
+            {
+                d[r] = 0f;
+            }
+        }
+    }
+
+    /// <summary>Stores column j of the six rows r0..r5 (eight columns) at d + 6 j, six values each.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose6x8(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
+        Vector256<float> r4, Vector256<float> r5, float* d)
+    {
+        Vector256<float> r6 = Vector256<float>.Zero, r7 = Vector256<float>.Zero;
+        SimdTranspose.Transpose8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+        Avx.Store(d, r0);
+        Avx.Store(d + 6, r1);
+        Avx.Store(d + 12, r2);
+        Avx.Store(d + 18, r3);
+        Avx.Store(d + 24, r4);
+        Avx.Store(d + 30, r5);
+        Avx.Store(d + 36, r6);
+        StoreSix(d + 42, r7);
+    }
+
+    /// <summary>Stores the first six lanes of <paramref name="v"/> (a four-lane and a two-lane store).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreSix(float* d, Vector256<float> v)
+    {
+        Sse.Store(d, v.GetLower());
+        Sse2.StoreScalar((double*)(d + 4), v.GetUpper().AsDouble());
     }
 }

@@ -14,7 +14,9 @@ namespace Engine.Kernels.Cpu.Gemm;
 /// the batch is spread over threads (one whole matrix per part), or each matrix is cut into a 2-D grid of C blocks
 /// (whole MR x NR panels; each part packs only the A rows and B columns it needs, so parts share nothing and need no
 /// barrier). Parts are taken dynamically from <see cref="GemmWorkers"/>, so a core busy with another process costs
-/// only what it took. Packing buffers are per thread and reused (<see cref="GemmWorkspace"/>).
+/// only what it took. Packing buffers are per thread and reused (<see cref="GemmWorkspace"/>). An operand shared by
+/// the batch (batch stride 0, such as a weight applied to every matrix) is packed once by the calling thread before
+/// the parts start and read by all of them (<see cref="PackShared{TK}"/>).
 /// </remarks>
 internal static unsafe class SgemmPacked
 {
@@ -37,6 +39,12 @@ internal static unsafe class SgemmPacked
     /// <summary>As <see cref="MinFlopsPerThread"/> when a batch is spread over threads (no extra packing).</summary>
     internal static long MinFlopsPerThreadBatched = 2L * 48 * 48 * 48;
 
+    /// <summary>
+    /// False turns off the small-product paths (an operand shared by the batch packed once, vector packing of
+    /// six-row panels) and runs every product as before them: the baseline of the benchmarks.
+    /// </summary>
+    internal static bool SmallProductPaths = true;
+
     /// <summary>Whether thin C (see <c>Run</c>) is computed transposed.</summary>
     internal static bool TransposeThinC = true;
 
@@ -45,6 +53,9 @@ internal static unsafe class SgemmPacked
 
     /// <summary>Flops (2 m n k per matrix) from which a matrix is cut into <see cref="PartsPerThread"/> parts per thread.</summary>
     internal static long SplitFinerAbove = 2L * 384 * 384 * 384;
+
+    /// <summary>Largest operand (floats, packed) that a batch sharing it packs once (see <see cref="PackShared{TK}"/>).</summary>
+    internal static long SharedPackMax = 1L << 21;
 
     /// <summary>Relative packing cost per element of an operand read through an index map (plain: 4).</summary>
     internal static double MappedPackWeight = 16.0;
@@ -84,6 +95,15 @@ internal static unsafe class SgemmPacked
         /// <summary>The batch index of this problem's first matrix in the caller's batch (for the bias rows).</summary>
         public int BatchBase;
 
+        /// <summary>
+        /// op(A), shared by the batch, packed once for every k slice (see <see cref="PackShared{TK}"/>); null: each
+        /// block packs its own.
+        /// </summary>
+        public float* SharedA;
+
+        /// <summary>As <see cref="SharedA"/> for op(B).</summary>
+        public float* SharedB;
+
         public readonly nint Lda => TransA ? M : K;
         public readonly nint Ldb => TransB ? K : N;
 
@@ -97,6 +117,7 @@ internal static unsafe class SgemmPacked
             A = B, B = A, StrideA = StrideB, StrideB = StrideA,
             TransA = !TransB, TransB = !TransA,
             AIdx = BIdx, BIdx = AIdx, ALen = BLen, BLen = ALen, AIdxStride = BIdxStride, BIdxStride = AIdxStride,
+            SharedA = SharedB, SharedB = SharedA,
             CRowStride = CColStride, CColStride = CRowStride,
             CTransposed = !CTransposed,
         };
@@ -243,6 +264,7 @@ internal static unsafe class SgemmPacked
     private static void Run<TK>(ref Problem pr) where TK : IMicroKernel
     {
         TransposeIfThin<TK>(ref pr);
+        PackShared<TK>(ref pr);
         long flopsEach = 2L * pr.M * pr.N * pr.K;
         long flops = flopsEach * pr.Batch;
         // C matrices that overlap (stride 0, or shorter than one matrix) must be updated in order, one at a time.
@@ -311,6 +333,55 @@ internal static unsafe class SgemmPacked
         {
             GemmWorkers.Release();
         }
+    }
+
+    /// <summary>
+    /// An operand that every matrix of the batch shares (batch stride 0, no index map) is packed once here, on the
+    /// calling thread, into the workspace's shared buffer, instead of once per matrix: its k slices one after another,
+    /// each as the panels of the whole operand (the layout <see cref="Block{TK}"/> reads a block of it from). The
+    /// packed values and the k blocking are those of the per-block packing, so the bits are the same.
+    /// </summary>
+    private static void PackShared<TK>(ref Problem pr) where TK : IMicroKernel
+    {
+        if (!SmallProductPaths || pr.Batch < 2)
+        {
+            return;
+        }
+        bool shareA = pr.StrideA == 0 && pr.AIdx == null && (long)RoundUp(pr.M, TK.MR) * pr.K <= SharedPackMax;
+        bool shareB = pr.StrideB == 0 && pr.BIdx == null && (long)RoundUp(pr.N, TK.NR) * pr.K <= SharedPackMax;
+        if (!shareA && !shareB)
+        {
+            return;
+        }
+        // B's panels start on a cache line, as in the workspace's own buffers.
+        nint lengthA = shareA ? RoundUp(RoundUp(pr.M, TK.MR) * pr.K, 16) : 0;
+        nint lengthB = shareB ? (nint)RoundUp(pr.N, TK.NR) * pr.K : 0;
+        float* shared = GemmWorkspace.Current.Shared(lengthA + lengthB);
+        int kcStep = KcStep(pr.K);
+        for (int pc = 0; pc < pr.K; pc += kcStep)
+        {
+            int kc = Math.Min(kcStep, pr.K - pc);
+            if (shareA)
+            {
+                GemmPacking.PackA<TK>(pr.A, pr.Lda, pr.TransA, 0, pc, pr.M, kc, shared + (nint)pc * RoundUp(pr.M, TK.MR));
+            }
+            if (shareB)
+            {
+                GemmPacking.PackB<TK>(pr.B, pr.Ldb, pr.TransB, pc, 0, kc, pr.N, shared + lengthA + (nint)pc * RoundUp(pr.N, TK.NR));
+            }
+        }
+        pr.SharedA = shareA ? shared : null;
+        pr.SharedB = shareB ? shared + lengthA : null;
+    }
+
+    /// <summary>
+    /// Depth of the k slices of a product of depth <paramref name="k"/>: even slices of at most <see cref="KC"/>
+    /// (k = 300 runs as 150 + 150 rather than 256 + 44).
+    /// </summary>
+    private static int KcStep(int k)
+    {
+        int kBlocks = (k + KC - 1) / KC;
+        return Math.Max((k + kBlocks - 1) / Math.Max(kBlocks, 1), 1);
     }
 
     private static void RunSequential<TK>(ref Problem pr) where TK : IMicroKernel
@@ -423,16 +494,16 @@ internal static unsafe class SgemmPacked
         nint lda = pr.Lda, ldb = pr.Ldb, ldc = pr.CRowStride, cs = pr.CColStride;
         float alpha = pr.Alpha;
 
-        // Even block sizes: k = 300 runs as 150 + 150 rather than 256 + 44.
-        int kBlocks = (k + KC - 1) / KC;
-        int kcStep = (k + kBlocks - 1) / kBlocks;
+        int kcStep = KcStep(k);
         int mBlocks = (i1 - i0 + MC - 1) / MC;
         int mcStep = RoundUp((i1 - i0 + mBlocks - 1) / mBlocks, mr);
         int nBlocks = (j1 - j0 + NC - 1) / NC;
         int ncStep = RoundUp((j1 - j0 + nBlocks - 1) / nBlocks, nr);
 
-        float* packedA = ws.PackedA((nint)mcStep * kcStep);
-        float* packedB = ws.PackedB((nint)ncStep * kcStep);
+        float* sharedA = pr.SharedA, sharedB = pr.SharedB;
+        float* packedA = sharedA != null ? null : ws.PackedA((nint)mcStep * kcStep);
+        float* packedB = sharedB != null ? null : ws.PackedB((nint)ncStep * kcStep);
+        nint paddedM = RoundUp(pr.M, mr), paddedN = RoundUp(pr.N, nr);
         float* tile = ws.Tile;
         float* scratch = pr.AIdx != null || pr.BIdx != null ? ws.Scratch((nint)Math.Max(Math.Max(mr, nr), Math.Max(mcStep, ncStep)) * kcStep) : null;
         int* cIdx = pr.CIdx;
@@ -445,7 +516,11 @@ internal static unsafe class SgemmPacked
                 int kc = Math.Min(kcStep, k - pc);
                 float beta = pc == 0 ? pr.Beta : 1f;
                 bool finishHere = !pr.Epilogue.IsNone && pc + kc == k;
-                if (pr.BIdx == null)
+                if (sharedB != null)
+                {
+                    packedB = sharedB + pc * paddedN + (nint)jc * kc;
+                }
+                else if (pr.BIdx == null)
                 {
                     GemmPacking.PackB<TK>(b, ldb, pr.TransB, pc, jc, kc, nc, packedB);
                 }
@@ -457,7 +532,11 @@ internal static unsafe class SgemmPacked
                 for (int ic = i0; ic < i1; ic += mcStep)
                 {
                     int mc = Math.Min(mcStep, i1 - ic);
-                    if (pr.AIdx == null)
+                    if (sharedA != null)
+                    {
+                        packedA = sharedA + pc * paddedM + (nint)ic * kc;
+                    }
+                    else if (pr.AIdx == null)
                     {
                         GemmPacking.PackA<TK>(a, lda, pr.TransA, ic, pc, mc, kc, packedA);
                     }
