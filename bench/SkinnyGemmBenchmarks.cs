@@ -46,17 +46,15 @@ public class SkinnyGemmBenchmarks
     {
         var s = Shape;
         var rng = new Random(12345);
-        a = Random(rng, (long)s.Batch * s.M * s.K);
-        b = Random(rng, (long)s.Batch * s.K * s.N);
+        a = BenchData.Uniform(rng, (long)s.Batch * s.M * s.K);
+        b = BenchData.Uniform(rng, (long)s.Batch * s.K * s.N);
         c = new float[(long)s.Batch * s.M * s.N];
         IKernelSet kernels = Device.Cpu.Kernels;
-        da = kernels.Allocate(a.Length);
-        db = kernels.Allocate(b.Length);
+        da = BenchData.OnCpu(a);
+        db = BenchData.OnCpu(b);
         dc = kernels.Allocate(c.Length);
-        da.CopyFromHost(a);
-        db.CopyFromHost(b);
         dbias = s.Bias ? kernels.Allocate(s.N) : null;
-        dbias?.CopyFromHost(Random(rng, s.N));
+        dbias?.CopyFromHost(BenchData.Uniform(rng, s.N));
         Console.WriteLine("// " + OpenBlas.Note);
     }
 
@@ -101,16 +99,6 @@ public class SkinnyGemmBenchmarks
         Device.Cpu.Kernels.Gemm(new GemmSize(s.Batch, s.M, s.N, s.K),
             new GemmOperand(da!, s.TransA, (long)s.M * s.K), new GemmOperand(db!, s.TransB, (long)s.K * s.N),
             new GemmOutput(dc!, (long)s.M * s.N) { Epilogue = new GemmEpilogue(dbias) });
-    }
-
-    private static float[] Random(Random rng, long count)
-    {
-        var values = new float[count];
-        for (long i = 0; i < count; i++)
-        {
-            values[i] = (float)(rng.NextDouble() * 2 - 1);
-        }
-        return values;
     }
 
     /// <summary>Adds the GFLOP/s column and the ratios to OpenBLAS (absent when the library is).</summary>

@@ -52,17 +52,15 @@ public class SmallGemmBenchmarks
     {
         var s = Shape;
         var rng = new Random(12345);
-        a = Random(rng, (s.SharedA ? 1 : s.Batch) * (long)s.M * s.K);
-        b = Random(rng, (s.SharedB ? 1 : s.Batch) * (long)s.K * s.N);
+        a = BenchData.Uniform(rng, (s.SharedA ? 1 : s.Batch) * (long)s.M * s.K);
+        b = BenchData.Uniform(rng, (s.SharedB ? 1 : s.Batch) * (long)s.K * s.N);
         c = new float[(long)s.Batch * s.M * s.N];
         IKernelSet kernels = Device.Cpu.Kernels;
-        da = kernels.Allocate(a.Length);
-        db = kernels.Allocate(b.Length);
+        da = BenchData.OnCpu(a);
+        db = BenchData.OnCpu(b);
         dc = kernels.Allocate(c.Length);
-        da.CopyFromHost(a);
-        db.CopyFromHost(b);
         dbias = s.Epilogue.StartsWith("bias", StringComparison.Ordinal) ? kernels.Allocate(s.N) : null;
-        dbias?.CopyFromHost(Random(rng, s.N));
+        dbias?.CopyFromHost(BenchData.Uniform(rng, s.N));
         activation = s.Epilogue.EndsWith("relu", StringComparison.Ordinal) ? [UnaryOp.Relu]
             : s.Epilogue.EndsWith("gelu", StringComparison.Ordinal) ? [UnaryOp.GeluErf] : null;
     }
@@ -162,16 +160,6 @@ public class SmallGemmBenchmarks
                 bench.Cleanup();
             }
         }
-    }
-
-    private static float[] Random(Random rng, long count)
-    {
-        var values = new float[count];
-        for (long i = 0; i < count; i++)
-        {
-            values[i] = (float)(rng.NextDouble() * 2 - 1);
-        }
-        return values;
     }
 
     /// <summary>Adds the GFLOP/s column and the ratios to OpenBLAS (absent when the library is), with room for the shapes' names.</summary>

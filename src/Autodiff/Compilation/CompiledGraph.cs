@@ -182,6 +182,8 @@ internal sealed class CompiledGraph : IDisposable
         bool IsTemporary(object b) => allocated.Contains(b) && !ReferenceEquals(b, outputBuffer) && IsDisposed(b);
         var passes = new PassCounts();
         var constants = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        // Temporaries the memory plan holds: constant folding's results are kept by the graph instead.
+        bool IsPlanned(object b) => IsTemporary(b) && !constants.Contains(b);
         List<DeviceBuffer<int>> gatherMaps = [];
         List<TraceOp> folded = [];
         if (optimize)
@@ -193,7 +195,7 @@ internal sealed class CompiledGraph : IDisposable
             ops = GemmEpilogueFusion.Run(ops, trace.Device.Kernels, IsTemporary, out passes.ResidualEpilogues, out passes.ActivationEpilogues);
             ops = PermuteFolding.Run(ops, trace.Device.Kernels, IsTemporary, gatherMaps, out passes.PermutesFolded);
             (ops, folded) = ConstantFolding.Run(ops, IsTemporary, constants);
-            ops = DeadCodeElimination.Run(ops, b => IsTemporary(b) && !constants.Contains(b), out passes.DeadCallsRemoved);
+            ops = DeadCodeElimination.Run(ops, IsPlanned, out passes.DeadCallsRemoved);
             passes.CallsFolded = folded.Count;
             ops = MultiTensorUpdates.Run(ops, out passes.UpdatesMerged);
         }
@@ -201,7 +203,6 @@ internal sealed class CompiledGraph : IDisposable
         var fused = fuse ? trace.Device.Kernels as IFusedElementwiseKernels : null;
         if (fused != null)
         {
-            bool IsPlanned(object b) => IsTemporary(b) && !constants.Contains(b);
             DeviceBuffer<float> NewTemporary(DeviceBuffer<float> like)
             {
                 var temporary = new PlannedTemporary(like.Device, like.Length);

@@ -49,19 +49,20 @@ internal static class Rematerialization
         return ops;
     }
 
+    /// <summary>True for a unary, affine or binary core call, or one of <paramref name="also"/>.</summary>
+    private static bool IsElementwise(KernelCallOp call, string also) =>
+        call.IsCore(nameof(IKernelSet.Unary)) || call.IsCore(nameof(IKernelSet.Affine)) || call.IsCore(nameof(IKernelSet.Binary)) || call.IsCore(also);
+
     /// <summary>True for the calls the fusion pass can fuse a value into: elementwise calls and reductions.</summary>
-    private static bool CanFuseInto(TraceOp op) =>
-        op is KernelCallOp call && (call.IsCore(nameof(IKernelSet.Unary)) || call.IsCore(nameof(IKernelSet.Affine)) || call.IsCore(nameof(IKernelSet.Binary))
-                                    || call.IsCore(nameof(IKernelSet.Reduce)));
+    private static bool CanFuseInto(TraceOp op) => op is KernelCallOp call && IsElementwise(call, nameof(IKernelSet.Reduce));
 
     private static bool IsCandidate(TraceOp op, Func<object, bool> isTemporary, out OpEffects effects)
     {
         effects = default;
         if (op is not KernelCallOp call || OpEffects.Of(call) is not { } known) return false;
-        bool elementwise = call.IsCore(nameof(IKernelSet.Unary)) || call.IsCore(nameof(IKernelSet.Affine)) || call.IsCore(nameof(IKernelSet.Binary))
-                           || call.IsCore(nameof(IKernelSet.BroadcastTo));
         effects = known;
-        return elementwise && known.Writes is DeviceBuffer<float> && isTemporary(known.Writes) && !known.Reads.Any(r => ReferenceEquals(r, known.Writes));
+        return IsElementwise(call, nameof(IKernelSet.BroadcastTo)) && known.Writes is DeviceBuffer<float> && isTemporary(known.Writes)
+               && !known.Reads.Any(r => ReferenceEquals(r, known.Writes));
     }
 
     /// <summary>
