@@ -122,6 +122,8 @@ public static class CompiledSteps
         ["gemm_gflop"] = r.Graph is { } g ? g.GemmFlops / 1e9 : null,
         ["memory_slots"] = r.Graph?.Slots,
         ["temporaries"] = r.Graph?.Temporaries,
+        ["kernel_loads"] = r.Graph?.KernelLoads,
+        ["kernel_load_ms"] = r.Graph?.KernelLoadMilliseconds,
     };
 
     /// <summary>Why a step ran eagerly (the compiler's fallback messages), or why nothing was replayed; null when all went well.</summary>

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Engine.Kernels;
 
 /// <summary>
@@ -22,6 +24,9 @@ namespace Engine.Kernels;
 /// <item><see cref="DeviceToHostCopies"/> and <see cref="HostToDeviceCopies"/>: calls of
 /// <see cref="DeviceBuffer{T}.CopyToHost"/> and <see cref="DeviceBuffer{T}.CopyFromHost"/> (a read of a
 /// <see cref="DeviceScalar"/> is one), also on the CPU set, where they are plain memory copies.</item>
+/// <item><see cref="KernelLoads"/> and <see cref="KernelLoadTime"/>: kernels a kernel set compiled and loaded, and the
+/// wall time that took (the ILGPU set: once per kernel and type argument per accelerator, on first use; 0 on the CPU
+/// set, whose kernels are .NET code the runtime's JIT compiles).</item>
 /// </list>
 /// </remarks>
 public sealed class DeviceCounters
@@ -34,6 +39,8 @@ public sealed class DeviceCounters
     private long kernelLaunches;
     private long deviceToHostCopies;
     private long hostToDeviceCopies;
+    private long kernelLoads;
+    private long kernelLoadTicks;
     private Func<long>? cachedBytesSource;
 
     /// <summary>Buffers handed out, pool hits included.</summary>
@@ -60,12 +67,18 @@ public sealed class DeviceCounters
     /// <summary>Copies from the host to device memory (<see cref="DeviceBuffer{T}.CopyFromHost"/> calls).</summary>
     public long HostToDeviceCopies => Interlocked.Read(ref hostToDeviceCopies);
 
+    /// <summary>Kernels the kernel set compiled and loaded (0 on the CPU set).</summary>
+    public long KernelLoads => Interlocked.Read(ref kernelLoads);
+
+    /// <summary>Wall time the kernel set spent compiling and loading <see cref="KernelLoads"/> kernels.</summary>
+    public TimeSpan KernelLoadTime => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref kernelLoadTicks));
+
     /// <summary>Starts a new peak: <see cref="PeakBytes"/> becomes the current <see cref="BytesInUse"/>.</summary>
     public void ResetPeak() => Interlocked.Exchange(ref peakBytes, Interlocked.Read(ref bytesInUse));
 
     /// <summary>An immutable copy of every counter now.</summary>
     public DeviceCounterSnapshot Snapshot() => new(Allocations, PoolHits, BytesInUse, PeakBytes, CachedBytes, KernelLaunches,
-        DeviceToHostCopies, HostToDeviceCopies);
+        DeviceToHostCopies, HostToDeviceCopies, KernelLoads, KernelLoadTime);
 
     /// <inheritdoc />
     public override string ToString() => Snapshot().ToString();
@@ -91,6 +104,13 @@ public sealed class DeviceCounters
 
     internal void RecordHostToDevice() => Interlocked.Increment(ref hostToDeviceCopies);
 
+    /// <summary>Counts one kernel load that took <paramref name="stopwatchTicks"/> (<see cref="Stopwatch"/> ticks).</summary>
+    internal void RecordKernelLoad(long stopwatchTicks)
+    {
+        Interlocked.Increment(ref kernelLoads);
+        Interlocked.Add(ref kernelLoadTicks, stopwatchTicks);
+    }
+
     /// <summary>Adds <paramref name="deltaBytes"/> to <see cref="CachedBytes"/> (a pool that keeps its own count uses <see cref="UseCachedBytesSource"/>).</summary>
     internal void RecordCached(long deltaBytes) => Interlocked.Add(ref cachedBytes, deltaBytes);
 
@@ -107,8 +127,10 @@ public sealed class DeviceCounters
 /// <param name="KernelLaunches">Kernel launches (CPU set: entry-point calls).</param>
 /// <param name="DeviceToHostCopies">Copies from device memory to the host.</param>
 /// <param name="HostToDeviceCopies">Copies from the host to device memory.</param>
+/// <param name="KernelLoads">Kernels the kernel set compiled and loaded.</param>
+/// <param name="KernelLoadTime">Wall time those loads took.</param>
 public sealed record DeviceCounterSnapshot(long Allocations, long PoolHits, long BytesInUse, long PeakBytes, long CachedBytes,
-    long KernelLaunches, long DeviceToHostCopies, long HostToDeviceCopies)
+    long KernelLaunches, long DeviceToHostCopies, long HostToDeviceCopies, long KernelLoads = 0, TimeSpan KernelLoadTime = default)
 {
     /// <summary>
     /// This snapshot minus an <paramref name="earlier"/> one, counter by counter: what happened in between (for the
@@ -119,6 +141,7 @@ public sealed record DeviceCounterSnapshot(long Allocations, long PoolHits, long
         ArgumentNullException.ThrowIfNull(earlier);
         return new(Allocations - earlier.Allocations, PoolHits - earlier.PoolHits, BytesInUse - earlier.BytesInUse,
             PeakBytes - earlier.PeakBytes, CachedBytes - earlier.CachedBytes, KernelLaunches - earlier.KernelLaunches,
-            DeviceToHostCopies - earlier.DeviceToHostCopies, HostToDeviceCopies - earlier.HostToDeviceCopies);
+            DeviceToHostCopies - earlier.DeviceToHostCopies, HostToDeviceCopies - earlier.HostToDeviceCopies,
+            KernelLoads - earlier.KernelLoads, KernelLoadTime - earlier.KernelLoadTime);
     }
 }

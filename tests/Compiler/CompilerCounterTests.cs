@@ -46,6 +46,42 @@ public abstract class CompilerCounterTests(ITestOutputHelper output)
         // number of kernels that can depend on the buffers it gets (measured, not asserted, there).
         Assert.True(replayed.KernelLaunches <= eagerCost.KernelLaunches, $"compiled {replayed.KernelLaunches} launches, eager {eagerCost.KernelLaunches}");
         Assert.True(graph.SlotBytes <= graph.TemporaryBytes);
+        Assert.Equal(0, replayed.KernelLoads);
+        if (Device.Kind == DeviceKind.Cpu) Assert.Equal(0, graph.KernelLoads);
+    }
+
+    /// <summary>
+    /// The graph reports the kernels its build and first replay loaded: what the device's counters saw over the
+    /// third call (the last eager trace, whose kernels the two before it loaded, and the build) and the fourth (the
+    /// first replay). Later replays load nothing.
+    /// </summary>
+    [Theory]
+    [InlineData("mlp-adam-cosine")]
+    [InlineData("fno1d-adamw")]
+    public void TheGraphReportsTheKernelsItLoaded(string scenario)
+    {
+        using var problem = CompilerTests.Problem.Make(scenario, Device);
+        using var step = problem.Compile(new CompileOptions());
+        var batches = Enumerable.Range(0, 6).Select(s => problem.Batch(s)).ToList();
+        foreach (var b in batches)
+            if (b.Y is IndexTensor y) y.On(Device);
+        for (int s = 0; s < 2; s++) step.Call(batches[s].X, batches[s].Y).Dispose();
+        var before = Device.Counters.Snapshot();
+        for (int s = 2; s < 4; s++) step.Call(batches[s].X, batches[s].Y).Dispose();
+        var compiling = Device.Counters.Snapshot().Minus(before);
+        before = Device.Counters.Snapshot();
+        for (int s = 4; s < 6; s++) step.Call(batches[s].X, batches[s].Y).Dispose();
+        var replaying = Device.Counters.Snapshot().Minus(before);
+        var graph = step.LastGraph!;
+        Output.WriteLine($"{scenario} on {Device.Name}: {graph.KernelLoads} kernels loaded in {graph.KernelLoadMilliseconds:F1} ms");
+        foreach (var b in batches) b.Dispose();
+
+        Assert.Equal(3, step.Replays);
+        Assert.Equal(compiling.KernelLoads, graph.KernelLoads);
+        Assert.Equal(compiling.KernelLoadTime.TotalMilliseconds, graph.KernelLoadMilliseconds, 9);
+        Assert.Equal(0, replaying.KernelLoads);
+        Assert.Contains($"kernel loads: {graph.KernelLoads} kernels", step.Explain());
+        if (Device.Kind == DeviceKind.Cpu) Assert.Equal(0, graph.KernelLoads);
     }
 
     /// <summary>

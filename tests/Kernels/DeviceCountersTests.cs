@@ -325,6 +325,19 @@ public sealed class CpuDeviceCountersTests : DeviceCountersTests
 
     /// <inheritdoc />
     protected override long PooledBytesOf(long bytes) => bytes;
+
+    /// <summary>The CPU set loads no kernels: its kernels are .NET code the runtime compiles.</summary>
+    [Fact]
+    public void NoKernelIsLoaded()
+    {
+        using var x = Tensor.FromArray([1f, -2f, 3f], [3], Device);
+        var before = Device.Counters.Snapshot();
+        using (new TensorScope()) _ = (x.Relu() * x).Sum().Item();
+        var d = Device.Counters.Snapshot().Minus(before);
+        Assert.True(d.KernelLaunches > 0);
+        Assert.Equal(0, d.KernelLoads);
+        Assert.Equal(TimeSpan.Zero, d.KernelLoadTime);
+    }
 }
 
 /// <summary>Counters of the ILGPU set on the CPU emulator (one per launch; its caching allocator reports hits and cached bytes).</summary>
@@ -362,4 +375,36 @@ public sealed class IlgpuDeviceCountersTests : DeviceCountersTests
 
     /// <inheritdoc />
     protected override long PooledBytesOf(long bytes) => IlgpuMemoryPool.SizeClass(bytes);
+
+    /// <summary>
+    /// A kernel set with a cold cache (its own accelerator) loads a kernel on its first call, counted with its wall
+    /// time, and the same call again loads nothing; a second op loads its own kernel.
+    /// </summary>
+    [Fact]
+    public void EachKernelIsLoadedOnceAndTimed()
+    {
+        using var cold = new IlgpuKernelSet(Device, DeviceKind.IlgpuCpu);
+        IKernelSet k = cold;
+        using var x = k.Allocate(5);
+        using var y = k.Allocate(5);
+        x.CopyFromHost([1f, -2f, 3f, -4f, 5f]);
+        var c = Device.Counters;
+        var before = c.Snapshot();
+        k.Unary(UnaryOp.Relu, x, y);
+        var first = c.Snapshot().Minus(before);
+        before = c.Snapshot();
+        k.Unary(UnaryOp.Relu, x, y);
+        var again = c.Snapshot().Minus(before);
+        var relu = y.ToArray();
+        before = c.Snapshot();
+        k.Unary(UnaryOp.Abs, x, y);
+        var other = c.Snapshot().Minus(before);
+
+        Assert.Equal(1, first.KernelLoads);
+        Assert.True(first.KernelLoadTime > TimeSpan.Zero, $"first call {first}");
+        Assert.Equal(0, again.KernelLoads);
+        Assert.Equal(TimeSpan.Zero, again.KernelLoadTime);
+        Assert.Equal(1, other.KernelLoads);
+        Assert.Equal([1f, 0f, 3f, 0f, 5f], relu);
+    }
 }

@@ -103,6 +103,26 @@ internal sealed class CompiledGraph : IDisposable
         return steps.Select((s, i) => new ReplayStepTime(i, s.Op.Name, stepTicks[i] * toMs)).ToList();
     }
 
+    /// <summary>
+    /// Kernels the kernel set compiled and loaded while this graph was built and first replayed (its fused groups' and
+    /// multi-tensor updates' kernels, unless an earlier graph loaded the same ones): the set caches them, so later
+    /// replays load none. Always 0 on the CPU set.
+    /// </summary>
+    public long KernelLoads { get; private set; }
+
+    /// <summary>The wall time of those <see cref="KernelLoads"/>.</summary>
+    public TimeSpan KernelLoadTime { get; private set; }
+
+    /// <summary>True once the graph has been replayed (its kernel loads are then all counted).</summary>
+    public bool Replayed { get; private set; }
+
+    /// <summary>Adds the loads a window of the device's counters saw (the build, or the first replay) to <see cref="KernelLoads"/>.</summary>
+    public void CountLoads(DeviceCounterSnapshot window)
+    {
+        KernelLoads += window.KernelLoads;
+        KernelLoadTime += window.KernelLoadTime;
+    }
+
     /// <summary>Kernel-set entry points one replay calls.</summary>
     public int Launches => steps.Count(s => s.Op is KernelCallOp or FusedOp);
 
@@ -409,6 +429,7 @@ internal sealed class CompiledGraph : IDisposable
             argument.Grad = grad;
             if (previous is { Persistent: true, IsDisposed: false }) previous.Dispose();
         }
+        Replayed = true;
         outputStorage.AddRef();
         return new Tensor(outputStorage, (int[])outputShape.Clone()) { Name = outputName.Length > 0 ? outputName : null };
     }
@@ -474,6 +495,9 @@ internal sealed class CompiledGraph : IDisposable
         var ci = CultureInfo.InvariantCulture;
         sb.AppendLine(ci, $"compiled graph on {device.Name}: {steps.Count(s => s.Op is not PoisonOp)} steps, {Launches} kernel launches per replay, " +
                           $"{steps.Count(s => s.Op is UploadOp)} uploads, {steps.Count(s => s.Op is HostStepOp)} host steps, {ScratchAllocations} scratch allocations inside kernels, {Fused.Groups} fused groups replacing {Fused.Calls} calls{(Poison ? ", poison on" : "")}");
+        if (Replayed)
+            sb.AppendLine(ci, $"kernel loads: {KernelLoads} kernels compiled and loaded in {KernelLoadTime.TotalMilliseconds:F1} ms by the build and the first replay (cached by the kernel set: later replays load none)");
+        else sb.AppendLine("kernel loads: not replayed yet");
         foreach (var role in Enum.GetValues<BufferRole>())
         {
             var of = buffers.Where(b => b.Role == role).ToList();

@@ -153,10 +153,13 @@ public sealed record ReplayStepTime(int Index, string Name, double Milliseconds)
 /// input: one launch each, counted among <paramref name="FusedGroups"/>.</param>
 /// <param name="Recomputed">Repeats of cheap elementwise calls added so that each reader of their value fuses its own
 /// copy instead of loading a stored one.</param>
+/// <param name="KernelLoads">Kernels the kernel set compiled and loaded for this graph, while it was built and first
+/// replayed (kernels an earlier graph or eager call loaded are cached and not counted; 0 on the CPU set).</param>
+/// <param name="KernelLoadMilliseconds">The wall time of those loads.</param>
 public sealed record CompiledGraphStats(int Launches, int Steps, int Temporaries, long TemporaryBytes, int Slots, long SlotBytes, long ScratchAllocations,
     int FusedGroups, int FusedCalls, int CopiesRemoved = 0, int CallsFolded = 0, int DeadCallsRemoved = 0, int UpdatesMerged = 0, int BiasEpilogues = 0,
     double GemmFlops = 0, int ResidualEpilogues = 0, int ActivationEpilogues = 0, int CommonSubexpressionsRemoved = 0, int PermutesFolded = 0,
-    int ReductionEpilogues = 0, int Recomputed = 0);
+    int ReductionEpilogues = 0, int Recomputed = 0, long KernelLoads = 0, double KernelLoadMilliseconds = 0);
 
 /// <summary>
 /// A compiled function (see <see cref="Compiler"/>): call it like the original; it traces, compiles and replays
@@ -210,7 +213,7 @@ public abstract class CompiledFunction : IDisposable
         ? new CompiledGraphStats(g.Launches, g.StepCount, g.TemporaryCount, g.TemporaryBytes, g.SlotCount, g.SlotBytes, g.ScratchAllocations, g.Fused.Groups, g.Fused.Calls,
             g.Passes.CopiesRemoved, g.Passes.CallsFolded, g.Passes.DeadCallsRemoved, g.Passes.UpdatesMerged, g.Passes.BiasEpilogues, g.GemmFlops,
             g.Passes.ResidualEpilogues, g.Passes.ActivationEpilogues, g.Passes.CommonSubexpressionsRemoved, g.Passes.PermutesFolded, g.Passes.ReductionEpilogues,
-            g.Passes.Recomputed)
+            g.Passes.Recomputed, g.KernelLoads, g.KernelLoadTime.TotalMilliseconds)
         : null;
 
     /// <summary>
@@ -261,7 +264,16 @@ public abstract class CompiledFunction : IDisposable
             {
                 foreach (var (arg, op, extent) in variant.RangeChecks) ((IndexTensor)args[arg]).CheckRange(op, extent);
                 Replays++;
-                return graph.Replay(args);
+                if (graph.Replayed) return graph.Replay(args);
+                var beforeFirst = device.Counters.Snapshot();
+                try
+                {
+                    return graph.Replay(args);
+                }
+                finally
+                {
+                    graph.CountLoads(device.Counters.Snapshot().Minus(beforeFirst));
+                }
             }
         }
         return Warm(variant, args, device);
@@ -290,12 +302,14 @@ public abstract class CompiledFunction : IDisposable
             Fallback(variant, difference);
             return result;
         }
+        var beforeBuild = device.Counters.Snapshot();
         var (graph, reason) = CompiledGraph.Build(trace, device, args, result, Options.PoisonDeadSlots, Options.Fuse, Options.Optimize, Options.ProfileReplays, Options.Recompute);
         if (graph == null)
         {
             Fallback(variant, reason!);
             return result;
         }
+        graph.CountLoads(device.Counters.Snapshot().Minus(beforeBuild));
         variant.Graph = graph;
         variant.RangeChecks = trace.RangeChecks
             .Select(c => (Array.FindIndex(args, a => ReferenceEquals(a, c.Index)), c.Op, c.Extent))

@@ -250,7 +250,7 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
     /// <summary>Whether the group reductions use warp shuffles (not on OpenCL, where they need subgroup support).</summary>
     private bool shuffles => Kind != DeviceKind.OpenCL;
 
-    // ---- kernel cache: each kernel is compiled once per accelerator, on first use ----
+    // ---- kernel cache: each kernel is compiled once per accelerator, on first use (counted in Device.Counters.KernelLoads) ----
 
     private T Kernel<T>(ref T? slot, Func<Accelerator, T> load) where T : class
     {
@@ -259,9 +259,17 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
         lock (gate)
         {
             ThrowIfDisposed("load kernel");
-            k = slot ??= load(accelerator);
-            return k;
+            return slot ??= Timed(load);
         }
+    }
+
+    /// <summary>Runs a kernel load (under the lock), counting it and its time on the device's counters.</summary>
+    private T Timed<T>(Func<Accelerator, T> load)
+    {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        var kernel = load(accelerator);
+        Device.Counters.RecordKernelLoad(System.Diagnostics.Stopwatch.GetTimestamp() - start);
+        return kernel;
     }
 
     /// <summary>The generic elementwise kernels, compiled once per accelerator and op struct type.</summary>
@@ -297,7 +305,7 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
         lock (gate)
         {
             ThrowIfDisposed("load kernel");
-            if (!specialised.TryGetValue(key, out k)) specialised[key] = k = load(accelerator);
+            if (!specialised.TryGetValue(key, out k)) specialised[key] = k = Timed(load);
             return (TLauncher)k;
         }
     }
