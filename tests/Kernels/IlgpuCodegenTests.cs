@@ -2,6 +2,7 @@ using System.Reflection;
 using System.Text.RegularExpressions;
 using Engine.Kernels;
 using Engine.Kernels.Ilgpu;
+using static Engine.Tests.Kernels.ElementwiseTrees;
 
 namespace Engine.Tests.Kernels;
 
@@ -159,6 +160,56 @@ public sealed class IlgpuCodegenTests : IClassFixture<IlgpuCodegenTests.Compiler
     }
 
     /// <summary>
+    /// No kernel leaves a plain product feeding a sum: every float product is <c>mul.rn.f32</c>, which ptxas never
+    /// contracts, so each product and sum rounds on its own as on the other kernel sets (fused multiply-adds only where
+    /// a kernel calls for one).
+    /// </summary>
+    [Theory, MemberData(nameof(Kernels))]
+    public void Ptx_NoProductIsContractible(string kernel)
+    {
+        var ptx = compiler.Ptx(kernel);
+        var pairs = Ptx.ContractiblePairs(ptx);
+        Assert.True(pairs.Count == 0, $"{kernel}: contractible mul/add pairs:\n  {string.Join("\n  ", pairs)}");
+        Assert.DoesNotMatch(@"\bmul\.f32\b", ptx);
+    }
+
+    /// <summary>Trees a compiled graph fuses: the spectral weights' assembly, GELU's backward, the SPN's step, an affine map of a product.</summary>
+    private static readonly Dictionary<string, ElementwiseExpression> FusedTrees = new()
+    {
+        ["spectral-weights"] = B(BinaryOp.Add, B(BinaryOp.Mul, X(0), X(1)), B(BinaryOp.Mul, X(2), X(3))),
+        ["gelu-backward"] = GeluBackward,
+        ["spn-step"] = B(BinaryOp.Sub, X(0), B(BinaryOp.Mul, U(UnaryOp.Exp, X(1)), X(2))),
+        ["affine-of-product"] = A(2f, 0.5f, B(BinaryOp.Mul, X(0), B(BinaryOp.Sub, X(1), X(2)))),
+    };
+
+    /// <summary>The names of <see cref="FusedTrees"/>.</summary>
+    public static IEnumerable<object[]> FusedTreeNames() => FusedTrees.Keys.Select(k => new object[] { k });
+
+    /// <summary>
+    /// A fused tree's kernels (flat, broadcasting, and the reductions reading it) round each op as the separate
+    /// kernels do on a GPU: no product feeds a sum in a form ptxas may contract into one fused multiply-add, so a
+    /// compiled graph's fused groups keep eager's bits on CUDA as on the emulator.
+    /// </summary>
+    [Theory, MemberData(nameof(FusedTreeNames))]
+    public void Ptx_FusedTreesRoundEveryOp(string name)
+    {
+        var chains = typeof(IlgpuKernelSet).Assembly.GetType("Engine.Kernels.ElementwiseChains")!;
+        var tree = chains.GetMethod("Tree", BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic)!.Invoke(null, [FusedTrees[name]])!.GetType();
+        var source = KernelsType.Assembly.GetType("Engine.Kernels.Ilgpu.TreeSource`1")!.MakeGenericType(tree);
+        var on = KernelsType.Assembly.GetType("Engine.Kernels.Ilgpu.SwitchOn")!;
+        MethodInfo Kernel(string kernel, params Type[] args) =>
+            KernelsType.GetMethod(kernel, BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic)!.MakeGenericMethod(args);
+        foreach (var kernel in new[] { Kernel("Tree", tree), Kernel("BroadcastTree", tree), Kernel("ReduceThread", source), Kernel("ReduceGroup", on, source) })
+        {
+            var ptx = compiler.Codegen.Ptx(kernel);
+            var pairs = Ptx.ContractiblePairs(ptx);
+            Assert.True(pairs.Count == 0, $"{name} {kernel.Name}: contractible mul/add pairs:\n  {string.Join("\n  ", pairs)}");
+            Assert.Contains("mul.rn.f32", ptx);
+            Assert.DoesNotContain(".local", ptx);
+        }
+    }
+
+    /// <summary>
     /// The tiled GEMM as a GPU runs it (16 x 16 groups): per slab 8 unrolled k steps, each four <c>ld.shared.v4</c> and
     /// 64 fused multiply-adds (512 per slab; the beta epilogue adds 64); no local memory; every global access in the
     /// global address space, 16-byte wide in the vector form; two barriers (after the first slab, then one per slab).
@@ -274,3 +325,4 @@ public static class Ptx
         return pairs;
     }
 }
+

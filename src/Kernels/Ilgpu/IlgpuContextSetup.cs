@@ -23,6 +23,8 @@ namespace Engine.Kernels.Ilgpu;
 /// <item><c>tanh</c> on PTX would be <c>tanh.approx.f32</c> (sm_75+, relative error about 2^-11): redirected to
 /// <see cref="PreciseTanh"/>.</item>
 /// <item><see cref="KernelMath.Fma"/> lowered to <c>fma.rn.f32</c> (PTX) and <c>fma</c> (OpenCL C).</item>
+/// <item>Every other float product lowered to <c>mul.rn.f32</c> (<see cref="GenerateRoundedProductPtx"/>), which
+/// ptxas never contracts with an addition.</item>
 /// </list>
 /// </summary>
 internal static class IlgpuContextSetup
@@ -38,9 +40,29 @@ internal static class IlgpuContextSetup
             ?? throw new InvalidOperationException("IlgpuContextSetup: KernelMath.Fma not found.");
         manager.RegisterMethod(fma, new PTXIntrinsic(typeof(IlgpuContextSetup), nameof(GenerateFmaPtx), IntrinsicImplementationMode.GenerateCode));
         manager.RegisterMethod(fma, new CLIntrinsic(typeof(IlgpuContextSetup), nameof(GenerateFmaOpenCL), IntrinsicImplementationMode.GenerateCode));
+        manager.RegisterBinaryArithmetic(BinaryArithmeticKind.Mul, BasicValueType.Float32,
+            new PTXIntrinsic(typeof(IlgpuContextSetup), nameof(GenerateRoundedProductPtx), IntrinsicImplementationMode.GenerateCode));
         manager.RegisterUnaryArithmetic(UnaryArithmeticKind.TanhF, BasicValueType.Float32,
             new PTXIntrinsic(typeof(IlgpuContextSetup), nameof(PreciseTanh), IntrinsicImplementationMode.Redirect));
         return builder;
+    }
+
+    /// <summary>
+    /// Emits <c>mul.rn.f32 d, a, b</c> for every float product. ptxas may contract a plain <c>mul.f32</c> and the
+    /// <c>add.f32</c> reading it into one fused multiply-add, which rounds once: a fused tree computing x0 · x1 + x2
+    /// would then differ from the same ops run as separate kernels (and from the other kernel sets). A product with a
+    /// rounding modifier is never contracted, so every product rounds on its own, as in .NET; fused multiply-adds stay
+    /// where a kernel asks for one (<see cref="KernelMath.Fma"/>).
+    /// </summary>
+    private static void GenerateRoundedProductPtx(PTXBackend backend, PTXCodeGenerator codeGenerator, Value value)
+    {
+        var a = codeGenerator.LoadPrimitive(value[0]);
+        var b = codeGenerator.LoadPrimitive(value[1]);
+        var target = codeGenerator.AllocateHardware(value);
+        using var command = codeGenerator.BeginCommand("mul.rn.f32");
+        command.AppendArgument(target);
+        command.AppendArgument(a);
+        command.AppendArgument(b);
     }
 
     /// <summary>Emits <c>fma.rn.f32 d, a, b, c</c> for a call of <see cref="KernelMath.Fma"/>.</summary>
