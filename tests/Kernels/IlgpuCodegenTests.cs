@@ -242,6 +242,14 @@ public sealed class IlgpuCodegenTests : IClassFixture<IlgpuCodegenTests.Compiler
         }
     }
 
+    /// <summary>The mapped GEMM accumulates its 4 x 4 block with 16 explicit fused multiply-adds per k step.</summary>
+    [Fact]
+    public void Ptx_MappedGemmAccumulatesWithFma()
+    {
+        var facts = IlgpuCodegen.Facts(compiler.Ptx("Gemm"));
+        Assert.Equal(16, facts.Fma);
+    }
+
     /// <summary>The contraction check itself finds a plain multiply feeding an add, also through a move.</summary>
     [Fact]
     public void ContractiblePairs_FindsMulFeedingAdd()

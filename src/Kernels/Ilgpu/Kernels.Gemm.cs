@@ -43,6 +43,8 @@ internal static partial class IlgpuKernels
     /// addresses, plain or transposed), synchronises, accumulates, synchronises. Out-of-range elements load as zero,
     /// so M, N, K need not be multiples of anything and K = 0 yields alpha * 0. Tiles (grid x: columns, y: rows)
     /// and batch entries (z) are visited with grid-stride loops, so any grid is correct. With beta = 0, C is never read.
+    /// Each step accumulates with an explicit fused multiply-add (<c>fma.rn</c> on PTX), so a GPU computes the bits the
+    /// emulator does.
     /// </summary>
     /// <remarks>
     /// Index maps (<see cref="GemmOperand"/>): with a map of length L > 0, the element at offset o of a
@@ -118,10 +120,10 @@ internal static partial class IlgpuKernels
                             float b1 = sB[l * BPitch + tx + 1 * g];
                             float b2 = sB[l * BPitch + tx + 2 * g];
                             float b3 = sB[l * BPitch + tx + 3 * g];
-                            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
-                            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
-                            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
-                            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+                            c00 = KernelMath.Fma(a0, b0, c00); c01 = KernelMath.Fma(a0, b1, c01); c02 = KernelMath.Fma(a0, b2, c02); c03 = KernelMath.Fma(a0, b3, c03);
+                            c10 = KernelMath.Fma(a1, b0, c10); c11 = KernelMath.Fma(a1, b1, c11); c12 = KernelMath.Fma(a1, b2, c12); c13 = KernelMath.Fma(a1, b3, c13);
+                            c20 = KernelMath.Fma(a2, b0, c20); c21 = KernelMath.Fma(a2, b1, c21); c22 = KernelMath.Fma(a2, b2, c22); c23 = KernelMath.Fma(a2, b3, c23);
+                            c30 = KernelMath.Fma(a3, b0, c30); c31 = KernelMath.Fma(a3, b1, c31); c32 = KernelMath.Fma(a3, b2, c32); c33 = KernelMath.Fma(a3, b3, c33);
                         }
                         Group.Barrier();
                     }
