@@ -89,6 +89,8 @@ public sealed class IlgpuCodegenTests : IClassFixture<IlgpuCodegenTests.Compiler
                 : constraints.Any(c => c.Name == "ITreeOp") ? ["Input0"]
                 // The reductions read from a view, or compute a tree (one representative tree: its leaf).
                 : constraints.Any(c => c.Name == "IReduceSource") ? ["ViewSource", TreeSourceName]
+                // The GEMM stores: plain, and an epilogue with an activation (GELU).
+                : constraints.Any(c => c.Name == "IGemmStoreStep") ? ["PlainStore", EpilogueStoreName]
                 : new[] { "SwitchOff", "SwitchOn" };
             prefixes = prefixes.SelectMany(p => choices.Select(c => p.Length == 0 ? c : p + "," + c)).ToList();
         }
@@ -103,7 +105,7 @@ public sealed class IlgpuCodegenTests : IClassFixture<IlgpuCodegenTests.Compiler
         var definition = KernelsType.GetMethod(name[..lt], BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic)!;
         var args = name[(lt + 1)..^1].Split(',')
             .Select(a => a == "Backend" ? (openCL ? "SwitchOff" : "SwitchOn") : a)
-            .Select(a => a == TreeSourceName ? TreeSource
+            .Select(a => a == TreeSourceName ? TreeSource : a == EpilogueStoreName ? EpilogueStore
                 : KernelsType.Assembly.GetType("Engine.Kernels.Ilgpu." + a) ?? KernelsType.Assembly.GetType("Engine.Kernels.Elementwise." + a)!).ToArray();
         return definition.MakeGenericMethod(args);
     }
@@ -113,6 +115,12 @@ public sealed class IlgpuCodegenTests : IClassFixture<IlgpuCodegenTests.Compiler
 
     private static Type TreeSource => KernelsType.Assembly.GetType("Engine.Kernels.Ilgpu.TreeSource`1")!
         .MakeGenericType(KernelsType.Assembly.GetType("Engine.Kernels.Elementwise.Input0")!);
+
+    /// <summary>The name a GEMM epilogue store goes by in kernel names: EpilogueStore&lt;GeluErfOp&gt;.</summary>
+    private const string EpilogueStoreName = "EpilogueStore-GeluErfOp";
+
+    private static Type EpilogueStore => KernelsType.Assembly.GetType("Engine.Kernels.Ilgpu.EpilogueStore`1")!
+        .MakeGenericType(KernelsType.Assembly.GetType("Engine.Kernels.Elementwise.GeluErfOp")!);
 
     /// <summary>
     /// Every kernel compiles to PTX with no call left unresolved (an <c>.extern .func</c> fails at module load: ILGPU
@@ -246,7 +254,7 @@ public sealed class IlgpuCodegenTests : IClassFixture<IlgpuCodegenTests.Compiler
     [Fact]
     public void Ptx_MappedGemmAccumulatesWithFma()
     {
-        var facts = IlgpuCodegen.Facts(compiler.Ptx("Gemm"));
+        var facts = IlgpuCodegen.Facts(compiler.Ptx("Gemm<PlainStore>"));
         Assert.Equal(16, facts.Fma);
     }
 

@@ -1,25 +1,34 @@
+using System.Collections.Concurrent;
+using Engine.Kernels.Elementwise;
 using ILGPU;
 using ILGPU.Runtime;
 
 namespace Engine.Kernels.Ilgpu;
 
-public sealed partial class IlgpuKernelSet
+public sealed partial class IlgpuKernelSet : IGemmEpilogueKernels
 {
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        ArrayView<int>, ArrayView<int>, ArrayView<int>, GemmParams>? kGemm;
+        ArrayView<int>, ArrayView<int>, ArrayView<int>, GemmParams, PlainStore>? kGemm;
     /// <summary>The tiled GEMM per (transA, transB, vector) instantiation, index 4 transA + 2 transB + vector.</summary>
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmTiledParams>?[] kGemmTiled =
-        new Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmTiledParams>?[8];
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmTiledParams, PlainStore>?[] kGemmTiled =
+        new Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmTiledParams, PlainStore>?[8];
+    /// <summary>GEMM kernels with an epilogue, by instantiation (the tiled variant, or -1 for the mapped kernel) and store step type.</summary>
+    private readonly ConcurrentDictionary<(int Variant, Type Store), Delegate> epilogueGemms = new();
     private DeviceBuffer<int>? noIndex;
+    private DeviceBuffer<float>? noValues;
 
     /// <inheritdoc />
     /// <remarks>
     /// Without index maps, matrices below 2^31 elements run the tiled kernel (<see cref="IlgpuKernels.GemmTiled"/>:
     /// 8 x 8 per thread, 16 x 16 groups on GPUs), its 16-byte-vector form when every extent, stride and offset is a
     /// multiple of 4. Index maps and larger matrices take the mapped kernel (maps applied in its tile loads and
-    /// stores, 64-bit indices).
+    /// stores, 64-bit indices). Both run an epilogue in their stores (<see cref="EpilogueStore{TActivation}"/>).
     /// </remarks>
     void IKernelSet.Gemm(GemmSize size, in GemmOperand a, in GemmOperand b, in GemmOutput c) => GemmCore(size, a, b, c);
+
+    /// <inheritdoc />
+    /// <remarks>Every epilogue: the bias, the residual and any activation chain run in the GEMM's store.</remarks>
+    public bool RunsGemmEpilogue(bool bias, bool residual = false, IReadOnlyList<UnaryStep>? activation = null) => activation is not { Count: 0 };
 
     private void GemmCore(GemmSize size, in GemmOperand a, in GemmOperand b, in GemmOutput c)
     {
@@ -27,7 +36,55 @@ public sealed partial class IlgpuKernelSet
         size.Check($"{Name}.{opName}");
         a.Check($"{Name}.{opName}", nameof(a));
         b.Check($"{Name}.{opName}", nameof(b));
-        c.Check($"{Name}.{opName}");
+        c.Check($"{Name}.{opName}", runsEpilogues: true, size);
+        var epilogue = c.Epilogue;
+        if (epilogue.IsIdentity && epilogue.ActivationOutput == null)
+        {
+            GemmLaunch(size, a, b, c, default(PlainStore));
+            return;
+        }
+        ElementwiseChains.Run(this, nameof(GemmWithEpilogue), ElementwiseChains.Unary(epilogue.Activation ?? []), size, a, b, c);
+    }
+
+    /// <summary>The product with its epilogue in the store, the activation being <typeparamref name="TActivation"/> (checked by the caller).</summary>
+    internal void GemmWithEpilogue<TActivation>(TActivation activation, GemmSize size, GemmOperand a, GemmOperand b, GemmOutput c)
+        where TActivation : unmanaged, IUnaryOp
+    {
+        const string opName = "Gemm";
+        var e = c.Epilogue;
+        long extent = c.Offset + Extent(size.Batch, c.BatchStride, (long)size.M * size.N);
+        ArrayView<float> Laid(DeviceBuffer<float>? buffer, string name) =>
+            buffer == null ? Placeholder(opName) : View(buffer, extent, opName, name).SubView(c.Offset);
+        var store = new EpilogueStore<TActivation>
+        {
+            Bias = e.Bias == null ? Placeholder(opName) : View(e.Bias, e.Bias.Length, opName, "bias"),
+            BiasRows = e.Bias == null ? 0 : e.Bias.Length / size.N,
+            N = size.N,
+            Residual = Laid(e.Residual, "residual"),
+            HasResidual = e.Residual == null ? 0 : 1,
+            Output = Laid(e.ActivationOutput, "activation output"),
+            HasOutput = e.ActivationOutput == null ? 0 : 1,
+            Activation = activation,
+        };
+        GemmLaunch(size, a, b, c, store, e.Bias, e.Residual, e.ActivationOutput);
+    }
+
+    /// <summary>A one-element view standing for an absent epilogue buffer (never read).</summary>
+    private ArrayView<float> Placeholder(string op)
+    {
+        var dummy = Volatile.Read(ref noValues);
+        if (dummy == null)
+        {
+            lock (gate) { dummy = noValues ??= Allocate(1); }
+        }
+        return View(dummy, 1, op, "placeholder");
+    }
+
+    /// <summary>Launches the tiled or the mapped kernel with <paramref name="store"/> finishing each stored value (checked by the caller).</summary>
+    private void GemmLaunch<TStore>(GemmSize size, in GemmOperand a, in GemmOperand b, in GemmOutput c, TStore store, params ReadOnlySpan<object?> epilogueBuffers)
+        where TStore : struct, IGemmStoreStep
+    {
+        const string opName = "Gemm";
         var (batch, m, n, k) = size;
         // A mapped operand's view spans its reads up to the map's entry bound (the entries themselves stay on the device).
         var av = View(a.Buffer, a.Offset + a.ReadExtent(batch, (long)m * k), opName, nameof(a)).SubView(a.Offset);
@@ -41,6 +98,8 @@ public sealed partial class IlgpuKernelSet
         bool transA = a.Transposed, transB = b.Transposed;
         float alpha = c.Alpha, beta = c.Beta;
         DeviceBuffer<int>? aIndex = a.Index, bIndex = b.Index, cIndex = c.Index;
+        object? keep0 = epilogueBuffers.Length > 0 ? epilogueBuffers[0] : null, keep1 = epilogueBuffers.Length > 1 ? epilogueBuffers[1] : null,
+            keep2 = epilogueBuffers.Length > 2 ? epilogueBuffers[2] : null;
         bool mapped = aIndex != null || bIndex != null || cIndex != null;
         bool small = (long)m * k < int.MaxValue && (long)k * n < int.MaxValue && (long)m * n < int.MaxValue;
         if (!mapped && small)
@@ -54,9 +113,9 @@ public sealed partial class IlgpuKernelSet
             bool vector = m % 4 == 0 && n % 4 == 0 && k % 4 == 0 && strideA % 4 == 0 && strideB % 4 == 0 && strideC % 4 == 0
                           && a.Offset % 4 == 0 && b.Offset % 4 == 0 && c.Offset % 4 == 0;
             int variant = (transA ? 4 : 0) + (transB ? 2 : 0) + (vector ? 1 : 0);
-            var tiled = Kernel(ref kGemmTiled[variant], acc => acc.LoadStreamKernel(GemmTiledKernel(gemmGroup, transA, transB, vector)));
+            var tiled = GemmKernel(variant, acc => acc.LoadStreamKernel(GemmTiledKernel<TStore>(gemmGroup, transA, transB, vector)));
             var tiledConfig = GemmConfig(batch, m, n, IlgpuKernels.GemmSlab * gemmGroup, gemmGroup);
-            Launch(opName, () => tiled(tiledConfig, av, bv, cv, tp), a.Buffer, b.Buffer, c.Buffer);
+            Launch(opName, () => tiled(tiledConfig, av, bv, cv, tp, store), a.Buffer, b.Buffer, c.Buffer, keep0, keep1, keep2);
             return;
         }
 
@@ -72,13 +131,40 @@ public sealed partial class IlgpuKernelSet
             AIdxStride = aIndex == null ? 0 : a.IndexBatchStride, BIdxStride = bIndex == null ? 0 : b.IndexBatchStride,
         };
         var config = GemmConfig(batch, m, n, IlgpuKernels.GemmMicro * gemmGroup, gemmGroup);
-        var kernel = Kernel(ref kGemm, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<int>, ArrayView<int>, ArrayView<int>, GemmParams>(IlgpuKernels.Gemm));
-        Launch(opName, () => kernel(config, av, bv, cv, ai, bi, ci, p), a.Buffer, b.Buffer, c.Buffer, aIndex, bIndex, cIndex);
+        var kernel = GemmKernel(-1, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<int>, ArrayView<int>, ArrayView<int>, GemmParams, TStore>(IlgpuKernels.Gemm));
+        Launch(opName, () => kernel(config, av, bv, cv, ai, bi, ci, p, store), a.Buffer, b.Buffer, c.Buffer, aIndex, bIndex, cIndex, keep0, keep1, keep2);
     }
 
-    /// <summary>The instantiation of <see cref="IlgpuKernels.GemmTiled"/> for a group edge and switches.</summary>
-    internal static Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmTiledParams> GemmTiledKernel(int group, bool transA, bool transB, bool vector)
+    /// <summary>
+    /// The loaded GEMM kernel of an instantiation (<paramref name="variant"/>: the tiled kernel's index, or -1 for the
+    /// mapped kernel) with store step <typeparamref name="TLauncher"/>'s: the plain ones in their fields, the others
+    /// by store type.
+    /// </summary>
+    private TLauncher GemmKernel<TLauncher>(int variant, Func<Accelerator, TLauncher> load) where TLauncher : Delegate
+    {
+        if (load is Func<Accelerator, Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmTiledParams, PlainStore>> tiled)
+            return (TLauncher)(Delegate)Kernel(ref kGemmTiled[variant], tiled);
+        if (load is Func<Accelerator, Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<int>, ArrayView<int>, ArrayView<int>, GemmParams, PlainStore>> plain)
+            return (TLauncher)(Delegate)Kernel(ref kGemm, plain);
+        var key = (variant, typeof(TLauncher));
+        if (epilogueGemms.TryGetValue(key, out var k)) return (TLauncher)k;
+        lock (gate)
+        {
+            ThrowIfDisposed("load kernel");
+            if (!epilogueGemms.TryGetValue(key, out k)) epilogueGemms[key] = k = Timed(load);
+            return (TLauncher)k;
+        }
+    }
+
+    /// <summary>The instantiation of <see cref="IlgpuKernels.GemmTiled"/> for a group edge and switches, without an epilogue.</summary>
+    internal static Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmTiledParams, PlainStore> GemmTiledKernel(int group, bool transA, bool transB, bool vector) =>
+        GemmTiledKernel<PlainStore>(group, transA, transB, vector);
+
+    /// <summary>The instantiation of <see cref="IlgpuKernels.GemmTiled"/> for a group edge, switches and store step.</summary>
+    internal static Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmTiledParams, TStore> GemmTiledKernel<TStore>(int group, bool transA, bool transB,
+        bool vector) where TStore : struct, IGemmStoreStep
     {
         var g = group switch
         {
@@ -91,8 +177,8 @@ public sealed partial class IlgpuKernelSet
         };
         static Type Switch(bool on) => on ? typeof(SwitchOn) : typeof(SwitchOff);
         var method = typeof(IlgpuKernels).GetMethod(nameof(IlgpuKernels.GemmTiled), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
-            .MakeGenericMethod(g, Switch(transA), Switch(transB), Switch(vector));
-        return method.CreateDelegate<Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmTiledParams>>();
+            .MakeGenericMethod(g, Switch(transA), Switch(transB), Switch(vector), typeof(TStore));
+        return method.CreateDelegate<Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmTiledParams, TStore>>();
     }
 
     /// <summary>

@@ -51,8 +51,9 @@ internal static partial class IlgpuKernels
     /// matrix is read (or, for C, written) at (o / L) L + index[o % L]; the gather happens in the tile loads and the
     /// scatter in the stores, so a mapped GEMM moves exactly the data of a plain one.
     /// </remarks>
-    internal static void Gemm(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c,
-        ArrayView<int> aIdx, ArrayView<int> bIdx, ArrayView<int> cIdx, GemmParams p)
+    internal static void Gemm<TStore>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c,
+        ArrayView<int> aIdx, ArrayView<int> bIdx, ArrayView<int> cIdx, GemmParams p, TStore store)
+        where TStore : struct, IGemmStoreStep
     {
         var sA = SharedMemory.Allocate<float>(MaxGemmTile * APitch);
         var sB = SharedMemory.Allocate<float>(MaxGemmSlab * BPitch);
@@ -127,25 +128,26 @@ internal static partial class IlgpuKernels
                         }
                         Group.Barrier();
                     }
-                    Store(c, cIdx, p, cBase, row0 + ty, col0, tx, g, c00, c01, c02, c03);
-                    Store(c, cIdx, p, cBase, row0 + ty + 1 * g, col0, tx, g, c10, c11, c12, c13);
-                    Store(c, cIdx, p, cBase, row0 + ty + 2 * g, col0, tx, g, c20, c21, c22, c23);
-                    Store(c, cIdx, p, cBase, row0 + ty + 3 * g, col0, tx, g, c30, c31, c32, c33);
+                    Store(c, cIdx, p, store, batch, cBase, row0 + ty, col0, tx, g, c00, c01, c02, c03);
+                    Store(c, cIdx, p, store, batch, cBase, row0 + ty + 1 * g, col0, tx, g, c10, c11, c12, c13);
+                    Store(c, cIdx, p, store, batch, cBase, row0 + ty + 2 * g, col0, tx, g, c20, c21, c22, c23);
+                    Store(c, cIdx, p, store, batch, cBase, row0 + ty + 3 * g, col0, tx, g, c30, c31, c32, c33);
                 }
             }
         }
     }
 
     /// <summary>Writes one row of a thread's block: C[row, col0 + tx + c g] = alpha acc_c (+ beta C), in range only.</summary>
-    private static void Store(ArrayView<float> c, ArrayView<int> cIdx, GemmParams p, long cBase, int row, int col0, int tx, int g,
+    private static void Store<TStore>(ArrayView<float> c, ArrayView<int> cIdx, GemmParams p, TStore store, int batch, long cBase, int row, int col0, int tx, int g,
         float v0, float v1, float v2, float v3)
+        where TStore : struct, IGemmStoreStep
     {
         if (row >= p.M) return;
-        long rowOffset = (long)row * p.N;
-        StoreOne(c, cIdx, p, cBase, rowOffset, col0 + tx, v0);
-        StoreOne(c, cIdx, p, cBase, rowOffset, col0 + tx + g, v1);
-        StoreOne(c, cIdx, p, cBase, rowOffset, col0 + tx + 2 * g, v2);
-        StoreOne(c, cIdx, p, cBase, rowOffset, col0 + tx + 3 * g, v3);
+        long rowOffset = (long)row * p.N, batchRow = (long)batch * p.M + row;
+        StoreOne(c, cIdx, p, store, batchRow, cBase, rowOffset, col0 + tx, v0);
+        StoreOne(c, cIdx, p, store, batchRow, cBase, rowOffset, col0 + tx + g, v1);
+        StoreOne(c, cIdx, p, store, batchRow, cBase, rowOffset, col0 + tx + 2 * g, v2);
+        StoreOne(c, cIdx, p, store, batchRow, cBase, rowOffset, col0 + tx + 3 * g, v3);
     }
 
     /// <summary>
@@ -159,12 +161,15 @@ internal static partial class IlgpuKernels
         return blk * len + idx[map + o - blk * len];
     }
 
-    private static void StoreOne(ArrayView<float> c, ArrayView<int> cIdx, GemmParams p, long cBase, long rowOffset, int col, float acc)
+    private static void StoreOne<TStore>(ArrayView<float> c, ArrayView<int> cIdx, GemmParams p, TStore store, long batchRow, long cBase, long rowOffset,
+        int col, float acc)
+        where TStore : struct, IGemmStoreStep
     {
         if (col >= p.N) return;
         long ci = cBase + Map(rowOffset + col, cIdx, p.CLen);
         float v = p.Alpha * acc;
         if (p.Beta != 0f) v += p.Beta * c[ci];
-        c[ci] = v;
+        // An epilogue never comes with a C map (refused on the host), so ci is C's position for the residual too.
+        c[ci] = store.Finish(v, ci, batchRow, col);
     }
 }

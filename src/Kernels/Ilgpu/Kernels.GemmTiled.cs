@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Engine.Kernels.Elementwise;
 using ILGPU;
 
 namespace Engine.Kernels.Ilgpu;
@@ -49,6 +50,52 @@ internal struct Block8x8
     public Vec4 R0L, R0H, R1L, R1H, R2L, R2H, R3L, R3H, R4L, R4H, R5L, R5H, R6L, R6H, R7L, R7H;
 }
 
+/// <summary>
+/// What a GEMM kernel does to each value z = alpha · (A B)[i, j] (+ beta · C) before C receives it: the epilogue of
+/// <see cref="GemmEpilogue"/> (<see cref="EpilogueStore{TActivation}"/>) or nothing (<see cref="PlainStore"/>).
+/// </summary>
+internal interface IGemmStoreStep
+{
+    /// <summary>
+    /// The value C receives at element <paramref name="at"/> of its view for z, where <paramref name="row"/> is the row
+    /// counted over the whole batch (batch item · M + i) and <paramref name="col"/> the column.
+    /// </summary>
+    float Finish(float z, long at, long row, int col);
+}
+
+/// <summary>C receives z.</summary>
+internal struct PlainStore : IGemmStoreStep
+{
+    /// <inheritdoc />
+    public readonly float Finish(float z, long at, long row, int col) => z;
+}
+
+/// <summary>
+/// The epilogue of <see cref="GemmEpilogue"/>: z + bias (row <c>row mod BiasRows</c> of an N-wide bias; none when
+/// <see cref="BiasRows"/> is 0), + the residual at C's position, then the activation chain; C receives the activation
+/// unless an activation output takes it (C then keeps the pre-activation). Each addition rounds on its own and the
+/// chain is the composed op struct the elementwise kernels run, so the bits are those of the separate calls. The views
+/// of absent buffers are one-element placeholders, never read.
+/// </summary>
+internal struct EpilogueStore<TActivation> : IGemmStoreStep where TActivation : unmanaged, IUnaryOp
+{
+    public ArrayView<float> Bias, Residual, Output;
+    public long BiasRows;
+    public int N, HasResidual, HasOutput;
+    public TActivation Activation;
+
+    /// <inheritdoc />
+    public readonly float Finish(float z, long at, long row, int col)
+    {
+        if (BiasRows > 0) z += Bias[row % BiasRows * N + col];
+        if (HasResidual != 0) z += Residual[at];
+        float y = Activation.Scalar(z);
+        if (HasOutput == 0) return y;
+        Output[at] = y;
+        return z;
+    }
+}
+
 internal static partial class IlgpuKernels
 {
     /// <summary>Width of the K slab staged in shared memory per step of the tiled GEMM.</summary>
@@ -75,14 +122,17 @@ internal static partial class IlgpuKernels
     /// Compile-time switches: <typeparamref name="TTransA"/>/<typeparamref name="TTransB"/> (stored layouts) and
     /// <typeparamref name="TVector"/>: 16-byte global loads and stores, which the host selects only when every extent
     /// and stride is a multiple of 4 (each 4-element chunk is then aligned and wholly inside or outside the matrix).
+    /// <typeparamref name="TStore"/> finishes each stored value (an epilogue, or nothing).
     /// Shared memory: a k-row of a slab holds 8g floats plus 4 of padding, which keeps the transposing stores of row-major
     /// operands free of bank conflicts.
     /// </remarks>
-    internal static void GemmTiled<TGroup, TTransA, TTransB, TVector>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmTiledParams p)
+    internal static void GemmTiled<TGroup, TTransA, TTransB, TVector, TStore>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmTiledParams p,
+        TStore store)
         where TGroup : struct, IGemmGroup
         where TTransA : struct, IKernelSwitch
         where TTransB : struct, IKernelSwitch
         where TVector : struct, IKernelSwitch
+        where TStore : struct, IGemmStoreStep
     {
         var sA = SharedMemory.Allocate<float>(2 * GemmSlab * MaxGemmPitch);
         var sB = SharedMemory.Allocate<float>(2 * GemmSlab * MaxGemmPitch);
@@ -141,7 +191,7 @@ internal static partial class IlgpuKernels
                         }
                         Group.Barrier();
                     }
-                    StoreBlock<TVector>(c, cBase, p, acc, row0 + 4 * ty, row0 + 4 * g + 4 * ty, col0 + 4 * tx, col0 + 4 * g + 4 * tx);
+                    StoreBlock<TVector, TStore>(c, cBase, (long)batch * p.M, p, store, acc, row0 + 4 * ty, row0 + 4 * g + 4 * ty, col0 + 4 * tx, col0 + 4 * g + 4 * tx);
                 }
             }
         }
@@ -279,34 +329,42 @@ internal static partial class IlgpuKernels
         return y;
     }
 
-    /// <summary>Writes a thread's block: rows r0..r0+3 and r1..r1+3, columns c0..c0+3 and c1..c1+3, in range only.</summary>
+    /// <summary>
+    /// Writes a thread's block: rows r0..r0+3 and r1..r1+3, columns c0..c0+3 and c1..c1+3, in range only; rows are
+    /// counted over the batch from <paramref name="batchRow"/> for the store step.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreBlock<TVector>(ArrayView<float> c, long cBase, GemmTiledParams p, Block8x8 acc, int r0, int r1, int c0, int c1)
-        where TVector : struct, IKernelSwitch
+    private static void StoreBlock<TVector, TStore>(ArrayView<float> c, long cBase, long batchRow, GemmTiledParams p, TStore store, Block8x8 acc,
+        int r0, int r1, int c0, int c1)
+        where TVector : struct, IKernelSwitch where TStore : struct, IGemmStoreStep
     {
-        StoreRow<TVector>(c, cBase, p, r0, c0, c1, acc.R0L, acc.R0H);
-        StoreRow<TVector>(c, cBase, p, r0 + 1, c0, c1, acc.R1L, acc.R1H);
-        StoreRow<TVector>(c, cBase, p, r0 + 2, c0, c1, acc.R2L, acc.R2H);
-        StoreRow<TVector>(c, cBase, p, r0 + 3, c0, c1, acc.R3L, acc.R3H);
-        StoreRow<TVector>(c, cBase, p, r1, c0, c1, acc.R4L, acc.R4H);
-        StoreRow<TVector>(c, cBase, p, r1 + 1, c0, c1, acc.R5L, acc.R5H);
-        StoreRow<TVector>(c, cBase, p, r1 + 2, c0, c1, acc.R6L, acc.R6H);
-        StoreRow<TVector>(c, cBase, p, r1 + 3, c0, c1, acc.R7L, acc.R7H);
+        StoreRow<TVector, TStore>(c, cBase, batchRow, p, store, r0, c0, c1, acc.R0L, acc.R0H);
+        StoreRow<TVector, TStore>(c, cBase, batchRow, p, store, r0 + 1, c0, c1, acc.R1L, acc.R1H);
+        StoreRow<TVector, TStore>(c, cBase, batchRow, p, store, r0 + 2, c0, c1, acc.R2L, acc.R2H);
+        StoreRow<TVector, TStore>(c, cBase, batchRow, p, store, r0 + 3, c0, c1, acc.R3L, acc.R3H);
+        StoreRow<TVector, TStore>(c, cBase, batchRow, p, store, r1, c0, c1, acc.R4L, acc.R4H);
+        StoreRow<TVector, TStore>(c, cBase, batchRow, p, store, r1 + 1, c0, c1, acc.R5L, acc.R5H);
+        StoreRow<TVector, TStore>(c, cBase, batchRow, p, store, r1 + 2, c0, c1, acc.R6L, acc.R6H);
+        StoreRow<TVector, TStore>(c, cBase, batchRow, p, store, r1 + 3, c0, c1, acc.R7L, acc.R7H);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreRow<TVector>(ArrayView<float> c, long cBase, GemmTiledParams p, int row, int c0, int c1, Vec4 lo, Vec4 hi)
-        where TVector : struct, IKernelSwitch
+    private static void StoreRow<TVector, TStore>(ArrayView<float> c, long cBase, long batchRow, GemmTiledParams p, TStore store, int row, int c0, int c1,
+        Vec4 lo, Vec4 hi)
+        where TVector : struct, IKernelSwitch where TStore : struct, IGemmStoreStep
     {
         if (row >= p.M) return;
-        StoreRun<TVector>(c, cBase, p, row * p.N, c0, lo);
-        StoreRun<TVector>(c, cBase, p, row * p.N, c1, hi);
+        StoreRun<TVector, TStore>(c, cBase, batchRow + row, p, store, row * p.N, c0, lo);
+        StoreRun<TVector, TStore>(c, cBase, batchRow + row, p, store, row * p.N, c1, hi);
     }
 
-    /// <summary>C[rowOffset + col + j] = alpha v_j (+ beta C) for the in-range j &lt; 4 (one 16-byte access when vectorised).</summary>
+    /// <summary>
+    /// C[rowOffset + col + j] = finish(alpha v_j (+ beta C)) for the in-range j &lt; 4 (one 16-byte access when
+    /// vectorised), <paramref name="row"/> being the row over the batch.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreRun<TVector>(ArrayView<float> c, long cBase, GemmTiledParams p, int rowOffset, int col, Vec4 v)
-        where TVector : struct, IKernelSwitch
+    private static void StoreRun<TVector, TStore>(ArrayView<float> c, long cBase, long row, GemmTiledParams p, TStore store, int rowOffset, int col, Vec4 v)
+        where TVector : struct, IKernelSwitch where TStore : struct, IGemmStoreStep
     {
         if (col >= p.N) return;
         int at = rowOffset + col;
@@ -330,17 +388,23 @@ internal static partial class IlgpuKernels
                 r.Z = p.Alpha * v.Z;
                 r.W = p.Alpha * v.W;
             }
+            long first = cBase + at;
+            r.X = store.Finish(r.X, first, row, col);
+            r.Y = store.Finish(r.Y, first + 1, row, col + 1);
+            r.Z = store.Finish(r.Z, first + 2, row, col + 2);
+            r.W = store.Finish(r.W, first + 3, row, col + 3);
             c4[at4] = r;
             return;
         }
         long a0 = cBase + at;
-        StoreScaled(c, p, a0, v.X);
-        if (col + 1 < p.N) StoreScaled(c, p, a0 + 1, v.Y);
-        if (col + 2 < p.N) StoreScaled(c, p, a0 + 2, v.Z);
-        if (col + 3 < p.N) StoreScaled(c, p, a0 + 3, v.W);
+        StoreScaled(c, p, store, a0, row, col, v.X);
+        if (col + 1 < p.N) StoreScaled(c, p, store, a0 + 1, row, col + 1, v.Y);
+        if (col + 2 < p.N) StoreScaled(c, p, store, a0 + 2, row, col + 2, v.Z);
+        if (col + 3 < p.N) StoreScaled(c, p, store, a0 + 3, row, col + 3, v.W);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreScaled(ArrayView<float> c, GemmTiledParams p, long at, float acc) =>
-        c[at] = p.Beta != 0f ? KernelMath.Fma(p.Beta, c[at], p.Alpha * acc) : p.Alpha * acc;
+    private static void StoreScaled<TStore>(ArrayView<float> c, GemmTiledParams p, TStore store, long at, long row, int col, float acc)
+        where TStore : struct, IGemmStoreStep =>
+        c[at] = store.Finish(p.Beta != 0f ? KernelMath.Fma(p.Beta, c[at], p.Alpha * acc) : p.Alpha * acc, at, row, col);
 }
