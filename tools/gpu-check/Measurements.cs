@@ -14,7 +14,7 @@ namespace Engine.GpuCheck;
 /// <summary>
 /// The measured part of the check, each figure logged as soon as it is known: the device; its FP32 peak (an FMA loop)
 /// and copy bandwidth; the CPU's FP32 peak; GEMM at 1024/2048/4096; rfft of 4096 rows of 1024; MLP, Mixer and FNO
-/// training steps on the device and on the CPU; both spectral routes at the Burgers shape; and what the GEMM kernel
+/// training steps on the device and on the CPU, and on the device compiled beside eager; both spectral routes at the Burgers shape; and what the GEMM kernel
 /// became (PTX instruction counts, and on CUDA the driver's register and local-memory figures).
 /// </summary>
 public static class Measurements
@@ -41,6 +41,8 @@ public static class Measurements
                 double ms = StepMs(w, device);
                 log.Add("step", $"{w.Name}@{device.Name}", ms, "ms", FormattableString.Invariant($"{w.Flops / 1e9:G4} GFLOP of matrix products"));
             });
+        foreach (var make in new Func<Device, bool, StepWorkload>[] { StepWorkload.Mlp, StepWorkload.Mixer, StepWorkload.Fno })
+            Try(log, "compiled", () => CompiledStep(make, gpu, o.Small, log));
         Try(log, "route", () => SpectralRoutes(gpu, o.Small, log));
     }
 
@@ -187,17 +189,65 @@ public static class Measurements
     {
         w.Step();
         w.Step();
+        return MedianMs(() => w.Step(), d);
+    }
+
+    /// <summary>Median wall ms of <paramref name="step"/>, the device synchronised after each: at least 5 runs, up to 30 or 2 s.</summary>
+    private static double MedianMs(Action step, Device d)
+    {
         var times = new List<double>();
         var total = Stopwatch.StartNew();
         while (times.Count < 5 || (times.Count < 30 && total.Elapsed.TotalSeconds < 2))
         {
             var sw = Stopwatch.StartNew();
-            w.Step();
+            step();
             d.Kernels.Synchronize();
             times.Add(sw.Elapsed.TotalMilliseconds);
         }
         times.Sort();
         return times[times.Count / 2];
+    }
+
+    /// <summary>
+    /// A model's training step eager and compiled (<see cref="Compiler"/>), on two copies made from the same seeds:
+    /// the losses of the first 6 steps of each (the compiled function runs its first three calls eagerly while it
+    /// traces, then replays), the median step time of each afterwards, the launches and allocations of one step of each
+    /// (the device's counters), and the kernels the compiled graph loaded with their time. Logged as "compiled" rows:
+    /// the compiled step's ms, the rest in the note.
+    /// </summary>
+    private static void CompiledStep(Func<Device, bool, StepWorkload> make, Device d, bool small, ResultLog log)
+    {
+        using var eager = make(d, small);
+        using var traced = make(d, small);
+        using var compiled = traced.Compile();
+        float CompiledStep()
+        {
+            using var loss = compiled.Call(traced.X, traced.Y);
+            return loss.Item();
+        }
+        const int compared = 6;
+        int bitwise = 0;
+        double worst = 0;
+        for (int s = 0; s < compared; s++)
+        {
+            float le = eager.Step(), lc = CompiledStep();
+            if (BitConverter.SingleToInt32Bits(le) == BitConverter.SingleToInt32Bits(lc)) bitwise++;
+            worst = Math.Max(worst, Math.Abs(le - (double)lc) / Math.Max(Math.Abs(le), 1e-30));
+        }
+        var before = d.Counters.Snapshot();
+        eager.Step();
+        var eagerCost = d.Counters.Snapshot().Minus(before);
+        before = d.Counters.Snapshot();
+        CompiledStep();
+        var replayCost = d.Counters.Snapshot().Minus(before);
+        double eagerMs = MedianMs(() => eager.Step(), d), compiledMs = MedianMs(() => CompiledStep(), d);
+        var graph = compiled.LastGraph;
+        log.Add("compiled", $"{eager.Name}@{d.Name}", compiledMs, "ms", FormattableString.Invariant(
+            $"eager {eagerMs:G4} ms; launches {eagerCost.KernelLaunches} / {replayCost.KernelLaunches}; allocations {eagerCost.Allocations} / {replayCost.Allocations}; ") +
+            (graph is null
+                ? $"not compiled: {string.Join(" ", compiled.Messages)}"
+                : FormattableString.Invariant($"{graph.KernelLoads} kernels loaded in {graph.KernelLoadMilliseconds:F0} ms; ")) +
+            FormattableString.Invariant($"losses of {compared} steps: {bitwise} bitwise equal, largest relative difference {worst:G3}"));
     }
 
     /// <summary>

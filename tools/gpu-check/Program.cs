@@ -5,7 +5,8 @@ public static class Program
 {
     private const string Usage = """
         usage: Engine.GpuCheck <command> --out DIR [options]
-          bench   device peak, GEMM 1024/2048/4096, rfft 4096x1024, MLP/Mixer/FNO steps (cuda and cpu), spectral routes
+          bench   device peak, GEMM 1024/2048/4096, rfft 4096x1024, MLP/Mixer/FNO steps (cuda and cpu; compiled beside
+                  eager on cuda: time, launches, kernel loads, agreement), spectral routes
           tests   the kernel and autodiff tests on the check's device (or ENGINE_TEST_DEVICE) through the in-process runner
           table   prints the table from DIR/results.jsonl and DIR/baselines.jsonl (the PyTorch figures: baselines.py)
           check   bench, tests, table

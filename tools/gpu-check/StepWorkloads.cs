@@ -13,14 +13,16 @@ namespace Engine.GpuCheck;
 /// </summary>
 public sealed class StepWorkload : IDisposable
 {
-    private readonly Func<float> step;
+    private readonly Func<Tensor, object, Tensor> train;
     private readonly IDisposable[] owned;
 
-    private StepWorkload(string name, double flops, Func<float> step, params IDisposable[] owned)
+    private StepWorkload(string name, double flops, Tensor x, object y, Func<Tensor, object, Tensor> train, params IDisposable[] owned)
     {
         Name = name;
         Flops = flops;
-        this.step = step;
+        X = x;
+        Y = y;
+        this.train = train;
         this.owned = owned;
     }
 
@@ -30,8 +32,21 @@ public sealed class StepWorkload : IDisposable
     /// <summary>Matrix-product FLOPs of one step.</summary>
     public double Flops { get; }
 
-    /// <summary>Runs one step; returns the loss (which waits for the device).</summary>
-    public float Step() => step();
+    /// <summary>The step's input batch.</summary>
+    public Tensor X { get; }
+
+    /// <summary>The step's targets (a tensor, or the labels as an <see cref="IndexTensor"/>).</summary>
+    public object Y { get; }
+
+    /// <summary>Runs one step eagerly; returns the loss (which waits for the device).</summary>
+    public float Step()
+    {
+        using var scope = new TensorScope();
+        return train(X, Y).Item();
+    }
+
+    /// <summary>The step (zero the gradients, forward, loss, backward, update) compiled; a call returns the loss tensor.</summary>
+    public CompiledFunction<Tensor, object> Compile() => Compiler.Compile<Tensor, object>((x, y) => train(x, y));
 
     /// <summary>A 784-1024-1024-10 ReLU MLP, cross-entropy, batch 256 (tiny: 64-32-16-10, batch 8).</summary>
     public static StepWorkload Mlp(Device d, bool small)
@@ -46,14 +61,13 @@ public sealed class StepWorkload : IDisposable
         // Three forward products, three weight gradients, two input gradients (the first layer's is not needed).
         double flops = 0;
         for (int l = 0; l < 3; l++) flops += 2.0 * batch * w[l] * w[l + 1] * (l == 0 ? 2 : 3);
-        return new StepWorkload("mlp", flops, () =>
+        return new StepWorkload("mlp", flops, x, labels, (input, target) =>
         {
-            using var scope = new TensorScope();
             opt.ZeroGrad();
-            var loss = Losses.CrossEntropy(model.Forward(x), labels);
+            var loss = Losses.CrossEntropy(model.Forward(input), (IndexTensor)target);
             loss.Backward();
             opt.Step();
-            return loss.Item();
+            return loss;
         }, opt, model, x);
     }
 
@@ -73,16 +87,15 @@ public sealed class StepWorkload : IDisposable
         // Per block: token mixing (S -> th -> S on B·C rows) and channel mixing (C -> ch -> C on B·S rows), then the
         // head; each product three times (forward, weight gradient, input gradient).
         double flops = 6.0 * (blocksN * (2.0 * batch * c * th * s + 2.0 * batch * s * ch * c) + (double)batch * classes * c);
-        return new StepWorkload("mixer", flops, () =>
+        return new StepWorkload("mixer", flops, x, labels, (input, target) =>
         {
-            using var scope = new TensorScope();
             opt.ZeroGrad();
-            var h = blocks.Forward(x);
+            var h = blocks.Forward(input);
             var logits = head.Forward(norm.Forward(h.Reshape(batch, s, c)).Mean(1));
-            var loss = logits.CrossEntropy(labels);
+            var loss = logits.CrossEntropy((IndexTensor)target);
             loss.Backward();
             opt.Step();
-            return loss.Item();
+            return loss;
         }, opt, blocks, norm, head, x);
     }
 
@@ -101,14 +114,13 @@ public sealed class StepWorkload : IDisposable
         // mixing (three products of 2w x 2w per mode and sample).
         double flops = 6 * rows * (2.0 * width + blocksN * (double)width * width + (double)width * hidden + hidden)
                        + blocksN * (16.0 * modes * width * n * batch + 24.0 * batch * width * width * modes);
-        return new StepWorkload("fno", flops, () =>
+        return new StepWorkload("fno", flops, x, y, (input, target) =>
         {
-            using var scope = new TensorScope();
             opt.ZeroGrad();
-            var loss = OperatorTraining.RelativeL2(model.Forward(x), y);
+            var loss = OperatorTraining.RelativeL2(model.Forward(input), (Tensor)target);
             loss.Backward();
             opt.Step();
-            return loss.Item();
+            return loss;
         }, opt, model, x, y);
     }
 

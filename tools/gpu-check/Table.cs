@@ -51,6 +51,8 @@ public static class Table
             double cpuRate = onCpu is null ? double.NaN : flops / (onCpu.Value / 1e3);
             w.WriteLine($"| {model} step ({F(flops, "F2")} GFLOP) | {(onGpu is null ? "-" : $"{F(onGpu.Value, "F2")} ms on {onGpu.Name[(model.Length + 1)..]}")} | cpu {F(onCpu?.Value ?? double.NaN, "F1")} ms | cpu/gpu {F((onCpu?.Value ?? double.NaN) / (onGpu?.Value ?? double.NaN), "F1")}x | gpu {F(gpuRate / peak, "F3")}, cpu {F(cpuRate / cpuPeak, "F2")} |");
         }
+        foreach (var r in ours.Where(r => r.Kind == "compiled" && r.Name != "error"))
+            w.WriteLine($"| {r.Name} step compiled | {F(r.Value, "F2")} ms | {r.Note} | | |");
         foreach (var r in ours.Where(r => r.Kind == "route" && r.Name.StartsWith("gemm", StringComparison.Ordinal)))
         {
             double fft = Get(ours, "route", "fft" + r.Name[4..]);
