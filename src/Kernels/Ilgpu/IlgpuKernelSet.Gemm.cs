@@ -7,13 +7,11 @@ namespace Engine.Kernels.Ilgpu;
 
 public sealed partial class IlgpuKernelSet : IGemmEpilogueKernels
 {
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        ArrayView<int>, ArrayView<int>, ArrayView<int>, GemmParams, PlainStore>? kGemm;
-    /// <summary>The tiled GEMM per (transA, transB, vector) instantiation, index 4 transA + 2 transB + vector.</summary>
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmTiledParams, PlainStore>?[] kGemmTiled =
-        new Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmTiledParams, PlainStore>?[8];
-    /// <summary>GEMM kernels with an epilogue, by instantiation (the tiled variant, or -1 for the mapped kernel) and store step type.</summary>
-    private readonly ConcurrentDictionary<(int Variant, Type Store), Delegate> epilogueGemms = new();
+    /// <summary>
+    /// The loaded GEMM kernels by instantiation: the tiled kernel's variant (4 transA + 2 transB + vector) or -1 for the
+    /// mapped kernel, and the launcher type (which names the store step).
+    /// </summary>
+    private readonly ConcurrentDictionary<(int Variant, Type Launcher), Delegate> gemmKernels = new();
     private DeviceBuffer<int>? noIndex;
     private DeviceBuffer<float>? noValues;
 
@@ -66,7 +64,7 @@ public sealed partial class IlgpuKernelSet : IGemmEpilogueKernels
             HasOutput = e.ActivationOutput == null ? 0 : 1,
             Activation = activation,
         };
-        GemmLaunch(size, a, b, c, store, e.Bias, e.Residual, e.ActivationOutput);
+        GemmLaunch(size, a, b, c, store);
     }
 
     /// <summary>A one-element view standing for an absent epilogue buffer (never read).</summary>
@@ -81,7 +79,7 @@ public sealed partial class IlgpuKernelSet : IGemmEpilogueKernels
     }
 
     /// <summary>Launches the tiled or the mapped kernel with <paramref name="store"/> finishing each stored value (checked by the caller).</summary>
-    private void GemmLaunch<TStore>(GemmSize size, in GemmOperand a, in GemmOperand b, in GemmOutput c, TStore store, params ReadOnlySpan<object?> epilogueBuffers)
+    private void GemmLaunch<TStore>(GemmSize size, in GemmOperand a, in GemmOperand b, in GemmOutput c, TStore store)
         where TStore : struct, IGemmStoreStep
     {
         const string opName = "Gemm";
@@ -98,8 +96,7 @@ public sealed partial class IlgpuKernelSet : IGemmEpilogueKernels
         bool transA = a.Transposed, transB = b.Transposed;
         float alpha = c.Alpha, beta = c.Beta;
         DeviceBuffer<int>? aIndex = a.Index, bIndex = b.Index, cIndex = c.Index;
-        object? keep0 = epilogueBuffers.Length > 0 ? epilogueBuffers[0] : null, keep1 = epilogueBuffers.Length > 1 ? epilogueBuffers[1] : null,
-            keep2 = epilogueBuffers.Length > 2 ? epilogueBuffers[2] : null;
+        var epilogue = c.Epilogue;
         bool mapped = aIndex != null || bIndex != null || cIndex != null;
         bool small = (long)m * k < int.MaxValue && (long)k * n < int.MaxValue && (long)m * n < int.MaxValue;
         if (!mapped && small)
@@ -115,7 +112,7 @@ public sealed partial class IlgpuKernelSet : IGemmEpilogueKernels
             int variant = (transA ? 4 : 0) + (transB ? 2 : 0) + (vector ? 1 : 0);
             var tiled = GemmKernel(variant, acc => acc.LoadStreamKernel(GemmTiledKernel<TStore>(gemmGroup, transA, transB, vector)));
             var tiledConfig = GemmConfig(batch, m, n, IlgpuKernels.GemmSlab * gemmGroup, gemmGroup);
-            Launch(opName, () => tiled(tiledConfig, av, bv, cv, tp, store), a.Buffer, b.Buffer, c.Buffer, keep0, keep1, keep2);
+            Launch(opName, () => tiled(tiledConfig, av, bv, cv, tp, store), a.Buffer, b.Buffer, c.Buffer, epilogue.Bias, epilogue.Residual, epilogue.ActivationOutput);
             return;
         }
 
@@ -133,27 +130,22 @@ public sealed partial class IlgpuKernelSet : IGemmEpilogueKernels
         var config = GemmConfig(batch, m, n, IlgpuKernels.GemmMicro * gemmGroup, gemmGroup);
         var kernel = GemmKernel(-1, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<int>, ArrayView<int>, ArrayView<int>, GemmParams, TStore>(IlgpuKernels.Gemm));
-        Launch(opName, () => kernel(config, av, bv, cv, ai, bi, ci, p, store), a.Buffer, b.Buffer, c.Buffer, aIndex, bIndex, cIndex, keep0, keep1, keep2);
+        Launch(opName, () => kernel(config, av, bv, cv, ai, bi, ci, p, store), a.Buffer, b.Buffer, c.Buffer, aIndex, bIndex, cIndex,
+            epilogue.Bias, epilogue.Residual, epilogue.ActivationOutput);
     }
 
     /// <summary>
-    /// The loaded GEMM kernel of an instantiation (<paramref name="variant"/>: the tiled kernel's index, or -1 for the
-    /// mapped kernel) with store step <typeparamref name="TLauncher"/>'s: the plain ones in their fields, the others
-    /// by store type.
+    /// The GEMM kernel of an instantiation (<paramref name="variant"/>: the tiled kernel's, or -1 for the mapped kernel)
+    /// whose launcher is <typeparamref name="TLauncher"/>: loaded on first use, then cached.
     /// </summary>
     private TLauncher GemmKernel<TLauncher>(int variant, Func<Accelerator, TLauncher> load) where TLauncher : Delegate
     {
-        if (load is Func<Accelerator, Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmTiledParams, PlainStore>> tiled)
-            return (TLauncher)(Delegate)Kernel(ref kGemmTiled[variant], tiled);
-        if (load is Func<Accelerator, Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                ArrayView<int>, ArrayView<int>, ArrayView<int>, GemmParams, PlainStore>> plain)
-            return (TLauncher)(Delegate)Kernel(ref kGemm, plain);
         var key = (variant, typeof(TLauncher));
-        if (epilogueGemms.TryGetValue(key, out var k)) return (TLauncher)k;
+        if (gemmKernels.TryGetValue(key, out var k)) return (TLauncher)k;
         lock (gate)
         {
             ThrowIfDisposed("load kernel");
-            if (!epilogueGemms.TryGetValue(key, out k)) epilogueGemms[key] = k = Timed(load);
+            if (!gemmKernels.TryGetValue(key, out k)) gemmKernels[key] = k = Timed(load);
             return (TLauncher)k;
         }
     }
