@@ -31,6 +31,16 @@ public sealed partial class IlgpuKernelSet : IFusedElementwiseKernels
         ElementwiseChains.Run(this, nameof(ElementwiseTreeReduce), ElementwiseChains.Tree(tree), inputs, shape, y, op, axes, plan.Layout, strided, r);
     }
 
+    void IFusedElementwiseKernels.ElementwiseTreeReducePair(ElementwiseExpression first, ElementwiseExpression second, IReadOnlyList<DeviceBuffer<float>> inputs,
+        IReadOnlyList<int[]> inputShapes, int[] shape, DeviceBuffer<float>? y0, DeviceBuffer<float>? y1, ReduceOp op, int[] axes, DeviceBuffer<float> r0,
+        DeviceBuffer<float> r1)
+    {
+        var plan = TreeReduction.CheckPair(first, second, inputs, inputShapes, shape, y0, y1, op, axes, r0, r1);
+        var strided = TreeLayouts(plan.Layout, nameof(IFusedElementwiseKernels.ElementwiseTreeReducePair), shape);
+        ElementwiseChains.Run(this, nameof(ElementwiseTreeReduce), ElementwiseChains.Tree(first), inputs, shape, y0, op, axes, plan.Layout, strided, r0);
+        ElementwiseChains.Run(this, nameof(ElementwiseTreeReduce), ElementwiseChains.Tree(second), inputs, shape, y1, op, axes, plan.Layout, strided, r1);
+    }
+
     /// <summary>
     /// A tree's input offsets as two kernel layouts over the collapsed space: inputs 0 and 1 (A, B strides of the
     /// first), inputs 2 and 3 (of the second). Throws naming <paramref name="op"/> when the space has more dims than a
