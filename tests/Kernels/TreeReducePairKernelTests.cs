@@ -208,7 +208,7 @@ public abstract class TreeReducePairKernelTests
         Throws(() => F.ElementwiseTreeReducePair(mul, square, [x35, x5], shapes, shape, y, y2, ReduceOp.Sum, [], y2, r35), "r0 is y1");
         Throws(() => F.ElementwiseTreeReducePair(mul, square, [x35, x5], shapes, shape, y, y2, ReduceOp.Sum, [0], r, x5), "r is input 1");
         Throws(() => F.ElementwiseTreeReducePair(mul, square, [x35, x35], [shape, shape], shape, x35, y2, ReduceOp.Sum, [0], r, r2),
-            "y0 is input 0, which the second tree");
+            "y0 is input 1, which the second tree");
         Throws(() => F.ElementwiseTreeReducePair(mul, square, [x35, x5, x5, x5, x5], [[7, 5], [5], [5], [5], [5]], shape, y, y2, ReduceOp.Sum, [0], r, r2),
             "5 inputs, expected 1 to 4");
         Throws(() => F.ElementwiseTreeReducePair(mul, square, [x35, x5], shapes, shape, y, y2, ReduceOp.Max, [0], r, r2), "must be Sum or Mean");
