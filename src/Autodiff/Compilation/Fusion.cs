@@ -217,6 +217,20 @@ internal sealed class FusedOp : TraceOp
 /// its bias gradient, the loss backward's tree (its broadcast incoming gradient a leaf) before its reduction, and a
 /// product with a broadcast operand summed over the broadcast axes each become one launch.
 /// </para>
+/// <para>
+/// Sibling reductions: then each reduction launch (a group with its reduction, or a plain Reduce with Sum or Mean as
+/// above), in program order, joins the earliest reduction launch before it that is not yet in a pair when both reduce
+/// the same shape over the same axes with the same op (Sum with Sum, Mean with Mean: the paired kernel takes one op,
+/// and Max is never a fused reduction), they read at least one buffer in common and at most
+/// <see cref="ElementwiseExpression.MaxInputs"/> distinct inputs together (a buffer with the shape it is read as), and
+/// the earlier can move to the later's place: no host step lies between them, no launch between touches what the
+/// earlier writes (its result, its stored value) or writes what it reads, and the later neither reads nor writes what
+/// the earlier writes nor writes what it reads. The two become one launch at the later's place, where all the later's
+/// inputs are ready (<see cref="IFusedElementwiseKernels.ElementwiseTreeReducePair"/>): each input element is loaded
+/// once for both trees, and each result has the bits of its own launch. A launch holds at most two reductions. The
+/// FNO's two spectral-weight gradients of each block (s·p and s·q summed over p's and q's broadcast axes) and the
+/// relative-L2 loss's two sums ((x - y)² and y², both reading y) each become one launch.
+/// </para>
 /// </summary>
 internal static class Fusion
 {
