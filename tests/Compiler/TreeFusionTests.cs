@@ -126,6 +126,38 @@ public abstract class TreeFusionTests(ITestOutputHelper output)
         Assert.True(launches == f.LastGraph!.Launches, explain);
     }
 
+    /// <summary>Sibling reductions over a shared input: the FNO's two weight gradients and the relative-L2 loss's two sums.</summary>
+    public static TheoryData<string> SiblingGraphs => new() { "two weight gradients", "relative L2 loss" };
+
+    [Theory]
+    [MemberData(nameof(SiblingGraphs))]
+    public void SiblingReductionsAreOneLaunch(string graph)
+    {
+        using var p = Tensor.Normal([2, 1, 2, 1], seed: 91, device: Device);
+        using var q = Tensor.Normal([2, 1, 2, 1], seed: 92, device: Device);
+        Func<Tensor, Tensor, Tensor> function = graph == "two weight gradients"
+            ? (s, _) => (s * p).Sum([1, 3]) + (s * q).Sum([1, 3])
+            : (x, y) => (x - y).Square().Sum([1]) / y.Square().Sum([1]);
+        int[] shape = graph == "two weight gradients" ? [3, 2, 4, 2, 5] : [4, 9];
+        using var f = Compiler.Compile(function);
+        for (int call = 0; call < 5; call++)
+        {
+            using var a = Tensor.Normal(shape, seed: (ulong)(call + 1), device: Device);
+            using var b = Tensor.Normal(shape, seed: (ulong)(call + 21), device: Device);
+            float[] expected;
+            using (new TensorScope()) expected = function(a, b).ToArray();
+            using var got = f.Invoke(a, b);
+            KernelAssert.Bitwise(expected, got.ToArray(), $"{graph}, call {call}\n{f.Explain()}");
+        }
+        var explain = f.Explain();
+        output.WriteLine(explain);
+        var stats = f.LastGraph!;
+        // The pair, then the sum or quotient of the two results.
+        Assert.True((2, 2) == (stats.Launches, stats.ReductionsPaired), explain);
+        Assert.Contains("Fused pair[", explain);
+        Assert.Contains("2 reductions paired with a sibling", explain);
+    }
+
     [Fact]
     public void MixerStepLaunchCount()
     {
