@@ -88,6 +88,8 @@ public sealed class IlgpuCodegenTests : IClassFixture<IlgpuCodegenTests.Compiler
                 : constraints.Any(c => c.Name == "ITreeOp") ? ["Input0"]
                 // The reductions read from a view, or compute a tree (one representative tree: its leaf).
                 : constraints.Any(c => c.Name == "IReduceSource") ? ["ViewSource", TreeSourceName]
+                // The paired reductions likewise: two views (a split's partials), or two trees (their leaves).
+                : constraints.Any(c => c.Name == "IReducePairSource") ? ["PairViewSource", TreePairSourceName]
                 : new[] { "SwitchOff", "SwitchOn" };
             prefixes = prefixes.SelectMany(p => choices.Select(c => p.Length == 0 ? c : p + "," + c)).ToList();
         }
@@ -103,6 +105,7 @@ public sealed class IlgpuCodegenTests : IClassFixture<IlgpuCodegenTests.Compiler
         var args = name[(lt + 1)..^1].Split(',')
             .Select(a => a == "Backend" ? (openCL ? "SwitchOff" : "SwitchOn") : a)
             .Select(a => a == TreeSourceName ? TreeSource
+                : a == TreePairSourceName ? TreePairSource
                 : KernelsType.Assembly.GetType("Engine.Kernels.Ilgpu." + a) ?? KernelsType.Assembly.GetType("Engine.Kernels.Elementwise." + a)!).ToArray();
         return definition.MakeGenericMethod(args);
     }
@@ -112,6 +115,12 @@ public sealed class IlgpuCodegenTests : IClassFixture<IlgpuCodegenTests.Compiler
 
     private static Type TreeSource => KernelsType.Assembly.GetType("Engine.Kernels.Ilgpu.TreeSource`1")!
         .MakeGenericType(KernelsType.Assembly.GetType("Engine.Kernels.Elementwise.Input0")!);
+
+    /// <summary>The name a paired reduction's tree source goes by in kernel names: TreePairSource&lt;Input0, Input1&gt;.</summary>
+    private const string TreePairSourceName = "TreePairSource-Input0-Input1";
+
+    private static Type TreePairSource => KernelsType.Assembly.GetType("Engine.Kernels.Ilgpu.TreePairSource`2")!
+        .MakeGenericType(KernelsType.Assembly.GetType("Engine.Kernels.Elementwise.Input0")!, KernelsType.Assembly.GetType("Engine.Kernels.Elementwise.Input1")!);
 
     /// <summary>
     /// Every kernel compiles to PTX with no call left unresolved (an <c>.extern .func</c> fails at module load: ILGPU
