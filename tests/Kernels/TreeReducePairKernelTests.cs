@@ -81,20 +81,11 @@ public abstract class TreeReducePairKernelTests
             var shape = RandomShapes[seed % RandomShapes.Length];
             var (first, second) = (names[rng.Next(names.Length)], names[rng.Next(names.Length)]);
             int arity = Math.Max(Trees[first].Arity, Trees[second].Arity);
-            var inputs = Enumerable.Range(0, arity).Select(_ => RandomPattern(rng, shape)).ToArray();
+            var inputs = Enumerable.Range(0, arity).Select(_ => BroadcastTreeKernelTests.RandomPattern(rng, shape)).ToArray();
             var axes = Enumerable.Range(0, shape.Length).Where(_ => rng.NextDouble() < 0.4).ToArray();
             yield return Row(first, second, shape, inputs, axes, seed % 2 == 0 ? ReduceOp.Sum : ReduceOp.Mean, seed % 4);
         }
     }
-
-    /// <summary>A shape broadcasting to <paramref name="shape"/>: some leading dims dropped, each other dim kept or 1.</summary>
-    private static int[] RandomPattern(Random rng, int[] shape)
-    {
-        int rank = rng.Next(0, shape.Length + 1);
-        return shape[(shape.Length - rank)..].Select(d => rng.NextDouble() < 0.5 ? 1 : d).ToArray();
-    }
-
-    private static long Count(int[] shape) => shape.Aggregate(1L, (p, d) => p * d);
 
     /// <param name="first">The first tree's name.</param>
     /// <param name="second">The second tree's name.</param>
@@ -107,9 +98,9 @@ public abstract class TreeReducePairKernelTests
     public void EachOutputIsItsTreeReducedAlone(string first, string second, int[] shape, int[][] inputShapes, int[] axes, ReduceOp op, int stores)
     {
         var (a, b) = (Trees[first], Trees[second]);
-        long n = Count(shape), outputs = Count(HostReference.ReducedShape(shape, axes));
+        long n = BroadcastTreeKernelTests.Count(shape), outputs = BroadcastTreeKernelTests.Count(HostReference.ReducedShape(shape, axes));
         var rng = new Random((int)n * 31 + a.Arity + 7 * b.Arity);
-        var hosts = inputShapes.Select(s => Inputs.Uniform(rng, Count(s), -2, 2)).ToArray();
+        var hosts = inputShapes.Select(s => Inputs.Uniform(rng, BroadcastTreeKernelTests.Count(s), -2, 2)).ToArray();
         var inputs = hosts.Select(h => DeviceData.Upload(K, h)).ToList();
         string what = $"{first} / {second} {op} [{string.Join(", ", shape)}] inputs {string.Join(" ", inputShapes.Select(s => "[" + string.Join(",", s) + "]"))}"
                       + $" axes [{string.Join(", ", axes)}] stores {stores}";
