@@ -115,6 +115,7 @@ public static class CompiledSteps
         ["residual_epilogues"] = r.Graph?.ResidualEpilogues,
         ["activation_epilogues"] = r.Graph?.ActivationEpilogues,
         ["reduction_epilogues"] = r.Graph?.ReductionEpilogues,
+        ["reductions_paired"] = r.Graph?.ReductionsPaired,
         ["permutes_folded"] = r.Graph?.PermutesFolded,
         ["calls_recomputed"] = r.Graph?.Recomputed,
         ["calls_folded"] = r.Graph?.CallsFolded,

@@ -234,6 +234,86 @@ public sealed class FusionRuleTests : IDisposable
         Assert.Equal(["Binary", "Reduce"], Fuse([Binary(BinaryOp.Mul, a, [2, 3], w, [2, 1], t, [2, 3]), Reduce(ReduceOp.Sum, t, [3, 2], [1], r3)], a, w, r3));
     }
 
+    [Fact]
+    public void SiblingReductionsOverASharedInputPair()
+    {
+        // The FNO's two weight gradients, s·p and s·q summed over the broadcast axes: one launch, s loaded once.
+        var (s, p, q, t, u, r0, r1) = (Buffer(48), Buffer(4), Buffer(4), Buffer(48), Buffer(48), Buffer(4), Buffer(4));
+        int[] full = [3, 2, 4, 2], small = [2, 1, 2, 1];
+        var ops = new List<TraceOp>
+        {
+            Binary(BinaryOp.Mul, s, full, p, small, t, full), Reduce(ReduceOp.Sum, t, full, [0, 2], r0),
+            Binary(BinaryOp.Mul, s, full, q, small, u, full), Reduce(ReduceOp.Sum, u, full, [0, 2], r1),
+        };
+        var pair = (FusedOp)Assert.Single(Fusion.Fuse(ops, z => z == t || z == u, out int epilogues, out int paired));
+        Assert.Equal("Fused pair[Mul(x0, x1); Mul(x0, x2)] + Reduce(Sum, axes [0, 2])", pair.Name);
+        Assert.Equal((2, 2, 4), (epilogues, paired, pair.Calls));
+        Assert.Equal([s, p, q, null, null, r0, r1], pair.Args);
+        Assert.Equal([full, small, small], pair.InputShapes!);
+        // The loss's two sums: (x - y)² and y², the first's square stored because it is read after both.
+        var (x, y, d, e, f, n0, n1, g) = (Buffer(), Buffer(), Buffer(), Buffer(), Buffer(), Buffer(2), Buffer(2), Buffer());
+        var loss = new List<TraceOp>
+        {
+            Binary(BinaryOp.Sub, x, y, d), Unary(UnaryOp.Square, d, e), Reduce(ReduceOp.Sum, e, [2, 3], [1], n0),
+            Unary(UnaryOp.Square, y, f), Reduce(ReduceOp.Sum, f, [2, 3], [1], n1), Unary(UnaryOp.Tanh, e, g),
+        };
+        var fused = Fusion.Fuse(loss, z => z == d || z == e || z == f);
+        Assert.Equal(["Fused pair[Square(Sub(x0, x1)); Square(x1)] + Reduce(Sum, axes [1])", "Unary"], fused.Select(o => o.Name));
+        Assert.Equal([x, y, e, null, n0, n1], ((FusedOp)fused[0]).Args);
+        // A plain sum beside a tree over its input.
+        var (r, w) = (Buffer(3), Buffer(3));
+        var plain = (FusedOp)Assert.Single(Fusion.Fuse([Reduce(ReduceOp.Mean, x, [2, 3], [0], r), Unary(UnaryOp.Square, x, e), Reduce(ReduceOp.Mean, e, [2, 3], [0], w)],
+            z => z == e));
+        Assert.Equal("Fused pair[x0; Square(x0)] + Reduce(Mean, axes [0])", plain.Name);
+        Assert.Equal([x, null, null, r, w], plain.Args);
+    }
+
+    [Fact]
+    public void SiblingReductionsPairOnlyWhenNothingStopsTheMove()
+    {
+        var (a, b, c, d, e, t, u, r0, r1, r2, y) = (Buffer(), Buffer(), Buffer(), Buffer(), Buffer(), Buffer(), Buffer(), Buffer(3), Buffer(3), Buffer(2), Buffer());
+        List<TraceOp> Siblings(TraceOp between, ReduceOp secondOp = ReduceOp.Sum, int[]? secondAxes = null, object? shared = null) =>
+        [
+            Binary(BinaryOp.Mul, a, b, t), Reduce(ReduceOp.Sum, t, [2, 3], [0], r0), between,
+            Binary(BinaryOp.Add, shared ?? a, c, u), Reduce(secondOp, u, [2, 3], secondAxes ?? [0], secondAxes is [1] ? r2 : r1),
+        ];
+        string[] pairs = ["Fused pair[Mul(x0, x1); Add(x0, x2)] + Reduce(Sum, axes [0])", "Unary"];
+        object[] kept = [a, b, c, d, e, r0, r1, r2, y];
+        Assert.Equal(pairs.Reverse(), Fuse(Siblings(Unary(UnaryOp.Exp, d, y)), kept));
+        // Other axes, another op, no shared input.
+        Assert.Equal(["Fused[Mul(x0, x1)] + Reduce(Sum, axes [0])", "Unary", "Fused[Add(x0, x1)] + Reduce(Sum, axes [1])"],
+            Fuse(Siblings(Unary(UnaryOp.Exp, d, y), secondAxes: [1]), kept));
+        Assert.Equal(["Fused[Mul(x0, x1)] + Reduce(Sum, axes [0])", "Unary", "Fused[Add(x0, x1)] + Reduce(Mean, axes [0])"],
+            Fuse(Siblings(Unary(UnaryOp.Exp, d, y), ReduceOp.Mean), kept));
+        Assert.Equal(["Fused[Mul(x0, x1)] + Reduce(Sum, axes [0])", "Unary", "Fused[Add(x0, x1)] + Reduce(Sum, axes [0])"],
+            Fuse(Siblings(Unary(UnaryOp.Exp, d, y), shared: e), kept));
+        // A call between writes what the first reads, or reads what it writes.
+        Assert.Equal(["Fused[Mul(x0, x1)] + Reduce(Sum, axes [0])", "Unary", "Fused[Add(x0, x1)] + Reduce(Sum, axes [0])"],
+            Fuse(Siblings(Unary(UnaryOp.Exp, d, b)), kept));
+        Assert.Equal(["Fused[Mul(x0, x1)] + Reduce(Sum, axes [0])", "Binary", "Fused[Add(x0, x1)] + Reduce(Sum, axes [0])"],
+            Fuse(Siblings(Binary(BinaryOp.Mul, d, [2, 3], r0, [3], y, [2, 3])), kept));
+        // The second reads the first's result.
+        var readsResult = new List<TraceOp>
+        {
+            Binary(BinaryOp.Mul, a, b, t), Reduce(ReduceOp.Sum, t, [2, 3], [0], r0), Binary(BinaryOp.Mul, a, [2, 3], r0, [3], u, [2, 3]),
+            Reduce(ReduceOp.Sum, u, [2, 3], [0], r1),
+        };
+        Assert.Equal(["Fused[Mul(x0, x1)] + Reduce(Sum, axes [0])", "Fused[Mul(x0, x1)] + Reduce(Sum, axes [0])"], Fuse(readsResult, kept));
+        // Five inputs together: a·b + c and a·d + e.
+        var (v, w) = (Buffer(), Buffer());
+        var five = new List<TraceOp>
+        {
+            Binary(BinaryOp.Mul, a, b, t), Binary(BinaryOp.Add, t, c, v), Reduce(ReduceOp.Sum, v, [2, 3], [0], r0),
+            Binary(BinaryOp.Mul, a, d, u), Binary(BinaryOp.Add, u, e, w), Reduce(ReduceOp.Sum, w, [2, 3], [0], r1),
+        };
+        Assert.Equal(["Fused[Add(Mul(x0, x1), x2)] + Reduce(Sum, axes [0])", "Fused[Add(Mul(x0, x1), x2)] + Reduce(Sum, axes [0])"],
+            Fusion.Fuse(five, z => z == t || z == u || z == v || z == w).Select(o => o.Name));
+        // A third sibling pairs with nobody: each launch holds two.
+        var (r3, x3) = (Buffer(3), Buffer());
+        var three = Siblings(Unary(UnaryOp.Exp, d, y)).Concat([Binary(BinaryOp.Sub, a, c, x3), Reduce(ReduceOp.Sum, x3, [2, 3], [0], r3)]).ToList();
+        Assert.Equal([.. pairs.Reverse(), "Fused[Sub(x0, x1)] + Reduce(Sum, axes [0])"], Fuse(three, [.. kept, r3]));
+    }
+
     public void Dispose()
     {
         foreach (var b in buffers) b.Dispose();

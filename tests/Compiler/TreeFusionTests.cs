@@ -111,11 +111,21 @@ public abstract class TreeFusionTests(ITestOutputHelper output)
             "spn log-space step" => ([2, 3, 7], [2, 3, 7]),
             _ => ([4, 9], [4]),
         };
+        var (stats, explain) = CompiledMatchesEager(graph, function, shapes.A, shapes.B);
+        Assert.True(launches == stats.Launches, explain);
+    }
+
+    /// <summary>
+    /// <paramref name="function"/> compiled and called five times on random arguments of the given shapes, each result
+    /// bitwise eager's; the last graph's sizes and its Explain text (also written to the test output).
+    /// </summary>
+    private (CompiledGraphStats Stats, string Explain) CompiledMatchesEager(string graph, Func<Tensor, Tensor, Tensor> function, int[] aShape, int[] bShape)
+    {
         using var f = Compiler.Compile(function);
         for (int call = 0; call < 5; call++)
         {
-            using var a = Tensor.Normal(shapes.A, seed: (ulong)(call + 1), device: Device);
-            using var b = Tensor.Normal(shapes.B, seed: (ulong)(call + 21), device: Device);
+            using var a = Tensor.Normal(aShape, seed: (ulong)(call + 1), device: Device);
+            using var b = Tensor.Normal(bShape, seed: (ulong)(call + 21), device: Device);
             float[] expected;
             using (new TensorScope()) expected = function(a, b).ToArray();
             using var got = f.Invoke(a, b);
@@ -123,7 +133,27 @@ public abstract class TreeFusionTests(ITestOutputHelper output)
         }
         var explain = f.Explain();
         output.WriteLine(explain);
-        Assert.True(launches == f.LastGraph!.Launches, explain);
+        return (f.LastGraph!, explain);
+    }
+
+    /// <summary>Sibling reductions over a shared input: the FNO's two weight gradients and the relative-L2 loss's two sums.</summary>
+    public static TheoryData<string> SiblingGraphs => new() { "two weight gradients", "relative L2 loss" };
+
+    [Theory]
+    [MemberData(nameof(SiblingGraphs))]
+    public void SiblingReductionsAreOneLaunch(string graph)
+    {
+        using var p = Tensor.Normal([2, 1, 2, 1], seed: 91, device: Device);
+        using var q = Tensor.Normal([2, 1, 2, 1], seed: 92, device: Device);
+        Func<Tensor, Tensor, Tensor> function = graph == "two weight gradients"
+            ? (s, _) => (s * p).Sum([1, 3]) + (s * q).Sum([1, 3])
+            : (x, y) => (x - y).Square().Sum([1]) / y.Square().Sum([1]);
+        int[] shape = graph == "two weight gradients" ? [3, 2, 4, 2, 5] : [4, 9];
+        var (stats, explain) = CompiledMatchesEager(graph, function, shape, shape);
+        // The pair, then the sum or quotient of the two results.
+        Assert.True((2, 2) == (stats.Launches, stats.ReductionsPaired), explain);
+        Assert.Contains("Fused pair[", explain);
+        Assert.Contains("2 reductions paired with a sibling", explain);
     }
 
     [Fact]

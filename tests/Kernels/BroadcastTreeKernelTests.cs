@@ -84,7 +84,7 @@ public abstract class BroadcastTreeKernelTests
     }
 
     /// <summary>A shape broadcasting to <paramref name="shape"/>: some leading dims dropped, each other dim kept or 1.</summary>
-    private static int[] RandomPattern(Random rng, int[] shape)
+    internal static int[] RandomPattern(Random rng, int[] shape)
     {
         int rank = rng.Next(0, shape.Length + 1);
         return shape[(shape.Length - rank)..].Select(d => rng.NextDouble() < 0.5 ? 1 : d).ToArray();
@@ -171,7 +171,8 @@ public abstract class BroadcastTreeKernelTests
         Throws(() => F.ElementwiseTreeReduce(add, [x35, x5], [[7, 5], [5]], shape, y, ReduceOp.Sum, [0], x5), reduce, "r is input 1");
     }
 
-    private static long Count(int[] shape) => shape.Aggregate(1L, (p, d) => p * d);
+    /// <summary>The element count of <paramref name="shape"/>.</summary>
+    internal static long Count(int[] shape) => shape.Aggregate(1L, (p, d) => p * d);
 
     /// <summary>The tree's ops run one by one through the set's own kernels, each binary op broadcasting its operands, the root broadcast to the tree's shape at the end.</summary>
     private float[] OneByOne(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, int[][] inputShapes, int[] shape)

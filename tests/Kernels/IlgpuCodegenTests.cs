@@ -91,6 +91,8 @@ public sealed class IlgpuCodegenTests : IClassFixture<IlgpuCodegenTests.Compiler
                 : constraints.Any(c => c.Name == "IReduceSource") ? ["ViewSource", TreeSourceName]
                 // The GEMM stores: plain, and an epilogue with an activation (GELU).
                 : constraints.Any(c => c.Name == "IGemmStoreStep") ? ["PlainStore", EpilogueStoreName]
+                // The paired reductions likewise: two views (a split's partials), or two trees (their leaves).
+                : constraints.Any(c => c.Name == "IReducePairSource") ? ["PairViewSource", TreePairSourceName]
                 : new[] { "SwitchOff", "SwitchOn" };
             prefixes = prefixes.SelectMany(p => choices.Select(c => p.Length == 0 ? c : p + "," + c)).ToList();
         }
@@ -106,6 +108,7 @@ public sealed class IlgpuCodegenTests : IClassFixture<IlgpuCodegenTests.Compiler
         var args = name[(lt + 1)..^1].Split(',')
             .Select(a => a == "Backend" ? (openCL ? "SwitchOff" : "SwitchOn") : a)
             .Select(a => a == TreeSourceName ? TreeSource : a == EpilogueStoreName ? EpilogueStore
+                : a == TreePairSourceName ? TreePairSource
                 : KernelsType.Assembly.GetType("Engine.Kernels.Ilgpu." + a) ?? KernelsType.Assembly.GetType("Engine.Kernels.Elementwise." + a)!).ToArray();
         return definition.MakeGenericMethod(args);
     }
@@ -121,6 +124,11 @@ public sealed class IlgpuCodegenTests : IClassFixture<IlgpuCodegenTests.Compiler
 
     private static Type EpilogueStore => KernelsType.Assembly.GetType("Engine.Kernels.Ilgpu.EpilogueStore`1")!
         .MakeGenericType(KernelsType.Assembly.GetType("Engine.Kernels.Elementwise.GeluErfOp")!);
+    /// <summary>The name a paired reduction's tree source goes by in kernel names: TreePairSource&lt;Input0, Input1&gt;.</summary>
+    private const string TreePairSourceName = "TreePairSource-Input0-Input1";
+
+    private static Type TreePairSource => KernelsType.Assembly.GetType("Engine.Kernels.Ilgpu.TreePairSource`2")!
+        .MakeGenericType(KernelsType.Assembly.GetType("Engine.Kernels.Elementwise.Input0")!, KernelsType.Assembly.GetType("Engine.Kernels.Elementwise.Input1")!);
 
     /// <summary>
     /// Every kernel compiles to PTX with no call left unresolved (an <c>.extern .func</c> fails at module load: ILGPU

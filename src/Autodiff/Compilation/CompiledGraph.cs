@@ -230,7 +230,7 @@ internal sealed class CompiledGraph : IDisposable
                 return temporary;
             }
             if (optimize && recompute) ops = Rematerialization.Run(ops, IsPlanned, program => Fusion.Fuse(program, IsPlanned).Count, NewTemporary, out passes.Recomputed);
-            ops = Fusion.Fuse(ops, IsPlanned, out passes.ReductionEpilogues);
+            ops = Fusion.Fuse(ops, IsPlanned, out passes.ReductionEpilogues, out passes.ReductionsPaired);
         }
         for (int i = 0; i < ops.Count; i++)
             foreach (var b in ops[i].Buffers)
@@ -633,8 +633,12 @@ internal sealed class PassCounts
     /// <summary>Repeats of cheap calls added so that each reader of their value fuses its own copy (<see cref="Rematerialization"/>).</summary>
     public int Recomputed;
 
+    /// <summary>Reductions run in one launch with a sibling reduction over shared inputs (<see cref="Fusion"/>; two per pair).</summary>
+    public int ReductionsPaired;
+
     public override string ToString() =>
         $"{CopiesRemoved} copies eliminated, {CallsFolded} calls folded into constants, {DeadCallsRemoved} dead calls removed, {UpdatesMerged} optimizer calls merged into multi-tensor updates, {BiasEpilogues} bias additions folded into GEMM epilogues, " +
         $"{ResidualEpilogues} residual additions and {ActivationEpilogues} activation chains folded into GEMM epilogues, {CommonSubexpressionsRemoved} common subexpressions removed, " +
-        $"{PermutesFolded} permutes folded into GEMM operand loads, {ReductionEpilogues} elementwise groups fused into the reduction after them, {Recomputed} cheap calls repeated for a second reader";
+        $"{PermutesFolded} permutes folded into GEMM operand loads, {ReductionEpilogues} elementwise groups fused into the reduction after them, {ReductionsPaired} reductions paired with a sibling, " +
+        $"{Recomputed} cheap calls repeated for a second reader";
 }

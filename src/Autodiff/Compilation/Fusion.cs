@@ -4,8 +4,8 @@ namespace Engine.Autodiff;
 
 /// <summary>
 /// A fused group of elementwise calls, replayed as one <see cref="IFusedElementwiseKernels"/> launch: a unary chain, a
-/// binary chain (one binary op, unary chains on its operands and after it), an expression tree, or an expression tree
-/// with the reduction that reads it.
+/// binary chain (one binary op, unary chains on its operands and after it), an expression tree, an expression tree
+/// with the reduction that reads it, or two such sibling reductions over shared inputs.
 /// </summary>
 internal sealed class FusedOp : TraceOp
 {
@@ -55,6 +55,38 @@ internal sealed class FusedOp : TraceOp
             ReduceAxes = axes,
         };
 
+    /// <summary>
+    /// Two sibling reductions as one launch: <paramref name="first"/> and <paramref name="second"/> over
+    /// <paramref name="inputs"/> (input i of <paramref name="inputShapes"/>[i], broadcast to <paramref name="shape"/>),
+    /// stored into y0 and y1 (null: not stored), each reduced with <paramref name="op"/> over <paramref name="axes"/>
+    /// into r0 and r1.
+    /// </summary>
+    public static FusedOp TreeReducePair(int calls, ElementwiseExpression first, ElementwiseExpression second, List<object> inputs, int[][] inputShapes,
+        object? y0, object? y1, object r0, object r1, ReduceOp op, int[] shape, int[] axes) =>
+        new(calls, [.. inputs, y0, y1, r0, r1])
+        {
+            Expression = first,
+            SecondExpression = second,
+            InputShapes = inputShapes,
+            Reduction = op,
+            ReduceShape = shape,
+            ReduceAxes = axes,
+        };
+
+    /// <summary>The second tree of a pair of sibling reductions, or null.</summary>
+    public ElementwiseExpression? SecondExpression { get; private init; }
+
+    /// <summary>The buffers the launch writes: its output, or a reduction's stored values (when stored) and result(s).</summary>
+    public IEnumerable<object> Written
+    {
+        get
+        {
+            if (SecondExpression != null) return Args[^4..].Where(a => a != null).Select(a => a!);
+            if (Reduction != null) return Args[^2..].Where(a => a != null).Select(a => a!);
+            return Head != null ? [Args[4]!] : [Args[^1]!];
+        }
+    }
+
     /// <summary>The reduction of a tree with its reduction, or null.</summary>
     public ReduceOp? Reduction { get; private init; }
 
@@ -90,7 +122,7 @@ internal sealed class FusedOp : TraceOp
 
     /// <summary>
     /// (x, y) for a unary chain, (a, aShape, b, bShape, y, yShape) for a binary chain, (inputs..., y) for a tree,
-    /// (inputs..., y or null, r) for a tree with its reduction.
+    /// (inputs..., y or null, r) for a tree with its reduction, (inputs..., y0 or null, y1 or null, r0, r1) for a pair.
     /// </summary>
     public object?[] Args { get; }
 
@@ -98,6 +130,8 @@ internal sealed class FusedOp : TraceOp
     {
         get
         {
+            if (Expression is { } first && SecondExpression is { } second)
+                return $"Fused pair[{first}; {second}] + Reduce({Reduction}, axes [{string.Join(", ", ReduceAxes)}])";
             if (Expression is { } tree)
                 return "Fused[" + tree + "]" + (Reduction is { } op ? $" + Reduce({op}, axes [{string.Join(", ", ReduceAxes)}])" : "");
             if (Head is not { } head) return "Fused[" + string.Join(" -> ", Steps) + "]";
@@ -109,7 +143,13 @@ internal sealed class FusedOp : TraceOp
     /// <summary>Runs the group with <paramref name="args"/> (this group's <see cref="Args"/>, rebound) as one launch.</summary>
     public void Run(IFusedElementwiseKernels kernels, object?[] args)
     {
-        if (Expression is { } reduced && Reduction is { } op)
+        if (Expression is { } first && SecondExpression is { } second)
+        {
+            var inputs = args[..^4].Select(a => (DeviceBuffer<float>)a!).ToArray();
+            kernels.ElementwiseTreeReducePair(first, second, inputs, InputShapes!, ReduceShape, (DeviceBuffer<float>?)args[^4], (DeviceBuffer<float>?)args[^3],
+                Reduction!.Value, ReduceAxes, (DeviceBuffer<float>)args[^2]!, (DeviceBuffer<float>)args[^1]!);
+        }
+        else if (Expression is { } reduced && Reduction is { } op)
         {
             var inputs = args[..^2].Select(a => (DeviceBuffer<float>)a!).ToArray();
             if (InputShapes is { } shapes)
@@ -177,17 +217,32 @@ internal sealed class FusedOp : TraceOp
 /// its bias gradient, the loss backward's tree (its broadcast incoming gradient a leaf) before its reduction, and a
 /// product with a broadcast operand summed over the broadcast axes each become one launch.
 /// </para>
+/// <para>
+/// Sibling reductions: then each reduction launch (a group with its reduction, or a plain Reduce with Sum or Mean as
+/// above), in program order, joins the earliest reduction launch before it that is not yet in a pair when both reduce
+/// the same shape over the same axes with the same op (Sum with Sum, Mean with Mean: the paired kernel takes one op,
+/// and Max is never a fused reduction), they read at least one buffer in common and at most
+/// <see cref="ElementwiseExpression.MaxInputs"/> distinct inputs together (a buffer with the shape it is read as), and
+/// the earlier can move to the later's place: no host step lies between them, no launch between touches what the
+/// earlier writes (its result, its stored value) or writes what it reads, and the later neither reads nor writes what
+/// the earlier writes nor writes what it reads. The two become one launch at the later's place, where all the later's
+/// inputs are ready (<see cref="IFusedElementwiseKernels.ElementwiseTreeReducePair"/>): each input element is loaded
+/// once for both trees, and each result has the bits of its own launch. A launch holds at most two reductions. The
+/// FNO's two spectral-weight gradients of each block (s·p and s·q summed over p's and q's broadcast axes) and the
+/// relative-L2 loss's two sums ((x - y)² and y², both reading y) each become one launch.
+/// </para>
 /// </summary>
 internal static class Fusion
 {
     /// <summary><paramref name="ops"/> with every group of the rule replaced by one <see cref="FusedOp"/>.</summary>
-    public static List<TraceOp> Fuse(List<TraceOp> ops, Func<object, bool> isTemporary) => Fuse(ops, isTemporary, out _);
+    public static List<TraceOp> Fuse(List<TraceOp> ops, Func<object, bool> isTemporary) => Fuse(ops, isTemporary, out _, out _);
 
     /// <summary>
     /// <paramref name="ops"/> with every group of the rule replaced by one <see cref="FusedOp"/>;
-    /// <paramref name="reductionEpilogues"/>: the reductions that absorbed the group before them.
+    /// <paramref name="reductionEpilogues"/>: the reductions that absorbed the group before them;
+    /// <paramref name="reductionsPaired"/>: the reductions that run in one launch with a sibling (two per pair).
     /// </summary>
-    public static List<TraceOp> Fuse(List<TraceOp> ops, Func<object, bool> isTemporary, out int reductionEpilogues)
+    public static List<TraceOp> Fuse(List<TraceOp> ops, Func<object, bool> isTemporary, out int reductionEpilogues, out int reductionsPaired)
     {
         var flow = new ValueFlow(ops);
         var groups = new Group?[ops.Count];
@@ -235,7 +290,126 @@ internal static class Fusion
             else result.Add(groups[i] is { Members.Count: > 1 } group ? group.ToOp() : ops[i]);
         }
         reductionEpilogues = reductions.Count;
+        return PairSiblings(result, out reductionsPaired);
+    }
+
+    /// <summary>
+    /// <paramref name="ops"/> (a fused program) with sibling reductions paired: each reduction launch, in order, joins
+    /// the earliest unpaired reduction launch before it that <see cref="Merge"/> accepts and that can move to its place
+    /// (<see cref="BlocksMove"/>). <paramref name="paired"/>: the reductions paired, two per launch.
+    /// </summary>
+    private static List<TraceOp> PairSiblings(List<TraceOp> ops, out int paired)
+    {
+        var units = ops.Select(ReductionLaunch.Of).ToArray();
+        var merged = new FusedOp?[ops.Count];
+        var joined = new bool[ops.Count];
+        paired = 0;
+        for (int later = 0; later < ops.Count; later++)
+        {
+            if (units[later] is not { } second) continue;
+            for (int earlier = 0; earlier < later; earlier++)
+            {
+                if (units[earlier] is not { } first || joined[earlier] || merged[earlier] != null) continue;
+                if (Merge(first, second) is not { } pair || BlocksMove(ops, earlier, later, first, second)) continue;
+                merged[later] = pair;
+                joined[earlier] = true;
+                paired += 2;
+                break;
+            }
+        }
+        if (paired == 0) return ops;
+        var result = new List<TraceOp>(ops.Count - paired / 2);
+        for (int i = 0; i < ops.Count; i++)
+            if (!joined[i]) result.Add(merged[i] ?? ops[i]);
         return result;
+    }
+
+    /// <summary>
+    /// The pair of <paramref name="first"/> and <paramref name="second"/> as one launch, or null unless both reduce the
+    /// same shape over the same axes with the same op, share an input buffer, and read at most
+    /// <see cref="ElementwiseExpression.MaxInputs"/> distinct inputs together (a buffer with the shape it is read as).
+    /// </summary>
+    private static FusedOp? Merge(ReductionLaunch first, ReductionLaunch second)
+    {
+        if (first.Op != second.Op || !first.Shape.SequenceEqual(second.Shape) || !first.Axes.SequenceEqual(second.Axes)) return null;
+        if (!second.Inputs.Any(b => first.Inputs.Contains(b, ReferenceEqualityComparer.Instance))) return null;
+        var inputs = first.Inputs.ToList();
+        var shapes = first.Shapes.ToList();
+        var map = new int[second.Inputs.Count];
+        for (int k = 0; k < map.Length; k++)
+        {
+            int at = Enumerable.Range(0, inputs.Count).FirstOrDefault(i => ReferenceEquals(inputs[i], second.Inputs[k]) && shapes[i].SequenceEqual(second.Shapes[k]), -1);
+            if (at < 0)
+            {
+                at = inputs.Count;
+                inputs.Add(second.Inputs[k]);
+                shapes.Add(second.Shapes[k]);
+            }
+            map[k] = at;
+        }
+        if (inputs.Count > ElementwiseExpression.MaxInputs) return null;
+        return FusedOp.TreeReducePair(first.Calls + second.Calls, first.Tree, Renumber(second.Tree, map), inputs, [.. shapes], first.Y, second.Y, first.R, second.R,
+            first.Op, first.Shape, first.Axes);
+    }
+
+    /// <summary><paramref name="tree"/> with input i read as input map[i].</summary>
+    private static ElementwiseExpression Renumber(ElementwiseExpression tree, int[] map) => tree switch
+    {
+        ElementwiseExpression.Input leaf => new ElementwiseExpression.Input(map[leaf.Index]),
+        ElementwiseExpression.Unary u => u with { X = Renumber(u.X, map) },
+        ElementwiseExpression.Binary b => b with { A = Renumber(b.A, map), B = Renumber(b.B, map) },
+        _ => throw new InvalidOperationException("unknown expression node."),
+    };
+
+    /// <summary>
+    /// True when the launch at <paramref name="earlier"/> (<paramref name="first"/>) cannot move to
+    /// <paramref name="later"/>'s place and run with <paramref name="second"/>: a host step lies between, a launch
+    /// between touches what the first writes or writes what it reads, or the second reads or writes what the first
+    /// writes or writes what the first reads.
+    /// </summary>
+    private static bool BlocksMove(List<TraceOp> ops, int earlier, int later, ReductionLaunch first, ReductionLaunch second)
+    {
+        var writes = first.Writes.ToHashSet(ReferenceEqualityComparer.Instance);
+        var reads = first.Inputs.ToHashSet(ReferenceEqualityComparer.Instance);
+        for (int i = earlier + 1; i < later; i++)
+        {
+            if (ops[i] is HostStepOp || ops[i].Buffers.Any(writes.Contains)) return true;
+            var written = ops[i] switch
+            {
+                FusedOp f => f.Written,
+                KernelCallOp call => TraceBuffers.Writes(call),
+                _ => ops[i].Buffers,
+            };
+            if (written.Any(reads.Contains)) return true;
+        }
+        return second.Inputs.Any(writes.Contains) || second.Writes.Any(b => writes.Contains(b) || reads.Contains(b));
+    }
+
+    /// <summary>
+    /// A reduction launch of the fused program, as a tree over its inputs (input k read as <paramref name="Shapes"/>[k],
+    /// broadcast to <paramref name="Shape"/>): a tree with its reduction, or a plain Sum or Mean (the tree x0).
+    /// </summary>
+    private sealed record ReductionLaunch(int Calls, ElementwiseExpression Tree, List<object> Inputs, int[][] Shapes, object? Y, object R, ReduceOp Op, int[] Shape,
+        int[] Axes)
+    {
+        /// <summary>The buffers the launch writes: the stored values (when stored) and the result.</summary>
+        public IEnumerable<object> Writes => Y == null ? [R] : [Y, R];
+
+        /// <summary>The reduction launch <paramref name="op"/> is, or null.</summary>
+        public static ReductionLaunch? Of(TraceOp op)
+        {
+            if (op is KernelCallOp call && IsFusableReduce(call))
+            {
+                var shape = (int[])call.Args[2]!;
+                return new ReductionLaunch(1, new ElementwiseExpression.Input(0), [call.Args[1]!], [shape], null, call.Args[4]!, (ReduceOp)call.Args[0]!, shape,
+                    (int[])call.Args[3]!);
+            }
+            if (op is not FusedOp { Expression: { } tree, Reduction: { } reduction, SecondExpression: null } group) return null;
+            var inputs = group.Args[..^2].Select(a => a!).ToList();
+            long count = Count(group.ReduceShape);
+            var shapes = group.InputShapes ?? inputs.Select(b => ((DeviceBuffer<float>)b).Length == count ? group.ReduceShape : []).ToArray();
+            return new ReductionLaunch(group.Calls, tree, inputs, shapes, group.Args[^2], group.Args[^1]!, reduction, group.ReduceShape, group.ReduceAxes);
+        }
     }
 
     /// <summary>

@@ -47,6 +47,20 @@ public interface IFusedElementwiseKernels
     /// </summary>
     void ElementwiseTreeReduce(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, IReadOnlyList<int[]> inputShapes, int[] shape,
         DeviceBuffer<float>? y, ReduceOp op, int[] axes, DeviceBuffer<float> r);
+
+    /// <summary>
+    /// Two sibling reductions in one pass: <paramref name="first"/> and <paramref name="second"/>, both over
+    /// <paramref name="inputs"/> and <paramref name="shape"/> (as <see cref="ElementwiseTreeReduce"/>), stored into
+    /// <paramref name="y0"/> and <paramref name="y1"/> unless null, and reduced with the same <paramref name="op"/> over
+    /// the same <paramref name="axes"/> into <paramref name="r0"/> and <paramref name="r1"/>. Each input element is
+    /// loaded once for both trees. Each output has the bits of <see cref="ElementwiseTreeReduce"/> of its tree alone on
+    /// the same set (same partition, same accumulation order). y0 may be an input of the full shape that only the first
+    /// tree reads, y1 one that only the second reads; y0 and y1 are distinct; r0 and r1 are distinct, and neither is an
+    /// input, y0 or y1.
+    /// </summary>
+    void ElementwiseTreeReducePair(ElementwiseExpression first, ElementwiseExpression second, IReadOnlyList<DeviceBuffer<float>> inputs,
+        IReadOnlyList<int[]> inputShapes, int[] shape, DeviceBuffer<float>? y0, DeviceBuffer<float>? y1, ReduceOp op, int[] axes, DeviceBuffer<float> r0,
+        DeviceBuffer<float> r1);
 }
 
 /// <summary>
@@ -217,6 +231,15 @@ public abstract record ElementwiseExpression
     /// <summary>Ops (unary steps and binary ops) in the tree.</summary>
     public abstract int Ops { get; }
 
+    /// <summary>True when a leaf of the tree reads input <paramref name="index"/>.</summary>
+    internal bool Reads(int index) => this switch
+    {
+        Input leaf => leaf.Index == index,
+        Unary unary => unary.X.Reads(index),
+        Binary binary => binary.A.Reads(index) || binary.B.Reads(index),
+        _ => false,
+    };
+
     /// <summary>The leaf reading input <paramref name="Index"/> (0 to <see cref="MaxInputs"/> - 1).</summary>
     /// <param name="Index">The input's position in the kernel's input list.</param>
     public sealed record Input(int Index) : ElementwiseExpression
@@ -326,9 +349,40 @@ internal readonly record struct TreeReduction(long Count, long Outputs, bool[] R
     /// a sum or a mean over sorted, distinct axes in range, r of the kept dims' count and distinct from the inputs and y.
     /// </summary>
     public static TreeReduction Check(ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, IReadOnlyList<int[]>? inputShapes, int[] shape,
-        DeviceBuffer<float>? y, ReduceOp op, int[] axes, DeviceBuffer<float> r)
+        DeviceBuffer<float>? y, ReduceOp op, int[] axes, DeviceBuffer<float> r) =>
+        Check(nameof(IFusedElementwiseKernels.ElementwiseTreeReduce), tree, inputs, inputShapes, shape, y, op, axes, r);
+
+    /// <summary>
+    /// Checks a call of <see cref="IFusedElementwiseKernels.ElementwiseTreeReducePair"/> before any work: each tree with
+    /// its y and r as <see cref="Check(ElementwiseExpression, IReadOnlyList{DeviceBuffer{float}}, IReadOnlyList{int[]}, int[], DeviceBuffer{float}, ReduceOp, int[], DeviceBuffer{float})"/>
+    /// requires them, y0 and y1 distinct and neither an input the other tree reads, r0 and r1 distinct and neither the
+    /// other tree's y. Both trees share the returned walk.
+    /// </summary>
+    public static TreeReduction CheckPair(ElementwiseExpression first, ElementwiseExpression second, IReadOnlyList<DeviceBuffer<float>> inputs,
+        IReadOnlyList<int[]> inputShapes, int[] shape, DeviceBuffer<float>? y0, DeviceBuffer<float>? y1, ReduceOp op, int[] axes, DeviceBuffer<float> r0,
+        DeviceBuffer<float> r1)
     {
-        const string name = nameof(IFusedElementwiseKernels.ElementwiseTreeReduce);
+        const string name = nameof(IFusedElementwiseKernels.ElementwiseTreeReducePair);
+        ArgumentNullException.ThrowIfNull(inputShapes);
+        var plan = Check(name, first, inputs, inputShapes, shape, y0, op, axes, r0);
+        Check(name, second, inputs, inputShapes, shape, y1, op, axes, r1);
+        if (ReferenceEquals(r0, r1)) throw new ArgumentException($"{name}: r0 is r1; each reduction needs its own output.", nameof(r1));
+        if (y0 != null && ReferenceEquals(y0, y1)) throw new ArgumentException($"{name}: y0 is y1; each tree needs its own stored values.", nameof(y1));
+        if (ReferenceEquals(r0, y1)) throw new ArgumentException($"{name}: r0 is y1.", nameof(r0));
+        if (ReferenceEquals(r1, y0)) throw new ArgumentException($"{name}: r1 is y0.", nameof(r1));
+        for (int k = 0; k < inputs.Count; k++)
+        {
+            if (y0 != null && ReferenceEquals(inputs[k], y0) && second.Reads(k))
+                throw new ArgumentException($"{name}: y0 is input {k}, which the second tree {second} reads.", nameof(y0));
+            if (y1 != null && ReferenceEquals(inputs[k], y1) && first.Reads(k))
+                throw new ArgumentException($"{name}: y1 is input {k}, which the first tree {first} reads.", nameof(y1));
+        }
+        return plan;
+    }
+
+    private static TreeReduction Check(string name, ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, IReadOnlyList<int[]>? inputShapes,
+        int[] shape, DeviceBuffer<float>? y, ReduceOp op, int[] axes, DeviceBuffer<float> r)
+    {
         ArgumentNullException.ThrowIfNull(shape);
         ArgumentNullException.ThrowIfNull(axes);
         ArgumentNullException.ThrowIfNull(r);
@@ -394,7 +448,7 @@ public readonly record struct UnaryStep(UnaryOp Op, float Scale, float Shift, bo
 /// <summary>Builds composed op structs for a chain or tree and calls a kernel set's generic elementwise kernel with them.</summary>
 internal static class ElementwiseChains
 {
-    private static readonly ConcurrentDictionary<(Type Set, string Kernel, Type Op), MethodInfo> Kernels = new();
+    private static readonly ConcurrentDictionary<(Type Set, string Kernel, Type Op, Type? Second), MethodInfo> Kernels = new();
     private static readonly ConcurrentDictionary<string, object> Ops = new();
 
     /// <summary>The composed unary op struct (boxed) of steps[k-1] ∘ ... ∘ steps[0] (the identity when empty), made once per chain.</summary>
@@ -462,15 +516,23 @@ internal static class ElementwiseChains
         step.IsAffine ? new AffineOp(step.Scale, step.Shift) : ElementwiseOps.Visit<Boxer, object>(step.Op, default);
 
     /// <summary>Calls <paramref name="set"/>'s generic kernel <paramref name="kernel"/>&lt;TOp&gt;(op, rest...) with the boxed op.</summary>
-    public static void Run(object set, string kernel, object op, params object?[] rest)
+    public static void Run(object set, string kernel, object op, params object?[] rest) => Invoke(set, kernel, [op], rest);
+
+    /// <summary>
+    /// Calls <paramref name="set"/>'s generic kernel <paramref name="kernel"/>&lt;TFirst, TSecond&gt;(first, second,
+    /// rest...) with two boxed op structs (a pair of trees).
+    /// </summary>
+    public static void RunPair(object set, string kernel, object first, object second, params object?[] rest) => Invoke(set, kernel, [first, second], rest);
+
+    private static void Invoke(object set, string kernel, object[] ops, object?[] rest)
     {
-        var method = Kernels.GetOrAdd((set.GetType(), kernel, op.GetType()), key =>
+        var method = Kernels.GetOrAdd((set.GetType(), kernel, ops[0].GetType(), ops.Length > 1 ? ops[1].GetType() : null), key =>
             key.Set.GetMethods(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)
-                .Single(m => m.Name == key.Kernel && m.IsGenericMethodDefinition && m.GetGenericArguments().Length == 1)
-                .MakeGenericMethod(key.Op));
+                .Single(m => m.Name == key.Kernel && m.IsGenericMethodDefinition && m.GetGenericArguments().Length == (key.Second == null ? 1 : 2))
+                .MakeGenericMethod(key.Second == null ? [key.Op] : [key.Op, key.Second]));
         try
         {
-            method.Invoke(set, [op, .. rest]);
+            method.Invoke(set, [.. ops, .. rest]);
         }
         catch (TargetInvocationException e) when (e.InnerException != null)
         {

@@ -38,6 +38,16 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
         Launched();
     }
 
+    void IFusedElementwiseKernels.ElementwiseTreeReducePair(ElementwiseExpression first, ElementwiseExpression second, IReadOnlyList<DeviceBuffer<float>> inputs,
+        IReadOnlyList<int[]> inputShapes, int[] shape, DeviceBuffer<float>? y0, DeviceBuffer<float>? y1, ReduceOp op, int[] axes, DeviceBuffer<float> r0,
+        DeviceBuffer<float> r1)
+    {
+        var plan = TreeReduction.CheckPair(first, second, inputs, inputShapes, shape, y0, y1, op, axes, r0, r1);
+        ElementwiseChains.RunPair(this, nameof(ElementwiseTreeReducePair), ElementwiseChains.Tree(first), ElementwiseChains.Tree(second), inputs, shape, y0, y1,
+            op == ReduceOp.Mean, plan, r0, r1);
+        Launched();
+    }
+
     /// <summary>y = tree(inputs) over the checked <paramref name="layout"/> for any tree struct, as one kernel; the inputs are checked by the caller.</summary>
     internal unsafe void ElementwiseTree<TTree>(TTree tree, IReadOnlyList<DeviceBuffer<float>> inputs, TreeBroadcast layout, DeviceBuffer<float> y)
         where TTree : unmanaged, ITreeOp
@@ -46,7 +56,8 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
         var ya = Data(y, layout.Count, op);
         long n = layout.Count;
         if (n == 0) return;
-        Simd.Run(new TreeKernel<TTree>(new TreeRange<TTree>(tree, TreeInputsOf(inputs, layout, op), layout.Extents, layout.Strides), Ptr(ya), n));
+        Simd.Run(new TreeKernel<OneTree<TTree>>(new TreeRange<OneTree<TTree>>(new(tree), TreeInputsOf(inputs, layout, op), layout.Extents, layout.Strides),
+            Ptr(ya), null, n));
     }
 
     /// <summary>
@@ -54,62 +65,137 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
     /// one pass: the reduction's own walk (<see cref="ReduceCore{TV, TD, TSource}"/>) computes each contiguous run it
     /// reads into y, or into a scratch run, right before reducing it. The call is checked by the caller.
     /// </summary>
-    internal unsafe void ElementwiseTreeReduce<TTree>(TTree tree, IReadOnlyList<DeviceBuffer<float>> inputs, int[] shape, DeviceBuffer<float>? y,
-        bool mean, TreeReduction plan, DeviceBuffer<float> r) where TTree : unmanaged, ITreeOp
+    internal void ElementwiseTreeReduce<TTree>(TTree tree, IReadOnlyList<DeviceBuffer<float>> inputs, int[] shape, DeviceBuffer<float>? y,
+        bool mean, TreeReduction plan, DeviceBuffer<float> r) where TTree : unmanaged, ITreeOp =>
+        ReduceTrees(new OneTree<TTree>(tree), inputs, shape, y, null, mean, plan, r, null, nameof(IFusedElementwiseKernels.ElementwiseTreeReduce));
+
+    /// <summary>
+    /// Two trees over <paramref name="shape"/> reduced into r0 and r1 (and stored into y0 and y1 unless null) for any
+    /// tree structs, in one pass: as <see cref="ElementwiseTreeReduce{TTree}"/>, each run of the walk computes both
+    /// trees from the same loaded inputs and each is reduced into its own accumulators. The call is checked by the caller.
+    /// </summary>
+    internal void ElementwiseTreeReducePair<TFirst, TSecond>(TFirst first, TSecond second, IReadOnlyList<DeviceBuffer<float>> inputs, int[] shape,
+        DeviceBuffer<float>? y0, DeviceBuffer<float>? y1, bool mean, TreeReduction plan, DeviceBuffer<float> r0, DeviceBuffer<float> r1)
+        where TFirst : unmanaged, ITreeOp where TSecond : unmanaged, ITreeOp =>
+        ReduceTrees(new TwoTrees<TFirst, TSecond>(first, second), inputs, shape, y0, y1, mean, plan, r0, r1,
+            nameof(IFusedElementwiseKernels.ElementwiseTreeReducePair));
+
+    /// <summary>
+    /// The tree (or pair of trees) of <paramref name="trees"/> reduced into r0 (and r1 for a pair), stored into y0 (and
+    /// y1) unless null: the reduction's own walk (<see cref="ReduceCore{TV, TD, TSource}"/>) computes each contiguous
+    /// run it reads into y, or into a scratch run, right before reducing it.
+    /// </summary>
+    private unsafe void ReduceTrees<TOut>(TOut trees, IReadOnlyList<DeviceBuffer<float>> inputs, int[] shape, DeviceBuffer<float>? y0, DeviceBuffer<float>? y1,
+        bool mean, TreeReduction plan, DeviceBuffer<float> r0, DeviceBuffer<float>? r1, string op) where TOut : unmanaged, ITreeOutputs
     {
-        const string op = nameof(IFusedElementwiseKernels.ElementwiseTreeReduce);
         long n = plan.Count, outCount = plan.Outputs;
-        var ra = Data(r, outCount, op);
-        var ya = y == null ? null : Data(y, n, op);
+        var ra0 = Data(r0, outCount, op);
+        var ra1 = r1 == null ? null : Data(r1, outCount, op);
+        var ya0 = y0 == null ? null : Data(y0, n, op);
+        var ya1 = y1 == null ? null : Data(y1, n, op);
         if (outCount == 0) return;
-        float* pr = Ptr(ra);
+        float* pr0 = Ptr(ra0), pr1 = ra1 == null ? null : Ptr(ra1);
         if (n == 0)
         {
             // Empty reduction, as Reduce: the sum of nothing is 0, its mean 0/0.
-            SimdLoops.Fill(pr, outCount, mean ? float.NaN : 0f);
+            SimdLoops.Fill(pr0, outCount, mean ? float.NaN : 0f);
+            if (pr1 != null) SimdLoops.Fill(pr1, outCount, mean ? float.NaN : 0f);
             return;
         }
-        var range = new TreeRange<TTree>(tree, TreeInputsOf(inputs, plan.Layout, op), plan.Layout.Extents, plan.Layout.Strides);
-        float* py = ya == null ? null : Ptr(ya);
+        var range = new TreeRange<TOut>(trees, TreeInputsOf(inputs, plan.Layout, op), plan.Layout.Extents, plan.Layout.Strides);
+        float* py0 = ya0 == null ? null : Ptr(ya0), py1 = ya1 == null ? null : Ptr(ya1);
         if (n == outCount)
         {
             // Only size-1 axes reduced: r holds the tree's values.
-            Simd.Run(new TreeKernel<TTree>(range, py == null ? pr : py, n));
-            if (ya != null) MapPar(new IdentityOp(), ya, ra, n);
+            Simd.Run(new TreeKernel<TOut>(range, py0 == null ? pr0 : py0, py1 == null ? pr1 : py1, n));
+            if (ya0 != null) MapPar(new IdentityOp(), ya0, ra0, n);
+            if (ya1 != null) MapPar(new IdentityOp(), ya1, ra1!, n);
             return;
         }
         var (ext, red) = Collapse(shape, plan.Reduced);
-        Simd.Run(new ReduceKernel<TreeRuns<TTree>>(new TreeRuns<TTree>(range, py), pr, n, n / outCount, outCount, ext, red, false, mean));
+        Simd.Run(new ReduceKernel<TreeRuns<TOut>>(new TreeRuns<TOut>(range, py0, py1), pr0, pr1, n, n / outCount, outCount, ext, red, false, mean));
     }
 
-    /// <summary>Runs of a tree's values, computed when the reduction reads them: into y at the run's place, or into the scratch run when y is null.</summary>
-    private readonly unsafe struct TreeRuns<TTree>(TreeRange<TTree> range, float* y) : IRunSource where TTree : unmanaged, ITreeOp
+    /// <summary>
+    /// Runs of a tree's values (of both trees' for a pair), computed when the reduction reads them: into y0 (y1) at the
+    /// run's place, or into the scratch run (its second half for the second tree) when that y is null.
+    /// </summary>
+    private readonly unsafe struct TreeRuns<TOut>(TreeRange<TOut> range, float* y0, float* y1) : IRunSource where TOut : unmanaged, ITreeOutputs
     {
-        public bool NeedsScratch => y == null;
+        public bool NeedsScratch => y0 == null || (TOut.Paired && y1 == null);
+
+        public bool Paired => TOut.Paired;
 
         public float* Run<TV>(long start, long length, float* scratch) where TV : unmanaged, IFloatVector<TV>
         {
-            float* into = y == null ? scratch : y + start;
-            range.Compute<TV>(start, length, into);
+            float* into = y0 == null ? scratch : y0 + start;
+            range.Compute<TV>(start, length, into, Second(start, length, scratch));
             return into;
+        }
+
+        public float* Second(long start, long length, float* scratch) => !TOut.Paired ? null : y1 == null ? scratch + length : y1 + start;
+    }
+
+    /// <summary>
+    /// What a tree kernel computes from one element (or vector) of each input: one tree's value, or two trees' values
+    /// from the same loaded inputs.
+    /// </summary>
+    private unsafe interface ITreeOutputs
+    {
+        /// <summary>Work per element relative to an add (see <see cref="ITreeOp.Cost"/>).</summary>
+        static abstract int Cost { get; }
+
+        /// <summary>True when there is a second tree, stored through the second pointer.</summary>
+        static abstract bool Paired { get; }
+
+        /// <summary>The trees on one vector of each input, stored at <paramref name="y0"/> (and <paramref name="y1"/> for a pair).</summary>
+        void Store<TV>(TV x0, TV x1, TV x2, TV x3, float* y0, float* y1) where TV : unmanaged, IFloatVector<TV>;
+    }
+
+    private readonly unsafe struct OneTree<TTree>(TTree tree) : ITreeOutputs where TTree : unmanaged, ITreeOp
+    {
+        public static int Cost => TTree.Cost;
+
+        public static bool Paired => false;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Store<TV>(TV x0, TV x1, TV x2, TV x3, float* y0, float* y1) where TV : unmanaged, IFloatVector<TV> =>
+            TV.Store(tree.Vector(x0, x1, x2, x3), y0);
+    }
+
+    private readonly unsafe struct TwoTrees<TFirst, TSecond>(TFirst first, TSecond second) : ITreeOutputs
+        where TFirst : unmanaged, ITreeOp where TSecond : unmanaged, ITreeOp
+    {
+        public static int Cost => TFirst.Cost + TSecond.Cost;
+
+        public static bool Paired => true;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Store<TV>(TV x0, TV x1, TV x2, TV x3, float* y0, float* y1) where TV : unmanaged, IFloatVector<TV>
+        {
+            // Both values before either store: y0 or y1 may be an input.
+            var a = first.Vector(x0, x1, x2, x3);
+            var b = second.Vector(x0, x1, x2, x3);
+            TV.Store(a, y0);
+            TV.Store(b, y1);
         }
     }
 
     /// <summary>
     /// A tree over a collapsed broadcast space (<see cref="TreeBroadcast"/>): any flat range of its values, computed
     /// one inner row at a time. Along the innermost collapsed dim each input is contiguous (stride 1) or constant
-    /// (stride 0), so every row is a <see cref="TreeLoop{TTree, TV}"/> with vector loads or a broadcast vector per input.
+    /// (stride 0), so every row is a <see cref="TreeLoop{TOut, TV}"/> with vector loads or a broadcast vector per input.
     /// </summary>
-    private readonly unsafe struct TreeRange<TTree>(TTree tree, TreeInputs x, long[] ext, long[][] strides) where TTree : unmanaged, ITreeOp
+    private readonly unsafe struct TreeRange<TOut>(TOut tree, TreeInputs x, long[] ext, long[][] strides) where TOut : unmanaged, ITreeOutputs
     {
-        /// <summary>Values [start, start + length) into <paramref name="into"/>.</summary>
+        /// <summary>Values [start, start + length) into <paramref name="into"/> (a pair's second tree's into <paramref name="into2"/>).</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void Compute<TV>(long start, long length, float* into) where TV : unmanaged, IFloatVector<TV>
+        public void Compute<TV>(long start, long length, float* into, float* into2) where TV : unmanaged, IFloatVector<TV>
         {
             int m = ext.Length;
             if (m == 1)
             {
-                TreeLoop<TTree, TV>(tree, x.From(start), into, length);
+                TreeLoop<TOut, TV>(tree, x.From(start), into, into2, length);
                 return;
             }
             long inner = ext[m - 1];
@@ -146,9 +232,10 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
                     }
                 }
                 long run = Math.Min(inner - col, length);
-                TreeSpan<TTree, TV>(tree, x.S0 ? x.X0 + o0 : x.X0 + o0 + col, x.S1 ? x.X1 + o1 : x.X1 + o1 + col, x.S2 ? x.X2 + o2 : x.X2 + o2 + col,
-                    x.S3 ? x.X3 + o3 : x.X3 + o3 + col, x.S0, x.S1, x.S2, x.S3, into, run);
+                TreeSpan<TOut, TV>(tree, x.S0 ? x.X0 + o0 : x.X0 + o0 + col, x.S1 ? x.X1 + o1 : x.X1 + o1 + col, x.S2 ? x.X2 + o2 : x.X2 + o2 + col,
+                    x.S3 ? x.X3 + o3 : x.X3 + o3 + col, x.S0, x.S1, x.S2, x.S3, into, into2, run);
                 into += run;
+                into2 += run;
                 length -= run;
                 col += run;
             }
@@ -247,17 +334,17 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
         public TreeInputs At(long o0, long o1, long o2, long o3) => new(X0 + o0, X1 + o1, X2 + o2, X3 + o3, S0, S1, S2, S3);
     }
 
-    private readonly unsafe struct TreeKernel<TTree>(TreeRange<TTree> range, float* y, long n) : IWidthAction where TTree : unmanaged, ITreeOp
+    private readonly unsafe struct TreeKernel<TOut>(TreeRange<TOut> range, float* y, float* y2, long n) : IWidthAction where TOut : unmanaged, ITreeOutputs
     {
-        void IWidthAction.Run<TV, TD>() => TreePar<TTree, TV>(range, y, n);
+        void IWidthAction.Run<TV, TD>() => TreePar<TOut, TV>(range, y, y2, n);
     }
 
-    private static unsafe void TreePar<TTree, TV>(TreeRange<TTree> range, float* y, long n)
-        where TTree : unmanaged, ITreeOp where TV : unmanaged, IFloatVector<TV>
+    private static unsafe void TreePar<TOut, TV>(TreeRange<TOut> range, float* y, float* y2, long n)
+        where TOut : unmanaged, ITreeOutputs where TV : unmanaged, IFloatVector<TV>
     {
-        long grain = CheapGrain / Math.Max(1, TTree.Cost);
-        if (n < 2 * grain) range.Compute<TV>(0, n, y);
-        else For(n, grain, (s, e) => range.Compute<TV>(s, e - s, y + s));
+        long grain = CheapGrain / Math.Max(1, TOut.Cost);
+        if (n < 2 * grain) range.Compute<TV>(0, n, y, y2);
+        else For(n, grain, (s, e) => range.Compute<TV>(s, e - s, y + s, y2 == null ? null : y2 + s));
     }
 
     /// <summary>
@@ -265,14 +352,15 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
     /// vector lane). Each input is loaded once per element however many leaves read it; y may alias an input.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void TreeLoop<TTree, TV>(TTree tree, TreeInputs x, float* y, long n)
-        where TTree : unmanaged, ITreeOp where TV : unmanaged, IFloatVector<TV> =>
-        TreeSpan<TTree, TV>(tree, x.X0, x.X1, x.X2, x.X3, x.S0, x.S1, x.S2, x.S3, y, n);
+    private static unsafe void TreeLoop<TOut, TV>(TOut tree, TreeInputs x, float* y, float* y2, long n)
+        where TOut : unmanaged, ITreeOutputs where TV : unmanaged, IFloatVector<TV> =>
+        TreeSpan<TOut, TV>(tree, x.X0, x.X1, x.X2, x.X3, x.S0, x.S1, x.S2, x.S3, y, y2, n);
 
-    /// <summary><see cref="TreeLoop{TTree, TV}"/> on raw pointers, inlined into the row loop of a broadcast tree (one call per row costs more than a short row).</summary>
+    /// <summary><see cref="TreeLoop{TOut, TV}"/> on raw pointers, inlined into the row loop of a broadcast tree (one call per row costs more than a short row).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void TreeSpan<TTree, TV>(TTree tree, float* x0, float* x1, float* x2, float* x3, bool s0, bool s1, bool s2, bool s3, float* y, long n)
-        where TTree : unmanaged, ITreeOp where TV : unmanaged, IFloatVector<TV>
+    private static unsafe void TreeSpan<TOut, TV>(TOut tree, float* x0, float* x1, float* x2, float* x3, bool s0, bool s1, bool s2, bool s3, float* y,
+        float* y2, long n)
+        where TOut : unmanaged, ITreeOutputs where TV : unmanaged, IFloatVector<TV>
     {
         long i = 0;
         if (TV.Count > 1)
@@ -285,7 +373,7 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
                 var v1 = s1 ? c1 : TV.Load(x1 + i);
                 var v2 = s2 ? c2 : TV.Load(x2 + i);
                 var v3 = s3 ? c3 : TV.Load(x3 + i);
-                TV.Store(tree.Vector(v0, v1, v2, v3), y + i);
+                tree.Store(v0, v1, v2, v3, y + i, y2 + i);
             }
         }
         for (; i < n; i++)
@@ -294,7 +382,7 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
             Vec1 v1 = s1 ? *x1 : x1[i];
             Vec1 v2 = s2 ? *x2 : x2[i];
             Vec1 v3 = s3 ? *x3 : x3[i];
-            y[i] = tree.Vector(v0, v1, v2, v3);
+            tree.Store(v0, v1, v2, v3, y + i, y2 + i);
         }
     }
 }

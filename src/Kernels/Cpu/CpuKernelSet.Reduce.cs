@@ -50,7 +50,7 @@ public sealed partial class CpuKernelSet
         }
 
         var (ext, red) = Collapse(xShape, reduced);
-        Simd.Run(new ReduceKernel<MemoryRuns>(new MemoryRuns(px), py, n, count, outCount, ext, red, op == ReduceOp.Max, op == ReduceOp.Mean));
+        Simd.Run(new ReduceKernel<MemoryRuns>(new MemoryRuns(px), py, null, n, count, outCount, ext, red, op == ReduceOp.Max, op == ReduceOp.Mean));
     }
 
     /// <summary>
@@ -76,15 +76,22 @@ public sealed partial class CpuKernelSet
 
     /// <summary>
     /// Where a reduction reads its values: every read is a contiguous run [start, start + length) of the reduced
-    /// tensor, taken from memory or computed into memory right before it is reduced.
+    /// tensor, taken from memory or computed into memory right before it is reduced. A paired source has a second
+    /// tensor of the same shape (a sibling reduction's), whose run at the same place comes with each run.
     /// </summary>
     private unsafe interface IRunSource
     {
-        /// <summary>True when <see cref="Run{TV}"/> needs a scratch run of the run's length to compute into.</summary>
+        /// <summary>True when <see cref="Run{TV}"/> needs a scratch run to compute into: the run's length, twice that when <see cref="Paired"/>.</summary>
         bool NeedsScratch { get; }
 
-        /// <summary>A pointer to the run's values; <paramref name="scratch"/> (null unless <see cref="NeedsScratch"/>) holds at least <paramref name="length"/> floats.</summary>
+        /// <summary>True when each run has a second run, reduced into a second output with its own accumulators.</summary>
+        bool Paired { get; }
+
+        /// <summary>A pointer to the run's values; <paramref name="scratch"/> (null unless <see cref="NeedsScratch"/>) holds the scratch run.</summary>
         float* Run<TV>(long start, long length, float* scratch) where TV : unmanaged, IFloatVector<TV>;
+
+        /// <summary>A pointer to the second run of the run <see cref="Run{TV}"/> just read at <paramref name="start"/> (paired sources only).</summary>
+        float* Second(long start, long length, float* scratch);
     }
 
     /// <summary>Runs read from a buffer.</summary>
@@ -92,37 +99,44 @@ public sealed partial class CpuKernelSet
     {
         public bool NeedsScratch => false;
 
+        public bool Paired => false;
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public float* Run<TV>(long start, long length, float* scratch) where TV : unmanaged, IFloatVector<TV> => x + start;
+
+        public float* Second(long start, long length, float* scratch) => null;
     }
 
     /// <summary>Rents a scratch run for <paramref name="source"/> when it needs one (return it with <see cref="ReturnScratch"/>).</summary>
     private static float[]? RentScratch<TSource>(TSource source, long length) where TSource : struct, IRunSource =>
-        source.NeedsScratch ? ArrayPool<float>.Shared.Rent(checked((int)Math.Max(1, length))) : null;
+        source.NeedsScratch ? ArrayPool<float>.Shared.Rent(checked((int)Math.Max(1, (source.Paired ? 2 : 1) * length))) : null;
 
     private static void ReturnScratch(float[]? scratch)
     {
         if (scratch != null) ArrayPool<float>.Shared.Return(scratch);
     }
 
-    private readonly unsafe struct ReduceKernel<TSource>(TSource x, float* y, long n, long count, long outCount, long[] ext, bool[] red, bool max, bool mean)
-        : IWidthAction where TSource : struct, IRunSource
+    private readonly unsafe struct ReduceKernel<TSource>(TSource x, float* y, float* y2, long n, long count, long outCount, long[] ext, bool[] red, bool max,
+        bool mean) : IWidthAction where TSource : struct, IRunSource
     {
-        void IWidthAction.Run<TV, TD>() => ReduceCore<TV, TD, TSource>(x, y, n, count, outCount, ext, red, max, mean);
+        void IWidthAction.Run<TV, TD>() => ReduceCore<TV, TD, TSource>(x, y, y2, n, count, outCount, ext, red, max, mean);
     }
 
     /// <summary>
     /// Reduces x, whose dims are collapsed into <paramref name="ext"/> (neighbours merged, size-1 dims dropped, so
     /// reduced and kept dims alternate), into y. Every value is read once, as part of a contiguous run of
-    /// <paramref name="px"/>, so a source that computes its runs gives the bits of the same source stored first.
+    /// <paramref name="px"/>, so a source that computes its runs gives the bits of the same source stored first. A
+    /// paired source's second runs are reduced into <paramref name="py2"/> by the same walk, with accumulators of their
+    /// own, so each output has the bits of its source reduced alone (sums and means only).
     /// </summary>
-    private static unsafe void ReduceCore<TV, TD, TSource>(TSource px, float* py, long n, long count, long outCount, long[] ext, bool[] red, bool max, bool mean)
+    private static unsafe void ReduceCore<TV, TD, TSource>(TSource px, float* py, float* py2, long n, long count, long outCount, long[] ext, bool[] red, bool max,
+        bool mean)
         where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD> where TSource : struct, IRunSource
     {
         int m = ext.Length;
         if (m == 1)
         {
-            ReduceAll<TV, TD, TSource>(px, n, max, mean, count, py);
+            ReduceAll<TV, TD, TSource>(px, n, max, mean, count, py, py2);
             return;
         }
         if (m == 2 && red[1])
@@ -138,8 +152,8 @@ public sealed partial class CpuKernelSet
                         for (long i = k0; i < k1; i++)
                         {
                             float* xr = px.Run<TV>(i * r, r, ps);
-                            py[i] = max ? SimdLoops<TV, TD>.Max(xr, r, float.NegativeInfinity)
-                                : mean ? (float)(SimdLoops<TV, TD>.Sum(xr, r) / count) : (float)SimdLoops<TV, TD>.Sum(xr, r);
+                            py[i] = Whole<TV, TD>(xr, r, max, mean, count);
+                            if (px.Paired) py2[i] = Whole<TV, TD>(px.Second(i * r, r, ps), r, max, mean, count);
                         }
                 }
                 finally
@@ -183,17 +197,18 @@ public sealed partial class CpuKernelSet
         if (blocks < 1) blocks = 1;
 
         long slots = blocks * outCount;
-        double[]? accD = max ? null : ArrayPool<double>.Shared.Rent(checked((int)slots));
+        // A paired source's accumulators follow the first's.
+        double[]? accD = max ? null : ArrayPool<double>.Shared.Rent(checked((int)((px.Paired ? 2 : 1) * slots)));
         float[]? accF = max && blocks > 1 ? ArrayPool<float>.Shared.Rent(checked((int)slots)) : null;
         try
         {
-            if (accD != null) Array.Clear(accD, 0, (int)slots);
+            if (accD != null) Array.Clear(accD, 0, (int)((px.Paired ? 2 : 1) * slots));
             if (accF != null) accF.AsSpan(0, (int)slots).Fill(float.NegativeInfinity);
             if (max && blocks == 1) SimdLoops.Fill(py, outCount, float.NegativeInfinity);
             fixed (double* pd = accD)
             fixed (float* pf = accF)
             {
-                double* accL = pd;
+                double* accL = pd, accL2 = px.Paired ? pd + slots : null;
                 float* accM = blocks > 1 ? pf : py;
                 if (blocks > 1)
                 {
@@ -202,13 +217,13 @@ public sealed partial class CpuKernelSet
                     For(nb, 1, (b0, b1) =>
                     {
                         for (long b = b0; b < b1; b++)
-                            ReduceRows<TV, TD, TSource>(max, px, accL == null ? null : accL + b * outCount, accM == null ? null : accM + b * outCount,
-                                m, ext, red, istr, ostr, 0, b * e0 / nb, (b + 1) * e0 / nb);
+                            ReduceRows<TV, TD, TSource>(max, px, accL == null ? null : accL + b * outCount, accL2 == null ? null : accL2 + b * outCount,
+                                accM == null ? null : accM + b * outCount, m, ext, red, istr, ostr, 0, b * e0 / nb, (b + 1) * e0 / nb);
                     }, 1);
                 }
                 else
                 {
-                    Action<long, long> body = (lo, hi) => ReduceRows<TV, TD, TSource>(max, px, accL, py, m, ext, red, istr, ostr, split, lo, hi);
+                    Action<long, long> body = (lo, hi) => ReduceRows<TV, TD, TSource>(max, px, accL, accL2, py, m, ext, red, istr, ostr, split, lo, hi);
                     if (n < 2 * CheapGrain) body(0, ext[split]);
                     else For(ext[split], Math.Max(1, CheapGrain / perIndex), body, split == m - 1 ? 16 : 1);
                 }
@@ -227,9 +242,8 @@ public sealed partial class CpuKernelSet
                             }
                             else
                             {
-                                double v = accL[i];
-                                for (long b = 1; b < nb; b++) v += accL[b * outCount + i];
-                                py[i] = mean ? (float)(v / count) : (float)v;
+                                py[i] = Total(accL, i, nb, outCount, mean, count);
+                                if (accL2 != null) py2[i] = Total(accL2, i, nb, outCount, mean, count);
                             }
                         }
                     };
@@ -245,8 +259,21 @@ public sealed partial class CpuKernelSet
         }
     }
 
-    /// <summary>Reduces all n elements to y[0]: fixed 64K blocks, partial results combined in block order.</summary>
-    private static unsafe void ReduceAll<TV, TD, TSource>(TSource source, long n, bool max, bool mean, long count, float* y)
+    /// <summary>The sum (mean, max) of one whole run of <paramref name="r"/> values.</summary>
+    private static unsafe float Whole<TV, TD>(float* x, long r, bool max, bool mean, long count)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD> =>
+        max ? SimdLoops<TV, TD>.Max(x, r, float.NegativeInfinity) : mean ? (float)(SimdLoops<TV, TD>.Sum(x, r) / count) : (float)SimdLoops<TV, TD>.Sum(x, r);
+
+    /// <summary>Output <paramref name="i"/> of a sum (mean) from its <paramref name="blocks"/> block accumulators, combined in block order.</summary>
+    private static unsafe float Total(double* acc, long i, long blocks, long outCount, bool mean, long count)
+    {
+        double v = acc[i];
+        for (long b = 1; b < blocks; b++) v += acc[b * outCount + i];
+        return mean ? (float)(v / count) : (float)v;
+    }
+
+    /// <summary>Reduces all n elements to y[0] (a paired source's second values to y2[0]): fixed 64K blocks, partial results combined in block order.</summary>
+    private static unsafe void ReduceAll<TV, TD, TSource>(TSource source, long n, bool max, bool mean, long count, float* y, float* y2)
         where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD> where TSource : struct, IRunSource
     {
         long blocks = (n + FullReduceBlock - 1) / FullReduceBlock;
@@ -258,8 +285,8 @@ public sealed partial class CpuKernelSet
                 fixed (float* ps = whole)
                 {
                     float* x = source.Run<TV>(0, n, ps);
-                    y[0] = max ? SimdLoops<TV, TD>.Max(x, n, float.NegativeInfinity)
-                        : mean ? (float)(SimdLoops<TV, TD>.Sum(x, n) / count) : (float)SimdLoops<TV, TD>.Sum(x, n);
+                    y[0] = Whole<TV, TD>(x, n, max, mean, count);
+                    if (source.Paired) y2[0] = Whole<TV, TD>(source.Second(0, n, ps), n, max, mean, count);
                 }
             }
             finally
@@ -269,6 +296,7 @@ public sealed partial class CpuKernelSet
             return;
         }
         var partD = new double[blocks];
+        var partD2 = source.Paired ? new double[blocks] : null;
         var partF = new float[blocks];
         For(blocks, 1, (b0, b1) =>
         {
@@ -282,6 +310,7 @@ public sealed partial class CpuKernelSet
                         float* x = source.Run<TV>(s, len, ps);
                         if (max) partF[b] = SimdLoops<TV, TD>.Max(x, len, float.NegativeInfinity);
                         else partD[b] = SimdLoops<TV, TD>.Sum(x, len);
+                        if (partD2 != null) partD2[b] = SimdLoops<TV, TD>.Sum(source.Second(s, len, ps), len);
                     }
             }
             finally
@@ -297,18 +326,26 @@ public sealed partial class CpuKernelSet
         }
         else
         {
-            double s = 0;
-            foreach (var v in partD) s += v;
-            y[0] = mean ? (float)(s / count) : (float)s;
+            y[0] = BlockTotal(partD, mean, count);
+            if (partD2 != null) y2[0] = BlockTotal(partD2, mean, count);
         }
+    }
+
+    /// <summary>The sum (mean) of a full reduction's block partials, added in block order.</summary>
+    private static float BlockTotal(double[] parts, bool mean, long count)
+    {
+        double s = 0;
+        foreach (var v in parts) s += v;
+        return mean ? (float)(s / count) : (float)s;
     }
 
     /// <summary>
     /// Accumulates the rows of x whose index along collapsed dim <paramref name="split"/> lies in [lo, hi) into
-    /// acc (sums, double) or accMax (max, float). Dims are collapsed and alternate between reduced and kept.
+    /// acc (sums, double) or accMax (max, float), and a paired source's second rows into acc2. Dims are collapsed and
+    /// alternate between reduced and kept.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void ReduceRows<TV, TD, TSource>(bool max, TSource x, double* acc, float* accMax, int m, long[] ext, bool[] red,
+    private static unsafe void ReduceRows<TV, TD, TSource>(bool max, TSource x, double* acc, double* acc2, float* accMax, int m, long[] ext, bool[] red,
         long[] istr, long[] ostr, int split, long lo, long hi)
         where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD> where TSource : struct, IRunSource
     {
@@ -357,6 +394,12 @@ public sealed partial class CpuKernelSet
                     {
                         if (max) SimdLoops<TV, TD>.AccumulateMax(accMax + oo, xr, len);
                         else SimdLoops<TV, TD>.AccumulateDouble(acc + oo, xr, len);
+                    }
+                    if (x.Paired)
+                    {
+                        float* xr2 = x.Second(ix, len, ps);
+                        if (innerRed) acc2[oo] += SimdLoops<TV, TD>.Sum(xr2, len);
+                        else SimdLoops<TV, TD>.AccumulateDouble(acc2 + oo, xr2, len);
                     }
                     for (int d = outer - 1; d >= 0; d--)
                     {

@@ -31,6 +31,92 @@ public sealed partial class IlgpuKernelSet : IFusedElementwiseKernels
         ElementwiseChains.Run(this, nameof(ElementwiseTreeReduce), ElementwiseChains.Tree(tree), inputs, shape, y, op, axes, plan.Layout, strided, r);
     }
 
+    void IFusedElementwiseKernels.ElementwiseTreeReducePair(ElementwiseExpression first, ElementwiseExpression second, IReadOnlyList<DeviceBuffer<float>> inputs,
+        IReadOnlyList<int[]> inputShapes, int[] shape, DeviceBuffer<float>? y0, DeviceBuffer<float>? y1, ReduceOp op, int[] axes, DeviceBuffer<float> r0,
+        DeviceBuffer<float> r1)
+    {
+        var plan = TreeReduction.CheckPair(first, second, inputs, inputShapes, shape, y0, y1, op, axes, r0, r1);
+        var strided = TreeLayouts(plan.Layout, nameof(IFusedElementwiseKernels.ElementwiseTreeReducePair), shape);
+        ElementwiseChains.RunPair(this, nameof(ElementwiseTreeReducePair), ElementwiseChains.Tree(first), ElementwiseChains.Tree(second), inputs, shape, y0, y1, op,
+            axes, plan.Layout, strided, r0, r1);
+    }
+
+    /// <summary>
+    /// Two trees over <paramref name="shape"/> reduced into r0 and r1 (and stored into y0 and y1 unless null) for any
+    /// tree structs: the paired reduction kernels, which walk as <see cref="Reduce"/>'s and read both trees' elements
+    /// from one load of the inputs, each into its own accumulators. Checked by the caller.
+    /// </summary>
+    internal void ElementwiseTreeReducePair<TFirst, TSecond>(TFirst first, TSecond second, IReadOnlyList<DeviceBuffer<float>> inputs, int[] shape,
+        DeviceBuffer<float>? y0, DeviceBuffer<float>? y1, ReduceOp op, int[] axes, TreeBroadcast layout, (StridedLayout First, StridedLayout Second) strided,
+        DeviceBuffer<float> r0, DeviceBuffer<float> r1) where TFirst : unmanaged, ITreeOp where TSecond : unmanaged, ITreeOp
+    {
+        const string opName = nameof(IFusedElementwiseKernels.ElementwiseTreeReducePair);
+        var plan = PlanReduce(opName, op, shape, axes);
+        long n = plan.OutCount * plan.RedCount;
+        var (rv0, rv1) = (View(r0, plan.OutCount, opName, nameof(r0)), View(r1, plan.OutCount, opName, nameof(r1)));
+        var x = TreeViews(inputs, opName);
+        var source = new TreePairSource<TFirst, TSecond>
+        {
+            X0 = x[0], X1 = x[1], X2 = x[2], X3 = x[3],
+            Y0 = y0 == null ? x[0] : View(y0, n, opName, nameof(y0)),
+            Y1 = y1 == null ? x[0] : View(y1, n, opName, nameof(y1)),
+            Count = n,
+            Store0 = y0 == null ? 0 : 1,
+            Store1 = y1 == null ? 0 : 1,
+            Broadcast = layout.Flat ? 0 : 1,
+            First = strided.First,
+            Second = strided.Second,
+            Tree0 = first,
+            Tree1 = second,
+        };
+        object?[] keep = [.. inputs, y0, y1, r0, r1];
+        if (plan.OutCount == 0) return;
+        if (plan.RedCount == 0)
+        {
+            // Empty reductions, as Reduce: the sum of nothing is 0, its mean 0/0.
+            float empty = op == ReduceOp.Mean ? float.NaN : 0f;
+            FillView(rv0.SubView(0, plan.OutCount), empty, opName, r0);
+            FillView(rv1.SubView(0, plan.OutCount), empty, opName, r1);
+            return;
+        }
+        var (p, outLayout, redOuter) = (plan.Params, plan.OutLayout, plan.RedOuter);
+        if (!PreferTree(plan.OutCount, plan.RedCount))
+        {
+            var thread = Specialised<TreePairSource<TFirst, TSecond>, Action<KernelConfig, TreePairSource<TFirst, TSecond>, ArrayView<float>, ArrayView<float>,
+                StridedLayout, StridedLayout, ReduceParams>>(ElementwiseKernel.TreeReducePairThread,
+                acc => acc.LoadStreamKernel<TreePairSource<TFirst, TSecond>, ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>(
+                    IlgpuKernels.ReducePairThread));
+            Launch(opName, () => thread(Config1D(plan.OutCount), source, rv0, rv1, outLayout, redOuter, p), keep);
+            return;
+        }
+        var group = PairGroupKernel<TreePairSource<TFirst, TSecond>>();
+        int split = ReduceSplit(p.OutCount, plan.RedCount);
+        if (split == 1)
+        {
+            p.Split = 1;
+            Launch(opName, () => group(ConfigTree(p.OutCount, plan.RedCount), source, rv0, rv1, outLayout, redOuter, p), keep);
+            return;
+        }
+        // Split as ReduceByGroups splits: both trees' partials in one buffer, folded by one paired launch.
+        using var partials = (IlgpuBuffer<float>)Allocate(2 * p.OutCount * split);
+        var (pv0, pv1) = (partials.View.SubView(0, p.OutCount * split), partials.View.SubView(p.OutCount * split, p.OutCount * split));
+        var firstPass = p;
+        firstPass.Split = split;
+        Launch(opName, () => group(ConfigTree(p.OutCount * split, plan.RedCount / split), source, pv0, pv1, outLayout, redOuter, firstPass), [.. keep, partials]);
+        var (secondPass, rows) = FoldPass(opName, p, split);
+        var fold = PairGroupKernel<PairViewSource>();
+        Launch(opName, () => fold(ConfigTree(p.OutCount, split), new PairViewSource { X0 = pv0, X1 = pv1 }, rv0, rv1, rows, default, secondPass), partials, r0, r1);
+    }
+
+    /// <summary>The paired group reduction kernel over <typeparamref name="TSource"/>, with or without warp shuffles.</summary>
+    private Action<KernelConfig, TSource, ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams> PairGroupKernel<TSource>()
+        where TSource : struct, IReducePairSource =>
+        Specialised<TSource, Action<KernelConfig, TSource, ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>>(
+            ElementwiseKernel.TreeReducePairGroup,
+            acc => shuffles
+                ? acc.LoadStreamKernel<TSource, ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>(IlgpuKernels.ReducePairGroup<SwitchOn, TSource>)
+                : acc.LoadStreamKernel<TSource, ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>(IlgpuKernels.ReducePairGroup<SwitchOff, TSource>));
+
     /// <summary>
     /// A tree's input offsets as two kernel layouts over the collapsed space: inputs 0 and 1 (A, B strides of the
     /// first), inputs 2 and 3 (of the second). Throws naming <paramref name="op"/> when the space has more dims than a

@@ -325,7 +325,7 @@ public sealed partial class IlgpuKernelSet
         ArrayView<float> yv, StridedLayout outLayout, StridedLayout redOuter, ReduceParams p, long redCount, object?[] keep)
         where TSource : struct, IReduceSource
     {
-        int split = (int)Math.Clamp(redCount / (16L * treeGroupSize), 1, Math.Max(1, ReduceSplitCap / p.OutCount));
+        int split = ReduceSplit(p.OutCount, redCount);
         if (split == 1)
         {
             p.Split = 1;
@@ -337,12 +337,18 @@ public sealed partial class IlgpuKernelSet
         var first = p;
         first.Split = split;
         Launch(opName, () => k(ConfigTree(p.OutCount * split, redCount / split), source, pv, outLayout, redOuter, first), [.. keep, partials]);
-        // Second pass: partials [outCount, split] folded along the split axis.
-        var second = new ReduceParams { OutCount = p.OutCount, OuterCount = 1, InnerCount = split, InnerStride = 1, Op = p.Op, Divisor = p.Divisor, Split = 1 };
-        var rows = Layout.Coalesce([(int)p.OutCount], [split], null, $"{Name}.{opName}");
+        var (second, rows) = FoldPass(opName, p, split);
         var fold = ViewReduceGroup();
         Launch(opName, () => fold(ConfigTree(p.OutCount, split), new ViewSource { X = pv }, yv, rows, default, second), partials, keep[^1]);
     }
+
+    /// <summary>Groups per output of a reduction by groups (<see cref="ReduceByGroups"/>): 1, or more for few long reductions.</summary>
+    private int ReduceSplit(long outCount, long redCount) => (int)Math.Clamp(redCount / (16L * treeGroupSize), 1, Math.Max(1, ReduceSplitCap / outCount));
+
+    /// <summary>The second pass of a split reduction: partials [outCount, split] folded along the split axis.</summary>
+    private (ReduceParams Params, StridedLayout Rows) FoldPass(string opName, ReduceParams p, int split) =>
+        (new ReduceParams { OutCount = p.OutCount, OuterCount = 1, InnerCount = split, InnerStride = 1, Op = p.Op, Divisor = p.Divisor, Split = 1 },
+            Layout.Coalesce([(int)p.OutCount], [split], null, $"{Name}.{opName}"));
 
     /// <summary>Upper bound on the groups of a split reduction's first pass.</summary>
     private int ReduceSplitCap => Kind == DeviceKind.IlgpuCpu ? 16 : 4 * maxGroups;

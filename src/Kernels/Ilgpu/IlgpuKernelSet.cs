@@ -289,6 +289,10 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
         TreeReduceThread,
         /// <summary><see cref="IlgpuKernels.ReduceGroup{TShuffle, TSource}"/> over a <see cref="TreeSource{TTree}"/>.</summary>
         TreeReduceGroup,
+        /// <summary><see cref="IlgpuKernels.ReducePairThread{TSource}"/> over a <see cref="TreePairSource{TFirst, TSecond}"/>.</summary>
+        TreeReducePairThread,
+        /// <summary><see cref="IlgpuKernels.ReducePairGroup{TShuffle, TSource}"/> over a <see cref="TreePairSource{TFirst, TSecond}"/> or (the fold of split partials) a <see cref="PairViewSource"/>.</summary>
+        TreeReducePairGroup,
     }
 
     /// <summary>Loaded specialisations of the generic kernels, by kernel and op struct type.</summary>
@@ -310,7 +314,7 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
         }
     }
 
-    /// <summary>Op struct types with a loaded specialisation of the generic kernel of that name ("Unary", "Zip", "Binary", "Tree", "BroadcastTree", "TreeReduceThread", "TreeReduceGroup").</summary>
+    /// <summary>Op struct types with a loaded specialisation of the generic kernel of that name ("Unary", "Zip", "Binary", "Tree", "BroadcastTree", "TreeReduceThread", "TreeReduceGroup", "TreeReducePairThread", "TreeReducePairGroup"; the pair kernels by source type).</summary>
     internal IEnumerable<Type> SpecialisedOps(string kernel) =>
         specialised.Keys.Where(k => k.Kernel.ToString() == kernel).Select(k => k.Op);
 

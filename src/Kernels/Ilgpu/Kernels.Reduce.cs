@@ -74,6 +74,70 @@ internal struct TreeSource<TTree> : IReduceSource where TTree : unmanaged, ITree
     }
 }
 
+/// <summary>The elements at one index of two tensors of one shape that two sibling reductions reduce.</summary>
+internal struct PairValue
+{
+    public float First, Second;
+}
+
+/// <summary>
+/// Where a paired reduction kernel reads element i of the two tensors it reduces: two trees over the same inputs, or
+/// two views (the partials of a split reduction). Read once per element, as <see cref="IReduceSource"/>.
+/// </summary>
+internal interface IReducePairSource
+{
+    /// <summary>Element <paramref name="i"/> of both tensors.</summary>
+    PairValue Read(long i);
+}
+
+/// <summary>Elements of two views.</summary>
+internal struct PairViewSource : IReducePairSource
+{
+    public ArrayView<float> X0, X1;
+
+    public readonly PairValue Read(long i) => new() { First = X0[i], Second = X1[i] };
+}
+
+/// <summary>
+/// Elements of two elementwise trees over the same inputs, each as <see cref="TreeSource{TTree}"/> computes it, from
+/// one load of each input; stored into Y0 (Y1) as they are read when Store0 (Store1) is set.
+/// </summary>
+internal struct TreePairSource<TFirst, TSecond> : IReducePairSource where TFirst : unmanaged, ITreeOp where TSecond : unmanaged, ITreeOp
+{
+    public ArrayView<float> X0, X1, X2, X3, Y0, Y1;
+    /// <summary>Elements of each tree; an input of another length is a scalar.</summary>
+    public long Count;
+    /// <summary>1 to store the first tree's (the second's) elements.</summary>
+    public int Store0, Store1;
+    /// <summary>1 when the inputs are read through <see cref="First"/> and <see cref="Second"/>, as <see cref="TreeSource{TTree}.Broadcast"/>.</summary>
+    public int Broadcast;
+    /// <summary>The offsets of inputs 0 and 1.</summary>
+    public StridedLayout First;
+    /// <summary>The offsets of inputs 2 and 3.</summary>
+    public StridedLayout Second;
+    public TFirst Tree0;
+    public TSecond Tree1;
+
+    public readonly PairValue Read(long i)
+    {
+        long i0 = X0.Length == Count ? i : 0, i1 = X1.Length == Count ? i : 0, i2 = X2.Length == Count ? i : 0, i3 = X3.Length == Count ? i : 0;
+        if (Broadcast != 0)
+        {
+            var o01 = IlgpuKernels.Offsets(i, First);
+            var o23 = IlgpuKernels.Offsets(i, Second);
+            i0 = o01.A;
+            i1 = o01.B;
+            i2 = o23.A;
+            i3 = o23.B;
+        }
+        float x0 = X0[i0], x1 = X1[i1], x2 = X2[i2], x3 = X3[i3];
+        var v = new PairValue { First = Tree0.Scalar(x0, x1, x2, x3), Second = Tree1.Scalar(x0, x1, x2, x3) };
+        if (Store0 != 0) Y0[i] = v.First;
+        if (Store1 != 0) Y1[i] = v.Second;
+        return v;
+    }
+}
+
 /// <summary>A reduction's combining operation (a compile-time switch of the tree helpers).</summary>
 internal interface IReduceOp
 {
@@ -135,6 +199,74 @@ internal static partial class IlgpuKernels
                     }
                 }
                 y[o] = sum / p.Divisor;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Two sibling sums (or means), one thread per output element: <see cref="ReduceThread{TSource}"/>'s walk and
+    /// Kahan-compensated float accumulation, once per tensor of the pair, each into its own accumulator.
+    /// </summary>
+    internal static void ReducePairThread<TSource>(TSource x, ArrayView<float> y0, ArrayView<float> y1, StridedLayout outLayout, StridedLayout redOuter,
+        ReduceParams p) where TSource : struct, IReducePairSource
+    {
+        for (long o = GlobalStart; o < p.OutCount; o += GlobalStride)
+        {
+            long baseOff = Offsets(o, outLayout).A;
+            float sum0 = 0f, comp0 = 0f, sum1 = 0f, comp1 = 0f;
+            for (long q = 0; q < p.OuterCount; q++)
+            {
+                long b = baseOff + Offsets(q, redOuter).A;
+                for (long j = 0; j < p.InnerCount; j++)
+                {
+                    var v = x.Read(b + j * p.InnerStride);
+                    float t0 = v.First - comp0;
+                    float s0 = sum0 + t0;
+                    comp0 = (s0 - sum0) - t0;
+                    sum0 = s0;
+                    float t1 = v.Second - comp1;
+                    float s1 = sum1 + t1;
+                    comp1 = (s1 - sum1) - t1;
+                    sum1 = s1;
+                }
+            }
+            y0[o] = sum0 / p.Divisor;
+            y1[o] = sum1 / p.Divisor;
+        }
+    }
+
+    /// <summary>
+    /// Two sibling sums (or means) by groups: <see cref="ReduceGroup{TShuffle, TSource}"/>'s walk and combining order,
+    /// once per tensor of the pair, each into its own accumulator, partials or outputs.
+    /// </summary>
+    internal static void ReducePairGroup<TShuffle, TSource>(TSource x, ArrayView<float> y0, ArrayView<float> y1, StridedLayout outLayout, StridedLayout redOuter,
+        ReduceParams p) where TShuffle : struct, IKernelSwitch where TSource : struct, IReducePairSource
+    {
+        var shared = SharedMemory.Allocate<float>(MaxTreeGroup);
+        int tid = Group.IdxX;
+        int groupSize = Group.DimX;
+        long total = p.OuterCount * p.InnerCount;
+        long stride = (long)p.Split * groupSize;
+        for (long gi = Grid.IdxX; gi < p.OutCount * p.Split; gi += Grid.DimX)
+        {
+            long o = gi / p.Split;
+            long part = gi - o * p.Split;
+            long baseOff = Offsets(o, outLayout).A;
+            float acc0 = 0f, acc1 = 0f;
+            for (long r = part * groupSize + tid; r < total; r += stride)
+            {
+                long q = r / p.InnerCount;
+                long j = r - q * p.InnerCount;
+                var v = x.Read(baseOff + Offsets(q, redOuter).A + j * p.InnerStride);
+                acc0 += v.First;
+                acc1 += v.Second;
+            }
+            acc0 = GroupAllReduce<TShuffle, SumOp>(acc0, shared, tid, groupSize);
+            acc1 = GroupAllReduce<TShuffle, SumOp>(acc1, shared, tid, groupSize);
+            if (tid == 0)
+            {
+                y0[gi] = p.Split > 1 ? acc0 : acc0 / p.Divisor;
+                y1[gi] = p.Split > 1 ? acc1 : acc1 / p.Divisor;
             }
         }
     }
