@@ -13,7 +13,8 @@ namespace Engine.Tests.Kernels;
 /// shared, every transpose combination, beta 0 (C prefilled with NaN) and 1, gaps between batch items that stay
 /// untouched; the bias, residual and activation epilogues bit for bit against the product and the host's
 /// elementwise steps; and the same bits with the paths off, for one and two threads and on every call; and the same bits
-/// for products with a store epilogue whichever way they are split over threads (<see cref="SgemmPacked.EpilogueCutsRows"/>).
+/// for products with a store epilogue whichever way they are split over threads (<see cref="SgemmPacked.EpilogueCutsRows"/>)
+/// and wherever the epilogue runs (<see cref="SgemmPacked.TileEpilogue"/>).
 /// </summary>
 public sealed class GemmSmallTests
 {
@@ -188,6 +189,10 @@ public sealed class GemmSmallTests
         Bias,
         /// <summary>A ReLU stored into C.</summary>
         Relu,
+        /// <summary>A bias and a ReLU stored into C (the MLP's hidden layers).</summary>
+        BiasRelu,
+        /// <summary>A bias and a ReLU stored into C = 0.5 C + A B (beta != 0: C is read).</summary>
+        BiasReluOntoC,
         /// <summary>A bias and GELU (erf) stored into C.</summary>
         BiasGelu,
         /// <summary>A residual.</summary>
@@ -222,8 +227,10 @@ public sealed class GemmSmallTests
 
     /// <summary>
     /// A product with a store epilogue, split over two threads the way it is split without one (blocks side by side in
-    /// C's rows), split into whole rows (<see cref="SgemmPacked.EpilogueCutsRows"/>), and on one thread: the same bits in
-    /// C and in the activation output, on every call.
+    /// C's rows) with the epilogue's passes over each block after it, split into whole rows
+    /// (<see cref="SgemmPacked.EpilogueCutsRows"/>), with a bias row and a ReLU stored by the micro-kernel where it can
+    /// (<see cref="SgemmPacked.TileEpilogue"/>), and on one thread: the same bits in C and in the activation output, on
+    /// every call.
     /// </summary>
     [Theory]
     [MemberData(nameof(SplitCases))]
@@ -242,17 +249,19 @@ public sealed class GemmSmallTests
             Epilogue.None => default,
             Epilogue.Bias => new GemmEpilogue(bias),
             Epilogue.Relu => new GemmEpilogue(null, [UnaryOp.Relu]),
+            Epilogue.BiasRelu or Epilogue.BiasReluOntoC => new GemmEpilogue(bias, [UnaryOp.Relu]),
             Epilogue.BiasGelu => new GemmEpilogue(bias, [UnaryOp.GeluErf]),
             Epilogue.Residual => new GemmEpilogue(null) { Residual = residual },
             _ => new GemmEpilogue(bias, [UnaryOp.Relu]) { Residual = residual },
         };
-        bool beside = epilogue == Epilogue.MatrixBiasResidualReluBeside;
+        bool beside = epilogue == Epilogue.MatrixBiasResidualReluBeside, ontoC = epilogue == Epilogue.BiasReluOntoC;
+        float[] initialC = ontoC ? Laid(rng, 1, sizeC, 0, 0) : Nans((int)sizeC);
         (int[] C, int[] Activated) Call()
         {
-            using var c = DeviceData.Upload(K, Nans((int)sizeC));
+            using var c = DeviceData.Upload(K, initialC);
             using var activated = DeviceData.Upload(K, Nans((int)sizeC));
             K.Gemm(new GemmSize(1, m, n, k), new GemmOperand(ab), new GemmOperand(bb, true),
-                new GemmOutput(c) { Epilogue = beside ? store with { ActivationOutput = activated } : store });
+                new GemmOutput(c) { Beta = ontoC ? 0.5f : 0f, Epilogue = beside ? store with { ActivationOutput = activated } : store });
             return (Bits(c.ToArray()), Bits(activated.ToArray()));
         }
 
@@ -260,14 +269,19 @@ public sealed class GemmSmallTests
         try
         {
             SgemmPacked.EpilogueCutsRows = false;
+            SgemmPacked.TileEpilogue = false;
             CpuThreads.Count = 2;
             var sideBySide = Call();
             SgemmPacked.EpilogueCutsRows = true;
+            var blockPasses = Call();
+            SgemmPacked.TileEpilogue = true;
             var rows = Call();
             var again = Call();
             CpuThreads.Count = 1;
             var one = Call();
             Assert.DoesNotContain(sideBySide.C, bits => float.IsNaN(BitConverter.Int32BitsToSingle(bits)));
+            Assert.Equal(sideBySide.C, blockPasses.C);
+            Assert.Equal(sideBySide.Activated, blockPasses.Activated);
             Assert.Equal(sideBySide.C, rows.C);
             Assert.Equal(sideBySide.Activated, rows.Activated);
             Assert.Equal(rows.C, again.C);
@@ -278,6 +292,7 @@ public sealed class GemmSmallTests
         finally
         {
             SgemmPacked.EpilogueCutsRows = true;
+            SgemmPacked.TileEpilogue = true;
             CpuThreads.Count = saved;
         }
     }

@@ -52,6 +52,13 @@ internal static unsafe class SgemmPacked
     /// </summary>
     internal static bool EpilogueCutsRows = true;
 
+    /// <summary>
+    /// True lets a micro-kernel that can (<see cref="IMicroKernel.StoresBiasRelu"/>) store a bias row and a ReLU with
+    /// the last k slice of each full tile; false runs every epilogue over the block after it (the baseline of the
+    /// benchmarks). The bits are the same.
+    /// </summary>
+    internal static bool TileEpilogue = true;
+
     /// <summary>Whether thin C (see <c>Run</c>) is computed transposed.</summary>
     internal static bool TransposeThinC = true;
 
@@ -545,6 +552,9 @@ internal static unsafe class SgemmPacked
                 int kc = Math.Min(kcStep, k - pc);
                 float beta = pc == 0 ? pr.Beta : 1f;
                 bool finishHere = !pr.Epilogue.IsNone && pc + kc == k;
+                // A bias row and a ReLU go into the micro-kernel's store of the last k slice, while the tile is in
+                // registers; edge tiles run the epilogue on their own.
+                bool finishInTiles = finishHere && TK.StoresBiasRelu && StoresInTiles(ref pr);
                 if (sharedB != null)
                 {
                     packedB = sharedB + pc * paddedN + (nint)jc * kc;
@@ -598,17 +608,29 @@ internal static unsafe class SgemmPacked
                             }
                             else if (mrEff == mr && nrEff == nr)
                             {
-                                TK.Run(kc, ap, bp, cp, ldc, alpha, beta);
+                                if (finishInTiles)
+                                {
+                                    TK.RunBiasRelu(kc, ap, bp, cp, ldc, alpha, beta,
+                                        pr.Epilogue.Bias == null ? null : pr.Epilogue.Bias + jc + jr, pr.Epilogue.Activation != null);
+                                }
+                                else
+                                {
+                                    TK.Run(kc, ap, bp, cp, ldc, alpha, beta);
+                                }
                             }
                             else
                             {
                                 TK.RunEdge(kc, ap, bp, cp, ldc, alpha, beta, mrEff, nrEff);
+                                if (finishInTiles)
+                                {
+                                    Finish(ref pr, batchIndex, cp, ic + ir, jc + jr, mrEff, nrEff);
+                                }
                             }
                         }
                     }
                     // The epilogue sweeps the block row by row once its last k slice is stored: the residual and the
                     // activation output stream in order (tile by tile, their rows were strided misses).
-                    if (finishHere)
+                    if (finishHere && !finishInTiles)
                     {
                         Finish(ref pr, batchIndex, c + ic * ldc + jc * cs, ic, jc, mc, nc);
                     }
@@ -616,6 +638,15 @@ internal static unsafe class SgemmPacked
             }
         }
     }
+
+    /// <summary>
+    /// Whether the epilogue of <paramref name="pr"/> is one a micro-kernel can store (<see cref="IMicroKernel.RunBiasRelu"/>):
+    /// a bias row (or none) and a ReLU (or none) into C itself, stored row-major, with no residual and no C map.
+    /// </summary>
+    private static bool StoresInTiles(ref Problem pr) =>
+        TileEpilogue && pr.CIdx == null && !pr.CTransposed && pr.CColStride == 1 && !pr.Epilogue.HasResidual &&
+        pr.Epilogue.ActivationShift == 0 && (pr.Epilogue.Bias == null || pr.Epilogue.BiasRows == 1) &&
+        (pr.Epilogue.Activation == null || pr.Epilogue.Activation.IsRelu);
 
     /// <summary>
     /// Runs the epilogue on the rows x cols block of C_p whose first element (problem row i0, column j0) is at
