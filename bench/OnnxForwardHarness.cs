@@ -14,7 +14,7 @@ namespace Engine.Bench;
 /// Interleaved stopwatch rounds for the small MLP's forward (64-256-128-10, batch 256; the `mlp` row of
 /// <see cref="OnnxForwardBenchmarks"/>): `dotnet run -c Release --project bench -- onnx-interleaved [rounds] [calls]`.
 /// Each round times, one after another, ONNX Runtime on the exported model, our compiled forward (with the GEMM
-/// epilogue split into whole rows, and split as without an epilogue: <see cref="SgemmPacked.EpilogueCutsRows"/>), the
+/// epilogue paths, and as before them: <see cref="SgemmPacked.EpilogueCutsRows"/>, <see cref="SgemmPacked.TileEpilogue"/>), the
 /// three products of the compiled forward alone (A [256, in] times W^T with the bias and ReLU epilogues: the replay's
 /// kernels without the replay, its output or the copy to the host), and each product plain and with its epilogue on
 /// one and two threads; prints the median over rounds of each, its ratio to its baseline in the same rounds, the compiled
@@ -47,7 +47,7 @@ public static class OnnxForwardHarness
                 using var outputs = session.Run(runOptions, inputNames, [ortInput], outputNames);
             }),
             ("compiled", "onnx runtime", () => Compiled(compiled, x, true)),
-            ("compiled, epilogue split as without", "onnx runtime", () => Compiled(compiled, x, false)),
+            ("compiled, epilogues as before", "onnx runtime", () => Compiled(compiled, x, false)),
             ("its three products with epilogues, one after another", "compiled", () =>
             {
                 for (int i = 0; i < Products.Count; i++) products.Run(i, CpuThreads.Count, true, true);
@@ -60,8 +60,8 @@ public static class OnnxForwardHarness
                 int product = i;
                 string name = $"{products.Name(product)} {threads}t";
                 cases.Add(($"{name} plain", $"{name} plain", () => products.Run(product, threads, false, true)));
-                cases.Add(($"{name} epilogue, split as without", $"{name} plain", () => products.Run(product, threads, true, false)));
-                cases.Add(($"{name} epilogue", $"{name} epilogue, split as without", () => products.Run(product, threads, true, true)));
+                cases.Add(($"{name} epilogue as before", $"{name} plain", () => products.Run(product, threads, true, false)));
+                cases.Add(($"{name} epilogue", $"{name} epilogue as before", () => products.Run(product, threads, true, true)));
             }
         }
 
@@ -100,9 +100,9 @@ public static class OnnxForwardHarness
         }
     }
 
-    private static void Compiled(CompiledFunction<Tensor> compiled, Tensor x, bool cutRows)
+    private static void Compiled(CompiledFunction<Tensor> compiled, Tensor x, bool epiloguePaths)
     {
-        SgemmPacked.EpilogueCutsRows = cutRows;
+        UseEpiloguePaths(epiloguePaths);
         try
         {
             using var y = compiled.Invoke(x);
@@ -110,8 +110,15 @@ public static class OnnxForwardHarness
         }
         finally
         {
-            SgemmPacked.EpilogueCutsRows = true;
+            UseEpiloguePaths(true);
         }
+    }
+
+    /// <summary>Turns the whole-row split and the micro-kernel's bias and ReLU store on or off together.</summary>
+    private static void UseEpiloguePaths(bool on)
+    {
+        SgemmPacked.EpilogueCutsRows = on;
+        SgemmPacked.TileEpilogue = on;
     }
 
     private static double Median(List<double> values)
@@ -159,12 +166,12 @@ public static class OnnxForwardHarness
 
         public string Name(int i) => $"{Batch}x{Layers[i].Out}x{Layers[i].In}";
 
-        public void Run(int i, int threads, bool epilogue, bool cutRows)
+        public void Run(int i, int threads, bool epilogue, bool epiloguePaths)
         {
             var (k, n, relu) = Layers[i];
             int saved = CpuThreads.Count;
             CpuThreads.Count = threads;
-            SgemmPacked.EpilogueCutsRows = cutRows;
+            UseEpiloguePaths(epiloguePaths);
             try
             {
                 var output = new GemmOutput(outputs[i]);
@@ -176,7 +183,7 @@ public static class OnnxForwardHarness
             }
             finally
             {
-                SgemmPacked.EpilogueCutsRows = true;
+                UseEpiloguePaths(true);
                 CpuThreads.Count = saved;
             }
         }
