@@ -285,85 +285,19 @@ internal readonly struct Avx2Kernel6x16 : IMicroKernel
     public static int NR => 16;
     public static bool IsSupported => Avx2.IsSupported && Fma.IsSupported;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    public static unsafe void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta)
-    {
-        Vector256<float> c00 = default; Vector256<float> c01 = default;
-        Vector256<float> c10 = default; Vector256<float> c11 = default;
-        Vector256<float> c20 = default; Vector256<float> c21 = default;
-        Vector256<float> c30 = default; Vector256<float> c31 = default;
-        Vector256<float> c40 = default; Vector256<float> c41 = default;
-        Vector256<float> c50 = default; Vector256<float> c51 = default;
-        for (int p = 0; p < kc; p++)
-        {
-            Vector256<float> b0 = Vector256.Load(b);
-            Vector256<float> b1 = Vector256.Load(b + 8);
-            Vector256<float> a0 = Vector256.Create(a[0]);
-            c00 = Fma.MultiplyAdd(a0, b0, c00);
-            c01 = Fma.MultiplyAdd(a0, b1, c01);
-            Vector256<float> a1 = Vector256.Create(a[1]);
-            c10 = Fma.MultiplyAdd(a1, b0, c10);
-            c11 = Fma.MultiplyAdd(a1, b1, c11);
-            Vector256<float> a2 = Vector256.Create(a[2]);
-            c20 = Fma.MultiplyAdd(a2, b0, c20);
-            c21 = Fma.MultiplyAdd(a2, b1, c21);
-            Vector256<float> a3 = Vector256.Create(a[3]);
-            c30 = Fma.MultiplyAdd(a3, b0, c30);
-            c31 = Fma.MultiplyAdd(a3, b1, c31);
-            Vector256<float> a4 = Vector256.Create(a[4]);
-            c40 = Fma.MultiplyAdd(a4, b0, c40);
-            c41 = Fma.MultiplyAdd(a4, b1, c41);
-            Vector256<float> a5 = Vector256.Create(a[5]);
-            c50 = Fma.MultiplyAdd(a5, b0, c50);
-            c51 = Fma.MultiplyAdd(a5, b1, c51);
-            a += 6;
-            b += 16;
-        }
-
-        Vector256<float> va = Vector256.Create(alpha);
-        float* r0 = c;
-        float* r1 = c + 1 * ldc;
-        float* r2 = c + 2 * ldc;
-        float* r3 = c + 3 * ldc;
-        float* r4 = c + 4 * ldc;
-        float* r5 = c + 5 * ldc;
-        if (beta == 0f)
-        {
-            Vector256.Store(c00 * va, r0);
-            Vector256.Store(c01 * va, r0 + 8);
-            Vector256.Store(c10 * va, r1);
-            Vector256.Store(c11 * va, r1 + 8);
-            Vector256.Store(c20 * va, r2);
-            Vector256.Store(c21 * va, r2 + 8);
-            Vector256.Store(c30 * va, r3);
-            Vector256.Store(c31 * va, r3 + 8);
-            Vector256.Store(c40 * va, r4);
-            Vector256.Store(c41 * va, r4 + 8);
-            Vector256.Store(c50 * va, r5);
-            Vector256.Store(c51 * va, r5 + 8);
-        }
-        else
-        {
-            Vector256<float> vb = Vector256.Create(beta);
-            Vector256.Store(Fma.MultiplyAdd(c00, va, Vector256.Load(r0) * vb), r0);
-            Vector256.Store(Fma.MultiplyAdd(c01, va, Vector256.Load(r0 + 8) * vb), r0 + 8);
-            Vector256.Store(Fma.MultiplyAdd(c10, va, Vector256.Load(r1) * vb), r1);
-            Vector256.Store(Fma.MultiplyAdd(c11, va, Vector256.Load(r1 + 8) * vb), r1 + 8);
-            Vector256.Store(Fma.MultiplyAdd(c20, va, Vector256.Load(r2) * vb), r2);
-            Vector256.Store(Fma.MultiplyAdd(c21, va, Vector256.Load(r2 + 8) * vb), r2 + 8);
-            Vector256.Store(Fma.MultiplyAdd(c30, va, Vector256.Load(r3) * vb), r3);
-            Vector256.Store(Fma.MultiplyAdd(c31, va, Vector256.Load(r3 + 8) * vb), r3 + 8);
-            Vector256.Store(Fma.MultiplyAdd(c40, va, Vector256.Load(r4) * vb), r4);
-            Vector256.Store(Fma.MultiplyAdd(c41, va, Vector256.Load(r4 + 8) * vb), r4 + 8);
-            Vector256.Store(Fma.MultiplyAdd(c50, va, Vector256.Load(r5) * vb), r5);
-            Vector256.Store(Fma.MultiplyAdd(c51, va, Vector256.Load(r5 + 8) * vb), r5 + 8);
-        }
-    }
-
     public static bool StoresBiasRelu => true;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    public static unsafe void RunBiasRelu(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, float* bias, bool relu)
+    public static unsafe void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta) =>
+        Tile(kc, a, b, c, ldc, alpha, beta, null, false);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    public static unsafe void RunBiasRelu(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, float* bias, bool relu) =>
+        Tile(kc, a, b, c, ldc, alpha, beta, bias, relu);
+
+    /// <summary><see cref="RunBiasRelu"/>, inlined into both entry points (constant arguments drop the epilogue from <see cref="Run"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Tile(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, float* bias, bool relu)
     {
         Vector256<float> c00 = default; Vector256<float> c01 = default;
         Vector256<float> c10 = default; Vector256<float> c11 = default;
