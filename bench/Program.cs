@@ -10,7 +10,8 @@ namespace Engine.Bench;
 /// threads, FFTW) and the engine's vector width and threads; `-- erf-interleaved [rounds]` times erf, GELU and its
 /// backward beside the previous erf in interleaved rounds; `-- broadcast-tree-interleaved [rounds]` the FNO's broadcasting
 /// trees beside their member calls; `-- small-gemm [rounds] [calls]` times the small and batched products with the
-/// small-product paths on and off in interleaved rounds; bench/remeasure.sh runs the README's figures.
+/// small-product paths on and off in interleaved rounds; `-- onnx-interleaved [rounds] [calls]` the small MLP's forward
+/// beside ONNX Runtime and its three products with and without epilogues; bench/remeasure.sh runs the README's figures.
 /// </summary>
 public static class Program
 {
@@ -41,6 +42,12 @@ public static class Program
         if (args.Length > 0 && args[0] == "fno-route")
         {
             FnoRouteHarness.Run(args[1..], Console.Out);
+            return;
+        }
+        if (args.Length > 0 && args[0] == "onnx-interleaved")
+        {
+            OnnxForwardHarness.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 100,
+                args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 10, Console.Out);
             return;
         }
         if (args.Length > 0 && args[0] == "compiled-steps")

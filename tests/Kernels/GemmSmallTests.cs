@@ -12,7 +12,9 @@ namespace Engine.Tests.Kernels;
 /// against the double host reference on shapes around the tile and slice boundaries, with A, B, both or neither
 /// shared, every transpose combination, beta 0 (C prefilled with NaN) and 1, gaps between batch items that stay
 /// untouched; the bias, residual and activation epilogues bit for bit against the product and the host's
-/// elementwise steps; and the same bits with the paths off, for one and two threads and on every call.
+/// elementwise steps; and the same bits with the paths off, for one and two threads and on every call; and the same bits
+/// for products with a store epilogue whichever way they are split over threads (<see cref="SgemmPacked.EpilogueCutsRows"/>)
+/// and wherever the epilogue runs (<see cref="SgemmPacked.TileEpilogue"/>).
 /// </summary>
 public sealed class GemmSmallTests
 {
@@ -176,6 +178,143 @@ public sealed class GemmSmallTests
             SgemmPacked.SmallProductPaths = true;
             CpuThreads.Count = saved;
         }
+    }
+
+    /// <summary>What a product stores besides C in <see cref="TheEpilogueBitsDoNotDependOnTheSplitOrTheThreadCount"/>.</summary>
+    public enum Epilogue
+    {
+        /// <summary>No epilogue.</summary>
+        None,
+        /// <summary>A bias row.</summary>
+        Bias,
+        /// <summary>A ReLU stored into C.</summary>
+        Relu,
+        /// <summary>A bias and a ReLU stored into C (the MLP's hidden layers).</summary>
+        BiasRelu,
+        /// <summary>A bias and a ReLU stored into C = 0.5 C + A B (beta != 0: C is read).</summary>
+        BiasReluOntoC,
+        /// <summary>A bias and GELU (erf) stored into C.</summary>
+        BiasGelu,
+        /// <summary>A residual.</summary>
+        Residual,
+        /// <summary>A bias of as many rows as C, a residual and a ReLU stored beside C (C keeps the pre-activation).</summary>
+        MatrixBiasResidualReluBeside,
+    }
+
+    // m, n, k of one product: the small MLP's three (A [256, in] times W^T), sides of 1, primes, non-multiples of the
+    // six- and eight-row panels and of the 16- and 32-column panels, N = 10, several k slices
+    private static readonly (int M, int N, int K)[] SplitShapes =
+    [
+        (256, 256, 64),
+        (256, 128, 256),
+        (256, 10, 128),
+        (1, 37, 20),
+        (97, 61, 53),
+        (130, 129, 131),
+        (7, 300, 5),
+        (300, 7, 300),
+        (61, 13, 257),
+    ];
+
+    public static TheoryData<int, Epilogue> SplitCases()
+    {
+        var data = new TheoryData<int, Epilogue>();
+        for (int s = 0; s < SplitShapes.Length; s++)
+            foreach (var epilogue in Enum.GetValues<Epilogue>())
+                data.Add(s, epilogue);
+        return data;
+    }
+
+    /// <summary>
+    /// A product with a store epilogue, split over two threads the way it is split without one (blocks side by side in
+    /// C's rows) with the epilogue's passes over each block after it, split into whole rows
+    /// (<see cref="SgemmPacked.EpilogueCutsRows"/>), with a bias row and a ReLU stored by the micro-kernel where it can
+    /// (<see cref="SgemmPacked.TileEpilogue"/>), and on one thread: the same bits in C and in the activation output, on
+    /// every call.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(SplitCases))]
+    public void TheEpilogueBitsDoNotDependOnTheSplitOrTheThreadCount(int shape, Epilogue epilogue)
+    {
+        var (m, n, k) = SplitShapes[shape];
+        var rng = new Random(shape * 8 + (int)epilogue);
+        long sizeC = (long)m * n;
+        using var ab = DeviceData.Upload(K, Laid(rng, 1, (long)m * k, 0, 0));
+        using var bb = DeviceData.Upload(K, Laid(rng, 1, (long)n * k, 0, 0));
+        int biasRows = epilogue == Epilogue.MatrixBiasResidualReluBeside ? m : 1;
+        using var bias = DeviceData.Upload(K, Laid(rng, 1, (long)biasRows * n, 0, 0));
+        using var residual = DeviceData.Upload(K, Laid(rng, 1, sizeC, 0, 0));
+        var store = epilogue switch
+        {
+            Epilogue.None => default,
+            Epilogue.Bias => new GemmEpilogue(bias),
+            Epilogue.Relu => new GemmEpilogue(null, [UnaryOp.Relu]),
+            Epilogue.BiasRelu or Epilogue.BiasReluOntoC => new GemmEpilogue(bias, [UnaryOp.Relu]),
+            Epilogue.BiasGelu => new GemmEpilogue(bias, [UnaryOp.GeluErf]),
+            Epilogue.Residual => new GemmEpilogue(null) { Residual = residual },
+            _ => new GemmEpilogue(bias, [UnaryOp.Relu]) { Residual = residual },
+        };
+        bool beside = epilogue == Epilogue.MatrixBiasResidualReluBeside, ontoC = epilogue == Epilogue.BiasReluOntoC;
+        float[] initialC = ontoC ? Laid(rng, 1, sizeC, 0, 0) : Nans((int)sizeC);
+        (int[] C, int[] Activated) Call()
+        {
+            using var c = DeviceData.Upload(K, initialC);
+            using var activated = DeviceData.Upload(K, Nans((int)sizeC));
+            K.Gemm(new GemmSize(1, m, n, k), new GemmOperand(ab), new GemmOperand(bb, true),
+                new GemmOutput(c) { Beta = ontoC ? 0.5f : 0f, Epilogue = beside ? store with { ActivationOutput = activated } : store });
+            return (Bits(c.ToArray()), Bits(activated.ToArray()));
+        }
+
+        int saved = CpuThreads.Count;
+        try
+        {
+            SgemmPacked.EpilogueCutsRows = false;
+            SgemmPacked.TileEpilogue = false;
+            CpuThreads.Count = 2;
+            var sideBySide = Call();
+            SgemmPacked.EpilogueCutsRows = true;
+            var blockPasses = Call();
+            SgemmPacked.TileEpilogue = true;
+            var rows = Call();
+            var again = Call();
+            CpuThreads.Count = 1;
+            var one = Call();
+            Assert.DoesNotContain(sideBySide.C, bits => float.IsNaN(BitConverter.Int32BitsToSingle(bits)));
+            Assert.Equal(sideBySide.C, blockPasses.C);
+            Assert.Equal(sideBySide.Activated, blockPasses.Activated);
+            Assert.Equal(sideBySide.C, rows.C);
+            Assert.Equal(sideBySide.Activated, rows.Activated);
+            Assert.Equal(rows.C, again.C);
+            Assert.Equal(rows.Activated, again.Activated);
+            Assert.Equal(rows.C, one.C);
+            Assert.Equal(rows.Activated, one.Activated);
+        }
+        finally
+        {
+            SgemmPacked.EpilogueCutsRows = true;
+            SgemmPacked.TileEpilogue = true;
+            CpuThreads.Count = saved;
+        }
+    }
+
+    /// <summary>
+    /// Two parts of the MLP's products: side by side in C's rows without a preference (the cheaper split by the cost
+    /// model), one above the other when whole rows are preferred, and side by side again for C^T (whose columns are
+    /// the caller's rows); a preference the panels cannot meet (one row panel) falls back to the other cut.
+    /// </summary>
+    [Theory]
+    [InlineData(256, 256, 64)]
+    [InlineData(256, 128, 256)]
+    [InlineData(6, 256, 64)]
+    public void ThePartitionKeepsWholeRowsWhenAsked(int m, int n, int k)
+    {
+        bool oneRowPanel = m <= Avx2Kernel6x16.MR;
+        SgemmPacked.Partition<Avx2Kernel6x16>(m, n, k, 2, out int anyRows, out int anyCols);
+        SgemmPacked.Partition<Avx2Kernel6x16>(m, n, k, 2, out int rows, out int rowsCols, prefer: SgemmPacked.Cut.Rows);
+        SgemmPacked.Partition<Avx2Kernel6x16>(m, n, k, 2, out int columnsRows, out int columns, prefer: SgemmPacked.Cut.Columns);
+        Assert.Equal((1, 2), (anyRows, anyCols));
+        Assert.Equal(oneRowPanel ? (1, 2) : (2, 1), (rows, rowsCols));
+        Assert.Equal((1, 2), (columnsRows, columns));
     }
 
     public static TheoryData<bool, int, int> PackCases()

@@ -58,6 +58,8 @@ public abstract class GemmStoreEpilogueTests
         (2, 1, 70, 33, true, false, 1, 0, 4),       // a row of C as a column of C^T, batched with gaps
         (3, 67, 1, 20, true, false, 67, 2, 3),      // matrix-vector by column groups, a matrix bias
         (1, 64, 48, 4500, true, false, 1, 0, 0),    // tall depth: k slices summed, then the epilogue
+        (1, 256, 256, 64, false, true, 1, 0, 0),    // the small MLP's first product: split over threads into whole rows
+        (1, 256, 128, 256, false, true, 256, 3, 0), // its second, with a matrix bias, at an offset
     ];
 
     public static TheoryData<int, Store> Cases()

@@ -27,10 +27,15 @@ internal abstract unsafe class GemmActivation
     /// </summary>
     public abstract void Apply(float* z, nint shift, int runs, int length, nint stride);
 
+    /// <summary>True when the chain is a single ReLU (<see cref="ReluOp"/>).</summary>
+    public abstract bool IsRelu { get; }
+
     private sealed class Chain<TOp>(TOp op) : GemmActivation where TOp : unmanaged, IUnaryOp
     {
         public override void Apply(float* z, nint shift, int runs, int length, nint stride) =>
             Simd.Run(new Runs(op, z, shift, runs, length, stride));
+
+        public override bool IsRelu => typeof(TOp) == typeof(ReluOp);
 
         private readonly struct Runs(TOp op, float* z, nint shift, int runs, int length, nint stride) : IWidthAction
         {

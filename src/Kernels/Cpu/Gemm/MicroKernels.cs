@@ -30,6 +30,17 @@ internal interface IMicroKernel
     /// (1 &lt;= rows &lt;= MR, 1 &lt;= cols &lt;= NR); the packed panels are still full (zero padded).
     /// </summary>
     static abstract unsafe void RunEdge(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, int rows, int cols);
+
+    /// <summary>Whether the kernel has <see cref="RunBiasRelu"/>.</summary>
+    static virtual bool StoresBiasRelu => false;
+
+    /// <summary>
+    /// As <see cref="Run"/>, then, while the tile is in registers, C[i, j] += bias[j] (when <paramref name="bias"/> is
+    /// not null) and then C = ReLU(C) (as <see cref="Elementwise.ReluOp"/>, when <paramref name="relu"/>): the float
+    /// operations of the separate epilogue passes, in their order, so the same bits.
+    /// </summary>
+    static virtual unsafe void RunBiasRelu(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, float* bias, bool relu) =>
+        throw new NotSupportedException("RunBiasRelu: this micro-kernel stores no epilogue.");
 }
 
 /// <summary>AVX-512 8x32 micro-kernel: 16 zmm accumulators, A broadcast, two B loads per k step.</summary>
@@ -274,8 +285,19 @@ internal readonly struct Avx2Kernel6x16 : IMicroKernel
     public static int NR => 16;
     public static bool IsSupported => Avx2.IsSupported && Fma.IsSupported;
 
+    public static bool StoresBiasRelu => true;
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    public static unsafe void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta)
+    public static unsafe void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta) =>
+        Tile(kc, a, b, c, ldc, alpha, beta, null, false);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    public static unsafe void RunBiasRelu(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, float* bias, bool relu) =>
+        Tile(kc, a, b, c, ldc, alpha, beta, bias, relu);
+
+    /// <summary><see cref="RunBiasRelu"/>, inlined into both entry points (constant arguments drop the epilogue from <see cref="Run"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Tile(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, float* bias, bool relu)
     {
         Vector256<float> c00 = default; Vector256<float> c01 = default;
         Vector256<float> c10 = default; Vector256<float> c11 = default;
@@ -318,36 +340,53 @@ internal readonly struct Avx2Kernel6x16 : IMicroKernel
         float* r5 = c + 5 * ldc;
         if (beta == 0f)
         {
-            Vector256.Store(c00 * va, r0);
-            Vector256.Store(c01 * va, r0 + 8);
-            Vector256.Store(c10 * va, r1);
-            Vector256.Store(c11 * va, r1 + 8);
-            Vector256.Store(c20 * va, r2);
-            Vector256.Store(c21 * va, r2 + 8);
-            Vector256.Store(c30 * va, r3);
-            Vector256.Store(c31 * va, r3 + 8);
-            Vector256.Store(c40 * va, r4);
-            Vector256.Store(c41 * va, r4 + 8);
-            Vector256.Store(c50 * va, r5);
-            Vector256.Store(c51 * va, r5 + 8);
+            c00 *= va; c01 *= va;
+            c10 *= va; c11 *= va;
+            c20 *= va; c21 *= va;
+            c30 *= va; c31 *= va;
+            c40 *= va; c41 *= va;
+            c50 *= va; c51 *= va;
         }
         else
         {
             Vector256<float> vb = Vector256.Create(beta);
-            Vector256.Store(Fma.MultiplyAdd(c00, va, Vector256.Load(r0) * vb), r0);
-            Vector256.Store(Fma.MultiplyAdd(c01, va, Vector256.Load(r0 + 8) * vb), r0 + 8);
-            Vector256.Store(Fma.MultiplyAdd(c10, va, Vector256.Load(r1) * vb), r1);
-            Vector256.Store(Fma.MultiplyAdd(c11, va, Vector256.Load(r1 + 8) * vb), r1 + 8);
-            Vector256.Store(Fma.MultiplyAdd(c20, va, Vector256.Load(r2) * vb), r2);
-            Vector256.Store(Fma.MultiplyAdd(c21, va, Vector256.Load(r2 + 8) * vb), r2 + 8);
-            Vector256.Store(Fma.MultiplyAdd(c30, va, Vector256.Load(r3) * vb), r3);
-            Vector256.Store(Fma.MultiplyAdd(c31, va, Vector256.Load(r3 + 8) * vb), r3 + 8);
-            Vector256.Store(Fma.MultiplyAdd(c40, va, Vector256.Load(r4) * vb), r4);
-            Vector256.Store(Fma.MultiplyAdd(c41, va, Vector256.Load(r4 + 8) * vb), r4 + 8);
-            Vector256.Store(Fma.MultiplyAdd(c50, va, Vector256.Load(r5) * vb), r5);
-            Vector256.Store(Fma.MultiplyAdd(c51, va, Vector256.Load(r5 + 8) * vb), r5 + 8);
+            c00 = Fma.MultiplyAdd(c00, va, Vector256.Load(r0) * vb); c01 = Fma.MultiplyAdd(c01, va, Vector256.Load(r0 + 8) * vb);
+            c10 = Fma.MultiplyAdd(c10, va, Vector256.Load(r1) * vb); c11 = Fma.MultiplyAdd(c11, va, Vector256.Load(r1 + 8) * vb);
+            c20 = Fma.MultiplyAdd(c20, va, Vector256.Load(r2) * vb); c21 = Fma.MultiplyAdd(c21, va, Vector256.Load(r2 + 8) * vb);
+            c30 = Fma.MultiplyAdd(c30, va, Vector256.Load(r3) * vb); c31 = Fma.MultiplyAdd(c31, va, Vector256.Load(r3 + 8) * vb);
+            c40 = Fma.MultiplyAdd(c40, va, Vector256.Load(r4) * vb); c41 = Fma.MultiplyAdd(c41, va, Vector256.Load(r4 + 8) * vb);
+            c50 = Fma.MultiplyAdd(c50, va, Vector256.Load(r5) * vb); c51 = Fma.MultiplyAdd(c51, va, Vector256.Load(r5 + 8) * vb);
         }
+        if (bias != null)
+        {
+            Vector256<float> bias0 = Vector256.Load(bias), bias1 = Vector256.Load(bias + 8);
+            c00 += bias0; c01 += bias1;
+            c10 += bias0; c11 += bias1;
+            c20 += bias0; c21 += bias1;
+            c30 += bias0; c31 += bias1;
+            c40 += bias0; c41 += bias1;
+            c50 += bias0; c51 += bias1;
+        }
+        if (relu)
+        {
+            c00 = Relu(c00); c01 = Relu(c01);
+            c10 = Relu(c10); c11 = Relu(c11);
+            c20 = Relu(c20); c21 = Relu(c21);
+            c30 = Relu(c30); c31 = Relu(c31);
+            c40 = Relu(c40); c41 = Relu(c41);
+            c50 = Relu(c50); c51 = Relu(c51);
+        }
+        Vector256.Store(c00, r0); Vector256.Store(c01, r0 + 8);
+        Vector256.Store(c10, r1); Vector256.Store(c11, r1 + 8);
+        Vector256.Store(c20, r2); Vector256.Store(c21, r2 + 8);
+        Vector256.Store(c30, r3); Vector256.Store(c31, r3 + 8);
+        Vector256.Store(c40, r4); Vector256.Store(c41, r4 + 8);
+        Vector256.Store(c50, r5); Vector256.Store(c51, r5 + 8);
     }
+
+    /// <summary>The elementwise ReLU's own vector form, so a stored value has its bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Relu(Vector256<float> x) => default(Elementwise.ReluOp).Vector(new Vectors.Vec256(x)).Value;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     public static unsafe void RunEdge(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, int rows, int cols)

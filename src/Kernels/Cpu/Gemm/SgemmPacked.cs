@@ -45,6 +45,20 @@ internal static unsafe class SgemmPacked
     /// </summary>
     internal static bool SmallProductPaths = true;
 
+    /// <summary>
+    /// True makes a matrix split over threads with a store epilogue prefer blocks that hold whole rows of the caller's
+    /// C (see <see cref="Cut"/>); false splits it as without an epilogue (the baseline of the benchmarks). The bits are
+    /// the same.
+    /// </summary>
+    internal static bool EpilogueCutsRows = true;
+
+    /// <summary>
+    /// True lets a micro-kernel that can (<see cref="IMicroKernel.StoresBiasRelu"/>) store a bias row and a ReLU with
+    /// the last k slice of each full tile; false runs every epilogue over the block after it (the baseline of the
+    /// benchmarks). The bits are the same.
+    /// </summary>
+    internal static bool TileEpilogue = true;
+
     /// <summary>Whether thin C (see <c>Run</c>) is computed transposed.</summary>
     internal static bool TransposeThinC = true;
 
@@ -300,10 +314,14 @@ internal static unsafe class SgemmPacked
                 // does not hold the rest back; the 2-D partition keeps the extra packing small.
                 int parts = threads * (flopsEach >= SplitFinerAbove ? PartsPerThread : 1);
                 job.OverBatch = false;
+                // Each part runs its epilogue over its whole block at once, all parts at the same time: parts side by
+                // side in the caller's rows (C's rows, or C^T's columns) would pass the cache lines they share back and
+                // forth on every row.
+                Cut cut = !EpilogueCutsRows || pr.Epilogue.IsNone ? Cut.Any : pr.CTransposed ? Cut.Columns : Cut.Rows;
                 // A mapped operand costs a gather per element each time it is packed (an L2 miss for a random map,
                 // measured: several times a plain copy), so partitions that pack it more than once are penalised.
                 Partition<TK>(pr.M, pr.N, pr.K, parts, out job.RowParts, out job.ColParts,
-                    pr.AIdx != null ? MappedPackWeight : 4.0, pr.BIdx != null ? MappedPackWeight : 4.0);
+                    pr.AIdx != null ? MappedPackWeight : 4.0, pr.BIdx != null ? MappedPackWeight : 4.0, cut);
                 parts = job.RowParts * job.ColParts;
                 if (cOverlaps)
                 {
@@ -393,13 +411,27 @@ internal static unsafe class SgemmPacked
         }
     }
 
+    /// <summary>Which way <see cref="Partition{TK}"/> prefers to cut C.</summary>
+    internal enum Cut
+    {
+        /// <summary>No preference.</summary>
+        Any,
+        /// <summary>Between rows: blocks side by side in a row cost <see cref="SideBySideCost"/> times more.</summary>
+        Rows,
+        /// <summary>Between columns: blocks one above the other cost <see cref="SideBySideCost"/> times more.</summary>
+        Columns,
+    }
+
+    /// <summary>The factor on a partition's cost when it cuts against the preferred way (see <see cref="Cut"/>).</summary>
+    internal static double SideBySideCost = 1.1;
+
     /// <summary>
     /// Splits C into rowParts x colParts blocks, as close to <paramref name="parts"/> blocks as the panel counts allow,
     /// with rows in whole MR panels and columns in whole NR panels, minimising the largest block's compute plus its
-    /// packing.
+    /// packing, times <see cref="SideBySideCost"/> when it cuts against <paramref name="prefer"/>.
     /// </summary>
     internal static void Partition<TK>(int m, int n, int k, int parts, out int rowParts, out int colParts,
-        double packWeightA = 4.0, double packWeightB = 4.0)
+        double packWeightA = 4.0, double packWeightB = 4.0, Cut prefer = Cut.Any)
         where TK : IMicroKernel
     {
         long mPanels = (m + TK.MR - 1) / TK.MR;
@@ -419,6 +451,10 @@ internal static unsafe class SgemmPacked
                 double rows = (double)((mPanels + rp - 1) / rp) * TK.MR;
                 double cols = (double)((nPanels + cp - 1) / cp) * TK.NR;
                 double cost = rows * cols * k + (packWeightA * rows + packWeightB * cols) * k;
+                if ((prefer == Cut.Rows && cp > 1) || (prefer == Cut.Columns && rp > 1))
+                {
+                    cost *= SideBySideCost;
+                }
                 if (cost < best)
                 {
                     best = cost;
@@ -516,6 +552,9 @@ internal static unsafe class SgemmPacked
                 int kc = Math.Min(kcStep, k - pc);
                 float beta = pc == 0 ? pr.Beta : 1f;
                 bool finishHere = !pr.Epilogue.IsNone && pc + kc == k;
+                // A bias row and a ReLU go into the micro-kernel's store of the last k slice, while the tile is in
+                // registers; edge tiles run the epilogue on their own.
+                bool finishInTiles = finishHere && TK.StoresBiasRelu && StoresInTiles(ref pr);
                 if (sharedB != null)
                 {
                     packedB = sharedB + pc * paddedN + (nint)jc * kc;
@@ -569,17 +608,29 @@ internal static unsafe class SgemmPacked
                             }
                             else if (mrEff == mr && nrEff == nr)
                             {
-                                TK.Run(kc, ap, bp, cp, ldc, alpha, beta);
+                                if (finishInTiles)
+                                {
+                                    TK.RunBiasRelu(kc, ap, bp, cp, ldc, alpha, beta,
+                                        pr.Epilogue.Bias == null ? null : pr.Epilogue.Bias + jc + jr, pr.Epilogue.Activation != null);
+                                }
+                                else
+                                {
+                                    TK.Run(kc, ap, bp, cp, ldc, alpha, beta);
+                                }
                             }
                             else
                             {
                                 TK.RunEdge(kc, ap, bp, cp, ldc, alpha, beta, mrEff, nrEff);
+                                if (finishInTiles)
+                                {
+                                    Finish(ref pr, batchIndex, cp, ic + ir, jc + jr, mrEff, nrEff);
+                                }
                             }
                         }
                     }
                     // The epilogue sweeps the block row by row once its last k slice is stored: the residual and the
                     // activation output stream in order (tile by tile, their rows were strided misses).
-                    if (finishHere)
+                    if (finishHere && !finishInTiles)
                     {
                         Finish(ref pr, batchIndex, c + ic * ldc + jc * cs, ic, jc, mc, nc);
                     }
@@ -587,6 +638,15 @@ internal static unsafe class SgemmPacked
             }
         }
     }
+
+    /// <summary>
+    /// Whether the epilogue of <paramref name="pr"/> is one a micro-kernel can store (<see cref="IMicroKernel.RunBiasRelu"/>):
+    /// a bias row (or none) and a ReLU (or none) into C itself, stored row-major, with no residual and no C map.
+    /// </summary>
+    private static bool StoresInTiles(ref Problem pr) =>
+        TileEpilogue && pr.CIdx == null && !pr.CTransposed && pr.CColStride == 1 && !pr.Epilogue.HasResidual &&
+        pr.Epilogue.ActivationShift == 0 && (pr.Epilogue.Bias == null || pr.Epilogue.BiasRows == 1) &&
+        (pr.Epilogue.Activation == null || pr.Epilogue.Activation.IsRelu);
 
     /// <summary>
     /// Runs the epilogue on the rows x cols block of C_p whose first element (problem row i0, column j0) is at
