@@ -54,30 +54,22 @@ internal static class IlgpuContextSetup
     /// rounding modifier is never contracted, so every product rounds on its own, as in .NET; fused multiply-adds stay
     /// where a kernel asks for one (<see cref="KernelMath.Fma"/>).
     /// </summary>
-    private static void GenerateRoundedProductPtx(PTXBackend backend, PTXCodeGenerator codeGenerator, Value value)
+    private static void GenerateRoundedProductPtx(PTXBackend backend, PTXCodeGenerator codeGenerator, Value value) =>
+        EmitPtx(codeGenerator, value, "mul.rn.f32", 2);
+
+    /// <summary>Emits <paramref name="instruction"/> with <paramref name="value"/>'s register and its first <paramref name="operands"/> operands.</summary>
+    private static void EmitPtx(PTXCodeGenerator codeGenerator, Value value, string instruction, int operands)
     {
-        var a = codeGenerator.LoadPrimitive(value[0]);
-        var b = codeGenerator.LoadPrimitive(value[1]);
+        var sources = Enumerable.Range(0, operands).Select(i => codeGenerator.LoadPrimitive(value[i])).ToList();
         var target = codeGenerator.AllocateHardware(value);
-        using var command = codeGenerator.BeginCommand("mul.rn.f32");
+        using var command = codeGenerator.BeginCommand(instruction);
         command.AppendArgument(target);
-        command.AppendArgument(a);
-        command.AppendArgument(b);
+        foreach (var source in sources) command.AppendArgument(source);
     }
 
     /// <summary>Emits <c>fma.rn.f32 d, a, b, c</c> for a call of <see cref="KernelMath.Fma"/>.</summary>
-    private static void GenerateFmaPtx(PTXBackend backend, PTXCodeGenerator codeGenerator, Value value)
-    {
-        var a = codeGenerator.LoadPrimitive(value[0]);
-        var b = codeGenerator.LoadPrimitive(value[1]);
-        var c = codeGenerator.LoadPrimitive(value[2]);
-        var target = codeGenerator.AllocateHardware(value);
-        using var command = codeGenerator.BeginCommand("fma.rn.f32");
-        command.AppendArgument(target);
-        command.AppendArgument(a);
-        command.AppendArgument(b);
-        command.AppendArgument(c);
-    }
+    private static void GenerateFmaPtx(PTXBackend backend, PTXCodeGenerator codeGenerator, Value value) =>
+        EmitPtx(codeGenerator, value, "fma.rn.f32", 3);
 
     /// <summary>Emits <c>d = fma(a, b, c)</c> (OpenCL C's correctly rounded fused multiply-add).</summary>
     private static void GenerateFmaOpenCL(CLBackend backend, CLCodeGenerator codeGenerator, Value value)

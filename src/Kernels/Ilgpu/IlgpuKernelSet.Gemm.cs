@@ -138,17 +138,8 @@ public sealed partial class IlgpuKernelSet : IGemmEpilogueKernels
     /// The GEMM kernel of an instantiation (<paramref name="variant"/>: the tiled kernel's, or -1 for the mapped kernel)
     /// whose launcher is <typeparamref name="TLauncher"/>: loaded on first use, then cached.
     /// </summary>
-    private TLauncher GemmKernel<TLauncher>(int variant, Func<Accelerator, TLauncher> load) where TLauncher : Delegate
-    {
-        var key = (variant, typeof(TLauncher));
-        if (gemmKernels.TryGetValue(key, out var k)) return (TLauncher)k;
-        lock (gate)
-        {
-            ThrowIfDisposed("load kernel");
-            if (!gemmKernels.TryGetValue(key, out k)) gemmKernels[key] = k = Timed(load);
-            return (TLauncher)k;
-        }
-    }
+    private TLauncher GemmKernel<TLauncher>(int variant, Func<Accelerator, TLauncher> load) where TLauncher : Delegate =>
+        Cached(gemmKernels, (variant, typeof(TLauncher)), load);
 
     /// <summary>The instantiation of <see cref="IlgpuKernels.GemmTiled"/> for a group edge and switches, without an epilogue.</summary>
     internal static Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmTiledParams, PlainStore> GemmTiledKernel(int group, bool transA, bool transB, bool vector) =>

@@ -302,14 +302,18 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
     /// The launcher of <paramref name="kernel"/> specialised for <typeparamref name="TOp"/>: compiled on first use (ILGPU
     /// compiles one kernel per struct type argument) and cached for the life of the accelerator.
     /// </summary>
-    private TLauncher Specialised<TOp, TLauncher>(ElementwiseKernel kernel, Func<Accelerator, TLauncher> load) where TLauncher : Delegate
+    private TLauncher Specialised<TOp, TLauncher>(ElementwiseKernel kernel, Func<Accelerator, TLauncher> load) where TLauncher : Delegate =>
+        Cached(specialised, (kernel, typeof(TOp)), load);
+
+    /// <summary>The kernel <paramref name="cache"/> holds under <paramref name="key"/>, loaded (and counted) on first use.</summary>
+    private TLauncher Cached<TKey, TLauncher>(ConcurrentDictionary<TKey, Delegate> cache, TKey key, Func<Accelerator, TLauncher> load)
+        where TKey : notnull where TLauncher : Delegate
     {
-        var key = (kernel, typeof(TOp));
-        if (specialised.TryGetValue(key, out var k)) return (TLauncher)k;
+        if (cache.TryGetValue(key, out var k)) return (TLauncher)k;
         lock (gate)
         {
             ThrowIfDisposed("load kernel");
-            if (!specialised.TryGetValue(key, out k)) specialised[key] = k = Timed(load);
+            if (!cache.TryGetValue(key, out k)) cache[key] = k = Timed(load);
             return (TLauncher)k;
         }
     }
