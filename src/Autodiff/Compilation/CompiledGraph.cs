@@ -116,9 +116,10 @@ internal sealed class CompiledGraph : IDisposable
     /// <summary>True once the graph has been replayed (its kernel loads are then all counted).</summary>
     public bool Replayed { get; private set; }
 
-    /// <summary>Adds the loads a window of the device's counters saw (the build, or the first replay) to <see cref="KernelLoads"/>.</summary>
-    public void CountLoads(DeviceCounterSnapshot window)
+    /// <summary>Adds the loads the device's counters saw since <paramref name="before"/> (the build, or the first replay) to <see cref="KernelLoads"/>.</summary>
+    private void CountLoadsSince(DeviceCounterSnapshot before)
     {
+        var window = device.Counters.Snapshot().Minus(before);
         KernelLoads += window.KernelLoads;
         KernelLoadTime += window.KernelLoadTime;
     }
@@ -179,6 +180,7 @@ internal sealed class CompiledGraph : IDisposable
     {
         ArgumentNullException.ThrowIfNull(output);
         if (trace.HostRead != null) return (null, trace.HostRead);
+        var beforeBuild = device.Counters.Snapshot();
         var allocated = new HashSet<object>(trace.Allocations, ReferenceEqualityComparer.Instance);
         var infos = new Dictionary<object, BufferInfo>(ReferenceEqualityComparer.Instance);
         var inputs = new BufferInfo[args.Length];
@@ -264,6 +266,7 @@ internal sealed class CompiledGraph : IDisposable
         graph.Plan(list);
         graph.Emit(ops, list);
         graph.FoldConstants(folded);
+        graph.CountLoadsSince(beforeBuild);
         return (graph, null);
     }
 
@@ -413,6 +416,7 @@ internal sealed class CompiledGraph : IDisposable
             bound[info.Buffer] = grad.Buffer;
             (fresh ??= []).Add((argument, grad));
         }
+        var beforeFirst = Replayed ? null : device.Counters.Snapshot();
         try
         {
             Run(bound);
@@ -429,6 +433,7 @@ internal sealed class CompiledGraph : IDisposable
             argument.Grad = grad;
             if (previous is { Persistent: true, IsDisposed: false }) previous.Dispose();
         }
+        if (beforeFirst != null) CountLoadsSince(beforeFirst);
         Replayed = true;
         outputStorage.AddRef();
         return new Tensor(outputStorage, (int[])outputShape.Clone()) { Name = outputName.Length > 0 ? outputName : null };

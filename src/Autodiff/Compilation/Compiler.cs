@@ -266,16 +266,7 @@ public abstract class CompiledFunction : IDisposable
             {
                 foreach (var (arg, op, extent) in variant.RangeChecks) ((IndexTensor)args[arg]).CheckRange(op, extent);
                 Replays++;
-                if (graph.Replayed) return graph.Replay(args);
-                var beforeFirst = device.Counters.Snapshot();
-                try
-                {
-                    return graph.Replay(args);
-                }
-                finally
-                {
-                    graph.CountLoads(device.Counters.Snapshot().Minus(beforeFirst));
-                }
+                return graph.Replay(args);
             }
         }
         return Warm(variant, args, device);
@@ -304,14 +295,12 @@ public abstract class CompiledFunction : IDisposable
             Fallback(variant, difference);
             return result;
         }
-        var beforeBuild = device.Counters.Snapshot();
         var (graph, reason) = CompiledGraph.Build(trace, device, args, result, Options.PoisonDeadSlots, Options.Fuse, Options.Optimize, Options.ProfileReplays, Options.Recompute);
         if (graph == null)
         {
             Fallback(variant, reason!);
             return result;
         }
-        graph.CountLoads(device.Counters.Snapshot().Minus(beforeBuild));
         variant.Graph = graph;
         variant.RangeChecks = trace.RangeChecks
             .Select(c => (Array.FindIndex(args, a => ReferenceEquals(a, c.Index)), c.Op, c.Extent))

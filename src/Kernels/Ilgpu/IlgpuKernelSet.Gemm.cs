@@ -13,7 +13,6 @@ public sealed partial class IlgpuKernelSet : IGemmEpilogueKernels
     /// </summary>
     private readonly ConcurrentDictionary<(int Variant, Type Launcher), Delegate> gemmKernels = new();
     private DeviceBuffer<int>? noIndex;
-    private DeviceBuffer<float>? noValues;
 
     /// <inheritdoc />
     /// <remarks>
@@ -35,13 +34,13 @@ public sealed partial class IlgpuKernelSet : IGemmEpilogueKernels
         a.Check($"{Name}.{opName}", nameof(a));
         b.Check($"{Name}.{opName}", nameof(b));
         c.Check($"{Name}.{opName}", runsEpilogues: true, size);
-        var epilogue = c.Epilogue;
-        if (epilogue.IsIdentity && epilogue.ActivationOutput == null)
+        // An activation output comes only with an activation (checked above), so an identity epilogue is no epilogue.
+        if (c.Epilogue.IsIdentity)
         {
             GemmLaunch(size, a, b, c, default(PlainStore));
             return;
         }
-        ElementwiseChains.Run(this, nameof(GemmWithEpilogue), ElementwiseChains.Unary(epilogue.Activation ?? []), size, a, b, c);
+        ElementwiseChains.Run(this, nameof(GemmWithEpilogue), ElementwiseChains.Unary(c.Epilogue.Activation ?? []), size, a, b, c);
     }
 
     /// <summary>The product with its epilogue in the store, the activation being <typeparamref name="TActivation"/> (checked by the caller).</summary>
@@ -51,11 +50,13 @@ public sealed partial class IlgpuKernelSet : IGemmEpilogueKernels
         const string opName = "Gemm";
         var e = c.Epilogue;
         long extent = c.Offset + Extent(size.Batch, c.BatchStride, (long)size.M * size.N);
+        // An absent buffer's view is C's, never read (as the reductions' sources stand an input for an absent output).
+        var laidAsC = View(c.Buffer, extent, opName, nameof(c)).SubView(c.Offset);
         ArrayView<float> Laid(DeviceBuffer<float>? buffer, string name) =>
-            buffer == null ? Placeholder(opName) : View(buffer, extent, opName, name).SubView(c.Offset);
+            buffer == null ? laidAsC : View(buffer, extent, opName, name).SubView(c.Offset);
         var store = new EpilogueStore<TActivation>
         {
-            Bias = e.Bias == null ? Placeholder(opName) : View(e.Bias, e.Bias.Length, opName, "bias"),
+            Bias = e.Bias == null ? laidAsC : View(e.Bias, e.Bias.Length, opName, "bias"),
             BiasRows = e.Bias == null ? 0 : e.Bias.Length / size.N,
             N = size.N,
             Residual = Laid(e.Residual, "residual"),
@@ -65,17 +66,6 @@ public sealed partial class IlgpuKernelSet : IGemmEpilogueKernels
             Activation = activation,
         };
         GemmLaunch(size, a, b, c, store);
-    }
-
-    /// <summary>A one-element view standing for an absent epilogue buffer (never read).</summary>
-    private ArrayView<float> Placeholder(string op)
-    {
-        var dummy = Volatile.Read(ref noValues);
-        if (dummy == null)
-        {
-            lock (gate) { dummy = noValues ??= Allocate(1); }
-        }
-        return View(dummy, 1, op, "placeholder");
     }
 
     /// <summary>Launches the tiled or the mapped kernel with <paramref name="store"/> finishing each stored value (checked by the caller).</summary>

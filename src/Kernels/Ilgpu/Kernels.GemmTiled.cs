@@ -74,8 +74,8 @@ internal struct PlainStore : IGemmStoreStep
 /// The epilogue of <see cref="GemmEpilogue"/>: z + bias (row <c>row mod BiasRows</c> of an N-wide bias; none when
 /// <see cref="BiasRows"/> is 0), + the residual at C's position, then the activation chain; C receives the activation
 /// unless an activation output takes it (C then keeps the pre-activation). Each addition rounds on its own and the
-/// chain is the composed op struct the elementwise kernels run, so the bits are those of the separate calls. The views
-/// of absent buffers are one-element placeholders, never read.
+/// chain is the composed op struct the elementwise kernels run, so the bits are those of the separate calls. An absent
+/// buffer's view is C's, never read.
 /// </summary>
 internal struct EpilogueStore<TActivation> : IGemmStoreStep where TActivation : unmanaged, IUnaryOp
 {
