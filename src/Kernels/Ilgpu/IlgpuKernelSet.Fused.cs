@@ -54,18 +54,14 @@ public sealed partial class IlgpuKernelSet : IFusedElementwiseKernels
         var plan = PlanReduce(opName, op, shape, axes);
         long n = plan.OutCount * plan.RedCount;
         var (rv0, rv1) = (View(r0, plan.OutCount, opName, nameof(r0)), View(r1, plan.OutCount, opName, nameof(r1)));
-        var x = TreeViews(inputs, opName);
+        var x = TreeInputsOf(inputs, n, layout, strided, opName);
         var source = new TreePairSource<TFirst, TSecond>
         {
-            X0 = x[0], X1 = x[1], X2 = x[2], X3 = x[3],
-            Y0 = y0 == null ? x[0] : View(y0, n, opName, nameof(y0)),
-            Y1 = y1 == null ? x[0] : View(y1, n, opName, nameof(y1)),
-            Count = n,
+            Inputs = x,
+            Y0 = y0 == null ? x.X0 : View(y0, n, opName, nameof(y0)),
+            Y1 = y1 == null ? x.X0 : View(y1, n, opName, nameof(y1)),
             Store0 = y0 == null ? 0 : 1,
             Store1 = y1 == null ? 0 : 1,
-            Broadcast = layout.Flat ? 0 : 1,
-            First = strided.First,
-            Second = strided.Second,
             Tree0 = first,
             Tree1 = second,
         };
@@ -117,6 +113,17 @@ public sealed partial class IlgpuKernelSet : IFusedElementwiseKernels
                 ? acc.LoadStreamKernel<TSource, ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>(IlgpuKernels.ReducePairGroup<SwitchOn, TSource>)
                 : acc.LoadStreamKernel<TSource, ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>(IlgpuKernels.ReducePairGroup<SwitchOff, TSource>));
 
+    /// <summary>The inputs of a tree of <paramref name="count"/> elements as the reduction sources read them (see <see cref="TreeInputs"/>).</summary>
+    private TreeInputs TreeInputsOf(IReadOnlyList<DeviceBuffer<float>> inputs, long count, TreeBroadcast layout,
+        (StridedLayout First, StridedLayout Second) strided, string op)
+    {
+        var x = TreeViews(inputs, op);
+        return new TreeInputs
+        {
+            X0 = x[0], X1 = x[1], X2 = x[2], X3 = x[3], Count = count, Broadcast = layout.Flat ? 0 : 1, First = strided.First, Second = strided.Second,
+        };
+    }
+
     /// <summary>
     /// A tree's input offsets as two kernel layouts over the collapsed space: inputs 0 and 1 (A, B strides of the
     /// first), inputs 2 and 3 (of the second). Throws naming <paramref name="op"/> when the space has more dims than a
@@ -141,16 +148,12 @@ public sealed partial class IlgpuKernelSet : IFusedElementwiseKernels
         var plan = PlanReduce(opName, op, shape, axes);
         long n = plan.OutCount * plan.RedCount;
         var rv = View(r, plan.OutCount, opName, nameof(r));
-        var x = TreeViews(inputs, opName);
+        var x = TreeInputsOf(inputs, n, layout, strided, opName);
         var source = new TreeSource<TTree>
         {
-            X0 = x[0], X1 = x[1], X2 = x[2], X3 = x[3],
-            Y = y == null ? x[0] : View(y, n, opName, nameof(y)),
-            Count = n,
+            Inputs = x,
+            Y = y == null ? x.X0 : View(y, n, opName, nameof(y)),
             Store = y == null ? 0 : 1,
-            Broadcast = layout.Flat ? 0 : 1,
-            First = strided.First,
-            Second = strided.Second,
             Tree = tree,
         };
         RunReduce(opName, source, rv, plan,

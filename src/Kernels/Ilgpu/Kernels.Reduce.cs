@@ -46,29 +46,56 @@ internal struct ViewSource : IReduceSource
 }
 
 /// <summary>
-/// Elements of an elementwise tree (as <see cref="IlgpuKernels.Tree{TTree}"/> computes them), stored into Y as they
-/// are read when Store is set.
+/// The four inputs of an elementwise tree as a reduction reads them at element i: element i of an input of Count
+/// elements and the only element of a scalar, or, when some input broadcasts, the offsets of i through
+/// <see cref="First"/> (inputs 0 and 1) and <see cref="Second"/> (inputs 2 and 3), as
+/// <see cref="IlgpuKernels.BroadcastTree{TTree}"/> reads them.
 /// </summary>
-internal struct TreeSource<TTree> : IReduceSource where TTree : unmanaged, ITreeOp
+internal struct TreeInputs
 {
-    public ArrayView<float> X0, X1, X2, X3, Y;
+    public ArrayView<float> X0, X1, X2, X3;
     /// <summary>Elements of the tree; an input of another length is a scalar.</summary>
     public long Count;
-    /// <summary>1 to store each element into Y.</summary>
-    public int Store;
-    /// <summary>1 when the inputs are read through <see cref="First"/> and <see cref="Second"/> (some input broadcasts), 0 when each is of Count elements or a scalar.</summary>
+    /// <summary>1 when the inputs are read through <see cref="First"/> and <see cref="Second"/>, 0 when each is of Count elements or a scalar.</summary>
     public int Broadcast;
-    /// <summary>The offsets of inputs 0 and 1 (A and B), as <see cref="IlgpuKernels.BroadcastTree{TTree}"/> reads them.</summary>
+    /// <summary>The offsets of inputs 0 and 1 (A and B).</summary>
     public StridedLayout First;
     /// <summary>The offsets of inputs 2 and 3.</summary>
     public StridedLayout Second;
+
+    /// <summary>The four inputs' elements at element <paramref name="i"/> of the tree.</summary>
+    public readonly Vec4 At(long i)
+    {
+        long i0 = X0.Length == Count ? i : 0, i1 = X1.Length == Count ? i : 0, i2 = X2.Length == Count ? i : 0, i3 = X3.Length == Count ? i : 0;
+        if (Broadcast != 0)
+        {
+            var o01 = IlgpuKernels.Offsets(i, First);
+            var o23 = IlgpuKernels.Offsets(i, Second);
+            i0 = o01.A;
+            i1 = o01.B;
+            i2 = o23.A;
+            i3 = o23.B;
+        }
+        return new Vec4 { X = X0[i0], Y = X1[i1], Z = X2[i2], W = X3[i3] };
+    }
+}
+
+/// <summary>
+/// Elements of an elementwise tree (as <see cref="IlgpuKernels.Tree{TTree}"/> and
+/// <see cref="IlgpuKernels.BroadcastTree{TTree}"/> compute them), stored into Y as they are read when Store is set.
+/// </summary>
+internal struct TreeSource<TTree> : IReduceSource where TTree : unmanaged, ITreeOp
+{
+    public TreeInputs Inputs;
+    public ArrayView<float> Y;
+    /// <summary>1 to store each element into Y.</summary>
+    public int Store;
     public TTree Tree;
 
     public readonly float Read(long i)
     {
-        float v = Broadcast != 0
-            ? IlgpuKernels.BroadcastTreeAt(X0, X1, X2, X3, First, Second, Tree, i)
-            : Tree.Scalar(X0[X0.Length == Count ? i : 0], X1[X1.Length == Count ? i : 0], X2[X2.Length == Count ? i : 0], X3[X3.Length == Count ? i : 0]);
+        var x = Inputs.At(i);
+        float v = Tree.Scalar(x.X, x.Y, x.Z, x.W);
         if (Store != 0) Y[i] = v;
         return v;
     }
@@ -104,34 +131,17 @@ internal struct PairViewSource : IReducePairSource
 /// </summary>
 internal struct TreePairSource<TFirst, TSecond> : IReducePairSource where TFirst : unmanaged, ITreeOp where TSecond : unmanaged, ITreeOp
 {
-    public ArrayView<float> X0, X1, X2, X3, Y0, Y1;
-    /// <summary>Elements of each tree; an input of another length is a scalar.</summary>
-    public long Count;
+    public TreeInputs Inputs;
+    public ArrayView<float> Y0, Y1;
     /// <summary>1 to store the first tree's (the second's) elements.</summary>
     public int Store0, Store1;
-    /// <summary>1 when the inputs are read through <see cref="First"/> and <see cref="Second"/>, as <see cref="TreeSource{TTree}.Broadcast"/>.</summary>
-    public int Broadcast;
-    /// <summary>The offsets of inputs 0 and 1.</summary>
-    public StridedLayout First;
-    /// <summary>The offsets of inputs 2 and 3.</summary>
-    public StridedLayout Second;
     public TFirst Tree0;
     public TSecond Tree1;
 
     public readonly PairValue Read(long i)
     {
-        long i0 = X0.Length == Count ? i : 0, i1 = X1.Length == Count ? i : 0, i2 = X2.Length == Count ? i : 0, i3 = X3.Length == Count ? i : 0;
-        if (Broadcast != 0)
-        {
-            var o01 = IlgpuKernels.Offsets(i, First);
-            var o23 = IlgpuKernels.Offsets(i, Second);
-            i0 = o01.A;
-            i1 = o01.B;
-            i2 = o23.A;
-            i3 = o23.B;
-        }
-        float x0 = X0[i0], x1 = X1[i1], x2 = X2[i2], x3 = X3[i3];
-        var v = new PairValue { First = Tree0.Scalar(x0, x1, x2, x3), Second = Tree1.Scalar(x0, x1, x2, x3) };
+        var x = Inputs.At(i);
+        var v = new PairValue { First = Tree0.Scalar(x.X, x.Y, x.Z, x.W), Second = Tree1.Scalar(x.X, x.Y, x.Z, x.W) };
         if (Store0 != 0) Y0[i] = v.First;
         if (Store1 != 0) Y1[i] = v.Second;
         return v;
