@@ -116,6 +116,7 @@ public static class CompiledSteps
         ["activation_epilogues"] = r.Graph?.ActivationEpilogues,
         ["reduction_epilogues"] = r.Graph?.ReductionEpilogues,
         ["reductions_paired"] = r.Graph?.ReductionsPaired,
+        ["tree_epilogues"] = r.Graph?.TreeEpilogues,
         ["permutes_folded"] = r.Graph?.PermutesFolded,
         ["calls_recomputed"] = r.Graph?.Recomputed,
         ["calls_folded"] = r.Graph?.CallsFolded,

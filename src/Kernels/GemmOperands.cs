@@ -59,8 +59,15 @@ public readonly record struct GemmEpilogue(DeviceBuffer<float>? Bias = null, IRe
     /// <summary>Where the activation's values go (laid out as C), C then keeping the pre-activation; null: into C.</summary>
     public DeviceBuffer<float>? ActivationOutput { get; init; }
 
+    /// <summary>
+    /// A last step after the activation: an elementwise tree over the value made so far and other buffers, whose
+    /// result C receives (see <see cref="GemmTreeStep"/>); null: none. Only sets whose
+    /// <see cref="IGemmEpilogueKernels.RunsGemmTree"/> says so run one; it cannot go with an activation output.
+    /// </summary>
+    public GemmTreeStep? Tree { get; init; }
+
     /// <summary>True when the epilogue changes nothing.</summary>
-    public bool IsIdentity => Bias == null && Activation == null && Residual == null;
+    public bool IsIdentity => Bias == null && Activation == null && Residual == null && Tree == null;
 
     /// <summary>
     /// Throws naming <paramref name="op"/> for an epilogue that cannot run on output <paramref name="c"/> of
@@ -79,22 +86,69 @@ public readonly record struct GemmEpilogue(DeviceBuffer<float>? Bias = null, IRe
             throw new ArgumentException($"{op}: the activation epilogue has no steps.", "c");
         if (ActivationOutput != null && Activation == null)
             throw new ArgumentException($"{op}: the epilogue has an activation output but no activation.", "c");
-        if (Residual == null && Activation == null) return;
+        if (Tree != null && ActivationOutput != null)
+            throw new ArgumentException($"{op}: the epilogue has both a tree step and an activation output; the tree's result goes to C, so C cannot keep the pre-activation.", "c");
+        if (Residual == null && Activation == null && Tree == null) return;
         long matrix = (long)size.M * size.N;
         if (size.Batch > 1 && c.BatchStride < matrix)
-            throw new ArgumentException($"{op}: a residual or activation epilogue needs C matrices that do not overlap (batch stride {c.BatchStride} < M · N = {matrix}).", "c");
+            throw new ArgumentException($"{op}: a residual, activation or tree epilogue needs C matrices that do not overlap (batch stride {c.BatchStride} < M · N = {matrix}).", "c");
         long needed = size.Batch == 0 || matrix == 0 ? 0 : c.Offset + (size.Batch - 1) * c.BatchStride + matrix;
         CheckLaidOutAsC(op, "residual", Residual, c.Buffer, needed);
         CheckLaidOutAsC(op, "activation output", ActivationOutput, c.Buffer, needed);
+        Tree?.Check(op, c.Buffer, needed);
     }
 
-    private static void CheckLaidOutAsC(string op, string name, DeviceBuffer<float>? buffer, DeviceBuffer<float> c, long needed)
+    internal static void CheckLaidOutAsC(string op, string name, DeviceBuffer<float>? buffer, DeviceBuffer<float> c, long needed)
     {
         if (buffer == null) return;
         if (ReferenceEquals(buffer, c))
             throw new ArgumentException($"{op}: the {name} of the epilogue is C's own buffer.", "c");
         if (buffer.Length < needed)
             throw new ArgumentException($"{op}: the {name} of the epilogue holds {buffer.Length} elements; C's layout needs {needed}.", "c");
+    }
+}
+
+/// <summary>
+/// The tree step of a <see cref="GemmEpilogue"/>: y = <paramref name="Expression"/>(x_0, ..., x_{k-1}) for every
+/// element of C, where input <paramref name="ValueInput"/> is the element's value after the bias, residual and
+/// activation, and every other input k is <paramref name="Inputs"/>[k]: a buffer laid out as C (its element at C's
+/// element's position) or holding one element (a scalar every element reads). C receives y. Each op of the tree rounds
+/// as its own kernel does, so the result has the bits of the product followed by
+/// <see cref="IFusedElementwiseKernels.ElementwiseTree"/> over the same buffers. The compiler folds an elementwise group
+/// that reads a product's result this way (the gradient of an activation, applied as the backward product stores).
+/// </summary>
+/// <param name="Expression">The tree (at most <see cref="ElementwiseExpression.MaxInputs"/> inputs).</param>
+/// <param name="ValueInput">The input that reads the product's value.</param>
+/// <param name="Inputs">One entry per input of the tree: the buffers of the others (the entry at <paramref name="ValueInput"/> is null).</param>
+public readonly record struct GemmTreeStep(ElementwiseExpression Expression, int ValueInput, IReadOnlyList<DeviceBuffer<float>?> Inputs)
+{
+    /// <summary>
+    /// Throws naming <paramref name="op"/> for a tree step that cannot run on C (<paramref name="needed"/> elements of
+    /// <paramref name="c"/>): an input count other than the tree's, a value input out of range or given a buffer, or
+    /// another input missing, C's own buffer, or neither one element nor laid out as C.
+    /// </summary>
+    internal void Check(string op, DeviceBuffer<float> c, long needed)
+    {
+        ArgumentNullException.ThrowIfNull(Expression, "c");
+        ArgumentNullException.ThrowIfNull(Inputs, "c");
+        int arity = Expression.Arity;
+        if (arity > ElementwiseExpression.MaxInputs || Inputs.Count != arity)
+            throw new ArgumentException($"{op}: the tree epilogue {Expression} reads {arity} inputs (at most {ElementwiseExpression.MaxInputs}); {Inputs.Count} are given.", "c");
+        if (ValueInput < 0 || ValueInput >= arity)
+            throw new ArgumentException($"{op}: the tree epilogue's value input {ValueInput} is not one of its {arity} inputs.", "c");
+        for (int k = 0; k < arity; k++)
+        {
+            var input = Inputs[k];
+            if (k == ValueInput)
+            {
+                if (input != null) throw new ArgumentException($"{op}: the tree epilogue's value input {k} reads the product; its buffer entry must be null.", "c");
+                continue;
+            }
+            if (input == null) throw new ArgumentException($"{op}: the tree epilogue's input {k} has no buffer.", "c");
+            input.ThrowIfDisposed(op);
+            // One element is a scalar (for a C of one element, also the element laid out as C).
+            if (input.Length != 1 || ReferenceEquals(input, c)) GemmEpilogue.CheckLaidOutAsC(op, $"tree input {k}", input, c, needed);
+        }
     }
 }
 
@@ -224,13 +278,15 @@ public readonly record struct GemmOutput(DeviceBuffer<float> Buffer, long BatchS
     /// run: any, unless <paramref name="runsEpilogues"/> (then one that cannot run on C of <paramref name="size"/>, see
     /// <see cref="GemmEpilogue"/>).
     /// </summary>
-    internal void Check(string op, bool runsEpilogues = false, GemmSize size = default)
+    internal void Check(string op, bool runsEpilogues = false, GemmSize size = default, bool runsTrees = false)
     {
         ArgumentNullException.ThrowIfNull(Buffer, "c");
         if (Offset < 0 || BatchStride < 0)
             throw new ArgumentException($"{op}: output C has a negative offset ({Offset}) or batch stride ({BatchStride}).", "c");
         if (!runsEpilogues && !Epilogue.IsIdentity)
             throw new NotSupportedException($"{op}: output C has an epilogue ({Epilogue}) this kernel set does not run.");
+        if (!runsTrees && Epilogue.Tree is { } tree)
+            throw new NotSupportedException($"{op}: output C has a tree epilogue ({tree.Expression}) this kernel set does not run.");
         Epilogue.Check(op, this, size);
     }
 }

@@ -130,6 +130,18 @@ public abstract class CompilerTests(ITestOutputHelper output)
         Assert.Contains("passes: ", text);
         Assert.Contains("HostStep BaseOptimizer", text);
         Assert.Contains($"gradients: {p.Parameters.Count} tensors' Grad held by the graph", text);
+        Assert.True(stats.Slots > 0 && stats.Slots <= stats.Temporaries, $"{stats.Temporaries} temporaries in {stats.Slots} slots");
+        Assert.True(stats.SlotBytes <= stats.TemporaryBytes, $"slots {stats.SlotBytes} bytes, eager temporaries {stats.TemporaryBytes} bytes");
+    }
+
+    [Theory]
+    [InlineData("mixer-sgd-momentum")]
+    [InlineData("fno1d-adamw")]
+    public void TheMemoryPlanSharesSlotsBetweenTemporariesWhoseLivesDoNotOverlap(string scenario)
+    {
+        using var p = Problem.Make(scenario, Device);
+        using var step = p.CompiledAndReplayedOnce();
+        var stats = step.LastGraph!;
         Assert.True(stats.Slots > 0 && stats.Slots < stats.Temporaries, $"{stats.Temporaries} temporaries in {stats.Slots} slots");
         Assert.True(stats.SlotBytes < stats.TemporaryBytes, $"slots {stats.SlotBytes} bytes, eager temporaries {stats.TemporaryBytes} bytes");
     }

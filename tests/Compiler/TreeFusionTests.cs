@@ -116,6 +116,61 @@ public abstract class TreeFusionTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// Programs where a fused tree reads a product's result: the trees a set that runs tree epilogues folds into the
+    /// product, and the launches with and without the fold (a set without tree steps).
+    /// </summary>
+    public static TheoryData<string, int, int, int> TreeEpilogueCases => new()
+    {
+        // program, folds, launches with the folds, launches without
+        { "gelu backward of a product", 1, 1, 2 },
+        { "tree stored and reduced", 1, 3, 3 },
+        { "tree reduced only", 1, 2, 2 },
+        { "product as second input beside a scalar", 1, 1, 2 },
+        { "binary chain of a product", 1, 1, 2 },
+        { "product read outside the tree", 0, 5, 5 },
+        { "tree with a broadcast input", 0, 2, 2 },
+    };
+
+    [Theory]
+    [MemberData(nameof(TreeEpilogueCases))]
+    public void ProductsTakeTheTreesThatReadThem(string program, int folds, int launches, int unfolded)
+    {
+        using var w = Tensor.Normal([5, 7], seed: 81, device: Device);
+        using var w2 = Tensor.Normal([7, 3], seed: 82, device: Device);
+        using var bias = Tensor.Normal([7], seed: 83, device: Device);
+        using var scale = Tensor.Normal([1], seed: 84, device: Device);
+        Func<Tensor, Tensor, Tensor> function = program switch
+        {
+            // The gradient of GELU(p) for the incoming gradient x W: the tree reads the product and the pre-activation.
+            "gelu backward of a product" => (x, p) =>
+            {
+                var leaf = p.Detach();
+                leaf.RequiresGrad = true;
+                leaf.GeluErf().Backward(x.MatMul(w));
+                return leaf.Grad!;
+            },
+            "tree stored and reduced" => (x, p) =>
+            {
+                var y = x.MatMul(w) * p.Tanh();
+                return y + y.Sum([0]);
+            },
+            "tree reduced only" => (x, p) => (x.MatMul(w) * p.Tanh()).Sum([0]),
+            "binary chain of a product" => (x, p) => x.MatMul(w) * p.Tanh(),
+            "product as second input beside a scalar" => (x, p) => p.Exp() * (x.MatMul(w) * scale),
+            "product read outside the tree" => (x, p) =>
+            {
+                var t = x.MatMul(w);
+                return (t * p.Tanh()).MatMul(w2) * t.MatMul(w2);
+            },
+            _ => (x, p) => (x.MatMul(w) * bias).Tanh() * p,
+        };
+        var (stats, explain) = CompiledMatchesEager(program, function, [6, 5], [6, 7]);
+        bool runsTrees = Device.Kernels is IGemmEpilogueKernels epilogues && epilogues.RunsGemmTree(CpuGemmTreeEpilogueTests.GeluBackward);
+        Assert.True((runsTrees ? (folds, launches) : (0, unfolded)) == (stats.TreeEpilogues, stats.Launches), explain);
+        if (runsTrees && folds > 0) Assert.Contains("+ tree epilogue Fused[", explain);
+    }
+
+    /// <summary>
     /// <paramref name="function"/> compiled and called five times on random arguments of the given shapes, each result
     /// bitwise eager's; the last graph's sizes and its Explain text (also written to the test output).
     /// </summary>
@@ -171,12 +226,15 @@ public abstract class TreeFusionTests(ITestOutputHelper output)
         }
         var (on, off) = (fused.LastGraph!, plain.LastGraph!);
         var explain = fused.Explain();
-        int geluBackward = Regex.Matches(explain, @"Fused\[Mul\(x\d, Add\(Affine\(0\.5,0\.5\)\(Erf\(").Count;
+        // A GELU backward tree is a fused group of its own, or the tree step of the backward product's epilogue.
+        int geluBackward = Regex.Matches(explain, @"Mul\(x\d, Add\(Affine\(0\.5,0\.5\)\(Erf\(").Count;
         int gelus = Regex.Matches(explain, @"GeluErf").Count;
         output.WriteLine($"mixer-sgd-momentum on {Device.Name}: {on.Launches} launches fused ({on.FusedGroups} groups replacing {on.FusedCalls} calls), " +
                          $"{off.Launches} unfused; {geluBackward} GELU backward passes as one tree each, {gelus} GELU forward calls");
-        // The fused groups' calls include the repeats of cheap calls recomputed for a second reader, which the plain graph does not run.
-        Assert.Equal(off.Launches - (on.FusedCalls - on.Recomputed) + on.FusedGroups, on.Launches);
+        // The fused groups' calls include the repeats of cheap calls recomputed for a second reader, which the plain graph
+        // does not run; the calls of trees folded into products launch nothing.
+        Assert.Equal(off.Launches - (on.FusedCalls - on.Recomputed) + on.FusedGroups - on.TreeEpilogueCalls, on.Launches);
+        Assert.Equal(Device.Kernels is IGemmEpilogueKernels epilogues && epilogues.RunsGemmTree(CpuGemmTreeEpilogueTests.GeluBackward), on.TreeEpilogues > 0);
         Assert.True(geluBackward > 0 && geluBackward == gelus, explain);
     }
 }

@@ -56,6 +56,8 @@ public class CompiledSampleTests
             Assert.Equal(JsonValueKind.Number, replayed.GetProperty("residual_epilogues").ValueKind);
             // Both compute bias gradients as sums of an elementwise result (the relu's or GELU's gradient), one launch each.
             Assert.True(replayed.GetProperty("reduction_epilogues").GetInt32() > 0, counts.ToString());
+            // Both apply their activation's gradient as the backward product of the next layer stores the gradient it scales.
+            Assert.True(replayed.GetProperty("tree_epilogues").GetInt32() > 0, counts.ToString());
             // The FNO's two spectral-weight gradients per block and its loss's two sums each run as one paired launch.
             Assert.Equal(task == "fno-burgers", replayed.GetProperty("reductions_paired").GetInt32() > 0);
             // The FNO's spectral products read their permuted inputs in place; the MLP has no permute.

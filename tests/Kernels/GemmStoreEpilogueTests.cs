@@ -150,7 +150,7 @@ public abstract class GemmStoreEpilogueTests
     }
 
     /// <summary>The matrices of a buffer laid out at <paramref name="offset"/>, <paramref name="stride"/> apart, packed.</summary>
-    private static float[] Gather(float[] laidOut, int batch, long matrix, int offset, long stride)
+    internal static float[] Gather(float[] laidOut, int batch, long matrix, int offset, long stride)
     {
         var packed = new float[batch * matrix];
         for (int p = 0; p < batch; p++) Array.Copy(laidOut, offset + p * stride, packed, p * matrix, matrix);
@@ -158,7 +158,7 @@ public abstract class GemmStoreEpilogueTests
     }
 
     /// <summary>Every matrix element of <paramref name="actual"/> has the bits of <paramref name="expected"/>'s; everything else is NaN.</summary>
-    private static void Same(float[] expected, float[] actual, int batch, long matrix, int offset, long stride, string what)
+    internal static void Same(float[] expected, float[] actual, int batch, long matrix, int offset, long stride, string what)
     {
         var inside = new bool[actual.Length];
         for (int p = 0; p < batch; p++)
@@ -237,10 +237,10 @@ public abstract class GemmStoreEpilogueTests
         Assert.False(epilogues.RunsGemmEpilogue(bias: false, activation: []));
     }
 
-    private static float[] Values(Random rng, long count) =>
+    internal static float[] Values(Random rng, long count) =>
         Enumerable.Range(0, (int)count).Select(_ => (float)(rng.NextDouble() * 4 - 2)).ToArray();
 
-    private static float[] Nans(int count) => Enumerable.Repeat(float.NaN, count).ToArray();
+    internal static float[] Nans(int count) => Enumerable.Repeat(float.NaN, count).ToArray();
 
     private DeviceBuffer<float> Upload(float[] data) => DeviceData.Upload(K, data);
 }

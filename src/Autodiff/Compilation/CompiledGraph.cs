@@ -233,6 +233,7 @@ internal sealed class CompiledGraph : IDisposable
             }
             if (optimize && recompute) ops = Rematerialization.Run(ops, IsPlanned, program => Fusion.Fuse(program, IsPlanned).Count, NewTemporary, out passes.Recomputed);
             ops = Fusion.Fuse(ops, IsPlanned, out passes.ReductionEpilogues, out passes.ReductionsPaired);
+            if (optimize) ops = GemmTreeFusion.Run(ops, trace.Device.Kernels, IsPlanned, out passes.TreeEpilogues, out passes.TreeEpilogueCalls);
         }
         for (int i = 0; i < ops.Count; i++)
             foreach (var b in ops[i].Buffers)
@@ -531,7 +532,11 @@ internal sealed class CompiledGraph : IDisposable
                 PoisonOp => Token(step.Args[0]!) + " <- NaN",
                 _ => "",
             };
-            sb.AppendLine(ci, $"  {i,4} {step.Op.Name}({args})");
+            // A tree step in a product's epilogue is named in full: the arguments above are shortened.
+            var tree = step.Op is KernelCallOp { Args: [_, _, _, GemmOutput { Epilogue.Tree: { } folded }] }
+                ? $" + tree epilogue Fused[{folded.Expression}] (x{folded.ValueInput} the product)"
+                : "";
+            sb.AppendLine(ci, $"  {i,4} {step.Op.Name}({args}){tree}");
         }
         return sb.ToString();
     }
@@ -641,9 +646,15 @@ internal sealed class PassCounts
     /// <summary>Reductions run in one launch with a sibling reduction over shared inputs (<see cref="Fusion"/>; two per pair).</summary>
     public int ReductionsPaired;
 
+    /// <summary>Fused elementwise trees folded into the product whose result they read by <see cref="GemmTreeFusion"/>.</summary>
+    public int TreeEpilogues;
+
+    /// <summary>Calls of those trees that no longer launch (a reduction left in a tree's place still does).</summary>
+    public int TreeEpilogueCalls;
+
     public override string ToString() =>
         $"{CopiesRemoved} copies eliminated, {CallsFolded} calls folded into constants, {DeadCallsRemoved} dead calls removed, {UpdatesMerged} optimizer calls merged into multi-tensor updates, {BiasEpilogues} bias additions folded into GEMM epilogues, " +
         $"{ResidualEpilogues} residual additions and {ActivationEpilogues} activation chains folded into GEMM epilogues, {CommonSubexpressionsRemoved} common subexpressions removed, " +
-        $"{PermutesFolded} permutes folded into GEMM operand loads, {ReductionEpilogues} elementwise groups fused into the reduction after them, {ReductionsPaired} reductions paired with a sibling, " +
+        $"{PermutesFolded} permutes folded into GEMM operand loads, {ReductionEpilogues} elementwise groups fused into the reduction after them, {ReductionsPaired} reductions paired with a sibling, {TreeEpilogues} elementwise trees folded into GEMM epilogues, " +
         $"{Recomputed} cheap calls repeated for a second reader";
 }

@@ -158,10 +158,16 @@ public sealed record ReplayStepTime(int Index, string Name, double Milliseconds)
 /// <param name="KernelLoads">Kernels the kernel set compiled and loaded for this graph, while it was built and first
 /// replayed (kernels an earlier graph or eager call loaded are cached and not counted; 0 on the CPU set).</param>
 /// <param name="KernelLoadMilliseconds">The wall time of those loads.</param>
+/// <param name="TreeEpilogues">Fused elementwise trees run as the last step of the epilogue of the product whose result
+/// they read (the set runs them, see <see cref="IGemmEpilogueKernels.RunsGemmTree"/>); a tree with its reduction leaves
+/// the reduction as a launch of its own.</param>
+/// <param name="TreeEpilogueCalls">Kernel calls those trees replaced that no longer launch (not counted in
+/// <paramref name="FusedCalls"/>).</param>
 public sealed record CompiledGraphStats(int Launches, int Steps, int Temporaries, long TemporaryBytes, int Slots, long SlotBytes, long ScratchAllocations,
     int FusedGroups, int FusedCalls, int CopiesRemoved = 0, int CallsFolded = 0, int DeadCallsRemoved = 0, int UpdatesMerged = 0, int BiasEpilogues = 0,
     double GemmFlops = 0, int ResidualEpilogues = 0, int ActivationEpilogues = 0, int CommonSubexpressionsRemoved = 0, int PermutesFolded = 0,
-    int ReductionEpilogues = 0, int Recomputed = 0, int ReductionsPaired = 0, long KernelLoads = 0, double KernelLoadMilliseconds = 0);
+    int ReductionEpilogues = 0, int Recomputed = 0, int ReductionsPaired = 0, long KernelLoads = 0, double KernelLoadMilliseconds = 0, int TreeEpilogues = 0,
+    int TreeEpilogueCalls = 0);
 
 /// <summary>
 /// A compiled function (see <see cref="Compiler"/>): call it like the original; it traces, compiles and replays
@@ -215,7 +221,8 @@ public abstract class CompiledFunction : IDisposable
         ? new CompiledGraphStats(g.Launches, g.StepCount, g.TemporaryCount, g.TemporaryBytes, g.SlotCount, g.SlotBytes, g.ScratchAllocations, g.Fused.Groups, g.Fused.Calls,
             g.Passes.CopiesRemoved, g.Passes.CallsFolded, g.Passes.DeadCallsRemoved, g.Passes.UpdatesMerged, g.Passes.BiasEpilogues, g.GemmFlops,
             g.Passes.ResidualEpilogues, g.Passes.ActivationEpilogues, g.Passes.CommonSubexpressionsRemoved, g.Passes.PermutesFolded, g.Passes.ReductionEpilogues,
-            g.Passes.Recomputed, g.Passes.ReductionsPaired, g.KernelLoads, g.KernelLoadTime.TotalMilliseconds)
+            g.Passes.Recomputed, g.Passes.ReductionsPaired, g.KernelLoads, g.KernelLoadTime.TotalMilliseconds, g.Passes.TreeEpilogues,
+            g.Passes.TreeEpilogueCalls)
         : null;
 
     /// <summary>

@@ -110,12 +110,106 @@ internal static class GemmEpilogueFusion
     };
 
     /// <summary>The buffers the product reads: its operands (and their maps), its bias and its residual.</summary>
-    private static IEnumerable<object> ReadsOf(KernelCallOp gemm)
+    internal static IEnumerable<object> ReadsOf(KernelCallOp gemm)
     {
         var (a, b, c) = ((GemmOperand)gemm.Args[1]!, (GemmOperand)gemm.Args[2]!, (GemmOutput)gemm.Args[3]!);
         return new object?[] { a.Buffer, a.Index, b.Buffer, b.Index, c.Epilogue.Bias, c.Epilogue.Residual }.OfType<object>();
     }
 
-    private static KernelCallOp With(KernelCallOp gemm, GemmOutput output) =>
+    internal static KernelCallOp With(KernelCallOp gemm, GemmOutput output) =>
         new(gemm.Method, [gemm.Args[0], gemm.Args[1], gemm.Args[2], output]) { ScratchAllocations = gemm.ScratchAllocations };
+}
+
+/// <summary>
+/// Tree epilogues, after fusion, on kernel sets that run them (<see cref="IGemmEpilogueKernels.RunsGemmTree"/>). Rule:
+/// a <see cref="IKernelSet.Gemm"/> that overwrites the whole buffer C (<see cref="GemmBiasFusion.StoresWholeBuffer"/>),
+/// with no activation output and no tree step yet, whose C is a temporary that only the product and one later fused
+/// elementwise tree touch, takes that tree as its epilogue's last step when each of the tree's other inputs holds C's
+/// element count (read at C's element's position) or one element (a scalar), its output y holds C's element count and
+/// is neither one of the product's reads (operands, maps, bias, residual) nor one of the tree's other inputs (the
+/// product accumulates into its output before the step reads them), and no call between the two touches y, writes
+/// one of the tree's inputs, or is a host step. The product then writes y, and the tree's launch is gone. A tree with
+/// its reduction (not a sibling pair) folds the same way and leaves the reduction, a <see cref="IKernelSet.Reduce"/>
+/// of y in its place (of C, when the group did not store y), one launch as before but with the tree's inputs no longer
+/// read back from memory. So the gradient of an activation is applied as the backward product that computes the
+/// gradient it scales stores its blocks, while they are in cache. Each element is rounded as the separate calls round
+/// it, and the reduction reads the values the fused group reduced in the same order, so results keep their bits.
+/// </summary>
+internal static class GemmTreeFusion
+{
+    private static readonly System.Reflection.MethodInfo Reduce = typeof(IKernelSet).GetMethod(nameof(IKernelSet.Reduce))!;
+
+    /// <summary>
+    /// <paramref name="ops"/> with every fold of the rule made; <paramref name="folded"/> counts them and
+    /// <paramref name="calls"/> the calls of the folded groups that no longer launch (a reduction left in a group's place
+    /// still does).
+    /// </summary>
+    public static List<TraceOp> Run(List<TraceOp> ops, IKernelSet kernels, Func<object, bool> isTemporary, out int folded, out int calls)
+    {
+        folded = calls = 0;
+        if (kernels is not IGemmEpilogueKernels epilogues) return ops;
+        var users = TraceBuffers.Users(ops);
+        var result = new List<TraceOp?>(ops);
+        for (int i = 0; i < result.Count; i++)
+        {
+            if (result[i] is not KernelCallOp gemm || !gemm.IsCore(nameof(IKernelSet.Gemm))) continue;
+            var (size, c) = ((GemmSize)gemm.Args[0]!, (GemmOutput)gemm.Args[3]!);
+            if (!GemmBiasFusion.StoresWholeBuffer(size, c) || c.Epilogue.ActivationOutput != null || c.Epilogue.Tree != null
+                || !isTemporary(c.Buffer) || users[c.Buffer] != 2)
+                continue;
+            int j = i + 1;
+            while (j < result.Count && (result[j] is not { } op || !TraceBuffers.Touches(op, c.Buffer))) j++;
+            if (j == result.Count || result[j] is not FusedOp group || Step(group, c.Buffer, epilogues) is not { } fold) continue;
+            var (step, y, reduction) = fold;
+            var treeInputs = step.Inputs.OfType<DeviceBuffer<float>>().ToList();
+            if (GemmEpilogueFusion.ReadsOf(gemm).Concat(treeInputs).Any(b => ReferenceEquals(b, y))) continue;
+            bool Blocks(TraceOp? between) => between is HostStepOp
+                || between != null && (TraceBuffers.Touches(between, y) || TraceBuffers.Writes(between).Any(w => treeInputs.Any(t => ReferenceEquals(t, w))));
+            if (result.Skip(i + 1).Take(j - i - 1).Any(Blocks)) continue;
+            result[i] = GemmEpilogueFusion.With(gemm, c with { Buffer = y, Epilogue = c.Epilogue with { Tree = step } });
+            result[j] = reduction;
+            folded++;
+            calls += group.Calls - (reduction == null ? 0 : 1);
+        }
+        return result.OfType<TraceOp>().ToList();
+    }
+
+    /// <summary>
+    /// The tree step of <paramref name="group"/> with <paramref name="c"/> as its value input, where it stores (its y,
+    /// or C for a reduced tree that stores nothing), and the reduction left in its place (null for a plain tree); null
+    /// when the group is not one the rule takes or the set does not run its tree.
+    /// </summary>
+    private static (GemmTreeStep Step, DeviceBuffer<float> Y, KernelCallOp? Reduction)? Step(FusedOp group, DeviceBuffer<float> c, IGemmEpilogueKernels epilogues)
+    {
+        var (tree, inputs, y) = group.Head is { } head ? BinaryChainTree(group, head) : (group.Expression, ArgumentsBeforeOutputs(group), OutputOf(group, c));
+        if (tree == null || group.SecondExpression != null || !epilogues.RunsGemmTree(tree)) return null;
+        bool reduces = group.Reduction != null;
+        int value = Array.FindIndex(inputs, b => ReferenceEquals(b, c));
+        if (y == null || y.Length != c.Length || value < 0 || inputs.Length != tree.Arity
+            || inputs.Any(b => b == null || (b.Length != c.Length && b.Length != 1)))
+            return null;
+        inputs[value] = null;
+        var reduction = reduces ? new KernelCallOp(Reduce, [group.Reduction, y, group.ReduceShape, group.ReduceAxes, group.Args[^1]]) : null;
+        return (new GemmTreeStep(tree, value, inputs), y, reduction);
+    }
+
+    /// <summary>A tree group's (or tree-and-reduction group's) input buffers.</summary>
+    private static DeviceBuffer<float>?[] ArgumentsBeforeOutputs(FusedOp group) =>
+        group.Args[..(group.Reduction != null ? ^2 : ^1)].Select(a => a as DeviceBuffer<float>).ToArray();
+
+    /// <summary>Where a tree group stores: its y, or C for a reduced tree that stores nothing.</summary>
+    private static DeviceBuffer<float>? OutputOf(FusedOp group, DeviceBuffer<float> c) =>
+        group.Reduction != null ? group.Args[^2] as DeviceBuffer<float> ?? c : group.Args[^1] as DeviceBuffer<float>;
+
+    /// <summary>A binary chain group as the tree of the same ops in the same order (the same bits), its inputs and its output.</summary>
+    private static (ElementwiseExpression Tree, DeviceBuffer<float>?[] Inputs, DeviceBuffer<float>? Y) BinaryChainTree(FusedOp group, BinaryOp head)
+    {
+        static ElementwiseExpression Chain(IEnumerable<UnaryStep> steps, ElementwiseExpression x) =>
+            steps.Aggregate(x, (inner, step) => new ElementwiseExpression.Unary(step, inner));
+        var (a, b) = (group.Args[0] as DeviceBuffer<float>, group.Args[2] as DeviceBuffer<float>);
+        bool same = ReferenceEquals(a, b);
+        var tree = Chain(group.Steps, new ElementwiseExpression.Binary(head, Chain(group.ASteps, new ElementwiseExpression.Input(0)),
+            Chain(group.BSteps, new ElementwiseExpression.Input(same ? 0 : 1))));
+        return (tree, same ? [a] : [a, b], group.Args[4] as DeviceBuffer<float>);
+    }
 }

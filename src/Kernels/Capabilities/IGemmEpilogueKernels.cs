@@ -19,4 +19,10 @@ public interface IGemmEpilogueKernels
     /// (when <paramref name="residual"/>) and the steps <paramref name="activation"/> (null: none).
     /// </summary>
     bool RunsGemmEpilogue(bool bias, bool residual = false, IReadOnlyList<UnaryStep>? activation = null);
+
+    /// <summary>
+    /// True when <see cref="IKernelSet.Gemm"/> also runs a tree step (<see cref="GemmEpilogue.Tree"/>) of
+    /// <paramref name="tree"/> after what <see cref="RunsGemmEpilogue"/> accepts. False unless a set says otherwise.
+    /// </summary>
+    bool RunsGemmTree(ElementwiseExpression tree) => false;
 }

@@ -348,6 +348,25 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
     }
 
     /// <summary>
+    /// A GEMM's tree step (<see cref="Gemm.GemmTree"/>) over <paramref name="runs"/> runs of <paramref name="length"/>
+    /// values starting <paramref name="stride"/> apart from <paramref name="z"/>, each stored in place: the span loop of
+    /// <see cref="ElementwiseTree"/>, so the values have its bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static unsafe void TreeOverRuns<TTree, TV>(TTree tree, float* z, in Gemm.GemmTreeLeaves leaves, int runs, int length, nint stride)
+        where TTree : unmanaged, ITreeOp where TV : unmanaged, IFloatVector<TV>
+    {
+        var one = new OneTree<TTree>(tree);
+        bool s0 = leaves.Scalar0 != null, s1 = leaves.Scalar1 != null, s2 = leaves.Scalar2 != null, s3 = leaves.Scalar3 != null;
+        for (int r = 0; r < runs; r++)
+        {
+            float* run = z + r * stride;
+            TreeSpan<OneTree<TTree>, TV>(one, s0 ? leaves.Scalar0 : run + leaves.Shift0, s1 ? leaves.Scalar1 : run + leaves.Shift1,
+                s2 ? leaves.Scalar2 : run + leaves.Shift2, s3 ? leaves.Scalar3 : run + leaves.Shift3, s0, s1, s2, s3, run, null, length);
+        }
+    }
+
+    /// <summary>
     /// The tree over n elements: full vectors, then a scalar tail computed as <see cref="Vec1"/> lanes (the bits of a
     /// vector lane). Each input is loaded once per element however many leaves read it; y may alias an input.
     /// </summary>

@@ -8,6 +8,9 @@ public sealed partial class CpuKernelSet : IGemmEpilogueKernels, IGemmGatherKern
     public bool RunsGemmEpilogue(bool bias, bool residual = false, IReadOnlyList<UnaryStep>? activation = null) => activation is not { Count: 0 };
 
     /// <inheritdoc />
+    public bool RunsGemmTree(ElementwiseExpression tree) => tree.Arity <= ElementwiseExpression.MaxInputs;
+
+    /// <inheritdoc />
     /// <remarks>
     /// A mapped product runs the packed GEMM: a mapped operand is gathered into the panels a plain one is copied into,
     /// and the k blocking (the order of each element's sum) depends on the extents alone. So the bits agree wherever
@@ -30,7 +33,7 @@ public sealed partial class CpuKernelSet : IGemmEpilogueKernels, IGemmGatherKern
         size.Check(op);
         a.Check(op, nameof(a));
         b.Check(op, nameof(b));
-        c.Check(op, runsEpilogues: true, size);
+        c.Check(op, runsEpilogues: true, size, runsTrees: true);
         var (batch, m, n, k) = size;
         float alpha = c.Alpha, beta = c.Beta;
         float[] aa = Arr(a.Buffer), ba = Arr(b.Buffer), ca = Arr(c.Buffer);
@@ -39,6 +42,7 @@ public sealed partial class CpuKernelSet : IGemmEpilogueKernels, IGemmGatherKern
         float[] residual = epilogue.Residual is { } residualBuffer ? Arr(residualBuffer) : AbsentValues;
         float[] activated = epilogue.ActivationOutput is { } activatedBuffer ? Arr(activatedBuffer) : AbsentValues;
         var activation = epilogue.Activation is { } steps ? GemmActivation.For(steps) : null;
+        var tree = epilogue.Tree is { } treeStep ? GemmTree.For(treeStep.Expression) : null;
         int[] ai = IndexArray(a.Index, a.IndexLength, a.IndexEntries(batch), a.EntryBound, "aIndex");
         int[] bi = IndexArray(b.Index, b.IndexLength, b.IndexEntries(batch), b.EntryBound, "bIndex");
         int[] ci = IndexArray(c.Index, c.IndexLength, c.IndexLength, c.IndexLength, "cIndex");
@@ -68,8 +72,12 @@ public sealed partial class CpuKernelSet : IGemmEpilogueKernels, IGemmGatherKern
             // Operands a GEMM does not read (k = 0 or alpha = 0) may be shorter than their offset: never step past them.
             float* pa = readsAb ? pa0 + a.Offset : pa0, pb = readsAb ? pb0 + b.Offset : pb0, pc = pc0 + c.Offset;
             // The residual and the activation output are laid out as C: the same offset from their buffers' starts.
+            // The tree's inputs are pinned arrays (CpuBuffer allocates them pinned), read at C's element's position or as scalars.
+            var leaves = epilogue.Tree is { } step
+                ? GemmTreeLeaves.Of(step, pc0, input => (nint)CpuParallel.Ptr(Arr(input)))
+                : default;
             var store = new SgemmPacked.StoreEpilogue(epilogue.Bias == null ? null : pbias, bias.Length / n, pc0,
-                epilogue.Residual == null ? null : pr0, activation, epilogue.ActivationOutput == null ? null : py0);
+                epilogue.Residual == null ? null : pr0, activation, epilogue.ActivationOutput == null ? null : py0, tree, leaves);
             if (!indexed)
             {
                 if (SgemmSkinny.TryGemm(batch, m, n, k, alpha, pa, a.BatchStride, a.Transposed, pb, b.BatchStride, b.Transposed,

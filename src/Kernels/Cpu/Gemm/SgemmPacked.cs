@@ -143,7 +143,8 @@ internal static unsafe class SgemmPacked
     /// residual (the element <see cref="ResidualShift"/> elements after C's), then the activation (stored
     /// <see cref="ActivationShift"/> elements after C's element; 0: in place).
     /// </summary>
-    internal readonly struct StoreEpilogue(float* bias, int biasRows, float* c, float* residual, GemmActivation? activation, float* activationOutput)
+    internal readonly struct StoreEpilogue(float* bias, int biasRows, float* c, float* residual, GemmActivation? activation, float* activationOutput,
+        GemmTree? tree = null, GemmTreeLeaves leaves = default)
     {
         public readonly float* Bias = bias;
         public readonly int BiasRows = biasRows;
@@ -151,7 +152,10 @@ internal static unsafe class SgemmPacked
         public readonly nint ResidualShift = residual == null ? 0 : (nint)(residual - c);
         public readonly GemmActivation? Activation = activation;
         public readonly nint ActivationShift = activationOutput == null ? 0 : (nint)(activationOutput - c);
-        public bool IsNone => Bias == null && !HasResidual && Activation == null;
+        /// <summary>The tree step, last (C receives its value), with where its inputs are read.</summary>
+        public readonly GemmTree? Tree = tree;
+        public readonly GemmTreeLeaves Leaves = leaves;
+        public bool IsNone => Bias == null && !HasResidual && Activation == null && Tree == null;
     }
 
     /// <summary>
@@ -646,11 +650,11 @@ internal static unsafe class SgemmPacked
     private static bool StoresInTiles(ref Problem pr) =>
         TileEpilogue && pr.CIdx == null && !pr.CTransposed && pr.CColStride == 1 && !pr.Epilogue.HasResidual &&
         pr.Epilogue.ActivationShift == 0 && (pr.Epilogue.Bias == null || pr.Epilogue.BiasRows == 1) &&
-        (pr.Epilogue.Activation == null || pr.Epilogue.Activation.IsRelu);
+        (pr.Epilogue.Activation == null || pr.Epilogue.Activation.IsRelu) && pr.Epilogue.Tree == null;
 
     /// <summary>
     /// Runs the epilogue on the rows x cols block of C_p whose first element (problem row i0, column j0) is at
-    /// <paramref name="c"/>: the bias, the residual, the activation, in that order.
+    /// <paramref name="c"/>: the bias, the residual, the activation, the tree step, in that order.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Finish(ref Problem pr, int batchIndex, float* c, int i0, int j0, int rows, int cols)
@@ -668,6 +672,7 @@ internal static unsafe class SgemmPacked
             AddResidual(c, pr.Epilogue.ResidualShift, runs, length, stride);
         }
         pr.Epilogue.Activation?.Apply(c, pr.Epilogue.ActivationShift, runs, length, stride);
+        pr.Epilogue.Tree?.Apply(c, pr.Epilogue.Leaves, runs, length, stride);
     }
 
     /// <summary>z += the value <paramref name="shift"/> elements after it, over <paramref name="runs"/> runs (see <see cref="GemmActivation.Apply"/>).</summary>
