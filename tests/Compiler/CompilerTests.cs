@@ -134,6 +134,29 @@ public abstract class CompilerTests(ITestOutputHelper output)
         Assert.True(stats.SlotBytes <= stats.TemporaryBytes, $"slots {stats.SlotBytes} bytes, eager temporaries {stats.TemporaryBytes} bytes");
     }
 
+    [Fact]
+    public void TheReplayProfileTimesEveryStepOfEachReplayButTheFirst()
+    {
+        using var w = Tensor.Normal([5, 7], seed: 1, device: Device);
+        using var f = Compiler.Compile((Tensor x) => (x.MatMul(w) * 2f).Tanh().Sum([0]), new CompileOptions { ProfileReplays = true });
+        using var x = Tensor.Normal([3, 5], seed: 2, device: Device);
+        int calls = 0;
+        while (f.LastGraph == null)
+        {
+            f.Invoke(x).Dispose();
+            Assert.True(++calls < 10, "the function never compiled");
+        }
+        // The call that compiled ran eagerly; the next is the first replay, which compiles its kernels' code and is not timed.
+        f.Invoke(x).Dispose();
+        Assert.Empty(f.ReplayProfile());
+        f.Invoke(x).Dispose();
+        var profile = f.ReplayProfile();
+        Assert.Equal(f.LastGraph!.Steps, profile.Count);
+        Assert.Equal(Enumerable.Range(0, profile.Count), profile.Select(p => p.Index));
+        Assert.All(profile, p => Assert.True(p.Milliseconds >= 0 && !string.IsNullOrEmpty(p.Name), p.ToString()));
+        Assert.Contains(profile, p => p.Name == "Gemm");
+    }
+
     [Theory]
     [InlineData("mixer-sgd-momentum")]
     [InlineData("fno1d-adamw")]

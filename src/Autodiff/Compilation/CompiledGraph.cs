@@ -95,7 +95,7 @@ internal sealed class CompiledGraph : IDisposable
     private long[]? stepTicks;
     private int profiledReplays;
 
-    /// <summary>Mean time of each replay step over the profiled replays, in program order (empty before one).</summary>
+    /// <summary>Mean time of each replay step over the profiled replays (all but the first), in program order (empty before one).</summary>
     public IReadOnlyList<ReplayStepTime> StepTimes()
     {
         if (stepTicks == null || profiledReplays == 0) return [];
@@ -450,7 +450,9 @@ internal sealed class CompiledGraph : IDisposable
         }
         var kernels = device.Kernels;
         var targets = new Dictionary<Type, object>();
-        if (Profile) stepTicks ??= new long[steps.Count];
+        // The first replay is not timed: it compiles what its kernels need (the JIT's code for the CPU set's generic
+        // kernels, the ILGPU set's kernel loads), which later replays do not.
+        if (Profile && Replayed) stepTicks ??= new long[steps.Count];
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
         for (int index = 0; index < steps.Count; index++)
         {

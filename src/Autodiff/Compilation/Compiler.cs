@@ -227,7 +227,8 @@ public abstract class CompiledFunction : IDisposable
 
     /// <summary>
     /// With <see cref="CompileOptions.ProfileReplays"/>, the mean time of each step of the last call's graph over its
-    /// replays so far, in program order (fused groups and multi-tensor calls under their own names); empty otherwise.
+    /// replays so far but the first (which compiles what its kernels need, JIT code or kernel loads, once), in program
+    /// order (fused groups and multi-tensor calls under their own names); empty otherwise.
     /// </summary>
     public IReadOnlyList<ReplayStepTime> ReplayProfile() => last?.Graph?.StepTimes() ?? [];
 
