@@ -26,8 +26,20 @@ internal abstract unsafe class GemmTree
     /// </summary>
     public abstract void Apply(float* z, in GemmTreeLeaves leaves, int runs, int length, nint stride);
 
+    /// <summary>The tree's cost per element, in the units that size the elementwise kernels' chunks (<see cref="ITreeOp.Cost"/>).</summary>
+    public abstract int Cost { get; }
+
+    /// <summary>
+    /// The work of the step on <paramref name="elements"/> values counted as product flops, for the GEMM's choice of
+    /// threads: the fused tree kernel splits from <c>CheapGrain / Cost</c> elements per part, about what a product of
+    /// 16 flops per cost unit splits at.
+    /// </summary>
+    public long FlopsFor(long elements) => elements * Cost * 16;
+
     private sealed class Of<TTree>(TTree tree) : GemmTree where TTree : unmanaged, ITreeOp
     {
+        public override int Cost => Math.Max(1, TTree.Cost);
+
         public override void Apply(float* z, in GemmTreeLeaves leaves, int runs, int length, nint stride) =>
             Simd.Run(new Runs(tree, z, leaves, runs, length, stride));
 

@@ -283,7 +283,8 @@ internal static unsafe class SgemmPacked
     {
         TransposeIfThin<TK>(ref pr);
         PackShared<TK>(ref pr);
-        long flopsEach = 2L * pr.M * pr.N * pr.K;
+        // A tree step's work counts: it runs on the product's threads, in place of an elementwise kernel split on its own.
+        long flopsEach = 2L * pr.M * pr.N * pr.K + (pr.Epilogue.Tree?.FlopsFor((long)pr.M * pr.N) ?? 0);
         long flops = flopsEach * pr.Batch;
         // C matrices that overlap (stride 0, or shorter than one matrix) must be updated in order, one at a time.
         bool cOverlaps = pr.Batch > 1 && Math.Abs(pr.StrideC) < (long)pr.M * pr.N;
