@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using Engine.Kernels.Elementwise;
 
 namespace Engine.Kernels.Vectors;
@@ -80,30 +81,27 @@ internal static class VecMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TV Sigmoid<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => TV.One / (TV.One + Exp(-x));
 
-    /// <summary><see cref="ScalarMath.Erf"/> per lane (same fit and operation order, both branches computed).</summary>
+    /// <summary><see cref="ScalarMath.Erf"/> per lane (same fit and operation order; coefficients by 8-entry lookups).</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static TV Erf<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => ErfBody(x);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TV ErfBody<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
     {
-        var a = TV.Abs(x);
-        var s = x * x;
-        var p = TV.FusedMultiplyAdd(TV.Create(ErfFit.P5), s, TV.Create(ErfFit.P4));
-        p = TV.FusedMultiplyAdd(p, s, TV.Create(ErfFit.P3));
-        p = TV.FusedMultiplyAdd(p, s, TV.Create(ErfFit.P2));
-        p = TV.FusedMultiplyAdd(p, s, TV.Create(ErfFit.P1));
-        p = TV.FusedMultiplyAdd(p, s, TV.Create(ErfFit.P0));
-        var small = TV.FusedMultiplyAdd(p, x, x);
-        var t = TV.MinNative(TV.Create(ErfFit.Flat), a);
-        var q = TV.FusedMultiplyAdd(TV.Create(ErfFit.Q5), t, TV.Create(ErfFit.Q4));
-        q = TV.FusedMultiplyAdd(q, t, TV.Create(ErfFit.Q3));
-        q = TV.FusedMultiplyAdd(q, t, TV.Create(ErfFit.Q2));
-        q = TV.FusedMultiplyAdd(q, t, TV.Create(ErfFit.Q1));
-        q = TV.FusedMultiplyAdd(q, t, TV.Create(ErfFit.Q0));
-        // 1 - e^q is positive (q < -1.8), so or-ing in x's sign bit is the copysign.
-        var large = (TV.One - ExpInRange(q)) | (x & TV.Create(-0f));
-        return TV.Select(TV.LessThan(a, TV.Create(ErfFit.Split)), small, large);
+        // The bound on the left: a NaN lane passes through.
+        var a = TV.MinNative(TV.Create(ErfFit.Last), TV.Abs(x));
+        var index = TV.FusedMultiplyAdd(a, TV.Create(2f), TV.Create(-0.5f)) + TV.Create(ErfFit.IndexBias);
+        var j = index - TV.Create(ErfFit.IndexBias);
+        var r = TV.FusedMultiplyAdd(j, TV.Create(-0.5f), a);
+        var r2 = r * r;
+        var p45 = TV.FusedMultiplyAdd(TV.Lookup8(ErfTables.C5, index), r, TV.Lookup8(ErfTables.C4, index));
+        var p23 = TV.FusedMultiplyAdd(TV.Lookup8(ErfTables.C3, index), r, TV.Lookup8(ErfTables.C2, index));
+        var q = TV.FusedMultiplyAdd(TV.Lookup8(ErfTables.C7, index), r, TV.Lookup8(ErfTables.C6, index));
+        q = TV.FusedMultiplyAdd(TV.FusedMultiplyAdd(q, r2, p45), r2, p23);
+        var b = TV.Select(TV.Equal(j, TV.Zero), r, TV.Lookup8(ErfTables.C0, index));
+        var p = TV.FusedMultiplyAdd(TV.FusedMultiplyAdd(q, r, TV.Lookup8(ErfTables.C1, index)), r, b);
+        // p is erf(|x|) >= +0, so or-ing in x's sign bit is the copysign.
+        return p | (x & TV.Create(-0f));
     }
 
     /// <summary>GELU, tanh form, per lane.</summary>
@@ -123,4 +121,21 @@ internal static class VecMath
     /// <summary>e^x on one value, bitwise equal to a lane of <see cref="Exp{TV}"/> at any width.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Exp(float x) => Exp<Vec1>(x);
+
+    /// <summary>
+    /// <see cref="ErfFit.Interval"/>'s coefficients by coefficient: Ck holds ck of the eight intervals (static readonly, so the JIT
+    /// embeds them as constants; their own class, so that no other function of <see cref="VecMath"/> waits for them).
+    /// </summary>
+    private static class ErfTables
+    {
+        public static readonly Vector256<float> C0 = Column(0), C1 = Column(1), C2 = Column(2), C3 = Column(3),
+            C4 = Column(4), C5 = Column(5), C6 = Column(6), C7 = Column(7);
+
+        private static Vector256<float> Column(int k)
+        {
+            var column = new float[8];
+            for (int j = 0; j < 8; j++) column[j] = ErfFit.Row(j)[k];
+            return Vector256.Create(column);
+        }
+    }
 }
