@@ -1,10 +1,12 @@
 // Fits the float erf of src/Kernels/Elementwise/ErfFit.cs: on each interval [j/2, (j+1)/2] of |x| (j = 0..7), a
-// polynomial in r = |x| - j/2. Each polynomial minimises its largest error (relative on the first interval, whose
-// constant term is 0 so tiny and subnormal x keep their relative precision; absolute on the others, where erf lies in
-// [0.52, 1) and one ulp is 2^-24 throughout) by Lawson's iteration over a dense grid in double; the coefficients are
+// polynomial in r = |x| - j/2. Each polynomial minimises its largest error (in ulp of erf on the first interval, where
+// the formula adds r exactly and the polynomial, constant term 0, fits erf(r) - r, so tiny and subnormal x keep their
+// relative precision; absolute on the others, where erf lies in [0.52, 1) and one ulp is 2^-24 throughout) by Lawson's
+// iteration over a dense grid in double; the coefficients are
 // then rounded to float one at a time, constant term first, each rounding followed by a refit of those not yet
-// rounded. Prints the table and the float formula's error (VecMath.Erf's order of operations) on every float in
-// [2^-20, 4], against a double erf.
+// rounded. Prints ErfFit's constants and the float formula's error on every float in [2^-20, 4] against a double erf,
+// in three orders of evaluation: Horner, Estrin, and VecMath.Erf's (Estrin for c2..c7, then Horner for the last two
+// steps, whose roundings are the ones that reach the result at full weight).
 // Usage: dotnet run -c Release tools/erf-fit/erf-fit.cs [degree]
 using System.Globalization;
 
@@ -16,7 +18,7 @@ for (int j = 0; j < Intervals; j++)
     var r = Enumerable.Range(0, 2001).Select(i => 0.25 - 0.25 * Math.Cos(Math.PI * i / 2000)).ToArray();
     // The first interval's linear term 1·r is added exactly (by the formula), so its polynomial fits erf(r) - r.
     var y = r.Select(v => Erf(j / 2.0 + v) - (j == 0 ? v : 0)).ToArray();
-    // First interval: relative error, constant term fixed at 0; the others: absolute error.
+    // First interval: error in ulp of erf, constant term fixed at 0; the others: absolute error.
     var weight = r.Select((v, i) => j == 0 ? (v == 0 ? 0 : 1 / Ulp((float)(y[i] + v))) : 1.0).ToArray();
     var fixedCoefficients = new List<double>();
     if (j == 0) fixedCoefficients.Add(0);
@@ -28,10 +30,13 @@ for (int j = 0; j < Intervals; j++)
     }
     for (int k = 0; k <= degree; k++) table[j, k] = (float)fixedCoefficients[k];
 }
-Console.WriteLine("Coefficients, interval by interval, constant term first:");
+// ErfFit's constants: JjCk is coefficient ck of interval j.
 for (int j = 0; j < Intervals; j++)
-    Console.WriteLine("    " + string.Join(", ", Enumerable.Range(0, degree + 1).Select(k => table[j, k].ToString("R", CultureInfo.InvariantCulture) + "f")) + ",");
-
+{
+    string C(int k) => $"J{j}C{k} = " + table[j, k].ToString("R", CultureInfo.InvariantCulture) + "f";
+    Console.WriteLine($"    internal const float {string.Join(", ", Enumerable.Range(0, 4).Select(C))},");
+    Console.WriteLine($"        {string.Join(", ", Enumerable.Range(4, degree - 3).Select(C))};");
+}
 foreach (var (name, eval) in new (string, Func<float, float>)[] { ("Horner", x => Eval(table, x, 0)), ("Estrin", x => Eval(table, x, 1)), ("VecMath.Erf's order", x => Eval(table, x, 2)) })
 {
     int lo = BitConverter.SingleToInt32Bits(MathF.Pow(2, -20)), hi = BitConverter.SingleToInt32Bits(4f);

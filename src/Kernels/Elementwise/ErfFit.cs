@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
 namespace Engine.Kernels.Elementwise;
 
 /// <summary>
@@ -31,6 +34,24 @@ internal static class ErfFit
     /// <summary>1.5·2^23: adding it to a float in [-0.5, 8) rounds to an integer j held in the low mantissa bits.</summary>
     public const float IndexBias = 12582912f;
 
+    // JjCk is coefficient ck of interval j (constants, so that the vector tables fold into the code).
+    internal const float J0C0 = 0f, J0C1 = 0.12837918f, J0C2 = -2.3024E-06f, J0C3 = -0.3760619f,
+        J0C4 = -0.0006878938f, J0C5 = 0.11632538f, J0C6 = -0.008762179f, J0C7 = -0.017493883f;
+    internal const float J1C0 = 0.5204999f, J1C1 = 0.8787821f, J1C2 = -0.4393828f, J1C3 = -0.14651465f,
+        J1C4 = 0.18307745f, J1C5 = 0.0086044045f, J1C6 = -0.055844896f, J1C7 = 0.016798459f;
+    internal const float J2C0 = 0.8427008f, J2C1 = 0.41510838f, J2C2 = -0.41512305f, J2C3 = 0.13846928f,
+        J2C4 = 0.06904918f, J2C5 = -0.07038163f, J2C6 = 0.010329422f, J2C7 = 0.005725911f;
+    internal const float J3C0 = 0.96610516f, J3C1 = 0.11892906f, J3C2 = -0.1783691f, J3C3 = 0.13850388f,
+        J3C4 = -0.043396354f, J3C5 = -0.018025242f, J3C6 = 0.0238086f, J3C7 = -0.008266957f;
+    internal const float J4C0 = 0.9953223f, J4C1 = 0.02066536f, J4C2 = -0.04129955f, J4C3 = 0.047904447f,
+        J4C4 = -0.03295839f, J4C5 = 0.009520161f, J4C6 = 0.004299207f, J4C7 = -0.003823331f;
+    internal const float J5C0 = 0.999593f, J5C1 = 0.0021804105f, J5C2 = -0.005491601f, J5C3 = 0.008786714f,
+        J5C4 = -0.010754731f, J5C5 = 0.011696179f, J5C6 = -0.01025176f, J5C7 = 0.0046203444f;
+    internal const float J6C0 = 0.9999779f, J6C1 = 0.00014095548f, J6C2 = -0.00045447543f, J6C3 = 0.0011380143f,
+        J6C4 = -0.0027444158f, J6C5 = 0.005441164f, J6C6 = -0.0065627536f, J6C7 = 0.0033655958f;
+    internal const float J7C0 = 0.9999993f, J7C1 = 3.3203048E-06f, J7C2 = 2.601778E-05f, J7C3 = -0.00038557526f,
+        J7C4 = 0.002024935f, J7C5 = -0.0054010167f, J7C6 = 0.007246247f, J7C7 = -0.0038744297f;
+
     /// <summary>
     /// The coefficients c0..c7 (constant term first) of interval <paramref name="j"/> in 0..7. A switch, not a table,
     /// so that ILGPU compiles it to constants and branches (a static array would become per-thread local memory).
@@ -40,44 +61,51 @@ internal static class ErfFit
         switch (j)
         {
             case 0:
-                c0 = 0f; c1 = 0.12837918f; c2 = -2.3024E-06f; c3 = -0.3760619f;
-                c4 = -0.0006878938f; c5 = 0.11632538f; c6 = -0.008762179f; c7 = -0.017493883f;
+                c0 = J0C0; c1 = J0C1; c2 = J0C2; c3 = J0C3;
+                c4 = J0C4; c5 = J0C5; c6 = J0C6; c7 = J0C7;
                 return;
             case 1:
-                c0 = 0.5204999f; c1 = 0.8787821f; c2 = -0.4393828f; c3 = -0.14651465f;
-                c4 = 0.18307745f; c5 = 0.0086044045f; c6 = -0.055844896f; c7 = 0.016798459f;
+                c0 = J1C0; c1 = J1C1; c2 = J1C2; c3 = J1C3;
+                c4 = J1C4; c5 = J1C5; c6 = J1C6; c7 = J1C7;
                 return;
             case 2:
-                c0 = 0.8427008f; c1 = 0.41510838f; c2 = -0.41512305f; c3 = 0.13846928f;
-                c4 = 0.06904918f; c5 = -0.07038163f; c6 = 0.010329422f; c7 = 0.005725911f;
+                c0 = J2C0; c1 = J2C1; c2 = J2C2; c3 = J2C3;
+                c4 = J2C4; c5 = J2C5; c6 = J2C6; c7 = J2C7;
                 return;
             case 3:
-                c0 = 0.96610516f; c1 = 0.11892906f; c2 = -0.1783691f; c3 = 0.13850388f;
-                c4 = -0.043396354f; c5 = -0.018025242f; c6 = 0.0238086f; c7 = -0.008266957f;
+                c0 = J3C0; c1 = J3C1; c2 = J3C2; c3 = J3C3;
+                c4 = J3C4; c5 = J3C5; c6 = J3C6; c7 = J3C7;
                 return;
             case 4:
-                c0 = 0.9953223f; c1 = 0.02066536f; c2 = -0.04129955f; c3 = 0.047904447f;
-                c4 = -0.03295839f; c5 = 0.009520161f; c6 = 0.004299207f; c7 = -0.003823331f;
+                c0 = J4C0; c1 = J4C1; c2 = J4C2; c3 = J4C3;
+                c4 = J4C4; c5 = J4C5; c6 = J4C6; c7 = J4C7;
                 return;
             case 5:
-                c0 = 0.999593f; c1 = 0.0021804105f; c2 = -0.005491601f; c3 = 0.008786714f;
-                c4 = -0.010754731f; c5 = 0.011696179f; c6 = -0.01025176f; c7 = 0.0046203444f;
+                c0 = J5C0; c1 = J5C1; c2 = J5C2; c3 = J5C3;
+                c4 = J5C4; c5 = J5C5; c6 = J5C6; c7 = J5C7;
                 return;
             case 6:
-                c0 = 0.9999779f; c1 = 0.00014095548f; c2 = -0.00045447543f; c3 = 0.0011380143f;
-                c4 = -0.0027444158f; c5 = 0.005441164f; c6 = -0.0065627536f; c7 = 0.0033655958f;
+                c0 = J6C0; c1 = J6C1; c2 = J6C2; c3 = J6C3;
+                c4 = J6C4; c5 = J6C5; c6 = J6C6; c7 = J6C7;
                 return;
             default:
-                c0 = 0.9999993f; c1 = 3.3203048E-06f; c2 = 2.601778E-05f; c3 = -0.00038557526f;
-                c4 = 0.002024935f; c5 = -0.0054010167f; c6 = 0.007246247f; c7 = -0.0038744297f;
+                c0 = J7C0; c1 = J7C1; c2 = J7C2; c3 = J7C3;
+                c4 = J7C4; c5 = J7C5; c6 = J7C6; c7 = J7C7;
                 return;
         }
     }
 
-    /// <summary>c0..c7 of interval <paramref name="j"/> as an array (host code: the vector tables and the tests).</summary>
-    public static float[] Row(int j)
+    /// <summary>Coefficient <paramref name="k"/> of the eight intervals, interval 0 first: the vector form's lookup table.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Column(int k) => k switch
     {
-        Interval(j, out var c0, out var c1, out var c2, out var c3, out var c4, out var c5, out var c6, out var c7);
-        return [c0, c1, c2, c3, c4, c5, c6, c7];
-    }
+        0 => Vector256.Create(J0C0, J1C0, J2C0, J3C0, J4C0, J5C0, J6C0, J7C0),
+        1 => Vector256.Create(J0C1, J1C1, J2C1, J3C1, J4C1, J5C1, J6C1, J7C1),
+        2 => Vector256.Create(J0C2, J1C2, J2C2, J3C2, J4C2, J5C2, J6C2, J7C2),
+        3 => Vector256.Create(J0C3, J1C3, J2C3, J3C3, J4C3, J5C3, J6C3, J7C3),
+        4 => Vector256.Create(J0C4, J1C4, J2C4, J3C4, J4C4, J5C4, J6C4, J7C4),
+        5 => Vector256.Create(J0C5, J1C5, J2C5, J3C5, J4C5, J5C5, J6C5, J7C5),
+        6 => Vector256.Create(J0C6, J1C6, J2C6, J3C6, J4C6, J5C6, J6C6, J7C6),
+        _ => Vector256.Create(J0C7, J1C7, J2C7, J3C7, J4C7, J5C7, J6C7, J7C7),
+    };
 }

@@ -24,6 +24,8 @@ public static class ScalarMath
         // The vector form's MinNative(Last, |x|).
         float a = MathF.Abs(x);
         a = ErfFit.Last < a ? ErfFit.Last : a;
+        // round(2a - 1/2), ties to even like the vector form's Round, by the bias: two additions, which every backend
+        // compiles as written.
         float j = KernelMath.Fma(a, 2f, -0.5f) + ErfFit.IndexBias - ErfFit.IndexBias;
         float r = KernelMath.Fma(j, -0.5f, a), r2 = r * r;
         ErfFit.Interval((int)j, out var c0, out var c1, out var c2, out var c3, out var c4, out var c5, out var c6, out var c7);

@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
 using Engine.Kernels.Elementwise;
 
 namespace Engine.Kernels.Vectors;
@@ -94,12 +93,12 @@ internal static class VecMath
         var j = index - TV.Create(ErfFit.IndexBias);
         var r = TV.FusedMultiplyAdd(j, TV.Create(-0.5f), a);
         var r2 = r * r;
-        var p45 = TV.FusedMultiplyAdd(TV.Lookup8(ErfTables.C5, index), r, TV.Lookup8(ErfTables.C4, index));
-        var p23 = TV.FusedMultiplyAdd(TV.Lookup8(ErfTables.C3, index), r, TV.Lookup8(ErfTables.C2, index));
-        var q = TV.FusedMultiplyAdd(TV.Lookup8(ErfTables.C7, index), r, TV.Lookup8(ErfTables.C6, index));
+        var p45 = TV.FusedMultiplyAdd(TV.Lookup8(ErfFit.Column(5), index), r, TV.Lookup8(ErfFit.Column(4), index));
+        var p23 = TV.FusedMultiplyAdd(TV.Lookup8(ErfFit.Column(3), index), r, TV.Lookup8(ErfFit.Column(2), index));
+        var q = TV.FusedMultiplyAdd(TV.Lookup8(ErfFit.Column(7), index), r, TV.Lookup8(ErfFit.Column(6), index));
         q = TV.FusedMultiplyAdd(TV.FusedMultiplyAdd(q, r2, p45), r2, p23);
-        var b = TV.Select(TV.Equal(j, TV.Zero), r, TV.Lookup8(ErfTables.C0, index));
-        var p = TV.FusedMultiplyAdd(TV.FusedMultiplyAdd(q, r, TV.Lookup8(ErfTables.C1, index)), r, b);
+        var b = TV.Select(TV.Equal(j, TV.Zero), r, TV.Lookup8(ErfFit.Column(0), index));
+        var p = TV.FusedMultiplyAdd(TV.FusedMultiplyAdd(q, r, TV.Lookup8(ErfFit.Column(1), index)), r, b);
         // p is erf(|x|) >= +0, so or-ing in x's sign bit is the copysign.
         return p | (x & TV.Create(-0f));
     }
@@ -121,21 +120,4 @@ internal static class VecMath
     /// <summary>e^x on one value, bitwise equal to a lane of <see cref="Exp{TV}"/> at any width.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Exp(float x) => Exp<Vec1>(x);
-
-    /// <summary>
-    /// <see cref="ErfFit.Interval"/>'s coefficients by coefficient: Ck holds ck of the eight intervals (static readonly, so the JIT
-    /// embeds them as constants; their own class, so that no other function of <see cref="VecMath"/> waits for them).
-    /// </summary>
-    private static class ErfTables
-    {
-        public static readonly Vector256<float> C0 = Column(0), C1 = Column(1), C2 = Column(2), C3 = Column(3),
-            C4 = Column(4), C5 = Column(5), C6 = Column(6), C7 = Column(7);
-
-        private static Vector256<float> Column(int k)
-        {
-            var column = new float[8];
-            for (int j = 0; j < 8; j++) column[j] = ErfFit.Row(j)[k];
-            return Vector256.Create(column);
-        }
-    }
 }
