@@ -5,8 +5,9 @@ namespace Engine.Kernels.Elementwise;
 
 /// <summary>
 /// The float erf shared by <see cref="ScalarMath.Erf"/> and <c>VecMath.Erf</c>: a piecewise polynomial of degree
-/// <see cref="Degree"/> on the eight intervals [j/2, (j+1)/2] of |x| (j = 0..7), in r = |x| - j/2, with no exp, no
-/// division and no branch: the vector form reads each coefficient of its lanes' intervals with one 8-entry lookup.
+/// <see cref="Degree"/> on the eight intervals [j/2, (j+1)/2] of |x| (j = 0..7), in r = |x| - j/2, with no exp and
+/// no division; the vector form reads each coefficient of its lanes' intervals with one 8-entry lookup (no branch, no
+/// blend of two formulas), the scalar form through <see cref="Interval"/>.
 /// <list type="bullet">
 /// <item>Evaluation, in this order in both forms: q = ((c7·r + c6)·r² + (c5·r + c4))·r² + (c3·r + c2), then
 /// erf(|x|) = (q·r + c1)·r + b, every step a fused multiply-add, with b = c0 except on the first interval, where
