@@ -142,7 +142,7 @@ public class ErfBenchmarks
 
 /// <summary>
 /// The erf the kernels ran before the piecewise fit, kept as the benchmarks' baseline: x + x·P(x²) below |x| = 1,
-/// 1 - e^Q(min(|x|, 4)) above (P, Q of degree 5, fused multiply-adds, the Cephes exp without its clamp), both branches
+/// 1 - e^Q(min(|x|, 4)) above (P, Q of degree 5, fused multiply-adds, VecMath's exp without its clamp), both branches
 /// computed per vector and blended.
 /// </summary>
 internal static class ExpFormErf
@@ -151,9 +151,6 @@ internal static class ExpFormErf
         P5 = -0.00056314096f;
     private const float Q0 = -0.0026716036f, Q1 = -1.1174388f, Q2 = -0.65448844f, Q3 = -0.088634536f, Q4 = 0.014778244f,
         Q5 = -0.0011504388f;
-    private const float Log2E = 1.44269504088896341f, Ln2Hi = 0.693359375f, Ln2Lo = -2.12194440e-4f;
-    private const float E0 = 1.9875691500E-4f, E1 = 1.3981999507E-3f, E2 = 8.3334519073E-3f, E3 = 4.1665795894E-2f,
-        E4 = 1.6666665459E-1f, E5 = 5.0000001201E-1f;
 
     /// <summary>erf per lane, not inlined (as the kernels call it).</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
@@ -181,24 +178,8 @@ internal static class ExpFormErf
         q = TV.FusedMultiplyAdd(q, t, TV.Create(Q2));
         q = TV.FusedMultiplyAdd(q, t, TV.Create(Q1));
         q = TV.FusedMultiplyAdd(q, t, TV.Create(Q0));
-        var large = (TV.One - ExpInRange(q)) | (x & TV.Create(-0f));
+        var large = (TV.One - VecMath.ExpInRange(q)) | (x & TV.Create(-0f));
         return TV.Select(TV.LessThan(a, TV.One), small, large);
-    }
-
-    /// <summary>e^q for q in [-18, -1.8] (VecMath's exp without its clamp).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TV ExpInRange<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
-    {
-        var n = TV.Round(x * TV.Create(Log2E));
-        var r = TV.FusedMultiplyAdd(n, TV.Create(-Ln2Hi), x);
-        r = TV.FusedMultiplyAdd(n, TV.Create(-Ln2Lo), r);
-        var p = TV.FusedMultiplyAdd(TV.Create(E0), r, TV.Create(E1));
-        p = TV.FusedMultiplyAdd(p, r, TV.Create(E2));
-        p = TV.FusedMultiplyAdd(p, r, TV.Create(E3));
-        p = TV.FusedMultiplyAdd(p, r, TV.Create(E4));
-        p = TV.FusedMultiplyAdd(p, r, TV.Create(E5));
-        p = TV.FusedMultiplyAdd(p, r * r, r + TV.One);
-        return TV.ScaleByPowerOfTwo(p, n);
     }
 
     /// <summary>The previous erf as a unary op struct.</summary>

@@ -40,9 +40,9 @@ internal static class VecMath
         return ExpInRange(x);
     }
 
-    /// <summary>e^x for x in [-104, 89] or NaN (<see cref="Exp{TV}"/> after its clamp).</summary>
+    /// <summary>e^x for x in [-104, 89] or NaN (<see cref="Exp{TV}"/> after its clamp; also the exp of the erf baseline in bench/).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TV ExpInRange<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
+    internal static TV ExpInRange<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
     {
         var n = TV.Round(x * TV.Create(Log2E));
         var r = TV.FusedMultiplyAdd(n, TV.Create(-Ln2Hi), x);
