@@ -10,9 +10,9 @@ namespace Engine.Bench;
 
 /// <summary>
 /// erf, GELU (erf form) and GELU's backward tree on a [20480, 128] activation (2.6M floats, the size of a Mixer
-/// block's hidden layer), each beside the same kernel running the previous erf (Numerical Recipes' erfc fit, kept here
-/// as <see cref="ReferenceErf"/>, and for the backward, the tree of the previous backward rule) in the same run,
-/// through the same CPU set entry points (threads, vector width). On a shared machine, <c>ENGINE_CPU_THREADS=1</c>
+/// block's hidden layer), each beside the same kernel running the previous erf (the exp form, kept here as
+/// <see cref="ExpFormErf"/>; for the backward, the same tree with that erf) in the same run, through the same CPU set
+/// entry points (threads, vector width). On a shared machine, <c>ENGINE_CPU_THREADS=1</c>
 /// keeps the ratios steady: with both cores, another process's burst lands on one row and not its baseline.
 /// </summary>
 [Config(typeof(Cfg))]
@@ -55,7 +55,7 @@ public class ErfBenchmarks
 
     /// <summary>erf through the previous fit.</summary>
     [Benchmark(Baseline = true), BenchmarkCategory("erf")]
-    public void ErfPrevious() => k.Unary(new ReferenceErf.Op(), x, y);
+    public void ErfPrevious() => k.Unary(new ExpFormErf.Op(), x, y);
 
     /// <summary>erf (the kernel set's op).</summary>
     [Benchmark, BenchmarkCategory("erf")]
@@ -63,13 +63,13 @@ public class ErfBenchmarks
 
     /// <summary>GELU through the previous erf.</summary>
     [Benchmark(Baseline = true), BenchmarkCategory("gelu")]
-    public void GeluPrevious() => k.Unary(new ReferenceErf.GeluOp(), x, y);
+    public void GeluPrevious() => k.Unary(new ExpFormErf.GeluOp(), x, y);
 
     /// <summary>GELU (the kernel set's op).</summary>
     [Benchmark, BenchmarkCategory("gelu")]
     public void Gelu() => k.Unary(UnaryOp.GeluErf, x, y);
 
-    /// <summary>GELU's backward tree as the compiler fused the previous backward rule, with the previous erf.</summary>
+    /// <summary>GELU's backward tree as the compiler fuses the backward rule, with the previous erf.</summary>
     [Benchmark(Baseline = true), BenchmarkCategory("gelu-backward")]
     public void GeluBackwardPrevious() => k.ElementwiseTree(PreviousGeluBackward, [x, g], TreeBroadcast.Contiguous(N), y);
 
@@ -124,27 +124,35 @@ public class ErfBenchmarks
     /// <summary>g · (0.5 erf(x/√2) + 0.5 + x e^(-x²/2 - ln √(2π))): the tree of <c>Ops.GeluErf</c>'s backward rule.</summary>
     private static readonly BinaryNode<MulOp, Input1, BinaryNode<AddOp,
         UnaryNode<AffineOp, UnaryNode<ErfOp, UnaryNode<AffineOp, Input0>>>,
-        BinaryNode<MulOp, Input0, UnaryNode<ExpOp, UnaryNode<AffineOp, UnaryNode<SquareOp, Input0>>>>>> CurrentGeluBackward =
+        BinaryNode<MulOp, Input0, UnaryNode<ExpOp, UnaryNode<AffineOp, UnaryNode<SquareOp, Input0>>>>>> CurrentGeluBackward = GeluBackwardTree<ErfOp>();
+
+    /// <summary>The same tree with the previous erf.</summary>
+    private static readonly BinaryNode<MulOp, Input1, BinaryNode<AddOp,
+        UnaryNode<AffineOp, UnaryNode<ExpFormErf.Op, UnaryNode<AffineOp, Input0>>>,
+        BinaryNode<MulOp, Input0, UnaryNode<ExpOp, UnaryNode<AffineOp, UnaryNode<SquareOp, Input0>>>>>> PreviousGeluBackward = GeluBackwardTree<ExpFormErf.Op>();
+
+    private static BinaryNode<MulOp, Input1, BinaryNode<AddOp,
+        UnaryNode<AffineOp, UnaryNode<TErf, UnaryNode<AffineOp, Input0>>>,
+        BinaryNode<MulOp, Input0, UnaryNode<ExpOp, UnaryNode<AffineOp, UnaryNode<SquareOp, Input0>>>>>> GeluBackwardTree<TErf>()
+        where TErf : unmanaged, IUnaryOp =>
         new(default, default, new(default,
             new(new(0.5f, 0.5f), new(default, new(new(ScalarMath.InvSqrt2, 0f), default))),
             new(default, default, new(default, new(new(-0.5f, -0.9189385f), new(default, default))))));
-
-    /// <summary>g · ((erf(x/√2) + 1) · 0.5 + x · e^(-x²/2) · 0.3989): the previous rule's tree, with the previous erf.</summary>
-    private static readonly BinaryNode<MulOp, Input1, BinaryNode<AddOp,
-        UnaryNode<AffineOp, UnaryNode<AffineOp, UnaryNode<ReferenceErf.Op, UnaryNode<AffineOp, Input0>>>>,
-        BinaryNode<MulOp, Input0, UnaryNode<AffineOp, UnaryNode<ExpOp, UnaryNode<AffineOp, UnaryNode<SquareOp, Input0>>>>>>> PreviousGeluBackward =
-        new(default, default, new(default,
-            new(new(0.5f, 0f), new(new(1f, 1f), new(default, new(new(ScalarMath.InvSqrt2, 0f), default)))),
-            new(default, default, new(new(0.3989423f, 0f), new(default, new(new(-0.5f, 0f), new(default, default)))))));
 }
 
 /// <summary>
-/// The erf the kernels ran before the current fit: Numerical Recipes' erfc Chebyshev fit (one division, nine
-/// multiply-add steps as separate multiplies and adds, one exp), kept as the benchmarks' baseline.
+/// The erf the kernels ran before the piecewise fit, kept as the benchmarks' baseline: x + x·P(x²) below |x| = 1,
+/// 1 - e^Q(min(|x|, 4)) above (P, Q of degree 5, fused multiply-adds, VecMath's exp without its clamp), both branches
+/// computed per vector and blended.
 /// </summary>
-internal static class ReferenceErf
+internal static class ExpFormErf
 {
-    /// <summary>erf per lane, not inlined (as the kernels called it).</summary>
+    private const float P0 = 0.12837912f, P1 = -0.37612325f, P2 = 0.1128018f, P3 = -0.02671131f, P4 = 0.004917548f,
+        P5 = -0.00056314096f;
+    private const float Q0 = -0.0026716036f, Q1 = -1.1174388f, Q2 = -0.65448844f, Q3 = -0.088634536f, Q4 = 0.014778244f,
+        Q5 = -0.0011504388f;
+
+    /// <summary>erf per lane, not inlined (as the kernels call it).</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static TV Erf<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => Body(x);
 
@@ -156,20 +164,22 @@ internal static class ReferenceErf
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TV Body<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
     {
-        var z = TV.Abs(x);
-        var t = TV.One / (TV.One + TV.Create(0.5f) * z);
-        var q = TV.Create(-0.82215223f) + t * TV.Create(0.17087277f);
-        q = TV.Create(1.48851587f) + t * q;
-        q = TV.Create(-1.13520398f) + t * q;
-        q = TV.Create(0.27886807f) + t * q;
-        q = TV.Create(-0.18628806f) + t * q;
-        q = TV.Create(0.09678418f) + t * q;
-        q = TV.Create(0.37409196f) + t * q;
-        q = TV.Create(1.00002368f) + t * q;
-        var arg = -z * z - TV.Create(1.26551223f) + t * q;
-        var r = t * VecMath.Exp(arg);
-        var erf = TV.One - r;
-        return TV.Select(TV.GreaterThanOrEqual(x, TV.Zero), erf, -erf);
+        var a = TV.Abs(x);
+        var s = x * x;
+        var p = TV.FusedMultiplyAdd(TV.Create(P5), s, TV.Create(P4));
+        p = TV.FusedMultiplyAdd(p, s, TV.Create(P3));
+        p = TV.FusedMultiplyAdd(p, s, TV.Create(P2));
+        p = TV.FusedMultiplyAdd(p, s, TV.Create(P1));
+        p = TV.FusedMultiplyAdd(p, s, TV.Create(P0));
+        var small = TV.FusedMultiplyAdd(p, x, x);
+        var t = TV.MinNative(TV.Create(4f), a);
+        var q = TV.FusedMultiplyAdd(TV.Create(Q5), t, TV.Create(Q4));
+        q = TV.FusedMultiplyAdd(q, t, TV.Create(Q3));
+        q = TV.FusedMultiplyAdd(q, t, TV.Create(Q2));
+        q = TV.FusedMultiplyAdd(q, t, TV.Create(Q1));
+        q = TV.FusedMultiplyAdd(q, t, TV.Create(Q0));
+        var large = (TV.One - VecMath.ExpInRange(q)) | (x & TV.Create(-0f));
+        return TV.Select(TV.LessThan(a, TV.One), small, large);
     }
 
     /// <summary>The previous erf as a unary op struct.</summary>

@@ -187,8 +187,10 @@ public sealed class VectorLaneTests
         float.NaN, 0f, -0f, float.PositiveInfinity, float.NegativeInfinity, float.Epsilon, -float.Epsilon, 1e-40f, -1e-40f,
         1e-30f, 1f, -1f, 0.5f, -0.5f, 0.625f, -0.625f, 0.62499994f, 88.7f, 89f, 89.5f, -103.9f, -104f, -105f, 1e30f, -1e30f,
         float.MaxValue, float.MinValue, 3f, -2f, 2.5f,
-        // erf's branch boundaries (|x| = 1 and 4) and the GELU inputs whose x/√2 lands next to them.
+        // erf's interval boundaries (|x| = j/2), its clamp (the float below 4), and GELU inputs whose x/√2 lands next to them.
         0.99999994f, -0.99999994f, 1.0000001f, 3.9999998f, 4f, -4f, 4.0000005f, 1.4142135f, -1.4142137f, 5.656854f,
+        0.49999997f, 1.5f, -1.5f, 1.5000001f, 2.4999998f, 3.5f, -3.5f, 0.70710677f, 2.1213202f, -2.828427f, 3.535534f,
+        4.2426405f, 4.9497476f,
     ];
 
     /// <summary>Special values, then uniform ones in [-20, 20], then log-spaced magnitudes of both signs: a multiple of 16.</summary>

@@ -14,32 +14,25 @@ public static class ScalarMath
     public const float InvSqrt2 = 0.7071067811865476f;
 
     /// <summary>
-    /// erf(x) within 1.5 ulp (absolute error below 1e-7): x + x·P(x²) for |x| below 1, 1 - e^Q(|x|) above, with
-    /// P and Q the polynomials of <see cref="ErfFit"/>. Written with plain arithmetic, <see cref="KernelMath.Fma"/> and
-    /// exp so that every kernel set, ILGPU included, computes the same formula as <c>VecMath.Erf</c> (whose exp is a
-    /// vector algorithm a few ulp apart from <see cref="MathF.Exp"/>'s).
+    /// erf(x) within one ulp (absolute error below 6e-8): the piecewise polynomial of <see cref="ErfFit"/>, written
+    /// with plain arithmetic and <see cref="KernelMath.Fma"/> in <c>VecMath.Erf</c>'s order, so that every kernel set,
+    /// ILGPU included, gives the bits of a CPU vector lane.
     /// </summary>
     public static float Erf(float x)
     {
+        if (float.IsNaN(x)) return x;
+        // The vector form's MinNative(Last, |x|).
         float a = MathF.Abs(x);
-        if (a < ErfFit.Split)
-        {
-            float s = x * x;
-            float p = KernelMath.Fma(ErfFit.P5, s, ErfFit.P4);
-            p = KernelMath.Fma(p, s, ErfFit.P3);
-            p = KernelMath.Fma(p, s, ErfFit.P2);
-            p = KernelMath.Fma(p, s, ErfFit.P1);
-            p = KernelMath.Fma(p, s, ErfFit.P0);
-            return KernelMath.Fma(p, x, x);
-        }
-        // The vector form's MinNative(Flat, a): a NaN passes through.
-        float t = ErfFit.Flat < a ? ErfFit.Flat : a;
-        float q = KernelMath.Fma(ErfFit.Q5, t, ErfFit.Q4);
-        q = KernelMath.Fma(q, t, ErfFit.Q3);
-        q = KernelMath.Fma(q, t, ErfFit.Q2);
-        q = KernelMath.Fma(q, t, ErfFit.Q1);
-        q = KernelMath.Fma(q, t, ErfFit.Q0);
-        return MathF.CopySign(1f - MathF.Exp(q), x);
+        a = ErfFit.Last < a ? ErfFit.Last : a;
+        // round(2a - 1/2), ties to even like the vector form's Round, by the bias: two additions, which every backend
+        // compiles as written.
+        float j = KernelMath.Fma(a, 2f, -0.5f) + ErfFit.IndexBias - ErfFit.IndexBias;
+        float r = KernelMath.Fma(j, -0.5f, a), r2 = r * r;
+        ErfFit.Interval((int)j, out var c0, out var c1, out var c2, out var c3, out var c4, out var c5, out var c6, out var c7);
+        float p45 = KernelMath.Fma(c5, r, c4), p23 = KernelMath.Fma(c3, r, c2);
+        float q = KernelMath.Fma(KernelMath.Fma(KernelMath.Fma(c7, r, c6), r2, p45), r2, p23);
+        float p = KernelMath.Fma(KernelMath.Fma(q, r, c1), r, j == 0f ? r : c0);
+        return MathF.CopySign(p, x);
     }
 
     /// <summary>Applies a unary op to one value (its scalar definition).</summary>

@@ -121,6 +121,13 @@ internal interface IFloatVector<TSelf> where TSelf : unmanaged, IFloatVector<TSe
     static abstract TSelf Select(TSelf mask, TSelf ifTrue, TSelf ifFalse);
 
     /// <summary>
+    /// Lane i is <c>table[bits(index_i) &amp; 7]</c>: an 8-entry table lookup indexed by the low three bits of each
+    /// lane's bit pattern (one variable permute on AVX2 and AVX-512). A piecewise fit reads its coefficients with it:
+    /// the lanes of <c>j + 1.5·2^23</c> hold the small integer j in those bits.
+    /// </summary>
+    static abstract TSelf Lookup8(Vector256<float> table, TSelf index);
+
+    /// <summary>
     /// p · 2^n for integral n in [-252, 254], as two scalings by normal powers of two (exact unless the result is
     /// subnormal): the last step of an exponential.
     /// </summary>

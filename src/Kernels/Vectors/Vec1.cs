@@ -56,6 +56,9 @@ internal readonly struct Vec1(float value) : IFloatVector<Vec1, Vec1D>
     public static Vec1 Select(Vec1 mask, Vec1 ifTrue, Vec1 ifFalse) => FromBits((Bits(ifTrue) & Bits(mask)) | (Bits(ifFalse) & ~Bits(mask)));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec1 Lookup8(Vector256<float> table, Vec1 index) => new(table.GetElement(Bits(index) & 7));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec1 ScaleByPowerOfTwo(Vec1 p, Vec1 n)
     {
         // The vector versions' integer steps on one lane; an out-of-range or NaN n only reaches here with p NaN.

@@ -48,6 +48,30 @@ internal readonly struct Vec128(Vector128<float> value) : IFloatVector<Vec128, V
     public static Vec128 Select(Vec128 mask, Vec128 ifTrue, Vec128 ifFalse) =>
         new(Sse41.IsSupported ? Sse41.BlendVariable(ifFalse.Value, ifTrue.Value, mask.Value) : Intr.ConditionalSelect(mask.Value, ifTrue.Value, ifFalse.Value));
 
+    /// <summary>
+    /// Looks up both 4-entry halves of the table by the low two index bits (one <c>vpermilps</c> each with AVX) and
+    /// picks by the third bit, moved into the sign bit that <c>blendvps</c> reads.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec128 Lookup8(Vector256<float> table, Vec128 index)
+    {
+        var i = index.Value.AsInt32();
+        Vector128<float> lower, upper;
+        if (Avx.IsSupported)
+        {
+            lower = Avx.PermuteVar(table.GetLower(), i);
+            upper = Avx.PermuteVar(table.GetUpper(), i);
+        }
+        else
+        {
+            var low2 = i & Intr.Create(3);
+            lower = Intr.Shuffle(table.GetLower(), low2);
+            upper = Intr.Shuffle(table.GetUpper(), low2);
+        }
+        var third = Intr.ShiftLeft(i, 29).AsSingle();
+        return new(Sse41.IsSupported ? Sse41.BlendVariable(lower, upper, third) : Intr.ConditionalSelect(Intr.ShiftRightArithmetic(i << 29, 31).AsSingle(), upper, lower));
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec128 ScaleByPowerOfTwo(Vec128 p, Vec128 n)
     {

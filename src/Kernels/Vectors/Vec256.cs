@@ -49,6 +49,10 @@ internal readonly struct Vec256(Vector256<float> value) : IFloatVector<Vec256, V
         new(Avx.IsSupported ? Avx.BlendVariable(ifFalse.Value, ifTrue.Value, mask.Value) : Intr.ConditionalSelect(mask.Value, ifTrue.Value, ifFalse.Value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec256 Lookup8(Vector256<float> table, Vec256 index) =>
+        new(Avx2.IsSupported ? Avx2.PermuteVar8x32(table, index.Value.AsInt32()) : Intr.Shuffle(table, index.Value.AsInt32() & Intr.Create(7)));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec256 ScaleByPowerOfTwo(Vec256 p, Vec256 n)
     {
         var ni = Intr.ConvertToInt32Native(n.Value);

@@ -48,6 +48,14 @@ internal readonly struct Vec512(Vector512<float> value) : IFloatVector<Vec512, V
     public static Vec512 Select(Vec512 mask, Vec512 ifTrue, Vec512 ifFalse) =>
         new(Avx512F.IsSupported ? Avx512F.BlendVariable(ifFalse.Value, ifTrue.Value, mask.Value) : Intr.ConditionalSelect(mask.Value, ifTrue.Value, ifFalse.Value));
 
+    /// <summary>The 16-lane permute over the table twice, so that only the low three index bits count.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec512 Lookup8(Vector256<float> table, Vec512 index)
+    {
+        var doubled = Intr.Create(table, table);
+        return new(Avx512F.IsSupported ? Avx512F.PermuteVar16x32(doubled, index.Value.AsInt32()) : Intr.Shuffle(doubled, index.Value.AsInt32() & Intr.Create(7)));
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec512 ScaleByPowerOfTwo(Vec512 p, Vec512 n)
     {

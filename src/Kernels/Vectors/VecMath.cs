@@ -40,9 +40,9 @@ internal static class VecMath
         return ExpInRange(x);
     }
 
-    /// <summary>e^x for x in [-104, 89] or NaN (<see cref="Exp{TV}"/> after its clamp).</summary>
+    /// <summary>e^x for x in [-104, 89] or NaN (<see cref="Exp{TV}"/> after its clamp; also the exp of the erf baseline in bench/).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TV ExpInRange<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
+    internal static TV ExpInRange<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
     {
         var n = TV.Round(x * TV.Create(Log2E));
         var r = TV.FusedMultiplyAdd(n, TV.Create(-Ln2Hi), x);
@@ -80,30 +80,27 @@ internal static class VecMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TV Sigmoid<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => TV.One / (TV.One + Exp(-x));
 
-    /// <summary><see cref="ScalarMath.Erf"/> per lane (same fit and operation order, both branches computed).</summary>
+    /// <summary><see cref="ScalarMath.Erf"/> per lane (same fit and operation order; coefficients by 8-entry lookups).</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static TV Erf<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => ErfBody(x);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TV ErfBody<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
     {
-        var a = TV.Abs(x);
-        var s = x * x;
-        var p = TV.FusedMultiplyAdd(TV.Create(ErfFit.P5), s, TV.Create(ErfFit.P4));
-        p = TV.FusedMultiplyAdd(p, s, TV.Create(ErfFit.P3));
-        p = TV.FusedMultiplyAdd(p, s, TV.Create(ErfFit.P2));
-        p = TV.FusedMultiplyAdd(p, s, TV.Create(ErfFit.P1));
-        p = TV.FusedMultiplyAdd(p, s, TV.Create(ErfFit.P0));
-        var small = TV.FusedMultiplyAdd(p, x, x);
-        var t = TV.MinNative(TV.Create(ErfFit.Flat), a);
-        var q = TV.FusedMultiplyAdd(TV.Create(ErfFit.Q5), t, TV.Create(ErfFit.Q4));
-        q = TV.FusedMultiplyAdd(q, t, TV.Create(ErfFit.Q3));
-        q = TV.FusedMultiplyAdd(q, t, TV.Create(ErfFit.Q2));
-        q = TV.FusedMultiplyAdd(q, t, TV.Create(ErfFit.Q1));
-        q = TV.FusedMultiplyAdd(q, t, TV.Create(ErfFit.Q0));
-        // 1 - e^q is positive (q < -1.8), so or-ing in x's sign bit is the copysign.
-        var large = (TV.One - ExpInRange(q)) | (x & TV.Create(-0f));
-        return TV.Select(TV.LessThan(a, TV.Create(ErfFit.Split)), small, large);
+        // The bound on the left: a NaN lane passes through.
+        var a = TV.MinNative(TV.Create(ErfFit.Last), TV.Abs(x));
+        var index = TV.FusedMultiplyAdd(a, TV.Create(2f), TV.Create(-0.5f)) + TV.Create(ErfFit.IndexBias);
+        var j = index - TV.Create(ErfFit.IndexBias);
+        var r = TV.FusedMultiplyAdd(j, TV.Create(-0.5f), a);
+        var r2 = r * r;
+        var p45 = TV.FusedMultiplyAdd(TV.Lookup8(ErfFit.Column(5), index), r, TV.Lookup8(ErfFit.Column(4), index));
+        var p23 = TV.FusedMultiplyAdd(TV.Lookup8(ErfFit.Column(3), index), r, TV.Lookup8(ErfFit.Column(2), index));
+        var q = TV.FusedMultiplyAdd(TV.Lookup8(ErfFit.Column(7), index), r, TV.Lookup8(ErfFit.Column(6), index));
+        q = TV.FusedMultiplyAdd(TV.FusedMultiplyAdd(q, r2, p45), r2, p23);
+        var b = TV.Select(TV.Equal(j, TV.Zero), r, TV.Lookup8(ErfFit.Column(0), index));
+        var p = TV.FusedMultiplyAdd(TV.FusedMultiplyAdd(q, r, TV.Lookup8(ErfFit.Column(1), index)), r, b);
+        // p is erf(|x|) >= +0, so or-ing in x's sign bit is the copysign.
+        return p | (x & TV.Create(-0f));
     }
 
     /// <summary>GELU, tanh form, per lane.</summary>
