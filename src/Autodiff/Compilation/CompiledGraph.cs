@@ -233,7 +233,11 @@ internal sealed class CompiledGraph : IDisposable
             }
             if (optimize && recompute) ops = Rematerialization.Run(ops, IsPlanned, program => Fusion.Fuse(program, IsPlanned).Count, NewTemporary, out passes.Recomputed);
             ops = Fusion.Fuse(ops, IsPlanned, out passes.ReductionEpilogues, out passes.ReductionsPaired);
-            if (optimize) ops = GemmTreeFusion.Run(ops, trace.Device.Kernels, IsPlanned, out passes.TreeEpilogues, out passes.TreeEpilogueCalls);
+            if (optimize)
+            {
+                ops = GemmTreeFusion.Run(ops, trace.Device.Kernels, IsPlanned, out passes.TreeEpilogues, out passes.TreeEpilogueCalls, out int plainReductions);
+                passes.ReductionEpilogues -= plainReductions;
+            }
         }
         for (int i = 0; i < ops.Count; i++)
             foreach (var b in ops[i].Buffers)
@@ -639,7 +643,10 @@ internal sealed class PassCounts
     /// <summary>Permutes folded into the operand loads of the products reading them by <see cref="PermuteFolding"/>.</summary>
     public int PermutesFolded;
 
-    /// <summary>Reductions that absorbed the elementwise group before them (<see cref="Fusion"/>).</summary>
+    /// <summary>
+    /// Reductions that absorbed the elementwise group before them (<see cref="Fusion"/>), less those whose group a
+    /// product's epilogue then took over (<see cref="GemmTreeFusion"/>: they run as plain reduces).
+    /// </summary>
     public int ReductionEpilogues;
 
     /// <summary>Repeats of cheap calls added so that each reader of their value fuses its own copy (<see cref="Rematerialization"/>).</summary>

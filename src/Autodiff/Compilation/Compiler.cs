@@ -150,7 +150,8 @@ public sealed record ReplayStepTime(int Index, string Name, double Milliseconds)
 /// <param name="CommonSubexpressionsRemoved">Calls that repeated an earlier call on the same inputs, removed (their readers read the earlier result).</param>
 /// <param name="PermutesFolded">Permutes removed because the products reading their results read their inputs through index maps instead.</param>
 /// <param name="ReductionEpilogues">Reductions (sums and means) that absorbed the elementwise group that computed their
-/// input: one launch each, counted among <paramref name="FusedGroups"/>.</param>
+/// input: one launch each, counted among <paramref name="FusedGroups"/> (not those whose group then went into a
+/// product's epilogue, <paramref name="TreeEpilogues"/>).</param>
 /// <param name="Recomputed">Repeats of cheap elementwise calls added so that each reader of their value fuses its own
 /// copy instead of loading a stored one.</param>
 /// <param name="ReductionsPaired">Reductions run in one launch with a sibling reduction (same shape, axes and op, a

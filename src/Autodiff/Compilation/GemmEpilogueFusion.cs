@@ -140,13 +140,14 @@ internal static class GemmTreeFusion
     private static readonly System.Reflection.MethodInfo Reduce = typeof(IKernelSet).GetMethod(nameof(IKernelSet.Reduce))!;
 
     /// <summary>
-    /// <paramref name="ops"/> with every fold of the rule made; <paramref name="folded"/> counts them and
-    /// <paramref name="calls"/> the calls of the folded groups that no longer launch (a reduction left in a group's place
-    /// still does).
+    /// <paramref name="ops"/> with every fold of the rule made; <paramref name="folded"/> counts them,
+    /// <paramref name="calls"/> the calls of the folded groups that no longer launch, and <paramref name="reductionsLeft"/>
+    /// the folded groups whose reduction stays as a plain reduce (one that no longer computes its input's tree).
     /// </summary>
-    public static List<TraceOp> Run(List<TraceOp> ops, IKernelSet kernels, Func<object, bool> isTemporary, out int folded, out int calls)
+    public static List<TraceOp> Run(List<TraceOp> ops, IKernelSet kernels, Func<object, bool> isTemporary, out int folded, out int calls,
+        out int reductionsLeft)
     {
-        folded = calls = 0;
+        folded = calls = reductionsLeft = 0;
         if (kernels is not IGemmEpilogueKernels epilogues) return ops;
         var users = TraceBuffers.Users(ops);
         var result = new List<TraceOp?>(ops);
@@ -170,6 +171,7 @@ internal static class GemmTreeFusion
             result[j] = reduction;
             folded++;
             calls += group.Calls - (reduction == null ? 0 : 1);
+            if (reduction != null) reductionsLeft++;
         }
         return result.OfType<TraceOp>().ToList();
     }
