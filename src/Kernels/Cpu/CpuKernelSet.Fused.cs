@@ -321,7 +321,7 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
     }
 
     /// <summary>A tree kernel's input pointers, each read at element i or, for a scalar, at element 0.</summary>
-    private readonly unsafe struct TreeInputs(float* x0, float* x1, float* x2, float* x3, bool s0, bool s1, bool s2, bool s3)
+    internal readonly unsafe struct TreeInputs(float* x0, float* x1, float* x2, float* x3, bool s0, bool s1, bool s2, bool s3)
     {
         public readonly float* X0 = x0, X1 = x1, X2 = x2, X3 = x3;
         public readonly bool S0 = s0, S1 = s1, S2 = s2, S3 = s3;
@@ -349,21 +349,36 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
 
     /// <summary>
     /// A GEMM's tree step (<see cref="Gemm.GemmTree"/>) over <paramref name="runs"/> runs of <paramref name="length"/>
-    /// values starting <paramref name="stride"/> apart from <paramref name="z"/>, each stored in place: the span loop of
+    /// values starting <paramref name="stride"/> apart from <paramref name="z"/>, each stored in place and read from
+    /// <paramref name="inputs"/> at the run's offset from C's buffer start <paramref name="c"/>: the loop of
     /// <see cref="ElementwiseTree"/>, so the values have its bits.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void TreeOverRuns<TTree, TV>(TTree tree, float* z, in Gemm.GemmTreeLeaves leaves, int runs, int length, nint stride)
+    internal static unsafe void TreeOverRuns<TTree, TV>(TTree tree, float* z, in TreeInputs inputs, float* c, int runs, int length, nint stride)
         where TTree : unmanaged, ITreeOp where TV : unmanaged, IFloatVector<TV>
     {
         var one = new OneTree<TTree>(tree);
-        bool s0 = leaves.Scalar0 != null, s1 = leaves.Scalar1 != null, s2 = leaves.Scalar2 != null, s3 = leaves.Scalar3 != null;
         for (int r = 0; r < runs; r++)
         {
             float* run = z + r * stride;
-            TreeSpan<OneTree<TTree>, TV>(one, s0 ? leaves.Scalar0 : run + leaves.Shift0, s1 ? leaves.Scalar1 : run + leaves.Shift1,
-                s2 ? leaves.Scalar2 : run + leaves.Shift2, s3 ? leaves.Scalar3 : run + leaves.Shift3, s0, s1, s2, s3, run, null, length);
+            TreeLoop<OneTree<TTree>, TV>(one, inputs.From(run - c), run, null, length);
         }
+    }
+
+    /// <summary>
+    /// The inputs of a GEMM's tree step for C's buffer starting at <paramref name="c"/>: each buffer laid out as C at
+    /// its own start (element i of C reads element i of it), a one-element buffer as a scalar, and the value input (and
+    /// inputs the tree does not read) at C itself.
+    /// </summary>
+    internal static unsafe TreeInputs GemmTreeInputs(GemmTreeStep step, float* c)
+    {
+        float* Input(int k, out bool scalar)
+        {
+            var input = k < step.Inputs.Count ? step.Inputs[k] : null;
+            scalar = input is { Length: 1 };
+            return input == null ? c : Ptr(Arr(input));
+        }
+        return new TreeInputs(Input(0, out bool s0), Input(1, out bool s1), Input(2, out bool s2), Input(3, out bool s3), s0, s1, s2, s3);
     }
 
     /// <summary>

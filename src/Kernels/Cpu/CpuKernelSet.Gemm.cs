@@ -71,13 +71,10 @@ public sealed partial class CpuKernelSet : IGemmEpilogueKernels, IGemmGatherKern
         {
             // Operands a GEMM does not read (k = 0 or alpha = 0) may be shorter than their offset: never step past them.
             float* pa = readsAb ? pa0 + a.Offset : pa0, pb = readsAb ? pb0 + b.Offset : pb0, pc = pc0 + c.Offset;
-            // The residual and the activation output are laid out as C: the same offset from their buffers' starts.
-            // The tree's inputs are pinned arrays (CpuBuffer allocates them pinned), read at C's element's position or as scalars.
-            var leaves = epilogue.Tree is { } step
-                ? GemmTreeLeaves.Of(step, pc0, input => (nint)CpuParallel.Ptr(Arr(input)))
-                : default;
+            // The residual, the activation output and the tree's inputs are laid out as C: the same offset from their buffers' starts.
             var store = new SgemmPacked.StoreEpilogue(epilogue.Bias == null ? null : pbias, bias.Length / n, pc0,
-                epilogue.Residual == null ? null : pr0, activation, epilogue.ActivationOutput == null ? null : py0, tree, leaves);
+                epilogue.Residual == null ? null : pr0, activation, epilogue.ActivationOutput == null ? null : py0, tree,
+                epilogue.Tree is { } step ? GemmTreeInputs(step, pc0) : default);
             if (!indexed)
             {
                 if (SgemmSkinny.TryGemm(batch, m, n, k, alpha, pa, a.BatchStride, a.Transposed, pb, b.BatchStride, b.Transposed,

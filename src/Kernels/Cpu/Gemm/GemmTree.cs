@@ -22,9 +22,10 @@ internal abstract unsafe class GemmTree
 
     /// <summary>
     /// For each of <paramref name="runs"/> runs of <paramref name="length"/> values starting <paramref name="stride"/>
-    /// apart from <paramref name="z"/>: z = tree(inputs), the inputs read where <paramref name="leaves"/> says.
+    /// apart from <paramref name="z"/>: z = tree(inputs), each input read at the run's offset from C's buffer start
+    /// <paramref name="c"/> (see <see cref="CpuKernelSet.GemmTreeInputs"/>).
     /// </summary>
-    public abstract void Apply(float* z, in GemmTreeLeaves leaves, int runs, int length, nint stride);
+    public abstract void Apply(float* z, in CpuKernelSet.TreeInputs inputs, float* c, int runs, int length, nint stride);
 
     /// <summary>The tree's cost per element, in the units that size the elementwise kernels' chunks (<see cref="ITreeOp.Cost"/>).</summary>
     public abstract int Cost { get; }
@@ -40,42 +41,12 @@ internal abstract unsafe class GemmTree
     {
         public override int Cost => Math.Max(1, TTree.Cost);
 
-        public override void Apply(float* z, in GemmTreeLeaves leaves, int runs, int length, nint stride) =>
-            Simd.Run(new Runs(tree, z, leaves, runs, length, stride));
+        public override void Apply(float* z, in CpuKernelSet.TreeInputs inputs, float* c, int runs, int length, nint stride) =>
+            Simd.Run(new Runs(tree, z, inputs, c, runs, length, stride));
 
-        private readonly struct Runs(TTree tree, float* z, GemmTreeLeaves leaves, int runs, int length, nint stride) : IWidthAction
+        private readonly struct Runs(TTree tree, float* z, CpuKernelSet.TreeInputs inputs, float* c, int runs, int length, nint stride) : IWidthAction
         {
-            void IWidthAction.Run<TV, TD>() => CpuKernelSet.TreeOverRuns<TTree, TV>(tree, z, leaves, runs, length, stride);
+            void IWidthAction.Run<TV, TD>() => CpuKernelSet.TreeOverRuns<TTree, TV>(tree, z, inputs, c, runs, length, stride);
         }
-    }
-}
-
-/// <summary>
-/// Where each of the four inputs of a tree step is read for an element of C: the element itself (the value input, and
-/// inputs the tree does not read), the element at the same position of a buffer laid out as C (<c>Shift</c> elements
-/// after C's), or one scalar (a non-null <c>Scalar</c> pointer).
-/// </summary>
-internal readonly unsafe struct GemmTreeLeaves(nint shift0, nint shift1, nint shift2, nint shift3, float* scalar0, float* scalar1, float* scalar2,
-    float* scalar3)
-{
-    public readonly nint Shift0 = shift0, Shift1 = shift1, Shift2 = shift2, Shift3 = shift3;
-    public readonly float* Scalar0 = scalar0, Scalar1 = scalar1, Scalar2 = scalar2, Scalar3 = scalar3;
-
-    /// <summary>
-    /// The leaves of <paramref name="step"/> for C's buffer at <paramref name="c"/>, each input buffer pinned at
-    /// <paramref name="pointer"/>(buffer).
-    /// </summary>
-    public static GemmTreeLeaves Of(GemmTreeStep step, float* c, Func<DeviceBuffer<float>, nint> pointer)
-    {
-        var shift = new nint[ElementwiseExpression.MaxInputs];
-        var scalar = new nint[ElementwiseExpression.MaxInputs];
-        for (int k = 0; k < step.Inputs.Count; k++)
-        {
-            if (step.Inputs[k] is not { } input) continue;
-            nint at = pointer(input);
-            if (input.Length == 1) scalar[k] = at;
-            else shift[k] = (at - (nint)c) / sizeof(float);
-        }
-        return new(shift[0], shift[1], shift[2], shift[3], (float*)scalar[0], (float*)scalar[1], (float*)scalar[2], (float*)scalar[3]);
     }
 }

@@ -144,7 +144,7 @@ internal static unsafe class SgemmPacked
     /// <see cref="ActivationShift"/> elements after C's element; 0: in place).
     /// </summary>
     internal readonly struct StoreEpilogue(float* bias, int biasRows, float* c, float* residual, GemmActivation? activation, float* activationOutput,
-        GemmTree? tree = null, GemmTreeLeaves leaves = default)
+        GemmTree? tree = null, CpuKernelSet.TreeInputs treeInputs = default)
     {
         public readonly float* Bias = bias;
         public readonly int BiasRows = biasRows;
@@ -152,9 +152,10 @@ internal static unsafe class SgemmPacked
         public readonly nint ResidualShift = residual == null ? 0 : (nint)(residual - c);
         public readonly GemmActivation? Activation = activation;
         public readonly nint ActivationShift = activationOutput == null ? 0 : (nint)(activationOutput - c);
-        /// <summary>The tree step, last (C receives its value), with where its inputs are read.</summary>
+        /// <summary>The tree step, last (C receives its value), with its inputs and C's buffer start they are read from.</summary>
         public readonly GemmTree? Tree = tree;
-        public readonly GemmTreeLeaves Leaves = leaves;
+        public readonly CpuKernelSet.TreeInputs TreeInputs = treeInputs;
+        public readonly float* C = c;
         public bool IsNone => Bias == null && !HasResidual && Activation == null && Tree == null;
     }
 
@@ -673,7 +674,7 @@ internal static unsafe class SgemmPacked
             AddResidual(c, pr.Epilogue.ResidualShift, runs, length, stride);
         }
         pr.Epilogue.Activation?.Apply(c, pr.Epilogue.ActivationShift, runs, length, stride);
-        pr.Epilogue.Tree?.Apply(c, pr.Epilogue.Leaves, runs, length, stride);
+        pr.Epilogue.Tree?.Apply(c, pr.Epilogue.TreeInputs, pr.Epilogue.C, runs, length, stride);
     }
 
     /// <summary>z += the value <paramref name="shift"/> elements after it, over <paramref name="runs"/> runs (see <see cref="GemmActivation.Apply"/>).</summary>
