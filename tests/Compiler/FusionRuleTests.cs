@@ -245,7 +245,7 @@ public sealed class FusionRuleTests : IDisposable
             Binary(BinaryOp.Mul, s, full, p, small, t, full), Reduce(ReduceOp.Sum, t, full, [0, 2], r0),
             Binary(BinaryOp.Mul, s, full, q, small, u, full), Reduce(ReduceOp.Sum, u, full, [0, 2], r1),
         };
-        var pair = (FusedOp)Assert.Single(Fusion.Fuse(ops, z => z == t || z == u, out int epilogues, out int paired));
+        var pair = (FusedOp)Assert.Single(Fusion.PairSiblings(Fusion.Fuse(ops, z => z == t || z == u, out int epilogues), out int paired));
         Assert.Equal("Fused pair[Mul(x0, x1); Mul(x0, x2)] + Reduce(Sum, axes [0, 2])", pair.Name);
         Assert.Equal((2, 2, 4), (epilogues, paired, pair.Calls));
         Assert.Equal([s, p, q, null, null, r0, r1], pair.Args);
@@ -280,12 +280,13 @@ public sealed class FusionRuleTests : IDisposable
         string[] pairs = ["Fused pair[Mul(x0, x1); Add(x0, x2)] + Reduce(Sum, axes [0])", "Unary"];
         object[] kept = [a, b, c, d, e, r0, r1, r2, y];
         Assert.Equal(pairs.Reverse(), Fuse(Siblings(Unary(UnaryOp.Exp, d, y)), kept));
-        // Other axes, another op, no shared input.
+        // Other axes, another op.
         Assert.Equal(["Fused[Mul(x0, x1)] + Reduce(Sum, axes [0])", "Unary", "Fused[Add(x0, x1)] + Reduce(Sum, axes [1])"],
             Fuse(Siblings(Unary(UnaryOp.Exp, d, y), secondAxes: [1]), kept));
         Assert.Equal(["Fused[Mul(x0, x1)] + Reduce(Sum, axes [0])", "Unary", "Fused[Add(x0, x1)] + Reduce(Mean, axes [0])"],
             Fuse(Siblings(Unary(UnaryOp.Exp, d, y), ReduceOp.Mean), kept));
-        Assert.Equal(["Fused[Mul(x0, x1)] + Reduce(Sum, axes [0])", "Unary", "Fused[Add(x0, x1)] + Reduce(Sum, axes [0])"],
+        // No shared input: the pair reads four.
+        Assert.Equal(["Unary", "Fused pair[Mul(x0, x1); Add(x2, x3)] + Reduce(Sum, axes [0])"],
             Fuse(Siblings(Unary(UnaryOp.Exp, d, y), shared: e), kept));
         // A call between writes what the first reads, or reads what it writes.
         Assert.Equal(["Fused[Mul(x0, x1)] + Reduce(Sum, axes [0])", "Unary", "Fused[Add(x0, x1)] + Reduce(Sum, axes [0])"],

@@ -129,6 +129,8 @@ public abstract class TreeFusionTests(ITestOutputHelper output)
         { "binary chain of a product", 1, 1, 2 },
         { "product read outside the tree", 0, 5, 5 },
         { "tree with a broadcast input", 0, 2, 2 },
+        // The sums the two trees leave behind pair once the second product no longer reads a fused group's output.
+        { "bias gradients of two layers", 2, 4, 5 },
     };
 
     [Theory]
@@ -139,6 +141,7 @@ public abstract class TreeFusionTests(ITestOutputHelper output)
         using var w2 = Tensor.Normal([7, 3], seed: 82, device: Device);
         using var bias = Tensor.Normal([7], seed: 83, device: Device);
         using var scale = Tensor.Normal([1], seed: 84, device: Device);
+        using var w3 = Tensor.Normal([7, 7], seed: 85, device: Device);
         Func<Tensor, Tensor, Tensor> function = program switch
         {
             // The gradient of GELU(p) for the incoming gradient x W: the tree reads the product and the pre-activation.
@@ -157,6 +160,12 @@ public abstract class TreeFusionTests(ITestOutputHelper output)
             "tree reduced only" => (x, p) => (x.MatMul(w) * p.Tanh()).Sum([0]),
             "binary chain of a product" => (x, p) => x.MatMul(w) * p.Tanh(),
             "product as second input beside a scalar" => (x, p) => p.Exp() * (x.MatMul(w) * scale),
+            "bias gradients of two layers" => (x, p) =>
+            {
+                var first = x.MatMul(w) * p.Tanh();
+                var second = first.MatMul(w3) * p.Tanh();
+                return first.Sum([0]) * second.Sum([0]);
+            },
             "product read outside the tree" => (x, p) =>
             {
                 var t = x.MatMul(w);
@@ -165,7 +174,7 @@ public abstract class TreeFusionTests(ITestOutputHelper output)
             _ => (x, p) => (x.MatMul(w) * bias).Tanh() * p,
         };
         var (stats, explain) = CompiledMatchesEager(program, function, [6, 5], [6, 7]);
-        bool runsTrees = Device.Kernels is IGemmEpilogueKernels epilogues && epilogues.RunsGemmTree(CpuGemmTreeEpilogueTests.GeluBackward);
+        bool runsTrees = Device.Kernels is IGemmEpilogueKernels epilogues && epilogues.RunsGemmTree(GemmTreeEpilogueTests.GeluBackward);
         Assert.True((runsTrees ? (folds, launches) : (0, unfolded)) == (stats.TreeEpilogues, stats.Launches), explain);
         if (runsTrees && folds > 0) Assert.Contains("+ tree epilogue Fused[", explain);
     }
@@ -234,7 +243,7 @@ public abstract class TreeFusionTests(ITestOutputHelper output)
         // The fused groups' calls include the repeats of cheap calls recomputed for a second reader, which the plain graph
         // does not run; the calls of trees folded into products launch nothing.
         Assert.Equal(off.Launches - (on.FusedCalls - on.Recomputed) + on.FusedGroups - on.TreeEpilogueCalls, on.Launches);
-        Assert.Equal(Device.Kernels is IGemmEpilogueKernels epilogues && epilogues.RunsGemmTree(CpuGemmTreeEpilogueTests.GeluBackward), on.TreeEpilogues > 0);
+        Assert.Equal(Device.Kernels is IGemmEpilogueKernels epilogues && epilogues.RunsGemmTree(GemmTreeEpilogueTests.GeluBackward), on.TreeEpilogues > 0);
         Assert.True(geluBackward > 0 && geluBackward == gelus, explain);
     }
 }

@@ -202,8 +202,8 @@ public sealed class IlgpuCodegenTests : IClassFixture<IlgpuCodegenTests.Compiler
     public static IEnumerable<object[]> FusedTreeNames() => FusedTrees.Keys.Select(k => new object[] { k });
 
     /// <summary>
-    /// A fused tree's kernels (flat, broadcasting, and the reductions reading it) round each op as the separate
-    /// kernels do on a GPU: no product feeds a sum in a form ptxas may contract into one fused multiply-add, so a
+    /// A fused tree's kernels (flat, broadcasting, the reductions reading it, and the GEMMs storing through it) round
+    /// each op as the separate kernels do on a GPU: no product feeds a sum in a form ptxas may contract into one fused multiply-add, so a
     /// compiled graph's fused groups keep eager's bits on CUDA as on the emulator.
     /// </summary>
     [Theory, MemberData(nameof(FusedTreeNames))]
@@ -222,6 +222,15 @@ public sealed class IlgpuCodegenTests : IClassFixture<IlgpuCodegenTests.Compiler
             Assert.True(pairs.Count == 0, $"{name} {kernel.Name}: contractible mul/add pairs:\n  {string.Join("\n  ", pairs)}");
             Assert.Contains("mul.rn.f32", ptx);
             Assert.DoesNotContain(".local", ptx);
+        }
+        // As the last step of a product's store: the tiled kernel (16 x 16 groups, vector form) and the mapped kernel.
+        var store = KernelsType.Assembly.GetType("Engine.Kernels.Ilgpu.TreeStore`2")!
+            .MakeGenericType(KernelsType.Assembly.GetType("Engine.Kernels.Elementwise.IdentityOp")!, tree);
+        var (group, off) = (KernelsType.Assembly.GetType("Engine.Kernels.Ilgpu.GemmGroup16")!, KernelsType.Assembly.GetType("Engine.Kernels.Ilgpu.SwitchOff")!);
+        foreach (var kernel in new[] { Kernel("GemmTiled", group, off, off, on, store), Kernel("Gemm", store) })
+        {
+            var pairs = Ptx.ContractiblePairs(compiler.Codegen.Ptx(kernel));
+            Assert.True(pairs.Count == 0, $"{name} {kernel.Name} with the tree step: contractible mul/add pairs:\n  {string.Join("\n  ", pairs)}");
         }
     }
 

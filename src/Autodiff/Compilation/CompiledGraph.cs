@@ -232,12 +232,13 @@ internal sealed class CompiledGraph : IDisposable
                 return temporary;
             }
             if (optimize && recompute) ops = Rematerialization.Run(ops, IsPlanned, program => Fusion.Fuse(program, IsPlanned).Count, NewTemporary, out passes.Recomputed);
-            ops = Fusion.Fuse(ops, IsPlanned, out passes.ReductionEpilogues, out passes.ReductionsPaired);
+            ops = Fusion.Fuse(ops, IsPlanned, out passes.ReductionEpilogues);
             if (optimize)
             {
                 ops = GemmTreeFusion.Run(ops, trace.Device.Kernels, IsPlanned, out passes.TreeEpilogues, out passes.TreeEpilogueCalls, out int plainReductions);
                 passes.ReductionEpilogues -= plainReductions;
             }
+            ops = Fusion.PairSiblings(ops, out passes.ReductionsPaired);
         }
         for (int i = 0; i < ops.Count; i++)
             foreach (var b in ops[i].Buffers)

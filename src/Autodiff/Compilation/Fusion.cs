@@ -221,28 +221,31 @@ internal sealed class FusedOp : TraceOp
 /// Sibling reductions: then each reduction launch (a group with its reduction, or a plain Reduce with Sum or Mean as
 /// above), in program order, joins the earliest reduction launch before it that is not yet in a pair when both reduce
 /// the same shape over the same axes with the same op (Sum with Sum, Mean with Mean: the paired kernel takes one op,
-/// and Max is never a fused reduction), they read at least one buffer in common and at most
-/// <see cref="ElementwiseExpression.MaxInputs"/> distinct inputs together (a buffer with the shape it is read as), and
-/// the earlier can move to the later's place: no host step lies between them, no launch between touches what the
-/// earlier writes (its result, its stored value) or writes what it reads, and the later neither reads nor writes what
-/// the earlier writes nor writes what it reads. The two become one launch at the later's place, where all the later's
+/// and Max is never a fused reduction), they read at most <see cref="ElementwiseExpression.MaxInputs"/> distinct inputs
+/// together (a buffer with the shape it is read as), and the earlier can move to the later's place: no host step lies
+/// between them, no launch between touches what the earlier writes (its result, its stored value) or writes what it
+/// reads, and the later neither reads nor writes what the earlier writes nor writes what it reads. The two become one launch at the later's place, where all the later's
 /// inputs are ready (<see cref="IFusedElementwiseKernels.ElementwiseTreeReducePair"/>): each input element is loaded
 /// once for both trees, and each result has the bits of its own launch. A launch holds at most two reductions. The
 /// FNO's two spectral-weight gradients of each block (s·p and s·q summed over p's and q's broadcast axes) and the
-/// relative-L2 loss's two sums ((x - y)² and y², both reading y) each become one launch.
+/// relative-L2 loss's two sums ((x - y)² and y², both reading y) each become one launch; so do two bias gradients of
+/// one shape that read nothing in common (two sums of [batch, width] over the batch). Where the GEMMs take the
+/// elementwise trees that read their products (<see cref="GemmTreeFusion"/>), pairing comes after them: a tree the
+/// product applies as it stores saves a pass over the product, and the plain sum it leaves behind (a bias gradient
+/// beside its activation's gradient) still pairs.
 /// </para>
 /// </summary>
 internal static class Fusion
 {
-    /// <summary><paramref name="ops"/> with every group of the rule replaced by one <see cref="FusedOp"/>.</summary>
-    public static List<TraceOp> Fuse(List<TraceOp> ops, Func<object, bool> isTemporary) => Fuse(ops, isTemporary, out _, out _);
+    /// <summary><paramref name="ops"/> with every group of the rule replaced by one <see cref="FusedOp"/> and sibling reductions paired.</summary>
+    public static List<TraceOp> Fuse(List<TraceOp> ops, Func<object, bool> isTemporary) => PairSiblings(Fuse(ops, isTemporary, out _), out _);
 
     /// <summary>
-    /// <paramref name="ops"/> with every group of the rule replaced by one <see cref="FusedOp"/>;
-    /// <paramref name="reductionEpilogues"/>: the reductions that absorbed the group before them;
-    /// <paramref name="reductionsPaired"/>: the reductions that run in one launch with a sibling (two per pair).
+    /// <paramref name="ops"/> with every group of the rule replaced by one <see cref="FusedOp"/>, siblings not yet
+    /// paired (<see cref="PairSiblings"/>); <paramref name="reductionEpilogues"/>: the reductions that absorbed the
+    /// group before them.
     /// </summary>
-    public static List<TraceOp> Fuse(List<TraceOp> ops, Func<object, bool> isTemporary, out int reductionEpilogues, out int reductionsPaired)
+    public static List<TraceOp> Fuse(List<TraceOp> ops, Func<object, bool> isTemporary, out int reductionEpilogues)
     {
         var flow = new ValueFlow(ops);
         var groups = new Group?[ops.Count];
@@ -290,7 +293,7 @@ internal static class Fusion
             else result.Add(groups[i] is { Members.Count: > 1 } group ? group.ToOp() : ops[i]);
         }
         reductionEpilogues = reductions.Count;
-        return PairSiblings(result, out reductionsPaired);
+        return result;
     }
 
     /// <summary>
@@ -298,7 +301,7 @@ internal static class Fusion
     /// the earliest unpaired reduction launch before it that <see cref="Merge"/> accepts and that can move to its place
     /// (<see cref="BlocksMove"/>). <paramref name="paired"/>: the reductions paired, two per launch.
     /// </summary>
-    private static List<TraceOp> PairSiblings(List<TraceOp> ops, out int paired)
+    public static List<TraceOp> PairSiblings(List<TraceOp> ops, out int paired)
     {
         var units = ops.Select(ReductionLaunch.Of).ToArray();
         var merged = new FusedOp?[ops.Count];
@@ -326,13 +329,12 @@ internal static class Fusion
 
     /// <summary>
     /// The pair of <paramref name="first"/> and <paramref name="second"/> as one launch, or null unless both reduce the
-    /// same shape over the same axes with the same op, share an input buffer, and read at most
+    /// same shape over the same axes with the same op and read at most
     /// <see cref="ElementwiseExpression.MaxInputs"/> distinct inputs together (a buffer with the shape it is read as).
     /// </summary>
     private static FusedOp? Merge(ReductionLaunch first, ReductionLaunch second)
     {
         if (first.Op != second.Op || !first.Shape.SequenceEqual(second.Shape) || !first.Axes.SequenceEqual(second.Axes)) return null;
-        if (!second.Inputs.Any(b => first.Inputs.Contains(b, ReferenceEqualityComparer.Instance))) return null;
         var inputs = first.Inputs.ToList();
         var shapes = first.Shapes.ToList();
         var map = new int[second.Inputs.Count];

@@ -353,7 +353,7 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
     /// <paramref name="inputs"/> at the run's offset from C's buffer start <paramref name="c"/>: the loop of
     /// <see cref="ElementwiseTree"/>, so the values have its bits.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     internal static unsafe void TreeOverRuns<TTree, TV>(TTree tree, float* z, in TreeInputs inputs, float* c, int runs, int length, nint stride)
         where TTree : unmanaged, ITreeOp where TV : unmanaged, IFloatVector<TV>
     {

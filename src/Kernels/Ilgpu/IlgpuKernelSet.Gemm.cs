@@ -27,45 +27,87 @@ public sealed partial class IlgpuKernelSet : IGemmEpilogueKernels
     /// <remarks>Every epilogue: the bias, the residual and any activation chain run in the GEMM's store.</remarks>
     public bool RunsGemmEpilogue(bool bias, bool residual = false, IReadOnlyList<UnaryStep>? activation = null) => activation is not { Count: 0 };
 
+    /// <inheritdoc />
+    /// <remarks>Every tree of at most four inputs, as the last step of the store (<see cref="TreeStore{TActivation, TTree}"/>).</remarks>
+    public bool RunsGemmTree(ElementwiseExpression tree) => tree.Arity <= ElementwiseExpression.MaxInputs;
+
     private void GemmCore(GemmSize size, in GemmOperand a, in GemmOperand b, in GemmOutput c)
     {
         const string opName = "Gemm";
         size.Check($"{Name}.{opName}");
         a.Check($"{Name}.{opName}", nameof(a));
         b.Check($"{Name}.{opName}", nameof(b));
-        c.Check($"{Name}.{opName}", runsEpilogues: true, size);
+        c.Check($"{Name}.{opName}", runsEpilogues: true, size, runsTrees: true);
         // An activation output comes only with an activation (checked above), so an identity epilogue is no epilogue.
         if (c.Epilogue.IsIdentity)
         {
             GemmLaunch(size, a, b, c, default(PlainStore));
             return;
         }
-        ElementwiseChains.Run(this, nameof(GemmWithEpilogue), ElementwiseChains.Unary(c.Epilogue.Activation ?? []), size, a, b, c);
+        var activation = ElementwiseChains.Unary(c.Epilogue.Activation ?? []);
+        if (c.Epilogue.Tree is { } tree)
+            ElementwiseChains.RunPair(this, nameof(GemmWithTreeEpilogue), activation, ElementwiseChains.Tree(tree.Expression), size, a, b, c);
+        else
+            ElementwiseChains.Run(this, nameof(GemmWithEpilogue), activation, size, a, b, c);
     }
 
     /// <summary>The product with its epilogue in the store, the activation being <typeparamref name="TActivation"/> (checked by the caller).</summary>
     internal void GemmWithEpilogue<TActivation>(TActivation activation, GemmSize size, GemmOperand a, GemmOperand b, GemmOutput c)
-        where TActivation : unmanaged, IUnaryOp
+        where TActivation : unmanaged, IUnaryOp =>
+        GemmLaunch(size, a, b, c, EpilogueStoreFor(activation, size, c));
+
+    /// <summary>
+    /// The product with its epilogue and then its tree step (<typeparamref name="TTree"/>, the op struct of the epilogue's
+    /// tree) in the store (checked by the caller).
+    /// </summary>
+    internal void GemmWithTreeEpilogue<TActivation, TTree>(TActivation activation, TTree tree, GemmSize size, GemmOperand a, GemmOperand b, GemmOutput c)
+        where TActivation : unmanaged, IUnaryOp where TTree : unmanaged, ITreeOp
     {
         const string opName = "Gemm";
-        var e = c.Epilogue;
-        long extent = c.Offset + Extent(size.Batch, c.BatchStride, (long)size.M * size.N);
-        // An absent buffer's view is C's, never read (as the reductions' sources stand an input for an absent output).
-        var laidAsC = View(c.Buffer, extent, opName, nameof(c)).SubView(c.Offset);
-        ArrayView<float> Laid(DeviceBuffer<float>? buffer, string name) =>
-            buffer == null ? laidAsC : View(buffer, extent, opName, name).SubView(c.Offset);
-        var store = new EpilogueStore<TActivation>
+        var step = c.Epilogue.Tree!.Value;
+        var laidAsC = LaidAsC(c.Buffer, size, c, "c");
+        int scalars = 0;
+        ArrayView<float> Input(int k)
         {
-            Bias = e.Bias == null ? laidAsC : View(e.Bias, e.Bias.Length, opName, "bias"),
+            var buffer = k < step.Inputs.Count ? step.Inputs[k] : null;
+            if (buffer == null) return laidAsC;
+            bool scalar = buffer.Length == 1;
+            if (scalar) scalars |= 1 << k;
+            return scalar ? View(buffer, 1, opName, $"tree input {k}") : LaidAsC(buffer, size, c, $"tree input {k}");
+        }
+        var store = new TreeStore<TActivation, TTree>
+        {
+            Epilogue = EpilogueStoreFor(activation, size, c),
+            X0 = Input(0), X1 = Input(1), X2 = Input(2), X3 = Input(3),
+            Value = step.ValueInput,
+            Scalars = scalars,
+            Arity = step.Inputs.Count,
+            Tree = tree,
+        };
+        GemmLaunch(size, a, b, c, store);
+    }
+
+    /// <summary><paramref name="buffer"/> laid out as C: a view from C's offset over C's extent.</summary>
+    private ArrayView<float> LaidAsC(DeviceBuffer<float> buffer, GemmSize size, in GemmOutput c, string name) =>
+        View(buffer, c.Offset + Extent(size.Batch, c.BatchStride, (long)size.M * size.N), "Gemm", name).SubView(c.Offset);
+
+    /// <summary>The store step of C's bias, residual and activation (an absent buffer's view is C's, never read).</summary>
+    private EpilogueStore<TActivation> EpilogueStoreFor<TActivation>(TActivation activation, GemmSize size, in GemmOutput c)
+        where TActivation : unmanaged, IUnaryOp
+    {
+        var e = c.Epilogue;
+        var laidAsC = LaidAsC(c.Buffer, size, c, "c");
+        return new EpilogueStore<TActivation>
+        {
+            Bias = e.Bias == null ? laidAsC : View(e.Bias, e.Bias.Length, "Gemm", "bias"),
             BiasRows = e.Bias == null ? 0 : e.Bias.Length / size.N,
             N = size.N,
-            Residual = Laid(e.Residual, "residual"),
+            Residual = e.Residual == null ? laidAsC : LaidAsC(e.Residual, size, c, "residual"),
             HasResidual = e.Residual == null ? 0 : 1,
-            Output = Laid(e.ActivationOutput, "activation output"),
+            Output = e.ActivationOutput == null ? laidAsC : LaidAsC(e.ActivationOutput, size, c, "activation output"),
             HasOutput = e.ActivationOutput == null ? 0 : 1,
             Activation = activation,
         };
-        GemmLaunch(size, a, b, c, store);
     }
 
     /// <summary>Launches the tiled or the mapped kernel with <paramref name="store"/> finishing each stored value (checked by the caller).</summary>
@@ -102,7 +144,8 @@ public sealed partial class IlgpuKernelSet : IGemmEpilogueKernels
             int variant = (transA ? 4 : 0) + (transB ? 2 : 0) + (vector ? 1 : 0);
             var tiled = GemmKernel(variant, acc => acc.LoadStreamKernel(GemmTiledKernel<TStore>(gemmGroup, transA, transB, vector)));
             var tiledConfig = GemmConfig(batch, m, n, IlgpuKernels.GemmSlab * gemmGroup, gemmGroup);
-            Launch(opName, () => tiled(tiledConfig, av, bv, cv, tp, store), a.Buffer, b.Buffer, c.Buffer, epilogue.Bias, epilogue.Residual, epilogue.ActivationOutput);
+            Launch(opName, () => tiled(tiledConfig, av, bv, cv, tp, store), a.Buffer, b.Buffer, c.Buffer, epilogue.Bias, epilogue.Residual, epilogue.ActivationOutput,
+                epilogue.Tree?.Inputs);
             return;
         }
 
@@ -121,7 +164,7 @@ public sealed partial class IlgpuKernelSet : IGemmEpilogueKernels
         var kernel = GemmKernel(-1, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<int>, ArrayView<int>, ArrayView<int>, GemmParams, TStore>(IlgpuKernels.Gemm));
         Launch(opName, () => kernel(config, av, bv, cv, ai, bi, ci, p, store), a.Buffer, b.Buffer, c.Buffer, aIndex, bIndex, cIndex,
-            epilogue.Bias, epilogue.Residual, epilogue.ActivationOutput);
+            epilogue.Bias, epilogue.Residual, epilogue.ActivationOutput, epilogue.Tree?.Inputs);
     }
 
     /// <summary>

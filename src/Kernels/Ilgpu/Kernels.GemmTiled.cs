@@ -96,6 +96,31 @@ internal struct EpilogueStore<TActivation> : IGemmStoreStep where TActivation : 
     }
 }
 
+/// <summary>
+/// The epilogue with a tree step (<see cref="GemmTreeStep"/>): the value <see cref="EpilogueStore{TActivation}"/> makes,
+/// then the tree over it (input <see cref="Value"/>) and the other inputs at C's position (an input of one element,
+/// bit k of <see cref="Scalars"/>, read as a scalar), whose result C receives. The tree is the op struct the fused
+/// tree kernel runs, so the bits are those of the product followed by the separate tree call. Inputs at or beyond
+/// <see cref="Arity"/> are not read.
+/// </summary>
+internal struct TreeStore<TActivation, TTree> : IGemmStoreStep where TActivation : unmanaged, IUnaryOp where TTree : unmanaged, ITreeOp
+{
+    public EpilogueStore<TActivation> Epilogue;
+    public ArrayView<float> X0, X1, X2, X3;
+    public int Value, Scalars, Arity;
+    public TTree Tree;
+
+    /// <inheritdoc />
+    public readonly float Finish(float z, long at, long row, int col)
+    {
+        float v = Epilogue.Finish(z, at, row, col);
+        return Tree.Scalar(Read(0, X0, v, at), Read(1, X1, v, at), Read(2, X2, v, at), Read(3, X3, v, at));
+    }
+
+    private readonly float Read(int k, ArrayView<float> x, float v, long at) =>
+        k == Value ? v : k >= Arity ? 0f : x[(Scalars >> k & 1) != 0 ? 0 : at];
+}
+
 internal static partial class IlgpuKernels
 {
     /// <summary>Width of the K slab staged in shared memory per step of the tiled GEMM.</summary>
