@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Runtime.CompilerServices;
 using Engine.Kernels.Elementwise;
 using Engine.Kernels.Vectors;
 
@@ -40,21 +39,13 @@ internal abstract unsafe class GemmActivation
 
         private readonly struct Runs(TOp op, float* z, nint shift, int runs, int length, nint stride) : IWidthAction
         {
-            void IWidthAction.Run<TV, TD>() => MapRuns<TV, TD>(op, z, shift, runs, length, stride);
-        }
-
-        /// <summary>
-        /// The chain over each run, compiled once fully optimised and never inlined: the runtime's profile-guided
-        /// recompilation of a caller that inlined such a loop made it several times slower (see <see cref="GemmTree"/>).
-        /// </summary>
-        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-        private static void MapRuns<TV, TD>(TOp op, float* z, nint shift, int runs, int length, nint stride)
-            where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
-        {
-            for (int r = 0; r < runs; r++)
+            void IWidthAction.Run<TV, TD>()
             {
-                float* run = z + r * stride;
-                SimdLoops<TV, TD>.Map(op, run, run + shift, length);
+                for (int r = 0; r < runs; r++)
+                {
+                    float* run = z + r * stride;
+                    SimdLoops<TV, TD>.Map(op, run, run + shift, length);
+                }
             }
         }
     }

@@ -669,12 +669,6 @@ internal static unsafe class SgemmPacked
         bool byRows = pr.CColStride == 1;
         int runs = byRows ? rows : cols, length = byRows ? cols : rows;
         nint stride = byRows ? pr.CRowStride : pr.CColStride;
-        if (stride == length)
-        {
-            // Runs that follow each other in memory are one: a narrow C's block is a few vectors per row, and each
-            // step below gives every element the same bits however its runs are cut.
-            (runs, length) = (1, runs * length);
-        }
         if (pr.Epilogue.HasResidual)
         {
             AddResidual(c, pr.Epilogue.ResidualShift, runs, length, stride);
