@@ -16,8 +16,8 @@ namespace Engine.Bench;
 /// step, one compiled step and one 512^3 SGEMM (our own rate, measured in the same run), and medians are reported, so
 /// a busy machine slows all three alike. Also per step: kernel launches and device allocations (device counters), and
 /// the GEMM-bound fraction: the step's matrix-product FLOPs (from the compiled graph) at the measured SGEMM rate,
-/// divided by the step time. Both steps first run 100 times each, so the times are those of tiered, profile-guided
-/// code (the runtime's default), as in a long training run. Run: <c>dotnet run -c Release --project bench -- compiled-steps [rounds]</c>.
+/// divided by the step time. Both steps first run 100 times each, so the times are those of the code a long training
+/// run executes once the runtime has tiered it up. Run: <c>dotnet run -c Release --project bench -- compiled-steps [rounds]</c>.
 /// </summary>
 public static class CompiledStepHarness
 {
@@ -56,9 +56,9 @@ public static class CompiledStepHarness
             using var eager = Make(name, d);
             using var twin = Make(name, d);
             using var step = Compiler.Compile((Tensor input, object target) => twin.Step(input, target));
-            // Past the runtime's tiering (methods are recompiled with their profiles after 30 calls, some more than
-            // once), so that both steps are timed in the code a long training run executes: code that tiering made
-            // slower shows only after dozens of steps.
+            // Past the runtime's tiering (a method is recompiled, fully optimised, after 30 calls), so that both steps
+            // are timed in the code a long training run executes: code that a recompilation made slower shows only
+            // after dozens of steps.
             for (int i = 0; i < WarmupSteps; i++)
             {
                 step.Invoke(x, y).Dispose();

@@ -203,8 +203,8 @@ public sealed class IlgpuCodegenTests : IClassFixture<IlgpuCodegenTests.Compiler
 
     /// <summary>
     /// A fused tree's kernels (flat, broadcasting, the reductions reading it, and the GEMMs storing through it) round
-    /// each op as the separate kernels do on a GPU: no product feeds a sum in a form ptxas may contract into one fused multiply-add, so a
-    /// compiled graph's fused groups keep eager's bits on CUDA as on the emulator.
+    /// each op as the separate kernels do on a GPU: no product feeds a sum in a form ptxas may contract into one fused
+    /// multiply-add, so a compiled graph's fused groups keep eager's bits on CUDA as on the emulator.
     /// </summary>
     [Theory, MemberData(nameof(FusedTreeNames))]
     public void Ptx_FusedTreesRoundEveryOp(string name)

@@ -224,9 +224,10 @@ internal sealed class FusedOp : TraceOp
 /// and Max is never a fused reduction), they read at most <see cref="ElementwiseExpression.MaxInputs"/> distinct inputs
 /// together (a buffer with the shape it is read as), and the earlier can move to the later's place: no host step lies
 /// between them, no launch between touches what the earlier writes (its result, its stored value) or writes what it
-/// reads, and the later neither reads nor writes what the earlier writes nor writes what it reads. The two become one launch at the later's place, where all the later's
-/// inputs are ready (<see cref="IFusedElementwiseKernels.ElementwiseTreeReducePair"/>): each input element is loaded
-/// once for both trees, and each result has the bits of its own launch. A launch holds at most two reductions. The
+/// reads, and the later neither reads nor writes what the earlier writes nor writes what it reads. The two become one
+/// launch at the later's place, where all the later's inputs are ready
+/// (<see cref="IFusedElementwiseKernels.ElementwiseTreeReducePair"/>): each input element is loaded once for both
+/// trees, and each result has the bits of its own launch. A launch holds at most two reductions. The
 /// FNO's two spectral-weight gradients of each block (s·p and s·q summed over p's and q's broadcast axes) and the
 /// relative-L2 loss's two sums ((x - y)² and y², both reading y) each become one launch; so do two bias gradients of
 /// one shape that read nothing in common (two sums of [batch, width] over the batch). Where the GEMMs take the

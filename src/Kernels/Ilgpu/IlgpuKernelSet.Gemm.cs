@@ -54,7 +54,7 @@ public sealed partial class IlgpuKernelSet : IGemmEpilogueKernels
     /// <summary>The product with its epilogue in the store, the activation being <typeparamref name="TActivation"/> (checked by the caller).</summary>
     internal void GemmWithEpilogue<TActivation>(TActivation activation, GemmSize size, GemmOperand a, GemmOperand b, GemmOutput c)
         where TActivation : unmanaged, IUnaryOp =>
-        GemmLaunch(size, a, b, c, EpilogueStoreFor(activation, size, c));
+        GemmLaunch(size, a, b, c, EpilogueStoreFor(activation, size, c, LaidAsC(c.Buffer, size, c, "c")));
 
     /// <summary>
     /// The product with its epilogue and then its tree step (<typeparamref name="TTree"/>, the op struct of the epilogue's
@@ -77,7 +77,7 @@ public sealed partial class IlgpuKernelSet : IGemmEpilogueKernels
         }
         var store = new TreeStore<TActivation, TTree>
         {
-            Epilogue = EpilogueStoreFor(activation, size, c),
+            Epilogue = EpilogueStoreFor(activation, size, c, laidAsC),
             X0 = Input(0), X1 = Input(1), X2 = Input(2), X3 = Input(3),
             Value = step.ValueInput,
             Scalars = scalars,
@@ -91,12 +91,14 @@ public sealed partial class IlgpuKernelSet : IGemmEpilogueKernels
     private ArrayView<float> LaidAsC(DeviceBuffer<float> buffer, GemmSize size, in GemmOutput c, string name) =>
         View(buffer, c.Offset + Extent(size.Batch, c.BatchStride, (long)size.M * size.N), "Gemm", name).SubView(c.Offset);
 
-    /// <summary>The store step of C's bias, residual and activation (an absent buffer's view is C's, never read).</summary>
-    private EpilogueStore<TActivation> EpilogueStoreFor<TActivation>(TActivation activation, GemmSize size, in GemmOutput c)
+    /// <summary>
+    /// The store step of C's bias, residual and activation; an absent buffer's view is <paramref name="laidAsC"/>
+    /// (C's own, never read).
+    /// </summary>
+    private EpilogueStore<TActivation> EpilogueStoreFor<TActivation>(TActivation activation, GemmSize size, in GemmOutput c, ArrayView<float> laidAsC)
         where TActivation : unmanaged, IUnaryOp
     {
         var e = c.Epilogue;
-        var laidAsC = LaidAsC(c.Buffer, size, c, "c");
         return new EpilogueStore<TActivation>
         {
             Bias = e.Bias == null ? laidAsC : View(e.Bias, e.Bias.Length, "Gemm", "bias"),
