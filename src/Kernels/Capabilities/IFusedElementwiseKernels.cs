@@ -506,11 +506,16 @@ internal static class ElementwiseChains
                 var bop = ElementwiseOps.Visit<Boxer, object>(binary.Op, default);
                 var left = BuildTree(binary.A);
                 var right = BuildTree(binary.B);
-                return Activator.CreateInstance(typeof(BinaryNode<,,>).MakeGenericType(bop.GetType(), left.GetType(), right.GetType()), bop, left, right)!;
+                var node = Calls(right) && !Calls(left) ? typeof(RightFirstNode<,,>) : typeof(BinaryNode<,,>);
+                return Activator.CreateInstance(node.MakeGenericType(bop.GetType(), left.GetType(), right.GetType()), bop, left, right)!;
             default:
                 throw new ArgumentException($"unknown expression node {tree.GetType().Name}.", nameof(tree));
         }
     }
+
+    /// <summary>The static <see cref="ITreeOp.Calls"/> of a tree op struct.</summary>
+    private static bool Calls(object treeOp) =>
+        (bool)treeOp.GetType().GetProperty(nameof(ITreeOp.Calls), BindingFlags.Public | BindingFlags.Static)!.GetValue(null)!;
 
     private static object Box(UnaryStep step) =>
         step.IsAffine ? new AffineOp(step.Scale, step.Shift) : ElementwiseOps.Visit<Boxer, object>(step.Op, default);

@@ -149,7 +149,7 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
         static abstract bool Paired { get; }
 
         /// <summary>The trees on one vector of each input, stored at <paramref name="y0"/> (and <paramref name="y1"/> for a pair).</summary>
-        void Store<TV>(TV x0, TV x1, TV x2, TV x3, float* y0, float* y1) where TV : unmanaged, IFloatVector<TV>;
+        void Store<TV, TLeaves>(in TLeaves x, float* y0, float* y1) where TV : unmanaged, IFloatVector<TV> where TLeaves : struct, ITreeLeaves;
     }
 
     private readonly unsafe struct OneTree<TTree>(TTree tree) : ITreeOutputs where TTree : unmanaged, ITreeOp
@@ -159,8 +159,8 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
         public static bool Paired => false;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Store<TV>(TV x0, TV x1, TV x2, TV x3, float* y0, float* y1) where TV : unmanaged, IFloatVector<TV> =>
-            TV.Store(tree.Vector(x0, x1, x2, x3), y0);
+        public void Store<TV, TLeaves>(in TLeaves x, float* y0, float* y1) where TV : unmanaged, IFloatVector<TV> where TLeaves : struct, ITreeLeaves =>
+            TV.Store(tree.Vector<TV, TLeaves>(in x), y0);
     }
 
     private readonly unsafe struct TwoTrees<TFirst, TSecond>(TFirst first, TSecond second) : ITreeOutputs
@@ -171,11 +171,11 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
         public static bool Paired => true;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Store<TV>(TV x0, TV x1, TV x2, TV x3, float* y0, float* y1) where TV : unmanaged, IFloatVector<TV>
+        public void Store<TV, TLeaves>(in TLeaves x, float* y0, float* y1) where TV : unmanaged, IFloatVector<TV> where TLeaves : struct, ITreeLeaves
         {
             // Both values before either store: y0 or y1 may be an input.
-            var a = first.Vector(x0, x1, x2, x3);
-            var b = second.Vector(x0, x1, x2, x3);
+            var a = first.Vector<TV, TLeaves>(in x);
+            var b = second.Vector<TV, TLeaves>(in x);
             TV.Store(a, y0);
             TV.Store(b, y1);
         }
@@ -383,9 +383,11 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
 
     /// <summary>
     /// The tree over n elements: full vectors, then a scalar tail computed as <see cref="Vec1"/> lanes (the bits of a
-    /// vector lane). Each input is loaded once per element however many leaves read it; y may alias an input.
+    /// vector lane). Each leaf reads its input where it stands in the tree (<see cref="ITreeLeaves"/>); y may alias an
+    /// input, since every value of an element is read before its store. Not inlined: the inlining budget of one copy
+    /// of a long tree is all a method has.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static unsafe void TreeLoop<TOut, TV>(TOut tree, TreeInputs x, float* y, float* y2, long n)
         where TOut : unmanaged, ITreeOutputs where TV : unmanaged, IFloatVector<TV> =>
         TreeSpan<TOut, TV>(tree, x.X0, x.X1, x.X2, x.X3, x.S0, x.S1, x.S2, x.S3, y, y2, n);
@@ -400,23 +402,46 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
         if (TV.Count > 1)
         {
             int w = TV.Count;
-            TV c0 = TV.Create(*x0), c1 = TV.Create(*x1), c2 = TV.Create(*x2), c3 = TV.Create(*x3);
             for (; i <= n - w; i += w)
             {
-                var v0 = s0 ? c0 : TV.Load(x0 + i);
-                var v1 = s1 ? c1 : TV.Load(x1 + i);
-                var v2 = s2 ? c2 : TV.Load(x2 + i);
-                var v3 = s3 ? c3 : TV.Load(x3 + i);
-                tree.Store(v0, v1, v2, v3, y + i, y2 + i);
+                var at = new LeavesAt(x0, x1, x2, x3, s0, s1, s2, s3, i);
+                tree.Store<TV, LeavesAt>(in at, y + i, y2 + i);
             }
         }
+        if (i < n) TreeTail(tree, x0, x1, x2, x3, s0, s1, s2, s3, y, y2, i, n);
+    }
+
+    /// <summary>
+    /// Elements [i, n) of <see cref="TreeSpan{TOut, TV}"/> as <see cref="Vec1"/> lanes: a method of its own, so that the
+    /// inlining budget of the loop it ends goes to the vector body.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void TreeTail<TOut>(TOut tree, float* x0, float* x1, float* x2, float* x3, bool s0, bool s1, bool s2, bool s3, float* y,
+        float* y2, long i, long n) where TOut : unmanaged, ITreeOutputs
+    {
         for (; i < n; i++)
         {
-            Vec1 v0 = s0 ? *x0 : x0[i];
-            Vec1 v1 = s1 ? *x1 : x1[i];
-            Vec1 v2 = s2 ? *x2 : x2[i];
-            Vec1 v3 = s3 ? *x3 : x3[i];
-            tree.Store(v0, v1, v2, v3, y + i, y2 + i);
+            var at = new LeavesAt(x0, x1, x2, x3, s0, s1, s2, s3, i);
+            tree.Store<Vec1, LeavesAt>(in at, y + i, y2 + i);
         }
+    }
+
+    /// <summary>
+    /// The inputs of <see cref="TreeSpan{TOut, TV}"/> at element <paramref name="i"/>: a vector from there, or the
+    /// input's one value in every lane when it is a scalar (<paramref name="s0"/>..<paramref name="s3"/>).
+    /// </summary>
+    private readonly unsafe struct LeavesAt(float* x0, float* x1, float* x2, float* x3, bool s0, bool s1, bool s2, bool s3, long i) : ITreeLeaves
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public TV Read0<TV>() where TV : unmanaged, IFloatVector<TV> => s0 ? TV.Create(*x0) : TV.Load(x0 + i);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public TV Read1<TV>() where TV : unmanaged, IFloatVector<TV> => s1 ? TV.Create(*x1) : TV.Load(x1 + i);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public TV Read2<TV>() where TV : unmanaged, IFloatVector<TV> => s2 ? TV.Create(*x2) : TV.Load(x2 + i);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public TV Read3<TV>() where TV : unmanaged, IFloatVector<TV> => s3 ? TV.Create(*x3) : TV.Load(x3 + i);
     }
 }

@@ -65,7 +65,8 @@ internal static unsafe class SimdLoops<TV, TD>
             int w = TV.Count;
             if (TS.NonTemporal)
                 for (; i < n && ((nuint)(y + i) & 63) != 0; i++) y[i] = op.Vector<Vec1>(x[i]);
-            for (; i <= n - 4 * w; i += 4 * w)
+            // An op that is a call (IUnaryOp.Calls) runs one vector at a time: four loaded ahead would be held across it.
+            for (; !TOp.Calls && i <= n - 4 * w; i += 4 * w)
             {
                 var v0 = TV.Load(x + i);
                 var v1 = TV.Load(x + i + w);
@@ -98,7 +99,7 @@ internal static unsafe class SimdLoops<TV, TD>
             int w = TV.Count;
             if (TS.NonTemporal)
                 for (; i < n && ((nuint)(y + i) & 63) != 0; i++) y[i] = op.Vector<Vec1>(a[i], b[i]);
-            for (; i <= n - 4 * w; i += 4 * w)
+            for (; !TOp.Calls && i <= n - 4 * w; i += 4 * w)
             {
                 var a0 = TV.Load(a + i);
                 var a1 = TV.Load(a + i + w);
@@ -136,7 +137,7 @@ internal static unsafe class SimdLoops<TV, TD>
             if (TS.NonTemporal)
                 for (; i < n && ((nuint)(y + i) & 63) != 0; i++) y[i] = op.Vector<Vec1>(a[i], b);
             var vb = TV.Create(b);
-            for (; i <= n - 4 * w; i += 4 * w)
+            for (; !TOp.Calls && i <= n - 4 * w; i += 4 * w)
             {
                 var a0 = TV.Load(a + i);
                 var a1 = TV.Load(a + i + w);

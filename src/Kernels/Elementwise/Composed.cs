@@ -13,6 +13,7 @@ internal readonly struct Compose<TOuter, TInner>(TOuter outer, TInner inner) : I
     where TInner : unmanaged, IUnaryOp
 {
     public static int Cost => TOuter.Cost + TInner.Cost;
+    public static bool Calls => TOuter.Calls || TInner.Calls;
     public float Scalar(float x) => outer.Scalar(inner.Scalar(x));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public TV Vector<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => outer.Vector(inner.Vector(x));
 }
@@ -23,6 +24,7 @@ internal readonly struct Then<TBinary, TUnary>(TBinary binary, TUnary unary) : I
     where TUnary : unmanaged, IUnaryOp
 {
     public static int Cost => TBinary.Cost + TUnary.Cost;
+    public static bool Calls => TBinary.Calls || TUnary.Calls;
     public float Scalar(float a, float b) => unary.Scalar(binary.Scalar(a, b));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Vector<TV>(TV a, TV b) where TV : unmanaged, IFloatVector<TV> => unary.Vector(binary.Vector(a, b));
@@ -35,6 +37,7 @@ internal readonly struct OnOperands<TBinary, TFirst, TSecond>(TBinary binary, TF
     where TSecond : unmanaged, IUnaryOp
 {
     public static int Cost => TBinary.Cost + TFirst.Cost + TSecond.Cost;
+    public static bool Calls => TBinary.Calls || TFirst.Calls || TSecond.Calls;
     public float Scalar(float a, float b) => binary.Scalar(first.Scalar(a), second.Scalar(b));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Vector<TV>(TV a, TV b) where TV : unmanaged, IFloatVector<TV> => binary.Vector(first.Vector(a), second.Vector(b));
@@ -44,6 +47,7 @@ internal readonly struct OnOperands<TBinary, TFirst, TSecond>(TBinary binary, TF
 internal readonly struct Flip<TBinary>(TBinary binary) : IBinaryOp where TBinary : unmanaged, IBinaryOp
 {
     public static int Cost => TBinary.Cost;
+    public static bool Calls => TBinary.Calls;
     public float Scalar(float a, float b) => binary.Scalar(b, a);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Vector<TV>(TV a, TV b) where TV : unmanaged, IFloatVector<TV> => binary.Vector(b, a);

@@ -16,6 +16,14 @@ internal interface IUnaryOp
     static abstract int Cost { get; }
 
     /// <summary>
+    /// True when <see cref="Vector{TV}"/> is a call rather than inlined code (the long functions of
+    /// <see cref="VecMath"/>): a CPU loop then loads no vector ahead of it and holds none across it, since the runtime
+    /// keeps a vector held across a call in a stack slot that is only 16-byte aligned. A composed op calls when a part
+    /// does.
+    /// </summary>
+    static virtual bool Calls => false;
+
+    /// <summary>
     /// The op's definition on one float: what the ILGPU kernels and host code run. It must compile inside an ILGPU
     /// kernel: no exceptions, no allocation, only math ILGPU maps (MathF's functions; not MathF.FusedMultiplyAdd,
     /// which ILGPU 1.5.3 leaves as an unresolved call in PTX).
@@ -35,6 +43,9 @@ internal interface IBinaryOp
 {
     /// <summary>Work per element relative to an add; see <see cref="IUnaryOp.Cost"/>.</summary>
     static abstract int Cost { get; }
+
+    /// <summary>True when the op's vector form is a call; see <see cref="IUnaryOp.Calls"/>.</summary>
+    static virtual bool Calls => false;
 
     /// <summary>The op's definition on one pair of floats (ILGPU kernels, host code); see <see cref="IUnaryOp.Scalar"/>.</summary>
     float Scalar(float a, float b);

@@ -50,6 +50,7 @@ internal readonly struct ReluOp : IUnaryOp
 internal readonly struct GeluTanhOp : IUnaryOp
 {
     public static int Cost => 4;
+    public static bool Calls => true;
     public float Scalar(float x) => 0.5f * x * (1f + MathF.Tanh(ScalarMath.SqrtTwoOverPi * (x + 0.044715f * x * x * x)));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public TV Vector<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => VecMath.GeluTanh(x);
 }
@@ -58,6 +59,7 @@ internal readonly struct GeluTanhOp : IUnaryOp
 internal readonly struct GeluErfOp : IUnaryOp
 {
     public static int Cost => 4;
+    public static bool Calls => true;
     public float Scalar(float x) => 0.5f * x * (1f + ScalarMath.Erf(x * ScalarMath.InvSqrt2));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public TV Vector<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => VecMath.GeluErf(x);
 }
@@ -66,6 +68,7 @@ internal readonly struct GeluErfOp : IUnaryOp
 internal readonly struct TanhOp : IUnaryOp
 {
     public static int Cost => 4;
+    public static bool Calls => true;
     public float Scalar(float x) => MathF.Tanh(x);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public TV Vector<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => VecMath.Tanh(x);
 }
@@ -82,6 +85,7 @@ internal readonly struct SigmoidOp : IUnaryOp
 internal readonly struct ErfOp : IUnaryOp
 {
     public static int Cost => 4;
+    public static bool Calls => true;
     public float Scalar(float x) => ScalarMath.Erf(x);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public TV Vector<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => VecMath.Erf(x);
 }

@@ -57,8 +57,14 @@ internal static class VecMath
     }
 
     /// <summary>tanh per lane (Cephes: odd polynomial below 0.625, 1 - 2/(e^{2|x|} + 1) above).</summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    public static TV Tanh<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => TanhBody(x);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Tanh<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => CallThroughSlot<TV, TanhFn>(x);
+
+    private readonly struct TanhFn : ILongFunction
+    {
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+        public static unsafe void InPlace<TV>(float* slot) where TV : unmanaged, IFloatVector<TV> => TV.Store(TanhBody(TV.Load(slot)), slot);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TV TanhBody<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
@@ -81,8 +87,14 @@ internal static class VecMath
     public static TV Sigmoid<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => TV.One / (TV.One + Exp(-x));
 
     /// <summary><see cref="ScalarMath.Erf"/> per lane (same fit and operation order; coefficients by 8-entry lookups).</summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    public static TV Erf<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => ErfBody(x);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Erf<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => CallThroughSlot<TV, ErfFn>(x);
+
+    private readonly struct ErfFn : ILongFunction
+    {
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+        public static unsafe void InPlace<TV>(float* slot) where TV : unmanaged, IFloatVector<TV> => TV.Store(ErfBody(TV.Load(slot)), slot);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TV ErfBody<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
@@ -104,18 +116,52 @@ internal static class VecMath
     }
 
     /// <summary>GELU, tanh form, per lane.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    public static TV GeluTanh<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV GeluTanh<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => CallThroughSlot<TV, GeluTanhFn>(x);
+
+    private readonly struct GeluTanhFn : ILongFunction
     {
-        var inner = x + TV.Create(GeluCubic) * x * x * x;
-        var t = TanhBody(TV.Create(ScalarMath.SqrtTwoOverPi) * inner);
-        return TV.Create(0.5f) * x * (TV.One + t);
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+        public static unsafe void InPlace<TV>(float* slot) where TV : unmanaged, IFloatVector<TV>
+        {
+            var x = TV.Load(slot);
+            var inner = x + TV.Create(GeluCubic) * x * x * x;
+            var t = TanhBody(TV.Create(ScalarMath.SqrtTwoOverPi) * inner);
+            TV.Store(TV.Create(0.5f) * x * (TV.One + t), slot);
+        }
     }
 
     /// <summary>GELU, erf form, per lane.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    public static TV GeluErf<TV>(TV x) where TV : unmanaged, IFloatVector<TV> =>
-        TV.Create(0.5f) * x * (TV.One + ErfBody(x * TV.Create(ScalarMath.InvSqrt2)));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV GeluErf<TV>(TV x) where TV : unmanaged, IFloatVector<TV> => CallThroughSlot<TV, GeluErfFn>(x);
+
+    private readonly struct GeluErfFn : ILongFunction
+    {
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+        public static unsafe void InPlace<TV>(float* slot) where TV : unmanaged, IFloatVector<TV>
+        {
+            var x = TV.Load(slot);
+            TV.Store(TV.Create(0.5f) * x * (TV.One + ErfBody(x * TV.Create(ScalarMath.InvSqrt2))), slot);
+        }
+    }
+
+    private interface ILongFunction
+    {
+        static abstract unsafe void InPlace<TV>(float* slot) where TV : unmanaged, IFloatVector<TV>;
+    }
+
+    [System.Runtime.CompilerServices.InlineArray(32)]
+    private struct SlotStorage { private float first; }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining), SkipLocalsInit]
+    private static unsafe TV CallThroughSlot<TV, TF>(TV x) where TV : unmanaged, IFloatVector<TV> where TF : ILongFunction
+    {
+        Unsafe.SkipInit(out SlotStorage storage);
+        float* slot = (float*)(((nint)Unsafe.AsPointer(ref storage) + 63) & ~(nint)63);
+        TV.Store(x, slot);
+        TF.InPlace<TV>(slot);
+        return TV.Load(slot);
+    }
 
     /// <summary>e^x on one value, bitwise equal to a lane of <see cref="Exp{TV}"/> at any width.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
