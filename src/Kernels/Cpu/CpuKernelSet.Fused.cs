@@ -361,7 +361,8 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
         for (int r = 0; r < runs; r++)
         {
             float* run = z + r * stride;
-            TreeLoop<OneTree<TTree>, TV>(one, inputs.From(run - c), run, null, length);
+            var x = inputs.From(run - c);
+            TreeSpan<OneTree<TTree>, TV>(one, x.X0, x.X1, x.X2, x.X3, x.S0, x.S1, x.S2, x.S3, run, null, length);
         }
     }
 
