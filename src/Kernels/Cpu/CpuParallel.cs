@@ -5,8 +5,8 @@ namespace Engine.Kernels.Cpu;
 
 /// <summary>
 /// How many threads the CPU kernel set (<see cref="DeviceKind.Cpu"/>) may use at once: the elementwise, reduction,
-/// layout, FFT and SPN kernels split their work over at most <see cref="Count"/> threads, and GEMM over at most
-/// <see cref="Count"/> (capped by the processor count, the size of its thread pool). Process-wide; change it between
+/// layout, FFT and SPN kernels and GEMM split their work over at most <see cref="Count"/> threads (capped by the
+/// processor count, the size of their thread pool, <see cref="CpuWorkers"/>). Process-wide; change it between
 /// steps, not while kernels run on other threads. Results do not depend on it except for the order of some float
 /// reductions.
 /// </summary>
@@ -49,8 +49,9 @@ public static class CpuThreads
 }
 
 /// <summary>
-/// Splits a range of work items over cores in contiguous chunks. Small ranges run on the calling thread:
-/// below a few tens of thousands of elements the cost of waking a worker exceeds the work.
+/// Splits a range of work items over cores in contiguous chunks, on the pool the GEMMs use (<see cref="CpuWorkers"/>;
+/// the ThreadPool when another thread holds it). Small ranges run on the calling thread: below a few tens of thousands
+/// of elements the cost of waking a worker exceeds the work.
 /// </summary>
 internal static class CpuParallel
 {
@@ -93,12 +94,34 @@ internal static class CpuParallel
             body(0, count);
             return;
         }
-        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = Workers }, c =>
+        var job = new ChunkJob(body, per, count);
+        if (CpuWorkers.TryAcquire())
+        {
+            try
+            {
+                CpuWorkers.Run(job, chunks, Workers);
+            }
+            finally
+            {
+                CpuWorkers.Release();
+            }
+            return;
+        }
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = Workers }, job.Chunk);
+    }
+
+    /// <summary>The chunks of <see cref="For"/>, as parts of a pool job or as ThreadPool items.</summary>
+    private sealed class ChunkJob(Action<long, long> body, long per, long count) : CpuJob
+    {
+        /// <summary>Runs chunk <paramref name="c"/>.</summary>
+        public void Chunk(int c)
         {
             long s = c * per;
             long e = Math.Min(count, s + per);
             if (s < e) body(s, e);
-        });
+        }
+
+        protected override void RunPart(int part) => Chunk(part);
     }
 
     /// <summary>A raw pointer to the first element of a pinned array (CpuBuffer arrays are allocated pinned).</summary>

@@ -13,7 +13,7 @@ namespace Engine.Kernels.Cpu.Gemm;
 /// Threads: below <see cref="MinFlopsPerThread"/> per thread everything runs on the calling thread. Otherwise either
 /// the batch is spread over threads (one whole matrix per part), or each matrix is cut into a 2-D grid of C blocks
 /// (whole MR x NR panels; each part packs only the A rows and B columns it needs, so parts share nothing and need no
-/// barrier). Parts are taken dynamically from <see cref="GemmWorkers"/>, so a core busy with another process costs
+/// barrier). Parts are taken dynamically from <see cref="CpuWorkers"/>, so a core busy with another process costs
 /// only what it took. Packing buffers are per thread and reused (<see cref="GemmWorkspace"/>). An operand shared by
 /// the batch (batch stride 0, such as a weight applied to every matrix) is packed once by the calling thread before
 /// the parts start and read by all of them (<see cref="PackShared{TK}"/>).
@@ -290,10 +290,10 @@ internal static unsafe class SgemmPacked
         // C matrices that overlap (stride 0, or shorter than one matrix) must be updated in order, one at a time.
         bool cOverlaps = pr.Batch > 1 && Math.Abs(pr.StrideC) < (long)pr.M * pr.N;
 
-        int maxThreads = GemmWorkers.MaxThreads;
+        int maxThreads = CpuWorkers.MaxThreads;
         int threadsSplit = (int)Math.Clamp(flopsEach / MinFlopsPerThread, 1, maxThreads);
         int threadsBatch = cOverlaps ? 1 : (int)Math.Clamp(flops / MinFlopsPerThreadBatched, 1, Math.Min(maxThreads, pr.Batch));
-        if ((threadsSplit == 1 && threadsBatch == 1) || !GemmWorkers.TryAcquire())
+        if ((threadsSplit == 1 && threadsBatch == 1) || !CpuWorkers.TryAcquire())
         {
             RunSequential<TK>(ref pr);
             return;
@@ -312,7 +312,7 @@ internal static unsafe class SgemmPacked
             if (overBatch)
             {
                 job.OverBatch = true;
-                GemmWorkers.Run(job, pr.Batch, threads);
+                CpuWorkers.Run(job, pr.Batch, threads);
             }
             else
             {
@@ -343,19 +343,19 @@ internal static unsafe class SgemmPacked
                         one.BIdx = pr.BIdx == null ? null : pr.BIdx + p * pr.BIdxStride;
                         one.BatchBase = pr.BatchBase + p;
                         job.Problem = one;
-                        GemmWorkers.Run(job, parts, threads);
+                        CpuWorkers.Run(job, parts, threads);
                     }
                 }
                 else
                 {
-                    GemmWorkers.Run(job, parts, threads);
+                    CpuWorkers.Run(job, parts, threads);
                 }
             }
             job.Problem = default;
         }
         finally
         {
-            GemmWorkers.Release();
+            CpuWorkers.Release();
         }
     }
 
@@ -479,7 +479,7 @@ internal static unsafe class SgemmPacked
     /// One GEMM job for the worker pool: part p is either batch item p (whole), or block p of a RowParts x ColParts
     /// partition of every C_p. Only one instance per kernel type exists; the pool runs one job at a time.
     /// </summary>
-    private sealed class PartitionJob<TK> : GemmJob where TK : IMicroKernel
+    private sealed class PartitionJob<TK> : CpuJob where TK : IMicroKernel
     {
         public static readonly PartitionJob<TK> Instance = new();
 

@@ -139,19 +139,19 @@ internal static unsafe class SgemmSkinny
     /// <summary>Runs the parts on the worker pool when there is enough work and the pool is free, else on this thread.</summary>
     private static void RunParts(ref Work work, int parts, long touched)
     {
-        int threads = (int)Math.Clamp(touched / MinElementsPerThread, 1, Math.Min(GemmWorkers.MaxThreads, parts));
-        if (threads > 1 && GemmWorkers.TryAcquire())
+        int threads = (int)Math.Clamp(touched / MinElementsPerThread, 1, Math.Min(CpuWorkers.MaxThreads, parts));
+        if (threads > 1 && CpuWorkers.TryAcquire())
         {
             try
             {
                 SkinnyJob job = SkinnyJob.Instance;
                 job.Product = work;
-                GemmWorkers.Run(job, parts, threads);
+                CpuWorkers.Run(job, parts, threads);
                 job.Product = default;
             }
             finally
             {
-                GemmWorkers.Release();
+                CpuWorkers.Release();
             }
             return;
         }
@@ -162,7 +162,7 @@ internal static unsafe class SgemmSkinny
     }
 
     /// <summary>The pool's job: the parts of one <see cref="Work"/>. Used only while the pool is held.</summary>
-    private sealed class SkinnyJob : GemmJob
+    private sealed class SkinnyJob : CpuJob
     {
         public static readonly SkinnyJob Instance = new();
 
