@@ -9,7 +9,7 @@ namespace Engine.Bench;
 /// <c>DYNAMIC_ARCH</c> OpenBLAS picks its kernels from the CPU model when it loads, and older builds (Debian's
 /// 0.3.21) do not know newer models: on an AVX-512 Zen 4 they run the AVX2 Haswell kernels, which would make the
 /// baseline look half as fast as it is. The choice follows the instruction sets .NET reports, so OpenBLAS runs on
-/// the same vector width as the engine's kernels (<c>DOTNET_EnableAVX512F=0</c> turns both to AVX2).
+/// the same vector width as the engine's kernels (<c>DOTNET_EnableAVX512=0</c> turns both to AVX2).
 /// </summary>
 public static partial class OpenBlasCoreType
 {

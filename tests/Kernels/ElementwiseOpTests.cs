@@ -182,6 +182,27 @@ public sealed class ComposedOpTests
 /// </summary>
 public sealed class VectorLaneTests
 {
+    /// <summary>
+    /// The reduced-instruction-set runs of .ci/run (this class is among their tests) really run reduced: .NET 10 reads
+    /// DOTNET_EnableAVX512, not the older DOTNET_EnableAVX512F, and a switch the runtime ignores left those runs at full
+    /// width with no sign of it.
+    /// </summary>
+    [Fact]
+    public void TheRunsInstructionSetSwitchesAreInForce()
+    {
+        static bool Off(string name) => Environment.GetEnvironmentVariable(name) == "0";
+        if (Off("DOTNET_EnableAVX512F") || Off("DOTNET_EnableAVX512"))
+        {
+            Assert.False(System.Runtime.Intrinsics.X86.Avx512F.IsSupported, "AVX-512 is switched off but still supported");
+            Assert.True(Simd.Default < SimdWidth.V512, $"AVX-512 is switched off but the kernels' width is {Simd.Default}");
+        }
+        if (Off("DOTNET_EnableHWIntrinsic"))
+        {
+            Assert.False(System.Runtime.Intrinsics.Vector128.IsHardwareAccelerated, "intrinsics are switched off but still accelerated");
+            Assert.Equal(SimdWidth.Scalar, Simd.Default);
+        }
+    }
+
     private static readonly float[] Specials =
     [
         float.NaN, 0f, -0f, float.PositiveInfinity, float.NegativeInfinity, float.Epsilon, -float.Epsilon, 1e-40f, -1e-40f,

@@ -1,7 +1,9 @@
 using System.Reflection;
 using System.Runtime.Intrinsics;
 using Engine.Kernels;
+using Engine.Kernels.Elementwise;
 using Engine.Kernels.Vectors;
+using static Engine.Tests.Kernels.ElementwiseTrees;
 
 namespace Engine.Tests.Kernels;
 
@@ -47,6 +49,23 @@ public sealed class VectorCallTests
         Assert.False(IsWideVector(typeof(Vec1D)));
         Assert.False(IsWideVector(typeof(float)));
         Assert.False(IsWideVector(typeof(float*)));
+    }
+
+    /// <summary>
+    /// A tree computes the operand that calls before the one that does not (as the first child of the flipped op), so
+    /// that nothing of the other is held across the call; otherwise left first. (The trees' kernel tests check the
+    /// bits, GELU's backward among them.)
+    /// </summary>
+    [Fact]
+    public void ATreeComputesTheOperandThatCallsFirst()
+    {
+        static Type OpOf(ElementwiseExpression tree) => ElementwiseChains.Tree(tree).GetType().GetGenericArguments()[0];
+        Assert.Equal(typeof(Flip<MulOp>), OpOf(B(BinaryOp.Mul, X(0), U(UnaryOp.Erf, X(1)))));
+        Assert.Equal(typeof(Flip<MulOp>), OpOf(GeluBackward));
+        Assert.Equal(typeof(Flip<SubOp>), OpOf(B(BinaryOp.Sub, X(0), U(UnaryOp.GeluTanh, X(1)))));
+        Assert.Equal(typeof(MulOp), OpOf(B(BinaryOp.Mul, U(UnaryOp.GeluErf, X(1)), X(0))));
+        Assert.Equal(typeof(MulOp), OpOf(B(BinaryOp.Mul, U(UnaryOp.Tanh, X(0)), U(UnaryOp.Erf, X(1)))));
+        Assert.Equal(typeof(MulOp), OpOf(B(BinaryOp.Mul, X(0), U(UnaryOp.Exp, X(1)))));
     }
 
     private static void WidthGeneric<TV>() where TV : unmanaged, IFloatVector<TV> { }

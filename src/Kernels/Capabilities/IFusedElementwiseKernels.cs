@@ -506,8 +506,16 @@ internal static class ElementwiseChains
                 var bop = ElementwiseOps.Visit<Boxer, object>(binary.Op, default);
                 var left = BuildTree(binary.A);
                 var right = BuildTree(binary.B);
-                var node = Calls(right) && !Calls(left) ? typeof(RightFirstNode<,,>) : typeof(BinaryNode<,,>);
-                return Activator.CreateInstance(node.MakeGenericType(bop.GetType(), left.GetType(), right.GetType()), bop, left, right)!;
+                if (Calls(right) && !Calls(left))
+                {
+                    // A node computes its first child first: only the right one calls, so it goes first (as the first
+                    // child of the flipped op, the same op on the same operands), and nothing of the left one is held
+                    // across the call. Operands are pure: every bit stays as it is.
+                    var flipped = Activator.CreateInstance(typeof(Flip<>).MakeGenericType(bop.GetType()), bop)!;
+                    return Activator.CreateInstance(typeof(BinaryNode<,,>).MakeGenericType(flipped.GetType(), right.GetType(), left.GetType()),
+                        flipped, right, left)!;
+                }
+                return Activator.CreateInstance(typeof(BinaryNode<,,>).MakeGenericType(bop.GetType(), left.GetType(), right.GetType()), bop, left, right)!;
             default:
                 throw new ArgumentException($"unknown expression node {tree.GetType().Name}.", nameof(tree));
         }

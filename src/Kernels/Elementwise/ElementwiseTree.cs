@@ -125,28 +125,3 @@ internal readonly struct BinaryNode<TOp, TLeft, TRight>(TOp op, TLeft left, TRig
     public TV Vector<TV, TLeaves>(in TLeaves x) where TV : unmanaged, IFloatVector<TV> where TLeaves : struct, ITreeLeaves =>
         op.Vector(left.Vector<TV, TLeaves>(in x), right.Vector<TV, TLeaves>(in x));
 }
-
-/// <summary>
-/// op(left, right) as <see cref="BinaryNode{TOp, TLeft, TRight}"/>, with the right subtree computed first: the tree
-/// builder uses it when only the right one calls (<see cref="ITreeOp.Calls"/>), so that nothing of the left one is
-/// held across the call. The operands are pure, so the order leaves every bit as it is. (The order is a type rather
-/// than a branch on the two flags: the JIT inlines both arms of such a branch before it drops one, and the inlining
-/// budget of a tree loop is too small for that.)
-/// </summary>
-internal readonly struct RightFirstNode<TOp, TLeft, TRight>(TOp op, TLeft left, TRight right) : ITreeOp
-    where TOp : unmanaged, IBinaryOp
-    where TLeft : unmanaged, ITreeOp
-    where TRight : unmanaged, ITreeOp
-{
-    public static int Cost => TOp.Cost + TLeft.Cost + TRight.Cost;
-    public static int Arity => Math.Max(TLeft.Arity, TRight.Arity);
-    public static bool Calls => TOp.Calls || TLeft.Calls || TRight.Calls;
-    public float Scalar(float x0, float x1, float x2, float x3) => op.Scalar(left.Scalar(x0, x1, x2, x3), right.Scalar(x0, x1, x2, x3));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public TV Vector<TV, TLeaves>(in TLeaves x) where TV : unmanaged, IFloatVector<TV> where TLeaves : struct, ITreeLeaves
-    {
-        var b = right.Vector<TV, TLeaves>(in x);
-        return op.Vector(left.Vector<TV, TLeaves>(in x), b);
-    }
-}

@@ -127,13 +127,15 @@ internal static class VecMath
     private readonly struct GeluTanhFn : ILongFunction
     {
         [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-        public static unsafe void InPlace<TV>(float* slot) where TV : unmanaged, IFloatVector<TV>
-        {
-            var x = TV.Load(slot);
-            var inner = x + TV.Create(GeluCubic) * x * x * x;
-            var t = TanhBody(TV.Create(ScalarMath.SqrtTwoOverPi) * inner);
-            TV.Store(TV.Create(0.5f) * x * (TV.One + t), slot);
-        }
+        public static unsafe void InPlace<TV>(float* slot) where TV : unmanaged, IFloatVector<TV> => TV.Store(GeluTanhBody(TV.Load(slot)), slot);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV GeluTanhBody<TV>(TV x) where TV : unmanaged, IFloatVector<TV>
+    {
+        var inner = x + TV.Create(GeluCubic) * x * x * x;
+        var t = TanhBody(TV.Create(ScalarMath.SqrtTwoOverPi) * inner);
+        return TV.Create(0.5f) * x * (TV.One + t);
     }
 
     /// <summary>GELU, erf form, per lane.</summary>
@@ -143,12 +145,12 @@ internal static class VecMath
     private readonly struct GeluErfFn : ILongFunction
     {
         [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-        public static unsafe void InPlace<TV>(float* slot) where TV : unmanaged, IFloatVector<TV>
-        {
-            var x = TV.Load(slot);
-            TV.Store(TV.Create(0.5f) * x * (TV.One + ErfBody(x * TV.Create(ScalarMath.InvSqrt2))), slot);
-        }
+        public static unsafe void InPlace<TV>(float* slot) where TV : unmanaged, IFloatVector<TV> => TV.Store(GeluErfBody(TV.Load(slot)), slot);
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV GeluErfBody<TV>(TV x) where TV : unmanaged, IFloatVector<TV> =>
+        TV.Create(0.5f) * x * (TV.One + ErfBody(x * TV.Create(ScalarMath.InvSqrt2)));
 
     /// <summary>A long function as a method that is not inlined: it replaces the vector in a slot by its value.</summary>
     private interface ILongFunction
