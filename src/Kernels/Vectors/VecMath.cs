@@ -145,12 +145,14 @@ internal static class VecMath
     private readonly struct GeluErfFn : ILongFunction
     {
         [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-        public static unsafe void InPlace<TV>(float* slot) where TV : unmanaged, IFloatVector<TV> => TV.Store(GeluErfBody(TV.Load(slot)), slot);
+        public static unsafe void InPlace<TV>(float* slot) where TV : unmanaged, IFloatVector<TV>
+        {
+            // The body is written here, not in a helper method: one more level of inlining, and the JIT no longer
+            // folds the erf's doubled coefficient tables into constants but assembles each on the stack per call.
+            var x = TV.Load(slot);
+            TV.Store(TV.Create(0.5f) * x * (TV.One + ErfBody(x * TV.Create(ScalarMath.InvSqrt2))), slot);
+        }
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TV GeluErfBody<TV>(TV x) where TV : unmanaged, IFloatVector<TV> =>
-        TV.Create(0.5f) * x * (TV.One + ErfBody(x * TV.Create(ScalarMath.InvSqrt2)));
 
     /// <summary>A long function as a method that is not inlined: it replaces the vector in a slot by its value.</summary>
     private interface ILongFunction
