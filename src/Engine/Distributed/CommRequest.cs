@@ -17,15 +17,16 @@ public sealed class CommRequest
 
     /// <summary>
     /// Creates a request whose <paramref name="poll"/> returns 0 while the operation runs and, once it has finished,
-    /// the <see cref="Stopwatch"/> timestamp at which it did (it may throw).
+    /// the <see cref="Stopwatch"/> timestamp at which it did (it may throw). <paramref name="startedAt"/> is when the
+    /// backend started it, taken before the operation could finish (0: now).
     /// </summary>
-    internal CommRequest(Communicator owner, string operation, long bytes, Func<long> poll)
+    internal CommRequest(Communicator owner, string operation, long bytes, Func<long> poll, long startedAt = 0)
     {
         this.owner = owner;
         this.poll = poll;
         Operation = operation;
         Bytes = bytes;
-        StartedAt = Stopwatch.GetTimestamp();
+        StartedAt = startedAt != 0 ? startedAt : Stopwatch.GetTimestamp();
     }
 
     /// <summary>What the request does ("all-reduce of 1024 float32"), for messages.</summary>

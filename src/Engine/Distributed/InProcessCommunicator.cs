@@ -107,6 +107,9 @@ public sealed class InProcessCommunicator : Communicator
     {
         if (aborted) throw new InvalidOperationException($"InProcessCommunicator: rank {rank} has aborted; it cannot start a {signature.Kind}.");
         Poll();
+        // The start is taken before joining: the last rank to join completes the collective inside the lock, so a
+        // timestamp taken after it could follow the completion.
+        long startedAt = Stopwatch.GetTimestamp();
         long seq = sequence++;
         Slot slot;
         lock (group.Gate)
@@ -137,7 +140,7 @@ public sealed class InProcessCommunicator : Communicator
             }
         }
         var request = new CommRequest(this, $"{signature.Kind} #{seq} of {signature.Count} {signature.Type}", signature.Count * SizeOf(signature.Type),
-            () => Finished(seq));
+            () => Finished(seq), startedAt);
         pending[request] = seq;
         return request.Then(() => pending.Remove(request));
     }

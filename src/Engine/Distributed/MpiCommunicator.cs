@@ -167,6 +167,8 @@ public sealed class MpiCommunicator : Communicator
             _ => longType,
         };
         var operation = new Operation();
+        // Taken before posting: the progress thread may complete the operation before the request below exists.
+        long startedAt = Stopwatch.GetTimestamp();
         lock (gate)
         {
             operation.Request = post(datatype, (int)count);
@@ -175,7 +177,7 @@ public sealed class MpiCommunicator : Communicator
         }
         wake.Set();
         return new CommRequest(this, count == 0 ? kind : $"{kind} of {count} {type}", count * SizeOf(type),
-            () => operation.Done ? operation.CompletedAt : TestNow(operation));
+            () => operation.Done ? operation.CompletedAt : TestNow(operation), startedAt);
     }
 
     private long TestNow(Operation operation)

@@ -78,6 +78,31 @@ public sealed class CommunicatorTests
         foreach (var r in results) Assert.Equal(new[] { 10f, 10f, 10f, 10f }, r);
     }
 
+    /// <summary>
+    /// With no latency the last rank to join completes the collective as it joins; its request must still start no
+    /// later than it completes (a request that started after its completion made data-parallel training report a
+    /// negative hidden time on a loaded machine).
+    /// </summary>
+    [Fact]
+    public void A_request_never_completes_before_it_starts()
+    {
+        var results = RankThreads.RunAll(InProcessCommunicator.CreateGroup(2), c =>
+        {
+            using var a = Tensor.Zeros([8], Cpu);
+            var times = new List<(long Start, long End)>();
+            for (int i = 0; i < 20; i++)
+            {
+                var r = c.StartAllReduce(a.Buffer);
+                r.Wait();
+                times.Add((r.StartedAt, r.CompletedAt));
+            }
+            return times;
+        });
+        foreach (var times in results)
+            foreach (var (start, end) in times)
+                Assert.True(end >= start, $"completed {Stopwatch.GetElapsedTime(end, start).TotalMicroseconds:0.0} µs before it started");
+    }
+
     [Fact]
     public void Simulated_latency_delays_completion_and_collectives_share_one_link()
     {
