@@ -212,8 +212,8 @@ public sealed class VectorLaneTests
         0.99999994f, -0.99999994f, 1.0000001f, 3.9999998f, 4f, -4f, 4.0000005f, 1.4142135f, -1.4142137f, 5.656854f,
         0.49999997f, 1.5f, -1.5f, 1.5000001f, 2.4999998f, 3.5f, -3.5f, 0.70710677f, 2.1213202f, -2.828427f, 3.535534f,
         4.2426405f, 4.9497476f,
-        // NaNs with payloads: erf's 16-lane lookup reads a table's unset upper half for an index with bit 3 set, which
-        // only a NaN lane gives, and the lane must still come out NaN.
+        // NaNs with payloads: erf's lookup index then has bits above the low three set (only a NaN lane gives that),
+        // which the 16-lane lookup must mask away, as every width does.
         BitConverter.Int32BitsToSingle(0x7FC0000F), BitConverter.Int32BitsToSingle(unchecked((int)0xFFC00008)),
         BitConverter.Int32BitsToSingle(0x7FFFFFFF),
     ];

@@ -49,15 +49,16 @@ internal readonly struct Vec512(Vector512<float> value) : IFloatVector<Vec512, V
         new(Avx512F.IsSupported ? Avx512F.BlendVariable(ifFalse.Value, ifTrue.Value, mask.Value) : Intr.ConditionalSelect(mask.Value, ifTrue.Value, ifFalse.Value));
 
     /// <summary>
-    /// The 16-lane permute over the table in the low half (the upper half is not set: Vector512.Create(table, table)
-    /// is folded into a constant only in some inlining contexts and assembled on the stack in others). A lane whose
-    /// index has bit 3 set reads the upper half; erf's indices never do (they are 0-7, or NaN, whose result is NaN).
+    /// The 16-lane permute over the table in the low half, the index masked to its low three bits (the upper half is
+    /// not set: Vector512.Create(table, table) is folded into a constant only in some inlining contexts and assembled
+    /// on the stack in others).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vec512 Lookup8(Vector256<float> table, Vec512 index) =>
-        new(Avx512F.IsSupported
-            ? Avx512F.PermuteVar16x32(table.ToVector512Unsafe(), index.Value.AsInt32())
-            : Intr.Shuffle(Intr.Create(table, table), index.Value.AsInt32() & Intr.Create(7)));
+    public static Vec512 Lookup8(Vector256<float> table, Vec512 index)
+    {
+        var low3 = index.Value.AsInt32() & Intr.Create(7);
+        return new(Avx512F.IsSupported ? Avx512F.PermuteVar16x32(table.ToVector512Unsafe(), low3) : Intr.Shuffle(Intr.Create(table, table), low3));
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec512 ScaleByPowerOfTwo(Vec512 p, Vec512 n)
