@@ -117,6 +117,7 @@ public static class CompiledSteps
         ["reduction_epilogues"] = r.Graph?.ReductionEpilogues,
         ["reductions_paired"] = r.Graph?.ReductionsPaired,
         ["tree_epilogues"] = r.Graph?.TreeEpilogues,
+        ["loss_gradients_fused"] = r.Graph?.LossGradientsFused,
         ["permutes_folded"] = r.Graph?.PermutesFolded,
         ["calls_recomputed"] = r.Graph?.Recomputed,
         ["calls_folded"] = r.Graph?.CallsFolded,

@@ -202,7 +202,11 @@ public abstract class CompilerPassTests
             (on.CopiesRemoved, on.CallsFolded, on.DeadCallsRemoved, on.UpdatesMerged, on.BiasEpilogues, on.ResidualEpilogues, on.ActivationEpilogues));
         Assert.Equal((0, 0, 0, 0, 0, 0, 0),
             (off.CopiesRemoved, off.CallsFolded, off.DeadCallsRemoved, off.UpdatesMerged, off.BiasEpilogues, off.ResidualEpilogues, off.ActivationEpilogues));
-        Assert.Equal(off.Launches - on.CopiesRemoved - on.CallsFolded - (on.UpdatesMerged - 1) - on.BiasEpilogues - on.ActivationEpilogues, on.Launches);
+        // On a set that computes the cross-entropy with its gradient, the loss's one-hot, softmax and difference join it.
+        int lossGradients = Device.Kernels is ISoftmaxCrossEntropyKernels ? 1 : 0;
+        Assert.Equal((lossGradients, 0), (on.LossGradientsFused, off.LossGradientsFused));
+        Assert.Equal(off.Launches - on.CopiesRemoved - on.CallsFolded - (on.UpdatesMerged - 1) - on.BiasEpilogues - on.ActivationEpilogues
+                     - 3 * on.LossGradientsFused, on.Launches);
         Assert.Contains($"6 copies eliminated, 2 calls folded into constants, 0 dead calls removed, 6 optimizer calls merged into multi-tensor updates, {biases} bias additions " +
                         $"folded into GEMM epilogues, 0 residual additions and {activations} activation chains folded into GEMM epilogues", optimized.Explain());
         Assert.Contains("OptimizerKernels.AdamSteps(", optimized.Explain());
@@ -479,6 +483,35 @@ public abstract class CompilerPassTests
     /// Compiles <paramref name="compiled"/> (poisoning dead slots), calls it and <paramref name="eager"/> on the same
     /// inputs six times, and checks the results (and the states <paramref name="states"/> returns) bit for bit.
     /// </summary>
+    /// <summary>
+    /// A cross-entropy and its gradient: the loss, the one-hot, the softmax and their difference become one call on a
+    /// set that implements <see cref="ISoftmaxCrossEntropyKernels"/> (2 launches fewer), unless a host step runs
+    /// between the loss and its backward, or the softmax's result is shared with another reader (the caller's own
+    /// softmax of the logits, which the backward's reuses); results equal eager's bit for bit either way.
+    /// </summary>
+    [Theory]
+    [InlineData("loss and gradient", true)]
+    [InlineData("a host step between", false)]
+    [InlineData("the caller's softmax of the logits", false)]
+    public void ACrossEntropyTakesItsGradientsSoftmaxAndOneHot(string program, bool fuses)
+    {
+        using var labels = new IndexTensor([4, 0, 2]);
+        Tensor Step(Tensor x, Tensor w)
+        {
+            var z = x.Detach();
+            z.RequiresGrad = true;
+            var logits = z * w;
+            var loss = logits.CrossEntropy(labels);
+            if (program == "a host step between") Compiler.RunOnEveryCall(() => { });
+            if (program == "the caller's softmax of the logits") loss = loss + logits.Softmax(1).Sum() * 0.5f;
+            loss.Backward();
+            return z.Grad! + loss;
+        }
+        var stats = CompareWithEager(Step, Step, null);
+        int expected = fuses && Device.Kernels is ISoftmaxCrossEntropyKernels ? 1 : 0;
+        Assert.Equal(expected, stats.LossGradientsFused);
+    }
+
     private CompiledGraphStats CompareWithEager(Func<Tensor, Tensor, Tensor> compiled, Func<Tensor, Tensor, Tensor> eager, Func<(Tensor, Tensor)>? states,
         CompileOptions? options = null)
     {

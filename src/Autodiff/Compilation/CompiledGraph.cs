@@ -213,6 +213,7 @@ internal sealed class CompiledGraph : IDisposable
             ops = CopyElimination.Run(ops, IsTemporary, infos.ContainsKey, out passes.CopiesRemoved);
             bool fuses = fuse && trace.Device.Kernels is IFusedElementwiseKernels;
             ops = CommonSubexpressionElimination.Run(ops, IsTemporary, fuses, out passes.CommonSubexpressionsRemoved);
+            ops = SoftmaxCrossEntropyFusion.Run(ops, trace.Device.Kernels, IsTemporary, out passes.LossGradientsFused);
             ops = GemmBiasFusion.Run(ops, trace.Device.Kernels, IsTemporary, out passes.BiasEpilogues);
             ops = GemmEpilogueFusion.Run(ops, trace.Device.Kernels, IsTemporary, out passes.ResidualEpilogues, out passes.ActivationEpilogues);
             ops = PermuteFolding.Run(ops, trace.Device.Kernels, IsTemporary, gatherMaps, out passes.PermutesFolded);
@@ -662,9 +663,12 @@ internal sealed class PassCounts
     /// <summary>Calls of those trees that no longer launch (a reduction left in a tree's place still does).</summary>
     public int TreeEpilogueCalls;
 
+    /// <summary>Cross-entropies run with their gradient's one-hot, softmax and difference by <see cref="SoftmaxCrossEntropyFusion"/>.</summary>
+    public int LossGradientsFused;
+
     public override string ToString() =>
         $"{CopiesRemoved} copies eliminated, {CallsFolded} calls folded into constants, {DeadCallsRemoved} dead calls removed, {UpdatesMerged} optimizer calls merged into multi-tensor updates, {BiasEpilogues} bias additions folded into GEMM epilogues, " +
         $"{ResidualEpilogues} residual additions and {ActivationEpilogues} activation chains folded into GEMM epilogues, {CommonSubexpressionsRemoved} common subexpressions removed, " +
         $"{PermutesFolded} permutes folded into GEMM operand loads, {ReductionEpilogues} elementwise groups fused into the reduction after them, {ReductionsPaired} reductions paired with a sibling, {TreeEpilogues} elementwise trees folded into GEMM epilogues, " +
-        $"{Recomputed} cheap calls repeated for a second reader";
+        $"{Recomputed} cheap calls repeated for a second reader, {LossGradientsFused} cross-entropies computed with their gradient";
 }

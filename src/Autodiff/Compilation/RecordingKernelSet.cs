@@ -5,7 +5,7 @@ using Engine.Kernels;
 namespace Engine.Autodiff;
 
 /// <summary>The core contract and every capability in one interface, so one recording proxy serves them all.</summary>
-internal interface IRecordableKernelSet : IKernelSet, IFftKernels, ISpnKernels, IOptimizerKernels, ILayerNormKernels
+internal interface IRecordableKernelSet : IKernelSet, IFftKernels, ISpnKernels, IOptimizerKernels, ILayerNormKernels, ISoftmaxCrossEntropyKernels
 {
 }
 
@@ -36,7 +36,16 @@ internal abstract class KernelSetDecorator : DispatchProxy
         : contract == typeof(IFftKernels) ? kernels.FftKernels()
         : contract == typeof(ISpnKernels) ? kernels.SpnKernels()
         : contract == typeof(ILayerNormKernels) ? kernels.LayerNormKernels()
+        : contract == typeof(ISoftmaxCrossEntropyKernels) ? kernels as ISoftmaxCrossEntropyKernels
+            ?? throw new NotSupportedException($"Compiler: kernel set '{kernels.Name}' does not implement {contract.Name} (no composite stands in for it).")
         : throw new NotSupportedException($"Compiler: kernel contract {contract.Name} is not known to the decorator.");
+
+    /// <summary>
+    /// True when the set under every decorator implements <typeparamref name="T"/>: a decorator forwards every
+    /// capability, so its own type says nothing.
+    /// </summary>
+    public static bool Implements<T>(IKernelSet kernels) where T : class =>
+        kernels is KernelSetDecorator decorator ? Implements<T>(decorator.Inner) : kernels is T;
 
     /// <summary>An entry point's name: the core method's, or the capability's and the method's.</summary>
     public static string NameOf(MethodInfo method) =>

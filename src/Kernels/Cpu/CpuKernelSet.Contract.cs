@@ -2,7 +2,7 @@ namespace Engine.Kernels.Cpu;
 
 // The contract's entry points: each counts one launch on the device's counters (per successful call) and hands its
 // arguments to the kernel body, unpacking descriptors and reading device scalars (host memory on this set).
-public sealed partial class CpuKernelSet : IFftKernels, ISpnKernels, IOptimizerKernels, ILayerNormKernels
+public sealed partial class CpuKernelSet : IFftKernels, ISpnKernels, IOptimizerKernels, ILayerNormKernels, ISoftmaxCrossEntropyKernels
 {
     /// <summary>Counts one entry-point call as a launch.</summary>
     private void Launched() => Device.Counters.RecordLaunch();
@@ -64,6 +64,13 @@ public sealed partial class CpuKernelSet : IFftKernels, ISpnKernels, IOptimizerK
     }
 
     void IKernelSet.OneHot(DeviceBuffer<int> labels, int rows, int classes, DeviceBuffer<float> y) { OneHot(labels, rows, classes, y); Launched(); }
+
+    void ISoftmaxCrossEntropyKernels.SoftmaxCrossEntropy(DeviceBuffer<float> logits, DeviceBuffer<int> labels, int rows, int classes, DeviceBuffer<float> loss,
+        DeviceBuffer<float> gradient)
+    {
+        SoftmaxCrossEntropy(logits, labels, rows, classes, loss, gradient);
+        Launched();
+    }
 
     void IKernelSet.Axpy(float alpha, DeviceBuffer<float> x, DeviceBuffer<float> y) { Axpy(alpha, x, y); Launched(); }
 

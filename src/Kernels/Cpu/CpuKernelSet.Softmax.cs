@@ -65,18 +65,33 @@ public sealed partial class CpuKernelSet
     private static unsafe void SoftmaxRow<TV, TD>(float* x, float* y, long len, bool log)
         where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
     {
-        float m = SimdLoops<TV, TD>.Max(x, len, float.NegativeInfinity);
         if (!log)
         {
-            double s = ExpSubSum<TV, TD>(x, m, y, len);
-            SimdLoops<TV, TD>.ZipVS(new MulOp(), y, (float)(1.0 / s), y, len);
+            ProbabilitiesOfRow<TV, TD>(x, y, len, out _);
         }
         else
         {
+            float m = SimdLoops<TV, TD>.Max(x, len, float.NegativeInfinity);
             double s = ExpSubSum<TV, TD>(x, m, null, len);
             SimdLoops<TV, TD>.Map(new LogSoftmaxOp(m, (float)Math.Log(s)), x, y, len);
         }
     }
+
+    /// <summary>
+    /// The softmax of one contiguous row into y (x and y may be one row); returns the row's maximum and its sum of
+    /// exp(x - max) in double, from which <see cref="CrossEntropyOfRow"/> takes the row's loss.
+    /// </summary>
+    private static unsafe float ProbabilitiesOfRow<TV, TD>(float* x, float* y, long len, out double sum)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
+    {
+        float m = SimdLoops<TV, TD>.Max(x, len, float.NegativeInfinity);
+        sum = ExpSubSum<TV, TD>(x, m, y, len);
+        SimdLoops<TV, TD>.ZipVS(new MulOp(), y, (float)(1.0 / sum), y, len);
+        return m;
+    }
+
+    /// <summary>Cross-entropy of a row from its maximum, its label's logit and its sum of exp(x - max): logsumexp - logit.</summary>
+    private static float CrossEntropyOfRow(float max, float labelLogit, double sum) => (float)(((double)max - labelLogit) + Math.Log(sum));
 
     /// <summary>Softmax over a strided axis for a tile of w adjacent inner positions (row stride <paramref name="stride"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -170,7 +185,53 @@ public sealed partial class CpuKernelSet
                 float* xr = px + r * c;
                 float m = SimdLoops<TV, TD>.Max(xr, c, float.NegativeInfinity);
                 double s = ExpSubSum<TV, TD>(xr, m, null, c);
-                py[r] = (float)(((double)m - xr[pl[r]]) + Math.Log(s));
+                py[r] = CrossEntropyOfRow(m, xr[pl[r]], s);
+            }
+        };
+        if (n < 2 * MathGrain) body(0, rows);
+        else For(rows, Math.Max(1, MathGrain / c), body, 1);
+    }
+
+    /// <inheritdoc cref="ISoftmaxCrossEntropyKernels.SoftmaxCrossEntropy"/>
+    internal unsafe void SoftmaxCrossEntropy(DeviceBuffer<float> logits, DeviceBuffer<int> labels, int rows, int classes, DeviceBuffer<float> loss,
+        DeviceBuffer<float> gradient)
+    {
+        const string op = "SoftmaxCrossEntropy";
+        if (rows < 0 || classes < 0) throw new ArgumentOutOfRangeException(nameof(rows), $"{op}: extents must be non-negative, got [{rows}, {classes}].");
+        long n = (long)rows * classes;
+        var xa = Data(logits, n, op);
+        var la = Data(labels, rows, op);
+        var ya = Data(loss, rows, op);
+        var ga = Data(gradient, n, op);
+        if (ReferenceEquals(ya, xa) || ReferenceEquals(ya, ga))
+            throw new ArgumentException($"{op}: the loss buffer must not be the logits' or the gradient's.");
+        if (rows == 0) return;
+        CheckIndices(la, rows, classes, op);
+        Simd.Run(new SoftmaxCrossEntropyKernel(Ptr(xa), Ptr(la), Ptr(ya), Ptr(ga), rows, classes));
+    }
+
+    private readonly unsafe struct SoftmaxCrossEntropyKernel(float* logits, int* labels, float* loss, float* gradient, int rows, int classes) : IWidthAction
+    {
+        void IWidthAction.Run<TV, TD>() => SoftmaxCrossEntropyCore<TV, TD>(logits, labels, loss, gradient, rows, classes);
+    }
+
+    /// <summary>Per row: the softmax into the gradient, the loss from the same maximum and sum, then 1 off the label's entry.</summary>
+    private static unsafe void SoftmaxCrossEntropyCore<TV, TD>(float* px, int* pl, float* py, float* pg, int rows, int classes)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
+    {
+        long n = (long)rows * classes;
+        long c = classes;
+        Action<long, long> body = (r0, r1) =>
+        {
+            for (long r = r0; r < r1; r++)
+            {
+                float* xr = px + r * c, gr = pg + r * c;
+                int label = pl[r];
+                // Read before the softmax overwrites it (the gradient may be the logits).
+                float labelLogit = xr[label];
+                float m = ProbabilitiesOfRow<TV, TD>(xr, gr, c, out double s);
+                py[r] = CrossEntropyOfRow(m, labelLogit, s);
+                gr[label] -= 1f;
             }
         };
         if (n < 2 * MathGrain) body(0, rows);
