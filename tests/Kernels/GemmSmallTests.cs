@@ -317,6 +317,22 @@ public sealed class GemmSmallTests
         Assert.Equal((1, 2), (columnsRows, columns));
     }
 
+    /// <summary>
+    /// A deep product is cut the cheaper way even against the preference: the preference costs a fixed amount per
+    /// element of the block, which at depth 784 is less than packing B again for each of four row blocks (the
+    /// compiled MLP's 256 x 1024 x 784 product with its bias and ReLU); at depth 64 the same preference decides.
+    /// </summary>
+    [Fact]
+    public void ADeepProductCutsAgainstThePreferenceWhereRepackingBCostsMore()
+    {
+        SgemmPacked.Partition<Avx2Kernel6x16>(256, 1024, 784, 4, out int anyRows, out int anyCols);
+        SgemmPacked.Partition<Avx2Kernel6x16>(256, 1024, 784, 4, out int rows, out int cols, prefer: SgemmPacked.Cut.Rows);
+        Assert.Equal((1, 4), (anyRows, anyCols));
+        Assert.Equal((1, 4), (rows, cols));
+        SgemmPacked.Partition<Avx2Kernel6x16>(256, 1024, 64, 4, out int shallowRows, out int shallowCols, prefer: SgemmPacked.Cut.Rows);
+        Assert.Equal((4, 1), (shallowRows, shallowCols));
+    }
+
     public static TheoryData<bool, int, int> PackCases()
     {
         var data = new TheoryData<bool, int, int>();
