@@ -197,18 +197,8 @@ public abstract class SpnKernelTests
                         eda[(n * ra + left[r]) * k1 + i] += g[t];
                         edb[(n * rb + right[r]) * k2 + j] += g[t];
                     }
-        (int[] S, int[] P) Inv(int[] child, int count)
-        {
-            var s = new int[count + 1];
-            foreach (var c in child) s[c + 1]++;
-            for (int c = 0; c < count; c++) s[c + 1] += s[c];
-            var f = (int[])s.Clone();
-            var p = new int[child.Length];
-            for (int r = 0; r < child.Length; r++) p[f[child[r]]++] = r;
-            return (s, p);
-        }
-        var (ls, lp) = Inv(left, ra);
-        var (rs, rp) = Inv(right, rb);
+        var (ls, lp) = Inverse(left, ra);
+        var (rs, rp) = Inverse(right, rb);
         using var ab = Up(a);
         using var bb = Up(b);
         using var lb = Up(left);
@@ -229,6 +219,87 @@ public abstract class SpnKernelTests
         var tol = new Tolerance(1e-5, 1e-5);
         KernelAssert.Close(eda, Slice(dab.ToArray(), eda.Length), tol, "SpnProductBackward left");
         KernelAssert.Close(edb, Slice(dbb.ToArray(), edb.Length), tol, "SpnProductBackward right");
+    }
+
+    /// <summary>(batch, child regions, k, regions).</summary>
+    public static IEnumerable<object[]> ProductBothCases() =>
+    [
+        [1, 1, 1, 1],
+        [3, 4, 3, 2],
+        [5, 7, 5, 11],
+        [2, 16, 10, 8],
+        [2, 3, 37, 5],
+        [1, 2, 1031, 3],
+    ];
+
+    /// <summary>
+    /// One input on both sides: the Both backward equals the Left result plus the Right result bit for bit (children
+    /// shared by several parents, unused children, a row longer than the CPU set's stack row).
+    /// </summary>
+    [Theory, MemberData(nameof(ProductBothCases))]
+    public void ProductBackwardBoth_IsLeftPlusRightBitForBit(int batch, int childRegions, int k, int regions)
+    {
+        var rng = new Random(7 * batch + 13 * regions + k);
+        var left = Enumerable.Range(0, regions).Select(_ => rng.Next(childRegions)).ToArray();
+        var right = Enumerable.Range(0, regions).Select(_ => rng.Next(childRegions)).ToArray();
+        var g = Uniform(rng, (long)batch * regions * k * k, -1, 1);
+        var (ls, lp) = Inverse(left, childRegions);
+        var (rs, rp) = Inverse(right, childRegions);
+        using var lb = Up(left);
+        using var rbuf = Up(right);
+        using var gb = Up(g);
+        using var lsb = Up(ls);
+        using var lpb = Up(lp);
+        using var rsb = Up(rs);
+        using var rpb = Up(rp);
+        long length = (long)batch * childRegions * k;
+        using var dl = Nan(length);
+        using var dr = Nan(length);
+        using var both = Nan(length);
+        var map = new SpnProductMap(new SpnChildMap(lb, lsb, lpb, childRegions), new SpnChildMap(rbuf, rsb, rpb, childRegions), regions);
+        S.SpnProductBackward(gb, batch, map, k, k, SpnSide.Left, dl);
+        S.SpnProductBackward(gb, batch, map, k, k, SpnSide.Right, dr);
+        S.SpnProductBackward(gb, batch, map, k, k, SpnSide.Both, both);
+        var l = dl.ToArray();
+        var r = dr.ToArray();
+        var got = both.ToArray();
+        for (long i = 0; i < length; i++)
+            Assert.True(BitConverter.SingleToInt32Bits(l[i] + r[i]) == BitConverter.SingleToInt32Bits(got[i]),
+                $"SpnProductBackward Both at {i}: {got[i]:R}, left + right = {l[i] + r[i]:R}");
+    }
+
+    /// <summary>Both sides of one call need one input: different k or child regions throw, naming the op, and write nothing.</summary>
+    [Fact]
+    public void ProductBackwardBoth_RejectsTwoDifferentInputs()
+    {
+        using var child2 = Up(new[] { 0, 1 });
+        using var child1 = Up(new[] { 0, 0 });
+        using var start2 = Up(new[] { 0, 1, 2 });
+        using var start1 = Up(new[] { 0, 2 });
+        using var parents = Up(new[] { 0, 1 });
+        using var g = Up(new float[2 * 2 * 3]);
+        using var d = Nan(2 * 2);
+        var twoChildren = new SpnChildMap(child2, start2, parents, 2);
+        var oneChild = new SpnChildMap(child1, start1, parents, 1);
+        var kDiffers = Assert.Throws<ArgumentException>(() =>
+            S.SpnProductBackward(g, 1, new SpnProductMap(twoChildren, twoChildren, 2), 2, 3, SpnSide.Both, d));
+        Assert.Contains("SpnProductBackward", kDiffers.Message);
+        Assert.Contains("k1 2, k2 3", kDiffers.Message);
+        var regionsDiffer = Assert.Throws<ArgumentException>(() =>
+            S.SpnProductBackward(g, 1, new SpnProductMap(twoChildren, oneChild, 2), 2, 2, SpnSide.Both, d));
+        Assert.Contains("2 left and 1 right child regions", regionsDiffer.Message);
+        Assert.All(d.ToArray(), v => Assert.True(float.IsNaN(v)));
+    }
+
+    private static (int[] Start, int[] Parents) Inverse(int[] child, int count)
+    {
+        var s = new int[count + 1];
+        foreach (var c in child) s[c + 1]++;
+        for (int c = 0; c < count; c++) s[c + 1] += s[c];
+        var f = (int[])s.Clone();
+        var p = new int[child.Length];
+        for (int r = 0; r < child.Length; r++) p[f[child[r]]++] = r;
+        return (s, p);
     }
 
     /// <summary>(batch, regions, kIn, kOut, input scale).</summary>

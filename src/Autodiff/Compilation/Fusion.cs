@@ -455,8 +455,7 @@ internal static class Fusion
                 continue;
             }
             if (op.Buffers.Any(written.Contains)) return true;
-            var writes = OpEffects.Of(op) is { } e ? [e.Writes] : op.Buffers;
-            if (writes.Any(read.Contains)) return true;
+            if (TraceBuffers.Writes(op).Any(read.Contains)) return true;
         }
         return false;
     }
@@ -557,9 +556,7 @@ internal static class Fusion
                 var effects = OpEffects.Of(op);
                 var reads = effects is { } e ? e.Reads : op.Buffers.Distinct(ReferenceEqualityComparer.Instance).ToArray()!;
                 foreach (var b in reads) Read(b!);
-                if (effects is { } known) Write(known.Writes, i);
-                else
-                    foreach (var b in op.Buffers.Distinct(ReferenceEqualityComparer.Instance)) Write(b!, i);
+                foreach (var b in TraceBuffers.Writes(op)) Write(b, i);
             }
         }
 

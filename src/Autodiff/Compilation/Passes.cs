@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Reflection;
 using Engine.Kernels;
 
 namespace Engine.Autodiff;
@@ -62,8 +64,21 @@ internal static class TraceBuffers
         if (OpEffects.Of(op) is { } e) return [e.Writes];
         if (op is KernelCallOp call && call.IsCore(nameof(IKernelSet.Gemm)) && call.Args[3] is GemmOutput c)
             return c.Epilogue.ActivationOutput is { } activation ? [c.Buffer, activation] : [c.Buffer];
+        if (op is KernelCallOp capability && WrittenParameters(capability.Method) is { Length: > 0 } marked)
+        {
+            var written = new List<object>();
+            foreach (int i in marked) ArgWalker.Collect(capability.Args[i], written);
+            return written.Distinct(ReferenceEqualityComparer.Instance).Select(b => b!).ToList();
+        }
         return op.Buffers.Distinct(ReferenceEqualityComparer.Instance).Select(b => b!).ToList();
     }
+
+    private static readonly ConcurrentDictionary<MethodInfo, int[]> MarkedWrites = new();
+
+    /// <summary>The positions of a capability entry point's parameters marked <see cref="WritesAttribute"/> (none for a core entry point).</summary>
+    private static int[] WrittenParameters(MethodInfo method) =>
+        method.DeclaringType == typeof(IKernelSet) ? [] : MarkedWrites.GetOrAdd(method, m => m.GetParameters()
+            .Where(p => p.GetCustomAttribute<WritesAttribute>() != null).Select(p => p.Position).ToArray());
 
     /// <summary><paramref name="op"/> with every buffer (and device scalar over one) passed through <paramref name="map"/>.</summary>
     public static TraceOp Rebind(TraceOp op, Func<object, object> map)
@@ -224,9 +239,7 @@ internal static class ConstantFolding
         var writers = new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
         foreach (var op in ops)
         {
-            var effects = OpEffects.Of(op);
-            var written = effects is { } e ? [e.Writes] : op.Buffers.Distinct(ReferenceEqualityComparer.Instance);
-            foreach (var b in written) writers[b!] = writers.GetValueOrDefault(b!) + 1;
+            foreach (var b in TraceBuffers.Writes(op)) writers[b] = writers.GetValueOrDefault(b) + 1;
         }
         var replayed = new List<TraceOp>();
         var folded = new List<TraceOp>();

@@ -215,6 +215,14 @@ public static partial class Ops
             if (!GradMode.IsEnabled)
             {
                 Tensor? da = null, db = null;
+                if (ReferenceEquals(a, b) && a.RequiresGrad)
+                {
+                    // One input on both sides (each level of a region graph's layers reads one tensor twice): one
+                    // kernel writes both sides' sum, which the tape would otherwise add from two.
+                    da = Tensor.Empty(a.shape, device);
+                    a.K.SpnKernels().SpnProductBackward(g.Buffer, batch, layout.Map(device), k1, k2, SpnSide.Both, da.Buffer);
+                    return [da, null];
+                }
                 if (a.RequiresGrad)
                 {
                     da = Tensor.Empty(a.shape, device);

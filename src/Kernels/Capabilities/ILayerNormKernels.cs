@@ -29,8 +29,8 @@ public interface ILayerNormKernels
     /// the CPU set (two passes: mean, then squared deviations) and in compensated float on ILGPU. When cols is 0, mean
     /// and rstd are NaN.
     /// </summary>
-    void LayerNorm(DeviceBuffer<float> x, DeviceBuffer<float> gamma, DeviceBuffer<float> beta, DeviceBuffer<float> y,
-        in LayerNormStats stats, LayerNormSize size, float eps);
+    void LayerNorm(DeviceBuffer<float> x, DeviceBuffer<float> gamma, DeviceBuffer<float> beta, [Writes] DeviceBuffer<float> y,
+        [Writes] in LayerNormStats stats, LayerNormSize size, float eps);
 
     /// <summary>
     /// Backward of <see cref="LayerNorm"/> from the saved statistics: with xhat = (x - mean) · rstd and
@@ -40,5 +40,5 @@ public interface ILayerNormKernels
     /// partials in block order.
     /// </summary>
     void LayerNormBackward(DeviceBuffer<float> dy, DeviceBuffer<float> x, in LayerNormStats stats, DeviceBuffer<float> gamma,
-        in LayerNormGradients gradients, LayerNormSize size);
+        [Writes] in LayerNormGradients gradients, LayerNormSize size);
 }

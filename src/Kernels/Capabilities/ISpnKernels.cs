@@ -39,7 +39,7 @@ public readonly record struct SpnChildMap(DeviceBuffer<int> Child, DeviceBuffer<
 /// <param name="Regions">Output regions.</param>
 public readonly record struct SpnProductMap(SpnChildMap Left, SpnChildMap Right, int Regions)
 {
-    /// <summary>The input on <paramref name="side"/>.</summary>
+    /// <summary>The input on <paramref name="side"/> (Left or Right).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="side"/> is not Left or Right.</exception>
     public SpnChildMap Of(SpnSide side) => side switch
     {
@@ -47,6 +47,22 @@ public readonly record struct SpnProductMap(SpnChildMap Left, SpnChildMap Right,
         SpnSide.Right => Right,
         _ => throw new ArgumentOutOfRangeException(nameof(side), side, "SpnProductMap: side must be Left or Right."),
     };
+
+    /// <summary>
+    /// Checks that a backward call for <paramref name="side"/> can run: for <see cref="SpnSide.Both"/>, the two sides
+    /// must be one input (<paramref name="k1"/> = <paramref name="k2"/>, equal child regions).
+    /// </summary>
+    /// <exception cref="ArgumentException">Both sides are asked for and they differ.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="side"/> is not a <see cref="SpnSide"/>.</exception>
+    public void CheckBackwardSide(string op, SpnSide side, int k1, int k2)
+    {
+        if (side is not (SpnSide.Left or SpnSide.Right or SpnSide.Both))
+            throw new ArgumentOutOfRangeException(nameof(side), side, $"{op}: side must be Left, Right or Both.");
+        if (side == SpnSide.Both && (k1 != k2 || Left.ChildRegions != Right.ChildRegions))
+            throw new ArgumentException(
+                $"{op}: side Both needs one input on both sides: k1 = k2 and equal child regions, got k1 {k1}, k2 {k2}, " +
+                $"{Left.ChildRegions} left and {Right.ChildRegions} right child regions.");
+    }
 }
 
 /// <summary>Which input of a product layer a backward call differentiates.</summary>
@@ -56,6 +72,11 @@ public enum SpnSide
     Left,
     /// <summary>The b (right) input, k2 densities per region.</summary>
     Right,
+    /// <summary>
+    /// Both inputs when they are one tensor (k1 = k2, the same child regions on each side): the Left result plus the
+    /// Right result.
+    /// </summary>
+    Both,
 }
 
 /// <summary>Extents of a sum layer: x [Batch, Regions, KIn], log-weights [Regions, KOut, KIn], y [Batch, Regions, KOut].</summary>
@@ -80,7 +101,7 @@ public interface ISpnKernels
     /// log 1 = 0 (exact marginalisation). y is [batch, regions, components].
     /// </summary>
     void SpnLeafCategorical(DeviceBuffer<float> x, int batch, in SpnLeafMap leaves, DeviceBuffer<float> logTable, int components,
-        int categories, DeviceBuffer<float> y);
+        int categories, [Writes] DeviceBuffer<float> y);
 
     /// <summary>
     /// Backward of <see cref="SpnLeafCategorical"/> with respect to the table (the op is linear in it):
@@ -88,7 +109,7 @@ public interface ISpnKernels
     /// Overwrites dTable ([entries, components, categories]); deterministic (fixed summation order over b).
     /// </summary>
     void SpnLeafCategoricalBackward(DeviceBuffer<float> x, int batch, in SpnLeafMap leaves, DeviceBuffer<float> dy, int components,
-        int categories, DeviceBuffer<float> dTable);
+        int categories, [Writes] DeviceBuffer<float> dTable);
 
     /// <summary>
     /// Gaussian leaf layer: as <see cref="SpnLeafCategorical"/> with, per entry and component, mean Mean[e, i] and log
@@ -96,7 +117,7 @@ public interface ISpnKernels
     /// z = (x[b, EntryVariable[e]] - Mean[e, i]) · exp(-LogStd[e, i]); NaN (missing) values contribute 0.
     /// </summary>
     void SpnLeafGaussian(DeviceBuffer<float> x, int batch, in SpnLeafMap leaves, in SpnGaussianLeaves parameters, int components,
-        DeviceBuffer<float> y);
+        [Writes] DeviceBuffer<float> y);
 
     /// <summary>
     /// Backward of <see cref="SpnLeafGaussian"/> for both tables (overwritten, [entries, components]):
@@ -104,29 +125,31 @@ public interface ISpnKernels
     /// present values.
     /// </summary>
     void SpnLeafGaussianBackward(DeviceBuffer<float> x, int batch, in SpnLeafMap leaves, in SpnGaussianLeaves parameters,
-        int components, DeviceBuffer<float> dy, in SpnGaussianLeaves gradients);
+        int components, DeviceBuffer<float> dy, [Writes] in SpnGaussianLeaves gradients);
 
     /// <summary>
     /// Product layer: the outer sum of two children's log-densities. a is [batch, Left.ChildRegions, k1], b is
     /// [batch, Right.ChildRegions, k2]; y[n, r, i·k2 + j] = a[n, Left.Child[r], i] + b[n, Right.Child[r], j],
     /// y [batch, regions, k1·k2].
     /// </summary>
-    void SpnProduct(DeviceBuffer<float> a, int k1, DeviceBuffer<float> b, int k2, int batch, in SpnProductMap map, DeviceBuffer<float> y);
+    void SpnProduct(DeviceBuffer<float> a, int k1, DeviceBuffer<float> b, int k2, int batch, in SpnProductMap map, [Writes] DeviceBuffer<float> y);
 
     /// <summary>
     /// Backward of <see cref="SpnProduct"/> for one side. Left (k1 entries):
     /// dChild[n, c, i] = Σ_{r ∈ parents(c)} Σ_j dy[n, r, i·k2 + j]; Right (k2 entries):
     /// dChild[n, c, j] = Σ_{r ∈ parents(c)} Σ_i dy[n, r, i·k2 + j], parents(c) from that side's inverse lists.
-    /// Overwrites dChild ([batch, ChildRegions, k1 or k2]); a child no region uses gets 0.
+    /// Overwrites dChild ([batch, ChildRegions, k1 or k2]); a child no region uses gets 0. <see cref="SpnSide.Both"/>
+    /// (a and b one tensor: k1 = k2 and Left.ChildRegions = Right.ChildRegions) writes the Left result plus the Right
+    /// result, with the bits of the two one-side calls followed by a <see cref="BinaryOp.Add"/> of their outputs.
     /// </summary>
-    void SpnProductBackward(DeviceBuffer<float> dy, int batch, in SpnProductMap map, int k1, int k2, SpnSide side, DeviceBuffer<float> dChild);
+    void SpnProductBackward(DeviceBuffer<float> dy, int batch, in SpnProductMap map, int k1, int k2, SpnSide side, [Writes] DeviceBuffer<float> dChild);
 
     /// <summary>
     /// Sum layer, numerically stable: y[n, r, o] = log Σ_k exp(x[n, r, k] + logW[r, o, k]) with the maximum over k
     /// subtracted first (logW: already normalised log weights). With <paramref name="max"/>, y is the maximum instead
     /// (max-product, for MPE). When every term is -∞, y is -∞ (never NaN).
     /// </summary>
-    void SpnSum(DeviceBuffer<float> x, DeviceBuffer<float> logW, in SpnSumSize size, bool max, DeviceBuffer<float> y);
+    void SpnSum(DeviceBuffer<float> x, DeviceBuffer<float> logW, in SpnSumSize size, bool max, [Writes] DeviceBuffer<float> y);
 
     /// <summary>
     /// Backward of <see cref="SpnSum"/> (log-sum-exp form) from its output y: with the posterior
@@ -134,5 +157,5 @@ public interface ISpnKernels
     /// dLogW[r, o, k] = Σ_n dy[n, r, o] · p. Both outputs are overwritten; dLogW's sum over the batch is deterministic.
     /// </summary>
     void SpnSumBackward(DeviceBuffer<float> x, DeviceBuffer<float> logW, DeviceBuffer<float> y, DeviceBuffer<float> dy,
-        in SpnSumSize size, DeviceBuffer<float> dx, DeviceBuffer<float> dLogW);
+        in SpnSumSize size, [Writes] DeviceBuffer<float> dx, [Writes] DeviceBuffer<float> dLogW);
 }

@@ -113,12 +113,25 @@ internal sealed class CompositeSpnKernels(IKernelSet k) : ISpnKernels
     {
         if (batch < 0 || k1 < 0 || k2 < 0 || map.Regions < 0)
             throw new ArgumentException($"SpnProductBackward: negative extent (batch {batch}, k1 {k1}, k2 {k2}, regions {map.Regions}).");
+        map.CheckBackwardSide("SpnProductBackward", side, k1, k2);
+        if (side == SpnSide.Both)
+        {
+            // The two one-side results, then their sum: the bits the contract names.
+            long length = (long)batch * map.Left.ChildRegions * k1;
+            using var left = k.Allocate(Math.Max(1, length));
+            using var right = k.Allocate(Math.Max(1, length));
+            SpnProductBackward(dy, batch, map, k1, k2, SpnSide.Left, left);
+            SpnProductBackward(dy, batch, map, k1, k2, SpnSide.Right, right);
+            int[] shape = [batch, map.Left.ChildRegions, k1];
+            k.Binary(BinaryOp.Add, left, shape, right, shape, dChild, shape);
+            return;
+        }
         var child = map.Of(side);
         int r = map.Regions;
-        bool left = side == SpnSide.Left;
-        int kc = left ? k1 : k2;
+        bool isLeft = side == SpnSide.Left;
+        int kc = isLeft ? k1 : k2;
         using var sums = k.Allocate((long)batch * r * kc);
-        k.Reduce(ReduceOp.Sum, dy, [batch, r, k1, k2], [left ? 3 : 2], sums);
+        k.Reduce(ReduceOp.Sum, dy, [batch, r, k1, k2], [isLeft ? 3 : 2], sums);
         int[] childShape = [batch, child.ChildRegions, kc];
         k.Fill(dChild, 0f);
         k.IndexAdd(sums, [batch, r, kc], 1, child.Child, dChild, childShape);

@@ -247,56 +247,86 @@ public sealed partial class CpuKernelSet
         else For(rows, Math.Max(1, CheapGrain / Math.Max(1, kk)), body, 1);
     }
 
-    /// <inheritdoc />
+    /// <summary>
+    /// Backward of the product layer for one side (0 left, 1 right) or, with side 2, for one input on both sides: the
+    /// left result plus the right result (the second side's row summed apart, then added, as the two one-side calls and
+    /// an add would).
+    /// </summary>
     internal unsafe void SpnProductBackward(DeviceBuffer<float> dy, int batch, int regions, int k1, int k2, int side,
-        DeviceBuffer<int> parentStart, DeviceBuffer<int> parents, int childRegions, DeviceBuffer<float> dChild)
+        SpnChildMap child, SpnChildMap other, DeviceBuffer<float> dChild)
     {
         const string op = "SpnProductBackward";
+        int childRegions = child.ChildRegions;
         CheckSpnExtents(op, batch, regions, k1, k2, childRegions);
-        if (side is not (0 or 1)) throw new ArgumentOutOfRangeException(nameof(side), $"{op}: side must be 0 (left) or 1 (right), got {side}.");
+        if (side is not (0 or 1 or 2)) throw new ArgumentOutOfRangeException(nameof(side), $"{op}: side must be 0 (left), 1 (right) or 2 (both), got {side}.");
         long kk = (long)k1 * k2;
         var ga = Data(dy, batch * regions * kk, op);
-        var sa = Data(parentStart, childRegions + 1L, op);
-        var pa = Data(parents, sa[childRegions], op);
-        int kc = side == 0 ? k1 : k2;
+        var sa = Data(child.ParentStart, childRegions + 1L, op);
+        var pa = Data(child.Parents, sa[childRegions], op);
+        var sb = side == 2 ? Data(other.ParentStart, childRegions + 1L, op) : sa;
+        var pb = side == 2 ? Data(other.Parents, sb[childRegions], op) : pa;
+        int kc = side == 1 ? k2 : k1;
         var da = Data(dChild, (long)batch * childRegions * kc, op);
         float* pg = Ptr(ga), pd = Ptr(da);
-        int* ps = Ptr(sa), pp = Ptr(pa);
+        int* ps = Ptr(sa), pp = Ptr(pa), qs = Ptr(sb), qp = Ptr(pb);
         Action<long, long> body = (q0, q1) =>
         {
-            for (long q = q0; q < q1; q++)
+            float* second = stackalloc float[side == 2 ? Math.Min(kc, SpnBothStackRow) : 0];
+            float[]? secondArray = side == 2 && kc > SpnBothStackRow ? new float[kc] : null;
+            fixed (float* secondHeap = secondArray)
             {
-                long n = q / childRegions;
-                int c = (int)(q % childRegions);
-                float* d = pd + q * kc;
-                for (int t = 0; t < kc; t++) d[t] = 0f;
-                for (int p = ps[c]; p < ps[c + 1]; p++)
+                float* rest = secondHeap != null ? secondHeap : second;
+                for (long q = q0; q < q1; q++)
                 {
-                    float* g = pg + (n * regions + pp[p]) * kk;
-                    if (side == 0)
-                    {
-                        for (int i = 0; i < k1; i++)
-                        {
-                            float s = 0f;
-                            float* gi = g + (long)i * k2;
-                            for (int j = 0; j < k2; j++) s += gi[j];
-                            d[i] += s;
-                        }
-                    }
-                    else
-                    {
-                        for (int i = 0; i < k1; i++)
-                        {
-                            float* gi = g + (long)i * k2;
-                            for (int j = 0; j < k2; j++) d[j] += gi[j];
-                        }
-                    }
+                    long n = q / childRegions;
+                    int c = (int)(q % childRegions);
+                    float* d = pd + q * kc;
+                    float* g = pg + n * regions * kk;
+                    ProductBackwardRow(g, kk, k1, k2, side == 1, ps + c, pp, d);
+                    if (side != 2) continue;
+                    ProductBackwardRow(g, kk, k1, k2, true, qs + c, qp, rest);
+                    for (int t = 0; t < kc; t++) d[t] += rest[t];
                 }
             }
         };
         long rows = (long)batch * childRegions;
         if (batch * regions * kk < 2 * CheapGrain) body(0, rows);
         else For(rows, Math.Max(1, CheapGrain / Math.Max(1, kk)), body, 1);
+    }
+
+    /// <summary>Longest row of the second side that the both-sides backward keeps on the stack.</summary>
+    private const int SpnBothStackRow = 1024;
+
+    /// <summary>
+    /// One child's row of one side's product backward: d = Σ over the parents listed at start[0]..start[1) of
+    /// the parent's dy block summed over the other side's index (rows of it for the left side, columns for the right).
+    /// </summary>
+    private static unsafe void ProductBackwardRow(float* g0, long kk, int k1, int k2, bool right, int* start, int* parents, float* d)
+    {
+        int kc = right ? k2 : k1;
+        for (int t = 0; t < kc; t++) d[t] = 0f;
+        for (int p = start[0]; p < start[1]; p++)
+        {
+            float* g = g0 + parents[p] * kk;
+            if (!right)
+            {
+                for (int i = 0; i < k1; i++)
+                {
+                    float s = 0f;
+                    float* gi = g + (long)i * k2;
+                    for (int j = 0; j < k2; j++) s += gi[j];
+                    d[i] += s;
+                }
+            }
+            else
+            {
+                for (int i = 0; i < k1; i++)
+                {
+                    float* gi = g + (long)i * k2;
+                    for (int j = 0; j < k2; j++) d[j] += gi[j];
+                }
+            }
+        }
     }
 
     /// <inheritdoc />

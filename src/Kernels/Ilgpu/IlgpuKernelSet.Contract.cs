@@ -2,7 +2,8 @@ namespace Engine.Kernels.Ilgpu;
 
 // The capability entry points whose descriptors this set unpacks for its kernel bodies (launches are counted where
 // they happen, in Launch).
-public sealed partial class IlgpuKernelSet : IFftKernels, ISpnKernels, IOptimizerKernels, ILayerNormKernels, ILossKernels
+public sealed partial class IlgpuKernelSet : IFftKernels, ISpnKernels, IOptimizerKernels, ILayerNormKernels, ILossKernels,
+    ISoftmaxCrossEntropyKernels
 {
     // ---- layer normalisation ----
 
@@ -42,8 +43,8 @@ public sealed partial class IlgpuKernelSet : IFftKernels, ISpnKernels, IOptimize
     void ISpnKernels.SpnProductBackward(DeviceBuffer<float> dy, int batch, in SpnProductMap map, int k1, int k2, SpnSide side,
         DeviceBuffer<float> dChild)
     {
-        var child = map.Of(side);
-        SpnProductBackward(dy, batch, map.Regions, k1, k2, (int)side, child.ParentStart, child.Parents, child.ChildRegions, dChild);
+        map.CheckBackwardSide("SpnProductBackward", side, k1, k2);
+        SpnProductBackward(dy, batch, map.Regions, k1, k2, (int)side, side == SpnSide.Right ? map.Right : map.Left, map.Right, dChild);
     }
 
     void ISpnKernels.SpnSum(DeviceBuffer<float> x, DeviceBuffer<float> logW, in SpnSumSize size, bool max, DeviceBuffer<float> y) =>

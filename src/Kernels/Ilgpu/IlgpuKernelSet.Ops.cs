@@ -19,6 +19,8 @@ public sealed partial class IlgpuKernelSet
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, float>? kCrossEntropyBackward;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, float>? kCrossEntropyBackwardGroup;
     private Action<KernelConfig, ArrayView<int>, ArrayView<float>, int, long>? kOneHot;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>? kSoftmaxCrossEntropy;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>? kSoftmaxCrossEntropyGroup;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, long, int, int, int>? kIndexSelect;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, long, int, int, int>? kIndexAdd;
 
@@ -479,6 +481,41 @@ public sealed partial class IlgpuKernelSet
             var k = Kernel(ref kCrossEntropyBackward, a =>
                 a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, float>(IlgpuKernels.CrossEntropyBackward));
             Launch(opName, () => k(Config1D(rows), lv, labv, gv, dv, rows, classes, scale), logits, labels, dLoss, dLogits);
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// The loss and the gradient come from the kernel variant <see cref="CrossEntropy"/> and <see cref="Softmax"/> pick
+    /// for the same extents (a thread or a group per row), with their arithmetic. Labels are not read back to be
+    /// checked: as for <see cref="CrossEntropy"/> and <see cref="OneHot"/>, the op layer checks their range first.
+    /// </remarks>
+    void ISoftmaxCrossEntropyKernels.SoftmaxCrossEntropy(DeviceBuffer<float> logits, DeviceBuffer<int> labels, int rows, int classes,
+        DeviceBuffer<float> loss, DeviceBuffer<float> gradient)
+    {
+        const string opName = "SoftmaxCrossEntropy";
+        if (rows < 0 || classes < 0) throw new ArgumentException($"{Name}.{opName}: negative extent [{rows}, {classes}].");
+        if (rows > 0 && classes == 0) throw new ArgumentException($"{Name}.{opName}: {rows} rows of 0 classes have no label in range.");
+        long count = (long)rows * classes;
+        var lv = View(logits, count, opName, nameof(logits));
+        var labv = View(labels, rows, opName, nameof(labels));
+        var outv = View(loss, rows, opName, nameof(loss));
+        var gv = View(gradient, count, opName, nameof(gradient));
+        if (ReferenceEquals(loss, logits) || ReferenceEquals(loss, gradient))
+            throw new ArgumentException($"{Name}.{opName}: the loss buffer must not be the logits' or the gradient's.");
+        if (rows == 0) return;
+        if (PreferTree(rows, classes))
+        {
+            var k = Kernel(ref kSoftmaxCrossEntropyGroup, a => shuffles
+                ? a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.SoftmaxCrossEntropyGroup<SwitchOn>)
+                : a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.SoftmaxCrossEntropyGroup<SwitchOff>));
+            Launch(opName, () => k(ConfigTree(rows, classes), lv, labv, outv, gv, rows, classes), logits, labels, loss, gradient);
+        }
+        else
+        {
+            var k = Kernel(ref kSoftmaxCrossEntropy, a =>
+                a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.SoftmaxCrossEntropy));
+            Launch(opName, () => k(Config1D(rows), lv, labv, outv, gv, rows, classes), logits, labels, loss, gradient);
         }
     }
 

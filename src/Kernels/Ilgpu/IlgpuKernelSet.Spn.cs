@@ -13,6 +13,7 @@ public sealed partial class IlgpuKernelSet
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SpnDims>? kSpnLeafGaussBack;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, SpnDims>? kSpnProduct;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, SpnDims>? kSpnProductBack;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, SpnDims>? kSpnProductBackBoth;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, SpnDims>? kSpnSum;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, SpnDims>? kSpnSumBackX;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, SpnDims>? kSpnSumBackW;
@@ -118,24 +119,38 @@ public sealed partial class IlgpuKernelSet
         Launch(op, () => k(Config1D(total), av, bv, lv, rv, yv, d), a, b, left, right, y);
     }
 
-    /// <inheritdoc />
+    /// <summary>
+    /// Backward of the product layer for one side (0 left, 1 right) from <paramref name="child"/>'s inverse lists or,
+    /// with side 2, for one input on both sides (<paramref name="child"/> the left, <paramref name="other"/> the right).
+    /// </summary>
     internal void SpnProductBackward(DeviceBuffer<float> dy, int batch, int regions, int k1, int k2, int side,
-        DeviceBuffer<int> parentStart, DeviceBuffer<int> parents, int childRegions, DeviceBuffer<float> dChild)
+        SpnChildMap child, SpnChildMap other, DeviceBuffer<float> dChild)
     {
         const string op = "SpnProductBackward";
+        int childRegions = child.ChildRegions;
         CheckSpnExtents(op, batch, regions, k1, k2, childRegions);
-        if (side is not (0 or 1)) throw new ArgumentException($"{Name}.{op}: side must be 0 (left) or 1 (right), got {side}.");
+        if (side is not (0 or 1 or 2)) throw new ArgumentException($"{Name}.{op}: side must be 0 (left), 1 (right) or 2 (both), got {side}.");
         // Every output region reads exactly one child on each side, so the inverse lists hold one entry per region.
         int links = regions;
         var gv = View(dy, (long)batch * regions * k1 * k2, op, nameof(dy));
-        var sv = View(parentStart, childRegions + 1L, op, nameof(parentStart));
-        var pv = View(parents, links, op, nameof(parents));
-        long total = (long)batch * childRegions * (side == 0 ? k1 : k2);
+        var sv = View(child.ParentStart, childRegions + 1L, op, nameof(child.ParentStart));
+        var pv = View(child.Parents, links, op, nameof(child.Parents));
+        long total = (long)batch * childRegions * (side == 1 ? k2 : k1);
         var dv = View(dChild, total, op, nameof(dChild));
-        if (total == 0) return;
         var d = new SpnDims { Batch = batch, Regions = regions, K1 = k1, K2 = k2, Side = side, ChildRegions = childRegions };
+        if (side == 2)
+        {
+            var osv = View(other.ParentStart, childRegions + 1L, op, nameof(other.ParentStart));
+            var opv = View(other.Parents, links, op, nameof(other.Parents));
+            if (total == 0) return;
+            var both = Kernel(ref kSpnProductBackBoth, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>,
+                ArrayView<float>, SpnDims>(IlgpuKernels.SpnProductBackwardBoth));
+            Launch(op, () => both(Config1D(total), gv, sv, pv, osv, opv, dv, d), dy, child.ParentStart, child.Parents, other.ParentStart, other.Parents, dChild);
+            return;
+        }
+        if (total == 0) return;
         var k = Kernel(ref kSpnProductBack, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, SpnDims>(IlgpuKernels.SpnProductBackward));
-        Launch(op, () => k(Config1D(total), gv, sv, pv, dv, d), dy, parentStart, parents, dChild);
+        Launch(op, () => k(Config1D(total), gv, sv, pv, dv, d), dy, child.ParentStart, child.Parents, dChild);
     }
 
     /// <inheritdoc />

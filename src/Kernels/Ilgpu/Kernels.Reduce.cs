@@ -480,6 +480,45 @@ internal static partial class IlgpuKernels
         }
     }
 
+    /// <summary>
+    /// loss[r] as <see cref="CrossEntropy"/> writes it and gradient[r, c] = softmax(logits[r])[c] - [c == labels[r]] as
+    /// <see cref="Softmax"/>, a one-hot and a difference write it, one thread per row; the gradient may be the logits.
+    /// </summary>
+    internal static void SoftmaxCrossEntropy(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> loss, ArrayView<float> gradient,
+        int rows, int classes)
+    {
+        for (long r = GlobalStart; r < rows; r += GlobalStride)
+        {
+            long baseOff = r * classes;
+            var (m, sum) = RowMaxExpSum(logits, baseOff, classes);
+            int label = labels[r];
+            loss[r] = m + MathF.Log(sum) - logits[baseOff + label];
+            WriteCrossEntropyGradient(logits, gradient, baseOff, label, m, 1f / sum, 1f, 0, classes, 1);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="SoftmaxCrossEntropy"/> with one group per row and shared-memory trees, as <see cref="CrossEntropyGroup"/>
+    /// and <see cref="SoftmaxGroup"/> compute the row's max and sum.
+    /// </summary>
+    internal static void SoftmaxCrossEntropyGroup<TShuffle>(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> loss,
+        ArrayView<float> gradient, int rows, int classes) where TShuffle : struct, IKernelSwitch
+    {
+        var shared = SharedMemory.Allocate<float>(MaxTreeGroup);
+        int tid = Group.IdxX;
+        int groupSize = Group.DimX;
+        for (long r = Grid.IdxX; r < rows; r += Grid.DimX)
+        {
+            long baseOff = r * classes;
+            var (m, sum) = GroupMaxExpSum<TShuffle>(logits, baseOff, 1, classes, shared, tid, groupSize);
+            int label = labels[r];
+            if (tid == 0) loss[r] = m + MathF.Log(sum) - logits[baseOff + label];
+            // The label's logit is read before any thread overwrites the row (the gradient may be the logits).
+            Group.Barrier();
+            WriteCrossEntropyGradient(logits, gradient, baseOff, label, m, 1f / sum, 1f, tid, classes, groupSize);
+        }
+    }
+
     /// <summary>Columns first, first + step, ... of one row of the cross-entropy gradient (softmax as in <see cref="SoftmaxGroup"/>).</summary>
     private static void WriteCrossEntropyGradient(ArrayView<float> logits, ArrayView<float> dLogits, long baseOff, int label, float m,
         float inv, float g, int first, int classes, int step)

@@ -132,25 +132,50 @@ internal static partial class IlgpuKernels
     internal static void SpnProductBackward(ArrayView<float> dy, ArrayView<int> parentStart, ArrayView<int> parents, ArrayView<float> dChild, SpnDims d)
     {
         int kc = d.Side == 0 ? d.K1 : d.K2;
-        long kk = (long)d.K1 * d.K2;
         long total = (long)d.Batch * d.ChildRegions * kc;
         for (long t = GlobalStart; t < total; t += GlobalStride)
         {
             int u = (int)(t % kc);
             long q = t / kc;
-            int c = (int)(q % d.ChildRegions);
-            long n = q / d.ChildRegions;
-            float s = 0f;
-            for (int p = parentStart[c]; p < parentStart[c + 1]; p++)
-            {
-                long g = (n * d.Regions + parents[p]) * kk;
-                if (d.Side == 0)
-                    for (int j = 0; j < d.K2; j++) s += dy[g + (long)u * d.K2 + j];
-                else
-                    for (int i = 0; i < d.K1; i++) s += dy[g + (long)i * d.K2 + u];
-            }
-            dChild[t] = s;
+            dChild[t] = ProductBackwardSum(dy, parentStart, parents, q / d.ChildRegions, (int)(q % d.ChildRegions), u, d.Side != 0, d);
         }
+    }
+
+    /// <summary>
+    /// Both sides of the product backward for one input (K1 = K2): the left side's sum plus the right side's, each
+    /// summed as the one-side kernel sums it.
+    /// </summary>
+    internal static void SpnProductBackwardBoth(ArrayView<float> dy, ArrayView<int> leftStart, ArrayView<int> leftParents,
+        ArrayView<int> rightStart, ArrayView<int> rightParents, ArrayView<float> dChild, SpnDims d)
+    {
+        long total = (long)d.Batch * d.ChildRegions * d.K1;
+        for (long t = GlobalStart; t < total; t += GlobalStride)
+        {
+            int u = (int)(t % d.K1);
+            long q = t / d.K1;
+            long n = q / d.ChildRegions;
+            int c = (int)(q % d.ChildRegions);
+            float left = ProductBackwardSum(dy, leftStart, leftParents, n, c, u, false, d);
+            float right = ProductBackwardSum(dy, rightStart, rightParents, n, c, u, true, d);
+            dChild[t] = left + right;
+        }
+    }
+
+    /// <summary>Σ over child c's parents of dy[n, parent] summed over the other side's index, at index u of this side.</summary>
+    private static float ProductBackwardSum(ArrayView<float> dy, ArrayView<int> parentStart, ArrayView<int> parents, long n, int c, int u,
+        bool right, SpnDims d)
+    {
+        long kk = (long)d.K1 * d.K2;
+        float s = 0f;
+        for (int p = parentStart[c]; p < parentStart[c + 1]; p++)
+        {
+            long g = (n * d.Regions + parents[p]) * kk;
+            if (!right)
+                for (int j = 0; j < d.K2; j++) s += dy[g + (long)u * d.K2 + j];
+            else
+                for (int i = 0; i < d.K1; i++) s += dy[g + (long)i * d.K2 + u];
+        }
+        return s;
     }
 
     /// <summary>y[n, r, o] = log Σ_k exp(x[n, r, k] + logW[r, o, k]) (max subtracted), or the max when d.Max is 1.</summary>
