@@ -43,17 +43,10 @@ public sealed class CpuSoftmaxCrossEntropyTests
         long n = (long)rows * classes;
         var logits = Inputs.Uniform(rng, n, -magnitude, magnitude);
         var labels = Enumerable.Range(0, rows).Select(_ => rng.Next(classes)).ToArray();
-        int[] full = [rows, classes];
 
         using var xb = DeviceData.Upload(K, logits);
         using var lb = DeviceData.Upload(K, labels);
-        using var separateLoss = DeviceData.Filled(K, rows, float.NaN);
-        using var probabilities = DeviceData.Filled(K, n, float.NaN);
-        using var oneHot = DeviceData.Filled(K, n, float.NaN);
-        K.CrossEntropy(xb, lb, rows, classes, separateLoss);
-        K.Softmax(xb, probabilities, rows, classes, 1, log: false);
-        K.OneHot(lb, rows, classes, oneHot);
-        K.Binary(BinaryOp.Sub, probabilities, full, oneHot, full, probabilities, full);
+        var (separateLoss, probabilities) = SeparateLossCalls.Run(K, xb, lb, rows, classes);
 
         using var loss = DeviceData.Filled(K, rows, float.NaN);
         using var separateGradient = DeviceData.Filled(K, n, float.NaN);
@@ -61,9 +54,9 @@ public sealed class CpuSoftmaxCrossEntropyTests
         Fused.SoftmaxCrossEntropy(xb, lb, rows, classes, loss, gradient);
 
         string what = $"SoftmaxCrossEntropy {rows}x{classes} |x|<={magnitude}{(inPlace ? " in place" : "")} at {width}";
-        KernelAssert.Bitwise(separateLoss.ToArray(), loss.ToArray(), what + ": loss");
+        KernelAssert.Bitwise(separateLoss, loss.ToArray(), what + ": loss");
         var got = gradient.ToArray();
-        KernelAssert.Bitwise(probabilities.ToArray(), got, what + ": gradient");
+        KernelAssert.Bitwise(probabilities, got, what + ": gradient");
 
         var p = HostReference.Softmax(logits, rows, classes, 1, log: false);
         var expected = new double[n];
@@ -79,17 +72,46 @@ public sealed class CpuSoftmaxCrossEntropyTests
 
     /// <summary>Every bad input throws an ArgumentException naming the op, and neither output is touched.</summary>
     [Fact]
-    public void Bad_input_throws_before_writing()
+    public void Bad_input_throws_before_writing() => SeparateLossCalls.BadInputThrowsBeforeWriting(K, checksLabels: true);
+}
+
+/// <summary>The four calls a set's <see cref="ISoftmaxCrossEntropyKernels.SoftmaxCrossEntropy"/> stands in for.</summary>
+internal static class SeparateLossCalls
+{
+    /// <summary>
+    /// The loss rows of <see cref="IKernelSet.CrossEntropy"/>, and softmax minus one-hot as <see cref="IKernelSet.Softmax"/>,
+    /// <see cref="IKernelSet.OneHot"/> and a <see cref="BinaryOp.Sub"/> write it, read back to the host.
+    /// </summary>
+    public static (float[] Loss, float[] Gradient) Run(IKernelSet k, DeviceBuffer<float> logits, DeviceBuffer<int> labels, int rows, int classes)
     {
+        long n = (long)rows * classes;
+        int[] full = [rows, classes];
+        using var loss = DeviceData.Filled(k, rows, float.NaN);
+        using var probabilities = DeviceData.Filled(k, n, float.NaN);
+        using var oneHot = DeviceData.Filled(k, n, float.NaN);
+        k.CrossEntropy(logits, labels, rows, classes, loss);
+        k.Softmax(logits, probabilities, rows, classes, 1, log: false);
+        k.OneHot(labels, rows, classes, oneHot);
+        k.Binary(BinaryOp.Sub, probabilities, full, oneHot, full, probabilities, full);
+        return (loss.ToArray(), probabilities.ToArray());
+    }
+
+    /// <summary>
+    /// Bad extents, short buffers, an aliased loss and (where the set reads them, <paramref name="checksLabels"/>)
+    /// labels out of range each throw an ArgumentException naming the op, with neither output touched.
+    /// </summary>
+    public static void BadInputThrowsBeforeWriting(IKernelSet k, bool checksLabels)
+    {
+        var fused = (ISoftmaxCrossEntropyKernels)k;
         const int rows = 3, classes = 4;
-        using var xb = DeviceData.Upload(K, Inputs.Uniform(new Random(3), rows * classes, -1, 1));
-        using var loss = DeviceData.Filled(K, rows, 7f);
-        using var gradient = DeviceData.Filled(K, rows * classes, 7f);
-        using var goodLabels = DeviceData.Upload(K, [0, 3, 1]);
-        using var labelTooLarge = DeviceData.Upload(K, [0, 4, 1]);
-        using var labelNegative = DeviceData.Upload(K, [0, -1, 1]);
-        using var shortLabels = DeviceData.Upload(K, [0, 1]);
-        using var shortGradient = DeviceData.Filled(K, rows * classes - 1, 7f);
+        using var xb = DeviceData.Upload(k, Inputs.Uniform(new Random(3), rows * classes, -1, 1));
+        using var loss = DeviceData.Filled(k, rows, 7f);
+        using var gradient = DeviceData.Filled(k, rows * classes, 7f);
+        using var goodLabels = DeviceData.Upload(k, [0, 3, 1]);
+        using var labelTooLarge = DeviceData.Upload(k, [0, 4, 1]);
+        using var labelNegative = DeviceData.Upload(k, [0, -1, 1]);
+        using var shortLabels = DeviceData.Upload(k, [0, 1]);
+        using var shortGradient = DeviceData.Filled(k, rows * classes - 1, 7f);
 
         void Throws(Action call, string because)
         {
@@ -101,11 +123,15 @@ public sealed class CpuSoftmaxCrossEntropyTests
             Assert.All(shortGradient.ToArray(), v => Assert.Equal(7f, v));
         }
 
-        Throws(() => Fused.SoftmaxCrossEntropy(xb, labelTooLarge, rows, classes, loss, gradient), "a label equal to the class count");
-        Throws(() => Fused.SoftmaxCrossEntropy(xb, labelNegative, rows, classes, loss, gradient), "a negative label");
-        Throws(() => Fused.SoftmaxCrossEntropy(xb, shortLabels, rows, classes, loss, gradient), "fewer labels than rows");
-        Throws(() => Fused.SoftmaxCrossEntropy(xb, goodLabels, rows, classes, loss, shortGradient), "a gradient shorter than the logits");
-        Throws(() => Fused.SoftmaxCrossEntropy(xb, goodLabels, rows, classes, gradient, gradient), "the loss in the gradient's buffer");
-        Throws(() => Fused.SoftmaxCrossEntropy(xb, goodLabels, -1, classes, loss, gradient), "a negative row count");
+        if (checksLabels)
+        {
+            Throws(() => fused.SoftmaxCrossEntropy(xb, labelTooLarge, rows, classes, loss, gradient), "a label equal to the class count");
+            Throws(() => fused.SoftmaxCrossEntropy(xb, labelNegative, rows, classes, loss, gradient), "a negative label");
+        }
+        Throws(() => fused.SoftmaxCrossEntropy(xb, shortLabels, rows, classes, loss, gradient), "fewer labels than rows");
+        Throws(() => fused.SoftmaxCrossEntropy(xb, goodLabels, rows, classes, loss, shortGradient), "a gradient shorter than the logits");
+        Throws(() => fused.SoftmaxCrossEntropy(xb, goodLabels, rows, classes, gradient, gradient), "the loss in the gradient's buffer");
+        Throws(() => fused.SoftmaxCrossEntropy(xb, goodLabels, -1, classes, loss, gradient), "a negative row count");
+        Throws(() => fused.SoftmaxCrossEntropy(xb, goodLabels, rows, 0, loss, gradient), "rows with no classes");
     }
 }

@@ -14,7 +14,8 @@ namespace Engine.Tests.Kernels;
 [Collection("ilgpu")]
 public sealed class IlgpuGpuShapeTests
 {
-    private static readonly Lazy<IlgpuKernelSet> GpuShapes = new(() =>
+    /// <summary>The emulator's kernel set with a GPU's launch shapes, shared by the tests that need them.</summary>
+    internal static readonly Lazy<IlgpuKernelSet> GpuShapes = new(() =>
         new IlgpuKernelSet(Device.Get(DeviceKind.IlgpuCpu), DeviceKind.IlgpuCpu, IlgpuCpuOptions.GpuShapes));
 
     /// <summary>GPU shapes with the shared-memory FFT limited to 8 points, so longer transforms run pass by pass.</summary>

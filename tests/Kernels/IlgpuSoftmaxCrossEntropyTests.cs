@@ -1,5 +1,4 @@
 using Engine.Kernels;
-using Engine.Kernels.Ilgpu;
 
 namespace Engine.Tests.Kernels;
 
@@ -12,10 +11,7 @@ namespace Engine.Tests.Kernels;
 [Collection("ilgpu")]
 public sealed class IlgpuSoftmaxCrossEntropyTests
 {
-    private static readonly Lazy<IlgpuKernelSet> GpuShapes = new(() =>
-        new IlgpuKernelSet(Device.Get(DeviceKind.IlgpuCpu), DeviceKind.IlgpuCpu, IlgpuCpuOptions.GpuShapes));
-
-    private static IKernelSet Set(bool gpuShapes) => gpuShapes ? GpuShapes.Value : Device.Get(DeviceKind.IlgpuCpu).Kernels;
+    private static IKernelSet Set(bool gpuShapes) => gpuShapes ? IlgpuGpuShapeTests.GpuShapes.Value : Device.Get(DeviceKind.IlgpuCpu).Kernels;
 
     /// <summary>(rows, classes, logit magnitude, in place, GPU launch shapes): awkward extents, short and long rows.</summary>
     public static IEnumerable<object[]> Cases()
@@ -39,17 +35,10 @@ public sealed class IlgpuSoftmaxCrossEntropyTests
         long n = (long)rows * classes;
         var logits = Inputs.Uniform(rng, n, -magnitude, magnitude);
         var labels = Enumerable.Range(0, rows).Select(_ => rng.Next(classes)).ToArray();
-        int[] full = [rows, classes];
 
         using var xb = DeviceData.Upload(k, logits);
         using var lb = DeviceData.Upload(k, labels);
-        using var separateLoss = DeviceData.Filled(k, rows, float.NaN);
-        using var probabilities = DeviceData.Filled(k, n, float.NaN);
-        using var oneHot = DeviceData.Filled(k, n, float.NaN);
-        k.CrossEntropy(xb, lb, rows, classes, separateLoss);
-        k.Softmax(xb, probabilities, rows, classes, 1, log: false);
-        k.OneHot(lb, rows, classes, oneHot);
-        k.Binary(BinaryOp.Sub, probabilities, full, oneHot, full, probabilities, full);
+        var (separateLoss, probabilities) = SeparateLossCalls.Run(k, xb, lb, rows, classes);
 
         using var loss = DeviceData.Filled(k, rows, float.NaN);
         using var separateGradient = DeviceData.Filled(k, n, float.NaN);
@@ -57,38 +46,14 @@ public sealed class IlgpuSoftmaxCrossEntropyTests
         ((ISoftmaxCrossEntropyKernels)k).SoftmaxCrossEntropy(xb, lb, rows, classes, loss, gradient);
 
         string what = $"SoftmaxCrossEntropy {rows}x{classes} |x|<={magnitude}{(inPlace ? " in place" : "")}{(gpuShapes ? " with GPU shapes" : "")}";
-        KernelAssert.Bitwise(separateLoss.ToArray(), loss.ToArray(), what + ": loss");
-        KernelAssert.Bitwise(probabilities.ToArray(), gradient.ToArray(), what + ": gradient");
+        KernelAssert.Bitwise(separateLoss, loss.ToArray(), what + ": loss");
+        KernelAssert.Bitwise(probabilities, gradient.ToArray(), what + ": gradient");
     }
 
-    /// <summary>Bad extents and an aliased loss throw an ArgumentException naming the op; neither output is touched.</summary>
+    /// <summary>
+    /// Bad extents, short buffers and an aliased loss throw an ArgumentException naming the op, with neither output
+    /// touched (labels are the op layer's to range-check on a device set).
+    /// </summary>
     [Fact]
-    public void Bad_input_throws_before_writing()
-    {
-        var k = Set(false);
-        var fused = (ISoftmaxCrossEntropyKernels)k;
-        const int rows = 3, classes = 4;
-        using var xb = DeviceData.Upload(k, Inputs.Uniform(new Random(3), rows * classes, -1, 1));
-        using var loss = DeviceData.Filled(k, rows, 7f);
-        using var gradient = DeviceData.Filled(k, rows * classes, 7f);
-        using var labels = DeviceData.Upload(k, [0, 3, 1]);
-        using var shortLabels = DeviceData.Upload(k, [0, 1]);
-        using var shortGradient = DeviceData.Filled(k, rows * classes - 1, 7f);
-
-        void Throws(Action call, string because)
-        {
-            var e = Record.Exception(call);
-            Assert.True(e is ArgumentException, $"{because}: expected an ArgumentException, got {e?.GetType().Name ?? "none"}");
-            Assert.Contains("SoftmaxCrossEntropy", e!.Message);
-            Assert.All(loss.ToArray(), v => Assert.Equal(7f, v));
-            Assert.All(gradient.ToArray(), v => Assert.Equal(7f, v));
-            Assert.All(shortGradient.ToArray(), v => Assert.Equal(7f, v));
-        }
-
-        Throws(() => fused.SoftmaxCrossEntropy(xb, shortLabels, rows, classes, loss, gradient), "fewer labels than rows");
-        Throws(() => fused.SoftmaxCrossEntropy(xb, labels, rows, classes, loss, shortGradient), "a gradient shorter than the logits");
-        Throws(() => fused.SoftmaxCrossEntropy(xb, labels, rows, classes, gradient, gradient), "the loss in the gradient's buffer");
-        Throws(() => fused.SoftmaxCrossEntropy(xb, labels, -1, classes, loss, gradient), "a negative row count");
-        Throws(() => fused.SoftmaxCrossEntropy(xb, labels, rows, 0, loss, gradient), "rows with no classes");
-    }
+    public void Bad_input_throws_before_writing() => SeparateLossCalls.BadInputThrowsBeforeWriting(Set(false), checksLabels: false);
 }

@@ -1,3 +1,4 @@
+using Engine.Autodiff;
 using Engine.Kernels;
 
 namespace Engine.Tests.Kernels;
@@ -197,8 +198,18 @@ public abstract class SpnKernelTests
                         eda[(n * ra + left[r]) * k1 + i] += g[t];
                         edb[(n * rb + right[r]) * k2 + j] += g[t];
                     }
-        var (ls, lp) = Inverse(left, ra);
-        var (rs, rp) = Inverse(right, rb);
+        (int[] S, int[] P) Inv(int[] child, int count)
+        {
+            var s = new int[count + 1];
+            foreach (var c in child) s[c + 1]++;
+            for (int c = 0; c < count; c++) s[c + 1] += s[c];
+            var f = (int[])s.Clone();
+            var p = new int[child.Length];
+            for (int r = 0; r < child.Length; r++) p[f[child[r]]++] = r;
+            return (s, p);
+        }
+        var (ls, lp) = Inv(left, ra);
+        var (rs, rp) = Inv(right, rb);
         using var ab = Up(a);
         using var bb = Up(b);
         using var lb = Up(left);
@@ -243,20 +254,14 @@ public abstract class SpnKernelTests
         var left = Enumerable.Range(0, regions).Select(_ => rng.Next(childRegions)).ToArray();
         var right = Enumerable.Range(0, regions).Select(_ => rng.Next(childRegions)).ToArray();
         var g = Uniform(rng, (long)batch * regions * k * k, -1, 1);
-        var (ls, lp) = Inverse(left, childRegions);
-        var (rs, rp) = Inverse(right, childRegions);
-        using var lb = Up(left);
-        using var rbuf = Up(right);
+        // The layout the product op uses builds the inverse lists (the product test above checks them independently).
+        using var layout = new SpnProductLayout(left, childRegions, right, childRegions);
+        var map = layout.Map(Device);
         using var gb = Up(g);
-        using var lsb = Up(ls);
-        using var lpb = Up(lp);
-        using var rsb = Up(rs);
-        using var rpb = Up(rp);
         long length = (long)batch * childRegions * k;
         using var dl = Nan(length);
         using var dr = Nan(length);
         using var both = Nan(length);
-        var map = new SpnProductMap(new SpnChildMap(lb, lsb, lpb, childRegions), new SpnChildMap(rbuf, rsb, rpb, childRegions), regions);
         S.SpnProductBackward(gb, batch, map, k, k, SpnSide.Left, dl);
         S.SpnProductBackward(gb, batch, map, k, k, SpnSide.Right, dr);
         S.SpnProductBackward(gb, batch, map, k, k, SpnSide.Both, both);
@@ -289,17 +294,6 @@ public abstract class SpnKernelTests
             S.SpnProductBackward(g, 1, new SpnProductMap(twoChildren, oneChild, 2), 2, 2, SpnSide.Both, d));
         Assert.Contains("2 left and 1 right child regions", regionsDiffer.Message);
         Assert.All(d.ToArray(), v => Assert.True(float.IsNaN(v)));
-    }
-
-    private static (int[] Start, int[] Parents) Inverse(int[] child, int count)
-    {
-        var s = new int[count + 1];
-        foreach (var c in child) s[c + 1]++;
-        for (int c = 0; c < count; c++) s[c + 1] += s[c];
-        var f = (int[])s.Clone();
-        var p = new int[child.Length];
-        for (int r = 0; r < child.Length; r++) p[f[child[r]]++] = r;
-        return (s, p);
     }
 
     /// <summary>(batch, regions, kIn, kOut, input scale).</summary>
