@@ -77,6 +77,12 @@ public abstract class CapabilityWritesTests
             var spectrum = x.Rfft().Irfft(10).Square().Sum() + z.Fft().Fft(inverse: true).Square().Sum()
                 + img.Rfft2().Irfft2(4, 6).Square().Sum();
             spectrum.Backward();
+            // Lengths past the one-pass (shared-memory, small-radix) paths, where a transform works pass by pass.
+            var longX = Tensor.Normal([1, 8192], seed: 7, device: d).WithGrad();
+            var longZ = Tensor.Normal([1, 4096, 2], seed: 8, device: d).WithGrad();
+            var bigImg = Tensor.Normal([1, 64, 64], seed: 9, device: d).WithGrad();
+            (longX.Rfft().Irfft(8192).Square().Sum() + longZ.Fft().Fft(inverse: true).Square().Sum()
+                + bigImg.Rfft2().Irfft2(64, 64).Square().Sum()).Backward();
         }
     }
 
