@@ -245,7 +245,7 @@ public abstract class SpnKernelTests
 
     /// <summary>
     /// One input on both sides: the Both backward equals the Left result plus the Right result bit for bit (children
-    /// shared by several parents, unused children, a row longer than the CPU set's stack row).
+    /// shared by several parents, unused children, long rows).
     /// </summary>
     [Theory, MemberData(nameof(ProductBothCases))]
     public void ProductBackwardBoth_IsLeftPlusRightBitForBit(int batch, int childRegions, int k, int regions)

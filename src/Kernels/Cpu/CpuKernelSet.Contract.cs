@@ -148,8 +148,7 @@ public sealed partial class CpuKernelSet : IFftKernels, ISpnKernels, IOptimizerK
     void ISpnKernels.SpnProductBackward(DeviceBuffer<float> dy, int batch, in SpnProductMap map, int k1, int k2, SpnSide side,
         DeviceBuffer<float> dChild)
     {
-        map.CheckBackwardSide("SpnProductBackward", side, k1, k2);
-        SpnProductBackward(dy, batch, map.Regions, k1, k2, (int)side, side == SpnSide.Right ? map.Right : map.Left, map.Right, dChild);
+        SpnProductBackward(dy, batch, map, k1, k2, side, dChild);
         Launched();
     }
 

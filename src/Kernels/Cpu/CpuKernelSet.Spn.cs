@@ -248,42 +248,42 @@ public sealed partial class CpuKernelSet
     }
 
     /// <summary>
-    /// Backward of the product layer for one side (0 left, 1 right) or, with side 2, for one input on both sides: the
-    /// left result plus the right result (the second side's row summed apart, then added, as the two one-side calls and
+    /// Backward of the product layer for one side or, with <see cref="SpnSide.Both"/>, for one input on both sides: the
+    /// left result plus the right result (the right side's row summed apart, then added, as the two one-side calls and
     /// an add would).
     /// </summary>
-    internal unsafe void SpnProductBackward(DeviceBuffer<float> dy, int batch, int regions, int k1, int k2, int side,
-        SpnChildMap child, SpnChildMap other, DeviceBuffer<float> dChild)
+    internal unsafe void SpnProductBackward(DeviceBuffer<float> dy, int batch, in SpnProductMap map, int k1, int k2, SpnSide side,
+        DeviceBuffer<float> dChild)
     {
         const string op = "SpnProductBackward";
-        int childRegions = child.ChildRegions;
+        map.CheckBackwardSide(op, side, k1, k2);
+        var child = side == SpnSide.Right ? map.Right : map.Left;
+        int regions = map.Regions, childRegions = child.ChildRegions;
         CheckSpnExtents(op, batch, regions, k1, k2, childRegions);
-        if (side is not (0 or 1 or 2)) throw new ArgumentOutOfRangeException(nameof(side), $"{op}: side must be 0 (left), 1 (right) or 2 (both), got {side}.");
+        bool both = side == SpnSide.Both;
         long kk = (long)k1 * k2;
         var ga = Data(dy, batch * regions * kk, op);
         var sa = Data(child.ParentStart, childRegions + 1L, op);
         var pa = Data(child.Parents, sa[childRegions], op);
-        var sb = side == 2 ? Data(other.ParentStart, childRegions + 1L, op) : sa;
-        var pb = side == 2 ? Data(other.Parents, sb[childRegions], op) : pa;
-        int kc = side == 1 ? k2 : k1;
+        var sb = both ? Data(map.Right.ParentStart, childRegions + 1L, op) : sa;
+        var pb = both ? Data(map.Right.Parents, sb[childRegions], op) : pa;
+        int kc = side == SpnSide.Right ? k2 : k1;
         var da = Data(dChild, (long)batch * childRegions * kc, op);
         float* pg = Ptr(ga), pd = Ptr(da);
         int* ps = Ptr(sa), pp = Ptr(pa), qs = Ptr(sb), qp = Ptr(pb);
         Action<long, long> body = (q0, q1) =>
         {
-            float* second = stackalloc float[side == 2 ? Math.Min(kc, SpnBothStackRow) : 0];
-            float[]? secondArray = side == 2 && kc > SpnBothStackRow ? new float[kc] : null;
-            fixed (float* secondHeap = secondArray)
+            float[]? rightRow = both ? new float[kc] : null;
+            fixed (float* rest = rightRow)
             {
-                float* rest = secondHeap != null ? secondHeap : second;
                 for (long q = q0; q < q1; q++)
                 {
                     long n = q / childRegions;
                     int c = (int)(q % childRegions);
                     float* d = pd + q * kc;
                     float* g = pg + n * regions * kk;
-                    ProductBackwardRow(g, kk, k1, k2, side == 1, ps + c, pp, d);
-                    if (side != 2) continue;
+                    ProductBackwardRow(g, kk, k1, k2, side == SpnSide.Right, ps + c, pp, d);
+                    if (!both) continue;
                     ProductBackwardRow(g, kk, k1, k2, true, qs + c, qp, rest);
                     for (int t = 0; t < kc; t++) d[t] += rest[t];
                 }
@@ -293,9 +293,6 @@ public sealed partial class CpuKernelSet
         if (batch * regions * kk < 2 * CheapGrain) body(0, rows);
         else For(rows, Math.Max(1, CheapGrain / Math.Max(1, kk)), body, 1);
     }
-
-    /// <summary>Longest row of the second side that the both-sides backward keeps on the stack.</summary>
-    private const int SpnBothStackRow = 1024;
 
     /// <summary>
     /// One child's row of one side's product backward: d = Σ over the parents listed at start[0]..start[1) of

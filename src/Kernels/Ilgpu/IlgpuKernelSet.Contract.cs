@@ -41,11 +41,7 @@ public sealed partial class IlgpuKernelSet : IFftKernels, ISpnKernels, IOptimize
         SpnProduct(a, map.Left.ChildRegions, k1, b, map.Right.ChildRegions, k2, map.Left.Child, map.Right.Child, batch, map.Regions, y);
 
     void ISpnKernels.SpnProductBackward(DeviceBuffer<float> dy, int batch, in SpnProductMap map, int k1, int k2, SpnSide side,
-        DeviceBuffer<float> dChild)
-    {
-        map.CheckBackwardSide("SpnProductBackward", side, k1, k2);
-        SpnProductBackward(dy, batch, map.Regions, k1, k2, (int)side, side == SpnSide.Right ? map.Right : map.Left, map.Right, dChild);
-    }
+        DeviceBuffer<float> dChild) => SpnProductBackward(dy, batch, map, k1, k2, side, dChild);
 
     void ISpnKernels.SpnSum(DeviceBuffer<float> x, DeviceBuffer<float> logW, in SpnSumSize size, bool max, DeviceBuffer<float> y) =>
         SpnSum(x, logW, size.Batch, size.Regions, size.KIn, size.KOut, max, y);

@@ -120,32 +120,33 @@ public sealed partial class IlgpuKernelSet
     }
 
     /// <summary>
-    /// Backward of the product layer for one side (0 left, 1 right) from <paramref name="child"/>'s inverse lists or,
-    /// with side 2, for one input on both sides (<paramref name="child"/> the left, <paramref name="other"/> the right).
+    /// Backward of the product layer for one side or, with <see cref="SpnSide.Both"/>, for one input on both sides (the
+    /// left result plus the right result, in one kernel).
     /// </summary>
-    internal void SpnProductBackward(DeviceBuffer<float> dy, int batch, int regions, int k1, int k2, int side,
-        SpnChildMap child, SpnChildMap other, DeviceBuffer<float> dChild)
+    internal void SpnProductBackward(DeviceBuffer<float> dy, int batch, in SpnProductMap map, int k1, int k2, SpnSide side, DeviceBuffer<float> dChild)
     {
         const string op = "SpnProductBackward";
-        int childRegions = child.ChildRegions;
+        map.CheckBackwardSide(op, side, k1, k2);
+        var child = side == SpnSide.Right ? map.Right : map.Left;
+        var right = map.Right;
+        int regions = map.Regions, childRegions = child.ChildRegions;
         CheckSpnExtents(op, batch, regions, k1, k2, childRegions);
-        if (side is not (0 or 1 or 2)) throw new ArgumentException($"{Name}.{op}: side must be 0 (left), 1 (right) or 2 (both), got {side}.");
         // Every output region reads exactly one child on each side, so the inverse lists hold one entry per region.
         int links = regions;
         var gv = View(dy, (long)batch * regions * k1 * k2, op, nameof(dy));
         var sv = View(child.ParentStart, childRegions + 1L, op, nameof(child.ParentStart));
         var pv = View(child.Parents, links, op, nameof(child.Parents));
-        long total = (long)batch * childRegions * (side == 1 ? k2 : k1);
+        long total = (long)batch * childRegions * (side == SpnSide.Right ? k2 : k1);
         var dv = View(dChild, total, op, nameof(dChild));
-        var d = new SpnDims { Batch = batch, Regions = regions, K1 = k1, K2 = k2, Side = side, ChildRegions = childRegions };
-        if (side == 2)
+        var d = new SpnDims { Batch = batch, Regions = regions, K1 = k1, K2 = k2, Side = (int)side, ChildRegions = childRegions };
+        if (side == SpnSide.Both)
         {
-            var osv = View(other.ParentStart, childRegions + 1L, op, nameof(other.ParentStart));
-            var opv = View(other.Parents, links, op, nameof(other.Parents));
+            var rsv = View(right.ParentStart, childRegions + 1L, op, nameof(right.ParentStart));
+            var rpv = View(right.Parents, links, op, nameof(right.Parents));
             if (total == 0) return;
             var both = Kernel(ref kSpnProductBackBoth, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>,
                 ArrayView<float>, SpnDims>(IlgpuKernels.SpnProductBackwardBoth));
-            Launch(op, () => both(Config1D(total), gv, sv, pv, osv, opv, dv, d), dy, child.ParentStart, child.Parents, other.ParentStart, other.Parents, dChild);
+            Launch(op, () => both(Config1D(total), gv, sv, pv, rsv, rpv, dv, d), dy, child.ParentStart, child.Parents, right.ParentStart, right.Parents, dChild);
             return;
         }
         if (total == 0) return;
