@@ -116,6 +116,7 @@ public static class CompiledSteps
         ["activation_epilogues"] = r.Graph?.ActivationEpilogues,
         ["reduction_epilogues"] = r.Graph?.ReductionEpilogues,
         ["reductions_paired"] = r.Graph?.ReductionsPaired,
+        ["reductions_mapped"] = r.Graph?.ReductionsMapped,
         ["tree_epilogues"] = r.Graph?.TreeEpilogues,
         ["loss_gradients_fused"] = r.Graph?.LossGradientsFused,
         ["permutes_folded"] = r.Graph?.PermutesFolded,

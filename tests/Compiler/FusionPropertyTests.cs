@@ -191,7 +191,9 @@ public abstract class FusionPropertyTests
     /// of a group has the shape of its root up to leading 1s, so a value is read by a group's leaves in one way, and
     /// the group's shape always agrees with the op's.) A reduction absorbs the group that computed its operand when the
     /// operand is private or no live op between the group and the reduction reads it (the launch then still stores
-    /// it). Each group left is one launch. Then sibling reductions: each reduction launch, in order, joins the earliest
+    /// it). Each group left is one launch. Then a reduction launch that stores nothing runs with the launch right after it
+    /// when that launch is not a reduction, has the reduction's shape (up to leading 1s) and reads its result. Then
+    /// sibling reductions among the reductions left: each reduction launch, in order, joins the earliest
     /// unpaired reduction launch before it of the same op, shape and axis, when the two read at most four distinct
     /// values and neither the second nor any launch between reads what the first writes
     /// (its result, and the value it stores).
@@ -276,15 +278,27 @@ public abstract class FusionPropertyTests
             groups[Value(i)] = g;
             reads[i] = g.Leaves.ToList();
         }
-        pairs = PredictedPairs(program, shapes, live, absorbed, reads, stores);
+        // A reduction launch that stores nothing, right before a launch of its shape that reads its result, runs with it.
+        var order = Enumerable.Range(0, program.Count).Where(i => live[i] && !absorbed[i]).ToList();
+        var mapped = new bool[program.Count];
+        for (int k = 0; k + 1 < order.Count; k++)
+        {
+            int i = order[k], j = order[k + 1];
+            if (program[i].Kind != Kind.Reduce || stores[i] >= 0 || program[j].Kind == Kind.Reduce || !reads[j].Contains(Value(i))) continue;
+            if (!shapes[Value(j)].SkipWhile(d => d == 1).SequenceEqual(shapes[program[i].A].SkipWhile(d => d == 1))) continue;
+            mapped[i] = true;
+            launches--;
+            k++;
+        }
+        pairs = PredictedPairs(program, shapes, live, absorbed, mapped, reads, stores);
         return launches - pairs;
     }
 
     /// <summary>The sibling reductions the rule pairs among the launches (see <see cref="PredictedGroups"/>).</summary>
-    private static int PredictedPairs(List<Op> program, List<int[]> shapes, bool[] live, bool[] absorbed, List<int>[] reads, int[] stores)
+    private static int PredictedPairs(List<Op> program, List<int[]> shapes, bool[] live, bool[] absorbed, bool[] mapped, List<int>[] reads, int[] stores)
     {
         var launches = Enumerable.Range(0, program.Count).Where(i => live[i] && !absorbed[i]).ToList();
-        bool IsReduce(int i) => program[i].Kind == Kind.Reduce;
+        bool IsReduce(int i) => program[i].Kind == Kind.Reduce && !mapped[i];
         int[] Shape(int i) => shapes[program[i].A];
         int Axis(int i) => program[i].Code % 2 == 0 ? 0 : Shape(i).Length - 1;
         int[] Writes(int i) => stores[i] >= 0 ? [i + 2, stores[i]] : [i + 2];

@@ -141,6 +141,37 @@ public sealed class FusionRuleTests : IDisposable
     }
 
     [Fact]
+    public void AReductionRunsWithTheLaunchRightAfterItThatReadsItBack()
+    {
+        // A softmax's backward y·(dy - sum(y·dy)) over the rows of [2, 3]: the product summed, then the tree that reads
+        // the row sums back as [2, 1]: one launch.
+        var (y, dy, t, r, d, g) = (Buffer(), Buffer(), Buffer(), Buffer(2), Buffer(), Buffer());
+        var ops = new List<TraceOp>
+        {
+            Binary(BinaryOp.Mul, y, [2, 3], dy, [2, 3], t, [2, 3]), Reduce(ReduceOp.Sum, t, [2, 3], [1], r),
+            Binary(BinaryOp.Sub, dy, [2, 3], r, [2, 1], d, [2, 3]), Binary(BinaryOp.Mul, y, [2, 3], d, [2, 3], g, [2, 3]),
+        };
+        var fused = (FusedOp)Assert.Single(Fusion.Fuse(ops, z => z == t || z == d));
+        Assert.Equal("Fused[Mul(x0, x1)] + Reduce(Sum, axes [1]) then [Mul(x0, Sub(x1, x2))]", fused.Name);
+        Assert.Equal(4, fused.Calls);
+        Assert.Equal([y, dy, r, y, dy, r, g], fused.Args);
+        Assert.Equal([[2, 3], [2, 3], [2, 1]], fused.MapInputShapes);
+        Assert.Equal([r, g], fused.Written);
+        // A plain sum over all of a flat value, read back as a scalar by one call.
+        var s = Buffer(1);
+        Assert.Equal(["Fused[x0] + Reduce(Mean, axes [0]) then [Sub(x0, x1)]"],
+            Fuse([Reduce(ReduceOp.Mean, y, [6], [0], s), Binary(BinaryOp.Sub, y, s, g, bLength: 1)], y, s, g));
+        // Not right after it; the reduced value stored for another reader; the sums read back along the other axis.
+        Assert.Equal(["Reduce", "Affine", "Binary"],
+            Fuse([Reduce(ReduceOp.Sum, y, [6], [0], s), Affine(dy, t), Binary(BinaryOp.Sub, y, s, g, bLength: 1)], y, dy, t, s, g));
+        Assert.Equal(["Fused[Mul(x0, x1)] + Reduce(Sum, axes [1])", "Binary", "Binary"], Fuse(ops, y, dy, t, r, d, g));
+        var (x9, r3, y9) = (Buffer(9), Buffer(3), Buffer(9));
+        Assert.Equal(["Reduce", "Binary"], Fuse([Reduce(ReduceOp.Sum, x9, [3, 3], [1], r3), Binary(BinaryOp.Sub, x9, [3, 3], r3, [3], y9, [3, 3])], x9, r3, y9));
+        Assert.Equal(["Fused[x0] + Reduce(Sum, axes [1]) then [Sub(x0, x1)]"],
+            Fuse([Reduce(ReduceOp.Sum, x9, [3, 3], [1], r3), Binary(BinaryOp.Sub, x9, [3, 3], r3, [3, 1], y9, [3, 3])], x9, r3, y9));
+    }
+
+    [Fact]
     public void BroadcastOperandsAreLeavesOfOneTree()
     {
         // The FNO's spectral weights a·p + b·q, p and q broadcast: one tree over four inputs, each with its shape.
@@ -291,7 +322,11 @@ public sealed class FusionRuleTests : IDisposable
         // A call between writes what the first reads, or reads what it writes.
         Assert.Equal(["Fused[Mul(x0, x1)] + Reduce(Sum, axes [0])", "Unary", "Fused[Add(x0, x1)] + Reduce(Sum, axes [0])"],
             Fuse(Siblings(Unary(UnaryOp.Exp, d, b)), kept));
-        Assert.Equal(["Fused[Mul(x0, x1)] + Reduce(Sum, axes [0])", "Binary", "Fused[Add(x0, x1)] + Reduce(Sum, axes [0])"],
+        var z = Buffer(3);
+        Assert.Equal(["Fused[Mul(x0, x1)] + Reduce(Sum, axes [0])", "Unary", "Fused[Add(x0, x1)] + Reduce(Sum, axes [0])"],
+            Fuse(Siblings(Unary(UnaryOp.Exp, r0, z)), [.. kept, z]));
+        // (A reader of the first's result over its shape runs with it instead.)
+        Assert.Equal(["Fused[Mul(x0, x1)] + Reduce(Sum, axes [0]) then [Mul(x0, x1)]", "Fused[Add(x0, x1)] + Reduce(Sum, axes [0])"],
             Fuse(Siblings(Binary(BinaryOp.Mul, d, [2, 3], r0, [3], y, [2, 3])), kept));
         // The second reads the first's result.
         var readsResult = new List<TraceOp>

@@ -130,7 +130,8 @@ public abstract class TreeFusionTests(ITestOutputHelper output)
     {
         // program, folds, launches with the folds, launches without
         { "gelu backward of a product", 1, 1, 2 },
-        { "tree stored and reduced", 1, 3, 3 },
+        // The sum runs with the addition that reads it back.
+        { "tree stored and reduced", 1, 2, 2 },
         { "tree reduced only", 1, 2, 2 },
         { "product as second input beside a scalar", 1, 1, 2 },
         { "binary chain of a product", 1, 1, 2 },

@@ -202,7 +202,8 @@ public sealed class IlgpuCodegenTests : IClassFixture<IlgpuCodegenTests.Compiler
     public static IEnumerable<object[]> FusedTreeNames() => FusedTrees.Keys.Select(k => new object[] { k });
 
     /// <summary>
-    /// A fused tree's kernels (flat, broadcasting, the reductions reading it, and the GEMMs storing through it) round
+    /// A fused tree's kernels (flat, broadcasting, the reductions reading it, a reduction then the tree as its map, and
+    /// the GEMMs storing through it) round
     /// each op as the separate kernels do on a GPU: no product feeds a sum in a form ptxas may contract into one fused
     /// multiply-add, so a compiled graph's fused groups keep eager's bits on CUDA as on the emulator.
     /// </summary>
@@ -215,7 +216,11 @@ public sealed class IlgpuCodegenTests : IClassFixture<IlgpuCodegenTests.Compiler
         var on = KernelsType.Assembly.GetType("Engine.Kernels.Ilgpu.SwitchOn")!;
         MethodInfo Kernel(string kernel, params Type[] args) =>
             KernelsType.GetMethod(kernel, BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic)!.MakeGenericMethod(args);
-        foreach (var kernel in new[] { Kernel("Tree", tree), Kernel("BroadcastTree", tree), Kernel("ReduceThread", source), Kernel("ReduceGroup", on, source) })
+        foreach (var kernel in new[]
+                 {
+                     Kernel("Tree", tree), Kernel("BroadcastTree", tree), Kernel("ReduceThread", source), Kernel("ReduceGroup", on, source),
+                     Kernel("ReduceThenMapThread", source, tree), Kernel("ReduceThenMapGroup", on, source, tree),
+                 })
         {
             var ptx = compiler.Codegen.Ptx(kernel);
             var pairs = Ptx.ContractiblePairs(ptx);

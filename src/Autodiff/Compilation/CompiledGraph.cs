@@ -239,6 +239,7 @@ internal sealed class CompiledGraph : IDisposable
                 ops = GemmTreeFusion.Run(ops, trace.Device.Kernels, IsPlanned, out passes.TreeEpilogues, out passes.TreeEpilogueCalls, out int plainReductions);
                 passes.ReductionEpilogues -= plainReductions;
             }
+            ops = ReduceThenMapFusion.Run(ops, out passes.ReductionsMapped);
             ops = Fusion.PairSiblings(ops, out passes.ReductionsPaired);
         }
         for (int i = 0; i < ops.Count; i++)
@@ -657,6 +658,9 @@ internal sealed class PassCounts
     /// <summary>Reductions run in one launch with a sibling reduction over shared inputs (<see cref="Fusion"/>; two per pair).</summary>
     public int ReductionsPaired;
 
+    /// <summary>Reductions run in one launch with the elementwise launch after them that reads them back (<see cref="ReduceThenMapFusion"/>).</summary>
+    public int ReductionsMapped;
+
     /// <summary>Fused elementwise trees folded into the product whose result they read by <see cref="GemmTreeFusion"/>.</summary>
     public int TreeEpilogues;
 
@@ -669,6 +673,6 @@ internal sealed class PassCounts
     public override string ToString() =>
         $"{CopiesRemoved} copies eliminated, {CallsFolded} calls folded into constants, {DeadCallsRemoved} dead calls removed, {UpdatesMerged} optimizer calls merged into multi-tensor updates, {BiasEpilogues} bias additions folded into GEMM epilogues, " +
         $"{ResidualEpilogues} residual additions and {ActivationEpilogues} activation chains folded into GEMM epilogues, {CommonSubexpressionsRemoved} common subexpressions removed, " +
-        $"{PermutesFolded} permutes folded into GEMM operand loads, {ReductionEpilogues} elementwise groups fused into the reduction after them, {ReductionsPaired} reductions paired with a sibling, {TreeEpilogues} elementwise trees folded into GEMM epilogues, " +
+        $"{PermutesFolded} permutes folded into GEMM operand loads, {ReductionEpilogues} elementwise groups fused into the reduction after them, {ReductionsPaired} reductions paired with a sibling, {ReductionsMapped} reductions run with the elementwise launch that reads them back, {TreeEpilogues} elementwise trees folded into GEMM epilogues, " +
         $"{Recomputed} cheap calls repeated for a second reader, {LossGradientsFused} cross-entropies computed with their gradient";
 }

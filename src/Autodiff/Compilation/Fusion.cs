@@ -73,6 +73,33 @@ internal sealed class FusedOp : TraceOp
             ReduceAxes = axes,
         };
 
+    /// <summary>
+    /// A reduction launch and the tree after it that reads its result back as one launch
+    /// (<see cref="IFusedElementwiseKernels.ElementwiseTreeReduceThenMap"/>): <paramref name="reduced"/> over
+    /// <paramref name="inputs"/> (input i of <paramref name="inputShapes"/>[i], broadcast to <paramref name="shape"/>)
+    /// reduced with <paramref name="op"/> over <paramref name="axes"/> into <paramref name="r"/>, then
+    /// <paramref name="map"/> over <paramref name="mapInputs"/> (of <paramref name="mapShapes"/>, r among them) into
+    /// <paramref name="y"/>.
+    /// </summary>
+    public static FusedOp ReduceThenMap(int calls, ElementwiseExpression reduced, List<object> inputs, int[][] inputShapes, ReduceOp op, int[] shape, int[] axes,
+        object r, ElementwiseExpression map, List<object> mapInputs, int[][] mapShapes, object y) =>
+        new(calls, [.. inputs, r, .. mapInputs, y])
+        {
+            Expression = reduced,
+            InputShapes = inputShapes,
+            Reduction = op,
+            ReduceShape = shape,
+            ReduceAxes = axes,
+            MapExpression = map,
+            MapInputShapes = mapShapes,
+        };
+
+    /// <summary>The tree that reads the reduction back, in a reduction with its map (<see cref="ReduceThenMap"/>), or null.</summary>
+    public ElementwiseExpression? MapExpression { get; private init; }
+
+    /// <summary>The shape of each of the map's inputs, with <see cref="MapExpression"/>.</summary>
+    public int[][] MapInputShapes { get; private init; } = [];
+
     /// <summary>The second tree of a pair of sibling reductions, or null.</summary>
     public ElementwiseExpression? SecondExpression { get; private init; }
 
@@ -81,6 +108,7 @@ internal sealed class FusedOp : TraceOp
     {
         get
         {
+            if (MapExpression != null) return [Args[InputShapes!.Length]!, Args[^1]!];
             if (SecondExpression != null) return Args[^4..].Where(a => a != null).Select(a => a!);
             if (Reduction != null) return Args[^2..].Where(a => a != null).Select(a => a!);
             return Head != null ? [Args[4]!] : [Args[^1]!];
@@ -122,7 +150,8 @@ internal sealed class FusedOp : TraceOp
 
     /// <summary>
     /// (x, y) for a unary chain, (a, aShape, b, bShape, y, yShape) for a binary chain, (inputs..., y) for a tree,
-    /// (inputs..., y or null, r) for a tree with its reduction, (inputs..., y0 or null, y1 or null, r0, r1) for a pair.
+    /// (inputs..., y or null, r) for a tree with its reduction, (inputs..., y0 or null, y1 or null, r0, r1) for a pair,
+    /// (inputs..., r, map inputs..., y) for a reduction with its map.
     /// </summary>
     public object?[] Args { get; }
 
@@ -130,6 +159,8 @@ internal sealed class FusedOp : TraceOp
     {
         get
         {
+            if (Expression is { } reducedTree && MapExpression is { } mapTree)
+                return $"Fused[{reducedTree}] + Reduce({Reduction}, axes [{string.Join(", ", ReduceAxes)}]) then [{mapTree}]";
             if (Expression is { } first && SecondExpression is { } second)
                 return $"Fused pair[{first}; {second}] + Reduce({Reduction}, axes [{string.Join(", ", ReduceAxes)}])";
             if (Expression is { } tree)
@@ -143,7 +174,15 @@ internal sealed class FusedOp : TraceOp
     /// <summary>Runs the group with <paramref name="args"/> (this group's <see cref="Args"/>, rebound) as one launch.</summary>
     public void Run(IFusedElementwiseKernels kernels, object?[] args)
     {
-        if (Expression is { } first && SecondExpression is { } second)
+        if (MapExpression is { } map)
+        {
+            int count = InputShapes!.Length;
+            var inputs = args[..count].Select(a => (DeviceBuffer<float>)a!).ToArray();
+            var mapInputs = args[(count + 1)..^1].Select(a => (DeviceBuffer<float>)a!).ToArray();
+            kernels.ElementwiseTreeReduceThenMap(Expression!, inputs, InputShapes, ReduceShape, Reduction!.Value, ReduceAxes, (DeviceBuffer<float>)args[count]!, map,
+                mapInputs, MapInputShapes, (DeviceBuffer<float>)args[^1]!);
+        }
+        else if (Expression is { } first && SecondExpression is { } second)
         {
             var inputs = args[..^4].Select(a => (DeviceBuffer<float>)a!).ToArray();
             kernels.ElementwiseTreeReducePair(first, second, inputs, InputShapes!, ReduceShape, (DeviceBuffer<float>?)args[^4], (DeviceBuffer<float>?)args[^3],
@@ -238,8 +277,12 @@ internal sealed class FusedOp : TraceOp
 /// </summary>
 internal static class Fusion
 {
-    /// <summary><paramref name="ops"/> with every group of the rule replaced by one <see cref="FusedOp"/> and sibling reductions paired.</summary>
-    public static List<TraceOp> Fuse(List<TraceOp> ops, Func<object, bool> isTemporary) => PairSiblings(Fuse(ops, isTemporary, out _), out _);
+    /// <summary>
+    /// <paramref name="ops"/> with every group of the rule replaced by one <see cref="FusedOp"/>, reductions run with the
+    /// launch that reads them back (<see cref="ReduceThenMapFusion"/>) and sibling reductions paired.
+    /// </summary>
+    public static List<TraceOp> Fuse(List<TraceOp> ops, Func<object, bool> isTemporary) =>
+        PairSiblings(ReduceThenMapFusion.Run(Fuse(ops, isTemporary, out _), out _), out _);
 
     /// <summary>
     /// <paramref name="ops"/> with every group of the rule replaced by one <see cref="FusedOp"/>, siblings not yet
@@ -392,7 +435,7 @@ internal static class Fusion
     /// A reduction launch of the fused program, as a tree over its inputs (input k read as <paramref name="Shapes"/>[k],
     /// broadcast to <paramref name="Shape"/>): a tree with its reduction, or a plain Sum or Mean (the tree x0).
     /// </summary>
-    private sealed record ReductionLaunch(int Calls, ElementwiseExpression Tree, List<object> Inputs, int[][] Shapes, object? Y, object R, ReduceOp Op, int[] Shape,
+    internal sealed record ReductionLaunch(int Calls, ElementwiseExpression Tree, List<object> Inputs, int[][] Shapes, object? Y, object R, ReduceOp Op, int[] Shape,
         int[] Axes)
     {
         /// <summary>The buffers the launch writes: the stored values (when stored) and the result.</summary>
@@ -407,7 +450,7 @@ internal static class Fusion
                 return new ReductionLaunch(1, new ElementwiseExpression.Input(0), [call.Args[1]!], [shape], null, call.Args[4]!, (ReduceOp)call.Args[0]!, shape,
                     (int[])call.Args[3]!);
             }
-            if (op is not FusedOp { Expression: { } tree, Reduction: { } reduction, SecondExpression: null } group) return null;
+            if (op is not FusedOp { Expression: { } tree, Reduction: { } reduction, SecondExpression: null, MapExpression: null } group) return null;
             var inputs = group.Args[..^2].Select(a => a!).ToList();
             long count = Count(group.ReduceShape);
             var shapes = group.InputShapes ?? inputs.Select(b => ((DeviceBuffer<float>)b).Length == count ? group.ReduceShape : []).ToArray();

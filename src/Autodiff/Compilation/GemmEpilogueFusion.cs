@@ -184,7 +184,7 @@ internal static class GemmTreeFusion
     private static (GemmTreeStep Step, DeviceBuffer<float> Y, KernelCallOp? Reduction)? Step(FusedOp group, DeviceBuffer<float> c, IGemmEpilogueKernels epilogues)
     {
         var (tree, inputs, y) = group.Head is { } head ? BinaryChainTree(group, head) : (group.Expression, ArgumentsBeforeOutputs(group), OutputOf(group, c));
-        if (tree == null || group.SecondExpression != null || !epilogues.RunsGemmTree(tree)) return null;
+        if (tree == null || group.SecondExpression != null || group.MapExpression != null || !epilogues.RunsGemmTree(tree)) return null;
         bool reduces = group.Reduction != null;
         int value = Array.FindIndex(inputs, b => ReferenceEquals(b, c));
         if (y == null || y.Length != c.Length || value < 0 || inputs.Length != tree.Arity

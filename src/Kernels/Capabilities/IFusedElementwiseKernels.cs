@@ -61,6 +61,21 @@ public interface IFusedElementwiseKernels
     void ElementwiseTreeReducePair(ElementwiseExpression first, ElementwiseExpression second, IReadOnlyList<DeviceBuffer<float>> inputs,
         IReadOnlyList<int[]> inputShapes, int[] shape, DeviceBuffer<float>? y0, DeviceBuffer<float>? y1, ReduceOp op, int[] axes, DeviceBuffer<float> r0,
         DeviceBuffer<float> r1);
+
+    /// <summary>
+    /// A reduction and the tree that reads it back, in one launch: <paramref name="reduced"/> over
+    /// <paramref name="shape"/> reduced with <paramref name="op"/> over <paramref name="axes"/> into
+    /// <paramref name="r"/> (as <see cref="ElementwiseTreeReduce"/> with no stored values), then y =
+    /// <paramref name="map"/>(<paramref name="mapInputs"/>) over the same shape (as <see cref="ElementwiseTree"/>),
+    /// where r is one of the map's inputs, read as the shape with the reduced axes of extent 1: each element reads the
+    /// result of the reduction it took part in. So every output's elements can be reduced and then mapped by the same
+    /// worker, with no pass over the whole tensor in between (a softmax's backward: a row sum, then each element of the
+    /// row). r and y have the bits of the two calls made one after the other on the same set. y may be an input of the
+    /// full shape (of the reduction or the map), never r.
+    /// </summary>
+    void ElementwiseTreeReduceThenMap(ElementwiseExpression reduced, IReadOnlyList<DeviceBuffer<float>> inputs, IReadOnlyList<int[]> inputShapes, int[] shape,
+        ReduceOp op, int[] axes, DeviceBuffer<float> r, ElementwiseExpression map, IReadOnlyList<DeviceBuffer<float>> mapInputs,
+        IReadOnlyList<int[]> mapInputShapes, DeviceBuffer<float> y);
 }
 
 /// <summary>
@@ -379,6 +394,47 @@ internal readonly record struct TreeReduction(long Count, long Outputs, bool[] R
         }
         return plan;
     }
+
+    /// <summary>
+    /// Checks a call of <see cref="IFusedElementwiseKernels.ElementwiseTreeReduceThenMap"/> before any work: the
+    /// reduction as <see cref="Check(ElementwiseExpression, IReadOnlyList{DeviceBuffer{float}}, IReadOnlyList{int[]}, int[], DeviceBuffer{float}, ReduceOp, int[], DeviceBuffer{float})"/>
+    /// requires it (nothing stored), the map as <see cref="TreeBroadcast.CheckTree"/> does over the same shape; the
+    /// map reads r, and only as the shape with the reduced axes of extent 1; y is not r. (An input read through
+    /// broadcasting holds fewer elements than y, so it is never y.) Returns the reduction's walk and the map's layout.
+    /// </summary>
+    public static (TreeReduction Plan, TreeBroadcast MapLayout) CheckThenMap(ElementwiseExpression reduced, IReadOnlyList<DeviceBuffer<float>> inputs,
+        IReadOnlyList<int[]> inputShapes, int[] shape, ReduceOp op, int[] axes, DeviceBuffer<float> r, ElementwiseExpression map,
+        IReadOnlyList<DeviceBuffer<float>> mapInputs, IReadOnlyList<int[]> mapInputShapes, DeviceBuffer<float> y)
+    {
+        const string name = nameof(IFusedElementwiseKernels.ElementwiseTreeReduceThenMap);
+        ArgumentNullException.ThrowIfNull(inputShapes);
+        ArgumentNullException.ThrowIfNull(y);
+        var plan = Check(name, reduced, inputs, inputShapes, shape, null, op, axes, r);
+        y.ThrowIfDisposed(name);
+        var mapLayout = TreeBroadcast.Check(name, map, mapInputs, mapInputShapes, shape);
+        string Fmt(int[] s) => "[" + string.Join(", ", s) + "]";
+        if (y.Length != plan.Count)
+            throw new ArgumentException($"{name}: y holds {y.Length} elements, expected shape {Fmt(shape)}'s {plan.Count}.", nameof(y));
+        if (ReferenceEquals(y, r)) throw new ArgumentException($"{name}: y is r.", nameof(y));
+        var rowShape = shape.Select((d, axis) => plan.Reduced[axis] ? 1 : d).ToArray();
+        bool readsR = false;
+        for (int k = 0; k < mapInputs.Count; k++)
+        {
+            if (!map.Reads(k)) continue;
+            if (ReferenceEquals(mapInputs[k], r))
+            {
+                if (!SameWithoutLeadingOnes(mapInputShapes[k], rowShape))
+                    throw new ArgumentException($"{name}: the map reads r (input {k}) as shape {Fmt(mapInputShapes[k])}, expected {Fmt(rowShape)}: the shape with the reduced axes of extent 1.",
+                        nameof(mapInputShapes));
+                readsR = true;
+            }
+        }
+        if (!readsR) throw new ArgumentException($"{name}: the map {map} does not read r.", nameof(map));
+        return (plan, mapLayout);
+    }
+
+    /// <summary>True when the shapes are equal once leading 1s are dropped (they broadcast alike).</summary>
+    private static bool SameWithoutLeadingOnes(int[] a, int[] b) => a.SkipWhile(d => d == 1).SequenceEqual(b.SkipWhile(d => d == 1));
 
     private static TreeReduction Check(string name, ElementwiseExpression tree, IReadOnlyList<DeviceBuffer<float>> inputs, IReadOnlyList<int[]>? inputShapes,
         int[] shape, DeviceBuffer<float>? y, ReduceOp op, int[] axes, DeviceBuffer<float> r)

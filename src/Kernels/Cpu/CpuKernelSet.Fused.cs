@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using Engine.Kernels.Elementwise;
 using Engine.Kernels.Vectors;
@@ -46,6 +47,80 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
         ElementwiseChains.RunPair(this, nameof(ElementwiseTreeReducePair), ElementwiseChains.Tree(first), ElementwiseChains.Tree(second), inputs, shape, y0, y1,
             op == ReduceOp.Mean, plan, r0, r1);
         Launched();
+    }
+
+    void IFusedElementwiseKernels.ElementwiseTreeReduceThenMap(ElementwiseExpression reduced, IReadOnlyList<DeviceBuffer<float>> inputs,
+        IReadOnlyList<int[]> inputShapes, int[] shape, ReduceOp op, int[] axes, DeviceBuffer<float> r, ElementwiseExpression map,
+        IReadOnlyList<DeviceBuffer<float>> mapInputs, IReadOnlyList<int[]> mapInputShapes, DeviceBuffer<float> y)
+    {
+        var (plan, mapLayout) = TreeReduction.CheckThenMap(reduced, inputs, inputShapes, shape, op, axes, r, map, mapInputs, mapInputShapes, y);
+        ElementwiseChains.RunPair(this, nameof(ElementwiseTreeReduceThenMap), ElementwiseChains.Tree(reduced), ElementwiseChains.Tree(map), inputs, shape,
+            op == ReduceOp.Mean, plan, r, mapInputs, mapLayout, y);
+        Launched();
+    }
+
+    /// <summary>
+    /// The reduction of <paramref name="reduced"/> into r, then <paramref name="map"/> into y, for any tree structs.
+    /// When each output reduces one contiguous run (the reduced axes are the innermost, or all of them within
+    /// <see cref="ReduceAll{TV, TD, TSource}"/>'s one-block size), the reduction's own walk over runs
+    /// (<see cref="ReduceCore{TV, TD, TSource}"/>) maps each run right after reducing it, while it is in cache;
+    /// otherwise the whole reduction, then the whole map. Checked by the caller.
+    /// </summary>
+    internal unsafe void ElementwiseTreeReduceThenMap<TReduced, TMap>(TReduced reduced, TMap map, IReadOnlyList<DeviceBuffer<float>> inputs, int[] shape, bool mean,
+        TreeReduction plan, DeviceBuffer<float> r, IReadOnlyList<DeviceBuffer<float>> mapInputs, TreeBroadcast mapLayout, DeviceBuffer<float> y)
+        where TReduced : unmanaged, ITreeOp where TMap : unmanaged, ITreeOp
+    {
+        const string op = nameof(IFusedElementwiseKernels.ElementwiseTreeReduceThenMap);
+        long n = plan.Count, outCount = plan.Outputs;
+        var (ext, red) = Collapse(shape, plan.Reduced);
+        bool runs = n > outCount && outCount > 0 && (ext.Length == 2 && red[1] || ext.Length == 1 && red[0] && n <= 2 * FullReduceBlock);
+        if (!runs)
+        {
+            ReduceTrees(new OneTree<TReduced>(reduced), inputs, shape, null, null, mean, plan, r, null, op);
+            ElementwiseTree(map, mapInputs, mapLayout, y);
+            return;
+        }
+        var ra = Data(r, outCount, op);
+        var ya = Data(y, n, op);
+        var source = new TreeRange<OneTree<TReduced>>(new(reduced), TreeInputsOf(inputs, plan.Layout, op), plan.Layout.Extents, plan.Layout.Strides);
+        var target = new TreeRange<OneTree<TMap>>(new(map), TreeInputsOf(mapInputs, mapLayout, op), mapLayout.Extents, mapLayout.Strides);
+        Simd.Run(new ReduceThenMapRuns<TReduced, TMap>(source, target, Ptr(ra), Ptr(ya), outCount, n / outCount, mean));
+    }
+
+    /// <summary>
+    /// Each of <paramref name="outputs"/> runs of <paramref name="length"/> values: the reduced tree computed into a
+    /// scratch run and summed as <see cref="ReduceCore{TV, TD, TSource}"/> sums a whole run, then the map over the
+    /// run's elements (which reads the sum just stored).
+    /// </summary>
+    private readonly unsafe struct ReduceThenMapRuns<TReduced, TMap>(TreeRange<OneTree<TReduced>> source, TreeRange<OneTree<TMap>> target, float* r, float* y,
+        long outputs, long length, bool mean) : IWidthAction where TReduced : unmanaged, ITreeOp where TMap : unmanaged, ITreeOp
+    {
+        void IWidthAction.Run<TV, TD>()
+        {
+            var (from, to, len, average) = (source, target, length, mean);
+            float* pr = r, py = y;
+            Action<long, long> body = (k0, k1) =>
+            {
+                var scratch = ArrayPool<float>.Shared.Rent(checked((int)len));
+                try
+                {
+                    fixed (float* ps = scratch)
+                        for (long i = k0; i < k1; i++)
+                        {
+                            from.Compute<TV>(i * len, len, ps, null);
+                            pr[i] = Whole<TV, TD>(ps, len, false, average, len);
+                            to.Compute<TV>(i * len, len, py + i * len, null);
+                        }
+                }
+                finally
+                {
+                    ArrayPool<float>.Shared.Return(scratch);
+                }
+            };
+            long grain = CheapGrain / Math.Max(1, TReduced.Cost + TMap.Cost);
+            if (outputs * len < 2 * grain) body(0, outputs);
+            else For(outputs, Math.Max(1, grain / len), body, 1);
+        }
     }
 
     /// <summary>y = tree(inputs) over the checked <paramref name="layout"/> for any tree struct, as one kernel; the inputs are checked by the caller.</summary>

@@ -41,6 +41,66 @@ public sealed partial class IlgpuKernelSet : IFusedElementwiseKernels
             axes, plan.Layout, strided, r0, r1);
     }
 
+    void IFusedElementwiseKernels.ElementwiseTreeReduceThenMap(ElementwiseExpression reduced, IReadOnlyList<DeviceBuffer<float>> inputs,
+        IReadOnlyList<int[]> inputShapes, int[] shape, ReduceOp op, int[] axes, DeviceBuffer<float> r, ElementwiseExpression map,
+        IReadOnlyList<DeviceBuffer<float>> mapInputs, IReadOnlyList<int[]> mapInputShapes, DeviceBuffer<float> y)
+    {
+        const string opName = nameof(IFusedElementwiseKernels.ElementwiseTreeReduceThenMap);
+        var (plan, mapLayout) = TreeReduction.CheckThenMap(reduced, inputs, inputShapes, shape, op, axes, r, map, mapInputs, mapInputShapes, y);
+        var strided = TreeLayouts(plan.Layout, opName, shape);
+        var mapStrided = TreeLayouts(mapLayout, opName, shape);
+        ElementwiseChains.RunPair(this, nameof(ElementwiseTreeReduceThenMap), ElementwiseChains.Tree(reduced), ElementwiseChains.Tree(map), inputs, shape, op, axes,
+            plan.Layout, strided, r, mapInputs, mapLayout, mapStrided, y);
+    }
+
+    /// <summary>
+    /// The reduction of <paramref name="reduced"/> into r, then <paramref name="map"/> into y, for any tree structs:
+    /// one launch that walks as <see cref="Reduce"/>'s thread or group kernel and maps each output's elements right
+    /// after reducing them. Few long reductions, which <see cref="Reduce"/> splits over groups and folds in a second
+    /// launch, run as the two calls one after the other. Checked by the caller.
+    /// </summary>
+    internal void ElementwiseTreeReduceThenMap<TReduced, TMap>(TReduced reduced, TMap map, IReadOnlyList<DeviceBuffer<float>> inputs, int[] shape, ReduceOp op,
+        int[] axes, TreeBroadcast layout, (StridedLayout First, StridedLayout Second) strided, DeviceBuffer<float> r, IReadOnlyList<DeviceBuffer<float>> mapInputs,
+        TreeBroadcast mapLayout, (StridedLayout First, StridedLayout Second) mapStrided, DeviceBuffer<float> y)
+        where TReduced : unmanaged, ITreeOp where TMap : unmanaged, ITreeOp
+    {
+        const string opName = nameof(IFusedElementwiseKernels.ElementwiseTreeReduceThenMap);
+        var plan = PlanReduce(opName, op, shape, axes);
+        bool byGroups = PreferTree(plan.OutCount, plan.RedCount);
+        if (plan.OutCount == 0 || plan.RedCount == 0 || (byGroups && ReduceSplit(plan.OutCount, plan.RedCount) > 1))
+        {
+            // Nothing to map, or partials that only a second launch can fold.
+            ElementwiseTreeReduce(reduced, inputs, shape, null, op, axes, layout, strided, r);
+            ElementwiseTree(map, mapInputs, mapLayout, mapStrided, y);
+            return;
+        }
+        long n = plan.OutCount * plan.RedCount;
+        var rv = View(r, plan.OutCount, opName, nameof(r));
+        var x = TreeInputsOf(inputs, n, layout, strided, opName);
+        var source = new TreeSource<TReduced> { Inputs = x, Y = x.X0, Store = 0, Tree = reduced };
+        var target = new MapTarget<TMap> { Inputs = TreeInputsOf(mapInputs, n, mapLayout, mapStrided, opName), Y = View(y, n, opName, nameof(y)), Tree = map };
+        var (p, outLayout, redOuter) = (plan.Params, plan.OutLayout, plan.RedOuter);
+        object?[] keep = [.. inputs, .. mapInputs, r, y];
+        if (!byGroups)
+        {
+            var thread = Specialised<(TReduced, TMap), Action<KernelConfig, TreeSource<TReduced>, MapTarget<TMap>, ArrayView<float>, StridedLayout, StridedLayout,
+                ReduceParams>>(ElementwiseKernel.ReduceThenMapThread,
+                acc => acc.LoadStreamKernel<TreeSource<TReduced>, MapTarget<TMap>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>(
+                    IlgpuKernels.ReduceThenMapThread));
+            Launch(opName, () => thread(Config1D(plan.OutCount), source, target, rv, outLayout, redOuter, p), keep);
+            return;
+        }
+        var group = Specialised<(TReduced, TMap), Action<KernelConfig, TreeSource<TReduced>, MapTarget<TMap>, ArrayView<float>, StridedLayout, StridedLayout,
+            ReduceParams>>(ElementwiseKernel.ReduceThenMapGroup,
+            acc => shuffles
+                ? acc.LoadStreamKernel<TreeSource<TReduced>, MapTarget<TMap>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>(
+                    IlgpuKernels.ReduceThenMapGroup<SwitchOn, TreeSource<TReduced>, TMap>)
+                : acc.LoadStreamKernel<TreeSource<TReduced>, MapTarget<TMap>, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>(
+                    IlgpuKernels.ReduceThenMapGroup<SwitchOff, TreeSource<TReduced>, TMap>));
+        p.Split = 1;
+        Launch(opName, () => group(ConfigTree(p.OutCount, plan.RedCount), source, target, rv, outLayout, redOuter, p), keep);
+    }
+
     /// <summary>
     /// Two trees over <paramref name="shape"/> reduced into r0 and r1 (and stored into y0 and y1 unless null) for any
     /// tree structs: the paired reduction kernels, which walk as <see cref="Reduce"/>'s and read both trees' elements

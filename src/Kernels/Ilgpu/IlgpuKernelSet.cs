@@ -293,6 +293,10 @@ public sealed partial class IlgpuKernelSet : IKernelSet, IDisposable
         TreeReducePairThread,
         /// <summary><see cref="IlgpuKernels.ReducePairGroup{TShuffle, TSource}"/> over a <see cref="TreePairSource{TFirst, TSecond}"/> or (the fold of split partials) a <see cref="PairViewSource"/>.</summary>
         TreeReducePairGroup,
+        /// <summary><see cref="IlgpuKernels.ReduceThenMapThread{TSource, TMap}"/> over a <see cref="TreeSource{TTree}"/>.</summary>
+        ReduceThenMapThread,
+        /// <summary><see cref="IlgpuKernels.ReduceThenMapGroup{TShuffle, TSource, TMap}"/> over a <see cref="TreeSource{TTree}"/>.</summary>
+        ReduceThenMapGroup,
     }
 
     /// <summary>Loaded specialisations of the generic kernels, by kernel and op struct type.</summary>

@@ -101,6 +101,23 @@ internal struct TreeSource<TTree> : IReduceSource where TTree : unmanaged, ITree
     }
 }
 
+/// <summary>
+/// Where a reduce-then-map kernel writes element i of its map: the map tree over its inputs at element i, as
+/// <see cref="IlgpuKernels.Tree{TTree}"/> and <see cref="IlgpuKernels.BroadcastTree{TTree}"/> compute it, into Y.
+/// </summary>
+internal struct MapTarget<TTree> where TTree : unmanaged, ITreeOp
+{
+    public TreeInputs Inputs;
+    public ArrayView<float> Y;
+    public TTree Tree;
+
+    public readonly void Write(long i)
+    {
+        var x = Inputs.At(i);
+        Y[i] = Tree.Scalar(x.X, x.Y, x.Z, x.W);
+    }
+}
+
 /// <summary>The elements at one index of two tensors of one shape that two sibling reductions reduce.</summary>
 internal struct PairValue
 {
@@ -177,38 +194,90 @@ internal static partial class IlgpuKernels
     /// <summary>max that propagates NaN (once a NaN is seen it stays).</summary>
     internal static float MaxNaN(float m, float v) => v > m || float.IsNaN(v) ? v : m;
 
-    /// <summary>Reduction, one thread per output element; sums use Kahan-compensated float accumulation.</summary>
+    /// <summary>Reduction, one thread per output element (<see cref="ReduceOutput{TSource}"/>).</summary>
     internal static void ReduceThread<TSource>(TSource x, ArrayView<float> y, StridedLayout outLayout, StridedLayout redOuter, ReduceParams p)
         where TSource : struct, IReduceSource
+    {
+        for (long o = GlobalStart; o < p.OutCount; o += GlobalStride) y[o] = ReduceOutput(x, Offsets(o, outLayout).A, redOuter, p);
+    }
+
+    /// <summary>
+    /// One output of a reduction by one thread: its elements from <paramref name="baseOff"/> in walk order, the max, or
+    /// the Kahan-compensated float sum divided by the divisor.
+    /// </summary>
+    private static float ReduceOutput<TSource>(TSource x, long baseOff, StridedLayout redOuter, ReduceParams p) where TSource : struct, IReduceSource
+    {
+        if (p.Op == (int)ReduceOp.Max)
+        {
+            float m = float.NegativeInfinity;
+            for (long q = 0; q < p.OuterCount; q++)
+            {
+                long b = baseOff + Offsets(q, redOuter).A;
+                for (long j = 0; j < p.InnerCount; j++) m = MaxNaN(m, x.Read(b + j * p.InnerStride));
+            }
+            return m;
+        }
+        float sum = 0f, comp = 0f;
+        for (long q = 0; q < p.OuterCount; q++)
+        {
+            long b = baseOff + Offsets(q, redOuter).A;
+            for (long j = 0; j < p.InnerCount; j++)
+            {
+                float t = x.Read(b + j * p.InnerStride) - comp;
+                float s = sum + t;
+                comp = (s - sum) - t;
+                sum = s;
+            }
+        }
+        return sum / p.Divisor;
+    }
+
+    /// <summary>
+    /// A reduction, then the map that reads it back, one thread per output element: the output as
+    /// <see cref="ReduceThread{TSource}"/> computes it, then the map of each element the output reduced, in the same
+    /// walk. The thread reads its own result back through the map's inputs (nothing else writes it).
+    /// </summary>
+    internal static void ReduceThenMapThread<TSource, TMap>(TSource x, MapTarget<TMap> target, ArrayView<float> y, StridedLayout outLayout, StridedLayout redOuter,
+        ReduceParams p) where TSource : struct, IReduceSource where TMap : unmanaged, ITreeOp
     {
         for (long o = GlobalStart; o < p.OutCount; o += GlobalStride)
         {
             long baseOff = Offsets(o, outLayout).A;
-            if (p.Op == (int)ReduceOp.Max)
+            y[o] = ReduceOutput(x, baseOff, redOuter, p);
+            for (long q = 0; q < p.OuterCount; q++)
             {
-                float m = float.NegativeInfinity;
-                for (long q = 0; q < p.OuterCount; q++)
-                {
-                    long b = baseOff + Offsets(q, redOuter).A;
-                    for (long j = 0; j < p.InnerCount; j++) m = MaxNaN(m, x.Read(b + j * p.InnerStride));
-                }
-                y[o] = m;
+                long b = baseOff + Offsets(q, redOuter).A;
+                for (long j = 0; j < p.InnerCount; j++) target.Write(b + j * p.InnerStride);
             }
-            else
+        }
+    }
+
+    /// <summary>
+    /// A reduction, then the map that reads it back, one group per output element (grid-stride over the outputs): the
+    /// output as <see cref="ReduceGroup{TShuffle, TSource}"/> computes it with one part, written by thread 0; a barrier
+    /// (which also makes the write visible to the group); then each thread maps the elements of its strided share.
+    /// Every element of the output is read before the barrier, so y may be a full-shape input.
+    /// </summary>
+    internal static void ReduceThenMapGroup<TShuffle, TSource, TMap>(TSource x, MapTarget<TMap> target, ArrayView<float> y, StridedLayout outLayout,
+        StridedLayout redOuter, ReduceParams p) where TShuffle : struct, IKernelSwitch where TSource : struct, IReduceSource where TMap : unmanaged, ITreeOp
+    {
+        var shared = SharedMemory.Allocate<float>(MaxTreeGroup);
+        int tid = Group.IdxX;
+        int groupSize = Group.DimX;
+        long total = p.OuterCount * p.InnerCount;
+        bool isMax = p.Op == (int)ReduceOp.Max;
+        for (long o = Grid.IdxX; o < p.OutCount; o += Grid.DimX)
+        {
+            long baseOff = Offsets(o, outLayout).A;
+            float acc = GroupShare(x, baseOff, tid, groupSize, total, redOuter, p, isMax);
+            acc = isMax ? GroupAllReduce<TShuffle, MaxOp>(acc, shared, tid, groupSize) : GroupAllReduce<TShuffle, SumOp>(acc, shared, tid, groupSize);
+            if (tid == 0) y[o] = isMax ? acc : acc / p.Divisor;
+            Group.Barrier();
+            for (long r = tid; r < total; r += groupSize)
             {
-                float sum = 0f, comp = 0f;
-                for (long q = 0; q < p.OuterCount; q++)
-                {
-                    long b = baseOff + Offsets(q, redOuter).A;
-                    for (long j = 0; j < p.InnerCount; j++)
-                    {
-                        float t = x.Read(b + j * p.InnerStride) - comp;
-                        float s = sum + t;
-                        comp = (s - sum) - t;
-                        sum = s;
-                    }
-                }
-                y[o] = sum / p.Divisor;
+                long q = r / p.InnerCount;
+                long j = r - q * p.InnerCount;
+                target.Write(baseOff + Offsets(q, redOuter).A + j * p.InnerStride);
             }
         }
     }
@@ -300,18 +369,28 @@ internal static partial class IlgpuKernels
         {
             long o = gi / p.Split;
             long part = gi - o * p.Split;
-            long baseOff = Offsets(o, outLayout).A;
-            float acc = isMax ? float.NegativeInfinity : 0f;
-            for (long r = part * groupSize + tid; r < total; r += stride)
-            {
-                long q = r / p.InnerCount;
-                long j = r - q * p.InnerCount;
-                float v = x.Read(baseOff + Offsets(q, redOuter).A + j * p.InnerStride);
-                acc = isMax ? MaxNaN(acc, v) : acc + v;
-            }
+            float acc = GroupShare(x, Offsets(o, outLayout).A, part * groupSize + tid, stride, total, redOuter, p, isMax);
             acc = isMax ? GroupAllReduce<TShuffle, MaxOp>(acc, shared, tid, groupSize) : GroupAllReduce<TShuffle, SumOp>(acc, shared, tid, groupSize);
             if (tid == 0) y[gi] = isMax || p.Split > 1 ? acc : acc / p.Divisor;
         }
+    }
+
+    /// <summary>
+    /// One thread's fold, in float, of the elements of the output at <paramref name="baseOff"/> from walk position
+    /// <paramref name="first"/> on, every <paramref name="stride"/>-th (a group reduction's strided share).
+    /// </summary>
+    private static float GroupShare<TSource>(TSource x, long baseOff, long first, long stride, long total, StridedLayout redOuter, ReduceParams p, bool isMax)
+        where TSource : struct, IReduceSource
+    {
+        float acc = isMax ? float.NegativeInfinity : 0f;
+        for (long r = first; r < total; r += stride)
+        {
+            long q = r / p.InnerCount;
+            long j = r - q * p.InnerCount;
+            float v = x.Read(baseOff + Offsets(q, redOuter).A + j * p.InnerStride);
+            acc = isMax ? MaxNaN(acc, v) : acc + v;
+        }
+        return acc;
     }
 
     /// <summary>
