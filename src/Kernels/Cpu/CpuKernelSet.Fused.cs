@@ -62,9 +62,9 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
     /// <summary>
     /// The reduction of <paramref name="reduced"/> into r, then <paramref name="map"/> into y, for any tree structs.
     /// When each output reduces one contiguous run (the reduced axes are the innermost, or all of them within
-    /// <see cref="ReduceAll{TV, TD, TSource}"/>'s one-block size), the reduction's own walk over runs
-    /// (<see cref="ReduceCore{TV, TD, TSource}"/>) maps each run right after reducing it, while it is in cache;
-    /// otherwise the whole reduction, then the whole map. Checked by the caller.
+    /// <see cref="ReduceAll{TV, TD, TSource}"/>'s one-block size), where <see cref="ReduceCore{TV, TD, TSource}"/>
+    /// sums each run whole, every run is summed so and then mapped while it is in cache; otherwise the whole
+    /// reduction, then the whole map. Checked by the caller.
     /// </summary>
     internal unsafe void ElementwiseTreeReduceThenMap<TReduced, TMap>(TReduced reduced, TMap map, IReadOnlyList<DeviceBuffer<float>> inputs, int[] shape, bool mean,
         TreeReduction plan, DeviceBuffer<float> r, IReadOnlyList<DeviceBuffer<float>> mapInputs, TreeBroadcast mapLayout, DeviceBuffer<float> y)
@@ -90,26 +90,32 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
     /// <summary>
     /// Each of <paramref name="outputs"/> runs of <paramref name="length"/> values: the reduced tree computed into a
     /// scratch run and summed as <see cref="ReduceCore{TV, TD, TSource}"/> sums a whole run, then the map over the
-    /// run's elements (which reads the sum just stored).
+    /// run's elements (which reads the sum just stored). Short runs go a block of them at a time (each tree computed
+    /// over the block's runs in one pass, each run summed alone), so that a row of two values does not pay for a call.
     /// </summary>
     private readonly unsafe struct ReduceThenMapRuns<TReduced, TMap>(TreeRange<OneTree<TReduced>> source, TreeRange<OneTree<TMap>> target, float* r, float* y,
         long outputs, long length, bool mean) : IWidthAction where TReduced : unmanaged, ITreeOp where TMap : unmanaged, ITreeOp
     {
+        /// <summary>Values a block of short runs spans at most: its scratch stays in the first-level cache.</summary>
+        private const long BlockValues = 4096;
+
         void IWidthAction.Run<TV, TD>()
         {
             var (from, to, len, average) = (source, target, length, mean);
             float* pr = r, py = y;
+            long perBlock = Math.Max(1, BlockValues / len);
             Action<long, long> body = (k0, k1) =>
             {
-                var scratch = ArrayPool<float>.Shared.Rent(checked((int)len));
+                var scratch = ArrayPool<float>.Shared.Rent(checked((int)(Math.Min(perBlock, k1 - k0) * len)));
                 try
                 {
                     fixed (float* ps = scratch)
-                        for (long i = k0; i < k1; i++)
+                        for (long b0 = k0; b0 < k1; b0 += perBlock)
                         {
-                            from.Compute<TV>(i * len, len, ps, null);
-                            pr[i] = Whole<TV, TD>(ps, len, false, average, len);
-                            to.Compute<TV>(i * len, len, py + i * len, null);
+                            long b1 = Math.Min(k1, b0 + perBlock);
+                            from.Compute<TV>(b0 * len, (b1 - b0) * len, ps, null);
+                            for (long i = b0; i < b1; i++) pr[i] = Whole<TV, TD>(ps + (i - b0) * len, len, false, average, len);
+                            to.Compute<TV>(b0 * len, (b1 - b0) * len, py + b0 * len, null);
                         }
                 }
                 finally
