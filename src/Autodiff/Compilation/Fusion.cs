@@ -171,6 +171,22 @@ internal sealed class FusedOp : TraceOp
         }
     }
 
+    /// <summary>
+    /// A binary chain as the tree of the same ops in the same order (the same bits): its inputs (a, and b unless b is
+    /// a read as a again) with the shapes they are read as.
+    /// </summary>
+    public (ElementwiseExpression Tree, object[] Inputs, int[][] Shapes) ChainTree()
+    {
+        static ElementwiseExpression Chain(IEnumerable<UnaryStep> steps, ElementwiseExpression x) =>
+            steps.Aggregate(x, (inner, step) => new ElementwiseExpression.Unary(step, inner));
+        var (a, b) = (Args[0]!, Args[2]!);
+        var (aShape, bShape) = ((int[])Args[1]!, (int[])Args[3]!);
+        bool same = ReferenceEquals(a, b) && aShape.SequenceEqual(bShape);
+        var tree = Chain(Steps, new ElementwiseExpression.Binary(Head!.Value, Chain(ASteps, new ElementwiseExpression.Input(0)),
+            Chain(BSteps, new ElementwiseExpression.Input(same ? 0 : 1))));
+        return (tree, same ? [a] : [a, b], same ? [aShape] : [aShape, bShape]);
+    }
+
     /// <summary>Runs the group with <paramref name="args"/> (this group's <see cref="Args"/>, rebound) as one launch.</summary>
     public void Run(IFusedElementwiseKernels kernels, object?[] args)
     {

@@ -183,7 +183,7 @@ internal static class GemmTreeFusion
     /// </summary>
     private static (GemmTreeStep Step, DeviceBuffer<float> Y, KernelCallOp? Reduction)? Step(FusedOp group, DeviceBuffer<float> c, IGemmEpilogueKernels epilogues)
     {
-        var (tree, inputs, y) = group.Head is { } head ? BinaryChainTree(group, head) : (group.Expression, ArgumentsBeforeOutputs(group), OutputOf(group, c));
+        var (tree, inputs, y) = group.Head != null ? BinaryChainTree(group) : (group.Expression, ArgumentsBeforeOutputs(group), OutputOf(group, c));
         if (tree == null || group.SecondExpression != null || group.MapExpression != null || !epilogues.RunsGemmTree(tree)) return null;
         bool reduces = group.Reduction != null;
         int value = Array.FindIndex(inputs, b => ReferenceEquals(b, c));
@@ -204,14 +204,9 @@ internal static class GemmTreeFusion
         group.Reduction != null ? group.Args[^2] as DeviceBuffer<float> ?? c : group.Args[^1] as DeviceBuffer<float>;
 
     /// <summary>A binary chain group as the tree of the same ops in the same order (the same bits), its inputs and its output.</summary>
-    private static (ElementwiseExpression Tree, DeviceBuffer<float>?[] Inputs, DeviceBuffer<float>? Y) BinaryChainTree(FusedOp group, BinaryOp head)
+    private static (ElementwiseExpression Tree, DeviceBuffer<float>?[] Inputs, DeviceBuffer<float>? Y) BinaryChainTree(FusedOp group)
     {
-        static ElementwiseExpression Chain(IEnumerable<UnaryStep> steps, ElementwiseExpression x) =>
-            steps.Aggregate(x, (inner, step) => new ElementwiseExpression.Unary(step, inner));
-        var (a, b) = (group.Args[0] as DeviceBuffer<float>, group.Args[2] as DeviceBuffer<float>);
-        bool same = ReferenceEquals(a, b);
-        var tree = Chain(group.Steps, new ElementwiseExpression.Binary(head, Chain(group.ASteps, new ElementwiseExpression.Input(0)),
-            Chain(group.BSteps, new ElementwiseExpression.Input(same ? 0 : 1))));
-        return (tree, same ? [a] : [a, b], group.Args[4] as DeviceBuffer<float>);
+        var (tree, inputs, _) = group.ChainTree();
+        return (tree, inputs.Select(b => b as DeviceBuffer<float>).ToArray(), group.Args[4] as DeviceBuffer<float>);
     }
 }

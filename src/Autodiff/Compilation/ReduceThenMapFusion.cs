@@ -74,13 +74,9 @@ internal static class ReduceThenMapFusion
             {
                 case FusedOp { Expression: { } tree, Reduction: null, SecondExpression: null } group:
                     return new MapLaunch(group.Calls, tree, group.Args[..^1].Select(a => a!).ToList(), group.InputShapes, group.TreeShape, group.Args[^1]!);
-                case FusedOp { Head: { } head } chain:
-                    var (a, b) = (chain.Args[0]!, chain.Args[2]!);
-                    var (aShape, bShape) = ((int[])chain.Args[1]!, (int[])chain.Args[3]!);
-                    bool same = ReferenceEquals(a, b) && aShape.SequenceEqual(bShape);
-                    var binary = new ElementwiseExpression.Binary(head, Chain(chain.ASteps, x0), Chain(chain.BSteps, new ElementwiseExpression.Input(same ? 0 : 1)));
-                    return new MapLaunch(chain.Calls, Chain(chain.Steps, binary), same ? [a] : [a, b], same ? [aShape] : [aShape, bShape], (int[])chain.Args[5]!,
-                        chain.Args[4]!);
+                case FusedOp { Head: not null } chain:
+                    var (chainTree, inputs, shapes) = chain.ChainTree();
+                    return new MapLaunch(chain.Calls, chainTree, [.. inputs], shapes, (int[])chain.Args[5]!, chain.Args[4]!);
                 case FusedOp { Expression: null, Head: null } unaryChain:
                     return new MapLaunch(unaryChain.Calls, Chain(unaryChain.Steps, x0), [unaryChain.Args[0]!], null, null, unaryChain.Args[1]!);
                 case KernelCallOp call when call.IsCore(nameof(IKernelSet.Unary)) || call.IsCore(nameof(IKernelSet.Affine)):
