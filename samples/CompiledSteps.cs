@@ -117,6 +117,7 @@ public static class CompiledSteps
         ["reduction_epilogues"] = r.Graph?.ReductionEpilogues,
         ["reductions_paired"] = r.Graph?.ReductionsPaired,
         ["reductions_mapped"] = r.Graph?.ReductionsMapped,
+        ["softmaxes_batched"] = r.Graph?.SoftmaxesBatched,
         ["tree_epilogues"] = r.Graph?.TreeEpilogues,
         ["loss_gradients_fused"] = r.Graph?.LossGradientsFused,
         ["permutes_folded"] = r.Graph?.PermutesFolded,

@@ -512,6 +512,31 @@ public abstract class CompilerPassTests
         Assert.Equal(expected, stats.LossGradientsFused);
     }
 
+    /// <summary>
+    /// Softmaxes that nothing orders apart run as one call on a set that implements <see cref="ISoftmaxBatchKernels"/>
+    /// (one launch fewer per softmax joined), not when one reads the other's result or a host step lies between them;
+    /// results equal eager's bit for bit either way.
+    /// </summary>
+    [Theory]
+    [InlineData("independent", 3)]
+    [InlineData("the second reads the first", 0)]
+    [InlineData("a host step between", 0)]
+    public void IndependentSoftmaxesRunAsOneCall(string program, int batched)
+    {
+        Tensor Step(Tensor x, Tensor w)
+        {
+            var first = x.Softmax(1);
+            if (program == "a host step between") Compiler.RunOnEveryCall(() => { });
+            var second = program == "the second reads the first" ? first.LogSoftmax(0) : w.LogSoftmax(0);
+            var third = program == "independent" ? x.LogSoftmax(0) : x.Exp();
+            return first + second + third;
+        }
+        var unbatched = CompareWithEager(Step, Step, null, new CompileOptions { PoisonDeadSlots = true, Fuse = false });
+        var stats = CompareWithEager(Step, Step, null, new CompileOptions { PoisonDeadSlots = true });
+        int expected = Device.Kernels is ISoftmaxBatchKernels ? batched : 0;
+        Assert.True((expected, 0) == (stats.SoftmaxesBatched, unbatched.SoftmaxesBatched), $"{stats}");
+    }
+
     private CompiledGraphStats CompareWithEager(Func<Tensor, Tensor, Tensor> compiled, Func<Tensor, Tensor, Tensor> eager, Func<(Tensor, Tensor)>? states,
         CompileOptions? options = null)
     {

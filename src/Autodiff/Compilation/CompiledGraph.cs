@@ -242,6 +242,7 @@ internal sealed class CompiledGraph : IDisposable
             ops = ReduceThenMapFusion.Run(ops, out passes.ReductionsMapped);
             ops = Fusion.PairSiblings(ops, out passes.ReductionsPaired);
         }
+        if (fuse) ops = SoftmaxBatching.Run(ops, trace.Device.Kernels, out passes.SoftmaxesBatched);
         for (int i = 0; i < ops.Count; i++)
             foreach (var b in ops[i].Buffers)
             {
@@ -661,6 +662,9 @@ internal sealed class PassCounts
     /// <summary>Reductions run in one launch with the elementwise launch after them that reads them back (<see cref="ReduceThenMapFusion"/>).</summary>
     public int ReductionsMapped;
 
+    /// <summary>Softmaxes run in one launch with others they are independent of (<see cref="SoftmaxBatching"/>; all members of each batch).</summary>
+    public int SoftmaxesBatched;
+
     /// <summary>Fused elementwise trees folded into the product whose result they read by <see cref="GemmTreeFusion"/>.</summary>
     public int TreeEpilogues;
 
@@ -673,6 +677,6 @@ internal sealed class PassCounts
     public override string ToString() =>
         $"{CopiesRemoved} copies eliminated, {CallsFolded} calls folded into constants, {DeadCallsRemoved} dead calls removed, {UpdatesMerged} optimizer calls merged into multi-tensor updates, {BiasEpilogues} bias additions folded into GEMM epilogues, " +
         $"{ResidualEpilogues} residual additions and {ActivationEpilogues} activation chains folded into GEMM epilogues, {CommonSubexpressionsRemoved} common subexpressions removed, " +
-        $"{PermutesFolded} permutes folded into GEMM operand loads, {ReductionEpilogues} elementwise groups fused into the reduction after them, {ReductionsPaired} reductions paired with a sibling, {ReductionsMapped} reductions run with the elementwise launch that reads them back, {TreeEpilogues} elementwise trees folded into GEMM epilogues, " +
+        $"{PermutesFolded} permutes folded into GEMM operand loads, {ReductionEpilogues} elementwise groups fused into the reduction after them, {ReductionsPaired} reductions paired with a sibling, {ReductionsMapped} reductions run with the elementwise launch that reads them back, {SoftmaxesBatched} softmaxes run in batches, {TreeEpilogues} elementwise trees folded into GEMM epilogues, " +
         $"{Recomputed} cheap calls repeated for a second reader, {LossGradientsFused} cross-entropies computed with their gradient";
 }

@@ -2,7 +2,7 @@ namespace Engine.Kernels.Cpu;
 
 // The contract's entry points: each counts one launch on the device's counters (per successful call) and hands its
 // arguments to the kernel body, unpacking descriptors and reading device scalars (host memory on this set).
-public sealed partial class CpuKernelSet : IFftKernels, ISpnKernels, IOptimizerKernels, ILayerNormKernels, ISoftmaxCrossEntropyKernels
+public sealed partial class CpuKernelSet : IFftKernels, ISpnKernels, IOptimizerKernels, ILayerNormKernels, ISoftmaxCrossEntropyKernels, ISoftmaxBatchKernels
 {
     /// <summary>Counts one entry-point call as a launch.</summary>
     private void Launched() => Device.Counters.RecordLaunch();
@@ -69,6 +69,12 @@ public sealed partial class CpuKernelSet : IFftKernels, ISpnKernels, IOptimizerK
         DeviceBuffer<float> gradient)
     {
         SoftmaxCrossEntropy(logits, labels, rows, classes, loss, gradient);
+        Launched();
+    }
+
+    void ISoftmaxBatchKernels.Softmaxes(IReadOnlyList<SoftmaxCall> calls)
+    {
+        Softmaxes(calls);
         Launched();
     }
 

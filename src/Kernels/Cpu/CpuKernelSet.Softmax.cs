@@ -30,35 +30,101 @@ public sealed partial class CpuKernelSet
     private static unsafe void SoftmaxCore<TV, TD>(float* px, float* py, long n, int outer, int axisLength, int inner, bool log)
         where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
     {
-        long len = axisLength;
-        if (inner == 1)
-        {
-            Action<long, long> rows = (r0, r1) =>
-            {
-                for (long r = r0; r < r1; r++) SoftmaxRow<TV, TD>(px + r * len, py + r * len, len, log);
-            };
-            if (n < 2 * MathGrain) rows(0, outer);
-            else For(outer, Math.Max(1, MathGrain / len), rows, 1);
-            return;
-        }
-        long tiles = (inner + SoftmaxTile - 1) / SoftmaxTile;
-        long items = outer * tiles;
-        long inn = inner;
+        var all = SoftmaxItems.Of(px, py, outer, axisLength, inner, log);
         Action<long, long> body = (i0, i1) =>
         {
             var mx = stackalloc float[SoftmaxTile];
             var sum = stackalloc double[SoftmaxTile];
             var tmp = stackalloc float[SoftmaxTile];
-            for (long it = i0; it < i1; it++)
-            {
-                long o = it / tiles, c0 = (it % tiles) * SoftmaxTile;
-                long w = Math.Min(SoftmaxTile, inn - c0);
-                SoftmaxStrided<TV, TD>(px + o * len * inn + c0, py + o * len * inn + c0, len, inn, w, log, mx, sum, tmp);
-            }
+            SoftmaxRange<TV, TD>(all, i0, i1, mx, sum, tmp);
         };
-        long perItem = len * Math.Min(inn, SoftmaxTile);
-        if (n < 2 * MathGrain) body(0, items);
-        else For(items, Math.Max(1, MathGrain / perItem), body, 1);
+        if (n < 2 * MathGrain) body(0, all.Count);
+        else For(all.Count, Math.Max(1, MathGrain / all.PerItem), body, 1);
+    }
+
+    /// <summary>
+    /// The work items of one softmax: its contiguous rows (inner = 1), else its tiles of up to
+    /// <see cref="SoftmaxTile"/> adjacent inner positions of each outer index. Each item is computed alone, in a fixed
+    /// order, so the results do not depend on how items are shared out.
+    /// </summary>
+    private readonly unsafe struct SoftmaxItems(float* x, float* y, int axisLength, int inner, bool log, long count)
+    {
+        public readonly float* X = x, Y = y;
+        public readonly int AxisLength = axisLength, Inner = inner;
+        public readonly bool Log = log;
+
+        /// <summary>Items of the softmax.</summary>
+        public readonly long Count = count;
+
+        /// <summary>Tiles per outer index (strided softmax).</summary>
+        public long Tiles => (Inner + SoftmaxTile - 1) / SoftmaxTile;
+
+        /// <summary>Elements of one item (of a full tile).</summary>
+        public long PerItem => (long)AxisLength * Math.Min(Inner, SoftmaxTile);
+
+        public static SoftmaxItems Of(float* x, float* y, int outer, int axisLength, int inner, bool log) =>
+            new(x, y, axisLength, inner, log, inner == 1 ? outer : (long)outer * ((inner + SoftmaxTile - 1) / SoftmaxTile));
+    }
+
+    /// <summary>Items [i0, i1) of one softmax; the three tile buffers hold <see cref="SoftmaxTile"/> entries each.</summary>
+    private static unsafe void SoftmaxRange<TV, TD>(in SoftmaxItems s, long i0, long i1, float* mx, double* sum, float* tmp)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
+    {
+        long len = s.AxisLength;
+        if (s.Inner == 1)
+        {
+            for (long r = i0; r < i1; r++) SoftmaxRow<TV, TD>(s.X + r * len, s.Y + r * len, len, s.Log);
+            return;
+        }
+        long tiles = s.Tiles, inn = s.Inner;
+        for (long it = i0; it < i1; it++)
+        {
+            long o = it / tiles, c0 = (it % tiles) * SoftmaxTile;
+            long w = Math.Min(SoftmaxTile, inn - c0);
+            SoftmaxStrided<TV, TD>(s.X + o * len * inn + c0, s.Y + o * len * inn + c0, len, inn, w, s.Log, mx, sum, tmp);
+        }
+    }
+
+    /// <summary>
+    /// Independent softmaxes (checked by <see cref="SoftmaxBatch.Check"/>) as one parallel loop: each call's items in
+    /// chunks of about <see cref="MathGrain"/> elements, every chunk of every call one task, each item computed as
+    /// <see cref="Softmax"/> computes it alone.
+    /// </summary>
+    internal unsafe void Softmaxes(IReadOnlyList<SoftmaxCall> calls)
+    {
+        const string op = nameof(ISoftmaxBatchKernels.Softmaxes);
+        SoftmaxBatch.Check(calls);
+        var chunks = new List<(SoftmaxItems Items, long First, long Last)>();
+        long n = 0;
+        foreach (var c in calls)
+        {
+            long count = (long)c.Outer * c.AxisLength * c.Inner;
+            var xa = Data(c.X, count, op);
+            var ya = Data(c.Y, count, op);
+            if (count == 0) continue;
+            var items = SoftmaxItems.Of(Ptr(xa), Ptr(ya), c.Outer, c.AxisLength, c.Inner, c.Log);
+            long per = Math.Max(1, MathGrain / items.PerItem);
+            for (long first = 0; first < items.Count; first += per) chunks.Add((items, first, Math.Min(items.Count, first + per)));
+            n += count;
+        }
+        if (n > 0) Simd.Run(new SoftmaxBatchKernel(chunks.ToArray(), n));
+    }
+
+    private readonly unsafe struct SoftmaxBatchKernel((SoftmaxItems Items, long First, long Last)[] chunks, long n) : IWidthAction
+    {
+        void IWidthAction.Run<TV, TD>()
+        {
+            var parts = chunks;
+            Action<long, long> body = (c0, c1) =>
+            {
+                var mx = stackalloc float[SoftmaxTile];
+                var sum = stackalloc double[SoftmaxTile];
+                var tmp = stackalloc float[SoftmaxTile];
+                for (long c = c0; c < c1; c++) SoftmaxRange<TV, TD>(parts[c].Items, parts[c].First, parts[c].Last, mx, sum, tmp);
+            };
+            if (n < 2 * MathGrain) body(0, parts.Length);
+            else For(parts.Length, 1, body, 1);
+        }
     }
 
     /// <summary>Softmax of one contiguous row.</summary>

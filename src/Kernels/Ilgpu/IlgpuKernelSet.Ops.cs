@@ -13,6 +13,7 @@ public sealed partial class IlgpuKernelSet
     private Action<KernelConfig, ViewSource, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>? kReduceThread;
     private Action<KernelConfig, ViewSource, ArrayView<float>, StridedLayout, StridedLayout, ReduceParams>? kReduceGroup;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, long, int>? kSoftmax;
+    private Action<KernelConfig, SoftmaxTable, long>? kSoftmaxSegments;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, long, int>? kSoftmaxGroup;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>? kCrossEntropy;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>? kCrossEntropyGroup;
@@ -432,6 +433,48 @@ public sealed partial class IlgpuKernelSet
         {
             var k = Kernel(ref kSoftmax, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, long, int>(IlgpuKernels.Softmax));
             Launch(opName, () => k(Config1D(lines), xv, yv, axisLength, inner, lines, log ? 1 : 0), x, y);
+        }
+    }
+
+    /// <summary>
+    /// Independent softmaxes: the ones <see cref="Softmax"/> runs a thread per line share launches of
+    /// <see cref="IlgpuKernels.SoftmaxSegments"/> (up to <see cref="SegmentTable.Capacity"/> softmaxes each, every line
+    /// computed as <see cref="Softmax"/> computes it); the ones it runs a group per line (few long lines) run as it
+    /// runs them, one launch each.
+    /// </summary>
+    void ISoftmaxBatchKernels.Softmaxes(IReadOnlyList<SoftmaxCall> calls)
+    {
+        const string opName = nameof(ISoftmaxBatchKernels.Softmaxes);
+        SoftmaxBatch.Check(calls);
+        var threads = new List<(ArrayView<float> X, ArrayView<float> Y, SoftmaxCall Call, long Lines)>();
+        foreach (var c in calls)
+        {
+            long count = (long)c.Outer * c.AxisLength * c.Inner, lines = (long)c.Outer * c.Inner;
+            var (xv, yv) = (View(c.X, count, opName, "x"), View(c.Y, count, opName, "y"));
+            if (count > 0 && !PreferTree(lines, c.AxisLength)) threads.Add((xv, yv, c, lines));
+        }
+        foreach (var c in calls)
+        {
+            long count = (long)c.Outer * c.AxisLength * c.Inner;
+            if (count > 0 && PreferTree((long)c.Outer * c.Inner, c.AxisLength)) Softmax(c.X, c.Y, c.Outer, c.AxisLength, c.Inner, c.Log);
+        }
+        var k = Kernel(ref kSoftmaxSegments, a => a.LoadStreamKernel<SoftmaxTable, long>(IlgpuKernels.SoftmaxSegments));
+        for (int first = 0; first < threads.Count; first += SegmentTable.Capacity)
+        {
+            var table = new SoftmaxTable { Lines = new SegmentTable { Count = Math.Min(SegmentTable.Capacity, threads.Count - first) } };
+            long total = 0;
+            for (int s = 0; s < table.Lines.Count; s++)
+            {
+                var (xv, yv, c, lines) = threads[first + s];
+                total += lines;
+                table.Lines.A.Set(s, xv);
+                table.Lines.B.Set(s, yv);
+                table.Lines.End.Set(s, total);
+                table.AxisLength.Set(s, c.AxisLength);
+                table.Inner.Set(s, c.Inner);
+                table.Log.Set(s, c.Log ? 1 : 0);
+            }
+            Launch(opName, () => k(Config1D(total), table, total), calls);
         }
     }
 

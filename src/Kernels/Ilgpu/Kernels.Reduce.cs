@@ -118,6 +118,16 @@ internal struct MapTarget<TTree> where TTree : unmanaged, ITreeOp
     }
 }
 
+/// <summary>
+/// Up to <see cref="SegmentTable.Capacity"/> softmaxes of one launch: per softmax its x (A) and y (B) and its end in the
+/// joint range of lines (<see cref="Lines"/>), its axis length, inner extent and log flag.
+/// </summary>
+internal struct SoftmaxTable
+{
+    public SegmentTable Lines;
+    public Octet<int> AxisLength, Inner, Log;
+}
+
 /// <summary>The elements at one index of two tensors of one shape that two sibling reductions reduce.</summary>
 internal struct PairValue
 {
@@ -437,31 +447,47 @@ internal static partial class IlgpuKernels
     /// <summary>Softmax / log-softmax over [outer, axis, inner], one thread per (outer, inner) line.</summary>
     internal static void Softmax(ArrayView<float> x, ArrayView<float> y, int axisLength, int inner, long lines, int log)
     {
-        for (long l = GlobalStart; l < lines; l += GlobalStride)
+        for (long l = GlobalStart; l < lines; l += GlobalStride) SoftmaxLine(x, y, axisLength, inner, l, log);
+    }
+
+    /// <summary>
+    /// Independent softmaxes, one thread per line of any of them: line i of the joint range is line i - start of its
+    /// segment's softmax, computed as <see cref="Softmax"/> computes it.
+    /// </summary>
+    internal static void SoftmaxSegments(SoftmaxTable table, long total)
+    {
+        for (long i = GlobalStart; i < total; i += GlobalStride)
         {
-            long o = l / inner;
-            long baseOff = o * axisLength * inner + (l - o * inner);
-            float m = float.NegativeInfinity;
-            for (int j = 0; j < axisLength; j++) m = MaxNaN(m, x[baseOff + (long)j * inner]);
-            float sum = 0f;
-            for (int j = 0; j < axisLength; j++) sum += MathF.Exp(x[baseOff + (long)j * inner] - m);
-            if (log != 0)
+            int k = table.Lines.SegmentOf(i);
+            SoftmaxLine(table.Lines.A[k], table.Lines.B[k], table.AxisLength[k], table.Inner[k], i - table.Lines.StartOf(k), table.Log[k]);
+        }
+    }
+
+    /// <summary>Line <paramref name="l"/> (outer index and inner position) of a softmax over [outer, axis, inner].</summary>
+    private static void SoftmaxLine(ArrayView<float> x, ArrayView<float> y, int axisLength, int inner, long l, int log)
+    {
+        long o = l / inner;
+        long baseOff = o * axisLength * inner + (l - o * inner);
+        float m = float.NegativeInfinity;
+        for (int j = 0; j < axisLength; j++) m = MaxNaN(m, x[baseOff + (long)j * inner]);
+        float sum = 0f;
+        for (int j = 0; j < axisLength; j++) sum += MathF.Exp(x[baseOff + (long)j * inner] - m);
+        if (log != 0)
+        {
+            float lse = m + MathF.Log(sum);
+            for (int j = 0; j < axisLength; j++)
             {
-                float lse = m + MathF.Log(sum);
-                for (int j = 0; j < axisLength; j++)
-                {
-                    long k = baseOff + (long)j * inner;
-                    y[k] = x[k] - lse;
-                }
+                long k = baseOff + (long)j * inner;
+                y[k] = x[k] - lse;
             }
-            else
+        }
+        else
+        {
+            float inv = 1f / sum;
+            for (int j = 0; j < axisLength; j++)
             {
-                float inv = 1f / sum;
-                for (int j = 0; j < axisLength; j++)
-                {
-                    long k = baseOff + (long)j * inner;
-                    y[k] = MathF.Exp(x[k] - m) * inv;
-                }
+                long k = baseOff + (long)j * inner;
+                y[k] = MathF.Exp(x[k] - m) * inv;
             }
         }
     }
