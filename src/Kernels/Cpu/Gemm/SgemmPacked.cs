@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using Engine.Kernels.Vectors;
+using Engine.Kernels.Elementwise;
 
 namespace Engine.Kernels.Cpu.Gemm;
 
@@ -686,20 +688,18 @@ internal static unsafe class SgemmPacked
     }
 
     /// <summary>z += the value <paramref name="shift"/> elements after it, over <paramref name="runs"/> runs (see <see cref="GemmActivation.Apply"/>).</summary>
-    private static void AddResidual(float* z, nint shift, int runs, int length, nint stride)
+    private static void AddResidual(float* z, nint shift, int runs, int length, nint stride) =>
+        Simd.Run(new ResidualRuns(z, shift, runs, length, stride));
+
+    /// <summary><see cref="AddResidual"/> at the current width, as the elementwise addition adds.</summary>
+    private readonly struct ResidualRuns(float* z, nint shift, int runs, int length, nint stride) : IWidthAction
     {
-        int width = System.Numerics.Vector<float>.Count;
-        for (int r = 0; r < runs; r++)
+        void IWidthAction.Run<TV, TD>()
         {
-            float* run = z + r * stride, residual = run + shift;
-            int q = 0;
-            for (; q <= length - width; q += width)
+            for (int r = 0; r < runs; r++)
             {
-                System.Numerics.Vector.Store(System.Numerics.Vector.Load(run + q) + System.Numerics.Vector.Load(residual + q), run + q);
-            }
-            for (; q < length; q++)
-            {
-                run[q] += residual[q];
+                float* run = z + r * stride;
+                SimdLoops<TV, TD>.Zip(new AddOp(), run, run + shift, run, length);
             }
         }
     }
@@ -717,22 +717,7 @@ internal static unsafe class SgemmPacked
         int n = pr.OuterN;
         if (!pr.CTransposed)
         {
-            int width = System.Numerics.Vector<float>.Count;
-            for (int r = 0; r < rows; r++)
-            {
-                float* row = c + r * ldc;
-                float* b = bias + (first + i0 + r) % rowsOfBias * n + j0;
-                int q = 0;
-                for (; q <= cols - width; q += width)
-                {
-                    var sum = System.Numerics.Vector.Load(row + q) + System.Numerics.Vector.Load(b + q);
-                    System.Numerics.Vector.Store(sum, row + q);
-                }
-                for (; q < cols; q++)
-                {
-                    row[q] += b[q];
-                }
-            }
+            Simd.Run(new BiasRows(c, ldc, bias + j0, first + i0, rowsOfBias, n, rows, cols));
             return;
         }
         // C^T: problem row i is the caller's column, problem column j the caller's row.
@@ -743,6 +728,23 @@ internal static unsafe class SgemmPacked
             for (int r = 0; r < rows; r++)
             {
                 col[r * ldc] += b[r];
+            }
+        }
+    }
+
+    /// <summary>
+    /// Row r of a row-major block (<paramref name="rows"/> rows of <paramref name="cols"/>, <paramref name="ldc"/> apart
+    /// from <paramref name="c"/>) plus bias row (<paramref name="firstRow"/> + r) mod <paramref name="biasRows"/>, at the
+    /// current width, as the elementwise addition adds.
+    /// </summary>
+    private readonly struct BiasRows(float* c, nint ldc, float* bias, long firstRow, long biasRows, int n, int rows, int cols) : IWidthAction
+    {
+        void IWidthAction.Run<TV, TD>()
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                float* row = c + r * ldc;
+                SimdLoops<TV, TD>.Zip(new AddOp(), row, bias + (firstRow + r) % biasRows * n, row, cols);
             }
         }
     }
