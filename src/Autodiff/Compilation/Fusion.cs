@@ -177,8 +177,6 @@ internal sealed class FusedOp : TraceOp
     /// </summary>
     public (ElementwiseExpression Tree, object[] Inputs, int[][] Shapes) ChainTree()
     {
-        static ElementwiseExpression Chain(IEnumerable<UnaryStep> steps, ElementwiseExpression x) =>
-            steps.Aggregate(x, (inner, step) => new ElementwiseExpression.Unary(step, inner));
         var (a, b) = (Args[0]!, Args[2]!);
         var (aShape, bShape) = ((int[])Args[1]!, (int[])Args[3]!);
         bool same = ReferenceEquals(a, b) && aShape.SequenceEqual(bShape);
@@ -186,6 +184,10 @@ internal sealed class FusedOp : TraceOp
             Chain(BSteps, new ElementwiseExpression.Input(same ? 0 : 1))));
         return (tree, same ? [a] : [a, b], same ? [aShape] : [aShape, bShape]);
     }
+
+    /// <summary><paramref name="steps"/> applied in order to <paramref name="x"/>, as a tree.</summary>
+    public static ElementwiseExpression Chain(IEnumerable<UnaryStep> steps, ElementwiseExpression x) =>
+        steps.Aggregate(x, (inner, step) => new ElementwiseExpression.Unary(step, inner));
 
     /// <summary>Runs the group with <paramref name="args"/> (this group's <see cref="Args"/>, rebound) as one launch.</summary>
     public void Run(IFusedElementwiseKernels kernels, object?[] args)
@@ -568,7 +570,7 @@ internal static class Fusion
     }
 
     /// <summary>True when both shapes are known and equal once leading 1s are dropped, or either is unknown.</summary>
-    private static bool Agree(int[]? a, int[]? b) => a == null || b == null || a.SkipWhile(d => d == 1).SequenceEqual(b.SkipWhile(d => d == 1));
+    internal static bool Agree(int[]? a, int[]? b) => a == null || b == null || a.SkipWhile(d => d == 1).SequenceEqual(b.SkipWhile(d => d == 1));
 
     private static long Count(int[] shape)
     {

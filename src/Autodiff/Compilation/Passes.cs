@@ -56,12 +56,13 @@ internal static class TraceBuffers
 
     /// <summary>
     /// The buffers <paramref name="op"/> writes: its output when its effects are known; C and the activation output of a
-    /// core product (it reads everything else it is given); every buffer it touches otherwise (a host step, which
-    /// touches none, may write any: callers treat it apart).
+    /// core product (it reads everything else it is given); a core softmax's result; every buffer it touches otherwise
+    /// (a host step, which touches none, may write any: callers treat it apart).
     /// </summary>
     public static List<object> Writes(TraceOp op)
     {
         if (OpEffects.Of(op) is { } e) return [e.Writes];
+        if (op is KernelCallOp softmax && softmax.IsCore(nameof(IKernelSet.Softmax))) return [softmax.Args[1]!];
         if (op is KernelCallOp call && call.IsCore(nameof(IKernelSet.Gemm)) && call.Args[3] is GemmOutput c)
             return c.Epilogue.ActivationOutput is { } activation ? [c.Buffer, activation] : [c.Buffer];
         if (op is KernelCallOp capability && WrittenParameters(capability.Method) is { Length: > 0 } marked)

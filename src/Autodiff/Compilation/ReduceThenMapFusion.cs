@@ -42,7 +42,7 @@ internal static class ReduceThenMapFusion
     {
         var shape = reduction.Shape;
         long count = shape.Aggregate(1L, (p, d) => p * d);
-        if (((DeviceBuffer<float>)map.Y).Length != count || map.Shape is { } own && !SameWithoutLeadingOnes(own, shape)) return null;
+        if (((DeviceBuffer<float>)map.Y).Length != count || !Fusion.Agree(map.Shape, shape)) return null;
         // A flat map reads each input whole (of the reduction's count) or as one element.
         var mapShapes = map.Shapes ?? map.Inputs.Select(b => ((DeviceBuffer<float>)b).Length == count ? shape : []).ToArray();
         var rowShape = shape.Select((d, axis) => reduction.Axes.Contains(axis) ? 1 : d).ToArray();
@@ -50,15 +50,13 @@ internal static class ReduceThenMapFusion
         for (int k = 0; k < map.Inputs.Count; k++)
         {
             if (!ReferenceEquals(map.Inputs[k], reduction.R)) continue;
-            if (!SameWithoutLeadingOnes(mapShapes[k], rowShape)) return null;
+            if (!Fusion.Agree(mapShapes[k], rowShape)) return null;
             readsR = true;
         }
         if (!readsR || ReferenceEquals(map.Y, reduction.R)) return null;
         return FusedOp.ReduceThenMap(reduction.Calls + map.Calls, reduction.Tree, reduction.Inputs, reduction.Shapes, reduction.Op, shape, reduction.Axes,
             reduction.R, map.Tree, map.Inputs, mapShapes, map.Y);
     }
-
-    private static bool SameWithoutLeadingOnes(int[] a, int[] b) => a.SkipWhile(d => d == 1).SequenceEqual(b.SkipWhile(d => d == 1));
 
     /// <summary>
     /// An elementwise launch as a tree over its inputs: each input k read as <paramref name="Shapes"/>[k] broadcast to
@@ -78,7 +76,7 @@ internal static class ReduceThenMapFusion
                     var (chainTree, inputs, shapes) = chain.ChainTree();
                     return new MapLaunch(chain.Calls, chainTree, [.. inputs], shapes, (int[])chain.Args[5]!, chain.Args[4]!);
                 case FusedOp { Expression: null, Head: null } unaryChain:
-                    return new MapLaunch(unaryChain.Calls, Chain(unaryChain.Steps, x0), [unaryChain.Args[0]!], null, null, unaryChain.Args[1]!);
+                    return new MapLaunch(unaryChain.Calls, FusedOp.Chain(unaryChain.Steps, x0), [unaryChain.Args[0]!], null, null, unaryChain.Args[1]!);
                 case KernelCallOp call when call.IsCore(nameof(IKernelSet.Unary)) || call.IsCore(nameof(IKernelSet.Affine)):
                     return new MapLaunch(1, new ElementwiseExpression.Unary(Fusion.StepOf(call), x0), [Fusion.InputOf(call)], null, null, Fusion.OutputOf(call));
                 case KernelCallOp call when call.IsCore(nameof(IKernelSet.Binary)):
@@ -91,8 +89,5 @@ internal static class ReduceThenMapFusion
                     return null;
             }
         }
-
-        private static ElementwiseExpression Chain(IEnumerable<UnaryStep> steps, ElementwiseExpression x) =>
-            steps.Aggregate(x, (inner, step) => new ElementwiseExpression.Unary(step, inner));
     }
 }

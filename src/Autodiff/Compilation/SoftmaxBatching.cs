@@ -63,10 +63,7 @@ internal static class SoftmaxBatching
         var call = (KernelCallOp)ops[softmax];
         object x = call.Args[0]!, y = call.Args[1]!;
         for (int j = at; j < softmax; j++)
-            if (TraceBuffers.Touches(ops[j], y) || Writes(ops[j]).Any(b => ReferenceEquals(b, x))) return false;
+            if (TraceBuffers.Touches(ops[j], y) || TraceBuffers.Writes(ops[j]).Any(b => ReferenceEquals(b, x))) return false;
         return true;
     }
-
-    /// <summary>What <paramref name="op"/> writes: a softmax its result only (so softmaxes of one input batch), anything else as <see cref="TraceBuffers.Writes"/> says.</summary>
-    private static IEnumerable<object> Writes(TraceOp op) => IsSoftmax(op) ? [((KernelCallOp)op).Args[1]!] : TraceBuffers.Writes(op);
 }

@@ -447,17 +447,16 @@ public sealed partial class IlgpuKernelSet
         const string opName = nameof(ISoftmaxBatchKernels.Softmaxes);
         SoftmaxBatch.Check(calls);
         var threads = new List<(ArrayView<float> X, ArrayView<float> Y, SoftmaxCall Call, long Lines)>();
+        var groups = new List<SoftmaxCall>();
         foreach (var c in calls)
         {
             long count = (long)c.Outer * c.AxisLength * c.Inner, lines = (long)c.Outer * c.Inner;
             var (xv, yv) = (View(c.X, count, opName, "x"), View(c.Y, count, opName, "y"));
-            if (count > 0 && !PreferTree(lines, c.AxisLength)) threads.Add((xv, yv, c, lines));
+            if (count == 0) continue;
+            if (PreferTree(lines, c.AxisLength)) groups.Add(c);
+            else threads.Add((xv, yv, c, lines));
         }
-        foreach (var c in calls)
-        {
-            long count = (long)c.Outer * c.AxisLength * c.Inner;
-            if (count > 0 && PreferTree((long)c.Outer * c.Inner, c.AxisLength)) Softmax(c.X, c.Y, c.Outer, c.AxisLength, c.Inner, c.Log);
-        }
+        foreach (var c in groups) Softmax(c.X, c.Y, c.Outer, c.AxisLength, c.Inner, c.Log);
         var k = Kernel(ref kSoftmaxSegments, a => a.LoadStreamKernel<SoftmaxTable, long>(IlgpuKernels.SoftmaxSegments));
         for (int first = 0; first < threads.Count; first += SegmentTable.Capacity)
         {
