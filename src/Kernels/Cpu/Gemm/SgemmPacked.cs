@@ -717,7 +717,22 @@ internal static unsafe class SgemmPacked
         int n = pr.OuterN;
         if (!pr.CTransposed)
         {
-            Simd.Run(new BiasRows(c, ldc, bias + j0, first + i0, rowsOfBias, n, rows, cols));
+            int width = System.Numerics.Vector<float>.Count;
+            for (int r = 0; r < rows; r++)
+            {
+                float* row = c + r * ldc;
+                float* b = bias + (first + i0 + r) % rowsOfBias * n + j0;
+                int q = 0;
+                for (; q <= cols - width; q += width)
+                {
+                    var sum = System.Numerics.Vector.Load(row + q) + System.Numerics.Vector.Load(b + q);
+                    System.Numerics.Vector.Store(sum, row + q);
+                }
+                for (; q < cols; q++)
+                {
+                    row[q] += b[q];
+                }
+            }
             return;
         }
         // C^T: problem row i is the caller's column, problem column j the caller's row.
@@ -728,23 +743,6 @@ internal static unsafe class SgemmPacked
             for (int r = 0; r < rows; r++)
             {
                 col[r * ldc] += b[r];
-            }
-        }
-    }
-
-    /// <summary>
-    /// Row r of a row-major block (<paramref name="rows"/> rows of <paramref name="cols"/>, <paramref name="ldc"/> apart
-    /// from <paramref name="c"/>) plus bias row (<paramref name="firstRow"/> + r) mod <paramref name="biasRows"/>, at the
-    /// current width, as the elementwise addition adds.
-    /// </summary>
-    private readonly struct BiasRows(float* c, nint ldc, float* bias, long firstRow, long biasRows, int n, int rows, int cols) : IWidthAction
-    {
-        void IWidthAction.Run<TV, TD>()
-        {
-            for (int r = 0; r < rows; r++)
-            {
-                float* row = c + r * ldc;
-                SimdLoops<TV, TD>.Zip(new AddOp(), row, bias + (firstRow + r) % biasRows * n, row, cols);
             }
         }
     }
