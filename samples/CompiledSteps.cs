@@ -117,6 +117,8 @@ public static class CompiledSteps
         ["reduction_epilogues"] = r.Graph?.ReductionEpilogues,
         ["reductions_paired"] = r.Graph?.ReductionsPaired,
         ["reductions_mapped"] = r.Graph?.ReductionsMapped,
+        ["negations_moved"] = r.Graph?.NegationsMoved,
+        ["spn_product_sums"] = r.Graph?.SpnProductSums,
         ["softmaxes_batched"] = r.Graph?.SoftmaxesBatched,
         ["tree_epilogues"] = r.Graph?.TreeEpilogues,
         ["loss_gradients_fused"] = r.Graph?.LossGradientsFused,

@@ -537,6 +537,89 @@ public abstract class CompilerPassTests
         Assert.True((expected, 0) == (stats.SoftmaxesBatched, unbatched.SoftmaxesBatched), $"{stats}");
     }
 
+    /// <summary>
+    /// A negated sum or mean runs as the reduction of the negated input, in one launch, with eager's bits; not when the
+    /// reduction's result has another reader, nor for a max or when something else lies between the two calls.
+    /// </summary>
+    [Theory]
+    [InlineData("negated mean", 1)]
+    [InlineData("negated row sums", 1)]
+    [InlineData("the sum read again", 0)]
+    [InlineData("a negated max", 0)]
+    [InlineData("a call between", 0)]
+    public void ANegatedSumRunsAsTheSumOfTheNegatedInput(string program, int moved)
+    {
+        Tensor Step(Tensor x, Tensor w)
+        {
+            var t = (x * w).Tanh();
+            switch (program)
+            {
+                case "negated mean": return -t.Mean();
+                case "negated row sums": return -t.Sum(1);
+                case "the sum read again": { var s = t.Sum(1); return -s + s * 2f; }
+                case "a negated max": return -t.Max(1);
+                default: { var s = t.Sum(1); var u = w.Exp(); return -s + u.Sum(); }
+            }
+        }
+        var stats = CompareWithEager(Step, Step, null, new CompileOptions { PoisonDeadSlots = true });
+        Assert.True(moved == stats.NegationsMoved, $"{stats}");
+    }
+
+    /// <summary>
+    /// An SPN's product layers run with the sum layer after them on a set that implements
+    /// <see cref="ISpnProductSumKernels"/>: a forward pass stores no products, a training step stores those its backward
+    /// reads. The negative log-likelihood's negated mean runs as one reduction. Losses and parameters equal eager's bit
+    /// for bit over six calls, with dead slots poisoned.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void SpnProductsRunWithTheirSumsAndTheNegatedMeanWithItsReduction(bool train)
+    {
+        Engine.Spn.Spn Model() => new(Engine.Spn.RegionGraph.RandomBinary(7, 2, 3, seed: 3), 3, 4, seed: 2, device: Device);
+        var (compiledModel, eagerModel) = (Model(), Model());
+        var (compiledOptimizer, eagerOptimizer) = (new Engine.Optim.Adam(compiledModel.Parameters(), 1e-2f), new Engine.Optim.Adam(eagerModel.Parameters(), 1e-2f));
+        Tensor Step(Engine.Spn.Spn m, Engine.Optim.Adam o, Tensor x)
+        {
+            if (!train)
+            {
+                using var noGrad = GradMode.NoGrad();
+                return -m.LogLikelihood(x).Mean();
+            }
+            o.ZeroGrad();
+            var loss = -m.LogLikelihood(x).Mean();
+            loss.Backward();
+            o.Step();
+            return loss;
+        }
+        using var unfused = Compiler.Compile((Tensor x) => Step(compiledModel, compiledOptimizer, x), new CompileOptions { Fuse = false });
+        using var f = Compiler.Compile((Tensor x) => Step(compiledModel, compiledOptimizer, x), new CompileOptions { PoisonDeadSlots = true });
+        for (int call = 0; call < 6; call++)
+        {
+            var rng = new Random(call);
+            using var x = Tensor.FromArray(Enumerable.Range(0, 5 * 7).Select(_ => (float)rng.Next(2)).ToArray(), [5, 7], Device);
+            Ops.MarkSpnCategoricalDataChecked(x, 1);
+            float[] expected;
+            using (new TensorScope()) expected = Step(eagerModel, eagerOptimizer, x).ToArray();
+            using var got = f.Invoke(x);
+            AssertBits(expected, got.ToArray(), $"call {call}\n{f.Explain()}");
+        }
+        foreach (var (c, e) in compiledModel.Parameters().Zip(eagerModel.Parameters())) AssertBits(e.ToArray(), c.ToArray(), "parameters after six calls");
+        Assert.True(f.Replays == 3, string.Join("\n", f.Messages));
+        using (var x = Tensor.Zeros([5, 7], Device))
+        {
+            Ops.MarkSpnCategoricalDataChecked(x, 1);
+            for (int call = 0; call < 3; call++) unfused.Invoke(x).Dispose();
+        }
+        int products = unfused.Explain().Split('\n').Count(line => line.Contains("SpnKernels.SpnProduct("));
+        bool fuses = Device.Kernels is ISpnProductSumKernels;
+        var plan = f.Explain();
+        Assert.True(products > 0, unfused.Explain());
+        Assert.True((fuses ? products : 0, 1) == (f.LastGraph!.SpnProductSums, f.LastGraph.NegationsMoved), plan);
+        Assert.Equal(fuses ? 0 : products, plan.Split('\n').Count(line => line.Contains("SpnKernels.SpnProduct(")));
+        if (fuses) Assert.Equal(train ? 0 : products, plan.Split('\n').Count(line => line.Contains("product=null")));
+    }
+
     private CompiledGraphStats CompareWithEager(Func<Tensor, Tensor, Tensor> compiled, Func<Tensor, Tensor, Tensor> eager, Func<(Tensor, Tensor)>? states,
         CompileOptions? options = null)
     {

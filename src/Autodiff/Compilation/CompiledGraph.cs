@@ -232,6 +232,7 @@ internal sealed class CompiledGraph : IDisposable
                 allocated.Add(temporary);
                 return temporary;
             }
+            if (optimize) ops = NegatedReductions.Run(ops, IsPlanned, NewTemporary, out passes.NegationsMoved);
             if (optimize && recompute) ops = Rematerialization.Run(ops, IsPlanned, program => Fusion.Fuse(program, IsPlanned).Count, NewTemporary, out passes.Recomputed);
             ops = Fusion.Fuse(ops, IsPlanned, out passes.ReductionEpilogues);
             if (optimize)
@@ -242,7 +243,11 @@ internal sealed class CompiledGraph : IDisposable
             ops = ReduceThenMapFusion.Run(ops, out passes.ReductionsMapped);
             ops = Fusion.PairSiblings(ops, out passes.ReductionsPaired);
         }
-        if (fuse) ops = SoftmaxBatching.Run(ops, trace.Device.Kernels, out passes.SoftmaxesBatched);
+        if (fuse)
+        {
+            ops = SoftmaxBatching.Run(ops, trace.Device.Kernels, out passes.SoftmaxesBatched);
+            ops = SpnProductSumFusion.Run(ops, trace.Device.Kernels, IsPlanned, out passes.SpnProductSums);
+        }
         for (int i = 0; i < ops.Count; i++)
             foreach (var b in ops[i].Buffers)
             {
@@ -662,6 +667,12 @@ internal sealed class PassCounts
     /// <summary>Reductions run in one launch with the elementwise launch after them that reads them back (<see cref="ReduceThenMapFusion"/>).</summary>
     public int ReductionsMapped;
 
+    /// <summary>SPN product layers run in one launch with the sum layer that reads them (<see cref="SpnProductSumFusion"/>).</summary>
+    public int SpnProductSums;
+
+    /// <summary>Negations of a sum or mean moved onto the reduction's input, where they fuse (<see cref="NegatedReductions"/>).</summary>
+    public int NegationsMoved;
+
     /// <summary>Softmaxes run in one launch with others they are independent of (<see cref="SoftmaxBatching"/>; all members of each batch).</summary>
     public int SoftmaxesBatched;
 
@@ -677,6 +688,6 @@ internal sealed class PassCounts
     public override string ToString() =>
         $"{CopiesRemoved} copies eliminated, {CallsFolded} calls folded into constants, {DeadCallsRemoved} dead calls removed, {UpdatesMerged} optimizer calls merged into multi-tensor updates, {BiasEpilogues} bias additions folded into GEMM epilogues, " +
         $"{ResidualEpilogues} residual additions and {ActivationEpilogues} activation chains folded into GEMM epilogues, {CommonSubexpressionsRemoved} common subexpressions removed, " +
-        $"{PermutesFolded} permutes folded into GEMM operand loads, {ReductionEpilogues} elementwise groups fused into the reduction after them, {ReductionsPaired} reductions paired with a sibling, {ReductionsMapped} reductions run with the elementwise launch that reads them back, {SoftmaxesBatched} softmaxes run in batches, {TreeEpilogues} elementwise trees folded into GEMM epilogues, " +
+        $"{PermutesFolded} permutes folded into GEMM operand loads, {ReductionEpilogues} elementwise groups fused into the reduction after them, {ReductionsPaired} reductions paired with a sibling, {ReductionsMapped} reductions run with the elementwise launch that reads them back, {SoftmaxesBatched} softmaxes run in batches, {NegationsMoved} negations moved into the reduction before them, {SpnProductSums} SPN product layers run with the sum layer reading them, {TreeEpilogues} elementwise trees folded into GEMM epilogues, " +
         $"{Recomputed} cheap calls repeated for a second reader, {LossGradientsFused} cross-entropies computed with their gradient";
 }

@@ -5,7 +5,8 @@ using Engine.Kernels;
 namespace Engine.Autodiff;
 
 /// <summary>The core contract and every capability in one interface, so one recording proxy serves them all.</summary>
-internal interface IRecordableKernelSet : IKernelSet, IFftKernels, ISpnKernels, IOptimizerKernels, ILayerNormKernels, ISoftmaxCrossEntropyKernels, ISoftmaxBatchKernels
+internal interface IRecordableKernelSet : IKernelSet, IFftKernels, ISpnKernels, IOptimizerKernels, ILayerNormKernels, ISoftmaxCrossEntropyKernels, ISoftmaxBatchKernels,
+    ISpnProductSumKernels
 {
 }
 
@@ -39,6 +40,8 @@ internal abstract class KernelSetDecorator : DispatchProxy
         : contract == typeof(ISoftmaxCrossEntropyKernels) ? kernels as ISoftmaxCrossEntropyKernels
             ?? throw new NotSupportedException($"Compiler: kernel set '{kernels.Name}' does not implement {contract.Name} (no composite stands in for it).")
         : contract == typeof(ISoftmaxBatchKernels) ? kernels as ISoftmaxBatchKernels
+            ?? throw new NotSupportedException($"Compiler: kernel set '{kernels.Name}' does not implement {contract.Name} (no composite stands in for it).")
+        : contract == typeof(ISpnProductSumKernels) ? kernels as ISpnProductSumKernels
             ?? throw new NotSupportedException($"Compiler: kernel set '{kernels.Name}' does not implement {contract.Name} (no composite stands in for it).")
         : throw new NotSupportedException($"Compiler: kernel contract {contract.Name} is not known to the decorator.");
 

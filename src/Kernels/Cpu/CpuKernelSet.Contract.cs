@@ -2,7 +2,8 @@ namespace Engine.Kernels.Cpu;
 
 // The contract's entry points: each counts one launch on the device's counters (per successful call) and hands its
 // arguments to the kernel body, unpacking descriptors and reading device scalars (host memory on this set).
-public sealed partial class CpuKernelSet : IFftKernels, ISpnKernels, IOptimizerKernels, ILayerNormKernels, ISoftmaxCrossEntropyKernels, ISoftmaxBatchKernels
+public sealed partial class CpuKernelSet : IFftKernels, ISpnKernels, IOptimizerKernels, ILayerNormKernels, ISoftmaxCrossEntropyKernels, ISoftmaxBatchKernels,
+    ISpnProductSumKernels
 {
     /// <summary>Counts one entry-point call as a launch.</summary>
     private void Launched() => Device.Counters.RecordLaunch();
@@ -161,6 +162,13 @@ public sealed partial class CpuKernelSet : IFftKernels, ISpnKernels, IOptimizerK
     void ISpnKernels.SpnSum(DeviceBuffer<float> x, DeviceBuffer<float> logW, in SpnSumSize size, bool max, DeviceBuffer<float> y)
     {
         SpnSum(x, logW, size.Batch, size.Regions, size.KIn, size.KOut, max, y);
+        Launched();
+    }
+
+    void ISpnProductSumKernels.SpnProductSum(DeviceBuffer<float> a, int k1, DeviceBuffer<float> b, int k2, in SpnProductMap map, DeviceBuffer<float> logW,
+        in SpnSumSize size, bool max, DeviceBuffer<float>? product, DeviceBuffer<float> y)
+    {
+        SpnProductSum(a, k1, b, k2, map, logW, size, max, product, y);
         Launched();
     }
 

@@ -232,19 +232,23 @@ public sealed partial class CpuKernelSet
         long kk = (long)k1 * k2;
         Action<long, long> body = (q0, q1) =>
         {
-            for (long q = q0; q < q1; q++)
-            {
-                long n = q / regions;
-                int r = (int)(q % regions);
-                float* ar = pa + (n * aRegions + pl[r]) * k1;
-                float* br = pb + (n * bRegions + pr[r]) * k2;
-                float* yr = py + q * kk;
-                for (int i = 0; i < k1; i++) SimdLoops<TV, TD>.ZipVS(new AddOp(), br, ar[i], yr + (long)i * k2, k2);
-            }
+            for (long q = q0; q < q1; q++) ProductRow<TV, TD>(pa, aRegions, k1, pb, bRegions, k2, pl, pr, regions, q, py + q * kk);
         };
         long rows = (long)batch * regions;
         if (rows * kk < 2 * CheapGrain) body(0, rows);
         else For(rows, Math.Max(1, CheapGrain / Math.Max(1, kk)), body, 1);
+    }
+
+    /// <summary>Row q = (n, r) of the product layer: y[i·k2 + j] = a[n, left[r], i] + b[n, right[r], j].</summary>
+    private static unsafe void ProductRow<TV, TD>(float* pa, int aRegions, int k1, float* pb, int bRegions, int k2, int* pl, int* pr, int regions,
+        long q, float* y)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
+    {
+        long n = q / regions;
+        int r = (int)(q % regions);
+        float* ar = pa + (n * aRegions + pl[r]) * k1;
+        float* br = pb + (n * bRegions + pr[r]) * k2;
+        for (int i = 0; i < k1; i++) SimdLoops<TV, TD>.ZipVS(new AddOp(), br, ar[i], y + (long)i * k2, k2);
     }
 
     /// <summary>
@@ -347,24 +351,74 @@ public sealed partial class CpuKernelSet
     {
         Action<long, long> body = (q0, q1) =>
         {
-            for (long q = q0; q < q1; q++)
-            {
-                long r = q % regions;
-                float* xr = px + q * kIn;
-                float* yr = py + q * kOut;
-                for (int o = 0; o < kOut; o++)
-                {
-                    float* wr = pw + (r * kOut + o) * kIn;
-                    float m = MaxOfSum<TV>(xr, wr, kIn);
-                    if (max || float.IsNegativeInfinity(m) || float.IsNaN(m)) yr[o] = m;
-                    else yr[o] = m + MathF.Log(SumExpOfSum<TV>(xr, wr, m, kIn));
-                }
-            }
+            for (long q = q0; q < q1; q++) SumRow<TV>(px + q * kIn, pw + q % regions * kOut * kIn, kIn, kOut, max, py + q * kOut);
         };
         long rows = (long)batch * regions;
         long work = rows * kOut * kIn;
         if (work < 2 * MathGrain) body(0, rows);
         else For(rows, Math.Max(1, MathGrain / Math.Max(1, (long)kOut * kIn)), body, 1);
+    }
+
+    /// <summary>
+    /// The product layer and the sum layer that reads it, row by row of the sum: each row's products are computed as
+    /// <see cref="SpnProduct"/> computes them, into the product buffer (or a scratch row when it is null), and summed
+    /// at once as <see cref="SpnSum"/> sums a row, while they are in cache.
+    /// </summary>
+    internal unsafe void SpnProductSum(DeviceBuffer<float> a, int k1, DeviceBuffer<float> b, int k2, in SpnProductMap map, DeviceBuffer<float> logW,
+        in SpnSumSize size, bool max, DeviceBuffer<float>? product, DeviceBuffer<float> y)
+    {
+        const string op = nameof(ISpnProductSumKernels.SpnProductSum);
+        SpnProductSumCall.Check(a, k1, b, k2, map, logW, size, product, y);
+        int batch = size.Batch;
+        var aa = Data(a, (long)batch * map.Left.ChildRegions * k1, op);
+        var ba = Data(b, (long)batch * map.Right.ChildRegions * k2, op);
+        var la = Data(map.Left.Child, map.Regions, op);
+        var ra = Data(map.Right.Child, map.Regions, op);
+        var wa = Data(logW, (long)size.Regions * size.KOut * size.KIn, op);
+        var pa = product == null ? null : Data(product, (long)batch * size.Regions * size.KIn, op);
+        var ya = Data(y, (long)batch * size.Regions * size.KOut, op);
+        Simd.Run(new SpnProductSumKernel(Ptr(aa), map.Left.ChildRegions, k1, Ptr(ba), map.Right.ChildRegions, k2, Ptr(la), Ptr(ra), map.Regions, Ptr(wa),
+            size, max, pa == null ? null : Ptr(pa), Ptr(ya)));
+    }
+
+    private readonly unsafe struct SpnProductSumKernel(float* pa, int aRegions, int k1, float* pb, int bRegions, int k2, int* pl, int* pr, int productRegions,
+        float* pw, SpnSumSize size, bool max, float* pp, float* py) : IWidthAction
+    {
+        void IWidthAction.Run<TV, TD>() => SpnProductSumCore<TV, TD>(pa, aRegions, k1, pb, bRegions, k2, pl, pr, productRegions, pw, size, max, pp, py);
+    }
+
+    private static unsafe void SpnProductSumCore<TV, TD>(float* pa, int aRegions, int k1, float* pb, int bRegions, int k2, int* pl, int* pr,
+        int productRegions, float* pw, SpnSumSize size, bool max, float* pp, float* py)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
+    {
+        int kk = k1 * k2, partitions = size.KIn / kk, kIn = size.KIn, kOut = size.KOut, regions = size.Regions;
+        Action<long, long> body = (q0, q1) =>
+        {
+            float[]? scratch = pp == null ? GC.AllocateUninitializedArray<float>(kIn, pinned: true) : null;
+            fixed (float* row = scratch)
+                for (long q = q0; q < q1; q++)
+                {
+                    float* x = pp == null ? row : pp + q * kIn;
+                    for (int p = 0; p < partitions; p++)
+                        ProductRow<TV, TD>(pa, aRegions, k1, pb, bRegions, k2, pl, pr, productRegions, q * partitions + p, x + (long)p * kk);
+                    SumRow<TV>(x, pw + q % regions * kOut * kIn, kIn, kOut, max, py + q * kOut);
+                }
+        };
+        long rows = (long)size.Batch * regions;
+        if (rows * kOut * kIn < 2 * MathGrain) body(0, rows);
+        else For(rows, Math.Max(1, MathGrain / Math.Max(1, (long)kOut * kIn)), body, 1);
+    }
+
+    /// <summary>One row of the sum layer: y[o] = log Σ_k exp(x[k] + w[o, k]) (max subtracted), or the max.</summary>
+    private static unsafe void SumRow<TV>(float* x, float* w, int kIn, int kOut, bool max, float* y) where TV : unmanaged, IFloatVector<TV>
+    {
+        for (int o = 0; o < kOut; o++)
+        {
+            float* wr = w + (long)o * kIn;
+            float m = MaxOfSum<TV>(x, wr, kIn);
+            if (max || float.IsNegativeInfinity(m) || float.IsNaN(m)) y[o] = m;
+            else y[o] = m + MathF.Log(SumExpOfSum<TV>(x, wr, m, kIn));
+        }
     }
 
     /// <summary>max_k (x[k] + w[k]); -∞ for n = 0.</summary>

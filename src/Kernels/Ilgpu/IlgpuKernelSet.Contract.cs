@@ -3,7 +3,7 @@ namespace Engine.Kernels.Ilgpu;
 // The capability entry points whose descriptors this set unpacks for its kernel bodies (launches are counted where
 // they happen, in Launch).
 public sealed partial class IlgpuKernelSet : IFftKernels, ISpnKernels, IOptimizerKernels, ILayerNormKernels, ILossKernels,
-    ISoftmaxCrossEntropyKernels, ISoftmaxBatchKernels
+    ISoftmaxCrossEntropyKernels, ISoftmaxBatchKernels, ISpnProductSumKernels
 {
     // ---- layer normalisation ----
 
@@ -45,6 +45,9 @@ public sealed partial class IlgpuKernelSet : IFftKernels, ISpnKernels, IOptimize
 
     void ISpnKernels.SpnSum(DeviceBuffer<float> x, DeviceBuffer<float> logW, in SpnSumSize size, bool max, DeviceBuffer<float> y) =>
         SpnSum(x, logW, size.Batch, size.Regions, size.KIn, size.KOut, max, y);
+
+    void ISpnProductSumKernels.SpnProductSum(DeviceBuffer<float> a, int k1, DeviceBuffer<float> b, int k2, in SpnProductMap map, DeviceBuffer<float> logW,
+        in SpnSumSize size, bool max, DeviceBuffer<float>? product, DeviceBuffer<float> y) => SpnProductSum(a, k1, b, k2, map, logW, size, max, product, y);
 
     void ISpnKernels.SpnSumBackward(DeviceBuffer<float> x, DeviceBuffer<float> logW, DeviceBuffer<float> y, DeviceBuffer<float> dy,
         in SpnSumSize size, DeviceBuffer<float> dx, DeviceBuffer<float> dLogW) =>

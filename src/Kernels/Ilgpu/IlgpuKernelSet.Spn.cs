@@ -15,6 +15,8 @@ public sealed partial class IlgpuKernelSet
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, SpnDims>? kSpnProductBack;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, SpnDims>? kSpnProductBackBoth;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, SpnDims>? kSpnSum;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        SpnDims>? kSpnProductSum;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, SpnDims>? kSpnSumBackX;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, SpnDims>? kSpnSumBackW;
 
@@ -167,6 +169,33 @@ public sealed partial class IlgpuKernelSet
         var d = new SpnDims { Batch = batch, Regions = regions, KIn = kIn, KOut = kOut, Max = max ? 1 : 0 };
         var k = Kernel(ref kSpnSum, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, SpnDims>(IlgpuKernels.SpnSum));
         Launch(op, () => k(Config1D(total), xv, wv, yv, d), x, logW, y);
+    }
+
+    /// <summary>The product layer and the sum layer that reads it, in one kernel (<see cref="IlgpuKernels.SpnProductSum"/>).</summary>
+    internal void SpnProductSum(DeviceBuffer<float> a, int k1, DeviceBuffer<float> b, int k2, in SpnProductMap map, DeviceBuffer<float> logW,
+        in SpnSumSize size, bool max, DeviceBuffer<float>? product, DeviceBuffer<float> y)
+    {
+        const string op = nameof(ISpnProductSumKernels.SpnProductSum);
+        SpnProductSumCall.Check(a, k1, b, k2, map, logW, size, product, y);
+        int batch = size.Batch;
+        var av = View(a, (long)batch * map.Left.ChildRegions * k1, op, nameof(a));
+        var bv = View(b, (long)batch * map.Right.ChildRegions * k2, op, nameof(b));
+        var lv = View(map.Left.Child, map.Regions, op, nameof(map.Left));
+        var rv = View(map.Right.Child, map.Regions, op, nameof(map.Right));
+        var wv = View(logW, (long)size.Regions * size.KOut * size.KIn, op, nameof(logW));
+        long total = (long)batch * size.Regions * size.KOut;
+        var yv = View(y, total, op, nameof(y));
+        // Without a product buffer the kernel stores nothing; y stands in for the view it never writes.
+        var pv = product == null ? yv : View(product, (long)batch * size.Regions * size.KIn, op, nameof(product));
+        if (total == 0) return;
+        var d = new SpnDims
+        {
+            Batch = batch, Regions = size.Regions, KIn = size.KIn, KOut = size.KOut, Max = max ? 1 : 0, ARegions = map.Left.ChildRegions, K1 = k1,
+            BRegions = map.Right.ChildRegions, K2 = k2, Store = product == null ? 0 : 1,
+        };
+        var k = Kernel(ref kSpnProductSum, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, SpnDims>(IlgpuKernels.SpnProductSum));
+        Launch(op, () => k(Config1D(total), av, bv, lv, rv, wv, pv, yv, d), a, b, map.Left.Child, map.Right.Child, logW, product, y);
     }
 
     /// <inheritdoc />

@@ -8,6 +8,9 @@ internal struct SpnDims
     public int Batch, Vars, Components, Categories, Regions, Entries;
     public int ARegions, K1, BRegions, K2, Side, ChildRegions;
     public int KIn, KOut, Max;
+
+    /// <summary>1 when a fused product and sum stores the products it computes.</summary>
+    public int Store;
 }
 
 // Sum-product network layers (issue 5): one thread per output element (grid-stride), each a short gather plus
@@ -203,6 +206,49 @@ internal static partial class IlgpuKernels
             for (int k = 0; k < d.KIn; k++) s += MathF.Exp(x[xb + k] + logW[wb + k] - m);
             y[t] = m + MathF.Log(s);
         }
+    }
+
+    /// <summary>
+    /// The product layer and the sum layer that reads it, one thread per sum output: as <see cref="SpnSum"/>, with each
+    /// input x[n, r, k] computed where it is read as <see cref="SpnProduct"/> computes it (the same single rounded
+    /// addition, so the same bits). With d.Store, the thread of output o also stores the products k with k mod KOut = o.
+    /// </summary>
+    internal static void SpnProductSum(ArrayView<float> a, ArrayView<float> b, ArrayView<int> left, ArrayView<int> right, ArrayView<float> logW,
+        ArrayView<float> product, ArrayView<float> y, SpnDims d)
+    {
+        long total = (long)d.Batch * d.Regions * d.KOut;
+        for (long t = GlobalStart; t < total; t += GlobalStride)
+        {
+            int o = (int)(t % d.KOut);
+            long q = t / d.KOut;
+            int r = (int)(q % d.Regions);
+            long n = q / d.Regions;
+            long xb = q * d.KIn, wb = ((long)r * d.KOut + o) * d.KIn;
+            float m = float.NegativeInfinity;
+            for (int k = 0; k < d.KIn; k++)
+            {
+                float x = ProductOfSumInput(a, b, left, right, n, r, k, d);
+                if (d.Store != 0 && k % d.KOut == o) product[xb + k] = x;
+                float v = x + logW[wb + k];
+                if (v > m || float.IsNaN(v)) m = v;
+            }
+            if (d.Max != 0 || float.IsNegativeInfinity(m) || float.IsNaN(m))
+            {
+                y[t] = m;
+                continue;
+            }
+            float s = 0f;
+            for (int k = 0; k < d.KIn; k++) s += MathF.Exp(ProductOfSumInput(a, b, left, right, n, r, k, d) + logW[wb + k] - m);
+            y[t] = m + MathF.Log(s);
+        }
+    }
+
+    /// <summary>Input k of sum region r for sample n: the product of layer region r·P + k / (K1·K2) at k mod (K1·K2).</summary>
+    private static float ProductOfSumInput(ArrayView<float> a, ArrayView<float> b, ArrayView<int> left, ArrayView<int> right, long n, int r, int k, SpnDims d)
+    {
+        int kk = d.K1 * d.K2;
+        int region = r * (d.KIn / kk) + k / kk, w = k % kk;
+        return a[(n * d.ARegions + left[region]) * d.K1 + w / d.K2] + b[(n * d.BRegions + right[region]) * d.K2 + w % d.K2];
     }
 
     /// <summary>dx[n, r, k] = Σ_o dy[n, r, o] · exp(x + logW - y), one thread per input element.</summary>
