@@ -119,6 +119,7 @@ public static class CompiledSteps
         ["reductions_mapped"] = r.Graph?.ReductionsMapped,
         ["negations_moved"] = r.Graph?.NegationsMoved,
         ["spn_product_sums"] = r.Graph?.SpnProductSums,
+        ["zero_fills_folded"] = r.Graph?.ZeroFillsFolded,
         ["softmaxes_batched"] = r.Graph?.SoftmaxesBatched,
         ["tree_epilogues"] = r.Graph?.TreeEpilogues,
         ["loss_gradients_fused"] = r.Graph?.LossGradientsFused,

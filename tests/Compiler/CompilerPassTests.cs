@@ -538,6 +538,28 @@ public abstract class CompilerPassTests
     }
 
     /// <summary>
+    /// An index-add op's zero fill and scatter run as one call on a set that implements
+    /// <see cref="IIndexScatterKernels"/>, with eager's bits: the forward's, and the one in the backward of a gather.
+    /// </summary>
+    [Fact]
+    public void AZeroFillAndTheIndexAddIntoItRunAsOneCall()
+    {
+        using var index = new IndexTensor([4, 0, 4]);
+        Tensor Step(Tensor x, Tensor w)
+        {
+            var leaf = x.Detach();
+            leaf.RequiresGrad = true;
+            var padded = leaf.IndexAdd(0, index, 5) * w;
+            var gathered = leaf.IndexSelect(1, index);
+            var loss = padded.Sum() + (gathered * gathered).Sum();
+            loss.Backward();
+            return leaf.Grad! + loss;
+        }
+        var stats = CompareWithEager(Step, Step, null, new CompileOptions { PoisonDeadSlots = true });
+        Assert.True((Device.Kernels is IIndexScatterKernels ? 2 : 0) == stats.ZeroFillsFolded, $"{stats}");
+    }
+
+    /// <summary>
     /// A negated sum or mean runs as the reduction of the negated input, in one launch, with eager's bits; not when the
     /// reduction's result has another reader, nor for a max or when something else lies between the two calls.
     /// </summary>

@@ -221,6 +221,7 @@ internal sealed class CompiledGraph : IDisposable
             ops = DeadCodeElimination.Run(ops, IsPlanned, out passes.DeadCallsRemoved);
             passes.CallsFolded = folded.Count;
             ops = MultiTensorUpdates.Run(ops, out passes.UpdatesMerged);
+            ops = IndexScatterFusion.Run(ops, trace.Device.Kernels, out passes.ZeroFillsFolded);
         }
         // The set in force once the trace ended: the device's own (a decorator without the capability turns fusion off).
         var fused = fuse ? trace.Device.Kernels as IFusedElementwiseKernels : null;
@@ -667,6 +668,9 @@ internal sealed class PassCounts
     /// <summary>Reductions run in one launch with the elementwise launch after them that reads them back (<see cref="ReduceThenMapFusion"/>).</summary>
     public int ReductionsMapped;
 
+    /// <summary>Zero fills run with the index-add into the filled buffer (<see cref="IndexScatterFusion"/>).</summary>
+    public int ZeroFillsFolded;
+
     /// <summary>SPN product layers run in one launch with the sum layer that reads them (<see cref="SpnProductSumFusion"/>).</summary>
     public int SpnProductSums;
 
@@ -688,6 +692,6 @@ internal sealed class PassCounts
     public override string ToString() =>
         $"{CopiesRemoved} copies eliminated, {CallsFolded} calls folded into constants, {DeadCallsRemoved} dead calls removed, {UpdatesMerged} optimizer calls merged into multi-tensor updates, {BiasEpilogues} bias additions folded into GEMM epilogues, " +
         $"{ResidualEpilogues} residual additions and {ActivationEpilogues} activation chains folded into GEMM epilogues, {CommonSubexpressionsRemoved} common subexpressions removed, " +
-        $"{PermutesFolded} permutes folded into GEMM operand loads, {ReductionEpilogues} elementwise groups fused into the reduction after them, {ReductionsPaired} reductions paired with a sibling, {ReductionsMapped} reductions run with the elementwise launch that reads them back, {SoftmaxesBatched} softmaxes run in batches, {NegationsMoved} negations moved into the reduction before them, {SpnProductSums} SPN product layers run with the sum layer reading them, {TreeEpilogues} elementwise trees folded into GEMM epilogues, " +
+        $"{PermutesFolded} permutes folded into GEMM operand loads, {ReductionEpilogues} elementwise groups fused into the reduction after them, {ReductionsPaired} reductions paired with a sibling, {ReductionsMapped} reductions run with the elementwise launch that reads them back, {SoftmaxesBatched} softmaxes run in batches, {NegationsMoved} negations moved into the reduction before them, {SpnProductSums} SPN product layers run with the sum layer reading them, {ZeroFillsFolded} zero fills run with the index-add after them, {TreeEpilogues} elementwise trees folded into GEMM epilogues, " +
         $"{Recomputed} cheap calls repeated for a second reader, {LossGradientsFused} cross-entropies computed with their gradient";
 }

@@ -6,7 +6,7 @@ namespace Engine.Autodiff;
 
 /// <summary>The core contract and every capability in one interface, so one recording proxy serves them all.</summary>
 internal interface IRecordableKernelSet : IKernelSet, IFftKernels, ISpnKernels, IOptimizerKernels, ILayerNormKernels, ISoftmaxCrossEntropyKernels, ISoftmaxBatchKernels,
-    ISpnProductSumKernels
+    ISpnProductSumKernels, IIndexScatterKernels
 {
 }
 
@@ -42,6 +42,8 @@ internal abstract class KernelSetDecorator : DispatchProxy
         : contract == typeof(ISoftmaxBatchKernels) ? kernels as ISoftmaxBatchKernels
             ?? throw new NotSupportedException($"Compiler: kernel set '{kernels.Name}' does not implement {contract.Name} (no composite stands in for it).")
         : contract == typeof(ISpnProductSumKernels) ? kernels as ISpnProductSumKernels
+            ?? throw new NotSupportedException($"Compiler: kernel set '{kernels.Name}' does not implement {contract.Name} (no composite stands in for it).")
+        : contract == typeof(IIndexScatterKernels) ? kernels as IIndexScatterKernels
             ?? throw new NotSupportedException($"Compiler: kernel set '{kernels.Name}' does not implement {contract.Name} (no composite stands in for it).")
         : throw new NotSupportedException($"Compiler: kernel contract {contract.Name} is not known to the decorator.");
 

@@ -3,7 +3,7 @@ namespace Engine.Kernels.Cpu;
 // The contract's entry points: each counts one launch on the device's counters (per successful call) and hands its
 // arguments to the kernel body, unpacking descriptors and reading device scalars (host memory on this set).
 public sealed partial class CpuKernelSet : IFftKernels, ISpnKernels, IOptimizerKernels, ILayerNormKernels, ISoftmaxCrossEntropyKernels, ISoftmaxBatchKernels,
-    ISpnProductSumKernels
+    ISpnProductSumKernels, IIndexScatterKernels
 {
     /// <summary>Counts one entry-point call as a launch.</summary>
     private void Launched() => Device.Counters.RecordLaunch();
@@ -49,6 +49,12 @@ public sealed partial class CpuKernelSet : IFftKernels, ISpnKernels, IOptimizerK
     void IKernelSet.IndexAdd(DeviceBuffer<float> src, int[] srcShape, int axis, DeviceBuffer<int> index, DeviceBuffer<float> y, int[] yShape)
     {
         IndexAdd(src, srcShape, axis, index, y, yShape);
+        Launched();
+    }
+
+    void IIndexScatterKernels.IndexScatter(DeviceBuffer<float> src, int[] srcShape, int axis, DeviceBuffer<int> index, DeviceBuffer<float> y, int[] yShape)
+    {
+        IndexAdd(src, srcShape, axis, index, y, yShape, true, nameof(IIndexScatterKernels.IndexScatter));
         Launched();
     }
 

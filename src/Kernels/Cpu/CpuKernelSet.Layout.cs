@@ -307,30 +307,42 @@ public sealed partial class CpuKernelSet
     }
 
     /// <inheritdoc />
-    internal unsafe void IndexAdd(DeviceBuffer<float> src, int[] srcShape, int axis, DeviceBuffer<int> index, DeviceBuffer<float> y, int[] yShape)
+    internal void IndexAdd(DeviceBuffer<float> src, int[] srcShape, int axis, DeviceBuffer<int> index, DeviceBuffer<float> y, int[] yShape) =>
+        IndexAdd(src, srcShape, axis, index, y, yShape, false, "IndexAdd");
+
+    /// <summary>
+    /// <see cref="IndexAdd(DeviceBuffer{float}, int[], int, DeviceBuffer{int}, DeviceBuffer{float}, int[])"/>, with y
+    /// first zeroed when <paramref name="clear"/> (by the same chunk that then adds into it, so one pass over y).
+    /// </summary>
+    internal unsafe void IndexAdd(DeviceBuffer<float> src, int[] srcShape, int axis, DeviceBuffer<int> index, DeviceBuffer<float> y, int[] yShape, bool clear,
+        string op)
     {
-        var (outer, jl, inner) = SplitAt(srcShape, axis, "IndexAdd");
-        var (youter, len, yinner) = SplitAt(yShape, axis, "IndexAdd");
+        var (outer, jl, inner) = SplitAt(srcShape, axis, op);
+        var (youter, len, yinner) = SplitAt(yShape, axis, op);
         if (youter != outer || yinner != inner)
-            throw new ArgumentException($"IndexAdd: shapes [{string.Join(", ", srcShape)}] and [{string.Join(", ", yShape)}] differ outside axis {axis}.");
-        var sa = Data(src, outer * jl * inner, "IndexAdd");
-        var ia = Data(index, jl, "IndexAdd");
-        var ya = Data(y, outer * len * inner, "IndexAdd");
+            throw new ArgumentException($"{op}: shapes [{string.Join(", ", srcShape)}] and [{string.Join(", ", yShape)}] differ outside axis {axis}.");
+        var sa = Data(src, outer * jl * inner, op);
+        var ia = Data(index, jl, op);
+        var ya = Data(y, outer * len * inner, op);
         long n = outer * jl * inner;
-        if (n == 0) return;
-        CheckIndices(ia, jl, len, "IndexAdd");
+        if (n == 0)
+        {
+            if (clear) SimdLoops.Fill(Ptr(ya), outer * len * inner, 0f);
+            return;
+        }
+        CheckIndices(ia, jl, len, op);
         float* ps = Ptr(sa), py = Ptr(ya);
         int* pi = Ptr(ia);
-        Simd.Run(new IndexAddKernel(ps, pi, py, outer, jl, len, inner));
+        Simd.Run(new IndexAddKernel(ps, pi, py, outer, jl, len, inner, clear));
     }
 
-    private readonly unsafe struct IndexAddKernel(float* src, int* index, float* y, long outer, long jl, long len, long inner) : IWidthAction
+    private readonly unsafe struct IndexAddKernel(float* src, int* index, float* y, long outer, long jl, long len, long inner, bool clear) : IWidthAction
     {
-        void IWidthAction.Run<TV, TD>() => IndexAddCore<TV, TD>(src, index, y, outer, jl, len, inner);
+        void IWidthAction.Run<TV, TD>() => IndexAddCore<TV, TD>(src, index, y, outer, jl, len, inner, clear);
     }
 
-    /// <summary>y[o, index[j], c] += src[o, j, c] over [outer, jl, inner] (y is [outer, len, inner]).</summary>
-    private static unsafe void IndexAddCore<TV, TD>(float* ps, int* pi, float* py, long outer, long jl, long len, long inner)
+    /// <summary>y[o, index[j], c] += src[o, j, c] over [outer, jl, inner] (y is [outer, len, inner]), y zeroed first when <paramref name="clear"/>.</summary>
+    private static unsafe void IndexAddCore<TV, TD>(float* ps, int* pi, float* py, long outer, long jl, long len, long inner, bool clear)
         where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
     {
         long n = outer * jl * inner;
@@ -339,6 +351,7 @@ public sealed partial class CpuKernelSet
         {
             Action<long, long> body = (o0, o1) =>
             {
+                if (clear) SimdLoops.Fill(py + o0 * len * inner, (o1 - o0) * len * inner, 0f);
                 for (long o = o0; o < o1; o++)
                 {
                     float* so = ps + o * jl * inner;
@@ -368,6 +381,8 @@ public sealed partial class CpuKernelSet
                 {
                     float* so = ps + o * jl * inner + c0;
                     float* yo = py + o * len * inner + c0;
+                    if (clear)
+                        for (long t = 0; t < len; t++) SimdLoops.Fill(yo + t * inner, c1 - c0, 0f);
                     for (long j = 0; j < jl; j++)
                     {
                         float* yr = yo + pi[j] * inner;

@@ -3,7 +3,8 @@ namespace Engine.Kernels.Ilgpu;
 // The capability entry points whose descriptors this set unpacks for its kernel bodies (launches are counted where
 // they happen, in Launch).
 public sealed partial class IlgpuKernelSet : IFftKernels, ISpnKernels, IOptimizerKernels, ILayerNormKernels, ILossKernels,
-    ISoftmaxCrossEntropyKernels, ISoftmaxBatchKernels, ISpnProductSumKernels
+    ISoftmaxCrossEntropyKernels, ISoftmaxBatchKernels, ISpnProductSumKernels,
+    IIndexScatterKernels
 {
     // ---- layer normalisation ----
 

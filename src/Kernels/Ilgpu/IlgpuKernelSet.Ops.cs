@@ -23,7 +23,7 @@ public sealed partial class IlgpuKernelSet
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>? kSoftmaxCrossEntropy;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>? kSoftmaxCrossEntropyGroup;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, long, int, int, int>? kIndexSelect;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, long, int, int, int>? kIndexAdd;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, long, int, int, int, int>? kIndexAdd;
 
     /// <inheritdoc />
     public void Fill(DeviceBuffer<float> dst, float value)
@@ -376,9 +376,15 @@ public sealed partial class IlgpuKernelSet
     }
 
     /// <inheritdoc />
-    public void IndexAdd(DeviceBuffer<float> src, int[] srcShape, int axis, DeviceBuffer<int> index, DeviceBuffer<float> y, int[] yShape)
+    public void IndexAdd(DeviceBuffer<float> src, int[] srcShape, int axis, DeviceBuffer<int> index, DeviceBuffer<float> y, int[] yShape) =>
+        IndexAdd(src, srcShape, axis, index, y, yShape, false, "IndexAdd");
+
+    void IIndexScatterKernels.IndexScatter(DeviceBuffer<float> src, int[] srcShape, int axis, DeviceBuffer<int> index, DeviceBuffer<float> y, int[] yShape) =>
+        IndexAdd(src, srcShape, axis, index, y, yShape, true, nameof(IIndexScatterKernels.IndexScatter));
+
+    /// <summary>The index-add, with y first zeroed when <paramref name="clear"/> (each thread zeroes the line it then adds into).</summary>
+    private void IndexAdd(DeviceBuffer<float> src, int[] srcShape, int axis, DeviceBuffer<int> index, DeviceBuffer<float> y, int[] yShape, bool clear, string opName)
     {
-        const string opName = "IndexAdd";
         CheckShape(srcShape, opName, nameof(srcShape));
         CheckShape(yShape, opName, nameof(yShape));
         if ((uint)axis >= (uint)yShape.Length || srcShape.Length != yShape.Length)
@@ -391,10 +397,10 @@ public sealed partial class IlgpuKernelSet
         var iv = View(index, indexLength, opName, nameof(index));
         var yv = View(y, outer * yAxis * inner, opName, nameof(y));
         long lines = outer * inner;
-        if (lines == 0 || indexLength == 0) return;
+        if (lines == 0 || indexLength == 0 && !clear) return;
         CheckInt(yAxis, inner, opName);
-        var k = Kernel(ref kIndexAdd, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, long, int, int, int>(IlgpuKernels.IndexAdd));
-        Launch(opName, () => k(Config1D(lines), sv, iv, yv, lines, (int)yAxis, (int)indexLength, (int)inner), src, index, y);
+        var k = Kernel(ref kIndexAdd, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, long, int, int, int, int>(IlgpuKernels.IndexAdd));
+        Launch(opName, () => k(Config1D(lines), sv, iv, yv, lines, (int)yAxis, (int)indexLength, (int)inner, clear ? 1 : 0), src, index, y);
     }
 
     private static (long Outer, long Axis, long Inner) Split(int[] shape, int axis)

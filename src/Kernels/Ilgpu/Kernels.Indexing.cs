@@ -25,7 +25,7 @@ internal static partial class IlgpuKernels
     /// (o, i) line and walks j in order, so repeated indices accumulate without atomics and the result is
     /// deterministic.
     /// </summary>
-    internal static void IndexAdd(ArrayView<float> src, ArrayView<int> index, ArrayView<float> y, long lines, int yAxis, int indexLength, int inner)
+    internal static void IndexAdd(ArrayView<float> src, ArrayView<int> index, ArrayView<float> y, long lines, int yAxis, int indexLength, int inner, int clear)
     {
         for (long l = GlobalStart; l < lines; l += GlobalStride)
         {
@@ -33,6 +33,8 @@ internal static partial class IlgpuKernels
             long i = l - o * inner;
             long srcBase = o * indexLength * inner + i;
             long dstBase = o * yAxis * inner + i;
+            if (clear != 0)
+                for (int t = 0; t < yAxis; t++) y[dstBase + (long)t * inner] = 0f;
             for (int j = 0; j < indexLength; j++)
                 y[dstBase + (long)index[j] * inner] += src[srcBase + (long)j * inner];
         }
