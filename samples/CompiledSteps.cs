@@ -120,6 +120,7 @@ public static class CompiledSteps
         ["negations_moved"] = r.Graph?.NegationsMoved,
         ["spn_product_sums"] = r.Graph?.SpnProductSums,
         ["zero_fills_folded"] = r.Graph?.ZeroFillsFolded,
+        ["reduction_maps_batched"] = r.Graph?.ReductionMapsBatched,
         ["softmaxes_batched"] = r.Graph?.SoftmaxesBatched,
         ["tree_epilogues"] = r.Graph?.TreeEpilogues,
         ["loss_gradients_fused"] = r.Graph?.LossGradientsFused,

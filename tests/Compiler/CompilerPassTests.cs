@@ -538,6 +538,31 @@ public abstract class CompilerPassTests
     }
 
     /// <summary>
+    /// The backwards of two independent log-softmaxes (each a row sum read back by the launch after it) run as one
+    /// launch, not when a host step lies between them; results equal eager's bit for bit either way.
+    /// </summary>
+    [Theory]
+    [InlineData("independent", 2)]
+    [InlineData("a host step between", 0)]
+    public void IndependentReductionsReadBackRunAsOneLaunch(string program, int batched)
+    {
+        Tensor Step(Tensor x, Tensor w)
+        {
+            var (a, b) = (x.Detach(), w.Detach());
+            a.RequiresGrad = true;
+            b.RequiresGrad = true;
+            var first = (a.LogSoftmax(1) * x).Sum();
+            var second = (b.LogSoftmax(0) * w).Sum();
+            first.Backward();
+            if (program == "a host step between") Compiler.RunOnEveryCall(() => { });
+            second.Backward();
+            return a.Grad! + b.Grad! + first;
+        }
+        var stats = CompareWithEager(Step, Step, null, new CompileOptions { PoisonDeadSlots = true });
+        Assert.True((batched, 2) == (stats.ReductionMapsBatched, stats.ReductionsMapped), $"{stats}");
+    }
+
+    /// <summary>
     /// An index-add op's zero fill and scatter run as one call on a set that implements
     /// <see cref="IIndexScatterKernels"/>, with eager's bits: the forward's, and the one in the backward of a gather.
     /// </summary>

@@ -18,8 +18,11 @@ public abstract class FusionPropertyTests
 
     private sealed record Op(Kind Kind, int A, int B, int Code);
 
-    /// <summary>Seeds 1 to 20 draw mixed programs; 21 to 36 broadcasting-heavy ones; 37 to 48 ones rich in sibling reductions (see <see cref="Generate"/>).</summary>
-    public static TheoryData<int> Seeds => new(Enumerable.Range(1, 48));
+    /// <summary>
+    /// Seeds 1 to 20 draw mixed programs; 21 to 36 broadcasting-heavy ones; 37 to 48 ones rich in sibling reductions;
+    /// 49 to 64 ones rich in negated reductions and in independent reductions read back (see <see cref="Generate"/>).
+    /// </summary>
+    public static TheoryData<int> Seeds => new(Enumerable.Range(1, 64));
 
     [Theory]
     [MemberData(nameof(Seeds))]
@@ -27,7 +30,8 @@ public abstract class FusionPropertyTests
     {
         var rng = new System.Random(seed);
         int rows = rng.Next(1, 6), cols = new[] { 1, 3, 7, 16, 33 }[rng.Next(5)];
-        var program = Generate(rng, rng.Next(1, 21), broadcasting: seed is > 20 and <= 36, siblings: seed > 36 ? 0.3 : 0.05);
+        var program = Generate(rng, rng.Next(1, 21), broadcasting: seed is > 20 and <= 36, siblings: seed is > 36 and <= 48 ? 0.3 : 0.05,
+            readBack: seed > 48 ? 0.25 : 0);
         Tensor Run(Tensor x, Tensor w)
         {
             var values = new List<Tensor> { x, w };
@@ -128,9 +132,11 @@ public abstract class FusionPropertyTests
     /// <paramref name="broadcasting"/>, binary ops read w or the latest reduction as their second operand more often,
     /// reductions come more often, and the small trees are products with w summed: a·w + step(a). With probability
     /// <paramref name="siblings"/> a step is two sibling reductions: the same sum or mean of a unary step of a value and
-    /// of its product with w or another value, the two results added.
+    /// of its product with w or another value, the two results added. With probability <paramref name="readBack"/> each,
+    /// a step is a negated sum or mean of a value, or two independent reductions each read back by the op right after
+    /// it (a value minus its reduction; x or w times its own), whose results are squared and added.
     /// </summary>
-    private static List<Op> Generate(System.Random rng, int count, bool broadcasting = false, double siblings = 0)
+    private static List<Op> Generate(System.Random rng, int count, bool broadcasting = false, double siblings = 0, double readBack = 0)
     {
         var ops = new List<Op>();
         int reduced = -1;
@@ -148,6 +154,30 @@ public abstract class FusionPropertyTests
                 ops.Add(new Op(Kind.Reduce, first + 2, first + 2, code));
                 ops.Add(new Op(Kind.Binary, first + 1, first + 3, 0));
                 reduced = first + 4;
+                continue;
+            }
+            // A reduction of v no earlier op repeats (common-subexpression elimination would merge the two), or null.
+            Op? FreshReduction(int v) => Enumerable.Range(0, 4).OrderBy(_ => rng.Next()).Select(code => new Op(Kind.Reduce, v, v, code))
+                .FirstOrDefault(op => !ops.Contains(op));
+            if (rng.NextDouble() < readBack && ops.Count + 2 <= count && FreshReduction(a) is { } negated)
+            {
+                int first = ops.Count + 2;
+                ops.Add(negated);
+                ops.Add(new Op(Kind.Unary, first, first, Array.IndexOf(Unaries, UnaryOp.Neg)));
+                reduced = first + 1;
+                continue;
+            }
+            int b = a == 0 ? 1 : 0;
+            if (rng.NextDouble() < readBack && ops.Count + 7 <= count && FreshReduction(a) is { } ofA && FreshReduction(b) is { } ofB)
+            {
+                int first = ops.Count + 2;
+                ops.Add(ofA);
+                ops.Add(new Op(Kind.Binary, a, first, 1));
+                ops.Add(ofB);
+                ops.Add(new Op(Kind.Binary, b, first + 2, 2));
+                ops.Add(new Op(Kind.Binary, first + 1, first + 1, 2));
+                ops.Add(new Op(Kind.Binary, first + 3, first + 3, 2));
+                ops.Add(new Op(Kind.Binary, first + 4, first + 5, 0));
                 continue;
             }
             double r = rng.NextDouble();
@@ -198,16 +228,17 @@ public abstract class FusionPropertyTests
     /// values and neither the second nor any launch between reads what the first writes
     /// (its result, and the value it stores).
     /// </summary>
-    private static int PredictedGroups(List<Op> program, int rows, int cols, out int pairs)
+    private static int PredictedGroups(List<Op> traced, int rows, int cols, out int pairs)
     {
         int Value(int opIndex) => opIndex + 2;
-        int result = Value(program.Count - 1);
-        var live = new bool[program.Count];
+        int result = Value(traced.Count - 1);
+        var live = new bool[traced.Count];
         live[^1] = true;
-        for (int i = program.Count - 1; i >= 0; i--)
+        for (int i = traced.Count - 1; i >= 0; i--)
             if (live[i])
-                foreach (var v in Operands(program[i]))
+                foreach (var v in Operands(traced[i]))
                     if (v >= 2) live[v - 2] = true;
+        var program = NegationsMoved(traced, live);
         var shapes = new List<int[]> { new[] { rows, cols }, new[] { cols } };
         foreach (var op in program)
             shapes.Add(op.Kind switch
@@ -290,13 +321,76 @@ public abstract class FusionPropertyTests
             launches--;
             k++;
         }
-        pairs = PredictedPairs(program, shapes, live, absorbed, mapped, reads, stores);
-        return launches - pairs;
+        pairs = PredictedPairs(program, shapes, live, absorbed, mapped, reads, stores, out var pairedWith);
+        return launches - pairs - PredictedBatchSavings(program, live, absorbed, mapped, reads, pairedWith);
+    }
+
+    /// <summary>
+    /// The negation rule restated: a live reduction whose next live op is a negation of its result, its only reader
+    /// (and not the program's result), becomes the negation of the reduction's operand followed by the reduction of that.
+    /// </summary>
+    private static List<Op> NegationsMoved(List<Op> traced, bool[] live)
+    {
+        var program = traced.ToList();
+        var readers = new Dictionary<int, int>();
+        for (int i = 0; i < program.Count; i++)
+            if (live[i])
+                foreach (var v in Operands(program[i]))
+                    readers[v] = readers.GetValueOrDefault(v) + 1;
+        int neg = Array.IndexOf(Unaries, UnaryOp.Neg);
+        for (int i = 0; i < program.Count; i++)
+        {
+            if (!live[i] || program[i].Kind != Kind.Reduce || i == program.Count - 1 || readers.GetValueOrDefault(i + 2) != 1) continue;
+            int j = Enumerable.Range(i + 1, program.Count - i - 1).First(k => live[k]);
+            if (program[j] is not { Kind: Kind.Unary } negation || negation.Code != neg || negation.A != i + 2) continue;
+            (program[i], program[j]) = (new Op(Kind.Unary, program[i].A, program[i].A, neg), program[i] with { A = i + 2, B = i + 2 });
+        }
+        return program;
+    }
+
+    /// <summary>
+    /// The launches the batching rule saves: over the launches in order (a paired reduction at its partner's place, a
+    /// mapped reduction in the launch after it), a reduction with its map joins the open batch when it comes before
+    /// every member's deadline (the first later launch that reads the member's reduction or map result), else it opens
+    /// the next; each batch of k is one launch.
+    /// </summary>
+    private static int PredictedBatchSavings(List<Op> program, bool[] live, bool[] absorbed, bool[] mapped, List<int>[] reads, Dictionary<int, int> pairedWith)
+    {
+        var order = Enumerable.Range(0, program.Count).Where(i => live[i] && !absorbed[i] && !mapped[i] && !pairedWith.ContainsValue(i)).ToList();
+        // The launch that ran each mapped reduction: the next launch after it.
+        var mapOf = new Dictionary<int, int>();
+        foreach (var i in Enumerable.Range(0, program.Count).Where(i => mapped[i])) mapOf[order.First(k => k > i)] = i;
+        // What each launch reads: its own group's values, its paired or mapped reduction's too.
+        IEnumerable<int> ReadsOf(int launch) => reads[launch]
+            .Concat(pairedWith.TryGetValue(launch, out var earlier) ? reads[earlier] : [])
+            .Concat(mapOf.TryGetValue(launch, out var reduction) ? reads[reduction] : []);
+        int Deadline(int position)
+        {
+            int map = order[position], reduction = mapOf[map];
+            for (int q = position + 1; q < order.Count; q++)
+                if (ReadsOf(order[q]).Any(v => v == map + 2 || v == reduction + 2)) return q;
+            return order.Count;
+        }
+        int saved = 0;
+        var open = new List<int>();
+        for (int q = 0; q < order.Count; q++)
+        {
+            if (!mapOf.ContainsKey(order[q])) continue;
+            if (open.Count > 0 && open.All(p => q < Deadline(p))) open.Add(q);
+            else
+            {
+                saved += Math.Max(0, open.Count - 1);
+                open = [q];
+            }
+        }
+        return saved + Math.Max(0, open.Count - 1);
     }
 
     /// <summary>The sibling reductions the rule pairs among the launches (see <see cref="PredictedGroups"/>).</summary>
-    private static int PredictedPairs(List<Op> program, List<int[]> shapes, bool[] live, bool[] absorbed, bool[] mapped, List<int>[] reads, int[] stores)
+    private static int PredictedPairs(List<Op> program, List<int[]> shapes, bool[] live, bool[] absorbed, bool[] mapped, List<int>[] reads, int[] stores,
+        out Dictionary<int, int> pairedWith)
     {
+        pairedWith = [];
         var launches = Enumerable.Range(0, program.Count).Where(i => live[i] && !absorbed[i]).ToList();
         bool IsReduce(int i) => program[i].Kind == Kind.Reduce && !mapped[i];
         int[] Shape(int i) => shapes[program[i].A];
@@ -313,6 +407,7 @@ public abstract class FusionPropertyTests
                 if (launches.Any(k => k > earlier && k <= later && reads[k].Intersect(writes).Any())) continue;
                 taken.Add(earlier);
                 taken.Add(later);
+                pairedWith[later] = earlier;
                 pairs++;
                 break;
             }

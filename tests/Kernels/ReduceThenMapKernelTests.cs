@@ -194,6 +194,109 @@ public abstract class ReduceThenMapKernelTests
         }
     }
 
+    /// <summary>Batches of fixed cases (indices into the fixed and large cases, the large ones on the CPU set only).</summary>
+    public static IEnumerable<object[]> Batches(ShapeTier tier)
+    {
+        // The SPN's weight and leaf-table gradients, together.
+        yield return [new[] { 0, 1, 2 }];
+        yield return [new[] { 3, 4, 5, 6, 7 }];
+        yield return [new[] { 8, 10, 11, 12 }];
+        yield return [new[] { 2 }];
+        if (tier == ShapeTier.Full)
+        {
+            yield return [new[] { 0, 1, 13 }];
+            yield return [new[] { 13, 14, 15, 16, 17, 18, 4 }];
+        }
+        for (int seed = 0; seed < 4; seed++)
+        {
+            var rng = new Random(seed);
+            yield return [Enumerable.Range(0, rng.Next(2, 6)).Select(_ => rng.Next(Fixed.Length)).ToArray()];
+        }
+    }
+
+    /// <summary>
+    /// Independent reductions with their maps in one call: each call's r and y are bit for bit the same call made alone
+    /// (every other call's map writing its result over its own first input, where that is of the full shape).
+    /// </summary>
+    [Theory, KernelCases(nameof(Batches))]
+    public void EachCallOfABatchIsTheCallAlone(int[] cases)
+    {
+        var all = Fixed.Concat(Large).ToArray();
+        var calls = new List<ReduceThenMapCall>();
+        var expected = new List<(float[] R, float[] Y)>();
+        var buffers = new List<DeviceBuffer<float>>();
+        DeviceBuffer<float> Own(DeviceBuffer<float> b)
+        {
+            buffers.Add(b);
+            return b;
+        }
+        try
+        {
+            for (int c = 0; c < cases.Length; c++)
+            {
+                var (reducedName, mapName, shape, inputShapes, mapShapeSpec, axes) = all[cases[c]];
+                var (reduced, map) = (Reduced[reducedName], Maps[mapName]);
+                var op = c % 2 == 0 ? ReduceOp.Sum : ReduceOp.Mean;
+                long n = BroadcastTreeKernelTests.Count(shape), outputs = BroadcastTreeKernelTests.Count(HostReference.ReducedShape(shape, axes));
+                var mapShapes = mapShapeSpec.Select((sh, k) => k == RIndex ? RowShape(shape, axes) : sh).ToArray();
+                var rng = new Random(c * 101 + cases[c]);
+                var hosts = inputShapes.Select(sh => Inputs.Uniform(rng, BroadcastTreeKernelTests.Count(sh), -2, 2)).ToArray();
+                var mapHosts = mapShapes.Select(sh => Inputs.Uniform(rng, BroadcastTreeKernelTests.Count(sh), -2, 2)).ToArray();
+                var inputs = hosts.Select(h => Own(DeviceData.Upload(K, h))).ToList();
+                var mapInputs = mapHosts.Select(h => Own(DeviceData.Upload(K, h))).ToList();
+                using (var aloneR = DeviceData.Filled(K, outputs, float.NaN))
+                using (var aloneY = DeviceData.Filled(K, n, float.NaN))
+                {
+                    F.ElementwiseTreeReduceThenMap(reduced, inputs, inputShapes, shape, op, axes, aloneR, map, WithR(mapInputs, aloneR), mapShapes, aloneY);
+                    expected.Add((aloneR.ToArray(), aloneY.ToArray()));
+                }
+                var r = Own(DeviceData.Filled(K, outputs, float.NaN));
+                bool inPlace = c % 2 == 1 && n > 0 && BroadcastTreeKernelTests.Count(mapShapes[0]) == n && map.Reads(0);
+                var y = inPlace ? mapInputs[0] : Own(DeviceData.Filled(K, n, float.NaN));
+                calls.Add(new ReduceThenMapCall(reduced, inputs, inputShapes, shape, op, axes, r, map, WithR(mapInputs, r), mapShapes, y));
+            }
+            F.ElementwiseTreeReduceThenMaps(calls);
+            for (int c = 0; c < calls.Count; c++)
+            {
+                string what = $"call {c} of {calls.Count} (case {cases[c]}: {all[cases[c]].Reduced} then {all[cases[c]].Map} over {Fmt(all[cases[c]].Shape)})";
+                KernelAssert.Bitwise(expected[c].R, calls[c].R.ToArray(), what + ": r");
+                KernelAssert.Bitwise(expected[c].Y, calls[c].Y.ToArray(), what + ": y");
+            }
+        }
+        finally
+        {
+            foreach (var b in buffers.Distinct()) b.Dispose();
+        }
+    }
+
+    /// <summary>Bad batches throw naming the method and the call, before any call of the batch writes anything.</summary>
+    [Fact]
+    public void BadBatchesThrowBeforeAnyWork()
+    {
+        using var x = DeviceData.Filled(K, 35, 1f);
+        using var x2 = DeviceData.Filled(K, 35, 2f);
+        using var y = DeviceData.Filled(K, 35, float.NaN);
+        using var y2 = DeviceData.Filled(K, 35, float.NaN);
+        using var r = DeviceData.Filled(K, 7, float.NaN);
+        using var r2 = DeviceData.Filled(K, 7, float.NaN);
+        var (mul, center) = (Reduced["mul01"], Maps["center"]);
+        int[] shape = [7, 5];
+        ReduceThenMapCall Call(DeviceBuffer<float> input, DeviceBuffer<float> result, DeviceBuffer<float> output) =>
+            new(mul, [input, input], [shape, shape], shape, ReduceOp.Sum, [1], result, center, [input, input, result], [shape, shape, [7, 1]], output);
+        void Throws(IReadOnlyList<ReduceThenMapCall> calls, string fragment)
+        {
+            var e = Assert.ThrowsAny<ArgumentException>(() => F.ElementwiseTreeReduceThenMaps(calls));
+            Assert.Contains(nameof(IFusedElementwiseKernels.ElementwiseTreeReduceThenMaps), e.Message);
+            Assert.Contains(fragment, e.Message);
+            foreach (var b in new[] { y, y2, r, r2 }) Assert.All(b.ToArray(), v => Assert.True(float.IsNaN(v)));
+        }
+        Throws([], "no calls");
+        Throws([Call(x, r, y), Call(x2, r2, r2)], "call 1: ElementwiseTreeReduceThenMap: y holds 7 elements");
+        Throws([Call(x, r, y), Call(y, r2, y2)], "call 0's y is read or written by call 1");
+        Throws([Call(x, r, y), Call(x2, r, y2)], "call 0's r is read or written by call 1");
+        Throws([Call(x, r, y), Call(x2, r2, y)], "call 0's y is read or written by call 1");
+    }
+
     /// <summary>Bad calls throw naming the method, the expected and the actual values, before anything is written.</summary>
     [Fact]
     public void BadInputThrowsBeforeAnyWork()

@@ -248,6 +248,7 @@ internal sealed class CompiledGraph : IDisposable
         {
             ops = SoftmaxBatching.Run(ops, trace.Device.Kernels, out passes.SoftmaxesBatched);
             ops = SpnProductSumFusion.Run(ops, trace.Device.Kernels, IsPlanned, out passes.SpnProductSums);
+            if (fused != null) ops = ReduceThenMapBatching.Run(ops, out passes.ReductionMapsBatched);
         }
         for (int i = 0; i < ops.Count; i++)
             foreach (var b in ops[i].Buffers)
@@ -668,6 +669,9 @@ internal sealed class PassCounts
     /// <summary>Reductions run in one launch with the elementwise launch after them that reads them back (<see cref="ReduceThenMapFusion"/>).</summary>
     public int ReductionsMapped;
 
+    /// <summary>Reductions with their maps run in one launch with others (<see cref="ReduceThenMapBatching"/>; all members of each batch).</summary>
+    public int ReductionMapsBatched;
+
     /// <summary>Zero fills run with the index-add into the filled buffer (<see cref="IndexScatterFusion"/>).</summary>
     public int ZeroFillsFolded;
 
@@ -692,6 +696,6 @@ internal sealed class PassCounts
     public override string ToString() =>
         $"{CopiesRemoved} copies eliminated, {CallsFolded} calls folded into constants, {DeadCallsRemoved} dead calls removed, {UpdatesMerged} optimizer calls merged into multi-tensor updates, {BiasEpilogues} bias additions folded into GEMM epilogues, " +
         $"{ResidualEpilogues} residual additions and {ActivationEpilogues} activation chains folded into GEMM epilogues, {CommonSubexpressionsRemoved} common subexpressions removed, " +
-        $"{PermutesFolded} permutes folded into GEMM operand loads, {ReductionEpilogues} elementwise groups fused into the reduction after them, {ReductionsPaired} reductions paired with a sibling, {ReductionsMapped} reductions run with the elementwise launch that reads them back, {SoftmaxesBatched} softmaxes run in batches, {NegationsMoved} negations moved into the reduction before them, {SpnProductSums} SPN product layers run with the sum layer reading them, {ZeroFillsFolded} zero fills run with the index-add after them, {TreeEpilogues} elementwise trees folded into GEMM epilogues, " +
+        $"{PermutesFolded} permutes folded into GEMM operand loads, {ReductionEpilogues} elementwise groups fused into the reduction after them, {ReductionsPaired} reductions paired with a sibling, {ReductionsMapped} reductions run with the elementwise launch that reads them back, {SoftmaxesBatched} softmaxes run in batches, {NegationsMoved} negations moved into the reduction before them, {SpnProductSums} SPN product layers run with the sum layer reading them, {ZeroFillsFolded} zero fills run with the index-add after them, {ReductionMapsBatched} reductions with their maps run in batches, {TreeEpilogues} elementwise trees folded into GEMM epilogues, " +
         $"{Recomputed} cheap calls repeated for a second reader, {LossGradientsFused} cross-entropies computed with their gradient";
 }

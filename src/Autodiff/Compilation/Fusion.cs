@@ -94,6 +94,16 @@ internal sealed class FusedOp : TraceOp
             MapInputShapes = mapShapes,
         };
 
+    /// <summary>
+    /// Independent reductions with their maps (<see cref="ReduceThenMap"/> groups) as one launch
+    /// (<see cref="IFusedElementwiseKernels.ElementwiseTreeReduceThenMaps"/>): its arguments are the members' in turn.
+    /// </summary>
+    public static FusedOp ReduceThenMaps(List<FusedOp> members) =>
+        new(members.Sum(m => m.Calls), members.SelectMany(m => m.Args).ToArray()) { Members = members };
+
+    /// <summary>The reductions with their maps of a batch of them (<see cref="ReduceThenMaps"/>), or null.</summary>
+    public List<FusedOp>? Members { get; private init; }
+
     /// <summary>The tree that reads the reduction back, in a reduction with its map (<see cref="ReduceThenMap"/>), or null.</summary>
     public ElementwiseExpression? MapExpression { get; private init; }
 
@@ -108,6 +118,7 @@ internal sealed class FusedOp : TraceOp
     {
         get
         {
+            if (Members != null) return Members.SelectMany(m => m.Written);
             if (MapExpression != null) return [Args[InputShapes!.Length]!, Args[^1]!];
             if (SecondExpression != null) return Args[^4..].Where(a => a != null).Select(a => a!);
             if (Reduction != null) return Args[^2..].Where(a => a != null).Select(a => a!);
@@ -151,7 +162,7 @@ internal sealed class FusedOp : TraceOp
     /// <summary>
     /// (x, y) for a unary chain, (a, aShape, b, bShape, y, yShape) for a binary chain, (inputs..., y) for a tree,
     /// (inputs..., y or null, r) for a tree with its reduction, (inputs..., y0 or null, y1 or null, r0, r1) for a pair,
-    /// (inputs..., r, map inputs..., y) for a reduction with its map.
+    /// (inputs..., r, map inputs..., y) for a reduction with its map, the members' in turn for a batch of those.
     /// </summary>
     public object?[] Args { get; }
 
@@ -159,6 +170,7 @@ internal sealed class FusedOp : TraceOp
     {
         get
         {
+            if (Members != null) return $"Fused batch of {Members.Count}: " + string.Join("; ", Members.Select(m => m.Name));
             if (Expression is { } reducedTree && MapExpression is { } mapTree)
                 return $"Fused[{reducedTree}] + Reduce({Reduction}, axes [{string.Join(", ", ReduceAxes)}]) then [{mapTree}]";
             if (Expression is { } first && SecondExpression is { } second)
@@ -189,16 +201,34 @@ internal sealed class FusedOp : TraceOp
     public static ElementwiseExpression Chain(IEnumerable<UnaryStep> steps, ElementwiseExpression x) =>
         steps.Aggregate(x, (inner, step) => new ElementwiseExpression.Unary(step, inner));
 
+    /// <summary>A reduction with its map's call, with <paramref name="args"/> (its <see cref="Args"/>, rebound).</summary>
+    private ReduceThenMapCall ReduceThenMapCall(object?[] args)
+    {
+        int count = InputShapes!.Length;
+        var inputs = args[..count].Select(a => (DeviceBuffer<float>)a!).ToArray();
+        var mapInputs = args[(count + 1)..^1].Select(a => (DeviceBuffer<float>)a!).ToArray();
+        return new ReduceThenMapCall(Expression!, inputs, InputShapes, ReduceShape, Reduction!.Value, ReduceAxes, (DeviceBuffer<float>)args[count]!, MapExpression!,
+            mapInputs, MapInputShapes, (DeviceBuffer<float>)args[^1]!);
+    }
+
     /// <summary>Runs the group with <paramref name="args"/> (this group's <see cref="Args"/>, rebound) as one launch.</summary>
     public void Run(IFusedElementwiseKernels kernels, object?[] args)
     {
-        if (MapExpression is { } map)
+        if (Members != null)
         {
-            int count = InputShapes!.Length;
-            var inputs = args[..count].Select(a => (DeviceBuffer<float>)a!).ToArray();
-            var mapInputs = args[(count + 1)..^1].Select(a => (DeviceBuffer<float>)a!).ToArray();
-            kernels.ElementwiseTreeReduceThenMap(Expression!, inputs, InputShapes, ReduceShape, Reduction!.Value, ReduceAxes, (DeviceBuffer<float>)args[count]!, map,
-                mapInputs, MapInputShapes, (DeviceBuffer<float>)args[^1]!);
+            var calls = new List<ReduceThenMapCall>(Members.Count);
+            int at = 0;
+            foreach (var member in Members)
+            {
+                calls.Add(member.ReduceThenMapCall(args[at..(at + member.Args.Length)]));
+                at += member.Args.Length;
+            }
+            kernels.ElementwiseTreeReduceThenMaps(calls);
+        }
+        else if (MapExpression != null)
+        {
+            var c = ReduceThenMapCall(args);
+            kernels.ElementwiseTreeReduceThenMap(c.Reduced, c.Inputs, c.InputShapes, c.Shape, c.Op, c.Axes, c.R, c.Map, c.MapInputs, c.MapInputShapes, c.Y);
         }
         else if (Expression is { } first && SecondExpression is { } second)
         {

@@ -76,6 +76,66 @@ public interface IFusedElementwiseKernels
     void ElementwiseTreeReduceThenMap(ElementwiseExpression reduced, IReadOnlyList<DeviceBuffer<float>> inputs, IReadOnlyList<int[]> inputShapes, int[] shape,
         ReduceOp op, int[] axes, DeviceBuffer<float> r, ElementwiseExpression map, IReadOnlyList<DeviceBuffer<float>> mapInputs,
         IReadOnlyList<int[]> mapInputShapes, DeviceBuffer<float> y);
+
+    /// <summary>
+    /// Independent reductions with their maps in one launch where the set can (a horizontal fusion): each call as
+    /// <see cref="ElementwiseTreeReduceThenMap"/> alone, with its bits. No call's r or y may be read or written by
+    /// another call. Every call is checked before any runs (<see cref="ReduceThenMapCall.CheckAll"/>).
+    /// </summary>
+    void ElementwiseTreeReduceThenMaps(IReadOnlyList<ReduceThenMapCall> calls);
+}
+
+/// <summary>One call of <see cref="IFusedElementwiseKernels.ElementwiseTreeReduceThenMaps"/>: the arguments of <see cref="IFusedElementwiseKernels.ElementwiseTreeReduceThenMap"/>.</summary>
+/// <param name="Reduced">The tree reduced.</param>
+/// <param name="Inputs">Its inputs.</param>
+/// <param name="InputShapes">The shape each input is read as.</param>
+/// <param name="Shape">The shape the tree is evaluated over and reduced.</param>
+/// <param name="Op">Sum or Mean.</param>
+/// <param name="Axes">The reduced axes.</param>
+/// <param name="R">The reduction's result.</param>
+/// <param name="Map">The tree that reads r back.</param>
+/// <param name="MapInputs">Its inputs (r among them).</param>
+/// <param name="MapInputShapes">The shape each map input is read as.</param>
+/// <param name="Y">The map's result.</param>
+public sealed record ReduceThenMapCall(ElementwiseExpression Reduced, IReadOnlyList<DeviceBuffer<float>> Inputs, IReadOnlyList<int[]> InputShapes, int[] Shape,
+    ReduceOp Op, int[] Axes, DeviceBuffer<float> R, ElementwiseExpression Map, IReadOnlyList<DeviceBuffer<float>> MapInputs, IReadOnlyList<int[]> MapInputShapes,
+    DeviceBuffer<float> Y)
+{
+    /// <summary>
+    /// Checks a batch before any work: at least one call, each as <see cref="TreeReduction.CheckThenMap"/> checks it
+    /// alone, and no call's r or y among another call's inputs, map inputs, r or y (naming the calls). Returns each
+    /// call's reduction walk and map layout.
+    /// </summary>
+    /// <param name="calls">The calls.</param>
+    internal static (TreeReduction Plan, TreeBroadcast MapLayout)[] CheckAll(IReadOnlyList<ReduceThenMapCall> calls)
+    {
+        const string name = nameof(IFusedElementwiseKernels.ElementwiseTreeReduceThenMaps);
+        ArgumentNullException.ThrowIfNull(calls);
+        if (calls.Count == 0) throw new ArgumentException($"{name}: no calls.", nameof(calls));
+        var plans = new (TreeReduction, TreeBroadcast)[calls.Count];
+        for (int i = 0; i < calls.Count; i++)
+        {
+            var c = calls[i] ?? throw new ArgumentNullException(nameof(calls), $"{name}: call {i} is null.");
+            try
+            {
+                plans[i] = TreeReduction.CheckThenMap(c.Reduced, c.Inputs, c.InputShapes, c.Shape, c.Op, c.Axes, c.R, c.Map, c.MapInputs, c.MapInputShapes, c.Y);
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentException($"{name}: call {i}: {e.Message}", e.ParamName, e);
+            }
+        }
+        for (int i = 0; i < calls.Count; i++)
+            for (int j = 0; j < calls.Count; j++)
+            {
+                if (i == j) continue;
+                var other = calls[j];
+                foreach (var (written, what) in new[] { (calls[i].R, "r"), (calls[i].Y, "y") })
+                    if (other.Inputs.Contains(written) || other.MapInputs.Contains(written) || ReferenceEquals(written, other.R) || ReferenceEquals(written, other.Y))
+                        throw new ArgumentException($"{name}: call {i}'s {what} is read or written by call {j}; the calls must be independent.", nameof(calls));
+            }
+        return plans;
+    }
 }
 
 /// <summary>

@@ -55,8 +55,53 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
     {
         var (plan, mapLayout) = TreeReduction.CheckThenMap(reduced, inputs, inputShapes, shape, op, axes, r, map, mapInputs, mapInputShapes, y);
         ElementwiseChains.RunPair(this, nameof(ElementwiseTreeReduceThenMap), ElementwiseChains.Tree(reduced), ElementwiseChains.Tree(map), inputs, shape,
-            op == ReduceOp.Mean, plan, r, mapInputs, mapLayout, y);
+            op == ReduceOp.Mean, plan, r, mapInputs, mapLayout, y, null);
         Launched();
+    }
+
+    void IFusedElementwiseKernels.ElementwiseTreeReduceThenMaps(IReadOnlyList<ReduceThenMapCall> calls)
+    {
+        var plans = ReduceThenMapCall.CheckAll(calls);
+        var jobs = new List<RunsJob>(calls.Count);
+        for (int i = 0; i < calls.Count; i++)
+        {
+            var c = calls[i];
+            ElementwiseChains.RunPair(this, nameof(ElementwiseTreeReduceThenMap), ElementwiseChains.Tree(c.Reduced), ElementwiseChains.Tree(c.Map), c.Inputs,
+                c.Shape, c.Op == ReduceOp.Mean, plans[i].Plan, c.R, c.MapInputs, plans[i].MapLayout, c.Y, jobs);
+        }
+        RunJobs(jobs);
+        Launched();
+    }
+
+    /// <summary>
+    /// One call's runs of a batch of reductions with their maps: <paramref name="Outputs"/> runs of
+    /// <paramref name="Length"/> values, <paramref name="Body"/> computing a range of them, at most
+    /// <paramref name="Grain"/> values a chunk.
+    /// </summary>
+    internal sealed record RunsJob(long Outputs, long Length, long Grain, Action<long, long> Body);
+
+    /// <summary>
+    /// Every job's runs in one parallel loop over all their values: a chunk of the loop computes the runs whose first
+    /// value falls in it, so each run is computed once, by one worker, as its own call would compute it.
+    /// </summary>
+    private static void RunJobs(List<RunsJob> jobs)
+    {
+        if (jobs.Count == 0) return;
+        var starts = new long[jobs.Count + 1];
+        for (int j = 0; j < jobs.Count; j++) starts[j + 1] = starts[j] + jobs[j].Outputs * jobs[j].Length;
+        long total = starts[^1], grain = jobs.Min(j => j.Grain);
+        void Chunk(long a, long b)
+        {
+            for (int j = 0; j < jobs.Count; j++)
+            {
+                long from = Math.Max(a, starts[j]) - starts[j], to = Math.Min(b, starts[j + 1]) - starts[j];
+                if (from >= to) continue;
+                long len = jobs[j].Length, k0 = (from + len - 1) / len, k1 = (to + len - 1) / len;
+                if (k0 < k1) jobs[j].Body(k0, k1);
+            }
+        }
+        if (total < 2 * grain) Chunk(0, total);
+        else For(total, grain, Chunk, 1);
     }
 
     /// <summary>
@@ -67,7 +112,8 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
     /// reduction, then the whole map. Checked by the caller.
     /// </summary>
     internal unsafe void ElementwiseTreeReduceThenMap<TReduced, TMap>(TReduced reduced, TMap map, IReadOnlyList<DeviceBuffer<float>> inputs, int[] shape, bool mean,
-        TreeReduction plan, DeviceBuffer<float> r, IReadOnlyList<DeviceBuffer<float>> mapInputs, TreeBroadcast mapLayout, DeviceBuffer<float> y)
+        TreeReduction plan, DeviceBuffer<float> r, IReadOnlyList<DeviceBuffer<float>> mapInputs, TreeBroadcast mapLayout, DeviceBuffer<float> y,
+        List<RunsJob>? batch)
         where TReduced : unmanaged, ITreeOp where TMap : unmanaged, ITreeOp
     {
         const string op = nameof(IFusedElementwiseKernels.ElementwiseTreeReduceThenMap);
@@ -76,6 +122,7 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
         bool runs = n > outCount && outCount > 0 && (ext.Length == 2 && red[1] || ext.Length == 1 && red[0] && n <= 2 * FullReduceBlock);
         if (!runs)
         {
+            // Two passes, each parallel on its own: a call of a batch runs so at once (the batch's calls are independent).
             ReduceTrees(new OneTree<TReduced>(reduced), inputs, shape, null, null, mean, plan, r, null, op);
             ElementwiseTree(map, mapInputs, mapLayout, y);
             return;
@@ -84,7 +131,7 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
         var ya = Data(y, n, op);
         var source = new TreeRange<OneTree<TReduced>>(new(reduced), TreeInputsOf(inputs, plan.Layout, op), plan.Layout.Extents, plan.Layout.Strides);
         var target = new TreeRange<OneTree<TMap>>(new(map), TreeInputsOf(mapInputs, mapLayout, op), mapLayout.Extents, mapLayout.Strides);
-        Simd.Run(new ReduceThenMapRuns<TReduced, TMap>(source, target, Ptr(ra), Ptr(ya), outCount, n / outCount, mean));
+        Simd.Run(new ReduceThenMapRuns<TReduced, TMap>(source, target, Ptr(ra), Ptr(ya), outCount, n / outCount, mean, batch));
     }
 
     /// <summary>
@@ -92,9 +139,10 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
     /// scratch run and summed as <see cref="ReduceCore{TV, TD, TSource}"/> sums a whole run, then the map over the
     /// run's elements (which reads the sum just stored). Short runs go a block of them at a time (each tree computed
     /// over the block's runs in one pass, each run summed alone), so that a row of two values does not pay for a call.
+    /// With a batch, the runs are handed to it instead, to run in the batch's one parallel loop.
     /// </summary>
     private readonly unsafe struct ReduceThenMapRuns<TReduced, TMap>(TreeRange<OneTree<TReduced>> source, TreeRange<OneTree<TMap>> target, float* r, float* y,
-        long outputs, long length, bool mean) : IWidthAction where TReduced : unmanaged, ITreeOp where TMap : unmanaged, ITreeOp
+        long outputs, long length, bool mean, List<RunsJob>? batch) : IWidthAction where TReduced : unmanaged, ITreeOp where TMap : unmanaged, ITreeOp
     {
         /// <summary>Values a block of short runs spans at most: its scratch stays in the first-level cache.</summary>
         private const long BlockValues = 4096;
@@ -124,7 +172,8 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
                 }
             };
             long grain = CheapGrain / Math.Max(1, TReduced.Cost + TMap.Cost);
-            if (outputs * len < 2 * grain) body(0, outputs);
+            if (batch != null) batch.Add(new RunsJob(outputs, len, grain, body));
+            else if (outputs * len < 2 * grain) body(0, outputs);
             else For(outputs, Math.Max(1, grain / len), body, 1);
         }
     }

@@ -54,6 +54,23 @@ public sealed partial class IlgpuKernelSet : IFusedElementwiseKernels
     }
 
     /// <summary>
+    /// Every call checked, then each launched as <see cref="IFusedElementwiseKernels.ElementwiseTreeReduceThenMap"/>
+    /// launches it alone: one kernel's parameters hold one call's trees and layouts.
+    /// </summary>
+    void IFusedElementwiseKernels.ElementwiseTreeReduceThenMaps(IReadOnlyList<ReduceThenMapCall> calls)
+    {
+        const string opName = nameof(IFusedElementwiseKernels.ElementwiseTreeReduceThenMaps);
+        var plans = ReduceThenMapCall.CheckAll(calls);
+        for (int i = 0; i < calls.Count; i++)
+        {
+            var (c, (plan, mapLayout)) = (calls[i], plans[i]);
+            ElementwiseChains.RunPair(this, nameof(ElementwiseTreeReduceThenMap), ElementwiseChains.Tree(c.Reduced), ElementwiseChains.Tree(c.Map), c.Inputs,
+                c.Shape, c.Op, c.Axes, plan.Layout, TreeLayouts(plan.Layout, opName, c.Shape), c.R, c.MapInputs, mapLayout,
+                TreeLayouts(mapLayout, opName, c.Shape), c.Y);
+        }
+    }
+
+    /// <summary>
     /// The reduction of <paramref name="reduced"/> into r, then <paramref name="map"/> into y, for any tree structs:
     /// one launch that walks as <see cref="Reduce"/>'s thread or group kernel and maps each output's elements right
     /// after reducing them. Few long reductions, which <see cref="Reduce"/> splits over groups and folds in a second
