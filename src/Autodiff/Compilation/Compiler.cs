@@ -16,12 +16,17 @@ public sealed record CompileOptions
     /// <summary>Fill every memory-plan slot with NaN after its value's last use (a check that no two live values share a slot).</summary>
     public bool PoisonDeadSlots { get; init; }
 
-    /// <summary>Fuse chains and trees of elementwise calls into one launch each (see <see cref="IFusedElementwiseKernels"/>); on by default.</summary>
+    /// <summary>
+    /// Fuse chains and trees of elementwise calls into one launch each (see <see cref="IFusedElementwiseKernels"/>), with
+    /// the reductions around them, and run the horizontal and capability fusions (softmax batches, SPN products with
+    /// their sums, batches of reductions read back); on by default.
+    /// </summary>
     public bool Fuse { get; init; } = true;
 
     /// <summary>
     /// Run the graph passes (copy elimination, common-subexpression elimination, bias, residual and activation
-    /// epilogues, constant folding, dead-code elimination, multi-tensor optimizer updates; see
+    /// epilogues, constant folding, dead-code elimination, multi-tensor optimizer updates, zero fills with the
+    /// index-add after them; see
     /// <see cref="CompiledGraphStats"/> for what they removed); on by default.
     /// </summary>
     public bool Optimize { get; init; } = true;
