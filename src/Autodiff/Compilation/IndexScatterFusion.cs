@@ -20,19 +20,8 @@ internal static class IndexScatterFusion
     {
         fused = 0;
         if (!KernelSetDecorator.Implements<IIndexScatterKernels>(kernels)) return ops;
-        var result = new List<TraceOp>(ops.Count);
-        for (int i = 0; i < ops.Count; i++)
-        {
-            if (i + 1 < ops.Count && ops[i] is KernelCallOp fill && ops[i + 1] is KernelCallOp add && Takes(fill, add))
-            {
-                result.Add(new KernelCallOp(Scatter, add.Args));
-                fused++;
-                i++;
-                continue;
-            }
-            result.Add(ops[i]);
-        }
-        return result;
+        return AdjacentPairs.Rewrite(ops, (first, second) =>
+            first is KernelCallOp fill && second is KernelCallOp add && Takes(fill, add) ? [new KernelCallOp(Scatter, add.Args)] : null, out fused);
     }
 
     private static bool Takes(KernelCallOp fill, KernelCallOp add)

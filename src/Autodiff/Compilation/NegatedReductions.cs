@@ -22,24 +22,15 @@ internal static class NegatedReductions
     public static List<TraceOp> Run(List<TraceOp> ops, Func<object, bool> isPlanned, Func<DeviceBuffer<float>, DeviceBuffer<float>> newTemporary,
         out int moved)
     {
-        moved = 0;
         var users = TraceBuffers.Users(ops);
-        var result = new List<TraceOp>(ops.Count);
-        for (int i = 0; i < ops.Count; i++)
+        return AdjacentPairs.Rewrite(ops, (first, second) =>
         {
-            if (i + 1 < ops.Count && ops[i] is KernelCallOp reduce && ops[i + 1] is KernelCallOp negate && Takes(reduce, negate, isPlanned, users))
-            {
-                var x = (DeviceBuffer<float>)reduce.Args[1]!;
-                var negated = newTemporary(x);
-                result.Add(new KernelCallOp(Unary, [UnaryOp.Neg, x, negated]));
-                result.Add(new KernelCallOp(Reduce, [reduce.Args[0], negated, reduce.Args[2], reduce.Args[3], negate.Args[2]]));
-                moved++;
-                i++;
-                continue;
-            }
-            result.Add(ops[i]);
-        }
-        return result;
+            if (first is not KernelCallOp reduce || second is not KernelCallOp negate || !Takes(reduce, negate, isPlanned, users)) return null;
+            var x = (DeviceBuffer<float>)reduce.Args[1]!;
+            var negated = newTemporary(x);
+            return [new KernelCallOp(Unary, [UnaryOp.Neg, x, negated]),
+                new KernelCallOp(Reduce, [reduce.Args[0], negated, reduce.Args[2], reduce.Args[3], negate.Args[2]])];
+        }, out moved);
     }
 
     private static bool Takes(KernelCallOp reduce, KernelCallOp negate, Func<object, bool> isPlanned, Dictionary<object, int> users)

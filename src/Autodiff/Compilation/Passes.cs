@@ -419,3 +419,29 @@ internal static class GemmBiasFusion
         return new KernelCallOp(gemm.Method, [size, gemm.Args[1], gemm.Args[2], output]) { ScratchAllocations = gemm.ScratchAllocations };
     }
 }
+
+/// <summary>The walk of the passes that rewrite two adjacent ops: each pair a rule takes is replaced, in order, by what the rule returns.</summary>
+internal static class AdjacentPairs
+{
+    /// <summary>
+    /// <paramref name="ops"/> with every pair (ops[i], ops[i + 1]) for which <paramref name="rewrite"/> returns ops
+    /// replaced by them (the walk then goes on after the pair); <paramref name="taken"/>: the pairs replaced.
+    /// </summary>
+    public static List<TraceOp> Rewrite(List<TraceOp> ops, Func<TraceOp, TraceOp, TraceOp[]?> rewrite, out int taken)
+    {
+        taken = 0;
+        var result = new List<TraceOp>(ops.Count);
+        for (int i = 0; i < ops.Count; i++)
+        {
+            if (i + 1 < ops.Count && rewrite(ops[i], ops[i + 1]) is { } replacement)
+            {
+                result.AddRange(replacement);
+                taken++;
+                i++;
+                continue;
+            }
+            result.Add(ops[i]);
+        }
+        return result;
+    }
+}

@@ -18,24 +18,10 @@ namespace Engine.Autodiff;
 internal static class ReduceThenMapFusion
 {
     /// <summary><paramref name="ops"/> with every pair the rule takes as one launch; <paramref name="fused"/>: the pairs taken.</summary>
-    public static List<TraceOp> Run(List<TraceOp> ops, out int fused)
-    {
-        fused = 0;
-        var result = new List<TraceOp>(ops.Count);
-        for (int i = 0; i < ops.Count; i++)
-        {
-            if (i + 1 < ops.Count && Fusion.ReductionLaunch.Of(ops[i]) is { Y: null } reduction && MapLaunch.Of(ops[i + 1]) is { } map
-                && Combine(reduction, map) is { } combined)
-            {
-                result.Add(combined);
-                fused++;
-                i++;
-                continue;
-            }
-            result.Add(ops[i]);
-        }
-        return result;
-    }
+    public static List<TraceOp> Run(List<TraceOp> ops, out int fused) =>
+        AdjacentPairs.Rewrite(ops, (first, second) =>
+            Fusion.ReductionLaunch.Of(first) is { Y: null } reduction && MapLaunch.Of(second) is { } map && Combine(reduction, map) is { } combined
+                ? [combined] : null, out fused);
 
     /// <summary>The reduction and the map as one launch, or null unless the rule takes them.</summary>
     private static FusedOp? Combine(Fusion.ReductionLaunch reduction, MapLaunch map)

@@ -23,19 +23,7 @@ internal static class SpnProductSumFusion
         fused = 0;
         if (!KernelSetDecorator.Implements<ISpnProductSumKernels>(kernels)) return ops;
         var users = TraceBuffers.Users(ops);
-        var result = new List<TraceOp>(ops.Count);
-        for (int i = 0; i < ops.Count; i++)
-        {
-            if (i + 1 < ops.Count && Combine(ops[i], ops[i + 1], isPlanned, users) is { } combined)
-            {
-                result.Add(combined);
-                fused++;
-                i++;
-                continue;
-            }
-            result.Add(ops[i]);
-        }
-        return result;
+        return AdjacentPairs.Rewrite(ops, (first, second) => Combine(first, second, isPlanned, users) is { } combined ? [combined] : null, out fused);
     }
 
     private static KernelCallOp? Combine(TraceOp first, TraceOp second, Func<object, bool> isPlanned, Dictionary<object, int> users)

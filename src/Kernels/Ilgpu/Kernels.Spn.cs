@@ -190,22 +190,54 @@ internal static partial class IlgpuKernels
             int o = (int)(t % d.KOut);
             long q = t / d.KOut;
             int r = (int)(q % d.Regions);
-            long xb = q * d.KIn, wb = ((long)r * d.KOut + o) * d.KIn;
-            float m = float.NegativeInfinity;
-            for (int k = 0; k < d.KIn; k++)
-            {
-                float v = x[xb + k] + logW[wb + k];
-                if (v > m || float.IsNaN(v)) m = v;
-            }
-            if (d.Max != 0 || float.IsNegativeInfinity(m) || float.IsNaN(m))
-            {
-                y[t] = m;
-                continue;
-            }
-            float s = 0f;
-            for (int k = 0; k < d.KIn; k++) s += MathF.Exp(x[xb + k] + logW[wb + k] - m);
-            y[t] = m + MathF.Log(s);
+            y[t] = SumOutput(new StoredSumInputs { X = x, Base = q * d.KIn }, logW, ((long)r * d.KOut + o) * d.KIn, d);
         }
+    }
+
+    /// <summary>Where a sum output reads its inputs x[k], k &lt; KIn.</summary>
+    private interface ISumInputs
+    {
+        /// <summary>Input k.</summary>
+        float Input(int k);
+    }
+
+    /// <summary>Inputs stored in a view from Base on.</summary>
+    private struct StoredSumInputs : ISumInputs
+    {
+        public ArrayView<float> X;
+        public long Base;
+
+        public readonly float Input(int k) => X[Base + k];
+    }
+
+    /// <summary>Inputs computed from the product layer's children (<see cref="ProductOfSumInput"/>).</summary>
+    private struct ProductSumInputs : ISumInputs
+    {
+        public ArrayView<float> A, B;
+        public ArrayView<int> Left, Right;
+        public long N;
+        public int R;
+        public SpnDims D;
+
+        public readonly float Input(int k) => ProductOfSumInput(A, B, Left, Right, N, R, k, D);
+    }
+
+    /// <summary>
+    /// One sum output: log Σ_k exp(x[k] + logW[wb + k]) with the maximum subtracted first, or the maximum when d.Max
+    /// is 1 or it is -∞ or NaN.
+    /// </summary>
+    private static float SumOutput<TInputs>(TInputs x, ArrayView<float> logW, long wb, SpnDims d) where TInputs : struct, ISumInputs
+    {
+        float m = float.NegativeInfinity;
+        for (int k = 0; k < d.KIn; k++)
+        {
+            float v = x.Input(k) + logW[wb + k];
+            if (v > m || float.IsNaN(v)) m = v;
+        }
+        if (d.Max != 0 || float.IsNegativeInfinity(m) || float.IsNaN(m)) return m;
+        float s = 0f;
+        for (int k = 0; k < d.KIn; k++) s += MathF.Exp(x.Input(k) + logW[wb + k] - m);
+        return m + MathF.Log(s);
     }
 
     /// <summary>
@@ -223,23 +255,10 @@ internal static partial class IlgpuKernels
             long q = t / d.KOut;
             int r = (int)(q % d.Regions);
             long n = q / d.Regions;
-            long xb = q * d.KIn, wb = ((long)r * d.KOut + o) * d.KIn;
-            float m = float.NegativeInfinity;
-            for (int k = 0; k < d.KIn; k++)
-            {
-                float x = ProductOfSumInput(a, b, left, right, n, r, k, d);
-                if (d.Store != 0 && k % d.KOut == o) product[xb + k] = x;
-                float v = x + logW[wb + k];
-                if (v > m || float.IsNaN(v)) m = v;
-            }
-            if (d.Max != 0 || float.IsNegativeInfinity(m) || float.IsNaN(m))
-            {
-                y[t] = m;
-                continue;
-            }
-            float s = 0f;
-            for (int k = 0; k < d.KIn; k++) s += MathF.Exp(ProductOfSumInput(a, b, left, right, n, r, k, d) + logW[wb + k] - m);
-            y[t] = m + MathF.Log(s);
+            var inputs = new ProductSumInputs { A = a, B = b, Left = left, Right = right, N = n, R = r, D = d };
+            if (d.Store != 0)
+                for (int k = o; k < d.KIn; k += d.KOut) product[q * d.KIn + k] = inputs.Input(k);
+            y[t] = SumOutput(inputs, logW, ((long)r * d.KOut + o) * d.KIn, d);
         }
     }
 
