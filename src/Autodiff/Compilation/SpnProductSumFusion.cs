@@ -8,7 +8,8 @@ namespace Engine.Autodiff;
 /// <see cref="ISpnProductSumKernels"/>. Rule: an <see cref="ISpnKernels.SpnProduct"/> directly followed by an
 /// <see cref="ISpnKernels.SpnSum"/> whose input is the product's output, over the same batch, with the sum's inputs
 /// whole partitions of the product (its KIn a multiple of k1·k2, the product's regions the sum's times
-/// KIn / (k1·k2)) and its output none of the product's buffers, becomes one
+/// KIn / (k1·k2)), its output none of the products, children and weights, and the products none of the children and
+/// weights, becomes one
 /// <see cref="ISpnProductSumKernels.SpnProductSum"/> call, with the bits of the two (the capability's contract). The
 /// products are still stored when anything else reads them (a training step's sum backward does); when they are a
 /// planned temporary only the sum reads (a forward pass), they are not stored at all.
@@ -35,7 +36,8 @@ internal static class SpnProductSumFusion
         long kk = (long)k1 * k2;
         if (!ReferenceEquals(x, products) || size.Batch != batch || k1 < 1 || k2 < 1 || size.KIn % kk != 0 || (long)map.Regions * kk != (long)size.Regions * size.KIn)
             return null;
-        if (ReferenceEquals(y, products) || ReferenceEquals(y, a) || ReferenceEquals(y, b) || ReferenceEquals(y, logW) || ReferenceEquals(logW, products))
+        // The fused call's aliasing rules (SpnProductSumCall.Check): y and the products each need a buffer of their own.
+        if (new[] { products, a, b, logW }.Any(other => ReferenceEquals(y, other)) || new[] { a, b, logW }.Any(other => ReferenceEquals(products, other)))
             return null;
         bool stored = !isPlanned(products) || users.GetValueOrDefault(products) > 2;
         return new KernelCallOp(Fused, [a, k1, b, k2, map, logW, size, max, stored ? products : null, y]);
