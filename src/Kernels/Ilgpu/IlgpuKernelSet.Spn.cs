@@ -17,8 +17,7 @@ public sealed partial class IlgpuKernelSet
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, SpnDims>? kSpnSum;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         SpnDims>? kSpnProductSum;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, SpnDims>? kSpnSumBackX;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, SpnDims>? kSpnSumBackW;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, SpnDims>? kSpnSumBack;
 
     private void CheckSpnExtents(string op, params int[] extents)
     {
@@ -212,15 +211,9 @@ public sealed partial class IlgpuKernelSet
         var dxv = View(dx, nx, op, nameof(dx));
         var dwv = View(dLogW, nw, op, nameof(dLogW));
         var d = new SpnDims { Batch = batch, Regions = regions, KIn = kIn, KOut = kOut };
-        if (nx > 0)
-        {
-            var k = Kernel(ref kSpnSumBackX, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, SpnDims>(IlgpuKernels.SpnSumBackwardInput));
-            Launch(op, () => k(Config1D(nx), xv, wv, yv, gv, dxv, d), x, logW, y, dy, dx);
-        }
-        if (nw > 0)
-        {
-            var k = Kernel(ref kSpnSumBackW, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, SpnDims>(IlgpuKernels.SpnSumBackwardWeights));
-            Launch(op, () => k(Config1D(nw), xv, wv, yv, gv, dwv, d), x, logW, y, dy, dLogW);
-        }
+        if (nx + nw == 0) return;
+        var k = Kernel(ref kSpnSumBack, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, SpnDims>(IlgpuKernels.SpnSumBackward));
+        Launch(op, () => k(Config1D(nx + nw), xv, wv, yv, gv, dxv, dwv, d), x, logW, y, dy, dx, dLogW);
     }
 }

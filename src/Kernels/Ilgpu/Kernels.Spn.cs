@@ -270,49 +270,57 @@ internal static partial class IlgpuKernels
         return a[(n * d.ARegions + left[region]) * d.K1 + w / d.K2] + b[(n * d.BRegions + right[region]) * d.K2 + w % d.K2];
     }
 
-    /// <summary>dx[n, r, k] = Σ_o dy[n, r, o] · exp(x + logW - y), one thread per input element.</summary>
-    internal static void SpnSumBackwardInput(ArrayView<float> x, ArrayView<float> logW, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, SpnDims d)
+    /// <summary>
+    /// Both gradients of the sum layer in one launch, one thread per element of dx then of dLogW (grid-stride over
+    /// both): dx[n, r, k] = Σ_o dy[n, r, o] · exp(x + logW - y) and dLogW[r, o, k] = Σ_n dy[n, r, o] · exp(x + logW - y),
+    /// each weight's sum over the batch in order.
+    /// </summary>
+    internal static void SpnSumBackward(ArrayView<float> x, ArrayView<float> logW, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx,
+        ArrayView<float> dLogW, SpnDims d)
     {
-        long total = (long)d.Batch * d.Regions * d.KIn;
+        long nx = (long)d.Batch * d.Regions * d.KIn, total = nx + (long)d.Regions * d.KOut * d.KIn;
         for (long t = GlobalStart; t < total; t += GlobalStride)
         {
-            int k = (int)(t % d.KIn);
-            long q = t / d.KIn;
-            int r = (int)(q % d.Regions);
-            float xv = x[t];
-            float s = 0f;
-            for (int o = 0; o < d.KOut; o++)
-            {
-                float yo = y[q * d.KOut + o];
-                float g = dy[q * d.KOut + o];
-                if (g == 0f || float.IsNegativeInfinity(yo)) continue;
-                s += g * MathF.Exp(xv + logW[((long)r * d.KOut + o) * d.KIn + k] - yo);
-            }
-            dx[t] = s;
+            if (t < nx) dx[t] = SumInputGradient(x, logW, y, dy, t, d);
+            else dLogW[t - nx] = SumWeightGradient(x, logW, y, dy, t - nx, d);
         }
     }
 
-    /// <summary>dLogW[r, o, k] = Σ_n dy[n, r, o] · exp(x + logW - y), one thread per weight, looping the batch in order.</summary>
-    internal static void SpnSumBackwardWeights(ArrayView<float> x, ArrayView<float> logW, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dLogW, SpnDims d)
+    /// <summary>dx[t] for input element t = (n, r, k): Σ_o dy[n, r, o] · exp(x + logW - y).</summary>
+    private static float SumInputGradient(ArrayView<float> x, ArrayView<float> logW, ArrayView<float> y, ArrayView<float> dy, long t, SpnDims d)
     {
-        long total = (long)d.Regions * d.KOut * d.KIn;
-        for (long t = GlobalStart; t < total; t += GlobalStride)
+        int k = (int)(t % d.KIn);
+        long q = t / d.KIn;
+        int r = (int)(q % d.Regions);
+        float xv = x[t];
+        float s = 0f;
+        for (int o = 0; o < d.KOut; o++)
         {
-            int k = (int)(t % d.KIn);
-            long q = t / d.KIn;
-            int o = (int)(q % d.KOut);
-            int r = (int)(q / d.KOut);
-            float w = logW[t];
-            float s = 0f;
-            for (long n = 0; n < d.Batch; n++)
-            {
-                long yi = (n * d.Regions + r) * d.KOut + o;
-                float yo = y[yi];
-                float g = dy[yi];
-                if (g == 0f || float.IsNegativeInfinity(yo)) continue;
-                s += g * MathF.Exp(x[(n * d.Regions + r) * d.KIn + k] + w - yo);
-            }
-            dLogW[t] = s;
+            float yo = y[q * d.KOut + o];
+            float g = dy[q * d.KOut + o];
+            if (g == 0f || float.IsNegativeInfinity(yo)) continue;
+            s += g * MathF.Exp(xv + logW[((long)r * d.KOut + o) * d.KIn + k] - yo);
         }
+        return s;
+    }
+
+    /// <summary>dLogW[t] for weight t = (r, o, k): Σ_n dy[n, r, o] · exp(x + logW - y), over the batch in order.</summary>
+    private static float SumWeightGradient(ArrayView<float> x, ArrayView<float> logW, ArrayView<float> y, ArrayView<float> dy, long t, SpnDims d)
+    {
+        int k = (int)(t % d.KIn);
+        long q = t / d.KIn;
+        int o = (int)(q % d.KOut);
+        int r = (int)(q / d.KOut);
+        float w = logW[t];
+        float s = 0f;
+        for (long n = 0; n < d.Batch; n++)
+        {
+            long yi = (n * d.Regions + r) * d.KOut + o;
+            float yo = y[yi];
+            float g = dy[yi];
+            if (g == 0f || float.IsNegativeInfinity(yo)) continue;
+            s += g * MathF.Exp(x[(n * d.Regions + r) * d.KIn + k] + w - yo);
+        }
+        return s;
     }
 }
