@@ -187,7 +187,8 @@ public sealed record CompiledGraphStats(int Launches, int Steps, int Temporaries
     int FusedGroups, int FusedCalls, int CopiesRemoved = 0, int CallsFolded = 0, int DeadCallsRemoved = 0, int UpdatesMerged = 0, int BiasEpilogues = 0,
     double GemmFlops = 0, int ResidualEpilogues = 0, int ActivationEpilogues = 0, int CommonSubexpressionsRemoved = 0, int PermutesFolded = 0,
     int ReductionEpilogues = 0, int Recomputed = 0, int ReductionsPaired = 0, long KernelLoads = 0, double KernelLoadMilliseconds = 0, int TreeEpilogues = 0,
-    int TreeEpilogueCalls = 0, int LossGradientsFused = 0, int ReductionsMapped = 0, int SoftmaxesBatched = 0, int NegationsMoved = 0, int SpnProductSums = 0, int ZeroFillsFolded = 0, int ReductionMapsBatched = 0);
+    int TreeEpilogueCalls = 0, int LossGradientsFused = 0, int ReductionsMapped = 0, int SoftmaxesBatched = 0, int NegationsMoved = 0, int SpnProductSums = 0,
+    int ZeroFillsFolded = 0, int ReductionMapsBatched = 0);
 
 /// <summary>
 /// A compiled function (see <see cref="Compiler"/>): call it like the original; it traces, compiles and replays
@@ -242,7 +243,8 @@ public abstract class CompiledFunction : IDisposable
             g.Passes.CopiesRemoved, g.Passes.CallsFolded, g.Passes.DeadCallsRemoved, g.Passes.UpdatesMerged, g.Passes.BiasEpilogues, g.GemmFlops,
             g.Passes.ResidualEpilogues, g.Passes.ActivationEpilogues, g.Passes.CommonSubexpressionsRemoved, g.Passes.PermutesFolded, g.Passes.ReductionEpilogues,
             g.Passes.Recomputed, g.Passes.ReductionsPaired, g.KernelLoads, g.KernelLoadTime.TotalMilliseconds, g.Passes.TreeEpilogues,
-            g.Passes.TreeEpilogueCalls, g.Passes.LossGradientsFused, g.Passes.ReductionsMapped, g.Passes.SoftmaxesBatched, g.Passes.NegationsMoved, g.Passes.SpnProductSums, g.Passes.ZeroFillsFolded, g.Passes.ReductionMapsBatched)
+            g.Passes.TreeEpilogueCalls, g.Passes.LossGradientsFused, g.Passes.ReductionsMapped, g.Passes.SoftmaxesBatched, g.Passes.NegationsMoved,
+            g.Passes.SpnProductSums, g.Passes.ZeroFillsFolded, g.Passes.ReductionMapsBatched)
         : null;
 
     /// <summary>

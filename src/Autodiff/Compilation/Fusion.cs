@@ -468,13 +468,7 @@ internal static class Fusion
         for (int i = earlier + 1; i < later; i++)
         {
             if (ops[i] is HostStepOp || ops[i].Buffers.Any(writes.Contains)) return true;
-            var written = ops[i] switch
-            {
-                FusedOp f => f.Written,
-                KernelCallOp call => TraceBuffers.Writes(call),
-                _ => ops[i].Buffers,
-            };
-            if (written.Any(reads.Contains)) return true;
+            if (TraceBuffers.WrittenByLaunch(ops[i]).Any(reads.Contains)) return true;
         }
         return second.Inputs.Any(writes.Contains) || second.Writes.Any(b => writes.Contains(b) || reads.Contains(b));
     }

@@ -55,6 +55,12 @@ internal static class TraceBuffers
     public static bool Touches(TraceOp op, object buffer) => op.Buffers.Any(b => ReferenceEquals(b, buffer));
 
     /// <summary>
+    /// The buffers a launch of a fused program writes: a fused group's (<see cref="FusedOp.Written"/>), else as
+    /// <see cref="Writes"/> says.
+    /// </summary>
+    public static IEnumerable<object> WrittenByLaunch(TraceOp op) => op is FusedOp group ? group.Written : Writes(op);
+
+    /// <summary>
     /// The buffers <paramref name="op"/> writes: its output when its effects are known; C and the activation output of a
     /// core product (it reads everything else it is given); a core softmax's result; every buffer it touches otherwise
     /// (a host step, which touches none, may write any: callers treat it apart).

@@ -37,15 +37,13 @@ internal abstract class KernelSetDecorator : DispatchProxy
         : contract == typeof(IFftKernels) ? kernels.FftKernels()
         : contract == typeof(ISpnKernels) ? kernels.SpnKernels()
         : contract == typeof(ILayerNormKernels) ? kernels.LayerNormKernels()
-        : contract == typeof(ISoftmaxCrossEntropyKernels) ? kernels as ISoftmaxCrossEntropyKernels
-            ?? throw new NotSupportedException($"Compiler: kernel set '{kernels.Name}' does not implement {contract.Name} (no composite stands in for it).")
-        : contract == typeof(ISoftmaxBatchKernels) ? kernels as ISoftmaxBatchKernels
-            ?? throw new NotSupportedException($"Compiler: kernel set '{kernels.Name}' does not implement {contract.Name} (no composite stands in for it).")
-        : contract == typeof(ISpnProductSumKernels) ? kernels as ISpnProductSumKernels
-            ?? throw new NotSupportedException($"Compiler: kernel set '{kernels.Name}' does not implement {contract.Name} (no composite stands in for it).")
-        : contract == typeof(IIndexScatterKernels) ? kernels as IIndexScatterKernels
-            ?? throw new NotSupportedException($"Compiler: kernel set '{kernels.Name}' does not implement {contract.Name} (no composite stands in for it).")
+        : WithoutComposite.Contains(contract) ? (contract.IsInstanceOfType(kernels) ? kernels
+            : throw new NotSupportedException($"Compiler: kernel set '{kernels.Name}' does not implement {contract.Name} (no composite stands in for it)."))
         : throw new NotSupportedException($"Compiler: kernel contract {contract.Name} is not known to the decorator.");
+
+    /// <summary>The capabilities no composite stands in for: only a set that implements one is called through it.</summary>
+    private static readonly Type[] WithoutComposite =
+        [typeof(ISoftmaxCrossEntropyKernels), typeof(ISoftmaxBatchKernels), typeof(ISpnProductSumKernels), typeof(IIndexScatterKernels)];
 
     /// <summary>
     /// True when the set under every decorator implements <typeparamref name="T"/>: a decorator forwards every

@@ -53,8 +53,7 @@ internal static class ReduceThenMapBatching
         for (int k = at + 1; k < ops.Count; k++)
         {
             if (ops[k] is HostStepOp || ops[k].Buffers.Any(written.Contains)) return k;
-            var writes = ops[k] is FusedOp f ? f.Written : TraceBuffers.Writes(ops[k]);
-            if (writes.Any(touched.Contains)) return k;
+            if (TraceBuffers.WrittenByLaunch(ops[k]).Any(touched.Contains)) return k;
         }
         return ops.Count;
     }
