@@ -205,6 +205,87 @@ public sealed class CpuLayerNormKernelTests : LayerNormKernelTests
 
     /// <inheritdoc />
     protected override ILayerNormKernels Norms => Device.Kernels.LayerNormKernels();
+
+    /// <summary>
+    /// The CPU set's column sums, restated on the host: blocks of 16 384 / cols rows (at least one), each column summed
+    /// in double from +0 row after row (dy · xhat with xhat = (x - mean) · rstd formed in float), the blocks added in
+    /// order, rounded to float. Equal to the bit, so the sums never depend on the core count or the vector width.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(7, 33)]
+    [InlineData(4099, 64)]
+    [InlineData(1031, 1031)]
+    [InlineData(4096, 256)]
+    [InlineData(3, 20_011)]
+    public void LayerNormBackward_ColumnSums_FollowTheBlockOrder(int rows, int cols)
+    {
+        var rng = new Random(rows + cols);
+        var x = Inputs.Uniform(rng, (long)rows * cols, -2, 2);
+        var gamma = Inputs.Uniform(rng, cols, -1.5, 1.5);
+        var dy = Inputs.Uniform(rng, (long)rows * cols, -1, 1);
+        var (_, em, er) = HostReference.LayerNorm(x, gamma, gamma, rows, cols, 1e-5f);
+        var mean = Array.ConvertAll(em, v => (float)v);
+        var rstd = Array.ConvertAll(er, v => (float)v);
+        int rowsPerBlock = Math.Max(1, 16 * 1024 / cols);
+        var totalG = new double[cols];
+        var totalB = new double[cols];
+        for (int r0 = 0; r0 < rows; r0 += rowsPerBlock)
+        {
+            var blockG = new double[cols];
+            var blockB = new double[cols];
+            for (int r = r0; r < Math.Min(rows, r0 + rowsPerBlock); r++)
+                for (int j = 0; j < cols; j++)
+                {
+                    long i = (long)r * cols + j;
+                    float xhat = (x[i] - mean[r]) * rstd[r];
+                    blockG[j] += (double)dy[i] * xhat;
+                    blockB[j] += dy[i];
+                }
+            for (int j = 0; j < cols; j++)
+            {
+                totalG[j] = r0 == 0 ? blockG[j] : totalG[j] + blockG[j];
+                totalB[j] = r0 == 0 ? blockB[j] : totalB[j] + blockB[j];
+            }
+        }
+        using var dyb = DeviceData.Upload(Device.Kernels, dy);
+        using var xb = DeviceData.Upload(Device.Kernels, x);
+        using var mb = DeviceData.Upload(Device.Kernels, mean);
+        using var rb = DeviceData.Upload(Device.Kernels, rstd);
+        using var gb = DeviceData.Upload(Device.Kernels, gamma);
+        using var dxb = Device.Kernels.Allocate(x.Length);
+        using var dgb = DeviceData.Filled(Device.Kernels, cols, float.NaN);
+        using var dbb = DeviceData.Filled(Device.Kernels, cols, float.NaN);
+        Norms.LayerNormBackward(dyb, xb, new LayerNormStats(mb, rb), gb, new LayerNormGradients(dxb, dgb, dbb), new LayerNormSize(rows, cols));
+        KernelAssert.Bitwise(Array.ConvertAll(totalG, v => (float)v), dgb.ToArray(), $"dgamma {rows}x{cols}");
+        KernelAssert.Bitwise(Array.ConvertAll(totalB, v => (float)v), dbb.ToArray(), $"dbeta {rows}x{cols}");
+    }
+
+    /// <summary>
+    /// A call at a Mixer's shape allocates no scratch on the calling thread once warm: the column partials (a quarter
+    /// of a megabyte here) come from the array pool, not a fresh array per call.
+    /// </summary>
+    [Fact]
+    public void LayerNormBackward_WarmCall_AllocatesNoScratch()
+    {
+        const int rows = 4096, cols = 256;
+        var k = Device.Kernels;
+        using var dy = DeviceData.Filled(k, (long)rows * cols, 0.5f);
+        using var x = DeviceData.Upload(k, Inputs.Uniform(new Random(3), (long)rows * cols, -2, 2));
+        using var mean = DeviceData.Filled(k, rows, 0.1f);
+        using var rstd = DeviceData.Filled(k, rows, 1.3f);
+        using var gamma = DeviceData.Filled(k, cols, 1f);
+        using var dx = k.Allocate((long)rows * cols);
+        using var dg = k.Allocate(cols);
+        using var db = k.Allocate(cols);
+        void Call() => Norms.LayerNormBackward(dy, x, new LayerNormStats(mean, rstd), gamma, new LayerNormGradients(dx, dg, db), new LayerNormSize(rows, cols));
+        Call();
+        Call();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 4; i++) Call();
+        long perCall = (GC.GetAllocatedBytesForCurrentThread() - before) / 4;
+        Assert.True(perCall < 16 * 1024, $"LayerNormBackward {rows}x{cols}: {perCall} bytes allocated per warm call on the calling thread");
+    }
 }
 
 /// <summary>The composite layer norm over the CPU set's core ops (small tables: the core ops' large-shape paths have their own tests).</summary>

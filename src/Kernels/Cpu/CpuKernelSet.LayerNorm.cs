@@ -103,39 +103,41 @@ public sealed partial class CpuKernelSet
         long c = cols;
         long rowsPerBlock = Math.Max(1, LayerNormBlock / c);
         long blocks = (rows + rowsPerBlock - 1) / rowsPerBlock;
-        // Per block: [dgamma partial | dbeta partial] in double, summed in block order afterwards.
-        var partials = GC.AllocateArray<double>(checked((int)(blocks * 2 * c)), pinned: true);
+        // Per block: [dgamma partial | dbeta partial] in double, summed in block order afterwards. The partials and
+        // each part's xhat scratch come from the array pool: fresh arrays are large allocations on every call.
+        var partials = CpuArrayPool<double>.Rent(checked((int)(blocks * 2 * c)));
         double* parts = Ptr(partials);
         Action<long, long> body = (b0, b1) =>
         {
-            var xhat = GC.AllocateUninitializedArray<float>((int)c, pinned: true);
+            var xhat = CpuArrayPool<float>.Rent(checked((int)(rowsPerBlock * c)));
             float* ph = Ptr(xhat);
             for (long b = b0; b < b1; b++)
             {
-                double* accG = parts + b * 2 * c, accB = accG + c;
-                long r1 = Math.Min(rows, (b + 1) * rowsPerBlock);
-                for (long r = b * rowsPerBlock; r < r1; r++)
+                long r0 = b * rowsPerBlock, r1 = Math.Min(rows, r0 + rowsPerBlock);
+                for (long r = r0; r < r1; r++)
                 {
                     long o = r * c;
-                    LayerNormBackwardRow<TV, TD>(pdy + o, px + o, pm[r], pr[r], pg, pdx + o, ph, accG, accB, c);
+                    LayerNormBackwardRow<TV, TD>(pdy + o, px + o, pm[r], pr[r], pg, pdx + o, ph + (r - r0) * c, c);
                 }
+                double* accG = parts + b * 2 * c;
+                LayerNormColumnPartials<TV, TD>(pdy + r0 * c, ph, r1 - r0, c, accG, accG + c);
             }
-            GC.KeepAlive(xhat);
+            CpuArrayPool<float>.Return(xhat);
         };
         if (n < 2 * CheapGrain || blocks == 1) body(0, blocks);
         else For(blocks, 1, body, 1);
+        // Block by block into the first block's partials, in memory order: each column adds its blocks in block order.
+        for (long b = 1; b < blocks; b++)
+        {
+            double* src = parts + b * 2 * c;
+            for (long j = 0; j < 2 * c; j++) parts[j] += src[j];
+        }
         for (long j = 0; j < c; j++)
         {
-            double sg = 0, sb = 0;
-            for (long b = 0; b < blocks; b++)
-            {
-                sg += parts[b * 2 * c + j];
-                sb += parts[b * 2 * c + c + j];
-            }
-            pdg[j] = (float)sg;
-            pdb[j] = (float)sb;
+            pdg[j] = (float)parts[j];
+            pdb[j] = (float)parts[c + j];
         }
-        GC.KeepAlive(partials);
+        CpuArrayPool<double>.Return(partials);
     }
 
     /// <summary>Σ (x[i] - m)² accumulated in double (the deviations are formed in float, squared in double).</summary>
@@ -186,17 +188,16 @@ public sealed partial class CpuKernelSet
     }
 
     /// <summary>
-    /// One row of the backward pass: dx from the row sums Σ dxhat and Σ dxhat · xhat (double), and the row's
-    /// contributions dy · xhat and dy added into the double column partials. <paramref name="xhat"/> is scratch.
+    /// One row of the backward pass: dx from the row sums Σ dxhat and Σ dxhat · xhat (double); the row's xhat is
+    /// stored into <paramref name="xhat"/> for the column partials.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void LayerNormBackwardRow<TV, TD>(float* dy, float* x, float m, float rs, float* gamma, float* dx, float* xhat,
-        double* accG, double* accB, long n)
+    private static unsafe void LayerNormBackwardRow<TV, TD>(float* dy, float* x, float m, float rs, float* gamma, float* dx, float* xhat, long n)
         where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
     {
         long i = 0;
         double s1 = 0, s2 = 0;
-        int w = TV.Count, h2 = TD.Count;
+        int w = TV.Count;
         if (w > 1)
         {
             var vm = TV.Create(m);
@@ -210,15 +211,10 @@ public sealed partial class CpuKernelSet
                 var g = d * TV.Load(gamma + i);
                 TV.Widen(g, out var gl, out var gh);
                 TV.Widen(h, out var hl, out var hh);
-                TV.Widen(d, out var dl, out var dh);
                 a0 += gl;
                 a1 += gh;
                 b0 = TD.FusedMultiplyAdd(gl, hl, b0);
                 b1 = TD.FusedMultiplyAdd(gh, hh, b1);
-                TD.Store(TD.FusedMultiplyAdd(dl, hl, TD.Load(accG + i)), accG + i);
-                TD.Store(TD.FusedMultiplyAdd(dh, hh, TD.Load(accG + i + h2)), accG + i + h2);
-                TD.Store(TD.Load(accB + i) + dl, accB + i);
-                TD.Store(TD.Load(accB + i + h2) + dh, accB + i + h2);
             }
             s1 = TD.Sum(a0 + a1);
             s2 = TD.Sum(b0 + b1);
@@ -231,8 +227,6 @@ public sealed partial class CpuKernelSet
             double g = d * gamma[i];
             s1 += g;
             s2 += g * h;
-            accG[i] += (double)d * h;
-            accB[i] += d;
         }
         float c1 = (float)(s1 / n), c2 = (float)(s2 / n);
         i = 0;
@@ -249,5 +243,50 @@ public sealed partial class CpuKernelSet
             }
         }
         for (; i < n; i++) dx[i] = rs * MathF.FusedMultiplyAdd(-xhat[i], c2, dy[i] * gamma[i] - c1);
+    }
+
+    /// <summary>
+    /// The column partials of one block of rows: accG[j] = Σ_r dy[r, j] · xhat[r, j] and accB[j] = Σ_r dy[r, j] in
+    /// double, added row after row from zero, each column's sum in registers across the rows. <paramref name="dy"/>
+    /// has rows of <paramref name="n"/>; <paramref name="xhat"/> holds the block's rows as the row routine stored them.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void LayerNormColumnPartials<TV, TD>(float* dy, float* xhat, long rows, long n, double* accG, double* accB)
+        where TV : unmanaged, IFloatVector<TV, TD> where TD : unmanaged, IDoubleVector<TD>
+    {
+        long j = 0;
+        int w = TV.Count, h2 = TD.Count;
+        if (w > 1)
+        {
+            for (; j <= n - w; j += w)
+            {
+                TD g0 = TD.Zero, g1 = TD.Zero, b0 = TD.Zero, b1 = TD.Zero;
+                for (long r = 0; r < rows; r++)
+                {
+                    TV.Widen(TV.Load(dy + r * n + j), out var dl, out var dh);
+                    TV.Widen(TV.Load(xhat + r * n + j), out var hl, out var hh);
+                    g0 = TD.FusedMultiplyAdd(dl, hl, g0);
+                    g1 = TD.FusedMultiplyAdd(dh, hh, g1);
+                    b0 += dl;
+                    b1 += dh;
+                }
+                TD.Store(g0, accG + j);
+                TD.Store(g1, accG + j + h2);
+                TD.Store(b0, accB + j);
+                TD.Store(b1, accB + j + h2);
+            }
+        }
+        for (; j < n; j++)
+        {
+            double g = 0, b = 0;
+            for (long r = 0; r < rows; r++)
+            {
+                float d = dy[r * n + j];
+                g += (double)d * xhat[r * n + j];
+                b += d;
+            }
+            accG[j] = g;
+            accB[j] = b;
+        }
     }
 }
