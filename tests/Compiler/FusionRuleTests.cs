@@ -266,6 +266,30 @@ public sealed class FusionRuleTests : IDisposable
     }
 
     [Fact]
+    public void SiblingReductionsPairOnlyWithinTheSetsReach()
+    {
+        // Two sums of [2, 3] with a launch between that touches 48 bytes (c and d, six floats each).
+        var (a, b, c, d, e, r0, r1) = (Buffer(), Buffer(), Buffer(), Buffer(), Buffer(), Buffer(3), Buffer(3));
+        List<TraceOp> Program(params TraceOp[] between) =>
+            [Reduce(ReduceOp.Sum, a, [2, 3], [0], r0), .. between, Reduce(ReduceOp.Sum, b, [2, 3], [0], r1)];
+        int Pairs(List<TraceOp> ops, long reach)
+        {
+            Fusion.PairSiblings(ops, out int paired, reach);
+            return paired / 2;
+        }
+        var apart = Program(Unary(UnaryOp.Tanh, c, d));
+        Assert.Equal(1, Pairs(apart, long.MaxValue));
+        Assert.Equal(1, Pairs(apart, 48));
+        Assert.Equal(0, Pairs(apart, 47));
+        // Counted from the last launch between that touches the earlier sum's input: a was just read again.
+        Assert.Equal(1, Pairs(Program(Unary(UnaryOp.Tanh, c, d), Unary(UnaryOp.Exp, a, e)), 0));
+        Assert.Equal(0, Pairs(Program(Unary(UnaryOp.Exp, a, e), Unary(UnaryOp.Tanh, c, d)), 0));
+        // The CPU set re-reads from memory past its reach; a launch-bound set has none.
+        Assert.Equal(16L << 20, ((IFusedElementwiseKernels)Device.Get(DeviceKind.Cpu).Kernels).SiblingPairReach);
+        Assert.Equal(long.MaxValue, ((IFusedElementwiseKernels)Device.Get(DeviceKind.IlgpuCpu).Kernels).SiblingPairReach);
+    }
+
+    [Fact]
     public void SiblingReductionsOverASharedInputPair()
     {
         // The FNO's two weight gradients, s·p and s·q summed over the broadcast axes: one launch, s loaded once.

@@ -242,7 +242,7 @@ internal sealed class CompiledGraph : IDisposable
                 passes.ReductionEpilogues -= plainReductions;
             }
             ops = ReduceThenMapFusion.Run(ops, out passes.ReductionsMapped);
-            ops = Fusion.PairSiblings(ops, out passes.ReductionsPaired);
+            ops = Fusion.PairSiblings(ops, out passes.ReductionsPaired, fused.SiblingPairReach);
         }
         if (fuse)
         {

@@ -390,10 +390,13 @@ internal static class Fusion
 
     /// <summary>
     /// <paramref name="ops"/> (a fused program) with sibling reductions paired: each reduction launch, in order, joins
-    /// the earliest unpaired reduction launch before it that <see cref="Merge"/> accepts and that can move to its place
-    /// (<see cref="BlocksMove"/>). <paramref name="paired"/>: the reductions paired, two per launch.
+    /// the earliest unpaired reduction launch before it that <see cref="Merge"/> accepts, that can move to its place
+    /// (<see cref="BlocksMove"/>), and whose inputs see at most <paramref name="reach"/> bytes of other launches' buffers
+    /// pass before that place (<see cref="StreamedPast"/>; the set's
+    /// <see cref="IFusedElementwiseKernels.SiblingPairReach"/>). <paramref name="paired"/>: the reductions paired, two
+    /// per launch.
     /// </summary>
-    public static List<TraceOp> PairSiblings(List<TraceOp> ops, out int paired)
+    public static List<TraceOp> PairSiblings(List<TraceOp> ops, out int paired, long reach = long.MaxValue)
     {
         var units = ops.Select(ReductionLaunch.Of).ToArray();
         var merged = new FusedOp?[ops.Count];
@@ -406,6 +409,7 @@ internal static class Fusion
             {
                 if (units[earlier] is not { } first || joined[earlier] || merged[earlier] != null) continue;
                 if (Merge(first, second) is not { } pair || BlocksMove(ops, earlier, later, first, second)) continue;
+                if (StreamedPast(ops, earlier, later, first) > reach) continue;
                 merged[later] = pair;
                 joined[earlier] = true;
                 paired += 2;
@@ -418,6 +422,30 @@ internal static class Fusion
             if (!joined[i]) result.Add(merged[i] ?? ops[i]);
         return result;
     }
+
+    /// <summary>
+    /// Bytes the launches between <paramref name="earlier"/> and <paramref name="later"/> touch (each buffer once) after
+    /// the last of them that touches one of <paramref name="first"/>'s inputs: what streams through the caches between
+    /// the inputs' last use and their read at the later place.
+    /// </summary>
+    private static long StreamedPast(List<TraceOp> ops, int earlier, int later, ReductionLaunch first)
+    {
+        var inputs = first.Inputs.ToHashSet(ReferenceEqualityComparer.Instance);
+        var seen = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        long bytes = 0;
+        for (int i = later - 1; i > earlier && !ops[i].Buffers.Any(inputs.Contains); i--)
+            foreach (var b in ops[i].Buffers)
+                if (seen.Add(b)) bytes += BufferBytes(b);
+        return bytes;
+    }
+
+    /// <summary>The bytes of a traced buffer (float or int elements; 0 for anything else).</summary>
+    private static long BufferBytes(object buffer) => buffer switch
+    {
+        DeviceBuffer<float> f => f.Length * sizeof(float),
+        DeviceBuffer<int> i => i.Length * sizeof(int),
+        _ => 0,
+    };
 
     /// <summary>
     /// The pair of <paramref name="first"/> and <paramref name="second"/> as one launch, or null unless both reduce the

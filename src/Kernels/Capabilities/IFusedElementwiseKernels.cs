@@ -63,6 +63,14 @@ public interface IFusedElementwiseKernels
         DeviceBuffer<float> r1);
 
     /// <summary>
+    /// The most bytes other launches may touch between a reduction's last use of its inputs and a later launch it
+    /// would run with as an <see cref="ElementwiseTreeReducePair"/>, for a caller that schedules pairs (the compiler)
+    /// to pair the two. Past it the inputs are re-read from memory instead of a cache, which costs more than the
+    /// launch the pair saves. Unlimited by default: a set whose launches are dear pairs regardless of distance.
+    /// </summary>
+    long SiblingPairReach => long.MaxValue;
+
+    /// <summary>
     /// A reduction and the tree that reads it back, in one launch: <paramref name="reduced"/> over
     /// <paramref name="shape"/> reduced with <paramref name="op"/> over <paramref name="axes"/> into
     /// <paramref name="r"/> (as <see cref="ElementwiseTreeReduce"/> with no stored values), then y =
