@@ -341,6 +341,11 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
             var at = RowCursor.Current;
             if (!at.Continues(ext, start)) at.Seek(ext, strides, start);
             at.Next = start + length;
+            if (inner < 2 * TV.Count)
+            {
+                ComputeShortRows<TV>(at, start, length, into, into2);
+                return;
+            }
             // The row odometer in registers: the innermost outer dim steps each input by its stride there; a wrap
             // carries into the outer dims through the cursor.
             int last = m - 2;
@@ -379,6 +384,116 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
             at.Index[last] = li;
             at.Column = col;
             (at.Offset[0], at.Offset[1], at.Offset[2], at.Offset[3]) = (o0, o1, o2, o3);
+        }
+
+        /// <summary>
+        /// <see cref="Compute{TV}"/> over rows shorter than two vectors, from the cursor's place: a block at a time, each
+        /// input that is neither constant nor laid out flat (where value i is element i) is gathered into a scratch
+        /// run, and the tree runs over the block with full vectors: the same operations on the same values as row by
+        /// row, without a call and a scalar tail per row.
+        /// </summary>
+        private void ComputeShortRows<TV>(RowCursor at, long start, long length, float* into, float* into2) where TV : unmanaged, IFloatVector<TV>
+        {
+            const int inputs = ElementwiseExpression.MaxInputs;
+            int m = ext.Length;
+            long inner = ext[m - 1];
+            // Flat: strides are those of the contiguous space; constant: every stride 0 (read as a scalar).
+            Span<bool> flat = stackalloc bool[inputs], constant = stackalloc bool[inputs];
+            for (int k = 0; k < inputs; k++)
+            {
+                bool f = true, c = true;
+                long expected = 1;
+                for (int d = m - 1; d >= 0; d--)
+                {
+                    f &= strides[k][d] == expected;
+                    c &= strides[k][d] == 0;
+                    expected *= ext[d];
+                }
+                (flat[k], constant[k]) = (f, c);
+            }
+            float** bases = stackalloc float*[inputs];
+            float** p = stackalloc float*[inputs];
+            Span<bool> scalarRows = stackalloc bool[inputs];
+            bases[0] = x.X0;
+            bases[1] = x.X1;
+            bases[2] = x.X2;
+            bases[3] = x.X3;
+            (scalarRows[0], scalarRows[1], scalarRows[2], scalarRows[3]) = (x.S0, x.S1, x.S2, x.S3);
+            float* scratch = ShortRowScratch.Of(inputs * ShortRowScratch.Block);
+            // The row odometer of Compute, in registers.
+            int last = m - 2;
+            long lastExt = ext[last], li = at.Index[last], col = at.Column;
+            long* o = stackalloc long[inputs];
+            long* t = stackalloc long[inputs];
+            for (int k = 0; k < inputs; k++) (o[k], t[k]) = (at.Offset[k], strides[k][last]);
+            while (length > 0)
+            {
+                long n = Math.Min(length, ShortRowScratch.Block);
+                for (int k = 0; k < inputs; k++)
+                    p[k] = constant[k] ? bases[k] : flat[k] ? bases[k] + start : scratch + k * ShortRowScratch.Block;
+                // One walk over the block's rows gathers every other input.
+                for (long i = 0; i < n;)
+                {
+                    if (col == inner)
+                    {
+                        col = 0;
+                        if (++li < lastExt)
+                        {
+                            for (int k = 0; k < inputs; k++) o[k] += t[k];
+                        }
+                        else
+                        {
+                            li = 0;
+                            at.Index[last] = lastExt - 1;
+                            for (int k = 0; k < inputs; k++) at.Offset[k] = o[k];
+                            at.NextRow(ext, strides);
+                            for (int k = 0; k < inputs; k++) o[k] = at.Offset[k];
+                        }
+                    }
+                    long run = Math.Min(inner - col, n - i);
+                    for (int k = 0; k < inputs; k++)
+                    {
+                        if (constant[k] || flat[k]) continue;
+                        float* dst = p[k] + i;
+                        if (scalarRows[k])
+                        {
+                            float v = bases[k][o[k]];
+                            for (long c = 0; c < run; c++) dst[c] = v;
+                        }
+                        else
+                        {
+                            float* src = bases[k] + o[k] + col;
+                            for (long c = 0; c < run; c++) dst[c] = src[c];
+                        }
+                    }
+                    i += run;
+                    col += run;
+                }
+                TreeSpan<TOut, TV>(tree, p[0], p[1], p[2], p[3], constant[0], constant[1], constant[2], constant[3], into, into2, n);
+                into += n;
+                into2 += n;
+                start += n;
+                length -= n;
+            }
+            at.Index[last] = li;
+            at.Column = col;
+            for (int k = 0; k < inputs; k++) at.Offset[k] = o[k];
+        }
+    }
+
+    /// <summary>Per-thread scratch of <see cref="TreeRange{TOut}.ComputeShortRows{TV}"/>: one block per input.</summary>
+    private static unsafe class ShortRowScratch
+    {
+        /// <summary>Values per block: four inputs' blocks stay in the first-level cache.</summary>
+        public const int Block = 1024;
+
+        [ThreadStatic] private static float[]? scratch;
+
+        /// <summary>This thread's scratch of at least <paramref name="length"/> floats (pinned).</summary>
+        public static float* Of(int length)
+        {
+            if (scratch == null || scratch.Length < length) scratch = GC.AllocateUninitializedArray<float>(length, pinned: true);
+            return Ptr(scratch);
         }
     }
 
