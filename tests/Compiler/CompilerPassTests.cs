@@ -699,6 +699,40 @@ public sealed class CpuCompilerPassTests : CompilerPassTests
 {
     /// <inheritdoc />
     protected override Device Device => Device.Get(DeviceKind.Cpu);
+
+    /// <summary>
+    /// Two sibling sums pair when a launch between them touches little, and not when it streams more than the CPU
+    /// set's reach (a 20 MB input against 16 MB); the result equals eager's bit for bit either way.
+    /// </summary>
+    [Theory]
+    [InlineData(1 << 16, 2)]
+    [InlineData(5 << 20, 0)]
+    public void SiblingSumsPairOnlyWithinTheCpuSetsReach(int between, int paired)
+    {
+        using var a = Tensor.Normal([256, 64], seed: 1, device: Device);
+        using var b = Tensor.Normal([256, 64], seed: 2, device: Device);
+        using var big = Tensor.Normal([between], seed: 3, device: Device);
+        Tensor Step(Tensor x)
+        {
+            var first = (a * x).Sum(0);
+            var scale = (big * 0.01f).Exp().Mean();
+            var second = (b * x).Sum(0);
+            return (first + second) * scale;
+        }
+        using var f = Compiler.Compile(Step);
+        for (int call = 0; call < 4; call++)
+        {
+            using var x = Tensor.Normal([256, 64], seed: (ulong)(call + 7), device: Device);
+            float[] expected;
+            using (new TensorScope()) expected = Step(x).ToArray();
+            using var got = f.Invoke(x);
+            var actual = got.ToArray();
+            for (int i = 0; i < expected.Length; i++)
+                Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
+                    $"call {call}: element {i} compiled {actual[i]:R}, eager {expected[i]:R}");
+        }
+        Assert.True(paired == f.LastGraph!.ReductionsPaired, f.Explain());
+    }
 }
 
 /// <summary>The passes on the ILGPU set (CPU emulator).</summary>
