@@ -116,6 +116,7 @@ public static class CompiledSteps
         ["activation_epilogues"] = r.Graph?.ActivationEpilogues,
         ["reduction_epilogues"] = r.Graph?.ReductionEpilogues,
         ["reductions_paired"] = r.Graph?.ReductionsPaired,
+        ["pairs_beyond_reach"] = r.Graph?.PairsBeyondReach,
         ["reductions_mapped"] = r.Graph?.ReductionsMapped,
         ["negations_moved"] = r.Graph?.NegationsMoved,
         ["spn_product_sums"] = r.Graph?.SpnProductSums,

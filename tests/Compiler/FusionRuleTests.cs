@@ -274,7 +274,8 @@ public sealed class FusionRuleTests : IDisposable
             [Reduce(ReduceOp.Sum, a, [2, 3], [0], r0), .. between, Reduce(ReduceOp.Sum, b, [2, 3], [0], r1)];
         int Pairs(List<TraceOp> ops, long reach)
         {
-            Fusion.PairSiblings(ops, out int paired, reach);
+            Fusion.PairSiblings(ops, out int paired, reach, out int leftApart);
+            Assert.Equal(paired == 0 ? 1 : 0, leftApart);
             return paired / 2;
         }
         var apart = Program(Unary(UnaryOp.Tanh, c, d));

@@ -242,7 +242,7 @@ internal sealed class CompiledGraph : IDisposable
                 passes.ReductionEpilogues -= plainReductions;
             }
             ops = ReduceThenMapFusion.Run(ops, out passes.ReductionsMapped);
-            ops = Fusion.PairSiblings(ops, out passes.ReductionsPaired, fused.SiblingPairReach);
+            ops = Fusion.PairSiblings(ops, out passes.ReductionsPaired, fused.SiblingPairReach, out passes.PairsBeyondReach);
         }
         if (fuse)
         {
@@ -663,8 +663,11 @@ internal sealed class PassCounts
     /// <summary>Repeats of cheap calls added so that each reader of their value fuses its own copy (<see cref="Rematerialization"/>).</summary>
     public int Recomputed;
 
-    /// <summary>Reductions run in one launch with a sibling reduction over shared inputs (<see cref="Fusion"/>; two per pair).</summary>
+    /// <summary>Reductions run in one launch with a sibling reduction (<see cref="Fusion"/>; two per pair).</summary>
     public int ReductionsPaired;
+
+    /// <summary>Reduction launches left without a sibling only because every one lay beyond the set's reach (<see cref="Fusion.PairSiblings(List{TraceOp}, out int, long, out int)"/>).</summary>
+    public int PairsBeyondReach;
 
     /// <summary>Reductions run in one launch with the elementwise launch after them that reads them back (<see cref="ReduceThenMapFusion"/>).</summary>
     public int ReductionsMapped;
@@ -696,6 +699,6 @@ internal sealed class PassCounts
     public override string ToString() =>
         $"{CopiesRemoved} copies eliminated, {CallsFolded} calls folded into constants, {DeadCallsRemoved} dead calls removed, {UpdatesMerged} optimizer calls merged into multi-tensor updates, {BiasEpilogues} bias additions folded into GEMM epilogues, " +
         $"{ResidualEpilogues} residual additions and {ActivationEpilogues} activation chains folded into GEMM epilogues, {CommonSubexpressionsRemoved} common subexpressions removed, " +
-        $"{PermutesFolded} permutes folded into GEMM operand loads, {ReductionEpilogues} elementwise groups fused into the reduction after them, {ReductionsPaired} reductions paired with a sibling, {ReductionsMapped} reductions run with the elementwise launch that reads them back, {SoftmaxesBatched} softmaxes run in batches, {NegationsMoved} negations moved into the reduction before them, {SpnProductSums} SPN product layers run with the sum layer reading them, {ZeroFillsFolded} zero fills run with the index-add after them, {ReductionMapsBatched} reductions with their maps run in batches, {TreeEpilogues} elementwise trees folded into GEMM epilogues, " +
+        $"{PermutesFolded} permutes folded into GEMM operand loads, {ReductionEpilogues} elementwise groups fused into the reduction after them, {ReductionsPaired} reductions paired with a sibling, {PairsBeyondReach} left unpaired beyond the set's reach, {ReductionsMapped} reductions run with the elementwise launch that reads them back, {SoftmaxesBatched} softmaxes run in batches, {NegationsMoved} negations moved into the reduction before them, {SpnProductSums} SPN product layers run with the sum layer reading them, {ZeroFillsFolded} zero fills run with the index-add after them, {ReductionMapsBatched} reductions with their maps run in batches, {TreeEpilogues} elementwise trees folded into GEMM epilogues, " +
         $"{Recomputed} cheap calls repeated for a second reader, {LossGradientsFused} cross-entropies computed with their gradient";
 }

@@ -159,8 +159,8 @@ public sealed record ReplayStepTime(int Index, string Name, double Milliseconds)
 /// product's epilogue, <paramref name="TreeEpilogues"/>).</param>
 /// <param name="Recomputed">Repeats of cheap elementwise calls added so that each reader of their value fuses its own
 /// copy instead of loading a stored one.</param>
-/// <param name="ReductionsPaired">Reductions run in one launch with a sibling reduction (same shape, axes and op, a
-/// shared input): two per paired launch.</param>
+/// <param name="ReductionsPaired">Reductions run in one launch with a sibling reduction (same shape, axes and op):
+/// two per paired launch.</param>
 /// <param name="KernelLoads">Kernels the kernel set compiled and loaded for this graph, while it was built and first
 /// replayed (kernels an earlier graph or eager call loaded are cached and not counted; 0 on the CPU set).</param>
 /// <param name="KernelLoadMilliseconds">The wall time of those loads.</param>
@@ -183,12 +183,15 @@ public sealed record ReplayStepTime(int Index, string Name, double Milliseconds)
 /// with others that nothing orders apart from them: all members of each batch, one launch per batch.</param>
 /// <param name="LossGradientsFused">Cross-entropies computed in one launch with the one-hot, softmax and difference of
 /// their gradient (<see cref="ISoftmaxCrossEntropyKernels"/>): two launches fewer each.</param>
+/// <param name="PairsBeyondReach">Reduction launches left without a sibling only because every sibling they could run
+/// with lay beyond the kernel set's <see cref="IFusedElementwiseKernels.SiblingPairReach"/> (their inputs would be
+/// read back from memory).</param>
 public sealed record CompiledGraphStats(int Launches, int Steps, int Temporaries, long TemporaryBytes, int Slots, long SlotBytes, long ScratchAllocations,
     int FusedGroups, int FusedCalls, int CopiesRemoved = 0, int CallsFolded = 0, int DeadCallsRemoved = 0, int UpdatesMerged = 0, int BiasEpilogues = 0,
     double GemmFlops = 0, int ResidualEpilogues = 0, int ActivationEpilogues = 0, int CommonSubexpressionsRemoved = 0, int PermutesFolded = 0,
     int ReductionEpilogues = 0, int Recomputed = 0, int ReductionsPaired = 0, long KernelLoads = 0, double KernelLoadMilliseconds = 0, int TreeEpilogues = 0,
     int TreeEpilogueCalls = 0, int LossGradientsFused = 0, int ReductionsMapped = 0, int SoftmaxesBatched = 0, int NegationsMoved = 0, int SpnProductSums = 0,
-    int ZeroFillsFolded = 0, int ReductionMapsBatched = 0);
+    int ZeroFillsFolded = 0, int ReductionMapsBatched = 0, int PairsBeyondReach = 0);
 
 /// <summary>
 /// A compiled function (see <see cref="Compiler"/>): call it like the original; it traces, compiles and replays
@@ -244,7 +247,7 @@ public abstract class CompiledFunction : IDisposable
             g.Passes.ResidualEpilogues, g.Passes.ActivationEpilogues, g.Passes.CommonSubexpressionsRemoved, g.Passes.PermutesFolded, g.Passes.ReductionEpilogues,
             g.Passes.Recomputed, g.Passes.ReductionsPaired, g.KernelLoads, g.KernelLoadTime.TotalMilliseconds, g.Passes.TreeEpilogues,
             g.Passes.TreeEpilogueCalls, g.Passes.LossGradientsFused, g.Passes.ReductionsMapped, g.Passes.SoftmaxesBatched, g.Passes.NegationsMoved,
-            g.Passes.SpnProductSums, g.Passes.ZeroFillsFolded, g.Passes.ReductionMapsBatched)
+            g.Passes.SpnProductSums, g.Passes.ZeroFillsFolded, g.Passes.ReductionMapsBatched, g.Passes.PairsBeyondReach)
         : null;
 
     /// <summary>

@@ -334,7 +334,7 @@ internal static class Fusion
 
     /// <summary>
     /// <paramref name="ops"/> with every group of the rule replaced by one <see cref="FusedOp"/>, siblings not yet
-    /// paired (<see cref="PairSiblings"/>); <paramref name="reductionEpilogues"/>: the reductions that absorbed the
+    /// paired (<see cref="PairSiblings(List{TraceOp}, out int, long)"/>); <paramref name="reductionEpilogues"/>: the reductions that absorbed the
     /// group before them.
     /// </summary>
     public static List<TraceOp> Fuse(List<TraceOp> ops, Func<object, bool> isTemporary, out int reductionEpilogues)
@@ -396,11 +396,19 @@ internal static class Fusion
     /// <see cref="IFusedElementwiseKernels.SiblingPairReach"/>). <paramref name="paired"/>: the reductions paired, two
     /// per launch.
     /// </summary>
-    public static List<TraceOp> PairSiblings(List<TraceOp> ops, out int paired, long reach = long.MaxValue)
+    public static List<TraceOp> PairSiblings(List<TraceOp> ops, out int paired, long reach = long.MaxValue) =>
+        PairSiblings(ops, out paired, reach, out _);
+
+    /// <summary>
+    /// <see cref="PairSiblings(List{TraceOp}, out int, long)"/>, and <paramref name="leftApart"/>: the reduction
+    /// launches that found no partner only because every one the rule accepts lay beyond the reach.
+    /// </summary>
+    public static List<TraceOp> PairSiblings(List<TraceOp> ops, out int paired, long reach, out int leftApart)
     {
         var units = ops.Select(ReductionLaunch.Of).ToArray();
         var merged = new FusedOp?[ops.Count];
         var joined = new bool[ops.Count];
+        var beyondReach = new bool[ops.Count];
         paired = 0;
         for (int later = 0; later < ops.Count; later++)
         {
@@ -409,13 +417,19 @@ internal static class Fusion
             {
                 if (units[earlier] is not { } first || joined[earlier] || merged[earlier] != null) continue;
                 if (Merge(first, second) is not { } pair || BlocksMove(ops, earlier, later, first, second)) continue;
-                if (StreamedPast(ops, earlier, later, first) > reach) continue;
+                if (StreamedPast(ops, earlier, later, first) > reach)
+                {
+                    beyondReach[later] = true;
+                    continue;
+                }
                 merged[later] = pair;
                 joined[earlier] = true;
                 paired += 2;
                 break;
             }
         }
+        // Counted once every pair is chosen: a launch refused as the later of a pair may still be the earlier of one.
+        leftApart = Enumerable.Range(0, ops.Count).Count(i => beyondReach[i] && merged[i] == null && !joined[i]);
         if (paired == 0) return ops;
         var result = new List<TraceOp>(ops.Count - paired / 2);
         for (int i = 0; i < ops.Count; i++)
