@@ -63,6 +63,7 @@ public abstract class BroadcastTreeKernelTests
         ("spn-step", [690, 10, 2], [[690, 10, 2], [690, 10, 2], [690, 10, 1]], [2]),
         ("mul", [50, 30, 3], [[50, 1, 3], [50, 30, 3]], null),
         ("four-inputs", [3, 700, 1, 7], [[3, 1, 1, 7], [1, 700, 1, 1], [3, 700, 1, 7], []], [1]),
+        ("spectral-weights", [50, 30, 3], [[50, 1, 3], [50, 30, 3], [50, 1, 3], [1, 30, 3]], null),
     ];
 
     /// <summary>The fixed patterns, each with a sum and (where it reduces) a mean; random patterns per seed; the large ones on the CPU set.</summary>

@@ -346,10 +346,20 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
                 ComputeShortRows<TV>(at, start, length, into, into2);
                 return;
             }
-            // The row odometer in registers: the innermost outer dim steps each input by its stride there; a wrap
-            // carries into the outer dims through the cursor.
-            int last = m - 2;
-            long lastExt = ext[last], li = at.Index[last], col = at.Column;
+            var rows = new TreeRows<TV>(tree, x, into, into2);
+            WalkRows(at, length, ref rows);
+        }
+
+        /// <summary>
+        /// Hands <paramref name="runs"/> the next <paramref name="length"/> values from the cursor's place, a row's run at
+        /// a time, and leaves the cursor after them. The row odometer is in registers: the innermost outer dim steps
+        /// each input by its stride there; a wrap carries into the outer dims through the cursor.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private void WalkRows<TRuns>(RowCursor at, long length, ref TRuns runs) where TRuns : struct, IRowRuns
+        {
+            int m = ext.Length, last = m - 2;
+            long inner = ext[m - 1], lastExt = ext[last], li = at.Index[last], col = at.Column;
             long o0 = at.Offset[0], o1 = at.Offset[1], o2 = at.Offset[2], o3 = at.Offset[3];
             long t0 = strides[0][last], t1 = strides[1][last], t2 = strides[2][last], t3 = strides[3][last];
             while (length > 0)
@@ -374,16 +384,61 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
                     }
                 }
                 long run = Math.Min(inner - col, length);
-                TreeSpan<TOut, TV>(tree, x.S0 ? x.X0 + o0 : x.X0 + o0 + col, x.S1 ? x.X1 + o1 : x.X1 + o1 + col, x.S2 ? x.X2 + o2 : x.X2 + o2 + col,
-                    x.S3 ? x.X3 + o3 : x.X3 + o3 + col, x.S0, x.S1, x.S2, x.S3, into, into2, run);
-                into += run;
-                into2 += run;
+                runs.Run(o0, o1, o2, o3, col, run);
                 length -= run;
                 col += run;
             }
             at.Index[last] = li;
             at.Column = col;
             (at.Offset[0], at.Offset[1], at.Offset[2], at.Offset[3]) = (o0, o1, o2, o3);
+        }
+
+        /// <summary>Each row's run computed by the tree in place: every input read at its row offset (plus the column unless scalar per row).</summary>
+        private struct TreeRows<TV>(TOut tree, TreeInputs x, float* into, float* into2) : IRowRuns where TV : unmanaged, IFloatVector<TV>
+        {
+            private float* into = into, into2 = into2;
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public void Run(long o0, long o1, long o2, long o3, long col, long run)
+            {
+                TreeSpan<TOut, TV>(tree, x.S0 ? x.X0 + o0 : x.X0 + o0 + col, x.S1 ? x.X1 + o1 : x.X1 + o1 + col, x.S2 ? x.X2 + o2 : x.X2 + o2 + col,
+                    x.S3 ? x.X3 + o3 : x.X3 + o3 + col, x.S0, x.S1, x.S2, x.S3, into, into2, run);
+                into += run;
+                into2 += run;
+            }
+        }
+
+        /// <summary>
+        /// Each row's run of the inputs marked to gather, copied into that input's scratch block one after another (an
+        /// input scalar per row repeated over the run).
+        /// </summary>
+        private struct GatheredRows(TreeInputs x, float* scratch, bool g0, bool g1, bool g2, bool g3) : IRowRuns
+        {
+            private long at;
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public void Run(long o0, long o1, long o2, long o3, long col, long run)
+            {
+                if (g0) Copy(x.S0 ? x.X0 + o0 : x.X0 + o0 + col, x.S0, scratch + at, run);
+                if (g1) Copy(x.S1 ? x.X1 + o1 : x.X1 + o1 + col, x.S1, scratch + ShortRowScratch.Block + at, run);
+                if (g2) Copy(x.S2 ? x.X2 + o2 : x.X2 + o2 + col, x.S2, scratch + 2 * ShortRowScratch.Block + at, run);
+                if (g3) Copy(x.S3 ? x.X3 + o3 : x.X3 + o3 + col, x.S3, scratch + 3 * ShortRowScratch.Block + at, run);
+                at += run;
+            }
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            private static void Copy(float* src, bool scalar, float* dst, long run)
+            {
+                if (scalar)
+                {
+                    float v = *src;
+                    for (long c = 0; c < run; c++) dst[c] = v;
+                }
+                else
+                {
+                    for (long c = 0; c < run; c++) dst[c] = src[c];
+                }
+            }
         }
 
         /// <summary>
@@ -396,7 +451,6 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
         {
             const int inputs = ElementwiseExpression.MaxInputs;
             int m = ext.Length;
-            long inner = ext[m - 1];
             // Flat: strides are those of the contiguous space; constant: every stride 0 (read as a scalar).
             Span<bool> flat = stackalloc bool[inputs], constant = stackalloc bool[inputs];
             for (int k = 0; k < inputs; k++)
@@ -411,74 +465,33 @@ public sealed partial class CpuKernelSet : IFusedElementwiseKernels
                 }
                 (flat[k], constant[k]) = (f, c);
             }
-            float** bases = stackalloc float*[inputs];
-            float** p = stackalloc float*[inputs];
-            Span<bool> scalarRows = stackalloc bool[inputs];
-            bases[0] = x.X0;
-            bases[1] = x.X1;
-            bases[2] = x.X2;
-            bases[3] = x.X3;
-            (scalarRows[0], scalarRows[1], scalarRows[2], scalarRows[3]) = (x.S0, x.S1, x.S2, x.S3);
             float* scratch = ShortRowScratch.Of(inputs * ShortRowScratch.Block);
-            // The row odometer of Compute, in registers.
-            int last = m - 2;
-            long lastExt = ext[last], li = at.Index[last], col = at.Column;
-            long* o = stackalloc long[inputs];
-            long* t = stackalloc long[inputs];
-            for (int k = 0; k < inputs; k++) (o[k], t[k]) = (at.Offset[k], strides[k][last]);
+            // Where the tree reads input k over the block from start: in place, or its gathered scratch block.
+            static float* Block(bool constant, bool flat, float* input, long start, float* gathered) =>
+                constant ? input : flat ? input + start : gathered;
             while (length > 0)
             {
                 long n = Math.Min(length, ShortRowScratch.Block);
-                for (int k = 0; k < inputs; k++)
-                    p[k] = constant[k] ? bases[k] : flat[k] ? bases[k] + start : scratch + k * ShortRowScratch.Block;
-                // One walk over the block's rows gathers every other input.
-                for (long i = 0; i < n;)
-                {
-                    if (col == inner)
-                    {
-                        col = 0;
-                        if (++li < lastExt)
-                        {
-                            for (int k = 0; k < inputs; k++) o[k] += t[k];
-                        }
-                        else
-                        {
-                            li = 0;
-                            at.Index[last] = lastExt - 1;
-                            for (int k = 0; k < inputs; k++) at.Offset[k] = o[k];
-                            at.NextRow(ext, strides);
-                            for (int k = 0; k < inputs; k++) o[k] = at.Offset[k];
-                        }
-                    }
-                    long run = Math.Min(inner - col, n - i);
-                    for (int k = 0; k < inputs; k++)
-                    {
-                        if (constant[k] || flat[k]) continue;
-                        float* dst = p[k] + i;
-                        if (scalarRows[k])
-                        {
-                            float v = bases[k][o[k]];
-                            for (long c = 0; c < run; c++) dst[c] = v;
-                        }
-                        else
-                        {
-                            float* src = bases[k] + o[k] + col;
-                            for (long c = 0; c < run; c++) dst[c] = src[c];
-                        }
-                    }
-                    i += run;
-                    col += run;
-                }
-                TreeSpan<TOut, TV>(tree, p[0], p[1], p[2], p[3], constant[0], constant[1], constant[2], constant[3], into, into2, n);
+                var gathered = new GatheredRows(x, scratch, !(constant[0] || flat[0]), !(constant[1] || flat[1]), !(constant[2] || flat[2]),
+                    !(constant[3] || flat[3]));
+                WalkRows(at, n, ref gathered);
+                const int b = ShortRowScratch.Block;
+                TreeSpan<TOut, TV>(tree, Block(constant[0], flat[0], x.X0, start, scratch), Block(constant[1], flat[1], x.X1, start, scratch + b),
+                    Block(constant[2], flat[2], x.X2, start, scratch + 2 * b), Block(constant[3], flat[3], x.X3, start, scratch + 3 * b),
+                    constant[0], constant[1], constant[2], constant[3], into, into2, n);
                 into += n;
                 into2 += n;
                 start += n;
                 length -= n;
             }
-            at.Index[last] = li;
-            at.Column = col;
-            for (int k = 0; k < inputs; k++) at.Offset[k] = o[k];
         }
+    }
+
+    /// <summary>A consumer of <see cref="TreeRange{TOut}"/>'s row walk: each input's offset at the row's start, the column the run starts at, its length.</summary>
+    private interface IRowRuns
+    {
+        /// <summary>One run of a row, in walk order.</summary>
+        void Run(long o0, long o1, long o2, long o3, long col, long run);
     }
 
     /// <summary>Per-thread scratch of <see cref="TreeRange{TOut}.ComputeShortRows{TV}"/>: one block per input.</summary>
