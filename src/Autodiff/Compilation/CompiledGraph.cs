@@ -37,8 +37,8 @@ internal sealed class BufferInfo(object buffer, BufferRole role)
     public int Slot { get; set; } = -1;
     public string Token { get; set; } = "";
     public bool IsInt => Buffer is DeviceBuffer<int>;
-    public long Length => Buffer is DeviceBuffer<float> f ? f.Length : ((DeviceBuffer<int>)Buffer).Length;
-    public long Bytes => Length * 4;
+    public long Length => TraceBuffers.Length(Buffer);
+    public long Bytes => TraceBuffers.Bytes(Buffer);
     public bool IsDisposed => Buffer is DeviceBuffer<float> f ? f.IsDisposed : ((DeviceBuffer<int>)Buffer).IsDisposed;
 }
 

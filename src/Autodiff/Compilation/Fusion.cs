@@ -449,17 +449,9 @@ internal static class Fusion
         long bytes = 0;
         for (int i = later - 1; i > earlier && !ops[i].Buffers.Any(inputs.Contains); i--)
             foreach (var b in ops[i].Buffers)
-                if (seen.Add(b)) bytes += BufferBytes(b);
+                if (seen.Add(b)) bytes += TraceBuffers.Bytes(b);
         return bytes;
     }
-
-    /// <summary>The bytes of a traced buffer (float or int elements; 0 for anything else).</summary>
-    private static long BufferBytes(object buffer) => buffer switch
-    {
-        DeviceBuffer<float> f => f.Length * sizeof(float),
-        DeviceBuffer<int> i => i.Length * sizeof(int),
-        _ => 0,
-    };
 
     /// <summary>
     /// The pair of <paramref name="first"/> and <paramref name="second"/> as one launch, or null unless both reduce the

@@ -41,6 +41,12 @@ internal readonly record struct OpEffects(object[] Reads, object Writes)
 /// <summary>Rewrites the buffers a recorded operation touches, and counts who touches them.</summary>
 internal static class TraceBuffers
 {
+    /// <summary>The elements of a traced buffer (a float or an int buffer).</summary>
+    public static long Length(object buffer) => buffer is DeviceBuffer<float> f ? f.Length : ((DeviceBuffer<int>)buffer).Length;
+
+    /// <summary>The bytes of a traced buffer (four per element, float or int).</summary>
+    public static long Bytes(object buffer) => Length(buffer) * 4;
+
     /// <summary>For every buffer of <paramref name="ops"/>, how many operations touch it (each at most once).</summary>
     public static Dictionary<object, int> Users(List<TraceOp> ops)
     {
