@@ -218,6 +218,101 @@ internal static unsafe class SimdLoops<TV, TD>
         for (; i < n; i++) acc[i] += x[i];
     }
 
+    /// <summary>acc[i] += x[i] over doubles.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void AddDouble(double* acc, double* x, long n)
+    {
+        long i = 0;
+        if (Vectorized)
+        {
+            int h = TD.Count;
+            for (; i <= n - h; i += h) TD.Store(TD.Load(acc + i) + TD.Load(x + i), acc + i);
+        }
+        for (; i < n; i++) acc[i] += x[i];
+    }
+
+    /// <summary>
+    /// acc[i] += x[r · stride + i] for each of <paramref name="rows"/> rows in order, i &lt; n: the additions of
+    /// <see cref="AccumulateDouble"/> called row after row, with a strip of columns held in registers over all the rows
+    /// (each accumulator is loaded and stored once instead of once per row).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void AccumulateDoubleRows(double* acc, float* x, nint stride, long rows, long n)
+    {
+        long i = 0;
+        if (Vectorized)
+        {
+            int w = TV.Count, h = TD.Count;
+            for (; i <= n - 4 * w; i += 4 * w)
+            {
+                TD a0 = TD.Load(acc + i), a1 = TD.Load(acc + i + h), a2 = TD.Load(acc + i + 2 * h), a3 = TD.Load(acc + i + 3 * h);
+                TD a4 = TD.Load(acc + i + 4 * h), a5 = TD.Load(acc + i + 5 * h), a6 = TD.Load(acc + i + 6 * h), a7 = TD.Load(acc + i + 7 * h);
+                float* p = x + i;
+                for (long r = 0; r < rows; r++, p += stride)
+                {
+                    TV.Widen(TV.Load(p), out var lo, out var hi);
+                    TV.Widen(TV.Load(p + w), out var lo2, out var hi2);
+                    TV.Widen(TV.Load(p + 2 * w), out var lo3, out var hi3);
+                    TV.Widen(TV.Load(p + 3 * w), out var lo4, out var hi4);
+                    a0 += lo;
+                    a1 += hi;
+                    a2 += lo2;
+                    a3 += hi2;
+                    a4 += lo3;
+                    a5 += hi3;
+                    a6 += lo4;
+                    a7 += hi4;
+                }
+                TD.Store(a0, acc + i);
+                TD.Store(a1, acc + i + h);
+                TD.Store(a2, acc + i + 2 * h);
+                TD.Store(a3, acc + i + 3 * h);
+                TD.Store(a4, acc + i + 4 * h);
+                TD.Store(a5, acc + i + 5 * h);
+                TD.Store(a6, acc + i + 6 * h);
+                TD.Store(a7, acc + i + 7 * h);
+            }
+            for (; i <= n - 2 * w; i += 2 * w)
+            {
+                TD a0 = TD.Load(acc + i), a1 = TD.Load(acc + i + h), a2 = TD.Load(acc + i + 2 * h), a3 = TD.Load(acc + i + 3 * h);
+                float* p = x + i;
+                for (long r = 0; r < rows; r++, p += stride)
+                {
+                    TV.Widen(TV.Load(p), out var lo, out var hi);
+                    TV.Widen(TV.Load(p + w), out var lo2, out var hi2);
+                    a0 += lo;
+                    a1 += hi;
+                    a2 += lo2;
+                    a3 += hi2;
+                }
+                TD.Store(a0, acc + i);
+                TD.Store(a1, acc + i + h);
+                TD.Store(a2, acc + i + 2 * h);
+                TD.Store(a3, acc + i + 3 * h);
+            }
+            for (; i <= n - w; i += w)
+            {
+                TD a0 = TD.Load(acc + i), a1 = TD.Load(acc + i + h);
+                float* p = x + i;
+                for (long r = 0; r < rows; r++, p += stride)
+                {
+                    TV.Widen(TV.Load(p), out var lo, out var hi);
+                    a0 += lo;
+                    a1 += hi;
+                }
+                TD.Store(a0, acc + i);
+                TD.Store(a1, acc + i + h);
+            }
+        }
+        for (; i < n; i++)
+        {
+            double a = acc[i];
+            float* p = x + i;
+            for (long r = 0; r < rows; r++, p += stride) a += *p;
+            acc[i] = a;
+        }
+    }
+
     /// <summary>NaN-propagating max: x where x &gt; m or x is NaN, else m (a NaN in m stays).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TV MaxNaN(TV m, TV x) => TV.Select(TV.GreaterThan(x, m) | ~TV.Equal(x, x), x, m);
