@@ -7,7 +7,7 @@
 #
 # --dry runs BenchmarkDotNet's Dry job (one cold iteration) to check that the script and every class run; its figures
 # mean nothing.
-# SET: gemm skinny small elementwise mlp mixer fno spn fft kronecker onnx multigrad (default: all of them). Results go to DIR
+# SET: gemm skinny small elementwise colsum mlp mixer fno spn fft kronecker onnx multigrad (default: all of them). Results go to DIR
 # (default bench/results/<UTC time>): environment.txt (CPU, load, commit, what the baselines run on), one folder per
 # set with BenchmarkDotNet's reports (results/*-report-github.md is the table to quote) and its log, and
 # multigrad.txt. Run it on a quiet machine and expect a long run (the default job picks each benchmark's iteration
@@ -31,7 +31,7 @@ while [ $# -gt 0 ]; do
     *) sets+=("$1"); shift ;;
   esac
 done
-all=(gemm skinny small elementwise mlp mixer fno spn fft kronecker onnx multigrad)
+all=(gemm skinny small elementwise colsum mlp mixer fno spn fft kronecker onnx multigrad)
 [ ${#sets[@]} -eq 0 ] && sets=("${all[@]}")
 
 # The BenchmarkDotNet filter of each set: the classes whose rows the README quotes.
@@ -41,6 +41,7 @@ filter_of() {
     skinny) echo '*.SkinnyGemmBenchmarks.*' ;;
     small) echo '*.SmallGemmBenchmarks.*' ;;
     elementwise) echo '*.ElementwiseBenchmarks.*' ;;
+    colsum) echo '*.ColumnSumBenchmarks.*' ;;
     mlp) echo '*.MlpStepBenchmarks.*' ;;
     mixer) echo '*.MixerStepBenchmarks.*' ;;
     fno) echo '*.FnoStepBenchmarks.*' ;;
