@@ -35,16 +35,9 @@ public class ColumnSumBenchmarks
         shape = Shape.Split('x').Select(int.Parse).ToArray();
         int n = shape[0] * shape[1];
         var rng = new Random(5);
-        x = Up(Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray());
-        x2 = Up(Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray());
+        x = BenchData.OnCpu(BenchData.Uniform(rng, n));
+        x2 = BenchData.OnCpu(BenchData.Uniform(rng, n));
         y = k.Allocate(shape[1]);
-    }
-
-    private DeviceBuffer<float> Up(float[] data)
-    {
-        var b = k.Allocate(data.Length);
-        b.CopyFromHost(data);
-        return b;
     }
 
     /// <summary>Frees the operands and turns the row groups back on.</summary>

@@ -412,16 +412,7 @@ public sealed partial class CpuKernelSet
                     for (long q = rows / groupRows; q > 0; q--)
                     {
                         SumRowGroup<TV, TD, TSource>(x, acc, acc2, ix, (nint)istr[g], groupRows, oo, len, ps);
-                        for (int d = g - 1; d >= 0; d--)
-                        {
-                            ix += istr[d];
-                            oo += ostr[d];
-                            if (++idx[d] < end[d]) break;
-                            long span = end[d] - start[d];
-                            ix -= istr[d] * span;
-                            oo -= ostr[d] * span;
-                            idx[d] = start[d];
-                        }
+                        NextRow(g - 1, idx, start, end, istr, ostr, ref ix, ref oo);
                     }
                     return;
                 }
@@ -444,22 +435,32 @@ public sealed partial class CpuKernelSet
                         if (innerRed) acc2[oo] += SimdLoops<TV, TD>.Sum(xr2, len);
                         else SimdLoops<TV, TD>.AccumulateDouble(acc2 + oo, xr2, len);
                     }
-                    for (int d = outer - 1; d >= 0; d--)
-                    {
-                        ix += istr[d];
-                        oo += ostr[d];
-                        if (++idx[d] < end[d]) break;
-                        long span = end[d] - start[d];
-                        ix -= istr[d] * span;
-                        oo -= ostr[d] * span;
-                        idx[d] = start[d];
-                    }
+                    NextRow(outer - 1, idx, start, end, istr, ostr, ref ix, ref oo);
                 }
             }
         }
         finally
         {
             ReturnScratch(scratch);
+        }
+    }
+
+    /// <summary>
+    /// Steps the row odometer over dims <paramref name="last"/> down to 0 (each from its start to its end, the last
+    /// fastest), moving the input offset <paramref name="ix"/> and the output offset <paramref name="oo"/> with it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void NextRow(int last, Span<long> idx, Span<long> start, Span<long> end, long[] istr, long[] ostr, ref long ix, ref long oo)
+    {
+        for (int d = last; d >= 0; d--)
+        {
+            ix += istr[d];
+            oo += ostr[d];
+            if (++idx[d] < end[d]) break;
+            long span = end[d] - start[d];
+            ix -= istr[d] * span;
+            oo -= ostr[d] * span;
+            idx[d] = start[d];
         }
     }
 

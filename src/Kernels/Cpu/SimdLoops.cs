@@ -272,24 +272,6 @@ internal static unsafe class SimdLoops<TV, TD>
                 TD.Store(a6, acc + i + 6 * h);
                 TD.Store(a7, acc + i + 7 * h);
             }
-            for (; i <= n - 2 * w; i += 2 * w)
-            {
-                TD a0 = TD.Load(acc + i), a1 = TD.Load(acc + i + h), a2 = TD.Load(acc + i + 2 * h), a3 = TD.Load(acc + i + 3 * h);
-                float* p = x + i;
-                for (long r = 0; r < rows; r++, p += stride)
-                {
-                    TV.Widen(TV.Load(p), out var lo, out var hi);
-                    TV.Widen(TV.Load(p + w), out var lo2, out var hi2);
-                    a0 += lo;
-                    a1 += hi;
-                    a2 += lo2;
-                    a3 += hi2;
-                }
-                TD.Store(a0, acc + i);
-                TD.Store(a1, acc + i + h);
-                TD.Store(a2, acc + i + 2 * h);
-                TD.Store(a3, acc + i + 3 * h);
-            }
             for (; i <= n - w; i += w)
             {
                 TD a0 = TD.Load(acc + i), a1 = TD.Load(acc + i + h);
