@@ -127,11 +127,7 @@ public sealed partial class CpuKernelSet
         if (n < 2 * CheapGrain || blocks == 1) body(0, blocks);
         else For(blocks, 1, body, 1);
         // Block by block into the first block's partials, in memory order: each column adds its blocks in block order.
-        for (long b = 1; b < blocks; b++)
-        {
-            double* src = parts + b * 2 * c;
-            for (long j = 0; j < 2 * c; j++) parts[j] += src[j];
-        }
+        for (long b = 1; b < blocks; b++) SimdLoops<TV, TD>.AddDouble(parts, parts + b * 2 * c, 2 * c);
         for (long j = 0; j < c; j++)
         {
             pdg[j] = (float)parts[j];

@@ -398,14 +398,15 @@ public sealed partial class CpuKernelSet
             ix += idx[d] * istr[d];
             oo += idx[d] * ostr[d];
         }
-        var scratch = RentScratch(x, len);
+        // Sums whose innermost dim is kept under a reduced dim: the rows along that dim add into the same outputs, so
+        // they are added a group at a time (see SumRowGroup), computed rows a block of whole rows at a time.
+        bool grouped = !innerRed && !max && outer >= 1 && red[outer - 1] && GroupedColumnSums;
+        var scratch = RentScratch(x, grouped ? RowGroupScratch(len) : len);
         try
         {
             fixed (float* ps = scratch)
             {
-                // Sums whose innermost dim is kept under a reduced dim: the rows along that dim add into the same
-                // outputs, so they are added a group at a time (see SumRowGroup).
-                if (!innerRed && !max && outer >= 1 && red[outer - 1] && GroupedColumnSums)
+                if (grouped)
                 {
                     int g = outer - 1;
                     long groupRows = end[g] - start[g];
@@ -477,6 +478,9 @@ public sealed partial class CpuKernelSet
     /// <summary>Values of a row group computed per call when its rows follow each other in memory (whole rows, 64 kB).</summary>
     private const long RowGroupBlock = 16 * 1024;
 
+    /// <summary>The scratch run a row group of rows of <paramref name="len"/> values computes into: a block of whole rows, or one row.</summary>
+    private static long RowGroupScratch(long len) => len <= RowGroupBlock ? RowGroupBlock / len * len : len;
+
     /// <summary>
     /// Adds <paramref name="rows"/> rows of <paramref name="len"/> values, starting at <paramref name="ix"/> and
     /// <paramref name="stride"/> apart, into acc[oo ..] (a paired source's second rows into acc2), each accumulator
@@ -484,7 +488,8 @@ public sealed partial class CpuKernelSet
     /// in registers over all the rows; computed whole rows that follow each other are computed a block at a time and
     /// summed so; other computed rows go a strip of <see cref="RowGroupStrip"/> columns at a time. (One row at a time,
     /// a 64 x 32768 sum, a Mixer's token-bias gradient, loads and stores 256 kB of accumulators per row, and a
-    /// 20480 x 64 sum makes a call per row of 64 values.)
+    /// 20480 x 64 sum makes a call per row of 64 values.) <paramref name="scratch"/>: at least
+    /// <see cref="RowGroupScratch"/> values (twice that for a paired source) where the source needs scratch.
     /// </summary>
     private static unsafe void SumRowGroup<TV, TD, TSource>(TSource x, double* acc, double* acc2, long ix, nint stride, long rows, long oo, long len,
         float* scratch)
@@ -499,20 +504,11 @@ public sealed partial class CpuKernelSet
         {
             // Whole rows one after another: a block of them is computed in one call, then summed as rows in memory.
             long blockRows = RowGroupBlock / len;
-            var block = RentScratch(x, blockRows * len);
-            try
+            for (long r0 = 0; r0 < rows; r0 += blockRows)
             {
-                fixed (float* pb = block)
-                    for (long r0 = 0; r0 < rows; r0 += blockRows)
-                    {
-                        long count = Math.Min(blockRows, rows - r0), at = ix + r0 * len;
-                        SimdLoops<TV, TD>.AccumulateDoubleRows(acc + oo, x.Run<TV>(at, count * len, pb), (nint)len, count, len);
-                        if (x.Paired) SimdLoops<TV, TD>.AccumulateDoubleRows(acc2 + oo, x.Second(at, count * len, pb), (nint)len, count, len);
-                    }
-            }
-            finally
-            {
-                ReturnScratch(block);
+                long count = Math.Min(blockRows, rows - r0), at = ix + r0 * len;
+                SimdLoops<TV, TD>.AccumulateDoubleRows(acc + oo, x.Run<TV>(at, count * len, scratch), (nint)len, count, len);
+                if (x.Paired) SimdLoops<TV, TD>.AccumulateDoubleRows(acc2 + oo, x.Second(at, count * len, scratch), (nint)len, count, len);
             }
             return;
         }
