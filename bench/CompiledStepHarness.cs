@@ -23,7 +23,7 @@ public static class CompiledStepHarness
 {
     private const int WarmupSteps = 100;
 
-    private sealed class Net(Func<IEnumerable<Tensor>> parameters, Func<Tensor, object, Tensor> loss, IDisposable owner) : IDisposable
+    internal sealed class Net(Func<IEnumerable<Tensor>> parameters, Func<Tensor, object, Tensor> loss, IDisposable owner) : IDisposable
     {
         public Adam Opt { get; } = new(parameters(), 1e-3f);
 
@@ -98,7 +98,7 @@ public static class CompiledStepHarness
         }
     }
 
-    private static (Tensor X, object Y) Batch(string name, Device d) => name switch
+    internal static (Tensor X, object Y) Batch(string name, Device d) => name switch
     {
         "mlp" => (Tensor.Uniform([256, 784], 5, 0, 1, d), Labels(256)),
         "mixer" => (Tensor.Uniform([64, 32 * 32], 5, 0, 1, d), Labels(64)),
@@ -116,7 +116,7 @@ public static class CompiledStepHarness
 
     private static IndexTensor Labels(int rows) => new(Enumerable.Range(0, rows).Select(i => i % 10).ToArray());
 
-    private static Net Make(string name, Device d)
+    internal static Net Make(string name, Device d)
     {
         switch (name)
         {
@@ -157,7 +157,7 @@ public static class CompiledStepHarness
         return d.Counters.Snapshot().Minus(before);
     }
 
-    private static double Time(Action a)
+    internal static double Time(Action a)
     {
         var sw = Stopwatch.StartNew();
         a();

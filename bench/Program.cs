@@ -11,7 +11,8 @@ namespace Engine.Bench;
 /// backward beside the previous erf in interleaved rounds; `-- broadcast-tree-interleaved [rounds]` the FNO's broadcasting
 /// trees beside their member calls; `-- small-gemm [rounds] [calls]` times the small and batched products with the
 /// small-product paths on and off in interleaved rounds; `-- onnx-interleaved [rounds] [calls]` the small MLP's forward
-/// beside ONNX Runtime and its three products with and without epilogues; bench/remeasure.sh runs the README's figures.
+/// beside ONNX Runtime and its three products with and without epilogues; `-- slot-policy [rounds]` the compiled steps
+/// with the memory plan's two slot policies; bench/remeasure.sh runs the README's figures.
 /// </summary>
 public static class Program
 {
@@ -53,6 +54,11 @@ public static class Program
         if (args.Length > 0 && args[0] == "compiled-steps")
         {
             CompiledStepHarness.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 20, Console.Out);
+            return;
+        }
+        if (args.Length > 0 && args[0] == "slot-policy")
+        {
+            SlotPolicyHarness.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 30, Console.Out);
             return;
         }
         if (args.Length > 0 && args[0] == "baselines")

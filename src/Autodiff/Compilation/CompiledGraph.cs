@@ -176,7 +176,7 @@ internal sealed class CompiledGraph : IDisposable
     /// before the call and was freed during it.
     /// </summary>
     public static (CompiledGraph? Graph, string? Reason) Build(Trace trace, Device device, object[] args, Tensor output, bool poison, bool fuse,
-        bool optimize = true, bool profile = false, bool recompute = true)
+        bool optimize = true, bool profile = false, bool recompute = true, bool reuseRecentSlots = true)
     {
         ArgumentNullException.ThrowIfNull(output);
         if (trace.HostRead != null) return (null, trace.HostRead);
@@ -279,7 +279,7 @@ internal sealed class CompiledGraph : IDisposable
         {
             fusedKernels = fused, Passes = passes, Profile = profile, gradBindings = GradBinding.Of(trace, infos), gatherMaps = gatherMaps,
         };
-        graph.Plan(list);
+        graph.Plan(list, reuseRecentSlots);
         graph.Emit(ops, list);
         graph.FoldConstants(folded);
         graph.CountLoadsSince(beforeBuild);
@@ -296,10 +296,10 @@ internal sealed class CompiledGraph : IDisposable
     private static bool IsDisposed(object b) => b is DeviceBuffer<float> f ? f.IsDisposed : ((DeviceBuffer<int>)b).IsDisposed;
 
     /// <summary>
-    /// Liveness planning: temporaries in order of first use, each into a free slot of its exact length and type (the
-    /// kernels take a buffer's length as the element count, so a slot cannot be larger than its tenant), else a new slot.
+    /// Liveness planning: every temporary into a slot of the memory plan (see <see cref="MemoryPlanner"/>), one buffer
+    /// per slot.
     /// </summary>
-    private void Plan(List<BufferInfo> list)
+    private void Plan(List<BufferInfo> list, bool reuseRecentSlots)
     {
         int counter = 0;
         foreach (var b in list.OrderBy(b => b.Role).ThenBy(b => b.First))
@@ -314,19 +314,22 @@ internal sealed class CompiledGraph : IDisposable
             };
         foreach (var c in list.Where(b => b.Role == BufferRole.Constant))
             constantBuffers[c.Buffer] = device.Kernels.Allocate(c.Length);
-        foreach (var t in list.Where(b => b.Role == BufferRole.Temporary).OrderBy(b => b.First))
+        var temporaries = list.Where(b => b.Role == BufferRole.Temporary).OrderBy(b => b.First).ToList();
+        var slotOf = MemoryPlanner.Assign(temporaries.Select(t => new MemoryPlanner.Lifetime(t.Length, t.IsInt, t.First, t.Last)).ToList(),
+            reuseRecentSlots);
+        for (int i = 0; i < temporaries.Count; i++)
         {
-            var slot = slots.FirstOrDefault(s => s.LastUse < t.First && Info(s.Buffer).IsInt == t.IsInt && Info(s.Buffer).Length == t.Length);
-            if (slot == null)
+            var t = temporaries[i];
+            if (slotOf[i] == slots.Count)
             {
                 object buffer = t.IsInt ? device.Kernels.AllocateInt(t.Length) : device.Kernels.Allocate(t.Length);
-                slot = new MemorySlot(buffer, t.Last);
+                slots.Add(new MemorySlot(buffer, t.Last));
                 slotInfo[buffer] = new BufferInfo(buffer, BufferRole.Temporary);
-                slots.Add(slot);
             }
+            var slot = slots[slotOf[i]];
             slot.LastUse = t.Last;
             slot.Tenants.Add(t);
-            t.Slot = slots.IndexOf(slot);
+            t.Slot = slotOf[i];
             t.Token += "@s" + t.Slot;
         }
     }

@@ -50,6 +50,12 @@ public sealed record CompileOptions
     /// </summary>
     public Func<object?>? Guard { get; init; }
 
+    /// <summary>
+    /// A temporary takes the free memory-plan slot freed last (true, the default) or the one opened first (false: the
+    /// baseline of the benchmarks); see <see cref="MemoryPlanner"/>.
+    /// </summary>
+    internal bool ReuseRecentSlots { get; init; } = true;
+
     /// <summary>Where fallback and recompilation messages are written as well as kept in <see cref="CompiledFunction.Messages"/>.</summary>
     public TextWriter? Log { get; init; }
 }
@@ -328,7 +334,8 @@ public abstract class CompiledFunction : IDisposable
             Fallback(variant, difference);
             return result;
         }
-        var (graph, reason) = CompiledGraph.Build(trace, device, args, result, Options.PoisonDeadSlots, Options.Fuse, Options.Optimize, Options.ProfileReplays, Options.Recompute);
+        var (graph, reason) = CompiledGraph.Build(trace, device, args, result, Options.PoisonDeadSlots, Options.Fuse, Options.Optimize, Options.ProfileReplays, Options.Recompute,
+            Options.ReuseRecentSlots);
         if (graph == null)
         {
             Fallback(variant, reason!);
