@@ -23,9 +23,10 @@ public static class CompiledStepHarness
 {
     private const int WarmupSteps = 100;
 
-    internal sealed class Net(Func<IEnumerable<Tensor>> parameters, Func<Tensor, object, Tensor> loss, IDisposable owner) : IDisposable
+    internal sealed class Net(Func<IEnumerable<Tensor>> parameters, Func<Tensor, object, Tensor> loss, IDisposable owner, float learningRate)
+        : IDisposable
     {
-        public Adam Opt { get; } = new(parameters(), 1e-3f);
+        public Adam Opt { get; } = new(parameters(), learningRate);
 
         public Tensor Step(Tensor x, object y)
         {
@@ -98,6 +99,32 @@ public static class CompiledStepHarness
         }
     }
 
+    /// <summary>
+    /// One model's compiled step replayed in <paramref name="chunks"/> chunks of 10 replays, each chunk's median
+    /// written with the seconds since the start: a change of speed inside one process tells whether it comes from the
+    /// process (its buffers, its code) or from the machine over time. With <paramref name="learningRate"/> 0 the
+    /// parameters stay put, so the values the kernels see stay the same too. Run:
+    /// <c>dotnet run -c Release --project bench -- step-timeline [model] [chunks] [learning rate]</c>.
+    /// </summary>
+    public static void Timeline(string name, int chunks, float learningRate, TextWriter output)
+    {
+        var d = Device.Cpu;
+        var (x, y) = Batch(name, d);
+        using var net = Make(name, d, learningRate);
+        using var step = Compiler.Compile((Tensor input, object target) => net.Step(input, target));
+        for (int i = 0; i < 20; i++) step.Invoke(x, y).Dispose();
+        output.WriteLine($"{name} compiled step, learning rate {learningRate.ToString(CultureInfo.InvariantCulture)}: seconds since start, median ms of 10 replays; load average {File.ReadAllText("/proc/loadavg").Trim()}");
+        var clock = Stopwatch.StartNew();
+        for (int c = 0; c < chunks; c++)
+        {
+            var times = Enumerable.Range(0, 10).Select(_ => Time(() => step.Invoke(x, y).Dispose())).ToList();
+            output.Write(string.Create(CultureInfo.InvariantCulture, $"{clock.Elapsed.TotalSeconds:F1}s {Statistics.Median(times):F1}{(c % 8 == 7 ? "\n" : " | ")}"));
+        }
+        output.WriteLine();
+        x.Dispose();
+        (y as IDisposable)?.Dispose();
+    }
+
     internal static (Tensor X, object Y) Batch(string name, Device d) => name switch
     {
         "mlp" => (Tensor.Uniform([256, 784], 5, 0, 1, d), Labels(256)),
@@ -116,7 +143,7 @@ public static class CompiledStepHarness
 
     private static IndexTensor Labels(int rows) => new(Enumerable.Range(0, rows).Select(i => i % 10).ToArray());
 
-    internal static Net Make(string name, Device d)
+    internal static Net Make(string name, Device d, float learningRate = 1e-3f)
     {
         switch (name)
         {
@@ -124,22 +151,22 @@ public static class CompiledStepHarness
             {
                 var m = new Sequential(new Linear(784, 1024, seed: 1, device: d), new ReLU(), new Linear(1024, 1024, seed: 2, device: d), new ReLU(),
                     new Linear(1024, 10, seed: 3, device: d));
-                return new Net(m.Parameters, (x, y) => Losses.CrossEntropy(m.Forward(x), (IndexTensor)y), m);
+                return new Net(m.Parameters, (x, y) => Losses.CrossEntropy(m.Forward(x), (IndexTensor)y), m, learningRate);
             }
             case "mixer":
             {
                 var m = new Mixer(32, 4, 256, 4, 128, 512, classes: 10, seed: 1, device: d);
-                return new Net(m.Parameters, (x, y) => Losses.CrossEntropy(m.Forward(x), (IndexTensor)y), m);
+                return new Net(m.Parameters, (x, y) => Losses.CrossEntropy(m.Forward(x), (IndexTensor)y), m, learningRate);
             }
             case "fno1d":
             {
                 var m = new Fno1d(16, 64, 4, 128, seed: 1, device: d);
-                return new Net(m.Parameters, (x, y) => OperatorTraining.RelativeL2(m.Forward(x), (Tensor)y), m);
+                return new Net(m.Parameters, (x, y) => OperatorTraining.RelativeL2(m.Forward(x), (Tensor)y), m, learningRate);
             }
             default:
             {
                 var s = new Spn.Spn(RegionGraph.RandomBinary(69, 3, 10, 1), 10, 10, seed: 1, device: d);
-                return new Net(s.Parameters, (x, _) => -s.LogLikelihood(x).Mean(), s);
+                return new Net(s.Parameters, (x, _) => -s.LogLikelihood(x).Mean(), s, learningRate);
             }
         }
     }

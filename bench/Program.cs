@@ -12,7 +12,8 @@ namespace Engine.Bench;
 /// trees beside their member calls; `-- small-gemm [rounds] [calls]` times the small and batched products with the
 /// small-product paths on and off in interleaved rounds; `-- onnx-interleaved [rounds] [calls]` the small MLP's forward
 /// beside ONNX Runtime and its three products with and without epilogues; `-- slot-policy [rounds]` the compiled steps
-/// with the memory plan's two slot policies; bench/remeasure.sh runs the README's figures.
+/// with the memory plan's two slot policies; `-- step-timeline [model] [chunks] [learning rate]` one compiled step's
+/// speed over time in one process; bench/remeasure.sh runs the README's figures.
 /// </summary>
 public static class Program
 {
@@ -54,6 +55,12 @@ public static class Program
         if (args.Length > 0 && args[0] == "compiled-steps")
         {
             CompiledStepHarness.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 20, Console.Out);
+            return;
+        }
+        if (args.Length > 0 && args[0] == "step-timeline")
+        {
+            CompiledStepHarness.Timeline(args.Length > 1 ? args[1] : "fno1d", args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 60,
+                args.Length > 3 ? float.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 1e-3f, Console.Out);
             return;
         }
         if (args.Length > 0 && args[0] == "slot-policy")
