@@ -157,6 +157,42 @@ public abstract class CompilerTests(ITestOutputHelper output)
         Assert.Contains(profile, p => p.Name == "Gemm");
     }
 
+    [Fact]
+    public void TheReplayReportTablesTheProfileByStepWithTheProductsRate()
+    {
+        using var w = Tensor.Normal([5, 7], seed: 1, device: Device);
+        using var f = Compiler.Compile((Tensor x) => (x.MatMul(w) * 2f).Tanh().Sum([0]), new CompileOptions { ProfileReplays = true });
+        using var x = Tensor.Normal([3, 5], seed: 2, device: Device);
+        for (int calls = 0; f.LastGraph == null; calls++)
+        {
+            Assert.True(calls < 10, "the function never compiled");
+            f.Invoke(x).Dispose();
+        }
+        f.Invoke(x).Dispose();
+        Assert.StartsWith("no profiled replay", f.ReplayReport());
+        f.Invoke(x).Dispose();
+        f.Invoke(x).Dispose();
+        var profile = f.ReplayProfile();
+        var product = Assert.Single(profile, p => p.Name == "Gemm");
+        Assert.Equal(2.0 * 3 * 7 * 5, product.Flops);
+        Assert.All(profile.Where(p => p.Name != "Gemm"), p => Assert.Equal(0, p.Flops));
+
+        var lines = f.ReplayReport().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.StartsWith("step", lines[0]);
+        Assert.Equal(profile.Select(p => p.Name).Distinct().Count() + 2, lines.Length);
+        var ci = System.Globalization.CultureInfo.InvariantCulture;
+        var productLine = Assert.Single(lines, l => l.StartsWith("Gemm ", StringComparison.Ordinal));
+        Assert.EndsWith((product.Flops / product.Milliseconds / 1e6).ToString("F1", ci), productLine);
+        Assert.Contains(product.Milliseconds.ToString("F3", ci), productLine);
+        var totalLine = lines[^1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("total", totalLine[0]);
+        Assert.Equal(profile.Count.ToString(ci), totalLine[1]);
+        Assert.Equal(profile.Sum(p => p.Milliseconds).ToString("F3", ci), totalLine[2]);
+        // The costliest name first.
+        var named = lines[1..^1].Select(l => double.Parse(l[61..].Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], ci)).ToList();
+        Assert.Equal(named.OrderByDescending(v => v), named);
+    }
+
     [Theory]
     [InlineData("mixer-sgd-momentum")]
     [InlineData("fno1d-adamw")]

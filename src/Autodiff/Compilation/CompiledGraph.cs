@@ -100,8 +100,12 @@ internal sealed class CompiledGraph : IDisposable
     {
         if (stepTicks == null || profiledReplays == 0) return [];
         double toMs = 1000.0 / System.Diagnostics.Stopwatch.Frequency / profiledReplays;
-        return steps.Select((s, i) => new ReplayStepTime(i, s.Op.Name, stepTicks[i] * toMs)).ToList();
+        return steps.Select((s, i) => new ReplayStepTime(i, s.Op.Name, stepTicks[i] * toMs, Flops(s))).ToList();
     }
+
+    /// <summary>2 · batch · m · n · k for a matrix product, else 0.</summary>
+    private static double Flops(ReplayStep step) =>
+        step.Op is KernelCallOp call && call.IsCore(nameof(IKernelSet.Gemm)) && step.Args[0] is GemmSize g ? 2.0 * g.Batch * g.M * g.N * g.K : 0;
 
     /// <summary>
     /// Kernels the kernel set compiled and loaded while this graph was built and first replayed (its fused groups' and
@@ -128,8 +132,7 @@ internal sealed class CompiledGraph : IDisposable
     public int Launches => steps.Count(s => s.Op is KernelCallOp or FusedOp);
 
     /// <summary>Floating-point operations of the matrix products one replay runs (2 · batch · m · n · k per GEMM).</summary>
-    public double GemmFlops => steps.Where(s => s.Op is KernelCallOp call && call.IsCore(nameof(IKernelSet.Gemm)))
-        .Sum(s => s.Args[0] is GemmSize g ? 2.0 * g.Batch * g.M * g.N * g.K : 0);
+    public double GemmFlops => steps.Sum(Flops);
 
     /// <summary>Fused groups among the launches, and the calls they replaced.</summary>
     public (int Groups, int Calls) Fused => (steps.Count(s => s.Op is FusedOp), steps.Sum(s => s.Op is FusedOp f ? f.Calls : 0));

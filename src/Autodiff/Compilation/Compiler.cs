@@ -137,7 +137,8 @@ public static class Compiler
 /// <param name="Index">The step's position in the program.</param>
 /// <param name="Name">The kernel call, fused group or host step.</param>
 /// <param name="Milliseconds">Mean wall time per replay, the device synchronised after the step.</param>
-public sealed record ReplayStepTime(int Index, string Name, double Milliseconds);
+/// <param name="Flops">Floating-point operations of the step when it is a matrix product (2 · batch · m · n · k), else 0.</param>
+public sealed record ReplayStepTime(int Index, string Name, double Milliseconds, double Flops = 0);
 
 /// <summary>The sizes of one compiled variant.</summary>
 /// <param name="Launches">Kernel-set entry points one replay calls.</param>
@@ -262,6 +263,32 @@ public abstract class CompiledFunction : IDisposable
     /// order (fused groups and multi-tensor calls under their own names); empty otherwise.
     /// </summary>
     public IReadOnlyList<ReplayStepTime> ReplayProfile() => last?.Graph?.StepTimes() ?? [];
+
+    /// <summary>
+    /// <see cref="ReplayProfile"/> as a table, in the manner of the eager <see cref="Profiler.Report"/>: per step name
+    /// (a kernel call, a fused group's expression, a host step) its steps, mean milliseconds per replay and share of the
+    /// replay, and for the matrix products their rate in GFLOP/s; the costliest first, then the total.
+    /// </summary>
+    public string ReplayReport()
+    {
+        var profile = ReplayProfile();
+        if (profile.Count == 0)
+            return "no profiled replay: compile with CompileOptions.ProfileReplays and call at least twice after the graph is built (the first replay is not timed)";
+        double total = profile.Sum(p => p.Milliseconds);
+        var ci = CultureInfo.InvariantCulture;
+        var sb = new StringBuilder();
+        sb.AppendLine(ci, $"{"step",-60} {"steps",5} {"ms/replay",10} {"share",6} {"GFLOP/s",8}");
+        foreach (var g in profile.GroupBy(p => p.Name).OrderByDescending(g => g.Sum(p => p.Milliseconds)))
+        {
+            double ms = g.Sum(p => p.Milliseconds), flops = g.Sum(p => p.Flops);
+            string name = g.Key.Length > 60 ? g.Key[..57] + "..." : g.Key;
+            string rate = flops > 0 && ms > 0 ? (flops / ms / 1e6).ToString("F1", ci) : "";
+            sb.AppendLine(string.Create(ci, $"{name,-60} {g.Count(),5} {ms,10:F3} {(total > 0 ? ms / total : 0),6:P1} {rate,8}").TrimEnd());
+        }
+        double allFlops = profile.Sum(p => p.Flops);
+        sb.AppendLine(string.Create(ci, $"{"total",-60} {profile.Count,5} {total,10:F3} {"",6} {(allFlops > 0 && total > 0 ? (allFlops / total / 1e6).ToString("F1", ci) : ""),8}").TrimEnd());
+        return sb.ToString();
+    }
 
     /// <summary>The graph of the variant the last call used (graph, memory plan, launch count), or why there is none.</summary>
     public string Explain()
