@@ -68,6 +68,19 @@ public sealed class VectorCallTests
         Assert.Equal(typeof(MulOp), OpOf(B(BinaryOp.Mul, X(0), U(UnaryOp.Exp, X(1)))));
     }
 
+    [Fact]
+    public void EqualTreesShareOneOpStructAndDifferentTreesDoNot()
+    {
+        var tree = B(BinaryOp.Mul, X(0), U(UnaryOp.Erf, X(1)));
+        var op = ElementwiseChains.Tree(tree);
+        Assert.Same(op, ElementwiseChains.Tree(tree));
+        Assert.Same(op, ElementwiseChains.Tree(B(BinaryOp.Mul, X(0), U(UnaryOp.Erf, X(1)))));
+        var other = ElementwiseChains.Tree(B(BinaryOp.Mul, X(1), U(UnaryOp.Erf, X(0))));
+        Assert.NotSame(op, other);
+        Assert.NotEqual(op.GetType(), other.GetType());
+        Assert.Same(other, ElementwiseChains.Tree((ElementwiseExpression.Binary)tree with { A = X(1), B = U(UnaryOp.Erf, X(0)) }));
+    }
+
     private static void WidthGeneric<TV>() where TV : unmanaged, IFloatVector<TV> { }
 
     /// <summary>
