@@ -1,6 +1,6 @@
-using System.Runtime.CompilerServices;
 using System.Collections.Concurrent;
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using Engine.Kernels.Elementwise;
 
@@ -606,8 +606,10 @@ internal static class ElementwiseChains
             return Activator.CreateInstance(typeof(Then<,>).MakeGenericType(binary.GetType(), unary.GetType()), binary, unary)!;
         });
 
-    /// <summary>The tree op struct of each expression object seen, so that a call with a tree seen before (every replay of a
-    /// compiled graph) neither formats the tree as a key nor looks it up: expressions are immutable records.</summary>
+    /// <summary>
+    /// The tree op struct of each expression object seen, so that a call with a tree seen before (every replay of a
+    /// compiled graph) neither formats the tree as a key nor looks it up: expressions are immutable records.
+    /// </summary>
     private static readonly ConditionalWeakTable<ElementwiseExpression, object> TreeOps = new();
 
     /// <summary>The tree op struct (boxed) of <paramref name="tree"/>, made once per tree (equal trees share one).</summary>
