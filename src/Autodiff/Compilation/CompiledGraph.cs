@@ -43,10 +43,9 @@ internal sealed class BufferInfo(object buffer, BufferRole role)
 }
 
 /// <summary>A slot of the memory plan: one buffer shared by temporaries of its exact length whose lifetimes do not overlap.</summary>
-internal sealed class MemorySlot(object buffer, int lastUse)
+internal sealed class MemorySlot(object buffer)
 {
     public object Buffer { get; } = buffer;
-    public int LastUse { get; set; } = lastUse;
     public List<BufferInfo> Tenants { get; } = new();
 }
 
@@ -326,12 +325,10 @@ internal sealed class CompiledGraph : IDisposable
             if (slotOf[i] == slots.Count)
             {
                 object buffer = t.IsInt ? device.Kernels.AllocateInt(t.Length) : device.Kernels.Allocate(t.Length);
-                slots.Add(new MemorySlot(buffer, t.Last));
+                slots.Add(new MemorySlot(buffer));
                 slotInfo[buffer] = new BufferInfo(buffer, BufferRole.Temporary);
             }
-            var slot = slots[slotOf[i]];
-            slot.LastUse = t.Last;
-            slot.Tenants.Add(t);
+            slots[slotOf[i]].Tenants.Add(t);
             t.Slot = slotOf[i];
             t.Token += "@s" + t.Slot;
         }

@@ -276,17 +276,16 @@ public abstract class CompiledFunction : IDisposable
             return "no profiled replay: compile with CompileOptions.ProfileReplays and call at least twice after the graph is built (the first replay is not timed)";
         double total = profile.Sum(p => p.Milliseconds);
         var ci = CultureInfo.InvariantCulture;
+        string Rate(double flops, double ms) => flops > 0 && ms > 0 ? (flops / ms / 1e6).ToString("F1", ci) : "";
         var sb = new StringBuilder();
         sb.AppendLine(ci, $"{"step",-60} {"steps",5} {"ms/replay",10} {"share",6} {"GFLOP/s",8}");
         foreach (var g in profile.GroupBy(p => p.Name).OrderByDescending(g => g.Sum(p => p.Milliseconds)))
         {
-            double ms = g.Sum(p => p.Milliseconds), flops = g.Sum(p => p.Flops);
+            double ms = g.Sum(p => p.Milliseconds);
             string name = g.Key.Length > 60 ? g.Key[..57] + "..." : g.Key;
-            string rate = flops > 0 && ms > 0 ? (flops / ms / 1e6).ToString("F1", ci) : "";
-            sb.AppendLine(string.Create(ci, $"{name,-60} {g.Count(),5} {ms,10:F3} {(total > 0 ? ms / total : 0),6:P1} {rate,8}").TrimEnd());
+            sb.AppendLine(string.Create(ci, $"{name,-60} {g.Count(),5} {ms,10:F3} {(total > 0 ? ms / total : 0),6:P1} {Rate(g.Sum(p => p.Flops), ms),8}").TrimEnd());
         }
-        double allFlops = profile.Sum(p => p.Flops);
-        sb.AppendLine(string.Create(ci, $"{"total",-60} {profile.Count,5} {total,10:F3} {"",6} {(allFlops > 0 && total > 0 ? (allFlops / total / 1e6).ToString("F1", ci) : ""),8}").TrimEnd());
+        sb.AppendLine(string.Create(ci, $"{"total",-60} {profile.Count,5} {total,10:F3} {"",6} {Rate(profile.Sum(p => p.Flops), total),8}").TrimEnd());
         return sb.ToString();
     }
 

@@ -614,7 +614,7 @@ internal static class ElementwiseChains
 
     /// <summary>The tree op struct (boxed) of <paramref name="tree"/>, made once per tree (equal trees share one).</summary>
     public static object Tree(ElementwiseExpression tree) =>
-        TreeOps.TryGetValue(tree, out var op) ? op : TreeOps.GetValue(tree, static t => Ops.GetOrAdd("t:" + t, _ => BuildTree(t)));
+        TreeOps.GetValue(tree, static t => Ops.GetOrAdd("t:" + t, _ => BuildTree(t)));
 
     private static object BuildTree(ElementwiseExpression tree)
     {
